@@ -1,0 +1,61 @@
+// Package operation is the contract between the generated API packages
+// (kms/kmsapi, secretsmanager/smapi) and the wire codec (awsjson, server).
+//
+// A generated package exposes its operations as a table of Operation values
+// bound to a service implementation. The server looks an operation up by its
+// X-Amz-Target, decodes the body into NewInput(), calls Validate, calls Invoke
+// and encodes the Output. Services never see HTTP. This package imports only
+// the standard library.
+package operation
+
+import "context"
+
+// Input is a generated operation input shape.
+type Input interface {
+	// Validate checks the shape constraints of the model (required members,
+	// lengths, ranges, enums, patterns) and returns an *awserr.Error with
+	// code ValidationException in AWS's wording, or nil.
+	Validate() error
+}
+
+// Output is a generated operation output shape.
+type Output interface {
+	// AppendJSON appends the AWS JSON 1.1 encoding of the output to b and
+	// returns the extended slice. Absent members are omitted; timestamps are
+	// epoch seconds; blobs are base64; sensitive members are revealed here
+	// and nowhere else.
+	AppendJSON(b []byte) []byte
+}
+
+// Operation is one row of a service's operation table.
+type Operation struct {
+	// Service is the target prefix: "TrentService" or "secretsmanager".
+	Service string
+	// Name is the operation name, e.g. "Encrypt".
+	Name string
+	// ReadOnly is true for operations that do not change state (CloudTrail's
+	// readOnly field).
+	ReadOnly bool
+	// MaxBody is the largest request body accepted, in bytes.
+	MaxBody int64
+	// Errors lists the exception codes the model declares for the operation.
+	Errors []string
+	// NewInput returns a new zero input shape to decode into.
+	NewInput func() Input
+	// Invoke calls the service method with in (which NewInput returned).
+	Invoke func(ctx context.Context, in Input) (Output, error)
+}
+
+// ErrorShape describes one exception of a service model.
+type ErrorShape struct {
+	// Code is the exception name, e.g. "NotFoundException".
+	Code string
+	// Status is the HTTP status code (from the model, else 400 for client
+	// errors and 500 for faults).
+	Status int
+	// Fault is true for server faults.
+	Fault bool
+	// MessageField is the JSON name the model uses for the message member:
+	// "message" or "Message".
+	MessageField string
+}

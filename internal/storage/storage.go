@@ -1,0 +1,133 @@
+// Package storage defines Keyfort's narrow, untrusted storage contract.
+//
+// Storage keeps records: opaque bytes plus a few plaintext index columns.
+// Key material, secret values and private keys arrive already sealed by the
+// envelope package; storage never sees a plaintext and never validates
+// business rules (those live in the services, so they are written once for
+// every backend). Implementations live in subpackages named for their
+// technology (sqlite, postgres); storagetest holds the conformance suite that
+// every implementation runs.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors. Implementations return exactly these (possibly wrapped);
+// callers match them with errors.Is.
+var (
+	// ErrNotFound means the record does not exist.
+	ErrNotFound = errors.New("storage: record not found")
+	// ErrExists means a record with the same identity already exists.
+	ErrExists = errors.New("storage: record already exists")
+	// ErrConflict means the record changed since it was read (its Rev
+	// differs), or a concurrent transaction won; the caller may retry.
+	ErrConflict = errors.New("storage: conflicting update")
+	// ErrClosed means the store has been closed.
+	ErrClosed = errors.New("storage: store closed")
+)
+
+// Kind names a record type, e.g. "kms.key", "kms.alias", "kms.material",
+// "sm.secret", "sm.version". Kinds are chosen by the services.
+type Kind string
+
+// Scope is the account and region every resource belongs to.
+type Scope struct {
+	Account string
+	Region  string
+}
+
+// Record is one stored row.
+//
+// The identity of a record is (Kind, Scope, ID). Parent and Due are indexed so
+// that services can list children of a resource (aliases of a key, versions
+// of a secret) and find work that is due (deletion windows, rotations).
+type Record struct {
+	Kind  Kind
+	Scope Scope
+	// ID is unique within (Kind, Scope). At most 1024 bytes.
+	ID string
+	// Parent is an optional indexed reference, e.g. the key id an alias
+	// points at. Empty means none.
+	Parent string
+	// Due is an optional indexed time in Unix seconds at which background
+	// work is due for the record (0 means none).
+	Due int64
+	// Created is the creation time in Unix nanoseconds, set by the caller.
+	Created int64
+	// Rev is the record's revision. Insert stores Rev 1; Update requires the
+	// Rev the caller read and stores Rev+1. It is how read-modify-write
+	// detects a lost update on every backend.
+	Rev int64
+	// Data holds the record's metadata, readable by anyone with the file
+	// (JSON chosen by the service). Never secret.
+	Data []byte
+	// Sealed holds bytes sealed by the envelope package (may be nil).
+	Sealed []byte
+}
+
+// ListOptions selects a page of records of one kind in one scope, ordered by
+// ID ascending.
+type ListOptions struct {
+	// Parent, if not empty, returns only records with this Parent.
+	Parent string
+	// Prefix, if not empty, returns only records whose ID starts with it.
+	Prefix string
+	// After, if not empty, returns only records whose ID sorts after it
+	// (byte order). Services build their page tokens on it.
+	After string
+	// Limit is the maximum number of records (0 means no limit).
+	Limit int
+}
+
+// Reader is the read half of a transaction.
+type Reader interface {
+	// Get returns the record, or ErrNotFound.
+	Get(ctx context.Context, kind Kind, scope Scope, id string) (*Record, error)
+	// List returns records of kind in scope matching opts, ordered by ID.
+	List(ctx context.Context, kind Kind, scope Scope, opts ListOptions) ([]*Record, error)
+	// Count returns the number of records of kind in scope with the given
+	// parent (all records of the kind in scope when parent is empty).
+	Count(ctx context.Context, kind Kind, scope Scope, parent string) (int, error)
+	// Due returns up to limit records of kind, in any scope, whose Due is
+	// not 0 and is <= before, ordered by Due.
+	Due(ctx context.Context, kind Kind, before int64, limit int) ([]*Record, error)
+}
+
+// Tx is a read-write transaction.
+type Tx interface {
+	Reader
+	// Insert stores a new record with Rev 1 (the record's Rev is set to 1).
+	// Returns ErrExists if (Kind, Scope, ID) is taken.
+	Insert(ctx context.Context, r *Record) error
+	// Update replaces the record whose Rev equals r.Rev and sets r.Rev to the
+	// new revision. Returns ErrNotFound if the record does not exist and
+	// ErrConflict if its Rev differs.
+	Update(ctx context.Context, r *Record) error
+	// Delete removes the record. Returns ErrNotFound if it does not exist.
+	Delete(ctx context.Context, kind Kind, scope Scope, id string) error
+}
+
+// Store is a transactional record store.
+//
+// Update runs fn in a read-write transaction and commits it durably before
+// returning nil: once Update returns nil, the change survives kill -9 and
+// power loss. If fn returns an error the transaction's changes are discarded
+// and that error is returned unchanged. Implementations may run fn more than
+// once (on ErrConflict from concurrent writers), so fn must have no side
+// effects outside tx, and may batch several callers' transactions into one
+// commit as long as each fn's changes are applied or discarded as a unit.
+type Store interface {
+	// Update runs fn in a read-write transaction; see the type's comment.
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	// View runs fn in a read-only transaction with a consistent snapshot.
+	View(ctx context.Context, fn func(r Reader) error) error
+	// Get reads one record outside an explicit transaction (the hot path).
+	// Returns ErrNotFound if it does not exist.
+	Get(ctx context.Context, kind Kind, scope Scope, id string) (*Record, error)
+	// Ping reports whether the store is usable (used by GET /health).
+	Ping(ctx context.Context) error
+	// Close releases the store. Calls after Close return ErrClosed.
+	Close() error
+}
