@@ -1,0 +1,512 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var testTime = time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("CET", 3600))
+
+func testEvent(requestID string) *Event {
+	e := New(SourceKMS, "Encrypt", testTime)
+	e.UserIdentity = UserIdentity{Type: "Root", PrincipalID: "123456789012", ARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012", AccessKeyID: "AKIAEXAMPLE"}
+	e.AWSRegion = "us-east-1"
+	e.SourceIPAddress = "127.0.0.1"
+	e.UserAgent = "aws-sdk-go-v2/1.0"
+	e.RequestParameters = json.RawMessage(`{"keyId":"alias/x","encryptionContext":{"a":"b"}}`)
+	e.RequestID = requestID
+	e.ReadOnly = true
+	e.Resources = []Resource{{AccountID: "123456789012", Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}}
+	e.RecipientAccountID = "123456789012"
+	return e
+}
+
+func TestEventJSON(t *testing.T) {
+	e := testEvent("req-1")
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("event JSON %s: %v", b, err)
+	}
+	want := map[string]any{
+		"eventVersion":       "1.08",
+		"userIdentity":       map[string]any{"type": "Root", "principalId": "123456789012", "arn": "arn:aws:iam::123456789012:root", "accountId": "123456789012", "accessKeyId": "AKIAEXAMPLE"},
+		"eventTime":          "2026-03-04T04:06:07Z",
+		"eventSource":        "kms.amazonaws.com",
+		"eventName":          "Encrypt",
+		"awsRegion":          "us-east-1",
+		"sourceIPAddress":    "127.0.0.1",
+		"userAgent":          "aws-sdk-go-v2/1.0",
+		"requestParameters":  map[string]any{"keyId": "alias/x", "encryptionContext": map[string]any{"a": "b"}},
+		"responseElements":   nil,
+		"requestID":          "req-1",
+		"eventID":            e.EventID,
+		"readOnly":           true,
+		"resources":          []any{map[string]any{"accountId": "123456789012", "type": "AWS::KMS::Key", "ARN": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
+		"eventType":          "AwsApiCall",
+		"managementEvent":    true,
+		"recipientAccountId": "123456789012",
+		"eventCategory":      "Management",
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("event JSON =\n%s\nwant members %v", b, want)
+	}
+	// CloudTrail's member order.
+	if !bytes.HasPrefix(b, []byte(`{"eventVersion":"1.08","userIdentity":{"type":"Root"`)) || !bytes.Contains(b, []byte(`"userAgent":"aws-sdk-go-v2/1.0","requestParameters"`)) {
+		t.Errorf("event JSON member order = %s", b)
+	}
+
+	e.ErrorCode, e.ErrorMessage = "NotFoundException", "Key 'x' does not exist"
+	e.Resources = nil
+	b, _ = json.Marshal(e)
+	m = nil
+	_ = json.Unmarshal(b, &m)
+	if m["errorCode"] != "NotFoundException" || m["errorMessage"] != "Key 'x' does not exist" {
+		t.Errorf("error members = %v, %v", m["errorCode"], m["errorMessage"])
+	}
+	if _, ok := m["resources"]; ok {
+		t.Errorf("empty resources written: %s", b)
+	}
+
+	var back Event
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("Unmarshal(event) = %v", err)
+	}
+	wantBack := *e
+	wantBack.EventTime = testTime.UTC().Truncate(time.Second)
+	if !back.EventTime.Equal(wantBack.EventTime) {
+		t.Errorf("EventTime round trip = %v, want %v", back.EventTime, wantBack.EventTime)
+	}
+	back.EventTime = wantBack.EventTime
+	back.ResponseElements = nil // "null" comes back as the raw text null
+	if !reflect.DeepEqual(back, wantBack) {
+		t.Errorf("round trip = %+v, want %+v", back, wantBack)
+	}
+}
+
+func TestEventBadRawJSON(t *testing.T) {
+	e := testEvent("r")
+	e.RequestParameters = json.RawMessage(`{"unterminated"`)
+	s, err := NewFileSink(t.TempDir(), FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Write(t.Context(), e); err == nil {
+		t.Errorf("Write(invalid requestParameters) = nil, want error")
+	}
+}
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestNewEventID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		id := NewEventID()
+		if !uuidV4.MatchString(id) {
+			t.Fatalf("NewEventID() = %q, want a v4 UUID", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewEventID() repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+// readLines reads every audit file in dir, rotated files first in name
+// order, and decodes each line.
+func readLines(t *testing.T, dir string) (events []Event, files map[string]int64) {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "keyfort-audit-*.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	names = append(names, filepath.Join(dir, FileName))
+	files = map[string]int64{}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = int64(len(b))
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Errorf("%s does not end with a newline", name)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e Event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				t.Fatalf("%s: line %q: %v", name, sc.Text(), err)
+			}
+			events = append(events, e)
+		}
+	}
+	return events, files
+}
+
+func TestFileSinkWrites(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	s, err := NewFileSink(dir, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Write(t.Context(), testEvent(fmt.Sprint("req-", i))); err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+	}
+	// Written before Write returned, without Close.
+	events, _ := readLines(t, dir)
+	if len(events) != 3 || events[2].RequestID != "req-2" || events[0].EventVersion != EventVersion {
+		t.Errorf("file holds %d events (%+v), want 3 in order", len(events), events)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if runtime.GOOS != "windows" {
+		fi, _ := os.Stat(dir)
+		if fi.Mode().Perm() != 0o700 {
+			t.Errorf("dir mode = %04o, want 0700", fi.Mode().Perm())
+		}
+		fi, _ = os.Stat(filepath.Join(dir, FileName))
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("file mode = %04o, want 0600", fi.Mode().Perm())
+		}
+	}
+	// Reopen appends.
+	s, err = NewFileSink(dir, FileOptions{Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(t.Context(), testEvent("req-3")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if events, _ := readLines(t, dir); len(events) != 4 {
+		t.Errorf("after reopen file holds %d events, want 4", len(events))
+	}
+}
+
+func TestFileSinkRepairsTornLine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(`{"eventVersion":"1.08"}`+"\n"+`{"eventVers`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewFileSink(dir, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(t.Context(), testEvent("after")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, FileName))
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 3 || lines[1] != `{"eventVers` {
+		t.Fatalf("lines = %q, want the torn line on its own", lines)
+	}
+	var e Event
+	if err := json.Unmarshal([]byte(lines[2]), &e); err != nil || e.RequestID != "after" {
+		t.Errorf("last line = %q, %v, want the new event", lines[2], err)
+	}
+}
+
+func TestFileSinkRotation(t *testing.T) {
+	for _, syncMode := range []bool{false, true} {
+		t.Run(fmt.Sprint("sync=", syncMode), func(t *testing.T) {
+			dir := t.TempDir()
+			line, _ := json.Marshal(testEvent("req-000"))
+			max := int64(len(line)+1)*3 + 10 // three lines per file
+			// A frozen clock makes every rotated name collide.
+			s, err := NewFileSink(dir, FileOptions{MaxBytes: max, Sync: syncMode, Now: func() time.Time { return testTime }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 20
+			for i := range n {
+				if err := s.Write(t.Context(), testEvent(fmt.Sprintf("req-%03d", i))); err != nil {
+					t.Fatalf("Write(%d) = %v", i, err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			events, files := readLines(t, dir)
+			if len(files) != 7 {
+				t.Errorf("got %d files, want 7 (6 rotated + current): %v", len(files), files)
+			}
+			for name, size := range files {
+				if size > max {
+					t.Errorf("%s is %d bytes, over MaxBytes %d", name, size, max)
+				}
+				if base := filepath.Base(name); base != FileName && !regexp.MustCompile(`^keyfort-audit-20260304T040607\.\d{9}Z\.jsonl$`).MatchString(base) {
+					t.Errorf("rotated file name %q", base)
+				}
+			}
+			if len(events) != n {
+				t.Fatalf("read %d events, want %d", len(events), n)
+			}
+			for i, e := range events {
+				if want := fmt.Sprintf("req-%03d", i); e.RequestID != want {
+					t.Errorf("event %d = %q, want %q (lost or reordered)", i, e.RequestID, want)
+				}
+			}
+		})
+	}
+}
+
+func TestFileSinkOversizedLine(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{MaxBytes: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := s.Write(t.Context(), testEvent(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	events, files := readLines(t, dir)
+	if len(events) != 3 || len(files) != 3 {
+		t.Errorf("got %d events in %d files, want 3 in 3 (one line per file)", len(events), len(files))
+	}
+}
+
+func TestFileSinkConcurrent(t *testing.T) {
+	for _, syncMode := range []bool{false, true} {
+		t.Run(fmt.Sprint("sync=", syncMode), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := NewFileSink(dir, FileOptions{MaxBytes: 16 << 10, Sync: syncMode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const writers, each = 8, 100
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range each {
+						e := testEvent(fmt.Sprintf("w%d-%03d", w, i))
+						e.UserAgent = strings.Repeat("x", (w*37+i)%300) // lines of varying length
+						if err := s.Write(t.Context(), e); err != nil {
+							t.Errorf("Write = %v", err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			events, files := readLines(t, dir)
+			if len(files) < 2 {
+				t.Errorf("got %d files, want rotation to have happened", len(files))
+			}
+			seen := map[string]bool{}
+			last := map[string]int{}
+			for _, e := range events {
+				if seen[e.RequestID] {
+					t.Errorf("event %s written twice", e.RequestID)
+				}
+				seen[e.RequestID] = true
+				var w, i int
+				fmt.Sscanf(e.RequestID, "w%d-%d", &w, &i)
+				key := fmt.Sprint(w)
+				if prev, ok := last[key]; ok && i <= prev {
+					t.Errorf("writer %d: event %d after %d", w, i, prev)
+				}
+				last[key] = i
+			}
+			if len(seen) != writers*each {
+				t.Errorf("read %d distinct events, want %d", len(seen), writers*each)
+			}
+		})
+	}
+}
+
+func TestFileSinkWriteError(t *testing.T) {
+	s, err := NewFileSink(t.TempDir(), FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.f.Close() // simulate an I/O failure underneath the sink
+	if err := s.Write(t.Context(), testEvent("x")); err == nil {
+		t.Errorf("Write with a failing file = nil, want error")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close = %v, want nil", err)
+	}
+}
+
+// Each sink obeys the Sink contract.
+func TestSinkContract(t *testing.T) {
+	sinks := map[string]func(t *testing.T) Sink{
+		"memory": func(t *testing.T) Sink { return &MemorySink{} },
+		"file": func(t *testing.T) Sink {
+			s, err := NewFileSink(t.TempDir(), FileOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"file sync": func(t *testing.T) Sink {
+			s, err := NewFileSink(t.TempDir(), FileOptions{Sync: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		"discard": func(t *testing.T) Sink { return Discard },
+	}
+	for name, open := range sinks {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for range 25 {
+						if err := s.Write(t.Context(), testEvent("c")); err != nil {
+							t.Errorf("Write = %v", err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Errorf("second Close = %v, want nil", err)
+			}
+			err := s.Write(t.Context(), testEvent("late"))
+			if name == "discard" {
+				if err != nil {
+					t.Errorf("Discard.Write = %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrClosed) {
+				t.Errorf("Write after Close = %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+func TestMemorySink(t *testing.T) {
+	var m MemorySink
+	e := testEvent("a")
+	if err := m.Write(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	e.RequestParameters[2] = 'X' // the sink kept a copy
+	e.RequestID = "changed"
+	got := m.Events()
+	if len(got) != 1 || got[0].RequestID != "a" || got[0].RequestParameters[2] != 'k' {
+		t.Errorf("Events() = %+v, want an unchanged copy", got)
+	}
+	boom := errors.New("disk full")
+	m.SetError(boom)
+	if err := m.Write(t.Context(), e); err != boom {
+		t.Errorf("Write after SetError = %v, want %v", err, boom)
+	}
+	m.SetError(nil)
+	m.Reset()
+	if err := m.Write(t.Context(), e); err != nil || len(m.Events()) != 1 {
+		t.Errorf("after Reset: Write = %v, %d events, want nil, 1", err, len(m.Events()))
+	}
+}
+
+// TestFileSinkSurvivesKill writes from a child process that is then killed
+// with SIGKILL; every acknowledged line must be in the file.
+func TestFileSinkSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("KEYFORT_AUDIT_CHILD_DIR"); dir != "" {
+		s, err := NewFileSink(dir, FileOptions{})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		for i := range 50 {
+			if err := s.Write(t.Context(), testEvent(fmt.Sprint("k", i))); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+		}
+		fmt.Println("acknowledged 50")
+		_, _ = os.Stdin.Read(make([]byte, 1)) // wait to be killed
+		os.Exit(0)
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGKILL")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileSinkSurvivesKill$")
+	cmd.Env = append(os.Environ(), "KEYFORT_AUDIT_CHILD_DIR="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "acknowledged 50\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	events, _ := readLines(t, dir)
+	if len(events) != 50 {
+		t.Errorf("after kill -9 the file holds %d events, want 50", len(events))
+	}
+}
+
+func BenchmarkFileSinkWrite(b *testing.B) {
+	for _, syncMode := range []bool{false, true} {
+		b.Run(fmt.Sprint("sync=", syncMode), func(b *testing.B) {
+			s, err := NewFileSink(b.TempDir(), FileOptions{Sync: syncMode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			e := testEvent("bench")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Write(b.Context(), e); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

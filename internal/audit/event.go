@@ -1,0 +1,228 @@
+// Package audit records every request as a CloudTrail-format event and
+// writes events to a sink: a JSON-lines file rotated by size (FileSink), an
+// in-memory list for tests (MemorySink) or nowhere (Discard).
+//
+// Events must never carry a plaintext, a secret value, key material or a
+// password: leaving sensitive request and response members out of
+// RequestParameters and ResponseElements is the caller's job. A sink that
+// cannot write returns an error, and the server then fails the request
+// (fail closed) rather than let it go unrecorded.
+//
+// This package imports only the standard library.
+package audit
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Constant CloudTrail values.
+const (
+	// EventVersion is the CloudTrail record format version Keyfort writes.
+	EventVersion = "1.08"
+	// EventTypeAPICall is the eventType of an API call.
+	EventTypeAPICall = "AwsApiCall"
+	// CategoryManagement is the eventCategory of a management event.
+	CategoryManagement = "Management"
+	// SourceKMS is the eventSource of KMS requests.
+	SourceKMS = "kms.amazonaws.com"
+	// SourceSecretsManager is the eventSource of Secrets Manager requests.
+	SourceSecretsManager = "secretsmanager.amazonaws.com"
+	// TimeFormat is how eventTime is written (always UTC, whole seconds).
+	TimeFormat = "2006-01-02T15:04:05Z"
+)
+
+// UserIdentity is CloudTrail's userIdentity element.
+type UserIdentity struct {
+	// Type is "Root", "IAMUser", "AssumedRole", ...
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId,omitempty"`
+	ARN         string `json:"arn,omitempty"`
+	AccountID   string `json:"accountId,omitempty"`
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+}
+
+// Resource is one element of CloudTrail's resources list.
+type Resource struct {
+	AccountID string `json:"accountId"`
+	// Type is the resource type, e.g. "AWS::KMS::Key" or
+	// "AWS::SecretsManager::Secret".
+	Type string `json:"type"`
+	ARN  string `json:"ARN"`
+}
+
+// Event is one CloudTrail record. Its JSON form uses CloudTrail's member
+// names; EventTime is written in UTC as TimeFormat. RequestParameters and
+// ResponseElements are written as given (null when nil, as CloudTrail does)
+// and must already have sensitive members removed.
+type Event struct {
+	EventVersion        string          `json:"eventVersion"`
+	UserIdentity        UserIdentity    `json:"userIdentity"`
+	EventTime           time.Time       `json:"eventTime"`
+	EventSource         string          `json:"eventSource"`
+	EventName           string          `json:"eventName"`
+	AWSRegion           string          `json:"awsRegion"`
+	SourceIPAddress     string          `json:"sourceIPAddress"`
+	UserAgent           string          `json:"userAgent"`
+	ErrorCode           string          `json:"errorCode,omitempty"`
+	ErrorMessage        string          `json:"errorMessage,omitempty"`
+	RequestParameters   json.RawMessage `json:"requestParameters"`
+	ResponseElements    json.RawMessage `json:"responseElements"`
+	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
+	RequestID           string          `json:"requestID"`
+	EventID             string          `json:"eventID"`
+	ReadOnly            bool            `json:"readOnly"`
+	Resources           []Resource      `json:"resources,omitempty"`
+	EventType           string          `json:"eventType"`
+	ManagementEvent     bool            `json:"managementEvent"`
+	RecipientAccountID  string          `json:"recipientAccountId"`
+	EventCategory       string          `json:"eventCategory"`
+}
+
+// New returns an event with the constant members set (eventVersion,
+// eventType, managementEvent, eventCategory), the given source, name and
+// time, and a new random eventID.
+func New(source, name string, t time.Time) *Event {
+	return &Event{
+		EventVersion:    EventVersion,
+		EventTime:       t,
+		EventSource:     source,
+		EventName:       name,
+		EventID:         NewEventID(),
+		EventType:       EventTypeAPICall,
+		ManagementEvent: true,
+		EventCategory:   CategoryManagement,
+	}
+}
+
+// NewEventID returns a random version 4 UUID in canonical text form.
+func NewEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// eventJSON is Event with eventTime as text; field order is CloudTrail's.
+type eventJSON struct {
+	EventVersion        string          `json:"eventVersion"`
+	UserIdentity        UserIdentity    `json:"userIdentity"`
+	EventTime           string          `json:"eventTime"`
+	EventSource         string          `json:"eventSource"`
+	EventName           string          `json:"eventName"`
+	AWSRegion           string          `json:"awsRegion"`
+	SourceIPAddress     string          `json:"sourceIPAddress"`
+	UserAgent           string          `json:"userAgent"`
+	ErrorCode           string          `json:"errorCode,omitempty"`
+	ErrorMessage        string          `json:"errorMessage,omitempty"`
+	RequestParameters   json.RawMessage `json:"requestParameters"`
+	ResponseElements    json.RawMessage `json:"responseElements"`
+	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
+	RequestID           string          `json:"requestID"`
+	EventID             string          `json:"eventID"`
+	ReadOnly            bool            `json:"readOnly"`
+	Resources           []Resource      `json:"resources,omitempty"`
+	EventType           string          `json:"eventType"`
+	ManagementEvent     bool            `json:"managementEvent"`
+	RecipientAccountID  string          `json:"recipientAccountId"`
+	EventCategory       string          `json:"eventCategory"`
+}
+
+// MarshalJSON writes e as a CloudTrail record.
+func (e *Event) MarshalJSON() ([]byte, error) {
+	return json.Marshal(&eventJSON{
+		EventVersion:        e.EventVersion,
+		UserIdentity:        e.UserIdentity,
+		EventTime:           e.EventTime.UTC().Format(TimeFormat),
+		EventSource:         e.EventSource,
+		EventName:           e.EventName,
+		AWSRegion:           e.AWSRegion,
+		SourceIPAddress:     e.SourceIPAddress,
+		UserAgent:           e.UserAgent,
+		ErrorCode:           e.ErrorCode,
+		ErrorMessage:        e.ErrorMessage,
+		RequestParameters:   e.RequestParameters,
+		ResponseElements:    e.ResponseElements,
+		AdditionalEventData: e.AdditionalEventData,
+		RequestID:           e.RequestID,
+		EventID:             e.EventID,
+		ReadOnly:            e.ReadOnly,
+		Resources:           e.Resources,
+		EventType:           e.EventType,
+		ManagementEvent:     e.ManagementEvent,
+		RecipientAccountID:  e.RecipientAccountID,
+		EventCategory:       e.EventCategory,
+	})
+}
+
+// UnmarshalJSON reads a CloudTrail record written by MarshalJSON.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j eventJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("audit: decode event: %w", err)
+	}
+	var t time.Time
+	if j.EventTime != "" {
+		var err error
+		if t, err = time.Parse(TimeFormat, j.EventTime); err != nil {
+			return fmt.Errorf("audit: decode event: eventTime: %w", err)
+		}
+	}
+	*e = Event{
+		EventVersion:        j.EventVersion,
+		UserIdentity:        j.UserIdentity,
+		EventTime:           t,
+		EventSource:         j.EventSource,
+		EventName:           j.EventName,
+		AWSRegion:           j.AWSRegion,
+		SourceIPAddress:     j.SourceIPAddress,
+		UserAgent:           j.UserAgent,
+		ErrorCode:           j.ErrorCode,
+		ErrorMessage:        j.ErrorMessage,
+		RequestParameters:   j.RequestParameters,
+		ResponseElements:    j.ResponseElements,
+		AdditionalEventData: j.AdditionalEventData,
+		RequestID:           j.RequestID,
+		EventID:             j.EventID,
+		ReadOnly:            j.ReadOnly,
+		Resources:           j.Resources,
+		EventType:           j.EventType,
+		ManagementEvent:     j.ManagementEvent,
+		RecipientAccountID:  j.RecipientAccountID,
+		EventCategory:       j.EventCategory,
+	}
+	return nil
+}
+
+// clone returns a deep copy of e.
+func (e *Event) clone() Event {
+	c := *e
+	c.RequestParameters = cloneBytes(e.RequestParameters)
+	c.ResponseElements = cloneBytes(e.ResponseElements)
+	c.AdditionalEventData = cloneBytes(e.AdditionalEventData)
+	if e.Resources != nil {
+		c.Resources = append([]Resource(nil), e.Resources...)
+	}
+	return c
+}
+
+func cloneBytes(b json.RawMessage) json.RawMessage {
+	if b == nil {
+		return nil
+	}
+	return append(json.RawMessage{}, b...)
+}

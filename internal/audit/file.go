@@ -1,0 +1,297 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// FileName is the name of the file a FileSink appends to.
+const FileName = "keyfort-audit.jsonl"
+
+// DefaultMaxBytes is the size at which a FileSink rotates by default.
+const DefaultMaxBytes = 64 << 20
+
+// rotatedTimeFormat names rotated files; names sort in rotation order.
+const rotatedTimeFormat = "20060102T150405.000000000Z"
+
+// FileOptions configures a FileSink.
+type FileOptions struct {
+	// MaxBytes is the size after which the file is rotated (a line is never
+	// split across files). Zero or less means DefaultMaxBytes.
+	MaxBytes int64
+	// Now names rotated files (nil means time.Now).
+	Now func() time.Time
+	// Sync makes Write return only after the line is fsynced. Concurrent
+	// writers share one fsync (group commit).
+	Sync bool
+}
+
+// FileSink appends events as JSON lines to <dir>/keyfort-audit.jsonl and
+// rotates it by size to keyfort-audit-<UTC timestamp>.jsonl. Files are mode
+// 0600 and a directory it creates is mode 0700. It is safe for concurrent
+// use.
+//
+// Write returns only after the line has been handed to the kernel with
+// write(2), so it survives the process being killed; with
+// FileOptions.Sync it also survives power loss. After an fsync or rotation
+// error the sink fails every later Write (fail closed): data may have been
+// lost, and retrying an fsync cannot tell.
+type FileSink struct {
+	dir  string
+	max  int64
+	now  func() time.Time
+	sync bool
+
+	mu      sync.Mutex
+	cond    sync.Cond // on mu; signals the end of an fsync
+	f       *os.File
+	size    int64
+	written uint64 // lines written so far
+	synced  uint64 // lines known to be durable
+	syncing bool   // an fsync runs without mu held
+	err     error  // sticky failure
+	closed  bool
+}
+
+// NewFileSink opens (creating if needed) the audit file in dir.
+func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
+	s := &FileSink{dir: dir, max: opts.MaxBytes, now: opts.Now, sync: opts.Sync}
+	if s.max <= 0 {
+		s.max = DefaultMaxBytes
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.cond.L = &s.mu
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("audit: create directory: %w", err)
+	}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// open opens the current file for appending and repairs a torn last line.
+func (s *FileSink) open() error {
+	path := filepath.Join(s.dir, FileName)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit: stat %s: %w", path, err)
+	}
+	size := fi.Size()
+	if size > 0 {
+		// A crash (power loss) may have left a partial last line; end it so
+		// the next line is whole.
+		r, err := os.Open(path)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("audit: open %s: %w", path, err)
+		}
+		var last [1]byte
+		_, err = r.ReadAt(last[:], size-1)
+		r.Close()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("audit: read %s: %w", path, err)
+		}
+		if last[0] != '\n' {
+			n, err := f.Write([]byte{'\n'})
+			size += int64(n)
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("audit: repair %s: %w", path, err)
+			}
+		}
+	}
+	if s.sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return fmt.Errorf("audit: sync %s: %w", path, err)
+		}
+		if err := syncDir(s.dir); err != nil {
+			f.Close()
+			return fmt.Errorf("audit: sync directory %s: %w", s.dir, err)
+		}
+	}
+	s.f, s.size = f, size
+	return nil
+}
+
+// Write appends e as one JSON line. ctx is not used to abandon the write:
+// a request that was cancelled is still recorded.
+func (s *FileSink) Write(_ context.Context, e *Event) error {
+	line, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: encode event: %w", err)
+	}
+	line = append(line, '\n')
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.closed {
+			return ErrClosed
+		}
+		if s.err != nil {
+			return s.err
+		}
+		if s.size == 0 || s.size+int64(len(line)) <= s.max {
+			break
+		}
+		if s.syncing {
+			s.cond.Wait() // never close a file that is being fsynced
+			continue
+		}
+		if err := s.rotateLocked(); err != nil {
+			s.err = err
+			s.cond.Broadcast()
+			return err
+		}
+	}
+	n, err := s.f.Write(line)
+	if err != nil {
+		if n > 0 {
+			// Take back the partial line so the next line starts clean.
+			if terr := s.f.Truncate(s.size); terr != nil {
+				s.err = fmt.Errorf("audit: write %s: %w (and cannot remove the partial line: %v)", FileName, err, terr)
+				s.cond.Broadcast()
+				return s.err
+			}
+		}
+		return fmt.Errorf("audit: write %s: %w", FileName, err)
+	}
+	s.size += int64(n)
+	s.written++
+	if !s.sync {
+		return nil
+	}
+	return s.waitSyncedLocked(s.written)
+}
+
+// waitSyncedLocked returns once line seq is durable. The first waiter runs
+// one fsync for every line written so far; the others wait for it.
+func (s *FileSink) waitSyncedLocked(seq uint64) error {
+	for s.synced < seq {
+		if s.err != nil {
+			return s.err
+		}
+		if s.syncing {
+			s.cond.Wait()
+			continue
+		}
+		s.syncing = true
+		target, f := s.written, s.f
+		s.mu.Unlock()
+		err := f.Sync()
+		s.mu.Lock()
+		s.syncing = false
+		if err != nil {
+			s.err = fmt.Errorf("audit: fsync %s: %w", FileName, err)
+		} else if target > s.synced {
+			s.synced = target
+		}
+		s.cond.Broadcast()
+	}
+	return nil
+}
+
+// rotateLocked moves the full file aside and opens a new one. No fsync is
+// running.
+func (s *FileSink) rotateLocked() error {
+	cur := filepath.Join(s.dir, FileName)
+	if s.sync {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("audit: rotate: fsync %s: %w", cur, err)
+		}
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("audit: rotate: close %s: %w", cur, err)
+	}
+	s.synced = s.written
+	t := s.now().UTC()
+	var dst string
+	for i := 0; ; i++ {
+		dst = filepath.Join(s.dir, "keyfort-audit-"+t.Format(rotatedTimeFormat)+".jsonl")
+		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if i == 1000 {
+			return fmt.Errorf("audit: rotate: no free file name near %s", dst)
+		}
+		t = t.Add(time.Nanosecond)
+	}
+	if err := os.Rename(cur, dst); err != nil {
+		return fmt.Errorf("audit: rotate: %w", err)
+	}
+	if err := s.open(); err != nil {
+		return fmt.Errorf("audit: rotate: %w", err)
+	}
+	if !s.sync {
+		// open synced the directory already when s.sync; make the rename
+		// durable otherwise too, as rotation is rare.
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("audit: rotate: sync directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close flushes (fsyncs, with FileOptions.Sync) and closes the file. Later
+// Writes return ErrClosed.
+func (s *FileSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	for s.syncing {
+		s.cond.Wait()
+	}
+	var serr error
+	if s.sync && s.err == nil {
+		if err := s.f.Sync(); err != nil {
+			serr = fmt.Errorf("audit: fsync %s: %w", FileName, err)
+			s.err = serr
+		} else {
+			s.synced = s.written
+		}
+	}
+	if s.err == nil {
+		s.synced = s.written
+	}
+	s.cond.Broadcast()
+	var cerr error
+	if s.f != nil {
+		if err := s.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			cerr = fmt.Errorf("audit: close %s: %w", FileName, err)
+		}
+	}
+	return errors.Join(serr, cerr)
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

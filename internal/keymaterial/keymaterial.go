@@ -1,0 +1,281 @@
+// Package keymaterial holds the KMS CiphertextBlob format and the symmetric
+// cryptography behind Encrypt, Decrypt and GenerateDataKey.
+//
+// A blob (format version 1) is
+//
+//	version (1) | key id (16, the key's UUID) | material id (16) | nonce (12) | AES-256-GCM ciphertext+tag
+//
+// The AES-GCM additional data is the 45-byte header followed by
+// CanonicalContext(keyARN, encryptionContext), so a blob opens only under the
+// same key ARN, the same encryption context and the same header. Every
+// failure to parse or open a blob is the single opaque ErrInvalidCiphertext;
+// parsers bound every length and never panic.
+//
+// This package imports only the standard library. It does not store or look
+// up material; the kms service does, and may cache the AEADs built from it in
+// an AEADCache.
+package keymaterial
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// BlobVersion is the format version written in the first byte of a blob.
+const BlobVersion = 1
+
+const (
+	// MaterialSize is the length of symmetric key material in bytes.
+	MaterialSize = 32
+	nonceSize    = 12
+	tagSize      = 16
+	// HeaderSize is the length of the blob header: version, key id,
+	// material id and nonce.
+	HeaderSize = 1 + 16 + 16 + nonceSize
+	// Overhead is how many bytes a blob adds to its plaintext.
+	Overhead = HeaderSize + tagSize
+	// MaxPlaintext is the largest plaintext Encrypt accepts (AWS KMS's limit).
+	MaxPlaintext = 4096
+	// MaxBlobSize is the largest blob ParseBlob accepts. It leaves room above
+	// MaxPlaintext+Overhead for CiphertextBlobType's 6144-byte model maximum.
+	MaxBlobSize = 6144
+)
+
+// ErrInvalidCiphertext is the one error for a blob that cannot be parsed or
+// opened: bad version, bad length, tampering, wrong key material, wrong key
+// ARN or wrong encryption context.
+var ErrInvalidCiphertext = errors.New("keymaterial: invalid ciphertext")
+
+// ErrInvalidKeyID is returned by ParseKeyID for text that is not a canonical
+// lower-case UUID.
+var ErrInvalidKeyID = errors.New("keymaterial: invalid key id")
+
+// Header is the plaintext part of a blob that says which key and which
+// material version encrypted it.
+type Header struct {
+	// KeyID is the KMS key's UUID.
+	KeyID [16]byte
+	// MaterialID names the key-material version within the key.
+	MaterialID [16]byte
+}
+
+// ParseBlob checks the version and length of blob and returns its header.
+// It returns ErrInvalidCiphertext for anything malformed.
+func ParseBlob(blob []byte) (Header, error) {
+	if len(blob) < Overhead || len(blob) > MaxBlobSize || blob[0] != BlobVersion {
+		return Header{}, ErrInvalidCiphertext
+	}
+	return Header{
+		KeyID:      [16]byte(blob[1:17]),
+		MaterialID: [16]byte(blob[17:33]),
+	}, nil
+}
+
+// KeyIDString returns id as canonical lower-case UUID text
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
+func KeyIDString(id [16]byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], id[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], id[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], id[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], id[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], id[10:16])
+	return string(b[:])
+}
+
+// ParseKeyID parses canonical lower-case UUID text, the form KeyIDString
+// writes and AWS uses for key ids. Anything else is ErrInvalidKeyID.
+func ParseKeyID(s string) ([16]byte, error) {
+	var id [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return id, ErrInvalidKeyID
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := fromHexLower(s[i])
+		lo, ok2 := fromHexLower(s[i+1])
+		if !ok1 || !ok2 {
+			return [16]byte{}, ErrInvalidKeyID
+		}
+		id[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return id, nil
+}
+
+func fromHexLower(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// CanonicalContext returns the unambiguous encoding of a key ARN and an
+// encryption context: the ARN as a uint32 big-endian length and its bytes,
+// the number of pairs as uint32 big-endian, then each pair in bytewise order
+// of its key, key and value each length-prefixed the same way. A nil and an
+// empty context encode the same.
+func CanonicalContext(keyARN string, ctx map[string]string) []byte {
+	return AppendCanonicalContext(nil, keyARN, ctx)
+}
+
+// AppendCanonicalContext appends CanonicalContext(keyARN, ctx) to dst.
+func AppendCanonicalContext(dst []byte, keyARN string, ctx map[string]string) []byte {
+	dst = appendString(dst, keyARN)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ctx)))
+	switch len(ctx) {
+	case 0:
+		return dst
+	case 1:
+		for k, v := range ctx {
+			dst = appendString(dst, k)
+			dst = appendString(dst, v)
+		}
+		return dst
+	}
+	var kbuf [8]string
+	keys := kbuf[:0]
+	for k := range ctx {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		dst = appendString(dst, k)
+		dst = appendString(dst, ctx[k])
+	}
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
+
+// NewAEAD returns the AES-256-GCM AEAD for 32 bytes of key material. The
+// AEAD holds its own expanded key; the caller may zero material afterwards.
+func NewAEAD(material []byte) (cipher.AEAD, error) {
+	if len(material) != MaterialSize {
+		return nil, fmt.Errorf("keymaterial: key material is %d bytes, want %d", len(material), MaterialSize)
+	}
+	block, err := aes.NewCipher(material)
+	if err != nil {
+		return nil, fmt.Errorf("keymaterial: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keymaterial: %w", err)
+	}
+	return aead, nil
+}
+
+// NewMaterial returns 32 bytes of new key material read from r (nil means
+// crypto/rand.Reader). The caller owns the buffer and should zero it when done.
+func NewMaterial(r io.Reader) ([]byte, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	m := make([]byte, MaterialSize)
+	if _, err := io.ReadFull(r, m); err != nil {
+		clear(m)
+		return nil, fmt.Errorf("keymaterial: generate material: %w", err)
+	}
+	return m, nil
+}
+
+// NewMaterialID returns a new random material id (a version 4 UUID) read
+// from r (nil means crypto/rand.Reader).
+func NewMaterialID(r io.Reader) ([16]byte, error) {
+	if r == nil {
+		r = rand.Reader
+	}
+	var id [16]byte
+	if _, err := io.ReadFull(r, id[:]); err != nil {
+		return [16]byte{}, fmt.Errorf("keymaterial: generate material id: %w", err)
+	}
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return id, nil
+}
+
+// Encrypt encrypts plaintext under material (32 bytes) into a blob for the
+// key and material named by h, bound to keyARN and ctx. rand supplies the
+// nonce (nil means crypto/rand.Reader). Plaintexts longer than MaxPlaintext
+// are refused.
+func Encrypt(rand io.Reader, material []byte, h Header, keyARN string, ctx map[string]string, plaintext []byte) ([]byte, error) {
+	aead, err := NewAEAD(material)
+	if err != nil {
+		return nil, err
+	}
+	return EncryptWithAEAD(rand, aead, h, keyARN, ctx, plaintext)
+}
+
+// EncryptWithAEAD is Encrypt with an AEAD already built from the material
+// (see NewAEAD and AEADCache), so the hot path does one AES-GCM operation.
+func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx map[string]string, plaintext []byte) ([]byte, error) {
+	if len(plaintext) > MaxPlaintext {
+		return nil, fmt.Errorf("keymaterial: plaintext is %d bytes, more than %d", len(plaintext), MaxPlaintext)
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	out := make([]byte, HeaderSize, HeaderSize+len(plaintext)+tagSize)
+	out[0] = BlobVersion
+	copy(out[1:17], h.KeyID[:])
+	copy(out[17:33], h.MaterialID[:])
+	var nonce [nonceSize]byte
+	if _, err := io.ReadFull(r, nonce[:]); err != nil {
+		return nil, fmt.Errorf("keymaterial: read nonce: %w", err)
+	}
+	copy(out[33:HeaderSize], nonce[:])
+	var abuf [512]byte
+	ad := AppendCanonicalContext(append(abuf[:0], out...), keyARN, ctx)
+	return aead.Seal(out, nonce[:], plaintext, ad), nil
+}
+
+// Decrypt opens blob with material (32 bytes), keyARN and ctx. Any failure
+// returns ErrInvalidCiphertext. The caller checks, before or after, that the
+// blob's header (ParseBlob) names the key and material it expects.
+func Decrypt(material []byte, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
+	if _, err := ParseBlob(blob); err != nil {
+		return nil, err
+	}
+	aead, err := NewAEAD(material)
+	if err != nil {
+		return nil, ErrInvalidCiphertext
+	}
+	return DecryptWithAEAD(aead, keyARN, ctx, blob)
+}
+
+// DecryptWithAEAD is Decrypt with an AEAD already built from the material
+// (see NewAEAD and AEADCache).
+func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
+	if _, err := ParseBlob(blob); err != nil {
+		return nil, err
+	}
+	var abuf [512]byte
+	ad := AppendCanonicalContext(append(abuf[:0], blob[:HeaderSize]...), keyARN, ctx)
+	pt, err := aead.Open(nil, blob[33:HeaderSize], blob[HeaderSize:], ad)
+	if err != nil {
+		return nil, ErrInvalidCiphertext
+	}
+	return pt, nil
+}

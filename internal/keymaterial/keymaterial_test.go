@@ -1,0 +1,623 @@
+package keymaterial
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the frozen vectors in testdata/keymaterial (only for a deliberate format change)")
+
+// counterReader is a deterministic byte source for tests: n, n+1, ...
+type counterReader struct{ n byte }
+
+func (r *counterReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = r.n
+		r.n++
+	}
+	return len(p), nil
+}
+
+type failReader struct{}
+
+func (failReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
+
+const testARN = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+func testHeader(t testing.TB) Header {
+	t.Helper()
+	kid, err := ParseKeyID("1234abcd-12ab-34cd-56ef-1234567890ab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Header{KeyID: kid, MaterialID: [16]byte{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}}
+}
+
+func testMaterial(fill byte) []byte { return bytes.Repeat([]byte{fill}, MaterialSize) }
+
+func TestRoundTrip(t *testing.T) {
+	h := testHeader(t)
+	m := testMaterial(1)
+	tests := []struct {
+		name string
+		ctx  map[string]string
+		pt   []byte
+	}{
+		{"nil context", nil, []byte("hello")},
+		{"empty context", map[string]string{}, []byte("hello")},
+		{"one pair", map[string]string{"purpose": "test"}, []byte{0}},
+		{"many pairs", map[string]string{"SecretARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf", "SecretVersionId": "v1", "a": "", "": "empty key", "é": "ü"}, bytes.Repeat([]byte{7}, 32)},
+		{"twelve pairs", func() map[string]string {
+			c := map[string]string{}
+			for i := range 12 {
+				c[fmt.Sprintf("k%02d", i)] = fmt.Sprint(i)
+			}
+			return c
+		}(), bytes.Repeat([]byte("x"), MaxPlaintext)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			blob, err := Encrypt(nil, m, h, testARN, tc.ctx, tc.pt)
+			if err != nil {
+				t.Fatalf("Encrypt: %v", err)
+			}
+			if len(blob) != len(tc.pt)+Overhead {
+				t.Errorf("len(blob) = %d, want %d", len(blob), len(tc.pt)+Overhead)
+			}
+			got, err := ParseBlob(blob)
+			if err != nil || got != h {
+				t.Errorf("ParseBlob = %+v, %v, want %+v, nil", got, err, h)
+			}
+			pt, err := Decrypt(m, testARN, tc.ctx, blob)
+			if err != nil {
+				t.Fatalf("Decrypt: %v", err)
+			}
+			if !bytes.Equal(pt, tc.pt) {
+				t.Errorf("Decrypt returned different bytes")
+			}
+		})
+	}
+}
+
+func TestEncryptErrors(t *testing.T) {
+	h := testHeader(t)
+	if _, err := Encrypt(nil, testMaterial(1), h, testARN, nil, make([]byte, MaxPlaintext+1)); err == nil {
+		t.Errorf("Encrypt(%d bytes) = nil error, want error", MaxPlaintext+1)
+	}
+	if _, err := Encrypt(nil, make([]byte, 16), h, testARN, nil, []byte("x")); err == nil {
+		t.Errorf("Encrypt(16-byte material) = nil error, want error")
+	}
+	if _, err := Encrypt(failReader{}, testMaterial(1), h, testARN, nil, []byte("x")); err == nil {
+		t.Errorf("Encrypt(failing rand) = nil error, want error")
+	}
+}
+
+func TestWrongContextFails(t *testing.T) {
+	h := testHeader(t)
+	m := testMaterial(1)
+	ctx := map[string]string{"a": "bc", "x": "y"}
+	blob, err := Encrypt(nil, m, h, testARN, ctx, []byte("pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		arn  string
+		ctx  map[string]string
+	}{
+		{"missing pair", testARN, map[string]string{"a": "bc"}},
+		{"extra pair", testARN, map[string]string{"a": "bc", "x": "y", "z": ""}},
+		{"shifted boundary", testARN, map[string]string{"ab": "c", "x": "y"}},
+		{"swapped values", testARN, map[string]string{"a": "y", "x": "bc"}},
+		{"swapped key and value", testARN, map[string]string{"bc": "a", "x": "y"}},
+		{"case", testARN, map[string]string{"A": "bc", "x": "y"}},
+		{"nil", testARN, nil},
+		{"other ARN", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ac", ctx},
+		{"other region ARN", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", ctx},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if pt, err := Decrypt(m, tc.arn, tc.ctx, blob); err != ErrInvalidCiphertext {
+				t.Errorf("Decrypt(%q, %v) = %q, %v, want ErrInvalidCiphertext", tc.arn, tc.ctx, pt, err)
+			}
+		})
+	}
+	// Order of insertion does not matter.
+	ctx2 := map[string]string{"x": "y"}
+	ctx2["a"] = "bc"
+	if _, err := Decrypt(m, testARN, ctx2, blob); err != nil {
+		t.Errorf("Decrypt(same context, other insertion order) = %v, want nil", err)
+	}
+}
+
+func TestCanonicalContext(t *testing.T) {
+	cases := []map[string]string{
+		nil,
+		{"a": "bc"},
+		{"ab": "c"},
+		{"a": "b", "c": ""},
+		{"a": "b\x00\x00\x00\x01c"},
+		{"": ""},
+		{"b": "1", "a": "2"},
+		{"a": "1", "b": "2"},
+	}
+	seen := map[string]int{}
+	for i, c := range cases {
+		enc := string(CanonicalContext(testARN, c))
+		if j, ok := seen[enc]; ok {
+			t.Errorf("CanonicalContext(%v) == CanonicalContext(%v)", c, cases[j])
+		}
+		seen[enc] = i
+	}
+	if !bytes.Equal(CanonicalContext("k", nil), CanonicalContext("k", map[string]string{})) {
+		t.Errorf("CanonicalContext(nil) != CanonicalContext(empty)")
+	}
+	got := hex.EncodeToString(CanonicalContext("k", map[string]string{"b": "2", "a": "1"}))
+	want := "00000001" + "6b" + "00000002" + "00000001" + "61" + "00000001" + "31" + "00000001" + "62" + "00000001" + "32"
+	if got != want {
+		t.Errorf("CanonicalContext = %s, want %s", got, want)
+	}
+	if got := CanonicalContext("k", map[string]string{"x": "y"}); !bytes.Equal(AppendCanonicalContext([]byte("p"), "k", map[string]string{"x": "y"}), append([]byte("p"), got...)) {
+		t.Errorf("AppendCanonicalContext differs from CanonicalContext")
+	}
+}
+
+func TestTamperingFails(t *testing.T) {
+	m := testMaterial(1)
+	blob, err := Encrypt(nil, m, testHeader(t), testARN, map[string]string{"k": "v"}, []byte("sixteen byte pt."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range blob {
+		for _, mask := range []byte{0x01, 0x80, 0xff} {
+			c := bytes.Clone(blob)
+			c[i] ^= mask
+			if pt, err := Decrypt(m, testARN, map[string]string{"k": "v"}, c); err != ErrInvalidCiphertext {
+				t.Fatalf("Decrypt(byte %d ^ %#x) = %q, %v, want ErrInvalidCiphertext", i, mask, pt, err)
+			}
+		}
+	}
+}
+
+func TestTruncationFails(t *testing.T) {
+	m := testMaterial(1)
+	blob, err := Encrypt(nil, m, testHeader(t), testARN, nil, []byte("some plaintext"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(blob) {
+		if pt, err := Decrypt(m, testARN, nil, blob[:n]); err != ErrInvalidCiphertext {
+			t.Fatalf("Decrypt(first %d of %d bytes) = %q, %v, want ErrInvalidCiphertext", n, len(blob), pt, err)
+		}
+	}
+	if _, err := Decrypt(m, testARN, nil, append(bytes.Clone(blob), 0)); err != ErrInvalidCiphertext {
+		t.Errorf("Decrypt(extra byte) = %v, want ErrInvalidCiphertext", err)
+	}
+}
+
+func TestWrongMaterialFails(t *testing.T) {
+	blob, err := Encrypt(nil, testMaterial(1), testHeader(t), testARN, nil, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][]byte{testMaterial(2), nil, make([]byte, 16), make([]byte, 33)} {
+		if pt, err := Decrypt(m, testARN, nil, blob); err != ErrInvalidCiphertext {
+			t.Errorf("Decrypt(material of %d bytes) = %q, %v, want ErrInvalidCiphertext", len(m), pt, err)
+		}
+	}
+}
+
+func TestParseBlob(t *testing.T) {
+	good, err := Encrypt(nil, testMaterial(1), testHeader(t), testARN, nil, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	badVersion := bytes.Clone(good)
+	badVersion[0] = 2
+	tests := []struct {
+		name string
+		blob []byte
+		ok   bool
+	}{
+		{"good", good, true},
+		{"nil", nil, false},
+		{"one byte", []byte{BlobVersion}, false},
+		{"header only", good[:HeaderSize], false},
+		{"shortest", append([]byte{BlobVersion}, make([]byte, Overhead-1)...), true},
+		{"one short", append([]byte{BlobVersion}, make([]byte, Overhead-2)...), false},
+		{"longest", append([]byte{BlobVersion}, make([]byte, MaxBlobSize-1)...), true},
+		{"too long", append([]byte{BlobVersion}, make([]byte, MaxBlobSize)...), false},
+		{"version 0", append([]byte{0}, good[1:]...), false},
+		{"version 2", badVersion, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := ParseBlob(tc.blob)
+			if tc.ok && err != nil {
+				t.Errorf("ParseBlob(%d bytes) = %v, want nil", len(tc.blob), err)
+			}
+			if !tc.ok && (err != ErrInvalidCiphertext || h != (Header{})) {
+				t.Errorf("ParseBlob(%d bytes) = %+v, %v, want zero, ErrInvalidCiphertext", len(tc.blob), h, err)
+			}
+		})
+	}
+}
+
+func TestKeyID(t *testing.T) {
+	const s = "1234abcd-12ab-34cd-56ef-1234567890ab"
+	id, err := ParseKeyID(s)
+	if err != nil {
+		t.Fatalf("ParseKeyID(%q) = %v", s, err)
+	}
+	if want := [16]byte{0x12, 0x34, 0xab, 0xcd, 0x12, 0xab, 0x34, 0xcd, 0x56, 0xef, 0x12, 0x34, 0x56, 0x78, 0x90, 0xab}; id != want {
+		t.Errorf("ParseKeyID(%q) = %x, want %x", s, id, want)
+	}
+	if got := KeyIDString(id); got != s {
+		t.Errorf("KeyIDString(ParseKeyID(%q)) = %q", s, got)
+	}
+	for _, bad := range []string{
+		"",
+		"1234abcd12ab34cd56ef1234567890ab",
+		"1234ABCD-12AB-34CD-56EF-1234567890AB",
+		"1234abcd-12ab-34cd-56ef-1234567890a",
+		"1234abcd-12ab-34cd-56ef-1234567890abc",
+		"1234abcd_12ab-34cd-56ef-1234567890ab",
+		"1234abcd-12ab-34cd-56ef-1234567890ag",
+		"alias/aws/secretsmanager",
+		"arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+	} {
+		if id, err := ParseKeyID(bad); err != ErrInvalidKeyID || id != ([16]byte{}) {
+			t.Errorf("ParseKeyID(%q) = %x, %v, want zero, ErrInvalidKeyID", bad, id, err)
+		}
+	}
+}
+
+func TestNewMaterial(t *testing.T) {
+	m, err := NewMaterial(nil)
+	if err != nil || len(m) != MaterialSize {
+		t.Fatalf("NewMaterial = %d bytes, %v, want 32 bytes", len(m), err)
+	}
+	m2, _ := NewMaterial(nil)
+	if bytes.Equal(m, m2) {
+		t.Errorf("NewMaterial returned the same bytes twice")
+	}
+	if _, err := NewMaterial(failReader{}); err == nil {
+		t.Errorf("NewMaterial(failing rand) = nil error, want error")
+	}
+	id, err := NewMaterialID(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := KeyIDString(id); s[14] != '4' || (s[19] != '8' && s[19] != '9' && s[19] != 'a' && s[19] != 'b') {
+		t.Errorf("NewMaterialID = %s, want a version 4 UUID", s)
+	}
+	if _, err := NewMaterialID(failReader{}); err == nil {
+		t.Errorf("NewMaterialID(failing rand) = nil error, want error")
+	}
+}
+
+func TestWithAEADMatches(t *testing.T) {
+	m := testMaterial(3)
+	a, err := NewAEAD(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := testHeader(t)
+	ctx := map[string]string{"k": "v"}
+	b1, _ := Encrypt(&counterReader{}, m, h, testARN, ctx, []byte("same"))
+	b2, _ := EncryptWithAEAD(&counterReader{}, a, h, testARN, ctx, []byte("same"))
+	if !bytes.Equal(b1, b2) {
+		t.Errorf("Encrypt and EncryptWithAEAD differ for the same nonce")
+	}
+	if pt, err := DecryptWithAEAD(a, testARN, ctx, b1); err != nil || string(pt) != "same" {
+		t.Errorf("DecryptWithAEAD = %q, %v, want \"same\", nil", pt, err)
+	}
+}
+
+func TestAEADCache(t *testing.T) {
+	c := NewAEADCache(3)
+	id := func(i byte) [16]byte { return [16]byte{i} }
+	if _, ok := c.Get(id(1)); ok {
+		t.Errorf("Get on empty cache = ok")
+	}
+	a1, err := c.Put(id(1), testMaterial(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.Get(id(1)); !ok || got != a1 {
+		t.Errorf("Get(1) = %v, %v, want the AEAD Put returned", got, ok)
+	}
+	if again, _ := c.Put(id(1), testMaterial(1)); again != a1 {
+		t.Errorf("Put(existing id) built a new AEAD")
+	}
+	if _, err := c.Put(id(9), make([]byte, 5)); err == nil {
+		t.Errorf("Put(5-byte material) = nil error, want error")
+	}
+	for i := byte(2); i < 10; i++ {
+		if _, err := c.Put(id(i), testMaterial(i)); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Len(); n > 3 {
+			t.Fatalf("Len() = %d after %d puts, want at most 3", n, i)
+		}
+	}
+	if _, ok := c.Get(id(9)); !ok {
+		t.Errorf("Get(last put) = not ok")
+	}
+	c.Delete(id(9))
+	if _, ok := c.Get(id(9)); ok {
+		t.Errorf("Get after Delete = ok")
+	}
+	// The cached AEAD is the material's AEAD.
+	m := testMaterial(4)
+	a, _ := c.Put(id(40), m)
+	blob, _ := Encrypt(nil, m, testHeader(t), testARN, nil, []byte("z"))
+	if pt, err := DecryptWithAEAD(a, testARN, nil, blob); err != nil || string(pt) != "z" {
+		t.Errorf("DecryptWithAEAD(cached) = %q, %v", pt, err)
+	}
+	if NewAEADCache(0).max != 1 {
+		t.Errorf("NewAEADCache(0) capacity != 1")
+	}
+}
+
+func TestAEADCacheConcurrent(t *testing.T) {
+	c := NewAEADCache(8)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := [16]byte{byte((g + i) % 16)}
+				a, ok := c.Get(id)
+				if !ok {
+					var err error
+					if a, err = c.Put(id, testMaterial(id[0])); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+				blob, err := EncryptWithAEAD(nil, a, Header{MaterialID: id}, testARN, nil, []byte("p"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := Decrypt(testMaterial(id[0]), testARN, nil, blob); err != nil {
+					t.Errorf("Decrypt(blob from cached AEAD %d) = %v", id[0], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c.Len() > 8 {
+		t.Errorf("Len() = %d, want at most 8", c.Len())
+	}
+}
+
+// vectors is the JSON form of testdata/keymaterial/v1.json.
+type vectors struct {
+	Comment string   `json:"comment"`
+	Vectors []vector `json:"vectors"`
+}
+
+type vector struct {
+	Name       string            `json:"name"`
+	Material   string            `json:"material_hex"`
+	KeyID      string            `json:"key_id"`
+	MaterialID string            `json:"material_id_hex"`
+	KeyARN     string            `json:"key_arn"`
+	Context    map[string]string `json:"encryption_context"`
+	AADHex     string            `json:"aad_hex"`
+	Plaintext  string            `json:"plaintext_hex"`
+	Blob       string            `json:"blob_hex"`
+}
+
+const vectorFile = "../../testdata/keymaterial/v1.json"
+
+func makeVectors(t *testing.T) vectors {
+	t.Helper()
+	material := make([]byte, MaterialSize)
+	for i := range material {
+		material[i] = byte(0x10 + i)
+	}
+	kid, _ := ParseKeyID("0f1e2d3c-4b5a-4697-8877-665544332211")
+	mid := [16]byte{0x8a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x40, 0x71, 0x82, 0x93, 0xa4, 0xb5, 0xc6, 0xd7, 0xe8, 0xf9}
+	arn := "arn:aws:kms:eu-west-2:444455556666:key/" + KeyIDString(kid)
+	ins := []struct {
+		name string
+		ctx  map[string]string
+		pt   []byte
+	}{
+		{"no context", nil, []byte("Hello, Keyfort!")},
+		{"secrets manager context", map[string]string{"SecretARN": "arn:aws:secretsmanager:eu-west-2:444455556666:secret:prod/db-AbCdEf", "SecretVersionId": "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE"}, bytes.Repeat([]byte{0x5a}, 32)},
+		{"tricky context", map[string]string{"a": "bc", "ab": "c", "": "", "ü": "\x00"}, []byte{0}},
+	}
+	var vs vectors
+	vs.Comment = "KMS CiphertextBlob format version 1. Written once by `go test ./internal/keymaterial -run TestFrozenVectors -update`; must decrypt after every change."
+	r := &counterReader{n: 0x60}
+	for _, in := range ins {
+		h := Header{KeyID: kid, MaterialID: mid}
+		blob, err := Encrypt(r, material, h, arn, in.ctx, in.pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs.Vectors = append(vs.Vectors, vector{
+			Name:       in.name,
+			Material:   hex.EncodeToString(material),
+			KeyID:      KeyIDString(kid),
+			MaterialID: hex.EncodeToString(mid[:]),
+			KeyARN:     arn,
+			Context:    in.ctx,
+			AADHex:     hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), arn, in.ctx)),
+			Plaintext:  hex.EncodeToString(in.pt),
+			Blob:       hex.EncodeToString(blob),
+		})
+	}
+	return vs
+}
+
+func TestFrozenVectors(t *testing.T) {
+	if *update {
+		b, _ := json.MarshalIndent(makeVectors(t), "", "  ")
+		if err := os.MkdirAll(filepath.Dir(vectorFile), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(vectorFile, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(vectorFile)
+	if err != nil {
+		t.Fatalf("read frozen vectors: %v (create them once with -update)", err)
+	}
+	var vs vectors
+	if err := json.Unmarshal(b, &vs); err != nil {
+		t.Fatal(err)
+	}
+	if len(vs.Vectors) == 0 {
+		t.Fatal("no vectors")
+	}
+	for _, v := range vs.Vectors {
+		t.Run(v.Name, func(t *testing.T) {
+			material, _ := hex.DecodeString(v.Material)
+			blob, _ := hex.DecodeString(v.Blob)
+			want, _ := hex.DecodeString(v.Plaintext)
+			h, err := ParseBlob(blob)
+			if err != nil {
+				t.Fatalf("ParseBlob = %v", err)
+			}
+			if got := KeyIDString(h.KeyID); got != v.KeyID {
+				t.Errorf("KeyID = %s, want %s", got, v.KeyID)
+			}
+			if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
+				t.Errorf("MaterialID = %s, want %s", got, v.MaterialID)
+			}
+			if got := hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), v.KeyARN, v.Context)); got != v.AADHex {
+				t.Errorf("AAD = %s, want %s", got, v.AADHex)
+			}
+			got, err := Decrypt(material, v.KeyARN, v.Context, blob)
+			if err != nil {
+				t.Fatalf("Decrypt(frozen vector) = %v, want nil", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("Decrypt(frozen vector) = %x, want %x", got, want)
+			}
+		})
+	}
+	// Today's code with the same nonces still writes the same bytes.
+	now := makeVectors(t)
+	for i := range min(len(now.Vectors), len(vs.Vectors)) {
+		if now.Vectors[i].Blob != vs.Vectors[i].Blob {
+			t.Errorf("vector %q: Encrypt now writes %s, frozen %s", vs.Vectors[i].Name, now.Vectors[i].Blob, vs.Vectors[i].Blob)
+		}
+	}
+}
+
+func FuzzParseBlob(f *testing.F) {
+	good, _ := Encrypt(&counterReader{}, testMaterial(1), Header{}, testARN, nil, []byte("x"))
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{BlobVersion})
+	f.Add(make([]byte, MaxBlobSize+1))
+	f.Fuzz(func(t *testing.T, blob []byte) {
+		h, err := ParseBlob(blob)
+		if err != nil {
+			if err != ErrInvalidCiphertext || h != (Header{}) {
+				t.Fatalf("ParseBlob = %+v, %v", h, err)
+			}
+			return
+		}
+		if len(blob) < Overhead || len(blob) > MaxBlobSize || blob[0] != BlobVersion {
+			t.Fatalf("ParseBlob accepted %d bytes starting %x", len(blob), blob[:min(len(blob), 1)])
+		}
+		if !bytes.Equal(h.KeyID[:], blob[1:17]) || !bytes.Equal(h.MaterialID[:], blob[17:33]) {
+			t.Fatalf("ParseBlob header does not match the bytes")
+		}
+	})
+}
+
+func FuzzDecrypt(f *testing.F) {
+	m := testMaterial(1)
+	ctx := map[string]string{"k": "v"}
+	good, _ := Encrypt(&counterReader{}, m, testHeader(f), testARN, ctx, []byte("fuzz"))
+	f.Add(good, "k", "v")
+	f.Add([]byte{}, "", "")
+	f.Add(good[:Overhead], "k", "v")
+	f.Fuzz(func(t *testing.T, blob []byte, k, v string) {
+		pt, err := Decrypt(m, testARN, map[string]string{k: v}, blob)
+		if err != nil {
+			if err != ErrInvalidCiphertext || pt != nil {
+				t.Fatalf("Decrypt = %q, %v, want nil, ErrInvalidCiphertext", pt, err)
+			}
+			return
+		}
+		if !bytes.Equal(blob, good) || k != "k" || v != "v" {
+			t.Fatalf("Decrypt accepted forged input %x", blob)
+		}
+	})
+}
+
+func benchSizes() []int { return []int{32, 4096} }
+
+func BenchmarkEncrypt(b *testing.B) {
+	m := testMaterial(1)
+	h := testHeader(b)
+	ctx := map[string]string{"SecretARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf", "SecretVersionId": "v1"}
+	a, _ := NewAEAD(m)
+	for _, n := range benchSizes() {
+		pt := make([]byte, n)
+		b.Run(fmt.Sprintf("%dB/material", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Encrypt(nil, m, h, testARN, ctx, pt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/aead", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := EncryptWithAEAD(nil, a, h, testARN, ctx, pt); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecrypt(b *testing.B) {
+	m := testMaterial(1)
+	h := testHeader(b)
+	ctx := map[string]string{"SecretARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf", "SecretVersionId": "v1"}
+	a, _ := NewAEAD(m)
+	for _, n := range benchSizes() {
+		blob, _ := Encrypt(nil, m, h, testARN, ctx, make([]byte, n))
+		b.Run(fmt.Sprintf("%dB/material", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decrypt(m, testARN, ctx, blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%dB/aead", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecryptWithAEAD(a, testARN, ctx, blob); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
