@@ -40,6 +40,10 @@ func (b Bytes) MarshalJSON() ([]byte, error) { return json.Marshal(Redacted) }
 
 // UnmarshalJSON decodes a base64 JSON string, as AWS JSON sends blobs.
 func (b *Bytes) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		*b = nil
+		return nil
+	}
 	var s string
 	if err := json.Unmarshal(data, &s); err != nil {
 		return err

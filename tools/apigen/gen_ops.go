@@ -1,0 +1,135 @@
+package main
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// readOnlyPrefixes are the operation-name prefixes of operations that do
+// not change state, for CloudTrail's readOnly field. Cryptographic
+// operations (Encrypt, Decrypt, Sign, Verify, GenerateRandom, ...) count as
+// not read-only under this rule.
+var readOnlyPrefixes = []string{"Describe", "Get", "List", "BatchGet", "Validate"}
+
+// genOps writes the constants, the Service interface, UnimplementedService,
+// Operations and Errors.
+func (g *gen) genOps(w *writer) {
+	id := g.m.Metadata.ServiceID
+	w.p("const (")
+	w.p("// TargetPrefix is the X-Amz-Target prefix of the %s operations.", id)
+	w.p("TargetPrefix = %q", g.m.Metadata.TargetPrefix)
+	w.p("// ServiceID names the service in Keyfort's own messages.")
+	w.p("ServiceID = %q", g.svc.ServiceID)
+	w.p("// MaxBody is the largest request body accepted, in bytes.")
+	w.p("// %s.", g.svc.MaxBodyDoc)
+	w.p("MaxBody int64 = %s", g.svc.MaxBody)
+	w.p(")")
+	w.p("")
+
+	ops := g.m.operationNames()
+	w.p("// Service is the %s API: one method per operation of the model.", id)
+	w.p("// Methods return an *awserr.Error for anything the client may see.")
+	w.p("type Service interface {")
+	for _, op := range ops {
+		w.p("// %s handles the %s operation.", op, op)
+		w.p("%s(ctx context.Context, in *%sInput) (*%sOutput, error)", op, op, op)
+	}
+	w.p("}")
+	w.p("")
+
+	w.p("// UnimplementedService answers every operation with NotImplementedException")
+	w.p("// (HTTP 501). Embed it in a service to implement operations one by one.")
+	w.p("type UnimplementedService struct{}")
+	w.p("")
+	w.p("var _ Service = UnimplementedService{}")
+	w.p("")
+	for _, op := range ops {
+		w.p("// %s returns NotImplementedException.", op)
+		w.p("func (UnimplementedService) %s(context.Context, *%sInput) (*%sOutput, error) {", op, op, op)
+		w.p("return nil, awserr.NotImplemented(ServiceID, %q)", op)
+		w.p("}")
+		w.p("")
+	}
+
+	w.p("// Operations returns the operation table of svc, sorted by name. ReadOnly is")
+	w.p("// true for operations named Describe*, Get*, List*, BatchGet* and Validate*.")
+	w.p("func Operations(svc Service) []operation.Operation {")
+	w.p("return []operation.Operation{")
+	for _, op := range ops {
+		mo := g.m.Operations[op]
+		readOnly := false
+		for _, p := range readOnlyPrefixes {
+			if strings.HasPrefix(op, p) {
+				readOnly = true
+			}
+		}
+		var errs []string
+		for _, e := range mo.Errors {
+			if s := g.m.shape(e.Shape); !s.Exception {
+				failf("operation %s: error %s is not an exception shape", op, e.Shape)
+			}
+			errs = append(errs, `"`+e.Shape+`"`)
+		}
+		w.p("{")
+		w.p("Service: TargetPrefix,")
+		w.p("Name: %q,", op)
+		w.p("ReadOnly: %t,", readOnly)
+		w.p("MaxBody: MaxBody,")
+		if len(errs) > 0 {
+			w.p("Errors: []string{%s},", strings.Join(errs, ", "))
+		}
+		w.p("NewInput: func() operation.Input { return new(%sInput) },", op)
+		w.p("Invoke: func(ctx context.Context, in operation.Input) (operation.Output, error) {")
+		w.p("x, ok := in.(*%sInput)", op)
+		w.p("if !ok {")
+		w.p("return nil, fmt.Errorf(\"%s: %s: input is %%T, want *%sInput\", in)", g.svc.Package, op, op)
+		w.p("}")
+		w.p("out, err := svc.%s(ctx, x)", op)
+		w.p("if err != nil {")
+		w.p("return nil, err")
+		w.p("}")
+		w.p("return out, nil")
+		w.p("},")
+		w.p("},")
+	}
+	w.p("}")
+	w.p("}")
+	w.p("")
+
+	var exc []*shape
+	for _, s := range g.m.Shapes {
+		if s.Exception {
+			exc = append(exc, s)
+		}
+	}
+	sort.Slice(exc, func(i, j int) bool { return exc[i].Name < exc[j].Name })
+	w.p("// Errors describes every exception of the %s model, by code.", id)
+	w.p("var Errors = map[string]operation.ErrorShape{")
+	for _, s := range exc {
+		status := http.StatusBadRequest
+		if s.Fault {
+			status = http.StatusInternalServerError
+		}
+		code := s.Name
+		if s.Error != nil {
+			if s.Error.HTTPStatusCode != 0 {
+				status = s.Error.HTTPStatusCode
+			}
+			if s.Error.Code != "" {
+				code = s.Error.Code
+			}
+		}
+		field := ""
+		for _, mem := range s.Members {
+			if strings.EqualFold(mem.Name, "message") {
+				field = mem.Name
+			}
+		}
+		if field == "" {
+			failf("exception %s has no message member", s.Name)
+		}
+		w.p("%q: {Code: %q, Status: %d, Fault: %t, MessageField: %q},", s.Name, code, status, s.Fault, field)
+	}
+	w.p("}")
+}
