@@ -1,0 +1,303 @@
+package kms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// aliasMeta is the stored metadata of an alias (record Data). The target
+// key id is the record's Parent, so aliases of a key are one indexed query.
+type aliasMeta struct {
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+const awsAliasPrefix = "alias/aws/"
+
+// managedServices are the services whose AWS managed keys Keyfort creates on
+// first use (alias/aws/<service>).
+var managedServices = map[string]bool{
+	"secretsmanager": true, "s3": true, "ebs": true, "rds": true, "lambda": true,
+	"ssm": true, "sqs": true, "sns": true, "dynamodb": true, "kinesis": true,
+	"elasticfilesystem": true, "backup": true, "glue": true, "redshift": true,
+	"es": true, "acm": true, "xray": true, "codecommit": true, "logs": true,
+}
+
+// checkAliasName applies the alias naming rules beyond the model's pattern.
+func checkAliasName(name string) error {
+	if !strings.HasPrefix(name, "alias/") {
+		return awserr.Validation(`Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html`)
+	}
+	if name == "alias/" {
+		return awserr.New(codeInvalidAliasName, "Alias name must not be empty after the alias/ prefix.")
+	}
+	return nil
+}
+
+func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Scope, target string) (*key, error) {
+	k, err := resolveKey(ctx, tx, scope, target, refKeyOnly)
+	if err != nil {
+		return nil, err
+	}
+	if k.meta.Manager == managerAWS {
+		return nil, awserr.Newf(awserr.CodeAccessDenied, "You cannot point an alias at an AWS managed key: %s", k.arn)
+	}
+	if k.meta.State == statePendingDeletion {
+		return nil, errPendingDeletion(k.arn)
+	}
+	return k, nil
+}
+
+// CreateAlias creates an alias for a customer managed key.
+func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) (*kmsapi.CreateAliasOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "CreateAlias", err)
+	}
+	name := deref(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(name, awsAliasPrefix) {
+		return nil, awserr.New(codeInvalidAliasName, "Alias names that begin with alias/aws/ are reserved for AWS managed keys.")
+	}
+	now := s.now().UTC()
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
+		if err != nil {
+			return err
+		}
+		return insertAlias(ctx, tx, scope, name, k.rec.ID, now)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "CreateAlias", err)
+	}
+	return &kmsapi.CreateAliasOutput{}, nil
+}
+
+func insertAlias(ctx context.Context, tx storage.Tx, scope storage.Scope, name, keyID string, now time.Time) error {
+	data, _ := json.Marshal(aliasMeta{Created: now, Updated: now})
+	err := tx.Insert(ctx, &storage.Record{Kind: kindAlias, Scope: scope, ID: name, Parent: keyID, Created: now.UnixNano(), Data: data})
+	if errors.Is(err, storage.ErrExists) {
+		return awserr.Newf(codeAlreadyExists, "An alias with the name %s already exists", aliasARN(scope, name))
+	}
+	return err
+}
+
+// UpdateAlias points an existing alias at another key.
+func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) (*kmsapi.UpdateAliasOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "UpdateAlias", err)
+	}
+	name := deref(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(name, awsAliasPrefix) {
+		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot update an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
+	}
+	now := s.now().UTC()
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		rec, err := tx.Get(ctx, kindAlias, scope, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errAliasNotFound(aliasARN(scope, name))
+		}
+		if err != nil {
+			return err
+		}
+		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
+		if err != nil {
+			return err
+		}
+		if old, err := tx.Get(ctx, kindKey, scope, rec.Parent); err == nil {
+			if ok, err := decodeKey(old); err == nil && (ok.meta.Spec != k.meta.Spec || ok.meta.Usage != k.meta.Usage) {
+				return errValidation("The new target key must have the same key spec and key usage as the current target key.")
+			}
+		}
+		var m aliasMeta
+		_ = json.Unmarshal(rec.Data, &m)
+		m.Updated = now
+		rec.Data, _ = json.Marshal(m)
+		rec.Parent = k.rec.ID
+		return tx.Update(ctx, rec)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "UpdateAlias", err)
+	}
+	return &kmsapi.UpdateAliasOutput{}, nil
+}
+
+// DeleteAlias deletes an alias; the key is unaffected.
+func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) (*kmsapi.DeleteAliasOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "DeleteAlias", err)
+	}
+	name := deref(in.AliasName)
+	if err := checkAliasName(name); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(name, awsAliasPrefix) {
+		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot delete an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
+	}
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		err := tx.Delete(ctx, kindAlias, scope, name)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errAliasNotFound(aliasARN(scope, name))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "DeleteAlias", err)
+	}
+	return &kmsapi.DeleteAliasOutput{}, nil
+}
+
+// ListAliases pages through aliases by name, optionally of one key.
+func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) (*kmsapi.ListAliasesOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "ListAliases", err)
+	}
+	limit := pageLimit(in.Limit, 50)
+	if limit > 100 {
+		limit = 100
+	}
+	list := "aliases"
+	opts := storage.ListOptions{Limit: limit + 1}
+	if in.KeyId != nil {
+		k, err := resolveKey(ctx, s.store, scope, *in.KeyId, refKeyOnly)
+		if err != nil {
+			return nil, s.internal(ctx, "ListAliases", err)
+		}
+		opts.Parent = k.rec.ID
+		list = "aliases/" + k.rec.ID
+	}
+	if in.Marker != nil {
+		if opts.After, err = s.marker.decode(list, *in.Marker); err != nil {
+			return nil, err
+		}
+	}
+	var recs []*storage.Record
+	err = s.store.View(ctx, func(r storage.Reader) error {
+		var err error
+		recs, err = r.List(ctx, kindAlias, scope, opts)
+		return err
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "ListAliases", err)
+	}
+	out := &kmsapi.ListAliasesOutput{Aliases: []kmsapi.AliasListEntry{}, Truncated: ptr(false)}
+	for i, rec := range recs {
+		if i == limit {
+			out.Truncated = ptr(true)
+			out.NextMarker = ptr(s.marker.encode(list, recs[i-1].ID))
+			break
+		}
+		var m aliasMeta
+		_ = json.Unmarshal(rec.Data, &m)
+		out.Aliases = append(out.Aliases, kmsapi.AliasListEntry{
+			AliasName:       ptr(rec.ID),
+			AliasArn:        ptr(aliasARN(scope, rec.ID)),
+			TargetKeyId:     ptr(rec.Parent),
+			CreationDate:    ptr(m.Created),
+			LastUpdatedDate: ptr(m.Updated),
+		})
+	}
+	return out, nil
+}
+
+// resolveOrManaged resolves a key reference that may be an alias; a
+// predefined AWS alias (alias/aws/<service>) whose key does not exist yet
+// gets its AWS managed key created, as DescribeKey does on AWS.
+func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref string) (*key, error) {
+	k, err := resolveKey(ctx, s.store, scope, ref, refAliasOK)
+	if err == nil {
+		return k, nil
+	}
+	name := ref
+	if strings.HasPrefix(ref, "arn:") {
+		if i := strings.Index(ref, ":alias/"); i >= 0 {
+			name = ref[i+1:]
+		}
+	}
+	svc, ok := strings.CutPrefix(name, awsAliasPrefix)
+	if !ok || !managedServices[svc] {
+		return nil, err
+	}
+	if e, isAWS := awserr.As(err); !isAWS || e.Code != codeNotFound {
+		return nil, err
+	}
+	return s.ensureManagedKey(ctx, scope, svc)
+}
+
+// ManagedKeyARN returns the ARN of the AWS managed key of service (alias
+// alias/aws/<service>) in the caller's account and region, creating the key
+// on first use. Secrets Manager calls it for its default key.
+func (s *Service) ManagedKeyARN(ctx context.Context, service string) (string, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return "", s.internal(ctx, "ManagedKeyARN", err)
+	}
+	k, err := s.ensureManagedKey(ctx, scope, service)
+	if err != nil {
+		return "", s.internal(ctx, "ManagedKeyARN", err)
+	}
+	return k.arn, nil
+}
+
+// ensureManagedKey returns the AWS managed key of service in scope,
+// creating it and its alias on first use.
+func (s *Service) ensureManagedKey(ctx context.Context, scope storage.Scope, service string) (*key, error) {
+	name := awsAliasPrefix + service
+	var out *key
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		rec, err := tx.Get(ctx, kindAlias, scope, name)
+		if err == nil {
+			krec, err := tx.Get(ctx, kindKey, scope, rec.Parent)
+			if err != nil {
+				return wrap("get managed key", err)
+			}
+			out, err = decodeKey(krec)
+			return err
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+		now := s.now().UTC()
+		next := now.AddDate(0, 0, defaultRotation)
+		k, err := s.createKey(ctx, tx, scope, keyMeta{
+			Created:         now,
+			Description:     "Default key that protects my " + service + " data when no other key is defined",
+			State:           stateEnabled,
+			Usage:           usageEncrypt,
+			Spec:            specSymmetric,
+			Origin:          originAWSKMS,
+			Manager:         managerAWS,
+			Policy:          managedKeyPolicy(scope.Account, scope.Region, service),
+			RotationEnabled: true,
+			RotationPeriod:  defaultRotation,
+			NextRotation:    &next,
+		})
+		if err != nil {
+			return err
+		}
+		if err := insertAlias(ctx, tx, scope, name, k.rec.ID, now); err != nil {
+			return err
+		}
+		out = k
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

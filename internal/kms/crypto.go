@@ -1,0 +1,359 @@
+package kms
+
+import (
+	"context"
+	"crypto/cipher"
+	"encoding/hex"
+	"errors"
+	"io"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/keymaterial"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/sensitive"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+const algSymmetric = "SYMMETRIC_DEFAULT"
+
+func errInvalidCiphertext() error {
+	return awserr.New(codeInvalidCiphertext, "The ciphertext is invalid, was altered, or does not match the encryption context or key.")
+}
+
+func errDryRun() error {
+	return awserr.New(codeDryRun, "The request would have succeeded, but the DryRun flag is set.")
+}
+
+// checkUsable applies the key-state rules of cryptographic operations.
+func checkUsable(k *key) error {
+	switch k.meta.State {
+	case stateEnabled:
+	case stateDisabled:
+		return errDisabled(k.arn)
+	case statePendingDeletion:
+		return errPendingDeletion(k.arn)
+	default:
+		return errInvalidState(k.arn, k.meta.State)
+	}
+	if k.meta.Usage != usageEncrypt {
+		return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", k.arn, k.meta.Usage)
+	}
+	return nil
+}
+
+func checkAlgorithm(alg kmsapi.EncryptionAlgorithmSpec, k *key) error {
+	if alg != "" && string(alg) != algSymmetric {
+		return awserr.Newf(codeInvalidKeyUsage, "The encryption algorithm %s is not supported by %s, whose key spec is %s.", alg, k.arn, k.meta.Spec)
+	}
+	return nil
+}
+
+func refuseRecipient(r *kmsapi.RecipientInfo) error {
+	if r != nil {
+		return awserr.New(codeUnsupported, "Keyfort does not support Recipient (Nitro Enclaves attestation documents).")
+	}
+	return nil
+}
+
+// aead returns the cipher of one material of k, from the cache or by
+// opening the sealed material record.
+func (s *Service) aead(ctx context.Context, k *key, matID string) (cipher.AEAD, error) {
+	known := false
+	for _, m := range k.meta.Materials {
+		if m.ID == matID {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return nil, errInvalidCiphertext()
+	}
+	var id [16]byte
+	if n, err := hex.Decode(id[:], []byte(matID)); err != nil || n != 16 {
+		return nil, wrap("material id", errors.New("malformed stored material id"))
+	}
+	if a, ok := s.cache.Get(id); ok {
+		return a, nil
+	}
+	recID := materialRecordID(k.rec.ID, matID)
+	rec, err := s.store.Get(ctx, kindMaterial, k.rec.Scope, recID)
+	if err != nil {
+		return nil, wrap("get material", err)
+	}
+	raw, err := s.sealer.Open(materialAAD(k.rec.Scope, recID), rec.Sealed)
+	if err != nil {
+		return nil, wrap("open material "+recID, err)
+	}
+	defer clear(raw)
+	a, err := s.cache.Put(id, raw)
+	if err != nil {
+		return nil, wrap("material cipher", err)
+	}
+	return a, nil
+}
+
+func header(k *key, matID string) (keymaterial.Header, error) {
+	var h keymaterial.Header
+	kid, err := keymaterial.ParseKeyID(k.rec.ID)
+	if err != nil {
+		return h, wrap("key id", err)
+	}
+	h.KeyID = kid
+	if n, err := hex.Decode(h.MaterialID[:], []byte(matID)); err != nil || n != 16 {
+		return h, wrap("material id", errors.New("malformed stored material id"))
+	}
+	return h, nil
+}
+
+// encryptWith encrypts plaintext under k's current material.
+func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string, plaintext []byte) ([]byte, error) {
+	a, err := s.aead(ctx, k, k.meta.Material)
+	if err != nil {
+		return nil, err
+	}
+	h, err := header(k, k.meta.Material)
+	if err != nil {
+		return nil, err
+	}
+	return keymaterial.EncryptWithAEAD(s.rand, a, h, k.arn, ec, plaintext)
+}
+
+// decryptBlob finds the key a ciphertext names, checks it against keyID (if
+// given) and the key state, and decrypts.
+func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec) (*key, []byte, string, error) {
+	h, err := keymaterial.ParseBlob(blob)
+	if err != nil {
+		return nil, nil, "", errInvalidCiphertext()
+	}
+	blobKeyID := keymaterial.KeyIDString(h.KeyID)
+	if keyID != nil {
+		want, err := resolveKey(ctx, s.store, scope, *keyID, refAliasOK)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if want.rec.ID != blobKeyID {
+			return nil, nil, "", awserr.New(codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
+		}
+	}
+	rec, err := s.store.Get(ctx, kindKey, scope, blobKeyID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, "", errInvalidCiphertext()
+	}
+	if err != nil {
+		return nil, nil, "", wrap("get key", err)
+	}
+	k, err := decodeKey(rec)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := checkUsable(k); err != nil {
+		return nil, nil, "", err
+	}
+	if err := checkAlgorithm(alg, k); err != nil {
+		return nil, nil, "", err
+	}
+	matID := hex.EncodeToString(h.MaterialID[:])
+	a, err := s.aead(ctx, k, matID)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	pt, err := keymaterial.DecryptWithAEAD(a, k.arn, ec, blob)
+	if err != nil {
+		return nil, nil, "", errInvalidCiphertext()
+	}
+	return k, pt, matID, nil
+}
+
+// usableKey resolves a key (aliases allowed) for a cryptographic operation.
+func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string, alg kmsapi.EncryptionAlgorithmSpec) (*key, error) {
+	k, err := resolveKey(ctx, s.store, scope, ref, refAliasOK)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkUsable(k); err != nil {
+		return nil, err
+	}
+	if err := checkAlgorithm(alg, k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// Encrypt encrypts up to 4096 bytes under a symmetric key.
+func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "Encrypt", err)
+	}
+	k, err := s.usableKey(ctx, scope, deref(in.KeyId), in.EncryptionAlgorithm)
+	if err != nil {
+		return nil, s.internal(ctx, "Encrypt", err)
+	}
+	if deref(in.DryRun) {
+		return nil, errDryRun()
+	}
+	blob, err := s.encryptWith(ctx, k, in.EncryptionContext, in.Plaintext.Reveal())
+	if err != nil {
+		return nil, s.internal(ctx, "Encrypt", err)
+	}
+	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: ptr(k.arn), EncryptionAlgorithm: algSymmetric}, nil
+}
+
+// Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*.
+func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "Decrypt", err)
+	}
+	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	if in.CiphertextBlob == nil {
+		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+	}
+	k, pt, matID, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm)
+	if err != nil {
+		return nil, s.internal(ctx, "Decrypt", err)
+	}
+	if deref(in.DryRun) {
+		clear(pt)
+		return nil, errDryRun()
+	}
+	return &kmsapi.DecryptOutput{
+		KeyId:               ptr(k.arn),
+		Plaintext:           sensitive.Bytes(pt),
+		EncryptionAlgorithm: algSymmetric,
+		KeyMaterialId:       ptr(displayMaterialID(matID)),
+	}, nil
+}
+
+// ReEncrypt decrypts a ciphertext and encrypts the plaintext under another
+// key (or the same key with another context) without exposing it.
+func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "ReEncrypt", err)
+	}
+	if in.CiphertextBlob == nil {
+		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
+	}
+	src, pt, srcMat, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm)
+	if err != nil {
+		return nil, s.internal(ctx, "ReEncrypt", err)
+	}
+	defer clear(pt)
+	dst, err := s.usableKey(ctx, scope, deref(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
+	if err != nil {
+		return nil, s.internal(ctx, "ReEncrypt", err)
+	}
+	if deref(in.DryRun) {
+		return nil, errDryRun()
+	}
+	blob, err := s.encryptWith(ctx, dst, in.DestinationEncryptionContext, pt)
+	if err != nil {
+		return nil, s.internal(ctx, "ReEncrypt", err)
+	}
+	return &kmsapi.ReEncryptOutput{
+		CiphertextBlob:                 blob,
+		SourceKeyId:                    ptr(src.arn),
+		KeyId:                          ptr(dst.arn),
+		SourceEncryptionAlgorithm:      algSymmetric,
+		DestinationEncryptionAlgorithm: algSymmetric,
+		SourceKeyMaterialId:            ptr(displayMaterialID(srcMat)),
+		DestinationKeyMaterialId:       ptr(displayMaterialID(dst.meta.Material)),
+	}, nil
+}
+
+// dataKeyLength returns the data key size for NumberOfBytes / KeySpec.
+func dataKeyLength(n *int32, spec kmsapi.DataKeySpec) (int, error) {
+	switch {
+	case n != nil && spec != "":
+		return 0, awserr.Validation("Please specify either number of bytes or key spec, but not both.")
+	case n != nil:
+		return int(*n), nil
+	case spec == "AES_256":
+		return 32, nil
+	case spec == "AES_128":
+		return 16, nil
+	default:
+		return 0, awserr.Validation("Please specify either number of bytes or key spec.")
+	}
+}
+
+// generateDataKey makes a random data key and its ciphertext under k.
+func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string, n *int32, spec kmsapi.DataKeySpec, ec map[string]string, dryRun *bool) (*key, []byte, []byte, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, nil, nil, s.internal(ctx, op, err)
+	}
+	size, err := dataKeyLength(n, spec)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k, err := s.usableKey(ctx, scope, deref(keyID), "")
+	if err != nil {
+		return nil, nil, nil, s.internal(ctx, op, err)
+	}
+	if deref(dryRun) {
+		return nil, nil, nil, errDryRun()
+	}
+	dk := make([]byte, size)
+	if _, err := io.ReadFull(s.rand, dk); err != nil {
+		return nil, nil, nil, s.internal(ctx, op, wrap("data key", err))
+	}
+	blob, err := s.encryptWith(ctx, k, ec, dk)
+	if err != nil {
+		clear(dk)
+		return nil, nil, nil, s.internal(ctx, op, err)
+	}
+	return k, dk, blob, nil
+}
+
+// GenerateDataKey returns a data key in plaintext and encrypted under a key.
+func (s *Service) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
+	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	k, dk, blob, err := s.generateDataKey(ctx, "GenerateDataKey", in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.GenerateDataKeyOutput{
+		CiphertextBlob: blob,
+		Plaintext:      sensitive.Bytes(dk),
+		KeyId:          ptr(k.arn),
+		KeyMaterialId:  ptr(displayMaterialID(k.meta.Material)),
+	}, nil
+}
+
+// GenerateDataKeyWithoutPlaintext returns only the encrypted data key.
+func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyWithoutPlaintextInput) (*kmsapi.GenerateDataKeyWithoutPlaintextOutput, error) {
+	k, dk, blob, err := s.generateDataKey(ctx, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	clear(dk)
+	return &kmsapi.GenerateDataKeyWithoutPlaintextOutput{
+		CiphertextBlob: blob,
+		KeyId:          ptr(k.arn),
+		KeyMaterialId:  ptr(displayMaterialID(k.meta.Material)),
+	}, nil
+}
+
+// GenerateRandom returns cryptographically secure random bytes.
+func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomInput) (*kmsapi.GenerateRandomOutput, error) {
+	if err := refuseRecipient(in.Recipient); err != nil {
+		return nil, err
+	}
+	if in.CustomKeyStoreId != nil {
+		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
+	}
+	if in.NumberOfBytes == nil {
+		return nil, awserr.Validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
+	}
+	b := make([]byte, *in.NumberOfBytes)
+	if _, err := io.ReadFull(s.rand, b); err != nil {
+		return nil, s.internal(ctx, "GenerateRandom", wrap("random", err))
+	}
+	return &kmsapi.GenerateRandomOutput{Plaintext: sensitive.Bytes(b)}, nil
+}

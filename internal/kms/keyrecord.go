@@ -1,0 +1,213 @@
+package kms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// Key states (kmsapi.KeyState values) used by the service.
+const (
+	stateEnabled         = "Enabled"
+	stateDisabled        = "Disabled"
+	statePendingDeletion = "PendingDeletion"
+	statePendingImport   = "PendingImport"
+)
+
+// keyMeta is the stored, non-secret metadata of a KMS key (record Data).
+// Tags and the key policy live here so that one read gives everything a
+// policy decision needs, in the same transaction as the key.
+type keyMeta struct {
+	ID          string    `json:"id"`
+	Created     time.Time `json:"created"`
+	Description string    `json:"description"`
+	State       string    `json:"state"`
+	// StateBeforeDeletion is not used by AWS (CancelKeyDeletion always goes
+	// to Disabled) but kept for audit clarity.
+	Usage    string `json:"usage"`
+	Spec     string `json:"spec"`
+	Origin   string `json:"origin"`
+	Manager  string `json:"manager"` // CUSTOMER or AWS
+	Deletion *time.Time `json:"deletion,omitempty"`
+	Window   int32      `json:"window,omitempty"` // PendingDeletionWindowInDays
+
+	Policy string `json:"policy"`
+	Tags   []tag  `json:"tags,omitempty"`
+
+	// Material is the id (hex of 16 bytes) of the current key material.
+	Material string `json:"material"`
+	// Materials lists every key material id, oldest first.
+	Materials []materialRef `json:"materials"`
+
+	RotationEnabled bool       `json:"rotation,omitempty"`
+	RotationPeriod  int32      `json:"rotationPeriod,omitempty"`
+	NextRotation    *time.Time `json:"nextRotation,omitempty"`
+	OnDemandCount   int        `json:"onDemand,omitempty"`
+}
+
+// materialRef is one key material of a key.
+type materialRef struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	// Rotation is "", AUTOMATIC or ON_DEMAND (how it became current).
+	Rotation string `json:"rotation,omitempty"`
+}
+
+type tag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// key is a loaded key record.
+type key struct {
+	rec  *storage.Record
+	meta keyMeta
+	arn  string
+}
+
+func (k *key) scope() storage.Scope { return k.rec.Scope }
+
+// due returns the next time background work is due for the key.
+func (m *keyMeta) due() int64 {
+	var t time.Time
+	if m.State == statePendingDeletion && m.Deletion != nil {
+		t = *m.Deletion
+	} else if m.RotationEnabled && m.NextRotation != nil {
+		t = *m.NextRotation
+	}
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func keyARN(scope storage.Scope, id string) string {
+	return "arn:aws:kms:" + scope.Region + ":" + scope.Account + ":key/" + id
+}
+
+func aliasARN(scope storage.Scope, name string) string {
+	return "arn:aws:kms:" + scope.Region + ":" + scope.Account + ":" + name
+}
+
+func decodeKey(rec *storage.Record) (*key, error) {
+	k := &key{rec: rec}
+	if err := json.Unmarshal(rec.Data, &k.meta); err != nil {
+		return nil, wrap("decode key "+rec.ID, err)
+	}
+	k.arn = keyARN(rec.Scope, rec.ID)
+	return k, nil
+}
+
+func (k *key) encode() error {
+	b, err := json.Marshal(&k.meta)
+	if err != nil {
+		return wrap("encode key", err)
+	}
+	k.rec.Data = b
+	k.rec.Due = k.meta.due()
+	return nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// keyRefKind says which forms of key identifier an operation accepts.
+type keyRefKind int
+
+const (
+	// refKeyOnly accepts a key id or key ARN.
+	refKeyOnly keyRefKind = iota
+	// refAliasOK also accepts an alias name or alias ARN.
+	refAliasOK
+)
+
+// parsedRef is a key identifier taken apart.
+type parsedRef struct {
+	keyID string // set for key id / key ARN
+	alias string // "alias/..." for alias name / alias ARN
+	arn   bool
+	raw   string
+}
+
+// parseRef parses a KeyId parameter in the caller's scope. An ARN of another
+// account or region is NotFoundException, as on AWS: the key cannot be seen
+// from here.
+func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error) {
+	r := parsedRef{raw: v}
+	switch {
+	case strings.HasPrefix(v, "arn:"):
+		parts := strings.SplitN(v, ":", 6)
+		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
+			return r, errInvalidArn(v)
+		}
+		res := parts[5]
+		r.arn = true
+		switch {
+		case strings.HasPrefix(res, "key/"):
+			r.keyID = strings.TrimPrefix(res, "key/")
+			if parts[3] != scope.Region || parts[4] != scope.Account {
+				return r, errKeyNotFound(v)
+			}
+			if !uuidRE.MatchString(r.keyID) {
+				return r, errKeyNotFound(v)
+			}
+		case strings.HasPrefix(res, "alias/"):
+			if kind != refAliasOK {
+				return r, errInvalidArn(v)
+			}
+			r.alias = res
+			if parts[3] != scope.Region || parts[4] != scope.Account {
+				return r, errAliasNotFound(v)
+			}
+		default:
+			return r, errInvalidArn(v)
+		}
+	case strings.HasPrefix(v, "alias/"):
+		if kind != refAliasOK {
+			return r, errInvalidKeyID(v)
+		}
+		r.alias = v
+	default:
+		if !uuidRE.MatchString(v) {
+			return r, errInvalidKeyID(v)
+		}
+		r.keyID = v
+	}
+	return r, nil
+}
+
+// getter is what key lookup needs: a transaction reader or the store itself.
+type getter interface {
+	Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error)
+}
+
+// resolveKey loads the key a KeyId parameter names.
+func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, kind keyRefKind) (*key, error) {
+	ref, err := parseRef(scope, v, kind)
+	if err != nil {
+		return nil, err
+	}
+	id := ref.keyID
+	if ref.alias != "" {
+		rec, err := g.Get(ctx, kindAlias, scope, ref.alias)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, errAliasNotFound(aliasARN(scope, ref.alias))
+		}
+		if err != nil {
+			return nil, wrap("get alias", err)
+		}
+		id = rec.Parent
+	}
+	rec, err := g.Get(ctx, kindKey, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errKeyNotFound(keyARN(scope, id))
+	}
+	if err != nil {
+		return nil, wrap("get key", err)
+	}
+	return decodeKey(rec)
+}

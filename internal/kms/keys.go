@@ -1,0 +1,413 @@
+package kms
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/keymaterial"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+const (
+	managerCustomer = "CUSTOMER"
+	managerAWS      = "AWS"
+
+	specSymmetric    = "SYMMETRIC_DEFAULT"
+	usageEncrypt     = "ENCRYPT_DECRYPT"
+	originAWSKMS     = "AWS_KMS"
+	defaultWindow    = 30
+	defaultRotation  = 365
+	maxOnDemandRotations = 10
+)
+
+// saveKey writes a loaded key back with its revision check.
+func (s *Service) saveKey(ctx context.Context, tx storage.Tx, k *key) error {
+	if err := k.encode(); err != nil {
+		return err
+	}
+	return tx.Update(ctx, k.rec)
+}
+
+// materialAAD is the sealed-record identity of one key material.
+func materialAAD(scope storage.Scope, recID string) envelope.AAD {
+	return envelope.AAD{Kind: string(kindMaterial), Account: scope.Account, Region: scope.Region, ID: recID, Version: 1, Column: "material"}
+}
+
+func materialRecordID(keyID, matID string) string { return keyID + "/" + matID }
+
+// newMaterial creates, seals and inserts a new key material for keyID and
+// returns its id (32 hex characters).
+func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID string, now time.Time) (string, error) {
+	raw, err := keymaterial.NewMaterial(s.rand)
+	if err != nil {
+		return "", wrap("new material", err)
+	}
+	defer clear(raw)
+	mid, err := keymaterial.NewMaterialID(s.rand)
+	if err != nil {
+		return "", wrap("new material id", err)
+	}
+	matID := hex.EncodeToString(mid[:])
+	recID := materialRecordID(keyID, matID)
+	sealed, err := s.sealer.Seal(materialAAD(scope, recID), raw)
+	if err != nil {
+		return "", wrap("seal material", err)
+	}
+	rec := &storage.Record{Kind: kindMaterial, Scope: scope, ID: recID, Parent: keyID, Created: now.UnixNano(), Data: []byte("{}"), Sealed: sealed}
+	if err := tx.Insert(ctx, rec); err != nil {
+		return "", wrap("insert material", err)
+	}
+	return matID, nil
+}
+
+// displayMaterialID is the 64-hex-character KeyMaterialId AWS shows for a
+// material (SHA-256 of the internal 16-byte id).
+func displayMaterialID(matID string) string {
+	b, _ := hex.DecodeString(matID)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// createKey inserts a new symmetric key with its first material.
+func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Scope, meta keyMeta) (*key, error) {
+	now := meta.Created
+	id := newUUID(s.rand)
+	if id == "" {
+		return nil, errors.New("kms: cannot read randomness")
+	}
+	meta.ID = id
+	matID, err := s.newMaterial(ctx, tx, scope, id, now)
+	if err != nil {
+		return nil, err
+	}
+	meta.Material = matID
+	meta.Materials = []materialRef{{ID: matID, Created: now}}
+	k := &key{rec: &storage.Record{Kind: kindKey, Scope: scope, ID: id, Created: now.UnixNano()}, meta: meta, arn: keyARN(scope, id)}
+	if err := k.encode(); err != nil {
+		return nil, err
+	}
+	if err := tx.Insert(ctx, k.rec); err != nil {
+		return nil, wrap("insert key", err)
+	}
+	return k, nil
+}
+
+// CreateKey creates a customer managed symmetric encryption key.
+func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*kmsapi.CreateKeyOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "CreateKey", err)
+	}
+	spec := string(in.KeySpec)
+	if in.CustomerMasterKeySpec != "" {
+		if spec != "" {
+			return nil, errValidation("You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec instead.")
+		}
+		spec = string(in.CustomerMasterKeySpec)
+	}
+	if spec == "" {
+		spec = specSymmetric
+	}
+	usage := string(in.KeyUsage)
+	if usage == "" {
+		usage = usageEncrypt
+	}
+	origin := string(in.Origin)
+	if origin == "" {
+		origin = originAWSKMS
+	}
+	switch {
+	case in.CustomKeyStoreId != nil:
+		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
+	case origin == "AWS_CLOUDHSM" || origin == "EXTERNAL_KEY_STORE":
+		return nil, errValidation("Origin %s requires a CustomKeyStoreId.", origin)
+	case in.XksKeyId != nil:
+		return nil, errValidation("XksKeyId is only valid with Origin EXTERNAL_KEY_STORE.")
+	case spec != specSymmetric:
+		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s yet; only SYMMETRIC_DEFAULT keys can be created.", spec)
+	case usage != usageEncrypt:
+		return nil, errValidation("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	case origin != originAWSKMS:
+		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
+	case deref(in.MultiRegion):
+		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys yet.")
+	}
+	policy := defaultKeyPolicy(scope.Account)
+	if in.Policy != nil {
+		if err := validatePolicy(*in.Policy, scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
+			return nil, err
+		}
+		policy = *in.Policy
+	}
+	if err := checkNewTags(in.Tags); err != nil {
+		return nil, err
+	}
+	tags, err := mergeTags(nil, in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	meta := keyMeta{
+		Created:     now,
+		Description: deref(in.Description),
+		State:       stateEnabled,
+		Usage:       usage,
+		Spec:        spec,
+		Origin:      origin,
+		Manager:     managerCustomer,
+		Policy:      policy,
+		Tags:        tags,
+	}
+	var k *key
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		k, err = s.createKey(ctx, tx, scope, meta)
+		return err
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "CreateKey", err)
+	}
+	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// metadata renders the KeyMetadata AWS returns for a key.
+func (k *key) metadata() *kmsapi.KeyMetadata {
+	m := &k.meta
+	md := &kmsapi.KeyMetadata{
+		AWSAccountId:          ptr(k.rec.Scope.Account),
+		KeyId:                 ptr(k.rec.ID),
+		Arn:                   ptr(k.arn),
+		CreationDate:          ptr(m.Created),
+		Enabled:               ptr(m.State == stateEnabled),
+		Description:           ptr(m.Description),
+		KeyUsage:              kmsapi.KeyUsageType(m.Usage),
+		KeyState:              kmsapi.KeyState(m.State),
+		Origin:                kmsapi.OriginType(m.Origin),
+		KeyManager:            kmsapi.KeyManagerType(m.Manager),
+		CustomerMasterKeySpec: kmsapi.CustomerMasterKeySpec(m.Spec),
+		KeySpec:               kmsapi.KeySpec(m.Spec),
+		EncryptionAlgorithms:  []kmsapi.EncryptionAlgorithmSpec{kmsapi.EncryptionAlgorithmSpec(specSymmetric)},
+		MultiRegion:           ptr(false),
+	}
+	if m.State == statePendingDeletion && m.Deletion != nil {
+		md.DeletionDate = ptr(*m.Deletion)
+		if m.Window > 0 {
+			md.PendingDeletionWindowInDays = ptr(m.Window)
+		}
+	}
+	if m.Material != "" && m.State != statePendingDeletion {
+		md.CurrentKeyMaterialId = ptr(displayMaterialID(m.Material))
+	}
+	return md
+}
+
+// DescribeKey returns a key's metadata; aliases are accepted.
+func (s *Service) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "DescribeKey", err)
+	}
+	id := deref(in.KeyId)
+	k, err := s.resolveOrManaged(ctx, scope, id)
+	if err != nil {
+		return nil, s.internal(ctx, "DescribeKey", err)
+	}
+	return &kmsapi.DescribeKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// ListKeys pages through the keys of the account and region, by key id.
+func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsapi.ListKeysOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "ListKeys", err)
+	}
+	after := ""
+	if in.Marker != nil {
+		if after, err = s.marker.decode("keys", *in.Marker); err != nil {
+			return nil, err
+		}
+	}
+	limit := pageLimit(in.Limit, 100)
+	var recs []*storage.Record
+	err = s.store.View(ctx, func(r storage.Reader) error {
+		var err error
+		recs, err = r.List(ctx, kindKey, scope, storage.ListOptions{After: after, Limit: limit + 1})
+		return err
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "ListKeys", err)
+	}
+	out := &kmsapi.ListKeysOutput{Keys: []kmsapi.KeyListEntry{}, Truncated: ptr(false)}
+	for i, rec := range recs {
+		if i == limit {
+			out.Truncated = ptr(true)
+			out.NextMarker = ptr(s.marker.encode("keys", recs[i-1].ID))
+			break
+		}
+		out.Keys = append(out.Keys, kmsapi.KeyListEntry{KeyId: ptr(rec.ID), KeyArn: ptr(keyARN(scope, rec.ID))})
+	}
+	return out, nil
+}
+
+// updateKey runs fn on a key (key id or ARN) in a read-write transaction.
+func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn func(k *key) error) (*key, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	var out *key
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		k, err := resolveKey(ctx, tx, scope, deref(keyID), refKeyOnly)
+		if err != nil {
+			return err
+		}
+		if err := fn(k); err != nil {
+			if errors.Is(err, errNoChange) {
+				out = k
+				return nil
+			}
+			return err
+		}
+		out = k
+		return s.saveKey(ctx, tx, k)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	return out, nil
+}
+
+// errNoChange tells updateKey that fn changed nothing and nothing is written.
+var errNoChange = errors.New("kms: no change")
+
+func refuseManaged(k *key) error {
+	if k.meta.Manager == managerAWS {
+		return awserr.Newf(awserr.CodeAccessDenied, "You cannot perform this operation on an AWS managed key: %s", k.arn)
+	}
+	return nil
+}
+
+// EnableKey sets a key's state to Enabled.
+func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*kmsapi.EnableKeyOutput, error) {
+	_, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		switch k.meta.State {
+		case stateEnabled:
+			return errNoChange
+		case stateDisabled:
+			k.meta.State = stateEnabled
+			return nil
+		default:
+			return errInvalidState(k.arn, k.meta.State)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.EnableKeyOutput{}, nil
+}
+
+// DisableKey sets a key's state to Disabled.
+func (s *Service) DisableKey(ctx context.Context, in *kmsapi.DisableKeyInput) (*kmsapi.DisableKeyOutput, error) {
+	_, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		switch k.meta.State {
+		case stateDisabled:
+			return errNoChange
+		case stateEnabled:
+			k.meta.State = stateDisabled
+			return nil
+		default:
+			return errInvalidState(k.arn, k.meta.State)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.DisableKeyOutput{}, nil
+}
+
+// ScheduleKeyDeletion puts a key in PendingDeletion for 7-30 days.
+func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKeyDeletionInput) (*kmsapi.ScheduleKeyDeletionOutput, error) {
+	window := int32(defaultWindow)
+	if in.PendingWindowInDays != nil {
+		window = *in.PendingWindowInDays
+		if window < 7 {
+			return nil, errValidation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7", window)
+		}
+		if window > 30 {
+			return nil, errValidation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 30", window)
+		}
+	}
+	now := s.now().UTC()
+	k, err := s.updateKey(ctx, "ScheduleKeyDeletion", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if k.meta.State == statePendingDeletion {
+			return errPendingDeletion(k.arn)
+		}
+		del := now.Add(time.Duration(window) * 24 * time.Hour)
+		k.meta.State = statePendingDeletion
+		k.meta.Deletion = &del
+		k.meta.Window = window
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.ScheduleKeyDeletionOutput{
+		KeyId:               ptr(k.arn),
+		DeletionDate:        k.meta.Deletion,
+		KeyState:            kmsapi.KeyState(statePendingDeletion),
+		PendingWindowInDays: ptr(window),
+	}, nil
+}
+
+// CancelKeyDeletion returns a key pending deletion to Disabled.
+func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDeletionInput) (*kmsapi.CancelKeyDeletionOutput, error) {
+	k, err := s.updateKey(ctx, "CancelKeyDeletion", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if k.meta.State != statePendingDeletion {
+			return awserr.Newf(codeInvalidState, "%s is not pending deletion.", k.arn)
+		}
+		k.meta.State = stateDisabled
+		k.meta.Deletion = nil
+		k.meta.Window = 0
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.CancelKeyDeletionOutput{KeyId: ptr(k.arn)}, nil
+}
+
+// UpdateKeyDescription replaces a key's description.
+func (s *Service) UpdateKeyDescription(ctx context.Context, in *kmsapi.UpdateKeyDescriptionInput) (*kmsapi.UpdateKeyDescriptionOutput, error) {
+	_, err := s.updateKey(ctx, "UpdateKeyDescription", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if k.meta.State == statePendingDeletion {
+			return errPendingDeletion(k.arn)
+		}
+		k.meta.Description = deref(in.Description)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.UpdateKeyDescriptionOutput{}, nil
+}

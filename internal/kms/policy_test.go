@@ -1,0 +1,81 @@
+package kms
+
+import (
+	"testing"
+)
+
+func TestWildcardMatch(t *testing.T) {
+	cases := []struct {
+		p, s string
+		want bool
+	}{
+		{"kms:*", "kms:putkeypolicy", true},
+		{"*", "kms:putkeypolicy", true},
+		{"kms:put*", "kms:putkeypolicy", true},
+		{"kms:put*policy", "kms:putkeypolicy", true},
+		{"kms:?utkeypolicy", "kms:putkeypolicy", true},
+		{"kms:get*", "kms:putkeypolicy", false},
+		{"kms:putkeypolicy", "kms:putkeypolicyx", false},
+		{"", "", true},
+		{"**", "", true},
+	}
+	for _, c := range cases {
+		if got := wildcardMatch(c.p, c.s); got != c.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", c.p, c.s, got, c.want)
+		}
+	}
+}
+
+func TestValidatePolicy(t *testing.T) {
+	const acct = "123456789012"
+	cases := []struct {
+		name   string
+		doc    string
+		bypass bool
+		ok     bool
+	}{
+		{"default policy", defaultKeyPolicy(acct), false, true},
+		{"root by account id", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"kms:*","Resource":"*"}]}`, false, true},
+		{"everyone", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Put*","Resource":"*"}}`, false, true},
+		{"conditional root only", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`, false, false},
+		{"lockout bypassed", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/x"},"Action":"kms:Encrypt","Resource":"*"}]}`, true, true},
+		{"other account root", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}`, false, false},
+		{"not kms action", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}`, true, false},
+		{"bad version", `{"Version":"2020-01-01","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`, true, false},
+		{"trailing garbage", defaultKeyPolicy(acct) + "{}", false, false},
+		{"array", `[]`, true, false},
+		{"bad principal key", `{"Statement":[{"Effect":"Allow","Principal":{"Bogus":"x"},"Action":"kms:*","Resource":"*"}]}`, true, false},
+	}
+	for _, c := range cases {
+		err := validatePolicy(c.doc, acct, c.bypass)
+		if (err == nil) != c.ok {
+			t.Errorf("validatePolicy(%s) = %v, want ok=%v", c.name, err, c.ok)
+		}
+	}
+}
+
+func FuzzValidatePolicy(f *testing.F) {
+	f.Add(defaultKeyPolicy("123456789012"), false)
+	f.Add(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":["kms:*"],"Resource":"*"}]}`, true)
+	f.Add(`{"Statement":null}`, false)
+	f.Fuzz(func(t *testing.T, doc string, bypass bool) {
+		_ = validatePolicy(doc, "123456789012", bypass) // must not panic
+	})
+}
+
+func TestMarkerRoundTripAndForgery(t *testing.T) {
+	m := markerCodec{key: []byte("0123456789abcdef0123456789abcdef")}
+	tok := m.encode("keys", "abc")
+	if got, err := m.decode("keys", tok); err != nil || got != "abc" {
+		t.Fatalf("decode(encode(abc)) = %q, %v", got, err)
+	}
+	if _, err := m.decode("aliases", tok); err == nil {
+		t.Errorf("marker of one list accepted by another")
+	}
+	for _, bad := range []string{"", "x", "!!!!", tok[:len(tok)-1], tok + "A"} {
+		if _, err := m.decode("keys", bad); err == nil {
+			t.Errorf("decode(%q) accepted a forged marker", bad)
+		}
+	}
+}
+

@@ -1,0 +1,301 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+const day = 24 * time.Hour
+
+// checkRotatable applies the rules shared by the rotation operations.
+func checkRotatable(k *key) error {
+	switch k.meta.State {
+	case stateEnabled:
+	case stateDisabled:
+		return errDisabled(k.arn)
+	case statePendingDeletion:
+		return errPendingDeletion(k.arn)
+	default:
+		return errInvalidState(k.arn, k.meta.State)
+	}
+	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
+		return awserr.Newf(codeUnsupported, "%s does not support automatic or on-demand rotation.", k.arn)
+	}
+	return nil
+}
+
+// EnableKeyRotation turns on automatic rotation (90-2560 days, default 365).
+func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRotationInput) (*kmsapi.EnableKeyRotationOutput, error) {
+	now := s.now().UTC()
+	_, err := s.updateKey(ctx, "EnableKeyRotation", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if err := checkRotatable(k); err != nil {
+			return err
+		}
+		period := int32(defaultRotation)
+		if in.RotationPeriodInDays != nil {
+			period = *in.RotationPeriodInDays
+		}
+		if k.meta.RotationEnabled && k.meta.NextRotation != nil {
+			if period == k.meta.RotationPeriod {
+				return errNoChange
+			}
+			next := k.meta.NextRotation.Add(time.Duration(period-k.meta.RotationPeriod) * day)
+			if next.Before(now) {
+				next = now
+			}
+			k.meta.NextRotation = &next
+		} else {
+			next := now.Add(time.Duration(period) * day)
+			k.meta.NextRotation = &next
+		}
+		k.meta.RotationEnabled = true
+		k.meta.RotationPeriod = period
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.EnableKeyRotationOutput{}, nil
+}
+
+// DisableKeyRotation turns off automatic rotation.
+func (s *Service) DisableKeyRotation(ctx context.Context, in *kmsapi.DisableKeyRotationInput) (*kmsapi.DisableKeyRotationOutput, error) {
+	_, err := s.updateKey(ctx, "DisableKeyRotation", in.KeyId, func(k *key) error {
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if err := checkRotatable(k); err != nil {
+			return err
+		}
+		if !k.meta.RotationEnabled {
+			return errNoChange
+		}
+		k.meta.RotationEnabled = false
+		k.meta.RotationPeriod = 0
+		k.meta.NextRotation = nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kmsapi.DisableKeyRotationOutput{}, nil
+}
+
+// GetKeyRotationStatus reports whether automatic rotation is on and when
+// the next rotation is due.
+func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRotationStatusInput) (*kmsapi.GetKeyRotationStatusOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
+	}
+	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	if err != nil {
+		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
+	}
+	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
+		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
+	}
+	out := &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(k.meta.RotationEnabled)}
+	if k.meta.RotationEnabled {
+		out.RotationPeriodInDays = ptr(k.meta.RotationPeriod)
+		if k.meta.NextRotation != nil && k.meta.State != statePendingDeletion {
+			out.NextRotationDate = ptr(*k.meta.NextRotation)
+		}
+	}
+	return out, nil
+}
+
+// rotate makes a new material current for k.
+func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Time, how string) error {
+	matID, err := s.newMaterial(ctx, tx, k.rec.Scope, k.rec.ID, now)
+	if err != nil {
+		return err
+	}
+	k.meta.Material = matID
+	k.meta.Materials = append(k.meta.Materials, materialRef{ID: matID, Created: now, Rotation: how})
+	return nil
+}
+
+// RotateKeyOnDemand rotates a key's material now (at most 10 times per key).
+func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "RotateKeyOnDemand", err)
+	}
+	now := s.now().UTC()
+	var id string
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
+		if err != nil {
+			return err
+		}
+		if err := refuseManaged(k); err != nil {
+			return err
+		}
+		if err := checkRotatable(k); err != nil {
+			return err
+		}
+		if k.meta.OnDemandCount >= maxOnDemandRotations {
+			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for key %s: at most %d on-demand rotations are allowed per key.", k.arn, maxOnDemandRotations)
+		}
+		if err := s.rotate(ctx, tx, k, now, "ON_DEMAND"); err != nil {
+			return err
+		}
+		k.meta.OnDemandCount++
+		id = k.rec.ID
+		return s.saveKey(ctx, tx, k)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, "RotateKeyOnDemand", err)
+	}
+	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(id)}, nil
+}
+
+// ListKeyRotations lists completed rotations (or, with ALL_KEY_MATERIAL,
+// every key material), oldest first.
+func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotationsInput) (*kmsapi.ListKeyRotationsOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, "ListKeyRotations", err)
+	}
+	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	if err != nil {
+		return nil, s.internal(ctx, "ListKeyRotations", err)
+	}
+	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
+		return nil, awserr.Newf(codeUnsupported, "%s does not support key rotation.", k.arn)
+	}
+	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
+	list := "rotations/" + k.rec.ID + "/" + string(in.IncludeKeyMaterial)
+	start := 0
+	if in.Marker != nil {
+		last, err := s.marker.decode(list, *in.Marker)
+		if err != nil {
+			return nil, err
+		}
+		n, err := strconv.Atoi(last)
+		if err != nil || n < 0 || n > len(k.meta.Materials) {
+			return nil, errInvalidMarker()
+		}
+		start = n
+	}
+	limit := pageLimit(in.Limit, 100)
+	out := &kmsapi.ListKeyRotationsOutput{Rotations: []kmsapi.RotationsListEntry{}, Truncated: ptr(false)}
+	for i := start; i < len(k.meta.Materials); i++ {
+		m := k.meta.Materials[i]
+		if m.Rotation == "" && !all {
+			continue
+		}
+		if len(out.Rotations) == limit {
+			out.Truncated = ptr(true)
+			out.NextMarker = ptr(s.marker.encode(list, strconv.Itoa(i)))
+			break
+		}
+		e := kmsapi.RotationsListEntry{
+			KeyId:            ptr(k.rec.ID),
+			KeyMaterialId:    ptr(displayMaterialID(m.ID)),
+			KeyMaterialState: "NON_CURRENT",
+		}
+		if m.ID == k.meta.Material {
+			e.KeyMaterialState = "CURRENT"
+		}
+		if m.Rotation != "" {
+			e.RotationDate = ptr(m.Created)
+			e.RotationType = kmsapi.RotationType(m.Rotation)
+		}
+		out.Rotations = append(out.Rotations, e)
+	}
+	return out, nil
+}
+
+// RunJobs performs the background work that is due: deleting keys whose
+// deletion window has passed (with their material and aliases) and
+// automatic rotations. It is safe to call from several nodes at once: each
+// due key is claimed inside a transaction.
+func (s *Service) RunJobs(ctx context.Context) error {
+	for range 100 { // bounded: at most 100 batches per call
+		n, err := s.runDueBatch(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Service) runDueBatch(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	done := 0
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		done = 0
+		recs, err := tx.Due(ctx, kindKey, now.Unix(), 50)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			k, err := decodeKey(rec)
+			if err != nil {
+				return err
+			}
+			switch {
+			case k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now):
+				if err := s.deleteKeyNow(ctx, tx, k); err != nil {
+					return err
+				}
+			case k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now):
+				if k.meta.State == stateEnabled {
+					if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
+						return err
+					}
+				}
+				next := *k.meta.NextRotation
+				for !next.After(now) {
+					next = next.Add(time.Duration(k.meta.RotationPeriod) * day)
+				}
+				k.meta.NextRotation = &next
+				if err := s.saveKey(ctx, tx, k); err != nil {
+					return err
+				}
+			default:
+				// Due is stale (e.g. written by an older version): refresh it.
+				if err := s.saveKey(ctx, tx, k); err != nil {
+					return err
+				}
+			}
+			done++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("run jobs", err)
+	}
+	return done, nil
+}
+
+// deleteKeyNow removes a key, its materials and the aliases pointing at it.
+func (s *Service) deleteKeyNow(ctx context.Context, tx storage.Tx, k *key) error {
+	scope := k.rec.Scope
+	for _, kind := range []storage.Kind{kindMaterial, kindAlias} {
+		recs, err := tx.List(ctx, kind, scope, storage.ListOptions{Parent: k.rec.ID})
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := tx.Delete(ctx, kind, scope, r.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return tx.Delete(ctx, kindKey, scope, k.rec.ID)
+}

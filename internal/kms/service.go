@@ -1,0 +1,126 @@
+// Package kms is Keyfort's AWS Key Management Service: one method per
+// operation of the KMS API (see kmsapi.Service), the key-state machine, key
+// and alias resolution, tagging, rotation and key policies.
+//
+// The service knows nothing of HTTP or SQL. It reads and writes records
+// through storage.Store, seals key material with envelope.Sealer before it
+// reaches storage, and returns *awserr.Error for everything a client may see;
+// storage sentinels are mapped to KMS codes here and nowhere else.
+package kms
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/keymaterial"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// Record kinds owned by the KMS service.
+const (
+	kindKey      storage.Kind = "kms.key"
+	kindAlias    storage.Kind = "kms.alias"
+	kindMaterial storage.Kind = "kms.material"
+)
+
+// Config holds the dependencies of a Service.
+type Config struct {
+	// Store keeps keys, aliases and sealed key material.
+	Store storage.Store
+	// Sealer seals key material before it is stored.
+	Sealer *envelope.Sealer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of key material and nonces; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives internal errors; nil discards.
+	Logger *slog.Logger
+	// MaterialCacheSize bounds the number of opened key materials kept in
+	// memory (default 4096).
+	MaterialCacheSize int
+}
+
+// Service implements kmsapi.Service.
+type Service struct {
+	kmsapi.UnimplementedService
+
+	store  storage.Store
+	sealer *envelope.Sealer
+	now    func() time.Time
+	rand   io.Reader
+	log    *slog.Logger
+	cache  *keymaterial.AEADCache
+	marker markerCodec
+}
+
+var _ kmsapi.Service = (*Service)(nil)
+
+// New returns a KMS service.
+func New(cfg Config) *Service {
+	s := &Service{
+		store:  cfg.Store,
+		sealer: cfg.Sealer,
+		now:    cfg.Now,
+		rand:   cfg.Rand,
+		log:    cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	n := cfg.MaterialCacheSize
+	if n <= 0 {
+		n = 4096
+	}
+	s.cache = keymaterial.NewAEADCache(n)
+	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
+	return s
+}
+
+// scopeOf returns the caller's account and region. Requests always carry a
+// caller (the server's authentication puts it there); a missing caller is an
+// internal error rather than a default account.
+func scopeOf(ctx context.Context) (storage.Scope, *identity.Caller, error) {
+	c := identity.From(ctx)
+	if c == nil || c.Account == "" || c.Region == "" {
+		return storage.Scope{}, nil, errors.New("kms: request has no caller identity")
+	}
+	return storage.Scope{Account: c.Account, Region: c.Region}, c, nil
+}
+
+// internal wraps an unexpected error (storage failure, a record that will not
+// open) into KMSInternalException. The cause is logged, never shown.
+func (s *Service) internal(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := awserr.As(err); ok {
+		return e
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return awserr.WithStatus(500, "DependencyTimeoutException", "The request timed out.")
+	}
+	reqID := ""
+	if c := identity.From(ctx); c != nil {
+		reqID = c.RequestID
+	}
+	s.log.ErrorContext(ctx, "kms: internal error", "op", op, "request_id", reqID, "err", err)
+	return awserr.WithStatus(500, "KMSInternalException", "The request was rejected because an internal exception occurred. The request can be retried.")
+}
+
+// wrap returns fmt.Errorf with the package prefix.
+func wrap(op string, err error) error { return fmt.Errorf("kms: %s: %w", op, err) }
