@@ -29,10 +29,10 @@ type keyMeta struct {
 	State       string    `json:"state"`
 	// StateBeforeDeletion is not used by AWS (CancelKeyDeletion always goes
 	// to Disabled) but kept for audit clarity.
-	Usage    string `json:"usage"`
-	Spec     string `json:"spec"`
-	Origin   string `json:"origin"`
-	Manager  string `json:"manager"` // CUSTOMER or AWS
+	Usage    string     `json:"usage"`
+	Spec     string     `json:"spec"`
+	Origin   string     `json:"origin"`
+	Manager  string     `json:"manager"` // CUSTOMER or AWS
 	Deletion *time.Time `json:"deletion,omitempty"`
 	Window   int32      `json:"window,omitempty"` // PendingDeletionWindowInDays
 

@@ -18,11 +18,11 @@ const (
 	managerCustomer = "CUSTOMER"
 	managerAWS      = "AWS"
 
-	specSymmetric    = "SYMMETRIC_DEFAULT"
-	usageEncrypt     = "ENCRYPT_DECRYPT"
-	originAWSKMS     = "AWS_KMS"
-	defaultWindow    = 30
-	defaultRotation  = 365
+	specSymmetric        = "SYMMETRIC_DEFAULT"
+	usageEncrypt         = "ENCRYPT_DECRYPT"
+	originAWSKMS         = "AWS_KMS"
+	defaultWindow        = 30
+	defaultRotation      = 365
 	maxOnDemandRotations = 10
 )
 

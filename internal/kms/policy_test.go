@@ -78,4 +78,3 @@ func TestMarkerRoundTripAndForgery(t *testing.T) {
 		}
 	}
 }
-
