@@ -10,7 +10,6 @@ package awserr
 import (
 	"errors"
 	"fmt"
-	"net/http"
 )
 
 // Error is an AWS exception as it appears on the wire.
@@ -30,7 +29,7 @@ func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // New returns a client error (HTTP 400) with the given code and message.
 func New(code, message string) *Error {
-	return &Error{Code: code, Message: message, Status: http.StatusBadRequest}
+	return &Error{Code: code, Message: message, Status: 400}
 }
 
 // Newf is New with a formatted message.
@@ -83,6 +82,6 @@ func Serialization(message string) *Error { return New(CodeSerialization, messag
 // NotImplemented returns the error of an operation Keyfort does not provide
 // yet: HTTP 501 with a message naming the operation.
 func NotImplemented(service, op string) *Error {
-	return WithStatus(http.StatusNotImplemented, CodeNotImplemented,
+	return WithStatus(501, CodeNotImplemented,
 		fmt.Sprintf("Keyfort does not implement %s.%s yet", service, op))
 }

@@ -1,0 +1,398 @@
+// Command loadgen drives a Keyfort server through the AWS SDK for Go v2 over
+// HTTP with N concurrent clients and prints requests/s, p50 and p99 latency
+// and server CPU per request for each operation, next to the "floor": the
+// same SDK client against a bare Go HTTP server that returns a fixed answer.
+//
+// It starts the keyfort binary itself (on 127.0.0.1, a fresh data directory)
+// so that server CPU and RSS can be read from /proc, seeds it with -keys keys,
+// runs each operation for -d, and stops the server. All traffic goes to
+// loopback and every loop is bounded in time.
+//
+//	go build -o /tmp/keyfort ./cmd/keyfort
+//	go run ./bench/loadgen -binary /tmp/keyfort -c 8 -d 5s -keys 10000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name     string
+	n        int
+	errs     int
+	dur      time.Duration
+	p50, p99 time.Duration
+	cpuPerOp time.Duration // server CPU per request (0 when unknown)
+	firstErr error
+}
+
+func (r result) rps() float64 { return float64(r.n) / r.dur.Seconds() }
+
+func run() error {
+	binary := flag.String("binary", "", "keyfort binary to start (required)")
+	conc := flag.Int("c", 8, "concurrent clients")
+	dur := flag.Duration("d", 5*time.Second, "duration of each operation's run")
+	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
+	opsFlag := flag.String("ops", "Floor,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases", "operations to run")
+	flag.Parse()
+	if *binary == "" {
+		return errors.New("-binary is required (go build -o /tmp/keyfort ./cmd/keyfort)")
+	}
+	if *dur > 2*time.Minute {
+		return errors.New("-d is capped at 2m")
+	}
+
+	srv, err := startServer(*binary)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	client := newClient("http://"+srv.addr, *conc)
+	ctx := context.Background()
+
+	fmt.Printf("# keyfort load: %d clients, %s per operation, GOMAXPROCS host cores %d\n", *conc, *dur, numCPU())
+	start := time.Now()
+	seedKeys, err := seed(ctx, client, *nkeys, *conc)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d keys and %d aliases in %s; server RSS %s\n", *nkeys, min(*nkeys, 1000), time.Since(start).Round(time.Millisecond), srv.rss())
+
+	key := seedKeys[0]
+	ct, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+	if err != nil {
+		return fmt.Errorf("seed ciphertext: %w", err)
+	}
+	for i := range 10 {
+		_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key), Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("tag%d", i)), TagValue: aws.String("v")}}})
+		if err != nil {
+			return fmt.Errorf("seed tags: %w", err)
+		}
+	}
+
+	floor, err := startFloor()
+	if err != nil {
+		return err
+	}
+	defer floor.Close()
+	floorClient := newClient("http://"+floor.Addr().String(), *conc)
+
+	ops := map[string]func(ctx context.Context, w, i int) error{
+		"Floor": func(ctx context.Context, w, i int) error {
+			_, err := floorClient.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+			return err
+		},
+		"Encrypt": func(ctx context.Context, w, i int) error {
+			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+			return err
+		},
+		"Decrypt": func(ctx context.Context, w, i int) error {
+			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
+			return err
+		},
+		"GenerateDataKey": func(ctx context.Context, w, i int) error {
+			_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256})
+			return err
+		},
+		"DescribeKey": func(ctx context.Context, w, i int) error {
+			_, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)])})
+			return err
+		},
+		"CreateKey": func(ctx context.Context, w, i int) error {
+			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{})
+			return err
+		},
+		"TagResource": func(ctx context.Context, w, i int) error {
+			_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)]),
+				Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(strconv.Itoa(i))}}})
+			return err
+		},
+		"ListResourceTags": func(ctx context.Context, w, i int) error {
+			_, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(key)})
+			return err
+		},
+		"ListKeys": func(ctx context.Context, w, i int) error {
+			_, err := client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(100)})
+			return err
+		},
+		"ListAliases": func(ctx context.Context, w, i int) error {
+			_, err := client.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(100)})
+			return err
+		},
+	}
+	var results []result
+	for _, name := range strings.Split(*opsFlag, ",") {
+		fn, ok := ops[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("unknown operation %q", name)
+		}
+		var cpu0 time.Duration
+		if name != "Floor" {
+			cpu0 = srv.cpu()
+		}
+		r := measure(name, *conc, *dur, fn)
+		if name != "Floor" && r.n > 0 {
+			r.cpuPerOp = (srv.cpu() - cpu0) / time.Duration(r.n)
+		}
+		results = append(results, r)
+	}
+	var floorRPS float64
+	for _, r := range results {
+		if r.name == "Floor" {
+			floorRPS = r.rps()
+		}
+	}
+	fmt.Printf("\n| operation | requests/s | vs floor | p50 | p99 | server CPU/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		vs := "-"
+		if floorRPS > 0 {
+			vs = fmt.Sprintf("%.0f%%", 100*r.rps()/floorRPS)
+		}
+		cpu := "-"
+		if r.cpuPerOp > 0 {
+			cpu = fmt.Sprintf("%d µs", r.cpuPerOp.Microseconds())
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d |\n", r.name, r.rps(), vs, fmtDur(r.p50), fmtDur(r.p99), cpu, r.errs)
+		if r.firstErr != nil {
+			fmt.Printf("  first error of %s: %v\n", r.name, r.firstErr)
+		}
+	}
+	fmt.Printf("\nserver RSS after the run: %s\n", srv.rss())
+	return nil
+}
+
+func fmtDur(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+// measure runs fn from conc goroutines for d and collects latencies.
+func measure(name string, conc int, d time.Duration, fn func(ctx context.Context, w, i int) error) result {
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(d)
+	lat := make([][]time.Duration, conc)
+	errs := make([]int, conc)
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				t0 := time.Now()
+				err := fn(ctx, w, i)
+				lat[w] = append(lat[w], time.Since(t0))
+				if err != nil {
+					errs[w]++
+					once.Do(func() { firstErr = err })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	r := result{name: name, dur: elapsed, firstErr: firstErr}
+	for w := range conc {
+		all = append(all, lat[w]...)
+		r.errs += errs[w]
+	}
+	r.n = len(all) - r.errs
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	if len(all) > 0 {
+		r.p50 = all[len(all)/2]
+		r.p99 = all[len(all)*99/100]
+	}
+	return r
+}
+
+func newClient(endpoint string, conc int) *kms.Client {
+	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
+	return kms.New(kms.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
+		Retryer:      aws.NopRetryer{},
+		HTTPClient:   &http.Client{Transport: tr},
+	})
+}
+
+// seed creates n keys (and aliases for the first 1000) with conc workers.
+func seed(ctx context.Context, c *kms.Client, n, conc int) ([]string, error) {
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	next := 0
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= n {
+					return
+				}
+				out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("loadgen")})
+				if err == nil && i < 1000 {
+					_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/loadgen-%05d", i)), TargetKeyId: out.KeyMetadata.KeyId})
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				ids[i] = aws.ToString(out.KeyMetadata.KeyId)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("seeding keys: %w", firstErr)
+	}
+	if n == 0 {
+		out, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+		if err != nil {
+			return nil, err
+		}
+		ids = []string{aws.ToString(out.KeyMetadata.KeyId)}
+	}
+	return ids, nil
+}
+
+// startFloor starts a bare Go HTTP server that answers every request with a
+// fixed, valid Encrypt response: what the SDK client itself can drive.
+func startFloor() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	body := []byte(`{"CiphertextBlob":"AQIDBAUGBwgJCgsMDQ4PEA==","KeyId":"arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+		_, _ = w.Write(body)
+	})
+	go func() { _ = http.Serve(l, h) }()
+	return l, nil
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+	dir  string
+}
+
+func startServer(binary string) (*server, error) {
+	dir, err := os.MkdirTemp("", "keyfort-loadgen-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(binary, "serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	s := &server{cmd: cmd, addr: addr, dir: dir}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s, nil
+			}
+		}
+	}
+	s.stop()
+	return nil, errors.New("server did not become healthy")
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+	_ = os.RemoveAll(s.dir)
+}
+
+// cpu returns the server process's user+system CPU time from /proc.
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ = 100
+}
+
+// rss returns the server's resident set size from /proc.
+func (s *server) rss() string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(v)[0])
+			return fmt.Sprintf("%.1f MB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,95 @@
+// Command keyfort serves the AWS KMS and AWS Secrets Manager APIs.
+//
+//	keyfort serve [flags]   run the server (see keyfort serve -h)
+//	keyfort version         print the version
+//	keyfort help            print this help
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `keyfort serves the AWS KMS and AWS Secrets Manager APIs.
+
+Usage:
+  keyfort serve [flags]   run the server (keyfort serve -h lists the flags)
+  keyfort version         print the version
+  keyfort help            print this help
+
+Settings come from flags, then KEYFORT_* environment variables, then the
+YAML file given by --config, then defaults.
+`
+
+func main() {
+	os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+// Main runs the keyfort command with args (without the program name) and
+// returns the exit status: 0 on success, 1 when the server fails, 2 for
+// bad usage or configuration.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr, lookup)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "keyfort", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "keyfort: unknown command %q (try keyfort help)\n", args[0])
+		return 2
+	}
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(string) (string, bool)) int {
+	fs := flag.NewFlagSet("keyfort serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := config.Load(fs, args, lookup)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, "keyfort:", err)
+		} // flag errors were already printed by fs, with the usage
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 2
+	}
+	log := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, LookupEnv: lookup})
+	if err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 1
+	}
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func noEnv(string) (string, bool) { return "", false }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func TestMainUsage(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		wantCode   int
+		wantStdout string
+		wantStderr string // exact when it ends in "\n"
+	}{
+		{name: "version", args: []string{"version"}, wantCode: 0, wantStdout: "keyfort dev\n"},
+		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: "keyfort serves"},
+		{name: "no command", args: nil, wantCode: 2, wantStderr: "Usage:"},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2,
+			wantStderr: "keyfort: unknown command \"frobnicate\" (try keyfort help)\n"},
+		{name: "strict auth", args: []string{"serve", "--auth", "strict"}, wantCode: 2,
+			wantStderr: "keyfort: config: auth: strict authentication is not implemented yet; use dev\n"},
+		{name: "non-loopback", args: []string{"serve", "--listen", "0.0.0.0:4599"}, wantCode: 2,
+			wantStderr: "keyfort: config: listen: 0.0.0.0:4599 is not a loopback address; dev auth accepts any credentials, so listening there needs --insecure-dev-auth\n"},
+		{name: "bad env", args: []string{"serve"}, env: map[string]string{"KEYFORT_LOG_LEVEL": "loud"}, wantCode: 2,
+			wantStderr: "keyfort: config: log-level: \"loud\" is not one of debug, info, warn, error\n"},
+		{name: "bad flag", args: []string{"serve", "--nope"}, wantCode: 2, wantStderr: "flag provided but not defined: -nope"},
+		{name: "serve help", args: []string{"serve", "-h"}, wantCode: 0, wantStderr: "-listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			code := Main(t.Context(), tt.args, &stdout, &stderr, lookup)
+			if code != tt.wantCode {
+				t.Errorf("Main(%q) = %d, want %d (stderr %q)", tt.args, code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) {
+				t.Errorf("Main(%q) stdout = %q, want %q", tt.args, stdout.String(), tt.wantStdout)
+			}
+			if strings.HasSuffix(tt.wantStderr, "\n") {
+				if stderr.String() != tt.wantStderr {
+					t.Errorf("Main(%q) stderr = %q, want %q", tt.args, stderr.String(), tt.wantStderr)
+				}
+			} else if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("Main(%q) stderr = %q, want it to contain %q", tt.args, stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+var listenRE = regexp.MustCompile(`"msg":"keyfort listening","addr":"([^"]+)"`)
+
+func TestServeAndShutdown(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--log-format", "json"}, &bytes.Buffer{}, &stderr, noEnv)
+	}()
+	var addr string
+	for i := 0; i < 1000 && addr == ""; i++ { // bounded wait for the listening line
+		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("serve exited with %d: %s", code, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if addr == "" {
+		t.Fatalf("server did not log its address: %s", stderr.String())
+	}
+	resp, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /health = %d, want 200", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exit code = %d, want 0 (stderr %s)", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	if !strings.Contains(stderr.String(), "generated a new root key") {
+		t.Errorf("no root-key warning in %s", stderr.String())
+	}
+}

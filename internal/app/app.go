@@ -1,0 +1,317 @@
+// Package app wires Keyfort together: it opens the store, loads the root
+// key, opens the audit trail, builds the services and the HTTP server, runs
+// background jobs and shuts everything down in order. `keyfort serve` and
+// the test harness (keyfortest) use the same wiring, so tests exercise what
+// users run.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/server"
+	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/storage/sqlite"
+)
+
+// JobInterval is how often background jobs run (they also run once at
+// start).
+const JobInterval = 10 * time.Second
+
+// Options are the process-level dependencies of an App.
+type Options struct {
+	// Logger receives all logs. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of keys and nonces. Nil means crypto/rand.
+	Rand io.Reader
+	// LookupEnv reads the environment (KEYFORT_ROOT_KEY). Nil means
+	// os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// RootKey, if not empty, is the root key in standard base64; it
+	// overrides KEYFORT_ROOT_KEY (but not Config.RootKeyFile).
+	RootKey string
+	// JobInterval overrides JobInterval (0 means the default).
+	JobInterval time.Duration
+	// PostgresSchema, if not empty, is the PostgreSQL schema that holds the
+	// tables (created if missing), so that tests can share a database.
+	PostgresSchema string
+}
+
+// App is a configured Keyfort server. Create it with New, then Start and
+// Run (or Close).
+type App struct {
+	cfg    config.Config
+	log    *slog.Logger
+	store  storage.Store
+	audit  audit.Sink
+	server *server.Server
+	jobs   []jobRunner
+	every  time.Duration
+
+	mu       sync.Mutex
+	listener net.Listener
+	serveErr chan error
+	stopJobs context.CancelFunc
+	jobsDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and opens everything the server needs: the data
+// directory (mode 0700), the store, the root key (generated beside the data
+// on first start, with a warning), the audit trail, the services and the
+// server. It does not listen yet; see Start. On error everything opened so
+// far is closed.
+func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	lookup := opts.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	a = &App{cfg: cfg, log: log, every: opts.JobInterval}
+	if a.every <= 0 {
+		a.every = JobInterval
+	}
+	defer func() {
+		if err != nil {
+			a.closeResources()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("app: create data directory: %w", err)
+	}
+
+	envKey := opts.RootKey
+	if envKey == "" {
+		envKey, _ = lookup("KEYFORT_ROOT_KEY")
+	}
+	rootKey, created, err := envelope.LoadRootKey(envelope.RootKeyOptions{
+		File:      cfg.RootKeyFile,
+		EnvBase64: envKey,
+		DataDir:   cfg.DataDir,
+		Rand:      opts.Rand,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if created {
+		msg := "generated a new root key beside the data; anyone who copies the data directory can decrypt it: " +
+			"keep a copy elsewhere and use --root-key-file or KEYFORT_ROOT_KEY in production"
+		if cfg.IsPostgres() {
+			msg += "; every node sharing this database must use the same root key"
+		}
+		log.Warn(msg, "path", filepath.Join(cfg.DataDir, envelope.RootKeyFileName), "root_key", rootKey)
+	}
+
+	if a.store, err = openStore(ctx, cfg, opts.PostgresSchema, log); err != nil {
+		return nil, err
+	}
+	if a.audit, err = audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{Now: now}); err != nil {
+		return nil, fmt.Errorf("app: open audit trail: %w", err)
+	}
+
+	svcs := newServices(serviceDeps{
+		store:  a.store,
+		sealer: envelope.NewSealer(opts.Rand, rootKey),
+		now:    now,
+		rand:   opts.Rand,
+		logger: log,
+	})
+	a.jobs = svcs.jobs
+	a.server, err = server.New(server.Config{
+		Services: []server.Service{
+			server.KMS(kmsapi.Operations(svcs.kms), kmsapi.Errors),
+			server.SecretsManager(smapi.Operations(svcs.sm), smapi.Errors),
+		},
+		InsecureDevAuth: cfg.InsecureDevAuth,
+		Audit:           a.audit,
+		Logger:          log,
+		Now:             now,
+		Health:          a.store.Ping,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return a, nil
+}
+
+func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.Logger) (storage.Store, error) {
+	if cfg.IsPostgres() {
+		return openPostgres(ctx, cfg.Store, schema, log)
+	}
+	s, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Logger: log.With("store", "sqlite")})
+	if err != nil {
+		return nil, fmt.Errorf("app: open store: %w", err)
+	}
+	return s, nil
+}
+
+// Start listens on the configured address (port 0 picks a free port),
+// serves in the background and starts the background jobs (which run once
+// immediately). A non-loopback address with dev auth is refused unless
+// InsecureDevAuth is set.
+func (a *App) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listener != nil {
+		return errors.New("app: already started")
+	}
+	l, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("app: listen: %w", err)
+	}
+	if err := a.server.CheckListener(l.Addr()); err != nil {
+		l.Close()
+		return fmt.Errorf("app: %w", err)
+	}
+	a.listener = l
+	a.serveErr = make(chan error, 1)
+	go func() { a.serveErr <- a.server.Serve(l) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopJobs = cancel
+	a.jobsDone = make(chan struct{})
+	go a.runJobs(ctx)
+
+	a.log.Info("keyfort listening", "addr", l.Addr().String(), "auth", a.cfg.Auth, "data", a.cfg.DataDir)
+	return nil
+}
+
+// runJobs calls every job runner once now and then every interval until ctx
+// is cancelled.
+func (a *App) runJobs(ctx context.Context) {
+	defer close(a.jobsDone)
+	if len(a.jobs) == 0 {
+		return
+	}
+	t := time.NewTicker(a.every)
+	defer t.Stop()
+	for {
+		for _, j := range a.jobs {
+			if err := j.RunJobs(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("background job failed", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RunJobs runs every service's due background work once (deleting keys
+// whose window has passed, automatic rotations) and returns the first
+// error. The ticker calls the same runners; tests call RunJobs after moving
+// the clock.
+func (a *App) RunJobs(ctx context.Context) error {
+	var first error
+	for _, j := range a.jobs {
+		if err := j.RunJobs(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Addr returns the address the server listens on (after Start), e.g.
+// "127.0.0.1:40123", or "" before Start.
+func (a *App) Addr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listener == nil {
+		return ""
+	}
+	return a.listener.Addr().String()
+}
+
+// Run starts the app if it is not started, blocks until ctx is done or the
+// server fails, then shuts down gracefully: stop accepting, finish in-flight
+// requests (bounded by ShutdownTimeout), stop jobs, close the audit trail
+// and the store.
+func (a *App) Run(ctx context.Context) error {
+	if a.Addr() == "" {
+		if err := a.Start(); err != nil {
+			a.Close()
+			return err
+		}
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-a.serveErr:
+		a.serveErr <- serveErr // for Close
+	}
+	a.log.Info("keyfort shutting down")
+	err := a.Close()
+	return errors.Join(serveErr, err)
+}
+
+// Close shuts the app down gracefully (see Run). It is safe to call more
+// than once and before Start.
+func (a *App) Close() error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		a.mu.Lock()
+		started := a.listener != nil
+		a.mu.Unlock()
+		if started {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+			if err := a.server.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("app: %w", err))
+			}
+			cancel()
+			if err := <-a.serveErr; err != nil {
+				errs = append(errs, fmt.Errorf("app: %w", err))
+			}
+			a.stopJobs()
+			<-a.jobsDone
+		}
+		errs = append(errs, a.closeResources())
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+// closeResources closes the audit trail and the store.
+func (a *App) closeResources() error {
+	var errs []error
+	if a.audit != nil {
+		if err := a.audit.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: close audit trail: %w", err))
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("app: close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

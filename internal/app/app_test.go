@@ -1,0 +1,185 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/keyfortest"
+)
+
+func TestHealth(t *testing.T) {
+	s := keyfortest.Start(t)
+	resp, err := http.Get(s.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body strings.Builder
+	if _, err := bufio.NewReader(resp.Body).WriteTo(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || body.String() != `{"status":"ok"}` {
+		t.Errorf("GET /health = %d %s, want 200 {\"status\":\"ok\"}", resp.StatusCode, body.String())
+	}
+	if resp.Header.Get("X-Amzn-RequestId") == "" {
+		t.Errorf("GET /health has no x-amzn-RequestId")
+	}
+}
+
+func TestSDKNotImplemented(t *testing.T) {
+	s := keyfortest.Start(t)
+	_, err := s.SecretsManager().ListSecrets(t.Context(), &secretsmanager.ListSecretsInput{})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NotImplementedException" {
+		t.Fatalf("ListSecrets = %v, want NotImplementedException", err)
+	}
+	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement SecretsManager.ListSecrets yet"; got != want {
+		t.Errorf("ListSecrets message = %q, want %q", got, want)
+	}
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 501 {
+		t.Errorf("ListSecrets = %v, want HTTP 501", err)
+	}
+}
+
+// TestSDKRoundTripAcrossRestart drives the KMS service wired by app through
+// the SDK, restarts on the same data directory and root key, and decrypts
+// again.
+func TestSDKRoundTripAcrossRestart(t *testing.T) {
+	s := keyfortest.Start(t)
+	ctx := t.Context()
+	k, err := s.KMS().CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("app test")})
+	if err != nil {
+		t.Fatalf("CreateKey = %v", err)
+	}
+	enc, err := s.KMS().Encrypt(ctx, &kms.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("hunter2")})
+	if err != nil {
+		t.Fatalf("Encrypt = %v", err)
+	}
+	s.Restart(t)
+	dec, err := s.KMS().Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil {
+		t.Fatalf("Decrypt after restart = %v", err)
+	}
+	if string(dec.Plaintext) != "hunter2" {
+		t.Errorf("Decrypt after restart = %q, want %q", dec.Plaintext, "hunter2")
+	}
+	// Another account does not see the key.
+	_, err = s.KMSAs("111122223333", "us-east-1").DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: k.KeyMetadata.KeyId})
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NotFoundException" {
+		t.Errorf("DescribeKey from another account = %v, want NotFoundException", err)
+	}
+
+	// The audit trail holds the requests and never the plaintext.
+	s.Close()
+	b, err := os.ReadFile(filepath.Join(s.DataDir, "audit", "keyfort-audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"eventName":"CreateKey"`, `"eventName":"Encrypt"`, `"eventName":"Decrypt"`, `"errorCode":"NotFoundException"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("audit trail lacks %s", want)
+		}
+	}
+	if strings.Contains(string(b), "hunter2") || strings.Contains(string(b), "aHVudGVyMg") {
+		t.Errorf("audit trail contains the plaintext")
+	}
+}
+
+func TestDataDirAndRootKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	s := keyfortest.Start(t, keyfortest.WithDataDir(dir))
+	for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "root.key"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode = %v, want %v", path, fi.Mode().Perm(), mode)
+		}
+	}
+	if _, err := os.Stat(s.DBPath()); err != nil {
+		t.Errorf("database: %v", err)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*config.Config)
+		want   string
+	}{
+		{"non-loopback without insecure-dev-auth", func(c *config.Config) { c.Listen = "0.0.0.0:0" }, "needs --insecure-dev-auth"},
+		{"strict auth", func(c *config.Config) { c.Auth = "strict" }, "strict authentication is not implemented yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.DataDir = t.TempDir()
+			cfg.Listen = "127.0.0.1:0"
+			tt.modify(&cfg)
+			a, err := app.New(t.Context(), cfg, app.Options{})
+			if err == nil {
+				a.Close()
+				t.Fatalf("New = nil, want error")
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New = %v, want a config error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunShutsDownOnCancel(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	a, err := app.New(t.Context(), cfg, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := a.Addr()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	resp, err := http.Get("http://" + addr + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if _, err := http.Get("http://" + addr + "/health"); err == nil {
+		t.Errorf("server still answers after shutdown")
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil", err)
+	}
+}

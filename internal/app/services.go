@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/kms"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// serviceDeps are what the services are built from.
+type serviceDeps struct {
+	store  storage.Store
+	sealer *envelope.Sealer
+	now    func() time.Time
+	rand   io.Reader
+	logger *slog.Logger
+}
+
+// services are the service implementations the server dispatches to, and
+// the background work they need.
+type services struct {
+	kms kmsapi.Service
+	sm  smapi.Service
+	// jobs run on a ticker and once at start; nil entries are skipped.
+	jobs []jobRunner
+}
+
+// jobRunner performs the background work that is due, once.
+type jobRunner interface {
+	RunJobs(ctx context.Context) error
+}
+
+// newServices builds the services. THIS IS THE ONE PLACE where service
+// implementations are chosen:
+//   - KMS: the real service (internal/kms).
+//   - Secrets Manager: smapi.UnimplementedService{} (every operation answers
+//     NotImplementedException) until internal/secretsmanager exists; replace
+//     it here, and add it to jobs if it has background work.
+func newServices(d serviceDeps) services {
+	k := kms.New(kms.Config{
+		Store:  d.store,
+		Sealer: d.sealer,
+		Now:    d.now,
+		Rand:   d.rand,
+		Logger: d.logger.With("service", "kms"),
+	})
+	var sm smapi.Service = smapi.UnimplementedService{}
+	s := services{kms: k, sm: sm}
+	for _, svc := range []any{s.kms, s.sm} {
+		if j, ok := svc.(jobRunner); ok {
+			s.jobs = append(s.jobs, j)
+		}
+	}
+	return s
+}

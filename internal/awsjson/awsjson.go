@@ -1,0 +1,329 @@
+// Package awsjson is the AWS JSON 1.1 wire protocol: request body reading
+// with a per-operation limit, strict decoding into generated input shapes,
+// output encoding and the error envelope.
+//
+// The protocol sits behind the [Codec] interface so that a second protocol
+// (Smithy RPC v2 CBOR) can be added without touching the services or the
+// server's dispatch. This package knows nothing of services, storage or
+// authentication; it imports only awserr, operation and the standard library.
+package awsjson
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/operation"
+)
+
+// ContentType is the media type of every AWS JSON 1.1 request and response.
+const ContentType = "application/x-amz-json-1.1"
+
+// Header names used on the wire.
+const (
+	HeaderTarget    = "X-Amz-Target"
+	HeaderErrorType = "X-Amzn-ErrorType"
+	HeaderRequestID = "X-Amzn-RequestId"
+)
+
+// DefaultMaxBody is the body limit used when an operation declares none.
+const DefaultMaxBody = 1 << 20
+
+// Codec is a wire protocol for operation inputs, outputs and errors.
+//
+// Implementations must be safe for concurrent use. Reading the body (with
+// its size limit) is protocol-independent and done by [ReadBody]; a Codec
+// only translates bytes.
+type Codec interface {
+	// ContentType is the media type set on every response.
+	ContentType() string
+	// Decode decodes a complete request body into in. An empty body is an
+	// empty input. Malformed input returns an *awserr.Error with code
+	// SerializationException whose message never echoes request values.
+	Decode(body []byte, in operation.Input) error
+	// AppendOutput appends the encoding of out to b.
+	AppendOutput(b []byte, out operation.Output) []byte
+	// WriteOutput writes a 200 response whose body is body (from
+	// AppendOutput).
+	WriteOutput(w http.ResponseWriter, body []byte) error
+	// WriteError writes the error response for e. messageField is the name
+	// of the message member ("message" or "Message").
+	WriteError(w http.ResponseWriter, e *awserr.Error, messageField string) error
+}
+
+// JSON11 is the AWS JSON 1.1 codec. Its zero value is ready to use.
+type JSON11 struct{}
+
+var _ Codec = JSON11{}
+
+// ContentType implements Codec.
+func (JSON11) ContentType() string { return ContentType }
+
+// Decode implements Codec. Unknown members are ignored, as AWS ignores them.
+func (JSON11) Decode(body []byte, in operation.Input) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, in); err != nil {
+		return serializationError(err)
+	}
+	return nil
+}
+
+// AppendOutput implements Codec.
+func (JSON11) AppendOutput(b []byte, out operation.Output) []byte {
+	if out == nil || isNilPointer(out) {
+		return append(b, "{}"...)
+	}
+	return out.AppendJSON(b)
+}
+
+// WriteOutput implements Codec.
+func (JSON11) WriteOutput(w http.ResponseWriter, body []byte) error {
+	h := w.Header()
+	h["Content-Type"] = contentTypeValue
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(body)
+	return err
+}
+
+// WriteError implements Codec: status from e (400 if unset), header
+// X-Amzn-ErrorType and body {"__type":"<Code>","<messageField>":"..."}.
+func (JSON11) WriteError(w http.ResponseWriter, e *awserr.Error, messageField string) error {
+	body := AppendError(make([]byte, 0, 64+len(e.Code)+len(e.Message)), e, messageField)
+	h := w.Header()
+	h["Content-Type"] = contentTypeValue
+	h[canonicalErrorType] = []string{e.Code}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	status := e.Status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	w.WriteHeader(status)
+	_, err := w.Write(body)
+	return err
+}
+
+var contentTypeValue = []string{ContentType}
+
+// canonicalErrorType is HeaderErrorType in net/http's canonical form, for
+// direct (allocation-free) header map writes.
+var canonicalErrorType = http.CanonicalHeaderKey(HeaderErrorType)
+
+// AppendError appends the AWS JSON 1.1 error body of e to b.
+func AppendError(b []byte, e *awserr.Error, messageField string) []byte {
+	if messageField == "" {
+		messageField = "message"
+	}
+	b = append(b, `{"__type":`...)
+	b = AppendString(b, e.Code)
+	b = append(b, ',')
+	b = AppendString(b, messageField)
+	b = append(b, ':')
+	b = AppendString(b, e.Message)
+	return append(b, '}')
+}
+
+// ReadBody reads a request body of at most limit bytes (DefaultMaxBody if
+// limit <= 0), appending it to buf. A larger body returns an *awserr.Error
+// RequestEntityTooLargeException with HTTP status 413; contentLength (-1 if
+// unknown) lets an oversized request be refused before reading it.
+func ReadBody(r io.Reader, contentLength, limit int64, buf []byte) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	if contentLength > limit {
+		return buf, tooLarge(limit)
+	}
+	if r == nil || r == http.NoBody {
+		return buf, nil
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return buf, tooLarge(limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return buf, tooLarge(limit)
+			}
+			return buf, fmt.Errorf("awsjson: read body: %w", err)
+		}
+	}
+}
+
+func tooLarge(limit int64) *awserr.Error {
+	return awserr.WithStatus(http.StatusRequestEntityTooLarge, awserr.CodeRequestEntityTooLarge,
+		"Request body must be at most "+strconv.FormatInt(limit, 10)+" bytes")
+}
+
+// bufPool holds response and request buffers; see GetBuffer.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// GetBuffer returns an empty byte slice from a pool. Return it with
+// PutBuffer once nothing refers to it any more.
+func GetBuffer() *[]byte { return bufPool.Get().(*[]byte) }
+
+// PutBuffer returns b to the pool. Buffers that grew large are dropped so
+// the pool does not pin memory; returned buffers are cleared first, because
+// they may have held plaintexts.
+func PutBuffer(b *[]byte) {
+	if cap(*b) > 256<<10 {
+		return
+	}
+	clear((*b)[:cap(*b)])
+	*b = (*b)[:0]
+	bufPool.Put(b)
+}
+
+// serializationError turns an encoding/json error into a
+// SerializationException that names the member and the types involved but
+// never a value.
+func serializationError(err error) *awserr.Error {
+	var (
+		syntax  *json.SyntaxError
+		typ     *json.UnmarshalTypeError
+		corrupt base64.CorruptInputError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return awserr.Serialization("Malformed JSON in request body at byte offset " +
+			strconv.FormatInt(syntax.Offset, 10))
+	case errors.As(err, &typ):
+		found := typ.Value
+		if i := strings.IndexByte(found, ' '); i >= 0 {
+			found = found[:i] // "number 12" -> "number": never echo the value
+		}
+		want := jsonTypeName(typ.Type)
+		if typ.Field == "" {
+			return awserr.Serialization("Request body must be a JSON object, found " + found)
+		}
+		if found == "number" && (want == "integer" || want == "long") {
+			return awserr.Serialization("Value of member '" + typ.Field +
+				"' is not a valid " + want)
+		}
+		return awserr.Serialization("Member '" + typ.Field + "' must be " + article(want) +
+			", found " + found)
+	case errors.As(err, &corrupt):
+		return awserr.Serialization("A blob member in the request body is not valid base64")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return awserr.Serialization("Malformed JSON in request body: unexpected end of input")
+	default:
+		return awserr.Serialization("The request body could not be deserialized")
+	}
+}
+
+func article(t string) string {
+	switch t {
+	case "integer", "object", "array":
+		return "an " + t
+	}
+	return "a " + t
+}
+
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint8, reflect.Uint16, reflect.Uint32:
+		return "integer"
+	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+		return "long"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "string" // blobs are base64 strings
+		}
+		return "array"
+	case reflect.Array:
+		return "array"
+	case reflect.Map, reflect.Struct:
+		return "object"
+	}
+	return "value"
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// AppendString appends s to b as a JSON string. Invalid UTF-8 becomes
+// U+FFFD; <, > and & are left as they are (AWS does not escape them).
+func AppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+const hex = "0123456789abcdef"

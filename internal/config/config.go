@@ -1,0 +1,386 @@
+// Package config holds Keyfort's server configuration: the typed [Config],
+// its defaults, the YAML file format (with ${VAR} expansion) and the
+// precedence of flags over environment variables over the file over
+// defaults.
+//
+// Configuration is read once at start-up by cmd/keyfort (or by tests
+// through the app package) and passed down as values; nothing here is a
+// global.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Auth modes.
+const (
+	AuthDev    = "dev"
+	AuthStrict = "strict"
+)
+
+// Log formats.
+const (
+	LogFormatAuto = "auto"
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:4599"
+	DefaultDataDir         = "./keyfort-data"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config is the server configuration.
+type Config struct {
+	// Listen is the host:port to listen on (port 0 picks a free port).
+	Listen string
+	// DataDir holds the embedded database, the generated root key and the
+	// audit trail.
+	DataDir string
+	// Store is empty for the embedded SQLite store at <DataDir>/keyfort.db,
+	// or a postgres:// or postgresql:// URL.
+	Store string
+	// Auth is the authentication mode: "dev" or "strict".
+	Auth string
+	// InsecureDevAuth allows dev auth on a non-loopback address.
+	InsecureDevAuth bool
+	// RootKeyFile is the file holding the root key. Empty means
+	// KEYFORT_ROOT_KEY, else <DataDir>/root.key (generated on first start).
+	RootKeyFile string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// LogFormat is auto (text on a terminal, JSON otherwise), text or json.
+	LogFormat string
+	// AuditDir is the directory of the audit trail. Empty means
+	// <DataDir>/audit; see [Config.AuditDirectory].
+	AuditDir string
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the default configuration.
+func Default() Config {
+	return Config{
+		Listen:          DefaultListen,
+		DataDir:         DefaultDataDir,
+		Auth:            AuthDev,
+		LogLevel:        "info",
+		LogFormat:       LogFormatAuto,
+		ShutdownTimeout: DefaultShutdownTimeout,
+	}
+}
+
+// AuditDirectory returns AuditDir, or <DataDir>/audit when it is empty.
+func (c Config) AuditDirectory() string {
+	if c.AuditDir != "" {
+		return c.AuditDir
+	}
+	return filepath.Join(c.DataDir, "audit")
+}
+
+// SQLitePath returns the path of the embedded database.
+func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "keyfort.db") }
+
+// IsPostgres reports whether Store names a PostgreSQL database.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
+}
+
+// Error is a configuration error naming the setting and what is wrong.
+type Error struct {
+	// Setting is the setting's name as written in the file and in flags
+	// (e.g. "listen"), or "config" for the file as a whole.
+	Setting string
+	// Line is the line in the config file, or 0.
+	Line int
+	// Problem says what is wrong.
+	Problem string
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config: line %d: %s: %s", e.Line, e.Setting, e.Problem)
+	}
+	return "config: " + e.Setting + ": " + e.Problem
+}
+
+func errorf(setting, format string, args ...any) *Error {
+	return &Error{Setting: setting, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks every setting and returns an *Error naming the first
+// setting that is wrong.
+func (c Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return errorf("listen", "%q is not a host:port address", c.Listen)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return errorf("listen", "port %q is not a number from 0 to 65535", port)
+	}
+	if c.DataDir == "" {
+		return errorf("data", "must not be empty")
+	}
+	if c.Store != "" {
+		if !c.IsPostgres() {
+			return errorf("store", "must be empty (embedded SQLite) or a postgres:// URL")
+		}
+		if _, err := url.Parse(c.Store); err != nil {
+			return errorf("store", "not a valid URL") // url errors would echo the password
+		}
+	}
+	switch c.Auth {
+	case AuthDev:
+		if !c.InsecureDevAuth && !IsLoopback(host) {
+			return errorf("listen", "%s is not a loopback address; dev auth accepts any credentials, "+
+				"so listening there needs --insecure-dev-auth", c.Listen)
+		}
+	case AuthStrict:
+		return errorf("auth", "strict authentication is not implemented yet; use dev")
+	default:
+		return errorf("auth", "%q is not one of dev, strict", c.Auth)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return errorf("log-level", "%q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case LogFormatAuto, LogFormatText, LogFormatJSON:
+	default:
+		return errorf("log-format", "%q is not one of auto, text, json", c.LogFormat)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errorf("shutdown-timeout", "must be positive")
+	}
+	return nil
+}
+
+// IsLoopback reports whether host (from a host:port address) is a loopback
+// address or "localhost". An empty host (all interfaces) is not.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// setting describes one configuration setting: its name in flags and files,
+// its environment variable and how to set it from a string.
+type setting struct {
+	name  string // flag and YAML name (YAML accepts '_' for '-')
+	env   string
+	usage string
+	set   func(c *Config, v string) error
+}
+
+func settings() []setting {
+	str := func(f func(c *Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	return []setting{
+		{"listen", "KEYFORT_LISTEN", "address to listen on (host:port)", str(func(c *Config) *string { return &c.Listen })},
+		{"data", "KEYFORT_DATA", "data directory", str(func(c *Config) *string { return &c.DataDir })},
+		{"store", "KEYFORT_STORE", "empty for embedded SQLite, or a postgres:// URL", str(func(c *Config) *string { return &c.Store })},
+		{"auth", "KEYFORT_AUTH", "authentication mode: dev or strict", str(func(c *Config) *string { return &c.Auth })},
+		{"insecure-dev-auth", "KEYFORT_INSECURE_DEV_AUTH", "allow dev auth on a non-loopback address", func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean", v)
+			}
+			c.InsecureDevAuth = b
+			return nil
+		}},
+		{"root-key-file", "KEYFORT_ROOT_KEY_FILE", "file holding the root key", str(func(c *Config) *string { return &c.RootKeyFile })},
+		{"log-level", "KEYFORT_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+		{"log-format", "KEYFORT_LOG_FORMAT", "auto, text or json", str(func(c *Config) *string { return &c.LogFormat })},
+		{"audit-dir", "KEYFORT_AUDIT_DIR", "audit trail directory (default <data>/audit)", str(func(c *Config) *string { return &c.AuditDir })},
+		{"shutdown-timeout", "KEYFORT_SHUTDOWN_TIMEOUT", "bound on graceful shutdown (e.g. 10s)", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 10s", v)
+			}
+			c.ShutdownTimeout = d
+			return nil
+		}},
+	}
+}
+
+// Parse reads a YAML configuration file onto the defaults. Keys are the
+// flag names (listen, data, store, auth, insecure-dev-auth, root-key-file,
+// log-level, log-format, audit-dir, shutdown-timeout; '_' may be written for
+// '-'). A value may contain ${VAR}, replaced by the environment variable VAR
+// (an unset variable is an error). Errors name the line.
+func Parse(r io.Reader) (Config, error) {
+	c := Default()
+	err := c.applyFile(r, os.LookupEnv)
+	return c, err
+}
+
+func (c *Config) applyFile(r io.Reader, lookup func(string) (string, bool)) error {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(r)
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // empty file
+		}
+		return &Error{Setting: "config", Problem: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return &Error{Setting: "config", Line: root.Line, Problem: "must be a mapping of setting: value"}
+	}
+	byName := make(map[string]setting)
+	for _, s := range settings() {
+		byName[s.name] = s
+	}
+	seen := make(map[string]bool)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], root.Content[i+1]
+		name := strings.ReplaceAll(k.Value, "_", "-")
+		s, ok := byName[name]
+		if !ok {
+			return &Error{Setting: k.Value, Line: k.Line, Problem: "unknown setting"}
+		}
+		if seen[name] {
+			return &Error{Setting: k.Value, Line: k.Line, Problem: "set twice"}
+		}
+		seen[name] = true
+		if v.Kind != yaml.ScalarNode {
+			return &Error{Setting: k.Value, Line: v.Line, Problem: "must be a single value"}
+		}
+		val, err := expand(v.Value, lookup)
+		if err != nil {
+			return &Error{Setting: k.Value, Line: v.Line, Problem: err.Error()}
+		}
+		if err := s.set(c, val); err != nil {
+			return &Error{Setting: k.Value, Line: v.Line, Problem: err.Error()}
+		}
+	}
+	return nil
+}
+
+// expand replaces each ${VAR} in s by the value of VAR. Other '$'
+// characters are kept, so a password such as "pa$$word" survives.
+func expand(s string, lookup func(string) (string, bool)) (string, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
+	var missing string
+	out := os.Expand(escapeBareDollars(s), func(name string) string {
+		if name == "$" {
+			return "$"
+		}
+		v, ok := lookup(name)
+		if !ok && missing == "" {
+			missing = name
+		}
+		return v
+	})
+	if missing != "" {
+		return "", fmt.Errorf("environment variable %s is not set", missing)
+	}
+	return out, nil
+}
+
+// escapeBareDollars rewrites every '$' not followed by '{' as "${$}" so that
+// os.Expand leaves it alone (the mapping returns "$" for the name "$").
+func escapeBareDollars(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' && (i+1 >= len(s) || s[i+1] != '{') {
+			b.WriteString("${$}")
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Load builds the configuration from its sources, in increasing precedence:
+// defaults, the YAML file named by --config (or KEYFORT_CONFIG), the
+// KEYFORT_* environment variables, and the flags in args. It defines its
+// flags on fs (which should use flag.ContinueOnError) and returns the
+// result of fs.Parse unchanged when the flags are wrong. lookup reads the
+// environment (os.LookupEnv in production). Load does not call Validate.
+func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (Config, error) {
+	c := Default()
+	all := settings()
+	values := make([]string, len(all))
+	for i, s := range all {
+		if s.name == "insecure-dev-auth" {
+			// A boolean flag: --insecure-dev-auth, or --insecure-dev-auth=false.
+			fs.BoolFunc(s.name, s.usage+" (env "+s.env+")", func(v string) error { values[i] = v; return nil })
+			continue
+		}
+		fs.StringVar(&values[i], s.name, "", s.usage+" (env "+s.env+")")
+	}
+	var file string
+	fs.StringVar(&file, "config", "", "YAML configuration file (env KEYFORT_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if file == "" {
+		file, _ = lookup("KEYFORT_CONFIG")
+	}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return c, &Error{Setting: "config", Problem: "cannot open " + file + ": " + pathErr(err)}
+		}
+		err = c.applyFile(f, lookup)
+		f.Close()
+		if err != nil {
+			var ce *Error
+			if errors.As(err, &ce) && ce.Line > 0 {
+				ce.Problem += " (in " + file + ")"
+			}
+			return c, err
+		}
+	}
+	for _, s := range all {
+		if v, ok := lookup(s.env); ok && v != "" {
+			if err := s.set(&c, v); err != nil {
+				return c, &Error{Setting: s.env, Problem: err.Error()}
+			}
+		}
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for i, s := range all {
+		if !set[s.name] {
+			continue
+		}
+		if err := s.set(&c, values[i]); err != nil {
+			return c, &Error{Setting: "--" + s.name, Problem: err.Error()}
+		}
+	}
+	return c, nil
+}
+
+func pathErr(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,212 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v, want nil", err)
+	}
+	if c.Listen != "127.0.0.1:4599" || c.DataDir != "./keyfort-data" || c.Auth != "dev" ||
+		c.LogLevel != "info" || c.LogFormat != "auto" || c.ShutdownTimeout != 10*time.Second {
+		t.Errorf("Default() = %+v", c)
+	}
+	if got, want := c.AuditDirectory(), filepath.Join("keyfort-data", "audit"); got != want {
+		t.Errorf("AuditDirectory() = %q, want %q", got, want)
+	}
+	if got, want := c.SQLitePath(), filepath.Join("keyfort-data", "keyfort.db"); got != want {
+		t.Errorf("SQLitePath() = %q, want %q", got, want)
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Setenv("KEYFORT_TEST_PG_PASSWORD", "pw")
+	c, err := Parse(strings.NewReader(`
+listen: 127.0.0.1:9000
+data_dir_ignored_comment: # not a key, see below
+`))
+	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "unknown setting") {
+		t.Fatalf("Parse(unknown key) = %v, want unknown setting on line 3", err)
+	}
+
+	c, err = Parse(strings.NewReader(`# keyfort
+listen: 127.0.0.1:9000
+data: /var/lib/keyfort
+store: postgres://keyfort:${KEYFORT_TEST_PG_PASSWORD}@db:5432/keyfort?x=$$y
+auth: dev
+insecure_dev_auth: true
+root-key-file: /etc/keyfort/root.key
+log-level: debug
+log_format: json
+audit-dir: /var/log/keyfort
+shutdown-timeout: 3s
+`))
+	if err != nil {
+		t.Fatalf("Parse = %v, want nil", err)
+	}
+	want := Config{
+		Listen: "127.0.0.1:9000", DataDir: "/var/lib/keyfort",
+		Store: "postgres://keyfort:pw@db:5432/keyfort?x=$$y", Auth: "dev", InsecureDevAuth: true,
+		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
+		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second,
+	}
+	if c != want {
+		t.Errorf("Parse = %+v\nwant    %+v", c, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"unset variable", "listen: 127.0.0.1:1\nstore: ${KEYFORT_TEST_UNSET_VAR}\n",
+			"config: line 2: store: environment variable KEYFORT_TEST_UNSET_VAR is not set"},
+		{"bad duration", "shutdown-timeout: soon\n", `config: line 1: shutdown-timeout: "soon" is not a duration`},
+		{"bad bool", "\n\ninsecure-dev-auth: maybe\n", `config: line 3: insecure-dev-auth: "maybe" is not a boolean`},
+		{"list value", "listen:\n  - a\n", "config: line 2: listen: must be a single value"},
+		{"not a mapping", "- listen\n", "config: line 1: config: must be a mapping"},
+		{"bad yaml", "listen: [\n", "config: config: not valid YAML"},
+		{"duplicate", "auth: dev\nauth: strict\n", "config: line 2: auth: set twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.file))
+			var ce *Error
+			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Parse(%q) = %v, want prefix %q", tt.file, err, tt.want)
+			}
+		})
+	}
+	if c, err := Parse(strings.NewReader("")); err != nil || c != Default() {
+		t.Errorf("Parse(empty) = %+v, %v, want defaults", c, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		want   string // "" means valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"port zero", func(c *Config) { c.Listen = "127.0.0.1:0" }, ""},
+		{"localhost", func(c *Config) { c.Listen = "localhost:4599" }, ""},
+		{"ipv6 loopback", func(c *Config) { c.Listen = "[::1]:4599" }, ""},
+		{"postgres", func(c *Config) { c.Store = "postgresql://u@h/db" }, ""},
+		{"no port", func(c *Config) { c.Listen = "127.0.0.1" }, "config: listen:"},
+		{"bad port", func(c *Config) { c.Listen = "127.0.0.1:99999" }, "config: listen: port"},
+		{"all interfaces without insecure", func(c *Config) { c.Listen = ":4599" }, "config: listen: :4599 is not a loopback address"},
+		{"public without insecure", func(c *Config) { c.Listen = "0.0.0.0:4599" }, "config: listen: 0.0.0.0:4599 is not a loopback address; dev auth accepts any credentials, so listening there needs --insecure-dev-auth"},
+		{"public with insecure", func(c *Config) { c.Listen = "0.0.0.0:4599"; c.InsecureDevAuth = true }, ""},
+		{"empty data", func(c *Config) { c.DataDir = "" }, "config: data: must not be empty"},
+		{"mysql store", func(c *Config) { c.Store = "mysql://x" }, "config: store:"},
+		{"strict auth", func(c *Config) { c.Auth = "strict" }, "config: auth: strict authentication is not implemented yet"},
+		{"unknown auth", func(c *Config) { c.Auth = "none" }, `config: auth: "none" is not one of dev, strict`},
+		{"bad level", func(c *Config) { c.LogLevel = "trace" }, "config: log-level:"},
+		{"bad format", func(c *Config) { c.LogFormat = "xml" }, "config: log-format:"},
+		{"zero timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "config: shutdown-timeout: must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			tt.modify(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Validate() = %v, want one line starting %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keyfort.yaml")
+	if err := os.WriteFile(file, []byte("listen: 127.0.0.1:1000\ndata: /from/file\nlog-level: warn\nauth: dev\naudit-dir: /audit/file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(Config) bool
+	}{
+		{"defaults only", nil, nil, func(c Config) bool { return c == Default() }},
+		{"file over defaults", []string{"--config", file}, nil, func(c Config) bool {
+			return c.Listen == "127.0.0.1:1000" && c.DataDir == "/from/file" && c.LogLevel == "warn" && c.LogFormat == "auto"
+		}},
+		{"config from env", nil, map[string]string{"KEYFORT_CONFIG": file}, func(c Config) bool {
+			return c.Listen == "127.0.0.1:1000"
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{"KEYFORT_LISTEN": "127.0.0.1:2000", "KEYFORT_DATA": "/from/env"},
+			func(c Config) bool {
+				return c.Listen == "127.0.0.1:2000" && c.DataDir == "/from/env" && c.LogLevel == "warn"
+			}},
+		{"flags over env", []string{"--config", file, "--listen", "127.0.0.1:3000", "-log-level=error"},
+			map[string]string{"KEYFORT_LISTEN": "127.0.0.1:2000", "KEYFORT_LOG_LEVEL": "debug", "KEYFORT_STORE": "postgres://h/db"},
+			func(c Config) bool {
+				return c.Listen == "127.0.0.1:3000" && c.LogLevel == "error" && c.Store == "postgres://h/db" && c.DataDir == "/from/file"
+			}},
+		{"empty env is unset", nil, map[string]string{"KEYFORT_LISTEN": ""}, func(c Config) bool { return c.Listen == DefaultListen }},
+		{"bool flag", []string{"--insecure-dev-auth"}, nil, func(c Config) bool { return c.InsecureDevAuth }},
+		{"bool flag false over env", []string{"--insecure-dev-auth=false"}, map[string]string{"KEYFORT_INSECURE_DEV_AUTH": "true"},
+			func(c Config) bool { return !c.InsecureDevAuth }},
+		{"duration env", nil, map[string]string{"KEYFORT_SHUTDOWN_TIMEOUT": "250ms"}, func(c Config) bool { return c.ShutdownTimeout == 250*time.Millisecond }},
+		{"flag can set empty", []string{"--config", file, "--audit-dir="}, nil, func(c Config) bool { return c.AuditDir == "" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c, err := Load(fs, tt.args, env(tt.env))
+			if err != nil {
+				t.Fatalf("Load(%q) = %v", tt.args, err)
+			}
+			if !tt.want(c) {
+				t.Errorf("Load(%q, env %v) = %+v", tt.args, tt.env, c)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"missing file", []string{"--config", "/nonexistent/keyfort.yaml"}, nil, "config: config: cannot open /nonexistent/keyfort.yaml: no such file or directory"},
+		{"bad env duration", nil, map[string]string{"KEYFORT_SHUTDOWN_TIMEOUT": "x"}, `config: KEYFORT_SHUTDOWN_TIMEOUT: "x" is not a duration`},
+		{"bad flag duration", []string{"--shutdown-timeout", "x"}, nil, `config: --shutdown-timeout: "x" is not a duration`},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			_, err := Load(fs, tt.args, env(tt.env))
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("Load(%q) = %v, want prefix %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,59 @@
+// Package internal_test enforces the import arrows of docs/ARCHITECTURE.md
+// (STYLE.md rule 2): each forbidden edge fails the test with its reason.
+package internal_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/keyfort/keyfort"
+
+// deps returns the transitive dependencies of pkg (go list -deps).
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestImportArrows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list; skipped in -short mode")
+	}
+	type rule struct {
+		pkg       string
+		forbidden []string // exact package paths or prefixes ending in "/"
+		reason    string
+	}
+	rules := []rule{
+		{module + "/internal/kms", []string{"net/http", "database/sql", module + "/internal/storage/sqlite", module + "/internal/storage/postgres", module + "/internal/awsjson", module + "/internal/server"},
+			"services know nothing of HTTP or SQL"},
+		{module + "/internal/envelope", []string{"net/http", "database/sql"}, "crypto packages do no I/O beyond files"},
+		{module + "/internal/keymaterial", []string{"net/http", "database/sql", module + "/internal/storage"}, "crypto packages do no I/O"},
+		{module + "/internal/storage/sqlite", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/awsjson", module + "/internal/server"},
+			"storage knows no service or codec"},
+		{module + "/internal/storage/postgres", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/awsjson", module + "/internal/server"},
+			"storage knows no service or codec"},
+		{module + "/internal/awserr", []string{module + "/"}, "awserr is a leaf"},
+		{module + "/internal/sensitive", []string{module + "/"}, "sensitive is a leaf"},
+		{module + "/internal/operation", []string{module + "/"}, "operation is a leaf"},
+		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
+		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
+	}
+	for _, r := range rules {
+		for _, d := range deps(t, r.pkg) {
+			if d == r.pkg {
+				continue
+			}
+			for _, f := range r.forbidden {
+				if d == f || (strings.HasSuffix(f, "/") && strings.HasPrefix(d, f)) {
+					t.Errorf("%s imports %s: forbidden (%s)", r.pkg, d, r.reason)
+				}
+			}
+		}
+	}
+}

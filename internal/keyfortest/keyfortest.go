@@ -1,0 +1,263 @@
+// Package keyfortest starts a real Keyfort server for tests: the same
+// wiring as `keyfort serve` (package app) on 127.0.0.1:0 with a temporary
+// data directory, and aws-sdk-go-v2 KMS and Secrets Manager clients that
+// talk to it over HTTP.
+//
+// Only _test.go files import this package; the keyfort binary never links
+// it (or the AWS SDK).
+package keyfortest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/config"
+)
+
+// DefaultRegion is the region of clients made without one.
+const DefaultRegion = "us-east-1"
+
+// DefaultAccessKey is the access key of clients made without one; in dev
+// auth it maps to account 123456789012.
+const DefaultAccessKey = "AKIAKEYFORTTEST00000"
+
+// Server is a running Keyfort server.
+type Server struct {
+	// URL is the server's base URL, e.g. "http://127.0.0.1:40123".
+	URL string
+	// DataDir is the server's data directory.
+	DataDir string
+	// App is the running application.
+	App *app.App
+
+	o    options
+	http *http.Client
+}
+
+type options struct {
+	schema    string // PostgreSQL schema of this server (WithStore only)
+	dataDir   string
+	now       func() time.Time
+	store     string
+	rootKey   string
+	logger    *slog.Logger
+	configure func(*config.Config)
+}
+
+// Option configures Start.
+type Option func(*options)
+
+// WithDataDir uses dir as the data directory instead of t.TempDir().
+func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
+
+// WithNow sets the server's clock.
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithStore uses a PostgreSQL store (a postgres:// URL) instead of SQLite.
+// The server's tables live in a schema of their own, created for it and
+// dropped when the test ends, so tests sharing the database do not see each
+// other's data; Restart keeps the schema.
+func WithStore(dsn string) Option { return func(o *options) { o.store = dsn } }
+
+// WithRootKey sets the 32-byte root key (by default a key is generated in
+// the data directory on first start).
+func WithRootKey(key []byte) Option {
+	return func(o *options) { o.rootKey = base64.StdEncoding.EncodeToString(key) }
+}
+
+// WithLogger sends the server's logs to l (by default they are discarded).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithConfig lets f change the configuration before the server starts.
+func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.configure = f } }
+
+// Start starts a server on 127.0.0.1:0 and registers its Close with
+// t.Cleanup. It fails the test if the server cannot start.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	s := &Server{DataDir: o.dataDir, o: o, http: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	}}}
+	if o.store != "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		s.o.schema = "keyfortest_" + hex.EncodeToString(b[:])
+		t.Cleanup(func() { dropSchema(t, o.store, s.o.schema) })
+	}
+	s.start(t)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// dropSchema removes a test server's PostgreSQL schema.
+func dropSchema(t testing.TB, dsn, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+	}
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = s.DataDir
+	cfg.Store = s.o.store
+	cfg.ShutdownTimeout = 5 * time.Second
+	if s.o.configure != nil {
+		s.o.configure(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{
+		Logger:         s.o.logger,
+		Now:            s.o.now,
+		RootKey:        s.o.rootKey,
+		PostgresSchema: s.o.schema,
+		LookupEnv:      func(string) (string, bool) { return "", false }, // hermetic
+	})
+	if err != nil {
+		t.Fatalf("keyfortest: start: %v", err)
+	}
+	if err := a.Start(); err != nil {
+		a.Close()
+		t.Fatalf("keyfortest: start: %v", err)
+	}
+	s.App = a
+	s.URL = "http://" + a.Addr()
+}
+
+// DBPath returns the path of the embedded database file.
+func (s *Server) DBPath() string { return filepath.Join(s.DataDir, "keyfort.db") }
+
+// Restart closes the server and starts it again on the same data directory,
+// store and root key (on a new port; URL changes, and clients made before
+// must be made again).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if err := s.App.Close(); err != nil {
+		t.Fatalf("keyfortest: restart: close: %v", err)
+	}
+	s.http.CloseIdleConnections()
+	s.start(t)
+}
+
+// Close shuts the server down. It is registered with t.Cleanup by Start and
+// safe to call more than once.
+func (s *Server) Close() {
+	if s.App != nil {
+		_ = s.App.Close()
+	}
+	s.http.CloseIdleConnections()
+}
+
+// AWSConfig returns an SDK configuration for the server with static
+// credentials (accessKey, any secret), the region, retries disabled and
+// nothing read from the environment or ~/.aws.
+func (s *Server) AWSConfig(accessKey, region string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "keyfort-test-secret", ""),
+		BaseEndpoint: aws.String(s.URL),
+		HTTPClient:   s.http,
+		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+	}
+}
+
+// KMS returns a KMS client for region (default us-east-1) as the default
+// access key (account 123456789012).
+func (s *Server) KMS(region ...string) *kms.Client {
+	return s.KMSAs(DefaultAccessKey, pick(region))
+}
+
+// KMSAs returns a KMS client acting as accessKey in region. In dev auth a
+// 12-digit access key is that account.
+func (s *Server) KMSAs(accessKey, region string) *kms.Client {
+	return kms.NewFromConfig(s.AWSConfig(accessKey, region))
+}
+
+// SecretsManager returns a Secrets Manager client for region (default
+// us-east-1) as the default access key.
+func (s *Server) SecretsManager(region ...string) *secretsmanager.Client {
+	return s.SecretsManagerAs(DefaultAccessKey, pick(region))
+}
+
+// SecretsManagerAs returns a Secrets Manager client acting as accessKey in
+// region.
+func (s *Server) SecretsManagerAs(accessKey, region string) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(s.AWSConfig(accessKey, region))
+}
+
+func pick(region []string) string {
+	if len(region) > 0 && region[0] != "" {
+		return region[0]
+	}
+	return DefaultRegion
+}
+
+// Clock is a settable clock for tests: the server reads it through
+// WithClock, the test moves it with Advance. Safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// WithClock sets the server's clock to c.
+func WithClock(c *Clock) Option { return WithNow(c.Now) }
+
+// RunJobs runs the server's due background work now (deletions whose window
+// has passed, automatic rotations), as the ticker would, and fails the test
+// on error. Tests call it after moving the clock.
+func (s *Server) RunJobs(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.App.RunJobs(ctx); err != nil {
+		t.Fatalf("keyfortest: RunJobs: %v", err)
+	}
+}

@@ -1,0 +1,518 @@
+// Package server is Keyfort's HTTP front end: one net/http server that
+// serves the AWS KMS and Secrets Manager APIs on POST / and GET /health.
+//
+// Each request goes through one generic adapter, whatever the operation:
+// request id, panic recovery, target lookup in the operation tables,
+// authentication (sigv4), body read with the operation's limit, decode,
+// Validate, Invoke, audit (written before the response; a failed audit
+// write fails the request) and encode. Services never see HTTP; the wire
+// protocol sits behind awsjson.Codec.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/awsjson"
+	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/sigv4"
+)
+
+// InternalMessage is the fixed message of every internal error; the cause
+// is logged with the request id, never sent.
+const InternalMessage = "The request processing has failed because of an unknown error, exception or failure."
+
+// Service describes one AWS service served by the server.
+type Service struct {
+	// TargetPrefix is the X-Amz-Target prefix, e.g. "TrentService".
+	TargetPrefix string
+	// SigningName is the SigV4 service name of the credential scope, e.g.
+	// "kms".
+	SigningName string
+	// EventSource is the CloudTrail eventSource, e.g. "kms.amazonaws.com".
+	EventSource string
+	// Operations is the service's operation table.
+	Operations []operation.Operation
+	// Errors are the exceptions of the model, by code.
+	Errors map[string]operation.ErrorShape
+	// MessageField is the message member name for codes not in Errors
+	// ("message" for KMS, "Message" for Secrets Manager).
+	MessageField string
+	// InternalErrorCode is the code of internal errors (HTTP 500), e.g.
+	// "KMSInternalException".
+	InternalErrorCode string
+	// NoResponseElements names operations whose output is never put in
+	// the audit trail (responseElements null), such as cryptographic
+	// operations. Read-only operations never record their output either.
+	NoResponseElements map[string]bool
+}
+
+// KMS returns the Service description of AWS KMS with the given operation
+// table and error shapes (kmsapi.Operations(svc), kmsapi.Errors).
+func KMS(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
+	return Service{
+		TargetPrefix:      "TrentService",
+		SigningName:       "kms",
+		EventSource:       audit.SourceKMS,
+		Operations:        ops,
+		Errors:            errs,
+		MessageField:      "message",
+		InternalErrorCode: "KMSInternalException",
+		NoResponseElements: setOf("Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+			"GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
+			"GetPublicKey", "GetParametersForImport", "ImportKeyMaterial"),
+	}
+}
+
+// SecretsManager returns the Service description of AWS Secrets Manager
+// with the given operation table and error shapes (smapi.Operations(svc),
+// smapi.Errors).
+func SecretsManager(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
+	return Service{
+		TargetPrefix:       "secretsmanager",
+		SigningName:        "secretsmanager",
+		EventSource:        audit.SourceSecretsManager,
+		Operations:         ops,
+		Errors:             errs,
+		MessageField:       "Message",
+		InternalErrorCode:  "InternalServiceError",
+		NoResponseElements: setOf("GetSecretValue", "BatchGetSecretValue", "GetRandomPassword"),
+	}
+}
+
+func setOf(names ...string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}
+
+// Config configures a Server.
+type Config struct {
+	// Services are the services to serve (KMS, Secrets Manager).
+	Services []Service
+	// Auth authenticates requests. Nil means development mode (sigv4.Dev).
+	Auth sigv4.Authenticator
+	// InsecureDevAuth allows development-mode authentication on a
+	// non-loopback address.
+	InsecureDevAuth bool
+	// Codec is the wire protocol. Nil means AWS JSON 1.1.
+	Codec awsjson.Codec
+	// Audit receives one event per request. Required.
+	Audit audit.Sink
+	// Logger receives request and error logs. Nil means discard.
+	Logger *slog.Logger
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+	// Health reports whether the store is usable (GET /health). Nil means
+	// always healthy.
+	Health func(ctx context.Context) error
+}
+
+// route is one entry of the dispatch table.
+type route struct {
+	op  operation.Operation
+	svc *Service
+}
+
+// Server is the HTTP server. Create it with New.
+type Server struct {
+	routes   map[string]*route   // by X-Amz-Target
+	prefixes map[string]*Service // by target prefix, for unknown operations
+	auth     sigv4.Authenticator
+	devAuth  bool
+	insecure bool
+	codec    awsjson.Codec
+	audit    audit.Sink
+	log      *slog.Logger
+	now      func() time.Time
+	health   func(context.Context) error
+	http     *http.Server
+}
+
+// New returns a server for cfg. It returns an error when the configuration
+// is incomplete or an operation is listed twice.
+func New(cfg Config) (*Server, error) {
+	if cfg.Audit == nil {
+		return nil, errors.New("server: Config.Audit is required")
+	}
+	s := &Server{
+		routes:   make(map[string]*route),
+		prefixes: make(map[string]*Service),
+		auth:     cfg.Auth,
+		insecure: cfg.InsecureDevAuth,
+		codec:    cfg.Codec,
+		audit:    cfg.Audit,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		health:   cfg.Health,
+	}
+	if s.auth == nil {
+		s.auth = sigv4.Dev{}
+	}
+	_, s.devAuth = s.auth.(sigv4.Dev)
+	if s.codec == nil {
+		s.codec = awsjson.JSON11{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for i := range cfg.Services {
+		svc := cfg.Services[i] // copied: later changes to cfg do not reach the server
+		if svc.TargetPrefix == "" || svc.SigningName == "" || svc.InternalErrorCode == "" {
+			return nil, fmt.Errorf("server: service %q: TargetPrefix, SigningName and InternalErrorCode are required", svc.TargetPrefix)
+		}
+		if svc.MessageField == "" {
+			svc.MessageField = "message"
+		}
+		p := &svc
+		s.prefixes[svc.TargetPrefix] = p
+		for _, op := range svc.Operations {
+			target := svc.TargetPrefix + "." + op.Name
+			if _, dup := s.routes[target]; dup {
+				return nil, fmt.Errorf("server: operation %s listed twice", target)
+			}
+			if op.NewInput == nil || op.Invoke == nil {
+				return nil, fmt.Errorf("server: operation %s: NewInput and Invoke are required", target)
+			}
+			s.routes[target] = &route{op: op, svc: p}
+		}
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// CheckListener returns an error when addr is not a loopback address and
+// the server authenticates in development mode without InsecureDevAuth.
+func (s *Server) CheckListener(addr net.Addr) error {
+	if !s.devAuth || s.insecure {
+		return nil
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("server: refusing to listen on %s: dev auth accepts any credentials, so only a loopback address is allowed without --insecure-dev-auth", addr)
+}
+
+// Serve accepts connections on l until Shutdown. It refuses a non-loopback
+// listener in development mode (see CheckListener). It returns nil after
+// Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.CheckListener(l.Addr()); err != nil {
+		return err
+	}
+	if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("server: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx is done; then it closes the remaining connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		_ = s.http.Close()
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	return nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := newRequestID()
+	w.Header()[headerRequestID] = []string{reqID}
+	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveHealth(w, r)
+		return
+	}
+	if r.URL.Path != "/" || r.Method != http.MethodPost {
+		s.writeError(w, awserr.WithStatus(http.StatusNotFound, awserr.CodeUnknownOperation,
+			"Keyfort serves AWS requests on POST / and health on GET /health"), "message")
+		return
+	}
+	s.serveAWS(w, r, reqID)
+}
+
+var headerRequestID = http.CanonicalHeaderKey(awsjson.HeaderRequestID)
+
+// call is the state of one AWS request, kept on the stack of serveAWS.
+type call struct {
+	rt       *route
+	caller   *identity.Caller
+	in       operation.Input
+	out      operation.Output
+	err      *awserr.Error // set when the request fails
+	field    string        // message member of err
+	decoded  bool          // in holds the decoded request
+	start    time.Time
+	reqID    string
+	target   string
+	response []byte
+}
+
+func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) {
+	c := call{start: s.now(), reqID: reqID, target: r.Header.Get(awsjson.HeaderTarget)}
+	status := http.StatusOK
+	defer func() {
+		if p := recover(); p != nil {
+			// A panic outside Invoke (Invoke has its own guard): answer the
+			// internal error if nothing was written yet and keep serving.
+			s.log.Error("panic while serving request", "request_id", reqID, "op", c.target,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			code := awserr.CodeInternalFailure
+			field := "message"
+			if c.rt != nil {
+				code, field = c.rt.svc.InternalErrorCode, c.rt.svc.MessageField
+			}
+			status = http.StatusInternalServerError
+			s.writeError(w, awserr.WithStatus(status, code, InternalMessage), field)
+		}
+		if s.log.Enabled(r.Context(), slog.LevelDebug) {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+				slog.String("op", c.target), slog.Int("status", status),
+				slog.Duration("duration", s.now().Sub(c.start)), slog.String("request_id", reqID))
+		}
+	}()
+	status = s.dispatch(w, r, &c)
+}
+
+// dispatch runs the request and writes the response; it returns the status.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
+	c.rt = s.routes[c.target]
+	if c.rt == nil {
+		field := "message"
+		prefix, _, _ := cutTarget(c.target)
+		if svc := s.prefixes[prefix]; svc != nil {
+			field = svc.MessageField
+		}
+		e := awserr.New(awserr.CodeUnknownOperation, "The operation named in the X-Amz-Target header is not recognized.")
+		s.writeError(w, e, field)
+		return e.Status
+	}
+	svc := c.rt.svc
+	ctx := r.Context()
+
+	caller, err := s.auth.Authenticate(r, svc.SigningName)
+	if err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	caller.SourceIP = sourceIP(r.RemoteAddr)
+	caller.UserAgent = r.Header.Get("User-Agent")
+	caller.RequestID = c.reqID
+	c.caller = caller
+	ctx = identity.With(ctx, caller)
+
+	bufp := awsjson.GetBuffer()
+	defer awsjson.PutBuffer(bufp)
+	body, err := awsjson.ReadBody(r.Body, r.ContentLength, c.rt.op.MaxBody, (*bufp)[:0])
+	*bufp = body[:0]
+	if err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	c.in = c.rt.op.NewInput()
+	if err := s.codec.Decode(body, c.in); err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	c.decoded = true
+	if err := c.in.Validate(); err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	out, err := s.invoke(ctx, c)
+	if err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	c.out = out
+	// The request buffer is free again (decoding copied what it needed):
+	// encode the response into it.
+	c.response = s.codec.AppendOutput(body[:0], out)
+	*bufp = c.response[:0]
+	return s.finish(ctx, w, c)
+}
+
+// invoke calls the operation and turns a panic into an internal error, so
+// that the request is still audited and answered.
+func (s *Server) invoke(ctx context.Context, c *call) (out operation.Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("server: panic in %s: %v\n%s", c.target, p, debug.Stack())
+		}
+	}()
+	return c.rt.op.Invoke(ctx, c.in)
+}
+
+// fail records err as the request's error, mapping anything that is not
+// an *awserr.Error to the service's internal error (and logging it).
+func (s *Server) fail(ctx context.Context, c *call, err error) {
+	svc := c.rt.svc
+	if e, ok := awserr.As(err); ok {
+		field := svc.MessageField
+		status := e.Status
+		if shape, ok := svc.Errors[e.Code]; ok {
+			if shape.MessageField != "" {
+				field = shape.MessageField
+			}
+			if status == 0 {
+				status = shape.Status
+			}
+		}
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		if status != e.Status {
+			e = &awserr.Error{Code: e.Code, Message: e.Message, Status: status}
+		}
+		c.err, c.field = e, field
+		return
+	}
+	s.log.LogAttrs(ctx, slog.LevelError, "internal error",
+		slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
+	c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, InternalMessage)
+	c.field = svc.MessageField
+}
+
+// finish audits the request and writes the response. An audit failure
+// turns the response into the internal error.
+func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int {
+	if err := s.audit.Write(ctx, s.event(c)); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
+			slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
+		svc := c.rt.svc
+		c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, InternalMessage)
+		c.field = svc.MessageField
+	}
+	if c.err != nil {
+		s.writeError(w, c.err, c.field)
+		return c.err.Status
+	}
+	if err := s.codec.WriteOutput(w, c.response); err != nil {
+		s.log.LogAttrs(ctx, slog.LevelDebug, "write response",
+			slog.String("request_id", c.reqID), slog.String("error", err.Error()))
+	}
+	return http.StatusOK
+}
+
+// event builds the CloudTrail event of the request.
+func (s *Server) event(c *call) *audit.Event {
+	op := c.rt.op
+	e := audit.New(c.rt.svc.EventSource, op.Name, c.start)
+	e.RequestID = c.reqID
+	e.ReadOnly = op.ReadOnly
+	if c.caller != nil {
+		e.UserIdentity = audit.UserIdentity{
+			Type:        c.caller.Type,
+			PrincipalID: c.caller.Account,
+			ARN:         c.caller.ARN,
+			AccountID:   c.caller.Account,
+			AccessKeyID: c.caller.AccessKeyID,
+		}
+		e.AWSRegion = c.caller.Region
+		e.SourceIPAddress = c.caller.SourceIP
+		e.UserAgent = c.caller.UserAgent
+		e.RecipientAccountID = c.caller.Account
+	}
+	if c.decoded {
+		// Sensitive members marshal as "[REDACTED]".
+		if b, err := json.Marshal(c.in); err == nil {
+			e.RequestParameters = b
+		}
+	}
+	if c.err != nil {
+		e.ErrorCode = c.err.Code
+		e.ErrorMessage = c.err.Message
+	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
+		if b, err := json.Marshal(c.out); err == nil {
+			e.ResponseElements = b
+		}
+	}
+	return e
+}
+
+func (s *Server) writeError(w http.ResponseWriter, e *awserr.Error, field string) {
+	if err := s.codec.WriteError(w, e, field); err != nil {
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "write error response", slog.String("error", err.Error()))
+	}
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	if s.health != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		err := s.health(ctx)
+		cancel()
+		if err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelWarn, "health check failed", slog.String("error", err.Error()))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"unavailable"}`))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+func cutTarget(t string) (prefix, op string, ok bool) {
+	for i := 0; i < len(t); i++ {
+		if t[i] == '.' {
+			return t[:i], t[i+1:], true
+		}
+	}
+	return t, "", false
+}
+
+func sourceIP(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
+// newRequestID returns a random version 4 UUID.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}

@@ -1,0 +1,509 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/sensitive"
+)
+
+// fakeInput is an operation input with a sensitive member.
+type fakeInput struct {
+	KeyId     *string
+	Plaintext sensitive.Bytes
+	Count     *int32
+}
+
+func (in *fakeInput) Validate() error {
+	if in.KeyId != nil && *in.KeyId == "" {
+		return awserr.Validation("1 validation error detected: Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1")
+	}
+	return nil
+}
+
+type fakeOutput struct {
+	KeyId     string
+	Account   string
+	Region    string
+	Plaintext sensitive.Bytes
+}
+
+func (o *fakeOutput) AppendJSON(b []byte) []byte {
+	v, _ := json.Marshal(map[string]string{"KeyId": o.KeyId, "Account": o.Account, "Region": o.Region,
+		"Plaintext": string(o.Plaintext.Reveal())})
+	return append(b, v...)
+}
+
+// fakeOps returns a fake operation table whose behaviour is chosen by the
+// KeyId of the request.
+func fakeOps(prefix string) []operation.Operation {
+	invoke := func(ctx context.Context, in operation.Input) (operation.Output, error) {
+		x := in.(*fakeInput)
+		key := ""
+		if x.KeyId != nil {
+			key = *x.KeyId
+		}
+		switch key {
+		case "panic":
+			panic("boom")
+		case "internal":
+			return nil, errors.New("database exploded at /var/lib/x")
+		case "notfound":
+			return nil, awserr.New("NotFoundException", "Key 'k' does not exist")
+		case "conflict":
+			return nil, &awserr.Error{Code: "ConflictThing", Message: "status from the model"}
+		case "undeclared":
+			return nil, awserr.New("AccessDeniedException", "denied")
+		}
+		c := identity.From(ctx)
+		return &fakeOutput{KeyId: key, Account: c.Account, Region: c.Region, Plaintext: x.Plaintext}, nil
+	}
+	op := func(name string, readOnly bool) operation.Operation {
+		return operation.Operation{
+			Service: prefix, Name: name, ReadOnly: readOnly, MaxBody: 256,
+			NewInput: func() operation.Input { return new(fakeInput) },
+			Invoke:   invoke,
+		}
+	}
+	return []operation.Operation{op("CreateKey", false), op("Encrypt", false), op("DescribeKey", true), op("PutSecretValue", false)}
+}
+
+var kmsErrors = map[string]operation.ErrorShape{
+	"NotFoundException":    {Code: "NotFoundException", Status: 400, MessageField: "message"},
+	"KMSInternalException": {Code: "KMSInternalException", Status: 500, Fault: true, MessageField: "message"},
+	"ConflictThing":        {Code: "ConflictThing", Status: 409, MessageField: "message"},
+}
+
+var smErrors = map[string]operation.ErrorShape{
+	"ResourceNotFoundException": {Code: "ResourceNotFoundException", Status: 400, MessageField: "Message"},
+	"InternalServiceError":      {Code: "InternalServiceError", Status: 500, Fault: true, MessageField: "Message"},
+}
+
+type testServer struct {
+	*Server
+	audit  *audit.MemorySink
+	logs   *syncBuffer
+	health error
+	mu     sync.Mutex
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	ts := &testServer{audit: &audit.MemorySink{}, logs: &syncBuffer{}}
+	srv, err := New(Config{
+		Services: []Service{
+			KMS(fakeOps("TrentService"), kmsErrors),
+			SecretsManager(fakeOps("secretsmanager"), smErrors),
+		},
+		Audit:  ts.audit,
+		Logger: slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:    func() time.Time { return time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) },
+		Health: func(context.Context) error { ts.mu.Lock(); defer ts.mu.Unlock(); return ts.health },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Server = srv
+	return ts
+}
+
+func authHeader(akid, region, service string) string {
+	return "AWS4-HMAC-SHA256 Credential=" + akid + "/20240102/" + region + "/" + service +
+		"/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=0123abcd"
+}
+
+type request struct {
+	target string
+	body   string
+	auth   string // "" = a valid KMS header; "-" = none
+}
+
+func (ts *testServer) do(t *testing.T, rq request) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/", strings.NewReader(rq.body))
+	r.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if rq.target != "" {
+		r.Header.Set("X-Amz-Target", rq.target)
+	}
+	switch rq.auth {
+	case "":
+		service := "kms"
+		if strings.HasPrefix(rq.target, "secretsmanager.") {
+			service = "secretsmanager"
+		}
+		r.Header.Set("Authorization", authHeader("111122223333", "eu-west-1", service))
+	case "-":
+	default:
+		r.Header.Set("Authorization", rq.auth)
+	}
+	r.Header.Set("User-Agent", "test-agent/1.0")
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, r)
+	return w
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestDispatch(t *testing.T) {
+	tests := []struct {
+		name       string
+		req        request
+		wantStatus int
+		wantBody   string // exact, or "" to skip
+		wantCode   string // X-Amzn-ErrorType, "" for success
+		audited    bool
+	}{
+		{name: "success", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"k1","Plaintext":"aGk="}`},
+			wantStatus: 200, wantBody: `{"Account":"111122223333","KeyId":"k1","Plaintext":"hi","Region":"eu-west-1"}`, audited: true},
+		{name: "empty body", req: request{target: "TrentService.DescribeKey"},
+			wantStatus: 200, wantBody: `{"Account":"111122223333","KeyId":"","Plaintext":"","Region":"eu-west-1"}`, audited: true},
+		{name: "unknown operation", req: request{target: "TrentService.Frobnicate", body: "{}"},
+			wantStatus: 400, wantCode: "UnknownOperationException",
+			wantBody: `{"__type":"UnknownOperationException","message":"The operation named in the X-Amz-Target header is not recognized."}`},
+		{name: "unknown secrets manager operation", req: request{target: "secretsmanager.Frobnicate", body: "{}"},
+			wantStatus: 400, wantCode: "UnknownOperationException",
+			wantBody: `{"__type":"UnknownOperationException","Message":"The operation named in the X-Amz-Target header is not recognized."}`},
+		{name: "missing target", req: request{body: "{}"}, wantStatus: 400, wantCode: "UnknownOperationException"},
+		{name: "missing auth", req: request{target: "TrentService.CreateKey", body: "{}", auth: "-"},
+			wantStatus: 400, wantCode: "MissingAuthenticationTokenException",
+			wantBody: `{"__type":"MissingAuthenticationTokenException","message":"Missing Authentication Token"}`, audited: true},
+		{name: "wrong service in scope", req: request{target: "TrentService.CreateKey", body: "{}", auth: authHeader("k", "us-east-1", "secretsmanager")},
+			wantStatus: 400, wantCode: "InvalidSignatureException",
+			wantBody: `{"__type":"InvalidSignatureException","message":"Credential should be scoped to correct service: 'kms'. "}`, audited: true},
+		{name: "secrets manager auth error uses Message", req: request{target: "secretsmanager.PutSecretValue", body: "{}", auth: "-"},
+			wantStatus: 400, wantCode: "MissingAuthenticationTokenException",
+			wantBody: `{"__type":"MissingAuthenticationTokenException","Message":"Missing Authentication Token"}`, audited: true},
+		{name: "malformed json", req: request{target: "TrentService.CreateKey", body: `{"KeyId":`},
+			wantStatus: 400, wantCode: "SerializationException", audited: true},
+		{name: "wrong type", req: request{target: "TrentService.CreateKey", body: `{"Count":"x"}`},
+			wantStatus: 400, wantCode: "SerializationException",
+			wantBody: `{"__type":"SerializationException","message":"Member 'Count' must be an integer, found string"}`, audited: true},
+		{name: "validation", req: request{target: "TrentService.CreateKey", body: `{"KeyId":""}`},
+			wantStatus: 400, wantCode: "ValidationException", audited: true},
+		{name: "body too large", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"` + strings.Repeat("x", 300) + `"}`},
+			wantStatus: 413, wantCode: "RequestEntityTooLargeException", audited: true},
+		{name: "service error", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"notfound"}`},
+			wantStatus: 400, wantCode: "NotFoundException",
+			wantBody: `{"__type":"NotFoundException","message":"Key 'k' does not exist"}`, audited: true},
+		{name: "service error uses model status", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"conflict"}`},
+			wantStatus: 409, wantCode: "ConflictThing", audited: true},
+		{name: "undeclared code uses service message field", req: request{target: "secretsmanager.PutSecretValue", body: `{"KeyId":"undeclared"}`},
+			wantStatus: 400, wantCode: "AccessDeniedException", wantBody: `{"__type":"AccessDeniedException","Message":"denied"}`, audited: true},
+		{name: "kms internal error", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"internal"}`},
+			wantStatus: 500, wantCode: "KMSInternalException",
+			wantBody: `{"__type":"KMSInternalException","message":"` + InternalMessage + `"}`, audited: true},
+		{name: "secrets manager internal error", req: request{target: "secretsmanager.PutSecretValue", body: `{"KeyId":"internal"}`},
+			wantStatus: 500, wantCode: "InternalServiceError",
+			wantBody: `{"__type":"InternalServiceError","Message":"` + InternalMessage + `"}`, audited: true},
+		{name: "panic", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"panic"}`},
+			wantStatus: 500, wantCode: "KMSInternalException", audited: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t)
+			w := ts.do(t, tt.req)
+			if w.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d (body %s)", w.Code, tt.wantStatus, w.Body)
+			}
+			if tt.wantBody != "" && w.Body.String() != tt.wantBody {
+				t.Errorf("body = %s\nwant   %s", w.Body, tt.wantBody)
+			}
+			if got := w.Header().Get("X-Amzn-ErrorType"); got != tt.wantCode {
+				t.Errorf("X-Amzn-ErrorType = %q, want %q", got, tt.wantCode)
+			}
+			if got := w.Header().Get("Content-Type"); got != "application/x-amz-json-1.1" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			reqID := w.Header().Get("X-Amzn-RequestId")
+			if !uuidRE.MatchString(reqID) {
+				t.Errorf("x-amzn-RequestId = %q, want a v4 UUID", reqID)
+			}
+			events := ts.audit.Events()
+			if !tt.audited {
+				if len(events) != 0 {
+					t.Errorf("audited %d events, want 0", len(events))
+				}
+				return
+			}
+			if len(events) != 1 {
+				t.Fatalf("audited %d events, want 1", len(events))
+			}
+			e := events[0]
+			if e.RequestID != reqID || e.ErrorCode != tt.wantCode {
+				t.Errorf("event requestID %q errorCode %q, want %q %q", e.RequestID, e.ErrorCode, reqID, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestAuditEvent(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k1","Plaintext":"aHVudGVyMg=="}`})
+	if w.Code != 200 {
+		t.Fatalf("status = %d", w.Code)
+	}
+	w = ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":"k1","Plaintext":"aHVudGVyMg=="}`})
+	if w.Code != 200 {
+		t.Fatalf("status = %d", w.Code)
+	}
+	w = ts.do(t, request{target: "TrentService.DescribeKey", body: `{"KeyId":"k1"}`})
+	w = ts.do(t, request{target: "secretsmanager.PutSecretValue", body: `{"KeyId":"notfound"}`})
+	events := ts.audit.Events()
+	if len(events) != 4 {
+		t.Fatalf("audited %d events, want 4", len(events))
+	}
+	create := events[0]
+	if create.EventSource != "kms.amazonaws.com" || create.EventName != "CreateKey" || create.AWSRegion != "eu-west-1" ||
+		create.RecipientAccountID != "111122223333" || create.UserIdentity.Type != "Root" ||
+		create.UserIdentity.ARN != "arn:aws:iam::111122223333:root" || create.UserIdentity.AccessKeyID != "111122223333" ||
+		create.SourceIPAddress != "192.0.2.1" || create.UserAgent != "test-agent/1.0" || create.ReadOnly ||
+		create.EventType != "AwsApiCall" || !create.EventTime.Equal(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Errorf("CreateKey event = %+v", create)
+	}
+	if got, want := string(create.RequestParameters), `{"KeyId":"k1","Plaintext":"[REDACTED]","Count":null}`; got != want {
+		t.Errorf("requestParameters = %s, want %s", got, want)
+	}
+	if got, want := string(create.ResponseElements), `{"KeyId":"k1","Account":"111122223333","Region":"eu-west-1","Plaintext":"[REDACTED]"}`; got != want {
+		t.Errorf("responseElements = %s, want %s", got, want)
+	}
+	if events[1].ResponseElements != nil {
+		t.Errorf("Encrypt responseElements = %s, want null", events[1].ResponseElements)
+	}
+	if !events[2].ReadOnly || events[2].ResponseElements != nil {
+		t.Errorf("DescribeKey readOnly %v responseElements %s, want true, null", events[2].ReadOnly, events[2].ResponseElements)
+	}
+	sm := events[3]
+	if sm.EventSource != "secretsmanager.amazonaws.com" || sm.ErrorCode != "NotFoundException" ||
+		sm.ErrorMessage != "Key 'k' does not exist" || sm.ResponseElements != nil {
+		t.Errorf("PutSecretValue event = %+v", sm)
+	}
+	for _, e := range events {
+		b, _ := json.Marshal(&e)
+		if bytes.Contains(b, []byte("hunter2")) || bytes.Contains(b, []byte("aHVudGVyMg==")) {
+			t.Errorf("audit event leaks the plaintext: %s", b)
+		}
+	}
+}
+
+func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"internal"}`})
+	reqID := w.Header().Get("X-Amzn-RequestId")
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "database exploded") || !strings.Contains(logs, reqID) || !strings.Contains(logs, "level=ERROR") {
+		t.Errorf("logs = %s, want the cause at error level with request id %s", logs, reqID)
+	}
+	if strings.Contains(w.Body.String(), "exploded") {
+		t.Errorf("response %s reveals the cause", w.Body)
+	}
+}
+
+func TestDebugLogLine(t *testing.T) {
+	ts := newTestServer(t)
+	w := ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k","Plaintext":"aHVudGVyMg=="}`})
+	logs := ts.logs.String()
+	for _, want := range []string{"level=DEBUG", "msg=request", "op=TrentService.CreateKey", "status=200", "duration=", "request_id=" + w.Header().Get("X-Amzn-RequestId")} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs = %s, want %q", logs, want)
+		}
+	}
+	if strings.Contains(logs, "aHVudGVyMg==") || strings.Contains(logs, "hunter2") {
+		t.Errorf("logs contain the body: %s", logs)
+	}
+}
+
+func TestPanicKeepsServing(t *testing.T) {
+	ts := newTestServer(t)
+	hs := httptest.NewServer(ts)
+	defer hs.Close()
+	post := func(key string) *http.Response {
+		r, _ := http.NewRequest("POST", hs.URL+"/", strings.NewReader(`{"KeyId":"`+key+`"}`))
+		r.Header.Set("X-Amz-Target", "TrentService.CreateKey")
+		r.Header.Set("Authorization", authHeader("k", "us-east-1", "kms"))
+		resp, err := hs.Client().Do(r)
+		if err != nil {
+			t.Fatalf("POST: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := post("panic"); resp.StatusCode != 500 || resp.Header.Get("X-Amzn-ErrorType") != "KMSInternalException" {
+		t.Errorf("panic: status %d %q, want 500 KMSInternalException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+	if resp := post("ok"); resp.StatusCode != 200 {
+		t.Errorf("after panic: status %d, want 200", resp.StatusCode)
+	}
+	if !strings.Contains(ts.logs.String(), "boom") {
+		t.Errorf("panic value not logged: %s", ts.logs.String())
+	}
+}
+
+func TestAuditFailClosed(t *testing.T) {
+	ts := newTestServer(t)
+	ts.audit.SetError(errors.New("disk full"))
+	w := ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k1","Plaintext":"aHVudGVyMg=="}`})
+	if w.Code != 500 || w.Header().Get("X-Amzn-ErrorType") != "KMSInternalException" {
+		t.Errorf("status %d %q, want 500 KMSInternalException", w.Code, w.Header().Get("X-Amzn-ErrorType"))
+	}
+	if strings.Contains(w.Body.String(), "k1") || strings.Contains(w.Body.String(), "hunter2") {
+		t.Errorf("body %s carries the output although the audit failed", w.Body)
+	}
+	if !strings.Contains(ts.logs.String(), "disk full") {
+		t.Errorf("audit failure not logged: %s", ts.logs.String())
+	}
+	ts.audit.SetError(nil)
+	if w := ts.do(t, request{target: "TrentService.CreateKey", body: `{}`}); w.Code != 200 {
+		t.Errorf("after audit recovered: status %d, want 200", w.Code)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	ts := newTestServer(t)
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
+		return w
+	}
+	if w := get(); w.Code != 200 || w.Body.String() != `{"status":"ok"}` {
+		t.Errorf("GET /health = %d %s, want 200 {\"status\":\"ok\"}", w.Code, w.Body)
+	}
+	ts.mu.Lock()
+	ts.health = errors.New("store closed")
+	ts.mu.Unlock()
+	if w := get(); w.Code != 503 || w.Body.String() != `{"status":"unavailable"}` {
+		t.Errorf("GET /health = %d %s, want 503 {\"status\":\"unavailable\"}", w.Code, w.Body)
+	}
+	if n := len(ts.audit.Events()); n != 0 {
+		t.Errorf("health checks audited %d events, want 0", n)
+	}
+}
+
+func TestOtherPaths(t *testing.T) {
+	ts := newTestServer(t)
+	for _, rq := range []struct{ method, path string }{{"GET", "/"}, {"POST", "/x"}, {"PUT", "/"}, {"POST", "/health"}} {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, httptest.NewRequest(rq.method, rq.path, nil))
+		if w.Code != 404 || w.Header().Get("X-Amzn-ErrorType") != "UnknownOperationException" || w.Header().Get("X-Amzn-RequestId") == "" {
+			t.Errorf("%s %s = %d %q, want 404 UnknownOperationException", rq.method, rq.path, w.Code, w.Header().Get("X-Amzn-ErrorType"))
+		}
+	}
+}
+
+func TestCheckListener(t *testing.T) {
+	mk := func(insecure bool) *Server {
+		s, err := New(Config{Audit: audit.Discard, InsecureDevAuth: insecure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name     string
+		addr     net.Addr
+		insecure bool
+		wantErr  bool
+	}{
+		{"ipv4 loopback", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4599}, false, false},
+		{"ipv6 loopback", &net.TCPAddr{IP: net.IPv6loopback, Port: 4599}, false, false},
+		{"all interfaces", &net.TCPAddr{IP: net.IPv4zero, Port: 4599}, false, true},
+		{"public", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4599}, false, true},
+		{"public insecure", &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4599}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := mk(tt.insecure).CheckListener(tt.addr)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("CheckListener(%v) = %v, want error %v", tt.addr, err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "--insecure-dev-auth") {
+				t.Errorf("CheckListener(%v) = %v, want it to name --insecure-dev-auth", tt.addr, err)
+			}
+		})
+	}
+}
+
+func TestNewRejectsDuplicates(t *testing.T) {
+	ops := fakeOps("TrentService")
+	_, err := New(Config{Audit: audit.Discard, Services: []Service{KMS(append(ops, ops[0]), kmsErrors)}})
+	if err == nil || !strings.Contains(err.Error(), "TrentService.CreateKey listed twice") {
+		t.Errorf("New(duplicate) = %v, want listed twice", err)
+	}
+	if _, err := New(Config{}); err == nil {
+		t.Errorf("New(no audit) = nil, want error")
+	}
+}
+
+func TestServeAndShutdown(t *testing.T) {
+	ts := newTestServer(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(l) }()
+	resp, err := http.Get("http://" + l.Addr().String() + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /health = %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown = %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil after Shutdown", err)
+	}
+}
+
+func BenchmarkDispatch(b *testing.B) {
+	srv, err := New(Config{Services: []Service{KMS(fakeOps("TrentService"), kmsErrors)}, Audit: audit.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"KeyId":"k1","Plaintext":"aGVsbG8="}`)
+	auth := authHeader("k", "us-east-1", "kms")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+// Package sigv4 authenticates AWS Signature Version 4 requests.
+//
+// It parses the Authorization header and the credential scope, derives the
+// caller's account and region, and reports failures with AWS's exception
+// codes and wording (MissingAuthenticationTokenException,
+// IncompleteSignatureException, InvalidSignatureException, ...). In
+// development mode ([Dev]) the header must be well formed but the signature
+// is not verified; strict verification against a credentials file is not
+// implemented yet. This package imports no service and no storage.
+package sigv4
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/identity"
+)
+
+// Algorithm is the only signing algorithm Keyfort accepts.
+const Algorithm = "AWS4-HMAC-SHA256"
+
+// Terminator ends every SigV4 credential scope.
+const Terminator = "aws4_request"
+
+// DefaultAccount is the account of every access key that is not itself a
+// 12-digit account id, in development mode.
+const DefaultAccount = "123456789012"
+
+// Error codes of authentication failures, as AWS JSON services send them.
+const (
+	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
+	CodeIncompleteSignature        = "IncompleteSignatureException"
+	CodeInvalidSignature           = "InvalidSignatureException"
+	CodeUnrecognizedClient         = "UnrecognizedClientException"
+)
+
+// Authenticator authenticates one request for a service whose SigV4 signing
+// name is service (e.g. "kms", "secretsmanager").
+type Authenticator interface {
+	// Authenticate returns the caller (Account, Region, AccessKeyID, ARN and
+	// Type set) or an *awserr.Error with an authentication error code.
+	Authenticate(r *http.Request, service string) (*identity.Caller, error)
+}
+
+// Credential is the Credential component of an Authorization header.
+type Credential struct {
+	AccessKeyID string
+	Date        string // yyyymmdd
+	Region      string
+	Service     string
+	Terminator  string
+}
+
+// Authorization is a parsed SigV4 Authorization header. The strings are
+// substrings of the header (parsing does not allocate).
+type Authorization struct {
+	Algorithm     string
+	Credential    Credential
+	SignedHeaders string // semicolon-separated, lower case
+	Signature     string // hex
+}
+
+// ParseAuthorization parses a SigV4 Authorization header value:
+//
+//	AWS4-HMAC-SHA256 Credential=<AKID>/<yyyymmdd>/<region>/<service>/aws4_request, SignedHeaders=<h1;h2>, Signature=<hex>
+//
+// It tolerates the spacing variants that SDKs and the CLI send (with or
+// without a space after each comma). Errors are *awserr.Error values with
+// code IncompleteSignatureException or InvalidSignatureException. It checks
+// form only: which service and region are acceptable is the caller's
+// decision ([Authorization.CheckScope]).
+func ParseAuthorization(h string) (Authorization, error) {
+	var a Authorization
+	h = strings.TrimSpace(h)
+	alg, rest, _ := strings.Cut(h, " ")
+	a.Algorithm = alg
+	if alg != Algorithm {
+		if alg == "" {
+			return a, missingToken()
+		}
+		return a, awserr.New(CodeIncompleteSignature,
+			"Unsupported AWS 'algorithm': only "+Algorithm+" is supported")
+	}
+	var cred string
+	var haveCred, haveSH, haveSig bool
+	for rest != "" {
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, val, ok := strings.Cut(part, "=")
+		if !ok {
+			return a, awserr.New(CodeIncompleteSignature,
+				"Authorization header requires each component to be of the form key=value")
+		}
+		switch strings.TrimSpace(key) {
+		case "Credential":
+			cred, haveCred = strings.TrimSpace(val), true
+		case "SignedHeaders":
+			a.SignedHeaders, haveSH = strings.TrimSpace(val), true
+		case "Signature":
+			a.Signature, haveSig = strings.TrimSpace(val), true
+		}
+	}
+	if !haveCred || !haveSH || !haveSig || cred == "" || a.SignedHeaders == "" || a.Signature == "" {
+		var msg strings.Builder
+		if !haveCred || cred == "" {
+			msg.WriteString("Authorization header requires 'Credential' parameter. ")
+		}
+		if !haveSig || a.Signature == "" {
+			msg.WriteString("Authorization header requires 'Signature' parameter. ")
+		}
+		if !haveSH || a.SignedHeaders == "" {
+			msg.WriteString("Authorization header requires 'SignedHeaders' parameter. ")
+		}
+		return a, awserr.New(CodeIncompleteSignature, strings.TrimSpace(msg.String()))
+	}
+	if !isHex(a.Signature) {
+		return a, awserr.New(CodeIncompleteSignature,
+			"Authorization header 'Signature' parameter must be a hex-encoded value")
+	}
+	c, err := parseCredential(cred)
+	if err != nil {
+		return a, err
+	}
+	a.Credential = c
+	return a, nil
+}
+
+func parseCredential(s string) (Credential, error) {
+	var c Credential
+	parts := [5]string{}
+	n := 0
+	for n < 5 {
+		i := strings.IndexByte(s, '/')
+		if i < 0 {
+			parts[n] = s
+			n++
+			s = ""
+			break
+		}
+		parts[n] = s[:i]
+		s = s[i+1:]
+		n++
+	}
+	if n != 5 || s != "" {
+		return c, awserr.New(CodeIncompleteSignature,
+			"Credential is malformed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".")
+	}
+	c = Credential{AccessKeyID: parts[0], Date: parts[1], Region: parts[2], Service: parts[3], Terminator: parts[4]}
+	if c.AccessKeyID == "" {
+		return c, awserr.New(CodeUnrecognizedClient, "The security token included in the request is invalid.")
+	}
+	if !isDate(c.Date) {
+		return c, awserr.New(CodeInvalidSignature,
+			"Credential should be scoped to a valid date in the form YYYYMMDD. ")
+	}
+	if c.Terminator != Terminator {
+		return c, awserr.New(CodeInvalidSignature,
+			"Credential should be scoped with a valid terminator: 'aws4_request', not '"+clip(c.Terminator)+"'. ")
+	}
+	if !ValidRegion(c.Region) {
+		return c, awserr.New(CodeInvalidSignature, "Credential should be scoped to a valid region. ")
+	}
+	return c, nil
+}
+
+// CheckScope reports an InvalidSignatureException when the credential scope
+// names another service than service (the SigV4 signing name).
+func (a *Authorization) CheckScope(service string) error {
+	if a.Credential.Service != service {
+		return awserr.New(CodeInvalidSignature,
+			"Credential should be scoped to correct service: '"+service+"'. ")
+	}
+	return nil
+}
+
+// ValidRegion reports whether s has the form of an AWS region name, such as
+// us-east-1, eu-central-2 or us-gov-west-1.
+func ValidRegion(s string) bool {
+	// <2+ letters>(-<letters>)+-<digits>, without allocating.
+	if len(s) < 6 || len(s) > 32 {
+		return false
+	}
+	groups := 0
+	for rest := s; ; groups++ {
+		g, tail, more := strings.Cut(rest, "-")
+		if g == "" || (groups == 0 && len(g) < 2) {
+			return false
+		}
+		for j := 0; j < len(g); j++ {
+			c := g[j]
+			if more && (c < 'a' || c > 'z') || !more && (c < '0' || c > '9') {
+				return false
+			}
+		}
+		if !more {
+			return groups >= 2
+		}
+		rest = tail
+	}
+}
+
+// ParseAmzDate parses an X-Amz-Date value (ISO 8601 basic format,
+// 20060102T150405Z).
+func ParseAmzDate(s string) (time.Time, error) {
+	t, err := time.Parse("20060102T150405Z", s)
+	if err != nil {
+		return time.Time{}, awserr.New(CodeIncompleteSignature,
+			"Date must be in ISO-8601 'basic format'. See http://en.wikipedia.org/wiki/ISO_8601")
+	}
+	return t, nil
+}
+
+// Dev authenticates in development mode: the Authorization header must be
+// a well-formed SigV4 header scoped to the right service and a valid region,
+// but the signature is not checked. The caller is the root of the account:
+// an access key that is exactly 12 digits is that account, any other key is
+// [DefaultAccount]. The zero value is ready to use.
+type Dev struct{}
+
+var _ Authenticator = Dev{}
+
+// Authenticate implements Authenticator.
+func (Dev) Authenticate(r *http.Request, service string) (*identity.Caller, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return nil, missingToken()
+	}
+	a, err := ParseAuthorization(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.CheckScope(service); err != nil {
+		return nil, err
+	}
+	if d := r.Header.Get("X-Amz-Date"); d != "" {
+		if _, err := ParseAmzDate(d); err != nil {
+			return nil, err
+		}
+		if d[:8] != a.Credential.Date {
+			return nil, awserr.New(CodeInvalidSignature,
+				"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '"+
+					a.Credential.Date+"' != '"+d[:8]+"', from '"+d+"'.")
+		}
+	}
+	account := DefaultAccount
+	if IsAccountID(a.Credential.AccessKeyID) {
+		account = a.Credential.AccessKeyID
+	}
+	return &identity.Caller{
+		Account:     account,
+		Region:      a.Credential.Region,
+		AccessKeyID: a.Credential.AccessKeyID,
+		ARN:         "arn:aws:iam::" + account + ":root",
+		Type:        "Root",
+	}, nil
+}
+
+// IsAccountID reports whether s is exactly 12 ASCII digits.
+func IsAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func missingToken() *awserr.Error {
+	return awserr.New(CodeMissingAuthenticationToken, "Missing Authentication Token")
+}
+
+func isDate(s string) bool {
+	if len(s) != 8 {
+		return false
+	}
+	for i := 0; i < 8; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	_, err := time.Parse("20060102", s)
+	return err == nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// clip bounds a request-supplied value quoted in an error message.
+func clip(s string) string {
+	const max = 64
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

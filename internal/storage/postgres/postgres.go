@@ -1,0 +1,258 @@
+// Package postgres is the PostgreSQL implementation of [storage.Store], on
+// github.com/jackc/pgx/v5, for several Keyfort nodes sharing one database.
+//
+// Every change is committed before [Store.Update] returns. Update runs at
+// READ COMMITTED: [storage.Tx.Get] inside Update locks the row it reads
+// (SELECT ... FOR UPDATE), so a read-modify-write in one transaction waits
+// for a concurrent one instead of losing its update, and Tx.Update's
+// "WHERE rev = $n" turns any stale revision into [storage.ErrConflict].
+// Update runs fn again, a bounded number of times with a small jittered
+// backoff, after ErrConflict, a serialization failure (SQLSTATE 40001) or a
+// deadlock (40P01). [storage.Reader.Due] inside Update claims records with
+// FOR UPDATE SKIP LOCKED, so nodes polling for background work each get
+// different records.
+//
+// The SQL avoids extensions and advisory locks so that it stays portable to
+// PostgreSQL-compatible distributed databases (CockroachDB, YugabyteDB).
+// This package stores bytes and index columns only; it never validates
+// business rules and never sees a plaintext (see package storage).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+const (
+	// maxAttempts bounds how often Update runs fn for one call.
+	maxAttempts = 10
+	// Backoff between attempts: full jitter over min(baseBackoff<<n, maxBackoff).
+	baseBackoff = 2 * time.Millisecond
+	maxBackoff  = 100 * time.Millisecond
+)
+
+// SQLSTATE codes the store acts on.
+const (
+	codeUniqueViolation      = "23505"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+	codeDuplicateSchema      = "42P06"
+	codeDuplicateTable       = "42P07"
+)
+
+// Options configures a [Store].
+type Options struct {
+	// Logger receives operational messages (migrations, retries). Nil
+	// discards them.
+	Logger *slog.Logger
+	// Schema, if not empty, is created if missing and used as the
+	// search_path of every connection, so the tables live there.
+	Schema string
+}
+
+// Store is a [storage.Store] backed by a PostgreSQL database. It is safe for
+// concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	closed atomic.Bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database at dsn (a postgres:// URL or key=value
+// string), creates opts.Schema if set, and applies the embedded migrations.
+// Several nodes may open the same database at once: migrations are
+// serialized by a row lock in schema_migrations.
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if opts.Schema != "" {
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opts.Schema}.Sanitize()
+	}
+	s := &Store{logger: opts.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if opts.Schema != "" {
+		err := retryDuplicate(ctx, func() error {
+			_, err := s.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{opts.Schema}.Sanitize())
+			return err
+		})
+		if err != nil {
+			s.pool.Close()
+			return nil, fmt.Errorf("postgres: open: create schema: %w", err)
+		}
+	}
+	if err := migrate(ctx, s.pool, s.logger); err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return s, nil
+}
+
+// Get reads one record outside a transaction. It returns
+// [storage.ErrNotFound] if the record does not exist and [storage.ErrClosed]
+// after Close.
+func (s *Store) Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error) {
+	if s.closed.Load() {
+		return nil, storage.ErrClosed
+	}
+	rec, err := (&reader{q: s.pool}).Get(ctx, kind, scope, id)
+	if err != nil {
+		return nil, s.mapErr(err)
+	}
+	return rec, nil
+}
+
+// View runs fn in a read-only REPEATABLE READ transaction: every read of fn
+// sees the same snapshot. fn's error is returned unchanged.
+func (s *Store) View(ctx context.Context, fn func(r storage.Reader) error) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return s.mapErr(opErr(ctx, "view: begin", err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only: nothing to keep or lose
+	if err := fn(&reader{q: tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.mapErr(opErr(ctx, "view: commit", err))
+	}
+	return nil
+}
+
+// Update runs fn in a READ COMMITTED transaction and commits it. If fn
+// returns an error the transaction is rolled back and the error is returned
+// unchanged, except that fn runs again (up to 10 times in all, with a
+// jittered backoff) when the error is [storage.ErrConflict], a serialization
+// failure or a deadlock; the same holds for a commit that fails with one of
+// the last two. A panic in fn rolls the transaction back and propagates.
+func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.updateOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		s.logger.Debug("postgres: retrying update", "attempt", attempt, "err", err)
+		d := rand.N(min(baseBackoff<<(attempt-1), maxBackoff)) + time.Millisecond
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// updateOnce runs fn once in its own transaction.
+func (s *Store) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return s.mapErr(opErr(ctx, "begin", err))
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
+	if err := fn(&writeTx{reader: reader{q: tx, write: true}}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return s.mapErr(opErr(ctx, "commit", err))
+	}
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return s.mapErr(opErr(ctx, "ping", err))
+	}
+	return nil
+}
+
+// Close closes the connection pool, waiting for connections in use to be
+// released. Calls after Close (Close included) return [storage.ErrClosed].
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return storage.ErrClosed
+	}
+	s.pool.Close()
+	return nil
+}
+
+// mapErr reports ErrClosed for any failure once the store is closed.
+func (s *Store) mapErr(err error) error {
+	if err != nil && s.closed.Load() && !errors.Is(err, storage.ErrNotFound) {
+		return storage.ErrClosed
+	}
+	return err
+}
+
+// retryable reports whether Update should run fn again after err.
+func retryable(err error) bool {
+	if errors.Is(err, storage.ErrConflict) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) &&
+		(pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected)
+}
+
+// retryDuplicate runs a CREATE ... IF NOT EXISTS statement, again when a
+// concurrent node created the same object between the check and the insert
+// into the catalog (which PostgreSQL reports as a unique violation).
+func retryDuplicate(ctx context.Context, fn func() error) error {
+	var err error
+	for range 5 {
+		err = fn()
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || (pgErr.Code != codeUniqueViolation &&
+			pgErr.Code != codeDuplicateSchema && pgErr.Code != codeDuplicateTable) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}

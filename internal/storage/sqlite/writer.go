@@ -1,0 +1,172 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// Request states: the caller and the writer race to move a request out of
+// stateQueued; whoever wins decides whether fn runs.
+const (
+	stateQueued    int32 = iota // waiting in the queue
+	stateTaken                  // the writer will run (or has run) fn
+	stateAbandoned              // the caller's ctx ended first; fn is skipped
+)
+
+// request is one Update call waiting for the writer.
+type request struct {
+	ctx   context.Context
+	fn    func(tx storage.Tx) error
+	state atomic.Int32
+	done  chan result // buffered: the writer never blocks on an answer
+}
+
+// result is the writer's answer to one request.
+type result struct {
+	err      error
+	panicked bool
+	panicVal any // re-raised in the caller's goroutine
+}
+
+// writer is the single goroutine that owns the writer connection. It returns
+// when the queue is closed and drained.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.maxBatch)
+	for first := range s.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case req, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch)
+	}
+}
+
+// commitBatch runs every live request of batch in its own savepoint inside
+// one transaction and answers each caller after the single COMMIT.
+func (s *Store) commitBatch(batch []*request) {
+	live := batch[:0:0]
+	for _, req := range batch {
+		if !req.state.CompareAndSwap(stateQueued, stateTaken) {
+			continue // the caller gave up and has returned ctx.Err()
+		}
+		if err := req.ctx.Err(); err != nil {
+			req.done <- result{err: err}
+			continue
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return
+	}
+	bg := context.Background()
+	if _, err := s.wq.begin.ExecContext(bg); err != nil {
+		err = fmt.Errorf("sqlite: begin: %w", err)
+		s.rollback() // in case an earlier failure left a transaction open
+		s.logger.Error("sqlite: write batch failed", "err", err, "batch", len(live))
+		for _, req := range live {
+			req.done <- result{err: err}
+		}
+		return
+	}
+	results := make([]result, len(live))
+	for i, req := range live {
+		if err := req.ctx.Err(); err != nil {
+			results[i] = result{err: err}
+			continue
+		}
+		res, fatal := s.runOne(req)
+		if fatal != nil {
+			// The savepoint machinery itself failed: the transaction's
+			// state is unknown, so nobody in the batch commits.
+			s.rollback()
+			fatal = fmt.Errorf("sqlite: write batch: %w", fatal)
+			s.logger.Error("sqlite: write batch failed", "err", fatal, "batch", len(live))
+			for j, req := range live {
+				if j == i && res.panicked {
+					req.done <- res
+					continue
+				}
+				req.done <- result{err: fatal}
+			}
+			return
+		}
+		results[i] = res
+	}
+	if _, err := s.wq.commit.ExecContext(bg); err != nil {
+		s.rollback()
+		err = fmt.Errorf("sqlite: commit: %w", err)
+		s.logger.Error("sqlite: commit failed", "err", err, "batch", len(live))
+		for i := range results {
+			if results[i].err == nil && !results[i].panicked {
+				results[i].err = err
+			}
+		}
+	}
+	for i, req := range live {
+		req.done <- results[i]
+	}
+}
+
+// runOne runs req.fn in a savepoint, again after storage.ErrConflict (bounded).
+// fatal is set when a savepoint statement failed.
+func (s *Store) runOne(req *request) (res result, fatal error) {
+	bg := context.Background()
+	for attempt := 1; ; attempt++ {
+		if _, err := s.wq.savepoint.ExecContext(bg); err != nil {
+			return result{}, fmt.Errorf("savepoint: %w", err)
+		}
+		tx := &writeTx{reader: reader{q: s.wq, detach: true}}
+		res = call(req.fn, tx)
+		tx.done.Store(true)
+		if res.err == nil && !res.panicked {
+			if _, err := s.wq.release.ExecContext(bg); err != nil {
+				return result{}, fmt.Errorf("release savepoint: %w", err)
+			}
+			return res, nil
+		}
+		if _, err := s.wq.rollbackTo.ExecContext(bg); err != nil {
+			return res, fmt.Errorf("rollback to savepoint: %w", err)
+		}
+		if _, err := s.wq.release.ExecContext(bg); err != nil {
+			return res, fmt.Errorf("release savepoint: %w", err)
+		}
+		if res.panicked || !errors.Is(res.err, storage.ErrConflict) ||
+			attempt >= maxConflictRetries || req.ctx.Err() != nil {
+			return res, nil
+		}
+		s.logger.Debug("sqlite: retrying update after conflict", "attempt", attempt)
+	}
+}
+
+// call runs fn, turning a panic into a result so that the writer survives
+// and the panic is raised again in the caller's goroutine.
+func call(fn func(tx storage.Tx) error, tx storage.Tx) (res result) {
+	defer func() {
+		if v := recover(); v != nil {
+			res = result{panicked: true, panicVal: v}
+		}
+	}()
+	return result{err: fn(tx)}
+}
+
+// rollback ends the writer's open transaction, if any.
+func (s *Store) rollback() {
+	if _, err := s.wq.rollback.ExecContext(context.Background()); err != nil {
+		s.logger.Debug("sqlite: rollback", "err", err)
+	}
+}
