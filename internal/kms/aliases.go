@@ -219,7 +219,7 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 // predefined AWS alias (alias/aws/<service>) whose key does not exist yet
 // gets its AWS managed key created, as DescribeKey does on AWS.
 func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref string) (*key, error) {
-	k, err := resolveKey(ctx, s.store, scope, ref, refAliasOK)
+	k, err := s.lookupKey(ctx, scope, ref, refAliasOK)
 	if err == nil {
 		return k, nil
 	}

@@ -127,7 +127,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	}
 	blobKeyID := keymaterial.KeyIDString(h.KeyID)
 	if keyID != nil {
-		want, err := resolveKey(ctx, s.store, scope, *keyID, refAliasOK)
+		want, err := s.lookupKey(ctx, scope, *keyID, refAliasOK)
 		if err != nil {
 			return nil, nil, "", err
 		}
@@ -135,14 +135,10 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 			return nil, nil, "", awserr.New(codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 		}
 	}
-	rec, err := s.store.Get(ctx, kindKey, scope, blobKeyID)
-	if errors.Is(err, storage.ErrNotFound) {
+	k, err := s.cachedKey(ctx, scope, blobKeyID)
+	if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
 		return nil, nil, "", errInvalidCiphertext()
 	}
-	if err != nil {
-		return nil, nil, "", wrap("get key", err)
-	}
-	k, err := decodeKey(rec)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -166,7 +162,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 
 // usableKey resolves a key (aliases allowed) for a cryptographic operation.
 func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string, alg kmsapi.EncryptionAlgorithmSpec) (*key, error) {
-	k, err := resolveKey(ctx, s.store, scope, ref, refAliasOK)
+	k, err := s.lookupKey(ctx, scope, ref, refAliasOK)
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,8 @@ type getter interface {
 	Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error)
 }
 
-// resolveKey loads the key a KeyId parameter names.
+// resolveKey loads the key a KeyId parameter names (inside a transaction,
+// or from the store without the cache).
 func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, kind keyRefKind) (*key, error) {
 	ref, err := parseRef(scope, v, kind)
 	if err != nil {
@@ -202,12 +203,5 @@ func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, ki
 		}
 		id = rec.Parent
 	}
-	rec, err := g.Get(ctx, kindKey, scope, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, errKeyNotFound(keyARN(scope, id))
-	}
-	if err != nil {
-		return nil, wrap("get key", err)
-	}
-	return decodeKey(rec)
+	return getKey(ctx, g, scope, id)
 }

@@ -59,6 +59,7 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	cache  *keymaterial.AEADCache
+	reads  *readCache // nil when the store is shared by several nodes
 	marker markerCodec
 }
 
@@ -87,6 +88,7 @@ func New(cfg Config) *Service {
 		n = 4096
 	}
 	s.cache = keymaterial.NewAEADCache(n)
+	s.reads = newReadCache(cfg.Store, 16384)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	return s
 }

@@ -131,3 +131,13 @@ type Store interface {
 	// Close releases the store. Calls after Close return ErrClosed.
 	Close() error
 }
+
+// ChangeNotifier is implemented by stores in which every change is made by
+// this process (the embedded SQLite store). Subscribe registers fn, which is
+// called after each successful commit, before the committing Update returns,
+// once for every record the commit inserted, updated or deleted. Services
+// use it to keep caches that cannot serve stale state; on stores without it
+// (PostgreSQL, shared by several nodes) they read through on every request.
+type ChangeNotifier interface {
+	Subscribe(fn func(kind Kind, scope Scope, id string))
+}

@@ -77,9 +77,15 @@ type Store struct {
 	mu      sync.RWMutex // guards closing against sends on queue
 	closing bool
 	closed  atomic.Bool
+
+	subMu sync.RWMutex
+	subs  []func(kind storage.Kind, scope storage.Scope, id string)
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store          = (*Store)(nil)
+	_ storage.ChangeNotifier = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the database file at path, applies the
 // embedded migrations and starts the writer.

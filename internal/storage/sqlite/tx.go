@@ -265,7 +265,15 @@ func (r *reader) Due(ctx context.Context, kind storage.Kind, before int64, limit
 // caller's savepoint.
 type writeTx struct {
 	reader
-	done atomic.Bool // set when fn has returned; tx must not be used after
+	done    atomic.Bool // set when fn has returned; tx must not be used after
+	changed []change    // records this fn inserted, updated or deleted
+}
+
+// change names one record a transaction wrote, for ChangeNotifier.
+type change struct {
+	kind  storage.Kind
+	scope storage.Scope
+	id    string
 }
 
 var _ storage.Tx = (*writeTx)(nil)
@@ -295,6 +303,7 @@ func (tx *writeTx) Insert(ctx context.Context, rec *storage.Record) error {
 		return storage.ErrExists
 	}
 	rec.Rev = 1
+	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
 
@@ -329,6 +338,7 @@ func (tx *writeTx) Update(ctx context.Context, rec *storage.Record) error {
 		return storage.ErrConflict
 	}
 	rec.Rev++
+	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
 
@@ -351,6 +361,7 @@ func (tx *writeTx) Delete(ctx context.Context, kind storage.Kind, scope storage.
 	if n == 0 {
 		return storage.ErrNotFound
 	}
+	tx.changed = append(tx.changed, change{kind, scope, id})
 	return nil
 }
 

@@ -29,7 +29,8 @@ type request struct {
 type result struct {
 	err      error
 	panicked bool
-	panicVal any // re-raised in the caller's goroutine
+	panicVal any      // re-raised in the caller's goroutine
+	changed  []change // records written, for the subscribers (on success)
 }
 
 // writer is the single goroutine that owns the writer connection. It returns
@@ -116,6 +117,8 @@ func (s *Store) commitBatch(batch []*request) {
 				results[i].err = err
 			}
 		}
+	} else {
+		s.notify(results)
 	}
 	for i, req := range live {
 		req.done <- results[i]
@@ -137,6 +140,7 @@ func (s *Store) runOne(req *request) (res result, fatal error) {
 			if _, err := s.wq.release.ExecContext(bg); err != nil {
 				return result{}, fmt.Errorf("release savepoint: %w", err)
 			}
+			res.changed = tx.changed
 			return res, nil
 		}
 		if _, err := s.wq.rollbackTo.ExecContext(bg); err != nil {
@@ -169,4 +173,32 @@ func (s *Store) rollback() {
 	if _, err := s.wq.rollback.ExecContext(context.Background()); err != nil {
 		s.logger.Debug("sqlite: rollback", "err", err)
 	}
+}
+
+// notify tells the subscribers about every record the committed batch
+// changed. It runs after COMMIT and before any caller is answered, so a
+// caller that reads after its Update returned never finds a stale cache.
+func (s *Store) notify(results []result) {
+	s.subMu.RLock()
+	subs := s.subs
+	s.subMu.RUnlock()
+	if len(subs) == 0 {
+		return
+	}
+	for _, r := range results {
+		for _, c := range r.changed {
+			for _, fn := range subs {
+				fn(c.kind, c.scope, c.id)
+			}
+		}
+	}
+}
+
+// Subscribe implements [storage.ChangeNotifier]: every change to the
+// database is made by this Store's writer, so the notifications are
+// complete.
+func (s *Store) Subscribe(fn func(kind storage.Kind, scope storage.Scope, id string)) {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.subs = append(s.subs[:len(s.subs):len(s.subs)], fn)
 }

@@ -1,0 +1,1001 @@
+#!/usr/bin/env python3
+"""Keyfort KMS smoke test through a second client: boto3 and the AWS CLI v1.
+
+Starts the given keyfort binary on a free loopback port with a fresh data
+directory, waits for GET /health, runs the checks, stops the server with
+SIGTERM and prints one line per check and a final line "N passed, M failed".
+Exits 1 if any check failed.
+
+    python3 e2e/smoke/smoke.py --binary "$PWD/bin/keyfort"
+
+Standard library and boto3 only. Every check asserts what a user of the AWS
+SDK sees (fields, error codes, messages where AWS's wording is stable); a
+check that fails because the server is wrong stays failing.
+"""
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+import uuid
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ACCESS_KEY = "AKIDSMOKE"
+SECRET_KEY = "x"
+
+UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+KEY_ARN_RE = re.compile(r"^arn:aws:kms:us-east-1:123456789012:key/(" + UUID_RE + r")$")
+
+# Plaintexts used by the checks; none may appear in the server's logs or
+# audit trail.
+SECRET_MARKERS = [
+    b"smoke-plaintext-7f3a9c",
+    b"smoke-reencrypt-51be02",
+    b"smoke-rotation-c0ffee",
+    b"smoke-cli-plaintext-9d1e",
+]
+
+HEALTH_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+CLI_TIMEOUT = 60.0
+
+
+class CheckFailed(Exception):
+    """A check's assertion did not hold."""
+
+
+def ensure(cond, msg):
+    if not cond:
+        raise CheckFailed(msg)
+
+
+def eq(got, want, what):
+    ensure(got == want, "%s = %r, want %r" % (what, got, want))
+
+
+def short(obj, limit=300):
+    """One-line, bounded rendering of a response for failure messages."""
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k != "ResponseMetadata"}
+    text = repr(obj).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def expect_error(call, code, status=None, message=None, contains=None, **kwargs):
+    """Call call(**kwargs); it must fail with error code `code`.
+
+    Returns the ClientError. `message` is compared exactly, `contains` is a
+    list of substrings the message must hold.
+    """
+    name = getattr(call, "__name__", str(call))
+    try:
+        resp = call(**kwargs)
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        got_code = err.get("Code")
+        got_msg = err.get("Message", "")
+        got_status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        ensure(
+            got_code == code,
+            "%s(%s): error code %r (HTTP %s, message %r), want %r"
+            % (name, short(kwargs, 200), got_code, got_status, got_msg, code),
+        )
+        if status is not None:
+            ensure(
+                got_status == status,
+                "%s(%s): HTTP status %r, want %r" % (name, short(kwargs, 200), got_status, status),
+            )
+        if message is not None:
+            ensure(
+                got_msg == message,
+                "%s(%s): %s message %r, want %r" % (name, short(kwargs, 200), code, got_msg, message),
+            )
+        for part in contains or []:
+            ensure(
+                part in got_msg,
+                "%s(%s): %s message %r does not contain %r"
+                % (name, short(kwargs, 200), code, got_msg, part),
+            )
+        return e
+    raise CheckFailed(
+        "%s(%s) succeeded with %s, want %s" % (name, short(kwargs, 200), short(resp), code)
+    )
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def days_from_now(ts, days, slack_hours=26):
+    """ts is within slack_hours of now + days."""
+    target = utcnow() + datetime.timedelta(days=days)
+    return abs((ts - target).total_seconds()) <= slack_hours * 3600
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A keyfort process started from the binary."""
+
+    def __init__(self, binary, data, log_path):
+        self.binary = binary
+        self.data = data
+        self.log_path = log_path
+        self.port = free_port()
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.log_file = None
+        self.exit_code = None
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYFORT_")}
+        # Debug logs give the leak check something to read.
+        env["KEYFORT_LOG_LEVEL"] = "debug"
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def wait_healthy(self, timeout=HEALTH_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise CheckFailed(
+                    "server exited with code %s before becoming healthy; log tail: %s"
+                    % (self.proc.returncode, self.log_tail())
+                )
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+                    last = "HTTP %d" % r.status
+            except urllib.error.HTTPError as e:
+                last = "HTTP %d" % e.code
+            except (urllib.error.URLError, OSError) as e:
+                last = str(e)
+            time.sleep(0.1)
+        raise CheckFailed(
+            "GET /health not 200 within %.0fs (last: %s); log tail: %s"
+            % (timeout, last, self.log_tail())
+        )
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT. Returns (exit code, killed)."""
+        if self.proc is None:
+            return None, False
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                killed = True
+        self.exit_code = self.proc.returncode
+        if self.log_file:
+            self.log_file.close()
+            self.log_file = None
+        return self.exit_code, killed
+
+    def log_tail(self, n=5):
+        try:
+            if self.log_file:
+                self.log_file.flush()
+            with open(self.log_path, "rb") as f:
+                lines = f.read().decode("utf-8", "replace").strip().splitlines()
+            return " | ".join(lines[-n:])
+        except OSError:
+            return "(no log)"
+
+
+class Smoke:
+    """The checks. Each check_* method is one printed line."""
+
+    def __init__(self, server, workdir):
+        self.server = server
+        self.workdir = workdir
+        self.kms = self.client(REGION, ACCESS_KEY)
+        self.kms_eu = self.client("eu-west-1", ACCESS_KEY)
+        self.kms_other_account = self.client(REGION, "111122223333")
+        # botocore checks a model minimum before sending; this client lets the
+        # server's own validation answer (as it must for clients that do not).
+        self.kms_unvalidated = self.client(REGION, ACCESS_KEY, parameter_validation=False)
+        self.cli_env = self._cli_env()
+
+    def client(self, region, access_key, parameter_validation=True):
+        return boto3.client(
+            "kms",
+            endpoint_url=self.server.endpoint,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=SECRET_KEY,
+            config=Config(
+                # total_max_attempts=1 is one attempt and no retry;
+                # {"max_attempts": 1} would still allow one retry.
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=20,
+                parameter_validation=parameter_validation,
+            ),
+        )
+
+    # ---- helpers -------------------------------------------------------
+
+    def new_key(self, description="smoke", client=None):
+        client = client or self.kms
+        md = client.create_key(Description=description)["KeyMetadata"]
+        return md["KeyId"], md["Arn"]
+
+    def arn(self, key_id):
+        return "arn:aws:kms:%s:%s:key/%s" % (REGION, ACCOUNT, key_id)
+
+    def alias_arn(self, name):
+        return "arn:aws:kms:%s:%s:%s" % (REGION, ACCOUNT, name)
+
+    def describe(self, key_id):
+        return self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+
+    def _cli_env(self):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+        }
+        env.update(
+            {
+                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                "AWS_CONFIG_FILE": os.path.join(self.workdir, "aws-config-absent"),
+                "AWS_SHARED_CREDENTIALS_FILE": os.path.join(self.workdir, "aws-credentials-absent"),
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_MAX_ATTEMPTS": "1",
+                "AWS_RETRY_MODE": "standard",
+                "AWS_PAGER": "",
+                "NO_PROXY": "127.0.0.1,localhost",
+            }
+        )
+        return env
+
+    def aws(self, *args):
+        """Run the AWS CLI; returns (exit code, stdout, stderr)."""
+        exe = shutil.which("aws")
+        cmd = [exe] if exe else [sys.executable, "-m", "awscli"]
+        cmd += ["--endpoint-url", self.server.endpoint] + list(args)
+        try:
+            p = subprocess.run(
+                cmd,
+                env=self.cli_env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=CLI_TIMEOUT,
+            )
+        except FileNotFoundError as e:
+            raise CheckFailed("AWS CLI not runnable: %s" % e)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed("aws %s: no answer within %.0fs" % (" ".join(args), CLI_TIMEOUT))
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+    # ---- checks --------------------------------------------------------
+
+    def check_health(self):
+        with urllib.request.urlopen(self.server.endpoint + "/health", timeout=5) as r:
+            eq(r.status, 200, "GET /health status")
+            body = json.loads(r.read().decode())
+        eq(body, {"status": "ok"}, "GET /health body")
+
+    def check_create_key(self):
+        resp = self.kms.create_key(Description="smoke create")
+        md = resp["KeyMetadata"]
+        m = KEY_ARN_RE.match(md.get("Arn", ""))
+        ensure(m, "CreateKey Arn = %r, want arn:aws:kms:us-east-1:123456789012:key/<uuid>" % md.get("Arn"))
+        eq(md.get("KeyId"), m.group(1), "CreateKey KeyId (uuid in Arn)")
+        eq(str(uuid.UUID(md["KeyId"])), md["KeyId"], "CreateKey KeyId canonical uuid")
+        for field, want in [
+            ("AWSAccountId", ACCOUNT),
+            ("KeyState", "Enabled"),
+            ("Enabled", True),
+            ("KeySpec", "SYMMETRIC_DEFAULT"),
+            ("CustomerMasterKeySpec", "SYMMETRIC_DEFAULT"),
+            ("KeyUsage", "ENCRYPT_DECRYPT"),
+            ("KeyManager", "CUSTOMER"),
+            ("Origin", "AWS_KMS"),
+            ("Description", "smoke create"),
+            ("EncryptionAlgorithms", ["SYMMETRIC_DEFAULT"]),
+            ("MultiRegion", False),
+        ]:
+            eq(md.get(field), want, "CreateKey KeyMetadata.%s" % field)
+        created = md.get("CreationDate")
+        ensure(isinstance(created, datetime.datetime), "CreateKey CreationDate = %r, want a timestamp" % created)
+        ensure(abs((created - utcnow()).total_seconds()) < 300, "CreateKey CreationDate %s not near now" % created)
+        ensure("DeletionDate" not in md, "CreateKey KeyMetadata has DeletionDate %r" % md.get("DeletionDate"))
+        ensure(resp["ResponseMetadata"].get("RequestId"), "CreateKey response has no x-amzn-RequestId")
+
+    def check_describe_key(self):
+        key_id, arn = self.new_key("smoke describe")
+        name = "alias/smoke-describe"
+        self.kms.create_alias(AliasName=name, TargetKeyId=key_id)
+        for ref in (key_id, arn, name, self.alias_arn(name)):
+            md = self.describe(ref)
+            eq(md.get("KeyId"), key_id, "DescribeKey(%s).KeyId" % ref)
+            eq(md.get("Arn"), arn, "DescribeKey(%s).Arn" % ref)
+            eq(md.get("Description"), "smoke describe", "DescribeKey(%s).Description" % ref)
+        expect_error(
+            self.kms.describe_key,
+            "NotFoundException",
+            message="Alias %s is not found." % self.alias_arn("alias/missing"),
+            KeyId="alias/missing",
+        )
+        missing = str(uuid.uuid4())
+        expect_error(
+            self.kms.describe_key,
+            "NotFoundException",
+            message="Key '%s' does not exist" % self.arn(missing),
+            KeyId=missing,
+        )
+
+    def check_list_keys_paging(self):
+        created = {self.new_key("smoke list %d" % i)[0] for i in range(5)}
+        full = self.kms.list_keys()
+        eq(full.get("Truncated"), False, "ListKeys() Truncated")
+        all_ids = [k["KeyId"] for k in full["Keys"]]
+        for k in full["Keys"]:
+            eq(k.get("KeyArn"), self.arn(k["KeyId"]), "ListKeys entry KeyArn for %s" % k["KeyId"])
+        ensure(created <= set(all_ids), "ListKeys() lacks created keys %s" % (created - set(all_ids)))
+        paged, marker, pages = [], None, 0
+        while True:
+            pages += 1
+            ensure(pages <= 100, "ListKeys(Limit=2) did not end after 100 pages")
+            kwargs = {"Limit": 2}
+            if marker:
+                kwargs["Marker"] = marker
+            page = self.kms.list_keys(**kwargs)
+            ensure(len(page["Keys"]) <= 2, "ListKeys(Limit=2) page %d has %d keys" % (pages, len(page["Keys"])))
+            paged += [k["KeyId"] for k in page["Keys"]]
+            if not page.get("Truncated"):
+                ensure("NextMarker" not in page, "ListKeys last page has NextMarker %r" % page.get("NextMarker"))
+                break
+            ensure(page.get("NextMarker"), "ListKeys page %d Truncated but no NextMarker" % pages)
+            eq(len(page["Keys"]), 2, "ListKeys(Limit=2) truncated page %d size" % pages)
+            marker = page["NextMarker"]
+        eq(len(paged), len(set(paged)), "ListKeys paged key count (duplicates?)")
+        eq(sorted(paged), sorted(all_ids), "ListKeys keys by pages of 2 vs one page")
+        ensure(pages >= 3, "ListKeys(Limit=2) over %d keys took %d pages" % (len(all_ids), pages))
+        expect_error(self.kms.list_keys, "InvalidMarkerException", Marker="forged-marker-smoke")
+
+    def check_enable_disable_key(self):
+        key_id, arn = self.new_key("smoke disable")
+        blob = self.kms.encrypt(KeyId=key_id, Plaintext=SECRET_MARKERS[0])["CiphertextBlob"]
+        self.kms.disable_key(KeyId=key_id)
+        md = self.describe(key_id)
+        eq(md.get("KeyState"), "Disabled", "DescribeKey after DisableKey KeyState")
+        eq(md.get("Enabled"), False, "DescribeKey after DisableKey Enabled")
+        expect_error(self.kms.encrypt, "DisabledException", message="%s is disabled." % arn,
+                     KeyId=key_id, Plaintext=b"x")
+        expect_error(self.kms.decrypt, "DisabledException", message="%s is disabled." % arn,
+                     CiphertextBlob=blob)
+        expect_error(self.kms.generate_data_key, "DisabledException", KeyId=key_id, KeySpec="AES_256")
+        self.kms.enable_key(KeyId=key_id)
+        md = self.describe(key_id)
+        eq(md.get("KeyState"), "Enabled", "DescribeKey after EnableKey KeyState")
+        eq(md.get("Enabled"), True, "DescribeKey after EnableKey Enabled")
+        eq(self.kms.decrypt(CiphertextBlob=blob)["Plaintext"], SECRET_MARKERS[0], "Decrypt after EnableKey")
+
+    def check_schedule_key_deletion(self):
+        key_id, arn = self.new_key("smoke delete")
+        expect_error(
+            self.kms.schedule_key_deletion,
+            "ValidationException",
+            message="1 validation error detected: Value '6' at 'pendingWindowInDays' failed to "
+            "satisfy constraint: Member must have value greater than or equal to 7",
+            KeyId=key_id,
+            PendingWindowInDays=6,
+        )
+        eq(self.describe(key_id).get("KeyState"), "Enabled", "KeyState after refused ScheduleKeyDeletion")
+        resp = self.kms.schedule_key_deletion(KeyId=key_id)
+        eq(resp.get("KeyId"), arn, "ScheduleKeyDeletion KeyId")
+        eq(resp.get("KeyState"), "PendingDeletion", "ScheduleKeyDeletion KeyState")
+        eq(resp.get("PendingWindowInDays"), 30, "ScheduleKeyDeletion PendingWindowInDays")
+        dd = resp.get("DeletionDate")
+        ensure(isinstance(dd, datetime.datetime) and days_from_now(dd, 30),
+               "ScheduleKeyDeletion DeletionDate = %r, want about now + 30 days" % dd)
+        md = self.describe(key_id)
+        eq(md.get("KeyState"), "PendingDeletion", "DescribeKey KeyState")
+        eq(md.get("Enabled"), False, "DescribeKey Enabled")
+        ensure(isinstance(md.get("DeletionDate"), datetime.datetime) and days_from_now(md["DeletionDate"], 30),
+               "DescribeKey DeletionDate = %r, want about now + 30 days" % md.get("DeletionDate"))
+        expect_error(self.kms.encrypt, "KMSInvalidStateException", message="%s is pending deletion." % arn,
+                     KeyId=key_id, Plaintext=b"x")
+
+    def check_cancel_key_deletion(self):
+        key_id, arn = self.new_key("smoke cancel")
+        expect_error(self.kms.cancel_key_deletion, "KMSInvalidStateException", KeyId=key_id)
+        self.kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        resp = self.kms.cancel_key_deletion(KeyId=key_id)
+        eq(resp.get("KeyId"), arn, "CancelKeyDeletion KeyId")
+        md = self.describe(key_id)
+        eq(md.get("KeyState"), "Disabled", "DescribeKey after CancelKeyDeletion KeyState")
+        eq(md.get("Enabled"), False, "DescribeKey after CancelKeyDeletion Enabled")
+        ensure("DeletionDate" not in md, "DescribeKey after CancelKeyDeletion has DeletionDate %r" % md.get("DeletionDate"))
+
+    def check_update_key_description(self):
+        key_id, _ = self.new_key("before")
+        self.kms.update_key_description(KeyId=key_id, Description="after: smoke")
+        eq(self.describe(key_id).get("Description"), "after: smoke", "Description after UpdateKeyDescription")
+        self.kms.update_key_description(KeyId=key_id, Description="")
+        eq(self.describe(key_id).get("Description"), "", "Description after UpdateKeyDescription('')")
+
+    def check_aliases(self):
+        k1, _ = self.new_key("smoke alias 1")
+        k2, _ = self.new_key("smoke alias 2")
+        name = "alias/smoke-a"
+        self.kms.create_alias(AliasName=name, TargetKeyId=k1)
+        aliases = self.kms.list_aliases(KeyId=k1)["Aliases"]
+        eq([(a.get("AliasName"), a.get("AliasArn"), a.get("TargetKeyId")) for a in aliases],
+           [(name, self.alias_arn(name), k1)], "ListAliases(KeyId=k1)")
+        expect_error(
+            self.kms.create_alias,
+            "AlreadyExistsException",
+            message="An alias with the name %s already exists" % self.alias_arn(name),
+            AliasName=name,
+            TargetKeyId=k2,
+        )
+        expect_error(self.kms.create_alias, "InvalidAliasNameException", AliasName="alias/aws/x", TargetKeyId=k1)
+        self.kms.update_alias(AliasName=name, TargetKeyId=k2)
+        eq(self.describe(name).get("KeyId"), k2, "DescribeKey(alias) after UpdateAlias")
+        eq(self.kms.list_aliases(KeyId=k1)["Aliases"], [], "ListAliases(KeyId=k1) after UpdateAlias")
+        eq([a.get("AliasName") for a in self.kms.list_aliases(KeyId=k2)["Aliases"]], [name],
+           "ListAliases(KeyId=k2) after UpdateAlias")
+        all_names = [a.get("AliasName") for a in self.kms.list_aliases()["Aliases"]]
+        ensure(name in all_names, "ListAliases() lacks %s: %s" % (name, all_names))
+        self.kms.delete_alias(AliasName=name)
+        expect_error(self.kms.describe_key, "NotFoundException",
+                     message="Alias %s is not found." % self.alias_arn(name), KeyId=name)
+        eq(self.kms.list_aliases(KeyId=k2)["Aliases"], [], "ListAliases(KeyId=k2) after DeleteAlias")
+        expect_error(self.kms.delete_alias, "NotFoundException", AliasName=name)
+
+    def check_tags(self):
+        key_id, _ = self.new_key("smoke tags")
+        self.kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "team", "TagValue": "smoke"},
+                                                  {"TagKey": "env", "TagValue": ""}])
+        resp = self.kms.list_resource_tags(KeyId=key_id)
+        eq({t["TagKey"]: t["TagValue"] for t in resp["Tags"]}, {"team": "smoke", "env": ""}, "ListResourceTags")
+        eq(resp.get("Truncated"), False, "ListResourceTags Truncated")
+        self.kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "team", "TagValue": "smoke2"}])
+        self.kms.untag_resource(KeyId=key_id, TagKeys=["env"])
+        tags = {t["TagKey"]: t["TagValue"] for t in self.kms.list_resource_tags(KeyId=key_id)["Tags"]}
+        eq(tags, {"team": "smoke2"}, "ListResourceTags after overwrite + UntagResource")
+        expect_error(self.kms.tag_resource, "TagException", KeyId=key_id,
+                     Tags=[{"TagKey": "aws:reserved", "TagValue": "v"}])
+        self.kms.create_alias(AliasName="alias/smoke-tags", TargetKeyId=key_id)
+        expect_error(self.kms.tag_resource, "NotFoundException", KeyId="alias/smoke-tags",
+                     Tags=[{"TagKey": "a", "TagValue": "b"}])
+
+    def check_tag_limit(self):
+        key_id, _ = self.new_key("smoke tag limit")
+        self.kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k%02d" % i, "TagValue": "v"} for i in range(50)])
+        eq(len(self.kms.list_resource_tags(KeyId=key_id, Limit=50)["Tags"]), 50, "tag count after 50 tags")
+        expect_error(self.kms.tag_resource, "LimitExceededException", KeyId=key_id,
+                     Tags=[{"TagKey": "k50", "TagValue": "v"}])
+        # Overwriting an existing tag at the limit is not a new tag.
+        self.kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k00", "TagValue": "w"}])
+        resp = self.kms.list_resource_tags(KeyId=key_id, Limit=50)
+        eq(len(resp["Tags"]), 50, "tag count after refused 51st tag")
+
+    def check_encrypt_decrypt(self):
+        key_id, arn = self.new_key("smoke crypto")
+        other_id, other_arn = self.new_key("smoke crypto other")
+        ctx = {"purpose": "smoke", "n": "1"}
+        pt = SECRET_MARKERS[0]
+        enc = self.kms.encrypt(KeyId=key_id, Plaintext=pt, EncryptionContext=ctx)
+        eq(enc.get("KeyId"), arn, "Encrypt KeyId")
+        eq(enc.get("EncryptionAlgorithm"), "SYMMETRIC_DEFAULT", "Encrypt EncryptionAlgorithm")
+        blob = enc["CiphertextBlob"]
+        ensure(pt not in blob, "Encrypt CiphertextBlob contains the plaintext")
+        dec = self.kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+        eq(dec.get("Plaintext"), pt, "Decrypt Plaintext")
+        eq(dec.get("KeyId"), arn, "Decrypt KeyId")
+        eq(dec.get("EncryptionAlgorithm"), "SYMMETRIC_DEFAULT", "Decrypt EncryptionAlgorithm")
+        eq(self.kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx, KeyId=arn)["Plaintext"], pt,
+           "Decrypt with KeyId=ARN")
+        eq(self.kms.decrypt(CiphertextBlob=blob, EncryptionContext={"n": "1", "purpose": "smoke"})["Plaintext"],
+           pt, "Decrypt with the context in another order")
+        for bad in ({"purpose": "smoke", "n": "2"}, {"purpose": "smoke"}, {}):
+            kwargs = {"CiphertextBlob": blob}
+            if bad:
+                kwargs["EncryptionContext"] = bad
+            expect_error(self.kms.decrypt, "InvalidCiphertextException", **kwargs)
+        expect_error(self.kms.decrypt, "IncorrectKeyException", CiphertextBlob=blob, EncryptionContext=ctx,
+                     KeyId=other_id)
+        tampered = bytearray(blob)
+        tampered[-1] ^= 0x01
+        expect_error(self.kms.decrypt, "InvalidCiphertextException", CiphertextBlob=bytes(tampered),
+                     EncryptionContext=ctx)
+        expect_error(self.kms.decrypt, "InvalidCiphertextException", CiphertextBlob=blob[:20],
+                     EncryptionContext=ctx)
+        big = SECRET_MARKERS[0] * (4097 // len(SECRET_MARKERS[0]) + 1)
+        err = expect_error(self.kms.encrypt, "ValidationException", KeyId=key_id, Plaintext=big[:4097])
+        ensure(SECRET_MARKERS[0].decode() not in err.response["Error"].get("Message", ""),
+               "Encrypt ValidationException message echoes the plaintext")
+
+    def check_reencrypt(self):
+        k1, a1 = self.new_key("smoke re 1")
+        k2, a2 = self.new_key("smoke re 2")
+        pt = SECRET_MARKERS[1]
+        blob = self.kms.encrypt(KeyId=k1, Plaintext=pt, EncryptionContext={"c": "1"})["CiphertextBlob"]
+        resp = self.kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext={"c": "1"},
+                                   DestinationKeyId=k2, DestinationEncryptionContext={"c": "2"})
+        eq(resp.get("SourceKeyId"), a1, "ReEncrypt SourceKeyId")
+        eq(resp.get("KeyId"), a2, "ReEncrypt KeyId")
+        eq(resp.get("SourceEncryptionAlgorithm"), "SYMMETRIC_DEFAULT", "ReEncrypt SourceEncryptionAlgorithm")
+        eq(resp.get("DestinationEncryptionAlgorithm"), "SYMMETRIC_DEFAULT",
+           "ReEncrypt DestinationEncryptionAlgorithm")
+        dec = self.kms.decrypt(CiphertextBlob=resp["CiphertextBlob"], EncryptionContext={"c": "2"})
+        eq((dec.get("Plaintext"), dec.get("KeyId")), (pt, a2), "Decrypt of the ReEncrypt result")
+        expect_error(self.kms.re_encrypt, "InvalidCiphertextException", CiphertextBlob=blob,
+                     SourceEncryptionContext={"c": "wrong"}, DestinationKeyId=k2)
+
+    def check_generate_data_key(self):
+        key_id, arn = self.new_key("smoke gdk")
+        resp = self.kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext={"f": "1"})
+        eq(resp.get("KeyId"), arn, "GenerateDataKey KeyId")
+        eq(len(resp.get("Plaintext", b"")), 32, "GenerateDataKey(AES_256) plaintext length")
+        dec = self.kms.decrypt(CiphertextBlob=resp["CiphertextBlob"], EncryptionContext={"f": "1"})
+        eq(dec.get("Plaintext"), resp["Plaintext"], "Decrypt of the GenerateDataKey blob")
+        eq(len(self.kms.generate_data_key(KeyId=key_id, KeySpec="AES_128")["Plaintext"]), 16,
+           "GenerateDataKey(AES_128) plaintext length")
+        eq(len(self.kms.generate_data_key(KeyId=key_id, NumberOfBytes=64)["Plaintext"]), 64,
+           "GenerateDataKey(NumberOfBytes=64) plaintext length")
+        expect_error(self.kms.generate_data_key, "ValidationException", KeyId=key_id, KeySpec="AES_256",
+                     NumberOfBytes=32)
+        expect_error(self.kms.generate_data_key, "ValidationException", KeyId=key_id)
+
+    def check_generate_data_key_without_plaintext(self):
+        key_id, arn = self.new_key("smoke gdkwp")
+        resp = self.kms.generate_data_key_without_plaintext(KeyId=key_id, KeySpec="AES_256")
+        eq(resp.get("KeyId"), arn, "GenerateDataKeyWithoutPlaintext KeyId")
+        ensure("Plaintext" not in resp, "GenerateDataKeyWithoutPlaintext returned a Plaintext")
+        eq(len(self.kms.decrypt(CiphertextBlob=resp["CiphertextBlob"])["Plaintext"]), 32,
+           "decrypted GenerateDataKeyWithoutPlaintext key length")
+
+    def check_generate_random(self):
+        a = self.kms.generate_random(NumberOfBytes=32)["Plaintext"]
+        b = self.kms.generate_random(NumberOfBytes=32)["Plaintext"]
+        eq((len(a), len(b)), (32, 32), "GenerateRandom(32) lengths")
+        ensure(a != b, "two GenerateRandom(32) answers are equal")
+        eq(len(self.kms.generate_random(NumberOfBytes=1024)["Plaintext"]), 1024, "GenerateRandom(1024) length")
+        expect_error(
+            self.kms.generate_random,
+            "ValidationException",
+            message="1 validation error detected: Value '1025' at 'numberOfBytes' failed to satisfy "
+            "constraint: Member must have value less than or equal to 1024",
+            NumberOfBytes=1025,
+        )
+
+    def check_key_rotation(self):
+        key_id, arn = self.new_key("smoke rotation")
+        st = self.kms.get_key_rotation_status(KeyId=key_id)
+        eq(st.get("KeyRotationEnabled"), False, "GetKeyRotationStatus of a new key KeyRotationEnabled")
+        expect_error(
+            self.kms_unvalidated.enable_key_rotation,
+            "ValidationException",
+            message="1 validation error detected: Value '89' at 'rotationPeriodInDays' failed to satisfy "
+            "constraint: Member must have value greater than or equal to 90",
+            KeyId=key_id,
+            RotationPeriodInDays=89,
+        )
+        # No period: AWS's documented default of 365 days.
+        self.kms.enable_key_rotation(KeyId=key_id)
+        st = self.kms.get_key_rotation_status(KeyId=key_id)
+        eq(st.get("KeyRotationEnabled"), True, "GetKeyRotationStatus KeyRotationEnabled")
+        eq(st.get("RotationPeriodInDays"), 365, "GetKeyRotationStatus RotationPeriodInDays (default)")
+        ensure(st.get("KeyId") in (key_id, arn), "GetKeyRotationStatus KeyId = %r" % st.get("KeyId"))
+        nrd = st.get("NextRotationDate")
+        ensure(isinstance(nrd, datetime.datetime) and days_from_now(nrd, 365),
+               "GetKeyRotationStatus NextRotationDate = %r, want about now + 365 days" % nrd)
+        # A period on an enabled key changes it.
+        self.kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=180)
+        st = self.kms.get_key_rotation_status(KeyId=key_id)
+        eq(st.get("RotationPeriodInDays"), 180, "GetKeyRotationStatus RotationPeriodInDays after 180")
+        nrd = st.get("NextRotationDate")
+        ensure(isinstance(nrd, datetime.datetime) and days_from_now(nrd, 180),
+               "GetKeyRotationStatus NextRotationDate = %r, want about now + 180 days" % nrd)
+        self.kms.disable_key_rotation(KeyId=key_id)
+        eq(self.kms.get_key_rotation_status(KeyId=key_id).get("KeyRotationEnabled"), False,
+           "KeyRotationEnabled after DisableKeyRotation")
+
+    def check_rotate_on_demand(self):
+        key_id, arn = self.new_key("smoke on-demand")
+        before = self.describe(key_id).get("CurrentKeyMaterialId")
+        old_blob = self.kms.encrypt(KeyId=key_id, Plaintext=SECRET_MARKERS[2])["CiphertextBlob"]
+        eq(self.kms.list_key_rotations(KeyId=key_id).get("Rotations"), [], "ListKeyRotations before rotation")
+        resp = self.kms.rotate_key_on_demand(KeyId=key_id)
+        ensure(resp.get("KeyId") in (key_id, arn), "RotateKeyOnDemand KeyId = %r" % resp.get("KeyId"))
+        rot = self.kms.list_key_rotations(KeyId=key_id)
+        rotations = rot.get("Rotations", [])
+        eq(len(rotations), 1, "ListKeyRotations rotation count (%s)" % short(rotations))
+        eq(rotations[0].get("RotationType"), "ON_DEMAND", "ListKeyRotations RotationType")
+        ensure(rotations[0].get("KeyId") in (key_id, arn), "ListKeyRotations KeyId = %r" % rotations[0].get("KeyId"))
+        rd = rotations[0].get("RotationDate")
+        ensure(isinstance(rd, datetime.datetime) and abs((rd - utcnow()).total_seconds()) < 300,
+               "ListKeyRotations RotationDate = %r, want about now" % rd)
+        eq(rot.get("Truncated"), False, "ListKeyRotations Truncated")
+        after = self.describe(key_id).get("CurrentKeyMaterialId")
+        if before is not None:
+            ensure(after and after != before, "CurrentKeyMaterialId %r -> %r after rotation" % (before, after))
+        eq(self.kms.decrypt(CiphertextBlob=old_blob)["Plaintext"], SECRET_MARKERS[2],
+           "Decrypt of a pre-rotation ciphertext")
+        new_blob = self.kms.encrypt(KeyId=key_id, Plaintext=SECRET_MARKERS[2])["CiphertextBlob"]
+        eq(self.kms.decrypt(CiphertextBlob=new_blob)["Plaintext"], SECRET_MARKERS[2],
+           "Decrypt of a post-rotation ciphertext")
+
+    def check_key_policy(self):
+        key_id, _ = self.new_key("smoke policy")
+        eq(self.kms.list_key_policies(KeyId=key_id).get("PolicyNames"), ["default"], "ListKeyPolicies PolicyNames")
+        resp = self.kms.get_key_policy(KeyId=key_id, PolicyName="default")
+        policy = json.loads(resp["Policy"])
+        stmts = policy.get("Statement", [])
+        root = "arn:aws:iam::%s:root" % ACCOUNT
+        ensure(
+            any(
+                s.get("Effect") == "Allow"
+                and root in _as_list(s.get("Principal", {}).get("AWS") if isinstance(s.get("Principal"), dict) else None)
+                and "kms:*" in _as_list(s.get("Action"))
+                and "*" in _as_list(s.get("Resource"))
+                for s in stmts
+            ),
+            "default key policy has no Allow kms:* on * for %s: %s" % (root, resp["Policy"]),
+        )
+        eq(policy.get("Version"), "2012-10-17", "default key policy Version")
+        if "PolicyName" in resp:
+            eq(resp["PolicyName"], "default", "GetKeyPolicy PolicyName")
+        new_policy = {
+            "Version": "2012-10-17",
+            "Id": "smoke-policy",
+            "Statement": [{"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": root},
+                           "Action": "kms:*", "Resource": "*"}],
+        }
+        self.kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(new_policy))
+        got = json.loads(self.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+        eq(got, new_policy, "GetKeyPolicy after PutKeyPolicy")
+        expect_error(self.kms.put_key_policy, "MalformedPolicyDocumentException", KeyId=key_id,
+                     PolicyName="default", Policy="{not json")
+        eq(json.loads(self.kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]), new_policy,
+           "GetKeyPolicy after a refused PutKeyPolicy")
+
+    def check_aws_managed_key(self):
+        # Until first use the alias has no key (AWS lists predefined aliases
+        # without TargetKeyId, or not at all).
+        before = [a for a in self.kms.list_aliases()["Aliases"] if a.get("AliasName") == "alias/aws/secretsmanager"]
+        ensure(all("TargetKeyId" not in a for a in before),
+               "alias/aws/secretsmanager has a key before first use: %s" % short(before))
+        md = self.describe("alias/aws/secretsmanager")
+        eq(md.get("KeyManager"), "AWS", "DescribeKey(alias/aws/secretsmanager) KeyManager")
+        eq(md.get("KeyState"), "Enabled", "DescribeKey(alias/aws/secretsmanager) KeyState")
+        ensure(KEY_ARN_RE.match(md.get("Arn", "")), "AWS managed key Arn = %r" % md.get("Arn"))
+        eq(self.describe("alias/aws/secretsmanager").get("KeyId"), md["KeyId"],
+           "second DescribeKey(alias/aws/secretsmanager) KeyId")
+        targets = {a["AliasName"]: a.get("TargetKeyId") for a in self.kms.list_aliases(KeyId=md["KeyId"])["Aliases"]}
+        eq(targets, {"alias/aws/secretsmanager": md["KeyId"]}, "ListAliases(KeyId=<aws managed key>)")
+
+    def check_unimplemented(self):
+        key_id, _ = self.new_key("smoke grant")
+        expect_error(self.kms.create_grant, "NotImplementedException", status=501, KeyId=key_id,
+                     GranteePrincipal="arn:aws:iam::%s:role/smoke" % ACCOUNT, Operations=["Decrypt"])
+
+    def check_region_isolation(self):
+        key_id, arn = self.new_key("smoke region")
+        self.kms.create_alias(AliasName="alias/smoke-region", TargetKeyId=key_id)
+        expect_error(self.kms_eu.describe_key, "NotFoundException", KeyId=key_id)
+        expect_error(self.kms_eu.encrypt, "NotFoundException", KeyId=key_id, Plaintext=b"x")
+        expect_error(self.kms_eu.describe_key, "NotFoundException", KeyId="alias/smoke-region")
+        eu_ids = [k["KeyId"] for k in self.kms_eu.list_keys()["Keys"]]
+        ensure(key_id not in eu_ids, "ListKeys in eu-west-1 shows us-east-1 key %s" % key_id)
+        md = self.kms_eu.create_key()["KeyMetadata"]
+        ensure(md["Arn"].startswith("arn:aws:kms:eu-west-1:%s:key/" % ACCOUNT), "eu-west-1 CreateKey Arn = %r" % md["Arn"])
+        expect_error(self.kms.describe_key, "NotFoundException", KeyId=md["KeyId"])
+
+    def check_account_isolation(self):
+        key_id, _ = self.new_key("smoke account")
+        md = self.kms_other_account.create_key()["KeyMetadata"]
+        ensure(md["Arn"].startswith("arn:aws:kms:us-east-1:111122223333:key/"),
+               "CreateKey with access key 111122223333: Arn = %r" % md["Arn"])
+        eq(md.get("AWSAccountId"), "111122223333", "AWSAccountId for access key 111122223333")
+        expect_error(self.kms_other_account.describe_key, "NotFoundException", KeyId=key_id)
+
+    def check_wire_protocol(self):
+        """Protocol errors a raw AWS JSON 1.1 client sees."""
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        # Well-formed SigV4 (dev auth checks the form, not the signature).
+        auth = ("AWS4-HMAC-SHA256 Credential=%s/%s/us-east-1/kms/aws4_request, "
+                "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=%s"
+                % (ACCESS_KEY, amz_date[:8], "0" * 64))
+        cases = [
+            ("unknown X-Amz-Target", "TrentService.NoSuchOperation", "{}", True, "UnknownOperationException"),
+            ("malformed JSON", "TrentService.ListKeys", "{not json", True, "SerializationException"),
+            ("member of the wrong type", "TrentService.ListKeys", '{"Limit":"ten"}', True, "SerializationException"),
+            ("no Authorization header", "TrentService.ListKeys", "{}", False, "MissingAuthenticationTokenException"),
+        ]
+        for what, target, body, signed, want in cases:
+            headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target,
+                       "X-Amz-Date": amz_date}
+            if signed:
+                headers["Authorization"] = auth
+            req = urllib.request.Request(self.server.endpoint + "/", data=body.encode(), headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    raise CheckFailed("%s: HTTP %d %r, want 400 %s" % (what, r.status, r.read()[:200], want))
+            except urllib.error.HTTPError as e:
+                raw = e.read()
+                eq(e.code, 400, "%s: HTTP status" % what)
+                eq(e.headers.get("X-Amzn-ErrorType"), want, "%s: X-Amzn-ErrorType" % what)
+                ensure(e.headers.get("x-amzn-RequestId"), "%s: no x-amzn-RequestId header" % what)
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    raise CheckFailed("%s: error body is not JSON: %r" % (what, raw[:200]))
+                eq(doc.get("__type"), want, "%s: body __type" % what)
+                ensure(isinstance(doc.get("message"), str) and doc["message"], "%s: body has no message: %r" % (what, doc))
+
+    def setup_persisted(self):
+        """State to find again after a restart on the same data directory."""
+        key_id, arn = self.new_key("smoke persisted")
+        self.kms.create_alias(AliasName="alias/smoke-persisted", TargetKeyId=key_id)
+        self.kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "persist", "TagValue": "yes"}])
+        self.kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=200)
+        blob = self.kms.encrypt(KeyId=key_id, Plaintext=SECRET_MARKERS[0],
+                                EncryptionContext={"p": "1"})["CiphertextBlob"]
+        self.kms.rotate_key_on_demand(KeyId=key_id)
+        disabled_id, _ = self.new_key("smoke persisted disabled")
+        self.kms.disable_key(KeyId=disabled_id)
+        return {"key_id": key_id, "arn": arn, "blob": blob, "disabled_id": disabled_id}
+
+    def check_persisted(self, state):
+        ensure(state, "nothing was set up before the restart")
+        md = self.describe("alias/smoke-persisted")
+        eq((md.get("KeyId"), md.get("Description"), md.get("KeyState")),
+           (state["key_id"], "smoke persisted", "Enabled"), "DescribeKey(alias) after restart")
+        eq(self.kms.decrypt(CiphertextBlob=state["blob"], EncryptionContext={"p": "1"})["Plaintext"],
+           SECRET_MARKERS[0], "Decrypt of a pre-restart ciphertext")
+        eq({t["TagKey"]: t["TagValue"] for t in self.kms.list_resource_tags(KeyId=state["key_id"])["Tags"]},
+           {"persist": "yes"}, "tags after restart")
+        st = self.kms.get_key_rotation_status(KeyId=state["key_id"])
+        eq((st.get("KeyRotationEnabled"), st.get("RotationPeriodInDays")), (True, 200), "rotation status after restart")
+        eq(len(self.kms.list_key_rotations(KeyId=state["key_id"])["Rotations"]), 1, "rotations after restart")
+        eq(self.describe(state["disabled_id"]).get("KeyState"), "Disabled", "disabled key state after restart")
+
+    def check_cli_create_key(self):
+        code, out, err = self.aws("kms", "create-key", "--region", REGION, "--output", "json")
+        eq(code, 0, "aws kms create-key exit code (stderr %r)" % err.strip())
+        md = json.loads(out)["KeyMetadata"]
+        ensure(KEY_ARN_RE.match(md.get("Arn", "")), "aws kms create-key Arn = %r" % md.get("Arn"))
+        eq((md.get("KeyState"), md.get("KeyManager"), md.get("KeySpec")),
+           ("Enabled", "CUSTOMER", "SYMMETRIC_DEFAULT"), "aws kms create-key (KeyState, KeyManager, KeySpec)")
+        # The key is the same one boto3 sees.
+        eq(self.describe(md["KeyId"]).get("Arn"), md["Arn"], "boto3 DescribeKey of the CLI's key")
+        code, out, err = self.aws("kms", "list-keys", "--region", REGION, "--output", "json")
+        eq(code, 0, "aws kms list-keys exit code (stderr %r)" % err.strip())
+        ensure(md["KeyId"] in [k["KeyId"] for k in json.loads(out)["Keys"]], "aws kms list-keys lacks the CLI's key")
+
+    def check_cli_encrypt_decrypt(self):
+        key_id, arn = self.new_key("smoke cli crypto")
+        pt_path = os.path.join(self.workdir, "cli-plaintext.bin")
+        with open(pt_path, "wb") as f:
+            f.write(SECRET_MARKERS[3])
+        code, out, err = self.aws("kms", "encrypt", "--region", REGION, "--output", "json", "--key-id", key_id,
+                                  "--plaintext", "fileb://" + pt_path, "--encryption-context", "purpose=cli")
+        eq(code, 0, "aws kms encrypt exit code (stderr %r)" % err.strip())
+        resp = json.loads(out)
+        eq(resp.get("KeyId"), arn, "aws kms encrypt KeyId")
+        blob = base64.b64decode(resp["CiphertextBlob"])
+        eq(self.kms.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "cli"})["Plaintext"],
+           SECRET_MARKERS[3], "boto3 Decrypt of the CLI's ciphertext")
+        blob2 = self.kms.encrypt(KeyId=key_id, Plaintext=SECRET_MARKERS[3],
+                                 EncryptionContext={"purpose": "cli"})["CiphertextBlob"]
+        ct_path = os.path.join(self.workdir, "cli-ciphertext.bin")
+        with open(ct_path, "wb") as f:
+            f.write(blob2)
+        code, out, err = self.aws("kms", "decrypt", "--region", REGION, "--output", "json",
+                                  "--ciphertext-blob", "fileb://" + ct_path, "--encryption-context", "purpose=cli")
+        eq(code, 0, "aws kms decrypt exit code (stderr %r)" % err.strip())
+        eq(base64.b64decode(json.loads(out)["Plaintext"]), SECRET_MARKERS[3], "aws kms decrypt Plaintext")
+
+    def check_cli_error(self):
+        code, out, err = self.aws("kms", "describe-key", "--region", REGION, "--output", "json",
+                                  "--key-id", "alias/missing")
+        ensure(code != 0, "aws kms describe-key --key-id alias/missing exited 0 with %r" % out.strip())
+        ensure("NotFoundException" in err, "aws kms describe-key --key-id alias/missing stderr %r lacks NotFoundException"
+               % err.strip())
+        ensure("alias/missing" in err, "aws kms describe-key stderr %r does not name alias/missing" % err.strip())
+
+
+def _as_list(v):
+    if v is None:
+        return []
+    return v if isinstance(v, list) else [v]
+
+
+CHECKS = [
+    ("GET /health", "check_health"),
+    ("CreateKey metadata", "check_create_key"),
+    ("DescribeKey by id, ARN, alias", "check_describe_key"),
+    ("ListKeys paging (Limit, Marker)", "check_list_keys_paging"),
+    ("DisableKey / EnableKey", "check_enable_disable_key"),
+    ("ScheduleKeyDeletion", "check_schedule_key_deletion"),
+    ("CancelKeyDeletion", "check_cancel_key_deletion"),
+    ("UpdateKeyDescription", "check_update_key_description"),
+    ("Create/Update/Delete/ListAliases", "check_aliases"),
+    ("Tag/Untag/ListResourceTags", "check_tags"),
+    ("tag limit (50)", "check_tag_limit"),
+    ("Encrypt / Decrypt with EncryptionContext", "check_encrypt_decrypt"),
+    ("ReEncrypt", "check_reencrypt"),
+    ("GenerateDataKey", "check_generate_data_key"),
+    ("GenerateDataKeyWithoutPlaintext", "check_generate_data_key_without_plaintext"),
+    ("GenerateRandom", "check_generate_random"),
+    ("Enable/Disable/GetKeyRotationStatus", "check_key_rotation"),
+    ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
+    ("Get/Put/ListKeyPolicies", "check_key_policy"),
+    ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
+    ("unimplemented operation (CreateGrant)", "check_unimplemented"),
+    ("region isolation (eu-west-1)", "check_region_isolation"),
+    ("account isolation (access key 111122223333)", "check_account_isolation"),
+    ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
+    ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
+    ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
+    ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
+]
+
+
+class Results:
+    def __init__(self, verbose):
+        self.passed = 0
+        self.failed = 0
+        self.verbose = verbose
+
+    def record(self, name, fn):
+        try:
+            fn()
+        except CheckFailed as e:
+            self.fail(name, str(e))
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            self.fail(name, "unexpected %s from %s: %s (HTTP %s)" % (
+                err.get("Code"), e.operation_name, err.get("Message"),
+                e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")))
+        except Exception as e:  # a bug in the check or a transport error
+            detail = "%s: %s" % (type(e).__name__, e)
+            if self.verbose:
+                detail += " | " + traceback.format_exc().replace("\n", " | ")
+            self.fail(name, detail)
+        else:
+            self.passed += 1
+            print("PASS  %s" % name, flush=True)
+
+    def fail(self, name, detail):
+        self.failed += 1
+        print("FAIL  %s: %s" % (name, " ".join(detail.split())), flush=True)
+
+
+def run_server(results, server, label):
+    """Start server and wait for health as one check; True if it is up."""
+    def start():
+        ensure(os.path.isfile(server.binary) and os.access(server.binary, os.X_OK),
+               "%s is not an executable file" % server.binary)
+        server.start()
+        server.wait_healthy()
+    before = results.failed
+    results.record("%s: %s serve on %s (health within %.0fs)"
+                   % (label, os.path.basename(server.binary), server.endpoint, HEALTH_TIMEOUT), start)
+    return results.failed == before
+
+
+def stop_server(results, server):
+    def stopped():
+        code, killed = server.stop()
+        ensure(not killed, "server still running %.0fs after SIGTERM; killed" % STOP_TIMEOUT)
+        eq(code, 0, "exit code after SIGTERM (log tail: %s)" % server.log_tail())
+    results.record("SIGTERM stops the server cleanly (%s)" % os.path.basename(server.log_path), stopped)
+
+
+def leak_check(data, log_paths):
+    """No plaintext used by the checks appears in the logs or the data dir."""
+    paths = list(log_paths)
+    for root, _, files in os.walk(data):
+        paths += [os.path.join(root, f) for f in files]
+    found = []
+    for p in paths:
+        try:
+            with open(p, "rb") as f:
+                content = f.read()
+        except OSError:
+            continue
+        for marker in SECRET_MARKERS:
+            if marker in content:
+                found.append("%s in %s" % (marker.decode(), os.path.relpath(p, os.path.dirname(data))))
+    ensure(not found, "plaintext found: %s" % ", ".join(found))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--binary", required=True, help="path to the keyfort binary")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (data and server log)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="tracebacks for unexpected exceptions")
+    args = ap.parse_args()
+
+    # boto3 and the CLI must not pick up a user's profile, proxy or endpoint.
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            del os.environ[k]
+    workdir = tempfile.mkdtemp(prefix="keyfort-smoke-")
+    os.environ["AWS_CONFIG_FILE"] = os.path.join(workdir, "aws-config-absent")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.path.join(workdir, "aws-credentials-absent")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+
+    results = Results(args.verbose)
+    binary = os.path.abspath(args.binary)
+    data = os.path.join(workdir, "data")
+    servers = []
+    try:
+        # Run 1: every check, then SIGTERM.
+        server = Server(binary, data, os.path.join(workdir, "server.log"))
+        servers.append(server)
+        if run_server(results, server, "start"):
+            smoke = Smoke(server, workdir)
+            for name, method in CHECKS:
+                results.record(name, getattr(smoke, method))
+            persisted = {}
+
+            def setup():
+                persisted.update(smoke.setup_persisted())
+            results.record("state for the restart check (alias, tags, rotation, ciphertext)", setup)
+            stop_server(results, server)
+            # Run 2: the same data directory after a clean stop.
+            server2 = Server(binary, data, os.path.join(workdir, "server-restart.log"))
+            servers.append(server2)
+            if run_server(results, server2, "restart on the same data"):
+                results.record("state survives a restart", lambda: Smoke(server2, workdir).check_persisted(persisted))
+                stop_server(results, server2)
+            results.record("no plaintext in logs or data directory", lambda: leak_check(data, [s.log_path for s in servers]))
+    finally:
+        for s in servers:
+            s.stop()
+        if results.failed:
+            for s in servers:
+                print("server log tail (%s): %s" % (os.path.basename(s.log_path), s.log_tail(3)), flush=True)
+        if args.keep:
+            print("kept %s" % workdir, flush=True)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("%d passed, %d failed" % (results.passed, results.failed), flush=True)
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

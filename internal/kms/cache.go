@@ -1,0 +1,147 @@
+package kms
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// readCache keeps decoded keys and alias targets for the hot path
+// (Encrypt, Decrypt, GenerateDataKey, DescribeKey) when the store is a
+// storage.ChangeNotifier. It cannot serve stale state: the store invalidates
+// an entry after every commit that changes its record and before that
+// Update returns, and a fill is dropped if any invalidation happened since
+// the read it comes from began (gen), so a slow reader cannot put back an
+// old record after a newer commit.
+type readCache struct {
+	mu  sync.RWMutex
+	gen uint64
+	max int
+	m   map[cacheKey]cacheEntry
+}
+
+type cacheKey struct {
+	kind  storage.Kind
+	scope storage.Scope
+	id    string
+}
+
+type cacheEntry struct {
+	key    *key   // kindKey: the decoded key (read-only once cached)
+	target string // kindAlias: the target key id
+}
+
+func newReadCache(store storage.Store, max int) *readCache {
+	n, ok := store.(storage.ChangeNotifier)
+	if !ok {
+		return nil // shared store: read through on every request
+	}
+	c := &readCache{max: max, m: make(map[cacheKey]cacheEntry)}
+	n.Subscribe(c.invalidate)
+	return c
+}
+
+func (c *readCache) invalidate(kind storage.Kind, scope storage.Scope, id string) {
+	if kind != kindKey && kind != kindAlias {
+		return
+	}
+	c.mu.Lock()
+	c.gen++
+	delete(c.m, cacheKey{kind, scope, id})
+	c.mu.Unlock()
+}
+
+func (c *readCache) lookup(k cacheKey) (cacheEntry, uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.m[k]
+	return e, c.gen, ok
+}
+
+func (c *readCache) fill(k cacheKey, e cacheEntry, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if len(c.m) >= c.max {
+		for old := range c.m { // evict an arbitrary entry
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = e
+}
+
+// cachedKey returns the key with id in scope, from the cache when possible.
+// The returned key must not be modified.
+func (s *Service) cachedKey(ctx context.Context, scope storage.Scope, id string) (*key, error) {
+	if s.reads == nil {
+		return getKey(ctx, s.store, scope, id)
+	}
+	ck := cacheKey{kindKey, scope, id}
+	e, gen, ok := s.reads.lookup(ck)
+	if ok {
+		return e.key, nil
+	}
+	k, err := getKey(ctx, s.store, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	s.reads.fill(ck, cacheEntry{key: k}, gen)
+	return k, nil
+}
+
+// cachedAlias returns the key id an alias points at.
+func (s *Service) cachedAlias(ctx context.Context, scope storage.Scope, name string) (string, error) {
+	var gen uint64
+	ck := cacheKey{kindAlias, scope, name}
+	if s.reads != nil {
+		e, g, ok := s.reads.lookup(ck)
+		if ok {
+			return e.target, nil
+		}
+		gen = g
+	}
+	rec, err := s.store.Get(ctx, kindAlias, scope, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", errAliasNotFound(aliasARN(scope, name))
+	}
+	if err != nil {
+		return "", wrap("get alias", err)
+	}
+	if s.reads != nil {
+		s.reads.fill(ck, cacheEntry{target: rec.Parent}, gen)
+	}
+	return rec.Parent, nil
+}
+
+// getKey reads and decodes one key record.
+func getKey(ctx context.Context, g getter, scope storage.Scope, id string) (*key, error) {
+	rec, err := g.Get(ctx, kindKey, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errKeyNotFound(keyARN(scope, id))
+	}
+	if err != nil {
+		return nil, wrap("get key", err)
+	}
+	return decodeKey(rec)
+}
+
+// lookupKey resolves a KeyId parameter outside a transaction, through the
+// read cache. The returned key must not be modified.
+func (s *Service) lookupKey(ctx context.Context, scope storage.Scope, v string, kind keyRefKind) (*key, error) {
+	ref, err := parseRef(scope, v, kind)
+	if err != nil {
+		return nil, err
+	}
+	id := ref.keyID
+	if ref.alias != "" {
+		if id, err = s.cachedAlias(ctx, scope, ref.alias); err != nil {
+			return nil, err
+		}
+	}
+	return s.cachedKey(ctx, scope, id)
+}
