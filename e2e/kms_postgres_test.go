@@ -1,0 +1,94 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/keyfort/keyfort/internal/keyfortest"
+)
+
+// TestKMSOnPostgres drives the KMS core through the SDK on the PostgreSQL
+// store (no read cache there): keys, aliases, tags, crypto, rotation,
+// restart and the deletion job.
+func TestKMSOnPostgres(t *testing.T) {
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	clock := keyfortest.NewClock(time.Now())
+	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))
+	c := srv.KMS()
+	md := createKey(t, c, &kms.CreateKeyInput{Description: aws.String("pg"), Tags: []types.Tag{tg("team", "db")}})
+	_, err := c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/pg"), TargetKeyId: md.KeyId})
+	mustNoErr(t, err, "CreateAlias")
+	enc, err := c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: aws.String("alias/pg"), Plaintext: []byte("on postgres"), EncryptionContext: map[string]string{"k": "v"}})
+	mustNoErr(t, err, "Encrypt")
+	_, err = c.TagResource(ctxT(t), &kms.TagResourceInput{KeyId: md.KeyId, Tags: []types.Tag{tg("team", "platform")}})
+	mustNoErr(t, err, "TagResource")
+	_, err = c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "RotateKeyOnDemand")
+	_, err = c.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "DisableKey")
+	_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantAPIError(t, err, "DisabledException", "") // no stale cached state on the shared store
+	_, err = c.EnableKey(ctxT(t), &kms.EnableKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "EnableKey")
+
+	srv.Restart(t)
+	c = srv.KMS()
+	dec, err := c.Decrypt(ctxT(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"k": "v"}})
+	mustNoErr(t, err, "Decrypt after restart")
+	if string(dec.Plaintext) != "on postgres" {
+		t.Errorf("Decrypt = %q", dec.Plaintext)
+	}
+	if got := listTags(t, c, md.KeyId); got["team"] != "platform" {
+		t.Errorf("tags after restart = %v", got)
+	}
+	_, err = c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	clock.Advance(8 * 24 * time.Hour)
+	srv.RunJobs(t)
+	_, err = c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: md.KeyId})
+	wantAPIError(t, err, "NotFoundException", "does not exist")
+	_, err = c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/pg")})
+	wantAPIError(t, err, "NotFoundException", "")
+}
+
+// TestCacheSeesStateChanges checks, on the embedded store with its read
+// cache, that every state change is visible to the very next request.
+func TestCacheSeesStateChanges(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	a := createKey(t, c, nil)
+	b := createKey(t, c, nil)
+	_, err := c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/moving"), TargetKeyId: a.KeyId})
+	mustNoErr(t, err, "CreateAlias")
+	for i := range 20 {
+		enc, err := c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: aws.String("alias/moving"), Plaintext: []byte("x")})
+		mustNoErr(t, err, "Encrypt")
+		want := a.Arn
+		if i%2 == 1 {
+			want = b.Arn
+		}
+		if aws.ToString(enc.KeyId) != aws.ToString(want) {
+			t.Fatalf("round %d: alias resolved to %s, want %s (stale cache)", i, aws.ToString(enc.KeyId), aws.ToString(want))
+		}
+		next := b.KeyId
+		if i%2 == 1 {
+			next = a.KeyId
+		}
+		_, err = c.UpdateAlias(ctxT(t), &kms.UpdateAliasInput{AliasName: aws.String("alias/moving"), TargetKeyId: next})
+		mustNoErr(t, err, "UpdateAlias")
+		_, err = c.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: a.KeyId})
+		mustNoErr(t, err, "DisableKey")
+		_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: a.KeyId, Plaintext: []byte("x")})
+		wantAPIError(t, err, "DisabledException", "")
+		_, err = c.EnableKey(ctxT(t), &kms.EnableKeyInput{KeyId: a.KeyId})
+		mustNoErr(t, err, "EnableKey")
+	}
+}
