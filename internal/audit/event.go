@@ -12,10 +12,9 @@
 package audit
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/keyfort/keyfort/internal/uuid"
 	"time"
 )
 
@@ -99,23 +98,7 @@ func New(source, name string, t time.Time) *Event {
 }
 
 // NewEventID returns a random version 4 UUID in canonical text form.
-func NewEventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it crashes the program instead)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func NewEventID() string { return uuid.New() }
 
 // eventJSON is Event with eventTime as text; field order is CloudTrail's.
 type eventJSON struct {

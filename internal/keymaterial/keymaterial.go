@@ -21,9 +21,9 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/keyfort/keyfort/internal/uuid"
 	"io"
 	"slices"
 )
@@ -80,19 +80,7 @@ func ParseBlob(blob []byte) (Header, error) {
 
 // KeyIDString returns id as canonical lower-case UUID text
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
-func KeyIDString(id [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], id[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], id[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], id[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], id[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:36], id[10:16])
-	return string(b[:])
-}
+func KeyIDString(id [16]byte) string { return uuid.Format(id) }
 
 // ParseKeyID parses canonical lower-case UUID text, the form KeyIDString
 // writes and AWS uses for key ids. Anything else is ErrInvalidKeyID.

@@ -1,0 +1,22 @@
+package uuid
+
+import (
+	"bytes"
+	"regexp"
+	"testing"
+)
+
+var v4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestNew(t *testing.T) {
+	a, b := New(), New()
+	if !v4.MatchString(a) || a == b {
+		t.Errorf("New() = %q, %q; want two different v4 UUIDs", a, b)
+	}
+	if _, err := NewV4(bytes.NewReader(make([]byte, 3))); err == nil {
+		t.Errorf("NewV4 with a short reader succeeded")
+	}
+	if got := Format([16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}); got != "12345678-9abc-def0-0102-030405060708" {
+		t.Errorf("Format = %q", got)
+	}
+}
