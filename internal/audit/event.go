@@ -14,8 +14,9 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/keyfort/keyfort/internal/uuid"
 	"time"
+
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // Constant CloudTrail values.

@@ -23,9 +23,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/keyfort/keyfort/internal/uuid"
 	"io"
 	"slices"
+
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // BlobVersion is the format version written in the first byte of a blob.

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/keyfort/keyfort/internal/uuid"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,6 +26,7 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/sigv4"
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // InternalMessage is the fixed message of every internal error; the cause
