@@ -43,17 +43,17 @@ func TestHealth(t *testing.T) {
 
 func TestSDKNotImplemented(t *testing.T) {
 	s := keyfortest.Start(t)
-	_, err := s.SecretsManager().ListSecrets(t.Context(), &secretsmanager.ListSecretsInput{})
+	_, err := s.SecretsManager().GetResourcePolicy(t.Context(), &secretsmanager.GetResourcePolicyInput{SecretId: aws.String("any")})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NotImplementedException" {
-		t.Fatalf("ListSecrets = %v, want NotImplementedException", err)
+		t.Fatalf("GetResourcePolicy = %v, want NotImplementedException", err)
 	}
-	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement SecretsManager.ListSecrets yet"; got != want {
-		t.Errorf("ListSecrets message = %q, want %q", got, want)
+	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement SecretsManager.GetResourcePolicy yet"; got != want {
+		t.Errorf("GetResourcePolicy message = %q, want %q", got, want)
 	}
 	var re *smithyhttp.ResponseError
 	if !errors.As(err, &re) || re.HTTPStatusCode() != 501 {
-		t.Errorf("ListSecrets = %v, want HTTP 501", err)
+		t.Errorf("GetResourcePolicy = %v, want HTTP 501", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -39,9 +40,8 @@ type jobRunner interface {
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
 //   - KMS: the real service (internal/kms).
-//   - Secrets Manager: smapi.UnimplementedService{} (every operation answers
-//     NotImplementedException) until internal/secretsmanager exists; replace
-//     it here, and add it to jobs if it has background work.
+//   - Secrets Manager: the real service (internal/secretsmanager); operations
+//     it does not implement yet answer NotImplementedException (501).
 func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
 		Store:  d.store,
@@ -50,7 +50,13 @@ func newServices(d serviceDeps) services {
 		Rand:   d.rand,
 		Logger: d.logger.With("service", "kms"),
 	})
-	var sm smapi.Service = smapi.UnimplementedService{}
+	var sm smapi.Service = secretsmanager.New(secretsmanager.Config{
+		Store:  d.store,
+		KMS:    k,
+		Now:    d.now,
+		Rand:   d.rand,
+		Logger: d.logger.With("service", "secretsmanager"),
+	})
 	s := services{kms: k, sm: sm}
 	for _, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {

@@ -291,6 +291,11 @@ func (s *Service) ensureManagedKey(ctx context.Context, scope storage.Scope, ser
 			return err
 		}
 		if err := insertAlias(ctx, tx, scope, name, k.rec.ID, now); err != nil {
+			if e, ok := awserr.As(err); ok && e.Code == codeAlreadyExists {
+				// Another node or request created the managed key first:
+				// retry, which finds it.
+				return storage.ErrConflict
+			}
 			return err
 		}
 		out = k

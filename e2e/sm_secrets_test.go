@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+func TestSMCreateGetDescribe(t *testing.T) {
+	srv, c := startSM(t)
+	out := createSecret(t, c, "prod/db", "s3cr3t")
+	arnRE := regexp.MustCompile(`^arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-[A-Za-z0-9]{6}$`)
+	if !arnRE.MatchString(aws.ToString(out.ARN)) {
+		t.Fatalf("CreateSecret ARN = %q, want %s", aws.ToString(out.ARN), arnRE)
+	}
+	arn := aws.ToString(out.ARN)
+	for _, id := range []string{"prod/db", arn, arn[:len(arn)-7]} {
+		if got := secretValue(t, c, id); got != "s3cr3t" {
+			t.Fatalf("GetSecretValue(%q) = %q, want %q", id, got, "s3cr3t")
+		}
+	}
+	d, err := c.DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("prod/db")})
+	mustNoErr(t, err, "DescribeSecret")
+	if aws.ToString(d.ARN) != arn || aws.ToString(d.Name) != "prod/db" || d.Tags != nil || d.KmsKeyId != nil {
+		t.Fatalf("DescribeSecret = %+v", d)
+	}
+	if st := d.VersionIdsToStages[aws.ToString(out.VersionId)]; !slices.Equal(st, []string{"AWSCURRENT"}) {
+		t.Fatalf("VersionIdsToStages = %v, want %s: [AWSCURRENT]", d.VersionIdsToStages, aws.ToString(out.VersionId))
+	}
+	if d.CreatedDate == nil || time.Since(*d.CreatedDate) > time.Hour {
+		t.Fatalf("CreatedDate = %v, want about now", d.CreatedDate)
+	}
+
+	bin := []byte{0, 0xff, 1}
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("bin"), SecretBinary: bin})
+	mustNoErr(t, err, "CreateSecret(binary)")
+	g, err := c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("bin")})
+	mustNoErr(t, err, "GetSecretValue(binary)")
+	if !bytes.Equal(g.SecretBinary, bin) || g.SecretString != nil {
+		t.Fatalf("GetSecretValue(binary) = %x / %v, want %x", g.SecretBinary, g.SecretString, bin)
+	}
+
+	// Values and metadata survive a restart.
+	srv.Restart(t)
+	c = srv.SecretsManager()
+	if got := secretValue(t, c, arn); got != "s3cr3t" {
+		t.Fatalf("GetSecretValue after restart = %q", got)
+	}
+}
+
+func TestSMErrors(t *testing.T) {
+	_, c := startSM(t)
+	createSecret(t, c, "taken", "v")
+	_, err := c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("missing")})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Fatalf("GetSecretValue(missing) error = %v, want ResourceNotFoundException", err)
+	}
+	wantAPIError(t, err, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("taken"), SecretString: aws.String("v")})
+	var ex *types.ResourceExistsException
+	if !errors.As(err, &ex) {
+		t.Fatalf("CreateSecret(taken) error = %v, want ResourceExistsException", err)
+	}
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("bad name")})
+	wantAPIError(t, err, "InvalidParameterException", "Invalid name")
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("both"), SecretString: aws.String("a"), SecretBinary: []byte("b")})
+	wantAPIError(t, err, "InvalidParameterException", "")
+	_, err = c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("taken"), VersionStage: aws.String("AWSPREVIOUS")})
+	wantAPIError(t, err, "ResourceNotFoundException", "staging label: AWSPREVIOUS")
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("big"), SecretString: aws.String(strings.Repeat("x", 65537))})
+	if err == nil {
+		t.Fatal("CreateSecret with a 65537-byte value succeeded")
+	}
+}
+
+func TestSMIdempotentCreateAndPut(t *testing.T) {
+	_, c := startSM(t)
+	tok := "11111111-2222-4333-8444-555555555555"
+	in := &secretsmanager.CreateSecretInput{Name: aws.String("idem"), ClientRequestToken: aws.String(tok), SecretString: aws.String("v1")}
+	a, err := c.CreateSecret(ctxT(t), in)
+	mustNoErr(t, err, "CreateSecret")
+	b, err := c.CreateSecret(ctxT(t), in)
+	mustNoErr(t, err, "CreateSecret retry")
+	if aws.ToString(a.VersionId) != tok || aws.ToString(b.VersionId) != tok || aws.ToString(a.ARN) != aws.ToString(b.ARN) {
+		t.Fatalf("CreateSecret retry = %v %v, want both version %s", a.VersionId, b.VersionId, tok)
+	}
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("idem"), ClientRequestToken: aws.String(tok), SecretString: aws.String("other")})
+	wantAPIError(t, err, "ResourceExistsException", "")
+
+	ptok := "22222222-2222-4333-8444-555555555555"
+	p1, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v2")})
+	mustNoErr(t, err, "PutSecretValue")
+	p2, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v2")})
+	mustNoErr(t, err, "PutSecretValue retry")
+	if aws.ToString(p1.VersionId) != ptok || aws.ToString(p2.VersionId) != ptok {
+		t.Fatalf("PutSecretValue versions = %v %v, want %s", p1.VersionId, p2.VersionId, ptok)
+	}
+	_, err = c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v3")})
+	wantAPIError(t, err, "ResourceExistsException", "")
+	prev, err := c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("idem"), VersionStage: aws.String("AWSPREVIOUS")})
+	mustNoErr(t, err, "GetSecretValue(AWSPREVIOUS)")
+	if aws.ToString(prev.SecretString) != "v1" || aws.ToString(prev.VersionId) != tok {
+		t.Fatalf("AWSPREVIOUS = %q (%s), want v1 (%s)", aws.ToString(prev.SecretString), aws.ToString(prev.VersionId), tok)
+	}
+}
+
+func TestSMRotationStages(t *testing.T) {
+	_, c := startSM(t)
+	v1 := aws.ToString(createSecret(t, c, "rot", "old").VersionId)
+	p, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("rot"), SecretString: aws.String("new"), VersionStages: []string{"AWSPENDING"}})
+	mustNoErr(t, err, "PutSecretValue(AWSPENDING)")
+	v2 := aws.ToString(p.VersionId)
+	if got := secretValue(t, c, "rot"); got != "old" {
+		t.Fatalf("AWSCURRENT after AWSPENDING put = %q, want old", got)
+	}
+	_, err = c.UpdateSecretVersionStage(ctxT(t), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("rot"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(v2)})
+	wantAPIError(t, err, "InvalidParameterException", "RemoveFromVersionId")
+	_, err = c.UpdateSecretVersionStage(ctxT(t), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("rot"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(v2), RemoveFromVersionId: aws.String(v1)})
+	mustNoErr(t, err, "UpdateSecretVersionStage")
+	if got := secretValue(t, c, "rot"); got != "new" {
+		t.Fatalf("AWSCURRENT after the move = %q, want new", got)
+	}
+	lv, err := c.ListSecretVersionIds(ctxT(t), &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("rot")})
+	mustNoErr(t, err, "ListSecretVersionIds")
+	stages := map[string][]string{}
+	for _, v := range lv.Versions {
+		stages[aws.ToString(v.VersionId)] = v.VersionStages
+	}
+	if !slices.Equal(stages[v1], []string{"AWSPREVIOUS"}) || !slices.Contains(stages[v2], "AWSCURRENT") {
+		t.Fatalf("stages = %v, want %s AWSPREVIOUS and %s AWSCURRENT", stages, v1, v2)
+	}
+}
+
+func TestSMDeleteRestore(t *testing.T) {
+	_, c := startSM(t)
+	createSecret(t, c, "gone", "v")
+	_, err := c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone"), RecoveryWindowInDays: aws.Int64(3)})
+	wantAPIError(t, err, "InvalidParameterException", "RecoveryWindowInDays")
+	_, err = c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone"), RecoveryWindowInDays: aws.Int64(7), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	wantAPIError(t, err, "InvalidParameterException", "ForceDeleteWithoutRecovery")
+	del, err := c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone"), RecoveryWindowInDays: aws.Int64(7)})
+	mustNoErr(t, err, "DeleteSecret")
+	if d := time.Until(aws.ToTime(del.DeletionDate)); d < 6*24*time.Hour || d > 8*24*time.Hour {
+		t.Fatalf("DeletionDate = %v, want in about 7 days", del.DeletionDate)
+	}
+	_, err = c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("gone")})
+	var ir *types.InvalidRequestException
+	if !errors.As(err, &ir) {
+		t.Fatalf("GetSecretValue(deleted) error = %v, want InvalidRequestException", err)
+	}
+	_, err = c.RestoreSecret(ctxT(t), &secretsmanager.RestoreSecretInput{SecretId: aws.String("gone")})
+	mustNoErr(t, err, "RestoreSecret")
+	if got := secretValue(t, c, "gone"); got != "v" {
+		t.Fatalf("GetSecretValue after restore = %q", got)
+	}
+	_, err = c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone"), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	mustNoErr(t, err, "DeleteSecret(force)")
+	_, err = c.DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("gone")})
+	wantAPIError(t, err, "ResourceNotFoundException", "")
+}
+
+func TestSMDisabledKMSKey(t *testing.T) {
+	srv, c := startSM(t)
+	k := srv.KMS()
+	key, err := k.CreateKey(ctxT(t), &kms.CreateKeyInput{})
+	mustNoErr(t, err, "kms.CreateKey")
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("cmk"), KmsKeyId: key.KeyMetadata.Arn, SecretString: aws.String("v")})
+	mustNoErr(t, err, "CreateSecret with a customer managed key")
+	_, err = k.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: key.KeyMetadata.KeyId})
+	mustNoErr(t, err, "DisableKey")
+	_, err = c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("cmk")})
+	var df *types.DecryptionFailure
+	if !errors.As(err, &df) {
+		t.Fatalf("GetSecretValue with a disabled key: error = %v, want DecryptionFailure", err)
+	}
+	_, err = c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("cmk"), SecretString: aws.String("v2")})
+	var ef *types.EncryptionFailure
+	if !errors.As(err, &ef) {
+		t.Fatalf("PutSecretValue with a disabled key: error = %v, want EncryptionFailure", err)
+	}
+}
+
+func TestSMTagsListAndPassword(t *testing.T) {
+	_, c := startSM(t)
+	createSecret(t, c, "a/one", "v")
+	createSecret(t, c, "b/two", "v")
+	_, err := c.TagResource(ctxT(t), &secretsmanager.TagResourceInput{SecretId: aws.String("a/one"), Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("red")}}})
+	mustNoErr(t, err, "TagResource")
+	ls, err := c.ListSecrets(ctxT(t), &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"team"}}}})
+	mustNoErr(t, err, "ListSecrets(tag-key)")
+	if len(ls.SecretList) != 1 || aws.ToString(ls.SecretList[0].Name) != "a/one" {
+		t.Fatalf("ListSecrets(tag-key team) = %d secrets, want a/one", len(ls.SecretList))
+	}
+	var names []string
+	p := secretsmanager.NewListSecretsPaginator(c, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(1), SortOrder: types.SortOrderTypeAsc})
+	for i := 0; p.HasMorePages() && i < 10; i++ {
+		page, err := p.NextPage(ctxT(t))
+		mustNoErr(t, err, "ListSecrets page")
+		for _, s := range page.SecretList {
+			names = append(names, aws.ToString(s.Name))
+		}
+	}
+	if !slices.Equal(names, []string{"a/one", "b/two"}) {
+		t.Fatalf("paged ListSecrets = %v, want [a/one b/two]", names)
+	}
+	_, err = c.ListSecrets(ctxT(t), &secretsmanager.ListSecretsInput{NextToken: aws.String("forged")})
+	wantAPIError(t, err, "InvalidNextTokenException", "")
+
+	pw, err := c.GetRandomPassword(ctxT(t), &secretsmanager.GetRandomPasswordInput{PasswordLength: aws.Int64(20), ExcludePunctuation: aws.Bool(true)})
+	mustNoErr(t, err, "GetRandomPassword")
+	if s := aws.ToString(pw.RandomPassword); len(s) != 20 || strings.ContainsAny(s, "!#$%&()*+,-./:;<=>?@[]^_`{|}~") {
+		t.Fatalf("GetRandomPassword = %q, want 20 characters without punctuation", s)
+	}
+}

@@ -1,0 +1,248 @@
+package secretsmanager
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// ListSecrets lists the secrets of the caller's account and region, without
+// those scheduled for deletion unless IncludePlannedDeletion is set. Filters
+// are ANDed, the values of one filter ORed; a value starting with "!"
+// negates. Secrets are sorted by SortBy (default created-date) in SortOrder
+// (default desc).
+//
+// name, tag-key and tag-value match by case-sensitive prefix; description,
+// owning-service and all match word prefixes, case-insensitively, as AWS
+// documents ("all" searches the name, description, tag keys and values).
+func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (*smapi.ListSecretsOutput, error) {
+	const op = "ListSecrets"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	limit, err := maxResults(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range in.Filters {
+		if f.Key == "" {
+			return nil, errInvalidParameter("A filter must have a Key.")
+		}
+		if len(f.Values) == 0 {
+			return nil, errInvalidParameter("A filter must have at least one value.")
+		}
+	}
+	sortBy := in.SortBy
+	if sortBy == "" {
+		sortBy = smapi.SortByTypeCreatedDate
+	}
+	desc := in.SortOrder != smapi.SortOrderTypeAsc
+	listID := listIdentity(in, sortBy, desc)
+	after := ""
+	if in.NextToken != nil {
+		if after, err = decodeToken(listID, *in.NextToken); err != nil {
+			return nil, err
+		}
+	}
+
+	recs, err := s.listAll(ctx, scope)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	type item struct {
+		key  string
+		meta *secretMeta
+	}
+	items := make([]item, 0, len(recs))
+	for _, rec := range recs {
+		sec, err := decodeSecret(rec)
+		if err != nil {
+			return nil, s.internal(ctx, op, err)
+		}
+		if sec.deleted() && !deref(in.IncludePlannedDeletion) {
+			continue
+		}
+		if !matchAll(&sec.meta, in.Filters) {
+			continue
+		}
+		items = append(items, item{key: sortKey(&sec.meta, sortBy), meta: &sec.meta})
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if desc {
+			return items[i].key > items[j].key
+		}
+		return items[i].key < items[j].key
+	})
+	out := &smapi.ListSecretsOutput{SecretList: []smapi.SecretListEntry{}}
+	lastKey := ""
+	for _, it := range items {
+		if after != "" && ((desc && it.key >= after) || (!desc && it.key <= after)) {
+			continue
+		}
+		if len(out.SecretList) == limit {
+			out.NextToken = ptr(encodeToken(listID, lastKey))
+			break
+		}
+		out.SecretList = append(out.SecretList, listEntry(it.meta))
+		lastKey = it.key
+	}
+	return out, nil
+}
+
+// listAll reads every secret record of scope, in pages.
+func (s *Service) listAll(ctx context.Context, scope storage.Scope) ([]*storage.Record, error) {
+	var all []*storage.Record
+	err := s.store.View(ctx, func(r storage.Reader) error {
+		all = all[:0]
+		after := ""
+		for range 1 << 20 { // bounded by the number of pages
+			page, err := r.List(ctx, kindSecret, scope, storage.ListOptions{After: after, Limit: 1000})
+			if err != nil {
+				return wrap("list secrets", err)
+			}
+			all = append(all, page...)
+			if len(page) < 1000 {
+				return nil
+			}
+			after = page[len(page)-1].ID
+		}
+		return nil
+	})
+	return all, err
+}
+
+// sortKey returns a string that sorts secrets as sortBy asks, unique per
+// secret (the name breaks ties; times are fixed-width).
+func sortKey(m *secretMeta, sortBy smapi.SortByType) string {
+	var t time.Time
+	switch sortBy {
+	case smapi.SortByTypeName:
+		return m.Name
+	case smapi.SortByTypeLastChangedDate:
+		t = m.LastChanged
+	case smapi.SortByTypeLastAccessedDate:
+		if m.LastAccessed != nil {
+			t = *m.LastAccessed
+		}
+	default:
+		t = m.Created
+	}
+	var ns int64
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	return fmt.Sprintf("%020d\x00%s", ns, m.Name)
+}
+
+// listIdentity names a ListSecrets listing for its page tokens.
+func listIdentity(in *smapi.ListSecretsInput, sortBy smapi.SortByType, desc bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "secrets\x00%s\x00%t\x00%t", sortBy, desc, deref(in.IncludePlannedDeletion))
+	for _, f := range in.Filters {
+		fmt.Fprintf(&b, "\x00%s", f.Key)
+		for _, v := range f.Values {
+			fmt.Fprintf(&b, "\x01%s", v)
+		}
+	}
+	return b.String()
+}
+
+func matchAll(m *secretMeta, filters []smapi.Filter) bool {
+	for _, f := range filters {
+		if !matchFilter(m, f) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchFilter reports whether any value of f matches m.
+func matchFilter(m *secretMeta, f smapi.Filter) bool {
+	var fields []string
+	prefixMode := true
+	switch f.Key {
+	case smapi.FilterNameStringTypeName:
+		fields = []string{m.Name}
+	case smapi.FilterNameStringTypeTagKey:
+		for _, t := range m.Tags {
+			fields = append(fields, t.Key)
+		}
+	case smapi.FilterNameStringTypeTagValue:
+		for _, t := range m.Tags {
+			fields = append(fields, t.Value)
+		}
+	case smapi.FilterNameStringTypeDescription:
+		prefixMode = false
+		if m.Description != nil && *m.Description != "" {
+			fields = []string{*m.Description}
+		}
+	case smapi.FilterNameStringTypeAll:
+		prefixMode = false
+		fields = []string{m.Name}
+		if m.Description != nil && *m.Description != "" {
+			fields = append(fields, *m.Description)
+		}
+		for _, t := range m.Tags {
+			fields = append(fields, t.Key, t.Value)
+		}
+	case smapi.FilterNameStringTypePrimaryRegion, smapi.FilterNameStringTypeOwningService:
+		// Keyfort has no replicas and no service-owned secrets.
+		prefixMode = false
+	}
+	for _, v := range f.Values {
+		neg := strings.HasPrefix(v, "!")
+		pat := strings.TrimPrefix(v, "!")
+		hit := false
+		for _, field := range fields {
+			if matchValue(pat, field, prefixMode) {
+				hit = true
+				break
+			}
+		}
+		if hit != neg {
+			return true
+		}
+	}
+	return false
+}
+
+// matchValue matches pattern against field: a case-sensitive prefix, or
+// (word mode) every word of pattern a case-insensitive prefix of some word
+// of field.
+func matchValue(pattern, field string, prefix bool) bool {
+	if prefix {
+		return strings.HasPrefix(field, pattern)
+	}
+	pw := words(pattern)
+	if len(pw) == 0 {
+		return false
+	}
+	fw := words(field)
+	for _, p := range pw {
+		found := false
+		for _, w := range fw {
+			if strings.HasPrefix(w, p) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// words splits s into lower-case words at spaces and punctuation.
+func words(s string) []string {
+	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+}

@@ -1,0 +1,333 @@
+package secretsmanager
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// Staging labels with a meaning to Secrets Manager.
+const (
+	stageCurrent  = "AWSCURRENT"
+	stagePrevious = "AWSPREVIOUS"
+	stagePending  = "AWSPENDING"
+)
+
+// Limits AWS documents for Secrets Manager.
+const (
+	maxVersions         = 100 // versions kept per secret; older unlabeled ones are dropped
+	maxStagesPerVersion = 20
+	maxTags             = 50
+	maxTagKeyLen        = 127
+	maxTagValueLen      = 255
+	maxValueBytes       = 65536
+	maxNameLen          = 512
+)
+
+// secretMeta is the stored, non-secret metadata of a secret (record Data).
+// The versions map (with each version's staging labels) lives here so that
+// one read answers DescribeSecret and picks the version GetSecretValue
+// needs; the version records hold only the encrypted values.
+type secretMeta struct {
+	ARN         string  `json:"arn"`
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	// KmsKeyID is the KmsKeyId the caller gave, as given; empty means the
+	// AWS managed key aws/secretsmanager.
+	KmsKeyID string  `json:"kmsKeyId,omitempty"`
+	Type     *string `json:"type,omitempty"`
+	// Tags is nil until the secret is first tagged (DescribeSecret then
+	// omits Tags); an empty non-nil list after all tags are removed.
+	Tags []tag `json:"tags"`
+
+	Created      time.Time  `json:"created"`
+	LastChanged  time.Time  `json:"lastChanged"`
+	LastAccessed *time.Time `json:"lastAccessed,omitempty"`
+	// Deleted is when deletion was requested (DeletedDate); Deletion is when
+	// the secret will be purged. Both are nil unless the secret is
+	// scheduled for deletion.
+	Deleted  *time.Time `json:"deleted,omitempty"`
+	Deletion *time.Time `json:"deletion,omitempty"`
+
+	RotationEnabled    bool       `json:"rotationEnabled,omitempty"`
+	RotationLambdaARN  string     `json:"rotationLambdaArn,omitempty"`
+	RotationDays       int64      `json:"rotationDays,omitempty"`
+	RotationSchedule   string     `json:"rotationSchedule,omitempty"`
+	RotationDuration   string     `json:"rotationDuration,omitempty"`
+	LastRotated        *time.Time `json:"lastRotated,omitempty"`
+	NextRotation       *time.Time `json:"nextRotation,omitempty"`
+	ResourcePolicyJSON string     `json:"policy,omitempty"`
+
+	// NextSeq numbers versions in creation order.
+	NextSeq  int64                   `json:"nextSeq"`
+	Versions map[string]*versionMeta `json:"versions"`
+}
+
+// versionMeta is the metadata of one version of a secret.
+type versionMeta struct {
+	Seq     int64     `json:"seq"`
+	Stages  []string  `json:"stages"`
+	Created time.Time `json:"created"`
+	// KMSKeyARNs are the KMS keys the value is encrypted under, one per
+	// entry of the sealed value, newest first.
+	KMSKeyARNs   []string   `json:"kmsKeyArns"`
+	LastAccessed *time.Time `json:"lastAccessed,omitempty"`
+}
+
+// versionData is the Data of a version record (the value is in Sealed).
+type versionData struct {
+	Created time.Time `json:"created"`
+}
+
+type tag struct {
+	Key   string `json:"k"`
+	Value string `json:"v"`
+}
+
+// secret is a loaded secret record.
+type secret struct {
+	rec  *storage.Record
+	meta secretMeta
+}
+
+func (s *secret) deleted() bool { return s.meta.Deletion != nil }
+
+// hasStage reports whether version v carries label.
+func (v *versionMeta) hasStage(label string) bool {
+	for _, s := range v.Stages {
+		if s == label {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *versionMeta) removeStage(label string) {
+	out := v.Stages[:0]
+	for _, s := range v.Stages {
+		if s != label {
+			out = append(out, s)
+		}
+	}
+	v.Stages = out
+}
+
+func (v *versionMeta) addStage(label string) {
+	if !v.hasStage(label) {
+		v.Stages = append(v.Stages, label)
+	}
+}
+
+// holder returns the id of the version that carries label, or "".
+func (m *secretMeta) holder(label string) string {
+	for id, v := range m.Versions {
+		if v.hasStage(label) {
+			return id
+		}
+	}
+	return ""
+}
+
+// orderedVersions returns the version ids newest first.
+func (m *secretMeta) orderedVersions() []string {
+	ids := make([]string, 0, len(m.Versions))
+	for id := range m.Versions {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return m.Versions[ids[i]].Seq > m.Versions[ids[j]].Seq })
+	return ids
+}
+
+// stagesMap returns version id -> staging labels for labeled versions (the
+// unlabeled ones are deprecated and not shown), or nil when there are none.
+func (m *secretMeta) stagesMap() map[string][]string {
+	var out map[string][]string
+	for id, v := range m.Versions {
+		if len(v.Stages) == 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[string][]string)
+		}
+		out[id] = append([]string(nil), v.Stages...)
+	}
+	return out
+}
+
+func versionRecordID(name, versionID string) string { return name + "/" + versionID }
+
+func decodeSecret(rec *storage.Record) (*secret, error) {
+	s := &secret{rec: rec}
+	if err := json.Unmarshal(rec.Data, &s.meta); err != nil {
+		return nil, wrap("decode secret "+rec.ID, err)
+	}
+	if s.meta.Versions == nil {
+		s.meta.Versions = make(map[string]*versionMeta)
+	}
+	return s, nil
+}
+
+// encode writes meta into the record's Data and Due columns.
+func (s *secret) encode() error {
+	b, err := json.Marshal(&s.meta)
+	if err != nil {
+		return wrap("encode secret", err)
+	}
+	s.rec.Data = b
+	s.rec.Due = 0
+	if s.meta.Deletion != nil {
+		s.rec.Due = s.meta.Deletion.Unix()
+		if s.meta.Deletion.Nanosecond() > 0 {
+			s.rec.Due++ // never purge before the deletion date
+		}
+	}
+	return nil
+}
+
+var (
+	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9/_+=.@-]+$`)
+	arnSuffixRE = regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
+)
+
+// checkName applies AWS's secret name rules beyond the model's length.
+func checkName(name string) error {
+	if len(name) == 0 || len(name) > maxNameLen || !nameRE.MatchString(name) {
+		return errInvalidParameter("Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+	}
+	return nil
+}
+
+func arnPrefix(scope storage.Scope) string {
+	return "arn:aws:secretsmanager:" + scope.Region + ":" + scope.Account + ":secret:"
+}
+
+const suffixAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// newARN returns a secret ARN with 6 random alphanumeric characters.
+func newARN(r io.Reader, scope storage.Scope, name string) (string, error) {
+	var out [6]byte
+	var buf [16]byte
+	n := 0
+	for range 16 { // bounded: rejection sampling needs ~1.1 bytes per char
+		if _, err := io.ReadFull(r, buf[:]); err != nil {
+			return "", wrap("arn suffix", err)
+		}
+		for _, b := range buf {
+			if b >= 248 { // 248 = 4*62: keep the distribution uniform
+				continue
+			}
+			out[n] = suffixAlphabet[int(b)%len(suffixAlphabet)]
+			n++
+			if n == len(out) {
+				return arnPrefix(scope) + name + "-" + string(out[:]), nil
+			}
+		}
+	}
+	return "", wrap("arn suffix", errors.New("random source too biased"))
+}
+
+// newUUID returns a random (version 4) UUID in canonical form.
+func newUUID(r io.Reader) (string, error) {
+	var b [16]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", wrap("version id", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:]), nil
+}
+
+// getter is what secret lookup needs: a transaction reader or the store.
+type getter interface {
+	Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error)
+}
+
+// resolveSecret loads the secret a SecretId names: a name, a full ARN, or a
+// partial ARN (an ARN without the 6-character suffix). An ARN of another
+// account or region names no secret here (ResourceNotFoundException). Secrets
+// scheduled for deletion are returned; callers decide what they allow.
+func resolveSecret(ctx context.Context, g getter, scope storage.Scope, id string) (*secret, error) {
+	if !strings.HasPrefix(id, "arn:") {
+		return getSecret(ctx, g, scope, id)
+	}
+	prefix := arnPrefix(scope)
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok || rest == "" {
+		return nil, errSecretNotFound()
+	}
+	if arnSuffixRE.MatchString(rest) && len(rest) > 7 {
+		s, err := getSecret(ctx, g, scope, rest[:len(rest)-7])
+		if err == nil && s.meta.ARN == id {
+			return s, nil
+		}
+		if err != nil && !isNotFound(err) {
+			return nil, err
+		}
+	}
+	// A partial ARN: the name without the suffix.
+	return getSecret(ctx, g, scope, rest)
+}
+
+func getSecret(ctx context.Context, g getter, scope storage.Scope, name string) (*secret, error) {
+	if name == "" || len(name) > maxNameLen {
+		return nil, errSecretNotFound()
+	}
+	rec, err := g.Get(ctx, kindSecret, scope, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errSecretNotFound()
+	}
+	if err != nil {
+		return nil, wrap("get secret", err)
+	}
+	return decodeSecret(rec)
+}
+
+func isNotFound(err error) bool { return isCode(err, codeNotFound) }
+
+// saveSecret writes s back (optimistic: fails with storage.ErrConflict if
+// the record changed since it was read).
+func saveSecret(ctx context.Context, tx storage.Tx, s *secret) error {
+	if err := s.encode(); err != nil {
+		return err
+	}
+	if err := tx.Update(ctx, s.rec); err != nil {
+		return wrap("update secret", err)
+	}
+	return nil
+}
+
+// purgeSecret deletes a secret and all its version records.
+func purgeSecret(ctx context.Context, tx storage.Tx, s *secret) error {
+	scope := s.rec.Scope
+	recs, err := tx.List(ctx, kindVersion, scope, storage.ListOptions{Parent: s.rec.ID})
+	if err != nil {
+		return wrap("list versions", err)
+	}
+	for _, r := range recs {
+		if err := tx.Delete(ctx, kindVersion, scope, r.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return wrap("delete version", err)
+		}
+	}
+	if err := tx.Delete(ctx, kindSecret, scope, s.rec.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return wrap("delete secret", err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package secretsmanager
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// keyARNOf returns the ARN of the KMS key a KmsKeyId names (the AWS managed
+// key for ""). A key KMS refuses to describe is EncryptionFailure.
+func (s *Service) keyARNOf(ctx context.Context, kmsKeyID string) (string, error) {
+	if kmsKeyID == "" {
+		return s.kmsKeyRef(ctx, &secretMeta{})
+	}
+	out, err := s.kms.DescribeKey(ctx, &kmsapi.DescribeKeyInput{KeyId: ptr(kmsKeyID)})
+	if err != nil {
+		return "", s.kmsError(ctx, "DescribeKey", err, errEncryption)
+	}
+	if out.KeyMetadata == nil || deref(out.KeyMetadata.Arn) == "" {
+		return "", s.internal(ctx, "DescribeKey", wrap("describe key", errors.New("no key ARN")))
+	}
+	return *out.KeyMetadata.Arn, nil
+}
+
+// reencryptStages are the labels whose versions are re-encrypted when a
+// secret's KMS key changes, as on AWS.
+var reencryptStages = []string{stageCurrent, stagePending, stagePrevious}
+
+// reencrypt adds an encryption under the KMS key keyARN to the versions of
+// sec labeled AWSCURRENT, AWSPENDING or AWSPREVIOUS, keeping their existing
+// encryptions so that either key opens them. A version whose value KMS
+// refuses to decrypt (the old key is disabled) is left as it is, as on AWS.
+func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope, name, arn, keyARN string) error {
+	sec, err := getSecret(ctx, s.store, scope, name)
+	if err != nil {
+		return s.internal(ctx, op, err)
+	}
+	if sec.meta.ARN != arn {
+		return errSecretNotFound()
+	}
+	added := map[string]sealedEntry{}
+	for _, label := range reencryptStages {
+		vid := sec.meta.holder(label)
+		if vid == "" {
+			continue
+		}
+		if _, done := added[vid]; done {
+			continue
+		}
+		if ks := sec.meta.Versions[vid].KMSKeyARNs; len(ks) > 0 && ks[0] == keyARN {
+			continue
+		}
+		v, err := s.readValue(ctx, sec, vid)
+		if isCode(err, codeDecryption) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e, _, err := s.sealEntry(ctx, keyARN, arn, vid, v)
+		clear(v.data)
+		if err != nil {
+			return err
+		}
+		added[vid] = e
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := getSecret(ctx, tx, scope, name)
+		if err != nil {
+			return err
+		}
+		if cur.meta.ARN != arn {
+			return errSecretNotFound()
+		}
+		for vid, e := range added {
+			ver, ok := cur.meta.Versions[vid]
+			if !ok {
+				continue
+			}
+			rec, err := tx.Get(ctx, kindVersion, scope, versionRecordID(name, vid))
+			if errors.Is(err, storage.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return wrap("get version", err)
+			}
+			sv, err := parseSealed(rec.Sealed)
+			if err != nil {
+				return wrap("parse version "+vid, err)
+			}
+			if len(sv.entries) != len(ver.KMSKeyARNs) {
+				return wrap("version "+vid, errors.New("sealed entries do not match the version's keys"))
+			}
+			entries, keys := []sealedEntry{e}, []string{keyARN}
+			for i, old := range sv.entries {
+				if ver.KMSKeyARNs[i] != keyARN && len(entries) < maxEntries {
+					entries = append(entries, old)
+					keys = append(keys, ver.KMSKeyARNs[i])
+				}
+			}
+			sv.entries = entries
+			rec.Sealed = sv.marshal()
+			if err := tx.Update(ctx, rec); err != nil {
+				return wrap("update version", err)
+			}
+			ver.KMSKeyARNs = keys
+		}
+		return saveSecret(ctx, tx, cur)
+	})
+	if err != nil {
+		return s.internal(ctx, op, err)
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+package secretsmanager
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+const day = 24 * time.Hour
+
+// Recovery window bounds of DeleteSecret, in days.
+const (
+	minRecoveryDays     = 7
+	maxRecoveryDays     = 30
+	defaultRecoveryDays = 30
+)
+
+func errNoReplication(op string) error {
+	return awserr.WithStatus(http.StatusNotImplemented, awserr.CodeNotImplemented,
+		"Keyfort does not implement SecretsManager."+op+" with replica regions yet")
+}
+
+// CreateSecret creates a secret, and its first version (labeled AWSCURRENT)
+// when a value is given. A retry with the same ClientRequestToken and the
+// same value returns the same version; a different value, or a name in use,
+// is ResourceExistsException.
+func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput) (*smapi.CreateSecretOutput, error) {
+	const op = "CreateSecret"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	name := deref(in.Name)
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	hasValue, err := checkValue(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNewTags(in.Tags); err != nil {
+		return nil, err
+	}
+	if len(in.Tags) > maxTags {
+		return nil, errTooManyTags()
+	}
+	if len(in.AddReplicaRegions) > 0 {
+		return nil, errNoReplication(op)
+	}
+	value := valueOf(in.SecretString, in.SecretBinary)
+
+	// A secret of that name exists: an idempotent retry, or an error.
+	if existing, err := getSecret(ctx, s.store, scope, name); err == nil {
+		if existing.deleted() {
+			return nil, errInvalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.")
+		}
+		if hasValue && in.ClientRequestToken != nil {
+			if _, ok := existing.meta.Versions[*in.ClientRequestToken]; ok {
+				old, err := s.readValue(ctx, existing, *in.ClientRequestToken)
+				if err != nil {
+					return nil, err
+				}
+				same := old.equal(value)
+				clear(old.data)
+				if same {
+					return &smapi.CreateSecretOutput{ARN: ptr(existing.meta.ARN), Name: ptr(name), VersionId: in.ClientRequestToken}, nil
+				}
+			}
+		}
+		return nil, errSecretExists(name)
+	} else if !isNotFound(err) {
+		return nil, s.internal(ctx, op, err)
+	}
+
+	arn, err := newARN(s.rand, scope, name)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	now := s.now().UTC()
+	meta := secretMeta{
+		ARN:         arn,
+		Name:        name,
+		Description: in.Description,
+		KmsKeyID:    deref(in.KmsKeyId),
+		Type:        in.Type,
+		Created:     now,
+		LastChanged: now,
+		Versions:    map[string]*versionMeta{},
+	}
+	if len(in.Tags) > 0 {
+		meta.Tags, _ = mergeTags(nil, in.Tags)
+	}
+	var nv *newVersion
+	if hasValue {
+		vid := deref(in.ClientRequestToken)
+		if vid == "" {
+			if vid, err = newUUID(s.rand); err != nil {
+				return nil, s.internal(ctx, op, err)
+			}
+		}
+		keyRef, err := s.kmsKeyRef(ctx, &meta)
+		if err != nil {
+			return nil, err
+		}
+		sealed, keyARN, err := s.seal(ctx, keyRef, arn, vid, value)
+		if err != nil {
+			return nil, err
+		}
+		nv = &newVersion{id: vid, sealed: sealed, keyARN: keyARN, stages: []string{stageCurrent}}
+	}
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		sec := &secret{
+			rec:  &storage.Record{Kind: kindSecret, Scope: scope, ID: name, Created: now.UnixNano()},
+			meta: meta,
+		}
+		sec.meta.Versions = map[string]*versionMeta{}
+		if err := sec.encode(); err != nil {
+			return err
+		}
+		if err := tx.Insert(ctx, sec.rec); err != nil {
+			if errors.Is(err, storage.ErrExists) {
+				return errSecretExists(name)
+			}
+			return wrap("insert secret", err)
+		}
+		if nv != nil {
+			return addVersion(ctx, tx, sec, *nv, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	out := &smapi.CreateSecretOutput{ARN: ptr(arn), Name: ptr(name)}
+	if nv != nil {
+		out.VersionId = ptr(nv.id)
+	}
+	return out, nil
+}
+
+func errSecretExists(name string) error {
+	return awserr.Newf(codeExists, "The operation failed because the secret %s already exists.", name)
+}
+
+// DescribeSecret returns a secret's metadata (never its value).
+func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretInput) (*smapi.DescribeSecretOutput, error) {
+	const op = "DescribeSecret"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	e := listEntry(&sec.meta)
+	return &smapi.DescribeSecretOutput{
+		ARN:                e.ARN,
+		Name:               e.Name,
+		Type:               e.Type,
+		Description:        e.Description,
+		KmsKeyId:           e.KmsKeyId,
+		RotationEnabled:    e.RotationEnabled,
+		RotationLambdaARN:  e.RotationLambdaARN,
+		RotationRules:      e.RotationRules,
+		LastRotatedDate:    e.LastRotatedDate,
+		LastChangedDate:    e.LastChangedDate,
+		LastAccessedDate:   e.LastAccessedDate,
+		DeletedDate:        e.DeletedDate,
+		NextRotationDate:   e.NextRotationDate,
+		Tags:               e.Tags,
+		VersionIdsToStages: e.SecretVersionsToStages,
+		CreatedDate:        e.CreatedDate,
+	}, nil
+}
+
+// listEntry renders a secret's metadata as DescribeSecret and ListSecrets
+// show it: absent fields are omitted, Tags only once the secret was tagged,
+// and only versions with staging labels.
+func listEntry(m *secretMeta) smapi.SecretListEntry {
+	e := smapi.SecretListEntry{
+		ARN:                    ptr(m.ARN),
+		Name:                   ptr(m.Name),
+		Type:                   m.Type,
+		Description:            m.Description,
+		LastChangedDate:        ptr(m.LastChanged),
+		LastAccessedDate:       m.LastAccessed,
+		DeletedDate:            m.Deleted,
+		SecretVersionsToStages: m.stagesMap(),
+		CreatedDate:            ptr(m.Created),
+		LastRotatedDate:        m.LastRotated,
+		NextRotationDate:       m.NextRotation,
+	}
+	if m.KmsKeyID != "" {
+		e.KmsKeyId = ptr(m.KmsKeyID)
+	}
+	if m.RotationEnabled || m.RotationLambdaARN != "" {
+		e.RotationEnabled = ptr(m.RotationEnabled)
+	}
+	if m.RotationLambdaARN != "" {
+		e.RotationLambdaARN = ptr(m.RotationLambdaARN)
+	}
+	if m.RotationDays > 0 || m.RotationSchedule != "" || m.RotationDuration != "" {
+		r := &smapi.RotationRulesType{}
+		if m.RotationDays > 0 {
+			r.AutomaticallyAfterDays = ptr(m.RotationDays)
+		}
+		if m.RotationSchedule != "" {
+			r.ScheduleExpression = ptr(m.RotationSchedule)
+		}
+		if m.RotationDuration != "" {
+			r.Duration = ptr(m.RotationDuration)
+		}
+		e.RotationRules = r
+	}
+	if m.Tags != nil {
+		e.Tags = make([]smapi.Tag, 0, len(m.Tags))
+		for _, t := range m.Tags {
+			e.Tags = append(e.Tags, smapi.Tag{Key: ptr(t.Key), Value: ptr(t.Value)})
+		}
+	}
+	return e
+}
+
+// DeleteSecret schedules a secret for deletion after a recovery window
+// (7-30 days, default 30), or deletes it at once with
+// ForceDeleteWithoutRecovery. A scheduled secret can be restored with
+// RestoreSecret until RunJobs purges it.
+func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput) (*smapi.DeleteSecretOutput, error) {
+	const op = "DeleteSecret"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	force := deref(in.ForceDeleteWithoutRecovery)
+	if force && in.RecoveryWindowInDays != nil {
+		return nil, errInvalidParameter("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
+	}
+	days := int64(defaultRecoveryDays)
+	if in.RecoveryWindowInDays != nil {
+		days = *in.RecoveryWindowInDays
+		if days < minRecoveryDays || days > maxRecoveryDays {
+			return nil, errInvalidParameter("The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).")
+		}
+	}
+	now := s.now().UTC()
+	var out *smapi.DeleteSecretOutput
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		if err != nil {
+			return err
+		}
+		out = &smapi.DeleteSecretOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
+		if force {
+			out.DeletionDate = ptr(now)
+			return purgeSecret(ctx, tx, sec)
+		}
+		if sec.deleted() {
+			return errMarkedForDeletion()
+		}
+		when := now.Add(time.Duration(days) * day)
+		sec.meta.Deleted = ptr(now)
+		sec.meta.Deletion = ptr(when)
+		out.DeletionDate = ptr(when)
+		return saveSecret(ctx, tx, sec)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	return out, nil
+}
+
+// RestoreSecret cancels the scheduled deletion of a secret. Restoring a
+// secret that is not scheduled for deletion succeeds and changes nothing.
+func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInput) (*smapi.RestoreSecretOutput, error) {
+	const op = "RestoreSecret"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	var out *smapi.RestoreSecretOutput
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		if err != nil {
+			return err
+		}
+		out = &smapi.RestoreSecretOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
+		if !sec.deleted() {
+			return nil
+		}
+		sec.meta.Deleted, sec.meta.Deletion = nil, nil
+		sec.meta.LastChanged = s.now().UTC()
+		return saveSecret(ctx, tx, sec)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	return out, nil
+}
+
+// UpdateSecret changes a secret's description and KMS key, and with
+// SecretString or SecretBinary stores a new version labeled AWSCURRENT (with
+// the same idempotency as PutSecretValue). A new KMS key (KmsKeyId; "" is the
+// AWS managed key) protects new versions, and the versions labeled
+// AWSCURRENT, AWSPENDING and AWSPREVIOUS are re-encrypted under it while
+// keeping their old encryption, as on AWS.
+func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput) (*smapi.UpdateSecretOutput, error) {
+	const op = "UpdateSecret"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	hasValue, err := checkValue(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	if sec.deleted() {
+		return nil, errMarkedForDeletion()
+	}
+	keyChanged := in.KmsKeyId != nil && *in.KmsKeyId != sec.meta.KmsKeyID
+	newKeyARN := ""
+	if keyChanged {
+		if newKeyARN, err = s.keyARNOf(ctx, *in.KmsKeyId); err != nil {
+			return nil, err
+		}
+	}
+	out := &smapi.UpdateSecretOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
+	if hasValue {
+		vid, _, err := s.putValue(ctx, op, scope, sec, in.ClientRequestToken, valueOf(in.SecretString, in.SecretBinary), []string{stageCurrent}, in.KmsKeyId)
+		if err != nil {
+			return nil, err
+		}
+		out.VersionId = ptr(vid)
+	}
+	if in.Description != nil || in.Type != nil || (in.KmsKeyId != nil && !hasValue) {
+		err = s.store.Update(ctx, func(tx storage.Tx) error {
+			cur, err := getSecret(ctx, tx, scope, sec.rec.ID)
+			if err != nil {
+				return err
+			}
+			if cur.meta.ARN != sec.meta.ARN {
+				return errSecretNotFound()
+			}
+			if cur.deleted() {
+				return errMarkedForDeletion()
+			}
+			if in.Description != nil {
+				cur.meta.Description = in.Description
+			}
+			if in.Type != nil {
+				cur.meta.Type = in.Type
+			}
+			if in.KmsKeyId != nil {
+				cur.meta.KmsKeyID = *in.KmsKeyId
+			}
+			cur.meta.LastChanged = s.now().UTC()
+			return saveSecret(ctx, tx, cur)
+		})
+		if err != nil {
+			return nil, s.internal(ctx, op, err)
+		}
+	}
+	if keyChanged {
+		if err := s.reencrypt(ctx, op, scope, sec.rec.ID, sec.meta.ARN, newKeyARN); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// RunJobs purges the secrets whose recovery window has passed, with their
+// versions. It is safe to call from several nodes at once: each due secret
+// is re-read and deleted inside a transaction.
+func (s *Service) RunJobs(ctx context.Context) error {
+	for range 100 { // bounded: at most 100 batches per call
+		n, err := s.purgeDue(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Service) purgeDue(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	done := 0
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		done = 0
+		recs, err := tx.Due(ctx, kindSecret, now.Unix(), 50)
+		if err != nil {
+			return wrap("due secrets", err)
+		}
+		for _, rec := range recs {
+			sec, err := decodeSecret(rec)
+			if err != nil {
+				return err
+			}
+			if sec.meta.Deletion != nil && !sec.meta.Deletion.After(now) {
+				if err := purgeSecret(ctx, tx, sec); err != nil {
+					return err
+				}
+			} else if err := saveSecret(ctx, tx, sec); err != nil { // stale Due: refresh it
+				return err
+			}
+			done++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("run jobs", err)
+	}
+	return done, nil
+}

@@ -1,0 +1,153 @@
+// Package secretsmanager is Keyfort's AWS Secrets Manager: one method per
+// operation of the Secrets Manager API (see smapi.Service), secret and
+// version records, staging labels, deletion windows, tags and random
+// passwords.
+//
+// The service knows nothing of HTTP or SQL. Secret values are
+// envelope-encrypted through Keyfort's own KMS, as AWS does: each version's
+// value is sealed with AES-256-GCM under a fresh data key from
+// KMS.GenerateDataKey, and only the encrypted data key and the ciphertext
+// reach storage. KMS is reached through the small KMS interface declared
+// here, not through HTTP. Everything a client may see is an *awserr.Error
+// with a Secrets Manager code; storage sentinels are mapped in one place
+// (Service.internal and the resolve helpers).
+package secretsmanager
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// Record kinds owned by the Secrets Manager service.
+const (
+	// kindSecret records: ID is the secret name, Data is secretMeta (JSON),
+	// Due is the deletion date while the secret is scheduled for deletion.
+	kindSecret storage.Kind = "sm.secret"
+	// kindVersion records: ID is name + "/" + versionId, Parent is the
+	// secret name, Sealed is the encrypted value (see seal.go), Data is
+	// versionData (JSON).
+	kindVersion storage.Kind = "sm.version"
+)
+
+// managedKeyService names the AWS managed key (alias/aws/secretsmanager)
+// that protects secrets created without a KmsKeyId.
+const managedKeyService = "secretsmanager"
+
+// KMS is what the service needs from Keyfort's KMS. *kms.Service satisfies
+// it. Errors are *awserr.Error with KMS codes for client-visible failures
+// (a disabled, deleted or unknown key) and anything else for internal ones.
+type KMS interface {
+	// GenerateDataKey returns a data key in plaintext and encrypted.
+	GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error)
+	// Decrypt decrypts an encrypted data key.
+	Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error)
+	// DescribeKey describes a key (by id, ARN, alias name or alias ARN).
+	DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error)
+	// ManagedKeyARN returns the ARN of the AWS managed key of service
+	// (alias/aws/<service>) in the caller's account and region, creating
+	// it on first use.
+	ManagedKeyARN(ctx context.Context, service string) (string, error)
+}
+
+// Config holds the dependencies of a Service.
+type Config struct {
+	// Store keeps secrets and their encrypted versions.
+	Store storage.Store
+	// KMS encrypts and decrypts the data keys of secret values.
+	KMS KMS
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of ARN suffixes, version ids, nonces and random
+	// passwords; nil means crypto/rand.
+	Rand io.Reader
+	// Logger receives internal errors; nil discards.
+	Logger *slog.Logger
+}
+
+// Service implements smapi.Service. Operations not implemented yet answer
+// NotImplementedException through the embedded smapi.UnimplementedService.
+type Service struct {
+	smapi.UnimplementedService
+
+	store storage.Store
+	kms   KMS
+	now   func() time.Time
+	rand  io.Reader
+	log   *slog.Logger
+}
+
+var _ smapi.Service = (*Service)(nil)
+
+// New returns a Secrets Manager service.
+func New(cfg Config) *Service {
+	s := &Service{
+		store: cfg.Store,
+		kms:   cfg.KMS,
+		now:   cfg.Now,
+		rand:  cfg.Rand,
+		log:   cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Reader
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// scopeOf returns the caller's account and region. Requests always carry a
+// caller (the server's authentication puts it there); a missing caller is an
+// internal error rather than a default account.
+func scopeOf(ctx context.Context) (storage.Scope, error) {
+	c := identity.From(ctx)
+	if c == nil || c.Account == "" || c.Region == "" {
+		return storage.Scope{}, errors.New("secretsmanager: request has no caller identity")
+	}
+	return storage.Scope{Account: c.Account, Region: c.Region}, nil
+}
+
+// internal passes *awserr.Error through and turns anything else (a storage
+// failure, a record that will not decode) into InternalServiceError with a
+// fixed message. The cause is logged with the request id, never shown.
+func (s *Service) internal(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := awserr.As(err); ok {
+		return e
+	}
+	reqID := ""
+	if c := identity.From(ctx); c != nil {
+		reqID = c.RequestID
+	}
+	s.log.ErrorContext(ctx, "secretsmanager: internal error", "op", op, "request_id", reqID, "err", err)
+	return errInternal()
+}
+
+// wrap returns err with the package prefix and an operation.
+func wrap(op string, err error) error { return fmt.Errorf("secretsmanager: %s: %w", op, err) }
+
+func deref[T any](p *T) T {
+	var z T
+	if p == nil {
+		return z
+	}
+	return *p
+}
+
+func ptr[T any](v T) *T { return &v }

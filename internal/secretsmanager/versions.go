@@ -1,0 +1,517 @@
+package secretsmanager
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/sensitive"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// checkValue applies the rules for SecretString and SecretBinary beyond the
+// model's: not both, and at most 65536 bytes. It reports whether a value was
+// given.
+func checkValue(str *sensitive.String, bin sensitive.Bytes) (bool, error) {
+	switch {
+	case str != nil && bin != nil:
+		return false, errInvalidParameter("You can't specify both a binary secret value and a string secret value in the same secret.")
+	case str != nil:
+		if len(str.Reveal()) == 0 {
+			return false, errInvalidParameter("The SecretString parameter can't be empty.")
+		}
+		if len(str.Reveal()) > maxValueBytes {
+			return false, errInvalidParameter("The secret value exceeds the maximum size of 65536 bytes.")
+		}
+		return true, nil
+	case bin != nil:
+		if len(bin) == 0 {
+			return false, errInvalidParameter("The SecretBinary parameter can't be empty.")
+		}
+		if len(bin) > maxValueBytes {
+			return false, errInvalidParameter("The secret value exceeds the maximum size of 65536 bytes.")
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// checkStages validates a VersionStages parameter.
+func checkStages(stages []string) error {
+	if stages == nil {
+		return nil
+	}
+	if len(stages) == 0 {
+		return errInvalidParameter("You must specify at least one staging label in VersionStages.")
+	}
+	if len(stages) > maxStagesPerVersion {
+		return awserr.Newf(codeLimitExceeded, "A version can have at most %d staging labels.", maxStagesPerVersion)
+	}
+	seen := make(map[string]bool, len(stages))
+	for _, st := range stages {
+		if st == "" || len(st) > 256 {
+			return errInvalidParameter("A staging label must be 1 to 256 characters long.")
+		}
+		if seen[st] {
+			return errInvalidParameter("The VersionStages list contains duplicate staging labels.")
+		}
+		seen[st] = true
+	}
+	return nil
+}
+
+// moveStage attaches label to version to, detaching it from the version that
+// had it. Moving AWSCURRENT gives the version that had it AWSPREVIOUS (taken
+// from the version that had that), as Secrets Manager does.
+func moveStage(m *secretMeta, label, to string) error {
+	old := m.holder(label)
+	if old == to {
+		return nil
+	}
+	if old != "" {
+		m.Versions[old].removeStage(label)
+	}
+	m.Versions[to].addStage(label)
+	if label == stageCurrent && old != "" {
+		if p := m.holder(stagePrevious); p != "" {
+			m.Versions[p].removeStage(stagePrevious)
+		}
+		m.Versions[old].addStage(stagePrevious)
+	}
+	for _, v := range m.Versions {
+		if len(v.Stages) > maxStagesPerVersion {
+			return awserr.Newf(codeLimitExceeded, "A version can have at most %d staging labels.", maxStagesPerVersion)
+		}
+	}
+	return nil
+}
+
+// newVersion is a sealed value ready to be stored as a version.
+type newVersion struct {
+	id     string
+	sealed []byte
+	keyARN string
+	stages []string
+}
+
+// addVersion stores a new version of sec in tx, moves the staging labels to
+// it, drops the oldest unlabeled (deprecated) versions beyond the limit and
+// saves sec.
+func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, now time.Time) error {
+	m := &sec.meta
+	if _, dup := m.Versions[nv.id]; dup {
+		return errVersionExists()
+	}
+	m.NextSeq++
+	m.Versions[nv.id] = &versionMeta{Seq: m.NextSeq, Created: now, KMSKeyARNs: []string{nv.keyARN}, Stages: []string{}}
+	for _, st := range nv.stages {
+		if err := moveStage(m, st, nv.id); err != nil {
+			return err
+		}
+	}
+	data, err := jsonMarshal(versionData{Created: now})
+	if err != nil {
+		return err
+	}
+	err = tx.Insert(ctx, &storage.Record{
+		Kind:    kindVersion,
+		Scope:   sec.rec.Scope,
+		ID:      versionRecordID(sec.rec.ID, nv.id),
+		Parent:  sec.rec.ID,
+		Created: now.UnixNano(),
+		Data:    data,
+		Sealed:  nv.sealed,
+	})
+	if errors.Is(err, storage.ErrExists) {
+		return errVersionExists()
+	}
+	if err != nil {
+		return wrap("insert version", err)
+	}
+	if err := pruneVersions(ctx, tx, sec); err != nil {
+		return err
+	}
+	m.LastChanged = now
+	return saveSecret(ctx, tx, sec)
+}
+
+func errVersionExists() error {
+	return awserr.New(codeExists, "You can't modify an existing version, you can only create a new version.")
+}
+
+// pruneVersions removes the oldest deprecated versions while the secret has
+// more than maxVersions.
+func pruneVersions(ctx context.Context, tx storage.Tx, sec *secret) error {
+	m := &sec.meta
+	for len(m.Versions) > maxVersions {
+		ids := m.orderedVersions()
+		drop := ""
+		for i := len(ids) - 1; i >= 0; i-- {
+			if len(m.Versions[ids[i]].Stages) == 0 {
+				drop = ids[i]
+				break
+			}
+		}
+		if drop == "" {
+			return awserr.Newf(codeLimitExceeded, "A secret can have at most %d versions with staging labels.", maxVersions)
+		}
+		delete(m.Versions, drop)
+		err := tx.Delete(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, drop))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return wrap("delete version", err)
+		}
+	}
+	return nil
+}
+
+// readValue decrypts version vid of sec.
+func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secretValue, error) {
+	rec, err := s.store.Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
+	if errors.Is(err, storage.ErrNotFound) {
+		return secretValue{}, errNoValueForVersion(vid)
+	}
+	if err != nil {
+		return secretValue{}, s.internal(ctx, "read value", wrap("get version", err))
+	}
+	return s.open(ctx, sec.meta.ARN, vid, sec.meta.Versions[vid].KMSKeyARNs, rec.Sealed)
+}
+
+// putValue is the shared body of PutSecretValue and UpdateSecret with a
+// value: idempotency through the ClientRequestToken, encryption outside the
+// transaction, then the version is added under the secret's current state.
+// It returns the version id and whether a new version was made.
+func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, sec *secret, token *string, v secretValue, stages []string, kmsKeyID *string) (string, []string, error) {
+	vid := deref(token)
+	if vid == "" {
+		var err error
+		if vid, err = newUUID(s.rand); err != nil {
+			return "", nil, s.internal(ctx, op, err)
+		}
+	}
+	if have, ok := sec.meta.Versions[vid]; ok {
+		old, err := s.readValue(ctx, sec, vid)
+		if err != nil {
+			return "", nil, err
+		}
+		defer clear(old.data)
+		if !old.equal(v) {
+			return "", nil, errVersionExists()
+		}
+		return vid, append([]string{}, have.Stages...), nil // idempotent retry
+	}
+	meta := sec.meta
+	if kmsKeyID != nil {
+		meta.KmsKeyID = *kmsKeyID
+	}
+	keyRef, err := s.kmsKeyRef(ctx, &meta)
+	if err != nil {
+		return "", nil, err
+	}
+	sealed, keyARN, err := s.seal(ctx, keyRef, sec.meta.ARN, vid, v)
+	if err != nil {
+		return "", nil, err
+	}
+	var outStages []string
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := getSecret(ctx, tx, scope, sec.rec.ID)
+		if err != nil {
+			return err
+		}
+		if cur.meta.ARN != sec.meta.ARN {
+			return errSecretNotFound() // deleted and re-created meanwhile
+		}
+		if cur.deleted() {
+			return errMarkedForDeletion()
+		}
+		if kmsKeyID != nil {
+			cur.meta.KmsKeyID = *kmsKeyID
+		}
+		if err := addVersion(ctx, tx, cur, newVersion{id: vid, sealed: sealed, keyARN: keyARN, stages: stages}, s.now().UTC()); err != nil {
+			return err
+		}
+		outStages = append([]string{}, cur.meta.Versions[vid].Stages...)
+		return nil
+	})
+	if err != nil {
+		return "", nil, s.internal(ctx, op, err)
+	}
+	return vid, outStages, nil
+}
+
+// GetSecretValue returns the value of one version of a secret: by
+// VersionId, by VersionStage, or the AWSCURRENT version.
+func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueInput) (*smapi.GetSecretValueOutput, error) {
+	const op = "GetSecretValue"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	if sec.deleted() {
+		return nil, errMarkedForDeletion()
+	}
+	vid, err := pickVersion(&sec.meta, in.VersionId, in.VersionStage)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.readValue(ctx, sec, vid)
+	if err != nil {
+		return nil, err
+	}
+	ver := sec.meta.Versions[vid]
+	out := &smapi.GetSecretValueOutput{
+		ARN:           ptr(sec.meta.ARN),
+		Name:          ptr(sec.meta.Name),
+		VersionId:     ptr(vid),
+		VersionStages: append([]string{}, ver.Stages...),
+		CreatedDate:   ptr(ver.Created),
+	}
+	if v.kind == kindString {
+		out.SecretString = ptr(sensitive.String(v.data))
+		clear(v.data)
+	} else {
+		out.SecretBinary = sensitive.Bytes(v.data)
+	}
+	s.touch(ctx, sec, vid)
+	return out, nil
+}
+
+// pickVersion chooses the version GetSecretValue reads.
+func pickVersion(m *secretMeta, versionID, stage *string) (string, error) {
+	if versionID != nil {
+		ver, ok := m.Versions[*versionID]
+		if !ok {
+			return "", errNoValueForVersion(*versionID)
+		}
+		if stage != nil && !ver.hasStage(*stage) {
+			return "", errStageMismatch()
+		}
+		return *versionID, nil
+	}
+	label := stageCurrent
+	if stage != nil {
+		label = *stage
+	}
+	vid := m.holder(label)
+	if vid == "" {
+		return "", errNoValueForStage(label)
+	}
+	return vid, nil
+}
+
+// touch records the access date (a day, as AWS keeps it) of the secret and
+// the version. It writes at most once a day per version; a failure is logged
+// and does not fail the read.
+func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
+	day := s.now().UTC().Truncate(24 * time.Hour)
+	ver := sec.meta.Versions[vid]
+	if ver.LastAccessed != nil && ver.LastAccessed.Equal(day) && sec.meta.LastAccessed != nil && sec.meta.LastAccessed.Equal(day) {
+		return
+	}
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		cur, err := getSecret(ctx, tx, sec.rec.Scope, sec.rec.ID)
+		if err != nil {
+			return err
+		}
+		v, ok := cur.meta.Versions[vid]
+		if !ok || cur.meta.ARN != sec.meta.ARN {
+			return nil
+		}
+		v.LastAccessed = &day
+		cur.meta.LastAccessed = &day
+		return saveSecret(ctx, tx, cur)
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "secretsmanager: record access date", "err", err)
+	}
+}
+
+// PutSecretValue stores a new version of a secret's value. Without
+// VersionStages the new version becomes AWSCURRENT (the old one becomes
+// AWSPREVIOUS). A ClientRequestToken that names an existing version is an
+// idempotent retry when the value is the same, ResourceExistsException
+// otherwise.
+func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueInput) (*smapi.PutSecretValueOutput, error) {
+	const op = "PutSecretValue"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	has, err := checkValue(in.SecretString, in.SecretBinary)
+	if err != nil {
+		return nil, err
+	}
+	if !has {
+		return nil, errInvalidRequest("You must provide either SecretString or SecretBinary.")
+	}
+	if in.RotationToken != nil {
+		return nil, errInvalidRequest("Keyfort does not support RotationToken: external secret rotation is not available.")
+	}
+	if err := checkStages(in.VersionStages); err != nil {
+		return nil, err
+	}
+	stages := in.VersionStages
+	if stages == nil {
+		stages = []string{stageCurrent}
+	}
+	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	if sec.deleted() {
+		return nil, errMarkedForDeletion()
+	}
+	vid, outStages, err := s.putValue(ctx, op, scope, sec, in.ClientRequestToken, valueOf(in.SecretString, in.SecretBinary), stages, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &smapi.PutSecretValueOutput{
+		ARN:           ptr(sec.meta.ARN),
+		Name:          ptr(sec.meta.Name),
+		VersionId:     ptr(vid),
+		VersionStages: outStages,
+	}, nil
+}
+
+// ListSecretVersionIds lists the versions of a secret, newest first. Without
+// IncludeDeprecated, versions without staging labels are left out.
+func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecretVersionIdsInput) (*smapi.ListSecretVersionIdsOutput, error) {
+	const op = "ListSecretVersionIds"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	limit, err := maxResults(in.MaxResults)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	listID := "versions\x00" + sec.meta.ARN + "\x00" + boolString(deref(in.IncludeDeprecated))
+	after := int64(-1)
+	if in.NextToken != nil {
+		pos, err := decodeToken(listID, *in.NextToken)
+		if err != nil {
+			return nil, err
+		}
+		if after, err = parseSeq(pos); err != nil {
+			return nil, errInvalidNextToken()
+		}
+	}
+	out := &smapi.ListSecretVersionIdsOutput{
+		ARN:      ptr(sec.meta.ARN),
+		Name:     ptr(sec.meta.Name),
+		Versions: []smapi.SecretVersionsListEntry{},
+	}
+	for _, id := range sec.meta.orderedVersions() {
+		v := sec.meta.Versions[id]
+		if after >= 0 && v.Seq >= after {
+			continue
+		}
+		if len(v.Stages) == 0 && !deref(in.IncludeDeprecated) {
+			continue
+		}
+		if len(out.Versions) == limit {
+			last := sec.meta.Versions[deref(out.Versions[limit-1].VersionId)]
+			out.NextToken = ptr(encodeToken(listID, formatSeq(last.Seq)))
+			break
+		}
+		e := smapi.SecretVersionsListEntry{
+			VersionId:        ptr(id),
+			VersionStages:    append([]string{}, v.Stages...),
+			CreatedDate:      ptr(v.Created),
+			LastAccessedDate: v.LastAccessed,
+		}
+		if len(v.KMSKeyARNs) > 0 {
+			e.KmsKeyIds = append([]string{}, v.KMSKeyARNs...)
+		}
+		out.Versions = append(out.Versions, e)
+	}
+	return out, nil
+}
+
+// UpdateSecretVersionStage moves a staging label to a version
+// (MoveToVersionId), removes it from one (RemoveFromVersionId), or both.
+func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.UpdateSecretVersionStageInput) (*smapi.UpdateSecretVersionStageOutput, error) {
+	const op = "UpdateSecretVersionStage"
+	scope, err := scopeOf(ctx)
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	label := deref(in.VersionStage)
+	if label == "" || len(label) > 256 {
+		return nil, errInvalidParameter("A staging label must be 1 to 256 characters long.")
+	}
+	if in.MoveToVersionId == nil && in.RemoveFromVersionId == nil {
+		return nil, errInvalidParameter("You must specify MoveToVersionId, RemoveFromVersionId, or both.")
+	}
+	var sec *secret
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		sec, err = resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		if err != nil {
+			return err
+		}
+		if sec.deleted() {
+			return errMarkedForDeletion()
+		}
+		m := &sec.meta
+		holder := m.holder(label)
+		move, remove := deref(in.MoveToVersionId), deref(in.RemoveFromVersionId)
+		if in.MoveToVersionId != nil {
+			if _, ok := m.Versions[move]; !ok {
+				return errInvalidParameter("Not a valid version: " + move)
+			}
+		}
+		if in.RemoveFromVersionId != nil {
+			if _, ok := m.Versions[remove]; !ok {
+				return errInvalidParameter("Not a valid version: " + remove)
+			}
+			if holder != remove {
+				return errInvalidParameter("The staging label " + label + " is not attached to version " + remove + ".")
+			}
+		}
+		if in.MoveToVersionId == nil {
+			if label == stageCurrent {
+				return errInvalidParameter("You can't remove the staging label AWSCURRENT from a version without moving it to another version with MoveToVersionId.")
+			}
+			m.Versions[remove].removeStage(label)
+		} else {
+			if holder != "" && holder != move && in.RemoveFromVersionId == nil {
+				return errInvalidParameter("The parameter RemoveFromVersionId can't be empty. Staging label " + label +
+					" is currently attached to version " + holder + ", so you must explicitly reference that version in RemoveFromVersionId.")
+			}
+			if err := moveStage(m, label, move); err != nil {
+				return err
+			}
+		}
+		m.LastChanged = s.now().UTC()
+		return saveSecret(ctx, tx, sec)
+	})
+	if err != nil {
+		return nil, s.internal(ctx, op, err)
+	}
+	return &smapi.UpdateSecretVersionStageOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}, nil
+}
+
+func boolString(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// sortedTags returns tags sorted by key.
+func sortedTags(tags []tag) []tag {
+	out := append([]tag(nil), tags...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
