@@ -2,7 +2,6 @@ package secretsmanager
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // Staging labels with a meaning to Secrets Manager.
@@ -236,23 +236,11 @@ func newARN(r io.Reader, scope storage.Scope, name string) (string, error) {
 
 // newUUID returns a random (version 4) UUID in canonical form.
 func newUUID(r io.Reader) (string, error) {
-	var b [16]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
+	id, err := uuid.NewV4(r)
+	if err != nil {
 		return "", wrap("version id", err)
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:]), nil
+	return id, nil
 }
 
 // getter is what secret lookup needs: a transaction reader or the store.
