@@ -24,16 +24,27 @@ func errDryRun() error {
 	return awserr.New(codeDryRun, "The request would have succeeded, but the DryRun flag is set.")
 }
 
-// checkUsable applies the key-state rules of cryptographic operations.
-func checkUsable(k *key) error {
+// checkEnabled is the key-state rule of operations that need an enabled
+// key: DisabledException for a disabled key, KMSInvalidStateException for
+// any other state.
+func checkEnabled(k *key) error {
 	switch k.meta.State {
 	case stateEnabled:
+		return nil
 	case stateDisabled:
 		return errDisabled(k.arn)
 	case statePendingDeletion:
 		return errPendingDeletion(k.arn)
 	default:
 		return errInvalidState(k.arn, k.meta.State)
+	}
+}
+
+// checkUsable applies the key-state and key-usage rules of cryptographic
+// operations.
+func checkUsable(k *key) error {
+	if err := checkEnabled(k); err != nil {
+		return err
 	}
 	if k.meta.Usage != usageEncrypt {
 		return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", k.arn, k.meta.Usage)

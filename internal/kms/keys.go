@@ -256,7 +256,9 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 }
 
 // updateKey runs fn on a key (key id or ARN) in a read-write transaction.
-func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn func(k *key) error) (*key, error) {
+// fn may write other records through tx (e.g. a new key material); it
+// returns errNoChange when nothing is to be written.
+func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn func(tx storage.Tx, k *key) error) (*key, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
@@ -267,7 +269,7 @@ func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn fu
 		if err != nil {
 			return err
 		}
-		if err := fn(k); err != nil {
+		if err := fn(tx, k); err != nil {
 			if errors.Is(err, errNoChange) {
 				out = k
 				return nil
@@ -295,7 +297,7 @@ func refuseManaged(k *key) error {
 
 // EnableKey sets a key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*kmsapi.EnableKeyOutput, error) {
-	_, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(k *key) error {
+	_, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -317,7 +319,7 @@ func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*km
 
 // DisableKey sets a key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, in *kmsapi.DisableKeyInput) (*kmsapi.DisableKeyOutput, error) {
-	_, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(k *key) error {
+	_, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -350,7 +352,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 		}
 	}
 	now := s.now().UTC()
-	k, err := s.updateKey(ctx, "ScheduleKeyDeletion", in.KeyId, func(k *key) error {
+	k, err := s.updateKey(ctx, "ScheduleKeyDeletion", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -376,7 +378,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 
 // CancelKeyDeletion returns a key pending deletion to Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDeletionInput) (*kmsapi.CancelKeyDeletionOutput, error) {
-	k, err := s.updateKey(ctx, "CancelKeyDeletion", in.KeyId, func(k *key) error {
+	k, err := s.updateKey(ctx, "CancelKeyDeletion", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -396,7 +398,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDel
 
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, in *kmsapi.UpdateKeyDescriptionInput) (*kmsapi.UpdateKeyDescriptionOutput, error) {
-	_, err := s.updateKey(ctx, "UpdateKeyDescription", in.KeyId, func(k *key) error {
+	_, err := s.updateKey(ctx, "UpdateKeyDescription", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}

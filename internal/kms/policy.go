@@ -280,29 +280,21 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput
 
 // PutKeyPolicy validates and stores a key policy.
 func (s *Service) PutKeyPolicy(ctx context.Context, in *kmsapi.PutKeyPolicyInput) (*kmsapi.PutKeyPolicyOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, s.internal(ctx, "PutKeyPolicy", err)
-	}
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
-		if err != nil {
-			return err
-		}
+	_, err := s.updateKey(ctx, "PutKeyPolicy", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkPolicyName(in.PolicyName); err != nil {
 			return err
 		}
 		if k.meta.Manager == managerAWS {
 			return awserr.Newf(awserr.CodeAccessDenied, "You cannot change the key policy of an AWS managed key: %s", k.arn)
 		}
-		if err := validatePolicy(deref(in.Policy), scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
+		if err := validatePolicy(deref(in.Policy), k.rec.Scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
 			return err
 		}
 		k.meta.Policy = deref(in.Policy)
-		return s.saveKey(ctx, tx, k)
+		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "PutKeyPolicy", err)
+		return nil, err
 	}
 	return &kmsapi.PutKeyPolicyOutput{}, nil
 }

@@ -15,14 +15,8 @@ const day = 24 * time.Hour
 
 // checkRotatable applies the rules shared by the rotation operations.
 func checkRotatable(k *key) error {
-	switch k.meta.State {
-	case stateEnabled:
-	case stateDisabled:
-		return errDisabled(k.arn)
-	case statePendingDeletion:
-		return errPendingDeletion(k.arn)
-	default:
-		return errInvalidState(k.arn, k.meta.State)
+	if err := checkEnabled(k); err != nil {
+		return err
 	}
 	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
 		return awserr.Newf(codeUnsupported, "%s does not support automatic or on-demand rotation.", k.arn)
@@ -33,7 +27,7 @@ func checkRotatable(k *key) error {
 // EnableKeyRotation turns on automatic rotation (90-2560 days, default 365).
 func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRotationInput) (*kmsapi.EnableKeyRotationOutput, error) {
 	now := s.now().UTC()
-	_, err := s.updateKey(ctx, "EnableKeyRotation", in.KeyId, func(k *key) error {
+	_, err := s.updateKey(ctx, "EnableKeyRotation", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -69,7 +63,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRot
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, in *kmsapi.DisableKeyRotationInput) (*kmsapi.DisableKeyRotationOutput, error) {
-	_, err := s.updateKey(ctx, "DisableKeyRotation", in.KeyId, func(k *key) error {
+	_, err := s.updateKey(ctx, "DisableKeyRotation", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -127,17 +121,8 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 
 // RotateKeyOnDemand rotates a key's material now (at most 10 times per key).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, s.internal(ctx, "RotateKeyOnDemand", err)
-	}
 	now := s.now().UTC()
-	var id string
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
-		if err != nil {
-			return err
-		}
+	k, err := s.updateKey(ctx, "RotateKeyOnDemand", in.KeyId, func(tx storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -151,13 +136,12 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 			return err
 		}
 		k.meta.OnDemandCount++
-		id = k.rec.ID
-		return s.saveKey(ctx, tx, k)
+		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "RotateKeyOnDemand", err)
+		return nil, err
 	}
-	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(id)}, nil
+	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(k.rec.ID)}, nil
 }
 
 // ListKeyRotations lists completed rotations (or, with ALL_KEY_MATERIAL,

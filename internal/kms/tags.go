@@ -68,18 +68,10 @@ func checkTaggable(k *key) error {
 
 // TagResource adds or replaces tags on a customer managed key.
 func (s *Service) TagResource(ctx context.Context, in *kmsapi.TagResourceInput) (*kmsapi.TagResourceOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, s.internal(ctx, "TagResource", err)
-	}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
-		if err != nil {
-			return err
-		}
+	_, err := s.updateKey(ctx, "TagResource", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err
 		}
@@ -88,30 +80,22 @@ func (s *Service) TagResource(ctx context.Context, in *kmsapi.TagResourceInput) 
 			return err
 		}
 		k.meta.Tags = tags
-		return s.saveKey(ctx, tx, k)
+		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "TagResource", err)
+		return nil, err
 	}
 	return &kmsapi.TagResourceOutput{}, nil
 }
 
 // UntagResource removes tags by key; keys that are not present are ignored.
 func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInput) (*kmsapi.UntagResourceOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, s.internal(ctx, "UntagResource", err)
-	}
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return nil, awserr.New(codeTag, "Tags beginning with aws: are reserved.")
 		}
 	}
-	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
-		if err != nil {
-			return err
-		}
+	_, err := s.updateKey(ctx, "UntagResource", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err
 		}
@@ -126,13 +110,13 @@ func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInp
 			}
 		}
 		if len(kept) == len(k.meta.Tags) {
-			return nil // nothing to change
+			return errNoChange
 		}
 		k.meta.Tags = kept
-		return s.saveKey(ctx, tx, k)
+		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "UntagResource", err)
+		return nil, err
 	}
 	return &kmsapi.UntagResourceOutput{}, nil
 }
