@@ -510,3 +510,53 @@ func BenchmarkFileSinkWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestAppendJSONMatchesReflection pins the hand-written encoder to what
+// encoding/json writes for the same record (the encoder it replaced).
+func TestAppendJSONMatchesReflection(t *testing.T) {
+	full := &Event{
+		EventVersion: EventVersion,
+		UserIdentity: UserIdentity{Type: "Root", PrincipalID: "123456789012", ARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012", AccessKeyID: "AKID\"x"},
+		EventTime:    time.Date(2026, 11, 23, 16, 0, 0, 999, time.FixedZone("x", 3600)),
+		EventSource:  SourceKMS, EventName: "Encrypt", AWSRegion: "us-east-1",
+		SourceIPAddress: "127.0.0.1", UserAgent: "ua <&> \u2028\n",
+		ErrorCode: "NotFoundException", ErrorMessage: "Key 'x' does not exist",
+		RequestParameters:   json.RawMessage(`{"KeyId":"k","Plaintext":"[REDACTED]"}`),
+		ResponseElements:    json.RawMessage(`{"a":1}`),
+		AdditionalEventData: json.RawMessage(`{"b":true}`),
+		RequestID:           "r", EventID: "e", ReadOnly: true,
+		Resources: []Resource{{AccountID: "1", Type: "AWS::KMS::Key", ARN: "arn:a"}, {AccountID: "2", Type: "t", ARN: "b"}},
+		EventType: EventTypeAPICall, ManagementEvent: true, RecipientAccountID: "123456789012", EventCategory: CategoryManagement,
+	}
+	minimal := New(SourceSecretsManager, "GetSecretValue", time.Unix(0, 0))
+	for name, e := range map[string]*Event{"full": full, "minimal": minimal} {
+		want, err := json.Marshal(&eventJSON{
+			EventVersion: e.EventVersion, UserIdentity: e.UserIdentity, EventTime: e.EventTime.UTC().Format(TimeFormat),
+			EventSource: e.EventSource, EventName: e.EventName, AWSRegion: e.AWSRegion, SourceIPAddress: e.SourceIPAddress,
+			UserAgent: e.UserAgent, ErrorCode: e.ErrorCode, ErrorMessage: e.ErrorMessage,
+			RequestParameters: e.RequestParameters, ResponseElements: e.ResponseElements, AdditionalEventData: e.AdditionalEventData,
+			RequestID: e.RequestID, EventID: e.EventID, ReadOnly: e.ReadOnly, Resources: e.Resources, EventType: e.EventType,
+			ManagementEvent: e.ManagementEvent, RecipientAccountID: e.RecipientAccountID, EventCategory: e.EventCategory,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// encoding/json escapes <, > and & (and writes \u2028 as is not);
+		// compare the decoded values, then the member order.
+		got := e.AppendJSON(nil)
+		var a, b map[string]any
+		if err := json.Unmarshal(got, &a); err != nil {
+			t.Fatalf("%s: AppendJSON is not JSON: %v\n%s", name, err, got)
+		}
+		_ = json.Unmarshal(want, &b)
+		ga, _ := json.Marshal(a)
+		gb, _ := json.Marshal(b)
+		if !bytes.Equal(ga, gb) {
+			t.Errorf("%s: AppendJSON =\n%s\nwant\n%s", name, got, want)
+		}
+		var back Event
+		if err := json.Unmarshal(got, &back); err != nil || back.EventName != e.EventName || back.RequestID != e.RequestID {
+			t.Errorf("%s: round trip = %+v, %v", name, back, err)
+		}
+	}
+}

@@ -8,14 +8,16 @@
 // cannot write returns an error, and the server then fails the request
 // (fail closed) rather than let it go unrecorded.
 //
-// This package imports only the standard library.
+// This package imports only the standard library and Keyfort leaf packages (jsonstr, uuid).
 package audit
 
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/jsonstr"
 	"github.com/keyfort/keyfort/internal/uuid"
 )
 
@@ -126,31 +128,112 @@ type eventJSON struct {
 	EventCategory       string          `json:"eventCategory"`
 }
 
-// MarshalJSON writes e as a CloudTrail record.
+// MarshalJSON writes e as a CloudTrail record (see [Event.AppendJSON]).
 func (e *Event) MarshalJSON() ([]byte, error) {
-	return json.Marshal(&eventJSON{
-		EventVersion:        e.EventVersion,
-		UserIdentity:        e.UserIdentity,
-		EventTime:           e.EventTime.UTC().Format(TimeFormat),
-		EventSource:         e.EventSource,
-		EventName:           e.EventName,
-		AWSRegion:           e.AWSRegion,
-		SourceIPAddress:     e.SourceIPAddress,
-		UserAgent:           e.UserAgent,
-		ErrorCode:           e.ErrorCode,
-		ErrorMessage:        e.ErrorMessage,
-		RequestParameters:   e.RequestParameters,
-		ResponseElements:    e.ResponseElements,
-		AdditionalEventData: e.AdditionalEventData,
-		RequestID:           e.RequestID,
-		EventID:             e.EventID,
-		ReadOnly:            e.ReadOnly,
-		Resources:           e.Resources,
-		EventType:           e.EventType,
-		ManagementEvent:     e.ManagementEvent,
-		RecipientAccountID:  e.RecipientAccountID,
-		EventCategory:       e.EventCategory,
-	})
+	if err := e.checkRaw(); err != nil {
+		return nil, err
+	}
+	return e.AppendJSON(nil), nil
+}
+
+// AppendJSON appends e as one compact CloudTrail record, members in
+// CloudTrail's order, without reflection (it is on every request's path).
+// RequestParameters, ResponseElements and AdditionalEventData are copied as
+// given: they must be valid JSON (encoding/json output); empty means null,
+// or, for additionalEventData, absent.
+func (e *Event) AppendJSON(b []byte) []byte {
+	str := func(name, v string) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = jsonstr.Append(b, v)
+	}
+	raw := func(name string, v json.RawMessage) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if len(v) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, v...)
+		}
+	}
+	boolean := func(name string, v bool) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendBool(b, v)
+	}
+	b = append(b, `{"eventVersion":`...)
+	b = jsonstr.Append(b, e.EventVersion)
+	u := e.UserIdentity
+	b = append(b, `,"userIdentity":{"type":`...)
+	b = jsonstr.Append(b, u.Type)
+	for _, f := range [...]struct{ name, v string }{
+		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
+	} {
+		if f.v != "" {
+			str(f.name, f.v)
+		}
+	}
+	b = append(b, '}')
+	b = append(b, `,"eventTime":"`...)
+	b = e.EventTime.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, '"')
+	str("eventSource", e.EventSource)
+	str("eventName", e.EventName)
+	str("awsRegion", e.AWSRegion)
+	str("sourceIPAddress", e.SourceIPAddress)
+	str("userAgent", e.UserAgent)
+	if e.ErrorCode != "" {
+		str("errorCode", e.ErrorCode)
+	}
+	if e.ErrorMessage != "" {
+		str("errorMessage", e.ErrorMessage)
+	}
+	raw("requestParameters", e.RequestParameters)
+	raw("responseElements", e.ResponseElements)
+	if len(e.AdditionalEventData) > 0 {
+		raw("additionalEventData", e.AdditionalEventData)
+	}
+	str("requestID", e.RequestID)
+	str("eventID", e.EventID)
+	boolean("readOnly", e.ReadOnly)
+	if len(e.Resources) > 0 {
+		b = append(b, `,"resources":[`...)
+		for i, r := range e.Resources {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"accountId":`...)
+			b = jsonstr.Append(b, r.AccountID)
+			b = append(b, `,"type":`...)
+			b = jsonstr.Append(b, r.Type)
+			b = append(b, `,"ARN":`...)
+			b = jsonstr.Append(b, r.ARN)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	str("eventType", e.EventType)
+	boolean("managementEvent", e.ManagementEvent)
+	str("recipientAccountId", e.RecipientAccountID)
+	str("eventCategory", e.EventCategory)
+	return append(b, '}')
+}
+
+// checkRaw refuses an event whose pre-encoded members are not valid JSON,
+// so that a bad caller cannot corrupt a line of the trail.
+func (e *Event) checkRaw() error {
+	for _, f := range [...]struct {
+		name string
+		v    json.RawMessage
+	}{{"requestParameters", e.RequestParameters}, {"responseElements", e.ResponseElements}, {"additionalEventData", e.AdditionalEventData}} {
+		if len(f.v) > 0 && !json.Valid(f.v) {
+			return fmt.Errorf("audit: encode event: %s is not valid JSON", f.name)
+		}
+	}
+	return nil
 }
 
 // UnmarshalJSON reads a CloudTrail record written by MarshalJSON.

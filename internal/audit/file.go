@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -134,11 +133,10 @@ func (s *FileSink) open() error {
 // Write appends e as one JSON line. ctx is not used to abandon the write:
 // a request that was cancelled is still recorded.
 func (s *FileSink) Write(_ context.Context, e *Event) error {
-	line, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("audit: encode event: %w", err)
+	if err := e.checkRaw(); err != nil {
+		return err
 	}
-	line = append(line, '\n')
+	line := append(e.AppendJSON(make([]byte, 0, 1024)), '\n')
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
