@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/keyfort/keyfort/internal/keyfortest"
 )
 
 var buildOnce struct {
@@ -111,7 +113,7 @@ func (p *proc) kms() *kms.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String("http://" + p.addr),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      keyfortest.ClosedConnRetryer(),
 	})
 }
 

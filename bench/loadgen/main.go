@@ -31,6 +31,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -246,7 +248,7 @@ func newClient(endpoint string, conc int) *kms.Client {
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
-		Retryer:      aws.NopRetryer{},
+		Retryer:      closedConnRetryer(),
 		HTTPClient:   &http.Client{Transport: tr},
 	})
 }
@@ -395,4 +397,21 @@ func (s *server) rss() string {
 		}
 	}
 	return "unknown"
+}
+
+// closedConnRetryer retries only a request whose connection the SDK's own
+// HTTP client closed under it (net.ErrClosed, aws/aws-sdk-go-v2#2737; the
+// SDK's default retryer retries it too). Server errors are never retried, so
+// the errors column counts every error the server returned.
+func closedConnRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, net.ErrClosed) {
+				return aws.TrueTernary
+			}
+			return aws.FalseTernary
+		})}
+		o.RateLimiter = ratelimit.None
+	})
 }

@@ -12,7 +12,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -188,7 +192,7 @@ func (s *Server) AWSConfig(accessKey, region string) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "keyfort-test-secret", ""),
 		BaseEndpoint: aws.String(s.URL),
 		HTTPClient:   s.http,
-		Retryer:      func() aws.Retryer { return aws.NopRetryer{} },
+		Retryer:      func() aws.Retryer { return ClosedConnRetryer() },
 	}
 }
 
@@ -260,4 +264,22 @@ func (s *Server) RunJobs(t testing.TB) {
 	if err := s.App.RunJobs(ctx); err != nil {
 		t.Fatalf("keyfortest: RunJobs: %v", err)
 	}
+}
+
+// ClosedConnRetryer returns an SDK retryer that retries only a request whose
+// connection the client itself closed under it (net.ErrClosed: a known race
+// in the SDK's HTTP client, aws/aws-sdk-go-v2#2737, which its default
+// retryer also retries). Every answer of the server, including throttling
+// and 5xx, reaches the test unretried.
+func ClosedConnRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, net.ErrClosed) {
+				return aws.TrueTernary
+			}
+			return aws.FalseTernary
+		})}
+		o.RateLimiter = ratelimit.None
+	})
 }

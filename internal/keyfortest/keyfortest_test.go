@@ -2,10 +2,14 @@ package keyfortest
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
@@ -53,5 +57,27 @@ func TestPostgresStore(t *testing.T) {
 	}
 	if len(keys.Keys) != 0 {
 		t.Errorf("ListKeys on a fresh schema = %d keys, want 0", len(keys.Keys))
+	}
+}
+
+// TestClosedConnRetryerDoesNotRetryServerErrors checks that the harness's
+// retryer lets every server answer through: a 500 is seen once, not retried.
+func TestClosedConnRetryerDoesNotRetryServerErrors(t *testing.T) {
+	var calls atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("X-Amzn-ErrorType", "KMSInternalException")
+		w.WriteHeader(500)
+		_, _ = w.Write([]byte(`{"__type":"KMSInternalException","message":"boom"}`))
+	}))
+	defer ts.Close()
+	c := kms.New(kms.Options{Region: "us-east-1", BaseEndpoint: aws.String(ts.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "x", ""), Retryer: ClosedConnRetryer()})
+	_, err := c.ListKeys(t.Context(), &kms.ListKeysInput{})
+	if err == nil {
+		t.Fatal("ListKeys against a failing server succeeded")
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("server saw %d requests, want 1 (5xx must not be retried)", n)
 	}
 }
