@@ -87,3 +87,21 @@ func BenchmarkServerTagResource(b *testing.B) {
 	srv, id, _ := setup(b)
 	benchOp(b, "TrentService.TagResource", fmt.Appendf(nil, `{"KeyId":%q,"Tags":[{"TagKey":"a","TagValue":"b"}]}`, id), srv)
 }
+
+func BenchmarkServerListKeys(b *testing.B) {
+	srv, _, _ := setup(b)
+	c := srv.KMS()
+	for i := range 300 {
+		out, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i < 150 {
+			if _, err := c.CreateAlias(context.Background(), &kms.CreateAliasInput{AliasName: aws.String(fmt.Sprintf("alias/a%03d", i)), TargetKeyId: out.KeyMetadata.KeyId}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("ListKeys", func(b *testing.B) { benchOp(b, "TrentService.ListKeys", []byte(`{"Limit":100}`), srv) })
+	b.Run("ListAliases", func(b *testing.B) { benchOp(b, "TrentService.ListAliases", []byte(`{"Limit":100}`), srv) })
+}

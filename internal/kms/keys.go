@@ -237,7 +237,7 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 	var recs []*storage.Record
 	err = s.store.View(ctx, func(r storage.Reader) error {
 		var err error
-		recs, err = r.List(ctx, kindKey, scope, storage.ListOptions{After: after, Limit: limit + 1})
+		recs, err = r.List(ctx, kindKey, scope, storage.ListOptions{After: after, Limit: limit + 1, KeysOnly: true})
 		return err
 	})
 	if err != nil {

@@ -79,6 +79,10 @@ type ListOptions struct {
 	After string
 	// Limit is the maximum number of records (0 means no limit).
 	Limit int
+	// KeysOnly returns records without Data and Sealed (both nil): for
+	// listings that need only ids, parents and revisions, so that a page does
+	// not read every record's payload.
+	KeysOnly bool
 }
 
 // Reader is the read half of a transaction.

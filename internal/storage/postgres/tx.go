@@ -17,6 +17,9 @@ import (
 // columns is the select list scanRecord reads.
 const columns = "kind, account, region, id, parent, due, created, rev, data, sealed"
 
+// keyColumns is columns without the payloads (ListOptions.KeysOnly).
+const keyColumns = "kind, account, region, id, parent, due, created, rev, NULL::bytea, NULL::bytea"
+
 // pgx prepares and caches every statement below per connection
 // (QueryExecModeCacheStatement), so the hot ones run as prepared statements.
 const (
@@ -77,7 +80,11 @@ func (r *reader) List(ctx context.Context, kind storage.Kind, scope storage.Scop
 		return nil, opErr(ctx, "list", err)
 	}
 	var b strings.Builder
-	b.WriteString("SELECT " + columns + " FROM records WHERE kind = $1 AND account = $2 AND region = $3")
+	cols := columns
+	if opts.KeysOnly {
+		cols = keyColumns
+	}
+	b.WriteString("SELECT " + cols + " FROM records WHERE kind = $1 AND account = $2 AND region = $3")
 	args := []any{string(kind), scope.Account, scope.Region}
 	arg := func(v any) string {
 		args = append(args, v)

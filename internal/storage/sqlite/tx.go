@@ -20,6 +20,10 @@ import (
 const columns = "kind, account, region, id, parent, due, created, rev, " +
 	"data, data IS NOT NULL, sealed, sealed IS NOT NULL"
 
+// keyColumns is columns without the payloads (ListOptions.KeysOnly); it
+// scans with the same scanRecord, leaving Data and Sealed nil.
+const keyColumns = "kind, account, region, id, parent, due, created, rev, NULL, 0, NULL, 0"
+
 const (
 	sqlGet = "SELECT " + columns + " FROM records WHERE kind = ? AND account = ? AND region = ? AND id = ?"
 	// sqlInsert reports a taken identity as 0 rows rather than a constraint
@@ -174,7 +178,11 @@ func (r *reader) Get(ctx context.Context, kind storage.Kind, scope storage.Scope
 // List implements [storage.Reader.List]. A Limit of 0 or less means no limit.
 func (r *reader) List(ctx context.Context, kind storage.Kind, scope storage.Scope, opts storage.ListOptions) ([]*storage.Record, error) {
 	var b strings.Builder
-	b.WriteString("SELECT " + columns + " FROM records WHERE kind = ? AND account = ? AND region = ?")
+	cols := columns
+	if opts.KeysOnly {
+		cols = keyColumns
+	}
+	b.WriteString("SELECT " + cols + " FROM records WHERE kind = ? AND account = ? AND region = ?")
 	args := []any{string(kind), scope.Account, scope.Region}
 	if opts.Parent != "" {
 		b.WriteString(" AND parent = ?")

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"List", testList},
 		{"ListPaging", testListPaging},
 		{"ListParentMoves", testListParentMoves},
+		{"ListKeysOnly", testListKeysOnly},
 		{"Count", testCount},
 		{"Due", testDue},
 		{"Bytes", testBytes},
@@ -598,6 +599,40 @@ func testList(t *testing.T, s storage.Store) {
 				t.Errorf("Update = %v, want nil", err)
 			}
 		})
+	}
+}
+
+// testListKeysOnly checks that KeysOnly selects the same records, in the
+// same order, with every index column but no payload.
+func testListKeysOnly(t *testing.T, s storage.Store) {
+	seedList(t, s)
+	ctx := t.Context()
+	for _, opts := range []storage.ListOptions{{}, {Limit: 3, After: "a_b"}, {Parent: "parent-b"}, {Prefix: "b/"}} {
+		if err := s.View(ctx, func(rd storage.Reader) error {
+			full, err := rd.List(ctx, kindA, scope1, opts)
+			if err != nil {
+				t.Fatalf("List(%+v) = %v", opts, err)
+			}
+			ko := opts
+			ko.KeysOnly = true
+			keys, err := rd.List(ctx, kindA, scope1, ko)
+			if err != nil {
+				t.Fatalf("List(%+v) = %v", ko, err)
+			}
+			if !slices.Equal(ids(keys), ids(full)) || len(keys) == 0 && len(wantList(opts)) > 0 {
+				t.Errorf("List(%+v) = %q, want %q", ko, ids(keys), ids(full))
+			}
+			for i, r := range keys {
+				f := full[i]
+				if r.Data != nil || r.Sealed != nil || r.Kind != f.Kind || r.Scope != f.Scope || r.Parent != f.Parent ||
+					r.Rev != f.Rev || r.Due != f.Due || r.Created != f.Created {
+					t.Errorf("List(%+v) returned %+v, want %+v without Data and Sealed", ko, r, f)
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("View = %v", err)
+		}
 	}
 }
 
