@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,5 +153,69 @@ func TestAWSManagedKeyCreatedOnFirstUse(t *testing.T) {
 	mustNoErr(t, err, "Decrypt")
 	if string(pt.Plaintext) != "via managed" {
 		t.Errorf("Decrypt = %q", pt.Plaintext)
+	}
+}
+
+// TestListAliasesShowsPredefinedAWSAliases checks AWS's behaviour of listing
+// the aliases of AWS managed keys before the keys exist (no TargetKeyId),
+// merged in name order with the account's own aliases across pages.
+func TestListAliasesShowsPredefinedAWSAliases(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	all := func() []types.AliasListEntry {
+		var out []types.AliasListEntry
+		var marker *string
+		for range 100 {
+			page, err := c.ListAliases(ctxT(t), &kms.ListAliasesInput{Limit: aws.Int32(3), Marker: marker})
+			mustNoErr(t, err, "ListAliases")
+			out = append(out, page.Aliases...)
+			if !page.Truncated {
+				return out
+			}
+			marker = page.NextMarker
+		}
+		t.Fatal("ListAliases did not end")
+		return nil
+	}
+	find := func(list []types.AliasListEntry, name string) []types.AliasListEntry {
+		var hits []types.AliasListEntry
+		for _, a := range list {
+			if aws.ToString(a.AliasName) == name {
+				hits = append(hits, a)
+			}
+		}
+		return hits
+	}
+	before := all()
+	sm := find(before, "alias/aws/secretsmanager")
+	if len(sm) != 1 || sm[0].TargetKeyId != nil || aws.ToString(sm[0].AliasArn) != "arn:aws:kms:us-east-1:123456789012:alias/aws/secretsmanager" {
+		t.Fatalf("before first use, alias/aws/secretsmanager = %+v, want one entry without TargetKeyId", sm)
+	}
+	k := createKey(t, c, nil)
+	for _, name := range []string{"alias/a-first", "alias/aws-not-reserved", "alias/zz-last"} {
+		_, err := c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String(name), TargetKeyId: k.KeyId})
+		mustNoErr(t, err, "CreateAlias "+name)
+	}
+	managed, err := c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/secretsmanager")})
+	mustNoErr(t, err, "DescribeKey alias/aws/secretsmanager")
+	after := all()
+	var names []string
+	for _, a := range after {
+		names = append(names, aws.ToString(a.AliasName))
+	}
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
+		t.Errorf("paged ListAliases is not sorted and unique: %v", names)
+	}
+	if len(after) != len(before)+3 {
+		t.Errorf("ListAliases has %d entries after adding 3 aliases, want %d", len(after), len(before)+3)
+	}
+	sm = find(after, "alias/aws/secretsmanager")
+	if len(sm) != 1 || aws.ToString(sm[0].TargetKeyId) != aws.ToString(managed.KeyMetadata.KeyId) || sm[0].CreationDate == nil {
+		t.Errorf("after first use, alias/aws/secretsmanager = %+v, want its key %s", sm, aws.ToString(managed.KeyMetadata.KeyId))
+	}
+	for _, name := range []string{"alias/a-first", "alias/aws-not-reserved", "alias/zz-last"} {
+		if hits := find(after, name); len(hits) != 1 || aws.ToString(hits[0].TargetKeyId) != aws.ToString(k.KeyId) {
+			t.Errorf("ListAliases entry for %s = %+v", name, hits)
+		}
 	}
 }

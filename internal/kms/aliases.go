@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,12 +196,34 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	if err != nil {
 		return nil, s.internal(ctx, "ListAliases", err)
 	}
+	// Without a KeyId filter AWS also lists the predefined aliases of AWS
+	// managed keys that do not exist yet (no TargetKeyId). Merge them in
+	// name order: the page never passes the last stored alias it read, so a
+	// stored alias beyond the page cannot be shadowed.
+	var predefined []string
+	if in.KeyId == nil {
+		predefined = predefinedAliasesAfter(opts.After)
+	}
 	out := &kmsapi.ListAliasesOutput{Aliases: []kmsapi.AliasListEntry{}, Truncated: ptr(false)}
-	for i, rec := range recs {
-		if i == limit {
+	i, j := 0, 0
+	for i < len(recs) || j < len(predefined) {
+		if len(out.Aliases) == limit {
 			out.Truncated = ptr(true)
-			out.NextMarker = ptr(s.marker.encode(list, recs[i-1].ID))
+			out.NextMarker = ptr(s.marker.encode(list, deref(out.Aliases[limit-1].AliasName)))
 			break
+		}
+		if j < len(predefined) && (i == len(recs) || predefined[j] < recs[i].ID) {
+			out.Aliases = append(out.Aliases, kmsapi.AliasListEntry{
+				AliasName: ptr(predefined[j]),
+				AliasArn:  ptr(aliasARN(scope, predefined[j])),
+			})
+			j++
+			continue
+		}
+		rec := recs[i]
+		i++
+		if j < len(predefined) && predefined[j] == rec.ID {
+			j++ // the managed key exists: list its real alias
 		}
 		var m aliasMeta
 		_ = json.Unmarshal(rec.Data, &m)
@@ -213,6 +236,26 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 		})
 	}
 	return out, nil
+}
+
+// predefinedAliases are the alias names of the AWS managed keys Keyfort
+// knows (alias/aws/<service>), sorted.
+var predefinedAliases = func() []string {
+	names := make([]string, 0, len(managedServices))
+	for svc := range managedServices {
+		names = append(names, awsAliasPrefix+svc)
+	}
+	slices.Sort(names)
+	return names
+}()
+
+// predefinedAliasesAfter returns the predefined alias names after a marker.
+func predefinedAliasesAfter(after string) []string {
+	i, _ := slices.BinarySearch(predefinedAliases, after)
+	if i < len(predefinedAliases) && predefinedAliases[i] == after {
+		i++
+	}
+	return predefinedAliases[i:]
 }
 
 // resolveOrManaged resolves a key reference that may be an alias; a
