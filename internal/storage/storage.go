@@ -97,7 +97,21 @@ type Reader interface {
 	// Due returns up to limit records of kind, in any scope, whose Due is
 	// not 0 and is <= before, ordered by Due.
 	Due(ctx context.Context, kind Kind, before int64, limit int) ([]*Record, error)
+	// Scan returns up to limit records of kind in every scope, ordered by
+	// (account, region, id), starting after the record named by after (the
+	// zero Position starts at the beginning; 0 limit means no limit).
+	// Maintenance passes over all data use it (keyfort rootkey rotate).
+	Scan(ctx context.Context, kind Kind, after Position, limit int) ([]*Record, error)
 }
+
+// Position names a record within one kind, for Scan.
+type Position struct {
+	Scope Scope
+	ID    string
+}
+
+// PositionOf returns the position of r, to continue a Scan after it.
+func PositionOf(r *Record) Position { return Position{Scope: r.Scope, ID: r.ID} }
 
 // Tx is a read-write transaction.
 type Tx interface {

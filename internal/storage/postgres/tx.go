@@ -165,6 +165,29 @@ func (r *reader) Due(ctx context.Context, kind storage.Kind, before int64, limit
 	return recs, nil
 }
 
+// Scan implements [storage.Reader.Scan] on the primary key's order.
+func (r *reader) Scan(ctx context.Context, kind storage.Kind, after storage.Position, limit int) ([]*storage.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	query := "SELECT " + columns + " FROM records WHERE kind = $1 AND (account, region, id) > ($2, $3, $4) " +
+		"ORDER BY account, region, id"
+	args := []any{string(kind), after.Scope.Account, after.Scope.Region, after.ID}
+	if limit > 0 {
+		query += " LIMIT $5"
+		args = append(args, int64(limit))
+	}
+	rows, err := r.q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	recs, err := scanRecords(rows, limit)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	return recs, nil
+}
+
 // writeTx implements storage.Tx inside an Update transaction.
 type writeTx struct {
 	reader

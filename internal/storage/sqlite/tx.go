@@ -38,6 +38,8 @@ const (
 	sqlCountParent = sqlCount + " AND parent = ?"
 	sqlDue         = "SELECT " + columns + " FROM records WHERE kind = ? AND due <> 0 AND due <= ? " +
 		"ORDER BY due, account, region, id LIMIT ?"
+	sqlScan = "SELECT " + columns + " FROM records WHERE kind = ? AND (account, region, id) > (?, ?, ?) " +
+		"ORDER BY account, region, id LIMIT ?"
 )
 
 // preparer is a *sql.DB or a *sql.Conn.
@@ -269,6 +271,34 @@ func (r *reader) Due(ctx context.Context, kind storage.Kind, before int64, limit
 	return recs, nil
 }
 
+// Scan implements [storage.Reader.Scan] on the primary key's order.
+func (r *reader) Scan(ctx context.Context, kind storage.Kind, after storage.Position, limit int) ([]*storage.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	prepared, err := r.q.listStmt(context.WithoutCancel(ctx), sqlScan)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	st, qctx, err := r.stmt(ctx, prepared)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	lim := int64(-1)
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	rows, err := st.QueryContext(qctx, string(kind), after.Scope.Account, after.Scope.Region, after.ID, lim)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	recs, err := scanRecords(rows, limit)
+	if err != nil {
+		return nil, opErr(ctx, "scan", err)
+	}
+	return recs, nil
+}
+
 // writeTx implements storage.Tx on the writer connection, inside the
 // caller's savepoint.
 type writeTx struct {
@@ -405,6 +435,14 @@ func (tx *writeTx) Due(ctx context.Context, kind storage.Kind, before int64, lim
 		return nil, errTxDone
 	}
 	return tx.reader.Due(ctx, kind, before, limit)
+}
+
+// Scan implements [storage.Reader.Scan].
+func (tx *writeTx) Scan(ctx context.Context, kind storage.Kind, after storage.Position, limit int) ([]*storage.Record, error) {
+	if tx.done.Load() {
+		return nil, errTxDone
+	}
+	return tx.reader.Scan(ctx, kind, after, limit)
 }
 
 // blobArg binds nil as NULL and any other slice, empty included, as a blob.

@@ -7,6 +7,7 @@ package storagetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -39,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListPaging", testListPaging},
 		{"ListParentMoves", testListParentMoves},
 		{"ListKeysOnly", testListKeysOnly},
+		{"Scan", testScan},
 		{"Count", testCount},
 		{"Due", testDue},
 		{"Bytes", testBytes},
@@ -633,6 +635,65 @@ func testListKeysOnly(t *testing.T, s storage.Store) {
 		}); err != nil {
 			t.Fatalf("View = %v", err)
 		}
+	}
+}
+
+// testScan pages through one kind in every scope in (account, region, id)
+// order, from View and from Update.
+func testScan(t *testing.T, s storage.Store) {
+	var want []storage.Position
+	var recs []*storage.Record
+	for _, sc := range []storage.Scope{scope2, scope1, scope3} {
+		for _, id := range []string{"b", "a", "a/1", "é"} {
+			recs = append(recs, &storage.Record{Kind: kindA, Scope: sc, ID: id, Data: []byte(id)})
+			want = append(want, storage.Position{Scope: sc, ID: id})
+		}
+	}
+	recs = append(recs, &storage.Record{Kind: kindB, Scope: scope1, ID: "other-kind"})
+	mustInsert(t, s, recs...)
+	slices.SortFunc(want, func(a, b storage.Position) int {
+		return cmp.Or(cmp.Compare(a.Scope.Account, b.Scope.Account), cmp.Compare(a.Scope.Region, b.Scope.Region), cmp.Compare(a.ID, b.ID))
+	})
+	ctx := t.Context()
+	scanAll := func(r storage.Reader, limit int) []storage.Position {
+		var got []storage.Position
+		var after storage.Position
+		for range 100 {
+			page, err := r.Scan(ctx, kindA, after, limit)
+			if err != nil {
+				t.Fatalf("Scan(after %+v, %d) = %v", after, limit, err)
+			}
+			for _, rec := range page {
+				if string(rec.Data) != rec.ID || rec.Kind != kindA {
+					t.Errorf("Scan returned %+v, not as inserted", rec)
+				}
+				got = append(got, storage.PositionOf(rec))
+			}
+			if limit == 0 || len(page) < limit {
+				return got
+			}
+			after = storage.PositionOf(page[len(page)-1])
+		}
+		t.Fatal("Scan did not end")
+		return nil
+	}
+	for _, limit := range []int{0, 1, 5, 12} {
+		if err := s.View(ctx, func(r storage.Reader) error {
+			if got := scanAll(r, limit); !slices.Equal(got, want) {
+				t.Errorf("View Scan by %d = %v, want %v", limit, got, want)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		if got := scanAll(tx, 2); !slices.Equal(got, want) {
+			t.Errorf("Update Scan by 2 = %v, want %v", got, want)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
