@@ -1,6 +1,7 @@
 // Command keyfort serves the AWS KMS and AWS Secrets Manager APIs.
 //
 //	keyfort serve [flags]   run the server (see keyfort serve -h)
+//	keyfort rootkey rotate  re-seal everything under a new root key
 //	keyfort version         print the version
 //	keyfort help            print this help
 package main
@@ -26,6 +27,9 @@ const usage = `keyfort serves the AWS KMS and AWS Secrets Manager APIs.
 
 Usage:
   keyfort serve [flags]   run the server (keyfort serve -h lists the flags)
+  keyfort rootkey rotate [flags]
+                          re-seal every stored key under a new root key
+                          (stop the server first; keyfort rootkey rotate -h)
   keyfort version         print the version
   keyfort help            print this help
 
@@ -48,6 +52,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr, lookup)
+	case "rootkey":
+		if len(args) < 2 || args[1] != "rotate" {
+			fmt.Fprintln(stderr, "keyfort: usage: keyfort rootkey rotate [flags]")
+			return 2
+		}
+		return rotate(ctx, args[2:], stdout, stderr, lookup)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "keyfort", version)
 		return 0
@@ -90,6 +100,46 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
 		return 1
+	}
+	return 0
+}
+
+// rotate runs `keyfort rootkey rotate`: the same settings as serve (to find
+// the data, the store and the current root key), plus --new-root-key-file.
+func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	fs := flag.NewFlagSet("keyfort rootkey rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var newKey string
+	fs.StringVar(&newKey, "new-root-key-file", "", "the new root key (default: generate one into <data>/root.key.next)")
+	cfg, err := config.Load(fs, args, lookup)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, "keyfort:", err)
+		}
+		return 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 2
+	}
+	log := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := app.RotateRootKey(ctx, cfg, app.RotateOptions{NewRootKeyFile: newKey, Logger: log, LookupEnv: lookup})
+	if err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		fmt.Fprintln(stderr, "keyfort: nothing is lost; run keyfort rootkey rotate again to finish")
+		return 1
+	}
+	fmt.Fprintf(stdout, "re-sealed %d records from root key %x to %x\n", res.Resealed, res.OldID, res.NewID)
+	if res.Installed {
+		fmt.Fprintf(stdout, "the new root key is installed; the old one is kept in %s until you remove it\n", res.OldKeyPath)
+	} else {
+		fmt.Fprintf(stdout, "configure the new root key from %s (--root-key-file or KEYFORT_ROOT_KEY) before starting the server\n", res.NewKeyPath)
 	}
 	return 0
 }

@@ -117,3 +117,18 @@ func TestServeAndShutdown(t *testing.T) {
 		t.Errorf("no root-key warning in %s", stderr.String())
 	}
 }
+
+func TestRootKeyRotateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb syncBuffer
+	if code := Main(context.Background(), []string{"rootkey"}, &out, &errb, noEnv); code != 2 || !strings.Contains(errb.String(), "usage: keyfort rootkey rotate") {
+		t.Errorf("keyfort rootkey = %d, %q; want 2 and the usage", code, errb.String())
+	}
+	code := Main(context.Background(), []string{"rootkey", "rotate", "--data", dir, "--log-level", "error"}, &out, &errb, noEnv)
+	if code != 0 {
+		t.Fatalf("keyfort rootkey rotate = %d, stderr %q", code, errb.String())
+	}
+	if !regexp.MustCompile(`^re-sealed 0 records from root key [0-9a-f]{16} to [0-9a-f]{16}\nthe new root key is installed; the old one is kept in .*root\.key\.old-[0-9a-f]{16} until you remove it\n$`).MatchString(out.String()) {
+		t.Errorf("keyfort rootkey rotate printed %q", out.String())
+	}
+}

@@ -71,6 +71,7 @@ type App struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	unlock    func() // releases the data directory's lock
 }
 
 // New validates cfg and opens everything the server needs: the data
@@ -98,14 +99,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if a.every <= 0 {
 		a.every = JobInterval
 	}
+	opened := a // the early returns below set a to nil
 	defer func() {
 		if err != nil {
-			a.closeResources()
+			opened.closeResources()
 		}
 	}()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("app: create data directory: %w", err)
+	}
+	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 
 	envKey := opts.RootKey
@@ -137,9 +142,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
 	}
 
+	// An unfinished `keyfort rootkey rotate` leaves the new key beside the
+	// data; records it re-sealed open with it until the run is finished.
+	var older []*envelope.RootKey
+	if next, err := loadNextRootKey(cfg.DataDir); err != nil {
+		return nil, err
+	} else if next != nil && next.ID() != rootKey.ID() {
+		log.Warn("a root key rotation is unfinished: run keyfort rootkey rotate to finish it", "next_root_key", next)
+		older = append(older, next)
+	}
+
 	svcs := newServices(serviceDeps{
 		store:  a.store,
-		sealer: envelope.NewSealer(opts.Rand, rootKey),
+		sealer: envelope.NewSealer(opts.Rand, rootKey, older...),
 		now:    now,
 		rand:   opts.Rand,
 		logger: log,
@@ -300,9 +315,13 @@ func (a *App) Close() error {
 	return a.closeErr
 }
 
-// closeResources closes the audit trail and the store.
+// closeResources closes the audit trail and the store and releases the data
+// directory.
 func (a *App) closeResources() error {
 	var errs []error
+	if a.unlock != nil {
+		defer a.unlock()
+	}
 	if a.audit != nil {
 		if err := a.audit.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("app: close audit trail: %w", err))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -43,17 +42,17 @@ func TestHealth(t *testing.T) {
 
 func TestSDKNotImplemented(t *testing.T) {
 	s := keyfortest.Start(t)
-	_, err := s.SecretsManager().GetResourcePolicy(t.Context(), &secretsmanager.GetResourcePolicyInput{SecretId: aws.String("any")})
+	_, err := s.KMS().CreateCustomKeyStore(t.Context(), &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("any")})
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NotImplementedException" {
-		t.Fatalf("GetResourcePolicy = %v, want NotImplementedException", err)
+		t.Fatalf("CreateCustomKeyStore = %v, want NotImplementedException", err)
 	}
-	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement SecretsManager.GetResourcePolicy yet"; got != want {
-		t.Errorf("GetResourcePolicy message = %q, want %q", got, want)
+	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement KMS.CreateCustomKeyStore yet"; got != want {
+		t.Errorf("CreateCustomKeyStore message = %q, want %q", got, want)
 	}
 	var re *smithyhttp.ResponseError
 	if !errors.As(err, &re) || re.HTTPStatusCode() != 501 {
-		t.Errorf("GetResourcePolicy = %v, want HTTP 501", err)
+		t.Errorf("CreateCustomKeyStore = %v, want HTTP 501", err)
 	}
 }
 
@@ -181,5 +180,23 @@ func TestRunShutsDownOnCancel(t *testing.T) {
 	}
 	if err := a.Close(); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
+	}
+}
+
+// TestDataDirectoryIsLocked checks that a second server on the same data
+// directory refuses to start instead of sharing the embedded store.
+func TestDataDirectoryIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	keyfortest.Start(t, keyfortest.WithDataDir(dir))
+	cfg := config.Default()
+	cfg.DataDir = dir
+	cfg.Listen = "127.0.0.1:0"
+	a, err := app.New(t.Context(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err == nil {
+		a.Close()
+		t.Fatal("a second app on the same data directory started")
+	}
+	if !strings.Contains(err.Error(), "in use by another keyfort process") {
+		t.Errorf("second app.New = %v, want the data directory in use", err)
 	}
 }

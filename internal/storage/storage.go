@@ -150,6 +150,14 @@ type Store interface {
 	Close() error
 }
 
+// Compactor is implemented by stores that can rewrite their files so that
+// no bytes of deleted or overwritten records remain in them (free pages, old
+// row versions, the write-ahead log). `keyfort rootkey rotate` calls it so
+// that nothing sealed under the old root key is left behind.
+type Compactor interface {
+	Compact(ctx context.Context) error
+}
+
 // ChangeNotifier is implemented by stores in which every change is made by
 // this process (the embedded SQLite store). Subscribe registers fn, which is
 // called after each successful commit, before the committing Update returns,

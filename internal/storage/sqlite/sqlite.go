@@ -85,6 +85,7 @@ type Store struct {
 var (
 	_ storage.Store          = (*Store)(nil)
 	_ storage.ChangeNotifier = (*Store)(nil)
+	_ storage.Compactor      = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database file at path, applies the
@@ -224,7 +225,14 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &request{ctx: ctx, fn: fn, done: make(chan result, 1)}
+	return s.enqueue(ctx, &request{ctx: ctx, fn: fn, done: make(chan result, 1)})
+}
+
+// enqueue hands req to the writer and waits for its answer.
+func (s *Store) enqueue(ctx context.Context, req *request) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
 	s.mu.RLock()
 	if s.closing {
 		s.mu.RUnlock()
@@ -245,7 +253,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 			// The writer has not taken it and never will.
 			return ctx.Err()
 		}
-		// fn is running or has run: wait for the commit's outcome so that
+		// The request is running or has run: wait for its outcome so that
 		// the answer is the truth.
 		res = <-req.done
 	}
@@ -253,6 +261,21 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 		panic(res.panicVal)
 	}
 	return res.err
+}
+
+// Compact implements [storage.Compactor]: it checkpoints the write-ahead
+// log into the database, rewrites the database with VACUUM (no free page
+// keeps old record bytes) and truncates the log. It runs on the writer, so
+// writes wait for it.
+func (s *Store) Compact(ctx context.Context) error {
+	return s.enqueue(ctx, &request{ctx: ctx, raw: func(ctx context.Context) error {
+		for _, q := range []string{"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"} {
+			if _, err := s.wconn.ExecContext(context.WithoutCancel(ctx), q); err != nil {
+				return fmt.Errorf("sqlite: compact: %s: %w", q, err)
+			}
+		}
+		return nil
+	}, done: make(chan result, 1)})
 }
 
 // Ping reports whether the database answers a query on the reader pool.

@@ -19,8 +19,11 @@ const (
 
 // request is one Update call waiting for the writer.
 type request struct {
-	ctx   context.Context
-	fn    func(tx storage.Tx) error
+	ctx context.Context
+	fn  func(tx storage.Tx) error
+	// raw, if set instead of fn, runs alone on the writer connection outside
+	// any transaction (VACUUM, checkpoints).
+	raw   func(ctx context.Context) error
 	state atomic.Int32
 	done  chan result // buffered: the writer never blocks on an answer
 }
@@ -39,12 +42,21 @@ func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*request, 0, s.maxBatch)
 	for first := range s.queue {
+		if first.raw != nil {
+			s.runRaw(first)
+			continue
+		}
 		batch = append(batch[:0], first)
+		var raw *request // a raw request ends the batch and runs after it
 	fill:
 		for len(batch) < s.maxBatch {
 			select {
 			case req, ok := <-s.queue:
 				if !ok {
+					break fill
+				}
+				if req.raw != nil {
+					raw = req
 					break fill
 				}
 				batch = append(batch, req)
@@ -54,7 +66,18 @@ func (s *Store) writer() {
 		}
 		s.commitBatch(batch)
 		clear(batch)
+		if raw != nil {
+			s.runRaw(raw)
+		}
 	}
+}
+
+// runRaw runs a raw request alone, outside any transaction.
+func (s *Store) runRaw(req *request) {
+	if !req.state.CompareAndSwap(stateQueued, stateTaken) {
+		return
+	}
+	req.done <- result{err: req.raw(req.ctx)}
 }
 
 // commitBatch runs every live request of batch in its own savepoint inside

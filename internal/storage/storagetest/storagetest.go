@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListParentMoves", testListParentMoves},
 		{"ListKeysOnly", testListKeysOnly},
 		{"Scan", testScan},
+		{"Compact", testCompact},
 		{"Count", testCount},
 		{"Due", testDue},
 		{"Bytes", testBytes},
@@ -695,6 +696,39 @@ func testScan(t *testing.T, s storage.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// testCompact checks that a store's Compact (if it has one) keeps every
+// record and leaves the store usable.
+func testCompact(t *testing.T, s storage.Store) {
+	c, ok := s.(storage.Compactor)
+	if !ok {
+		t.Skip("the store does not implement storage.Compactor")
+	}
+	ctx := t.Context()
+	mustInsert(t, s, &storage.Record{Kind: kindA, Scope: scope1, ID: "keep", Data: []byte("v1"), Sealed: []byte{1, 2}},
+		&storage.Record{Kind: kindA, Scope: scope1, ID: "drop", Data: []byte("gone")})
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		r, err := tx.Get(ctx, kindA, scope1, "keep")
+		if err != nil {
+			return err
+		}
+		r.Data = []byte("v2")
+		if err := tx.Update(ctx, r); err != nil {
+			return err
+		}
+		return tx.Delete(ctx, kindA, scope1, "drop")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Compact(ctx); err != nil {
+		t.Fatalf("Compact = %v, want nil", err)
+	}
+	if r := mustGet(t, s, kindA, scope1, "keep"); string(r.Data) != "v2" || r.Rev != 2 || !bytes.Equal(r.Sealed, []byte{1, 2}) {
+		t.Errorf("after Compact, Get = %+v", r)
+	}
+	wantNotFound(t, s, kindA, scope1, "drop")
+	mustInsert(t, s, &storage.Record{Kind: kindA, Scope: scope1, ID: "after"})
 }
 
 func testListPaging(t *testing.T, s storage.Store) {
