@@ -441,20 +441,34 @@ func (s *Server) event(c *call) *audit.Event {
 		e.RecipientAccountID = c.caller.Account
 	}
 	if c.decoded {
-		// Sensitive members marshal as "[REDACTED]".
-		if b, err := json.Marshal(c.in); err == nil {
-			e.RequestParameters = b
-		}
+		e.RequestParameters = auditJSON(c.in)
 	}
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
 		e.ErrorMessage = c.err.Message
 	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
-		if b, err := json.Marshal(c.out); err == nil {
-			e.ResponseElements = b
-		}
+		e.ResponseElements = auditJSON(c.out)
 	}
 	return e
+}
+
+// auditEncoder is implemented by the generated shapes: CloudTrail's form,
+// lower-case member names, sensitive members and blobs left out.
+type auditEncoder interface {
+	AppendAuditJSON(b []byte) []byte
+}
+
+// auditJSON encodes v for the audit trail: through AppendAuditJSON when v
+// has it, else with encoding/json (sensitive values print as [REDACTED]).
+func auditJSON(v any) json.RawMessage {
+	if a, ok := v.(auditEncoder); ok {
+		return a.AppendAuditJSON(make([]byte, 0, 256))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func (s *Server) writeError(w http.ResponseWriter, e *awserr.Error, field string) {

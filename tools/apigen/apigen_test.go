@@ -169,7 +169,7 @@ func TestGenerateSkipsNonRE2Pattern(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := []string{"helpers_gen.go", "json_gen.go", "ops_gen.go", "types_gen.go", "validate_gen.go"}
+	want := []string{"audit_gen.go", "helpers_gen.go", "json_gen.go", "ops_gen.go", "types_gen.go", "validate_gen.go"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Errorf("generate() files = %v, want %v", names, want)
 	}

@@ -82,6 +82,7 @@ func generate(m *model, svc service) (files map[string][]byte, err error) {
 		{"types_gen.go", g.genTypes},
 		{"validate_gen.go", g.genValidate},
 		{"json_gen.go", g.genJSON},
+		{"audit_gen.go", g.genAudit},
 		{"ops_gen.go", g.genOps},
 		{"helpers_gen.go", func(w *writer) { genHelpers(w, all.Bytes()) }},
 	} {

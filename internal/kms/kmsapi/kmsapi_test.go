@@ -394,3 +394,21 @@ func TestHotPathAllocations(t *testing.T) {
 		t.Errorf("EncryptOutput.AppendJSON() allocates %v times, want 0", n)
 	}
 }
+
+// TestAppendAuditJSON pins CloudTrail's form of a request: lower-case
+// member names, and no plaintext or ciphertext at all.
+func TestAppendAuditJSON(t *testing.T) {
+	in := &kmsapi.EncryptInput{KeyId: ptr("alias/a"), Plaintext: sensitive.Bytes("top secret"),
+		EncryptionContext: map[string]string{"b": "2", "a": "1"}, EncryptionAlgorithm: kmsapi.EncryptionAlgorithmSpecSymmetricDefault}
+	if got, want := string(in.AppendAuditJSON(nil)), `{"keyId":"alias/a","encryptionContext":{"a":"1","b":"2"},"encryptionAlgorithm":"SYMMETRIC_DEFAULT"}`; got != want {
+		t.Errorf("kmsapi.EncryptInput.AppendAuditJSON = %s, want %s", got, want)
+	}
+	out := &kmsapi.DecryptOutput{KeyId: ptr("k"), Plaintext: sensitive.Bytes("top secret"), CiphertextForRecipient: []byte("c")}
+	if got, want := string(out.AppendAuditJSON(nil)), `{"keyId":"k"}`; got != want {
+		t.Errorf("kmsapi.DecryptOutput.AppendAuditJSON = %s, want %s", got, want)
+	}
+	md := &kmsapi.CreateKeyOutput{KeyMetadata: &kmsapi.KeyMetadata{AWSAccountId: ptr("1"), KeyId: ptr("k"), EncryptionAlgorithms: []kmsapi.EncryptionAlgorithmSpec{kmsapi.EncryptionAlgorithmSpecSymmetricDefault}}}
+	if got, want := string(md.AppendAuditJSON(nil)), `{"keyMetadata":{"aWSAccountId":"1","keyId":"k","encryptionAlgorithms":["SYMMETRIC_DEFAULT"]}}`; got != want {
+		t.Errorf("kmsapi.CreateKeyOutput.AppendAuditJSON = %s, want %s", got, want)
+	}
+}
