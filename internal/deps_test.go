@@ -32,6 +32,10 @@ func TestImportArrows(t *testing.T) {
 	rules := []rule{
 		{module + "/internal/kms", []string{"net/http", "database/sql", module + "/internal/storage/sqlite", module + "/internal/storage/postgres", module + "/internal/awsjson", module + "/internal/server"},
 			"services know nothing of HTTP or SQL"},
+		{module + "/internal/secretsmanager", []string{"net/http", "database/sql", module + "/internal/storage/sqlite", module + "/internal/storage/postgres", module + "/internal/awsjson", module + "/internal/server", module + "/internal/webhook"},
+			"services know nothing of HTTP or SQL; rotation reaches the webhook through an interface"},
+		{module + "/internal/webhook", []string{module + "/internal/secretsmanager", module + "/internal/kms", module + "/internal/storage"},
+			"the webhook invoker is a leaf the app wires in"},
 		{module + "/internal/envelope", []string{"net/http", "database/sql"}, "crypto packages do no I/O beyond files"},
 		{module + "/internal/keymaterial", []string{"net/http", "database/sql", module + "/internal/storage"}, "crypto packages do no I/O"},
 		{module + "/internal/storage/sqlite", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/awsjson", module + "/internal/server"},

@@ -4,12 +4,12 @@
 // same SDK client against a bare Go HTTP server that returns a fixed answer.
 //
 // It starts the keyfort binary itself (on 127.0.0.1, a fresh data directory)
-// so that server CPU and RSS can be read from /proc, seeds it with -keys keys,
-// runs each operation for -d, and stops the server. All traffic goes to
+// so that server CPU and RSS can be read from /proc, seeds it with -keys keys
+// and -secrets secrets, runs each operation for -d, and stops the server. All traffic goes to
 // loopback and every loop is bounded in time.
 //
 //	go build -o /tmp/keyfort ./cmd/keyfort
-//	go run ./bench/loadgen -binary /tmp/keyfort -c 8 -d 5s -keys 10000
+//	go run ./bench/loadgen -binary /tmp/keyfort -c 8 -d 5s -keys 10000 -secrets 10000
 package main
 
 import (
@@ -62,7 +62,9 @@ func run() error {
 	conc := flag.Int("c", 8, "concurrent clients")
 	dur := flag.Duration("d", 5*time.Second, "duration of each operation's run")
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
-	opsFlag := flag.String("ops", "Floor,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases", "operations to run")
+	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
+	opsFlag := flag.String("ops", "Floor,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases,"+
+		"GetSecretValue,DescribeSecret,ListSecrets,PutSecretValue,CreateSecret", "operations to run")
 	flag.Parse()
 	if *binary == "" {
 		return errors.New("-binary is required (go build -o /tmp/keyfort ./cmd/keyfort)")
@@ -86,6 +88,12 @@ func run() error {
 		return err
 	}
 	fmt.Printf("seeded %d keys and %d aliases in %s; server RSS %s\n", *nkeys, min(*nkeys, 1000), time.Since(start).Round(time.Millisecond), srv.rss())
+	smClient := newSMClient("http://"+srv.addr, *conc)
+	start = time.Now()
+	if err := seedSecrets(ctx, smClient, *nsecrets, *conc); err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d secrets in %s; server RSS %s\n", *nsecrets, time.Since(start).Round(time.Millisecond), srv.rss())
 
 	key := seedKeys[0]
 	ct, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
@@ -148,6 +156,9 @@ func run() error {
 			_, err := client.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(100)})
 			return err
 		},
+	}
+	for name, fn := range smOps(smClient, *nsecrets, *conc) {
+		ops[name] = fn
 	}
 	var results []result
 	for _, name := range strings.Split(*opsFlag, ",") {

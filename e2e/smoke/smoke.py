@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keyfort KMS smoke test through a second client: boto3 and the AWS CLI v1.
+"""Keyfort KMS and Secrets Manager smoke test through a second client: boto3 and the AWS CLI v1.
 
 Starts the given keyfort binary on a free loopback port with a fresh data
 directory, waits for GET /health, runs the checks, stops the server with
@@ -42,6 +42,11 @@ SECRET_KEY = "x"
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 KEY_ARN_RE = re.compile(r"^arn:aws:kms:us-east-1:123456789012:key/(" + UUID_RE + r")$")
+SECRET_NOT_FOUND = "Secrets Manager can't find the specified secret."
+
+
+def secret_arn_re(name):
+    return re.compile(r"^arn:aws:secretsmanager:us-east-1:123456789012:secret:" + re.escape(name) + r"-[A-Za-z0-9]{6}$")
 
 # Plaintexts used by the checks; none may appear in the server's logs or
 # audit trail.
@@ -50,6 +55,11 @@ SECRET_MARKERS = [
     b"smoke-reencrypt-51be02",
     b"smoke-rotation-c0ffee",
     b"smoke-cli-plaintext-9d1e",
+    b"smoke-sm-string-4e8b21",
+    b"smoke-sm-put-a93c77",
+    b"smoke-sm-binary-\x00\xff\x10-5d2f",
+    b"smoke-sm-cli-value-e61a04",
+    b"smoke-sm-persisted-2b7d90",
 ]
 
 HEALTH_TIMEOUT = 20.0
@@ -227,11 +237,13 @@ class Smoke:
         # botocore checks a model minimum before sending; this client lets the
         # server's own validation answer (as it must for clients that do not).
         self.kms_unvalidated = self.client(REGION, ACCESS_KEY, parameter_validation=False)
+        self.sm = self.client(REGION, ACCESS_KEY, service="secretsmanager")
+        self.sm_unvalidated = self.client(REGION, ACCESS_KEY, parameter_validation=False, service="secretsmanager")
         self.cli_env = self._cli_env()
 
-    def client(self, region, access_key, parameter_validation=True):
+    def client(self, region, access_key, parameter_validation=True, service="kms"):
         return boto3.client(
-            "kms",
+            service,
             endpoint_url=self.server.endpoint,
             region_name=region,
             aws_access_key_id=access_key,
@@ -774,7 +786,9 @@ class Smoke:
         self.kms.rotate_key_on_demand(KeyId=key_id)
         disabled_id, _ = self.new_key("smoke persisted disabled")
         self.kms.disable_key(KeyId=disabled_id)
-        return {"key_id": key_id, "arn": arn, "blob": blob, "disabled_id": disabled_id}
+        sm_vid = self.sm.create_secret(Name="smoke/persisted", SecretString=SECRET_MARKERS[8].decode(),
+                                       Tags=[{"Key": "persist", "Value": "yes"}])["VersionId"]
+        return {"key_id": key_id, "arn": arn, "blob": blob, "disabled_id": disabled_id, "sm_vid": sm_vid}
 
     def check_persisted(self, state):
         ensure(state, "nothing was set up before the restart")
@@ -789,6 +803,10 @@ class Smoke:
         eq((st.get("KeyRotationEnabled"), st.get("RotationPeriodInDays")), (True, 200), "rotation status after restart")
         eq(len(self.kms.list_key_rotations(KeyId=state["key_id"])["Rotations"]), 1, "rotations after restart")
         eq(self.describe(state["disabled_id"]).get("KeyState"), "Disabled", "disabled key state after restart")
+        got = self.sm.get_secret_value(SecretId="smoke/persisted", VersionId=state["sm_vid"])
+        eq(got.get("SecretString"), SECRET_MARKERS[8].decode(), "GetSecretValue of a pre-restart secret")
+        eq(self.sm.describe_secret(SecretId="smoke/persisted").get("Tags"), [{"Key": "persist", "Value": "yes"}],
+           "secret tags after restart")
 
     def check_cli_create_key(self):
         code, out, err = self.aws("kms", "create-key", "--region", REGION, "--output", "json")
@@ -834,6 +852,210 @@ class Smoke:
                % err.strip())
         ensure("alias/missing" in err, "aws kms describe-key stderr %r does not name alias/missing" % err.strip())
 
+    # ---- Secrets Manager ------------------------------------------------
+
+    def check_sm_create_get_describe(self):
+        sm = self.sm
+        resp = sm.create_secret(Name="smoke/app/db", Description="smoke database password",
+                                SecretString=SECRET_MARKERS[4].decode(),
+                                Tags=[{"Key": "team", "Value": "smoke"}])
+        ensure(secret_arn_re("smoke/app/db").match(resp.get("ARN", "")),
+               "CreateSecret ARN = %r, want arn:aws:secretsmanager:us-east-1:123456789012:secret:smoke/app/db-XXXXXX" % resp.get("ARN"))
+        eq(resp.get("Name"), "smoke/app/db", "CreateSecret Name")
+        ensure(re.match("^" + UUID_RE + "$", resp.get("VersionId", "")), "CreateSecret VersionId = %r, want a uuid" % resp.get("VersionId"))
+        arn, vid = resp["ARN"], resp["VersionId"]
+        for secret_id in ("smoke/app/db", arn, arn[:-7]):
+            got = sm.get_secret_value(SecretId=secret_id)
+            eq((got.get("ARN"), got.get("Name"), got.get("VersionId"), got.get("SecretString"), got.get("VersionStages")),
+               (arn, "smoke/app/db", vid, SECRET_MARKERS[4].decode(), ["AWSCURRENT"]),
+               "GetSecretValue(%s) (ARN, Name, VersionId, SecretString, VersionStages)" % secret_id)
+            ensure("SecretBinary" not in got, "GetSecretValue of a string secret has SecretBinary")
+            ensure(isinstance(got.get("CreatedDate"), datetime.datetime), "GetSecretValue CreatedDate = %r" % got.get("CreatedDate"))
+        d = sm.describe_secret(SecretId=arn)
+        eq((d.get("Name"), d.get("Description"), d.get("Tags"), d.get("VersionIdsToStages")),
+           ("smoke/app/db", "smoke database password", [{"Key": "team", "Value": "smoke"}], {vid: ["AWSCURRENT"]}),
+           "DescribeSecret (Name, Description, Tags, VersionIdsToStages)")
+        for absent in ("KmsKeyId", "DeletedDate", "RotationEnabled", "SecretString"):
+            ensure(absent not in d, "DescribeSecret has %s: %r" % (absent, d.get(absent)))
+        ensure(abs((d["CreatedDate"] - utcnow()).total_seconds()) < 600, "DescribeSecret CreatedDate %r is not now" % d["CreatedDate"])
+
+    def check_sm_binary(self):
+        resp = self.sm.create_secret(Name="smoke/binary", SecretBinary=SECRET_MARKERS[6])
+        got = self.sm.get_secret_value(SecretId="smoke/binary")
+        eq(got.get("SecretBinary"), SECRET_MARKERS[6], "GetSecretValue SecretBinary")
+        ensure("SecretString" not in got, "GetSecretValue of a binary secret has SecretString")
+        eq(got.get("VersionId"), resp["VersionId"], "GetSecretValue VersionId of the binary secret")
+
+    def check_sm_versions(self):
+        sm = self.sm
+        v1 = sm.create_secret(Name="smoke/versions", SecretString="first")["VersionId"]
+        put = sm.put_secret_value(SecretId="smoke/versions", SecretString=SECRET_MARKERS[5].decode())
+        v2 = put["VersionId"]
+        eq(put.get("VersionStages"), ["AWSCURRENT"], "PutSecretValue VersionStages")
+        eq(sm.get_secret_value(SecretId="smoke/versions")["SecretString"], SECRET_MARKERS[5].decode(), "GetSecretValue after PutSecretValue")
+        eq(sm.get_secret_value(SecretId="smoke/versions", VersionStage="AWSPREVIOUS")["SecretString"], "first",
+           "GetSecretValue(VersionStage=AWSPREVIOUS)")
+        eq(sm.get_secret_value(SecretId="smoke/versions", VersionId=v1)["VersionStages"], ["AWSPREVIOUS"],
+           "GetSecretValue(VersionId=v1) VersionStages")
+        vs = sm.list_secret_version_ids(SecretId="smoke/versions")["Versions"]
+        eq([(v["VersionId"], v["VersionStages"]) for v in vs], [(v2, ["AWSCURRENT"]), (v1, ["AWSPREVIOUS"])],
+           "ListSecretVersionIds (newest first)")
+        # Idempotent retry with the same ClientRequestToken and value.
+        token = str(uuid.uuid4())
+        a = sm.put_secret_value(SecretId="smoke/versions", SecretString="third", ClientRequestToken=token)
+        b = sm.put_secret_value(SecretId="smoke/versions", SecretString="third", ClientRequestToken=token)
+        eq((a["VersionId"], b["VersionId"]), (token, token), "PutSecretValue retry VersionId")
+        expect_error(sm.put_secret_value, "ResourceExistsException", SecretId="smoke/versions",
+                     SecretString="different", ClientRequestToken=token)
+        sm.update_secret_version_stage(SecretId="smoke/versions", VersionStage="AWSCURRENT",
+                                       MoveToVersionId=v1, RemoveFromVersionId=token)
+        eq(sm.get_secret_value(SecretId="smoke/versions")["SecretString"], "first",
+           "GetSecretValue after moving AWSCURRENT back to the first version")
+        eq(sm.describe_secret(SecretId="smoke/versions")["VersionIdsToStages"],
+           {v1: ["AWSCURRENT"], token: ["AWSPREVIOUS"]}, "VersionIdsToStages after UpdateSecretVersionStage")
+        sm.update_secret_version_stage(SecretId="smoke/versions", VersionStage="MYLABEL", MoveToVersionId=v2)
+        eq(sm.get_secret_value(SecretId="smoke/versions", VersionStage="MYLABEL")["VersionId"], v2,
+           "GetSecretValue(VersionStage=MYLABEL)")
+        dep = sm.list_secret_version_ids(SecretId="smoke/versions", IncludeDeprecated=True)["Versions"]
+        eq(len(dep), 3, "ListSecretVersionIds(IncludeDeprecated) count")
+        expect_error(sm.update_secret_version_stage, "InvalidParameterException", SecretId="smoke/versions",
+                     VersionStage="AWSCURRENT", RemoveFromVersionId=v1)
+
+    def check_sm_update_secret(self):
+        sm = self.sm
+        sm.create_secret(Name="smoke/update", SecretString="before")
+        out = sm.update_secret(SecretId="smoke/update", Description="changed", SecretString="after")
+        ensure(re.match("^" + UUID_RE + "$", out.get("VersionId", "")), "UpdateSecret with a value: VersionId = %r" % out.get("VersionId"))
+        eq(sm.get_secret_value(SecretId="smoke/update")["SecretString"], "after", "GetSecretValue after UpdateSecret")
+        eq(sm.describe_secret(SecretId="smoke/update").get("Description"), "changed", "Description after UpdateSecret")
+
+    def check_sm_delete_restore(self):
+        sm = self.sm
+        arn = sm.create_secret(Name="smoke/delete", SecretString="v")["ARN"]
+        out = sm.delete_secret(SecretId="smoke/delete", RecoveryWindowInDays=7)
+        eq((out.get("ARN"), out.get("Name")), (arn, "smoke/delete"), "DeleteSecret (ARN, Name)")
+        ensure(days_from_now(out["DeletionDate"], 7), "DeleteSecret DeletionDate %r is not 7 days from now" % out["DeletionDate"])
+        ensure("DeletedDate" in sm.describe_secret(SecretId="smoke/delete"), "DescribeSecret of a deleted secret lacks DeletedDate")
+        expect_error(sm.get_secret_value, "InvalidRequestException", contains=["marked for deletion"], SecretId="smoke/delete")
+        expect_error(sm.put_secret_value, "InvalidRequestException", contains=["marked for deletion"],
+                     SecretId="smoke/delete", SecretString="x")
+        expect_error(sm.create_secret, "InvalidRequestException", contains=["scheduled for deletion"],
+                     Name="smoke/delete", SecretString="x")
+        names = [e["Name"] for e in sm.list_secrets(Filters=[{"Key": "name", "Values": ["smoke/delete"]}])["SecretList"]]
+        eq(names, [], "ListSecrets without IncludePlannedDeletion")
+        names = [e["Name"] for e in sm.list_secrets(IncludePlannedDeletion=True,
+                                                    Filters=[{"Key": "name", "Values": ["smoke/delete"]}])["SecretList"]]
+        eq(names, ["smoke/delete"], "ListSecrets(IncludePlannedDeletion=True)")
+        eq(sm.restore_secret(SecretId="smoke/delete").get("ARN"), arn, "RestoreSecret ARN")
+        eq(sm.get_secret_value(SecretId="smoke/delete")["SecretString"], "v", "GetSecretValue after RestoreSecret")
+        sm.delete_secret(SecretId="smoke/delete", ForceDeleteWithoutRecovery=True)
+        expect_error(sm.get_secret_value, "ResourceNotFoundException", message=SECRET_NOT_FOUND, SecretId="smoke/delete")
+
+    def check_sm_tags(self):
+        sm = self.sm
+        sm.create_secret(Name="smoke/tags", SecretString="v")
+        sm.tag_resource(SecretId="smoke/tags", Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+        sm.tag_resource(SecretId="smoke/tags", Tags=[{"Key": "a", "Value": "3"}])
+        got = {t["Key"]: t["Value"] for t in sm.describe_secret(SecretId="smoke/tags")["Tags"]}
+        eq(got, {"a": "3", "b": "2"}, "tags after TagResource")
+        sm.untag_resource(SecretId="smoke/tags", TagKeys=["a", "absent"])
+        eq(sm.describe_secret(SecretId="smoke/tags")["Tags"], [{"Key": "b", "Value": "2"}], "tags after UntagResource")
+        expect_error(sm.tag_resource, "ResourceNotFoundException", message=SECRET_NOT_FOUND,
+                     SecretId="smoke/no-such-secret", Tags=[{"Key": "a", "Value": "1"}])
+
+    def check_sm_list_secrets(self):
+        sm = self.sm
+        for i in range(5):
+            sm.create_secret(Name="smoke/list/s%d" % i, SecretString="v", Description="listing number %d" % i,
+                             Tags=[{"Key": "parity", "Value": "even" if i % 2 == 0 else "odd"}])
+        only_list = [{"Key": "name", "Values": ["smoke/list/"]}]
+        newest = [e["Name"] for e in sm.list_secrets(Filters=only_list)["SecretList"]]
+        eq(newest, ["smoke/list/s%d" % i for i in (4, 3, 2, 1, 0)], "ListSecrets(name=smoke/list/) default order (created, newest first)")
+        by_name = [e["Name"] for e in sm.list_secrets(Filters=only_list, SortBy="name", SortOrder="asc")["SecretList"]]
+        eq(by_name, ["smoke/list/s%d" % i for i in range(5)], "ListSecrets(SortBy=name, asc)")
+        even = [e["Name"] for e in sm.list_secrets(Filters=only_list + [{"Key": "tag-value", "Values": ["even"]}],
+                                                   SortBy="name", SortOrder="asc")["SecretList"]]
+        eq(even, ["smoke/list/s0", "smoke/list/s2", "smoke/list/s4"], "ListSecrets(name, tag-value=even)")
+        not_even = [e["Name"] for e in sm.list_secrets(Filters=only_list + [{"Key": "tag-value", "Values": ["!even"]}],
+                                                       SortBy="name", SortOrder="asc")["SecretList"]]
+        eq(not_even, ["smoke/list/s1", "smoke/list/s3"], "ListSecrets(tag-value=!even)")
+        desc = [e["Name"] for e in sm.list_secrets(Filters=[{"Key": "description", "Values": ["number 3"]}])["SecretList"]]
+        eq(desc, ["smoke/list/s3"], "ListSecrets(description=number 3)")
+        seen, token = [], None
+        for _ in range(10):
+            kw = {"Filters": only_list, "MaxResults": 2, "SortBy": "name"}
+            if token:
+                kw["NextToken"] = token
+            page = sm.list_secrets(**kw)
+            ensure(len(page["SecretList"]) <= 2, "ListSecrets(MaxResults=2) returned %d" % len(page["SecretList"]))
+            seen += [e["Name"] for e in page["SecretList"]]
+            token = page.get("NextToken")
+            if not token:
+                break
+        eq(seen, ["smoke/list/s%d" % i for i in (4, 3, 2, 1, 0)], "ListSecrets pages of 2 (SortBy=name, default desc)")
+        p = sm.get_paginator("list_secrets")
+        eq(sum(len(pg["SecretList"]) for pg in p.paginate(Filters=only_list, PaginationConfig={"PageSize": 3})), 5,
+           "ListSecrets through the boto3 paginator")
+        expect_error(sm.list_secrets, "InvalidNextTokenException", NextToken="bm90LWEtdG9rZW4")
+
+    def check_sm_random_password(self):
+        sm = self.sm
+        pw = sm.get_random_password()["RandomPassword"]
+        eq(len(pw), 32, "GetRandomPassword default length")
+        pw = sm.get_random_password(PasswordLength=20, ExcludePunctuation=True)["RandomPassword"]
+        ensure(len(pw) == 20 and pw.isalnum(), "GetRandomPassword(20, ExcludePunctuation) = %r" % pw)
+        pw = sm.get_random_password(PasswordLength=12, ExcludeNumbers=True, ExcludeUppercase=True,
+                                    ExcludePunctuation=True, ExcludeCharacters="abc")["RandomPassword"]
+        ensure(len(pw) == 12 and re.match("^[d-z]+$", pw), "GetRandomPassword(lowercase only, no abc) = %r" % pw)
+        pw = sm.get_random_password(PasswordLength=4, RequireEachIncludedType=True, ExcludePunctuation=True)["RandomPassword"]
+        ensure(any(c.isdigit() for c in pw) and any(c.islower() for c in pw) and any(c.isupper() for c in pw),
+               "GetRandomPassword(RequireEachIncludedType) = %r lacks a type" % pw)
+        expect_error(sm.get_random_password, "InvalidParameterException", PasswordLength=5,
+                     ExcludeNumbers=True, ExcludeUppercase=True, ExcludeLowercase=True, ExcludePunctuation=True)
+
+    def check_sm_errors(self):
+        sm, raw = self.sm, self.sm_unvalidated
+        expect_error(sm.get_secret_value, "ResourceNotFoundException", status=400, message=SECRET_NOT_FOUND, SecretId="smoke/missing")
+        expect_error(sm.describe_secret, "ResourceNotFoundException", message=SECRET_NOT_FOUND,
+                     SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:smoke/missing-AbCdEf")
+        sm.create_secret(Name="smoke/errors", SecretString="v")
+        expect_error(sm.create_secret, "ResourceExistsException", contains=["smoke/errors", "already exists"],
+                     Name="smoke/errors", SecretString="w")
+        expect_error(sm.create_secret, "InvalidParameterException", contains=["Invalid name"], Name="bad name!", SecretString="v")
+        expect_error(sm.delete_secret, "InvalidParameterException", SecretId="smoke/errors",
+                     ForceDeleteWithoutRecovery=True, RecoveryWindowInDays=7)
+        expect_error(sm.get_secret_value, "ResourceNotFoundException", SecretId="smoke/errors", VersionStage="NOPE")
+        expect_error(raw.list_secrets, "ValidationException", contains=["maxResults"], MaxResults=0)
+        expect_error(raw.get_random_password, "ValidationException", contains=["passwordLength"], PasswordLength=5000)
+        expect_error(raw.create_secret, "ValidationException", contains=["512"], Name="n" * 600, SecretString="v")
+        # The secret of another region or account is not visible.
+        other = boto3.client("secretsmanager", endpoint_url=self.server.endpoint, region_name="eu-west-1",
+                             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                             config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+        expect_error(other.get_secret_value, "ResourceNotFoundException", SecretId="smoke/errors")
+
+    def check_sm_cli(self):
+        code, out, err = self.aws("secretsmanager", "create-secret", "--region", REGION, "--output", "json",
+                                  "--name", "smoke/cli", "--secret-string", SECRET_MARKERS[7].decode())
+        eq(code, 0, "aws secretsmanager create-secret exit code (stderr %r)" % err.strip())
+        created = json.loads(out)
+        ensure(secret_arn_re("smoke/cli").match(created.get("ARN", "")), "aws secretsmanager create-secret ARN = %r" % created.get("ARN"))
+        code, out, err = self.aws("secretsmanager", "get-secret-value", "--region", REGION, "--output", "json",
+                                  "--secret-id", "smoke/cli")
+        eq(code, 0, "aws secretsmanager get-secret-value exit code (stderr %r)" % err.strip())
+        got = json.loads(out)
+        eq((got.get("SecretString"), got.get("VersionId"), got.get("VersionStages")),
+           (SECRET_MARKERS[7].decode(), created["VersionId"], ["AWSCURRENT"]), "aws secretsmanager get-secret-value")
+        eq(self.sm.get_secret_value(SecretId=created["ARN"])["SecretString"], SECRET_MARKERS[7].decode(),
+           "boto3 GetSecretValue of the CLI's secret")
+
+    def check_sm_cli_error(self):
+        code, out, err = self.aws("secretsmanager", "get-secret-value", "--region", REGION, "--output", "json",
+                                  "--secret-id", "smoke/cli-missing")
+        ensure(code != 0, "aws secretsmanager get-secret-value --secret-id smoke/cli-missing exited 0 with %r" % out.strip())
+        ensure("ResourceNotFoundException" in err, "aws secretsmanager get-secret-value stderr %r lacks ResourceNotFoundException" % err.strip())
+        ensure(SECRET_NOT_FOUND in err, "aws secretsmanager get-secret-value stderr %r lacks %r" % (err.strip(), SECRET_NOT_FOUND))
+
 
 def _as_list(v):
     if v is None:
@@ -869,6 +1091,17 @@ CHECKS = [
     ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
+    ("SM CreateSecret / GetSecretValue / DescribeSecret", "check_sm_create_get_describe"),
+    ("SM SecretBinary", "check_sm_binary"),
+    ("SM PutSecretValue / ListSecretVersionIds / UpdateSecretVersionStage", "check_sm_versions"),
+    ("SM UpdateSecret", "check_sm_update_secret"),
+    ("SM DeleteSecret / RestoreSecret", "check_sm_delete_restore"),
+    ("SM Tag/UntagResource", "check_sm_tags"),
+    ("SM ListSecrets filters, sort, paging", "check_sm_list_secrets"),
+    ("SM GetRandomPassword", "check_sm_random_password"),
+    ("SM errors", "check_sm_errors"),
+    ("aws secretsmanager create-secret / get-secret-value (CLI)", "check_sm_cli"),
+    ("aws secretsmanager get-secret-value missing fails (CLI)", "check_sm_cli_error"),
 ]
 
 
@@ -936,8 +1169,9 @@ def leak_check(data, log_paths):
         except OSError:
             continue
         for marker in SECRET_MARKERS:
-            if marker in content:
-                found.append("%s in %s" % (marker.decode(), os.path.relpath(p, os.path.dirname(data))))
+            for form, needle in (("raw", marker), ("base64", base64.b64encode(marker))):
+                if needle in content:
+                    found.append("%r (%s) in %s" % (marker, form, os.path.relpath(p, os.path.dirname(data))))
     ensure(not found, "plaintext found: %s" % ", ".join(found))
 
 
@@ -974,7 +1208,7 @@ def main():
 
             def setup():
                 persisted.update(smoke.setup_persisted())
-            results.record("state for the restart check (alias, tags, rotation, ciphertext)", setup)
+            results.record("state for the restart check (alias, tags, rotation, ciphertext, secret)", setup)
             stop_server(results, server)
             # Run 2: the same data directory after a clean stop.
             server2 = Server(binary, data, os.path.join(workdir, "server-restart.log"))

@@ -158,6 +158,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		now:    now,
 		rand:   opts.Rand,
 		logger: log,
+
+		rotationWebhooks: cfg.RotationWebhooks,
 	})
 	a.jobs = svcs.jobs
 	a.server, err = server.New(server.Config{

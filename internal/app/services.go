@@ -12,6 +12,7 @@ import (
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/webhook"
 )
 
 // serviceDeps are what the services are built from.
@@ -21,6 +22,9 @@ type serviceDeps struct {
 	now    func() time.Time
 	rand   io.Reader
 	logger *slog.Logger
+	// rotationWebhooks maps rotation Lambda ARNs to webhook URLs
+	// (config.Config.RotationWebhooks).
+	rotationWebhooks map[string]string
 }
 
 // services are the service implementations the server dispatches to, and
@@ -37,6 +41,22 @@ type jobRunner interface {
 	RunJobs(ctx context.Context) error
 }
 
+// rotationInvoker returns the webhook invoker of Secrets Manager rotations,
+// or nil (every rotation function answers AccessDeniedException) when no
+// webhook is configured. config.Validate has checked the URLs, so New does
+// not fail here; if it did, rotation stays off and the cause is logged.
+func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager.RotationInvoker {
+	if len(targets) == 0 {
+		return nil
+	}
+	inv, err := webhook.New(targets, webhook.Options{})
+	if err != nil {
+		log.Error("rotation webhooks are not usable; RotateSecret will answer AccessDeniedException", "err", err)
+		return nil
+	}
+	return inv
+}
+
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
 //   - KMS: the real service (internal/kms).
@@ -50,12 +70,14 @@ func newServices(d serviceDeps) services {
 		Rand:   d.rand,
 		Logger: d.logger.With("service", "kms"),
 	})
+	smLog := d.logger.With("service", "secretsmanager")
 	var sm smapi.Service = secretsmanager.New(secretsmanager.Config{
-		Store:  d.store,
-		KMS:    k,
-		Now:    d.now,
-		Rand:   d.rand,
-		Logger: d.logger.With("service", "secretsmanager"),
+		Store:    d.store,
+		KMS:      k,
+		Now:      d.now,
+		Rand:     d.rand,
+		Logger:   smLog,
+		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
 	})
 	s := services{kms: k, sm: sm}
 	for _, svc := range []any{s.kms, s.sm} {

@@ -17,11 +17,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/keyfort/keyfort/internal/webhook"
 )
 
 // Auth modes.
@@ -70,6 +73,15 @@ type Config struct {
 	AuditDir string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// RotationWebhooks maps rotation Lambda function ARNs to the http(s)
+	// webhook URLs that run their rotation steps (Keyfort cannot run Lambda
+	// functions; see package webhook). Secrets Manager's RotateSecret
+	// answers AccessDeniedException for a function not listed here. Set
+	// only in the config file, as a mapping:
+	//
+	//	rotation_webhooks:
+	//	  arn:aws:lambda:us-east-1:123456789012:function:rotate-db: https://rotator.internal/rotate
+	RotationWebhooks map[string]string
 }
 
 // Default returns the default configuration.
@@ -168,8 +180,20 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errorf("shutdown-timeout", "must be positive")
 	}
+	for arn, u := range c.RotationWebhooks {
+		if !lambdaARNRE.MatchString(arn) {
+			return errorf("rotation-webhooks", "%q is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)", arn)
+		}
+		if err := webhook.CheckURL(u); err != nil {
+			return errorf("rotation-webhooks", "the webhook of %s %v", arn, err) // never echo the URL: it may hold a credential
+		}
+	}
 	return nil
 }
+
+// lambdaARNRE matches a Lambda function ARN, optionally with a version or
+// alias qualifier.
+var lambdaARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[a-zA-Z0-9_-]{1,140}(:[a-zA-Z0-9_$-]{1,128})?$`)
 
 // IsLoopback reports whether host (from a host:port address) is a loopback
 // address or "localhost". An empty host (all interfaces) is not.
@@ -225,8 +249,10 @@ func settings() []setting {
 // Parse reads a YAML configuration file onto the defaults. Keys are the
 // flag names (listen, data, store, auth, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout; '_' may be written for
-// '-'). A value may contain ${VAR}, replaced by the environment variable VAR
-// (an unset variable is an error). Errors name the line.
+// '-'), plus rotation-webhooks, a mapping of Lambda function ARN to webhook
+// URL that only the file can set (see [Config.RotationWebhooks]). A value
+// may contain ${VAR}, replaced by the environment variable VAR (an unset
+// variable is an error). Errors name the line.
 func Parse(r io.Reader) (Config, error) {
 	c := Default()
 	err := c.applyFile(r, os.LookupEnv)
@@ -257,6 +283,16 @@ func (c *Config) applyFile(r io.Reader, lookup func(string) (string, bool)) erro
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		name := strings.ReplaceAll(k.Value, "_", "-")
+		if name == "rotation-webhooks" {
+			if seen[name] {
+				return &Error{Setting: k.Value, Line: k.Line, Problem: "set twice"}
+			}
+			seen[name] = true
+			if err := c.applyWebhooks(k.Value, v, lookup); err != nil {
+				return err
+			}
+			continue
+		}
 		s, ok := byName[name]
 		if !ok {
 			return &Error{Setting: k.Value, Line: k.Line, Problem: "unknown setting"}
@@ -276,6 +312,30 @@ func (c *Config) applyFile(r io.Reader, lookup func(string) (string, bool)) erro
 			return &Error{Setting: k.Value, Line: v.Line, Problem: err.Error()}
 		}
 	}
+	return nil
+}
+
+// applyWebhooks reads the rotation-webhooks mapping (function ARN: URL).
+func (c *Config) applyWebhooks(key string, v *yaml.Node, lookup func(string) (string, bool)) error {
+	if v.Kind != yaml.MappingNode {
+		return &Error{Setting: key, Line: v.Line, Problem: "must be a mapping of Lambda function ARN: webhook URL"}
+	}
+	m := make(map[string]string, len(v.Content)/2)
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		fk, fv := v.Content[i], v.Content[i+1]
+		if fk.Kind != yaml.ScalarNode || fv.Kind != yaml.ScalarNode {
+			return &Error{Setting: key, Line: fk.Line, Problem: "must be a mapping of Lambda function ARN: webhook URL"}
+		}
+		if _, dup := m[fk.Value]; dup {
+			return &Error{Setting: key, Line: fk.Line, Problem: fk.Value + " is set twice"}
+		}
+		u, err := expand(fv.Value, lookup)
+		if err != nil {
+			return &Error{Setting: key, Line: fv.Line, Problem: err.Error()}
+		}
+		m[fk.Value] = u
+	}
+	c.RotationWebhooks = m
 	return nil
 }
 

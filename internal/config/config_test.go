@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,9 @@ log-level: debug
 log_format: json
 audit-dir: /var/log/keyfort
 shutdown-timeout: 3s
+rotation_webhooks:
+  arn:aws:lambda:us-east-1:123456789012:function:rotate-db: https://rotator.internal/rotate?key=${KEYFORT_TEST_PG_PASSWORD}
+  arn:aws:lambda:eu-west-1:123456789012:function:other:live: http://127.0.0.1:9001/
 `))
 	if err != nil {
 		t.Fatalf("Parse = %v, want nil", err)
@@ -62,8 +66,12 @@ shutdown-timeout: 3s
 		Store: "postgres://keyfort:pw@db:5432/keyfort?x=$$y", Auth: "dev", InsecureDevAuth: true,
 		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
 		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second,
+		RotationWebhooks: map[string]string{
+			"arn:aws:lambda:us-east-1:123456789012:function:rotate-db":  "https://rotator.internal/rotate?key=pw",
+			"arn:aws:lambda:eu-west-1:123456789012:function:other:live": "http://127.0.0.1:9001/",
+		},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Parse = %+v\nwant    %+v", c, want)
 	}
 }
@@ -80,6 +88,11 @@ func TestParseErrors(t *testing.T) {
 		{"not a mapping", "- listen\n", "config: line 1: config: must be a mapping"},
 		{"bad yaml", "listen: [\n", "config: config: not valid YAML"},
 		{"duplicate", "auth: dev\nauth: strict\n", "config: line 2: auth: set twice"},
+		{"webhooks not a mapping", "rotation_webhooks: http://x/\n", "config: line 1: rotation_webhooks: must be a mapping"},
+		{"webhook list value", "rotation_webhooks:\n  arn:aws:lambda:us-east-1:123456789012:function:f:\n    - http://x/\n",
+			"config: line 2: rotation_webhooks: must be a mapping"},
+		{"webhook unset variable", "rotation_webhooks:\n  arn:aws:lambda:us-east-1:123456789012:function:f: ${KEYFORT_TEST_UNSET_VAR}\n",
+			"config: line 2: rotation_webhooks: environment variable KEYFORT_TEST_UNSET_VAR is not set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,7 +103,7 @@ func TestParseErrors(t *testing.T) {
 			}
 		})
 	}
-	if c, err := Parse(strings.NewReader("")); err != nil || c != Default() {
+	if c, err := Parse(strings.NewReader("")); err != nil || !reflect.DeepEqual(c, Default()) {
 		t.Errorf("Parse(empty) = %+v, %v, want defaults", c, err)
 	}
 }
@@ -118,6 +131,15 @@ func TestValidate(t *testing.T) {
 		{"bad level", func(c *Config) { c.LogLevel = "trace" }, "config: log-level:"},
 		{"bad format", func(c *Config) { c.LogFormat = "xml" }, "config: log-format:"},
 		{"zero timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "config: shutdown-timeout: must be positive"},
+		{"webhook", func(c *Config) {
+			c.RotationWebhooks = map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:f": "https://h/x"}
+		}, ""},
+		{"webhook bad arn", func(c *Config) {
+			c.RotationWebhooks = map[string]string{"arn:aws:s3:::bucket": "https://h/x"}
+		}, `config: rotation-webhooks: "arn:aws:s3:::bucket" is not a Lambda function ARN`},
+		{"webhook bad scheme", func(c *Config) {
+			c.RotationWebhooks = map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:f": "file:///sekrit"}
+		}, "config: rotation-webhooks: the webhook of arn:aws:lambda:us-east-1:123456789012:function:f must be an http:// or https:// URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,7 +171,7 @@ func TestLoadPrecedence(t *testing.T) {
 		env  map[string]string
 		want func(Config) bool
 	}{
-		{"defaults only", nil, nil, func(c Config) bool { return c == Default() }},
+		{"defaults only", nil, nil, func(c Config) bool { return reflect.DeepEqual(c, Default()) }},
 		{"file over defaults", []string{"--config", file}, nil, func(c Config) bool {
 			return c.Listen == "127.0.0.1:1000" && c.DataDir == "/from/file" && c.LogLevel == "warn" && c.LogFormat == "auto"
 		}},

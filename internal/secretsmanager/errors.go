@@ -1,8 +1,6 @@
 package secretsmanager
 
 import (
-	"net/http"
-
 	"github.com/keyfort/keyfort/internal/awserr"
 )
 
@@ -20,7 +18,7 @@ const (
 )
 
 func errInternal() error {
-	return awserr.WithStatus(http.StatusInternalServerError, codeInternal, "An error occurred on the server side.")
+	return awserr.WithStatus(500, codeInternal, "An error occurred on the server side.")
 }
 
 func errSecretNotFound() error {

@@ -52,6 +52,23 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 		}
 	}
 
+	if s.lists != nil {
+		si, err := s.lists.ready(ctx, scope, sortBy)
+		if err != nil {
+			return nil, s.internal(ctx, op, err)
+		}
+		if si != nil {
+			out := &smapi.ListSecretsOutput{SecretList: []smapi.SecretListEntry{}}
+			err := si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), func(m *secretMeta) bool {
+				return matchAll(m, in.Filters)
+			})
+			if err != nil {
+				return nil, s.internal(ctx, op, err)
+			}
+			return out, nil
+		}
+	}
+
 	recs, err := s.listAll(ctx, scope)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
@@ -192,8 +209,12 @@ func matchFilter(m *secretMeta, f smapi.Filter) bool {
 		for _, t := range m.Tags {
 			fields = append(fields, t.Key, t.Value)
 		}
-	case smapi.FilterNameStringTypePrimaryRegion, smapi.FilterNameStringTypeOwningService:
-		// Keyfort has no replicas and no service-owned secrets.
+	case smapi.FilterNameStringTypePrimaryRegion:
+		if m.PrimaryRegion != "" { // primaries with replicas and replicas (replication.go)
+			fields = []string{m.PrimaryRegion}
+		}
+	case smapi.FilterNameStringTypeOwningService:
+		// Keyfort has no service-owned secrets.
 		prefixMode = false
 	}
 	for _, v := range f.Values {

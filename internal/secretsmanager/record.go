@@ -65,6 +65,18 @@ type secretMeta struct {
 	LastRotated        *time.Time `json:"lastRotated,omitempty"`
 	NextRotation       *time.Time `json:"nextRotation,omitempty"`
 	ResourcePolicyJSON string     `json:"policy,omitempty"`
+	// RotationDue is when the next scheduled rotation window opens (the
+	// background job rotates then); nil without rotation or a schedule.
+	RotationDue *time.Time `json:"rotationDue,omitempty"`
+	// RotationTokenHash is the hex SHA-256 of the RotationToken of the
+	// rotation in progress, which PutSecretValue accepts (see rotation.go).
+	RotationTokenHash string `json:"rotationTokenHash,omitempty"`
+
+	// PrimaryRegion is set on a replica (the primary's region) and on a
+	// primary that has replicas (its own region); see replication.go.
+	PrimaryRegion string `json:"primaryRegion,omitempty"`
+	// Replicas are a primary's replicas, in the order they were added.
+	Replicas []replicaMeta `json:"replicas,omitempty"`
 
 	// NextSeq numbers versions in creation order.
 	NextSeq  int64                   `json:"nextSeq"`
@@ -80,6 +92,9 @@ type versionMeta struct {
 	// entry of the sealed value, newest first.
 	KMSKeyARNs   []string   `json:"kmsKeyArns"`
 	LastAccessed *time.Time `json:"lastAccessed,omitempty"`
+	// NoValue marks the empty version RotateSecret creates (labeled
+	// AWSPENDING) until the rotation function stores its value.
+	NoValue bool `json:"noValue,omitempty"`
 }
 
 // versionData is the Data of a version record (the value is in Sealed).
@@ -187,6 +202,15 @@ func (s *secret) encode() error {
 		s.rec.Due = s.meta.Deletion.Unix()
 		if s.meta.Deletion.Nanosecond() > 0 {
 			s.rec.Due++ // never purge before the deletion date
+		}
+	}
+	if r := s.meta.RotationDue; r != nil && s.meta.RotationEnabled && s.meta.Deletion == nil {
+		due := r.Unix()
+		if r.Nanosecond() > 0 {
+			due++
+		}
+		if s.rec.Due == 0 || due < s.rec.Due {
+			s.rec.Due = due
 		}
 	}
 	return nil

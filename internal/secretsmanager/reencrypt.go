@@ -46,7 +46,7 @@ func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope,
 		if vid == "" {
 			continue
 		}
-		if _, done := added[vid]; done {
+		if _, done := added[vid]; done || sec.meta.Versions[vid].NoValue {
 			continue
 		}
 		if ks := sec.meta.Versions[vid].KMSKeyARNs; len(ks) > 0 && ks[0] == keyARN {

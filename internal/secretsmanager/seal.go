@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net/http"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -90,7 +89,7 @@ func (s *Service) kmsKeyRef(ctx context.Context, m *secretMeta) (string, error) 
 // pending deletion, unknown, not usable) becomes the Secrets Manager error
 // made by clientErr, as on AWS; anything else is internal.
 func (s *Service) kmsError(ctx context.Context, op string, err error, clientErr func() error) error {
-	if e, ok := awserr.As(err); ok && e.Status < http.StatusInternalServerError {
+	if e, ok := awserr.As(err); ok && e.Status < 500 {
 		s.log.DebugContext(ctx, "secretsmanager: kms refused", "op", op, "code", e.Code)
 		return clientErr()
 	}
@@ -222,7 +221,7 @@ func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []str
 		}
 		dk, err := s.kms.Decrypt(ctx, in)
 		if err != nil {
-			if ae, ok := awserr.As(err); ok && ae.Status < http.StatusInternalServerError {
+			if ae, ok := awserr.As(err); ok && ae.Status < 500 {
 				refused = err
 				continue
 			}

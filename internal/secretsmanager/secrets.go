@@ -3,7 +3,6 @@ package secretsmanager
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -19,11 +18,6 @@ const (
 	maxRecoveryDays     = 30
 	defaultRecoveryDays = 30
 )
-
-func errNoReplication(op string) error {
-	return awserr.WithStatus(http.StatusNotImplemented, awserr.CodeNotImplemented,
-		"Keyfort does not implement SecretsManager."+op+" with replica regions yet")
-}
 
 // CreateSecret creates a secret, and its first version (labeled AWSCURRENT)
 // when a value is given. A retry with the same ClientRequestToken and the
@@ -49,8 +43,8 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	if len(in.Tags) > maxTags {
 		return nil, errTooManyTags()
 	}
-	if len(in.AddReplicaRegions) > 0 {
-		return nil, errNoReplication(op)
+	if err := checkReplicaRegions(scope, in.AddReplicaRegions); err != nil {
+		return nil, err
 	}
 	value := valueOf(in.SecretString, in.SecretBinary)
 
@@ -95,6 +89,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	if len(in.Tags) > 0 {
 		meta.Tags, _ = mergeTags(nil, in.Tags)
 	}
+	addReplicas(&meta, scope.Region, in.AddReplicaRegions, deref(in.ForceOverwriteReplicaSecret)) // replication.go
 	var nv *newVersion
 	if hasValue {
 		vid := deref(in.ClientRequestToken)
@@ -140,6 +135,11 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	if nv != nil {
 		out.VersionId = ptr(nv.id)
 	}
+	if len(in.AddReplicaRegions) > 0 { // the replicas were made before Update returned
+		if out.ReplicationStatus, err = s.currentStatus(ctx, scope, name, arn); err != nil {
+			return nil, s.internal(ctx, op, err)
+		}
+	}
 	return out, nil
 }
 
@@ -154,7 +154,7 @@ func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretIn
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := resolveSecret(ctx, s.reader(), scope, deref(in.SecretId))
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -176,6 +176,8 @@ func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretIn
 		Tags:               e.Tags,
 		VersionIdsToStages: e.SecretVersionsToStages,
 		CreatedDate:        e.CreatedDate,
+		PrimaryRegion:      e.PrimaryRegion,
+		ReplicationStatus:  replicationStatus(ctx, s.store, &sec.meta),
 	}, nil
 }
 
@@ -195,6 +197,7 @@ func listEntry(m *secretMeta) smapi.SecretListEntry {
 		CreatedDate:            ptr(m.Created),
 		LastRotatedDate:        m.LastRotated,
 		NextRotationDate:       m.NextRotation,
+		PrimaryRegion:          primaryRegionOf(m),
 	}
 	if m.KmsKeyID != "" {
 		e.KmsKeyId = ptr(m.KmsKeyID)
@@ -378,15 +381,22 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 }
 
 // RunJobs purges the secrets whose recovery window has passed, with their
-// versions. It is safe to call from several nodes at once: each due secret
+// versions, and starts the rotations whose window has opened (rotation.go).
+// It is safe to call from several nodes at once: each due secret
 // is re-read and deleted inside a transaction.
 func (s *Service) RunJobs(ctx context.Context) error {
+	s.syncDueJobs(ctx) // replica syncs left undone (replication.go)
+
 	for range 100 { // bounded: at most 100 batches per call
 		n, err := s.purgeDue(ctx)
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		r, err := s.rotateDue(ctx) // rotation.go
+		if err != nil {
+			return err
+		}
+		if n+r == 0 {
 			return nil
 		}
 	}
@@ -411,6 +421,8 @@ func (s *Service) purgeDue(ctx context.Context) (int, error) {
 				if err := purgeSecret(ctx, tx, sec); err != nil {
 					return err
 				}
+			} else if sec.rotationDue(now) {
+				continue // rotateDue starts it
 			} else if err := saveSecret(ctx, tx, sec); err != nil { // stale Due: refresh it
 				return err
 			}

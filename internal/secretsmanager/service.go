@@ -73,6 +73,9 @@ type Config struct {
 	Rand io.Reader
 	// Logger receives internal errors; nil discards.
 	Logger *slog.Logger
+	// Rotation delivers the steps of secret rotations to rotation
+	// functions (see rotation.go); nil means no function can be invoked.
+	Rotation RotationInvoker
 }
 
 // Service implements smapi.Service. Operations not implemented yet answer
@@ -85,6 +88,14 @@ type Service struct {
 	now   func() time.Time
 	rand  io.Reader
 	log   *slog.Logger
+	// rotator invokes rotation functions; nil when none are configured.
+	rotator RotationInvoker
+
+	// lists is the in-memory ListSecrets index (nil on a shared store).
+	lists *listIndex
+	// reads caches secret and version records for the read path (nil on
+	// a shared store).
+	reads *recordCache
 }
 
 var _ smapi.Service = (*Service)(nil)
@@ -97,6 +108,10 @@ func New(cfg Config) *Service {
 		now:   cfg.Now,
 		rand:  cfg.Rand,
 		log:   cfg.Logger,
+		lists: newListIndex(cfg.Store),
+
+		rotator: cfg.Rotation,
+		reads:   newRecordCache(cfg.Store),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -107,6 +122,7 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.store = &replStore{Store: s.store, svc: s} // the replication hook (replication.go)
 	return s
 }
 

@@ -102,11 +102,15 @@ type newVersion struct {
 // saves sec.
 func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, now time.Time) error {
 	m := &sec.meta
-	if _, dup := m.Versions[nv.id]; dup {
-		return errVersionExists()
+	kept := []string{}
+	if old, dup := m.Versions[nv.id]; dup {
+		if !old.NoValue {
+			return errVersionExists()
+		}
+		kept = old.Stages // the empty AWSPENDING version of a rotation gets its value
 	}
 	m.NextSeq++
-	m.Versions[nv.id] = &versionMeta{Seq: m.NextSeq, Created: now, KMSKeyARNs: []string{nv.keyARN}, Stages: []string{}}
+	m.Versions[nv.id] = &versionMeta{Seq: m.NextSeq, Created: now, KMSKeyARNs: []string{nv.keyARN}, Stages: kept}
 	for _, st := range nv.stages {
 		if err := moveStage(m, st, nv.id); err != nil {
 			return err
@@ -169,7 +173,7 @@ func pruneVersions(ctx context.Context, tx storage.Tx, sec *secret) error {
 
 // readValue decrypts version vid of sec.
 func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secretValue, error) {
-	rec, err := s.store.Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
+	rec, err := s.reader().Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
 	if errors.Is(err, storage.ErrNotFound) {
 		return secretValue{}, errNoValueForVersion(vid)
 	}
@@ -191,7 +195,7 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 			return "", nil, s.internal(ctx, op, err)
 		}
 	}
-	if have, ok := sec.meta.Versions[vid]; ok {
+	if have, ok := sec.meta.Versions[vid]; ok && !have.NoValue {
 		old, err := s.readValue(ctx, sec, vid)
 		if err != nil {
 			return "", nil, err
@@ -249,7 +253,7 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := resolveSecret(ctx, s.reader(), scope, deref(in.SecretId))
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -350,9 +354,6 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	if !has {
 		return nil, errInvalidRequest("You must provide either SecretString or SecretBinary.")
 	}
-	if in.RotationToken != nil {
-		return nil, errInvalidRequest("Keyfort does not support RotationToken: external secret rotation is not available.")
-	}
 	if err := checkStages(in.VersionStages); err != nil {
 		return nil, err
 	}
@@ -366,6 +367,9 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
+	}
+	if in.RotationToken != nil && !sec.meta.rotationTokenValid(in.RotationToken.Reveal()) {
+		return nil, errBadRotationToken() // see rotation.go
 	}
 	vid, outStages, err := s.putValue(ctx, op, scope, sec, in.ClientRequestToken, valueOf(in.SecretString, in.SecretBinary), stages, nil)
 	if err != nil {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// smHot is how many of the seeded secrets GetSecretValue reads. Each is read
+// once while seeding, so the run measures the steady state: Secrets Manager
+// records the access date at most once a day per version, and the first read
+// of a version that day is also a write.
+const smHot = 1000
+
+func newSMClient(endpoint string, conc int) *secretsmanager.Client {
+	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
+	return secretsmanager.New(secretsmanager.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
+		Retryer:      closedConnRetryer(),
+		HTTPClient:   &http.Client{Transport: tr},
+	})
+}
+
+// smSecretName names seeded secret i.
+func smSecretName(i int) string { return fmt.Sprintf("loadgen/secret-%05d", i) }
+
+// seedSecrets creates n secrets (a 64-byte string value each, two tags) with
+// conc workers, and reads the first smHot of them once.
+func seedSecrets(ctx context.Context, c *secretsmanager.Client, n, conc int) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	next := 0
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := firstErr != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+					Name:         aws.String(smSecretName(i)),
+					Description:  aws.String("loadgen secret " + strconv.Itoa(i)),
+					SecretString: aws.String(fmt.Sprintf("%064d", i)),
+				})
+				if err == nil && i < smHot {
+					_, err = c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(smSecretName(i))})
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("seeding secrets: %w", firstErr)
+	}
+	return nil
+}
+
+// smOps returns the Secrets Manager operations over n seeded secrets.
+// ListSecrets walks the whole listing, 100 secrets a page, each client
+// continuing from its last NextToken and starting over at the end.
+func smOps(c *secretsmanager.Client, n, conc int) map[string]func(ctx context.Context, w, i int) error {
+	n = max(n, 1)
+	tokens := make([]*string, conc) // per client; only client w touches tokens[w]
+	run := time.Now().UnixNano()
+	return map[string]func(ctx context.Context, w, i int) error{
+		"GetSecretValue": func(ctx context.Context, w, i int) error {
+			_, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(smSecretName((w*7919 + i) % min(n, smHot)))})
+			return err
+		},
+		"DescribeSecret": func(ctx context.Context, w, i int) error {
+			_, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(smSecretName((w*7919 + i) % n))})
+			return err
+		},
+		"ListSecrets": func(ctx context.Context, w, i int) error {
+			out, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(100), NextToken: tokens[w]})
+			if err != nil {
+				tokens[w] = nil
+				return err
+			}
+			tokens[w] = out.NextToken
+			return nil
+		},
+		"PutSecretValue": func(ctx context.Context, w, i int) error {
+			_, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+				SecretId:     aws.String(smSecretName((w*7919 + i) % n)),
+				SecretString: aws.String(fmt.Sprintf("put-%d-%d-%032d", w, i, run)),
+			})
+			return err
+		},
+		"CreateSecret": func(ctx context.Context, w, i int) error {
+			_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+				Name:         aws.String(fmt.Sprintf("loadgen/new-%d-%d-%d", run, w, i)),
+				SecretString: aws.String(fmt.Sprintf("%064d", i)),
+			})
+			return err
+		},
+	}
+}

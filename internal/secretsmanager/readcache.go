@@ -1,0 +1,99 @@
+package secretsmanager
+
+import (
+	"context"
+	"sync"
+
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// maxCachedRecords bounds the read cache (secret and version records).
+const maxCachedRecords = 4096
+
+// recordCache keeps secret and version records, as stored, for the read
+// path (GetSecretValue, DescribeSecret) when the store is a
+// storage.ChangeNotifier. It holds only what is on disk: metadata and
+// sealed values, never a plaintext or a data key, so every read of a value
+// still asks KMS to decrypt its data key and a disabled or deleted KMS key
+// takes effect at once.
+//
+// It cannot serve stale state: the store invalidates an entry after every
+// commit that changes its record and before that Update returns, and a fill
+// is dropped if any invalidation happened since the read it comes from
+// began (gen), so a slow reader cannot put back an old record after a newer
+// commit. Callers get a copy of the Record (its slices are shared and never
+// modified: encode replaces Data rather than writing into it).
+type recordCache struct {
+	store storage.Store
+
+	mu  sync.RWMutex
+	gen uint64
+	m   map[recordKey]*storage.Record
+}
+
+type recordKey struct {
+	kind  storage.Kind
+	scope storage.Scope
+	id    string
+}
+
+var _ getter = (*recordCache)(nil)
+
+func newRecordCache(store storage.Store) *recordCache {
+	n, ok := store.(storage.ChangeNotifier)
+	if !ok {
+		return nil // shared store: read through on every request
+	}
+	c := &recordCache{store: store, m: make(map[recordKey]*storage.Record)}
+	n.Subscribe(c.invalidate)
+	return c
+}
+
+func (c *recordCache) invalidate(kind storage.Kind, scope storage.Scope, id string) {
+	if kind != kindSecret && kind != kindVersion {
+		return
+	}
+	c.mu.Lock()
+	c.gen++
+	delete(c.m, recordKey{kind, scope, id})
+	c.mu.Unlock()
+}
+
+// Get implements getter: the record from the cache, or from the store.
+func (c *recordCache) Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error) {
+	k := recordKey{kind, scope, id}
+	c.mu.RLock()
+	rec, ok := c.m[k]
+	gen := c.gen
+	c.mu.RUnlock()
+	if ok {
+		cp := *rec
+		return &cp, nil
+	}
+	rec, err := c.store.Get(ctx, kind, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	cached := *rec
+	c.mu.Lock()
+	if c.gen == gen {
+		if len(c.m) >= maxCachedRecords {
+			for old := range c.m { // evict an arbitrary entry
+				delete(c.m, old)
+				break
+			}
+		}
+		c.m[k] = &cached
+	}
+	c.mu.Unlock()
+	return rec, nil
+}
+
+// reader returns what the read path reads records through: the cache when
+// there is one, else the store.
+func (s *Service) reader() getter {
+	if s.reads == nil {
+		return s.store
+	}
+	return s.reads
+}
