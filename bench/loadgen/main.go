@@ -52,6 +52,7 @@ type result struct {
 	dur      time.Duration
 	p50, p99 time.Duration
 	cpuPerOp time.Duration // server CPU per request (0 when unknown)
+	rss      string        // server RSS after the run
 	firstErr error
 }
 
@@ -173,6 +174,7 @@ func run() error {
 		r := measure(name, *conc, *dur, fn)
 		if name != "Floor" && r.n > 0 {
 			r.cpuPerOp = (srv.cpu() - cpu0) / time.Duration(r.n)
+			r.rss = srv.rss()
 		}
 		results = append(results, r)
 	}
@@ -182,7 +184,7 @@ func run() error {
 			floorRPS = r.rps()
 		}
 	}
-	fmt.Printf("\n| operation | requests/s | vs floor | p50 | p99 | server CPU/req | errors |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("\n| operation | requests/s | vs floor | p50 | p99 | server CPU/req | errors | server RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		vs := "-"
 		if floorRPS > 0 {
@@ -192,7 +194,11 @@ func run() error {
 		if r.cpuPerOp > 0 {
 			cpu = fmt.Sprintf("%d µs", r.cpuPerOp.Microseconds())
 		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d |\n", r.name, r.rps(), vs, fmtDur(r.p50), fmtDur(r.p99), cpu, r.errs)
+		rss := r.rss
+		if rss == "" {
+			rss = "-"
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %s |\n", r.name, r.rps(), vs, fmtDur(r.p50), fmtDur(r.p99), cpu, r.errs, rss)
 		if r.firstErr != nil {
 			fmt.Printf("  first error of %s: %v\n", r.name, r.firstErr)
 		}

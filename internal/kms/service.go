@@ -88,7 +88,7 @@ func New(cfg Config) *Service {
 		n = 4096
 	}
 	s.cache = keymaterial.NewAEADCache(n)
-	s.reads = newReadCache(cfg.Store, 4096)
+	s.reads = newReadCache(cfg.Store, 2048)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	return s
 }

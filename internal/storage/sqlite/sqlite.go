@@ -46,6 +46,10 @@ const (
 	// busyTimeoutMS is how long a connection waits for a lock held by
 	// another process before it fails with SQLITE_BUSY.
 	busyTimeoutMS = 5000
+	// readerCacheKiB is each reader connection's page cache. The readers
+	// share the operating system's file cache, so small private caches keep
+	// the process small (SQLite's default is 2,000 KiB per connection).
+	readerCacheKiB = 256
 )
 
 // Options configures a [Store].
@@ -124,7 +128,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) open(ctx context.Context, abs string) error {
 	name := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	wdsn := name + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)", busyTimeoutMS)
-	rdsn := name + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(1)", busyTimeoutMS)
+	rdsn := name + fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=query_only(1)&_pragma=cache_size(-%d)", busyTimeoutMS, readerCacheKiB)
 
 	var err error
 	s.wdb, err = sql.Open("sqlite", wdsn)
