@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -53,6 +54,7 @@ type result struct {
 	p50, p99 time.Duration
 	cpuPerOp time.Duration // server CPU per request (0 when unknown)
 	rss      string        // server RSS after the run
+	client   time.Duration // this process's CPU per request (the SDK clients; for Floor also the floor server)
 	firstErr error
 }
 
@@ -60,13 +62,17 @@ func (r result) rps() float64 { return float64(r.n) / r.dur.Seconds() }
 
 func run() error {
 	binary := flag.String("binary", "", "keyfort binary to start (required)")
+	floorServer := flag.String("floor-server", "", "internal: serve the floor's fixed answer on this address (loadgen starts itself with it)")
 	conc := flag.Int("c", 8, "concurrent clients")
 	dur := flag.Duration("d", 5*time.Second, "duration of each operation's run")
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
-	opsFlag := flag.String("ops", "Floor,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases,"+
+	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases,"+
 		"GetSecretValue,DescribeSecret,ListSecrets,PutSecretValue,CreateSecret", "operations to run")
 	flag.Parse()
+	if *floorServer != "" {
+		return serveFloor(*floorServer)
+	}
 	if *binary == "" {
 		return errors.New("-binary is required (go build -o /tmp/keyfort ./cmd/keyfort)")
 	}
@@ -114,10 +120,20 @@ func run() error {
 	}
 	defer floor.Close()
 	floorClient := newClient("http://"+floor.Addr().String(), *conc)
+	procFloor, err := startFloorProcess()
+	if err != nil {
+		return err
+	}
+	defer procFloor.stop()
+	procFloorClient := newClient("http://"+procFloor.addr, *conc)
 
 	ops := map[string]func(ctx context.Context, w, i int) error{
 		"Floor": func(ctx context.Context, w, i int) error {
 			_, err := floorClient.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+			return err
+		},
+		"FloorProcess": func(ctx context.Context, w, i int) error {
+			_, err := procFloorClient.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
 			return err
 		},
 		"Encrypt": func(ctx context.Context, w, i int) error {
@@ -167,14 +183,22 @@ func run() error {
 		if !ok {
 			return fmt.Errorf("unknown operation %q", name)
 		}
+		measured := srv // whose CPU and RSS the row reports
+		if name == "FloorProcess" {
+			measured = procFloor
+		}
 		var cpu0 time.Duration
 		if name != "Floor" {
-			cpu0 = srv.cpu()
+			cpu0 = measured.cpu()
 		}
+		self0 := procCPU("self")
 		r := measure(name, *conc, *dur, fn)
+		if r.n > 0 {
+			r.client = (procCPU("self") - self0) / time.Duration(r.n)
+		}
 		if name != "Floor" && r.n > 0 {
-			r.cpuPerOp = (srv.cpu() - cpu0) / time.Duration(r.n)
-			r.rss = srv.rss()
+			r.cpuPerOp = (measured.cpu() - cpu0) / time.Duration(r.n)
+			r.rss = measured.rss()
 		}
 		results = append(results, r)
 	}
@@ -184,7 +208,7 @@ func run() error {
 			floorRPS = r.rps()
 		}
 	}
-	fmt.Printf("\n| operation | requests/s | vs floor | p50 | p99 | server CPU/req | errors | server RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("\n| operation | requests/s | vs floor | p50 | p99 | server CPU/req | client CPU/req | errors | server RSS after |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
 		vs := "-"
 		if floorRPS > 0 {
@@ -198,7 +222,7 @@ func run() error {
 		if rss == "" {
 			rss = "-"
 		}
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d | %s |\n", r.name, r.rps(), vs, fmtDur(r.p50), fmtDur(r.p99), cpu, r.errs, rss)
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d µs | %d | %s |\n", r.name, r.rps(), vs, fmtDur(r.p50), fmtDur(r.p99), cpu, r.client.Microseconds(), r.errs, rss)
 		if r.firstErr != nil {
 			fmt.Printf("  first error of %s: %v\n", r.name, r.firstErr)
 		}
@@ -319,6 +343,45 @@ func seed(ctx context.Context, c *kms.Client, n, conc int) ([]string, error) {
 	return ids, nil
 }
 
+// floorHandler answers every request with a fixed, valid Encrypt response.
+func floorHandler() http.Handler {
+	body := []byte(`{"CiphertextBlob":"AQIDBAUGBwgJCgsMDQ4PEA==","KeyId":"arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+		_, _ = w.Write(body)
+	})
+}
+
+// serveFloor runs the floor server in this process until SIGTERM (or 10
+// minutes): loadgen's "FloorProcess" row, a bare net/http server in a
+// process of its own, as the keyfort server is.
+func serveFloor(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(l, floorHandler()) }()
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Minute):
+	}
+	return l.Close()
+}
+
+// startFloorProcess starts this program as a floor server in its own
+// process.
+func startFloorProcess() (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return startProcess(self, func(addr, _ string) []string { return []string{"-floor-server", addr} })
+}
+
 // startFloor starts a bare Go HTTP server that answers every request with a
 // fixed, valid Encrypt response: what the SDK client itself can drive.
 func startFloor() (net.Listener, error) {
@@ -326,14 +389,7 @@ func startFloor() (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	body := []byte(`{"CiphertextBlob":"AQIDBAUGBwgJCgsMDQ4PEA==","KeyId":"arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
-		_, _ = w.Write(body)
-	})
-	go func() { _ = http.Serve(l, h) }()
+	go func() { _ = http.Serve(l, floorHandler()) }()
 	return l, nil
 }
 
@@ -344,6 +400,14 @@ type server struct {
 }
 
 func startServer(binary string) (*server, error) {
+	return startProcess(binary, func(addr, dir string) []string {
+		return []string{"serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
+	})
+}
+
+// startProcess starts binary with the arguments args gives for a free
+// loopback address and a fresh directory, and waits for GET /health.
+func startProcess(binary string, args func(addr, dir string) []string) (*server, error) {
 	dir, err := os.MkdirTemp("", "keyfort-loadgen-")
 	if err != nil {
 		return nil, err
@@ -354,7 +418,7 @@ func startServer(binary string) (*server, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(binary, "serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd := exec.Command(binary, args(addr, dir)...)
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -387,8 +451,12 @@ func (s *server) stop() {
 }
 
 // cpu returns the server process's user+system CPU time from /proc.
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpu() time.Duration { return procCPU(strconv.Itoa(s.cmd.Process.Pid)) }
+
+// procCPU returns the user+system CPU time of a process ("self" for this
+// one) from /proc.
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0
 	}
