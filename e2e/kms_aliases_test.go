@@ -33,10 +33,14 @@ func TestAliases(t *testing.T) {
 	}
 
 	// Aliases are refused where AWS refuses them.
-	_, err = c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/other"), TargetKeyId: aws.String("alias/app")})
-	wantAPIError(t, err, "NotFoundException", "")
+	for _, target := range []string{"alias/app", aliasARN} {
+		_, err = c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/other"), TargetKeyId: aws.String(target)})
+		wantAPIError(t, err, "ValidationException", "Aliases must refer to keys. Not aliases")
+		_, err = c.UpdateAlias(ctxT(t), &kms.UpdateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: aws.String(target)})
+		wantAPIError(t, err, "ValidationException", "Aliases must refer to keys. Not aliases")
+	}
 	_, err = c.TagResource(ctxT(t), &kms.TagResourceInput{KeyId: aws.String("alias/app"), Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}})
-	wantAPIError(t, err, "NotFoundException", "")
+	wantAPIError(t, err, "InvalidArnException", "Key Aliases are not supported for this operation.")
 
 	_, err = c.UpdateAlias(ctxT(t), &kms.UpdateAliasInput{AliasName: aws.String("alias/app"), TargetKeyId: k2.KeyId})
 	mustNoErr(t, err, "UpdateAlias")
@@ -97,6 +101,7 @@ func TestAliasNameRules(t *testing.T) {
 		{"missing prefix", "app", "ValidationException"},
 		{"reserved aws prefix", "alias/aws/mine", "InvalidAliasNameException"},
 		{"bad characters", "alias/has space", "ValidationException"},
+		{"colon (model pattern allows it, AWS does not)", "alias/my:alias", "ValidationException"},
 		{"too long", "alias/" + strings.Repeat("a", 251), "ValidationException"},
 	}
 	for _, tc := range cases {
@@ -105,7 +110,9 @@ func TestAliasNameRules(t *testing.T) {
 			wantAPIError(t, err, tc.code, "")
 		})
 	}
-	_, err := c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: k.KeyId, PendingWindowInDays: aws.Int32(7)})
+	_, err := c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/my:alias"), TargetKeyId: k.KeyId})
+	wantAPIError(t, err, "ValidationException", "alias/my:alias contains invalid characters for an alias")
+	_, err = c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: k.KeyId, PendingWindowInDays: aws.Int32(7)})
 	mustNoErr(t, err, "ScheduleKeyDeletion")
 	_, err = c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/late"), TargetKeyId: k.KeyId})
 	wantAPIError(t, err, "KMSInvalidStateException", "pending deletion")

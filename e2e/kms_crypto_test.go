@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -243,9 +244,11 @@ func TestRotation(t *testing.T) {
 		t.Errorf("ListKeyRotations Limit 1 = %d entries truncated=%v", len(page.Rotations), page.Truncated)
 	}
 
-	for range 9 {
+	// AWS allows 25 on-demand rotations per key (the quota was 10 until
+	// 2025); one was done above.
+	for i := range 24 {
 		_, err = c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
-		mustNoErr(t, err, "RotateKeyOnDemand")
+		mustNoErr(t, err, fmt.Sprintf("RotateKeyOnDemand %d", i+2))
 	}
 	_, err = c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
 	wantAPIError(t, err, "LimitExceededException", "")
@@ -315,5 +318,33 @@ func TestKeyPolicies(t *testing.T) {
 	mustNoErr(t, err, "GetKeyPolicy of key created with a policy")
 	if aws.ToString(pol.Policy) != good {
 		t.Errorf("CreateKey policy not stored: %s", aws.ToString(pol.Policy))
+	}
+}
+
+// TestRotationStatusWhilePendingDeletion checks AWS's documented behaviour:
+// while a key is pending deletion its rotation status is false; cancelling
+// the deletion restores it.
+func TestRotationStatusWhilePendingDeletion(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	md := createKey(t, c, nil)
+	_, err := c.EnableKeyRotation(ctxT(t), &kms.EnableKeyRotationInput{KeyId: md.KeyId, RotationPeriodInDays: aws.Int32(180)})
+	mustNoErr(t, err, "EnableKeyRotation")
+	_, err = c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	st, err := c.GetKeyRotationStatus(ctxT(t), &kms.GetKeyRotationStatusInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "GetKeyRotationStatus pending deletion")
+	if st.KeyRotationEnabled || st.RotationPeriodInDays != nil || st.NextRotationDate != nil {
+		t.Errorf("GetKeyRotationStatus of a key pending deletion = enabled %v, period %v, next %v; want false and neither", st.KeyRotationEnabled, st.RotationPeriodInDays, st.NextRotationDate)
+	}
+	if aws.ToString(st.KeyId) != aws.ToString(md.Arn) {
+		t.Errorf("GetKeyRotationStatus KeyId = %q, want %q", aws.ToString(st.KeyId), aws.ToString(md.Arn))
+	}
+	_, err = c.CancelKeyDeletion(ctxT(t), &kms.CancelKeyDeletionInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "CancelKeyDeletion")
+	st, err = c.GetKeyRotationStatus(ctxT(t), &kms.GetKeyRotationStatusInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "GetKeyRotationStatus after cancel")
+	if !st.KeyRotationEnabled || aws.ToInt32(st.RotationPeriodInDays) != 180 || st.NextRotationDate == nil {
+		t.Errorf("GetKeyRotationStatus after CancelKeyDeletion = enabled %v, period %d, next %v; want true, 180, a date", st.KeyRotationEnabled, aws.ToInt32(st.RotationPeriodInDays), st.NextRotationDate)
 	}
 }

@@ -229,8 +229,79 @@ func TestEnableDisableKey(t *testing.T) {
 	if s := state(); s != types.KeyStateEnabled {
 		t.Fatalf("state after EnableKey = %s", s)
 	}
-	_, err = c.EnableKey(ctxT(t), &kms.EnableKeyInput{KeyId: aws.String("alias/x")})
-	wantAPIError(t, err, "NotFoundException", "")
+}
+
+// TestKeyOnlyOperationsRefuseAliases checks AWS's answer when an operation
+// that takes only a key id or key ARN is given an alias name or alias ARN
+// (existing or not): InvalidArnException "Key Aliases are not supported for
+// this operation.".
+func TestKeyOnlyOperationsRefuseAliases(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	md := createKey(t, c, nil)
+	_, err := c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String("alias/present"), TargetKeyId: md.KeyId})
+	mustNoErr(t, err, "CreateAlias")
+	refs := []string{
+		"alias/present",
+		"alias/absent",
+		"arn:aws:kms:us-east-1:123456789012:alias/present",
+	}
+	ops := []struct {
+		name string
+		call func(ref *string) error
+	}{
+		{"EnableKey", func(r *string) error { _, err := c.EnableKey(ctxT(t), &kms.EnableKeyInput{KeyId: r}); return err }},
+		{"DisableKey", func(r *string) error { _, err := c.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: r}); return err }},
+		{"ScheduleKeyDeletion", func(r *string) error {
+			_, err := c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: r})
+			return err
+		}},
+		{"CancelKeyDeletion", func(r *string) error {
+			_, err := c.CancelKeyDeletion(ctxT(t), &kms.CancelKeyDeletionInput{KeyId: r})
+			return err
+		}},
+		{"UpdateKeyDescription", func(r *string) error {
+			_, err := c.UpdateKeyDescription(ctxT(t), &kms.UpdateKeyDescriptionInput{KeyId: r, Description: aws.String("d")})
+			return err
+		}},
+		{"GetKeyPolicy", func(r *string) error { _, err := c.GetKeyPolicy(ctxT(t), &kms.GetKeyPolicyInput{KeyId: r}); return err }},
+		{"ListKeyPolicies", func(r *string) error {
+			_, err := c.ListKeyPolicies(ctxT(t), &kms.ListKeyPoliciesInput{KeyId: r})
+			return err
+		}},
+		{"ListResourceTags", func(r *string) error {
+			_, err := c.ListResourceTags(ctxT(t), &kms.ListResourceTagsInput{KeyId: r})
+			return err
+		}},
+		{"GetKeyRotationStatus", func(r *string) error {
+			_, err := c.GetKeyRotationStatus(ctxT(t), &kms.GetKeyRotationStatusInput{KeyId: r})
+			return err
+		}},
+		{"EnableKeyRotation", func(r *string) error {
+			_, err := c.EnableKeyRotation(ctxT(t), &kms.EnableKeyRotationInput{KeyId: r})
+			return err
+		}},
+		{"RotateKeyOnDemand", func(r *string) error {
+			_, err := c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: r})
+			return err
+		}},
+		{"ListKeyRotations", func(r *string) error {
+			_, err := c.ListKeyRotations(ctxT(t), &kms.ListKeyRotationsInput{KeyId: r})
+			return err
+		}},
+	}
+	for _, op := range ops {
+		for _, ref := range refs {
+			t.Run(op.name+" "+ref, func(t *testing.T) {
+				wantAPIError(t, op.call(aws.String(ref)), "InvalidArnException", "Key Aliases are not supported for this operation.")
+			})
+		}
+	}
+	desc, err := c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "DescribeKey")
+	if desc.KeyMetadata.KeyState != types.KeyStateEnabled || aws.ToString(desc.KeyMetadata.Description) != "" {
+		t.Errorf("key changed by refused calls: state %s, description %q", desc.KeyMetadata.KeyState, aws.ToString(desc.KeyMetadata.Description))
+	}
 }
 
 func TestScheduleAndCancelKeyDeletion(t *testing.T) {
@@ -254,8 +325,17 @@ func TestScheduleAndCancelKeyDeletion(t *testing.T) {
 	}
 	desc, err := c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: id})
 	mustNoErr(t, err, "DescribeKey")
-	if desc.KeyMetadata.KeyState != types.KeyStatePendingDeletion || desc.KeyMetadata.DeletionDate == nil || aws.ToInt32(desc.KeyMetadata.PendingDeletionWindowInDays) != 30 || desc.KeyMetadata.Enabled {
+	if desc.KeyMetadata.KeyState != types.KeyStatePendingDeletion || desc.KeyMetadata.DeletionDate == nil || desc.KeyMetadata.Enabled {
 		t.Errorf("DescribeKey of pending key = %+v", desc.KeyMetadata)
+	}
+	// AWS returns PendingDeletionWindowInDays only for a multi-Region
+	// primary key in PendingReplicaDeletion, and CurrentKeyMaterialId for
+	// every symmetric AWS_KMS key whatever its state.
+	if w := desc.KeyMetadata.PendingDeletionWindowInDays; w != nil {
+		t.Errorf("DescribeKey of pending key has PendingDeletionWindowInDays %d, want none", *w)
+	}
+	if got := aws.ToString(desc.KeyMetadata.CurrentKeyMaterialId); got != aws.ToString(md.CurrentKeyMaterialId) {
+		t.Errorf("DescribeKey of pending key CurrentKeyMaterialId = %q, want %q", got, aws.ToString(md.CurrentKeyMaterialId))
 	}
 	_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: id, Plaintext: []byte("x")})
 	wantAPIError(t, err, "KMSInvalidStateException", "is pending deletion.")

@@ -39,10 +39,18 @@ func checkAliasName(name string) error {
 	if name == "alias/" {
 		return awserr.New(codeInvalidAliasName, "Alias name must not be empty after the alias/ prefix.")
 	}
+	// The model's pattern admits ':', but AWS documents (and enforces) only
+	// letters, digits, '/', '_' and '-' in an alias name.
+	if strings.Contains(name, ":") {
+		return awserr.Validation(name + " contains invalid characters for an alias")
+	}
 	return nil
 }
 
 func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Scope, target string) (*key, error) {
+	if strings.HasPrefix(target, "alias/") || (strings.HasPrefix(target, "arn:") && strings.Contains(target, ":alias/")) {
+		return nil, awserr.Validation("Aliases must refer to keys. Not aliases")
+	}
 	k, err := resolveKey(ctx, tx, scope, target, refKeyOnly)
 	if err != nil {
 		return nil, err

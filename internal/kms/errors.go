@@ -39,6 +39,12 @@ func errInvalidKeyID(v string) error {
 	return awserr.Newf(codeNotFound, "Invalid keyId %s", v)
 }
 
+// errAliasNotSupported is AWS's answer when an operation that takes only a
+// key id or key ARN is given an alias name or alias ARN.
+func errAliasNotSupported() error {
+	return awserr.New(codeInvalidArn, "Key Aliases are not supported for this operation.")
+}
+
 func errInvalidArn(v string) error {
 	return awserr.Newf(codeInvalidArn, "Invalid arn %s", v)
 }

@@ -157,7 +157,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 			}
 		case strings.HasPrefix(res, "alias/"):
 			if kind != refAliasOK {
-				return r, errInvalidArn(v)
+				return r, errAliasNotSupported()
 			}
 			r.alias = res
 			if parts[3] != scope.Region || parts[4] != scope.Account {
@@ -168,7 +168,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 		}
 	case strings.HasPrefix(v, "alias/"):
 		if kind != refAliasOK {
-			return r, errInvalidKeyID(v)
+			return r, errAliasNotSupported()
 		}
 		r.alias = v
 	default:

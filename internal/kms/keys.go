@@ -23,7 +23,7 @@ const (
 	originAWSKMS         = "AWS_KMS"
 	defaultWindow        = 30
 	defaultRotation      = 365
-	maxOnDemandRotations = 10
+	maxOnDemandRotations = 25 // AWS raised the quota from 10 to 25 (not adjustable)
 )
 
 // saveKey writes a loaded key back with its revision check.
@@ -195,13 +195,14 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 		EncryptionAlgorithms:  []kmsapi.EncryptionAlgorithmSpec{kmsapi.EncryptionAlgorithmSpec(specSymmetric)},
 		MultiRegion:           ptr(false),
 	}
+	// PendingDeletionWindowInDays is AWS's only for a multi-Region primary
+	// key in PendingReplicaDeletion; a regular key shows only DeletionDate.
 	if m.State == statePendingDeletion && m.Deletion != nil {
 		md.DeletionDate = ptr(*m.Deletion)
-		if m.Window > 0 {
-			md.PendingDeletionWindowInDays = ptr(m.Window)
-		}
 	}
-	if m.Material != "" && m.State != statePendingDeletion {
+	// AWS shows CurrentKeyMaterialId for every symmetric AWS_KMS key,
+	// whatever its state.
+	if m.Material != "" {
 		md.CurrentKeyMaterialId = ptr(displayMaterialID(m.Material))
 	}
 	return md

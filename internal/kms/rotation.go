@@ -98,10 +98,13 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
 	}
-	out := &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(k.meta.RotationEnabled)}
-	if k.meta.RotationEnabled {
+	// While a key is pending deletion AWS reports rotation as off; the
+	// stored setting returns when the deletion is cancelled.
+	enabled := k.meta.RotationEnabled && k.meta.State != statePendingDeletion
+	out := &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(enabled)}
+	if enabled {
 		out.RotationPeriodInDays = ptr(k.meta.RotationPeriod)
-		if k.meta.NextRotation != nil && k.meta.State != statePendingDeletion {
+		if k.meta.NextRotation != nil {
 			out.NextRotationDate = ptr(*k.meta.NextRotation)
 		}
 	}
@@ -119,7 +122,7 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 	return nil
 }
 
-// RotateKeyOnDemand rotates a key's material now (at most 10 times per key).
+// RotateKeyOnDemand rotates a key's material now (at most 25 times per key).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	now := s.now().UTC()
 	k, err := s.updateKey(ctx, "RotateKeyOnDemand", in.KeyId, func(tx storage.Tx, k *key) error {
