@@ -39,6 +39,13 @@ func TestSMCreateGetDescribe(t *testing.T) {
 	if d.CreatedDate == nil || time.Since(*d.CreatedDate) > time.Hour {
 		t.Fatalf("CreatedDate = %v, want about now", d.CreatedDate)
 	}
+	// AWS names the AWS managed key aws/secretsmanager "DefaultEncryptionKey"
+	// in ListSecretVersionIds.
+	lv, err := c.ListSecretVersionIds(ctxT(t), &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("prod/db")})
+	mustNoErr(t, err, "ListSecretVersionIds")
+	if len(lv.Versions) != 1 || !slices.Equal(lv.Versions[0].KmsKeyIds, []string{"DefaultEncryptionKey"}) {
+		t.Fatalf("ListSecretVersionIds = %+v, want one version with KmsKeyIds [DefaultEncryptionKey]", lv.Versions)
+	}
 
 	bin := []byte{0, 0xff, 1}
 	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("bin"), SecretBinary: bin})
@@ -72,8 +79,13 @@ func TestSMErrors(t *testing.T) {
 	if !errors.As(err, &ex) {
 		t.Fatalf("CreateSecret(taken) error = %v, want ResourceExistsException", err)
 	}
+	// AWS answers a bad name, and a SecretId that could not be a name, with
+	// ValidationException.
+	const invalidName = "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
 	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("bad name")})
-	wantAPIError(t, err, "InvalidParameterException", "Invalid name")
+	wantAPIError(t, err, "ValidationException", invalidName)
+	_, err = c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("bad name")})
+	wantAPIError(t, err, "ValidationException", invalidName)
 	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("both"), SecretString: aws.String("a"), SecretBinary: []byte("b")})
 	wantAPIError(t, err, "InvalidParameterException", "")
 	_, err = c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("taken"), VersionStage: aws.String("AWSPREVIOUS")})
@@ -168,6 +180,15 @@ func TestSMDeleteRestore(t *testing.T) {
 	mustNoErr(t, err, "DeleteSecret(force)")
 	_, err = c.DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("gone")})
 	wantAPIError(t, err, "ResourceNotFoundException", "")
+	// Forcing the deletion of a secret that no longer exists is not
+	// ResourceNotFoundException on AWS; without force it is.
+	forced, err := c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone"), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	mustNoErr(t, err, "DeleteSecret(force) of a deleted secret")
+	if aws.ToString(forced.Name) != "gone" || forced.DeletionDate == nil {
+		t.Fatalf("DeleteSecret(force, gone) = Name %v, DeletionDate %v, want gone and a date", forced.Name, forced.DeletionDate)
+	}
+	_, err = c.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String("gone")})
+	wantAPIError(t, err, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
 }
 
 func TestSMDisabledKMSKey(t *testing.T) {

@@ -16,6 +16,7 @@ check that fails because the server is wrong stays failing.
 import argparse
 import base64
 import datetime
+import http.server
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import urllib.error
@@ -60,7 +62,21 @@ SECRET_MARKERS = [
     b"smoke-sm-binary-\x00\xff\x10-5d2f",
     b"smoke-sm-cli-value-e61a04",
     b"smoke-sm-persisted-2b7d90",
+    b"smoke-sm-batch-a-71c3e0",
+    b"smoke-sm-batch-b-0d94f2",
+    b"smoke-sm-replica-v1-5a8e13",
+    b"smoke-sm-replica-v2-c47b09",
+    b"smoke-sm-promoted-e2d5a6",
+    b"smoke-sm-rotate-initial-93fb47",
+    b"smoke-sm-rotated-6ad2f1",  # prefix of every value the rotation webhook makes
 ]
+ROTATED_PREFIX = SECRET_MARKERS[15].decode() + "-"
+
+# The rotation function the config file maps to the smoke's webhook, and one
+# it does not map.
+ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:smoke-rotate"
+UNMAPPED_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:smoke-unmapped"
+ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
 
 HEALTH_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -148,10 +164,11 @@ def free_port():
 class Server:
     """A keyfort process started from the binary."""
 
-    def __init__(self, binary, data, log_path):
+    def __init__(self, binary, data, log_path, extra_args=()):
         self.binary = binary
         self.data = data
         self.log_path = log_path
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.proc = None
@@ -164,7 +181,7 @@ class Server:
         env["KEYFORT_LOG_LEVEL"] = "debug"
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data],
+            [self.binary, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data] + self.extra_args,
             stdin=subprocess.DEVNULL,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
@@ -225,12 +242,120 @@ class Server:
             return "(no log)"
 
 
+class RotationHook:
+    """A real rotation webhook: an HTTP server on 127.0.0.1 (port chosen by
+    the kernel) whose handler does the four rotation steps by calling Keyfort
+    with boto3, as the AWS rotation function template does.
+
+    Keyfort POSTs the event a rotation Lambda receives:
+    {"Step", "SecretId", "ClientRequestToken", "RotationToken"}. The handler
+    answers 200 when the step succeeded and 500 (with the reason kept in
+    self.failures) when it did not.
+    """
+
+    def __init__(self):
+        self.sm = None  # set once the server is up
+        self.lock = threading.Lock()
+        self.events = []
+        self.failures = []
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                try:
+                    n = int(self.headers.get("Content-Length") or 0)
+                    ev = json.loads(self.rfile.read(n).decode("utf-8"))
+                except (ValueError, UnicodeDecodeError) as e:
+                    self._answer(400, "bad event: %s" % e)
+                    return
+                with hook.lock:
+                    hook.events.append(ev)
+                try:
+                    hook.step(ev)
+                except Exception as e:  # the step failed: Keyfort must see a 5xx
+                    with hook.lock:
+                        hook.failures.append("%s: %s: %s" % (ev.get("Step"), type(e).__name__, e))
+                    self._answer(500, "step failed")
+                    return
+                self._answer(200, "ok")
+
+            def _answer(self, code, text):
+                body = text.encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="rotation-hook", daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def take(self):
+        """Returns and forgets the events and failures seen so far."""
+        with self.lock:
+            ev, fail = self.events, self.failures
+            self.events, self.failures = [], []
+        return ev, fail
+
+    def step(self, ev):
+        sm = self.sm
+        if sm is None:
+            raise RuntimeError("no Secrets Manager client yet")
+        step, arn, token = ev["Step"], ev["SecretId"], ev["ClientRequestToken"]
+        d = sm.describe_secret(SecretId=arn)
+        if not d.get("RotationEnabled"):
+            raise RuntimeError("secret is not enabled for rotation")
+        stages = d.get("VersionIdsToStages", {}).get(token)
+        if stages is None:
+            raise RuntimeError("version %s has no stage for rotation" % token)
+        if "AWSCURRENT" in stages:
+            return  # already current
+        if "AWSPENDING" not in stages:
+            raise RuntimeError("version %s is not AWSPENDING" % token)
+        if step == "createSecret":
+            sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")
+            try:
+                sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+                return  # already made
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+            pw = sm.get_random_password(ExcludePunctuation=True)["RandomPassword"]
+            sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretString=ROTATED_PREFIX + pw,
+                                VersionStages=["AWSPENDING"], RotationToken=ev["RotationToken"])
+        elif step == "setSecret":
+            pass  # no database to change
+        elif step == "testSecret":
+            v = sm.get_secret_value(SecretId=arn, VersionId=token, VersionStage="AWSPENDING")
+            if not v.get("SecretString", "").startswith(ROTATED_PREFIX):
+                raise RuntimeError("pending value is not the one createSecret made")
+        elif step == "finishSecret":
+            current = [vid for vid, st in d["VersionIdsToStages"].items() if "AWSCURRENT" in st]
+            if len(current) != 1:
+                raise RuntimeError("%d versions are AWSCURRENT" % len(current))
+            sm.update_secret_version_stage(SecretId=arn, VersionStage="AWSCURRENT",
+                                           MoveToVersionId=token, RemoveFromVersionId=current[0])
+        else:
+            raise RuntimeError("unknown step %r" % step)
+
+
 class Smoke:
     """The checks. Each check_* method is one printed line."""
 
-    def __init__(self, server, workdir):
+    def __init__(self, server, workdir, hook=None):
         self.server = server
         self.workdir = workdir
+        self.hook = hook
         self.kms = self.client(REGION, ACCESS_KEY)
         self.kms_eu = self.client("eu-west-1", ACCESS_KEY)
         self.kms_other_account = self.client(REGION, "111122223333")
@@ -239,7 +364,11 @@ class Smoke:
         self.kms_unvalidated = self.client(REGION, ACCESS_KEY, parameter_validation=False)
         self.sm = self.client(REGION, ACCESS_KEY, service="secretsmanager")
         self.sm_unvalidated = self.client(REGION, ACCESS_KEY, parameter_validation=False, service="secretsmanager")
+        self.sm_eu = self.client("eu-west-1", ACCESS_KEY, service="secretsmanager")
+        self.sm_usw2 = self.client("us-west-2", ACCESS_KEY, service="secretsmanager")
         self.cli_env = self._cli_env()
+        if hook is not None:
+            hook.sm = self.client(REGION, ACCESS_KEY, service="secretsmanager")
 
     def client(self, region, access_key, parameter_validation=True, service="kms"):
         return boto3.client(
@@ -506,8 +635,9 @@ class Smoke:
         expect_error(self.kms.tag_resource, "TagException", KeyId=key_id,
                      Tags=[{"TagKey": "aws:reserved", "TagValue": "v"}])
         self.kms.create_alias(AliasName="alias/smoke-tags", TargetKeyId=key_id)
-        expect_error(self.kms.tag_resource, "NotFoundException", KeyId="alias/smoke-tags",
-                     Tags=[{"TagKey": "a", "TagValue": "b"}])
+        # TagResource takes a key id or key ARN only; AWS refuses an alias.
+        expect_error(self.kms.tag_resource, "InvalidArnException", message="Key Aliases are not supported for this operation.",
+                     KeyId="alias/smoke-tags", Tags=[{"TagKey": "a", "TagValue": "b"}])
 
     def check_tag_limit(self):
         key_id, _ = self.new_key("smoke tag limit")
@@ -1021,7 +1151,10 @@ class Smoke:
         sm.create_secret(Name="smoke/errors", SecretString="v")
         expect_error(sm.create_secret, "ResourceExistsException", contains=["smoke/errors", "already exists"],
                      Name="smoke/errors", SecretString="w")
-        expect_error(sm.create_secret, "InvalidParameterException", contains=["Invalid name"], Name="bad name!", SecretString="v")
+        # AWS answers a name with characters outside [A-Za-z0-9/_+=.@!-] with a ValidationException.
+        expect_error(sm.create_secret, "ValidationException",
+                     message="Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+                     Name="bad name!", SecretString="v")
         expect_error(sm.delete_secret, "InvalidParameterException", SecretId="smoke/errors",
                      ForceDeleteWithoutRecovery=True, RecoveryWindowInDays=7)
         expect_error(sm.get_secret_value, "ResourceNotFoundException", SecretId="smoke/errors", VersionStage="NOPE")
@@ -1055,6 +1188,284 @@ class Smoke:
         ensure(code != 0, "aws secretsmanager get-secret-value --secret-id smoke/cli-missing exited 0 with %r" % out.strip())
         ensure("ResourceNotFoundException" in err, "aws secretsmanager get-secret-value stderr %r lacks ResourceNotFoundException" % err.strip())
         ensure(SECRET_NOT_FOUND in err, "aws secretsmanager get-secret-value stderr %r lacks %r" % (err.strip(), SECRET_NOT_FOUND))
+
+    # ---- Secrets Manager: resource policies ------------------------------
+
+    POLICY_ROLE = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/SmokeReader"},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    POLICY_PUBLIC = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+
+    def stored_policy(self, secret_id):
+        """The secret's resource policy as a dict, or None when it has none."""
+        got = self.sm.get_resource_policy(SecretId=secret_id)
+        return json.loads(got["ResourcePolicy"]) if "ResourcePolicy" in got else None
+
+    def check_sm_resource_policy(self):
+        sm = self.sm
+        name = "smoke/policy"
+        arn = sm.create_secret(Name=name, SecretString="v")["ARN"]
+        got = sm.get_resource_policy(SecretId=name)
+        eq((got.get("ARN"), got.get("Name")), (arn, name), "GetResourcePolicy(no policy) (ARN, Name)")
+        ensure("ResourcePolicy" not in got, "GetResourcePolicy of a secret without a policy has ResourcePolicy %r"
+               % got.get("ResourcePolicy"))
+        put = sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(self.POLICY_ROLE), BlockPublicPolicy=True)
+        eq((put.get("ARN"), put.get("Name")), (arn, name), "PutResourcePolicy (ARN, Name)")
+        eq(self.stored_policy(arn), self.POLICY_ROLE, "GetResourcePolicy after PutResourcePolicy")
+        expect_error(sm.put_resource_policy, "MalformedPolicyDocumentException",
+                     contains=["This resource policy contains a syntax error"],
+                     SecretId=name, ResourcePolicy='{"Version":"2012-10-17",')
+        eq(self.stored_policy(name), self.POLICY_ROLE, "GetResourcePolicy after a refused malformed PutResourcePolicy")
+        expect_error(sm.put_resource_policy, "PublicPolicyException",
+                     message="You can't perform this operation because the resource policy you provided is public.",
+                     SecretId=name, ResourcePolicy=json.dumps(self.POLICY_PUBLIC), BlockPublicPolicy=True)
+        eq(self.stored_policy(name), self.POLICY_ROLE, "GetResourcePolicy after a refused public PutResourcePolicy")
+        # Public policies are not blocked by default.
+        sm.put_resource_policy(SecretId=name, ResourcePolicy=json.dumps(self.POLICY_PUBLIC))
+        eq(self.stored_policy(name), self.POLICY_PUBLIC, "GetResourcePolicy after PutResourcePolicy(public, no block)")
+        dele = sm.delete_resource_policy(SecretId=name)
+        eq((dele.get("ARN"), dele.get("Name")), (arn, name), "DeleteResourcePolicy (ARN, Name)")
+        eq(self.stored_policy(name), None, "GetResourcePolicy after DeleteResourcePolicy")
+        expect_error(sm.get_resource_policy, "ResourceNotFoundException", message=SECRET_NOT_FOUND,
+                     SecretId="smoke/policy-missing")
+
+    def check_sm_validate_resource_policy(self):
+        sm = self.sm
+        sm.create_secret(Name="smoke/policy-validate", SecretString="v")
+        for secret_id in (None, "smoke/policy-validate"):
+            kw = {"ResourcePolicy": json.dumps(self.POLICY_ROLE)}
+            if secret_id:
+                kw["SecretId"] = secret_id
+            out = sm.validate_resource_policy(**kw)
+            eq((out.get("PolicyValidationPassed"), out.get("ValidationErrors", [])), (True, []),
+               "ValidateResourcePolicy(valid, SecretId=%s) (PolicyValidationPassed, ValidationErrors)" % secret_id)
+        out = sm.validate_resource_policy(ResourcePolicy=json.dumps(self.POLICY_PUBLIC))
+        errs = out.get("ValidationErrors", [])
+        eq(out.get("PolicyValidationPassed"), False, "ValidateResourcePolicy(public) PolicyValidationPassed")
+        eq([e.get("CheckName") for e in errs], ["BROAD_ACCESS"], "ValidateResourcePolicy(public) ValidationErrors CheckName")
+        ensure(all(e.get("ErrorMessage") for e in errs), "ValidateResourcePolicy(public) entry without ErrorMessage: %s" % short(errs))
+        out = sm.validate_resource_policy(ResourcePolicy='{"Version":"2012-10-17"}')
+        eq((out.get("PolicyValidationPassed"), [e.get("CheckName") for e in out.get("ValidationErrors", [])]),
+           (False, ["MISSING_STATEMENT"]), "ValidateResourcePolicy(no Statement)")
+        expect_error(sm.validate_resource_policy, "MalformedPolicyDocumentException", ResourcePolicy='{"Statement":[')
+        eq(self.stored_policy("smoke/policy-validate"), None, "GetResourcePolicy after ValidateResourcePolicy (attaches nothing)")
+
+    # ---- Secrets Manager: BatchGetSecretValue ----------------------------
+
+    def check_sm_batch_get(self):
+        sm = self.sm
+        a = sm.create_secret(Name="smoke/batch/a", SecretString=SECRET_MARKERS[9].decode())
+        b = sm.create_secret(Name="smoke/batch/b", SecretString=SECRET_MARKERS[10].decode())
+        out = sm.batch_get_secret_value(SecretIdList=["smoke/batch/a", b["ARN"], "smoke/batch/missing"])
+        vals = out.get("SecretValues", [])
+        eq([(v.get("ARN"), v.get("Name"), v.get("VersionId"), v.get("SecretString"), v.get("VersionStages")) for v in vals],
+           [(a["ARN"], "smoke/batch/a", a["VersionId"], SECRET_MARKERS[9].decode(), ["AWSCURRENT"]),
+            (b["ARN"], "smoke/batch/b", b["VersionId"], SECRET_MARKERS[10].decode(), ["AWSCURRENT"])],
+           "BatchGetSecretValue(SecretIdList) SecretValues (ARN, Name, VersionId, SecretString, VersionStages)")
+        ensure(all(isinstance(v.get("CreatedDate"), datetime.datetime) for v in vals),
+               "BatchGetSecretValue SecretValues without CreatedDate")
+        eq(out.get("Errors"), [{"SecretId": "smoke/batch/missing", "ErrorCode": "ResourceNotFoundException",
+                                "Message": SECRET_NOT_FOUND}], "BatchGetSecretValue(SecretIdList) Errors")
+        ensure("NextToken" not in out, "BatchGetSecretValue(SecretIdList) has NextToken %r" % out.get("NextToken"))
+        filters = [{"Key": "name", "Values": ["smoke/batch/"]}]
+        out = sm.batch_get_secret_value(Filters=filters)
+        got = sorted((v.get("Name"), v.get("SecretString")) for v in out.get("SecretValues", []))
+        eq(got, [("smoke/batch/a", SECRET_MARKERS[9].decode()), ("smoke/batch/b", SECRET_MARKERS[10].decode())],
+           "BatchGetSecretValue(Filters name=smoke/batch/) (Name, SecretString)")
+        eq(out.get("Errors", []), [], "BatchGetSecretValue(Filters) Errors")
+        msg = "Either 'SecretIdList' or 'Filters' must be provided, but not both."
+        expect_error(sm.batch_get_secret_value, "InvalidParameterException", message=msg,
+                     SecretIdList=["smoke/batch/a"], Filters=filters)
+        expect_error(sm.batch_get_secret_value, "InvalidParameterException", message=msg)
+
+    # ---- Secrets Manager: replication -------------------------------------
+
+    def check_sm_replication(self):
+        sm, eu, usw2 = self.sm, self.sm_eu, self.sm_usw2
+        name = "smoke/repl/db"
+        v1, v2 = SECRET_MARKERS[11].decode(), SECRET_MARKERS[12].decode()
+        out = sm.create_secret(Name=name, SecretString=v1, AddReplicaRegions=[{"Region": "eu-west-1"}])
+        arn = out["ARN"]
+        rep_arn = arn.replace(":us-east-1:", ":eu-west-1:", 1)
+        rs = out.get("ReplicationStatus", [])
+        eq([(r.get("Region"), r.get("Status"), r.get("KmsKeyId")) for r in rs],
+           [("eu-west-1", "InSync", "alias/aws/secretsmanager")], "CreateSecret(AddReplicaRegions) ReplicationStatus")
+        got = eu.get_secret_value(SecretId=name)
+        eq((got.get("ARN"), got.get("Name"), got.get("SecretString"), got.get("VersionId"), got.get("VersionStages")),
+           (rep_arn, name, v1, out["VersionId"], ["AWSCURRENT"]),
+           "eu-west-1 GetSecretValue of the replica (ARN, Name, SecretString, VersionId, VersionStages)")
+        eq(eu.get_secret_value(SecretId=rep_arn)["SecretString"], v1, "eu-west-1 GetSecretValue(replica ARN)")
+        expect_error(eu.get_secret_value, "ResourceNotFoundException", SecretId=arn)
+        put = sm.put_secret_value(SecretId=arn, SecretString=v2)
+        got = eu.get_secret_value(SecretId=rep_arn)
+        eq((got.get("SecretString"), got.get("VersionId")), (v2, put["VersionId"]),
+           "replica (SecretString, VersionId) after PutSecretValue on the primary")
+        pd = sm.describe_secret(SecretId=arn)
+        eq(pd.get("PrimaryRegion"), "us-east-1", "primary DescribeSecret PrimaryRegion")
+        eq([(r.get("Region"), r.get("Status")) for r in pd.get("ReplicationStatus", [])], [("eu-west-1", "InSync")],
+           "primary DescribeSecret ReplicationStatus")
+        rd = eu.describe_secret(SecretId=rep_arn)
+        eq((rd.get("ARN"), rd.get("PrimaryRegion")), (rep_arn, "us-east-1"), "replica DescribeSecret (ARN, PrimaryRegion)")
+        eq(rd.get("VersionIdsToStages", {}).get(put["VersionId"]), ["AWSCURRENT"], "replica DescribeSecret stages of the new version")
+        replica_only = "Operation not permitted on a replica secret. Call must be made in primary secret's region."
+        expect_error(eu.put_secret_value, "InvalidParameterException", message=replica_only,
+                     SecretId=rep_arn, SecretString="written-in-the-replica")
+        eq(sm.get_secret_value(SecretId=arn)["SecretString"], v2, "primary value after a refused PutSecretValue on the replica")
+        expect_error(sm.delete_secret, "InvalidParameterException",
+                     message="You can't delete secret %s that still has replica regions [eu-west-1]." % arn,
+                     SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+        # ReplicateSecretToRegions, then RemoveRegionsFromReplication.
+        rep = sm.replicate_secret_to_regions(SecretId=arn, AddReplicaRegions=[{"Region": "us-west-2"}])
+        eq(rep.get("ARN"), arn, "ReplicateSecretToRegions ARN")
+        eq(sorted((r.get("Region"), r.get("Status")) for r in rep.get("ReplicationStatus", [])),
+           [("eu-west-1", "InSync"), ("us-west-2", "InSync")], "ReplicateSecretToRegions ReplicationStatus")
+        eq(usw2.get_secret_value(SecretId=name)["SecretString"], v2, "us-west-2 GetSecretValue after ReplicateSecretToRegions")
+        expect_error(sm.replicate_secret_to_regions, "InvalidParameterException", message="Invalid replica region.",
+                     SecretId=arn, AddReplicaRegions=[{"Region": "us-east-1"}])
+        rm = sm.remove_regions_from_replication(SecretId=arn, RemoveReplicaRegions=["us-west-2"])
+        eq(rm.get("ARN"), arn, "RemoveRegionsFromReplication ARN")
+        eq([(r.get("Region"), r.get("Status")) for r in rm.get("ReplicationStatus", [])], [("eu-west-1", "InSync")],
+           "RemoveRegionsFromReplication ReplicationStatus")
+        expect_error(usw2.get_secret_value, "ResourceNotFoundException", message=SECRET_NOT_FOUND, SecretId=name)
+
+        # StopReplicationToReplica, called in the replica's region, promotes it.
+        st = eu.stop_replication_to_replica(SecretId=rep_arn)
+        eq(st.get("ARN"), rep_arn, "StopReplicationToReplica ARN")
+        pd = sm.describe_secret(SecretId=arn)
+        ensure("PrimaryRegion" not in pd and not pd.get("ReplicationStatus"),
+               "primary DescribeSecret after StopReplicationToReplica: PrimaryRegion %r ReplicationStatus %r, want neither"
+               % (pd.get("PrimaryRegion"), pd.get("ReplicationStatus")))
+        rd = eu.describe_secret(SecretId=rep_arn)
+        ensure(rd.get("PrimaryRegion") in (None, "eu-west-1") and not rd.get("ReplicationStatus"),
+               "promoted DescribeSecret: PrimaryRegion %r ReplicationStatus %r, want a standalone secret"
+               % (rd.get("PrimaryRegion"), rd.get("ReplicationStatus")))
+        promoted = SECRET_MARKERS[13].decode()
+        eu.put_secret_value(SecretId=rep_arn, SecretString=promoted)
+        eq(eu.get_secret_value(SecretId=rep_arn)["SecretString"], promoted, "promoted secret value after PutSecretValue in eu-west-1")
+        eq(sm.get_secret_value(SecretId=arn)["SecretString"], v2, "primary value after a write to the promoted secret")
+        sm.put_secret_value(SecretId=arn, SecretString="primary-after-stop")
+        eq(eu.get_secret_value(SecretId=rep_arn)["SecretString"], promoted,
+           "promoted secret value after PutSecretValue on the former primary (no longer replicated)")
+
+    # ---- Secrets Manager: rotation through a webhook ----------------------
+
+    def rotation_events(self, what):
+        """The webhook's events since the last call; fails on a failed step."""
+        events, failures = self.hook.take()
+        ensure(not failures, "%s: the rotation webhook failed: %s" % (what, "; ".join(failures)))
+        return events
+
+    def rotate(self, **kwargs):
+        """RotateSecret that must succeed; a failure names the webhook's failed steps."""
+        try:
+            return self.sm.rotate_secret(**kwargs)
+        except ClientError as e:
+            _, failures = self.hook.take()
+            err = e.response.get("Error", {})
+            raise CheckFailed("rotate_secret(%s): %s: %s; webhook failures: %s"
+                              % (short(kwargs, 200), err.get("Code"), err.get("Message"), "; ".join(failures) or "none"))
+
+    def check_sm_rotation(self):
+        sm = self.sm
+        ensure(self.hook is not None, "no rotation webhook")
+        self.hook.take()
+        name = "smoke/rotate"
+        initial = SECRET_MARKERS[14].decode()
+        created = sm.create_secret(Name=name, SecretString=initial)
+        arn = created["ARN"]
+        out = self.rotate(SecretId=name, RotationLambdaARN=ROTATION_LAMBDA, RotationRules={"AutomaticallyAfterDays": 30})
+        events = self.rotation_events("RotateSecret")
+        vid = out.get("VersionId", "")
+        eq((out.get("ARN"), out.get("Name")), (arn, name), "RotateSecret (ARN, Name)")
+        ensure(re.match("^" + UUID_RE + "$", vid), "RotateSecret VersionId = %r, want a uuid" % vid)
+        eq([e.get("Step") for e in events], ROTATION_STEPS, "rotation webhook steps")
+        eq({(e.get("SecretId"), e.get("ClientRequestToken")) for e in events}, {(arn, vid)},
+           "rotation events (SecretId, ClientRequestToken)")
+        tokens = {e.get("RotationToken") for e in events}
+        ensure(len(tokens) == 1 and all(tokens), "rotation events RotationToken = %r, want one non-empty token" % tokens)
+        cur = sm.get_secret_value(SecretId=name)
+        ensure(cur.get("SecretString", "").startswith(ROTATED_PREFIX) and len(cur["SecretString"]) == len(ROTATED_PREFIX) + 32,
+               "AWSCURRENT value after rotation does not look like the webhook's (prefix %r + 32 characters)" % ROTATED_PREFIX)
+        eq((cur.get("VersionId"), "AWSCURRENT" in cur.get("VersionStages", [])), (vid, True),
+           "GetSecretValue after rotation (VersionId, AWSCURRENT)")
+        prev = sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+        eq((prev.get("SecretString") == initial, prev.get("VersionId")), (True, created["VersionId"]),
+           "GetSecretValue(AWSPREVIOUS) after rotation (is the initial value, VersionId)")
+        d = sm.describe_secret(SecretId=name)
+        eq((d.get("RotationEnabled"), d.get("RotationLambdaARN"), (d.get("RotationRules") or {}).get("AutomaticallyAfterDays")),
+           (True, ROTATION_LAMBDA, 30), "DescribeSecret after RotateSecret (RotationEnabled, RotationLambdaARN, AutomaticallyAfterDays)")
+        lrd, nrd = d.get("LastRotatedDate"), d.get("NextRotationDate")
+        ensure(isinstance(lrd, datetime.datetime) and abs((lrd - utcnow()).total_seconds()) < 300,
+               "DescribeSecret LastRotatedDate = %r, want about now" % lrd)
+        ensure(isinstance(nrd, datetime.datetime) and days_from_now(nrd, 30),
+               "DescribeSecret NextRotationDate = %r, want about now + 30 days" % nrd)
+        stages = d.get("VersionIdsToStages", {})
+        ensure("AWSCURRENT" in stages.get(vid, []) and "AWSPREVIOUS" in stages.get(created["VersionId"], []),
+               "DescribeSecret VersionIdsToStages after rotation = %r" % stages)
+        # AWS: after a successful rotation AWSPENDING is on the AWSCURRENT
+        # version or on none (elsewhere, the next RotateSecret would fail).
+        pending = [v for v, st in stages.items() if "AWSPENDING" in st]
+        ensure(pending in ([], [vid]), "AWSPENDING after rotation is on %r, want none or the new version %s" % (pending, vid))
+
+        # A second rotation reuses the stored function.
+        out2 = self.rotate(SecretId=arn)
+        self.rotation_events("second RotateSecret")
+        vid2 = out2.get("VersionId")
+        ensure(vid2 and vid2 != vid, "second RotateSecret VersionId = %r (first %r)" % (vid2, vid))
+        eq(sm.get_secret_value(SecretId=name)["VersionId"], vid2, "AWSCURRENT VersionId after the second rotation")
+        eq(sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["VersionId"], vid,
+           "AWSPREVIOUS VersionId after the second rotation")
+
+        expect_error(sm.rotate_secret, "AccessDeniedException", contains=["cannot invoke the specified Lambda function"],
+                     SecretId=name, RotationLambdaARN=UNMAPPED_LAMBDA)
+        events = self.rotation_events("RotateSecret with an unmapped function")
+        eq(events, [], "webhook events for an unmapped function")
+        eq(sm.get_secret_value(SecretId=name)["VersionId"], vid2, "AWSCURRENT after the refused RotateSecret")
+
+        c = sm.cancel_rotate_secret(SecretId=name)
+        eq((c.get("ARN"), c.get("Name")), (arn, name), "CancelRotateSecret (ARN, Name)")
+        d = sm.describe_secret(SecretId=name)
+        eq(d.get("RotationEnabled"), False, "DescribeSecret RotationEnabled after CancelRotateSecret")
+        ensure("NextRotationDate" not in d, "DescribeSecret after CancelRotateSecret has NextRotationDate %r" % d.get("NextRotationDate"))
+
+        # Out of the model's range 1-1000: a ValidationException, as for every
+        # model constraint (botocore checks only the minimum itself).
+        raw = self.sm_unvalidated
+        for days, bound in ((1001, "less than or equal to 1000"), (0, "greater than or equal to 1")):
+            expect_error(raw.rotate_secret, "ValidationException", SecretId=name,
+                         contains=["rotationRules.automaticallyAfterDays", "Member must have value " + bound],
+                         RotationLambdaARN=ROTATION_LAMBDA, RotationRules={"AutomaticallyAfterDays": days})
+        # Rules the model admits but Secrets Manager refuses.
+        for rules in ({"ScheduleExpression": "rate(1 hours)"},  # more often than every 4 hours
+                      {"AutomaticallyAfterDays": 10, "Duration": "25h"},  # window longer than 24h
+                      {"AutomaticallyAfterDays": 10, "ScheduleExpression": "rate(10 days)"}):  # both
+            expect_error(raw.rotate_secret, "InvalidParameterException", SecretId=name,
+                         RotationLambdaARN=ROTATION_LAMBDA, RotationRules=rules)
+        eq(self.rotation_events("RotateSecret with rules out of range"), [], "webhook events for refused rotation rules")
+        eq(sm.describe_secret(SecretId=name).get("RotationEnabled"), False,
+           "RotationEnabled after RotateSecret with rules out of range")
+
+    def check_sm_cli_rotate(self):
+        ensure(self.hook is not None, "no rotation webhook")
+        self.hook.take()
+        created = self.sm.create_secret(Name="smoke/rotate-cli", SecretString="cli-before-rotation")
+        code, out, err = self.aws("secretsmanager", "rotate-secret", "--region", REGION, "--output", "json",
+                                  "--secret-id", "smoke/rotate-cli", "--rotation-lambda-arn", ROTATION_LAMBDA,
+                                  "--rotation-rules", '{"AutomaticallyAfterDays": 7}')
+        eq(code, 0, "aws secretsmanager rotate-secret exit code (stderr %r)" % err.strip())
+        got = json.loads(out)
+        eq((got.get("ARN"), got.get("Name")), (created["ARN"], "smoke/rotate-cli"), "aws secretsmanager rotate-secret (ARN, Name)")
+        eq([e.get("Step") for e in self.rotation_events("aws secretsmanager rotate-secret")], ROTATION_STEPS,
+           "rotation webhook steps for the CLI's rotate-secret")
+        cur = self.sm.get_secret_value(SecretId="smoke/rotate-cli")
+        eq((cur.get("VersionId"), cur.get("SecretString", "").startswith(ROTATED_PREFIX)), (got.get("VersionId"), True),
+           "GetSecretValue after the CLI's rotate-secret (VersionId, value from the webhook)")
+        code, out, err = self.aws("secretsmanager", "rotate-secret", "--region", REGION, "--output", "json",
+                                  "--secret-id", "smoke/rotate-cli", "--rotation-lambda-arn", UNMAPPED_LAMBDA)
+        ensure(code != 0, "aws secretsmanager rotate-secret with an unmapped function exited 0 with %r" % out.strip())
+        ensure("AccessDeniedException" in err, "aws secretsmanager rotate-secret stderr %r lacks AccessDeniedException" % err.strip())
 
 
 def _as_list(v):
@@ -1102,6 +1513,12 @@ CHECKS = [
     ("SM errors", "check_sm_errors"),
     ("aws secretsmanager create-secret / get-secret-value (CLI)", "check_sm_cli"),
     ("aws secretsmanager get-secret-value missing fails (CLI)", "check_sm_cli_error"),
+    ("SM Put/Get/DeleteResourcePolicy", "check_sm_resource_policy"),
+    ("SM ValidateResourcePolicy", "check_sm_validate_resource_policy"),
+    ("SM BatchGetSecretValue (SecretIdList, Filters)", "check_sm_batch_get"),
+    ("SM replication (replicas, remove, promote)", "check_sm_replication"),
+    ("SM RotateSecret through a webhook / CancelRotateSecret", "check_sm_rotation"),
+    ("aws secretsmanager rotate-secret through a webhook (CLI)", "check_sm_cli_rotate"),
 ]
 
 
@@ -1196,12 +1613,19 @@ def main():
     binary = os.path.abspath(args.binary)
     data = os.path.join(workdir, "data")
     servers = []
+    # The rotation webhook, and the config file (the only place Keyfort maps a
+    # rotation Lambda ARN to a webhook) that both runs start with.
+    hook = RotationHook()
+    config_path = os.path.join(workdir, "keyfort.yaml")
+    with open(config_path, "w") as f:
+        f.write("rotation_webhooks:\n  %s: %s\n" % (ROTATION_LAMBDA, hook.url))
+    extra = ["--config", config_path]
     try:
         # Run 1: every check, then SIGTERM.
-        server = Server(binary, data, os.path.join(workdir, "server.log"))
+        server = Server(binary, data, os.path.join(workdir, "server.log"), extra)
         servers.append(server)
         if run_server(results, server, "start"):
-            smoke = Smoke(server, workdir)
+            smoke = Smoke(server, workdir, hook)
             for name, method in CHECKS:
                 results.record(name, getattr(smoke, method))
             persisted = {}
@@ -1211,7 +1635,7 @@ def main():
             results.record("state for the restart check (alias, tags, rotation, ciphertext, secret)", setup)
             stop_server(results, server)
             # Run 2: the same data directory after a clean stop.
-            server2 = Server(binary, data, os.path.join(workdir, "server-restart.log"))
+            server2 = Server(binary, data, os.path.join(workdir, "server-restart.log"), extra)
             servers.append(server2)
             if run_server(results, server2, "restart on the same data"):
                 results.record("state survives a restart", lambda: Smoke(server2, workdir).check_persisted(persisted))
@@ -1220,6 +1644,7 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        hook.close()
         if results.failed:
             for s in servers:
                 print("server log tail (%s): %s" % (os.path.basename(s.log_path), s.log_tail(3)), flush=True)

@@ -41,6 +41,14 @@ func errMarkedForDeletion() error {
 	return awserr.New(codeInvalidRequest, "You can't perform this operation on the secret because it was marked for deletion.")
 }
 
+// errInvalidName is AWS's answer to a Name, or a SecretId that is not an
+// ARN, with characters a secret name cannot have. AWS answers it with
+// ValidationException, on CreateSecret and on every operation that looks a
+// secret up (recorded against AWS in LocalStack's validated snapshots).
+func errInvalidName() error {
+	return awserr.Validation("Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+}
+
 func errInvalidParameter(msg string) error { return awserr.New(codeInvalidParameter, msg) }
 
 func errInvalidRequest(msg string) error { return awserr.New(codeInvalidRequest, msg) }

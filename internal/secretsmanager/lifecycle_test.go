@@ -136,6 +136,95 @@ func TestForceDelete(t *testing.T) {
 	e.create(t, "f", "again")
 }
 
+// TestForceDeleteMissing checks AWS's documented rule: "If you forcibly
+// delete an already deleted or nonexistent secret, the operation does not
+// return ResourceNotFoundException." Without force it still does.
+func TestForceDeleteMissing(t *testing.T) {
+	e := newEnv(t)
+	arnPrefixT := arnPrefix(scopeT())
+	tests := []struct {
+		name, id, wantName, wantARN string
+	}{
+		{"name", "never-was", "never-was", ""},
+		{"full ARN", arnPrefixT + "never-was-AbCdEf", "never-was", arnPrefixT + "never-was-AbCdEf"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			del, err := e.sm.DeleteSecret(e.ctx, &smapi.DeleteSecretInput{SecretId: str(tc.id), ForceDeleteWithoutRecovery: ptr(true)})
+			mustOK(t, err, "DeleteSecret(force, "+tc.id+")")
+			if deref(del.Name) != tc.wantName || del.DeletionDate == nil || !del.DeletionDate.Equal(e.clock.Now()) {
+				t.Fatalf("DeleteSecret(force, %q) = Name %v, DeletionDate %v, want %q and now", tc.id, del.Name, del.DeletionDate, tc.wantName)
+			}
+			if tc.wantARN != "" && deref(del.ARN) != tc.wantARN {
+				t.Fatalf("DeleteSecret(force, %q) ARN = %v, want %s", tc.id, deref(del.ARN), tc.wantARN)
+			}
+			if !strings.HasPrefix(deref(del.ARN), arnPrefixT+tc.wantName+"-") {
+				t.Fatalf("DeleteSecret(force, %q) ARN = %v, want a secret ARN for %s", tc.id, deref(del.ARN), tc.wantName)
+			}
+		})
+	}
+	_, err := e.sm.DeleteSecret(e.ctx, &smapi.DeleteSecretInput{SecretId: str("never-was")})
+	wantCode(t, err, codeNotFound, "Secrets Manager can't find the specified secret.")
+	_, err = e.sm.DescribeSecret(e.ctx, &smapi.DescribeSecretInput{SecretId: str("never-was")})
+	wantCode(t, err, codeNotFound, "")
+}
+
+// TestInvalidSecretIdIsValidationException checks that a SecretId that is
+// not an ARN and has characters no secret name can have is answered, on
+// every operation that looks a secret up, with AWS's ValidationException
+// (as recorded against AWS for CreateSecret, DeleteSecret, DescribeSecret,
+// GetSecretValue, ListSecretVersionIds, PutSecretValue, TagResource,
+// UntagResource, UpdateSecret and ValidateResourcePolicy).
+func TestInvalidSecretIdIsValidationException(t *testing.T) {
+	e := newEnv(t)
+	const msg = "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
+	for _, id := range []string{"Inv Name", " Inv*Name? ", "a!"} {
+		calls := map[string]func() error{
+			"DeleteSecret": func() error {
+				_, err := e.sm.DeleteSecret(e.ctx, &smapi.DeleteSecretInput{SecretId: str(id), ForceDeleteWithoutRecovery: ptr(true)})
+				return err
+			},
+			"DescribeSecret": func() error {
+				_, err := e.sm.DescribeSecret(e.ctx, &smapi.DescribeSecretInput{SecretId: str(id)})
+				return err
+			},
+			"GetSecretValue": func() error {
+				_, err := e.sm.GetSecretValue(e.ctx, &smapi.GetSecretValueInput{SecretId: str(id)})
+				return err
+			},
+			"ListSecretVersionIds": func() error {
+				_, err := e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str(id)})
+				return err
+			},
+			"PutSecretValue": func() error {
+				_, err := e.sm.PutSecretValue(e.ctx, &smapi.PutSecretValueInput{SecretId: str(id), SecretString: secretString("v")})
+				return err
+			},
+			"TagResource": func() error {
+				_, err := e.sm.TagResource(e.ctx, &smapi.TagResourceInput{SecretId: str(id), Tags: []smapi.Tag{{Key: str("k"), Value: str("v")}}})
+				return err
+			},
+			"UntagResource": func() error {
+				_, err := e.sm.UntagResource(e.ctx, &smapi.UntagResourceInput{SecretId: str(id), TagKeys: []string{"k"}})
+				return err
+			},
+			"UpdateSecret": func() error {
+				_, err := e.sm.UpdateSecret(e.ctx, &smapi.UpdateSecretInput{SecretId: str(id), Description: str("d")})
+				return err
+			},
+			"ValidateResourcePolicy": func() error {
+				_, err := e.sm.ValidateResourcePolicy(e.ctx, &smapi.ValidateResourcePolicyInput{SecretId: str(id), ResourcePolicy: str(`{"Version":"2012-10-17","Statement":[]}`)})
+				return err
+			},
+		}
+		for op, call := range calls {
+			t.Run(op+"/"+id, func(t *testing.T) {
+				wantCode(t, call(), "ValidationException", msg)
+			})
+		}
+	}
+}
+
 func TestTags(t *testing.T) {
 	e := newEnv(t)
 	e.create(t, "t", "v")

@@ -221,10 +221,11 @@ var (
 	arnSuffixRE = regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
 )
 
-// checkName applies AWS's secret name rules beyond the model's length.
+// checkName applies AWS's secret name rules beyond the model's length:
+// ASCII letters, digits and /_+=.@- (ValidationException otherwise).
 func checkName(name string) error {
 	if len(name) == 0 || len(name) > maxNameLen || !nameRE.MatchString(name) {
-		return errInvalidParameter("Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
+		return errInvalidName()
 	}
 	return nil
 }
@@ -273,11 +274,22 @@ type getter interface {
 }
 
 // resolveSecret loads the secret a SecretId names: a name, a full ARN, or a
-// partial ARN (an ARN without the 6-character suffix). An ARN of another
-// account or region names no secret here (ResourceNotFoundException). Secrets
-// scheduled for deletion are returned; callers decide what they allow.
+// partial ARN (an ARN without the 6-character suffix). A SecretId that is
+// not an ARN and has characters no name can have is ValidationException, as
+// on AWS. An ARN of another account or region names no secret here
+// (ResourceNotFoundException). Secrets scheduled for deletion are returned;
+// callers decide what they allow.
+//
+// A full ARN is tried first; when it names no secret, the whole resource
+// part is taken as a name (a partial ARN). So for a secret whose own name
+// ends with a hyphen and six characters, its partial ARN still finds it,
+// where AWS takes such an ARN as a complete one and warns of "unexpected
+// results".
 func resolveSecret(ctx context.Context, g getter, scope storage.Scope, id string) (*secret, error) {
 	if !strings.HasPrefix(id, "arn:") {
+		if id != "" && len(id) <= maxNameLen && !nameRE.MatchString(id) {
+			return nil, errInvalidName()
+		}
 		return getSecret(ctx, g, scope, id)
 	}
 	prefix := arnPrefix(scope)

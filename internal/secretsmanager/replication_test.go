@@ -108,8 +108,13 @@ func TestReplicaCreatedWithSecret(t *testing.T) {
 	// The replica's value is encrypted under a key of its own region.
 	vs, err := e.sm.ListSecretVersionIds(e.in(replRegion), &smapi.ListSecretVersionIdsInput{SecretId: str("app/db")})
 	mustOK(t, err, "ListSecretVersionIds in eu-west-1")
-	if k := vs.Versions[0].KmsKeyIds; len(k) != 1 || !strings.HasPrefix(k[0], "arn:aws:kms:eu-west-1:") {
-		t.Fatalf("replica KmsKeyIds = %v, want a key in eu-west-1", k)
+	// AWS lists the AWS managed key as DefaultEncryptionKey; here it is the
+	// managed key of eu-west-1 (ListSecretVersionIds ran in that region).
+	if k := vs.Versions[0].KmsKeyIds; !slices.Equal(k, []string{defaultKeyName}) {
+		t.Fatalf("replica KmsKeyIds = %v, want [%s]", k, defaultKeyName)
+	}
+	if mk := e.sm.managedKeyARNIfExists(e.in(replRegion)); !strings.HasPrefix(mk, "arn:aws:kms:eu-west-1:") {
+		t.Fatalf("eu-west-1 managed key = %q, want a key in eu-west-1", mk)
 	}
 	// A secret without replicas shows neither field.
 	e.create(t, "plain", "x")
@@ -372,8 +377,8 @@ func TestReplicaKMSKeyInItsRegion(t *testing.T) {
 	vs, err = e.sm.ListSecretVersionIds(e.in(replRegion), &smapi.ListSecretVersionIdsInput{SecretId: str("s")})
 	mustOK(t, err, "ListSecretVersionIds")
 	for _, v := range vs.Versions {
-		if len(v.KmsKeyIds) != 1 || v.KmsKeyIds[0] == euKey || !strings.HasPrefix(v.KmsKeyIds[0], "arn:aws:kms:eu-west-1:") {
-			t.Fatalf("version %s KmsKeyIds = %v, want the eu-west-1 managed key", deref(v.VersionId), v.KmsKeyIds)
+		if !slices.Equal(v.KmsKeyIds, []string{defaultKeyName}) {
+			t.Fatalf("version %s KmsKeyIds = %v, want the eu-west-1 managed key [%s]", deref(v.VersionId), v.KmsKeyIds, defaultKeyName)
 		}
 	}
 }

@@ -309,7 +309,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 		if err != nil {
 			return err
 		}
-		if err := pruneVersions(ctx, tx, cur); err != nil {
+		if err := pruneVersions(ctx, tx, cur, now); err != nil {
 			return err
 		}
 		return saveSecret(ctx, tx, cur)
@@ -422,7 +422,7 @@ func (s *Service) rotateDue(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := pruneVersions(ctx, tx, sec); err != nil {
+			if err := pruneVersions(ctx, tx, sec, now); err != nil {
 				return err
 			}
 			if err := saveSecret(ctx, tx, sec); err != nil {

@@ -3,6 +3,7 @@ package secretsmanager
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -255,6 +256,13 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 	var out *smapi.DeleteSecretOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		if force && isNotFound(err) {
+			// "If you forcibly delete an already deleted or nonexistent
+			// secret, the operation does not return
+			// ResourceNotFoundException" (DeleteSecret).
+			out, err = s.forceDeletedOutput(scope, deref(in.SecretId), now)
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -275,6 +283,30 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	return out, nil
+}
+
+// forceDeletedOutput answers a forced DeleteSecret of a secret that does not
+// exist: the name it was asked for, an ARN (the one given, or one made for
+// the name as CreateSecret would) and the time of the request.
+func (s *Service) forceDeletedOutput(scope storage.Scope, id string, now time.Time) (*smapi.DeleteSecretOutput, error) {
+	out := &smapi.DeleteSecretOutput{Name: ptr(id), DeletionDate: ptr(now)}
+	if rest, ok := strings.CutPrefix(id, "arn:"); ok {
+		out.ARN = ptr(id)
+		if i := strings.Index(rest, ":secret:"); i >= 0 {
+			name := rest[i+len(":secret:"):]
+			if arnSuffixRE.MatchString(name) && len(name) > 7 {
+				name = name[:len(name)-7]
+			}
+			out.Name = ptr(name)
+		}
+		return out, nil
+	}
+	arn, err := newARN(s.rand, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	out.ARN = ptr(arn)
 	return out, nil
 }
 

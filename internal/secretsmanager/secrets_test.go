@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
@@ -58,16 +59,19 @@ func TestCreateSecretErrors(t *testing.T) {
 	for i := range manyTags {
 		manyTags[i] = smapi.Tag{Key: str(strings.Repeat("k", i+1)), Value: str("v")}
 	}
+	// AWS answers a bad name with ValidationException (not
+	// InvalidParameterException), with this text.
+	const invalidNameMsg = "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"
 	tests := []struct {
 		name string
 		in   smapi.CreateSecretInput
 		code string
 		msg  string
 	}{
-		{"bad characters", smapi.CreateSecretInput{Name: str("a b")}, codeInvalidParameter, "Invalid name"},
-		{"bang", smapi.CreateSecretInput{Name: str("a!")}, codeInvalidParameter, "Invalid name"},
-		{"empty name", smapi.CreateSecretInput{Name: str("")}, codeInvalidParameter, "Invalid name"},
-		{"too long", smapi.CreateSecretInput{Name: str(long)}, codeInvalidParameter, "Invalid name"},
+		{"bad characters", smapi.CreateSecretInput{Name: str("a b")}, awserr.CodeValidation, invalidNameMsg},
+		{"bang", smapi.CreateSecretInput{Name: str("a!")}, awserr.CodeValidation, invalidNameMsg},
+		{"empty name", smapi.CreateSecretInput{Name: str("")}, awserr.CodeValidation, invalidNameMsg},
+		{"too long", smapi.CreateSecretInput{Name: str(long)}, awserr.CodeValidation, invalidNameMsg},
 		{"both values", smapi.CreateSecretInput{Name: str("x"), SecretString: secretString("a"), SecretBinary: sensitive.Bytes("b")}, codeInvalidParameter, "both"},
 		{"too big", smapi.CreateSecretInput{Name: str("x"), SecretString: secretString(big)}, codeInvalidParameter, "65536"},
 		{"name taken", smapi.CreateSecretInput{Name: str("taken"), SecretString: secretString("v")}, codeExists, "The operation failed because the secret taken already exists."},

@@ -3,10 +3,12 @@ package secretsmanager
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -109,6 +111,16 @@ func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, 
 		}
 		kept = old.Stages // the empty AWSPENDING version of a rotation gets its value
 	}
+	if slices.Contains(nv.stages, stageCurrent) {
+		// A new value that takes AWSCURRENT from a version that also has
+		// AWSPENDING (a finished rotation leaves both on one version) takes
+		// AWSPENDING off it too, as AWS does; otherwise the label would stay
+		// on the AWSPREVIOUS version and the next RotateSecret would take it
+		// for a rotation in progress.
+		if old := m.holder(stageCurrent); old != "" && old != nv.id {
+			m.Versions[old].removeStage(stagePending)
+		}
+	}
 	m.NextSeq++
 	m.Versions[nv.id] = &versionMeta{Seq: m.NextSeq, Created: now, KMSKeyARNs: []string{nv.keyARN}, Stages: kept}
 	for _, st := range nv.stages {
@@ -135,7 +147,7 @@ func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, 
 	if err != nil {
 		return wrap("insert version", err)
 	}
-	if err := pruneVersions(ctx, tx, sec); err != nil {
+	if err := pruneVersions(ctx, tx, sec, now); err != nil {
 		return err
 	}
 	m.LastChanged = now
@@ -146,21 +158,30 @@ func errVersionExists() error {
 	return awserr.New(codeExists, "You can't modify an existing version, you can only create a new version.")
 }
 
-// pruneVersions removes the oldest deprecated versions while the secret has
-// more than maxVersions.
-func pruneVersions(ctx context.Context, tx storage.Tx, sec *secret) error {
+// minVersionAge is how long a version is kept whatever its labels: AWS
+// removes versions without staging labels once a secret has more than
+// maxVersions, "but it does not remove versions created less than 24 hours
+// ago" (Secrets Manager quotas).
+const minVersionAge = 24 * time.Hour
+
+// pruneVersions removes the oldest deprecated (unlabeled) versions created
+// at least minVersionAge before now while the secret has more than
+// maxVersions. When none can go, the new version would exceed the quota:
+// LimitExceededException, and the caller's transaction changes nothing.
+func pruneVersions(ctx context.Context, tx storage.Tx, sec *secret, now time.Time) error {
 	m := &sec.meta
 	for len(m.Versions) > maxVersions {
 		ids := m.orderedVersions()
 		drop := ""
 		for i := len(ids) - 1; i >= 0; i-- {
-			if len(m.Versions[ids[i]].Stages) == 0 {
+			v := m.Versions[ids[i]]
+			if len(v.Stages) == 0 && !v.Created.After(now.Add(-minVersionAge)) {
 				drop = ids[i]
 				break
 			}
 		}
 		if drop == "" {
-			return awserr.Newf(codeLimitExceeded, "A secret can have at most %d versions with staging labels.", maxVersions)
+			return errTooManyVersions()
 		}
 		delete(m.Versions, drop)
 		err := tx.Delete(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, drop))
@@ -169,6 +190,11 @@ func pruneVersions(ctx context.Context, tx storage.Tx, sec *secret) error {
 		}
 	}
 	return nil
+}
+
+func errTooManyVersions() error {
+	return awserr.Newf(codeLimitExceeded, "The secret has reached the quota of %d versions. Secrets Manager removes versions "+
+		"without staging labels once they are more than 24 hours old.", maxVersions)
 }
 
 // readValue decrypts version vid of sec.
@@ -415,6 +441,7 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecret
 		Name:     ptr(sec.meta.Name),
 		Versions: []smapi.SecretVersionsListEntry{},
 	}
+	var managed *string // the managed key's ARN, looked up once when needed
 	for _, id := range sec.meta.orderedVersions() {
 		v := sec.meta.Versions[id]
 		if after >= 0 && v.Seq >= after {
@@ -435,11 +462,36 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecret
 			LastAccessedDate: v.LastAccessed,
 		}
 		if len(v.KMSKeyARNs) > 0 {
-			e.KmsKeyIds = append([]string{}, v.KMSKeyARNs...)
+			e.KmsKeyIds = make([]string, len(v.KMSKeyARNs))
+			for i, k := range v.KMSKeyARNs {
+				if managed == nil {
+					managed = ptr(s.managedKeyARNIfExists(ctx))
+				}
+				if k == *managed {
+					k = defaultKeyName
+				}
+				e.KmsKeyIds[i] = k
+			}
 		}
 		out.Versions = append(out.Versions, e)
 	}
 	return out, nil
+}
+
+// defaultKeyName is how ListSecretVersionIds names the AWS managed key
+// aws/secretsmanager in KmsKeyIds, as AWS does.
+const defaultKeyName = "DefaultEncryptionKey"
+
+// managedKeyARNIfExists returns the ARN of the caller's AWS managed key
+// aws/secretsmanager, or "" when it does not exist yet or cannot be
+// described. Unlike kmsKeyRef it never creates the key: listing versions
+// must not change the account.
+func (s *Service) managedKeyARNIfExists(ctx context.Context) string {
+	out, err := s.kms.DescribeKey(ctx, &kmsapi.DescribeKeyInput{KeyId: ptr("alias/aws/" + managedKeyService)})
+	if err != nil || out.KeyMetadata == nil {
+		return ""
+	}
+	return deref(out.KeyMetadata.Arn)
 }
 
 // UpdateSecretVersionStage moves a staging label to a version

@@ -2,8 +2,10 @@ package secretsmanager
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
@@ -41,8 +43,8 @@ func TestPutSecretValueStages(t *testing.T) {
 	if len(lv.Versions) != 3 || *lv.Versions[0].VersionId != v4 {
 		t.Fatalf("ListSecretVersionIds = %d versions (first %v), want 3 newest first", len(lv.Versions), lv.Versions[0].VersionId)
 	}
-	if len(lv.Versions[0].KmsKeyIds) != 1 {
-		t.Fatalf("KmsKeyIds = %v, want the managed key", lv.Versions[0].KmsKeyIds)
+	if !slices.Equal(lv.Versions[0].KmsKeyIds, []string{"DefaultEncryptionKey"}) {
+		t.Fatalf("KmsKeyIds = %v, want [DefaultEncryptionKey] (the AWS managed key, as AWS names it)", lv.Versions[0].KmsKeyIds)
 	}
 	lv, err = e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str("p"), IncludeDeprecated: ptr(true)})
 	mustOK(t, err, "ListSecretVersionIds(IncludeDeprecated)")
@@ -106,20 +108,76 @@ func TestPutSecretValueIdempotencyAndErrors(t *testing.T) {
 	}
 }
 
+// TestDeprecatedVersionsArePruned checks AWS's rule: past 100 versions the
+// oldest unlabeled ones are removed, but never one created less than 24
+// hours ago; with nothing to remove the new version is LimitExceeded.
 func TestDeprecatedVersionsArePruned(t *testing.T) {
 	e := newEnv(t)
 	first := *e.create(t, "many", "v0").VersionId
-	for i := 1; i <= maxVersions+5; i++ {
+	put := func(i int) error {
 		_, err := e.sm.PutSecretValue(e.ctx, &smapi.PutSecretValueInput{SecretId: str("many"), SecretString: secretString(fmt.Sprint("v", i))})
-		mustOK(t, err, "PutSecretValue")
+		return err
 	}
-	lv, err := e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str("many"), IncludeDeprecated: ptr(true)})
-	mustOK(t, err, "ListSecretVersionIds")
-	if len(lv.Versions) != maxVersions {
-		t.Fatalf("versions = %d, want %d", len(lv.Versions), maxVersions)
+	for i := 1; i < maxVersions; i++ {
+		mustOK(t, put(i), fmt.Sprint("PutSecretValue ", i))
 	}
-	_, err = e.sm.GetSecretValue(e.ctx, &smapi.GetSecretValueInput{SecretId: str("many"), VersionId: str(first)})
+	// 100 versions, all younger than a day: the 101st does not fit.
+	wantCode(t, put(maxVersions), codeLimitExceeded, "100")
+	count := func() int {
+		t.Helper()
+		lv, err := e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str("many"), IncludeDeprecated: ptr(true)})
+		mustOK(t, err, "ListSecretVersionIds")
+		return len(lv.Versions)
+	}
+	if n := count(); n != maxVersions {
+		t.Fatalf("versions after the refused put = %d, want %d", n, maxVersions)
+	}
+	// The refused put changed nothing: AWSCURRENT is still the 100th value.
+	if got := e.get(t, "many").SecretString.Reveal(); got != fmt.Sprint("v", maxVersions-1) {
+		t.Fatalf("AWSCURRENT = %q, want v%d", got, maxVersions-1)
+	}
+
+	// A day later the oldest unlabeled versions can go, one per new version.
+	e.clock.Add(24 * time.Hour)
+	for i := maxVersions; i < maxVersions+5; i++ {
+		mustOK(t, put(i), fmt.Sprint("PutSecretValue ", i))
+	}
+	if n := count(); n != maxVersions {
+		t.Fatalf("versions = %d, want %d", n, maxVersions)
+	}
+	_, err := e.sm.GetSecretValue(e.ctx, &smapi.GetSecretValueInput{SecretId: str("many"), VersionId: str(first)})
 	wantCode(t, err, codeNotFound, "VersionId")
+	// The newest version is the last put.
+	lv, err := e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str("many"), IncludeDeprecated: ptr(true), MaxResults: ptr(int32(1))})
+	mustOK(t, err, "ListSecretVersionIds")
+	if got := *lv.Versions[0].CreatedDate; !got.Equal(e.clock.Now()) {
+		t.Fatalf("newest version created %v, want %v", got, e.clock.Now())
+	}
+}
+
+// TestPutSecretValueAfterRotationDropsPending checks what AWS does when a
+// new value takes AWSCURRENT from a version that also has AWSPENDING (the
+// state a finished rotation leaves): AWSPENDING goes too, so the next
+// rotation does not find one "in progress". Recorded against AWS in
+// LocalStack's test_update_secret_version_stages_current_pending.
+func TestPutSecretValueAfterRotationDropsPending(t *testing.T) {
+	e := newEnv(t)
+	v0 := *e.create(t, "r", "one").VersionId
+	out, err := e.sm.PutSecretValue(e.ctx, &smapi.PutSecretValueInput{SecretId: str("r"), SecretString: secretString("two"), VersionStages: []string{stagePending}})
+	mustOK(t, err, "PutSecretValue(AWSPENDING)")
+	v1 := *out.VersionId
+	_, err = e.sm.UpdateSecretVersionStage(e.ctx, &smapi.UpdateSecretVersionStageInput{SecretId: str("r"), VersionStage: str(stageCurrent), MoveToVersionId: &v1, RemoveFromVersionId: &v0})
+	mustOK(t, err, "UpdateSecretVersionStage")
+	if got := e.describe(t, "r").VersionIdsToStages[v1]; !slices.Equal(got, []string{stagePending, stageCurrent}) {
+		t.Fatalf("stages of %s = %v, want [AWSPENDING AWSCURRENT]", v1, got)
+	}
+	out, err = e.sm.PutSecretValue(e.ctx, &smapi.PutSecretValueInput{SecretId: str("r"), SecretString: secretString("three")})
+	mustOK(t, err, "PutSecretValue")
+	v2 := *out.VersionId
+	want := map[string][]string{v1: {stagePrevious}, v2: {stageCurrent}}
+	if got := e.describe(t, "r").VersionIdsToStages; !reflect.DeepEqual(got, want) {
+		t.Fatalf("VersionIdsToStages = %v, want %v", got, want)
+	}
 }
 
 func TestUpdateSecretVersionStage(t *testing.T) {
