@@ -2,6 +2,7 @@ package secretsmanager
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/keyfort/keyfort/internal/storage"
@@ -29,6 +30,10 @@ type recordCache struct {
 	mu  sync.RWMutex
 	gen uint64
 	m   map[recordKey]*storage.Record
+	// decoded keeps secrets already decoded from their records, for the
+	// read path, which never modifies them (a write path reads its own copy
+	// in its transaction). Invalidated with m.
+	decoded map[recordKey]*secret
 }
 
 type recordKey struct {
@@ -44,7 +49,7 @@ func newRecordCache(store storage.Store) *recordCache {
 	if !ok {
 		return nil // shared store: read through on every request
 	}
-	c := &recordCache{store: store, m: make(map[recordKey]*storage.Record)}
+	c := &recordCache{store: store, m: make(map[recordKey]*storage.Record), decoded: make(map[recordKey]*secret)}
 	n.Subscribe(c.invalidate)
 	return c
 }
@@ -56,7 +61,45 @@ func (c *recordCache) invalidate(kind storage.Kind, scope storage.Scope, id stri
 	c.mu.Lock()
 	c.gen++
 	delete(c.m, recordKey{kind, scope, id})
+	delete(c.decoded, recordKey{kind, scope, id})
 	c.mu.Unlock()
+}
+
+// secret returns the decoded secret name in scope, shared with other
+// readers: callers must not modify it. Decoding the metadata is most of a
+// GetSecretValue's own work, so a hit skips it.
+func (c *recordCache) secret(ctx context.Context, scope storage.Scope, name string) (*secret, error) {
+	k := recordKey{kindSecret, scope, name}
+	c.mu.RLock()
+	sec, ok := c.decoded[k]
+	gen := c.gen
+	c.mu.RUnlock()
+	if ok {
+		return sec, nil
+	}
+	rec, err := c.Get(ctx, kindSecret, scope, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, errSecretNotFound()
+	}
+	if err != nil {
+		return nil, wrap("get secret", err)
+	}
+	sec, err = decodeSecret(rec)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if len(c.decoded) >= maxCachedRecords {
+			for old := range c.decoded { // evict an arbitrary entry
+				delete(c.decoded, old)
+				break
+			}
+		}
+		c.decoded[k] = sec
+	}
+	c.mu.Unlock()
+	return sec, nil
 }
 
 // Get implements getter: the record from the cache, or from the store.

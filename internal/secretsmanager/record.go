@@ -314,6 +314,9 @@ func getSecret(ctx context.Context, g getter, scope storage.Scope, name string) 
 	if name == "" || len(name) > maxNameLen {
 		return nil, errSecretNotFound()
 	}
+	if c, ok := g.(*recordCache); ok {
+		return c.secret(ctx, scope, name)
+	}
 	rec, err := g.Get(ctx, kindSecret, scope, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errSecretNotFound()
