@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/keyfort/keyfort/internal/app"
@@ -89,6 +90,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 		return 2
 	}
 	log := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if _, set := lookup("GOMEMLIMIT"); !set && cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -45,6 +45,9 @@ const (
 	DefaultListen          = "127.0.0.1:4599"
 	DefaultDataDir         = "./keyfort-data"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMemoryLimit is the Go runtime's default soft memory limit
+	// for the server (see Config.MemoryLimit).
+	DefaultMemoryLimit = 40 << 20
 )
 
 // Config is the server configuration.
@@ -73,6 +76,13 @@ type Config struct {
 	AuditDir string
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout time.Duration
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (runtime/debug.SetMemoryLimit): the garbage collector works harder as
+	// the heap nears it, which keeps the process small; it is not a hard
+	// cap (above it the collector uses at most about half the CPU). 0 leaves
+	// the runtime's default (GOMEMLIMIT, or none). Raise it for large data
+	// sets. Written as bytes or with a unit: 40MiB, 1GiB, 512MB.
+	MemoryLimit int64
 	// RotationWebhooks maps rotation Lambda function ARNs to the http(s)
 	// webhook URLs that run their rotation steps (Keyfort cannot run Lambda
 	// functions; see package webhook). Secrets Manager's RotateSecret
@@ -93,6 +103,7 @@ func Default() Config {
 		LogLevel:        "info",
 		LogFormat:       LogFormatAuto,
 		ShutdownTimeout: DefaultShutdownTimeout,
+		MemoryLimit:     DefaultMemoryLimit,
 	}
 }
 
@@ -177,6 +188,9 @@ func (c Config) Validate() error {
 	default:
 		return errorf("log-format", "%q is not one of auto, text, json", c.LogFormat)
 	}
+	if c.MemoryLimit < 0 {
+		return errorf("memory-limit", "must not be negative")
+	}
 	if c.ShutdownTimeout <= 0 {
 		return errorf("shutdown-timeout", "must be positive")
 	}
@@ -243,12 +257,41 @@ func settings() []setting {
 			c.ShutdownTimeout = d
 			return nil
 		}},
+		{"memory-limit", "KEYFORT_MEMORY_LIMIT", "Go runtime soft memory limit (e.g. 40MiB, 1GiB; 0 for the runtime default)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			c.MemoryLimit = n
+			return nil
+		}},
 	}
+}
+
+// parseSize reads a byte count: a number with an optional unit (B, KB, MB,
+// GB, KiB, MiB, GiB).
+func parseSize(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 40MiB", v)
+	}
+	return n * mult, nil
 }
 
 // Parse reads a YAML configuration file onto the defaults. Keys are the
 // flag names (listen, data, store, auth, insecure-dev-auth, root-key-file,
-// log-level, log-format, audit-dir, shutdown-timeout; '_' may be written for
+// log-level, log-format, audit-dir, shutdown-timeout, memory-limit; '_' may be written for
 // '-'), plus rotation-webhooks, a mapping of Lambda function ARN to webhook
 // URL that only the file can set (see [Config.RotationWebhooks]). A value
 // may contain ${VAR}, replaced by the environment variable VAR (an unset

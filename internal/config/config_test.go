@@ -65,7 +65,7 @@ rotation_webhooks:
 		Listen: "127.0.0.1:9000", DataDir: "/var/lib/keyfort",
 		Store: "postgres://keyfort:pw@db:5432/keyfort?x=$$y", Auth: "dev", InsecureDevAuth: true,
 		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
-		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second,
+		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second, MemoryLimit: DefaultMemoryLimit,
 		RotationWebhooks: map[string]string{
 			"arn:aws:lambda:us-east-1:123456789012:function:rotate-db":  "https://rotator.internal/rotate?key=pw",
 			"arn:aws:lambda:eu-west-1:123456789012:function:other:live": "http://127.0.0.1:9001/",
@@ -230,5 +230,29 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("Load(%q) = %v, want prefix %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestMemoryLimitSetting(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"40MiB", 40 << 20, true}, {"1GiB", 1 << 30, true}, {"512MB", 512e6, true}, {"0", 0, true},
+		{"123", 123, true}, {"2 KiB", 2048, true}, {"-1", 0, false}, {"lots", 0, false}, {"1.5GiB", 0, false},
+	}
+	for _, c := range cases {
+		got, err := parseSize(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+	cfg, err := Parse(strings.NewReader("memory_limit: 64MiB\n"))
+	if err != nil || cfg.MemoryLimit != 64<<20 {
+		t.Errorf("Parse(memory_limit: 64MiB) = %d, %v", cfg.MemoryLimit, err)
+	}
+	if Default().MemoryLimit != DefaultMemoryLimit {
+		t.Errorf("Default().MemoryLimit = %d", Default().MemoryLimit)
 	}
 }

@@ -11,6 +11,10 @@ import (
 // maxCachedRecords bounds the read cache (secret and version records).
 const maxCachedRecords = 4096
 
+// maxDecodedSecrets bounds the decoded secrets the read cache keeps (a
+// decoded secret takes several times its stored size).
+const maxDecodedSecrets = 1024
+
 // recordCache keeps secret and version records, as stored, for the read
 // path (GetSecretValue, DescribeSecret) when the store is a
 // storage.ChangeNotifier. It holds only what is on disk: metadata and
@@ -90,7 +94,7 @@ func (c *recordCache) secret(ctx context.Context, scope storage.Scope, name stri
 	}
 	c.mu.Lock()
 	if c.gen == gen {
-		if len(c.decoded) >= maxCachedRecords {
+		if len(c.decoded) >= maxDecodedSecrets {
 			for old := range c.decoded { // evict an arbitrary entry
 				delete(c.decoded, old)
 				break
