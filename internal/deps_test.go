@@ -45,6 +45,7 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/awserr", []string{module + "/"}, "awserr is a leaf"},
 		{module + "/internal/sensitive", []string{module + "/"}, "sensitive is a leaf"},
 		{module + "/internal/operation", []string{module + "/"}, "operation is a leaf"},
+		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/durable"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -168,18 +169,9 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 	if err := os.Rename(nextPath, rootPath); err != nil {
 		return res, fmt.Errorf("app: install the new root key: %w", err)
 	}
-	if err := syncDir(cfg.DataDir); err != nil {
+	if err := durable.SyncDir(cfg.DataDir); err != nil {
 		return res, fmt.Errorf("app: install the new root key: %w", err)
 	}
 	res.Installed = true
 	return res, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

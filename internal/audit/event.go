@@ -8,7 +8,7 @@
 // cannot write returns an error, and the server then fails the request
 // (fail closed) rather than let it go unrecorded.
 //
-// This package imports only the standard library and Keyfort leaf packages (jsonstr, uuid).
+// This package imports only the standard library and Keyfort leaf packages (jsonstr, uuid, durable).
 package audit
 
 import (

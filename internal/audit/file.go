@@ -7,9 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
+
+	"github.com/keyfort/keyfort/internal/durable"
 )
 
 // FileName is the name of the file a FileSink appends to.
@@ -121,7 +122,7 @@ func (s *FileSink) open() error {
 			f.Close()
 			return fmt.Errorf("audit: sync %s: %w", path, err)
 		}
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			f.Close()
 			return fmt.Errorf("audit: sync directory %s: %w", s.dir, err)
 		}
@@ -241,7 +242,7 @@ func (s *FileSink) rotateLocked() error {
 	if !s.sync {
 		// open synced the directory already when s.sync; make the rename
 		// durable otherwise too, as rotation is rare.
-		if err := syncDir(s.dir); err != nil {
+		if err := durable.SyncDir(s.dir); err != nil {
 			return fmt.Errorf("audit: rotate: sync directory: %w", err)
 		}
 	}
@@ -280,16 +281,4 @@ func (s *FileSink) Close() error {
 		}
 	}
 	return errors.Join(serr, cerr)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

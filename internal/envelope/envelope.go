@@ -11,7 +11,7 @@
 // opaque ErrOpen. Nonces are random (96 bits), so one root key should seal
 // well under 2^32 records; `rootkey rotate` moves to a new key.
 //
-// This package imports only the standard library. It knows nothing of
+// This package imports only the standard library and internal/durable. It knows nothing of
 // storage, services or HTTP.
 package envelope
 

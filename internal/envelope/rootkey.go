@@ -14,6 +14,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/keyfort/keyfort/internal/durable"
 )
 
 // RootKeySize is the length of a root key in bytes.
@@ -258,7 +260,7 @@ func WriteRootKeyFile(path string, k *RootKey) error {
 			return fmt.Errorf("envelope: write root key %q: %w", path, err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := durable.SyncDir(dir); err != nil {
 		return fmt.Errorf("envelope: write root key %q: sync directory: %w", path, err)
 	}
 	return nil
@@ -278,16 +280,4 @@ func writeSyncClose(f *os.File, b []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
