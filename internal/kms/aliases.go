@@ -183,7 +183,7 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	list := "aliases"
 	opts := storage.ListOptions{Limit: limit + 1}
 	if in.KeyId != nil {
-		k, err := resolveKey(ctx, s.store, scope, *in.KeyId, refKeyOnly)
+		k, err := s.lookupKey(ctx, scope, *in.KeyId, refKeyOnly)
 		if err != nil {
 			return nil, s.internal(ctx, "ListAliases", err)
 		}

@@ -268,7 +268,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyPolicy", err)
 	}
-	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyPolicy", err)
 	}
@@ -305,7 +305,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, in *kmsapi.ListKeyPolicie
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyPolicies", err)
 	}
-	if _, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly); err != nil {
+	if _, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly); err != nil {
 		return nil, s.internal(ctx, "ListKeyPolicies", err)
 	}
 	if in.Marker != nil {

@@ -91,7 +91,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
 	}
-	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
 	}
@@ -154,7 +154,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyRotations", err)
 	}
-	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyRotations", err)
 	}

@@ -127,7 +127,7 @@ func (s *Service) ListResourceTags(ctx context.Context, in *kmsapi.ListResourceT
 	if err != nil {
 		return nil, s.internal(ctx, "ListResourceTags", err)
 	}
-	k, err := resolveKey(ctx, s.store, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
 	if err != nil {
 		return nil, s.internal(ctx, "ListResourceTags", err)
 	}
