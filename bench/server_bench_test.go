@@ -57,6 +57,7 @@ func setup(b *testing.B) (*keyfortest.Server, string, []byte) {
 func benchOp(b *testing.B, target string, body []byte, srv *keyfortest.Server) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	c := &http.Client{Transport: tr}
+	b.SetParallelism(4) // 8 clients on 2 cores, as bench/loadgen runs
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
