@@ -59,6 +59,10 @@ type FileSink struct {
 	syncing bool   // an fsync runs without mu held
 	err     error  // sticky failure
 	closed  bool
+
+	queue    []*lineWaiter // lines waiting for the next group write
+	flushing bool          // a group write runs without mu held
+	buf      []byte        // the group write's buffer, reused
 }
 
 // NewFileSink opens (creating if needed) the audit file in dir.
@@ -137,48 +141,107 @@ func (s *FileSink) Write(_ context.Context, e *Event) error {
 	if err := e.checkRaw(); err != nil {
 		return err
 	}
-	line := append(e.AppendJSON(make([]byte, 0, 1024)), '\n')
+	w := &lineWaiter{line: append(e.AppendJSON(make([]byte, 0, 1024)), '\n')}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for {
-		if s.closed {
-			return ErrClosed
-		}
-		if s.err != nil {
-			return s.err
-		}
-		if s.size == 0 || s.size+int64(len(line)) <= s.max {
-			break
-		}
-		if s.syncing {
-			s.cond.Wait() // never close a file that is being fsynced
+	if s.closed {
+		return ErrClosed
+	}
+	if s.err != nil {
+		return s.err
+	}
+	// Group write: concurrent callers queue their lines; whoever finds no
+	// write in progress writes every queued line with one write(2) per
+	// file, and each caller returns once its own line is written.
+	s.queue = append(s.queue, w)
+	for !w.done {
+		if s.flushing {
+			s.cond.Wait()
 			continue
 		}
-		if err := s.rotateLocked(); err != nil {
-			s.err = err
-			s.cond.Broadcast()
-			return err
+		s.flushLocked()
+	}
+	if w.err != nil || !s.sync {
+		return w.err
+	}
+	return s.waitSyncedLocked(w.seq)
+}
+
+// lineWaiter is one Write waiting for its line to reach the file.
+type lineWaiter struct {
+	line []byte
+	done bool   // the line was written, or failed with err
+	err  error  // set with done when the line was not written
+	seq  uint64 // the line's number (FileSink.written after it)
+}
+
+// flushLocked writes every queued line, rotating between lines where the
+// file would pass its size, and marks each waiter done. It releases s.mu
+// around each write(2); s.flushing keeps other writers waiting meanwhile.
+func (s *FileSink) flushLocked() {
+	batch := s.queue
+	s.queue = nil
+	s.flushing = true
+	defer func() {
+		s.flushing = false
+		s.cond.Broadcast()
+	}()
+	fail := func(from int, err error) {
+		for _, w := range batch[from:] {
+			w.done, w.err = true, err
 		}
 	}
-	n, err := s.f.Write(line)
-	if err != nil {
-		if n > 0 {
-			// Take back the partial line so the next line starts clean.
-			if terr := s.f.Truncate(s.size); terr != nil {
-				s.err = fmt.Errorf("audit: write %s: %w (and cannot remove the partial line: %v)", FileName, err, terr)
-				s.cond.Broadcast()
-				return s.err
+	for i := 0; i < len(batch); {
+		if s.closed {
+			fail(i, ErrClosed)
+			return
+		}
+		if s.err != nil {
+			fail(i, s.err)
+			return
+		}
+		// Rotate before a line that would pass the size (never split one).
+		if s.size != 0 && s.size+int64(len(batch[i].line)) > s.max {
+			for s.syncing {
+				s.cond.Wait() // never close a file that is being fsynced
+			}
+			if err := s.rotateLocked(); err != nil {
+				s.err = err
+				fail(i, err)
+				return
 			}
 		}
-		return fmt.Errorf("audit: write %s: %w", FileName, err)
+		// The lines that fit in the current file go out together.
+		j, size := i, s.size
+		s.buf = s.buf[:0]
+		for j < len(batch) && (j == i || size+int64(len(batch[j].line)) <= s.max) {
+			s.buf = append(s.buf, batch[j].line...)
+			size += int64(len(batch[j].line))
+			j++
+		}
+		f, buf, before := s.f, s.buf, s.size
+		s.mu.Unlock()
+		n, err := f.Write(buf)
+		s.mu.Lock()
+		if err != nil {
+			werr := fmt.Errorf("audit: write %s: %w", FileName, err)
+			if n > 0 {
+				// Take back the partial lines so the next line starts clean.
+				if terr := f.Truncate(before); terr != nil {
+					s.err = fmt.Errorf("audit: write %s: %w (and cannot remove the partial line: %v)", FileName, err, terr)
+					werr = s.err
+				}
+			}
+			fail(i, werr)
+			return
+		}
+		s.size += int64(n)
+		for ; i < j; i++ {
+			s.written++
+			batch[i].done, batch[i].seq = true, s.written
+		}
 	}
-	s.size += int64(n)
-	s.written++
-	if !s.sync {
-		return nil
-	}
-	return s.waitSyncedLocked(s.written)
 }
 
 // waitSyncedLocked returns once line seq is durable. The first waiter runs
@@ -258,9 +321,13 @@ func (s *FileSink) Close() error {
 		return nil
 	}
 	s.closed = true
-	for s.syncing {
+	for s.syncing || s.flushing {
 		s.cond.Wait()
 	}
+	for _, w := range s.queue { // queued but never written
+		w.done, w.err = true, ErrClosed
+	}
+	s.queue = nil
 	var serr error
 	if s.sync && s.err == nil {
 		if err := s.f.Sync(); err != nil {
