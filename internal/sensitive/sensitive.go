@@ -8,6 +8,7 @@
 package sensitive
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -42,6 +43,18 @@ func (b Bytes) MarshalJSON() ([]byte, error) { return json.Marshal(Redacted) }
 func (b *Bytes) UnmarshalJSON(data []byte) error {
 	if string(data) == "null" {
 		*b = nil
+		return nil
+	}
+	// Fast path: a quoted string without escapes (base64 needs none) is
+	// decoded in place, without an intermediate string.
+	if n := len(data); n >= 2 && data[0] == '"' && data[n-1] == '"' && bytes.IndexByte(data[1:n-1], '\\') < 0 {
+		raw := data[1 : n-1]
+		v := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+		m, err := base64.StdEncoding.Decode(v, raw)
+		if err != nil {
+			return err
+		}
+		*b = v[:m]
 		return nil
 	}
 	var s string
