@@ -36,7 +36,10 @@ type keyMeta struct {
 	Deletion *time.Time `json:"deletion,omitempty"`
 	Window   int32      `json:"window,omitempty"` // PendingDeletionWindowInDays
 
-	Policy string `json:"policy"`
+	// Policy is the key policy; empty means the default key policy of the
+	// key's account (most keys), which is not stored, to keep the record
+	// small. Read it through effectivePolicy.
+	Policy string `json:"policy,omitempty"`
 	Tags   []tag  `json:"tags,omitempty"`
 
 	// Material is the id (hex of 16 bytes) of the current key material.

@@ -138,7 +138,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	case deref(in.MultiRegion):
 		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys yet.")
 	}
-	policy := defaultKeyPolicy(scope.Account)
+	policy := "" // the default key policy
 	if in.Policy != nil {
 		if err := validatePolicy(*in.Policy, scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
 			return nil, err

@@ -255,6 +255,15 @@ func wildcardMatch(p, s string) bool {
 	return pi == len(p)
 }
 
+// effectivePolicy returns the key's policy document: the stored one, or the
+// account's default key policy when none is stored.
+func (k *key) effectivePolicy() string {
+	if k.meta.Policy == "" {
+		return defaultKeyPolicy(k.rec.Scope.Account)
+	}
+	return k.meta.Policy
+}
+
 func checkPolicyName(name *string) error {
 	if name != nil && *name != defaultPolicyName {
 		return awserr.New(codeNotFound, "No such policy exists")
@@ -275,7 +284,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
 	}
-	return &kmsapi.GetKeyPolicyOutput{Policy: ptr(k.meta.Policy), PolicyName: ptr(defaultPolicyName)}, nil
+	return &kmsapi.GetKeyPolicyOutput{Policy: ptr(k.effectivePolicy()), PolicyName: ptr(defaultPolicyName)}, nil
 }
 
 // PutKeyPolicy validates and stores a key policy.
@@ -291,6 +300,9 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *kmsapi.PutKeyPolicyInput
 			return err
 		}
 		k.meta.Policy = deref(in.Policy)
+		if k.meta.Policy == defaultKeyPolicy(k.rec.Scope.Account) {
+			k.meta.Policy = "" // stored as "the default"
+		}
 		return nil
 	})
 	if err != nil {
