@@ -180,27 +180,21 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	if limit > 100 {
 		limit = 100
 	}
-	list := "aliases"
-	opts := storage.ListOptions{Limit: limit + 1}
+	list, target, after := "aliases", "", ""
 	if in.KeyId != nil {
 		k, err := s.lookupKey(ctx, scope, *in.KeyId, refKeyOnly)
 		if err != nil {
 			return nil, s.internal(ctx, "ListAliases", err)
 		}
-		opts.Parent = k.rec.ID
+		target = k.rec.ID
 		list = "aliases/" + k.rec.ID
 	}
 	if in.Marker != nil {
-		if opts.After, err = s.marker.decode(list, *in.Marker); err != nil {
+		if after, err = s.marker.decode(list, *in.Marker); err != nil {
 			return nil, err
 		}
 	}
-	var recs []*storage.Record
-	err = s.store.View(ctx, func(r storage.Reader) error {
-		var err error
-		recs, err = r.List(ctx, kindAlias, scope, opts)
-		return err
-	})
+	recs, err := s.listAliasRows(ctx, scope, after, target, limit+1)
 	if err != nil {
 		return nil, s.internal(ctx, "ListAliases", err)
 	}
@@ -210,9 +204,11 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	// stored alias beyond the page cannot be shadowed.
 	var predefined []string
 	if in.KeyId == nil {
-		predefined = predefinedAliasesAfter(opts.After)
+		predefined = predefinedAliasesAfter(after)
 	}
-	out := &kmsapi.ListAliasesOutput{Aliases: []kmsapi.AliasListEntry{}, Truncated: ptr(false)}
+	n := min(len(recs)+len(predefined), limit)
+	out := &kmsapi.ListAliasesOutput{Aliases: make([]kmsapi.AliasListEntry, 0, n), Truncated: ptr(false)}
+	strs, times := newPool[string](3*n), newPool[time.Time](2*n)
 	i, j := 0, 0
 	for i < len(recs) || j < len(predefined) {
 		if len(out.Aliases) == limit {
@@ -220,28 +216,29 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 			out.NextMarker = ptr(s.marker.encode(list, deref(out.Aliases[limit-1].AliasName)))
 			break
 		}
-		if j < len(predefined) && (i == len(recs) || predefined[j] < recs[i].ID) {
-			out.Aliases = append(out.Aliases, kmsapi.AliasListEntry{
-				AliasName: ptr(predefined[j]),
-				AliasArn:  ptr(aliasARN(scope, predefined[j])),
-			})
+		if j < len(predefined) && (i == len(recs) || predefined[j] < recs[i].name) {
+			out.Aliases = append(out.Aliases, kmsapi.AliasListEntry{AliasName: strs.ptr(predefined[j])})
 			j++
 			continue
 		}
-		rec := recs[i]
+		rec := &recs[i]
 		i++
-		if j < len(predefined) && predefined[j] == rec.ID {
+		if j < len(predefined) && predefined[j] == rec.name {
 			j++ // the managed key exists: list its real alias
 		}
-		var m aliasMeta
-		_ = json.Unmarshal(rec.Data, &m)
 		out.Aliases = append(out.Aliases, kmsapi.AliasListEntry{
-			AliasName:       ptr(rec.ID),
-			AliasArn:        ptr(aliasARN(scope, rec.ID)),
-			TargetKeyId:     ptr(rec.Parent),
-			CreationDate:    ptr(m.Created),
-			LastUpdatedDate: ptr(m.Updated),
+			AliasName:       strs.ptr(rec.name),
+			TargetKeyId:     strs.ptr(rec.target),
+			CreationDate:    times.ptr(rec.created),
+			LastUpdatedDate: times.ptr(rec.updated),
 		})
+	}
+	names := make([]string, len(out.Aliases))
+	for i := range out.Aliases {
+		names[i] = *out.Aliases[i].AliasName
+	}
+	for i, arn := range prefixed(aliasARN(scope, ""), names) {
+		out.Aliases[i].AliasArn = strs.ptr(arn)
 	}
 	return out, nil
 }

@@ -235,23 +235,21 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 		}
 	}
 	limit := pageLimit(in.Limit, 100)
-	var recs []*storage.Record
-	err = s.store.View(ctx, func(r storage.Reader) error {
-		var err error
-		recs, err = r.List(ctx, kindKey, scope, storage.ListOptions{After: after, Limit: limit + 1, KeysOnly: true})
-		return err
-	})
+	ids, err := s.listKeyIDs(ctx, scope, after, limit+1)
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeys", err)
 	}
-	out := &kmsapi.ListKeysOutput{Keys: []kmsapi.KeyListEntry{}, Truncated: ptr(false)}
-	for i, rec := range recs {
+	n := min(len(ids), limit)
+	out := &kmsapi.ListKeysOutput{Keys: make([]kmsapi.KeyListEntry, 0, n), Truncated: ptr(false)}
+	strs := newPool[string](2 * n)
+	arns := prefixed(keyARN(scope, ""), ids[:n])
+	for i, id := range ids {
 		if i == limit {
 			out.Truncated = ptr(true)
-			out.NextMarker = ptr(s.marker.encode("keys", recs[i-1].ID))
+			out.NextMarker = ptr(s.marker.encode("keys", ids[i-1]))
 			break
 		}
-		out.Keys = append(out.Keys, kmsapi.KeyListEntry{KeyId: ptr(rec.ID), KeyArn: ptr(keyARN(scope, rec.ID))})
+		out.Keys = append(out.Keys, kmsapi.KeyListEntry{KeyId: strs.ptr(id), KeyArn: strs.ptr(arns[i])})
 	}
 	return out, nil
 }

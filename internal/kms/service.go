@@ -60,6 +60,7 @@ type Service struct {
 	log    *slog.Logger
 	cache  *keymaterial.AEADCache
 	reads  *readCache // nil when the store is shared by several nodes
+	lists  *listIndex // nil when the store is shared by several nodes
 	marker markerCodec
 }
 
@@ -89,6 +90,7 @@ func New(cfg Config) *Service {
 	}
 	s.cache = keymaterial.NewAEADCache(n)
 	s.reads = newReadCache(cfg.Store, 2048)
+	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	return s
 }
