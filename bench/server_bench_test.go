@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -55,6 +56,11 @@ func setup(b *testing.B) (*keyfortest.Server, string, []byte) {
 }
 
 func benchOp(b *testing.B, target string, body []byte, srv *keyfortest.Server) {
+	benchOpFunc(b, target, srv, func() []byte { return body })
+}
+
+// benchOpFunc is benchOp with the request body chosen per call.
+func benchOpFunc(b *testing.B, target string, srv *keyfortest.Server, body func() []byte) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	c := &http.Client{Transport: tr}
 	b.SetParallelism(4) // 8 clients on 2 cores, as bench/loadgen runs
@@ -62,7 +68,7 @@ func benchOp(b *testing.B, target string, body []byte, srv *keyfortest.Server) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			rawCall(b, c, srv.URL, target, body)
+			rawCall(b, c, srv.URL, target, body())
 		}
 	})
 }
@@ -87,6 +93,23 @@ func BenchmarkServerDescribeKey(b *testing.B) {
 func BenchmarkServerTagResource(b *testing.B) {
 	srv, id, _ := setup(b)
 	benchOp(b, "TrentService.TagResource", fmt.Appendf(nil, `{"KeyId":%q,"Tags":[{"TagKey":"a","TagValue":"b"}]}`, id), srv)
+}
+
+// BenchmarkServerTagResourceManyKeys tags 256 keys in turn, as loadgen
+// does: concurrent callers seldom touch the same key.
+func BenchmarkServerTagResourceManyKeys(b *testing.B) {
+	srv, _, _ := setup(b)
+	c := srv.KMS()
+	bodies := make([][]byte, 256)
+	for i := range bodies {
+		out, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[i] = fmt.Appendf(nil, `{"KeyId":%q,"Tags":[{"TagKey":"a","TagValue":"%d"}]}`, aws.ToString(out.KeyMetadata.KeyId), i)
+	}
+	var next atomic.Uint64
+	benchOpFunc(b, "TrentService.TagResource", srv, func() []byte { return bodies[next.Add(1)%uint64(len(bodies))] })
 }
 
 func BenchmarkServerListKeys(b *testing.B) {

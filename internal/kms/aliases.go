@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -78,6 +79,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) 
 		return nil, awserr.New(codeInvalidAliasName, "Alias names that begin with alias/aws/ are reserved for AWS managed keys.")
 	}
 	now := s.now().UTC()
+	auditAlias(ctx, scope, name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
 		if err != nil {
@@ -114,6 +116,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot update an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
 	}
 	now := s.now().UTC()
+	auditAlias(ctx, scope, name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		rec, err := tx.Get(ctx, kindAlias, scope, name)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -157,12 +160,18 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 	if strings.HasPrefix(name, awsAliasPrefix) {
 		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot delete an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
 	}
+	auditAlias(ctx, scope, name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		err := tx.Delete(ctx, kindAlias, scope, name)
+		rec, err := tx.Get(ctx, kindAlias, scope, name)
 		if errors.Is(err, storage.ErrNotFound) {
 			return errAliasNotFound(aliasARN(scope, name))
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		// CloudTrail lists the key the alias pointed at, too.
+		operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: keyARN(scope, rec.Parent), Account: scope.Account})
+		return tx.Delete(ctx, kindAlias, scope, name)
 	})
 	if err != nil {
 		return nil, s.internal(ctx, "DeleteAlias", err)

@@ -79,17 +79,24 @@ func (c *readCache) fill(k cacheKey, e cacheEntry, gen uint64) {
 // The returned key must not be modified.
 func (s *Service) cachedKey(ctx context.Context, scope storage.Scope, id string) (*key, error) {
 	if s.reads == nil {
-		return getKey(ctx, s.store, scope, id)
+		k, err := getKey(ctx, s.store, scope, id)
+		if err != nil {
+			return nil, err
+		}
+		k.audit(ctx)
+		return k, nil
 	}
 	ck := cacheKey{kindKey, scope, id}
 	e, gen, ok := s.reads.lookup(ck)
 	if ok {
+		e.key.audit(ctx)
 		return e.key, nil
 	}
 	k, err := getKey(ctx, s.store, scope, id)
 	if err != nil {
 		return nil, err
 	}
+	k.audit(ctx)
 	// The cached key is read-only: drop the encoded metadata it was decoded
 	// from (about half of an entry's memory).
 	k.rec.Data = nil

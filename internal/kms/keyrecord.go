@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -206,5 +207,24 @@ func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, ki
 		}
 		id = rec.Parent
 	}
-	return getKey(ctx, g, scope, id)
+	k, err := getKey(ctx, g, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	k.audit(ctx)
+	return k, nil
+}
+
+// resourceKey is CloudTrail's resource type for keys and aliases.
+const resourceKey = "AWS::KMS::Key"
+
+// audit names the key as a resource of the request in its audit event.
+func (k *key) audit(ctx context.Context) {
+	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: k.arn, Account: k.rec.Scope.Account})
+}
+
+// auditAlias names an alias as a resource of the request in its audit event,
+// as CloudTrail does for the alias operations.
+func auditAlias(ctx context.Context, scope storage.Scope, name string) {
+	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: aliasARN(scope, name), Account: scope.Account})
 }

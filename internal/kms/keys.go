@@ -173,6 +173,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if err != nil {
 		return nil, s.internal(ctx, "CreateKey", err)
 	}
+	k.audit(ctx)
 	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
 }
 

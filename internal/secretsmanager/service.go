@@ -25,6 +25,7 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -58,6 +59,27 @@ type KMS interface {
 	// (alias/aws/<service>) in the caller's account and region, creating
 	// it on first use.
 	ManagedKeyARN(ctx context.Context, service string) (string, error)
+}
+
+// unaudited calls KMS without naming its keys as resources of the Secrets
+// Manager request's audit event: on AWS, Secrets Manager's own calls to KMS
+// are KMS's events, not part of the caller's.
+type unaudited struct{ KMS }
+
+func (u unaudited) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
+	return u.KMS.GenerateDataKey(operation.WithoutResources(ctx), in)
+}
+
+func (u unaudited) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return u.KMS.Decrypt(operation.WithoutResources(ctx), in)
+}
+
+func (u unaudited) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
+	return u.KMS.DescribeKey(operation.WithoutResources(ctx), in)
+}
+
+func (u unaudited) ManagedKeyARN(ctx context.Context, service string) (string, error) {
+	return u.KMS.ManagedKeyARN(operation.WithoutResources(ctx), service)
 }
 
 // Config holds the dependencies of a Service.
@@ -104,7 +126,7 @@ var _ smapi.Service = (*Service)(nil)
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store,
-		kms:   cfg.KMS,
+		kms:   unaudited{cfg.KMS},
 		now:   cfg.Now,
 		rand:  cfg.Rand,
 		log:   cfg.Logger,

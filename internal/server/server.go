@@ -270,6 +270,7 @@ type call struct {
 	field    string        // message member of err
 	decoded  bool          // in holds the decoded request
 	start    time.Time
+	res      *operation.Resources // what the service acted on, for the audit
 	reqID    string
 	target   string
 	response []byte
@@ -327,6 +328,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	caller.RequestID = c.reqID
 	c.caller = caller
 	ctx = identity.With(ctx, caller)
+	c.res = new(operation.Resources)
+	ctx = operation.WithResources(ctx, c.res)
 
 	bufp := awsjson.GetBuffer()
 	defer awsjson.PutBuffer(bufp)
@@ -442,6 +445,11 @@ func (s *Server) event(c *call) *audit.Event {
 	}
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
+	}
+	if c.res != nil {
+		for _, r := range c.res.List() {
+			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+		}
 	}
 	if c.err != nil {
 		e.ErrorCode = c.err.Code

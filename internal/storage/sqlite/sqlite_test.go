@@ -464,3 +464,20 @@ func TestSubscribeNotifiesCommittedChanges(t *testing.T) {
 		t.Errorf("notifications after delete = %v", got)
 	}
 }
+
+// BenchmarkCommit times one durable commit of a small update, one caller at
+// a time: the floor of every write's latency on this disk (the WAL's sync).
+func BenchmarkCommit(b *testing.B) {
+	s := openStore(b, filepath.Join(b.TempDir(), "keyfort.db"), sqlite.Options{})
+	ctx := context.Background()
+	rec := &storage.Record{Kind: "k", Scope: scope, ID: "r", Data: make([]byte, 400)}
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Insert(ctx, rec) }); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Update(ctx, rec) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keyfort/keyfort/internal/keyfortest"
+)
+
+// auditEvent is the part of a CloudTrail event these tests read.
+type auditEvent struct {
+	EventName string `json:"eventName"`
+	ErrorCode string `json:"errorCode"`
+	Resources []struct {
+		AccountID string `json:"accountId"`
+		Type      string `json:"type"`
+		ARN       string `json:"ARN"`
+	} `json:"resources"`
+}
+
+// readAudit returns the events of the server's audit trail, oldest first.
+func readAudit(t *testing.T, srv *keyfortest.Server) []auditEvent {
+	t.Helper()
+	f, err := os.Open(filepath.Join(srv.DataDir, "audit", "keyfort-audit.jsonl"))
+	if err != nil {
+		t.Fatalf("open audit trail: %v", err)
+	}
+	defer f.Close()
+	var events []auditEvent
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e auditEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		events = append(events, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+// TestAuditResources checks the resources element of KMS audit events: the
+// keys (and aliases) each request acted on, as CloudTrail lists them.
+func TestAuditResources(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	ctx := ctxT(t)
+	k1, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey")
+	k2, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey")
+	arn1, arn2 := aws.ToString(k1.KeyMetadata.Arn), aws.ToString(k2.KeyMetadata.Arn)
+	acct := aws.ToString(k1.KeyMetadata.AWSAccountId)
+	aliasARN := "arn:aws:kms:" + "us-east-1" + ":" + acct + ":alias/audited"
+
+	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/audited"), TargetKeyId: k1.KeyMetadata.KeyId})
+	mustNoErr(t, err, "CreateAlias")
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/audited"), Plaintext: []byte("x")})
+	mustNoErr(t, err, "Encrypt")
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	mustNoErr(t, err, "Decrypt")
+	_, err = c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: k2.KeyMetadata.KeyId})
+	mustNoErr(t, err, "ReEncrypt")
+	_, err = c.TagResource(ctx, &kms.TagResourceInput{KeyId: k2.KeyMetadata.Arn, Tags: []types.Tag{{TagKey: aws.String("a"), TagValue: aws.String("b")}}})
+	mustNoErr(t, err, "TagResource")
+	_, err = c.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String("alias/audited"), TargetKeyId: k2.KeyMetadata.KeyId})
+	mustNoErr(t, err, "UpdateAlias")
+	_, err = c.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: aws.String("alias/audited")})
+	mustNoErr(t, err, "DeleteAlias")
+	_, err = c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: k1.KeyMetadata.KeyId})
+	mustNoErr(t, err, "DisableKey")
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: k1.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	wantAPIError(t, err, "DisabledException", "")
+	_, err = c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/missing")})
+	wantAPIError(t, err, "NotFoundException", "")
+	_, err = c.GenerateRandom(ctx, &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8)})
+	mustNoErr(t, err, "GenerateRandom")
+	_, err = c.ListKeys(ctx, &kms.ListKeysInput{})
+	mustNoErr(t, err, "ListKeys")
+	// Secrets Manager's own use of KMS (the aws/secretsmanager key, data
+	// keys) is not a resource of its callers' events.
+	sm := srv.SecretsManager()
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("audited"), SecretString: aws.String("v")})
+	mustNoErr(t, err, "CreateSecret")
+	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("audited")})
+	mustNoErr(t, err, "GetSecretValue")
+
+	want := []struct {
+		name, code string
+		arns       []string
+	}{
+		{"CreateKey", "", []string{arn1}},
+		{"CreateKey", "", []string{arn2}},
+		{"CreateAlias", "", []string{aliasARN, arn1}},
+		{"Encrypt", "", []string{arn1}},
+		{"Decrypt", "", []string{arn1}},
+		{"ReEncrypt", "", []string{arn1, arn2}},
+		{"TagResource", "", []string{arn2}},
+		{"UpdateAlias", "", []string{aliasARN, arn2}},
+		{"DeleteAlias", "", []string{aliasARN, arn2}},
+		{"DisableKey", "", []string{arn1}},
+		{"Encrypt", "DisabledException", []string{arn1}},
+		{"DescribeKey", "NotFoundException", nil},
+		{"GenerateRandom", "", nil},
+		{"ListKeys", "", nil},
+		{"CreateSecret", "", nil},
+		{"GetSecretValue", "", nil},
+	}
+	events := readAudit(t, srv)
+	if len(events) != len(want) {
+		t.Fatalf("audit trail has %d events, want %d: %+v", len(events), len(want), events)
+	}
+	for i, w := range want {
+		e := events[i]
+		var arns []string
+		for _, r := range e.Resources {
+			if r.Type != "AWS::KMS::Key" || r.AccountID != acct {
+				t.Errorf("%s resource %+v, want type AWS::KMS::Key, account %s", e.EventName, r, acct)
+			}
+			arns = append(arns, r.ARN)
+		}
+		slices.Sort(arns)
+		wantARNs := slices.Sorted(slices.Values(w.arns))
+		if e.EventName != w.name || e.ErrorCode != w.code || !slices.Equal(arns, wantARNs) {
+			t.Errorf("event %d = %s %q resources %v, want %s %q %v", i, e.EventName, e.ErrorCode, arns, w.name, w.code, wantARNs)
+		}
+	}
+}
