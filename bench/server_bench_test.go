@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -95,12 +97,21 @@ func BenchmarkServerTagResource(b *testing.B) {
 	benchOp(b, "TrentService.TagResource", fmt.Appendf(nil, `{"KeyId":%q,"Tags":[{"TagKey":"a","TagValue":"b"}]}`, id), srv)
 }
 
-// BenchmarkServerTagResourceManyKeys tags 256 keys in turn, as loadgen
+// benchKeys is how many keys BenchmarkServerTagResourceManyKeys tags in
+// turn (KEYFORT_BENCH_KEYS overrides it: loadgen uses 10,000).
+var benchKeys = func() int {
+	if n, err := strconv.Atoi(os.Getenv("KEYFORT_BENCH_KEYS")); err == nil && n > 0 {
+		return n
+	}
+	return 256
+}()
+
+// BenchmarkServerTagResourceManyKeys tags benchKeys keys in turn, as loadgen
 // does: concurrent callers seldom touch the same key.
 func BenchmarkServerTagResourceManyKeys(b *testing.B) {
 	srv, _, _ := setup(b)
 	c := srv.KMS()
-	bodies := make([][]byte, 256)
+	bodies := make([][]byte, benchKeys)
 	for i := range bodies {
 		out, err := c.CreateKey(context.Background(), &kms.CreateKeyInput{})
 		if err != nil {
