@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 )
 
@@ -82,8 +83,13 @@ func (s *Service) BatchGetSecretValue(ctx context.Context, in *smapi.BatchGetSec
 // batchGetOne reads the AWSCURRENT value of the secret id names and adds it
 // to out.SecretValues, or adds the client error to out.Errors under
 // reportID. It returns only internal errors.
+//
+// As on AWS, each secret read (or refused) is also a GetSecretValue event in
+// the audit trail.
 func (s *Service) batchGetOne(ctx context.Context, out *smapi.BatchGetSecretValueOutput, id, reportID string) error {
-	v, err := s.GetSecretValue(ctx, &smapi.GetSecretValueInput{SecretId: &id})
+	in := &smapi.GetSecretValueInput{SecretId: &id}
+	v, err := s.GetSecretValue(ctx, in)
+	event := operation.Event{Name: "GetSecretValue", ReadOnly: true, RequestParameters: in.AppendAuditJSON(nil)}
 	if err != nil {
 		if isCode(err, codeInternal) {
 			return err
@@ -93,8 +99,11 @@ func (s *Service) batchGetOne(ctx context.Context, out *smapi.BatchGetSecretValu
 			return s.internal(ctx, "BatchGetSecretValue", err)
 		}
 		out.Errors = append(out.Errors, smapi.APIErrorType{SecretId: ptr(reportID), ErrorCode: ptr(e.Code), Message: ptr(e.Message)})
+		event.ErrorCode, event.ErrorMessage = e.Code, e.Message
+		operation.AddEvent(ctx, event)
 		return nil
 	}
+	operation.AddEvent(ctx, event)
 	out.SecretValues = append(out.SecretValues, smapi.SecretValueEntry{
 		ARN:           v.ARN,
 		Name:          v.Name,

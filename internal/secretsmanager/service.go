@@ -67,19 +67,19 @@ type KMS interface {
 type unaudited struct{ KMS }
 
 func (u unaudited) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
-	return u.KMS.GenerateDataKey(operation.WithoutResources(ctx), in)
+	return u.KMS.GenerateDataKey(operation.WithoutNotes(ctx), in)
 }
 
 func (u unaudited) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	return u.KMS.Decrypt(operation.WithoutResources(ctx), in)
+	return u.KMS.Decrypt(operation.WithoutNotes(ctx), in)
 }
 
 func (u unaudited) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
-	return u.KMS.DescribeKey(operation.WithoutResources(ctx), in)
+	return u.KMS.DescribeKey(operation.WithoutNotes(ctx), in)
 }
 
 func (u unaudited) ManagedKeyARN(ctx context.Context, service string) (string, error) {
-	return u.KMS.ManagedKeyARN(operation.WithoutResources(ctx), service)
+	return u.KMS.ManagedKeyARN(operation.WithoutNotes(ctx), service)
 }
 
 // Config holds the dependencies of a Service.

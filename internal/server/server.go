@@ -270,7 +270,7 @@ type call struct {
 	field    string        // message member of err
 	decoded  bool          // in holds the decoded request
 	start    time.Time
-	res      *operation.Resources // what the service acted on, for the audit
+	notes    *operation.Notes // what the service tells the audit trail
 	reqID    string
 	target   string
 	response []byte
@@ -328,8 +328,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	caller.RequestID = c.reqID
 	c.caller = caller
 	ctx = identity.With(ctx, caller)
-	c.res = new(operation.Resources)
-	ctx = operation.WithResources(ctx, c.res)
+	c.notes = new(operation.Notes)
+	ctx = operation.WithNotes(ctx, c.notes)
 
 	bufp := awsjson.GetBuffer()
 	defer awsjson.PutBuffer(bufp)
@@ -406,7 +406,7 @@ func (s *Server) fail(ctx context.Context, c *call, err error) {
 // finish audits the request and writes the response. An audit failure
 // turns the response into the internal error.
 func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int {
-	if err := s.audit.Write(ctx, s.event(c)); err != nil {
+	if err := s.writeAudit(ctx, c); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
 			slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
 		svc := c.rt.svc
@@ -422,6 +422,36 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 			slog.String("request_id", c.reqID), slog.String("error", err.Error()))
 	}
 	return http.StatusOK
+}
+
+// writeAudit writes the request's event and, when it succeeded, the further
+// events the service noted (the GetSecretValue event of each secret a
+// BatchGetSecretValue call read), with the request's identity and id.
+func (s *Server) writeAudit(ctx context.Context, c *call) error {
+	main := s.event(c)
+	if err := s.audit.Write(ctx, main); err != nil {
+		return err
+	}
+	if c.err != nil || c.notes == nil {
+		return nil
+	}
+	for _, x := range c.notes.Events() {
+		e := audit.New(main.EventSource, x.Name, c.start)
+		e.RequestID = main.RequestID
+		e.UserIdentity = main.UserIdentity
+		e.AWSRegion = main.AWSRegion
+		e.SourceIPAddress = main.SourceIPAddress
+		e.UserAgent = main.UserAgent
+		e.RecipientAccountID = main.RecipientAccountID
+		e.ReadOnly = x.ReadOnly
+		e.RequestParameters = x.RequestParameters
+		e.ErrorCode = x.ErrorCode
+		e.ErrorMessage = x.ErrorMessage
+		if err := s.audit.Write(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // event builds the CloudTrail event of the request.
@@ -446,8 +476,8 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
 	}
-	if c.res != nil {
-		for _, r := range c.res.List() {
+	if c.notes != nil {
+		for _, r := range c.notes.Resources() {
 			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
 		}
 	}

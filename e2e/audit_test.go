@@ -18,9 +18,14 @@ import (
 
 // auditEvent is the part of a CloudTrail event these tests read.
 type auditEvent struct {
-	EventName string `json:"eventName"`
-	ErrorCode string `json:"errorCode"`
-	Resources []struct {
+	EventName         string          `json:"eventName"`
+	EventID           string          `json:"eventID"`
+	RequestID         string          `json:"requestID"`
+	ReadOnly          bool            `json:"readOnly"`
+	RequestParameters json.RawMessage `json:"requestParameters"`
+	ErrorCode         string          `json:"errorCode"`
+	ErrorMessage      string          `json:"errorMessage"`
+	Resources         []struct {
 		AccountID string `json:"accountId"`
 		Type      string `json:"type"`
 		ARN       string `json:"ARN"`
@@ -136,5 +141,63 @@ func TestAuditResources(t *testing.T) {
 		if e.EventName != w.name || e.ErrorCode != w.code || !slices.Equal(arns, wantARNs) {
 			t.Errorf("event %d = %s %q resources %v, want %s %q %v", i, e.EventName, e.ErrorCode, arns, w.name, w.code, wantARNs)
 		}
+	}
+}
+
+// TestAuditBatchGetSecretValue checks that, as AWS documents, a
+// BatchGetSecretValue call also writes a GetSecretValue event for each secret
+// it reads, with the call's request id, and one with the error for a secret
+// it could not read.
+func TestAuditBatchGetSecretValue(t *testing.T) {
+	srv := keyfortest.Start(t)
+	sm := srv.SecretsManager()
+	ctx := ctxT(t)
+	for _, name := range []string{"batch-a", "batch-b"} {
+		_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("value-of-" + name)})
+		mustNoErr(t, err, "CreateSecret")
+	}
+	out, err := sm.BatchGetSecretValue(ctx, &secretsmanager.BatchGetSecretValueInput{SecretIdList: []string{"batch-a", "batch-missing", "batch-b"}})
+	mustNoErr(t, err, "BatchGetSecretValue")
+	if len(out.SecretValues) != 2 || len(out.Errors) != 1 {
+		t.Fatalf("BatchGetSecretValue = %d values, %d errors, want 2 and 1", len(out.SecretValues), len(out.Errors))
+	}
+	// A call refused as a whole reads no secret and writes only its own event.
+	_, err = sm.BatchGetSecretValue(ctx, &secretsmanager.BatchGetSecretValueInput{})
+	wantAPIError(t, err, "InvalidParameterException", "")
+
+	events := readAudit(t, srv)
+	var names []string
+	for _, e := range events {
+		names = append(names, e.EventName)
+	}
+	want := []string{"CreateSecret", "CreateSecret", "BatchGetSecretValue", "GetSecretValue", "GetSecretValue", "GetSecretValue", "BatchGetSecretValue"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("audit events = %v, want %v", names, want)
+	}
+	batch := events[2]
+	ids := map[string]bool{batch.EventID: true}
+	for i, secret := range []string{"batch-a", "batch-missing", "batch-b"} {
+		e := events[3+i]
+		var params struct {
+			SecretID string `json:"secretId"`
+		}
+		if err := json.Unmarshal(e.RequestParameters, &params); err != nil || params.SecretID != secret {
+			t.Errorf("GetSecretValue event %d requestParameters = %s, want secretId %q", i, e.RequestParameters, secret)
+		}
+		if e.RequestID != batch.RequestID || !e.ReadOnly || ids[e.EventID] {
+			t.Errorf("GetSecretValue event %d: requestID %q readOnly %v eventID %q; want the batch's request id %q, read-only, a new event id",
+				i, e.RequestID, e.ReadOnly, e.EventID, batch.RequestID)
+		}
+		ids[e.EventID] = true
+		wantCode := ""
+		if secret == "batch-missing" {
+			wantCode = "ResourceNotFoundException"
+		}
+		if e.ErrorCode != wantCode || (wantCode != "" && e.ErrorMessage == "") {
+			t.Errorf("GetSecretValue event for %s: error %q %q, want code %q with a message", secret, e.ErrorCode, e.ErrorMessage, wantCode)
+		}
+	}
+	if events[6].ErrorCode != "InvalidParameterException" {
+		t.Errorf("refused batch event errorCode = %q, want InvalidParameterException", events[6].ErrorCode)
 	}
 }

@@ -1,0 +1,106 @@
+package operation
+
+import (
+	"context"
+	"sync"
+)
+
+// Resource is an AWS resource a request acted on: what CloudTrail lists in
+// an event's resources element.
+type Resource struct {
+	// Type is the CloudTrail resource type, e.g. "AWS::KMS::Key".
+	Type string
+	// ARN is the resource's ARN.
+	ARN string
+	// Account is the account that owns the resource.
+	Account string
+}
+
+// Event is one more audit event a request causes besides its own, as AWS
+// writes a GetSecretValue event for each secret a BatchGetSecretValue call
+// reads. The server gives it the request's identity, time and request id.
+type Event struct {
+	// Name is the event name (an operation name).
+	Name string
+	// ReadOnly is CloudTrail's readOnly field.
+	ReadOnly bool
+	// RequestParameters is the event's requestParameters in CloudTrail's
+	// form (generated shapes' AppendAuditJSON), or nil.
+	RequestParameters []byte
+	// ErrorCode and ErrorMessage are set when that part of the request
+	// failed.
+	ErrorCode, ErrorMessage string
+}
+
+// Notes collects what services tell the audit trail about one request: the
+// resources it acted on and the further events it causes. The server puts
+// one in each request's context (WithNotes); services add to it from any
+// goroutine, including the store's writer running their transaction.
+type Notes struct {
+	mu        sync.Mutex
+	resources []Resource
+	events    []Event
+}
+
+type notesKey struct{}
+
+// WithNotes returns a copy of ctx carrying n.
+func WithNotes(ctx context.Context, n *Notes) context.Context {
+	return context.WithValue(ctx, notesKey{}, n)
+}
+
+// WithoutNotes returns a copy of ctx in which AddResource and AddEvent do
+// nothing: for work a request causes that is not its own (Secrets Manager's
+// calls to KMS).
+func WithoutNotes(ctx context.Context) context.Context {
+	return context.WithValue(ctx, notesKey{}, (*Notes)(nil))
+}
+
+func notesOf(ctx context.Context) *Notes {
+	n, _ := ctx.Value(notesKey{}).(*Notes)
+	return n
+}
+
+// AddResource records r for the request of ctx, once however often it is
+// added (a transaction may run more than once). Without notes in ctx
+// (background jobs) it does nothing.
+func AddResource(ctx context.Context, r Resource) {
+	n := notesOf(ctx)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, have := range n.resources {
+		if have == r {
+			return
+		}
+	}
+	n.resources = append(n.resources, r)
+}
+
+// AddEvent records one more audit event for the request of ctx. Without
+// notes in ctx it does nothing.
+func AddEvent(ctx context.Context, e Event) {
+	n := notesOf(ctx)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, e)
+}
+
+// Resources returns the resources recorded so far, in the order first added.
+func (n *Notes) Resources() []Resource {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Resource(nil), n.resources...)
+}
+
+// Events returns the further events recorded so far, in order.
+func (n *Notes) Events() []Event {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Event(nil), n.events...)
+}
