@@ -23,6 +23,7 @@ type auditEvent struct {
 	RequestID         string          `json:"requestID"`
 	ReadOnly          bool            `json:"readOnly"`
 	RequestParameters json.RawMessage `json:"requestParameters"`
+	ResponseElements  json.RawMessage `json:"responseElements"`
 	ErrorCode         string          `json:"errorCode"`
 	ErrorMessage      string          `json:"errorMessage"`
 	Resources         []struct {
@@ -140,6 +141,17 @@ func TestAuditResources(t *testing.T) {
 		wantARNs := slices.Sorted(slices.Values(w.arns))
 		if e.EventName != w.name || e.ErrorCode != w.code || !slices.Equal(arns, wantARNs) {
 			t.Errorf("event %d = %s %q resources %v, want %s %q %v", i, e.EventName, e.ErrorCode, arns, w.name, w.code, wantARNs)
+		}
+		// CloudTrail records the affected key's ARN as responseElements.keyId
+		// for these four, though they return nothing.
+		switch e.EventName {
+		case "EnableKey", "DisableKey", "CreateAlias", "UpdateAlias":
+			var re struct {
+				KeyID string `json:"keyId"`
+			}
+			if err := json.Unmarshal(e.ResponseElements, &re); err != nil || re.KeyID == "" || !slices.Contains(wantARNs, re.KeyID) {
+				t.Errorf("%s responseElements = %s, want keyId the key's ARN", e.EventName, e.ResponseElements)
+			}
 		}
 	}
 }

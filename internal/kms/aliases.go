@@ -80,16 +80,19 @@ func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) 
 	}
 	now := s.now().UTC()
 	auditAlias(ctx, scope, name)
+	var target string
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
 		if err != nil {
 			return err
 		}
+		target = k.arn
 		return insertAlias(ctx, tx, scope, name, k.rec.ID, now)
 	})
 	if err != nil {
 		return nil, s.internal(ctx, "CreateAlias", err)
 	}
+	auditKeyIDResponse(ctx, target)
 	return &kmsapi.CreateAliasOutput{}, nil
 }
 
@@ -117,6 +120,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 	}
 	now := s.now().UTC()
 	auditAlias(ctx, scope, name)
+	var target string
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		rec, err := tx.Get(ctx, kindAlias, scope, name)
 		if errors.Is(err, storage.ErrNotFound) {
@@ -139,11 +143,13 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 		m.Updated = now
 		rec.Data, _ = json.Marshal(m)
 		rec.Parent = k.rec.ID
+		target = k.arn
 		return tx.Update(ctx, rec)
 	})
 	if err != nil {
 		return nil, s.internal(ctx, "UpdateAlias", err)
 	}
+	auditKeyIDResponse(ctx, target)
 	return &kmsapi.UpdateAliasOutput{}, nil
 }
 

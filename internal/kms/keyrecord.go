@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"strconv"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -221,6 +222,13 @@ const resourceKey = "AWS::KMS::Key"
 // audit names the key as a resource of the request in its audit event.
 func (k *key) audit(ctx context.Context) {
 	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: k.arn, Account: k.rec.Scope.Account})
+}
+
+// auditKeyIDResponse sets the audit event's responseElements to the key ARN,
+// as CloudTrail records it for EnableKey, DisableKey, CreateAlias and
+// UpdateAlias although they return nothing.
+func auditKeyIDResponse(ctx context.Context, arn string) {
+	operation.SetResponseElements(ctx, []byte(`{"keyId":`+strconv.Quote(arn)+`}`))
 }
 
 // auditAlias names an alias as a resource of the request in its audit event,

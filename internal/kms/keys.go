@@ -297,7 +297,7 @@ func refuseManaged(k *key) error {
 
 // EnableKey sets a key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*kmsapi.EnableKeyOutput, error) {
-	_, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(_ storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -314,12 +314,13 @@ func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*km
 	if err != nil {
 		return nil, err
 	}
+	auditKeyIDResponse(ctx, k.arn)
 	return &kmsapi.EnableKeyOutput{}, nil
 }
 
 // DisableKey sets a key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, in *kmsapi.DisableKeyInput) (*kmsapi.DisableKeyOutput, error) {
-	_, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(_ storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -336,6 +337,7 @@ func (s *Service) DisableKey(ctx context.Context, in *kmsapi.DisableKeyInput) (*
 	if err != nil {
 		return nil, err
 	}
+	auditKeyIDResponse(ctx, k.arn)
 	return &kmsapi.DisableKeyOutput{}, nil
 }
 

@@ -37,9 +37,10 @@ type Event struct {
 // one in each request's context (WithNotes); services add to it from any
 // goroutine, including the store's writer running their transaction.
 type Notes struct {
-	mu        sync.Mutex
-	resources []Resource
-	events    []Event
+	mu               sync.Mutex
+	resources        []Resource
+	events           []Event
+	responseElements []byte
 }
 
 type notesKey struct{}
@@ -91,8 +92,36 @@ func AddEvent(ctx context.Context, e Event) {
 	n.events = append(n.events, e)
 }
 
+// SetResponseElements sets the responseElements of the request's own event
+// when it succeeds, for operations whose event AWS fills with more than the
+// response (the key ARN of EnableKey, say). b is a JSON object. Without notes
+// in ctx it does nothing.
+func SetResponseElements(ctx context.Context, b []byte) {
+	n := notesOf(ctx)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.responseElements = b
+}
+
+// ResponseElements returns what SetResponseElements set, or nil (also on
+// nil Notes, as the Resources and Events accessors).
+func (n *Notes) ResponseElements() []byte {
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.responseElements
+}
+
 // Resources returns the resources recorded so far, in the order first added.
 func (n *Notes) Resources() []Resource {
+	if n == nil {
+		return nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Resource(nil), n.resources...)
@@ -100,6 +129,9 @@ func (n *Notes) Resources() []Resource {
 
 // Events returns the further events recorded so far, in order.
 func (n *Notes) Events() []Event {
+	if n == nil {
+		return nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Event(nil), n.events...)

@@ -484,6 +484,8 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
 		e.ErrorMessage = c.err.Message
+	} else if b := c.notes.ResponseElements(); b != nil {
+		e.ResponseElements = b
 	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
 		e.ResponseElements = auditJSON(c.out)
 	}
