@@ -2,10 +2,10 @@ package kms
 
 import (
 	"context"
-	"strconv"
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
