@@ -8,11 +8,25 @@
 // and -secrets secrets, runs each operation for -d, and stops the server. All traffic goes to
 // loopback and every loop is bounded in time.
 //
+// The floor rows: "Floor" is the bare server in this process (an Encrypt
+// answer); "FloorProcess" is the same server in a process of its own, as
+// keyfort is, so its row also shows that server's CPU per request.
+// "FloorListSecrets" is that process answering ListSecrets with a canned page:
+// the first real page of 100 entries this run's keyfort server returns (as
+// the "ListSecrets" row walks them; fetched just before the row runs, so the
+// rows before it see the server as they did without it), driven by the same
+// SDK call with the same NextToken loop. A page of 100 entries costs the SDK
+// client far more CPU than an Encrypt answer (it decodes every entry), so on
+// a small machine the client alone bounds pages/s; that row shows the most
+// this client can drive, and the line after the table puts ListSecrets
+// beside it.
+//
 //	go build -o /tmp/keyfort ./cmd/keyfort
 //	go run ./bench/loadgen -binary /tmp/keyfort -c 8 -d 5s -keys 10000 -secrets 10000
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -68,7 +83,7 @@ func run() error {
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases,"+
-		"GetSecretValue,DescribeSecret,ListSecrets,PutSecretValue,CreateSecret", "operations to run")
+		"GetSecretValue,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer)
@@ -126,6 +141,7 @@ func run() error {
 	}
 	defer procFloor.stop()
 	procFloorClient := newClient("http://"+procFloor.addr, *conc)
+	procFloorSM := newSMClient("http://"+procFloor.addr, *conc)
 
 	ops := map[string]func(ctx context.Context, w, i int) error{
 		"Floor": func(ctx context.Context, w, i int) error {
@@ -177,14 +193,24 @@ func run() error {
 	for name, fn := range smOps(smClient, *nsecrets, *conc) {
 		ops[name] = fn
 	}
+	ops["FloorListSecrets"] = listWalk(procFloorSM, *conc)
+	var listPage *capturedPage // FloorListSecrets' answer, fetched when first needed
 	var results []result
 	for _, name := range strings.Split(*opsFlag, ",") {
 		fn, ok := ops[strings.TrimSpace(name)]
 		if !ok {
 			return fmt.Errorf("unknown operation %q", name)
 		}
+		if name == "FloorListSecrets" && listPage == nil {
+			if listPage, err = firstListPage(ctx, "http://"+srv.addr); err != nil {
+				return err
+			}
+			if err := setFloorListPage(procFloor.addr, listPage.body); err != nil {
+				return err
+			}
+		}
 		measured := srv // whose CPU and RSS the row reports
-		if name == "FloorProcess" {
+		if name == "FloorProcess" || name == "FloorListSecrets" {
 			measured = procFloor
 		}
 		var cpu0 time.Duration
@@ -226,6 +252,19 @@ func run() error {
 		if r.firstErr != nil {
 			fmt.Printf("  first error of %s: %v\n", r.name, r.firstErr)
 		}
+	}
+	var list, floorListRow *result
+	for i := range results {
+		switch results[i].name {
+		case "ListSecrets":
+			list = &results[i]
+		case "FloorListSecrets":
+			floorListRow = &results[i]
+		}
+	}
+	if list != nil && floorListRow != nil && listPage != nil && floorListRow.rps() > 0 {
+		fmt.Printf("\nListSecrets: %.0f pages/s, %.0f%% of FloorListSecrets (%.0f pages/s: the same SDK call answered by a canned page of %d entries)\n",
+			list.rps(), 100*list.rps()/floorListRow.rps(), floorListRow.rps(), listPage.entries)
 	}
 	fmt.Printf("\nserver RSS after the run: %s\n", srv.rss())
 	return nil
@@ -343,20 +382,58 @@ func seed(ctx context.Context, c *kms.Client, n, conc int) ([]string, error) {
 	return ids, nil
 }
 
-// floorHandler answers every request with a fixed, valid Encrypt response.
+// floorListPath is where loadgen PUTs the ListSecrets page the floor
+// server answers.
+const floorListPath = "/floor/list-page"
+
+// floorHandler answers every request with a fixed, valid Encrypt response,
+// or a ListSecrets request with the page last PUT to floorListPath (once
+// there is one).
 func floorHandler() http.Handler {
 	body := []byte(`{"CiphertextBlob":"AQIDBAUGBwgJCgsMDQ4PEA==","KeyId":"arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
+	var listPage atomic.Pointer[[]byte]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.URL.Path == floorListPath {
+			b, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			listPage.Store(&b)
+			return
+		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		w.Header().Set("x-amzn-RequestId", "00000000-0000-4000-8000-000000000000")
+		if p := listPage.Load(); p != nil && r.Header.Get("X-Amz-Target") == "secretsmanager.ListSecrets" {
+			_, _ = w.Write(*p)
+			return
+		}
 		_, _ = w.Write(body)
 	})
 }
 
+// setFloorListPage makes the floor server at addr answer ListSecrets with
+// page.
+func setFloorListPage(addr string, page []byte) error {
+	req, err := http.NewRequest(http.MethodPut, "http://"+addr+floorListPath, bytes.NewReader(page))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("floor list page: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("floor list page: HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
 // serveFloor runs the floor server in this process until SIGTERM (or 10
-// minutes): loadgen's "FloorProcess" row, a bare net/http server in a
-// process of its own, as the keyfort server is.
+// minutes): loadgen's "FloorProcess" and "FloorListSecrets" rows, a bare
+// net/http server in a process of its own, as the keyfort server is.
 func serveFloor(addr string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

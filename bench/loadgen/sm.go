@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
@@ -33,8 +35,8 @@ func newSMClient(endpoint string, conc int) *secretsmanager.Client {
 // smSecretName names seeded secret i.
 func smSecretName(i int) string { return fmt.Sprintf("loadgen/secret-%05d", i) }
 
-// seedSecrets creates n secrets (a 64-byte string value each, two tags) with
-// conc workers, and reads the first smHot of them once.
+// seedSecrets creates n secrets (a description and a 64-byte string value
+// each, no tags) with conc workers, and reads the first smHot of them once.
 func seedSecrets(ctx context.Context, c *secretsmanager.Client, n, conc int) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -84,7 +86,6 @@ func seedSecrets(ctx context.Context, c *secretsmanager.Client, n, conc int) err
 // continuing from its last NextToken and starting over at the end.
 func smOps(c *secretsmanager.Client, n, conc int) map[string]func(ctx context.Context, w, i int) error {
 	n = max(n, 1)
-	tokens := make([]*string, conc) // per client; only client w touches tokens[w]
 	run := time.Now().UnixNano()
 	return map[string]func(ctx context.Context, w, i int) error{
 		"GetSecretValue": func(ctx context.Context, w, i int) error {
@@ -95,15 +96,7 @@ func smOps(c *secretsmanager.Client, n, conc int) map[string]func(ctx context.Co
 			_, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(smSecretName((w*7919 + i) % n))})
 			return err
 		},
-		"ListSecrets": func(ctx context.Context, w, i int) error {
-			out, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(100), NextToken: tokens[w]})
-			if err != nil {
-				tokens[w] = nil
-				return err
-			}
-			tokens[w] = out.NextToken
-			return nil
-		},
+		"ListSecrets": listWalk(c, conc),
 		"PutSecretValue": func(ctx context.Context, w, i int) error {
 			_, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 				SecretId:     aws.String(smSecretName((w*7919 + i) % n)),
@@ -119,4 +112,68 @@ func smOps(c *secretsmanager.Client, n, conc int) map[string]func(ctx context.Co
 			return err
 		},
 	}
+}
+
+// listWalk returns the ListSecrets operation: each of the conc clients
+// walks the listing, 100 secrets a page, continuing from its last NextToken
+// and starting over at the end.
+func listWalk(c *secretsmanager.Client, conc int) func(ctx context.Context, w, i int) error {
+	tokens := make([]*string, conc) // per client; only client w touches tokens[w]
+	return func(ctx context.Context, w, i int) error {
+		out, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(100), NextToken: tokens[w]})
+		if err != nil {
+			tokens[w] = nil
+			return err
+		}
+		tokens[w] = out.NextToken
+		return nil
+	}
+}
+
+// capturedPage is a ListSecrets response body as the server sent it.
+type capturedPage struct {
+	body    []byte
+	entries int
+}
+
+// firstListPage returns the server's first ListSecrets page of 100 entries
+// (the call listWalk makes first), as it came over the wire: the canned
+// answer of the FloorListSecrets row.
+func firstListPage(ctx context.Context, endpoint string) (*capturedPage, error) {
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	rec := &bodyRecorder{next: tr}
+	c := secretsmanager.New(secretsmanager.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
+		Retryer:      closedConnRetryer(),
+		HTTPClient:   &http.Client{Transport: rec},
+	})
+	out, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(100)})
+	if err != nil {
+		return nil, fmt.Errorf("first ListSecrets page: %w", err)
+	}
+	return &capturedPage{body: rec.body, entries: len(out.SecretList)}, nil
+}
+
+// bodyRecorder keeps the body of the last response it carried.
+type bodyRecorder struct {
+	next http.RoundTripper
+	body []byte
+}
+
+func (r *bodyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r.body = b
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
 }

@@ -58,13 +58,8 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 			return nil, s.internal(ctx, op, err)
 		}
 		if si != nil {
-			out := &smapi.ListSecretsOutput{SecretList: []smapi.SecretListEntry{}}
-			err := si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), func(m *secretMeta) bool {
-				return matchAll(m, in.Filters)
-			})
-			if err != nil {
-				return nil, s.internal(ctx, op, err)
-			}
+			out := &smapi.ListSecretsOutput{}
+			si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), in.Filters)
 			return out, nil
 		}
 	}

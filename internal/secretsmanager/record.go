@@ -216,15 +216,48 @@ func (s *secret) encode() error {
 	return nil
 }
 
-var (
-	nameRE      = regexp.MustCompile(`^[a-zA-Z0-9/_+=.@-]+$`)
-	arnSuffixRE = regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
-)
+// arnSuffixRE matches the suffix of a secret ARN ("-" and 6 alphanumeric
+// characters); hasARNSuffix is the same test without a regexp, for the read
+// path.
+var arnSuffixRE = regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
+
+// nameChars reports whether s is not empty and has only the characters a
+// secret name may have: ASCII letters, digits and /_+=.@- (the regexp
+// ^[a-zA-Z0-9/_+=.@-]+$, checked without one: it runs on every read).
+func nameChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && !strings.ContainsRune("/_+=.@-", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// hasARNSuffix reports whether s ends with "-" and 6 ASCII letters or
+// digits (arnSuffixRE).
+func hasARNSuffix(s string) bool {
+	if len(s) < 7 || s[len(s)-7] != '-' {
+		return false
+	}
+	for i := len(s) - 6; i < len(s); i++ {
+		if !isAlnum(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // checkName applies AWS's secret name rules beyond the model's length:
 // ASCII letters, digits and /_+=.@- (ValidationException otherwise).
 func checkName(name string) error {
-	if len(name) == 0 || len(name) > maxNameLen || !nameRE.MatchString(name) {
+	if len(name) == 0 || len(name) > maxNameLen || !nameChars(name) {
 		return errInvalidName()
 	}
 	return nil
@@ -287,7 +320,7 @@ type getter interface {
 // results".
 func resolveSecret(ctx context.Context, g getter, scope storage.Scope, id string) (*secret, error) {
 	if !strings.HasPrefix(id, "arn:") {
-		if id != "" && len(id) <= maxNameLen && !nameRE.MatchString(id) {
+		if id != "" && len(id) <= maxNameLen && !nameChars(id) {
 			return nil, errInvalidName()
 		}
 		return getSecret(ctx, g, scope, id)
@@ -297,7 +330,7 @@ func resolveSecret(ctx context.Context, g getter, scope storage.Scope, id string
 	if !ok || rest == "" {
 		return nil, errSecretNotFound()
 	}
-	if arnSuffixRE.MatchString(rest) && len(rest) > 7 {
+	if hasARNSuffix(rest) && len(rest) > 7 {
 		s, err := getSecret(ctx, g, scope, rest[:len(rest)-7])
 		if err == nil && s.meta.ARN == id {
 			return s, nil
