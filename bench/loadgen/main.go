@@ -15,6 +15,10 @@
 // The floor rows: "Floor" is the bare server in this process (an Encrypt
 // answer); "FloorProcess" is the same server in a process of its own, as
 // keyfort is, so its row also shows that server's CPU per request.
+// "FloorDurable" is that process answering TagResource only once the request
+// body is appended to a file and fsynced (concurrent requests share one
+// fsync): the least any server must do on this disk for a write that
+// survives power loss, beside Keyfort's TagResource.
 // "FloorListSecrets" is that process answering ListSecrets with a canned page:
 // the first real page of 100 entries this run's keyfort server returns (as
 // the "ListSecrets" row walks them; fetched just before the row runs, so the
@@ -82,15 +86,16 @@ func (r result) rps() float64 { return float64(r.n) / r.dur.Seconds() }
 func run() error {
 	binary := flag.String("binary", "", "keyfort binary to start (required)")
 	floorServer := flag.String("floor-server", "", "internal: serve the floor's fixed answer on this address (loadgen starts itself with it)")
+	floorDir := flag.String("floor-dir", "", "internal: the floor server's directory, for FloorDurable's log")
 	conc := flag.Int("c", 8, "concurrent clients")
 	dur := flag.Duration("d", 5*time.Second, "duration of each operation's run")
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
-	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,ListResourceTags,ListKeys,ListAliases,"+
+	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
 		"GetSecretValue,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run")
 	flag.Parse()
 	if *floorServer != "" {
-		return serveFloor(*floorServer)
+		return serveFloor(*floorServer, *floorDir)
 	}
 	if *binary == "" {
 		return errors.New("-binary is required (go build -o /tmp/keyfort ./cmd/keyfort)")
@@ -198,6 +203,11 @@ func run() error {
 		ops[name] = fn
 	}
 	ops["FloorListSecrets"] = listWalk(procFloorSM, *conc)
+	ops["FloorDurable"] = func(ctx context.Context, w, i int) error {
+		_, err := procFloorClient.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key),
+			Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(strconv.Itoa(i))}}})
+		return err
+	}
 	var listPage *capturedPage // FloorListSecrets' answer, fetched when first needed
 	var results []result
 	for _, name := range strings.Split(*opsFlag, ",") {
@@ -214,7 +224,7 @@ func run() error {
 			}
 		}
 		measured := srv // whose CPU and RSS the row reports
-		if name == "FloorProcess" || name == "FloorListSecrets" {
+		if name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable" {
 			measured = procFloor
 		}
 		var cpu0 time.Duration
@@ -263,14 +273,22 @@ func run() error {
 			fmt.Printf("  first error of %s: %v\n", r.name, r.firstErr)
 		}
 	}
-	var list, floorListRow *result
+	var list, floorListRow, tag, floorDurable *result
 	for i := range results {
 		switch results[i].name {
 		case "ListSecrets":
 			list = &results[i]
 		case "FloorListSecrets":
 			floorListRow = &results[i]
+		case "TagResource":
+			tag = &results[i]
+		case "FloorDurable":
+			floorDurable = &results[i]
 		}
+	}
+	if tag != nil && floorDurable != nil && floorDurable.rps() > 0 {
+		fmt.Printf("\nTagResource: %.0f/s, %.0f%% of FloorDurable (%.0f/s: the same SDK call answered by a bare server once the request is appended to a file and fsynced, one fsync per group)\n",
+			tag.rps(), 100*tag.rps()/floorDurable.rps(), floorDurable.rps())
 	}
 	if list != nil && floorListRow != nil && listPage != nil && floorListRow.rps() > 0 {
 		fmt.Printf("\nListSecrets: %.0f pages/s, %.0f%% of FloorListSecrets (%.0f pages/s: the same SDK call answered by a canned page of %d entries)\n",
@@ -458,8 +476,9 @@ const floorListPath = "/floor/list-page"
 
 // floorHandler answers every request with a fixed, valid Encrypt response,
 // or a ListSecrets request with the page last PUT to floorListPath (once
-// there is one).
-func floorHandler() http.Handler {
+// there is one). With a log, a TagResource request is appended to it and
+// answered once durable (FloorDurable).
+func floorHandler(log *groupLog) http.Handler {
 	body := []byte(`{"CiphertextBlob":"AQIDBAUGBwgJCgsMDQ4PEA==","KeyId":"arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
 	var listPage atomic.Pointer[[]byte]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -470,6 +489,19 @@ func floorHandler() http.Handler {
 				return
 			}
 			listPage.Store(&b)
+			return
+		}
+		if log != nil && r.Header.Get("X-Amz-Target") == "TrentService.TagResource" {
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err == nil {
+				err = log.append(append(b, '\n'))
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			_, _ = w.Write([]byte("{}"))
 			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -504,12 +536,18 @@ func setFloorListPage(addr string, page []byte) error {
 // serveFloor runs the floor server in this process until SIGTERM (or 10
 // minutes): loadgen's "FloorProcess" and "FloorListSecrets" rows, a bare
 // net/http server in a process of its own, as the keyfort server is.
-func serveFloor(addr string) error {
+func serveFloor(addr, dir string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	go func() { _ = http.Serve(l, floorHandler()) }()
+	var log *groupLog
+	if dir != "" {
+		if log, err = openGroupLog(dir); err != nil {
+			return err
+		}
+	}
+	go func() { _ = http.Serve(l, floorHandler(log)) }()
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
 	select {
@@ -526,7 +564,7 @@ func startFloorProcess() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startProcess(self, func(addr, _ string) []string { return []string{"-floor-server", addr} })
+	return startProcess(self, func(addr, dir string) []string { return []string{"-floor-server", addr, "-floor-dir", dir} })
 }
 
 // startFloor starts a bare Go HTTP server that answers every request with a
@@ -536,7 +574,7 @@ func startFloor() (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	go func() { _ = http.Serve(l, floorHandler()) }()
+	go func() { _ = http.Serve(l, floorHandler(nil)) }()
 	return l, nil
 }
 
