@@ -251,7 +251,7 @@ func TestRotation(t *testing.T) {
 		mustNoErr(t, err, fmt.Sprintf("RotateKeyOnDemand %d", i+2))
 	}
 	_, err = c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
-	wantAPIError(t, err, "LimitExceededException", "")
+	wantExactAPIError(t, err, "LimitExceededException", "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: "+aws.ToString(md.Arn))
 
 	_, err = c.DisableKeyRotation(ctxT(t), &kms.DisableKeyRotationInput{KeyId: md.KeyId})
 	mustNoErr(t, err, "DisableKeyRotation")
@@ -265,7 +265,7 @@ func TestRotation(t *testing.T) {
 	_, err = c.EnableKeyRotation(ctxT(t), &kms.EnableKeyRotationInput{KeyId: md.KeyId})
 	wantAPIError(t, err, "DisabledException", "")
 	_, err = c.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
-	wantAPIError(t, err, "DisabledException", "")
+	wantExactAPIError(t, err, "DisabledException", aws.ToString(md.Arn)+" is disabled.")
 }
 
 func TestKeyPolicies(t *testing.T) {

@@ -97,9 +97,9 @@ func TestDescribeKeyErrors(t *testing.T) {
 		name, keyID, code, msg string
 	}{
 		{"unknown key id", missing, "NotFoundException", "Key 'arn:aws:kms:us-east-1:123456789012:key/" + missing + "' does not exist"},
-		{"malformed key id", "not-a-key", "NotFoundException", "Invalid keyId not-a-key"},
+		{"malformed key id", "not-a-key", "NotFoundException", "Invalid keyId 'not-a-key'"},
 		{"unknown alias", "alias/nope", "NotFoundException", "Alias arn:aws:kms:us-east-1:123456789012:alias/nope is not found."},
-		{"other region ARN", "arn:aws:kms:eu-west-1:123456789012:key/" + aws.ToString(md.KeyId), "NotFoundException", "does not exist"},
+		{"other region ARN", "arn:aws:kms:eu-west-1:123456789012:key/" + aws.ToString(md.KeyId), "NotFoundException", "Invalid arn eu-west-1"},
 		{"other account ARN", "arn:aws:kms:us-east-1:210987654321:key/" + aws.ToString(md.KeyId), "NotFoundException", "does not exist"},
 		{"malformed ARN", "arn:aws:kms:us-east-1", "InvalidArnException", ""},
 		{"empty", "", "ValidationException", "Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1"},

@@ -97,8 +97,11 @@ func TestTagLimit(t *testing.T) {
 	if got := listTags(t, c, md.KeyId); len(got) != 50 || got["k00"] != "replaced" {
 		t.Errorf("after refused 51st tag: %d tags, k00=%q", len(got), got["k00"])
 	}
+	// AWS answers CreateKey with 51 tags with TagException "Too many tags"
+	// (LocalStack's AWS-validated snapshot
+	// test_create_key_with_too_many_tags_raises_error).
 	_, err = c.CreateKey(ctxT(t), &kms.CreateKeyInput{Tags: append(tags, tg("x", "y"))})
-	wantAPIError(t, err, "LimitExceededException", "")
+	wantExactAPIError(t, err, "TagException", "Too many tags")
 
 	// Paging through 50 tags, sorted by key.
 	var seen []string

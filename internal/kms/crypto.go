@@ -17,11 +17,14 @@ import (
 const algSymmetric = "SYMMETRIC_DEFAULT"
 
 func errInvalidCiphertext() error {
-	return awserr.New(codeInvalidCiphertext, "The ciphertext is invalid, was altered, or does not match the encryption context or key.")
+	// AWS answers InvalidCiphertextException with an empty message (snapshots
+	// test_encrypt_decrypt_encryption_context and
+	// test_encryption_context_generate_data_key*).
+	return awserr.New(codeInvalidCiphertext, "")
 }
 
 func errDryRun() error {
-	return awserr.New(codeDryRun, "The request would have succeeded, but the DryRun flag is set.")
+	return awserr.New(codeDryRun, "The request would have succeeded, but the DryRun option is set.")
 }
 
 // checkEnabled is the key-state rule of operations that need an enabled
@@ -356,7 +359,7 @@ func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomI
 		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
 	}
 	if in.NumberOfBytes == nil {
-		return nil, awserr.Validation("1 validation error detected: Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null")
+		return nil, awserr.Validation("NumberOfBytes is required.") // snapshot test_generate_random_invalid_number_of_bytes[None]
 	}
 	b := make([]byte, *in.NumberOfBytes)
 	if _, err := io.ReadFull(s.rand, b); err != nil {

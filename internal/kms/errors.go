@@ -35,9 +35,28 @@ func errAliasNotFound(aliasARN string) error {
 	return awserr.Newf(codeNotFound, "Alias %s is not found.", aliasARN)
 }
 
+// errInvalidKeyID is AWS's answer to a KeyId that is neither a key id, a key
+// ARN nor an alias: the value is quoted (LocalStack's AWS-validated snapshot
+// test_get_key_invalid_uuid records "Invalid keyId 'fake-key-id'").
 func errInvalidKeyID(v string) error {
-	return awserr.Newf(codeNotFound, "Invalid keyId %s", v)
+	return awserr.Newf(codeNotFound, "Invalid keyId '%s'", v)
 }
+
+// errOtherRegionArn is AWS's answer to a key ARN of another region: it
+// names only that region (snapshot test_get_key_in_different_region).
+func errOtherRegionArn(region string) error {
+	return awserr.New(codeNotFound, "Invalid arn "+region)
+}
+
+// errTagsReserved, errDuplicateTags and errTooManyTags are AWS's TagException
+// texts (snapshots test_create_key_with_invalid_tag_key,
+// test_tag_key_with_duplicate_tag_keys_raises_error and
+// test_create_key_with_too_many_tags_raises_error), without a final period.
+func errTagsReserved() error { return awserr.New(codeTag, "Tags beginning with aws: are reserved") }
+
+func errDuplicateTags() error { return awserr.New(codeTag, "Duplicate tag keys") }
+
+func errTooManyTags() error { return awserr.New(codeTag, "Too many tags") }
 
 // errAliasNotSupported is AWS's answer when an operation that takes only a
 // key id or key ARN is given an alias name or alias ARN.

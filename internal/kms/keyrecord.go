@@ -154,7 +154,10 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 		switch {
 		case strings.HasPrefix(res, "key/"):
 			r.keyID = strings.TrimPrefix(res, "key/")
-			if parts[3] != scope.Region || parts[4] != scope.Account {
+			if parts[3] != scope.Region {
+				return r, errOtherRegionArn(parts[3])
+			}
+			if parts[4] != scope.Account {
 				return r, errKeyNotFound(v)
 			}
 			if !uuidRE.MatchString(r.keyID) {

@@ -148,6 +148,11 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
+	if len(in.Tags) > maxTagsPerKey {
+		// CreateKey answers TagException here, not LimitExceededException
+		// (snapshot test_create_key_with_too_many_tags_raises_error).
+		return nil, errTooManyTags()
+	}
 	tags, err := mergeTags(nil, in.Tags)
 	if err != nil {
 		return nil, err

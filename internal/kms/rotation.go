@@ -18,8 +18,14 @@ func checkRotatable(k *key) error {
 	if err := checkEnabled(k); err != nil {
 		return err
 	}
-	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
-		return awserr.Newf(codeUnsupported, "%s does not support automatic or on-demand rotation.", k.arn)
+	// AWS's texts for RotateKeyOnDemand (snapshots
+	// test_rotate_key_on_demand_raises_error_given_non_symmetric_key and
+	// ..._given_key_with_imported_key_material).
+	if k.meta.Spec != specSymmetric {
+		return awserr.New(codeUnsupported, "")
+	}
+	if k.meta.Origin != originAWSKMS {
+		return awserr.Newf(codeUnsupported, "%s origin is %s which is not valid for this operation.", k.arn, k.meta.Origin)
 	}
 	return nil
 }
@@ -133,7 +139,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 			return err
 		}
 		if k.meta.OnDemandCount >= maxOnDemandRotations {
-			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for key %s: at most %d on-demand rotations are allowed per key.", k.arn, maxOnDemandRotations)
+			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
 		}
 		if err := s.rotate(ctx, tx, k, now, "ON_DEMAND"); err != nil {
 			return err

@@ -21,10 +21,10 @@ func checkNewTags(tags []kmsapi.Tag) error {
 	for _, t := range tags {
 		k := deref(t.TagKey)
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return awserr.New(codeTag, "Tags beginning with aws: are reserved.")
+			return errTagsReserved()
 		}
 		if _, dup := seen[k]; dup {
-			return awserr.Newf(codeTag, "Duplicate tag keys are not allowed: %s", k)
+			return errDuplicateTags()
 		}
 		seen[k] = struct{}{}
 	}
@@ -92,7 +92,7 @@ func (s *Service) TagResource(ctx context.Context, in *kmsapi.TagResourceInput) 
 func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInput) (*kmsapi.UntagResourceOutput, error) {
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
-			return nil, awserr.New(codeTag, "Tags beginning with aws: are reserved.")
+			return nil, errTagsReserved()
 		}
 	}
 	_, err := s.updateKey(ctx, "UntagResource", in.KeyId, func(_ storage.Tx, k *key) error {
