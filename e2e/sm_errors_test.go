@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/keyfort/keyfort/internal/keyfortest"
 )
 
 // TestSMErrorTextsMatchAWS asserts the codes and messages that AWS answered
@@ -58,4 +63,51 @@ func TestSMErrorTextsMatchAWS(t *testing.T) {
 	mustNoErr(t, err, "DeleteSecret")
 	_, err = c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("e2e-exists"), SecretString: aws.String("v3")})
 	wantExactAPIError(t, err, "InvalidRequestException", "You can't create this secret because a secret with this name is already scheduled for deletion.")
+}
+
+// TestSMMissingClientRequestToken sends raw requests without the
+// ClientRequestToken the SDKs always fill in: AWS refuses them before it
+// looks the secret up (InvalidParameterException for RotateSecret), as its
+// recorded responses show (LocalStack's test_no_client_request_token).
+func TestSMMissingClientRequestToken(t *testing.T) {
+	srv := keyfortest.Start(t)
+	const msg = "You must provide a ClientRequestToken value. We recommend a UUID-type value."
+	for _, tc := range []struct {
+		op, body, code string
+	}{
+		{"CreateSecret", `{"Name":"no-token","SecretString":"thisisthesecret","Description":"d"}`, "InvalidRequestException"},
+		{"UpdateSecret", `{"SecretId":"never-created","SecretString":"thisisthesecret","Description":"d"}`, "InvalidRequestException"},
+		{"PutSecretValue", `{"SecretId":"never-created","SecretString":"thisisthesecret"}`, "InvalidRequestException"},
+		{"RotateSecret", `{"SecretId":"never-created"}`, "InvalidParameterException"},
+	} {
+		t.Run(tc.op, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, srv.URL, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			req.Header.Set("X-Amz-Target", "secretsmanager."+tc.op)
+			req.Header.Set("X-Amz-Date", "20260101T000000Z")
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDRAW/20260101/us-east-1/secretsmanager/aws4_request, "+
+				"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="+strings.Repeat("0", 64))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Type    string `json:"__type"`
+				Message string `json:"message"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("decode error body: %v", err)
+			}
+			if resp.StatusCode != http.StatusBadRequest || !strings.HasSuffix(body.Type, tc.code) || body.Message != msg {
+				t.Errorf("%s without a token: HTTP %d %q %q, want 400 %s %q", tc.op, resp.StatusCode, body.Type, body.Message, tc.code, msg)
+			}
+		})
+	}
+	// Nothing was created.
+	_, err := srv.SecretsManager().DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("no-token")})
+	wantAPIError(t, err, "ResourceNotFoundException", "")
 }

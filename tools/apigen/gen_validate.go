@@ -53,7 +53,29 @@ func (g *gen) genValidate(w *writer) {
 			w.p("\t}")
 			w.p("\tvar errs validationErrors")
 			w.p("\tv.validate(\"\", &errs)")
-			w.p("\treturn errs.err()")
+			var tokens []member
+			for _, mem := range st.Shape.Members {
+				if mem.IdempotencyToken {
+					tokens = append(tokens, mem)
+				}
+			}
+			if len(tokens) == 0 {
+				w.p("\treturn errs.err()")
+			} else {
+				// The SDKs fill an idempotency token in; a raw request
+				// without one is refused, after the model's checks, by
+				// missingIdempotencyToken (hand-written in the package).
+				w.p("\tif err := errs.err(); err != nil {")
+				w.p("\t\treturn err")
+				w.p("\t}")
+				op := strings.TrimSuffix(st.Name, "Input")
+				for _, mem := range tokens {
+					w.p("\tif v.%s == nil {", fieldName(mem.Name))
+					w.p("\t\treturn missingIdempotencyToken(%q, %q)", op, mem.Name)
+					w.p("\t}")
+				}
+				w.p("\treturn nil")
+			}
 			w.p("}")
 			w.p("")
 		}

@@ -43,6 +43,9 @@ type member struct {
 	Name      string
 	Shape     string
 	Sensitive bool
+	// IdempotencyToken marks a member the SDKs fill with a random UUID when
+	// the caller leaves it out (Secrets Manager's ClientRequestToken).
+	IdempotencyToken bool
 }
 
 // shape is one entry of the model's "shapes" object.
@@ -132,13 +135,14 @@ func orderedMembers(raw json.RawMessage) ([]member, error) {
 			return nil, fmt.Errorf("members: want a key, got %v", tok)
 		}
 		var m struct {
-			Shape     string `json:"shape"`
-			Sensitive bool   `json:"sensitive"`
+			Shape            string `json:"shape"`
+			Sensitive        bool   `json:"sensitive"`
+			IdempotencyToken bool   `json:"idempotencyToken"`
 		}
 		if err := dec.Decode(&m); err != nil {
 			return nil, fmt.Errorf("members: %s: %w", name, err)
 		}
-		out = append(out, member{Name: name, Shape: m.Shape, Sensitive: m.Sensitive})
+		out = append(out, member{Name: name, Shape: m.Shape, Sensitive: m.Sensitive, IdempotencyToken: m.IdempotencyToken})
 	}
 	return out, nil
 }

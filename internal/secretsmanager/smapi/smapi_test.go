@@ -28,7 +28,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{
 			name: "valid",
-			in:   &smapi.CreateSecretInput{Name: str("db/password"), SecretString: ptr(sensitive.String("hunter2"))},
+			in: &smapi.CreateSecretInput{Name: str("db/password"), SecretString: ptr(sensitive.String("hunter2")),
+				ClientRequestToken: str("EXAMPLE1-90ab-cdef-fedc-ba987SECRET1")},
 		},
 		{
 			name: "missing required",
@@ -98,6 +99,34 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Validate() message =\n%s\nwant\n%s", e.Message, tt.want)
 			}
 		})
+	}
+}
+
+// TestValidateIdempotencyToken checks that an input without its
+// ClientRequestToken (which the SDKs fill in) is refused once the model's
+// constraints pass, with the code AWS answers for the operation.
+func TestValidateIdempotencyToken(t *testing.T) {
+	for _, tt := range []struct {
+		in   interface{ Validate() error }
+		code string
+	}{
+		{&smapi.CreateSecretInput{Name: str("n")}, "InvalidRequestException"},
+		{&smapi.UpdateSecretInput{SecretId: str("n")}, "InvalidRequestException"},
+		{&smapi.PutSecretValueInput{SecretId: str("n")}, "InvalidRequestException"},
+		{&smapi.RotateSecretInput{SecretId: str("n")}, "InvalidParameterException"},
+	} {
+		e, ok := awserr.As(tt.in.Validate())
+		if !ok || e.Code != tt.code || e.Message != "You must provide a ClientRequestToken value. We recommend a UUID-type value." {
+			t.Errorf("%T.Validate() = %v, want %s", tt.in, e, tt.code)
+		}
+	}
+	// A model violation is reported first.
+	e, ok := awserr.As((&smapi.CreateSecretInput{}).Validate())
+	if !ok || e.Code != awserr.CodeValidation {
+		t.Errorf("CreateSecretInput{}.Validate() = %v, want a ValidationException", e)
+	}
+	if err := (&smapi.RotateSecretInput{SecretId: str("n"), ClientRequestToken: str("EXAMPLE1-90ab-cdef-fedc-ba987SECRET1")}).Validate(); err != nil {
+		t.Errorf("RotateSecretInput with a token: Validate() = %v, want nil", err)
 	}
 }
 

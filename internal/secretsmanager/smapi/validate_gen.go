@@ -115,7 +115,13 @@ func (v *CreateSecretInput) Validate() error {
 	}
 	var errs validationErrors
 	v.validate("", &errs)
-	return errs.err()
+	if err := errs.err(); err != nil {
+		return err
+	}
+	if v.ClientRequestToken == nil {
+		return missingIdempotencyToken("CreateSecret", "ClientRequestToken")
+	}
+	return nil
 }
 
 // validate adds the violations of v to errs; path is v's own path.
@@ -581,7 +587,13 @@ func (v *PutSecretValueInput) Validate() error {
 	}
 	var errs validationErrors
 	v.validate("", &errs)
-	return errs.err()
+	if err := errs.err(); err != nil {
+		return err
+	}
+	if v.ClientRequestToken == nil {
+		return missingIdempotencyToken("PutSecretValue", "ClientRequestToken")
+	}
+	return nil
 }
 
 // validate adds the violations of v to errs; path is v's own path.
@@ -808,7 +820,13 @@ func (v *RotateSecretInput) Validate() error {
 	}
 	var errs validationErrors
 	v.validate("", &errs)
-	return errs.err()
+	if err := errs.err(); err != nil {
+		return err
+	}
+	if v.ClientRequestToken == nil {
+		return missingIdempotencyToken("RotateSecret", "ClientRequestToken")
+	}
+	return nil
 }
 
 // validate adds the violations of v to errs; path is v's own path.
@@ -1034,7 +1052,13 @@ func (v *UpdateSecretInput) Validate() error {
 	}
 	var errs validationErrors
 	v.validate("", &errs)
-	return errs.err()
+	if err := errs.err(); err != nil {
+		return err
+	}
+	if v.ClientRequestToken == nil {
+		return missingIdempotencyToken("UpdateSecret", "ClientRequestToken")
+	}
+	return nil
 }
 
 // validate adds the violations of v to errs; path is v's own path.
