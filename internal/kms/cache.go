@@ -75,28 +75,32 @@ func (c *readCache) fill(k cacheKey, e cacheEntry, gen uint64) {
 	c.m[k] = e
 }
 
-// cachedKey returns the key with id in scope, from the cache when possible.
+// cachedKey returns the key with id in scope, from the cache when possible,
+// and names it as a resource of the request's audit event.
 // The returned key must not be modified.
 func (s *Service) cachedKey(ctx context.Context, scope storage.Scope, id string) (*key, error) {
+	k, err := s.readKey(ctx, scope, id)
+	if err != nil {
+		return nil, err
+	}
+	k.audit(ctx)
+	return k, nil
+}
+
+// readKey is cachedKey without the audit.
+func (s *Service) readKey(ctx context.Context, scope storage.Scope, id string) (*key, error) {
 	if s.reads == nil {
-		k, err := getKey(ctx, s.store, scope, id)
-		if err != nil {
-			return nil, err
-		}
-		k.audit(ctx)
-		return k, nil
+		return getKey(ctx, s.store, scope, id)
 	}
 	ck := cacheKey{kindKey, scope, id}
 	e, gen, ok := s.reads.lookup(ck)
 	if ok {
-		e.key.audit(ctx)
 		return e.key, nil
 	}
 	k, err := getKey(ctx, s.store, scope, id)
 	if err != nil {
 		return nil, err
 	}
-	k.audit(ctx)
 	// The cached key is read-only: drop the encoded metadata it was decoded
 	// from (about half of an entry's memory).
 	k.rec.Data = nil
