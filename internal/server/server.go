@@ -432,7 +432,7 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 	if err := s.audit.Write(ctx, main); err != nil {
 		return err
 	}
-	if c.err != nil || c.notes == nil {
+	if c.err != nil {
 		return nil
 	}
 	for _, x := range c.notes.Events() {
@@ -476,10 +476,8 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
 	}
-	if c.notes != nil {
-		for _, r := range c.notes.Resources() {
-			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
-		}
+	for _, r := range c.notes.Resources() { // nil before authentication
+		e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
 	}
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
