@@ -5,11 +5,15 @@
 // disk before [Store.Update] returns. There is one writer connection, owned by
 // a single goroutine, and a bounded pool of read-only connections for
 // [Store.Get] and [Store.View]. Writes use group commit: the writer takes every
-// Update call already queued (up to [Options.MaxBatch]), runs each caller's
-// function in its own SAVEPOINT inside one BEGIN IMMEDIATE transaction, and
-// commits them with one COMMIT (one fsync for the batch). A caller whose
-// function fails has its savepoint rolled back and gets its own error; the
-// others commit.
+// Update call already queued (up to [Options.MaxBatch]; when the previous
+// batch was larger it waits up to 150 µs for as many), runs the callers'
+// functions inside one BEGIN IMMEDIATE transaction, and commits them with one
+// COMMIT (one fsync for the batch). A caller whose function fails before
+// writing just gets its error; if one fails after writing, the batch is
+// rolled back and run again with each function in its own SAVEPOINT, so that
+// the failed one's writes are undone alone and the others commit. An Update
+// of a record the function read leaves the indexed columns alone when they
+// do not change, so that it writes no index page.
 //
 // This package stores bytes and index columns only; it never validates
 // business rules and never sees a plaintext (see package storage).

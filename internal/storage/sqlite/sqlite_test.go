@@ -225,6 +225,188 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestGroupCommitFailuresBeforeWriting batches callers of which some fail
+// before writing anything: the others commit, each fn runs exactly once (the
+// batch needs no second run with savepoints), and the failed ones changed
+// nothing.
+func TestGroupCommitFailuresBeforeWriting(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, filepath.Join(t.TempDir(), "keyfort.db"), sqlite.Options{MaxBatch: 8})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.Update(ctx, func(tx storage.Tx) error {
+			close(entered)
+			<-release
+			return nil
+		}); err != nil {
+			t.Errorf("Update(blocker) = %v, want nil", err)
+		}
+	})
+	<-entered
+	const queued = 16
+	var started sync.WaitGroup
+	errs := make([]error, queued)
+	runs := make([]atomic.Int32, queued)
+	for i := range queued {
+		started.Add(1)
+		wg.Go(func() {
+			started.Done()
+			errs[i] = s.Update(ctx, func(tx storage.Tx) error {
+				runs[i].Add(1)
+				if i%3 == 0 {
+					if _, err := tx.Get(ctx, "k", scope, "missing"); !errors.Is(err, storage.ErrNotFound) {
+						return fmt.Errorf("Get(missing) = %v", err)
+					}
+					return fmt.Errorf("refused %d", i)
+				}
+				return tx.Insert(ctx, &storage.Record{Kind: "k", Scope: scope, ID: fmt.Sprintf("q%02d", i)})
+			})
+		})
+	}
+	started.Wait()
+	close(release)
+	wg.Wait()
+	for i, err := range errs {
+		if want := fmt.Sprintf("refused %d", i); i%3 == 0 && (err == nil || err.Error() != want) {
+			t.Errorf("Update(q%02d) = %v, want %q", i, err, want)
+		}
+		if i%3 != 0 && err != nil {
+			t.Errorf("Update(q%02d) = %v, want nil", i, err)
+		}
+		if n := runs[i].Load(); n != 1 {
+			t.Errorf("fn of q%02d ran %d times, want 1", i, n)
+		}
+		_, gerr := s.Get(ctx, "k", scope, fmt.Sprintf("q%02d", i))
+		if want := i%3 != 0; (gerr == nil) != want {
+			t.Errorf("Get(q%02d) = %v, want found: %v", i, gerr, want)
+		}
+	}
+}
+
+// TestUpdateIndexedColumnsAfterRead reads a record and updates it in the
+// same transaction, with and without changes to its indexed columns (the
+// store then leaves unchanged ones alone), and through a delete and a new
+// insert of the same id: the parent and due indexes always answer the
+// record's last values.
+func TestUpdateIndexedColumnsAfterRead(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, filepath.Join(t.TempDir(), "keyfort.db"), sqlite.Options{})
+	rec := &storage.Record{Kind: "k", Scope: scope, ID: "r", Parent: "p1", Due: 100, Created: 7, Data: []byte("v1")}
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Insert(ctx, rec) }); err != nil {
+		t.Fatal(err)
+	}
+	// want checks the record and what the indexes find of it.
+	want := func(step, parent string, due, created int64, data string) {
+		t.Helper()
+		got, err := s.Get(ctx, "k", scope, "r")
+		if err != nil || got.Parent != parent || got.Due != due || got.Created != created || string(got.Data) != data {
+			t.Fatalf("%s: Get = %+v, %v; want parent %q due %d created %d data %q", step, got, err, parent, due, created, data)
+		}
+		err = s.View(ctx, func(r storage.Reader) error {
+			byParent, err := r.List(ctx, "k", scope, storage.ListOptions{Parent: parent})
+			if err != nil {
+				return err
+			}
+			if len(byParent) != 1 {
+				t.Errorf("%s: List(parent %q) = %d records, want 1", step, parent, len(byParent))
+			}
+			due, err := r.Due(ctx, "k", 1<<40, 0)
+			if err != nil {
+				return err
+			}
+			if wantDue := got.Due != 0; (len(due) == 1) != wantDue {
+				t.Errorf("%s: Due() = %d records, want due: %v", step, len(due), wantDue)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := func(step string, fn func(tx storage.Tx, r *storage.Record) error) {
+		t.Helper()
+		if err := s.Update(ctx, func(tx storage.Tx) error {
+			r, err := tx.Get(ctx, "k", scope, "r")
+			if err != nil {
+				return err
+			}
+			return fn(tx, r)
+		}); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+	}
+	update("data only", func(tx storage.Tx, r *storage.Record) error {
+		r.Data = []byte("v2")
+		return tx.Update(ctx, r)
+	})
+	want("data only", "p1", 100, 7, "v2")
+	update("parent only", func(tx storage.Tx, r *storage.Record) error {
+		r.Parent = "p2"
+		return tx.Update(ctx, r)
+	})
+	want("parent only", "p2", 100, 7, "v2")
+	update("due only", func(tx storage.Tx, r *storage.Record) error {
+		r.Due = 0
+		return tx.Update(ctx, r)
+	})
+	want("due only", "p2", 0, 7, "v2")
+	update("created only", func(tx storage.Tx, r *storage.Record) error {
+		r.Created = 8
+		return tx.Update(ctx, r)
+	})
+	want("created only", "p2", 0, 8, "v2")
+	update("twice in one transaction", func(tx storage.Tx, r *storage.Record) error {
+		r.Data = []byte("v4")
+		if err := tx.Update(ctx, r); err != nil {
+			return err
+		}
+		r.Parent, r.Due, r.Data = "p3", 200, []byte("v5")
+		return tx.Update(ctx, r)
+	})
+	want("twice in one transaction", "p3", 200, 8, "v5")
+	update("deleted and inserted again", func(tx storage.Tx, r *storage.Record) error {
+		if err := tx.Delete(ctx, "k", scope, "r"); err != nil {
+			return err
+		}
+		n := &storage.Record{Kind: "k", Scope: scope, ID: "r", Parent: "p4", Due: 300, Created: 8, Data: []byte("v6")}
+		if err := tx.Insert(ctx, n); err != nil {
+			return err
+		}
+		// The old columns (p3, 200) with the new revision 1: the store must
+		// write them, not trust what it read before the delete.
+		r.Rev, r.Data = 1, []byte("v7")
+		return tx.Update(ctx, r)
+	})
+	want("deleted and inserted again", "p3", 200, 8, "v7")
+
+	// The same at revision 1, where the record read and the one inserted
+	// in its place share a revision.
+	r2 := &storage.Record{Kind: "k", Scope: scope, ID: "r2", Parent: "a", Data: []byte("x")}
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Insert(ctx, r2) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		old, err := tx.Get(ctx, "k", scope, "r2")
+		if err != nil {
+			return err
+		}
+		if err := tx.Delete(ctx, "k", scope, "r2"); err != nil {
+			return err
+		}
+		if err := tx.Insert(ctx, &storage.Record{Kind: "k", Scope: scope, ID: "r2", Parent: "b", Data: []byte("y")}); err != nil {
+			return err
+		}
+		old.Data = []byte("z") // revision 1 again, parent "a"
+		return tx.Update(ctx, old)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "k", scope, "r2"); err != nil || got.Parent != "a" || string(got.Data) != "z" {
+		t.Errorf("r2 after delete, insert and update = %+v, %v; want parent \"a\", data z", got, err)
+	}
+}
+
 // TestCanceledWhileQueued cancels a caller whose call waits behind a busy
 // writer: it returns at once, and its fn never runs.
 func TestCanceledWhileQueued(t *testing.T) {

@@ -32,6 +32,10 @@ const (
 		"VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (kind, account, region, id) DO NOTHING"
 	sqlUpdate = "UPDATE records SET parent = ?, due = ?, created = ?, rev = rev + 1, data = ?, sealed = ? " +
 		"WHERE kind = ? AND account = ? AND region = ? AND id = ? AND rev = ?"
+	// sqlUpdateData leaves the indexed columns alone: an update that does
+	// not change them then touches no index page.
+	sqlUpdateData = "UPDATE records SET rev = rev + 1, data = ?, sealed = ? " +
+		"WHERE kind = ? AND account = ? AND region = ? AND id = ? AND rev = ?"
 	sqlExists      = "SELECT 1 FROM records WHERE kind = ? AND account = ? AND region = ? AND id = ?"
 	sqlDelete      = "DELETE FROM records WHERE kind = ? AND account = ? AND region = ? AND id = ?"
 	sqlCount       = "SELECT count(*) FROM records WHERE kind = ? AND account = ? AND region = ?"
@@ -52,7 +56,7 @@ type preparer interface {
 type queries struct {
 	prep preparer
 
-	get, insert, update, exists, del, count, countParent, due, ping *sql.Stmt
+	get, insert, update, updateData, exists, del, count, countParent, due, ping *sql.Stmt
 	// Writer only: transaction control.
 	begin, commit, rollback, savepoint, release, rollbackTo *sql.Stmt
 
@@ -82,6 +86,7 @@ func prepareQueries(ctx context.Context, p preparer, writer bool) (*queries, err
 		}{
 			{&q.insert, sqlInsert},
 			{&q.update, sqlUpdate},
+			{&q.updateData, sqlUpdateData},
 			{&q.del, sqlDelete},
 			{&q.begin, "BEGIN IMMEDIATE"},
 			{&q.commit, "COMMIT"},
@@ -120,7 +125,7 @@ func (q *queries) listStmt(ctx context.Context, query string) (*sql.Stmt, error)
 // close closes every prepared statement.
 func (q *queries) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{q.get, q.insert, q.update, q.exists, q.del, q.count, q.countParent,
+	for _, st := range []*sql.Stmt{q.get, q.insert, q.update, q.updateData, q.exists, q.del, q.count, q.countParent,
 		q.due, q.ping, q.begin, q.commit, q.rollback, q.savepoint, q.release, q.rollbackTo} {
 		if st != nil {
 			errs = append(errs, st.Close())
@@ -299,12 +304,48 @@ func (r *reader) Scan(ctx context.Context, kind storage.Kind, after storage.Posi
 	return recs, nil
 }
 
-// writeTx implements storage.Tx on the writer connection, inside the
-// caller's savepoint.
+// writeTx implements storage.Tx on the writer connection, directly in the
+// batch's transaction or inside the caller's savepoint.
 type writeTx struct {
 	reader
 	done    atomic.Bool // set when fn has returned; tx must not be used after
 	changed []change    // records this fn inserted, updated or deleted
+	// writeFailed is set when a write statement returned an error: it may
+	// have left partial changes that only a rollback undoes.
+	writeFailed bool
+	// read holds the indexed columns of the records this fn read or wrote,
+	// so that Update can leave them alone when they do not change.
+	read []indexed
+}
+
+// indexed is a record's identity, revision and indexed columns.
+type indexed struct {
+	kind           storage.Kind
+	scope          storage.Scope
+	id, parent     string
+	rev, due, crea int64
+}
+
+// known returns the remembered columns of the record, or nil.
+func (tx *writeTx) known(kind storage.Kind, scope storage.Scope, id string) *indexed {
+	for i := range tx.read {
+		if r := &tx.read[i]; r.kind == kind && r.scope == scope && r.id == id {
+			return r
+		}
+	}
+	return nil
+}
+
+// remember notes the indexed columns of rec as they now are in the database.
+func (tx *writeTx) remember(rec *storage.Record) {
+	x := indexed{rec.Kind, rec.Scope, rec.ID, rec.Parent, rec.Rev, rec.Due, rec.Created}
+	if r := tx.known(rec.Kind, rec.Scope, rec.ID); r != nil {
+		*r = x
+		return
+	}
+	if len(tx.read) < 8 {
+		tx.read = append(tx.read, x)
+	}
 }
 
 // change names one record a transaction wrote, for ChangeNotifier.
@@ -331,16 +372,19 @@ func (tx *writeTx) Insert(ctx context.Context, rec *storage.Record) error {
 		string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID, rec.Parent, rec.Due, rec.Created,
 		blobArg(rec.Data), blobArg(rec.Sealed))
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "insert", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "insert", err)
 	}
 	if n == 0 {
 		return storage.ErrExists
 	}
 	rec.Rev = 1
+	tx.remember(rec)
 	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
@@ -354,14 +398,26 @@ func (tx *writeTx) Update(ctx context.Context, rec *storage.Record) error {
 		return opErr(ctx, "update", err)
 	}
 	bg := context.WithoutCancel(ctx)
-	res, err := tx.q.update.ExecContext(bg,
-		rec.Parent, rec.Due, rec.Created, blobArg(rec.Data), blobArg(rec.Sealed),
-		string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID, rec.Rev)
+	var (
+		res sql.Result
+		err error
+	)
+	if k := tx.known(rec.Kind, rec.Scope, rec.ID); k != nil && k.rev == rec.Rev &&
+		k.parent == rec.Parent && k.due == rec.Due && k.crea == rec.Created {
+		res, err = tx.q.updateData.ExecContext(bg, blobArg(rec.Data), blobArg(rec.Sealed),
+			string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID, rec.Rev)
+	} else {
+		res, err = tx.q.update.ExecContext(bg,
+			rec.Parent, rec.Due, rec.Created, blobArg(rec.Data), blobArg(rec.Sealed),
+			string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID, rec.Rev)
+	}
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "update", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "update", err)
 	}
 	if n == 0 {
@@ -376,6 +432,7 @@ func (tx *writeTx) Update(ctx context.Context, rec *storage.Record) error {
 		return storage.ErrConflict
 	}
 	rec.Rev++
+	tx.remember(rec)
 	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
@@ -390,10 +447,12 @@ func (tx *writeTx) Delete(ctx context.Context, kind storage.Kind, scope storage.
 	}
 	res, err := tx.q.del.ExecContext(context.WithoutCancel(ctx), string(kind), scope.Account, scope.Region, id)
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "delete", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
+		tx.writeFailed = true
 		return opErr(ctx, "delete", err)
 	}
 	if n == 0 {
@@ -410,7 +469,11 @@ func (tx *writeTx) Get(ctx context.Context, kind storage.Kind, scope storage.Sco
 	if tx.done.Load() {
 		return nil, errTxDone
 	}
-	return tx.reader.Get(ctx, kind, scope, id)
+	rec, err := tx.reader.Get(ctx, kind, scope, id)
+	if err == nil {
+		tx.remember(rec)
+	}
+	return rec, err
 }
 
 // List implements [storage.Reader.List].
