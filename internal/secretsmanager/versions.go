@@ -457,9 +457,13 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecret
 		}
 		e := smapi.SecretVersionsListEntry{
 			VersionId:        ptr(id),
-			VersionStages:    append([]string{}, v.Stages...),
 			CreatedDate:      ptr(v.Created),
 			LastAccessedDate: v.LastAccessed,
+		}
+		// A deprecated version (no staging labels) has no VersionStages
+		// member at all, as AWS answers; an empty list would be "[]".
+		if len(v.Stages) > 0 {
+			e.VersionStages = append([]string{}, v.Stages...)
 		}
 		if len(v.KMSKeyARNs) > 0 {
 			e.KmsKeyIds = make([]string, len(v.KMSKeyARNs))
