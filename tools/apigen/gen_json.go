@@ -90,8 +90,9 @@ func (g *gen) encodeValue(s *shape, sens bool, x string, member bool, depth int)
 		if val.Type == "string" && len(val.Enum) == 0 && !val.Sensitive {
 			return fmt.Sprintf("b = appendStringMap(b, %s)", x)
 		}
-		return fmt.Sprintf("b = append(b, '{')\nfor n, %s := range slices.Sorted(maps.Keys(%s)) {\nif n > 0 {\nb = append(b, ',')\n}\nb = appendString(b, %s)\nb = append(b, ':')\n%s\n}\nb = append(b, '}')",
-			k, x, k, g.encodeValue(val, false, x+"["+k+"]", false, depth+1))
+		kb := fmt.Sprintf("kb%d", depth)
+		return fmt.Sprintf("b = append(b, '{')\nvar %s [8]string\nfor n, %s := range sortedKeys(%s, %s[:]) {\nif n > 0 {\nb = append(b, ',')\n}\nb = appendString(b, %s)\nb = append(b, ':')\n%s\n}\nb = append(b, '}')",
+			kb, k, x, kb, k, g.encodeValue(val, false, x+"["+k+"]", false, depth+1))
 	}
 	failf("shape %s: cannot encode type %q", s.Name, s.Type)
 	return ""

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -162,16 +161,38 @@ func appendBlob(b, p []byte) []byte {
 // when t has milliseconds (AWS's precision).
 func appendTime(b []byte, t time.Time) []byte {
 	ms := t.UnixMilli()
-	if ms%1000 == 0 {
-		return strconv.AppendInt(b, ms/1000, 10)
+	if ms < 0 {
+		b = append(b, '-')
+		ms = -ms
 	}
-	return strconv.AppendFloat(b, float64(ms)/1000, 'f', -1, 64)
+	b = strconv.AppendUint(b, uint64(ms)/1000, 10)
+	if frac := ms % 1000; frac != 0 {
+		d := [4]byte{'.', byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return b
+}
+
+// sortedKeys returns the keys of m in byte order, in buf's array when they
+// fit, so that encoding a small map allocates nothing.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // appendStringMap appends m as a JSON object with sorted keys.
 func appendStringMap(b []byte, m map[string]string) []byte {
 	b = append(b, '{')
-	for i, k := range slices.Sorted(maps.Keys(m)) {
+	var kb [8]string
+	for i, k := range sortedKeys(m, kb[:]) {
 		if i > 0 {
 			b = append(b, ',')
 		}

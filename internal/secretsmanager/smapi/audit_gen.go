@@ -3,8 +3,6 @@
 package smapi
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 )
 
@@ -581,7 +579,8 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionIdsToStages":`...)
 		b = append(b, '{')
-		for n, k0 := range slices.Sorted(maps.Keys(v.VersionIdsToStages)) {
+		var kb0 [8]string
+		for n, k0 := range sortedKeys(v.VersionIdsToStages, kb0[:]) {
 			if n > 0 {
 				b = append(b, ',')
 			}
@@ -1740,7 +1739,8 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"secretVersionsToStages":`...)
 		b = append(b, '{')
-		for n, k0 := range slices.Sorted(maps.Keys(v.SecretVersionsToStages)) {
+		var kb0 [8]string
+		for n, k0 := range sortedKeys(v.SecretVersionsToStages, kb0[:]) {
 			if n > 0 {
 				b = append(b, ',')
 			}

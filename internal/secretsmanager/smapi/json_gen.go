@@ -3,8 +3,6 @@
 package smapi
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 )
 
@@ -361,7 +359,8 @@ func (v *DescribeSecretOutput) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, `"VersionIdsToStages":`...)
 		b = append(b, '{')
-		for n, k0 := range slices.Sorted(maps.Keys(v.VersionIdsToStages)) {
+		var kb0 [8]string
+		for n, k0 := range sortedKeys(v.VersionIdsToStages, kb0[:]) {
 			if n > 0 {
 				b = append(b, ',')
 			}
@@ -1046,7 +1045,8 @@ func (v *SecretListEntry) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, `"SecretVersionsToStages":`...)
 		b = append(b, '{')
-		for n, k0 := range slices.Sorted(maps.Keys(v.SecretVersionsToStages)) {
+		var kb0 [8]string
+		for n, k0 := range sortedKeys(v.SecretVersionsToStages, kb0[:]) {
 			if n > 0 {
 				b = append(b, ',')
 			}
