@@ -22,6 +22,22 @@ import (
 // shapeCall sends one raw JSON 1.1 request and returns the decoded 200 body.
 func shapeCall(t *testing.T, srv *keyfortest.Server, service, op, body string) map[string]any {
 	t.Helper()
+	status, raw := rawCall(t, srv, service, op, body)
+	if status != http.StatusOK {
+		t.Fatalf("%s %s: HTTP %d %s", service, op, status, raw)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: decode %q: %v", service, op, raw, err)
+	}
+	return out
+}
+
+// rawCall posts body as operation op of service ("kms" or "secretsmanager")
+// with a development-mode SigV4 header, without an SDK (which would fill in
+// or check members), and returns the status and body.
+func rawCall(t *testing.T, srv *keyfortest.Server, service, op, body string) (int, []byte) {
+	t.Helper()
 	prefix := "TrentService"
 	if service == "secretsmanager" {
 		prefix = "secretsmanager"
@@ -44,14 +60,7 @@ func shapeCall(t *testing.T, srv *keyfortest.Server, service, op, body string) m
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s %s: HTTP %d %s", service, op, resp.StatusCode, raw)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: decode %q: %v", service, op, raw, err)
-	}
-	return out
+	return resp.StatusCode, raw
 }
 
 // wantMembers asserts that m has exactly the members want.

@@ -81,29 +81,16 @@ func TestSMMissingClientRequestToken(t *testing.T) {
 		{"RotateSecret", `{"SecretId":"never-created"}`, "InvalidParameterException"},
 	} {
 		t.Run(tc.op, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(ctxT(t), http.MethodPost, srv.URL, strings.NewReader(tc.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-			req.Header.Set("X-Amz-Target", "secretsmanager."+tc.op)
-			req.Header.Set("X-Amz-Date", "20260101T000000Z")
-			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDRAW/20260101/us-east-1/secretsmanager/aws4_request, "+
-				"SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature="+strings.Repeat("0", 64))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			status, raw := rawCall(t, srv, "secretsmanager", tc.op, tc.body)
 			var body struct {
 				Type    string `json:"__type"`
 				Message string `json:"message"`
 			}
-			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-				t.Fatalf("decode error body: %v", err)
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("decode error body %q: %v", raw, err)
 			}
-			if resp.StatusCode != http.StatusBadRequest || !strings.HasSuffix(body.Type, tc.code) || body.Message != msg {
-				t.Errorf("%s without a token: HTTP %d %q %q, want 400 %s %q", tc.op, resp.StatusCode, body.Type, body.Message, tc.code, msg)
+			if status != http.StatusBadRequest || !strings.HasSuffix(body.Type, tc.code) || body.Message != msg {
+				t.Errorf("%s without a token: HTTP %d %q %q, want 400 %s %q", tc.op, status, body.Type, body.Message, tc.code, msg)
 			}
 		})
 	}
