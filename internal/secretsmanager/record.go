@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -216,11 +215,6 @@ func (s *secret) encode() error {
 	return nil
 }
 
-// arnSuffixRE matches the suffix of a secret ARN ("-" and 6 alphanumeric
-// characters); hasARNSuffix is the same test without a regexp, for the read
-// path.
-var arnSuffixRE = regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
-
 // nameChars reports whether s is not empty and has only the characters a
 // secret name may have: ASCII letters, digits and /_+=.@- (the regexp
 // ^[a-zA-Z0-9/_+=.@-]+$, checked without one: it runs on every read).
@@ -240,8 +234,9 @@ func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// hasARNSuffix reports whether s ends with "-" and 6 ASCII letters or
-// digits (arnSuffixRE).
+// hasARNSuffix reports whether s ends with the suffix of a secret ARN: "-"
+// and 6 ASCII letters or digits (checked without a regexp: it runs on every
+// read).
 func hasARNSuffix(s string) bool {
 	if len(s) < 7 || s[len(s)-7] != '-' {
 		return false

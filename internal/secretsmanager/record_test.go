@@ -10,6 +10,7 @@ import (
 // tests against the regexps they replace.
 func TestNameCharsMatchesRegexp(t *testing.T) {
 	nameRE := regexp.MustCompile(`^[a-zA-Z0-9/_+=.@-]+$`)
+	arnSuffixRE := regexp.MustCompile(`-[a-zA-Z0-9]{6}$`)
 	inputs := []string{"", "a", "app/db-password", "a b", "x\n", "é", "-AbCdEf", "x-AbCdE", "x-AbCdEf", "x-AbC_Ef", "x--bCdEf", "n-123456", "ü-abcdef", "a-abcdeé"}
 	rng := rand.New(rand.NewPCG(3, 4))
 	const alphabet = "aZ09/_+=.@- -é\x00\xff!#"

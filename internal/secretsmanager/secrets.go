@@ -295,7 +295,7 @@ func (s *Service) forceDeletedOutput(scope storage.Scope, id string, now time.Ti
 		out.ARN = ptr(id)
 		if i := strings.Index(rest, ":secret:"); i >= 0 {
 			name := rest[i+len(":secret:"):]
-			if arnSuffixRE.MatchString(name) && len(name) > 7 {
+			if hasARNSuffix(name) && len(name) > 7 {
 				name = name[:len(name)-7]
 			}
 			out.Name = ptr(name)
