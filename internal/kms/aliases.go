@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
-	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -176,7 +175,7 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 			return err
 		}
 		// CloudTrail lists the key the alias pointed at, too.
-		operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: keyARN(scope, rec.Parent), Account: scope.Account})
+		auditResource(ctx, scope, keyARN(scope, rec.Parent))
 		return tx.Delete(ctx, kindAlias, scope, name)
 	})
 	if err != nil {

@@ -223,8 +223,12 @@ func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, ki
 const resourceKey = "AWS::KMS::Key"
 
 // audit names the key as a resource of the request in its audit event.
-func (k *key) audit(ctx context.Context) {
-	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: k.arn, Account: k.rec.Scope.Account})
+func (k *key) audit(ctx context.Context) { auditResource(ctx, k.rec.Scope, k.arn) }
+
+// auditResource names the key or alias arn of scope as a resource of the
+// request's audit event.
+func auditResource(ctx context.Context, scope storage.Scope, arn string) {
+	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: arn, Account: scope.Account})
 }
 
 // auditKeyIDResponse sets the audit event's responseElements to the key ARN,
@@ -237,5 +241,5 @@ func auditKeyIDResponse(ctx context.Context, arn string) {
 // auditAlias names an alias as a resource of the request in its audit event,
 // as CloudTrail does for the alias operations.
 func auditAlias(ctx context.Context, scope storage.Scope, name string) {
-	operation.AddResource(ctx, operation.Resource{Type: resourceKey, ARN: aliasARN(scope, name), Account: scope.Account})
+	auditResource(ctx, scope, aliasARN(scope, name))
 }
