@@ -47,6 +47,7 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/operation", []string{module + "/"}, "operation is a leaf"},
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
+		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
 	}
 	for _, r := range rules {

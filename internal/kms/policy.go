@@ -2,11 +2,9 @@ package kms
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strings"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -69,190 +67,59 @@ func managedKeyPolicy(account, region, service string) string {
 }`
 }
 
-// policyStatement is the part of a statement the validator and the lockout
-// check read. Evaluation is the iam package's job (a later issue).
-type policyStatement struct {
-	Sid       any             `json:"Sid"`
-	Effect    string          `json:"Effect"`
-	Principal json.RawMessage `json:"Principal"`
-	NotPrin   json.RawMessage `json:"NotPrincipal"`
-	Action    json.RawMessage `json:"Action"`
-	NotAction json.RawMessage `json:"NotAction"`
-	Resource  json.RawMessage `json:"Resource"`
-	NotRes    json.RawMessage `json:"NotResource"`
-	Condition json.RawMessage `json:"Condition"`
-}
+// keyPolicyOptions is the grammar of a key policy: a resource policy whose
+// statements name principals and KMS actions.
+var keyPolicyOptions = iam.ParseOptions{Kind: iam.ResourcePolicy, Service: "kms", ResourceType: "AWS::KMS::Key"}
 
 func errMalformed(msg string) error {
 	return awserr.New(codeMalformedPolicy, msg)
 }
 
-// validatePolicy checks a key policy document as KMS does before storing it:
-// well-formed JSON, a Statement with Effect, Principal and Action in each,
-// and (unless bypass) the lockout safety check: the account root keeps the
-// right to call PutKeyPolicy.
-func validatePolicy(doc, account string, bypass bool) error {
+// parseKeyPolicy checks a key policy document as KMS does before storing
+// it: at most 32 KiB, one JSON object, and the policy grammar (an Effect,
+// a Principal and an Action in each statement, ...). A problem is
+// MalformedPolicyDocumentException naming the first one.
+func parseKeyPolicy(doc string) (*iam.Policy, error) {
 	if len(doc) > maxPolicyBytes {
-		return awserr.Newf(codeLimitExceeded, "The key policy must not exceed %d bytes.", maxPolicyBytes)
+		return nil, awserr.Newf(codeLimitExceeded, "The key policy must not exceed %d bytes.", maxPolicyBytes)
 	}
-	var top map[string]json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.UseNumber()
-	if err := dec.Decode(&top); err != nil || top == nil {
-		return errMalformed("The new key policy contains invalid JSON.")
+	p, findings, err := iam.Parse(doc, keyPolicyOptions)
+	if err != nil {
+		return nil, errMalformed("The new key policy contains invalid JSON.")
 	}
-	if dec.More() {
-		return errMalformed("The new key policy contains invalid JSON.")
+	if len(findings) > 0 {
+		return nil, errMalformed(findings[0].Message)
 	}
-	if v, ok := top["Version"]; ok {
-		var ver string
-		if json.Unmarshal(v, &ver) != nil || (ver != "2012-10-17" && ver != "2008-10-17") {
-			return errMalformed("The policy Version must be 2012-10-17 or 2008-10-17.")
-		}
-	}
-	raw, ok := top["Statement"]
-	if !ok {
-		return errMalformed("The key policy must contain a Statement.")
-	}
-	var stmts []policyStatement
-	if err := json.Unmarshal(raw, &stmts); err != nil {
-		var one policyStatement
-		if err := json.Unmarshal(raw, &one); err != nil {
-			return errMalformed("The key policy Statement is malformed.")
-		}
-		stmts = []policyStatement{one}
-	}
-	if len(stmts) == 0 {
-		return errMalformed("The key policy must contain at least one Statement.")
-	}
-	for i, st := range stmts {
-		n := i + 1
-		if st.Effect != "Allow" && st.Effect != "Deny" {
-			return errMalformed(fmt.Sprintf("Statement %d: Effect must be Allow or Deny.", n))
-		}
-		if len(st.Principal) == 0 && len(st.NotPrin) == 0 {
-			return errMalformed(fmt.Sprintf("Statement %d: a key policy statement must have a Principal.", n))
-		}
-		if len(st.Action) == 0 && len(st.NotAction) == 0 {
-			return errMalformed(fmt.Sprintf("Statement %d: a statement must have an Action.", n))
-		}
-		if len(st.Principal) > 0 && !validPrincipal(st.Principal) {
-			return errMalformed(fmt.Sprintf("Statement %d: the Principal is not valid.", n))
-		}
-		for _, a := range stringOrList(st.Action) {
-			if a != "*" && !strings.HasPrefix(strings.ToLower(a), "kms:") {
-				return errMalformed(fmt.Sprintf("Statement %d: the action %s is not a KMS action.", n, a))
-			}
-		}
-	}
-	if !bypass && !allowsRootPutKeyPolicy(stmts, account) {
-		return errMalformed("The new key policy will not allow you to update the key policy in the future.")
-	}
-	return nil
+	return p, nil
 }
 
-func validPrincipal(raw json.RawMessage) bool {
-	var star string
-	if json.Unmarshal(raw, &star) == nil {
-		return star == "*"
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil || len(m) == 0 {
-		return false
-	}
-	for k, v := range m {
-		switch k {
-		case "AWS", "Service", "Federated", "CanonicalUser":
-		default:
-			return false
-		}
-		if len(stringOrList(v)) == 0 {
-			return false
-		}
-	}
-	return true
+// errLockout is KMS's answer when a new key policy would not let the
+// caller change it again.
+func errLockout() error {
+	return errMalformed("The new key policy will not allow you to update the key policy in the future.")
 }
 
-// stringOrList reads a policy element that is a string or a list of strings.
-func stringOrList(raw json.RawMessage) []string {
-	if len(raw) == 0 {
+// validatePolicy parses a key policy and (unless bypass) runs the lockout
+// safety check: the account root keeps the right to call PutKeyPolicy.
+func validatePolicy(doc, account string, bypass bool) error {
+	p, err := parseKeyPolicy(doc)
+	if err != nil {
+		return err
+	}
+	if bypass {
 		return nil
 	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}
-	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		return many
+	root := &iam.Principal{ARN: "arn:aws:iam::" + account + ":root", PrincipalARN: "arn:aws:iam::" + account + ":root", Account: account, Root: true}
+	res := iam.Authorize(iam.Authorization{
+		Request:          &iam.Request{Action: "kms:PutKeyPolicy", Resource: "*", Principal: root},
+		Resource:         p,
+		ResourceAccount:  account,
+		ResourceRequired: true,
+	})
+	if !res.Allowed() {
+		return errLockout()
 	}
 	return nil
-}
-
-// allowsRootPutKeyPolicy is the lockout safety check: some unconditional
-// Allow statement lets the account root (or everyone) call kms:PutKeyPolicy.
-func allowsRootPutKeyPolicy(stmts []policyStatement, account string) bool {
-	for _, st := range stmts {
-		if st.Effect != "Allow" || len(st.Principal) == 0 || len(st.Condition) > 0 {
-			continue
-		}
-		if !principalCoversRoot(st.Principal, account) {
-			continue
-		}
-		for _, a := range stringOrList(st.Action) {
-			if actionMatches(a, "kms:PutKeyPolicy") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func principalCoversRoot(raw json.RawMessage, account string) bool {
-	var star string
-	if json.Unmarshal(raw, &star) == nil {
-		return star == "*"
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(raw, &m) != nil {
-		return false
-	}
-	for _, p := range stringOrList(m["AWS"]) {
-		if p == "*" || p == account || p == "arn:aws:iam::"+account+":root" {
-			return true
-		}
-	}
-	return false
-}
-
-// actionMatches matches an IAM action pattern (with * and ?) case-insensitively.
-func actionMatches(pattern, action string) bool {
-	return wildcardMatch(strings.ToLower(pattern), strings.ToLower(action))
-}
-
-func wildcardMatch(p, s string) bool {
-	// Iterative glob with backtracking on the last '*'.
-	pi, si, star, mark := 0, 0, -1, 0
-	for si < len(s) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == s[si]):
-			pi++
-			si++
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, si
-			pi++
-		case star >= 0:
-			pi = star + 1
-			mark++
-			si = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 // effectivePolicy returns the key's policy document: the stored one, or the

@@ -4,28 +4,6 @@ import (
 	"testing"
 )
 
-func TestWildcardMatch(t *testing.T) {
-	cases := []struct {
-		p, s string
-		want bool
-	}{
-		{"kms:*", "kms:putkeypolicy", true},
-		{"*", "kms:putkeypolicy", true},
-		{"kms:put*", "kms:putkeypolicy", true},
-		{"kms:put*policy", "kms:putkeypolicy", true},
-		{"kms:?utkeypolicy", "kms:putkeypolicy", true},
-		{"kms:get*", "kms:putkeypolicy", false},
-		{"kms:putkeypolicy", "kms:putkeypolicyx", false},
-		{"", "", true},
-		{"**", "", true},
-	}
-	for _, c := range cases {
-		if got := wildcardMatch(c.p, c.s); got != c.want {
-			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", c.p, c.s, got, c.want)
-		}
-	}
-}
-
 func TestValidatePolicy(t *testing.T) {
 	const acct = "123456789012"
 	cases := []struct {

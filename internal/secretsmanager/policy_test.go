@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 )
@@ -21,7 +22,7 @@ const (
 	allowAny  = `{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}`
 )
 
-func checks(fs []policyFinding) []string {
+func checks(fs []iam.Finding) []string {
 	out := []string{}
 	for _, f := range fs {
 		out = append(out, f.Check)
@@ -45,47 +46,47 @@ func TestParsePolicyGrammar(t *testing.T) {
 		{"action case-insensitive", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"SecretsManager:getsecretvalue","Resource":"*"}`), nil},
 		{"conditions", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"secretsmanager:*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalOrgID":["o-1"]},"ForAnyValue:StringLikeIfExists":{"aws:TagKeys":"a*"},"NumericLessThan":{"s:n":5},"Bool":{"aws:SecureTransport":false},"Null":{"aws:ResourceTag/x":"true"}}}`), nil},
 
-		{"unknown top-level element", `{"Version":"2012-10-17","Foo":1,"Statement":[` + allowRole + `]}`, []string{checkPolicyElement}},
-		{"bad version", `{"Version":"2020-01-01","Statement":[` + allowRole + `]}`, []string{checkVersion}},
-		{"version not a string", `{"Version":2012,"Statement":[` + allowRole + `]}`, []string{checkDataType}},
-		{"missing statement", `{"Version":"2012-10-17"}`, []string{checkMissingStatement}},
-		{"empty statement list", `{"Version":"2012-10-17","Statement":[]}`, []string{checkMissingStatement}},
-		{"statement not an object", `{"Version":"2012-10-17","Statement":["x"]}`, []string{checkDataType}},
-		{"statement a number", `{"Version":"2012-10-17","Statement":3}`, []string{checkDataType}},
-		{"top level an array", `[1,2]`, []string{checkDataType}},
-		{"top level a string", `"policy"`, []string{checkDataType}},
-		{"unknown statement element", stmt(`{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Extra":1}`), []string{checkPolicyElement}},
-		{"missing effect", stmt(`{"Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{checkMissingEffect}},
-		{"bad effect", stmt(`{"Effect":"allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{checkEffect}},
-		{"effect not a string", stmt(`{"Effect":true,"Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{checkDataType}},
-		{"missing principal", stmt(`{"Effect":"Allow","Action":"*","Resource":"*"}`), []string{checkMissingPrincipal}},
-		{"principal and not principal", stmt(`{"Effect":"Allow","Principal":"*","NotPrincipal":"*","Action":"*","Resource":"*"}`), []string{checkPolicyElement}},
-		{"principal string not star", stmt(`{"Effect":"Allow","Principal":"bob","Action":"*","Resource":"*"}`), []string{checkPrincipalFormat}},
-		{"principal empty object", stmt(`{"Effect":"Allow","Principal":{},"Action":"*","Resource":"*"}`), []string{checkMissingPrincipal}},
-		{"principal bad key", stmt(`{"Effect":"Allow","Principal":{"User":"bob"},"Action":"*","Resource":"*"}`), []string{checkPrincipalKey}},
-		{"principal bad AWS value", stmt(`{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"*","Resource":"*"}`), []string{checkPrincipalFormat}},
-		{"principal bad canonical user", stmt(`{"Effect":"Allow","Principal":{"CanonicalUser":"xyz"},"Action":"*","Resource":"*"}`), []string{checkPrincipalFormat}},
-		{"principal number", stmt(`{"Effect":"Allow","Principal":7,"Action":"*","Resource":"*"}`), []string{checkDataType}},
-		{"principal list of numbers", stmt(`{"Effect":"Allow","Principal":{"AWS":[1]},"Action":"*","Resource":"*"}`), []string{checkDataType}},
-		{"missing action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Resource":"*"}`), []string{checkMissingAction}},
-		{"empty action list", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":[],"Resource":"*"}`), []string{checkMissingAction}},
-		{"action and not action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","NotAction":"*","Resource":"*"}`), []string{checkPolicyElement}},
-		{"unknown action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"secretsmanager:GetSecret","Resource":"*"}`), []string{checkAction}},
-		{"wildcard matching nothing", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"secretsmanager:Fly*","Resource":"*"}`), []string{checkAction}},
-		{"action without service", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"GetSecretValue","Resource":"*"}`), []string{checkAction}},
-		{"other service action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"kms:Decrypt","Resource":"*"}`), []string{checkUnsupportedAction}},
-		{"action object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":{"a":1},"Resource":"*"}`), []string{checkDataType}},
-		{"missing resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*"}`), []string{checkMissingResource}},
-		{"resource and not resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","NotResource":"*"}`), []string{checkPolicyElement}},
-		{"bad resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"my-secret"}`), []string{checkResource}},
-		{"unknown condition operator", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringSortOf":{"aws:SourceAccount":"1"}}}`), []string{checkConditionOperator}},
-		{"bad qualifier", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"ForSomeValues:StringEquals":{"aws:TagKeys":"1"}}}`), []string{checkConditionOperator}},
-		{"null if exists", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"NullIfExists":{"aws:TagKeys":"true"}}}`), []string{checkConditionOperator}},
-		{"condition not an object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":"x"}`), []string{checkDataType}},
-		{"condition operator body not an object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":"x"}}`), []string{checkDataType}},
-		{"condition value object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":{"k":{"a":1}}}}`), []string{checkDataType}},
-		{"condition key empty", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":{"":"v"}}}`), []string{checkConditionKey}},
-		{"several problems in order", `{"Version":"1","Statement":[{"Effect":"Maybe","Principal":{"AWS":"123456789012"},"Action":"kms:Decrypt"}]}`, []string{checkVersion, checkEffect, checkUnsupportedAction, checkMissingResource}},
+		{"unknown top-level element", `{"Version":"2012-10-17","Foo":1,"Statement":[` + allowRole + `]}`, []string{iam.CheckPolicyElement}},
+		{"bad version", `{"Version":"2020-01-01","Statement":[` + allowRole + `]}`, []string{iam.CheckVersion}},
+		{"version not a string", `{"Version":2012,"Statement":[` + allowRole + `]}`, []string{iam.CheckDataType}},
+		{"missing statement", `{"Version":"2012-10-17"}`, []string{iam.CheckMissingStatement}},
+		{"empty statement list", `{"Version":"2012-10-17","Statement":[]}`, []string{iam.CheckMissingStatement}},
+		{"statement not an object", `{"Version":"2012-10-17","Statement":["x"]}`, []string{iam.CheckDataType}},
+		{"statement a number", `{"Version":"2012-10-17","Statement":3}`, []string{iam.CheckDataType}},
+		{"top level an array", `[1,2]`, []string{iam.CheckDataType}},
+		{"top level a string", `"policy"`, []string{iam.CheckDataType}},
+		{"unknown statement element", stmt(`{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Extra":1}`), []string{iam.CheckPolicyElement}},
+		{"missing effect", stmt(`{"Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{iam.CheckMissingEffect}},
+		{"bad effect", stmt(`{"Effect":"allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{iam.CheckEffect}},
+		{"effect not a string", stmt(`{"Effect":true,"Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*"}`), []string{iam.CheckDataType}},
+		{"missing principal", stmt(`{"Effect":"Allow","Action":"*","Resource":"*"}`), []string{iam.CheckMissingPrincipal}},
+		{"principal and not principal", stmt(`{"Effect":"Allow","Principal":"*","NotPrincipal":"*","Action":"*","Resource":"*"}`), []string{iam.CheckPolicyElement}},
+		{"principal string not star", stmt(`{"Effect":"Allow","Principal":"bob","Action":"*","Resource":"*"}`), []string{iam.CheckPrincipalFormat}},
+		{"principal empty object", stmt(`{"Effect":"Allow","Principal":{},"Action":"*","Resource":"*"}`), []string{iam.CheckMissingPrincipal}},
+		{"principal bad key", stmt(`{"Effect":"Allow","Principal":{"User":"bob"},"Action":"*","Resource":"*"}`), []string{iam.CheckPrincipalKey}},
+		{"principal bad AWS value", stmt(`{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"*","Resource":"*"}`), []string{iam.CheckPrincipalFormat}},
+		{"principal bad canonical user", stmt(`{"Effect":"Allow","Principal":{"CanonicalUser":"xyz"},"Action":"*","Resource":"*"}`), []string{iam.CheckPrincipalFormat}},
+		{"principal number", stmt(`{"Effect":"Allow","Principal":7,"Action":"*","Resource":"*"}`), []string{iam.CheckDataType}},
+		{"principal list of numbers", stmt(`{"Effect":"Allow","Principal":{"AWS":[1]},"Action":"*","Resource":"*"}`), []string{iam.CheckDataType}},
+		{"missing action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Resource":"*"}`), []string{iam.CheckMissingAction}},
+		{"empty action list", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":[],"Resource":"*"}`), []string{iam.CheckMissingAction}},
+		{"action and not action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","NotAction":"*","Resource":"*"}`), []string{iam.CheckPolicyElement}},
+		{"unknown action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"secretsmanager:GetSecret","Resource":"*"}`), []string{iam.CheckAction}},
+		{"wildcard matching nothing", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"secretsmanager:Fly*","Resource":"*"}`), []string{iam.CheckAction}},
+		{"action without service", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"GetSecretValue","Resource":"*"}`), []string{iam.CheckAction}},
+		{"other service action", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"kms:Decrypt","Resource":"*"}`), []string{iam.CheckUnsupportedAction}},
+		{"action object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":{"a":1},"Resource":"*"}`), []string{iam.CheckDataType}},
+		{"missing resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*"}`), []string{iam.CheckMissingResource}},
+		{"resource and not resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","NotResource":"*"}`), []string{iam.CheckPolicyElement}},
+		{"bad resource", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"my-secret"}`), []string{iam.CheckResource}},
+		{"unknown condition operator", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringSortOf":{"aws:SourceAccount":"1"}}}`), []string{iam.CheckConditionOperator}},
+		{"bad qualifier", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"ForSomeValues:StringEquals":{"aws:TagKeys":"1"}}}`), []string{iam.CheckConditionOperator}},
+		{"null if exists", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"NullIfExists":{"aws:TagKeys":"true"}}}`), []string{iam.CheckConditionOperator}},
+		{"condition not an object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":"x"}`), []string{iam.CheckDataType}},
+		{"condition operator body not an object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":"x"}}`), []string{iam.CheckDataType}},
+		{"condition value object", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":{"k":{"a":1}}}}`), []string{iam.CheckDataType}},
+		{"condition key empty", stmt(`{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"*","Resource":"*","Condition":{"StringEquals":{"":"v"}}}`), []string{iam.CheckConditionKey}},
+		{"several problems in order", `{"Version":"1","Statement":[{"Effect":"Maybe","Principal":{"AWS":"123456789012"},"Action":"kms:Decrypt"}]}`, []string{iam.CheckVersion, iam.CheckEffect, iam.CheckUnsupportedAction, iam.CheckMissingResource}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,9 +117,9 @@ func TestParsePolicyGrammar(t *testing.T) {
 func TestParsePolicySyntaxErrors(t *testing.T) {
 	for _, doc := range []string{``, `{`, `{"Version":}`, `not json`, `{"a":1} {"b":2}`, `{"a":1}x`, "{\"a\":\"\x00\"}"} {
 		_, _, err := parsePolicy(doc)
-		var se *policySyntaxError
+		var se *iam.SyntaxError
 		if !errors.As(err, &se) {
-			t.Fatalf("parsePolicy(%q) error = %v, want *policySyntaxError", doc, err)
+			t.Fatalf("parsePolicy(%q) error = %v, want *iam.SyntaxError", doc, err)
 		}
 		if !strings.HasPrefix(se.Error(), "Fix the JSON syntax error at index ") {
 			t.Fatalf("parsePolicy(%q) error text = %q", doc, se.Error())
@@ -165,7 +166,7 @@ func TestPolicyPublic(t *testing.T) {
 			if err != nil || len(findings) > 0 {
 				t.Fatalf("parsePolicy(%q) = %v, %v; want a valid policy", tc.doc, findings, err)
 			}
-			if got := doc.public(); got != tc.want {
+			if got := publicStatement(doc); got != tc.want {
 				t.Fatalf("public(%s) = %d, want %d", tc.doc, got, tc.want)
 			}
 		})
@@ -196,36 +197,10 @@ func TestPolicyLockout(t *testing.T) {
 			if err != nil || len(findings) > 0 {
 				t.Fatalf("parsePolicy(%q) = %v, %v; want a valid policy", tc.body, findings, err)
 			}
-			if got := doc.lockout(); got != tc.want {
+			if got := lockoutStatement(doc); got != tc.want {
 				t.Fatalf("lockout(%s) = %d, want %d", tc.body, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestWildcardMatch(t *testing.T) {
-	tests := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"*", "", true},
-		{"*", "anything", true},
-		{"get*", "getsecretvalue", true},
-		{"get*value", "getsecretvalue", true},
-		{"get?ecretvalue", "getsecretvalue", true},
-		{"get?", "get", false},
-		{"*value", "getsecretvalue", true},
-		{"*x*", "getsecretvalue", false},
-		{"a*b*c", "aXbYc", true},
-		{"a*b*c", "aXbY", false},
-		{"", "", true},
-		{"", "a", false},
-		{"**", "ab", true},
-	}
-	for _, tc := range tests {
-		if got := wildcardMatch(tc.pattern, tc.s); got != tc.want {
-			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
-		}
 	}
 }
 
@@ -257,10 +232,10 @@ func FuzzValidateResourcePolicy(f *testing.F) {
 				t.Fatalf("parsePolicy(%q) finding %+v lacks a check name or message", text, fd)
 			}
 		}
-		if i := doc.public(); i < -1 || i >= len(doc.Statements) {
+		if i := publicStatement(doc); i < -1 || i >= len(doc.Statements) {
 			t.Fatalf("public() = %d with %d statements", i, len(doc.Statements))
 		}
-		if i := doc.lockout(); i < -1 || i >= len(doc.Statements) {
+		if i := lockoutStatement(doc); i < -1 || i >= len(doc.Statements) {
 			t.Fatalf("lockout() = %d with %d statements", i, len(doc.Statements))
 		}
 	})
@@ -356,7 +331,7 @@ func TestValidateResourcePolicyService(t *testing.T) {
 		{"valid", stmt(allowRole), nil, true, []string{}},
 		{"valid with secret", stmt(allowRole), str("s"), true, []string{}},
 		{"public", stmt(allowAny), nil, false, []string{checkBroadAccess}},
-		{"grammar and public", stmt(`{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}`), nil, false, []string{checkUnsupportedAction, checkBroadAccess}},
+		{"grammar and public", stmt(`{"Effect":"Allow","Principal":"*","Action":"kms:Decrypt","Resource":"*"}`), nil, false, []string{iam.CheckUnsupportedAction, checkBroadAccess}},
 		{"lockout", stmt(`{"Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}`), nil, false, []string{checkLockout}},
 	}
 	for _, tc := range tests {

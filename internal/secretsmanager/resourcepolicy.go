@@ -36,7 +36,7 @@ func checkPolicyText(text string, blockPublic bool) error {
 	if len(findings) > 0 {
 		return errMalformedPolicy(findings[0].Message)
 	}
-	if blockPublic && doc.public() >= 0 {
+	if blockPublic && publicStatement(doc) >= 0 {
 		return errPublicPolicy()
 	}
 	return nil
@@ -158,7 +158,7 @@ func (s *Service) ValidateResourcePolicy(ctx context.Context, in *smapi.Validate
 	for _, f := range findings {
 		out.ValidationErrors = append(out.ValidationErrors, smapi.ValidationErrorsEntry{CheckName: ptr(f.Check), ErrorMessage: ptr(f.Message)})
 	}
-	if i := doc.public(); i >= 0 {
+	if i := publicStatement(doc); i >= 0 {
 		out.ValidationErrors = append(out.ValidationErrors, smapi.ValidationErrorsEntry{
 			CheckName: ptr(checkBroadAccess),
 			ErrorMessage: ptr(fmt.Sprintf("Statement[%d] grants broad access to the secret: it allows a wildcard principal "+
@@ -166,7 +166,7 @@ func (s *Service) ValidateResourcePolicy(ctx context.Context, in *smapi.Validate
 				"(for example aws:PrincipalAccount, aws:PrincipalOrgID, aws:SourceAccount, aws:SourceArn or aws:SourceVpc).", i)),
 		})
 	}
-	if i := doc.lockout(); i >= 0 {
+	if i := lockoutStatement(doc); i >= 0 {
 		out.ValidationErrors = append(out.ValidationErrors, smapi.ValidationErrorsEntry{
 			CheckName: ptr(checkLockout),
 			ErrorMessage: ptr(fmt.Sprintf("Statement[%d] denies every principal secretsmanager:PutResourcePolicy or "+
