@@ -1,13 +1,27 @@
 // Package identity carries the authenticated caller of a request through its
 // context.Context: the account, the region from the SigV4 credential scope,
-// the access key and the principal ARN.
+// the access key, the principal as policies see it (ARN, tags, identity
+// policies), and where the request came from.
 //
-// The server's authentication middleware (sigv4) puts a Caller in the
-// context; services read it to scope resources and to authorize. This
-// package imports only the standard library.
+// The server's authentication (sigv4) puts a Caller in the context;
+// services read it to scope resources and to authorize. A service that
+// calls another on the caller's behalf (Secrets Manager calling KMS) says
+// so with WithVia. This package imports only the standard library and
+// internal/iam.
 package identity
 
-import "context"
+import (
+	"context"
+
+	"github.com/keyfort/keyfort/internal/iam"
+)
+
+// CloudTrail userIdentity types.
+const (
+	TypeRoot        = "Root"
+	TypeIAMUser     = "IAMUser"
+	TypeAssumedRole = "AssumedRole"
+)
 
 // Caller is who sent a request and where it was sent.
 type Caller struct {
@@ -17,16 +31,46 @@ type Caller struct {
 	Region string
 	// AccessKeyID is the access key that signed the request.
 	AccessKeyID string
-	// ARN is the principal's ARN (arn:aws:iam::<account>:root in dev mode).
+	// ARN is the principal's ARN (arn:aws:iam::<account>:root in dev mode;
+	// the session ARN for an assumed role).
 	ARN string
-	// Type is the CloudTrail userIdentity type: "Root", "IAMUser", ...
+	// Type is the CloudTrail userIdentity type: "Root", "IAMUser",
+	// "AssumedRole".
 	Type string
+	// Principal is the caller as policies see it; its ARN and Account are
+	// the Caller's.
+	Principal iam.Principal
+	// UserName is the IAM user name (aws:username); empty for other
+	// principals.
+	UserName string
+	// Tags are the principal's tags (aws:PrincipalTag/<key>).
+	Tags map[string]string
+	// Policies are the principal's identity-based policies; the account
+	// root has none (its account allows it everything).
+	Policies []*iam.Policy
+	// SecureTransport is true when the request came over TLS
+	// (aws:SecureTransport).
+	SecureTransport bool
 	// SourceIP is the client's address (without port).
 	SourceIP string
 	// UserAgent is the client's User-Agent header.
 	UserAgent string
 	// RequestID is the x-amzn-RequestId of the request.
 	RequestID string
+}
+
+// Root returns the caller that is the root user of account, as
+// development-mode authentication and background jobs use.
+func Root(account, region, accessKeyID string) *Caller {
+	arn := "arn:aws:iam::" + account + ":root"
+	return &Caller{
+		Account:     account,
+		Region:      region,
+		AccessKeyID: accessKeyID,
+		ARN:         arn,
+		Type:        TypeRoot,
+		Principal:   iam.Principal{ARN: arn, PrincipalARN: arn, Account: account, Root: true, UserID: account},
+	}
 }
 
 type ctxKey struct{}
@@ -40,4 +84,31 @@ func With(ctx context.Context, c *Caller) context.Context {
 func From(ctx context.Context) *Caller {
 	c, _ := ctx.Value(ctxKey{}).(*Caller)
 	return c
+}
+
+// Via describes a call one service makes to another on the caller's
+// behalf, as Secrets Manager calls KMS to encrypt a secret's value.
+type Via struct {
+	// Service is the calling service's endpoint name for the region, e.g.
+	// "secretsmanager.us-east-1.amazonaws.com" (kms:ViaService).
+	Service string
+	// Region is the region the call acts in (the secret's region), which
+	// may differ from the caller's credential scope (replicas).
+	Region string
+	// InvokedBy is the CloudTrail invokedBy of the call, e.g.
+	// "secretsmanager.amazonaws.com".
+	InvokedBy string
+}
+
+type viaKey struct{}
+
+// WithVia returns a copy of ctx in which calls are made through v.
+func WithVia(ctx context.Context, v *Via) context.Context {
+	return context.WithValue(ctx, viaKey{}, v)
+}
+
+// ViaFrom returns the service call ctx carries, or nil for a direct call.
+func ViaFrom(ctx context.Context) *Via {
+	v, _ := ctx.Value(viaKey{}).(*Via)
+	return v
 }

@@ -62,7 +62,7 @@ func newListEnv(t *testing.T) *listEnv {
 		t.Fatal("the SQLite store must give the service a list index, the hidden one must not")
 	}
 	for _, sc := range []storage.Scope{{Account: "111111111111", Region: "us-east-1"}, {Account: "111111111111", Region: "eu-west-1"}, {Account: "222222222222", Region: "us-east-1"}} {
-		e.ctxs = append(e.ctxs, identity.With(ctx, &identity.Caller{Account: sc.Account, Region: sc.Region, RequestID: "test"}))
+		e.ctxs = append(e.ctxs, identity.With(ctx, withReq(identity.Root(sc.Account, sc.Region, ""))))
 	}
 	return e
 }
@@ -330,4 +330,10 @@ func TestListIndexSeesAnsweredWrites(t *testing.T) {
 	if n := strings.Count(buf.String(), `"KeyId"`); n != 4*12 {
 		t.Fatalf("ListKeys lists %d keys, want %d", n, 4*12)
 	}
+}
+
+// withReq gives a test caller a request id.
+func withReq(c *identity.Caller) *identity.Caller {
+	c.RequestID = "test"
+	return c
 }

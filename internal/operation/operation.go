@@ -36,6 +36,13 @@ type Operation struct {
 	// ReadOnly is true for operations that do not change state (CloudTrail's
 	// readOnly field).
 	ReadOnly bool
+	// Action is the IAM action the operation is authorized as, e.g.
+	// "kms:Encrypt".
+	Action string
+	// Resource is the input member that names the resource the operation
+	// acts on ("KeyId", "SecretId", ...), or "" when it acts on no existing
+	// resource (CreateKey, ListSecrets, ...).
+	Resource string
 	// MaxBody is the largest request body accepted, in bytes.
 	MaxBody int64
 	// Errors lists the exception codes the model declares for the operation.

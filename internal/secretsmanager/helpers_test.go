@@ -77,7 +77,9 @@ func newEnv(t *testing.T) *env {
 }
 
 func asCaller(ctx context.Context, account, region string) context.Context {
-	return identity.With(ctx, &identity.Caller{Account: account, Region: region, RequestID: "test"})
+	c := identity.Root(account, region, "")
+	c.RequestID = "test"
+	return identity.With(ctx, c)
 }
 
 func str(s string) *string { return &s }

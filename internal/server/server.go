@@ -163,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 	if s.auth == nil {
 		s.auth = sigv4.Dev{}
 	}
-	_, s.devAuth = s.auth.(sigv4.Dev)
+	s.devAuth = !s.auth.Verifies()
 	if s.codec == nil {
 		s.codec = awsjson.JSON11{}
 	}
@@ -318,19 +318,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	svc := c.rt.svc
 	ctx := r.Context()
 
-	caller, err := s.auth.Authenticate(r, svc.SigningName)
-	if err != nil {
-		s.fail(ctx, c, err)
-		return s.finish(ctx, w, c)
-	}
-	caller.SourceIP = sourceIP(r.RemoteAddr)
-	caller.UserAgent = r.Header.Get("User-Agent")
-	caller.RequestID = c.reqID
-	c.caller = caller
-	ctx = identity.With(ctx, caller)
-	c.notes = new(operation.Notes)
-	ctx = operation.WithNotes(ctx, c.notes)
-
+	// The body is read before authenticating: a verified signature covers
+	// the payload's hash.
 	bufp := awsjson.GetBuffer()
 	defer awsjson.PutBuffer(bufp)
 	body, err := awsjson.ReadBody(r.Body, r.ContentLength, c.rt.op.MaxBody, (*bufp)[:0])
@@ -339,6 +328,20 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
 	}
+	caller, err := s.auth.Authenticate(r, body, svc.SigningName)
+	if err != nil {
+		s.fail(ctx, c, err)
+		return s.finish(ctx, w, c)
+	}
+	caller.SourceIP = sourceIP(r.RemoteAddr)
+	caller.UserAgent = r.Header.Get("User-Agent")
+	caller.RequestID = c.reqID
+	caller.SecureTransport = r.TLS != nil
+	c.caller = caller
+	ctx = identity.With(ctx, caller)
+	c.notes = new(operation.Notes)
+	ctx = operation.WithNotes(ctx, c.notes)
+
 	c.in = c.rt.op.NewInput()
 	if err := s.codec.Decode(body, c.in); err != nil {
 		s.fail(ctx, c, err)
@@ -463,7 +466,7 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.caller != nil {
 		e.UserIdentity = audit.UserIdentity{
 			Type:        c.caller.Type,
-			PrincipalID: c.caller.Account,
+			PrincipalID: c.caller.Principal.UserID,
 			ARN:         c.caller.ARN,
 			AccountID:   c.caller.Account,
 			AccessKeyID: c.caller.AccessKeyID,

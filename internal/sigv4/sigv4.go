@@ -39,9 +39,15 @@ const (
 // Authenticator authenticates one request for a service whose SigV4 signing
 // name is service (e.g. "kms", "secretsmanager").
 type Authenticator interface {
-	// Authenticate returns the caller (Account, Region, AccessKeyID, ARN and
-	// Type set) or an *awserr.Error with an authentication error code.
-	Authenticate(r *http.Request, service string) (*identity.Caller, error)
+	// Authenticate returns the caller (Account, Region, AccessKeyID, ARN,
+	// Type and Principal set) or an *awserr.Error with an authentication
+	// error code. body is the whole request body (strict verification
+	// hashes it); Authenticate must not keep it.
+	Authenticate(r *http.Request, body []byte, service string) (*identity.Caller, error)
+	// Verifies reports whether signatures are verified. A server whose
+	// authenticator does not verify listens only on loopback unless told
+	// otherwise.
+	Verifies() bool
 }
 
 // Credential is the Credential component of an Authorization header.
@@ -225,8 +231,11 @@ type Dev struct{}
 
 var _ Authenticator = Dev{}
 
+// Verifies implements Authenticator: development mode checks only the form.
+func (Dev) Verifies() bool { return false }
+
 // Authenticate implements Authenticator.
-func (Dev) Authenticate(r *http.Request, service string) (*identity.Caller, error) {
+func (Dev) Authenticate(r *http.Request, _ []byte, service string) (*identity.Caller, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return nil, missingToken()
@@ -252,13 +261,7 @@ func (Dev) Authenticate(r *http.Request, service string) (*identity.Caller, erro
 	if IsAccountID(a.Credential.AccessKeyID) {
 		account = a.Credential.AccessKeyID
 	}
-	return &identity.Caller{
-		Account:     account,
-		Region:      a.Credential.Region,
-		AccessKeyID: a.Credential.AccessKeyID,
-		ARN:         "arn:aws:iam::" + account + ":root",
-		Type:        "Root",
-	}, nil
+	return identity.Root(account, a.Credential.Region, a.Credential.AccessKeyID), nil
 }
 
 // IsAccountID reports whether s is exactly 12 ASCII digits.

@@ -146,7 +146,7 @@ func TestDevAuthenticate(t *testing.T) {
 			if tt.date != "" {
 				r.Header.Set("X-Amz-Date", tt.date)
 			}
-			c, err := Dev{}.Authenticate(r, tt.service)
+			c, err := Dev{}.Authenticate(r, nil, tt.service)
 			if tt.wantCode != "" {
 				e, ok := awserr.As(err)
 				if !ok || e.Code != tt.wantCode || e.Message != tt.wantMsg && !strings.Contains(e.Message, tt.wantMsg) {

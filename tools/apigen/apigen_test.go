@@ -85,6 +85,7 @@ func testModel(members []member, shapes map[string]*shape) *model {
 	m := &model{Shapes: map[string]*shape{}, Operations: map[string]*modelOperation{}}
 	m.Metadata.ServiceID = "Test"
 	m.Metadata.TargetPrefix = "Test"
+	m.Metadata.EndpointPrefix = "test"
 	m.Metadata.Protocol = "json"
 	m.Shapes["DoRequest"] = &shape{Name: "DoRequest", Type: "structure", Members: members}
 	m.Shapes["Str"] = &shape{Name: "Str", Type: "string"}

@@ -12,6 +12,30 @@ import (
 // not read-only under this rule.
 var readOnlyPrefixes = []string{"Describe", "Get", "List", "BatchGet", "Validate"}
 
+// resourceMembers are the input members that name an operation's resource,
+// most specific first: the first one an input has is its Resource member.
+// Operations with none of them (CreateKey, ListKeys, ListSecrets,
+// GetRandomPassword, ...) act on no existing resource.
+var resourceMembers = []string{"SecretId", "KeyId", "TargetKeyId", "DestinationKeyId", "AliasName"}
+
+// resourceMember returns the member of op's input that names its resource,
+// or "".
+func (g *gen) resourceMember(op string) string {
+	mo := g.m.Operations[op]
+	if mo.Input == nil {
+		return ""
+	}
+	in := g.m.shape(mo.Input.Shape)
+	for _, name := range resourceMembers {
+		for _, mem := range in.Members {
+			if mem.Name == name {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
 // genOps writes the constants, the Service interface, UnimplementedService,
 // Operations and Errors.
 func (g *gen) genOps(w *writer) {
@@ -52,6 +76,23 @@ func (g *gen) genOps(w *writer) {
 		w.p("")
 	}
 
+	signing := g.m.Metadata.SigningName
+	if signing == "" {
+		signing = g.m.Metadata.EndpointPrefix // SigV4's default signing name
+	}
+	if signing == "" {
+		failf("model %s has no signingName", id)
+	}
+	w.p("// SigningName is the SigV4 signing name of the service and the prefix of")
+	w.p("// its IAM actions.")
+	w.p("const SigningName = %q", signing)
+	w.p("")
+	for _, op := range ops {
+		w.p("// IAMAction returns the IAM action of %s: %q.", op, signing+":"+op)
+		w.p("func (*%sInput) IAMAction() string { return %q }", op, signing+":"+op)
+		w.p("")
+	}
+
 	w.p("// Operations returns the operation table of svc, sorted by name. ReadOnly is")
 	w.p("// true for operations named Describe*, Get*, List*, BatchGet* and Validate*.")
 	w.p("func Operations(svc Service) []operation.Operation {")
@@ -75,6 +116,10 @@ func (g *gen) genOps(w *writer) {
 		w.p("Service: TargetPrefix,")
 		w.p("Name: %q,", op)
 		w.p("ReadOnly: %t,", readOnly)
+		w.p("Action: %q,", signing+":"+op)
+		if res := g.resourceMember(op); res != "" {
+			w.p("Resource: %q,", res)
+		}
 		w.p("MaxBody: MaxBody,")
 		if len(errs) > 0 {
 			w.p("Errors: []string{%s},", strings.Join(errs, ", "))

@@ -18,8 +18,11 @@ type model struct {
 	Metadata struct {
 		ServiceID    string `json:"serviceId"`
 		TargetPrefix string `json:"targetPrefix"`
-		Protocol     string `json:"protocol"`
-		JSONVersion  string `json:"jsonVersion"`
+		SigningName  string `json:"signingName"`
+		// EndpointPrefix is the signing name of models without one.
+		EndpointPrefix string `json:"endpointPrefix"`
+		Protocol       string `json:"protocol"`
+		JSONVersion    string `json:"jsonVersion"`
 	} `json:"metadata"`
 	Operations map[string]*modelOperation `json:"operations"`
 	Shapes     map[string]*shape          `json:"shapes"`

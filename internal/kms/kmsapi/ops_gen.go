@@ -409,6 +409,176 @@ func (UnimplementedService) VerifyMac(context.Context, *VerifyMacInput) (*Verify
 	return nil, awserr.NotImplemented(ServiceID, "VerifyMac")
 }
 
+// SigningName is the SigV4 signing name of the service and the prefix of
+// its IAM actions.
+const SigningName = "kms"
+
+// IAMAction returns the IAM action of CancelKeyDeletion: "kms:CancelKeyDeletion".
+func (*CancelKeyDeletionInput) IAMAction() string { return "kms:CancelKeyDeletion" }
+
+// IAMAction returns the IAM action of ConnectCustomKeyStore: "kms:ConnectCustomKeyStore".
+func (*ConnectCustomKeyStoreInput) IAMAction() string { return "kms:ConnectCustomKeyStore" }
+
+// IAMAction returns the IAM action of CreateAlias: "kms:CreateAlias".
+func (*CreateAliasInput) IAMAction() string { return "kms:CreateAlias" }
+
+// IAMAction returns the IAM action of CreateCustomKeyStore: "kms:CreateCustomKeyStore".
+func (*CreateCustomKeyStoreInput) IAMAction() string { return "kms:CreateCustomKeyStore" }
+
+// IAMAction returns the IAM action of CreateGrant: "kms:CreateGrant".
+func (*CreateGrantInput) IAMAction() string { return "kms:CreateGrant" }
+
+// IAMAction returns the IAM action of CreateKey: "kms:CreateKey".
+func (*CreateKeyInput) IAMAction() string { return "kms:CreateKey" }
+
+// IAMAction returns the IAM action of Decrypt: "kms:Decrypt".
+func (*DecryptInput) IAMAction() string { return "kms:Decrypt" }
+
+// IAMAction returns the IAM action of DeleteAlias: "kms:DeleteAlias".
+func (*DeleteAliasInput) IAMAction() string { return "kms:DeleteAlias" }
+
+// IAMAction returns the IAM action of DeleteCustomKeyStore: "kms:DeleteCustomKeyStore".
+func (*DeleteCustomKeyStoreInput) IAMAction() string { return "kms:DeleteCustomKeyStore" }
+
+// IAMAction returns the IAM action of DeleteImportedKeyMaterial: "kms:DeleteImportedKeyMaterial".
+func (*DeleteImportedKeyMaterialInput) IAMAction() string { return "kms:DeleteImportedKeyMaterial" }
+
+// IAMAction returns the IAM action of DeriveSharedSecret: "kms:DeriveSharedSecret".
+func (*DeriveSharedSecretInput) IAMAction() string { return "kms:DeriveSharedSecret" }
+
+// IAMAction returns the IAM action of DescribeCustomKeyStores: "kms:DescribeCustomKeyStores".
+func (*DescribeCustomKeyStoresInput) IAMAction() string { return "kms:DescribeCustomKeyStores" }
+
+// IAMAction returns the IAM action of DescribeKey: "kms:DescribeKey".
+func (*DescribeKeyInput) IAMAction() string { return "kms:DescribeKey" }
+
+// IAMAction returns the IAM action of DisableKey: "kms:DisableKey".
+func (*DisableKeyInput) IAMAction() string { return "kms:DisableKey" }
+
+// IAMAction returns the IAM action of DisableKeyRotation: "kms:DisableKeyRotation".
+func (*DisableKeyRotationInput) IAMAction() string { return "kms:DisableKeyRotation" }
+
+// IAMAction returns the IAM action of DisconnectCustomKeyStore: "kms:DisconnectCustomKeyStore".
+func (*DisconnectCustomKeyStoreInput) IAMAction() string { return "kms:DisconnectCustomKeyStore" }
+
+// IAMAction returns the IAM action of EnableKey: "kms:EnableKey".
+func (*EnableKeyInput) IAMAction() string { return "kms:EnableKey" }
+
+// IAMAction returns the IAM action of EnableKeyRotation: "kms:EnableKeyRotation".
+func (*EnableKeyRotationInput) IAMAction() string { return "kms:EnableKeyRotation" }
+
+// IAMAction returns the IAM action of Encrypt: "kms:Encrypt".
+func (*EncryptInput) IAMAction() string { return "kms:Encrypt" }
+
+// IAMAction returns the IAM action of GenerateDataKey: "kms:GenerateDataKey".
+func (*GenerateDataKeyInput) IAMAction() string { return "kms:GenerateDataKey" }
+
+// IAMAction returns the IAM action of GenerateDataKeyPair: "kms:GenerateDataKeyPair".
+func (*GenerateDataKeyPairInput) IAMAction() string { return "kms:GenerateDataKeyPair" }
+
+// IAMAction returns the IAM action of GenerateDataKeyPairWithoutPlaintext: "kms:GenerateDataKeyPairWithoutPlaintext".
+func (*GenerateDataKeyPairWithoutPlaintextInput) IAMAction() string {
+	return "kms:GenerateDataKeyPairWithoutPlaintext"
+}
+
+// IAMAction returns the IAM action of GenerateDataKeyWithoutPlaintext: "kms:GenerateDataKeyWithoutPlaintext".
+func (*GenerateDataKeyWithoutPlaintextInput) IAMAction() string {
+	return "kms:GenerateDataKeyWithoutPlaintext"
+}
+
+// IAMAction returns the IAM action of GenerateMac: "kms:GenerateMac".
+func (*GenerateMacInput) IAMAction() string { return "kms:GenerateMac" }
+
+// IAMAction returns the IAM action of GenerateRandom: "kms:GenerateRandom".
+func (*GenerateRandomInput) IAMAction() string { return "kms:GenerateRandom" }
+
+// IAMAction returns the IAM action of GetKeyLastUsage: "kms:GetKeyLastUsage".
+func (*GetKeyLastUsageInput) IAMAction() string { return "kms:GetKeyLastUsage" }
+
+// IAMAction returns the IAM action of GetKeyPolicy: "kms:GetKeyPolicy".
+func (*GetKeyPolicyInput) IAMAction() string { return "kms:GetKeyPolicy" }
+
+// IAMAction returns the IAM action of GetKeyRotationStatus: "kms:GetKeyRotationStatus".
+func (*GetKeyRotationStatusInput) IAMAction() string { return "kms:GetKeyRotationStatus" }
+
+// IAMAction returns the IAM action of GetParametersForImport: "kms:GetParametersForImport".
+func (*GetParametersForImportInput) IAMAction() string { return "kms:GetParametersForImport" }
+
+// IAMAction returns the IAM action of GetPublicKey: "kms:GetPublicKey".
+func (*GetPublicKeyInput) IAMAction() string { return "kms:GetPublicKey" }
+
+// IAMAction returns the IAM action of ImportKeyMaterial: "kms:ImportKeyMaterial".
+func (*ImportKeyMaterialInput) IAMAction() string { return "kms:ImportKeyMaterial" }
+
+// IAMAction returns the IAM action of ListAliases: "kms:ListAliases".
+func (*ListAliasesInput) IAMAction() string { return "kms:ListAliases" }
+
+// IAMAction returns the IAM action of ListGrants: "kms:ListGrants".
+func (*ListGrantsInput) IAMAction() string { return "kms:ListGrants" }
+
+// IAMAction returns the IAM action of ListKeyPolicies: "kms:ListKeyPolicies".
+func (*ListKeyPoliciesInput) IAMAction() string { return "kms:ListKeyPolicies" }
+
+// IAMAction returns the IAM action of ListKeyRotations: "kms:ListKeyRotations".
+func (*ListKeyRotationsInput) IAMAction() string { return "kms:ListKeyRotations" }
+
+// IAMAction returns the IAM action of ListKeys: "kms:ListKeys".
+func (*ListKeysInput) IAMAction() string { return "kms:ListKeys" }
+
+// IAMAction returns the IAM action of ListResourceTags: "kms:ListResourceTags".
+func (*ListResourceTagsInput) IAMAction() string { return "kms:ListResourceTags" }
+
+// IAMAction returns the IAM action of ListRetirableGrants: "kms:ListRetirableGrants".
+func (*ListRetirableGrantsInput) IAMAction() string { return "kms:ListRetirableGrants" }
+
+// IAMAction returns the IAM action of PutKeyPolicy: "kms:PutKeyPolicy".
+func (*PutKeyPolicyInput) IAMAction() string { return "kms:PutKeyPolicy" }
+
+// IAMAction returns the IAM action of ReEncrypt: "kms:ReEncrypt".
+func (*ReEncryptInput) IAMAction() string { return "kms:ReEncrypt" }
+
+// IAMAction returns the IAM action of ReplicateKey: "kms:ReplicateKey".
+func (*ReplicateKeyInput) IAMAction() string { return "kms:ReplicateKey" }
+
+// IAMAction returns the IAM action of RetireGrant: "kms:RetireGrant".
+func (*RetireGrantInput) IAMAction() string { return "kms:RetireGrant" }
+
+// IAMAction returns the IAM action of RevokeGrant: "kms:RevokeGrant".
+func (*RevokeGrantInput) IAMAction() string { return "kms:RevokeGrant" }
+
+// IAMAction returns the IAM action of RotateKeyOnDemand: "kms:RotateKeyOnDemand".
+func (*RotateKeyOnDemandInput) IAMAction() string { return "kms:RotateKeyOnDemand" }
+
+// IAMAction returns the IAM action of ScheduleKeyDeletion: "kms:ScheduleKeyDeletion".
+func (*ScheduleKeyDeletionInput) IAMAction() string { return "kms:ScheduleKeyDeletion" }
+
+// IAMAction returns the IAM action of Sign: "kms:Sign".
+func (*SignInput) IAMAction() string { return "kms:Sign" }
+
+// IAMAction returns the IAM action of TagResource: "kms:TagResource".
+func (*TagResourceInput) IAMAction() string { return "kms:TagResource" }
+
+// IAMAction returns the IAM action of UntagResource: "kms:UntagResource".
+func (*UntagResourceInput) IAMAction() string { return "kms:UntagResource" }
+
+// IAMAction returns the IAM action of UpdateAlias: "kms:UpdateAlias".
+func (*UpdateAliasInput) IAMAction() string { return "kms:UpdateAlias" }
+
+// IAMAction returns the IAM action of UpdateCustomKeyStore: "kms:UpdateCustomKeyStore".
+func (*UpdateCustomKeyStoreInput) IAMAction() string { return "kms:UpdateCustomKeyStore" }
+
+// IAMAction returns the IAM action of UpdateKeyDescription: "kms:UpdateKeyDescription".
+func (*UpdateKeyDescriptionInput) IAMAction() string { return "kms:UpdateKeyDescription" }
+
+// IAMAction returns the IAM action of UpdatePrimaryRegion: "kms:UpdatePrimaryRegion".
+func (*UpdatePrimaryRegionInput) IAMAction() string { return "kms:UpdatePrimaryRegion" }
+
+// IAMAction returns the IAM action of Verify: "kms:Verify".
+func (*VerifyInput) IAMAction() string { return "kms:Verify" }
+
+// IAMAction returns the IAM action of VerifyMac: "kms:VerifyMac".
+func (*VerifyMacInput) IAMAction() string { return "kms:VerifyMac" }
+
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
 // true for operations named Describe*, Get*, List*, BatchGet* and Validate*.
 func Operations(svc Service) []operation.Operation {
@@ -417,6 +587,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CancelKeyDeletion",
 			ReadOnly: false,
+			Action:   "kms:CancelKeyDeletion",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(CancelKeyDeletionInput) },
@@ -436,6 +608,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ConnectCustomKeyStore",
 			ReadOnly: false,
+			Action:   "kms:ConnectCustomKeyStore",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CloudHsmClusterNotActiveException", "CustomKeyStoreInvalidStateException", "CustomKeyStoreNotFoundException", "KMSInternalException", "CloudHsmClusterInvalidConfigurationException"},
 			NewInput: func() operation.Input { return new(ConnectCustomKeyStoreInput) },
@@ -455,6 +628,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CreateAlias",
 			ReadOnly: false,
+			Action:   "kms:CreateAlias",
+			Resource: "TargetKeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "AlreadyExistsException", "NotFoundException", "InvalidAliasNameException", "KMSInternalException", "LimitExceededException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(CreateAliasInput) },
@@ -474,6 +649,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CreateCustomKeyStore",
 			ReadOnly: false,
+			Action:   "kms:CreateCustomKeyStore",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CloudHsmClusterInUseException", "CustomKeyStoreNameInUseException", "CloudHsmClusterNotFoundException", "KMSInternalException", "CloudHsmClusterNotActiveException", "IncorrectTrustAnchorException", "CloudHsmClusterInvalidConfigurationException", "LimitExceededException", "XksProxyUriInUseException", "XksProxyUriEndpointInUseException", "XksProxyUriUnreachableException", "XksProxyIncorrectAuthenticationCredentialException", "XksProxyVpcEndpointServiceInUseException", "XksProxyVpcEndpointServiceNotFoundException", "XksProxyVpcEndpointServiceInvalidConfigurationException", "XksProxyInvalidResponseException", "XksProxyInvalidConfigurationException"},
 			NewInput: func() operation.Input { return new(CreateCustomKeyStoreInput) },
@@ -493,6 +669,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CreateGrant",
 			ReadOnly: false,
+			Action:   "kms:CreateGrant",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "DependencyTimeoutException", "InvalidArnException", "KMSInternalException", "InvalidGrantTokenException", "LimitExceededException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(CreateGrantInput) },
@@ -512,6 +690,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CreateKey",
 			ReadOnly: false,
+			Action:   "kms:CreateKey",
 			MaxBody:  MaxBody,
 			Errors:   []string{"MalformedPolicyDocumentException", "DependencyTimeoutException", "InvalidArnException", "UnsupportedOperationException", "KMSInternalException", "LimitExceededException", "TagException", "CustomKeyStoreNotFoundException", "CustomKeyStoreInvalidStateException", "CloudHsmClusterInvalidConfigurationException", "XksKeyInvalidConfigurationException", "XksKeyAlreadyInUseException", "XksKeyNotFoundException"},
 			NewInput: func() operation.Input { return new(CreateKeyInput) },
@@ -531,6 +710,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "Decrypt",
 			ReadOnly: false,
+			Action:   "kms:Decrypt",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "InvalidCiphertextException", "KeyUnavailableException", "IncorrectKeyException", "InvalidKeyUsageException", "DependencyTimeoutException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(DecryptInput) },
@@ -550,6 +731,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeleteAlias",
 			ReadOnly: false,
+			Action:   "kms:DeleteAlias",
+			Resource: "AliasName",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "NotFoundException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(DeleteAliasInput) },
@@ -569,6 +752,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeleteCustomKeyStore",
 			ReadOnly: false,
+			Action:   "kms:DeleteCustomKeyStore",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CustomKeyStoreHasCMKsException", "CustomKeyStoreInvalidStateException", "CustomKeyStoreNotFoundException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(DeleteCustomKeyStoreInput) },
@@ -588,6 +772,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeleteImportedKeyMaterial",
 			ReadOnly: false,
+			Action:   "kms:DeleteImportedKeyMaterial",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidArnException", "UnsupportedOperationException", "DependencyTimeoutException", "NotFoundException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(DeleteImportedKeyMaterialInput) },
@@ -607,6 +793,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeriveSharedSecret",
 			ReadOnly: false,
+			Action:   "kms:DeriveSharedSecret",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidGrantTokenException", "InvalidKeyUsageException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(DeriveSharedSecretInput) },
@@ -626,6 +814,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DescribeCustomKeyStores",
 			ReadOnly: true,
+			Action:   "kms:DescribeCustomKeyStores",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CustomKeyStoreNotFoundException", "InvalidMarkerException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(DescribeCustomKeyStoresInput) },
@@ -645,6 +834,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DescribeKey",
 			ReadOnly: true,
+			Action:   "kms:DescribeKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(DescribeKeyInput) },
@@ -664,6 +855,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DisableKey",
 			ReadOnly: false,
+			Action:   "kms:DisableKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(DisableKeyInput) },
@@ -683,6 +876,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DisableKeyRotation",
 			ReadOnly: false,
+			Action:   "kms:DisableKeyRotation",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(DisableKeyRotationInput) },
@@ -702,6 +897,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DisconnectCustomKeyStore",
 			ReadOnly: false,
+			Action:   "kms:DisconnectCustomKeyStore",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CustomKeyStoreInvalidStateException", "CustomKeyStoreNotFoundException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(DisconnectCustomKeyStoreInput) },
@@ -721,6 +917,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "EnableKey",
 			ReadOnly: false,
+			Action:   "kms:EnableKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "LimitExceededException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(EnableKeyInput) },
@@ -740,6 +938,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "EnableKeyRotation",
 			ReadOnly: false,
+			Action:   "kms:EnableKeyRotation",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(EnableKeyRotationInput) },
@@ -759,6 +959,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "Encrypt",
 			ReadOnly: false,
+			Action:   "kms:Encrypt",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(EncryptInput) },
@@ -778,6 +980,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKey",
 			ReadOnly: false,
+			Action:   "kms:GenerateDataKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(GenerateDataKeyInput) },
@@ -797,6 +1001,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyPair",
 			ReadOnly: false,
+			Action:   "kms:GenerateDataKeyPair",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(GenerateDataKeyPairInput) },
@@ -816,6 +1022,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyPairWithoutPlaintext",
 			ReadOnly: false,
+			Action:   "kms:GenerateDataKeyPairWithoutPlaintext",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(GenerateDataKeyPairWithoutPlaintextInput) },
@@ -835,6 +1043,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyWithoutPlaintext",
 			ReadOnly: false,
+			Action:   "kms:GenerateDataKeyWithoutPlaintext",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(GenerateDataKeyWithoutPlaintextInput) },
@@ -854,6 +1064,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateMac",
 			ReadOnly: false,
+			Action:   "kms:GenerateMac",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(GenerateMacInput) },
@@ -873,6 +1085,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GenerateRandom",
 			ReadOnly: false,
+			Action:   "kms:GenerateRandom",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "KMSInternalException", "UnsupportedOperationException", "CustomKeyStoreNotFoundException", "CustomKeyStoreInvalidStateException"},
 			NewInput: func() operation.Input { return new(GenerateRandomInput) },
@@ -892,6 +1105,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetKeyLastUsage",
 			ReadOnly: true,
+			Action:   "kms:GetKeyLastUsage",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(GetKeyLastUsageInput) },
@@ -911,6 +1126,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetKeyPolicy",
 			ReadOnly: true,
+			Action:   "kms:GetKeyPolicy",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(GetKeyPolicyInput) },
@@ -930,6 +1147,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetKeyRotationStatus",
 			ReadOnly: true,
+			Action:   "kms:GetKeyRotationStatus",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(GetKeyRotationStatusInput) },
@@ -949,6 +1168,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetParametersForImport",
 			ReadOnly: true,
+			Action:   "kms:GetParametersForImport",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidArnException", "UnsupportedOperationException", "DependencyTimeoutException", "NotFoundException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(GetParametersForImportInput) },
@@ -968,6 +1189,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetPublicKey",
 			ReadOnly: true,
+			Action:   "kms:GetPublicKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "UnsupportedOperationException", "InvalidArnException", "InvalidGrantTokenException", "InvalidKeyUsageException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(GetPublicKeyInput) },
@@ -987,6 +1210,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ImportKeyMaterial",
 			ReadOnly: false,
+			Action:   "kms:ImportKeyMaterial",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidArnException", "UnsupportedOperationException", "DependencyTimeoutException", "NotFoundException", "KMSInternalException", "KMSInvalidStateException", "InvalidCiphertextException", "IncorrectKeyMaterialException", "ExpiredImportTokenException", "InvalidImportTokenException"},
 			NewInput: func() operation.Input { return new(ImportKeyMaterialInput) },
@@ -1006,6 +1231,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListAliases",
 			ReadOnly: true,
+			Action:   "kms:ListAliases",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "InvalidMarkerException", "KMSInternalException", "InvalidArnException", "NotFoundException"},
 			NewInput: func() operation.Input { return new(ListAliasesInput) },
@@ -1025,6 +1252,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListGrants",
 			ReadOnly: true,
+			Action:   "kms:ListGrants",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DependencyTimeoutException", "InvalidMarkerException", "InvalidGrantIdException", "InvalidArnException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(ListGrantsInput) },
@@ -1044,6 +1273,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListKeyPolicies",
 			ReadOnly: true,
+			Action:   "kms:ListKeyPolicies",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(ListKeyPoliciesInput) },
@@ -1063,6 +1294,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListKeyRotations",
 			ReadOnly: true,
+			Action:   "kms:ListKeyRotations",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "InvalidMarkerException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(ListKeyRotationsInput) },
@@ -1082,6 +1315,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListKeys",
 			ReadOnly: true,
+			Action:   "kms:ListKeys",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "KMSInternalException", "InvalidMarkerException"},
 			NewInput: func() operation.Input { return new(ListKeysInput) },
@@ -1101,6 +1335,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListResourceTags",
 			ReadOnly: true,
+			Action:   "kms:ListResourceTags",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"KMSInternalException", "NotFoundException", "InvalidArnException", "InvalidMarkerException"},
 			NewInput: func() operation.Input { return new(ListResourceTagsInput) },
@@ -1120,6 +1356,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListRetirableGrants",
 			ReadOnly: true,
+			Action:   "kms:ListRetirableGrants",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "InvalidMarkerException", "InvalidArnException", "NotFoundException", "KMSInternalException"},
 			NewInput: func() operation.Input { return new(ListRetirableGrantsInput) },
@@ -1139,6 +1376,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "PutKeyPolicy",
 			ReadOnly: false,
+			Action:   "kms:PutKeyPolicy",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "MalformedPolicyDocumentException", "DependencyTimeoutException", "UnsupportedOperationException", "KMSInternalException", "LimitExceededException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(PutKeyPolicyInput) },
@@ -1158,6 +1397,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ReEncrypt",
 			ReadOnly: false,
+			Action:   "kms:ReEncrypt",
+			Resource: "DestinationKeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "InvalidCiphertextException", "KeyUnavailableException", "IncorrectKeyException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(ReEncryptInput) },
@@ -1177,6 +1418,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ReplicateKey",
 			ReadOnly: false,
+			Action:   "kms:ReplicateKey",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"AlreadyExistsException", "DisabledException", "InvalidArnException", "KMSInvalidStateException", "KMSInternalException", "LimitExceededException", "MalformedPolicyDocumentException", "NotFoundException", "TagException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(ReplicateKeyInput) },
@@ -1196,6 +1439,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RetireGrant",
 			ReadOnly: false,
+			Action:   "kms:RetireGrant",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidArnException", "InvalidGrantTokenException", "InvalidGrantIdException", "NotFoundException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(RetireGrantInput) },
@@ -1215,6 +1460,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RevokeGrant",
 			ReadOnly: false,
+			Action:   "kms:RevokeGrant",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DependencyTimeoutException", "InvalidArnException", "InvalidGrantIdException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(RevokeGrantInput) },
@@ -1234,6 +1481,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RotateKeyOnDemand",
 			ReadOnly: false,
+			Action:   "kms:RotateKeyOnDemand",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException", "UnsupportedOperationException", "LimitExceededException", "ConflictException"},
 			NewInput: func() operation.Input { return new(RotateKeyOnDemandInput) },
@@ -1253,6 +1502,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ScheduleKeyDeletion",
 			ReadOnly: false,
+			Action:   "kms:ScheduleKeyDeletion",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(ScheduleKeyDeletionInput) },
@@ -1272,6 +1523,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "Sign",
 			ReadOnly: false,
+			Action:   "kms:Sign",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(SignInput) },
@@ -1291,6 +1544,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "TagResource",
 			ReadOnly: false,
+			Action:   "kms:TagResource",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"KMSInternalException", "NotFoundException", "InvalidArnException", "KMSInvalidStateException", "LimitExceededException", "TagException"},
 			NewInput: func() operation.Input { return new(TagResourceInput) },
@@ -1310,6 +1565,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UntagResource",
 			ReadOnly: false,
+			Action:   "kms:UntagResource",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"KMSInternalException", "NotFoundException", "InvalidArnException", "KMSInvalidStateException", "TagException"},
 			NewInput: func() operation.Input { return new(UntagResourceInput) },
@@ -1329,6 +1586,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdateAlias",
 			ReadOnly: false,
+			Action:   "kms:UpdateAlias",
+			Resource: "TargetKeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "NotFoundException", "KMSInternalException", "LimitExceededException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(UpdateAliasInput) },
@@ -1348,6 +1607,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdateCustomKeyStore",
 			ReadOnly: false,
+			Action:   "kms:UpdateCustomKeyStore",
 			MaxBody:  MaxBody,
 			Errors:   []string{"CustomKeyStoreNotFoundException", "CustomKeyStoreNameInUseException", "CloudHsmClusterNotFoundException", "CloudHsmClusterNotRelatedException", "CustomKeyStoreInvalidStateException", "KMSInternalException", "CloudHsmClusterNotActiveException", "CloudHsmClusterInvalidConfigurationException", "XksProxyUriInUseException", "XksProxyUriEndpointInUseException", "XksProxyUriUnreachableException", "XksProxyIncorrectAuthenticationCredentialException", "XksProxyVpcEndpointServiceInUseException", "XksProxyVpcEndpointServiceNotFoundException", "XksProxyVpcEndpointServiceInvalidConfigurationException", "XksProxyInvalidResponseException", "XksProxyInvalidConfigurationException"},
 			NewInput: func() operation.Input { return new(UpdateCustomKeyStoreInput) },
@@ -1367,6 +1627,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdateKeyDescription",
 			ReadOnly: false,
+			Action:   "kms:UpdateKeyDescription",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "InvalidArnException", "DependencyTimeoutException", "KMSInternalException", "KMSInvalidStateException"},
 			NewInput: func() operation.Input { return new(UpdateKeyDescriptionInput) },
@@ -1386,6 +1648,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdatePrimaryRegion",
 			ReadOnly: false,
+			Action:   "kms:UpdatePrimaryRegion",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DisabledException", "InvalidArnException", "KMSInvalidStateException", "KMSInternalException", "NotFoundException", "UnsupportedOperationException"},
 			NewInput: func() operation.Input { return new(UpdatePrimaryRegionInput) },
@@ -1405,6 +1669,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "Verify",
 			ReadOnly: false,
+			Action:   "kms:Verify",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "DependencyTimeoutException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidStateException", "KMSInvalidSignatureException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(VerifyInput) },
@@ -1424,6 +1690,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "VerifyMac",
 			ReadOnly: false,
+			Action:   "kms:VerifyMac",
+			Resource: "KeyId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"NotFoundException", "DisabledException", "KeyUnavailableException", "InvalidKeyUsageException", "InvalidGrantTokenException", "KMSInternalException", "KMSInvalidMacException", "KMSInvalidStateException", "DryRunOperationException"},
 			NewInput: func() operation.Input { return new(VerifyMacInput) },

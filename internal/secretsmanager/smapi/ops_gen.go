@@ -192,6 +192,89 @@ func (UnimplementedService) ValidateResourcePolicy(context.Context, *ValidateRes
 	return nil, awserr.NotImplemented(ServiceID, "ValidateResourcePolicy")
 }
 
+// SigningName is the SigV4 signing name of the service and the prefix of
+// its IAM actions.
+const SigningName = "secretsmanager"
+
+// IAMAction returns the IAM action of BatchGetSecretValue: "secretsmanager:BatchGetSecretValue".
+func (*BatchGetSecretValueInput) IAMAction() string { return "secretsmanager:BatchGetSecretValue" }
+
+// IAMAction returns the IAM action of CancelRotateSecret: "secretsmanager:CancelRotateSecret".
+func (*CancelRotateSecretInput) IAMAction() string { return "secretsmanager:CancelRotateSecret" }
+
+// IAMAction returns the IAM action of CreateSecret: "secretsmanager:CreateSecret".
+func (*CreateSecretInput) IAMAction() string { return "secretsmanager:CreateSecret" }
+
+// IAMAction returns the IAM action of DeleteResourcePolicy: "secretsmanager:DeleteResourcePolicy".
+func (*DeleteResourcePolicyInput) IAMAction() string { return "secretsmanager:DeleteResourcePolicy" }
+
+// IAMAction returns the IAM action of DeleteSecret: "secretsmanager:DeleteSecret".
+func (*DeleteSecretInput) IAMAction() string { return "secretsmanager:DeleteSecret" }
+
+// IAMAction returns the IAM action of DescribeSecret: "secretsmanager:DescribeSecret".
+func (*DescribeSecretInput) IAMAction() string { return "secretsmanager:DescribeSecret" }
+
+// IAMAction returns the IAM action of GetRandomPassword: "secretsmanager:GetRandomPassword".
+func (*GetRandomPasswordInput) IAMAction() string { return "secretsmanager:GetRandomPassword" }
+
+// IAMAction returns the IAM action of GetResourcePolicy: "secretsmanager:GetResourcePolicy".
+func (*GetResourcePolicyInput) IAMAction() string { return "secretsmanager:GetResourcePolicy" }
+
+// IAMAction returns the IAM action of GetSecretValue: "secretsmanager:GetSecretValue".
+func (*GetSecretValueInput) IAMAction() string { return "secretsmanager:GetSecretValue" }
+
+// IAMAction returns the IAM action of ListSecretVersionIds: "secretsmanager:ListSecretVersionIds".
+func (*ListSecretVersionIdsInput) IAMAction() string { return "secretsmanager:ListSecretVersionIds" }
+
+// IAMAction returns the IAM action of ListSecrets: "secretsmanager:ListSecrets".
+func (*ListSecretsInput) IAMAction() string { return "secretsmanager:ListSecrets" }
+
+// IAMAction returns the IAM action of PutResourcePolicy: "secretsmanager:PutResourcePolicy".
+func (*PutResourcePolicyInput) IAMAction() string { return "secretsmanager:PutResourcePolicy" }
+
+// IAMAction returns the IAM action of PutSecretValue: "secretsmanager:PutSecretValue".
+func (*PutSecretValueInput) IAMAction() string { return "secretsmanager:PutSecretValue" }
+
+// IAMAction returns the IAM action of RemoveRegionsFromReplication: "secretsmanager:RemoveRegionsFromReplication".
+func (*RemoveRegionsFromReplicationInput) IAMAction() string {
+	return "secretsmanager:RemoveRegionsFromReplication"
+}
+
+// IAMAction returns the IAM action of ReplicateSecretToRegions: "secretsmanager:ReplicateSecretToRegions".
+func (*ReplicateSecretToRegionsInput) IAMAction() string {
+	return "secretsmanager:ReplicateSecretToRegions"
+}
+
+// IAMAction returns the IAM action of RestoreSecret: "secretsmanager:RestoreSecret".
+func (*RestoreSecretInput) IAMAction() string { return "secretsmanager:RestoreSecret" }
+
+// IAMAction returns the IAM action of RotateSecret: "secretsmanager:RotateSecret".
+func (*RotateSecretInput) IAMAction() string { return "secretsmanager:RotateSecret" }
+
+// IAMAction returns the IAM action of StopReplicationToReplica: "secretsmanager:StopReplicationToReplica".
+func (*StopReplicationToReplicaInput) IAMAction() string {
+	return "secretsmanager:StopReplicationToReplica"
+}
+
+// IAMAction returns the IAM action of TagResource: "secretsmanager:TagResource".
+func (*TagResourceInput) IAMAction() string { return "secretsmanager:TagResource" }
+
+// IAMAction returns the IAM action of UntagResource: "secretsmanager:UntagResource".
+func (*UntagResourceInput) IAMAction() string { return "secretsmanager:UntagResource" }
+
+// IAMAction returns the IAM action of UpdateSecret: "secretsmanager:UpdateSecret".
+func (*UpdateSecretInput) IAMAction() string { return "secretsmanager:UpdateSecret" }
+
+// IAMAction returns the IAM action of UpdateSecretVersionStage: "secretsmanager:UpdateSecretVersionStage".
+func (*UpdateSecretVersionStageInput) IAMAction() string {
+	return "secretsmanager:UpdateSecretVersionStage"
+}
+
+// IAMAction returns the IAM action of ValidateResourcePolicy: "secretsmanager:ValidateResourcePolicy".
+func (*ValidateResourcePolicyInput) IAMAction() string {
+	return "secretsmanager:ValidateResourcePolicy"
+}
+
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
 // true for operations named Describe*, Get*, List*, BatchGet* and Validate*.
 func Operations(svc Service) []operation.Operation {
@@ -200,6 +283,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "BatchGetSecretValue",
 			ReadOnly: true,
+			Action:   "secretsmanager:BatchGetSecretValue",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException", "DecryptionFailure", "InternalServiceError", "InvalidNextTokenException"},
 			NewInput: func() operation.Input { return new(BatchGetSecretValueInput) },
@@ -219,6 +303,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CancelRotateSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:CancelRotateSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InternalServiceError", "InvalidRequestException"},
 			NewInput: func() operation.Input { return new(CancelRotateSecretInput) },
@@ -238,6 +324,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "CreateSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:CreateSecret",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidParameterException", "InvalidRequestException", "LimitExceededException", "EncryptionFailure", "ResourceExistsException", "ResourceNotFoundException", "MalformedPolicyDocumentException", "InternalServiceError", "PreconditionNotMetException", "DecryptionFailure"},
 			NewInput: func() operation.Input { return new(CreateSecretInput) },
@@ -257,6 +344,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeleteResourcePolicy",
 			ReadOnly: false,
+			Action:   "secretsmanager:DeleteResourcePolicy",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InternalServiceError", "InvalidRequestException", "InvalidParameterException"},
 			NewInput: func() operation.Input { return new(DeleteResourcePolicyInput) },
@@ -276,6 +365,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DeleteSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:DeleteSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(DeleteSecretInput) },
@@ -295,6 +386,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "DescribeSecret",
 			ReadOnly: true,
+			Action:   "secretsmanager:DescribeSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InternalServiceError", "InvalidParameterException"},
 			NewInput: func() operation.Input { return new(DescribeSecretInput) },
@@ -314,6 +407,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetRandomPassword",
 			ReadOnly: true,
+			Action:   "secretsmanager:GetRandomPassword",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidParameterException", "InvalidRequestException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(GetRandomPasswordInput) },
@@ -333,6 +427,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetResourcePolicy",
 			ReadOnly: true,
+			Action:   "secretsmanager:GetResourcePolicy",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InternalServiceError", "InvalidRequestException", "InvalidParameterException"},
 			NewInput: func() operation.Input { return new(GetResourcePolicyInput) },
@@ -352,6 +448,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "GetSecretValue",
 			ReadOnly: true,
+			Action:   "secretsmanager:GetSecretValue",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException", "DecryptionFailure", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(GetSecretValueInput) },
@@ -371,6 +469,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListSecretVersionIds",
 			ReadOnly: true,
+			Action:   "secretsmanager:ListSecretVersionIds",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidNextTokenException", "ResourceNotFoundException", "InternalServiceError", "InvalidParameterException"},
 			NewInput: func() operation.Input { return new(ListSecretVersionIdsInput) },
@@ -390,6 +490,7 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ListSecrets",
 			ReadOnly: true,
+			Action:   "secretsmanager:ListSecrets",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidParameterException", "InvalidRequestException", "InvalidNextTokenException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(ListSecretsInput) },
@@ -409,6 +510,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "PutResourcePolicy",
 			ReadOnly: false,
+			Action:   "secretsmanager:PutResourcePolicy",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"MalformedPolicyDocumentException", "ResourceNotFoundException", "InvalidParameterException", "InternalServiceError", "InvalidRequestException", "PublicPolicyException"},
 			NewInput: func() operation.Input { return new(PutResourcePolicyInput) },
@@ -428,6 +531,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "PutSecretValue",
 			ReadOnly: false,
+			Action:   "secretsmanager:PutSecretValue",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidParameterException", "InvalidRequestException", "LimitExceededException", "EncryptionFailure", "ResourceExistsException", "ResourceNotFoundException", "InternalServiceError", "DecryptionFailure"},
 			NewInput: func() operation.Input { return new(PutSecretValueInput) },
@@ -447,6 +552,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RemoveRegionsFromReplication",
 			ReadOnly: false,
+			Action:   "secretsmanager:RemoveRegionsFromReplication",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidRequestException", "InvalidParameterException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(RemoveRegionsFromReplicationInput) },
@@ -466,6 +573,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ReplicateSecretToRegions",
 			ReadOnly: false,
+			Action:   "secretsmanager:ReplicateSecretToRegions",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidRequestException", "InvalidParameterException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(ReplicateSecretToRegionsInput) },
@@ -485,6 +594,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RestoreSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:RestoreSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(RestoreSecretInput) },
@@ -504,6 +615,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "RotateSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:RotateSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InternalServiceError", "InvalidRequestException"},
 			NewInput: func() operation.Input { return new(RotateSecretInput) },
@@ -523,6 +636,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "StopReplicationToReplica",
 			ReadOnly: false,
+			Action:   "secretsmanager:StopReplicationToReplica",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidRequestException", "InvalidParameterException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(StopReplicationToReplicaInput) },
@@ -542,6 +657,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "TagResource",
 			ReadOnly: false,
+			Action:   "secretsmanager:TagResource",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidRequestException", "InvalidParameterException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(TagResourceInput) },
@@ -561,6 +678,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UntagResource",
 			ReadOnly: false,
+			Action:   "secretsmanager:UntagResource",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidRequestException", "InvalidParameterException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(UntagResourceInput) },
@@ -580,6 +699,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdateSecret",
 			ReadOnly: false,
+			Action:   "secretsmanager:UpdateSecret",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"InvalidParameterException", "InvalidRequestException", "LimitExceededException", "EncryptionFailure", "ResourceExistsException", "ResourceNotFoundException", "MalformedPolicyDocumentException", "InternalServiceError", "PreconditionNotMetException", "DecryptionFailure"},
 			NewInput: func() operation.Input { return new(UpdateSecretInput) },
@@ -599,6 +720,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "UpdateSecretVersionStage",
 			ReadOnly: false,
+			Action:   "secretsmanager:UpdateSecretVersionStage",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"ResourceNotFoundException", "InvalidParameterException", "InvalidRequestException", "LimitExceededException", "InternalServiceError"},
 			NewInput: func() operation.Input { return new(UpdateSecretVersionStageInput) },
@@ -618,6 +741,8 @@ func Operations(svc Service) []operation.Operation {
 			Service:  TargetPrefix,
 			Name:     "ValidateResourcePolicy",
 			ReadOnly: true,
+			Action:   "secretsmanager:ValidateResourcePolicy",
+			Resource: "SecretId",
 			MaxBody:  MaxBody,
 			Errors:   []string{"MalformedPolicyDocumentException", "ResourceNotFoundException", "InvalidParameterException", "InternalServiceError", "InvalidRequestException"},
 			NewInput: func() operation.Input { return new(ValidateResourcePolicyInput) },
