@@ -307,12 +307,20 @@ func TestKeyPolicies(t *testing.T) {
 			wantAPIError(t, err, "MalformedPolicyDocumentException", "")
 		})
 	}
-	_, err = c.PutKeyPolicy(ctxT(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String(lockout), BypassPolicyLockoutSafetyCheck: true})
-	mustNoErr(t, err, "PutKeyPolicy with bypass")
 	_, err = c.PutKeyPolicy(ctxT(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String(good), PolicyName: aws.String("custom")})
 	wantAPIError(t, err, "NotFoundException", "")
 	_, err = c.PutKeyPolicy(ctxT(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String("{\u0001}")})
 	wantAPIError(t, err, "ValidationException", "")
+	_, err = c.PutKeyPolicy(ctxT(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String(lockout), BypassPolicyLockoutSafetyCheck: true})
+	mustNoErr(t, err, "PutKeyPolicy with bypass")
+	// The bypass did what the check guards against: the account root can
+	// no longer change (or read) the key policy, nor use the key.
+	_, err = c.PutKeyPolicy(ctxT(t), &kms.PutKeyPolicyInput{KeyId: md.KeyId, Policy: aws.String(good)})
+	wantAPIError(t, err, "AccessDeniedException", "User: arn:aws:iam::123456789012:root is not authorized to perform: kms:PutKeyPolicy on resource: "+aws.ToString(md.Arn)+" because no resource-based policy allows the kms:PutKeyPolicy action")
+	_, err = c.GetKeyPolicy(ctxT(t), &kms.GetKeyPolicyInput{KeyId: md.KeyId})
+	wantAPIError(t, err, "AccessDeniedException", "kms:GetKeyPolicy")
+	_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Encrypt")
 	withPolicy := createKey(t, c, &kms.CreateKeyInput{Policy: aws.String(good)})
 	pol, err = c.GetKeyPolicy(ctxT(t), &kms.GetKeyPolicyInput{KeyId: withPolicy.KeyId})
 	mustNoErr(t, err, "GetKeyPolicy of key created with a policy")

@@ -100,7 +100,8 @@ func TestDescribeKeyErrors(t *testing.T) {
 		{"malformed key id", "not-a-key", "NotFoundException", "Invalid keyId 'not-a-key'"},
 		{"unknown alias", "alias/nope", "NotFoundException", "Alias arn:aws:kms:us-east-1:123456789012:alias/nope is not found."},
 		{"other region ARN", "arn:aws:kms:eu-west-1:123456789012:key/" + aws.ToString(md.KeyId), "NotFoundException", "Invalid arn eu-west-1"},
-		{"other account ARN", "arn:aws:kms:us-east-1:210987654321:key/" + aws.ToString(md.KeyId), "NotFoundException", "does not exist"},
+		{"other account ARN", "arn:aws:kms:us-east-1:210987654321:key/" + aws.ToString(md.KeyId), "AccessDeniedException",
+			"User: arn:aws:iam::123456789012:root is not authorized to perform: kms:DescribeKey on this resource because the resource does not exist in this Region, no resource-based policies allow access, or a resource-based policy explicitly denies access"},
 		{"malformed ARN", "arn:aws:kms:us-east-1", "InvalidArnException", ""},
 		{"empty", "", "ValidationException", "Value '' at 'keyId' failed to satisfy constraint: Member must have length greater than or equal to 1"},
 	}

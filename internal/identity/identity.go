@@ -12,6 +12,9 @@ package identity
 
 import (
 	"context"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/iam"
 )
@@ -111,4 +114,68 @@ func WithVia(ctx context.Context, v *Via) context.Context {
 func ViaFrom(ctx context.Context) *Via {
 	v, _ := ctx.Value(viaKey{}).(*Via)
 	return v
+}
+
+func one(v string) ([]string, bool) { return []string{v}, true }
+
+// GlobalValue answers the global condition keys (aws:*) that depend only on
+// the caller, the service call and the time: aws:PrincipalArn,
+// aws:PrincipalAccount, aws:PrincipalTag/*, aws:PrincipalType, aws:userid,
+// aws:username, aws:SourceIp, aws:CurrentTime, aws:EpochTime,
+// aws:SecureTransport, aws:RequestedRegion, aws:ViaAWSService and
+// aws:CalledVia. key is in lower case; present is false for a key the
+// request does not have.
+func GlobalValue(c *Caller, via *Via, now time.Time, key string) (values []string, present bool) {
+	switch key {
+	case "aws:principalarn":
+		return one(c.Principal.PrincipalARN)
+	case "aws:principalaccount":
+		return one(c.Account)
+	case "aws:principaltype":
+		switch c.Type {
+		case TypeRoot:
+			return one("Account")
+		case TypeIAMUser:
+			return one("User")
+		}
+		return one(c.Type)
+	case "aws:userid":
+		return one(c.Principal.UserID)
+	case "aws:username":
+		if c.UserName != "" {
+			return one(c.UserName)
+		}
+		return nil, false
+	case "aws:sourceip":
+		if c.SourceIP != "" {
+			return one(c.SourceIP)
+		}
+		return nil, false
+	case "aws:currenttime":
+		return one(now.UTC().Format(time.RFC3339))
+	case "aws:epochtime":
+		return one(strconv.FormatInt(now.Unix(), 10))
+	case "aws:securetransport":
+		return one(strconv.FormatBool(c.SecureTransport))
+	case "aws:requestedregion":
+		if via != nil && via.Region != "" {
+			return one(via.Region)
+		}
+		return one(c.Region)
+	case "aws:viaawsservice":
+		return one(strconv.FormatBool(via != nil))
+	case "aws:calledvia", "aws:calledviafirst", "aws:calledvialast":
+		if via != nil && via.InvokedBy != "" {
+			return one(via.InvokedBy)
+		}
+		return nil, false
+	}
+	if name, ok := strings.CutPrefix(key, "aws:principaltag/"); ok {
+		for k, v := range c.Tags {
+			if strings.EqualFold(k, name) {
+				return one(v)
+			}
+		}
+	}
+	return nil, false
 }

@@ -47,12 +47,16 @@ func checkAliasName(name string) error {
 	return nil
 }
 
-func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Scope, target string) (*key, error) {
+// targetKey resolves an alias's target key and authorizes a on it.
+func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Scope, target string, a *access) (*key, error) {
 	if strings.HasPrefix(target, "alias/") || (strings.HasPrefix(target, "arn:") && strings.Contains(target, ":alias/")) {
 		return nil, awserr.Validation("Aliases must refer to keys. Not aliases")
 	}
 	k, err := resolveKey(ctx, tx, scope, target, refKeyOnly)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, tx, k, a); err != nil {
 		return nil, err
 	}
 	if k.meta.Manager == managerAWS {
@@ -77,11 +81,15 @@ func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) 
 	if strings.HasPrefix(name, awsAliasPrefix) {
 		return nil, awserr.New(codeInvalidAliasName, "Alias names that begin with alias/aws/ are reserved for AWS managed keys.")
 	}
+	a := act(in.IAMAction())
+	if err := s.authorizeAlias(ctx, scope, name, a); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	auditAlias(ctx, scope, name)
 	var target string
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
+		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId), a)
 		if err != nil {
 			return err
 		}
@@ -117,6 +125,10 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 	if strings.HasPrefix(name, awsAliasPrefix) {
 		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot update an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
 	}
+	a := act(in.IAMAction())
+	if err := s.authorizeAlias(ctx, scope, name, a); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	auditAlias(ctx, scope, name)
 	var target string
@@ -128,12 +140,20 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 		if err != nil {
 			return err
 		}
-		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId))
+		k, err := s.targetKey(ctx, tx, scope, deref(in.TargetKeyId), a)
 		if err != nil {
 			return err
 		}
+		// The caller needs kms:UpdateAlias on the current target too.
 		if old, err := tx.Get(ctx, kindKey, scope, rec.Parent); err == nil {
-			if ok, err := decodeKey(old); err == nil && (ok.meta.Spec != k.meta.Spec || ok.meta.Usage != k.meta.Usage) {
+			ok, err := decodeKey(old)
+			if err != nil {
+				return err
+			}
+			if err := s.authorize(ctx, tx, ok, a); err != nil {
+				return err
+			}
+			if ok.meta.Spec != k.meta.Spec || ok.meta.Usage != k.meta.Usage {
 				return errValidation("The new target key must have the same key spec and key usage as the current target key.")
 			}
 		}
@@ -165,6 +185,10 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 	if strings.HasPrefix(name, awsAliasPrefix) {
 		return nil, awserr.New(awserr.CodeAccessDenied, "You cannot delete an alias that begins with alias/aws/; those are reserved for AWS managed keys.")
 	}
+	a := act(in.IAMAction())
+	if err := s.authorizeAlias(ctx, scope, name, a); err != nil {
+		return nil, err
+	}
 	auditAlias(ctx, scope, name)
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		rec, err := tx.Get(ctx, kindAlias, scope, name)
@@ -176,6 +200,16 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 		}
 		// CloudTrail lists the key the alias pointed at, too.
 		auditResource(ctx, scope, keyARN(scope, rec.Parent))
+		// The caller needs kms:DeleteAlias on that key too.
+		if krec, err := tx.Get(ctx, kindKey, scope, rec.Parent); err == nil {
+			k, err := decodeKey(krec)
+			if err != nil {
+				return err
+			}
+			if err := s.authorize(ctx, tx, k, a); err != nil {
+				return err
+			}
+		}
 		return tx.Delete(ctx, kindAlias, scope, name)
 	})
 	if err != nil {
@@ -190,13 +224,16 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	if err != nil {
 		return nil, s.internal(ctx, "ListAliases", err)
 	}
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
+	}
 	limit := pageLimit(in.Limit, 50)
 	if limit > 100 {
 		limit = 100
 	}
 	list, target, after := "aliases", "", ""
 	if in.KeyId != nil {
-		k, err := s.lookupKey(ctx, scope, *in.KeyId, refKeyOnly)
+		k, err := s.lookupKey(ctx, scope, *in.KeyId, refKeyOnly, nil) // kms:ListAliases is on "*"
 		if err != nil {
 			return nil, s.internal(ctx, "ListAliases", err)
 		}
@@ -280,8 +317,8 @@ func predefinedAliasesAfter(after string) []string {
 // resolveOrManaged resolves a key reference that may be an alias; a
 // predefined AWS alias (alias/aws/<service>) whose key does not exist yet
 // gets its AWS managed key created, as DescribeKey does on AWS.
-func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref string) (*key, error) {
-	k, err := s.lookupKey(ctx, scope, ref, refAliasOK)
+func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref string, a *access) (*key, error) {
+	k, err := s.lookupKey(ctx, scope, ref, refAliasOK|refCrossAccount, a)
 	if err == nil {
 		return k, nil
 	}
@@ -298,7 +335,15 @@ func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref
 	if e, isAWS := awserr.As(err); !isAWS || e.Code != codeNotFound {
 		return nil, err
 	}
-	return s.ensureManagedKey(ctx, scope, svc)
+	k, err = s.ensureManagedKey(ctx, scope, svc)
+	if err != nil {
+		return nil, err
+	}
+	a.requestAlias = name
+	if err := s.authorize(ctx, nil, k, a); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // ManagedKeyARN returns the ARN of the AWS managed key of service (alias

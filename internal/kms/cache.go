@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -145,17 +146,46 @@ func getKey(ctx context.Context, g getter, scope storage.Scope, id string) (*key
 }
 
 // lookupKey resolves a KeyId parameter outside a transaction, through the
-// read cache. The returned key must not be modified.
-func (s *Service) lookupKey(ctx context.Context, scope storage.Scope, v string, kind keyRefKind) (*key, error) {
+// read cache, and authorizes a on the key (a nil a authorizes nothing: the
+// operation was authorized otherwise). The returned key must not be
+// modified.
+func (s *Service) lookupKey(ctx context.Context, scope storage.Scope, v string, kind keyRefKind, a *access) (*key, error) {
 	ref, err := parseRef(scope, v, kind)
 	if err != nil {
 		return nil, err
 	}
 	id := ref.keyID
 	if ref.alias != "" {
-		if id, err = s.cachedAlias(ctx, scope, ref.alias); err != nil {
+		if id, err = s.cachedAlias(ctx, ref.scope, ref.alias); err != nil {
+			return nil, hideOther(ctx, &ref, scope, a, err)
+		}
+	}
+	k, err := s.cachedKey(ctx, ref.scope, id)
+	if err != nil {
+		return nil, hideOther(ctx, &ref, scope, a, err)
+	}
+	if a != nil {
+		a.requestAlias = ref.alias
+		if err := s.authorize(ctx, nil, k, a); err != nil {
 			return nil, err
 		}
 	}
-	return s.cachedKey(ctx, scope, id)
+	return k, nil
+}
+
+// hideOther turns "not found" for a key of another account into the
+// AccessDeniedException AWS answers there, which does not tell whether the
+// key exists.
+func hideOther(ctx context.Context, ref *parsedRef, caller storage.Scope, a *access, err error) error {
+	if a == nil || !ref.other(caller) {
+		return err
+	}
+	if e, ok := awserr.As(err); !ok || e.Code != codeNotFound {
+		return err
+	}
+	c, _, cerr := callerOf(ctx)
+	if cerr != nil {
+		return cerr
+	}
+	return errCrossAccountDenied(c.ARN, a.action)
 }

@@ -133,27 +133,41 @@ func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string,
 }
 
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if
-// given) and the key state, and decrypts.
-func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec) (*key, []byte, string, error) {
+// given), authorizes a on it, checks the key state, and decrypts.
+func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	h, err := keymaterial.ParseBlob(blob)
 	if err != nil {
 		return nil, nil, "", errInvalidCiphertext()
 	}
 	blobKeyID := keymaterial.KeyIDString(h.KeyID)
+	keyScope := scope
 	if keyID != nil {
-		want, err := s.lookupKey(ctx, scope, *keyID, refAliasOK)
+		want, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil)
 		if err != nil {
+			ref, perr := parseRef(scope, *keyID, refAliasOK|refCrossAccount)
+			if perr == nil {
+				err = hideOther(ctx, &ref, scope, a, err)
+			}
 			return nil, nil, "", err
 		}
 		if want.rec.ID != blobKeyID {
 			return nil, nil, "", awserr.New(codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 		}
+		keyScope = want.rec.Scope
+		if ref, perr := parseRef(scope, *keyID, refAliasOK|refCrossAccount); perr == nil {
+			a.requestAlias = ref.alias
+		}
+	} else {
+		a.ciphertext = true
 	}
-	k, err := s.cachedKey(ctx, scope, blobKeyID)
+	k, err := s.cachedKey(ctx, keyScope, blobKeyID)
 	if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
 		return nil, nil, "", errInvalidCiphertext()
 	}
 	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := s.authorize(ctx, nil, k, a); err != nil {
 		return nil, nil, "", err
 	}
 	if err := checkUsable(k); err != nil {
@@ -163,20 +177,21 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 		return nil, nil, "", err
 	}
 	matID := hex.EncodeToString(h.MaterialID[:])
-	a, err := s.aead(ctx, k, matID)
+	ae, err := s.aead(ctx, k, matID)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	pt, err := keymaterial.DecryptWithAEAD(a, k.arn, ec, blob)
+	pt, err := keymaterial.DecryptWithAEAD(ae, k.arn, ec, blob)
 	if err != nil {
 		return nil, nil, "", errInvalidCiphertext()
 	}
 	return k, pt, matID, nil
 }
 
-// usableKey resolves a key (aliases allowed) for a cryptographic operation.
-func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string, alg kmsapi.EncryptionAlgorithmSpec) (*key, error) {
-	k, err := s.lookupKey(ctx, scope, ref, refAliasOK)
+// usableKey resolves a key (aliases and other accounts' keys allowed) for
+// a cryptographic operation, authorizes a on it and checks its state.
+func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, error) {
+	k, err := s.lookupKey(ctx, scope, ref, refAliasOK|refCrossAccount, a)
 	if err != nil {
 		return nil, err
 	}
@@ -189,13 +204,25 @@ func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string
 	return k, nil
 }
 
+// cryptoAccess is the access of a cryptographic operation.
+func cryptoAccess(action string, ec map[string]string, alg kmsapi.EncryptionAlgorithmSpec, tokens []string) *access {
+	a := &access{action: action, ec: ec, hasEC: true, tokens: tokens}
+	if alg != "" {
+		a.alg = string(alg)
+	} else {
+		a.alg = algSymmetric
+	}
+	return a
+}
+
 // Encrypt encrypts up to 4096 bytes under a symmetric key.
 func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, s.internal(ctx, "Encrypt", err)
 	}
-	k, err := s.usableKey(ctx, scope, deref(in.KeyId), in.EncryptionAlgorithm)
+	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
+	k, err := s.usableKey(ctx, scope, deref(in.KeyId), in.EncryptionAlgorithm, a)
 	if err != nil {
 		return nil, s.internal(ctx, "Encrypt", err)
 	}
@@ -221,7 +248,8 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 	if in.CiphertextBlob == nil {
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
-	k, pt, matID, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm)
+	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
+	k, pt, matID, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a)
 	if err != nil {
 		return nil, s.internal(ctx, "Decrypt", err)
 	}
@@ -238,7 +266,9 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 }
 
 // ReEncrypt decrypts a ciphertext and encrypts the plaintext under another
-// key (or the same key with another context) without exposing it.
+// key (or the same key with another context) without exposing it. It needs
+// kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the
+// destination key.
 func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
@@ -247,12 +277,14 @@ func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 	if in.CiphertextBlob == nil {
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
-	src, pt, srcMat, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm)
+	from := cryptoAccess(actionReEncryptFrom, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, in.GrantTokens)
+	src, pt, srcMat, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from)
 	if err != nil {
 		return nil, s.internal(ctx, "ReEncrypt", err)
 	}
 	defer clear(pt)
-	dst, err := s.usableKey(ctx, scope, deref(in.DestinationKeyId), in.DestinationEncryptionAlgorithm)
+	to := cryptoAccess(actionReEncryptTo, in.DestinationEncryptionContext, in.DestinationEncryptionAlgorithm, in.GrantTokens)
+	dst, err := s.usableKey(ctx, scope, deref(in.DestinationKeyId), in.DestinationEncryptionAlgorithm, to)
 	if err != nil {
 		return nil, s.internal(ctx, "ReEncrypt", err)
 	}
@@ -291,7 +323,7 @@ func dataKeyLength(n *int32, spec kmsapi.DataKeySpec) (int, error) {
 }
 
 // generateDataKey makes a random data key and its ciphertext under k.
-func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string, n *int32, spec kmsapi.DataKeySpec, ec map[string]string, dryRun *bool) (*key, []byte, []byte, error) {
+func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string, n *int32, spec kmsapi.DataKeySpec, ec map[string]string, dryRun *bool, tokens []string) (*key, []byte, []byte, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, nil, nil, s.internal(ctx, op, err)
@@ -300,7 +332,7 @@ func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	k, err := s.usableKey(ctx, scope, deref(keyID), "")
+	k, err := s.usableKey(ctx, scope, deref(keyID), "", cryptoAccess(op, ec, "", tokens))
 	if err != nil {
 		return nil, nil, nil, s.internal(ctx, op, err)
 	}
@@ -324,7 +356,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKe
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	k, dk, blob, err := s.generateDataKey(ctx, "GenerateDataKey", in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun)
+	k, dk, blob, err := s.generateDataKey(ctx, in.IAMAction(), in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun, in.GrantTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +370,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKe
 
 // GenerateDataKeyWithoutPlaintext returns only the encrypted data key.
 func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyWithoutPlaintextInput) (*kmsapi.GenerateDataKeyWithoutPlaintextOutput, error) {
-	k, dk, blob, err := s.generateDataKey(ctx, "GenerateDataKeyWithoutPlaintext", in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun)
+	k, dk, blob, err := s.generateDataKey(ctx, in.IAMAction(), in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun, in.GrantTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +392,9 @@ func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomI
 	}
 	if in.NumberOfBytes == nil {
 		return nil, awserr.Validation("NumberOfBytes is required.") // snapshot test_generate_random_invalid_number_of_bytes[None]
+	}
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
 	}
 	b := make([]byte, *in.NumberOfBytes)
 	if _, err := io.ReadFull(s.rand, b); err != nil {

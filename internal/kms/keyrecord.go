@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -73,6 +75,8 @@ type key struct {
 	rec  *storage.Record
 	meta keyMeta
 	arn  string
+	// policy is the parsed meta.Policy, set on first use (keyPolicy).
+	policy atomic.Pointer[iam.Policy]
 }
 
 func (k *key) scope() storage.Scope { return k.rec.Scope }
@@ -120,14 +124,20 @@ func (k *key) encode() error {
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-// keyRefKind says which forms of key identifier an operation accepts.
+// keyRefKind says which forms of key identifier an operation accepts (a
+// set of flags).
 type keyRefKind int
 
 const (
 	// refKeyOnly accepts a key id or key ARN.
-	refKeyOnly keyRefKind = iota
+	refKeyOnly keyRefKind = 0
 	// refAliasOK also accepts an alias name or alias ARN.
-	refAliasOK
+	refAliasOK keyRefKind = 1 << iota
+	// refCrossAccount accepts the key ARN (or alias ARN, with refAliasOK)
+	// of another account: the operations AWS lets principals use on keys
+	// of other accounts (cryptographic operations, DescribeKey, grants,
+	// GetKeyRotationStatus).
+	refCrossAccount
 )
 
 // parsedRef is a key identifier taken apart.
@@ -136,13 +146,20 @@ type parsedRef struct {
 	alias string // "alias/..." for alias name / alias ARN
 	arn   bool
 	raw   string
+	// scope is where the key lives: the caller's, or the account of an ARN
+	// when the operation accepts other accounts' keys.
+	scope storage.Scope
 }
 
+// other reports whether the reference names another account's key.
+func (r *parsedRef) other(caller storage.Scope) bool { return r.scope.Account != caller.Account }
+
 // parseRef parses a KeyId parameter in the caller's scope. An ARN of another
-// account or region is NotFoundException, as on AWS: the key cannot be seen
-// from here.
+// region is NotFoundException, as on AWS: the key cannot be seen from here.
+// An ARN of another account is NotFoundException too, unless kind has
+// refCrossAccount: then the reference is resolved in that account.
 func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error) {
-	r := parsedRef{raw: v}
+	r := parsedRef{raw: v, scope: scope}
 	switch {
 	case strings.HasPrefix(v, "arn:"):
 		parts := strings.SplitN(v, ":", 6)
@@ -158,24 +175,33 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 				return r, errOtherRegionArn(parts[3])
 			}
 			if parts[4] != scope.Account {
-				return r, errKeyNotFound(v)
+				if kind&refCrossAccount == 0 || !isAccountID(parts[4]) {
+					return r, errKeyNotFound(v)
+				}
+				r.scope.Account = parts[4]
 			}
 			if !uuidRE.MatchString(r.keyID) {
 				return r, errKeyNotFound(v)
 			}
 		case strings.HasPrefix(res, "alias/"):
-			if kind != refAliasOK {
+			if kind&refAliasOK == 0 {
 				return r, errAliasNotSupported()
 			}
 			r.alias = res
-			if parts[3] != scope.Region || parts[4] != scope.Account {
+			if parts[3] != scope.Region {
 				return r, errAliasNotFound(v)
+			}
+			if parts[4] != scope.Account {
+				if kind&refCrossAccount == 0 || !isAccountID(parts[4]) {
+					return r, errAliasNotFound(v)
+				}
+				r.scope.Account = parts[4]
 			}
 		default:
 			return r, errInvalidArn(v)
 		}
 	case strings.HasPrefix(v, "alias/"):
-		if kind != refAliasOK {
+		if kind&refAliasOK == 0 {
 			return r, errAliasNotSupported()
 		}
 		r.alias = v
@@ -202,16 +228,16 @@ func resolveKey(ctx context.Context, g getter, scope storage.Scope, v string, ki
 	}
 	id := ref.keyID
 	if ref.alias != "" {
-		rec, err := g.Get(ctx, kindAlias, scope, ref.alias)
+		rec, err := g.Get(ctx, kindAlias, ref.scope, ref.alias)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, errAliasNotFound(aliasARN(scope, ref.alias))
+			return nil, errAliasNotFound(aliasARN(ref.scope, ref.alias))
 		}
 		if err != nil {
 			return nil, wrap("get alias", err)
 		}
 		id = rec.Parent
 	}
-	k, err := getKey(ctx, g, scope, id)
+	k, err := getKey(ctx, g, ref.scope, id)
 	if err != nil {
 		return nil, err
 	}
@@ -242,4 +268,17 @@ func auditKeyIDResponse(ctx context.Context, arn string) {
 // as CloudTrail does for the alias operations.
 func auditAlias(ctx context.Context, scope storage.Scope, name string) {
 	auditResource(ctx, scope, aliasARN(scope, name))
+}
+
+// isAccountID reports whether s is a 12-digit account id.
+func isAccountID(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

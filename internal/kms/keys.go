@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -77,9 +79,11 @@ func displayMaterialID(matID string) string {
 // createKey inserts a new symmetric key with its first material.
 func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Scope, meta keyMeta) (*key, error) {
 	now := meta.Created
-	id := newUUID(s.rand)
+	id := meta.ID
 	if id == "" {
-		return nil, errors.New("kms: cannot read randomness")
+		if id = newUUID(s.rand); id == "" {
+			return nil, errors.New("kms: cannot read randomness")
+		}
 	}
 	meta.ID = id
 	matID, err := s.newMaterial(ctx, tx, scope, id, now)
@@ -122,6 +126,18 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if origin == "" {
 		origin = originAWSKMS
 	}
+	a := &access{action: in.IAMAction(), tags: in.Tags, extra: iam.MapContext{
+		"kms:keyspec":                        {spec},
+		"kms:customermasterkeyspec":          {spec},
+		"kms:keyusage":                       {usage},
+		"kms:customermasterkeyusage":         {usage},
+		"kms:keyorigin":                      {origin},
+		"kms:multiregion":                    {strconv.FormatBool(deref(in.MultiRegion))},
+		"kms:bypasspolicylockoutsafetycheck": {strconv.FormatBool(deref(in.BypassPolicyLockoutSafetyCheck))},
+	}}
+	if err := s.authorizeAccount(ctx, a); err != nil {
+		return nil, err
+	}
 	switch {
 	case in.CustomKeyStoreId != nil:
 		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
@@ -138,13 +154,6 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	case deref(in.MultiRegion):
 		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys yet.")
 	}
-	policy := "" // the default key policy
-	if in.Policy != nil {
-		if err := validatePolicy(*in.Policy, scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
-			return nil, err
-		}
-		policy = *in.Policy
-	}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -158,7 +167,12 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, err
 	}
 	now := s.now().UTC()
+	id := newUUID(s.rand)
+	if id == "" {
+		return nil, s.internal(ctx, "CreateKey", errors.New("kms: cannot read randomness"))
+	}
 	meta := keyMeta{
+		ID:          id,
 		Created:     now,
 		Description: deref(in.Description),
 		State:       stateEnabled,
@@ -166,8 +180,20 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		Spec:        spec,
 		Origin:      origin,
 		Manager:     managerCustomer,
-		Policy:      policy,
 		Tags:        tags,
+	}
+	if in.Policy != nil {
+		p, err := parseKeyPolicy(*in.Policy)
+		if err != nil {
+			return nil, err
+		}
+		if !deref(in.BypassPolicyLockoutSafetyCheck) {
+			draft := &key{rec: &storage.Record{Kind: kindKey, Scope: scope, ID: id}, meta: meta, arn: keyARN(scope, id)}
+			if err := s.checkLockout(ctx, p, draft); err != nil {
+				return nil, err
+			}
+		}
+		meta.Policy = *in.Policy
 	}
 	var k *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
@@ -221,7 +247,7 @@ func (s *Service) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) 
 		return nil, s.internal(ctx, "DescribeKey", err)
 	}
 	id := deref(in.KeyId)
-	k, err := s.resolveOrManaged(ctx, scope, id)
+	k, err := s.resolveOrManaged(ctx, scope, id, &access{action: in.IAMAction(), tokens: in.GrantTokens})
 	if err != nil {
 		return nil, s.internal(ctx, "DescribeKey", err)
 	}
@@ -233,6 +259,9 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeys", err)
+	}
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
 	}
 	after := ""
 	if in.Marker != nil {
@@ -260,18 +289,22 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 	return out, nil
 }
 
-// updateKey runs fn on a key (key id or ARN) in a read-write transaction.
-// fn may write other records through tx (e.g. a new key material); it
-// returns errNoChange when nothing is to be written.
-func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn func(tx storage.Tx, k *key) error) (*key, error) {
+// updateKey runs fn on a key (key id or ARN) in a read-write transaction,
+// once a is authorized on it. fn may write other records through tx (e.g.
+// a new key material); it returns errNoChange when nothing is to be
+// written.
+func (s *Service) updateKey(ctx context.Context, a *access, keyID *string, fn func(tx storage.Tx, k *key) error) (*key, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, s.internal(ctx, a.action, err)
 	}
 	var out *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		k, err := resolveKey(ctx, tx, scope, deref(keyID), refKeyOnly)
 		if err != nil {
+			return err
+		}
+		if err := s.authorize(ctx, tx, k, a); err != nil {
 			return err
 		}
 		if err := fn(tx, k); err != nil {
@@ -285,7 +318,7 @@ func (s *Service) updateKey(ctx context.Context, op string, keyID *string, fn fu
 		return s.saveKey(ctx, tx, k)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, s.internal(ctx, a.action, err)
 	}
 	return out, nil
 }
@@ -302,7 +335,7 @@ func refuseManaged(k *key) error {
 
 // EnableKey sets a key's state to Enabled.
 func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*kmsapi.EnableKeyOutput, error) {
-	k, err := s.updateKey(ctx, "EnableKey", in.KeyId, func(_ storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -325,7 +358,7 @@ func (s *Service) EnableKey(ctx context.Context, in *kmsapi.EnableKeyInput) (*km
 
 // DisableKey sets a key's state to Disabled.
 func (s *Service) DisableKey(ctx context.Context, in *kmsapi.DisableKeyInput) (*kmsapi.DisableKeyOutput, error) {
-	k, err := s.updateKey(ctx, "DisableKey", in.KeyId, func(_ storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -359,7 +392,9 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 		}
 	}
 	now := s.now().UTC()
-	k, err := s.updateKey(ctx, "ScheduleKeyDeletion", in.KeyId, func(_ storage.Tx, k *key) error {
+	a := act(in.IAMAction())
+	a.extra = iam.MapContext{"kms:schedulekeydeletionpendingwindowindays": {strconv.Itoa(int(window))}}
+	k, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -385,7 +420,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 
 // CancelKeyDeletion returns a key pending deletion to Disabled.
 func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDeletionInput) (*kmsapi.CancelKeyDeletionOutput, error) {
-	k, err := s.updateKey(ctx, "CancelKeyDeletion", in.KeyId, func(_ storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -405,7 +440,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDel
 
 // UpdateKeyDescription replaces a key's description.
 func (s *Service) UpdateKeyDescription(ctx context.Context, in *kmsapi.UpdateKeyDescriptionInput) (*kmsapi.UpdateKeyDescriptionOutput, error) {
-	_, err := s.updateKey(ctx, "UpdateKeyDescription", in.KeyId, func(_ storage.Tx, k *key) error {
+	_, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
@@ -99,21 +100,22 @@ func errLockout() error {
 	return errMalformed("The new key policy will not allow you to update the key policy in the future.")
 }
 
-// validatePolicy parses a key policy and (unless bypass) runs the lockout
-// safety check: the account root keeps the right to call PutKeyPolicy.
-func validatePolicy(doc, account string, bypass bool) error {
-	p, err := parseKeyPolicy(doc)
+// checkLockout is the policy lockout safety check of CreateKey and
+// PutKeyPolicy: the new key policy p of k must let the caller (with its
+// identity policies, where p lets the account delegate) call PutKeyPolicy
+// on the key later.
+func (s *Service) checkLockout(ctx context.Context, p *iam.Policy, k *key) error {
+	c, via, err := callerOf(ctx)
 	if err != nil {
 		return err
 	}
-	if bypass {
-		return nil
-	}
-	root := &iam.Principal{ARN: "arn:aws:iam::" + account + ":root", PrincipalARN: "arn:aws:iam::" + account + ":root", Account: account, Root: true}
+	a := act("kms:PutKeyPolicy")
+	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), k: k, a: a}
 	res := iam.Authorize(iam.Authorization{
-		Request:          &iam.Request{Action: "kms:PutKeyPolicy", Resource: "*", Principal: root},
+		Request:          &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: cond},
+		Identity:         c.Policies,
 		Resource:         p,
-		ResourceAccount:  account,
+		ResourceAccount:  k.rec.Scope.Account,
 		ResourceRequired: true,
 	})
 	if !res.Allowed() {
@@ -144,7 +146,7 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyPolicy", err)
 	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyPolicy", err)
 	}
@@ -156,15 +158,23 @@ func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput
 
 // PutKeyPolicy validates and stores a key policy.
 func (s *Service) PutKeyPolicy(ctx context.Context, in *kmsapi.PutKeyPolicyInput) (*kmsapi.PutKeyPolicyOutput, error) {
-	_, err := s.updateKey(ctx, "PutKeyPolicy", in.KeyId, func(_ storage.Tx, k *key) error {
+	a := act(in.IAMAction())
+	a.extra = iam.MapContext{"kms:bypasspolicylockoutsafetycheck": {strconv.FormatBool(deref(in.BypassPolicyLockoutSafetyCheck))}}
+	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkPolicyName(in.PolicyName); err != nil {
 			return err
 		}
 		if k.meta.Manager == managerAWS {
 			return awserr.Newf(awserr.CodeAccessDenied, "You cannot change the key policy of an AWS managed key: %s", k.arn)
 		}
-		if err := validatePolicy(deref(in.Policy), k.rec.Scope.Account, deref(in.BypassPolicyLockoutSafetyCheck)); err != nil {
+		p, err := parseKeyPolicy(deref(in.Policy))
+		if err != nil {
 			return err
+		}
+		if !deref(in.BypassPolicyLockoutSafetyCheck) {
+			if err := s.checkLockout(ctx, p, k); err != nil {
+				return err
+			}
 		}
 		k.meta.Policy = deref(in.Policy)
 		if k.meta.Policy == defaultKeyPolicy(k.rec.Scope.Account) {
@@ -184,7 +194,7 @@ func (s *Service) ListKeyPolicies(ctx context.Context, in *kmsapi.ListKeyPolicie
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyPolicies", err)
 	}
-	if _, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly); err != nil {
+	if _, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction())); err != nil {
 		return nil, s.internal(ctx, "ListKeyPolicies", err)
 	}
 	if in.Marker != nil {

@@ -2,7 +2,30 @@ package kms
 
 import (
 	"testing"
+
+	"github.com/keyfort/keyfort/internal/iam"
+	"github.com/keyfort/keyfort/internal/identity"
 )
+
+// validatePolicy parses a key policy and (unless bypass) runs the lockout
+// check for the account root with no request context.
+func validatePolicy(doc, account string, bypass bool) error {
+	p, err := parseKeyPolicy(doc)
+	if err != nil || bypass {
+		return err
+	}
+	root := identity.Root(account, "us-east-1", "")
+	res := iam.Authorize(iam.Authorization{
+		Request:          &iam.Request{Action: "kms:PutKeyPolicy", Resource: "*", Principal: &root.Principal},
+		Resource:         p,
+		ResourceAccount:  account,
+		ResourceRequired: true,
+	})
+	if !res.Allowed() {
+		return errLockout()
+	}
+	return nil
+}
 
 func TestValidatePolicy(t *testing.T) {
 	const acct = "123456789012"

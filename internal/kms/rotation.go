@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -33,7 +34,11 @@ func checkRotatable(k *key) error {
 // EnableKeyRotation turns on automatic rotation (90-2560 days, default 365).
 func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRotationInput) (*kmsapi.EnableKeyRotationOutput, error) {
 	now := s.now().UTC()
-	_, err := s.updateKey(ctx, "EnableKeyRotation", in.KeyId, func(_ storage.Tx, k *key) error {
+	a := act(in.IAMAction())
+	if in.RotationPeriodInDays != nil {
+		a.extra = iam.MapContext{"kms:rotationperiodindays": {strconv.Itoa(int(*in.RotationPeriodInDays))}}
+	}
+	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -69,7 +74,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRot
 
 // DisableKeyRotation turns off automatic rotation.
 func (s *Service) DisableKeyRotation(ctx context.Context, in *kmsapi.DisableKeyRotationInput) (*kmsapi.DisableKeyRotationOutput, error) {
-	_, err := s.updateKey(ctx, "DisableKeyRotation", in.KeyId, func(_ storage.Tx, k *key) error {
+	_, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -97,7 +102,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
 	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly|refCrossAccount, act(in.IAMAction()))
 	if err != nil {
 		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
 	}
@@ -131,7 +136,7 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 // RotateKeyOnDemand rotates a key's material now (at most 25 times per key).
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	now := s.now().UTC()
-	k, err := s.updateKey(ctx, "RotateKeyOnDemand", in.KeyId, func(tx storage.Tx, k *key) error {
+	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(tx storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
@@ -160,7 +165,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyRotations", err)
 	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
 		return nil, s.internal(ctx, "ListKeyRotations", err)
 	}
@@ -279,7 +284,7 @@ func (s *Service) runDueBatch(ctx context.Context) (int, error) {
 // deleteKeyNow removes a key, its materials and the aliases pointing at it.
 func (s *Service) deleteKeyNow(ctx context.Context, tx storage.Tx, k *key) error {
 	scope := k.rec.Scope
-	for _, kind := range []storage.Kind{kindMaterial, kindAlias} {
+	for _, kind := range []storage.Kind{kindMaterial, kindAlias, kindGrant} {
 		recs, err := tx.List(ctx, kind, scope, storage.ListOptions{Parent: k.rec.ID})
 		if err != nil {
 			return err

@@ -62,6 +62,10 @@ type Service struct {
 	reads  *readCache // nil when the store is shared by several nodes
 	lists  *listIndex // nil when the store is shared by several nodes
 	marker markerCodec
+	// tokenKey authenticates grant tokens.
+	tokenKey []byte
+	// defaults caches each account's parsed default key policy.
+	defaults defaultPolicies
 }
 
 var _ kmsapi.Service = (*Service)(nil)
@@ -92,18 +96,26 @@ func New(cfg Config) *Service {
 	s.reads = newReadCache(cfg.Store, 2048)
 	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
+	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")
 	return s
 }
 
 // scopeOf returns the caller's account and region. Requests always carry a
 // caller (the server's authentication puts it there); a missing caller is an
 // internal error rather than a default account.
+//
+// A call another service makes on the caller's behalf (identity.WithVia)
+// acts in the region it names.
 func scopeOf(ctx context.Context) (storage.Scope, *identity.Caller, error) {
 	c := identity.From(ctx)
 	if c == nil || c.Account == "" || c.Region == "" {
 		return storage.Scope{}, nil, errors.New("kms: request has no caller identity")
 	}
-	return storage.Scope{Account: c.Account, Region: c.Region}, c, nil
+	region := c.Region
+	if v := identity.ViaFrom(ctx); v != nil && v.Region != "" {
+		region = v.Region
+	}
+	return storage.Scope{Account: c.Account, Region: region}, c, nil
 }
 
 // internal wraps an unexpected error (storage failure, a record that will not

@@ -71,7 +71,11 @@ func (s *Service) TagResource(ctx context.Context, in *kmsapi.TagResourceInput) 
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
-	_, err := s.updateKey(ctx, "TagResource", in.KeyId, func(_ storage.Tx, k *key) error {
+	a := &access{action: in.IAMAction(), tags: in.Tags}
+	if a.tags == nil {
+		a.tags = []kmsapi.Tag{}
+	}
+	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err
 		}
@@ -95,7 +99,11 @@ func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInp
 			return nil, errTagsReserved()
 		}
 	}
-	_, err := s.updateKey(ctx, "UntagResource", in.KeyId, func(_ storage.Tx, k *key) error {
+	a := &access{action: in.IAMAction(), tagKeys: in.TagKeys}
+	if a.tagKeys == nil {
+		a.tagKeys = []string{}
+	}
+	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err
 		}
@@ -127,7 +135,7 @@ func (s *Service) ListResourceTags(ctx context.Context, in *kmsapi.ListResourceT
 	if err != nil {
 		return nil, s.internal(ctx, "ListResourceTags", err)
 	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
 		return nil, s.internal(ctx, "ListResourceTags", err)
 	}

@@ -53,6 +53,10 @@ func errInvalidParameter(msg string) error { return awserr.New(codeInvalidParame
 
 func errInvalidRequest(msg string) error { return awserr.New(codeInvalidRequest, msg) }
 
+// errKMSDenied is AWS's answer when the caller may not use the secret's
+// KMS key through Secrets Manager.
+func errKMSDenied() error { return awserr.New(awserr.CodeAccessDenied, "Access to KMS is not allowed") }
+
 func errDecryption() error {
 	return awserr.New(codeDecryption, "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
 }

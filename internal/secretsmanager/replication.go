@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
-	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -568,17 +567,6 @@ func withoutAccess(m secretMeta) ([]byte, error) {
 // errStale means the records changed between planning and writing a sync.
 var errStale = errors.New("secretsmanager: replication: records changed")
 
-// withScope returns ctx with the caller moved to scope, so that KMS resolves
-// keys in that account and region.
-func withScope(ctx context.Context, scope storage.Scope) context.Context {
-	var c identity.Caller
-	if from := identity.From(ctx); from != nil {
-		c = *from
-	}
-	c.Account, c.Region = scope.Account, scope.Region
-	return identity.With(ctx, &c)
-}
-
 // syncReplicas brings every replica of the primary name in scope in line
 // with it and records each replica's status on the primary. KMS refusals
 // (a disabled key) and a name taken in the replica region make that
@@ -623,7 +611,7 @@ func (s *Service) syncOnce(ctx context.Context, scope storage.Scope, name string
 	if err != nil || !prim.meta.isPrimary() {
 		return base.Update(ctx, func(tx storage.Tx) error { return clearSync(ctx, tx, scope, name) })
 	}
-	pctx := withScope(ctx, scope)
+	pctx := inRegion(ctx, scope)
 	values := map[string]secretValue{}
 	defer func() {
 		for _, v := range values {
@@ -701,7 +689,7 @@ func (s *Service) planReplica(ctx, pctx context.Context, prim *secret, rep repli
 		p.failed = replNameExistsMsg
 		return p, nil
 	}
-	rctx := withScope(ctx, p.scope)
+	rctx := inRegion(ctx, p.scope)
 	keyRef := ""
 	for _, vid := range prim.meta.orderedVersions() {
 		if have != nil && have.meta.KmsKeyID == rep.KmsKeyID {
@@ -878,7 +866,7 @@ func (s *Service) syncDue(ctx context.Context) error {
 			return wrap("due replication marks", err)
 		}
 		for _, rec := range recs {
-			if err := s.syncReplicas(withScope(ctx, rec.Scope), rec.Scope, rec.ID); err != nil && first == nil {
+			if err := s.syncReplicas(inRegion(ctx, rec.Scope), rec.Scope, rec.ID); err != nil && first == nil {
 				first = err
 			}
 		}

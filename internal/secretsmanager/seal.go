@@ -89,6 +89,12 @@ func (s *Service) kmsKeyRef(ctx context.Context, m *secretMeta) (string, error) 
 // pending deletion, unknown, not usable) becomes the Secrets Manager error
 // made by clientErr, as on AWS; anything else is internal.
 func (s *Service) kmsError(ctx context.Context, op string, err error, clientErr func() error) error {
+	if e, ok := awserr.As(err); ok && e.Code == awserr.CodeAccessDenied {
+		// The caller may not use the key through Secrets Manager: AWS's
+		// words, which do not name the key.
+		s.log.DebugContext(ctx, "secretsmanager: kms denied", "op", op)
+		return errKMSDenied()
+	}
 	if e, ok := awserr.As(err); ok && e.Status < 500 {
 		s.log.DebugContext(ctx, "secretsmanager: kms refused", "op", op, "code", e.Code)
 		return clientErr()

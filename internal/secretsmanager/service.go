@@ -61,25 +61,59 @@ type KMS interface {
 	ManagedKeyARN(ctx context.Context, service string) (string, error)
 }
 
-// unaudited calls KMS without naming its keys as resources of the Secrets
-// Manager request's audit event: on AWS, Secrets Manager's own calls to KMS
-// are KMS's events, not part of the caller's.
-type unaudited struct{ KMS }
+// viaService calls KMS as Secrets Manager does on AWS: on the caller's
+// behalf, through the service (kms:ViaService is
+// secretsmanager.<region>.amazonaws.com, so the AWS managed key
+// aws/secretsmanager, whose policy allows only such calls, works), in the
+// secret's region, and without naming KMS keys as resources of the Secrets
+// Manager request's audit event (Secrets Manager's calls to KMS are KMS's
+// events on AWS).
+type viaService struct{ KMS }
 
-func (u unaudited) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
-	return u.KMS.GenerateDataKey(operation.WithoutNotes(ctx), in)
+// smVia is the service call of Secrets Manager in region.
+func smVia(region string) *identity.Via {
+	return &identity.Via{Service: "secretsmanager." + region + ".amazonaws.com", Region: region, InvokedBy: "secretsmanager.amazonaws.com"}
 }
 
-func (u unaudited) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	return u.KMS.Decrypt(operation.WithoutNotes(ctx), in)
+// through returns ctx for a call to KMS: in the region inRegion set, else
+// the caller's.
+func through(ctx context.Context) context.Context {
+	ctx = operation.WithoutNotes(ctx)
+	if identity.ViaFrom(ctx) == nil {
+		region := ""
+		if c := identity.From(ctx); c != nil {
+			region = c.Region
+		}
+		ctx = identity.WithVia(ctx, smVia(region))
+	}
+	return ctx
 }
 
-func (u unaudited) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
-	return u.KMS.DescribeKey(operation.WithoutNotes(ctx), in)
+// inRegion returns ctx for work on the secrets of scope (replicas in other
+// regions, background jobs): KMS is called in scope's region, by the
+// request's caller, or, in a background job without one, by the root of
+// the secret's account, as the service acts for the account.
+func inRegion(ctx context.Context, scope storage.Scope) context.Context {
+	if c := identity.From(ctx); c == nil || c.Account != scope.Account {
+		ctx = identity.With(ctx, identity.Root(scope.Account, scope.Region, ""))
+	}
+	return identity.WithVia(ctx, smVia(scope.Region))
 }
 
-func (u unaudited) ManagedKeyARN(ctx context.Context, service string) (string, error) {
-	return u.KMS.ManagedKeyARN(operation.WithoutNotes(ctx), service)
+func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
+	return v.KMS.GenerateDataKey(through(ctx), in)
+}
+
+func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return v.KMS.Decrypt(through(ctx), in)
+}
+
+func (v viaService) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
+	return v.KMS.DescribeKey(through(ctx), in)
+}
+
+func (v viaService) ManagedKeyARN(ctx context.Context, service string) (string, error) {
+	return v.KMS.ManagedKeyARN(through(ctx), service)
 }
 
 // Config holds the dependencies of a Service.
@@ -126,7 +160,7 @@ var _ smapi.Service = (*Service)(nil)
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store,
-		kms:   unaudited{cfg.KMS},
+		kms:   viaService{cfg.KMS},
 		now:   cfg.Now,
 		rand:  cfg.Rand,
 		log:   cfg.Logger,
