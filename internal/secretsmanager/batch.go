@@ -30,6 +30,12 @@ func (s *Service) BatchGetSecretValue(ctx context.Context, in *smapi.BatchGetSec
 	if _, err := scopeOf(ctx); err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	// The call itself is on no secret; each secret it reads needs
+	// secretsmanager:GetSecretValue (a refusal is one of its Errors), and
+	// Filters need secretsmanager:ListSecrets.
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
+	}
 	if (in.SecretIdList != nil) == (in.Filters != nil) {
 		return nil, errInvalidParameter("Either 'SecretIdList' or 'Filters' must be provided, but not both.")
 	}

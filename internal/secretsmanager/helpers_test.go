@@ -111,7 +111,7 @@ func wantCode(t *testing.T, err error, code, msgPart string) {
 	if msgPart != "" && !strings.Contains(e.Message, msgPart) {
 		t.Fatalf("error message = %q, want it to contain %q", e.Message, msgPart)
 	}
-	if _, declared := smapi.Errors[e.Code]; !declared && e.Code != awserr.CodeValidation {
+	if _, declared := smapi.Errors[e.Code]; !declared && e.Code != awserr.CodeValidation && e.Code != awserr.CodeAccessDenied {
 		t.Fatalf("error code %s is not declared by the Secrets Manager model", e.Code)
 	}
 }

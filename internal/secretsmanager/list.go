@@ -27,6 +27,9 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
+	}
 	limit, err := maxResults(in.MaxResults)
 	if err != nil {
 		return nil, err

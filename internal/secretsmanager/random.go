@@ -27,6 +27,9 @@ const (
 // RequireEachIncludedType (the default) the password has at least one
 // character of every included class except space.
 func (s *Service) GetRandomPassword(ctx context.Context, in *smapi.GetRandomPasswordInput) (*smapi.GetRandomPasswordOutput, error) {
+	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
+		return nil, err
+	}
 	n := int64(defaultPasswordLength)
 	if in.PasswordLength != nil {
 		n = *in.PasswordLength

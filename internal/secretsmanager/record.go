@@ -110,6 +110,9 @@ type tag struct {
 type secret struct {
 	rec  *storage.Record
 	meta secretMeta
+	// policy is the parsed meta.ResourcePolicyJSON, set on first use
+	// (resourcePolicy).
+	policy policyCache
 }
 
 func (s *secret) deleted() bool { return s.meta.Deletion != nil }

@@ -203,13 +203,14 @@ func accountOf(arn string) string {
 // ForceOverwriteReplicaSecret replaces that secret.
 func (s *Service) ReplicateSecretToRegions(ctx context.Context, in *smapi.ReplicateSecretToRegionsInput) (*smapi.ReplicateSecretToRegionsOutput, error) {
 	const op = "ReplicateSecretToRegions"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := replicateAccess(in)
 	var name, arn string
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -257,13 +258,14 @@ func (s *Service) currentStatus(ctx context.Context, scope storage.Scope, name, 
 // regions. Regions without a replica are ignored.
 func (s *Service) RemoveRegionsFromReplication(ctx context.Context, in *smapi.RemoveRegionsFromReplicationInput) (*smapi.RemoveRegionsFromReplicationOutput, error) {
 	const op = "RemoveRegionsFromReplication"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	var out *smapi.RemoveRegionsFromReplicationOutput
 	err = s.baseStore().Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -317,13 +319,14 @@ func (s *Service) RemoveRegionsFromReplication(ctx context.Context, in *smapi.Re
 // region) to a standalone secret; its primary stops listing the region.
 func (s *Service) StopReplicationToReplica(ctx context.Context, in *smapi.StopReplicationToReplicaInput) (*smapi.StopReplicationToReplicaOutput, error) {
 	const op = "StopReplicationToReplica"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	var arn string
 	err = s.baseStore().Update(ctx, func(tx storage.Tx) error {
-		rep, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		rep, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}

@@ -51,15 +51,16 @@ func checkPolicyText(text string, blockPublic bool) error {
 // InvalidRequestException. A refused call changes nothing.
 func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePolicyInput) (*smapi.PutResourcePolicyOutput, error) {
 	const op = "PutResourcePolicy"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction()).with("secretsmanager:blockpublicpolicy", boolStr(deref(in.BlockPublicPolicy)))
 	text := deref(in.ResourcePolicy)
 	policyErr := checkPolicyText(text, deref(in.BlockPublicPolicy))
 	var out *smapi.PutResourcePolicyOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -84,11 +85,12 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePo
 // given; ResourcePolicy is absent when the secret has none.
 func (s *Service) GetResourcePolicy(ctx context.Context, in *smapi.GetResourcePolicyInput) (*smapi.GetResourcePolicyOutput, error) {
 	const op = "GetResourcePolicy"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	a := act(in.IAMAction())
+	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -106,13 +108,14 @@ func (s *Service) GetResourcePolicy(ctx context.Context, in *smapi.GetResourcePo
 // without a policy is not an error (nothing changes).
 func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteResourcePolicyInput) (*smapi.DeleteResourcePolicyOutput, error) {
 	const op = "DeleteResourcePolicy"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	var out *smapi.DeleteResourcePolicyOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -141,14 +144,17 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteReso
 // when given it must name a secret.
 func (s *Service) ValidateResourcePolicy(ctx context.Context, in *smapi.ValidateResourcePolicyInput) (*smapi.ValidateResourcePolicyOutput, error) {
 	const op = "ValidateResourcePolicy"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	if in.SecretId != nil {
-		if _, err := resolveSecret(ctx, s.store, scope, *in.SecretId); err != nil {
+		if _, err := s.secretFor(ctx, s.store, scope, *in.SecretId, a); err != nil {
 			return nil, s.internal(ctx, op, err)
 		}
+	} else if err := s.authorizeAccount(ctx, a); err != nil {
+		return nil, err
 	}
 	doc, findings, err := parsePolicy(deref(in.ResourcePolicy))
 	if err != nil {

@@ -223,10 +223,11 @@ func (s *Service) finishRotation(ctx context.Context, run rotationRun, rotated, 
 // the secret rotates at its next window (RunJobs).
 func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput) (*smapi.RotateSecretOutput, error) {
 	const op = "RotateSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := rotateAccess(in)
 	if len(in.ExternalSecretRotationMetadata) > 0 || in.ExternalSecretRotationRoleArn != nil {
 		return nil, awserr.WithStatus(501, awserr.CodeNotImplemented,
 			"Keyfort does not implement rotation of managed external secrets")
@@ -238,7 +239,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 			return nil, err
 		}
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -343,13 +344,14 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 // returned as VersionId, as on AWS.
 func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotateSecretInput) (*smapi.CancelRotateSecretOutput, error) {
 	const op = "CancelRotateSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	var out *smapi.CancelRotateSecretOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}

@@ -76,6 +76,9 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	if err := s.authorizeCreate(ctx, scope, arn, in); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	meta := secretMeta{
 		ARN:         arn,
@@ -151,11 +154,12 @@ func errSecretExists(name string) error {
 // DescribeSecret returns a secret's metadata (never its value).
 func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretInput) (*smapi.DescribeSecretOutput, error) {
 	const op = "DescribeSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	sec, err := resolveSecret(ctx, s.reader(), scope, deref(in.SecretId))
+	a := act(in.IAMAction())
+	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -237,10 +241,11 @@ func listEntry(m *secretMeta) smapi.SecretListEntry {
 // RestoreSecret until RunJobs purges it.
 func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput) (*smapi.DeleteSecretOutput, error) {
 	const op = "DeleteSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := deleteAccess(in)
 	force := deref(in.ForceDeleteWithoutRecovery)
 	if force && in.RecoveryWindowInDays != nil {
 		return nil, errInvalidParameter("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
@@ -255,7 +260,7 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 	now := s.now().UTC()
 	var out *smapi.DeleteSecretOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if force && isNotFound(err) {
 			// "If you forcibly delete an already deleted or nonexistent
 			// secret, the operation does not return
@@ -314,13 +319,14 @@ func (s *Service) forceDeletedOutput(scope storage.Scope, id string, now time.Ti
 // secret that is not scheduled for deletion succeeds and changes nothing.
 func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInput) (*smapi.RestoreSecretOutput, error) {
 	const op = "RestoreSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	var out *smapi.RestoreSecretOutput
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -346,15 +352,16 @@ func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInpu
 // keeping their old encryption, as on AWS.
 func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput) (*smapi.UpdateSecretOutput, error) {
 	const op = "UpdateSecret"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := updateAccess(in)
 	hasValue, err := checkValue(in.SecretString, in.SecretBinary)
 	if err != nil {
 		return nil, err
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}

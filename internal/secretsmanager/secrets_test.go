@@ -192,7 +192,6 @@ func TestSecretIDResolution(t *testing.T) {
 		{"partial arn", arnPrefix(scopeT()) + "name-with-AbCdEf", true},
 		{"wrong suffix", arnPrefix(scopeT()) + "name-with-AbCdEf-zzzzzz", false},
 		{"other region", strings.Replace(arn, "us-east-1", "eu-west-1", 1), false},
-		{"other account", strings.Replace(arn, "123456789012", "210987654321", 1), false},
 		{"not an sm arn", "arn:aws:kms:us-east-1:123456789012:key/x", false},
 		{"unknown name", "nope", false},
 	}
@@ -206,9 +205,13 @@ func TestSecretIDResolution(t *testing.T) {
 			wantCode(t, err, codeNotFound, "Secrets Manager can't find the specified secret.")
 		})
 	}
+	// Another account's ARN is looked up there, and a caller its resource
+	// policy does not let in is refused, whether the secret exists or not.
+	_, err := e.sm.DescribeSecret(e.ctx, &smapi.DescribeSecretInput{SecretId: str(strings.Replace(arn, "123456789012", "210987654321", 1))})
+	wantCode(t, err, "AccessDeniedException", "because no resource-based policy allows the secretsmanager:DescribeSecret action")
 	// The same name in another region is another secret.
 	other := asCaller(t.Context(), testAccount, "eu-west-1")
-	_, err := e.sm.GetSecretValue(other, &smapi.GetSecretValueInput{SecretId: str("name-with-AbCdEf")})
+	_, err = e.sm.GetSecretValue(other, &smapi.GetSecretValueInput{SecretId: str("name-with-AbCdEf")})
 	wantCode(t, err, codeNotFound, "")
 }
 

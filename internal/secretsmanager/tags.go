@@ -63,15 +63,16 @@ func mergeTags(have []tag, add []smapi.Tag) ([]tag, error) {
 // TagResource adds or replaces tags on a secret.
 func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (*smapi.TagResourceOutput, error) {
 	const op = "TagResource"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := &access{action: in.IAMAction(), tags: nonNilTags(in.Tags)}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -80,6 +81,9 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 		}
 		tags, err := mergeTags(sec.meta.Tags, in.Tags)
 		if err != nil {
+			return err
+		}
+		if err := s.checkTagLockout(ctx, sec, deref(in.SecretId), tags, a); err != nil {
 			return err
 		}
 		sec.meta.Tags = tags
@@ -95,17 +99,18 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 // UntagResource removes tags by key; keys that are not present are ignored.
 func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInput) (*smapi.UntagResourceOutput, error) {
 	const op = "UntagResource"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := &access{action: in.IAMAction(), tagKeys: nonNilKeys(in.TagKeys)}
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return nil, errInvalidParameter("Tag keys beginning with aws: are reserved for AWS use.")
 		}
 	}
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		sec, err := resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
@@ -124,6 +129,9 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 		}
 		if sec.meta.Tags != nil && len(kept) == len(sec.meta.Tags) {
 			return nil
+		}
+		if err := s.checkTagLockout(ctx, sec, deref(in.SecretId), kept, a); err != nil {
+			return err
 		}
 		sec.meta.Tags = kept
 		sec.meta.LastChanged = s.now().UTC()

@@ -275,11 +275,12 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 // VersionId, by VersionStage, or the AWSCURRENT version.
 func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueInput) (*smapi.GetSecretValueOutput, error) {
 	const op = "GetSecretValue"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	sec, err := resolveSecret(ctx, s.reader(), scope, deref(in.SecretId))
+	a := getValueAccess(in)
+	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -369,10 +370,11 @@ func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
 // otherwise.
 func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueInput) (*smapi.PutSecretValueOutput, error) {
 	const op = "PutSecretValue"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := &access{action: in.IAMAction(), value: true}
 	has, err := checkValue(in.SecretString, in.SecretBinary)
 	if err != nil {
 		return nil, err
@@ -387,7 +389,7 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	if stages == nil {
 		stages = []string{stageCurrent}
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -413,15 +415,16 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 // IncludeDeprecated, versions without staging labels are left out.
 func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecretVersionIdsInput) (*smapi.ListSecretVersionIdsOutput, error) {
 	const op = "ListSecretVersionIds"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction())
 	limit, err := maxResults(in.MaxResults)
 	if err != nil {
 		return nil, err
 	}
-	sec, err := resolveSecret(ctx, s.store, scope, deref(in.SecretId))
+	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
@@ -502,10 +505,11 @@ func (s *Service) managedKeyARNIfExists(ctx context.Context) string {
 // (MoveToVersionId), removes it from one (RemoveFromVersionId), or both.
 func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.UpdateSecretVersionStageInput) (*smapi.UpdateSecretVersionStageOutput, error) {
 	const op = "UpdateSecretVersionStage"
-	scope, err := scopeOf(ctx)
+	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
+	a := act(in.IAMAction()).with("secretsmanager:versionstage", deref(in.VersionStage))
 	label := deref(in.VersionStage)
 	if label == "" || len(label) > 256 {
 		return nil, errInvalidParameter("A staging label must be 1 to 256 characters long.")
@@ -516,7 +520,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.Update
 	var sec *secret
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		var err error
-		sec, err = resolveSecret(ctx, tx, scope, deref(in.SecretId))
+		sec, err = s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
 		}
