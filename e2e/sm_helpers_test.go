@@ -11,9 +11,8 @@ import (
 	"github.com/keyfort/keyfort/internal/keyfortest"
 )
 
-// startSM starts a server and returns it with its Secrets Manager client.
-// Until internal/app wires the Secrets Manager service, every operation
-// answers NotImplementedException; the Secrets Manager tests skip then.
+// startSM starts a server and returns it with its Secrets Manager client,
+// and fails the test when the service does not answer.
 func startSM(t *testing.T, opts ...keyfortest.Option) (*keyfortest.Server, *secretsmanager.Client) {
 	t.Helper()
 	srv := keyfortest.Start(t, opts...)
@@ -21,7 +20,7 @@ func startSM(t *testing.T, opts ...keyfortest.Option) (*keyfortest.Server, *secr
 	_, err := c.GetRandomPassword(ctxT(t), &secretsmanager.GetRandomPasswordInput{PasswordLength: aws.Int64(8)})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplementedException" {
-		t.Skip("Secrets Manager is not wired into the server yet (internal/app/services.go)")
+		t.Fatal("Secrets Manager answers NotImplementedException: it is not wired into the server (internal/app/services.go)")
 	}
 	mustNoErr(t, err, "GetRandomPassword")
 	return srv, c
