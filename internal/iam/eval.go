@@ -73,7 +73,7 @@ func (p *Policy) Evaluate(r *Request, kind Kind) Match {
 		return m
 	}
 	vars := p.Version == Version2012
-	action := strings.ToLower(r.Action)
+	action := r.Action
 	for i := range p.Statements {
 		st := &p.Statements[i]
 		pm := matchDirect
@@ -111,14 +111,14 @@ func (p *Policy) Evaluate(r *Request, kind Kind) Match {
 func (st *Statement) matchAction(action string) bool {
 	if st.notAction != nil {
 		for _, a := range st.notAction {
-			if WildcardMatch(a, action) {
+			if matchFold(a, action) {
 				return false
 			}
 		}
 		return true
 	}
 	for _, a := range st.action {
-		if WildcardMatch(a, action) {
+		if matchFold(a, action) {
 			return true
 		}
 	}
@@ -198,7 +198,7 @@ func (e *PrincipalElement) match(c *Principal) principalMatch {
 		switch {
 		case v == "*":
 			return matchDirect
-		case v == c.Account || v == "arn:aws:iam::"+c.Account+":root":
+		case v == c.Account || isRootOf(v, c.Account):
 			best = matchAccount
 		case v == c.PrincipalARN || v == c.ARN || (c.UserID != "" && v == c.UserID):
 			return matchDirect
@@ -387,4 +387,11 @@ func (r Result) Reason(action string) string {
 	kind, _ = strings.CutPrefix(kind, "an ")
 	kind, _ = strings.CutPrefix(kind, "a ")
 	return " because no " + kind + " allows the " + action + " action"
+}
+
+// isRootOf reports whether arn is arn:aws:iam::<account>:root.
+func isRootOf(arn, account string) bool {
+	const pre, suf = "arn:aws:iam::", ":root"
+	return len(arn) == len(pre)+len(account)+len(suf) && strings.HasPrefix(arn, pre) &&
+		strings.HasSuffix(arn, suf) && arn[len(pre):len(pre)+len(account)] == account
 }

@@ -457,3 +457,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAuthorizeDefaultKeyPolicy is the hot path of a KMS request from
+// the account root under the default key policy.
+func BenchmarkAuthorizeDefaultKeyPolicy(b *testing.B) {
+	p := MustParse(defaultKeyPolicy, ParseOptions{Kind: ResourcePolicy})
+	req := &Request{Action: "kms:Encrypt", Resource: keyA, Principal: root}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Authorize(Authorization{Request: req, Resource: p, ResourceAccount: acct, ResourceRequired: true}).Allowed() {
+			b.Fatal("denied")
+		}
+	}
+}
+
+// BenchmarkAuthorizeABAC is a user whose identity policy allows on a
+// resource tag that must equal a principal tag (a condition and a policy
+// variable).
+func BenchmarkAuthorizeABAC(b *testing.B) {
+	p := MustParse(defaultKeyPolicy, ParseOptions{Kind: ResourcePolicy})
+	id := MustParse(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*","Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}]}`, ParseOptions{Kind: IdentityPolicy})
+	req := &Request{Action: "kms:Encrypt", Resource: keyA, Principal: alice, Context: MapContext{"aws:resourcetag/team": {"blue"}, "aws:principaltag/team": {"blue"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !Authorize(Authorization{Request: req, Identity: []*Policy{id}, Resource: p, ResourceAccount: acct, ResourceRequired: true}).Allowed() {
+			b.Fatal("denied")
+		}
+	}
+}

@@ -31,6 +31,38 @@ func WildcardMatch(pattern, s string) bool {
 	return px == len(pattern)
 }
 
+// matchFold is WildcardMatch with s compared in ASCII lower case: pattern
+// must already be lower case (action patterns are lowered once, at parse
+// time), so matching an action costs no allocation.
+func matchFold(pattern, s string) bool {
+	px, sx := 0, 0
+	starP, starS := -1, 0
+	for sx < len(s) {
+		c := s[sx]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		switch {
+		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == c):
+			px++
+			sx++
+		case px < len(pattern) && pattern[px] == '*':
+			starP, starS = px, sx
+			px++
+		case starP >= 0:
+			px = starP + 1
+			starS++
+			sx = starS
+		default:
+			return false
+		}
+	}
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}
+
 // token is one element of a compiled pattern: a literal run, or a * or ?
 // wildcard. Text a policy variable put in a pattern is literal, so a tag
 // value such as "*" matches only itself.
