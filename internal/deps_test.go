@@ -48,6 +48,10 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
+		{module + "/internal/credentials", []string{"net/http", "database/sql", module + "/internal/sigv4", module + "/internal/server", module + "/internal/storage"},
+			"the credentials file is parsed, not served: no HTTP, no signing, no storage"},
+		{module + "/internal/sigv4", []string{module + "/internal/credentials", module + "/internal/storage", module + "/internal/server"},
+			"sigv4 reaches the credentials file only through its Credentials interface"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
 	}
 	for _, r := range rules {

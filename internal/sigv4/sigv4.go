@@ -5,8 +5,10 @@
 // codes and wording (MissingAuthenticationTokenException,
 // IncompleteSignatureException, InvalidSignatureException, ...). In
 // development mode ([Dev]) the header must be well formed but the signature
-// is not verified; strict verification against a credentials file is not
-// implemented yet. This package imports no service and no storage.
+// is not verified; in strict mode ([Strict]) the signature, the date and
+// the session token are verified against [Credentials] (the credentials
+// file, package credentials, through the app). This package imports no
+// service and no storage.
 package sigv4
 
 import (
@@ -214,10 +216,10 @@ func ValidRegion(s string) bool {
 // ParseAmzDate parses an X-Amz-Date value (ISO 8601 basic format,
 // 20060102T150405Z).
 func ParseAmzDate(s string) (time.Time, error) {
-	t, err := time.Parse("20060102T150405Z", s)
-	if err != nil {
+	t, err := time.Parse(AmzDateLayout, s)
+	if err != nil || len(s) != len(AmzDateLayout) {
 		return time.Time{}, awserr.New(CodeIncompleteSignature,
-			"Date must be in ISO-8601 'basic format'. See http://en.wikipedia.org/wiki/ISO_8601")
+			"Date must be in ISO-8601 'basic format'. Got '"+clip(s)+"'. See http://en.wikipedia.org/wiki/ISO_8601")
 	}
 	return t, nil
 }
@@ -251,10 +253,8 @@ func (Dev) Authenticate(r *http.Request, _ []byte, service string) (*identity.Ca
 		if _, err := ParseAmzDate(d); err != nil {
 			return nil, err
 		}
-		if d[:8] != a.Credential.Date {
-			return nil, awserr.New(CodeInvalidSignature,
-				"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '"+
-					a.Credential.Date+"' != '"+d[:8]+"', from '"+d+"'.")
+		if err := checkScopeDate(&a, d); err != nil {
+			return nil, err
 		}
 	}
 	account := DefaultAccount
