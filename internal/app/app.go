@@ -19,10 +19,12 @@ import (
 
 	"github.com/keyfort/keyfort/internal/audit"
 	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/server"
+	"github.com/keyfort/keyfort/internal/sigv4"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
@@ -62,6 +64,7 @@ type App struct {
 	server *server.Server
 	jobs   []jobRunner
 	every  time.Duration
+	creds  *liveCredentials // strict auth only
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -74,11 +77,11 @@ type App struct {
 	unlock    func() // releases the data directory's lock
 }
 
-// New validates cfg and opens everything the server needs: the data
-// directory (mode 0700), the store, the root key (generated beside the data
-// on first start, with a warning), the audit trail, the services and the
-// server. It does not listen yet; see Start. On error everything opened so
-// far is closed.
+// New validates cfg and opens everything the server needs: the credentials
+// file (strict auth), the data directory (mode 0700), the store, the root
+// key (generated beside the data on first start, with a warning), the audit
+// trail, the services and the server. It does not listen yet; see Start.
+// On error everything opened so far is closed.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -105,6 +108,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			opened.closeResources()
 		}
 	}()
+
+	var auth sigv4.Authenticator // nil: development mode
+	if cfg.Auth == config.AuthStrict {
+		creds, err := credentials.Load(cfg.Credentials)
+		if err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+		a.creds = new(liveCredentials)
+		a.creds.store.Store(creds)
+		auth = &sigv4.Strict{Credentials: a.creds, Now: now}
+		log.Info("credentials loaded", "file", cfg.Credentials,
+			"principals", creds.Principals(), "access_keys", creds.Keys())
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("app: create data directory: %w", err)
@@ -167,6 +183,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			server.KMS(kmsapi.Operations(svcs.kms), kmsapi.Errors),
 			server.SecretsManager(smapi.Operations(svcs.sm), smapi.Errors),
 		},
+		Auth:            auth,
 		InsecureDevAuth: cfg.InsecureDevAuth,
 		Audit:           a.audit,
 		Logger:          log,

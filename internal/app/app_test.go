@@ -125,7 +125,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		want   string
 	}{
 		{"non-loopback without insecure-dev-auth", func(c *config.Config) { c.Listen = "0.0.0.0:0" }, "needs --insecure-dev-auth"},
-		{"strict auth", func(c *config.Config) { c.Auth = "strict" }, "strict authentication is not implemented yet"},
+		{"strict auth without credentials", func(c *config.Config) { c.Auth = "strict" }, "strict auth needs a credentials file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -60,8 +60,14 @@ type Config struct {
 	// Store is empty for the embedded SQLite store at <DataDir>/keyfort.db,
 	// or a postgres:// or postgresql:// URL.
 	Store string
-	// Auth is the authentication mode: "dev" or "strict".
+	// Auth is the authentication mode: "dev" (any well-formed SigV4
+	// header; the access key picks the account) or "strict" (signatures
+	// verified against Credentials).
 	Auth string
+	// Credentials is the credentials file of strict auth: the principals,
+	// their access keys, tags and policies (see package credentials).
+	// Required with strict auth, refused with dev auth.
+	Credentials string
 	// InsecureDevAuth allows dev auth on a non-loopback address.
 	InsecureDevAuth bool
 	// RootKeyFile is the file holding the root key. Empty means
@@ -169,12 +175,19 @@ func (c Config) Validate() error {
 	}
 	switch c.Auth {
 	case AuthDev:
+		if c.Credentials != "" {
+			return errorf("credentials", "is used only with --auth strict; dev auth accepts any credentials")
+		}
 		if !c.InsecureDevAuth && !IsLoopback(host) {
 			return errorf("listen", "%s is not a loopback address; dev auth accepts any credentials, "+
 				"so listening there needs --insecure-dev-auth", c.Listen)
 		}
 	case AuthStrict:
-		return errorf("auth", "strict authentication is not implemented yet; use dev")
+		// Signatures are verified: any address will do.
+		if c.Credentials == "" {
+			return errorf("credentials", "strict auth needs a credentials file "+
+				"(--credentials FILE, KEYFORT_CREDENTIALS or credentials: in the config file)")
+		}
 	default:
 		return errorf("auth", "%q is not one of dev, strict", c.Auth)
 	}
@@ -237,6 +250,7 @@ func settings() []setting {
 		{"data", "KEYFORT_DATA", "data directory", str(func(c *Config) *string { return &c.DataDir })},
 		{"store", "KEYFORT_STORE", "empty for embedded SQLite, or a postgres:// URL", str(func(c *Config) *string { return &c.Store })},
 		{"auth", "KEYFORT_AUTH", "authentication mode: dev or strict", str(func(c *Config) *string { return &c.Auth })},
+		{"credentials", "KEYFORT_CREDENTIALS", "credentials file of strict auth (principals, access keys, policies; reloaded on SIGHUP)", str(func(c *Config) *string { return &c.Credentials })},
 		{"insecure-dev-auth", "KEYFORT_INSECURE_DEV_AUTH", "allow dev auth on a non-loopback address", func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -290,7 +304,7 @@ func parseSize(v string) (int64, error) {
 }
 
 // Parse reads a YAML configuration file onto the defaults. Keys are the
-// flag names (listen, data, store, auth, insecure-dev-auth, root-key-file,
+// flag names (listen, data, store, auth, credentials, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout, memory-limit; '_' may be written for
 // '-'), plus rotation-webhooks, a mapping of Lambda function ARN to webhook
 // URL that only the file can set (see [Config.RotationWebhooks]). A value

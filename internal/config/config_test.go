@@ -47,7 +47,8 @@ data_dir_ignored_comment: # not a key, see below
 listen: 127.0.0.1:9000
 data: /var/lib/keyfort
 store: postgres://keyfort:${KEYFORT_TEST_PG_PASSWORD}@db:5432/keyfort?x=$$y
-auth: dev
+auth: strict
+credentials: /etc/keyfort/credentials.yaml
 insecure_dev_auth: true
 root-key-file: /etc/keyfort/root.key
 log-level: debug
@@ -63,7 +64,8 @@ rotation_webhooks:
 	}
 	want := Config{
 		Listen: "127.0.0.1:9000", DataDir: "/var/lib/keyfort",
-		Store: "postgres://keyfort:pw@db:5432/keyfort?x=$$y", Auth: "dev", InsecureDevAuth: true,
+		Store: "postgres://keyfort:pw@db:5432/keyfort?x=$$y", Auth: "strict",
+		Credentials: "/etc/keyfort/credentials.yaml", InsecureDevAuth: true,
 		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
 		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second, MemoryLimit: DefaultMemoryLimit,
 		RotationWebhooks: map[string]string{
@@ -126,7 +128,13 @@ func TestValidate(t *testing.T) {
 		{"public with insecure", func(c *Config) { c.Listen = "0.0.0.0:4599"; c.InsecureDevAuth = true }, ""},
 		{"empty data", func(c *Config) { c.DataDir = "" }, "config: data: must not be empty"},
 		{"mysql store", func(c *Config) { c.Store = "mysql://x" }, "config: store:"},
-		{"strict auth", func(c *Config) { c.Auth = "strict" }, "config: auth: strict authentication is not implemented yet"},
+		{"strict auth", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml" }, ""},
+		{"strict auth on any address", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml"; c.Listen = "0.0.0.0:4599" }, ""},
+		{"strict auth on all interfaces", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml"; c.Listen = ":4599" }, ""},
+		{"strict auth without credentials", func(c *Config) { c.Auth = "strict" },
+			"config: credentials: strict auth needs a credentials file (--credentials FILE, KEYFORT_CREDENTIALS or credentials: in the config file)"},
+		{"credentials with dev auth", func(c *Config) { c.Credentials = "creds.yaml" },
+			"config: credentials: is used only with --auth strict; dev auth accepts any credentials"},
 		{"unknown auth", func(c *Config) { c.Auth = "none" }, `config: auth: "none" is not one of dev, strict`},
 		{"bad level", func(c *Config) { c.LogLevel = "trace" }, "config: log-level:"},
 		{"bad format", func(c *Config) { c.LogFormat = "xml" }, "config: log-format:"},
@@ -189,6 +197,12 @@ func TestLoadPrecedence(t *testing.T) {
 			}},
 		{"empty env is unset", nil, map[string]string{"KEYFORT_LISTEN": ""}, func(c Config) bool { return c.Listen == DefaultListen }},
 		{"bool flag", []string{"--insecure-dev-auth"}, nil, func(c Config) bool { return c.InsecureDevAuth }},
+		{"credentials flag", []string{"--auth", "strict", "--credentials", "/etc/creds.yaml"}, nil, func(c Config) bool {
+			return c.Auth == AuthStrict && c.Credentials == "/etc/creds.yaml"
+		}},
+		{"credentials env", nil, map[string]string{"KEYFORT_AUTH": "strict", "KEYFORT_CREDENTIALS": "/env/creds.yaml"}, func(c Config) bool {
+			return c.Auth == AuthStrict && c.Credentials == "/env/creds.yaml"
+		}},
 		{"bool flag false over env", []string{"--insecure-dev-auth=false"}, map[string]string{"KEYFORT_INSECURE_DEV_AUTH": "true"},
 			func(c Config) bool { return !c.InsecureDevAuth }},
 		{"duration env", nil, map[string]string{"KEYFORT_SHUTDOWN_TIMEOUT": "250ms"}, func(c Config) bool { return c.ShutdownTimeout == 250*time.Millisecond }},

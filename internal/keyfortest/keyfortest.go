@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -40,6 +41,15 @@ const DefaultRegion = "us-east-1"
 // auth it maps to account 123456789012.
 const DefaultAccessKey = "AKIAKEYFORTTEST00000"
 
+// DefaultSecretKey is the secret access key of the clients that AWSConfig,
+// KMS, KMSAs, SecretsManager and SecretsManagerAs make. A credentials file
+// (WithCredentials) lists it for the keys those clients should use.
+const DefaultSecretKey = "keyfort-test-secret"
+
+// CredentialsFileName is the name of the credentials file WithCredentials
+// writes into the data directory.
+const CredentialsFileName = "credentials.yaml"
+
 // Server is a running Keyfort server.
 type Server struct {
 	// URL is the server's base URL, e.g. "http://127.0.0.1:40123".
@@ -61,6 +71,7 @@ type options struct {
 	rootKey   string
 	logger    *slog.Logger
 	configure func(*config.Config)
+	creds     *string // WithCredentials
 }
 
 // Option configures Start.
@@ -90,6 +101,13 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithConfig lets f change the configuration before the server starts.
 func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.configure = f } }
 
+// WithCredentials starts the server in strict auth with a credentials file
+// holding yaml (see package credentials), written into the data directory
+// as CredentialsFileName when the server starts. Clients must then sign
+// with a key the file lists; the default clients use DefaultAccessKey and
+// DefaultSecretKey.
+func WithCredentials(yaml string) Option { return func(o *options) { o.creds = &yaml } }
+
 // Start starts a server on 127.0.0.1:0 and registers its Close with
 // t.Cleanup. It fails the test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -105,6 +123,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     30 * time.Second,
 	}}}
+	if o.creds != nil {
+		if err := os.WriteFile(s.CredentialsFile(), []byte(*o.creds), 0o600); err != nil {
+			t.Fatalf("keyfortest: write credentials: %v", err)
+		}
+	}
 	if o.store != "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -138,6 +161,10 @@ func (s *Server) start(t testing.TB) {
 	cfg.DataDir = s.DataDir
 	cfg.Store = s.o.store
 	cfg.ShutdownTimeout = 5 * time.Second
+	if s.o.creds != nil {
+		cfg.Auth = config.AuthStrict
+		cfg.Credentials = s.CredentialsFile()
+	}
 	if s.o.configure != nil {
 		s.o.configure(&cfg)
 	}
@@ -158,6 +185,10 @@ func (s *Server) start(t testing.TB) {
 	s.App = a
 	s.URL = "http://" + a.Addr()
 }
+
+// CredentialsFile returns the path of the credentials file that
+// WithCredentials writes (tests may rewrite it and call App.Reload).
+func (s *Server) CredentialsFile() string { return filepath.Join(s.DataDir, CredentialsFileName) }
 
 // DBPath returns the path of the embedded database file.
 func (s *Server) DBPath() string { return filepath.Join(s.DataDir, "keyfort.db") }
@@ -184,12 +215,18 @@ func (s *Server) Close() {
 }
 
 // AWSConfig returns an SDK configuration for the server with static
-// credentials (accessKey, any secret), the region, retries disabled and
-// nothing read from the environment or ~/.aws.
+// credentials (accessKey, DefaultSecretKey), the region, retries disabled
+// and nothing read from the environment or ~/.aws.
 func (s *Server) AWSConfig(accessKey, region string) aws.Config {
+	return s.AWSConfigFor(accessKey, DefaultSecretKey, "", region)
+}
+
+// AWSConfigFor is AWSConfig with the given secret access key and session
+// token ("" for none), for servers in strict auth.
+func (s *Server) AWSConfigFor(accessKey, secretKey, sessionToken, region string) aws.Config {
 	return aws.Config{
 		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "keyfort-test-secret", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, secretKey, sessionToken),
 		BaseEndpoint: aws.String(s.URL),
 		HTTPClient:   s.http,
 		Retryer:      func() aws.Retryer { return ClosedConnRetryer() },
