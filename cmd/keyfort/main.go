@@ -35,7 +35,9 @@ Usage:
   keyfort help            print this help
 
 Settings come from flags, then KEYFORT_* environment variables, then the
-YAML file given by --config, then defaults.
+YAML file given by --config, then defaults. With --auth strict, requests
+must be signed with an access key of the --credentials file; SIGHUP
+reloads that file.
 `
 
 func main() {
@@ -96,11 +98,26 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the credentials file (strict auth). Subscribed before
+	// start-up so that an early SIGHUP does not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := app.New(ctx, cfg, app.Options{Logger: log, LookupEnv: lookup})
 	if err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
 		return 1
 	}
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = a.Reload() // logs its outcome; a bad file leaves the old one in force
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
 		return 1
