@@ -423,3 +423,16 @@ func FuzzStrictAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkStrictAuthenticate(b *testing.B) {
+	t := &testing.T{}
+	r := sign(t, request(t, testBody), testBody, signOpts{})
+	s := newStrict()
+	body := []byte(testBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Authenticate(r, body, "kms"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
