@@ -847,9 +847,26 @@ class Smoke:
         eq(targets, {"alias/aws/secretsmanager": md["KeyId"]}, "ListAliases(KeyId=<aws managed key>)")
 
     def check_unimplemented(self):
-        key_id, _ = self.new_key("smoke grant")
-        expect_error(self.kms.create_grant, "NotImplementedException", status=501, KeyId=key_id,
-                     GranteePrincipal="arn:aws:iam::%s:role/smoke" % ACCOUNT, Operations=["Decrypt"])
+        key_id, _ = self.new_key("smoke unimplemented")
+        expect_error(self.kms.get_public_key, "NotImplementedException", status=501, KeyId=key_id)
+
+    def check_grants(self):
+        key_id, arn = self.new_key("smoke grant")
+        g = self.kms.create_grant(KeyId=key_id, GranteePrincipal="arn:aws:iam::111122223333:root",
+                                  Operations=["Encrypt", "Decrypt"], Name="smoke")
+        ensure(re.match(r"^[0-9a-f]{64}$", g["GrantId"]), "GrantId %r" % g["GrantId"])
+        # The other account uses the key through the grant, by key ARN.
+        ct = self.kms_other_account.encrypt(KeyId=arn, Plaintext=b"smoke-plaintext-7f3a9c")["CiphertextBlob"]
+        pt = self.kms_other_account.decrypt(KeyId=arn, CiphertextBlob=ct, GrantTokens=[g["GrantToken"]])["Plaintext"]
+        eq(pt, b"smoke-plaintext-7f3a9c", "Decrypt through the grant")
+        grants = self.kms.list_grants(KeyId=key_id)["Grants"]
+        eq([x["GrantId"] for x in grants], [g["GrantId"]], "ListGrants")
+        eq(grants[0]["IssuingAccount"], "arn:aws:iam::%s:root" % ACCOUNT, "IssuingAccount")
+        self.kms.revoke_grant(KeyId=key_id, GrantId=g["GrantId"])
+        expect_error(self.kms_other_account.encrypt, "AccessDeniedException", KeyId=arn, Plaintext=b"x",
+                     contains=["is not authorized to perform: kms:Encrypt"])
+        expect_error(self.kms.create_grant, "InvalidGrantTokenException", KeyId=key_id,
+                     GranteePrincipal="arn:aws:iam::%s:role/smoke" % ACCOUNT, Operations=["Decrypt"], GrantTokens=["bogus"])
 
     def check_region_isolation(self):
         key_id, arn = self.new_key("smoke region")
@@ -1495,7 +1512,8 @@ CHECKS = [
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
     ("Get/Put/ListKeyPolicies", "check_key_policy"),
     ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
-    ("unimplemented operation (CreateGrant)", "check_unimplemented"),
+    ("unimplemented operation (GetPublicKey)", "check_unimplemented"),
+    ("CreateGrant / ListGrants / RevokeGrant across accounts", "check_grants"),
     ("region isolation (eu-west-1)", "check_region_isolation"),
     ("account isolation (access key 111122223333)", "check_account_isolation"),
     ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
@@ -1521,6 +1539,130 @@ CHECKS = [
     ("aws secretsmanager rotate-secret through a webhook (CLI)", "check_sm_cli_rotate"),
 ]
 
+
+
+# ---- strict mode: the README's credentials file, through the AWS CLI ----
+
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
+
+
+def readme_credentials():
+    """The credentials file the README shows under "Strict mode", verbatim."""
+    with open(README) as f:
+        text = f.read()
+    m = re.search(r"## Strict mode.*?```yaml\n(.*?)```", text, re.S)
+    if not m:
+        raise CheckFailed("README.md has no ```yaml credentials block under \"## Strict mode\"")
+    return m.group(1)
+
+
+def readme_principal(creds, user):
+    """(access key id, secret) of a user of the README's credentials file."""
+    m = re.search(r"user/%s\b.*?id: (\w+)\s*,?\s*\n?\s*secret: ([\w-]+)" % user, creds, re.S)
+    if not m:
+        raise CheckFailed("README credentials: no access key for user/%s" % user)
+    return m.group(1), m.group(2)
+
+
+class StrictSmoke:
+    """Strict mode with the README's two principals, through the AWS CLI."""
+
+    def __init__(self, server, workdir, creds, creds_path):
+        self.server = server
+        self.workdir = workdir
+        self.creds = creds
+        self.creds_path = creds_path
+        self.alice = readme_principal(creds, "alice")
+        self.bob = readme_principal(creds, "bob")
+        self.key_id = None
+
+    def aws(self, who, *args):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+        }
+        env.update({
+            "AWS_ACCESS_KEY_ID": who[0],
+            "AWS_SECRET_ACCESS_KEY": who[1],
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.path.join(self.workdir, "aws-config-absent"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(self.workdir, "aws-credentials-absent"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_PAGER": "",
+            "NO_PROXY": "127.0.0.1,localhost",
+        })
+        exe = shutil.which("aws")
+        cmd = ([exe] if exe else [sys.executable, "-m", "awscli"]) + ["--endpoint-url", self.server.endpoint, "--output", "json"] + list(args)
+        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=CLI_TIMEOUT)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+    def ok(self, who, *args):
+        code, out, err = self.aws(who, *args)
+        ensure(code == 0, "aws %s: exit %d: %s" % (" ".join(args), code, err.strip()))
+        return json.loads(out) if out.strip() else {}
+
+    def denied(self, who, *args, contains=()):
+        code, out, err = self.aws(who, *args)
+        ensure(code != 0, "aws %s succeeded, want AccessDeniedException: %s" % (" ".join(args), out.strip()))
+        ensure("AccessDeniedException" in err, "aws %s: %s, want AccessDeniedException" % (" ".join(args), err.strip()))
+        for part in contains:
+            ensure(part in err, "aws %s: %r does not contain %r" % (" ".join(args), err.strip(), part))
+
+    def check_wrong_secret(self):
+        code, _, err = self.aws((self.alice[0], "not-her-secret"), "kms", "list-keys")
+        ensure(code != 0 and "InvalidSignatureException" in err and "The request signature we calculated does not match" in err,
+               "wrong secret: exit %d: %s" % (code, err.strip()))
+        code, _, err = self.aws(("AKIAUNKNOWN00000000", "x"), "kms", "list-keys")
+        ensure(code != 0 and "UnrecognizedClientException" in err and "The security token included in the request is invalid." in err,
+               "unknown key: exit %d: %s" % (code, err.strip()))
+
+    def check_keys_by_team(self):
+        self.denied(self.alice, "kms", "create-key", contains=["user/alice is not authorized to perform: kms:CreateKey"])
+        md = self.ok(self.alice, "kms", "create-key", "--tags", "TagKey=team,TagValue=blue")["KeyMetadata"]
+        self.key_id = md["KeyId"]
+        self.ok(self.alice, "kms", "encrypt", "--key-id", self.key_id, "--plaintext", "aGk=")
+        self.denied(self.bob, "kms", "encrypt", "--key-id", md["Arn"], "--plaintext", "aGk=",
+                    contains=["user/bob is not authorized to perform: kms:Encrypt on resource: " + md["Arn"],
+                              "because no identity-based policy allows the kms:Encrypt action"])
+
+    def check_secret_lockout(self):
+        self.ok(self.alice, "secretsmanager", "create-secret", "--name", "blue/db", "--secret-string", "pw", "--tags", "Key=team,Value=blue")
+        self.denied(self.alice, "secretsmanager", "untag-resource", "--secret-id", "blue/db", "--tag-keys", "team",
+                    contains=["secretsmanager:UntagResource on resource: blue/db"])
+        tags = self.ok(self.alice, "secretsmanager", "describe-secret", "--secret-id", "blue/db").get("Tags", [])
+        eq(tags, [{"Key": "team", "Value": "blue"}], "tags after the refused untag")
+        self.denied(self.bob, "secretsmanager", "get-secret-value", "--secret-id", "blue/db")
+
+    def check_reload(self):
+        # A third principal added to the file works after SIGHUP; a broken
+        # file is refused and the old one stays in force.
+        carol = ("AKIACAROL0000000001", "carol-secret-key")
+        with open(self.creds_path, "a") as f:
+            f.write("  - arn: arn:aws:iam::111122223333:root\n    access_keys:\n      - {id: %s, secret: %s}\n" % carol)
+        self.server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            code, _, err = self.aws(carol, "kms", "list-keys")
+            if code == 0:
+                break
+            ensure(time.monotonic() < deadline, "carol still refused 10s after SIGHUP: %s" % err.strip())
+            time.sleep(0.2)
+        with open(self.creds_path, "w") as f:
+            f.write("principals: [broken\n")
+        self.server.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        self.ok(carol, "kms", "list-keys")
+        self.ok(self.alice, "kms", "describe-key", "--key-id", self.key_id)
+
+
+STRICT_CHECKS = [
+    ("strict: a wrong secret and an unknown key are refused with AWS's errors (AWS CLI)", "check_wrong_secret"),
+    ("strict: README principals: alice's team key, bob denied (AWS CLI)", "check_keys_by_team"),
+    ("strict: README principals: untagging that would lock alice out is refused (AWS CLI)", "check_secret_lockout"),
+    ("strict: SIGHUP reloads the credentials file; a broken file keeps the old one", "check_reload"),
+]
 
 class Results:
     def __init__(self, verbose):
@@ -1641,6 +1783,26 @@ def main():
                 results.record("state survives a restart", lambda: Smoke(server2, workdir).check_persisted(persisted))
                 stop_server(results, server2)
             results.record("no plaintext in logs or data directory", lambda: leak_check(data, [s.log_path for s in servers]))
+        # Run 3: strict mode, on a data directory of its own, with the
+        # README's credentials file.
+        creds_path = os.path.join(workdir, "creds.yaml")
+        creds = None
+
+        def write_creds():
+            nonlocal creds
+            creds = readme_credentials()
+            with open(creds_path, "w") as f:
+                f.write(creds)
+        results.record("README's strict-mode credentials file", write_creds)
+        if creds is not None:
+            strict = Server(binary, os.path.join(workdir, "data-strict"), os.path.join(workdir, "server-strict.log"),
+                            ["--auth", "strict", "--credentials", creds_path])
+            servers.append(strict)
+            if run_server(results, strict, "strict mode"):
+                st = StrictSmoke(strict, workdir, creds, creds_path)
+                for name, method in STRICT_CHECKS:
+                    results.record(name, getattr(st, method))
+                stop_server(results, strict)
     finally:
         for s in servers:
             s.stop()
