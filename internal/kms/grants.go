@@ -340,11 +340,11 @@ func (s *Service) CreateGrant(ctx context.Context, in *kmsapi.CreateGrantInput) 
 		if deref(in.DryRun) {
 			return errDryRun()
 		}
-		existing, err := s.loadGrants(ctx, tx, k)
-		if err != nil {
-			return err
-		}
 		if g.Name != "" {
+			existing, err := s.loadGrants(ctx, tx, k)
+			if err != nil {
+				return err
+			}
 			for _, e := range existing {
 				if e.sameAs(g) {
 					ref = grantRef{scope: k.rec.Scope, keyID: k.rec.ID, grantID: e.ID}
@@ -352,8 +352,12 @@ func (s *Service) CreateGrant(ctx context.Context, in *kmsapi.CreateGrantInput) 
 				}
 			}
 		}
-		if len(existing) >= maxGrantsPerKey {
-			return awserr.Newf(codeLimitExceeded, "The request was rejected because %s already has %d grants, the most a KMS key can have.", k.arn, maxGrantsPerKey)
+		n, err := tx.Count(ctx, kindGrant, k.rec.Scope, k.rec.ID)
+		if err != nil {
+			return wrap("count grants", err)
+		}
+		if n >= s.maxGrants {
+			return awserr.Newf(codeLimitExceeded, "The request was rejected because %s already has %d grants, the most a KMS key can have.", k.arn, s.maxGrants)
 		}
 		var id [32]byte
 		if _, err := io.ReadFull(s.rand, id[:]); err != nil {

@@ -62,6 +62,9 @@ type Service struct {
 	reads  *readCache // nil when the store is shared by several nodes
 	lists  *listIndex // nil when the store is shared by several nodes
 	marker markerCodec
+	// maxGrants is the most grants a key may have (AWS's quota,
+	// maxGrantsPerKey; lower in tests).
+	maxGrants int
 	// tokenKey authenticates grant tokens.
 	tokenKey []byte
 	// defaults caches each account's parsed default key policy.
@@ -97,6 +100,7 @@ func New(cfg Config) *Service {
 	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")
+	s.maxGrants = maxGrantsPerKey
 	return s
 }
 
