@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,6 +26,14 @@ type auditEvent struct {
 	RequestParameters json.RawMessage `json:"requestParameters"`
 	ResponseElements  json.RawMessage `json:"responseElements"`
 	ErrorCode         string          `json:"errorCode"`
+	UserIdentity      struct {
+		Type        string `json:"type"`
+		ARN         string `json:"arn"`
+		AccountID   string `json:"accountId"`
+		AccessKeyID string `json:"accessKeyId"`
+		PrincipalID string `json:"principalId"`
+		UserName    string `json:"userName"`
+	} `json:"userIdentity"`
 	ErrorMessage      string          `json:"errorMessage"`
 	Resources         []struct {
 		AccountID string `json:"accountId"`
@@ -211,5 +220,43 @@ func TestAuditBatchGetSecretValue(t *testing.T) {
 	}
 	if events[6].ErrorCode != "InvalidParameterException" {
 		t.Errorf("refused batch event errorCode = %q, want InvalidParameterException", events[6].ErrorCode)
+	}
+}
+
+// TestAuditDenials checks that refused requests reach the trail: an
+// AccessDeniedException with the caller's identity, and a request whose
+// signature does not verify, with no identity.
+func TestAuditDenials(t *testing.T) {
+	srv := startStrict(t, strictCredentials)
+	root, nobody := kmsFor(srv, "AKIAROOT000000000001", "root-secret"), kmsFor(srv, "AKIANOBODY000000001", "nobody-secret")
+	key := createKey(t, root, nil)
+	_, err := nobody.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: key.KeyId})
+	wantAPIError(t, err, "AccessDeniedException", "")
+	_, err = kmsFor(srv, "AKIANOBODY000000001", "wrong").ListKeys(ctxT(t), &kms.ListKeysInput{})
+	wantAPIError(t, err, "InvalidSignatureException", "")
+	var denied, unsigned *auditEvent
+	events := readAudit(t, srv)
+	for i := range events {
+		e := &events[i]
+		switch {
+		case e.EventName == "DescribeKey" && e.ErrorCode == "AccessDeniedException":
+			denied = e
+		case e.EventName == "ListKeys" && e.ErrorCode == "InvalidSignatureException":
+			unsigned = e
+		}
+	}
+	if denied == nil || unsigned == nil {
+		t.Fatalf("trail lacks the refused requests (denied %v, bad signature %v)", denied != nil, unsigned != nil)
+	}
+	u := denied.UserIdentity
+	if u.Type != "IAMUser" || u.ARN != "arn:aws:iam::"+strictAccount+":user/nobody" || u.UserName != "nobody" ||
+		u.AccessKeyID != "AKIANOBODY000000001" || u.AccountID != strictAccount || !strings.HasPrefix(u.PrincipalID, "AIDA") {
+		t.Fatalf("denied event userIdentity = %+v", u)
+	}
+	if !strings.Contains(denied.ErrorMessage, "is not authorized to perform: kms:DescribeKey") || len(denied.Resources) != 1 {
+		t.Fatalf("denied event = %+v", denied)
+	}
+	if unsigned.UserIdentity.ARN != "" || unsigned.UserIdentity.AccessKeyID != "" {
+		t.Fatalf("an unverified request is recorded as %+v", unsigned.UserIdentity)
 	}
 }

@@ -45,6 +45,8 @@ type UserIdentity struct {
 	ARN         string `json:"arn,omitempty"`
 	AccountID   string `json:"accountId,omitempty"`
 	AccessKeyID string `json:"accessKeyId,omitempty"`
+	// UserName is the IAM user's name (IAMUser only).
+	UserName string `json:"userName,omitempty"`
 }
 
 // Resource is one element of CloudTrail's resources list.
@@ -171,6 +173,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = jsonstr.Append(b, u.Type)
 	for _, f := range [...]struct{ name, v string }{
 		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
+		{"userName", u.UserName},
 	} {
 		if f.v != "" {
 			str(f.name, f.v)

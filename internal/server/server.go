@@ -470,6 +470,7 @@ func (s *Server) event(c *call) *audit.Event {
 			ARN:         c.caller.ARN,
 			AccountID:   c.caller.Account,
 			AccessKeyID: c.caller.AccessKeyID,
+			UserName:    c.caller.UserName,
 		}
 		e.AWSRegion = c.caller.Region
 		e.SourceIPAddress = c.caller.SourceIP
