@@ -34,8 +34,8 @@ type auditEvent struct {
 		PrincipalID string `json:"principalId"`
 		UserName    string `json:"userName"`
 	} `json:"userIdentity"`
-	ErrorMessage      string          `json:"errorMessage"`
-	Resources         []struct {
+	ErrorMessage string `json:"errorMessage"`
+	Resources    []struct {
 		AccountID string `json:"accountId"`
 		Type      string `json:"type"`
 		ARN       string `json:"ARN"`
