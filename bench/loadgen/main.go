@@ -91,8 +91,8 @@ func run() error {
 	dur := flag.Duration("d", 5*time.Second, "duration of each operation's run")
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
-	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
-		"GetSecretValue,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run")
+	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
+		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
@@ -208,9 +208,27 @@ func run() error {
 			Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(strconv.Itoa(i))}}})
 		return err
 	}
+	var strictSrv *server // the strict-mode server, started for the first *Strict row
+	defer func() {
+		if strictSrv != nil {
+			strictSrv.stop()
+		}
+	}()
 	var listPage *capturedPage // FloorListSecrets' answer, fetched when first needed
 	var results []result
 	for _, name := range strings.Split(*opsFlag, ",") {
+		if strings.HasSuffix(name, "Strict") && strictSrv == nil {
+			if strictSrv, err = startStrictServer(*binary); err != nil {
+				return err
+			}
+			sops, err := strictOps(ctx, "http://"+strictSrv.addr, *conc)
+			if err != nil {
+				return err
+			}
+			for n, fn := range sops {
+				ops[n] = fn
+			}
+		}
 		fn, ok := ops[strings.TrimSpace(name)]
 		if !ok {
 			return fmt.Errorf("unknown operation %q", name)
@@ -226,6 +244,9 @@ func run() error {
 		measured := srv // whose CPU and RSS the row reports
 		if name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable" {
 			measured = procFloor
+		}
+		if strings.HasSuffix(name, "Strict") {
+			measured = strictSrv
 		}
 		var cpu0 time.Duration
 		if name != "Floor" {
@@ -293,6 +314,17 @@ func run() error {
 	if list != nil && floorListRow != nil && listPage != nil && floorListRow.rps() > 0 {
 		fmt.Printf("\nListSecrets: %.0f pages/s, %.0f%% of FloorListSecrets (%.0f pages/s: the same SDK call answered by a canned page of %d entries)\n",
 			list.rps(), 100*list.rps()/floorListRow.rps(), floorListRow.rps(), listPage.entries)
+	}
+	byName := map[string]*result{}
+	for i := range results {
+		byName[results[i].name] = &results[i]
+	}
+	for _, op := range []string{"Encrypt", "GetSecretValue"} {
+		dev, strict := byName[op], byName[op+"Strict"]
+		if dev != nil && strict != nil && dev.rps() > 0 && dev.n > 0 && strict.n > 0 {
+			fmt.Printf("\n%sStrict (strict SigV4, an ABAC identity policy, the key policy): %.0f/s, %.0f%% of dev mode's %.0f/s; server CPU %d µs against %d µs per request (issue target: at least 85%%)\n",
+				op, strict.rps(), 100*strict.rps()/dev.rps(), dev.rps(), strict.cpuPerOp.Microseconds(), dev.cpuPerOp.Microseconds())
+		}
 	}
 	fmt.Printf("\nserver RSS after the run: %s\n", srv.rss())
 	return nil
