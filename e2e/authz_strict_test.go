@@ -60,6 +60,16 @@ const strictCredentials = `principals:
   - arn: arn:aws:iam::111122223333:user/nobody
     access_keys:
       - {id: AKIANOBODY000000001, secret: nobody-secret}
+  - arn: arn:aws:iam::111122223333:user/svc
+    access_keys:
+      - {id: AKIASVC000000000001, secret: svc-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"},{"Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"*","Condition":{"StringLike":{"kms:ViaService":"secretsmanager.*.amazonaws.com"}}}]}'
+  - arn: arn:aws:iam::111122223333:user/smonly
+    access_keys:
+      - {id: AKIASMONLY00000001, secret: smonly-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:*","Resource":"*"}]}'
 `
 
 // startStrict starts a server in strict auth with the credentials file
@@ -190,6 +200,44 @@ func TestStrictTeamsABAC(t *testing.T) {
 	mustNoErr(t, err, "PutResourcePolicy")
 	if got := secretValue(t, bs, "blue/db"); got != "pw" {
 		t.Fatalf("bob GetSecretValue through the resource policy = %q", got)
+	}
+}
+
+// TestStrictSecretUnderCustomerKey checks that a secret under a customer
+// managed key also needs that key, through Secrets Manager: a principal
+// allowed kms:GenerateDataKey and kms:Decrypt only via the service uses the
+// secret (and cannot use the key directly); one allowed only Secrets
+// Manager uses secrets under the AWS managed key but not under this one.
+func TestStrictSecretUnderCustomerKey(t *testing.T) {
+	srv := startStrict(t, strictCredentials)
+	root := kmsFor(srv, "AKIAROOT000000000001", "root-secret")
+	key := createKey(t, root, nil)
+	other := createKey(t, root, nil)
+	svc, smonly := smFor(srv, "AKIASVC000000000001", "svc-secret"), smFor(srv, "AKIASMONLY00000001", "smonly-secret")
+
+	_, err := svc.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("cmk"), SecretString: aws.String("v1"), KmsKeyId: key.Arn})
+	mustNoErr(t, err, "svc CreateSecret under the key")
+	if got := secretValue(t, svc, "cmk"); got != "v1" {
+		t.Fatalf("svc GetSecretValue = %q", got)
+	}
+	_, err = svc.UpdateSecret(ctxT(t), &secretsmanager.UpdateSecretInput{SecretId: aws.String("cmk"), KmsKeyId: other.KeyId})
+	mustNoErr(t, err, "svc UpdateSecret to another key")
+	if got := secretValue(t, svc, "cmk"); got != "v1" {
+		t.Fatalf("svc GetSecretValue after the key change = %q", got)
+	}
+	_, err = kmsFor(srv, "AKIASVC000000000001", "svc-secret").GenerateDataKey(ctxT(t), &kms.GenerateDataKeyInput{KeyId: key.KeyId, NumberOfBytes: aws.Int32(32)})
+	wantAPIError(t, err, "AccessDeniedException", "user/svc is not authorized to perform: kms:GenerateDataKey on resource: "+aws.ToString(key.Arn)+" because no identity-based policy allows")
+
+	_, err = smonly.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("cmk")})
+	wantAPIError(t, err, "AccessDeniedException", "Access to KMS is not allowed")
+	_, err = smonly.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("cmk2"), SecretString: aws.String("x"), KmsKeyId: key.Arn})
+	wantAPIError(t, err, "AccessDeniedException", "Access to KMS is not allowed")
+	_, err = svc.DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("cmk2")})
+	wantAPIError(t, err, "ResourceNotFoundException", "") // the refused CreateSecret left nothing
+	_, err = smonly.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("default"), SecretString: aws.String("d")})
+	mustNoErr(t, err, "smonly CreateSecret under the AWS managed key")
+	if got := secretValue(t, smonly, "default"); got != "d" {
+		t.Fatalf("smonly GetSecretValue = %q", got)
 	}
 }
 

@@ -9,19 +9,28 @@ import (
 )
 
 // keyARNOf returns the ARN of the KMS key a KmsKeyId names (the AWS managed
-// key for ""). A key KMS refuses to describe is EncryptionFailure.
-func (s *Service) keyARNOf(ctx context.Context, kmsKeyID string) (string, error) {
+// key for ""), checking, as Secrets Manager does on AWS when a secret's key
+// is set, that the caller may use it through the service: a
+// GenerateDataKey whose encryption context names the secret and the
+// version "RequestToValidateKeyAccess". A key KMS refuses is
+// EncryptionFailure (AccessDeniedException when the caller may not use it).
+func (s *Service) keyARNOf(ctx context.Context, arn, kmsKeyID string) (string, error) {
 	if kmsKeyID == "" {
 		return s.kmsKeyRef(ctx, &secretMeta{})
 	}
-	out, err := s.kms.DescribeKey(ctx, &kmsapi.DescribeKeyInput{KeyId: ptr(kmsKeyID)})
+	out, err := s.kms.GenerateDataKey(ctx, &kmsapi.GenerateDataKeyInput{
+		KeyId:             ptr(kmsKeyID),
+		KeySpec:           kmsapi.DataKeySpec("AES_256"),
+		EncryptionContext: encryptionContext(arn, "RequestToValidateKeyAccess"),
+	})
 	if err != nil {
-		return "", s.kmsError(ctx, "DescribeKey", err, errEncryption)
+		return "", s.kmsError(ctx, "GenerateDataKey", err, errEncryption)
 	}
-	if out.KeyMetadata == nil || deref(out.KeyMetadata.Arn) == "" {
-		return "", s.internal(ctx, "DescribeKey", wrap("describe key", errors.New("no key ARN")))
+	out.Plaintext.Zero()
+	if deref(out.KeyId) == "" {
+		return "", s.internal(ctx, "GenerateDataKey", wrap("validate key", errors.New("no key ARN")))
 	}
-	return *out.KeyMetadata.Arn, nil
+	return *out.KeyId, nil
 }
 
 // reencryptStages are the labels whose versions are re-encrypted when a

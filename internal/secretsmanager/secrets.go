@@ -371,7 +371,7 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	keyChanged := in.KmsKeyId != nil && *in.KmsKeyId != sec.meta.KmsKeyID
 	newKeyARN := ""
 	if keyChanged {
-		if newKeyARN, err = s.keyARNOf(ctx, *in.KmsKeyId); err != nil {
+		if newKeyARN, err = s.keyARNOf(ctx, sec.meta.ARN, *in.KmsKeyId); err != nil {
 			return nil, err
 		}
 	}
