@@ -128,7 +128,7 @@ func (c *Condition) eval(ctx Context, vars bool) bool {
 	got, present := ctx.Value(c.key)
 	if c.base == opNull {
 		isNull := !present || len(got) == 0
-		for _, v := range c.Values {
+		for _, v := range c.vals {
 			switch strings.ToLower(v) {
 			case "true":
 				if isNull {
@@ -180,7 +180,7 @@ func (c *Condition) eval(ctx Context, vars bool) bool {
 // none of them.
 func (c *Condition) matchOne(ctx Context, vars bool, got string) bool {
 	neg := c.base.negated()
-	for _, want := range c.Values {
+	for _, want := range c.vals {
 		m, ok := c.compare(ctx, vars, want, got)
 		if !ok {
 			continue // an unusable policy value (bad number, unknown variable) matches nothing

@@ -130,15 +130,15 @@ func (st *Statement) matchResource(r *Request, vars bool) bool {
 	if res == "" {
 		res = "*"
 	}
-	if st.NotResource != nil {
-		for _, p := range st.NotResource {
+	if st.notResource != nil {
+		for _, p := range st.notResource {
 			if matchResource(r.Context, vars, p, res) {
 				return false
 			}
 		}
 		return true
 	}
-	for _, p := range st.Resource {
+	for _, p := range st.resource {
 		if matchResource(r.Context, vars, p, res) {
 			return true
 		}

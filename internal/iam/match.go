@@ -117,6 +117,11 @@ func expandLiteral(ctx Context, vars bool, s string) (string, bool) {
 	if !vars || !strings.Contains(s, "${") {
 		return s, true
 	}
+	// A value that is one variable (the common "${aws:PrincipalTag/team}")
+	// is that variable's value, without building a string.
+	if strings.HasPrefix(s, "${") && strings.IndexByte(s, '}') == len(s)-1 {
+		return variable(ctx, s[2:len(s)-1])
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -140,14 +145,15 @@ func expandLiteral(ctx Context, vars bool, s string) (string, bool) {
 // variable resolves the inside of a ${...} policy variable: a condition
 // key, optionally with a default (${aws:username, 'nobody'}), or one of the
 // escapes ${*}, ${?} and ${$}. A key that is absent or has several values
-// resolves only through its default.
+// resolves only through its default. Parse lowers the keys of variables
+// (normalizeVariables), so the lookup allocates nothing.
 func variable(ctx Context, inner string) (string, bool) {
 	switch inner {
 	case "*", "?", "$":
 		return inner, true
 	}
 	key, def, hasDef := strings.Cut(inner, ",")
-	key = strings.ToLower(strings.TrimSpace(key))
+	key = lowerASCII(strings.TrimSpace(key))
 	if hasDef {
 		def = strings.TrimSpace(def)
 		if len(def) >= 2 && def[0] == '\'' && def[len(def)-1] == '\'' {
@@ -165,6 +171,47 @@ func variable(ctx Context, inner string) (string, bool) {
 		return def, true
 	}
 	return "", false
+}
+
+// lowerASCII returns s in ASCII lower case, without allocating when it
+// already is.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// normalizeVariables returns s with the condition key of each ${...}
+// policy variable in lower case (condition keys are case-insensitive), so
+// that evaluation need not lower them.
+func normalizeVariables(s string) string {
+	if !strings.Contains(s, "${") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '$' && i+1 < len(s) && s[i+1] == '{' {
+			end := strings.IndexByte(s[i+2:], '}')
+			if end >= 0 {
+				inner := s[i+2 : i+2+end]
+				key, rest, hasDef := strings.Cut(inner, ",")
+				b.WriteString("${")
+				b.WriteString(strings.ToLower(key))
+				if hasDef {
+					b.WriteByte(',')
+					b.WriteString(rest)
+				}
+				b.WriteByte('}')
+				i += 2 + end
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // match reports whether s matches the pattern; fold compares literals
@@ -227,33 +274,49 @@ func matchResource(ctx Context, vars bool, want, got string) bool {
 // arnMatch compares an ARN pattern with an ARN: each of the six
 // colon-separated components separately (the last takes the rest), each
 // with * and ? wildcards, case-sensitively. ok is false when a policy
-// variable has no value.
+// variable has no value. It allocates only for components with variables.
 func arnMatch(ctx Context, vars bool, want, got string) (match, ok bool) {
-	wp := splitARN(want)
-	gp := splitARN(got)
-	if wp == nil || gp == nil {
+	if !isARN(want) || !isARN(got) {
 		// Not ARNs: compare whole strings with wildcards.
-		p, ok := compilePattern(ctx, vars, want)
-		return ok && p.match(got, false), ok
+		return matchComponent(ctx, vars, want, got)
 	}
 	for i := range 6 {
-		p, ok := compilePattern(ctx, vars, wp[i])
-		if !ok {
-			return false, false
-		}
-		if !p.match(gp[i], false) {
-			return false, true
+		var w, g string
+		w, want = nextComponent(want, i == 5)
+		g, got = nextComponent(got, i == 5)
+		m, ok := matchComponent(ctx, vars, w, g)
+		if !ok || !m {
+			return false, ok
 		}
 	}
 	return true, true
 }
 
-// splitARN splits arn:partition:service:region:account:resource into its
-// six components, or returns nil.
-func splitARN(s string) []string {
-	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" {
-		return nil
+// matchComponent matches one pattern with * and ? wildcards (and policy
+// variables) against s.
+func matchComponent(ctx Context, vars bool, want, got string) (match, ok bool) {
+	if !vars || !strings.Contains(want, "${") {
+		return WildcardMatch(want, got), true
 	}
-	return parts
+	p, ok := compilePattern(ctx, vars, want)
+	return ok && p.match(got, false), ok
+}
+
+// isARN reports whether s has the arn:partition:service:region:account:
+// prefix of six components.
+func isARN(s string) bool {
+	return strings.HasPrefix(s, "arn:") && strings.Count(s, ":") >= 5
+}
+
+// nextComponent returns the first colon-separated component of s and the
+// rest after the colon; the last component is all of s.
+func nextComponent(s string, last bool) (string, string) {
+	if last {
+		return s, ""
+	}
+	i := strings.IndexByte(s, ':')
+	if i < 0 {
+		return s, ""
+	}
+	return s[:i], s[i+1:]
 }

@@ -102,8 +102,10 @@ type Statement struct {
 	NotResource  []string
 	Conditions   []Condition
 
-	// Evaluation forms, made once by Parse: actions in lower case.
-	action, notAction []string
+	// Evaluation forms, made once by Parse: actions in lower case,
+	// resources with the keys of their policy variables in lower case.
+	action, notAction     []string
+	resource, notResource []string
 }
 
 // PrincipalElement is a Principal or NotPrincipal element: "*" (Any), or a
@@ -124,7 +126,8 @@ type Condition struct {
 	Values []string
 
 	// Evaluation forms, made once by Parse.
-	key       string // Key in lower case
+	vals      []string // Values with their policy variables' keys in lower case
+	key       string   // Key in lower case
 	qualifier qualifier
 	base      operator
 	ifExists  bool
@@ -344,11 +347,23 @@ func (p *parser) statement(where string, m map[string]any) Statement {
 	default:
 		st.NotResource = p.resources(where+".NotResource", m["NotResource"])
 	}
+	st.resource, st.notResource = normalizeAll(st.Resource), normalizeAll(st.NotResource)
 
 	if v, ok := m["Condition"]; ok {
 		st.Conditions = p.conditions(where+".Condition", v)
 	}
 	return st
+}
+
+func normalizeAll(list []string) []string {
+	if list == nil {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = normalizeVariables(s)
+	}
+	return out
 }
 
 func lowerAll(list []string) []string {
@@ -539,7 +554,7 @@ func (p *parser) conditions(where string, v any) []Condition {
 				continue
 			}
 			out = append(out, Condition{
-				Operator: op, Key: k, Values: vals,
+				Operator: op, Key: k, Values: vals, vals: normalizeAll(vals),
 				key: strings.ToLower(k), qualifier: q, base: base, ifExists: ifExists,
 			})
 		}

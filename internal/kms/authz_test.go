@@ -148,3 +148,42 @@ func TestKMSConditionKeys(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEncryptAuthorization is Encrypt at the service for the account
+// root under the default key policy, and for an IAM user whose identity
+// policy allows on the key's team tag (ABAC), to show what evaluating
+// policies costs on the hot path.
+func BenchmarkEncryptAuthorization(b *testing.B) {
+	store, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	root, _ := envelope.GenerateRootKey(rand.Reader)
+	s := New(Config{Store: store, Sealer: envelope.NewSealer(nil, root)})
+	rootCtx := identity.With(b.Context(), identity.Root("111122223333", "us-east-1", ""))
+	out, err := s.CreateKey(rootCtx, &kmsapi.CreateKeyInput{Tags: []kmsapi.Tag{{TagKey: ptr("team"), TagValue: ptr("blue")}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol := iam.MustParse(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"arn:aws:kms:*:111122223333:key/*","Condition":{"StringEquals":{"aws:ResourceTag/team":"${aws:PrincipalTag/team}"}}}]}`,
+		iam.ParseOptions{Kind: iam.IdentityPolicy})
+	arn := "arn:aws:iam::111122223333:user/app"
+	user := &identity.Caller{Account: "111122223333", Region: "us-east-1", ARN: arn, Type: identity.TypeIAMUser, UserName: "app",
+		Principal: iam.Principal{ARN: arn, PrincipalARN: arn, Account: "111122223333", UserID: "AIDAAPP"},
+		Tags:      map[string]string{"team": "blue"}, Policies: []*iam.Policy{pol}}
+	in := &kmsapi.EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: make([]byte, 64)}
+	for _, bc := range []struct {
+		name string
+		ctx  context.Context
+	}{{"root", rootCtx}, {"abac-user", identity.With(b.Context(), user)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Encrypt(bc.ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
