@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -25,8 +27,36 @@ var grantIDRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // another account use a key its policy does not open, under its
 // constraint, from the moment CreateGrant answers until it is retired or
 // revoked.
-func TestGrants(t *testing.T) {
-	srv := keyfortest.Start(t)
+func TestGrants(t *testing.T) { testGrants(t) }
+
+// TestGrantsOnPostgres runs TestGrants on the PostgreSQL store, and checks
+// that deleting a key deletes its grants.
+func TestGrantsOnPostgres(t *testing.T) {
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	testGrants(t, keyfortest.WithStore(dsn))
+	clock := keyfortest.NewClock(time.Now())
+	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))
+	a, b := srv.KMSAs(acctA, "us-east-1"), srv.KMSAs(acctB, "us-east-1")
+	key := createKey(t, a, nil)
+	_, err := a.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: key.KeyId, GranteePrincipal: aws.String("arn:aws:iam::" + acctB + ":root"),
+		RetiringPrincipal: aws.String("arn:aws:iam::" + acctB + ":root"), Operations: []types.GrantOperation{types.GrantOperationDecrypt}})
+	mustNoErr(t, err, "CreateGrant")
+	_, err = a.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: key.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	clock.Advance(8 * 24 * time.Hour)
+	srv.RunJobs(t)
+	ret, err := b.ListRetirableGrants(ctxT(t), &kms.ListRetirableGrantsInput{RetiringPrincipal: aws.String("arn:aws:iam::" + acctB + ":root")})
+	mustNoErr(t, err, "ListRetirableGrants")
+	if len(ret.Grants) != 0 {
+		t.Fatalf("the deleted key's grants remain: %+v", ret.Grants)
+	}
+}
+
+func testGrants(t *testing.T, opts ...keyfortest.Option) {
+	srv := keyfortest.Start(t, opts...)
 	a, b := srv.KMSAs(acctA, "us-east-1"), srv.KMSAs(acctB, "us-east-1")
 	key := createKey(t, a, nil)
 	keyARN := aws.ToString(key.Arn)
