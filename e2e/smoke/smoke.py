@@ -1626,6 +1626,19 @@ class StrictSmoke:
         self.denied(self.bob, "kms", "encrypt", "--key-id", md["Arn"], "--plaintext", "aGk=",
                     contains=["user/bob is not authorized to perform: kms:Encrypt on resource: " + md["Arn"],
                               "because no identity-based policy allows the kms:Encrypt action"])
+        self.ok(self.alice, "kms", "create-grant", "--key-id", self.key_id,
+                "--grantee-principal", "arn:aws:iam::111122223333:user/bob", "--operations", "Encrypt")
+        self.ok(self.bob, "kms", "encrypt", "--key-id", md["Arn"], "--plaintext", "aGk=")
+        self.denied(self.bob, "kms", "decrypt", "--ciphertext-blob", "fileb://" + self._ciphertext(md["Arn"]))
+        self.ok(self.alice, "kms", "tag-resource", "--key-id", self.key_id, "--tags", "TagKey=team,TagValue=red")
+        self.denied(self.alice, "kms", "encrypt", "--key-id", self.key_id, "--plaintext", "aGk=")
+
+    def _ciphertext(self, key_arn):
+        out = self.ok(self.alice, "kms", "encrypt", "--key-id", key_arn, "--plaintext", "aGk=")
+        path = os.path.join(self.workdir, "strict-ct.bin")
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(out["CiphertextBlob"]))
+        return path
 
     def check_secret_lockout(self):
         self.ok(self.alice, "secretsmanager", "create-secret", "--name", "blue/db", "--secret-string", "pw", "--tags", "Key=team,Value=blue")
@@ -1654,12 +1667,12 @@ class StrictSmoke:
         self.server.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         self.ok(carol, "kms", "list-keys")
-        self.ok(self.alice, "kms", "describe-key", "--key-id", self.key_id)
+        self.ok(self.alice, "secretsmanager", "describe-secret", "--secret-id", "blue/db")
 
 
 STRICT_CHECKS = [
     ("strict: a wrong secret and an unknown key are refused with AWS's errors (AWS CLI)", "check_wrong_secret"),
-    ("strict: README principals: alice's team key, bob denied (AWS CLI)", "check_keys_by_team"),
+    ("strict: README principals: alice's team key, bob denied, a grant, a retag (AWS CLI)", "check_keys_by_team"),
     ("strict: README principals: untagging that would lock alice out is refused (AWS CLI)", "check_secret_lockout"),
     ("strict: SIGHUP reloads the credentials file; a broken file keeps the old one", "check_reload"),
 ]
