@@ -3,43 +3,21 @@ package iam
 import "strings"
 
 // WildcardMatch matches s against pattern, where * matches any run of
-// characters and ? any one character. It is case-sensitive (lower both for
-// IAM's case-insensitive action matching) and runs in
+// characters and ? any one character. It is case-sensitive and runs in
 // O(len(pattern)*len(s)).
-func WildcardMatch(pattern, s string) bool {
-	px, sx := 0, 0
-	starP, starS := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
-			px++
-			sx++
-		case px < len(pattern) && pattern[px] == '*':
-			starP, starS = px, sx
-			px++
-		case starP >= 0:
-			px = starP + 1
-			starS++
-			sx = starS
-		default:
-			return false
-		}
-	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
-}
+func WildcardMatch(pattern, s string) bool { return wildcard(pattern, s, false) }
 
 // matchFold is WildcardMatch with s compared in ASCII lower case: pattern
 // must already be lower case (action patterns are lowered once, at parse
 // time), so matching an action costs no allocation.
-func matchFold(pattern, s string) bool {
+func matchFold(pattern, s string) bool { return wildcard(pattern, s, true) }
+
+func wildcard(pattern, s string, fold bool) bool {
 	px, sx := 0, 0
 	starP, starS := -1, 0
 	for sx < len(s) {
 		c := s[sx]
-		if 'A' <= c && c <= 'Z' {
+		if fold && 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		switch {

@@ -39,10 +39,9 @@ type access struct {
 	hasEC bool
 	// alg is kms:EncryptionAlgorithm (or another algorithm key in extra).
 	alg string
-	// tags are aws:RequestTag/* and aws:TagKeys (TagResource, CreateKey);
-	// tagKeys are aws:TagKeys of UntagResource.
-	tags    []kmsapi.Tag
-	tagKeys []string
+	// tags answers aws:RequestTag/* and aws:TagKeys (TagResource,
+	// UntagResource, CreateKey); nil for requests that name no tags.
+	tags *iam.RequestTags
 	// requestAlias is kms:RequestAlias: the alias the KeyId named.
 	requestAlias string
 	// grant holds CreateGrant's condition keys.
@@ -300,18 +299,9 @@ func (c *kmsContext) Value(key string) ([]string, bool) {
 		if c.k != nil {
 			return one(c.k.rec.Scope.Account)
 		}
-	case "aws:tagkeys":
-		switch {
-		case a.tags != nil:
-			keys := make([]string, len(a.tags))
-			for i, t := range a.tags {
-				keys[i] = deref(t.TagKey)
-			}
-			return keys, true
-		case a.tagKeys != nil:
-			return a.tagKeys, true
-		}
-		return nil, false
+	}
+	if v, ok := a.tags.Value(key); ok {
+		return v, true
 	}
 	if g := a.grant; g != nil {
 		switch key {
@@ -356,14 +346,6 @@ func (c *kmsContext) Value(key string) ([]string, bool) {
 			}
 		}
 		return nil, false
-	case strings.HasPrefix(key, "aws:requesttag/"):
-		name := key[len("aws:requesttag/"):]
-		for _, t := range a.tags {
-			if strings.EqualFold(deref(t.TagKey), name) {
-				return one(deref(t.TagValue))
-			}
-		}
-		return nil, false
 	}
 	return identity.GlobalValue(c.caller, c.via, c.now, key)
 }
@@ -381,4 +363,9 @@ func (c *kmsContext) resourceAliases() ([]string, bool) {
 		}
 	}
 	return c.aliases, true
+}
+
+// requestTags is the RequestTags of a request that sets tags.
+func requestTags(tags []kmsapi.Tag) *iam.RequestTags {
+	return iam.SetTags(tags, func(t kmsapi.Tag) (string, string) { return deref(t.TagKey), deref(t.TagValue) })
 }

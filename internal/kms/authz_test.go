@@ -90,7 +90,7 @@ func TestKMSConditionKeys(t *testing.T) {
 	via := &identity.Via{Service: "secretsmanager.us-east-1.amazonaws.com", Region: "us-east-1", InvokedBy: "secretsmanager.amazonaws.com"}
 	a := &access{
 		action: "kms:CreateGrant", ec: map[string]string{"Purpose": "test"}, hasEC: true, alg: "SYMMETRIC_DEFAULT",
-		requestAlias: "alias/a", tags: []kmsapi.Tag{{TagKey: ptr("env"), TagValue: ptr("prod")}},
+		requestAlias: "alias/a", tags: requestTags([]kmsapi.Tag{{TagKey: ptr("env"), TagValue: ptr("prod")}}),
 		grant: &grantFacts{operations: []string{"Decrypt", "Encrypt"}, grantee: "arn:aws:iam::1:user/g", retiring: "arn:aws:iam::1:user/r", constraint: "EncryptionContextSubset"},
 		extra: iam.MapContext{"kms:bypasspolicylockoutsafetycheck": {"false"}},
 	}

@@ -677,7 +677,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, in *kmsapi.ListRetira
 // principalAccount returns the account of a principal ARN, or "".
 func principalAccount(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) == 6 && isAccountID(parts[4]) {
+	if len(parts) == 6 && iam.IsAccountID(parts[4]) {
 		return parts[4]
 	}
 	return ""
@@ -793,7 +793,7 @@ func accountRoot(arn string) string {
 		return ""
 	}
 	acct, ok = strings.CutSuffix(acct, ":root")
-	if !ok || !isAccountID(acct) {
+	if !ok || !iam.IsAccountID(acct) {
 		return ""
 	}
 	return acct

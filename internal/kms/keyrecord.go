@@ -175,7 +175,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 				return r, errOtherRegionArn(parts[3])
 			}
 			if parts[4] != scope.Account {
-				if kind&refCrossAccount == 0 || !isAccountID(parts[4]) {
+				if kind&refCrossAccount == 0 || !iam.IsAccountID(parts[4]) {
 					return r, errKeyNotFound(v)
 				}
 				r.scope.Account = parts[4]
@@ -192,7 +192,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 				return r, errAliasNotFound(v)
 			}
 			if parts[4] != scope.Account {
-				if kind&refCrossAccount == 0 || !isAccountID(parts[4]) {
+				if kind&refCrossAccount == 0 || !iam.IsAccountID(parts[4]) {
 					return r, errAliasNotFound(v)
 				}
 				r.scope.Account = parts[4]
@@ -268,17 +268,4 @@ func auditKeyIDResponse(ctx context.Context, arn string) {
 // as CloudTrail does for the alias operations.
 func auditAlias(ctx context.Context, scope storage.Scope, name string) {
 	auditResource(ctx, scope, aliasARN(scope, name))
-}
-
-// isAccountID reports whether s is a 12-digit account id.
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -126,7 +126,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if origin == "" {
 		origin = originAWSKMS
 	}
-	a := &access{action: in.IAMAction(), tags: in.Tags, extra: iam.MapContext{
+	a := &access{action: in.IAMAction(), extra: iam.MapContext{
 		"kms:keyspec":                        {spec},
 		"kms:customermasterkeyspec":          {spec},
 		"kms:keyusage":                       {usage},
@@ -135,6 +135,9 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		"kms:multiregion":                    {strconv.FormatBool(deref(in.MultiRegion))},
 		"kms:bypasspolicylockoutsafetycheck": {strconv.FormatBool(deref(in.BypassPolicyLockoutSafetyCheck))},
 	}}
+	if in.Tags != nil {
+		a.tags = requestTags(in.Tags)
+	}
 	if err := s.authorizeAccount(ctx, a); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -71,10 +72,7 @@ func (s *Service) TagResource(ctx context.Context, in *kmsapi.TagResourceInput) 
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
-	a := &access{action: in.IAMAction(), tags: in.Tags}
-	if a.tags == nil {
-		a.tags = []kmsapi.Tag{}
-	}
+	a := &access{action: in.IAMAction(), tags: requestTags(in.Tags)}
 	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err
@@ -99,10 +97,7 @@ func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInp
 			return nil, errTagsReserved()
 		}
 	}
-	a := &access{action: in.IAMAction(), tagKeys: in.TagKeys}
-	if a.tagKeys == nil {
-		a.tagKeys = []string{}
-	}
+	a := &access{action: in.IAMAction(), tags: iam.RemoveTags(in.TagKeys)}
 	_, err := s.updateKey(ctx, a, in.KeyId, func(_ storage.Tx, k *key) error {
 		if err := checkTaggable(k); err != nil {
 			return err

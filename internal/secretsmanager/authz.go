@@ -31,10 +31,9 @@ type access struct {
 	// extra holds the request's secretsmanager:* keys (Name, Description,
 	// KmsKeyId, VersionId, VersionStage, ...), by lower-case key.
 	extra iam.MapContext
-	// tags are aws:RequestTag/* and aws:TagKeys; tagKeys are aws:TagKeys
-	// of UntagResource.
-	tags    []smapi.Tag
-	tagKeys []string
+	// tags answers aws:RequestTag/* and aws:TagKeys; nil for requests
+	// that name no tags.
+	tags *iam.RequestTags
 	// value is set for operations that read or write the secret's value,
 	// which another account may do only with a customer managed key.
 	value bool
@@ -62,23 +61,11 @@ func secretScope(ctx context.Context, id *string) (storage.Scope, error) {
 		return scope, err
 	}
 	rest, ok := strings.CutPrefix(*id, "arn:aws:secretsmanager:"+scope.Region+":")
-	if !ok || len(rest) < 13 || rest[12] != ':' || !isAccountID(rest[:12]) {
+	if !ok || len(rest) < 13 || rest[12] != ':' || !iam.IsAccountID(rest[:12]) {
 		return scope, nil
 	}
 	scope.Account = rest[:12]
 	return scope, nil
-}
-
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // secretFor resolves the secret id names in scope and authorizes a on it.
@@ -303,18 +290,9 @@ func (c *smContext) Value(key string) ([]string, bool) {
 			return one(c.sec.rec.Scope.Account)
 		}
 		return nil, false
-	case "aws:tagkeys":
-		switch {
-		case a.tags != nil:
-			keys := make([]string, len(a.tags))
-			for i, t := range a.tags {
-				keys[i] = deref(t.Key)
-			}
-			return keys, true
-		case a.tagKeys != nil:
-			return a.tagKeys, true
-		}
-		return nil, false
+	}
+	if v, ok := a.tags.Value(key); ok {
+		return v, true
 	}
 	for _, prefix := range []string{"aws:resourcetag/", "secretsmanager:resourcetag/"} {
 		if name, ok := strings.CutPrefix(key, prefix); ok {
@@ -328,14 +306,6 @@ func (c *smContext) Value(key string) ([]string, bool) {
 			}
 			return nil, false
 		}
-	}
-	if name, ok := strings.CutPrefix(key, "aws:requesttag/"); ok {
-		for _, t := range a.tags {
-			if strings.EqualFold(deref(t.Key), name) {
-				return one(deref(t.Value))
-			}
-		}
-		return nil, false
 	}
 	return identity.GlobalValue(c.caller, c.via, c.now, key)
 }
@@ -404,27 +374,19 @@ func replicateAccess(in *smapi.ReplicateSecretToRegionsInput) *access {
 	return a
 }
 
-// nonNilTags makes aws:TagKeys present (maybe empty) for TagResource.
-func nonNilTags(t []smapi.Tag) []smapi.Tag {
-	if t == nil {
-		return []smapi.Tag{}
-	}
-	return t
-}
-
-// nonNilKeys makes aws:TagKeys present (maybe empty) for UntagResource.
-func nonNilKeys(k []string) []string {
-	if k == nil {
-		return []string{}
-	}
-	return k
+// requestTags is the RequestTags of a request that sets tags.
+func requestTags(tags []smapi.Tag) *iam.RequestTags {
+	return iam.SetTags(tags, func(t smapi.Tag) (string, string) { return deref(t.Key), deref(t.Value) })
 }
 
 // authorizeCreate decides CreateSecret on the secret it would create, and,
 // as AWS requires, secretsmanager:TagResource for Tags and
 // secretsmanager:ReplicateSecretToRegions for AddReplicaRegions.
 func (s *Service) authorizeCreate(ctx context.Context, scope storage.Scope, arn string, in *smapi.CreateSecretInput) error {
-	a := &access{action: in.IAMAction(), tags: in.Tags}
+	a := act(in.IAMAction())
+	if in.Tags != nil {
+		a.tags = requestTags(in.Tags)
+	}
 	a.with("secretsmanager:name", deref(in.Name))
 	if in.Description != nil {
 		a.with("secretsmanager:description", *in.Description)
@@ -442,7 +404,7 @@ func (s *Service) authorizeCreate(ctx context.Context, scope storage.Scope, arn 
 		return err
 	}
 	if len(in.Tags) > 0 {
-		if err := s.authorizeNew(ctx, scope, arn, &access{action: "secretsmanager:TagResource", tags: in.Tags}); err != nil {
+		if err := s.authorizeNew(ctx, scope, arn, &access{action: "secretsmanager:TagResource", tags: requestTags(in.Tags)}); err != nil {
 			return err
 		}
 	}

@@ -20,7 +20,7 @@ func TestSMConditionKeys(t *testing.T) {
 	mustOK(t, err, "resolveSecret")
 	in := &smapi.GetSecretValueInput{SecretId: str("app/db"), VersionStage: str("AWSCURRENT"), VersionId: str("v-1")}
 	a := getValueAccess(in)
-	a.tags = []smapi.Tag{{Key: str("env"), Value: str("prod")}}
+	a.tags = requestTags([]smapi.Tag{{Key: str("env"), Value: str("prod")}})
 	c := &smContext{caller: identity.From(e.ctx), now: time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC), sec: sec, tags: sec.meta.Tags, a: a}
 	tests := []struct {
 		key  string

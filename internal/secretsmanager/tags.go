@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -67,7 +68,7 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	a := &access{action: in.IAMAction(), tags: nonNilTags(in.Tags)}
+	a := &access{action: in.IAMAction(), tags: requestTags(in.Tags)}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
@@ -103,7 +104,7 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 	if err != nil {
 		return nil, s.internal(ctx, op, err)
 	}
-	a := &access{action: in.IAMAction(), tagKeys: nonNilKeys(in.TagKeys)}
+	a := &access{action: in.IAMAction(), tags: iam.RemoveTags(in.TagKeys)}
 	for _, k := range in.TagKeys {
 		if strings.HasPrefix(strings.ToLower(k), "aws:") {
 			return nil, errInvalidParameter("Tag keys beginning with aws: are reserved for AWS use.")

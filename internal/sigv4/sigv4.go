@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/identity"
 )
 
@@ -265,17 +266,7 @@ func (Dev) Authenticate(r *http.Request, _ []byte, service string) (*identity.Ca
 }
 
 // IsAccountID reports whether s is exactly 12 ASCII digits.
-func IsAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func IsAccountID(s string) bool { return iam.IsAccountID(s) }
 
 func missingToken() *awserr.Error {
 	return awserr.New(CodeMissingAuthenticationToken, "Missing Authentication Token")
