@@ -525,6 +525,18 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		}
 	}
 
+	// A refused DescribeKey of a predefined AWS alias does not create the
+	// AWS managed key.
+	_, err = nobody.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/ebs")})
+	wantAPIError(t, err, "AccessDeniedException", "kms:DescribeKey")
+	aliases, err := root.ListAliases(ctxT(t), &kms.ListAliasesInput{})
+	mustNoErr(t, err, "ListAliases")
+	for _, al := range aliases.Aliases {
+		if aws.ToString(al.AliasName) == "alias/aws/ebs" && al.TargetKeyId != nil {
+			t.Fatalf("a refused DescribeKey created the AWS managed key %s", aws.ToString(al.TargetKeyId))
+		}
+	}
+
 	// Nothing changed.
 	d, err := root.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/app")})
 	mustNoErr(t, err, "DescribeKey")

@@ -335,6 +335,14 @@ func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref
 	if e, isAWS := awserr.As(err); !isAWS || e.Code != codeNotFound {
 		return nil, err
 	}
+	// A caller the managed key's policy would refuse does not get it
+	// created: decide on a draft with that policy first.
+	a.requestAlias = name
+	draft := &key{rec: &storage.Record{Kind: kindKey, Scope: scope}, arn: aliasARN(scope, name),
+		meta: keyMeta{Policy: managedKeyPolicy(scope.Account, scope.Region, svc), Spec: specSymmetric, Usage: usageEncrypt, Origin: originAWSKMS}}
+	if err := s.authorize(ctx, nil, draft, a); err != nil {
+		return nil, err
+	}
 	k, err = s.ensureManagedKey(ctx, scope, svc)
 	if err != nil {
 		return nil, err
