@@ -21,9 +21,6 @@ func deps(t *testing.T, pkg string) []string {
 }
 
 func TestImportArrows(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list; skipped in -short mode")
-	}
 	type rule struct {
 		pkg       string
 		forbidden []string // exact package paths or prefixes ending in "/"
