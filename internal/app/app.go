@@ -52,6 +52,9 @@ type Options struct {
 	// PostgresSchema, if not empty, is the PostgreSQL schema that holds the
 	// tables (created if missing), so that tests can share a database.
 	PostgresSchema string
+	// OnUndeclaredError is passed to the server (server.Config): called
+	// for an error response its operation's model does not declare.
+	OnUndeclaredError func(target, code string)
 }
 
 // App is a configured Keyfort server. Create it with New, then Start and
@@ -183,12 +186,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			server.KMS(kmsapi.Operations(svcs.kms), kmsapi.Errors),
 			server.SecretsManager(smapi.Operations(svcs.sm), smapi.Errors),
 		},
-		Auth:            auth,
-		InsecureDevAuth: cfg.InsecureDevAuth,
-		Audit:           a.audit,
-		Logger:          log,
-		Now:             now,
-		Health:          a.store.Ping,
+		Auth:              auth,
+		InsecureDevAuth:   cfg.InsecureDevAuth,
+		Audit:             a.audit,
+		Logger:            log,
+		Now:               now,
+		Health:            a.store.Ping,
+		OnUndeclaredError: opts.OnUndeclaredError,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

@@ -51,27 +51,36 @@ func As(err error) (*Error, bool) {
 	return nil, false
 }
 
-// Common error codes shared by all AWS JSON services. See
+// Common error codes: what any operation of an AWS JSON service may answer
+// besides the exceptions its model declares (AWS's "Common Errors" of the
+// KMS and Secrets Manager API references), and Keyfort's own
+// NotImplementedException. See
 // https://docs.aws.amazon.com/kms/latest/APIReference/CommonErrors.html.
 const (
 	CodeValidation            = "ValidationException"
 	CodeSerialization         = "SerializationException"
 	CodeUnknownOperation      = "UnknownOperationException"
 	CodeAccessDenied          = "AccessDeniedException"
-	CodeIncompleteSignature   = "IncompleteSignature"
+	CodeIncompleteSignature   = "IncompleteSignatureException"
 	CodeInvalidSignature      = "InvalidSignatureException"
 	CodeMissingAuthToken      = "MissingAuthenticationTokenException"
 	CodeUnrecognizedClient    = "UnrecognizedClientException"
-	CodeSignatureDoesNotMatch = "SignatureDoesNotMatch"
-	CodeThrottling            = "ThrottlingException"
 	CodeNotImplemented        = "NotImplementedException"
 	CodeInternalFailure       = "InternalFailure"
 	CodeRequestEntityTooLarge = "RequestEntityTooLargeException"
-	CodeInvalidClientTokenID  = "InvalidClientTokenId"
-	CodeMissingAction         = "MissingAction"
-	CodeInvalidAction         = "InvalidAction"
-	CodeRequestExpired        = "RequestExpired"
 )
+
+// IsCommon reports whether code is one of the common error codes, which
+// any operation may answer.
+func IsCommon(code string) bool {
+	switch code {
+	case CodeValidation, CodeSerialization, CodeUnknownOperation, CodeAccessDenied,
+		CodeIncompleteSignature, CodeInvalidSignature, CodeMissingAuthToken, CodeUnrecognizedClient,
+		CodeNotImplemented, CodeInternalFailure, CodeRequestEntityTooLarge:
+		return true
+	}
+	return false
+}
 
 // Validation returns a ValidationException (HTTP 400).
 func Validation(message string) *Error { return New(CodeValidation, message) }

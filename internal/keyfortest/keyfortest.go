@@ -174,6 +174,12 @@ func (s *Server) start(t testing.TB) {
 		RootKey:        s.o.rootKey,
 		PostgresSchema: s.o.schema,
 		LookupEnv:      func(string) (string, bool) { return "", false }, // hermetic
+		// Every test through this server fails on an error code its
+		// operation's model does not declare (nor the protocol's common
+		// ones): AWS never answers one.
+		OnUndeclaredError: func(target, code string) {
+			t.Errorf("keyfortest: %s answered %s, which its model does not declare", target, code)
+		},
 	})
 	if err != nil {
 		t.Fatalf("keyfortest: start: %v", err)

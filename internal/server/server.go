@@ -120,6 +120,11 @@ type Config struct {
 	// Health reports whether the store is usable (GET /health). Nil means
 	// always healthy.
 	Health func(ctx context.Context) error
+	// OnUndeclaredError, if set, is called for every error response whose
+	// code the operation's model does not declare and that is not one of
+	// the protocol's common errors (awserr.IsCommon): tests use it to fail
+	// on an error AWS would never answer.
+	OnUndeclaredError func(target, code string)
 }
 
 // route is one entry of the dispatch table.
@@ -140,6 +145,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	health   func(context.Context) error
+	onUndecl func(target, code string)
 	http     *http.Server
 }
 
@@ -159,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		health:   cfg.Health,
+		onUndecl: cfg.OnUndeclaredError,
 	}
 	if s.auth == nil {
 		s.auth = sigv4.Dev{}
@@ -417,6 +424,9 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 		c.field = svc.MessageField
 	}
 	if c.err != nil {
+		if s.onUndecl != nil && !declares(&c.rt.op, c.err.Code) {
+			s.onUndecl(c.target, c.err.Code)
+		}
 		s.writeError(w, c.err, c.field)
 		return c.err.Status
 	}
@@ -492,6 +502,20 @@ func (s *Server) event(c *call) *audit.Event {
 		e.ResponseElements = auditJSON(c.out)
 	}
 	return e
+}
+
+// declares reports whether op may answer code: an exception its model
+// declares, or a common error.
+func declares(op *operation.Operation, code string) bool {
+	if awserr.IsCommon(code) {
+		return true
+	}
+	for _, e := range op.Errors {
+		if e == code {
+			return true
+		}
+	}
+	return false
 }
 
 // auditEncoder is implemented by the generated shapes: CloudTrail's form,

@@ -507,3 +507,30 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 }
+
+// TestOnUndeclaredError checks the hook tests use to fail on an error code
+// the operation's model does not declare: called for such a code, not for
+// a declared one nor a common one.
+func TestOnUndeclaredError(t *testing.T) {
+	var got []string
+	ops := fakeOps("TrentService")
+	ops[0].Errors = []string{"NotFoundException"} // CreateKey declares it; Encrypt does not
+	srv, err := New(Config{
+		Services:          []Service{KMS(ops, kmsErrors)},
+		Audit:             &audit.MemorySink{},
+		OnUndeclaredError: func(target, code string) { got = append(got, target+" "+code) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv}
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"notfound"}`})   // declared
+	ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":"undeclared"}`})   // AccessDeniedException: common
+	ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":""}`})             // ValidationException: common
+	ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":"notfound"}`})     // not declared by Encrypt here
+	ts.do(t, request{target: "TrentService.DescribeKey", body: `{"KeyId":"conflict"}`}) // not declared
+	want := []string{"TrentService.Encrypt NotFoundException", "TrentService.DescribeKey ConflictThing"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("undeclared errors reported = %v, want %v", got, want)
+	}
+}

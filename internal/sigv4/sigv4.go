@@ -33,10 +33,10 @@ const DefaultAccount = "123456789012"
 
 // Error codes of authentication failures, as AWS JSON services send them.
 const (
-	CodeMissingAuthenticationToken = "MissingAuthenticationTokenException"
-	CodeIncompleteSignature        = "IncompleteSignatureException"
-	CodeInvalidSignature           = "InvalidSignatureException"
-	CodeUnrecognizedClient         = "UnrecognizedClientException"
+	CodeMissingAuthenticationToken = awserr.CodeMissingAuthToken
+	CodeIncompleteSignature        = awserr.CodeIncompleteSignature
+	CodeInvalidSignature           = awserr.CodeInvalidSignature
+	CodeUnrecognizedClient         = awserr.CodeUnrecognizedClient
 )
 
 // Authenticator authenticates one request for a service whose SigV4 signing
