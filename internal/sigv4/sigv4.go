@@ -217,12 +217,45 @@ func ValidRegion(s string) bool {
 // ParseAmzDate parses an X-Amz-Date value (ISO 8601 basic format,
 // 20060102T150405Z).
 func ParseAmzDate(s string) (time.Time, error) {
-	t, err := time.Parse(AmzDateLayout, s)
-	if err != nil || len(s) != len(AmzDateLayout) {
-		return time.Time{}, awserr.New(CodeIncompleteSignature,
-			"Date must be in ISO-8601 'basic format'. Got '"+clip(s)+"'. See http://en.wikipedia.org/wiki/ISO_8601")
+	if t, ok := parseBasic(s); ok {
+		return t, nil
 	}
-	return t, nil
+	return time.Time{}, awserr.New(CodeIncompleteSignature,
+		"Date must be in ISO-8601 'basic format'. Got '"+clip(s)+"'. See http://en.wikipedia.org/wiki/ISO_8601")
+}
+
+// parseBasic parses yyyymmddThhmmssZ without time.Parse's generality
+// (it is on every request's path), refusing out-of-range fields as
+// time.Parse does.
+func parseBasic(s string) (time.Time, bool) {
+	if len(s) != len(AmzDateLayout) || s[8] != 'T' || s[15] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(4, 6)
+	d, ok3 := num(6, 8)
+	h, ok4 := num(9, 11)
+	mi, ok5 := num(11, 13)
+	se, ok6 := num(13, 15)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
+	if t.Day() != d { // February 30th and the like
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // Dev authenticates in development mode: the Authorization header must be

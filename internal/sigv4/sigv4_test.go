@@ -4,6 +4,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 )
@@ -201,6 +202,37 @@ func FuzzParseAuthorization(f *testing.F) {
 		}
 		if !strings.Contains(h, c.AccessKeyID+"/"+c.Date+"/"+c.Region+"/"+c.Service+"/"+c.Terminator) {
 			t.Fatalf("ParseAuthorization(%q) credential %+v not taken from the header", h, c)
+		}
+	})
+}
+
+// TestParseBasicMatchesTimeParse checks the hand-written X-Amz-Date parser
+// against time.Parse on valid, invalid and edge values.
+func TestParseBasicMatchesTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"20240102T030405Z", "20241231T235959Z", "20240229T000000Z", "20230229T000000Z", "20240230T000000Z",
+		"20241301T000000Z", "20240100T000000Z", "20240102T240000Z", "20240102T236000Z", "20240102T030460Z",
+		"2024010T2030405Z", "20240102 030405Z", "20240102T030405", "20240102T030405z", "+0240102T030405Z",
+		"", "20240102T03040 Z", "00000101T000000Z",
+	} {
+		want, err := time.Parse(AmzDateLayout, s)
+		got, ok := parseBasic(s)
+		if ok != (err == nil) || (ok && !got.Equal(want)) {
+			t.Errorf("parseBasic(%q) = %v %v, time.Parse = %v %v", s, got, ok, want, err)
+		}
+	}
+}
+
+func FuzzParseBasic(f *testing.F) {
+	f.Add("20240102T030405Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := time.Parse(AmzDateLayout, s)
+		got, ok := parseBasic(s)
+		if ok && (err != nil || !got.Equal(want)) {
+			t.Fatalf("parseBasic(%q) = %v, time.Parse = %v %v", s, got, want, err)
+		}
+		if !ok && err == nil && len(s) == len(AmzDateLayout) {
+			t.Fatalf("parseBasic refuses %q, which time.Parse takes as %v", s, want)
 		}
 	})
 }
