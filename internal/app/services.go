@@ -59,9 +59,11 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
-//   - KMS: the real service (internal/kms).
-//   - Secrets Manager: the real service (internal/secretsmanager); operations
-//     it does not implement yet answer NotImplementedException (501).
+//   - KMS: the real service (internal/kms); the operations it does not
+//     implement yet (asymmetric, HMAC and imported keys, custom key stores,
+//     multi-Region keys) answer NotImplementedException (501).
+//   - Secrets Manager: the real service (internal/secretsmanager), every
+//     operation.
 func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
 		Store:  d.store,

@@ -5,9 +5,10 @@
 //
 //	version (1) | key id (16, the key's UUID) | material id (16) | nonce (12) | AES-256-GCM ciphertext+tag
 //
-// The AES-GCM additional data is the 45-byte header followed by
-// CanonicalContext(keyARN, encryptionContext), so a blob opens only under the
-// same key ARN, the same encryption context and the same header. Every
+// The AES-GCM additional data is AppendCanonicalContext(header, keyARN,
+// encryptionContext): the 45-byte header, the key ARN and the context, so a
+// blob opens only under the same key ARN, the same encryption context and
+// the same header. Every
 // failure to parse or open a blob is the single opaque ErrInvalidCiphertext;
 // parsers bound every length and never panic.
 //
@@ -118,16 +119,11 @@ func fromHexLower(c byte) (byte, bool) {
 	return 0, false
 }
 
-// CanonicalContext returns the unambiguous encoding of a key ARN and an
-// encryption context: the ARN as a uint32 big-endian length and its bytes,
-// the number of pairs as uint32 big-endian, then each pair in bytewise order
-// of its key, key and value each length-prefixed the same way. A nil and an
-// empty context encode the same.
-func CanonicalContext(keyARN string, ctx map[string]string) []byte {
-	return AppendCanonicalContext(nil, keyARN, ctx)
-}
-
-// AppendCanonicalContext appends CanonicalContext(keyARN, ctx) to dst.
+// AppendCanonicalContext appends the unambiguous encoding of a key ARN and
+// an encryption context to dst: the ARN as a uint32 big-endian length and
+// its bytes, the number of pairs as uint32 big-endian, then each pair in
+// bytewise order of its key, key and value each length-prefixed the same
+// way. A nil and an empty context encode the same.
 func AppendCanonicalContext(dst []byte, keyARN string, ctx map[string]string) []byte {
 	dst = appendString(dst, keyARN)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ctx)))
@@ -205,20 +201,10 @@ func NewMaterialID(r io.Reader) ([16]byte, error) {
 	return id, nil
 }
 
-// Encrypt encrypts plaintext under material (32 bytes) into a blob for the
-// key and material named by h, bound to keyARN and ctx. rand supplies the
-// nonce (nil means crypto/rand.Reader). Plaintexts longer than MaxPlaintext
-// are refused.
-func Encrypt(rand io.Reader, material []byte, h Header, keyARN string, ctx map[string]string, plaintext []byte) ([]byte, error) {
-	aead, err := NewAEAD(material)
-	if err != nil {
-		return nil, err
-	}
-	return EncryptWithAEAD(rand, aead, h, keyARN, ctx, plaintext)
-}
-
-// EncryptWithAEAD is Encrypt with an AEAD already built from the material
-// (see NewAEAD and AEADCache), so the hot path does one AES-GCM operation.
+// EncryptWithAEAD encrypts plaintext with aead (built from the material by
+// NewAEAD or AEADCache) into a blob for the key and material named by h,
+// bound to keyARN and ctx. r supplies the nonce (nil means
+// crypto/rand.Reader). Plaintexts longer than MaxPlaintext are refused.
 func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx map[string]string, plaintext []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, fmt.Errorf("keymaterial: plaintext is %d bytes, more than %d", len(plaintext), MaxPlaintext)
@@ -240,22 +226,10 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 	return aead.Seal(out, nonce[:], plaintext, ad), nil
 }
 
-// Decrypt opens blob with material (32 bytes), keyARN and ctx. Any failure
-// returns ErrInvalidCiphertext. The caller checks, before or after, that the
-// blob's header (ParseBlob) names the key and material it expects.
-func Decrypt(material []byte, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
-	if _, err := ParseBlob(blob); err != nil {
-		return nil, err
-	}
-	aead, err := NewAEAD(material)
-	if err != nil {
-		return nil, ErrInvalidCiphertext
-	}
-	return DecryptWithAEAD(aead, keyARN, ctx, blob)
-}
-
-// DecryptWithAEAD is Decrypt with an AEAD already built from the material
-// (see NewAEAD and AEADCache).
+// DecryptWithAEAD opens blob with aead (see NewAEAD and AEADCache), keyARN
+// and ctx. Any failure returns ErrInvalidCiphertext. The caller checks,
+// before or after, that the blob's header (ParseBlob) names the key and
+// material it expects.
 func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
 	if _, err := ParseBlob(blob); err != nil {
 		return nil, err

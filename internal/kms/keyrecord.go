@@ -27,18 +27,16 @@ const (
 // Tags and the key policy live here so that one read gives everything a
 // policy decision needs, in the same transaction as the key.
 type keyMeta struct {
-	ID          string    `json:"id"`
-	Created     time.Time `json:"created"`
-	Description string    `json:"description"`
-	State       string    `json:"state"`
-	// StateBeforeDeletion is not used by AWS (CancelKeyDeletion always goes
-	// to Disabled) but kept for audit clarity.
-	Usage    string     `json:"usage"`
-	Spec     string     `json:"spec"`
-	Origin   string     `json:"origin"`
-	Manager  string     `json:"manager"` // CUSTOMER or AWS
-	Deletion *time.Time `json:"deletion,omitempty"`
-	Window   int32      `json:"window,omitempty"` // PendingDeletionWindowInDays
+	ID          string     `json:"id"`
+	Created     time.Time  `json:"created"`
+	Description string     `json:"description"`
+	State       string     `json:"state"`
+	Usage       string     `json:"usage"`
+	Spec        string     `json:"spec"`
+	Origin      string     `json:"origin"`
+	Manager     string     `json:"manager"` // CUSTOMER or AWS
+	Deletion    *time.Time `json:"deletion,omitempty"`
+	Window      int32      `json:"window,omitempty"` // PendingDeletionWindowInDays
 
 	// Policy is the key policy; empty means the default key policy of the
 	// key's account (most keys), which is not stored, to keep the record

@@ -20,8 +20,9 @@ func (s *Service) Reseal(ctx context.Context) (int, error) {
 	var after storage.Position
 	for {
 		var page []*storage.Record
+		n := 0 // counted per attempt: the Store may run the function twice
 		err := s.store.Update(ctx, func(tx storage.Tx) error {
-			n := 0
+			n = 0
 			var err error
 			page, err = tx.Scan(ctx, kindMaterial, after, resealBatch)
 			if err != nil {
@@ -41,12 +42,12 @@ func (s *Service) Reseal(ctx context.Context) (int, error) {
 				}
 				n++
 			}
-			done += n
 			return nil
 		})
 		if err != nil {
 			return done, err
 		}
+		done += n
 		if len(page) < resealBatch {
 			return done, nil
 		}

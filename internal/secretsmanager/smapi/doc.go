@@ -5,8 +5,9 @@
 // outputs, the Service interface, UnimplementedService, the Operations table
 // and the Errors of the model.
 //
-// Everything except this file is generated (*_gen.go); do not edit it by
-// hand. Regenerate with `go generate ./tools/apigen` (or
+// Everything except this file and idempotency.go (the error of a raw
+// request without ClientRequestToken, which the generated Validate calls) is
+// generated (*_gen.go); do not edit it by hand. Regenerate with `go generate ./tools/apigen` (or
 // `go run ./tools/apigen`) from the module root. A test in tools/apigen fails
 // when the committed files are stale.
 //
