@@ -325,11 +325,13 @@ func TestListSecrets(t *testing.T) {
 		in   smapi.ListSecretsInput
 		want []string
 	}{
-		{"default newest first", smapi.ListSecretsInput{}, []string{"other", "dev/api", "dev/db", "prod/api", "prod/db"}},
+		{"default oldest first", smapi.ListSecretsInput{}, names},
 		{"asc paged", smapi.ListSecretsInput{SortOrder: smapi.SortOrderTypeAsc, MaxResults: ptr(int32(2))}, names},
+		{"desc newest first", smapi.ListSecretsInput{SortOrder: smapi.SortOrderTypeDesc, MaxResults: ptr(int32(3))}, []string{"other", "dev/api", "dev/db", "prod/api", "prod/db"}},
+		{"by name desc", smapi.ListSecretsInput{SortBy: smapi.SortByTypeName, SortOrder: smapi.SortOrderTypeDesc}, []string{"prod/db", "prod/api", "other", "dev/db", "dev/api"}},
 		{"by name", smapi.ListSecretsInput{SortBy: smapi.SortByTypeName, SortOrder: smapi.SortOrderTypeAsc, MaxResults: ptr(int32(1))}, []string{"dev/api", "dev/db", "other", "prod/api", "prod/db"}},
-		{"name prefix", smapi.ListSecretsInput{Filters: f("name", "prod/"), SortBy: smapi.SortByTypeName}, []string{"prod/db", "prod/api"}},
-		{"name two values", smapi.ListSecretsInput{Filters: f("name", "prod/db", "dev/db"), SortBy: smapi.SortByTypeName}, []string{"prod/db", "dev/db"}},
+		{"name prefix", smapi.ListSecretsInput{Filters: f("name", "prod/"), SortBy: smapi.SortByTypeName}, []string{"prod/api", "prod/db"}},
+		{"name two values", smapi.ListSecretsInput{Filters: f("name", "prod/db", "dev/db"), SortBy: smapi.SortByTypeName}, []string{"dev/db", "prod/db"}},
 		{"name negated", smapi.ListSecretsInput{Filters: f("name", "!prod/"), SortBy: smapi.SortByTypeName, SortOrder: smapi.SortOrderTypeAsc}, []string{"dev/api", "dev/db", "other"}},
 		{"name is case sensitive", smapi.ListSecretsInput{Filters: f("name", "PROD")}, nil},
 		{"tag key", smapi.ListSecretsInput{Filters: f("tag-key", "te")}, []string{"dev/db"}},
@@ -348,7 +350,7 @@ func TestListSecrets(t *testing.T) {
 	}
 	out, err := e.sm.ListSecrets(e.ctx, &smapi.ListSecretsInput{MaxResults: ptr(int32(1))})
 	mustOK(t, err, "ListSecrets")
-	_, err = e.sm.ListSecrets(e.ctx, &smapi.ListSecretsInput{MaxResults: ptr(int32(1)), NextToken: out.NextToken, SortOrder: smapi.SortOrderTypeAsc})
+	_, err = e.sm.ListSecrets(e.ctx, &smapi.ListSecretsInput{MaxResults: ptr(int32(1)), NextToken: out.NextToken, SortOrder: smapi.SortOrderTypeDesc})
 	wantCode(t, err, codeInvalidNextToken, "")
 	_, err = e.sm.ListSecrets(e.ctx, &smapi.ListSecretsInput{NextToken: str("!!")})
 	wantCode(t, err, codeInvalidNextToken, "")

@@ -15,8 +15,9 @@ import (
 // ListSecrets lists the secrets of the caller's account and region, without
 // those scheduled for deletion unless IncludePlannedDeletion is set. Filters
 // are ANDed, the values of one filter ORed; a value starting with "!"
-// negates. Secrets are sorted by SortBy (default created-date) in SortOrder
-// (default desc).
+// negates. Secrets are sorted by SortBy (default created-date) in SortOrder:
+// ascending (oldest first, or A to Z) unless SortOrder is desc, as AWS lists
+// them by CreatedDate, oldest first, when neither is given.
 //
 // name, tag-key and tag-value match by case-sensitive prefix; description,
 // owning-service and all match word prefixes, case-insensitively, as AWS
@@ -46,7 +47,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	if sortBy == "" {
 		sortBy = smapi.SortByTypeCreatedDate
 	}
-	desc := in.SortOrder != smapi.SortOrderTypeAsc
+	desc := in.SortOrder == smapi.SortOrderTypeDesc
 	listID := listIdentity(in, sortBy, desc)
 	after := ""
 	if in.NextToken != nil {

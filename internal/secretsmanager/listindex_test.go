@@ -147,9 +147,14 @@ func TestListIndexReadsOwnWrites(t *testing.T) {
 					errs <- fmt.Errorf("ListSecrets: %w", err)
 					return
 				}
-				if len(out.SecretList) != i+1 || *out.SecretList[0].Name != name {
-					errs <- fmt.Errorf("ListSecrets(name=w%d/) after creating %s = %d secrets, first %v; want %d, first %s",
-						w, name, len(out.SecretList), out.SecretList[0].Name, i+1, name)
+				// Oldest first: the secret just created is the last one.
+				if len(out.SecretList) != i+1 || *out.SecretList[i].Name != name {
+					var got []string
+					for _, s := range out.SecretList {
+						got = append(got, *s.Name)
+					}
+					errs <- fmt.Errorf("ListSecrets(name=w%d/) after creating %s = %v, want %d secrets, the last %s",
+						w, name, got, i+1, name)
 					return
 				}
 			}
