@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"testing"
@@ -106,4 +107,178 @@ func TestSMListSecretsOrder(t *testing.T) {
 			t.Errorf("BatchGetSecretValue(filters) = %v, want %v (oldest first)", got, created)
 		}
 	})
+}
+
+// secretSpec is a secret a filter test creates.
+type secretSpec struct {
+	name, description string
+	tags              map[string]string
+}
+
+// TestSMListSecretsFilters checks how each ListSecrets filter matches, with
+// the cases AWS answered in moto's AWS-verified tests (tests/
+// test_secretsmanager/test_list_secrets.py: test_with_all_filter,
+// test_with_all_filter_special_characters, test_with_filter_with_value_
+// with_multiple_words, test_with_duplicate_filter_keys), in LocalStack's
+// AWS-validated test_list_secrets_filtering, and in the Secrets Manager
+// user guide ("Find secrets": tag keys and values match by case-sensitive
+// prefix). Names and description are word-matched by "all" and
+// "description": a value matches when each of its words is a prefix, in
+// any case, of a word of one attribute; an attribute splits into words at
+// one kind of / - _ + = . @ and then where the case of its letters changes.
+// Results come oldest first.
+func TestSMListSecretsFilters(t *testing.T) {
+	type query struct {
+		filters []types.Filter
+		want    []string
+	}
+	all := func(v ...string) []types.Filter {
+		return []types.Filter{{Key: types.FilterNameStringTypeAll, Values: v}}
+	}
+	desc := func(v ...string) []types.Filter {
+		return []types.Filter{{Key: types.FilterNameStringTypeDescription, Values: v}}
+	}
+	name := func(v ...string) []types.Filter {
+		return []types.Filter{{Key: types.FilterNameStringTypeName, Values: v}}
+	}
+	special := []string{"prod/AppBeta/k3y9", "prod_AppBeta_k3y9", "prod+AppBeta+k3y9", "prod=AppBeta=k3y9",
+		"prod.AppBeta.k3y9", "prod@AppBeta@k3y9", "prod-AppBeta-k3y9"}
+	cases := []struct {
+		name    string
+		secrets []secretSpec
+		queries []query
+	}{{
+		name: "all: special characters and case changes",
+		secrets: []secretSpec{{name: special[0]}, {name: special[1]}, {name: special[2]}, {name: special[3]},
+			{name: special[4]}, {name: special[5]}, {name: special[6]},
+			// Two kinds of separator: the name is one word.
+			{name: "prod-AppBeta/k3y9"}, {name: "uat/COMPANY/k3y9"}, {name: "uat/COMPANYthings/k3y9"}},
+		queries: []query{
+			{all("AppBeta"), special},
+			{all("Beta"), special},
+			{all("appbeta"), nil}, // one word, not a prefix of App
+			{all("AppBeta", "prod"), append(slices.Clone(special), "prod-AppBeta/k3y9")},
+			{all("+"), nil},
+			{all("k3y9"), append(slices.Clone(special), "uat/COMPANY/k3y9", "uat/COMPANYthings/k3y9")},
+			{all("company"), []string{"uat/COMPANY/k3y9"}},
+			{all("things"), nil},
+			{all("Ythings"), []string{"uat/COMPANYthings/k3y9"}},
+			{all("N"), nil},
+			{all("pany"), nil},
+			{all("!k3y9"), []string{"prod-AppBeta/k3y9"}},
+		},
+	}, {
+		name: "all: name, description, tag keys and values",
+		secrets: []secretSpec{
+			{name: "SecretOnek3y9"},
+			{name: "SecretTwok3y9", description: "DescTwo"},
+			{name: "Thirdsecretk3y9"},
+			{name: "SecretFTagk3y9", tags: map[string]string{"1": "foo"}},
+			{name: "SecretFValuek3y9", tags: map[string]string{"foo": "v"}},
+			{name: "nonek3y9"},
+		},
+		queries: []query{
+			{all("SecretOne"), []string{"SecretOnek3y9"}},
+			{all("foo"), []string{"SecretFTagk3y9", "SecretFValuek3y9"}},
+			{all("Secret"), []string{"SecretOnek3y9", "SecretTwok3y9", "SecretFTagk3y9", "SecretFValuek3y9"}},
+			{all("secret"), []string{"SecretOnek3y9", "SecretTwok3y9", "SecretFTagk3y9", "SecretFValuek3y9"}},
+			{all("ret"), nil},
+			{all("sec"), []string{"SecretOnek3y9", "SecretTwok3y9", "SecretFTagk3y9", "SecretFValuek3y9"}},
+			{all("SomeSecret"), nil},
+			{all("d"), []string{"SecretTwok3y9"}},
+			{all("d t"), []string{"SecretTwok3y9"}},
+			{all("t"), []string{"SecretTwok3y9", "Thirdsecretk3y9", "SecretFTagk3y9"}},
+		},
+	}, {
+		name: "name prefix, description words",
+		secrets: []secretSpec{
+			{name: "testing1/one-51234", description: "a secret"},
+			{name: "/testing2/two-51234", description: "an secret"},
+			{name: "testing3/three-51234", description: "asecret"},
+			{name: "/testing4/four-51234", description: "thesecret"},
+		},
+		queries: []query{
+			{name("/"), []string{"/testing2/two-51234", "/testing4/four-51234"}},
+			{name("!/"), []string{"testing1/one-51234", "testing3/three-51234"}},
+			{name("testing1 one"), nil},
+			{name("Testing"), nil},
+			{desc("a"), []string{"testing1/one-51234", "/testing2/two-51234", "testing3/three-51234"}},
+			{desc("!a"), []string{"/testing4/four-51234"}},
+			{desc("a secret"), []string{"testing1/one-51234", "/testing2/two-51234"}},
+			{desc("A SECRET"), []string{"testing1/one-51234", "/testing2/two-51234"}},
+			{append(desc("a"), name("secret")...), nil},
+			{append(desc("a"), name("an")...), nil},
+			{desc("!c"), []string{"testing1/one-51234", "/testing2/two-51234", "testing3/three-51234", "/testing4/four-51234"}},
+		},
+	}, {
+		name: "description words, filters ANDed",
+		secrets: []secretSpec{
+			{name: "foo", description: "one two"},
+			{name: "bar", description: "one and two"},
+			{name: "baz", description: "one"},
+			{name: "qux", description: "two"},
+			{name: "none", description: "unrelated"},
+		},
+		queries: []query{
+			{desc("one two"), []string{"foo", "bar"}},
+			{desc("o t"), []string{"foo", "bar"}},
+			{desc("t"), []string{"foo", "bar", "qux"}},
+			{append(desc("one"), desc("two")...), []string{"foo", "bar"}},
+			{desc("one", "two"), []string{"foo", "bar", "baz", "qux"}},
+		},
+	}, {
+		name: "tag keys and values by case-sensitive prefix",
+		secrets: []secretSpec{
+			{name: "k-production", tags: map[string]string{"Production": "x"}},
+			{name: "k-prod1", tags: map[string]string{"Prod1": "x"}},
+			{name: "k-lower", tags: map[string]string{"prod": "x"}},
+			{name: "k-space", tags: map[string]string{"1 Prod": "x"}},
+			{name: "v-production", tags: map[string]string{"x": "Production"}},
+			{name: "v-prod1", tags: map[string]string{"x": "Prod1"}},
+			{name: "v-lower", tags: map[string]string{"x": "prod"}},
+			{name: "v-space", tags: map[string]string{"x": "1 Prod"}},
+		},
+		queries: []query{
+			{[]types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"Prod"}}}, []string{"k-production", "k-prod1"}},
+			{[]types.Filter{{Key: types.FilterNameStringTypeTagValue, Values: []string{"Prod"}}}, []string{"v-production", "v-prod1"}},
+			{[]types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"Prod", "prod"}}}, []string{"k-production", "k-prod1", "k-lower"}},
+		},
+	}}
+	onEachStore(t, func(t *testing.T, opts ...keyfortest.Option) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				clock := keyfortest.NewClock(time.Now().UTC().Truncate(time.Second))
+				_, c := startSM(t, append(slices.Clone(opts), keyfortest.WithClock(clock))...)
+				for _, s := range tc.secrets {
+					in := &secretsmanager.CreateSecretInput{Name: aws.String(s.name), SecretString: aws.String("v")}
+					if s.description != "" {
+						in.Description = aws.String(s.description)
+					}
+					for k, v := range s.tags {
+						in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+					}
+					_, err := c.CreateSecret(ctxT(t), in)
+					mustNoErr(t, err, "CreateSecret("+s.name+")")
+					clock.Advance(time.Second)
+				}
+				for _, q := range tc.queries {
+					got := listNames(t, c, &secretsmanager.ListSecretsInput{Filters: q.filters})
+					if !slices.Equal(got, q.want) {
+						t.Errorf("ListSecrets(%s) = %q, want %q", filterString(q.filters), got, q.want)
+					}
+				}
+			})
+		}
+	})
+}
+
+func filterString(fs []types.Filter) string {
+	var b []byte
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, " AND "...)
+		}
+		b = fmt.Appendf(b, "%s=%q", f.Key, f.Values)
+	}
+	return string(b)
 }

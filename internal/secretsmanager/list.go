@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -17,11 +16,8 @@ import (
 // are ANDed, the values of one filter ORed; a value starting with "!"
 // negates. Secrets are sorted by SortBy (default created-date) in SortOrder:
 // ascending (oldest first, or A to Z) unless SortOrder is desc, as AWS lists
-// them by CreatedDate, oldest first, when neither is given.
-//
-// name, tag-key and tag-value match by case-sensitive prefix; description,
-// owning-service and all match word prefixes, case-insensitively, as AWS
-// documents ("all" searches the name, description, tag keys and values).
+// them by CreatedDate, oldest first, when neither is given. How each filter
+// matches is in listfilter.go.
 func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (*smapi.ListSecretsOutput, error) {
 	const op = "ListSecrets"
 	scope, err := scopeOf(ctx)
@@ -43,6 +39,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 			return nil, errInvalidParameter("A filter must have at least one value.")
 		}
 	}
+	filters := compileFilters(in.Filters)
 	sortBy := in.SortBy
 	if sortBy == "" {
 		sortBy = smapi.SortByTypeCreatedDate
@@ -63,7 +60,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 		}
 		if si != nil {
 			out := &smapi.ListSecretsOutput{}
-			si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), in.Filters)
+			si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), filters)
 			return out, nil
 		}
 	}
@@ -85,7 +82,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 		if sec.deleted() && !deref(in.IncludePlannedDeletion) {
 			continue
 		}
-		if !matchAll(&sec.meta, in.Filters) {
+		if !matchAll(&sec.meta, filters) {
 			continue
 		}
 		items = append(items, item{key: sortKey(&sec.meta, sortBy), meta: &sec.meta})
@@ -168,101 +165,4 @@ func listIdentity(in *smapi.ListSecretsInput, sortBy smapi.SortByType, desc bool
 		}
 	}
 	return b.String()
-}
-
-func matchAll(m *secretMeta, filters []smapi.Filter) bool {
-	for _, f := range filters {
-		if !matchFilter(m, f) {
-			return false
-		}
-	}
-	return true
-}
-
-// matchFilter reports whether any value of f matches m.
-func matchFilter(m *secretMeta, f smapi.Filter) bool {
-	var fields []string
-	prefixMode := true
-	switch f.Key {
-	case smapi.FilterNameStringTypeName:
-		fields = []string{m.Name}
-	case smapi.FilterNameStringTypeTagKey:
-		for _, t := range m.Tags {
-			fields = append(fields, t.Key)
-		}
-	case smapi.FilterNameStringTypeTagValue:
-		for _, t := range m.Tags {
-			fields = append(fields, t.Value)
-		}
-	case smapi.FilterNameStringTypeDescription:
-		prefixMode = false
-		if m.Description != nil && *m.Description != "" {
-			fields = []string{*m.Description}
-		}
-	case smapi.FilterNameStringTypeAll:
-		prefixMode = false
-		fields = []string{m.Name}
-		if m.Description != nil && *m.Description != "" {
-			fields = append(fields, *m.Description)
-		}
-		for _, t := range m.Tags {
-			fields = append(fields, t.Key, t.Value)
-		}
-	case smapi.FilterNameStringTypePrimaryRegion:
-		if m.PrimaryRegion != "" { // primaries with replicas and replicas (replication.go)
-			fields = []string{m.PrimaryRegion}
-		}
-	case smapi.FilterNameStringTypeOwningService:
-		// Keyfort has no service-owned secrets.
-		prefixMode = false
-	}
-	for _, v := range f.Values {
-		neg := strings.HasPrefix(v, "!")
-		pat := strings.TrimPrefix(v, "!")
-		hit := false
-		for _, field := range fields {
-			if matchValue(pat, field, prefixMode) {
-				hit = true
-				break
-			}
-		}
-		if hit != neg {
-			return true
-		}
-	}
-	return false
-}
-
-// matchValue matches pattern against field: a case-sensitive prefix, or
-// (word mode) every word of pattern a case-insensitive prefix of some word
-// of field.
-func matchValue(pattern, field string, prefix bool) bool {
-	if prefix {
-		return strings.HasPrefix(field, pattern)
-	}
-	pw := words(pattern)
-	if len(pw) == 0 {
-		return false
-	}
-	fw := words(field)
-	for _, p := range pw {
-		found := false
-		for _, w := range fw {
-			if strings.HasPrefix(w, p) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// words splits s into lower-case words at spaces and punctuation.
-func words(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
 }

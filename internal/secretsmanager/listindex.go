@@ -515,7 +515,7 @@ func buildOrder(metas map[string]*indexed, sortBy smapi.SortByType) []indexEntry
 // includeDeleted; it sets out.NextToken when more follow. It visits only as
 // far as the page needs.
 func (si *scopeIndex) page(out *smapi.ListSecretsOutput, sortBy smapi.SortByType, desc bool, after string, limit int, listID string,
-	includeDeleted bool, filters []smapi.Filter) {
+	includeDeleted bool, filters []listFilter) {
 	si.mu.RLock()
 	defer si.mu.RUnlock()
 	order := si.orders[sortBy]

@@ -71,6 +71,8 @@ func TestListIndexMatchesScan(t *testing.T) {
 		{MaxResults: ptr(int32(3)), Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypeTagValue, Values: []string{"!prod"}}}},
 		{Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypeDescription, Values: []string{"round"}}}},
 		{MaxResults: ptr(int32(5)), Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypeAll, Values: []string{"prod", "db"}}}},
+		{MaxResults: ptr(int32(4)), Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypeAll, Values: []string{"!Round 3", "x0"}}}},
+		{Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypeDescription, Values: []string{"r 2"}}}, SortOrder: smapi.SortOrderTypeDesc},
 		{Filters: []smapi.Filter{{Key: smapi.FilterNameStringTypePrimaryRegion, Values: []string{"!eu"}}, {Key: smapi.FilterNameStringTypeName, Values: []string{"x"}}}},
 	}
 	for round := range 8 {
