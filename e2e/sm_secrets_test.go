@@ -107,8 +107,21 @@ func TestSMIdempotentCreateAndPut(t *testing.T) {
 	if aws.ToString(a.VersionId) != tok || aws.ToString(b.VersionId) != tok || aws.ToString(a.ARN) != aws.ToString(b.ARN) {
 		t.Fatalf("CreateSecret retry = %v %v, want both version %s", a.VersionId, b.VersionId, tok)
 	}
+	// A token in use with another value: ResourceExistsException naming the
+	// token and the secret's ARN, in CreateSecret, PutSecretValue and
+	// UpdateSecret alike (AWS's text, as issue 12 records it; moto answers
+	// it too, with the CreateSecret cases validated against AWS in
+	// getmoto/moto#9741).
+	inUse := func(token string) string {
+		return "You can't use ClientRequestToken " + token + " because that value is already in use for a version of secret " + aws.ToString(a.ARN) + "."
+	}
 	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("idem"), ClientRequestToken: aws.String(tok), SecretString: aws.String("other")})
-	wantAPIError(t, err, "ResourceExistsException", "")
+	wantExactAPIError(t, err, "ResourceExistsException", inUse(tok))
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("idem"), ClientRequestToken: aws.String(tok), SecretBinary: []byte("v1")})
+	wantExactAPIError(t, err, "ResourceExistsException", inUse(tok))
+	// Another token on a name in use is the name's error.
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("idem"), SecretString: aws.String("v1")})
+	wantExactAPIError(t, err, "ResourceExistsException", "The operation failed because the secret idem already exists.")
 
 	ptok := "22222222-2222-4333-8444-555555555555"
 	p1, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v2")})
@@ -119,11 +132,64 @@ func TestSMIdempotentCreateAndPut(t *testing.T) {
 		t.Fatalf("PutSecretValue versions = %v %v, want %s", p1.VersionId, p2.VersionId, ptok)
 	}
 	_, err = c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v3")})
-	wantAPIError(t, err, "ResourceExistsException", "")
+	wantExactAPIError(t, err, "ResourceExistsException", inUse(ptok))
+	_, err = c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(tok), SecretString: aws.String("v3")})
+	wantExactAPIError(t, err, "ResourceExistsException", inUse(tok))
+	_, err = c.UpdateSecret(ctxT(t), &secretsmanager.UpdateSecretInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v3")})
+	wantExactAPIError(t, err, "ResourceExistsException", inUse(ptok))
+	u, err := c.UpdateSecret(ctxT(t), &secretsmanager.UpdateSecretInput{SecretId: aws.String("idem"), ClientRequestToken: aws.String(ptok), SecretString: aws.String("v2")})
+	mustNoErr(t, err, "UpdateSecret with a token in use and the same value")
+	if aws.ToString(u.VersionId) != ptok {
+		t.Fatalf("UpdateSecret retry VersionId = %s, want %s", aws.ToString(u.VersionId), ptok)
+	}
 	prev, err := c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("idem"), VersionStage: aws.String("AWSPREVIOUS")})
 	mustNoErr(t, err, "GetSecretValue(AWSPREVIOUS)")
 	if aws.ToString(prev.SecretString) != "v1" || aws.ToString(prev.VersionId) != tok {
 		t.Fatalf("AWSPREVIOUS = %q (%s), want v1 (%s)", aws.ToString(prev.SecretString), aws.ToString(prev.VersionId), tok)
+	}
+}
+
+// TestSMFirstVersionIsCurrent checks that PutSecretValue on a secret
+// without versions makes the new version AWSCURRENT whatever VersionStages
+// says: "If this operation creates the first version for the secret, then
+// Secrets Manager automatically attaches the staging label AWSCURRENT to
+// it" (PutSecretValue in the API reference).
+func TestSMFirstVersionIsCurrent(t *testing.T) {
+	_, c := startSM(t)
+	_, err := c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("empty")})
+	mustNoErr(t, err, "CreateSecret without a value")
+	p, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("empty"), SecretString: aws.String("first"), VersionStages: []string{"AWSPENDING"}})
+	mustNoErr(t, err, "PutSecretValue(AWSPENDING) of the first version")
+	v1 := aws.ToString(p.VersionId)
+	if got := slices.Sorted(slices.Values(p.VersionStages)); !slices.Equal(got, []string{"AWSCURRENT", "AWSPENDING"}) {
+		t.Fatalf("PutSecretValue(AWSPENDING) of the first version: VersionStages = %v, want AWSCURRENT and AWSPENDING", p.VersionStages)
+	}
+	g, err := c.GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("empty")})
+	mustNoErr(t, err, "GetSecretValue(AWSCURRENT)")
+	if aws.ToString(g.SecretString) != "first" || aws.ToString(g.VersionId) != v1 {
+		t.Fatalf("AWSCURRENT = %q (%s), want first (%s)", aws.ToString(g.SecretString), aws.ToString(g.VersionId), v1)
+	}
+	// A later version with only AWSPENDING leaves AWSCURRENT where it is.
+	p2, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("empty"), SecretString: aws.String("second"), VersionStages: []string{"AWSPENDING"}})
+	mustNoErr(t, err, "PutSecretValue(AWSPENDING) of the second version")
+	if !slices.Equal(p2.VersionStages, []string{"AWSPENDING"}) {
+		t.Fatalf("second PutSecretValue(AWSPENDING): VersionStages = %v, want [AWSPENDING]", p2.VersionStages)
+	}
+	d, err := c.DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String("empty")})
+	mustNoErr(t, err, "DescribeSecret")
+	want := map[string][]string{v1: {"AWSCURRENT"}, aws.ToString(p2.VersionId): {"AWSPENDING"}}
+	if len(d.VersionIdsToStages) != 2 || !slices.Equal(d.VersionIdsToStages[v1], want[v1]) ||
+		!slices.Equal(d.VersionIdsToStages[aws.ToString(p2.VersionId)], []string{"AWSPENDING"}) {
+		t.Fatalf("VersionIdsToStages = %v, want %v", d.VersionIdsToStages, want)
+	}
+
+	// Any first version: custom labels too.
+	_, err = c.CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{Name: aws.String("empty2")})
+	mustNoErr(t, err, "CreateSecret without a value")
+	p, err = c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String("empty2"), SecretString: aws.String("x"), VersionStages: []string{"blue"}})
+	mustNoErr(t, err, "PutSecretValue(blue) of the first version")
+	if got := slices.Sorted(slices.Values(p.VersionStages)); !slices.Equal(got, []string{"AWSCURRENT", "blue"}) {
+		t.Fatalf("PutSecretValue(blue) of the first version: VersionStages = %v, want AWSCURRENT and blue", p.VersionStages)
 	}
 }
 

@@ -22,8 +22,8 @@ const (
 
 // CreateSecret creates a secret, and its first version (labeled AWSCURRENT)
 // when a value is given. A retry with the same ClientRequestToken and the
-// same value returns the same version; a different value, or a name in use,
-// is ResourceExistsException.
+// same value returns the same version; a different value, or a name in use
+// with another token, is ResourceExistsException.
 func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput) (*smapi.CreateSecretOutput, error) {
 	const op = "CreateSecret"
 	scope, err := scopeOf(ctx)
@@ -55,7 +55,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 			return nil, errInvalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.")
 		}
 		if hasValue && in.ClientRequestToken != nil {
-			if _, ok := existing.meta.Versions[*in.ClientRequestToken]; ok {
+			if v, ok := existing.meta.Versions[*in.ClientRequestToken]; ok && !v.NoValue {
 				old, err := s.readValue(ctx, existing, *in.ClientRequestToken)
 				if err != nil {
 					return nil, err
@@ -65,6 +65,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 				if same {
 					return &smapi.CreateSecretOutput{ARN: ptr(existing.meta.ARN), Name: ptr(name), VersionId: in.ClientRequestToken}, nil
 				}
+				return nil, errVersionExists(*in.ClientRequestToken, existing.meta.ARN)
 			}
 		}
 		return nil, errSecretExists(name)

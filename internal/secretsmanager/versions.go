@@ -105,11 +105,19 @@ type newVersion struct {
 func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, now time.Time) error {
 	m := &sec.meta
 	kept := []string{}
+	first := len(m.Versions) == 0
 	if old, dup := m.Versions[nv.id]; dup {
 		if !old.NoValue {
-			return errVersionExists()
+			return errVersionExists(nv.id, m.ARN)
 		}
 		kept = old.Stages // the empty AWSPENDING version of a rotation gets its value
+		first = len(m.Versions) == 1
+	}
+	if first && !slices.Contains(nv.stages, stageCurrent) {
+		// "If this operation creates the first version for the secret, then
+		// Secrets Manager automatically attaches the staging label
+		// AWSCURRENT to it" (PutSecretValue), whatever VersionStages says.
+		nv.stages = append(slices.Clip(nv.stages), stageCurrent)
 	}
 	if slices.Contains(nv.stages, stageCurrent) {
 		// A new value that takes AWSCURRENT from a version that also has
@@ -142,7 +150,7 @@ func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, 
 		Sealed:  nv.sealed,
 	})
 	if errors.Is(err, storage.ErrExists) {
-		return errVersionExists()
+		return errVersionExists(nv.id, m.ARN)
 	}
 	if err != nil {
 		return wrap("insert version", err)
@@ -154,8 +162,11 @@ func addVersion(ctx context.Context, tx storage.Tx, sec *secret, nv newVersion, 
 	return saveSecret(ctx, tx, sec)
 }
 
-func errVersionExists() error {
-	return awserr.New(codeExists, "You can't modify an existing version, you can only create a new version.")
+// errVersionExists is AWS's answer to a ClientRequestToken that names an
+// existing version of the secret arn with a different value, in
+// CreateSecret, PutSecretValue and UpdateSecret.
+func errVersionExists(token, arn string) error {
+	return awserr.Newf(codeExists, "You can't use ClientRequestToken %s because that value is already in use for a version of secret %s.", token, arn)
 }
 
 // minVersionAge is how long a version is kept whatever its labels: AWS
@@ -228,7 +239,7 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 		}
 		defer clear(old.data)
 		if !old.equal(v) {
-			return "", nil, errVersionExists()
+			return "", nil, errVersionExists(vid, sec.meta.ARN)
 		}
 		return vid, append([]string{}, have.Stages...), nil // idempotent retry
 	}
@@ -365,7 +376,8 @@ func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
 
 // PutSecretValue stores a new version of a secret's value. Without
 // VersionStages the new version becomes AWSCURRENT (the old one becomes
-// AWSPREVIOUS). A ClientRequestToken that names an existing version is an
+// AWSPREVIOUS); the first version of a secret is AWSCURRENT whatever its
+// VersionStages. A ClientRequestToken that names an existing version is an
 // idempotent retry when the value is the same, ResourceExistsException
 // otherwise.
 func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueInput) (*smapi.PutSecretValueOutput, error) {

@@ -94,7 +94,7 @@ func TestPutSecretValueIdempotencyAndErrors(t *testing.T) {
 		code string
 		msg  string
 	}{
-		{"same token other value", smapi.PutSecretValueInput{SecretId: str("i"), ClientRequestToken: tok, SecretString: secretString("other")}, codeExists, "You can't modify an existing version"},
+		{"same token other value", smapi.PutSecretValueInput{SecretId: str("i"), ClientRequestToken: tok, SecretString: secretString("other")}, codeExists, "You can't use ClientRequestToken " + *tok + " because that value is already in use for a version of secret arn:aws:secretsmanager:us-east-1:123456789012:secret:i-"},
 		{"no value", smapi.PutSecretValueInput{SecretId: str("i")}, codeInvalidRequest, "SecretString or SecretBinary"},
 		{"both values", smapi.PutSecretValueInput{SecretId: str("i"), SecretString: secretString("a"), SecretBinary: sensitive.Bytes("b")}, codeInvalidParameter, "both"},
 		{"unknown secret", smapi.PutSecretValueInput{SecretId: str("nope"), SecretString: secretString("a")}, codeNotFound, "Secrets Manager can't find the specified secret."},
