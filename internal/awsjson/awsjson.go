@@ -5,23 +5,22 @@
 // The protocol sits behind the [Codec] interface so that a second protocol
 // (Smithy RPC v2 CBOR) can be added without touching the services or the
 // server's dispatch. This package knows nothing of services, storage or
-// authentication; it imports only awserr, operation and the standard library.
+// authentication; it imports only awserr, operation, the leaves jsonread and
+// jsonstr, and the standard library. Requests are decoded by the inputs'
+// generated decoders, never by encoding/json.
 package awsjson
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/jsonread"
 	"github.com/keyfort/keyfort/internal/jsonstr"
 	"github.com/keyfort/keyfort/internal/operation"
 )
@@ -69,15 +68,33 @@ var _ Codec = JSON11{}
 // ContentType implements Codec.
 func (JSON11) ContentType() string { return ContentType }
 
-// Decode implements Codec. Unknown members are ignored, as AWS ignores them.
+// Decode implements Codec with the input's generated decoder
+// (operation.Input.UnmarshalAWSJSON, built on internal/jsonread): member
+// names match exactly, unknown members are ignored as AWS ignores them, and
+// a value is stored exactly as sent or refused. A body of JSON whitespace
+// only is an empty input.
 func (JSON11) Decode(body []byte, in operation.Input) error {
-	if len(bytes.TrimSpace(body)) == 0 {
+	if blank(body) {
 		return nil
 	}
-	if err := json.Unmarshal(body, in); err != nil {
-		return serializationError(err)
+	if err := in.UnmarshalAWSJSON(body); err != nil {
+		var e *jsonread.Error
+		if errors.As(err, &e) {
+			return awserr.Serialization(e.Message)
+		}
+		return fmt.Errorf("awsjson: decode %T: %w", in, err)
 	}
 	return nil
+}
+
+// blank reports whether b holds only JSON whitespace.
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendOutput implements Codec.
@@ -193,82 +210,6 @@ func PutBuffer(b *[]byte) {
 	clear((*b)[:cap(*b)])
 	*b = (*b)[:0]
 	bufPool.Put(b)
-}
-
-// serializationError turns an encoding/json error into a
-// SerializationException that names the member and the types involved but
-// never a value.
-func serializationError(err error) *awserr.Error {
-	var (
-		syntax  *json.SyntaxError
-		typ     *json.UnmarshalTypeError
-		corrupt base64.CorruptInputError
-	)
-	switch {
-	case errors.As(err, &syntax):
-		return awserr.Serialization("Malformed JSON in request body at byte offset " +
-			strconv.FormatInt(syntax.Offset, 10))
-	case errors.As(err, &typ):
-		found := typ.Value
-		if i := strings.IndexByte(found, ' '); i >= 0 {
-			found = found[:i] // "number 12" -> "number": never echo the value
-		}
-		want := jsonTypeName(typ.Type)
-		if typ.Field == "" {
-			return awserr.Serialization("Request body must be a JSON object, found " + found)
-		}
-		if found == "number" && (want == "integer" || want == "long") {
-			return awserr.Serialization("Value of member '" + typ.Field +
-				"' is not a valid " + want)
-		}
-		return awserr.Serialization("Member '" + typ.Field + "' must be " + article(want) +
-			", found " + found)
-	case errors.As(err, &corrupt):
-		return awserr.Serialization("A blob member in the request body is not valid base64")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return awserr.Serialization("Malformed JSON in request body: unexpected end of input")
-	default:
-		return awserr.Serialization("The request body could not be deserialized")
-	}
-}
-
-func article(t string) string {
-	switch t {
-	case "integer", "object", "array":
-		return "an " + t
-	}
-	return "a " + t
-}
-
-func jsonTypeName(t reflect.Type) string {
-	if t == nil {
-		return "value"
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "boolean"
-	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Uint8, reflect.Uint16, reflect.Uint32:
-		return "integer"
-	case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
-		return "long"
-	case reflect.Float32, reflect.Float64:
-		return "number"
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return "string" // blobs are base64 strings
-		}
-		return "array"
-	case reflect.Array:
-		return "array"
-	case reflect.Map, reflect.Struct:
-		return "object"
-	}
-	return "value"
 }
 
 func isNilPointer(v any) bool {

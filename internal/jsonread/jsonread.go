@@ -313,16 +313,19 @@ func (d *Decoder) Key() string { return string(d.name) }
 // *seen and reports whether it had been seen before, in which case it
 // records a Duplicate error naming the member.
 func (d *Decoder) Seen(seen *uint64, bit uint) bool {
-	if d.err != nil {
-		return true
-	}
 	m := uint64(1) << bit
-	if *seen&m != 0 {
-		d.Fail(Duplicate, "Duplicate field '"+string(d.name)+"'")
-		return true
+	if d.err == nil && *seen&m == 0 {
+		*seen |= m
+		return false
 	}
-	*seen |= m
-	return false
+	d.duplicateField()
+	return true
+}
+
+func (d *Decoder) duplicateField() {
+	if d.err == nil {
+		d.err = &Error{Kind: Duplicate, Offset: d.pos, Message: "Duplicate field '" + string(d.name) + "'"}
+	}
 }
 
 // DuplicateKey records a Duplicate error for a key given twice in the map

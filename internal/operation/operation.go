@@ -12,6 +12,13 @@ import "context"
 
 // Input is a generated operation input shape.
 type Input interface {
+	// UnmarshalAWSJSON decodes a complete AWS JSON 1.1 request body (a JSON
+	// object) into the input, strictly: member names match exactly, a member
+	// given twice, a value of the wrong JSON type, invalid UTF-8 and
+	// non-canonical base64 are refused, and no value is altered. Generated
+	// inputs return a *jsonread.Error, whose message never echoes a request
+	// value, for the codec to answer as SerializationException.
+	UnmarshalAWSJSON(body []byte) error
 	// Validate checks the shape constraints of the model (required members,
 	// lengths, ranges, enums, patterns) and returns an *awserr.Error with
 	// code ValidationException in AWS's wording, or nil.

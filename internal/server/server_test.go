@@ -19,6 +19,7 @@ import (
 	"github.com/keyfort/keyfort/internal/audit"
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/jsonread"
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/sensitive"
 )
@@ -28,6 +29,36 @@ type fakeInput struct {
 	KeyId     *string
 	Plaintext sensitive.Bytes
 	Count     *int32
+}
+
+// UnmarshalAWSJSON decodes the body as the generated decoders do.
+func (in *fakeInput) UnmarshalAWSJSON(body []byte) error {
+	d := jsonread.NewDecoder(body)
+	var seen uint64
+	for more := d.BeginStruct(); more; more = d.NextMember() {
+		switch string(d.Name()) {
+		case "KeyId":
+			if d.Seen(&seen, 0) || d.Null() {
+				continue
+			}
+			s := d.String()
+			in.KeyId = &s
+		case "Plaintext":
+			if d.Seen(&seen, 1) || d.Null() {
+				continue
+			}
+			in.Plaintext = sensitive.Bytes(d.Blob())
+		case "Count":
+			if d.Seen(&seen, 2) || d.Null() {
+				continue
+			}
+			n := d.Int32()
+			in.Count = &n
+		default:
+			d.Skip()
+		}
+	}
+	return d.Finish()
 }
 
 func (in *fakeInput) Validate() error {
@@ -205,7 +236,7 @@ func TestDispatch(t *testing.T) {
 			wantStatus: 400, wantCode: "SerializationException", audited: true},
 		{name: "wrong type", req: request{target: "TrentService.CreateKey", body: `{"Count":"x"}`},
 			wantStatus: 400, wantCode: "SerializationException",
-			wantBody: `{"__type":"SerializationException","message":"Member 'Count' must be an integer, found string"}`, audited: true},
+			wantBody: `{"__type":"SerializationException","message":"STRING_VALUE can not be converted to an Integer"}`, audited: true},
 		{name: "validation", req: request{target: "TrentService.CreateKey", body: `{"KeyId":""}`},
 			wantStatus: 400, wantCode: "ValidationException", audited: true},
 		{name: "body too large", req: request{target: "TrentService.CreateKey", body: `{"KeyId":"` + strings.Repeat("x", 300) + `"}`},

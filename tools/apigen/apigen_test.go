@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -170,7 +172,7 @@ func TestGenerateSkipsNonRE2Pattern(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	want := []string{"audit_gen.go", "helpers_gen.go", "json_gen.go", "ops_gen.go", "types_gen.go", "validate_gen.go"}
+	want := []string{"audit_gen.go", "decode_gen.go", "helpers_gen.go", "json_gen.go", "ops_gen.go", "types_gen.go", "validate_gen.go"}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Errorf("generate() files = %v, want %v", names, want)
 	}
@@ -182,3 +184,95 @@ func TestGenerateSkipsNonRE2Pattern(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGeneratedDecoderNestedShapes generates a package whose input nests
+// lists, maps and structures in ways the AWS models do not (yet), builds it
+// into the module through a go build overlay, and runs a decode with it.
+func TestGeneratedDecoderNestedShapes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go run")
+	}
+	m := testModel([]member{
+		{Name: "Grid", Shape: "StrGrid"},
+		{Name: "Items", Shape: "ItemList"},
+		{Name: "Secret", Shape: "Blob", Sensitive: true},
+		{Name: "Colors", Shape: "ColorList"},
+		{Name: "Nums", Shape: "LongList"},
+		{Name: "Lists", Shape: "ListMap"},
+	}, map[string]*shape{
+		"StrList":   {Type: "list", Member: &shapeRef{"Str"}},
+		"StrGrid":   {Type: "list", Member: &shapeRef{"StrList"}},
+		"Item":      {Type: "structure", Members: []member{{Name: "n", Shape: "Int"}, {Name: "On", Shape: "Bool"}, {Name: "Pw", Shape: "Pw"}}},
+		"Int":       {Type: "integer"},
+		"Bool":      {Type: "boolean"},
+		"Pw":        {Type: "string", Sensitive: true},
+		"ItemList":  {Type: "list", Member: &shapeRef{"Item"}},
+		"Blob":      {Type: "blob"},
+		"Color":     {Type: "string", Enum: []string{"RED"}},
+		"ColorList": {Type: "list", Member: &shapeRef{"Color"}},
+		"Long":      {Type: "long"},
+		"LongList":  {Type: "list", Member: &shapeRef{"Long"}},
+		"ListMap":   {Type: "map", Key: &shapeRef{"Str"}, Value: &shapeRef{"StrList"}},
+	})
+	files, err := generate(m, testService)
+	if err != nil {
+		t.Fatalf("generate() error = %v", err)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	overlay := map[string]string{}
+	add := func(path string, src []byte) {
+		real := filepath.Join(tmp, strings.ReplaceAll(path, "/", "_"))
+		if err := os.WriteFile(real, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		overlay[filepath.Join(root, path)] = real
+	}
+	for name, src := range files {
+		add("internal/apigentestpkg/"+name, src)
+	}
+	add("internal/apigentestpkg/main/main.go", []byte(`package main
+
+import (
+	"fmt"
+
+	"github.com/keyfort/keyfort/internal/apigentestpkg"
+)
+
+func main() {
+	var in testapi.DoInput
+	err := in.UnmarshalAWSJSON([]byte(`+"`"+`{"Grid":[["a"],[]],"Items":[{"n":1,"On":true,"Pw":"p"},{}],`+
+		`"Secret":"aGk=","Colors":["RED"],"Nums":[-9],"Lists":{"k":["v"]},"Other":null}`+"`"+`))
+	fmt.Printf("%v %q %d %v %v %d %q %v %v %v\n", err, in.Grid, *in.Items[0].N, *in.Items[0].On, in.Items[0].Pw.Reveal() == "p",
+		len(in.Items), in.Secret.Reveal(), in.Colors, in.Nums, in.Lists)
+	err = in.UnmarshalAWSJSON([]byte(`+"`"+`{"Lists":{"x":[],"x":[]}}`+"`"+`))
+	fmt.Println(err)
+	err = in.UnmarshalAWSJSON([]byte(`+"`"+`{"Items":[{"n":1,"n":2}]}`+"`"+`))
+	fmt.Println(err)
+}
+`))
+	ov, err := json.Marshal(map[string]any{"Replace": overlay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ovPath := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(ovPath, ov, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "run", "-overlay", ovPath, "./internal/apigentestpkg/main")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go run: %v\n%s", err, out)
+	}
+	want := `<nil> [["a"] []] 1 true true 2 "hi" [RED] [-9] map[k:[v]]
+Duplicate key in map 'Lists'
+Duplicate field 'n'
+`
+	if string(out) != want {
+		t.Errorf("generated decoder printed\n%s\nwant\n%s", out, want)
+	}
+}

@@ -82,6 +82,7 @@ func generate(m *model, svc service) (files map[string][]byte, err error) {
 		{"types_gen.go", g.genTypes},
 		{"validate_gen.go", g.genValidate},
 		{"json_gen.go", g.genJSON},
+		{"decode_gen.go", g.genDecode},
 		{"audit_gen.go", g.genAudit},
 		{"ops_gen.go", g.genOps},
 		{"helpers_gen.go", func(w *writer) { genHelpers(w, all.Bytes()) }},
@@ -231,7 +232,7 @@ func (g *gen) collect() {
 	for _, st := range g.structs {
 		for _, mem := range st.Shape.Members {
 			switch fieldName(mem.Name) {
-			case "Validate", "AppendJSON", "UnmarshalJSON":
+			case "Validate", "AppendJSON", "UnmarshalJSON", "DecodeJSON", "UnmarshalAWSJSON":
 				failf("structure %s: member %s clashes with a generated method", st.Name, mem.Name)
 			}
 		}
@@ -502,6 +503,7 @@ var knownImports = []struct{ name, path string }{
 	{"time", "time"},
 	{"utf8", "unicode/utf8"},
 	{"awserr", "github.com/keyfort/keyfort/internal/awserr"},
+	{"jsonread", "github.com/keyfort/keyfort/internal/jsonread"},
 	{"operation", "github.com/keyfort/keyfort/internal/operation"},
 	{"sensitive", "github.com/keyfort/keyfort/internal/sensitive"},
 }
