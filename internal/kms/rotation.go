@@ -133,7 +133,8 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 	return nil
 }
 
-// RotateKeyOnDemand rotates a key's material now (at most 25 times per key).
+// RotateKeyOnDemand rotates a key's material now (at most 25 times per key)
+// and answers the key's ARN in KeyId.
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	now := s.now().UTC()
 	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(tx storage.Tx, k *key) error {
@@ -155,7 +156,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(k.rec.ID)}, nil
+	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(k.arn)}, nil // the ARN, as AWS answers
 }
 
 // ListKeyRotations lists completed rotations (or, with ALL_KEY_MATERIAL,
