@@ -288,8 +288,14 @@ func TestSMScheduledRotation(t *testing.T) {
 func TestSMRotateSecretErrors(t *testing.T) {
 	_, c, _ := startRotation(t)
 	createSecret(t, c, "rot/err", "v")
-	_, err := c.RotateSecret(ctxT(t), &secretsmanager.RotateSecretInput{SecretId: aws.String("rot/err")})
-	wantAPIError(t, err, "InvalidRequestException", "Lambda function ARN")
+	// A secret that never had a rotation function, and none in the call
+	// (LocalStack's AWS-validated test_first_rotate_secret_with_missing_lambda_arn).
+	const noLambda = "No Lambda rotation function ARN is associated with this secret."
+	_, err := c.RotateSecret(ctxT(t), &secretsmanager.RotateSecretInput{SecretId: aws.String("rot/err"),
+		RotationRules: &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(1)}})
+	wantExactAPIError(t, err, "InvalidRequestException", noLambda)
+	_, err = c.RotateSecret(ctxT(t), &secretsmanager.RotateSecretInput{SecretId: aws.String("rot/err")})
+	wantExactAPIError(t, err, "InvalidRequestException", noLambda)
 
 	_, err = c.RotateSecret(ctxT(t), &secretsmanager.RotateSecretInput{SecretId: aws.String("rot/err"),
 		RotationLambdaARN: aws.String("arn:aws:lambda:us-east-1:123456789012:function:not-mapped")})

@@ -62,6 +62,15 @@ func errRotationInProgress() error {
 	return errInvalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
 }
 
+// errNoLambdaARN is AWS's answer to RotateSecret on a secret that has no
+// rotation function when the call names none (LocalStack's AWS-validated
+// test_first_rotate_secret_with_missing_lambda_arn).
+func errNoLambdaARN() error {
+	return errInvalidRequest("No Lambda rotation function ARN is associated with this secret.")
+}
+
+// errNoRotationFunction is Keyfort's answer to CancelRotateSecret on a
+// secret that never had a rotation function.
 func errNoRotationFunction() error {
 	return errInvalidRequest("You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call.")
 }
@@ -251,7 +260,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 		lambda = sec.meta.RotationLambdaARN
 	}
 	if lambda == "" {
-		return nil, errNoRotationFunction()
+		return nil, errNoLambdaARN()
 	}
 	if s.rotator == nil || !s.rotator.CanInvoke(lambda) {
 		return nil, errCannotInvoke()

@@ -249,7 +249,7 @@ func TestRotateSecretErrors(t *testing.T) {
 	mustOK(t, err, "DeleteSecret")
 
 	_, err = e.rotate(&smapi.RotateSecretInput{SecretId: str("db")})
-	wantCode(t, err, codeInvalidRequest, "doesn't already have a Lambda function ARN configured")
+	wantCode(t, err, codeInvalidRequest, "No Lambda rotation function ARN is associated with this secret.")
 
 	_, err = e.rotate(&smapi.RotateSecretInput{SecretId: str("db"), RotationLambdaARN: str("arn:aws:lambda:us-east-1:123456789012:function:unmapped")})
 	if e2, ok := awserr.As(err); !ok || e2.Code != awserr.CodeAccessDenied || e2.Status != 400 ||
