@@ -98,6 +98,20 @@ type Config struct {
 	//	rotation_webhooks:
 	//	  arn:aws:lambda:us-east-1:123456789012:function:rotate-db: https://rotator.internal/rotate
 	RotationWebhooks map[string]string
+	// TLSCert and TLSKey are the PEM files of the server's certificate
+	// (chain) and private key: both or neither. With them the listener
+	// serves HTTPS only (TLS 1.2 or later, HTTP/1.1 and HTTP/2); SIGHUP
+	// reads them again.
+	TLSCert string
+	TLSKey  string
+	// TLSClientCA is a PEM file of CA certificates for mutual TLS: clients
+	// must present a certificate signed by one of them. It needs TLS
+	// (TLSCert and TLSKey, or TLSSelfSigned); SIGHUP reads it again.
+	TLSClientCA string
+	// TLSSelfSigned serves HTTPS with a certificate for localhost,
+	// 127.0.0.1 and ::1 signed by a CA that Keyfort creates once in
+	// <DataDir>/tls (see [Config.TLSDirectory]). Not with TLSCert/TLSKey.
+	TLSSelfSigned bool
 }
 
 // Default returns the default configuration.
@@ -120,6 +134,14 @@ func (c Config) AuditDirectory() string {
 	}
 	return filepath.Join(c.DataDir, "audit")
 }
+
+// TLS reports whether the server serves HTTPS (TLSCert and TLSKey, or
+// TLSSelfSigned).
+func (c Config) TLS() bool { return c.TLSSelfSigned || c.TLSCert != "" || c.TLSKey != "" }
+
+// TLSDirectory returns <DataDir>/tls, where TLSSelfSigned keeps its CA and
+// server certificate.
+func (c Config) TLSDirectory() string { return filepath.Join(c.DataDir, "tls") }
 
 // SQLitePath returns the path of the embedded database.
 func (c Config) SQLitePath() string { return filepath.Join(c.DataDir, "keyfort.db") }
@@ -201,6 +223,9 @@ func (c Config) Validate() error {
 	default:
 		return errorf("log-format", "%q is not one of auto, text, json", c.LogFormat)
 	}
+	if err := c.validateTLS(); err != nil {
+		return err
+	}
 	if c.MemoryLimit < 0 {
 		return errorf("memory-limit", "must not be negative")
 	}
@@ -214,6 +239,23 @@ func (c Config) Validate() error {
 		if err := webhook.CheckURL(u); err != nil {
 			return errorf("rotation-webhooks", "the webhook of %s %v", arn, err) // never echo the URL: it may hold a credential
 		}
+	}
+	return nil
+}
+
+// validateTLS checks the combination of the TLS settings (the files are
+// read when the server starts).
+func (c Config) validateTLS() error {
+	switch {
+	case c.TLSSelfSigned && (c.TLSCert != "" || c.TLSKey != ""):
+		return errorf("tls-self-signed", "cannot be used with --tls-cert and --tls-key: "+
+			"it makes its own certificate; give either one or the other")
+	case c.TLSCert != "" && c.TLSKey == "":
+		return errorf("tls-key", "is missing: --tls-cert needs the certificate's private key (--tls-key FILE)")
+	case c.TLSKey != "" && c.TLSCert == "":
+		return errorf("tls-cert", "is missing: --tls-key needs its certificate (--tls-cert FILE)")
+	case c.TLSClientCA != "" && !c.TLS():
+		return errorf("tls-client-ca", "mutual TLS needs TLS: give --tls-cert and --tls-key, or --tls-self-signed")
 	}
 	return nil
 }
@@ -241,9 +283,25 @@ type setting struct {
 	set   func(c *Config, v string) error
 }
 
+// boolean reports whether the setting's flag is given without a value
+// (--insecure-dev-auth, or --insecure-dev-auth=false).
+func (s setting) boolean() bool {
+	return s.name == "insecure-dev-auth" || s.name == "tls-self-signed"
+}
+
 func settings() []setting {
 	str := func(f func(c *Config) *string) func(*Config, string) error {
 		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	boolean := func(f func(c *Config) *bool) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean", v)
+			}
+			*f(c) = b
+			return nil
+		}
 	}
 	return []setting{
 		{"listen", "KEYFORT_LISTEN", "address to listen on (host:port)", str(func(c *Config) *string { return &c.Listen })},
@@ -251,14 +309,7 @@ func settings() []setting {
 		{"store", "KEYFORT_STORE", "empty for embedded SQLite, or a postgres:// URL", str(func(c *Config) *string { return &c.Store })},
 		{"auth", "KEYFORT_AUTH", "authentication mode: dev or strict", str(func(c *Config) *string { return &c.Auth })},
 		{"credentials", "KEYFORT_CREDENTIALS", "credentials file of strict auth (principals, access keys, policies; reloaded on SIGHUP)", str(func(c *Config) *string { return &c.Credentials })},
-		{"insecure-dev-auth", "KEYFORT_INSECURE_DEV_AUTH", "allow dev auth on a non-loopback address", func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("%q is not a boolean", v)
-			}
-			c.InsecureDevAuth = b
-			return nil
-		}},
+		{"insecure-dev-auth", "KEYFORT_INSECURE_DEV_AUTH", "allow dev auth on a non-loopback address", boolean(func(c *Config) *bool { return &c.InsecureDevAuth })},
 		{"root-key-file", "KEYFORT_ROOT_KEY_FILE", "file holding the root key", str(func(c *Config) *string { return &c.RootKeyFile })},
 		{"log-level", "KEYFORT_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "KEYFORT_LOG_FORMAT", "auto, text or json", str(func(c *Config) *string { return &c.LogFormat })},
@@ -279,6 +330,10 @@ func settings() []setting {
 			c.MemoryLimit = n
 			return nil
 		}},
+		{"tls-cert", "KEYFORT_TLS_CERT", "PEM certificate (chain) to serve HTTPS with; needs --tls-key (reloaded on SIGHUP)", str(func(c *Config) *string { return &c.TLSCert })},
+		{"tls-key", "KEYFORT_TLS_KEY", "PEM private key of --tls-cert", str(func(c *Config) *string { return &c.TLSKey })},
+		{"tls-client-ca", "KEYFORT_TLS_CLIENT_CA", "PEM CA certificates for mutual TLS: clients must present a certificate they signed", str(func(c *Config) *string { return &c.TLSClientCA })},
+		{"tls-self-signed", "KEYFORT_TLS_SELF_SIGNED", "serve HTTPS with a CA and certificate for localhost created in <data>/tls", boolean(func(c *Config) *bool { return &c.TLSSelfSigned })},
 	}
 }
 
@@ -305,9 +360,9 @@ func parseSize(v string) (int64, error) {
 
 // Parse reads a YAML configuration file onto the defaults. Keys are the
 // flag names (listen, data, store, auth, credentials, insecure-dev-auth, root-key-file,
-// log-level, log-format, audit-dir, shutdown-timeout, memory-limit; '_' may be written for
-// '-'), plus rotation-webhooks, a mapping of Lambda function ARN to webhook
-// URL that only the file can set (see [Config.RotationWebhooks]). A value
+// log-level, log-format, audit-dir, shutdown-timeout, memory-limit, tls-cert, tls-key,
+// tls-client-ca, tls-self-signed; '_' may be written for '-'), plus rotation-webhooks,
+// a mapping of Lambda function ARN to webhook URL that only the file can set (see [Config.RotationWebhooks]). A value
 // may contain ${VAR}, replaced by the environment variable VAR (an unset
 // variable is an error). Errors name the line.
 func Parse(r io.Reader) (Config, error) {
@@ -444,8 +499,7 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 	all := settings()
 	values := make([]string, len(all))
 	for i, s := range all {
-		if s.name == "insecure-dev-auth" {
-			// A boolean flag: --insecure-dev-auth, or --insecure-dev-auth=false.
+		if s.boolean() {
 			fs.BoolFunc(s.name, s.usage+" (env "+s.env+")", func(v string) error { values[i] = v; return nil })
 			continue
 		}

@@ -55,6 +55,9 @@ log-level: debug
 log_format: json
 audit-dir: /var/log/keyfort
 shutdown-timeout: 3s
+tls_cert: /etc/keyfort/tls/cert.pem
+tls-key: /etc/keyfort/tls/key.pem
+tls_client_ca: /etc/keyfort/tls/clients.pem
 rotation_webhooks:
   arn:aws:lambda:us-east-1:123456789012:function:rotate-db: https://rotator.internal/rotate?key=${KEYFORT_TEST_PG_PASSWORD}
   arn:aws:lambda:eu-west-1:123456789012:function:other:live: http://127.0.0.1:9001/
@@ -68,6 +71,7 @@ rotation_webhooks:
 		Credentials: "/etc/keyfort/credentials.yaml", InsecureDevAuth: true,
 		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
 		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second, MemoryLimit: DefaultMemoryLimit,
+		TLSCert: "/etc/keyfort/tls/cert.pem", TLSKey: "/etc/keyfort/tls/key.pem", TLSClientCA: "/etc/keyfort/tls/clients.pem",
 		RotationWebhooks: map[string]string{
 			"arn:aws:lambda:us-east-1:123456789012:function:rotate-db":  "https://rotator.internal/rotate?key=pw",
 			"arn:aws:lambda:eu-west-1:123456789012:function:other:live": "http://127.0.0.1:9001/",
@@ -86,6 +90,7 @@ func TestParseErrors(t *testing.T) {
 			"config: line 2: store: environment variable KEYFORT_TEST_UNSET_VAR is not set"},
 		{"bad duration", "shutdown-timeout: soon\n", `config: line 1: shutdown-timeout: "soon" is not a duration`},
 		{"bad bool", "\n\ninsecure-dev-auth: maybe\n", `config: line 3: insecure-dev-auth: "maybe" is not a boolean`},
+		{"bad tls bool", "tls_self_signed: on\n", `config: line 1: tls_self_signed: "on" is not a boolean`},
 		{"list value", "listen:\n  - a\n", "config: line 2: listen: must be a single value"},
 		{"not a mapping", "- listen\n", "config: line 1: config: must be a mapping"},
 		{"bad yaml", "listen: [\n", "config: config: not valid YAML"},
@@ -148,6 +153,20 @@ func TestValidate(t *testing.T) {
 		{"webhook bad scheme", func(c *Config) {
 			c.RotationWebhooks = map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:f": "file:///sekrit"}
 		}, "config: rotation-webhooks: the webhook of arn:aws:lambda:us-east-1:123456789012:function:f must be an http:// or https:// URL"},
+		{"tls cert and key", func(c *Config) { c.TLSCert, c.TLSKey = "cert.pem", "key.pem" }, ""},
+		{"mutual tls", func(c *Config) { c.TLSCert, c.TLSKey, c.TLSClientCA = "cert.pem", "key.pem", "ca.pem" }, ""},
+		{"tls self-signed", func(c *Config) { c.TLSSelfSigned = true }, ""},
+		{"mutual tls self-signed", func(c *Config) { c.TLSSelfSigned, c.TLSClientCA = true, "ca.pem" }, ""},
+		{"tls cert without key", func(c *Config) { c.TLSCert = "cert.pem" },
+			"config: tls-key: is missing: --tls-cert needs the certificate's private key (--tls-key FILE)"},
+		{"tls key without cert", func(c *Config) { c.TLSKey = "key.pem" },
+			"config: tls-cert: is missing: --tls-key needs its certificate (--tls-cert FILE)"},
+		{"tls self-signed with cert and key", func(c *Config) { c.TLSSelfSigned, c.TLSCert, c.TLSKey = true, "cert.pem", "key.pem" },
+			"config: tls-self-signed: cannot be used with --tls-cert and --tls-key"},
+		{"tls self-signed with cert", func(c *Config) { c.TLSSelfSigned, c.TLSCert = true, "cert.pem" },
+			"config: tls-self-signed: cannot be used with --tls-cert and --tls-key"},
+		{"tls client ca without tls", func(c *Config) { c.TLSClientCA = "ca.pem" },
+			"config: tls-client-ca: mutual TLS needs TLS: give --tls-cert and --tls-key, or --tls-self-signed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +225,17 @@ func TestLoadPrecedence(t *testing.T) {
 		{"bool flag false over env", []string{"--insecure-dev-auth=false"}, map[string]string{"KEYFORT_INSECURE_DEV_AUTH": "true"},
 			func(c Config) bool { return !c.InsecureDevAuth }},
 		{"duration env", nil, map[string]string{"KEYFORT_SHUTDOWN_TIMEOUT": "250ms"}, func(c Config) bool { return c.ShutdownTimeout == 250*time.Millisecond }},
+		{"tls flags", []string{"--tls-cert", "c.pem", "--tls-key=k.pem", "--tls-client-ca", "ca.pem"}, nil, func(c Config) bool {
+			return c.TLSCert == "c.pem" && c.TLSKey == "k.pem" && c.TLSClientCA == "ca.pem" && !c.TLSSelfSigned && c.TLS()
+		}},
+		{"tls env", nil, map[string]string{"KEYFORT_TLS_CERT": "/e/c.pem", "KEYFORT_TLS_KEY": "/e/k.pem", "KEYFORT_TLS_CLIENT_CA": "/e/ca.pem"},
+			func(c Config) bool {
+				return c.TLSCert == "/e/c.pem" && c.TLSKey == "/e/k.pem" && c.TLSClientCA == "/e/ca.pem"
+			}},
+		{"tls self-signed flag", []string{"--tls-self-signed"}, nil, func(c Config) bool { return c.TLSSelfSigned && c.TLS() }},
+		{"tls self-signed env", nil, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "true"}, func(c Config) bool { return c.TLSSelfSigned }},
+		{"tls self-signed flag false over env", []string{"--tls-self-signed=false"}, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "1"},
+			func(c Config) bool { return !c.TLSSelfSigned && !c.TLS() }},
 		{"flag can set empty", []string{"--config", file, "--audit-dir="}, nil, func(c Config) bool { return c.AuditDir == "" }},
 	}
 	for _, tt := range tests {
@@ -233,6 +263,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing file", []string{"--config", "/nonexistent/keyfort.yaml"}, nil, "config: config: cannot open /nonexistent/keyfort.yaml: no such file or directory"},
 		{"bad env duration", nil, map[string]string{"KEYFORT_SHUTDOWN_TIMEOUT": "x"}, `config: KEYFORT_SHUTDOWN_TIMEOUT: "x" is not a duration`},
 		{"bad flag duration", []string{"--shutdown-timeout", "x"}, nil, `config: --shutdown-timeout: "x" is not a duration`},
+		{"bad env tls-self-signed", nil, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "yes please"}, `config: KEYFORT_TLS_SELF_SIGNED: "yes please" is not a boolean`},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined: -nope"},
 	}
 	for _, tt := range tests {
@@ -268,5 +299,18 @@ func TestMemoryLimitSetting(t *testing.T) {
 	}
 	if Default().MemoryLimit != DefaultMemoryLimit {
 		t.Errorf("Default().MemoryLimit = %d", Default().MemoryLimit)
+	}
+}
+
+func TestParseTLSSelfSigned(t *testing.T) {
+	c, err := Parse(strings.NewReader("tls-self-signed: true\ntls-client-ca: /etc/keyfort/clients.pem\n"))
+	if err != nil || !c.TLSSelfSigned || c.TLSClientCA != "/etc/keyfort/clients.pem" {
+		t.Fatalf("Parse(tls-self-signed: true) = %+v, %v", c, err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+	if got, want := c.TLSDirectory(), filepath.Join("keyfort-data", "tls"); got != want {
+		t.Errorf("TLSDirectory() = %q, want %q", got, want)
 	}
 }
