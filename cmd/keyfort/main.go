@@ -36,8 +36,10 @@ Usage:
 
 Settings come from flags, then KEYFORT_* environment variables, then the
 YAML file given by --config, then defaults. With --auth strict, requests
-must be signed with an access key of the --credentials file; SIGHUP
-reloads that file.
+must be signed with an access key of the --credentials file. With
+--tls-cert/--tls-key (or --tls-self-signed) the server speaks HTTPS only.
+SIGHUP reloads the credentials file and the TLS certificate, key and
+client CAs.
 `
 
 func main() {
@@ -98,8 +100,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP reloads the credentials file (strict auth). Subscribed before
-	// start-up so that an early SIGHUP does not end the process.
+	// SIGHUP reloads the credentials file (strict auth) and the TLS files.
+	// Subscribed before start-up so that an early SIGHUP does not end the
+	// process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

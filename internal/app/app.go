@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,7 @@ type App struct {
 	jobs   []jobRunner
 	every  time.Duration
 	creds  *liveCredentials // strict auth only
+	tls    *liveTLS         // TLS only
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -81,7 +83,9 @@ type App struct {
 }
 
 // New validates cfg and opens everything the server needs: the credentials
-// file (strict auth), the data directory (mode 0700), the store, the root
+// file (strict auth), the TLS certificate, key and client CAs (with
+// --tls-self-signed, those of <data>/tls, made in memory on first start and
+// written by Start once it listens), the data directory (mode 0700), the store, the root
 // key (generated beside the data on first start, with a warning), the audit
 // trail, the services and the server. It does not listen yet; see Start.
 // On error everything opened so far is closed.
@@ -123,6 +127,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		auth = &sigv4.Strict{Credentials: a.creds, Now: now}
 		log.Info("credentials loaded", "file", cfg.Credentials,
 			"principals", creds.Principals(), "access_keys", creds.Keys())
+	}
+
+	if a.tls, err = newLiveTLS(cfg, log, opts.Rand); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
 	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -214,7 +222,9 @@ func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.
 // Start listens on the configured address (port 0 picks a free port),
 // serves in the background and starts the background jobs (which run once
 // immediately). A non-loopback address with dev auth is refused unless
-// InsecureDevAuth is set.
+// InsecureDevAuth is set. With TLS the listener serves HTTPS only (TLS 1.2
+// or later, HTTP/2 and HTTP/1.1); with --tls-self-signed, Start writes the
+// CA and server certificate New made, if any, and logs how to trust the CA.
 func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -229,6 +239,22 @@ func (a *App) Start() error {
 		l.Close()
 		return fmt.Errorf("app: %w", err)
 	}
+	tlsMode := "off"
+	if a.tls != nil {
+		if err := a.tls.persist(); err != nil {
+			l.Close()
+			return fmt.Errorf("app: %w", err)
+		}
+		// Requests over it have r.TLS set: aws:SecureTransport is true.
+		l = tls.NewListener(l, a.tls.listenerConfig())
+		tlsMode = "on"
+		if a.cfg.TLSSelfSigned {
+			tlsMode = "self-signed"
+		}
+		if a.cfg.TLSClientCA != "" {
+			tlsMode += ", mutual"
+		}
+	}
 	a.listener = l
 	a.serveErr = make(chan error, 1)
 	go func() { a.serveErr <- a.server.Serve(l) }()
@@ -238,7 +264,7 @@ func (a *App) Start() error {
 	a.jobsDone = make(chan struct{})
 	go a.runJobs(ctx)
 
-	a.log.Info("keyfort listening", "addr", l.Addr().String(), "auth", a.cfg.Auth, "data", a.cfg.DataDir)
+	a.log.Info("keyfort listening", "addr", l.Addr().String(), "auth", a.cfg.Auth, "tls", tlsMode, "data", a.cfg.DataDir)
 	return nil
 }
 
@@ -288,6 +314,30 @@ func (a *App) Addr() string {
 		return ""
 	}
 	return a.listener.Addr().String()
+}
+
+// URL returns the server's base URL after Start: "https://" and the address
+// with TLS, else "http://"; "" before Start.
+func (a *App) URL() string {
+	addr := a.Addr()
+	switch {
+	case addr == "":
+		return ""
+	case a.tls != nil:
+		return "https://" + addr
+	default:
+		return "http://" + addr
+	}
+}
+
+// TLSCAFile returns the path of the CA certificate that clients trust with
+// --tls-self-signed (<data>/tls/ca.pem), or "" without it. The file exists
+// once Start has returned.
+func (a *App) TLSCAFile() string {
+	if a.tls == nil {
+		return ""
+	}
+	return a.tls.caFile
 }
 
 // Run starts the app if it is not started, blocks until ctx is done or the

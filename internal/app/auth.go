@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"sync/atomic"
 
 	"github.com/keyfort/keyfort/internal/credentials"
@@ -19,17 +20,34 @@ func (l *liveCredentials) Credential(accessKeyID string) (secret, sessionToken s
 	return l.store.Load().Credential(accessKeyID)
 }
 
-// Reload reads the credentials file of strict auth again (as SIGHUP asks).
-// A good file replaces the one in force atomically: a request verified
-// before keeps the caller it got, every later one sees the new file. A bad
-// file is logged at error level with its one-line message and returned, and
-// the file in force stays. In development auth there is nothing to reload
-// and Reload returns nil.
+// Reload reads the credentials file of strict auth and the TLS certificate,
+// key and client CAs again (as SIGHUP asks). A good file replaces the one in
+// force atomically: a request verified (or a connection made) before keeps
+// what it got, every later one sees the new file. A bad file is logged at
+// error level with its one-line message and returned, and the file in force
+// stays. In development auth without TLS there is nothing to reload and
+// Reload returns nil.
 func (a *App) Reload() error {
-	if a.creds == nil {
-		a.log.Info("reload: nothing to reload in dev auth")
+	if a.creds == nil && a.tls == nil {
+		a.log.Info("reload: nothing to reload in dev auth without TLS")
 		return nil
 	}
+	var errs []error
+	if a.creds != nil {
+		if err := a.reloadCredentials(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.tls != nil {
+		if err := a.tls.reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reloadCredentials reads the credentials file of strict auth again.
+func (a *App) reloadCredentials() error {
 	s, err := credentials.Load(a.cfg.Credentials)
 	if err != nil {
 		a.log.Error("credentials not reloaded; the previous ones stay in force",

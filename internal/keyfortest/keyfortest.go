@@ -1,7 +1,7 @@
 // Package keyfortest starts a real Keyfort server for tests: the same
 // wiring as `keyfort serve` (package app) on 127.0.0.1:0 with a temporary
 // data directory, and aws-sdk-go-v2 KMS and Secrets Manager clients that
-// talk to it over HTTP.
+// talk to it over HTTP (or HTTPS, WithTLS).
 //
 // Only _test.go files import this package; the keyfort binary never links
 // it (or the AWS SDK).
@@ -10,6 +10,8 @@ package keyfortest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -52,15 +54,17 @@ const CredentialsFileName = "credentials.yaml"
 
 // Server is a running Keyfort server.
 type Server struct {
-	// URL is the server's base URL, e.g. "http://127.0.0.1:40123".
+	// URL is the server's base URL, e.g. "http://127.0.0.1:40123", or
+	// "https://127.0.0.1:40123" with TLS.
 	URL string
 	// DataDir is the server's data directory.
 	DataDir string
 	// App is the running application.
 	App *app.App
 
-	o    options
-	http *http.Client
+	o         options
+	http      *http.Client
+	clientTLS *tls.Config // what the clients use with TLS, else nil
 }
 
 type options struct {
@@ -72,6 +76,8 @@ type options struct {
 	logger    *slog.Logger
 	configure func(*config.Config)
 	creds     *string // WithCredentials
+	tls       bool    // WithTLS
+	clientTLS func(*tls.Config)
 }
 
 // Option configures Start.
@@ -108,6 +114,18 @@ func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.con
 // DefaultSecretKey.
 func WithCredentials(yaml string) Option { return func(o *options) { o.creds = &yaml } }
 
+// WithTLS serves HTTPS only, as `keyfort serve --tls-self-signed` does: a
+// CA and a server certificate for 127.0.0.1 made in <data>/tls on first
+// start. URL is then https and the SDK clients (and HTTPClient) trust the
+// CA. For --tls-cert/--tls-key, use WithConfig (URL is https then too) and
+// WithClientTLS to trust their CA.
+func WithTLS() Option { return func(o *options) { o.tls = true } }
+
+// WithClientTLS lets f change the TLS configuration of the clients that
+// the server's helpers make (AWSConfig, KMS, SecretsManager, HTTPClient):
+// a client certificate for mutual TLS, other root CAs.
+func WithClientTLS(f func(*tls.Config)) Option { return func(o *options) { o.clientTLS = f } }
+
 // Start starts a server on 127.0.0.1:0 and registers its Close with
 // t.Cleanup. It fails the test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
@@ -119,10 +137,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
-	s := &Server{DataDir: o.dataDir, o: o, http: &http.Client{Transport: &http.Transport{
-		MaxIdleConnsPerHost: 64,
-		IdleConnTimeout:     30 * time.Second,
-	}}}
+	s := &Server{DataDir: o.dataDir, o: o, http: &http.Client{}}
 	if o.creds != nil {
 		if err := os.WriteFile(s.CredentialsFile(), []byte(*o.creds), 0o600); err != nil {
 			t.Fatalf("keyfortest: write credentials: %v", err)
@@ -165,6 +180,7 @@ func (s *Server) start(t testing.TB) {
 		cfg.Auth = config.AuthStrict
 		cfg.Credentials = s.CredentialsFile()
 	}
+	cfg.TLSSelfSigned = s.o.tls
 	if s.o.configure != nil {
 		s.o.configure(&cfg)
 	}
@@ -189,8 +205,59 @@ func (s *Server) start(t testing.TB) {
 		t.Fatalf("keyfortest: start: %v", err)
 	}
 	s.App = a
-	s.URL = "http://" + a.Addr()
+	s.URL = a.URL()
+	s.setTransport(t, cfg.TLS())
 }
+
+// setTransport gives the server's HTTP client a new transport: for HTTPS,
+// one that trusts the self-signed CA (and what WithClientTLS adds) and
+// speaks HTTP/2.
+func (s *Server) setTransport(t testing.TB, useTLS bool) {
+	t.Helper()
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	s.clientTLS = nil
+	if useTLS {
+		c := &tls.Config{MinVersion: tls.VersionTLS12}
+		if ca := s.App.TLSCAFile(); ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				t.Fatalf("keyfortest: read the CA: %v", err)
+			}
+			c.RootCAs = x509.NewCertPool()
+			if !c.RootCAs.AppendCertsFromPEM(pem) {
+				t.Fatalf("keyfortest: no certificate in %s", ca)
+			}
+		}
+		if s.o.clientTLS != nil {
+			s.o.clientTLS(c)
+		}
+		s.clientTLS = c
+		tr.TLSClientConfig = c.Clone()
+		tr.ForceAttemptHTTP2 = true // a custom TLSClientConfig turns HTTP/2 off otherwise
+	}
+	s.http.Transport = tr
+}
+
+// CAFile returns the CA certificate the server's self-signed certificate
+// chains to (WithTLS), or "".
+func (s *Server) CAFile() string { return s.App.TLSCAFile() }
+
+// ClientTLSConfig returns a copy of the TLS configuration the server's
+// clients use (trusting the CA of WithTLS, changed by WithClientTLS), or
+// nil without TLS. Tests change it to make other clients.
+func (s *Server) ClientTLSConfig() *tls.Config {
+	if s.clientTLS == nil {
+		return nil
+	}
+	return s.clientTLS.Clone()
+}
+
+// HTTPClient returns the HTTP client the SDK clients of AWSConfig use, for
+// raw requests to URL.
+func (s *Server) HTTPClient() *http.Client { return s.http }
 
 // CredentialsFile returns the path of the credentials file that
 // WithCredentials writes (tests may rewrite it and call App.Reload).
@@ -204,20 +271,22 @@ func (s *Server) DBPath() string { return filepath.Join(s.DataDir, "keyfort.db")
 // must be made again).
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	// Idle connections first: the server waits up to a second for an idle
+	// HTTP/2 connection to go after telling it to (GOAWAY).
+	s.http.CloseIdleConnections()
 	if err := s.App.Close(); err != nil {
 		t.Fatalf("keyfortest: restart: close: %v", err)
 	}
-	s.http.CloseIdleConnections()
 	s.start(t)
 }
 
 // Close shuts the server down. It is registered with t.Cleanup by Start and
 // safe to call more than once.
 func (s *Server) Close() {
+	s.http.CloseIdleConnections() // first, as in Restart
 	if s.App != nil {
 		_ = s.App.Close()
 	}
-	s.http.CloseIdleConnections()
 }
 
 // AWSConfig returns an SDK configuration for the server with static
