@@ -63,7 +63,8 @@ const (
 	// UTF8: a string that is not valid UTF-8, or an escaped unpaired
 	// surrogate.
 	UTF8
-	// Base64: a blob that is not padded, canonical standard base64.
+	// Base64: a blob that is not a string of padded, canonical standard
+	// base64 (an array of numbers included).
 	Base64
 	// Number: a number that does not fit its member's type exactly.
 	Number
@@ -420,6 +421,12 @@ func (d *Decoder) String() string {
 // Blob reads a base64 string value and returns the decoded bytes in a new
 // slice (empty, not nil, for ""). Nothing else holds the decoded bytes.
 func (d *Decoder) Blob() []byte {
+	if d.err == nil && d.peek() == '[' {
+		// A Base64 error, not a Type one: encoding/json takes an array of
+		// byte values for a []byte.
+		d.Fail(Base64, msgStartList)
+		return nil
+	}
 	b, escaped, ok := d.stringValue(tBlob)
 	if !ok {
 		return nil

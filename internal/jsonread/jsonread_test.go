@@ -276,6 +276,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"base64 escaped space", `{"Blob":"aG\u0020k"}`, jsonread.Base64, "Invalid Base64 character"},
 		{"base64 url alphabet", `{"Blob":"-_-_"}`, jsonread.Base64, "Invalid Base64 character"},
 		{"base64 padding inside", `{"Blob":"aG==aGk="}`, jsonread.Base64, "Invalid Base64 character"},
+		{"array for blob", `{"Blob":[104,105]}`, jsonread.Base64, "Start of list found where not expected"},
 		{"base64 non-canonical bits", `{"Blob":"aGl="}`, jsonread.Base64, "Invalid last non-pad Base64 character dectected"},
 	}
 	for _, tt := range tests {
