@@ -367,3 +367,41 @@ func TestAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecoder checks that any body either decodes, consuming all of it,
+// or fails with an *Error of a known kind and a non-empty message; and
+// that a body decoding without error decodes as encoding/json decodes it
+// unless it spells a member name in another case (which encoding/json
+// matches) or an integer as a decimal (which it refuses).
+func FuzzDecoder(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"S":"x","I":1,"L":2,"B":true,"Blob":"aGk=","T":1.5,"List":["a"],"Map":{"a":"b"},"Tags":[{"Key":"k"}],"Nested":{}}`,
+		`{"S":"\ud83d\ude00\u00e9\n"}`, `{"x":[{"y":null}]}`, `{"I":1.0}`, `{"S":"a","S":"b"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := decode(string(body))
+		if err != nil {
+			var e *jsonread.Error
+			if !errors.As(err, &e) || e.Kind < jsonread.Syntax || e.Kind > jsonread.Depth || e.Message == "" {
+				t.Fatalf("decode(%q) = %#v, want an *Error of a known kind", body, err)
+			}
+			return
+		}
+		var want input
+		if json.Unmarshal(body, &want) != nil {
+			return
+		}
+		if strings.Contains(string(body), `\u`) || strings.ContainsAny(string(body), "\u212a\u017f") {
+			return // escapes or Unicode folds may spell a name in another case
+		}
+		lower := strings.ToLower(string(body))
+		for _, n := range []string{"S", "I", "L", "B", "Blob", "T", "List", "Map", "Tags", "Nested", "Key", "Value"} {
+			if strings.Count(lower, strings.ToLower(`"`+n+`"`)) != strings.Count(string(body), `"`+n+`"`) {
+				return // a name in another case, which encoding/json matches
+			}
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("decode(%q) = %+v, encoding/json %+v", body, *got, want)
+		}
+	})
+}
