@@ -136,11 +136,12 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// TestCrashDurability kills the server with SIGKILL in the middle of a stream
-// of CreateKey, Encrypt and TagResource calls and checks, after a restart,
-// that every acknowledged write is there and every returned ciphertext
-// decrypts.
-func TestCrashDurability(t *testing.T) {
+// TestKill9Durability kills the server with SIGKILL in the middle of a
+// stream of CreateKey, Encrypt and TagResource calls and checks, after a
+// restart, that every acknowledged write is there: each created key, each
+// returned ciphertext (it decrypts), and the last acknowledged value of each
+// tag.
+func TestKill9Durability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
@@ -152,18 +153,31 @@ func TestCrashDurability(t *testing.T) {
 		blob []byte
 		pt   []byte
 	}
+	// tagRef names a tag: worker w writes only tag key "w<w>", in turn on the
+	// first key (which all workers tag at once) and on whichever key was
+	// created last, and sends a write only after the previous one was
+	// answered, so the writes of one tag are ordered.
+	type tagRef struct{ keyID, tagKey string }
+	// tagWrite is one TagResource call: acked when it answered 200. A write
+	// with no answer (in flight at the kill) or with an error may or may not
+	// have been applied.
+	type tagWrite struct {
+		value string
+		acked bool
+	}
 	var (
-		mu   sync.Mutex
-		keys []string
-		encs []enc
-		tags = map[string]string{} // key id -> acknowledged tag value
+		mu      sync.Mutex
+		keys    []string
+		encs    []enc
+		writes  = map[tagRef][]tagWrite{} // in the order the worker sent them
+		tagAcks int
 	)
 	base := createKeyBin(t, c)
 	mu.Lock()
 	keys = append(keys, base)
 	mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	var wg sync.WaitGroup
 	for w := range 6 {
 		wg.Add(1)
@@ -188,21 +202,34 @@ func TestCrashDurability(t *testing.T) {
 					}
 				case 2:
 					mu.Lock()
-					id := keys[len(keys)-1]
+					ref := tagRef{base, fmt.Sprintf("w%d", w)}
+					if i%2 == 0 {
+						ref.keyID = keys[len(keys)-1]
+					}
 					mu.Unlock()
 					v := fmt.Sprintf("v%d-%d", w, i)
-					_, err := c.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(id), Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(v)}}})
+					_, err := c.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(ref.keyID), Tags: []types.Tag{{TagKey: aws.String(ref.tagKey), TagValue: aws.String(v)}}})
+					mu.Lock()
+					writes[ref] = append(writes[ref], tagWrite{v, err == nil})
 					if err == nil {
-						mu.Lock()
-						tags[id+"/"+fmt.Sprintf("w%d", w)] = v
-						mu.Unlock()
+						tagAcks++
 					}
+					mu.Unlock()
 				}
 			}
 		}()
 	}
-	time.Sleep(700 * time.Millisecond)
-	p.kill9(t) // mid-stream
+	// Kill mid-stream, once each kind of write has been acknowledged enough
+	// times for the checks to mean something (however slow the machine).
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := min(len(keys), len(encs), tagAcks)
+		mu.Unlock()
+		if n >= 60 {
+			break
+		}
+	}
+	p.kill9(t)
 	cancel()
 	wg.Wait()
 
@@ -220,31 +247,64 @@ func TestCrashDurability(t *testing.T) {
 			t.Errorf("acknowledged ciphertext of %q does not decrypt after kill -9: %v", e.pt, err)
 		}
 	}
-	for k, want := range tags {
-		id, tagKey := k[:36], k[37:]
+
+	// Every tag read back was written, and a tag with an acknowledged write
+	// holds the last acknowledged value, or the value of a later write that
+	// got no 200 (it may have been applied, once the acknowledged one was).
+	read := map[tagRef]string{}
+	for _, id := range keys {
 		out, err := c2.ListResourceTags(vctx, &kms.ListResourceTagsInput{KeyId: aws.String(id)})
 		if err != nil {
 			t.Errorf("ListResourceTags %s: %v", id, err)
 			continue
 		}
-		found := false
 		for _, tg := range out.Tags {
-			if aws.ToString(tg.TagKey) == tagKey {
-				found = true
-				// A later write of the same tag may have been acknowledged
-				// too; the value must be one that was written, never empty.
-				if aws.ToString(tg.TagValue) == "" {
-					t.Errorf("tag %s on %s is empty", tagKey, id)
-				}
-			}
-		}
-		if !found {
-			t.Errorf("acknowledged tag %s=%s on %s lost after kill -9", tagKey, want, id)
+			read[tagRef{id, aws.ToString(tg.TagKey)}] = aws.ToString(tg.TagValue)
 		}
 	}
-	t.Logf("verified after kill -9: %d keys, %d ciphertexts, %d tags", len(keys), len(encs), len(tags))
-	if len(keys) < 5 || len(encs) < 5 {
-		t.Errorf("too few acknowledged writes before the kill (%d keys, %d ciphertexts) for the test to mean anything", len(keys), len(encs))
+	acked, rewritten, onLater := 0, 0, 0
+	for ref, got := range read {
+		if len(writes[ref]) == 0 {
+			t.Errorf("tag %s=%s on %s after kill -9, but no TagResource wrote that tag", ref.tagKey, got, ref.keyID)
+		}
+	}
+	for ref, ws := range writes {
+		last, n := -1, 0 // the last acknowledged write, how many were
+		for i, w := range ws {
+			if w.acked {
+				last = i
+				n++
+			}
+		}
+		if n > 1 {
+			rewritten++
+		}
+		allowed := map[string]bool{}
+		if last >= 0 {
+			allowed[ws[last].value] = true
+			acked++
+		}
+		for _, w := range ws[last+1:] {
+			allowed[w.value] = true // not acknowledged
+		}
+		got, ok := read[ref]
+		switch {
+		case !ok && last >= 0:
+			t.Errorf("tag %s on %s lost after kill -9: its last acknowledged value was %s", ref.tagKey, ref.keyID, ws[last].value)
+		case ok && !allowed[got]:
+			want := "no acknowledged value"
+			if last >= 0 {
+				want = "last acknowledged " + ws[last].value
+			}
+			t.Errorf("tag %s on %s = %s after kill -9; %s, and %d later writes without an answer", ref.tagKey, ref.keyID, got, want, len(ws)-last-1)
+		case ok && last >= 0 && got != ws[last].value:
+			onLater++
+		}
+	}
+	t.Logf("verified after kill -9: %d keys, %d ciphertexts, %d tag writes acknowledged on %d tags (%d written more than once; %d hold a later unanswered write)",
+		len(keys), len(encs), tagAcks, acked, rewritten, onLater)
+	if len(keys) < 30 || len(encs) < 30 || tagAcks < 30 {
+		t.Errorf("too few acknowledged writes before the kill (%d keys, %d ciphertexts, %d tag writes) for the test to mean anything", len(keys), len(encs), tagAcks)
 	}
 	p2.stop(t)
 }
