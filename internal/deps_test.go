@@ -42,6 +42,8 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/awserr", []string{module + "/"}, "awserr is a leaf"},
 		{module + "/internal/sensitive", []string{module + "/"}, "sensitive is a leaf"},
 		{module + "/internal/operation", []string{module + "/"}, "operation is a leaf"},
+		{module + "/internal/jsonread", []string{module + "/"}, "jsonread, the generated decoders' runtime, is a leaf"},
+		{module + "/internal/awsjson", []string{"encoding/json"}, "requests are decoded by the generated decoders, not encoding/json"},
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
