@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ import urllib.request
 import uuid
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -164,13 +166,16 @@ def free_port():
 class Server:
     """A keyfort process started from the binary."""
 
-    def __init__(self, binary, data, log_path, extra_args=()):
+    def __init__(self, binary, data, log_path, extra_args=(), ca_file=None):
         self.binary = binary
         self.data = data
         self.log_path = log_path
         self.extra_args = list(extra_args)
         self.port = free_port()
-        self.endpoint = "http://127.0.0.1:%d" % self.port
+        # ca_file: the server speaks HTTPS with a certificate that chains to
+        # it (written by the server itself with --tls-self-signed).
+        self.ca_file = ca_file
+        self.endpoint = "%s://127.0.0.1:%d" % ("https" if ca_file else "http", self.port)
         self.proc = None
         self.log_file = None
         self.exit_code = None
@@ -198,7 +203,9 @@ class Server:
                     % (self.proc.returncode, self.log_tail())
                 )
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=2) as r:
+                if self.ca_file and not os.path.exists(self.ca_file):
+                    raise OSError("%s not written yet" % self.ca_file)
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=2, context=self.ssl_context()) as r:
                     if r.status == 200:
                         return
                     last = "HTTP %d" % r.status
@@ -211,6 +218,15 @@ class Server:
             "GET /health not 200 within %.0fs (last: %s); log tail: %s"
             % (timeout, last, self.log_tail())
         )
+
+    def ssl_context(self):
+        """For https: trust only the server's CA, verifying as strictly as
+        Python 3.13 does by default (RFC 5280 checks on the chain)."""
+        if not self.ca_file:
+            return None
+        ctx = ssl.create_default_context(cafile=self.ca_file)
+        ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        return ctx
 
     def stop(self):
         """SIGTERM, then SIGKILL after STOP_TIMEOUT. Returns (exit code, killed)."""
@@ -1677,6 +1693,119 @@ STRICT_CHECKS = [
     ("strict: SIGHUP reloads the credentials file; a broken file keeps the old one", "check_reload"),
 ]
 
+# ---- TLS: --tls-self-signed, through the AWS CLI (--ca-bundle) and boto3 (verify=) ----
+
+
+class TLSSmoke:
+    """A server started with --tls-self-signed: clients trust the CA it
+    wrote in <data>/tls/ca.pem and logged at start."""
+
+    def __init__(self, server, workdir):
+        self.server = server
+        self.workdir = workdir
+        self.ca = server.ca_file
+
+    def client(self, service, verify=None):
+        return boto3.client(
+            service,
+            endpoint_url=self.server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            verify=self.ca if verify is None else verify,
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=20),
+        )
+
+    def aws(self, *args, env_extra=None):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AWS_") and k not in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
+        }
+        env.update({
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": os.path.join(self.workdir, "aws-config-absent"),
+            "AWS_SHARED_CREDENTIALS_FILE": os.path.join(self.workdir, "aws-credentials-absent"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+            "AWS_PAGER": "",
+            "NO_PROXY": "127.0.0.1,localhost",
+        })
+        env.update(env_extra or {})
+        exe = shutil.which("aws")
+        cmd = ([exe] if exe else [sys.executable, "-m", "awscli"]) + ["--endpoint-url", self.server.endpoint, "--output", "json"] + list(args)
+        p = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=CLI_TIMEOUT)
+        return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+    def ok(self, *args, env_extra=None):
+        code, out, err = self.aws(*args, env_extra=env_extra)
+        ensure(code == 0, "aws %s: exit %d: %s" % (" ".join(args), code, err.strip()))
+        return json.loads(out) if out.strip() else {}
+
+    def check_trust_log(self):
+        with open(self.server.log_path, "rb") as f:
+            log = f.read().decode("utf-8", "replace")
+        for want in ("aws --ca-bundle " + self.ca, "AWS_CA_BUNDLE=" + self.ca):
+            ensure(want in log, "the start-up log does not say %r" % want)
+        modes = {}
+        for name in ("ca.pem", "ca.key", "server.pem", "server.key"):
+            modes[name] = oct(os.stat(os.path.join(os.path.dirname(self.ca), name)).st_mode & 0o777)
+        eq(modes, {"ca.pem": "0o644", "ca.key": "0o600", "server.pem": "0o644", "server.key": "0o600"}, "modes of <data>/tls")
+
+    def check_cli(self):
+        key_id = self.ok("--ca-bundle", self.ca, "kms", "create-key", "--description", "tls")["KeyMetadata"]["KeyId"]
+        pt = os.path.join(self.workdir, "tls-plain.txt")
+        with open(pt, "wb") as f:
+            f.write(b"smoke-tls-cli")
+        blob = self.ok("--ca-bundle", self.ca, "kms", "encrypt", "--key-id", key_id, "--plaintext", "fileb://" + pt)["CiphertextBlob"]
+        ct = os.path.join(self.workdir, "tls-ct.bin")
+        with open(ct, "wb") as f:
+            f.write(base64.b64decode(blob))
+        # The CA from the environment this time.
+        out = self.ok("kms", "decrypt", "--ciphertext-blob", "fileb://" + ct, env_extra={"AWS_CA_BUNDLE": self.ca})
+        eq(base64.b64decode(out["Plaintext"]), b"smoke-tls-cli", "decrypted plaintext")
+        self.ok("--ca-bundle", self.ca, "secretsmanager", "create-secret", "--name", "tls/cli", "--secret-string", "smoke-tls-pw")
+        out = self.ok("--ca-bundle", self.ca, "secretsmanager", "get-secret-value", "--secret-id", "tls/cli")
+        eq(out["SecretString"], "smoke-tls-pw", "SecretString")
+        # Without the CA the CLI refuses the certificate.
+        code, _, err = self.aws("kms", "list-keys")
+        ensure(code != 0 and "CERTIFICATE_VERIFY_FAILED" in err, "aws without --ca-bundle: exit %d: %s" % (code, err.strip()))
+
+    def check_boto3(self):
+        kms = self.client("kms")
+        key_id = kms.create_key(Description="tls boto3")["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"smoke-tls-boto3")["CiphertextBlob"]
+        eq(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"smoke-tls-boto3", "decrypted plaintext")
+        sm = self.client("secretsmanager")
+        sm.create_secret(Name="tls/boto3", SecretString="smoke-tls-boto3-pw")
+        eq(sm.get_secret_value(SecretId="tls/boto3")["SecretString"], "smoke-tls-boto3-pw", "SecretString")
+        # verify=True (the system's CAs) does not know the server's CA.
+        try:
+            self.client("kms", verify=True).list_keys()
+        except botocore.exceptions.SSLError:
+            pass
+        else:
+            raise CheckFailed("list_keys with verify=True succeeded; want the certificate refused")
+
+    def check_https_only(self):
+        # A plain HTTP request to the port is answered by the TLS layer.
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/health" % self.server.port, timeout=5) as r:
+                raise CheckFailed("plain HTTP answered %d, want 400" % r.status)
+        except urllib.error.HTTPError as e:
+            eq(e.code, 400, "status of a plain HTTP request")
+
+
+TLS_CHECKS = [
+    ("tls: the start-up log says how to trust the CA; <data>/tls modes 0644/0600", "check_trust_log"),
+    ("tls: AWS CLI with --ca-bundle / AWS_CA_BUNDLE: KMS encrypt/decrypt, Secrets Manager (refused without the CA)", "check_cli"),
+    ("tls: boto3 with verify=<ca.pem>: KMS encrypt/decrypt, Secrets Manager (refused without the CA)", "check_boto3"),
+    ("tls: the port serves HTTPS only", "check_https_only"),
+]
+
+
 class Results:
     def __init__(self, verbose):
         self.passed = 0
@@ -1816,6 +1945,16 @@ def main():
                 for name, method in STRICT_CHECKS:
                     results.record(name, getattr(st, method))
                 stop_server(results, strict)
+        # Run 4: TLS with --tls-self-signed, on a data directory of its own.
+        data_tls = os.path.join(workdir, "data-tls")
+        tls_server = Server(binary, data_tls, os.path.join(workdir, "server-tls.log"), ["--tls-self-signed"],
+                            ca_file=os.path.join(data_tls, "tls", "ca.pem"))
+        servers.append(tls_server)
+        if run_server(results, tls_server, "tls"):
+            ts = TLSSmoke(tls_server, workdir)
+            for name, method in TLS_CHECKS:
+                results.record(name, getattr(ts, method))
+            stop_server(results, tls_server)
     finally:
         for s in servers:
             s.stop()
