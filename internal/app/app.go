@@ -22,8 +22,6 @@ import (
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
-	"github.com/keyfort/keyfort/internal/kms/kmsapi"
-	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/sigv4"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -191,8 +189,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	a.jobs = svcs.jobs
 	a.server, err = server.New(server.Config{
 		Services: []server.Service{
-			server.KMS(kmsapi.Operations(svcs.kms), kmsapi.Errors),
-			server.SecretsManager(smapi.Operations(svcs.sm), smapi.Errors),
+			kmsServer(svcs),
+			smServer(svcs),
 		},
 		Auth:              auth,
 		InsecureDevAuth:   cfg.InsecureDevAuth,

@@ -11,6 +11,7 @@ import (
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/webhook"
 )
@@ -88,4 +89,20 @@ func newServices(d serviceDeps) services {
 		}
 	}
 	return s
+}
+
+// kmsServer describes the KMS service to the server, with the service's
+// one mapping of errors that are not the client's.
+func kmsServer(s services) server.Service {
+	svc := server.KMS(kmsapi.Operations(s.kms), kmsapi.Errors)
+	svc.InternalMessage = kms.InternalMessage
+	svc.MapError = kms.MapError
+	return svc
+}
+
+// smServer describes the Secrets Manager service to the server.
+func smServer(s services) server.Service {
+	svc := server.SecretsManager(smapi.Operations(s.sm), smapi.Errors)
+	svc.InternalMessage = secretsmanager.InternalMessage
+	return svc
 }

@@ -72,7 +72,7 @@ func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) (*kmsapi.CreateAliasOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "CreateAlias", err)
+		return nil, err
 	}
 	name := deref(in.AliasName)
 	if err := checkAliasName(name); err != nil {
@@ -97,7 +97,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *kmsapi.CreateAliasInput) 
 		return insertAlias(ctx, tx, scope, name, k.rec.ID, now)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "CreateAlias", err)
+		return nil, err
 	}
 	auditKeyIDResponse(ctx, target)
 	return &kmsapi.CreateAliasOutput{}, nil
@@ -116,7 +116,7 @@ func insertAlias(ctx context.Context, tx storage.Tx, scope storage.Scope, name, 
 func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) (*kmsapi.UpdateAliasOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "UpdateAlias", err)
+		return nil, err
 	}
 	name := deref(in.AliasName)
 	if err := checkAliasName(name); err != nil {
@@ -166,7 +166,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 		return tx.Update(ctx, rec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "UpdateAlias", err)
+		return nil, err
 	}
 	auditKeyIDResponse(ctx, target)
 	return &kmsapi.UpdateAliasOutput{}, nil
@@ -176,7 +176,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *kmsapi.UpdateAliasInput) 
 func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) (*kmsapi.DeleteAliasOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "DeleteAlias", err)
+		return nil, err
 	}
 	name := deref(in.AliasName)
 	if err := checkAliasName(name); err != nil {
@@ -213,7 +213,7 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 		return tx.Delete(ctx, kindAlias, scope, name)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "DeleteAlias", err)
+		return nil, err
 	}
 	return &kmsapi.DeleteAliasOutput{}, nil
 }
@@ -222,7 +222,7 @@ func (s *Service) DeleteAlias(ctx context.Context, in *kmsapi.DeleteAliasInput) 
 func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) (*kmsapi.ListAliasesOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ListAliases", err)
+		return nil, err
 	}
 	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	if in.KeyId != nil {
 		k, err := s.lookupKey(ctx, scope, *in.KeyId, refKeyOnly, nil) // kms:ListAliases is on "*"
 		if err != nil {
-			return nil, s.internal(ctx, "ListAliases", err)
+			return nil, err
 		}
 		target = k.rec.ID
 		list = "aliases/" + k.rec.ID
@@ -247,7 +247,7 @@ func (s *Service) ListAliases(ctx context.Context, in *kmsapi.ListAliasesInput) 
 	}
 	recs, err := s.listAliasRows(ctx, scope, after, target, limit+1)
 	if err != nil {
-		return nil, s.internal(ctx, "ListAliases", err)
+		return nil, err
 	}
 	// Without a KeyId filter AWS also lists the predefined aliases of AWS
 	// managed keys that do not exist yet (no TargetKeyId). Merge them in
@@ -360,11 +360,11 @@ func (s *Service) resolveOrManaged(ctx context.Context, scope storage.Scope, ref
 func (s *Service) ManagedKeyARN(ctx context.Context, service string) (string, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return "", s.internal(ctx, "ManagedKeyARN", err)
+		return "", err
 	}
 	k, err := s.ensureManagedKey(ctx, scope, service)
 	if err != nil {
-		return "", s.internal(ctx, "ManagedKeyARN", err)
+		return "", err
 	}
 	return k.arn, nil
 }

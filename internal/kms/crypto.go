@@ -219,19 +219,19 @@ func cryptoAccess(action string, ec map[string]string, alg kmsapi.EncryptionAlgo
 func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "Encrypt", err)
+		return nil, err
 	}
 	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
 	k, err := s.usableKey(ctx, scope, deref(in.KeyId), in.EncryptionAlgorithm, a)
 	if err != nil {
-		return nil, s.internal(ctx, "Encrypt", err)
+		return nil, err
 	}
 	if deref(in.DryRun) {
 		return nil, errDryRun()
 	}
 	blob, err := s.encryptWith(ctx, k, in.EncryptionContext, in.Plaintext.Reveal())
 	if err != nil {
-		return nil, s.internal(ctx, "Encrypt", err)
+		return nil, err
 	}
 	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: ptr(k.arn), EncryptionAlgorithm: algSymmetric}, nil
 }
@@ -240,7 +240,7 @@ func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "Decrypt", err)
+		return nil, err
 	}
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
@@ -251,7 +251,7 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
 	k, pt, matID, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a)
 	if err != nil {
-		return nil, s.internal(ctx, "Decrypt", err)
+		return nil, err
 	}
 	if deref(in.DryRun) {
 		clear(pt)
@@ -272,7 +272,7 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ReEncrypt", err)
+		return nil, err
 	}
 	if in.CiphertextBlob == nil {
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
@@ -280,20 +280,20 @@ func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 	from := cryptoAccess(actionReEncryptFrom, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, in.GrantTokens)
 	src, pt, srcMat, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from)
 	if err != nil {
-		return nil, s.internal(ctx, "ReEncrypt", err)
+		return nil, err
 	}
 	defer clear(pt)
 	to := cryptoAccess(actionReEncryptTo, in.DestinationEncryptionContext, in.DestinationEncryptionAlgorithm, in.GrantTokens)
 	dst, err := s.usableKey(ctx, scope, deref(in.DestinationKeyId), in.DestinationEncryptionAlgorithm, to)
 	if err != nil {
-		return nil, s.internal(ctx, "ReEncrypt", err)
+		return nil, err
 	}
 	if deref(in.DryRun) {
 		return nil, errDryRun()
 	}
 	blob, err := s.encryptWith(ctx, dst, in.DestinationEncryptionContext, pt)
 	if err != nil {
-		return nil, s.internal(ctx, "ReEncrypt", err)
+		return nil, err
 	}
 	return &kmsapi.ReEncryptOutput{
 		CiphertextBlob:                 blob,
@@ -326,7 +326,7 @@ func dataKeyLength(n *int32, spec kmsapi.DataKeySpec) (int, error) {
 func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string, n *int32, spec kmsapi.DataKeySpec, ec map[string]string, dryRun *bool, tokens []string) (*key, []byte, []byte, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, nil, nil, s.internal(ctx, op, err)
+		return nil, nil, nil, err
 	}
 	size, err := dataKeyLength(n, spec)
 	if err != nil {
@@ -334,19 +334,19 @@ func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string,
 	}
 	k, err := s.usableKey(ctx, scope, deref(keyID), "", cryptoAccess(op, ec, "", tokens))
 	if err != nil {
-		return nil, nil, nil, s.internal(ctx, op, err)
+		return nil, nil, nil, err
 	}
 	if deref(dryRun) {
 		return nil, nil, nil, errDryRun()
 	}
 	dk := make([]byte, size)
 	if _, err := io.ReadFull(s.rand, dk); err != nil {
-		return nil, nil, nil, s.internal(ctx, op, wrap("data key", err))
+		return nil, nil, nil, wrap("data key", err)
 	}
 	blob, err := s.encryptWith(ctx, k, ec, dk)
 	if err != nil {
 		clear(dk)
-		return nil, nil, nil, s.internal(ctx, op, err)
+		return nil, nil, nil, err
 	}
 	return k, dk, blob, nil
 }
@@ -398,7 +398,7 @@ func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomI
 	}
 	b := make([]byte, *in.NumberOfBytes)
 	if _, err := io.ReadFull(s.rand, b); err != nil {
-		return nil, s.internal(ctx, "GenerateRandom", wrap("random", err))
+		return nil, wrap("random", err)
 	}
 	return &kmsapi.GenerateRandomOutput{Plaintext: sensitive.Bytes(b)}, nil
 }

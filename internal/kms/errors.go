@@ -1,6 +1,8 @@
 package kms
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -96,4 +98,21 @@ func stateWords(state string) string {
 		return "enabled"
 	}
 	return state
+}
+
+// InternalMessage is the message of KMSInternalException, the answer to an
+// error that is not the client's (the model's wording).
+const InternalMessage = "The request was rejected because an internal exception occurred. The request can be retried."
+
+// MapError is the one mapping of errors the service returns that are not
+// *awserr.Error (a storage failure, a record that will not open, a request
+// whose context ended) to what a client sees: DependencyTimeoutException
+// when the request's context was cancelled or timed out, else nil, and the
+// server answers KMSInternalException with InternalMessage and logs the
+// cause.
+func MapError(err error) *awserr.Error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return awserr.WithStatus(500, "DependencyTimeoutException", "The request timed out.")
+	}
+	return nil
 }

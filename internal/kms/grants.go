@@ -276,7 +276,7 @@ func (s *Service) grantAllows(ctx context.Context, r storage.Reader, k *key, c *
 func (s *Service) CreateGrant(ctx context.Context, in *kmsapi.CreateGrantInput) (*kmsapi.CreateGrantOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	ops := make([]string, len(in.Operations))
 	for i, o := range in.Operations {
@@ -382,11 +382,11 @@ func (s *Service) CreateGrant(ctx context.Context, in *kmsapi.CreateGrantInput) 
 		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	tok, err := s.grantToken(ref)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	out = &kmsapi.CreateGrantOutput{GrantId: ptr(ref.grantID), GrantToken: ptr(tok)}
 	return out, nil
@@ -560,14 +560,14 @@ func nonNil(m map[string]string) map[string]string {
 func (s *Service) ListGrants(ctx context.Context, in *kmsapi.ListGrantsInput) (*kmsapi.ListGrantsOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	if in.GrantId != nil && !grantIDRE.MatchString(*in.GrantId) {
 		return nil, errInvalidGrantID()
 	}
 	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refCrossAccount, act(in.IAMAction()))
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	list := "grants/" + k.rec.ID
 	after := ""
@@ -579,7 +579,7 @@ func (s *Service) ListGrants(ctx context.Context, in *kmsapi.ListGrantsInput) (*
 	limit := pageLimit(in.Limit, 50)
 	grants, err := s.loadGrants(ctx, nil, k)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	out := &kmsapi.ListGrantsOutput{Grants: []kmsapi.GrantListEntry{}, Truncated: ptr(false)}
 	for _, g := range grants { // in grant id order (record id order)
@@ -604,7 +604,7 @@ func (s *Service) ListGrants(ctx context.Context, in *kmsapi.ListGrantsInput) (*
 func (s *Service) ListRetirableGrants(ctx context.Context, in *kmsapi.ListRetirableGrantsInput) (*kmsapi.ListRetirableGrantsOutput, error) {
 	scope, c, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	principal := deref(in.RetiringPrincipal)
 	if !granteeRE.MatchString(principal) {
@@ -666,7 +666,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, in *kmsapi.ListRetira
 		}
 	})
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	if *out.Truncated {
 		out.NextMarker = ptr(s.marker.encode(list+"/"+principal, lastPos.Scope.Account+"/"+lastPos.ID))
@@ -692,7 +692,7 @@ func principalAccount(arn string) string {
 func (s *Service) RetireGrant(ctx context.Context, in *kmsapi.RetireGrantInput) (*kmsapi.RetireGrantOutput, error) {
 	scope, c, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var ref grantRef
@@ -745,7 +745,7 @@ func (s *Service) RetireGrant(ctx context.Context, in *kmsapi.RetireGrantInput) 
 		return tx.Delete(ctx, kindGrant, k.rec.Scope, rec.ID)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	return &kmsapi.RetireGrantOutput{}, nil
 }
@@ -803,7 +803,7 @@ func accountRoot(arn string) string {
 func (s *Service) RevokeGrant(ctx context.Context, in *kmsapi.RevokeGrantInput) (*kmsapi.RevokeGrantOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	grantID := deref(in.GrantId)
 	if !grantIDRE.MatchString(grantID) {
@@ -830,7 +830,7 @@ func (s *Service) RevokeGrant(ctx context.Context, in *kmsapi.RevokeGrantInput) 
 		return tx.Delete(ctx, kindGrant, k.rec.Scope, id)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, in.IAMAction(), err)
+		return nil, err
 	}
 	return &kmsapi.RevokeGrantOutput{}, nil
 }

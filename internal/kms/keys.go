@@ -106,7 +106,7 @@ func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*kmsapi.CreateKeyOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "CreateKey", err)
+		return nil, err
 	}
 	spec := string(in.KeySpec)
 	if in.CustomerMasterKeySpec != "" {
@@ -172,7 +172,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	now := s.now().UTC()
 	id := newUUID(s.rand)
 	if id == "" {
-		return nil, s.internal(ctx, "CreateKey", errors.New("kms: cannot read randomness"))
+		return nil, errors.New("kms: cannot read randomness")
 	}
 	meta := keyMeta{
 		ID:          id,
@@ -205,7 +205,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return err
 	})
 	if err != nil {
-		return nil, s.internal(ctx, "CreateKey", err)
+		return nil, err
 	}
 	k.audit(ctx)
 	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
@@ -247,12 +247,12 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 func (s *Service) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "DescribeKey", err)
+		return nil, err
 	}
 	id := deref(in.KeyId)
 	k, err := s.resolveOrManaged(ctx, scope, id, &access{action: in.IAMAction(), tokens: in.GrantTokens})
 	if err != nil {
-		return nil, s.internal(ctx, "DescribeKey", err)
+		return nil, err
 	}
 	return &kmsapi.DescribeKeyOutput{KeyMetadata: k.metadata()}, nil
 }
@@ -261,7 +261,7 @@ func (s *Service) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) 
 func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsapi.ListKeysOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ListKeys", err)
+		return nil, err
 	}
 	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
 		return nil, err
@@ -275,7 +275,7 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 	limit := pageLimit(in.Limit, 100)
 	ids, err := s.listKeyIDs(ctx, scope, after, limit+1)
 	if err != nil {
-		return nil, s.internal(ctx, "ListKeys", err)
+		return nil, err
 	}
 	n := min(len(ids), limit)
 	out := &kmsapi.ListKeysOutput{Keys: make([]kmsapi.KeyListEntry, 0, n), Truncated: ptr(false)}
@@ -299,7 +299,7 @@ func (s *Service) ListKeys(ctx context.Context, in *kmsapi.ListKeysInput) (*kmsa
 func (s *Service) updateKey(ctx context.Context, a *access, keyID *string, fn func(tx storage.Tx, k *key) error) (*key, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, a.action, err)
+		return nil, err
 	}
 	var out *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
@@ -321,7 +321,7 @@ func (s *Service) updateKey(ctx context.Context, a *access, keyID *string, fn fu
 		return s.saveKey(ctx, tx, k)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, a.action, err)
+		return nil, err
 	}
 	return out, nil
 }

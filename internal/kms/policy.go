@@ -144,11 +144,11 @@ func checkPolicyName(name *string) error {
 func (s *Service) GetKeyPolicy(ctx context.Context, in *kmsapi.GetKeyPolicyInput) (*kmsapi.GetKeyPolicyOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "GetKeyPolicy", err)
+		return nil, err
 	}
 	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
-		return nil, s.internal(ctx, "GetKeyPolicy", err)
+		return nil, err
 	}
 	if err := checkPolicyName(in.PolicyName); err != nil {
 		return nil, err
@@ -192,10 +192,10 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *kmsapi.PutKeyPolicyInput
 func (s *Service) ListKeyPolicies(ctx context.Context, in *kmsapi.ListKeyPoliciesInput) (*kmsapi.ListKeyPoliciesOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ListKeyPolicies", err)
+		return nil, err
 	}
 	if _, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction())); err != nil {
-		return nil, s.internal(ctx, "ListKeyPolicies", err)
+		return nil, err
 	}
 	if in.Marker != nil {
 		if _, err := s.marker.decode("policies", *in.Marker); err != nil {

@@ -100,11 +100,11 @@ func (s *Service) DisableKeyRotation(ctx context.Context, in *kmsapi.DisableKeyR
 func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRotationStatusInput) (*kmsapi.GetKeyRotationStatusOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
+		return nil, err
 	}
 	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly|refCrossAccount, act(in.IAMAction()))
 	if err != nil {
-		return nil, s.internal(ctx, "GetKeyRotationStatus", err)
+		return nil, err
 	}
 	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
@@ -164,11 +164,11 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotationsInput) (*kmsapi.ListKeyRotationsOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ListKeyRotations", err)
+		return nil, err
 	}
 	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
-		return nil, s.internal(ctx, "ListKeyRotations", err)
+		return nil, err
 	}
 	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support key rotation.", k.arn)

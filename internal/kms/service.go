@@ -4,8 +4,11 @@
 //
 // The service knows nothing of HTTP or SQL. It reads and writes records
 // through storage.Store, seals key material with envelope.Sealer before it
-// reaches storage, and returns *awserr.Error for everything a client may see;
-// storage sentinels are mapped to KMS codes here and nowhere else.
+// reaches storage, and returns *awserr.Error for everything a client may see.
+// Any other error (a storage failure, a record that will not open) is
+// returned wrapped, and the server answers it as KMSInternalException after
+// logging the cause (MapError in errors.go is the one mapping of such errors
+// to a client-visible code).
 package kms
 
 import (
@@ -17,7 +20,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/keymaterial"
@@ -120,26 +122,6 @@ func scopeOf(ctx context.Context) (storage.Scope, *identity.Caller, error) {
 		region = v.Region
 	}
 	return storage.Scope{Account: c.Account, Region: region}, c, nil
-}
-
-// internal wraps an unexpected error (storage failure, a record that will not
-// open) into KMSInternalException. The cause is logged, never shown.
-func (s *Service) internal(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := awserr.As(err); ok {
-		return e
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return awserr.WithStatus(500, "DependencyTimeoutException", "The request timed out.")
-	}
-	reqID := ""
-	if c := identity.From(ctx); c != nil {
-		reqID = c.RequestID
-	}
-	s.log.ErrorContext(ctx, "kms: internal error", "op", op, "request_id", reqID, "err", err)
-	return awserr.WithStatus(500, "KMSInternalException", "The request was rejected because an internal exception occurred. The request can be retried.")
 }
 
 // wrap returns fmt.Errorf with the package prefix.

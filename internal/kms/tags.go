@@ -128,11 +128,11 @@ func (s *Service) UntagResource(ctx context.Context, in *kmsapi.UntagResourceInp
 func (s *Service) ListResourceTags(ctx context.Context, in *kmsapi.ListResourceTagsInput) (*kmsapi.ListResourceTagsOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, "ListResourceTags", err)
+		return nil, err
 	}
 	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refKeyOnly, act(in.IAMAction()))
 	if err != nil {
-		return nil, s.internal(ctx, "ListResourceTags", err)
+		return nil, err
 	}
 	limit := pageLimit(in.Limit, 50)
 	if limit > 50 {

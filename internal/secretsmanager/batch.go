@@ -28,7 +28,7 @@ const (
 func (s *Service) BatchGetSecretValue(ctx context.Context, in *smapi.BatchGetSecretValueInput) (*smapi.BatchGetSecretValueOutput, error) {
 	const op = "BatchGetSecretValue"
 	if _, err := scopeOf(ctx); err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	// The call itself is on no secret; each secret it reads needs
 	// secretsmanager:GetSecretValue (a refusal is one of its Errors), and
@@ -97,12 +97,9 @@ func (s *Service) batchGetOne(ctx context.Context, out *smapi.BatchGetSecretValu
 	v, err := s.GetSecretValue(ctx, in)
 	event := operation.Event{Name: "GetSecretValue", ReadOnly: true, RequestParameters: in.AppendAuditJSON(nil)}
 	if err != nil {
-		if isCode(err, codeInternal) {
-			return err
-		}
 		e, ok := awserr.As(err)
 		if !ok {
-			return s.internal(ctx, "BatchGetSecretValue", err)
+			return err // not the client's: the whole call fails
 		}
 		out.Errors = append(out.Errors, smapi.APIErrorType{SecretId: ptr(reportID), ErrorCode: ptr(e.Code), Message: ptr(e.Message)})
 		event.ErrorCode, event.ErrorMessage = e.Code, e.Message

@@ -13,13 +13,12 @@ const (
 	codeLimitExceeded    = "LimitExceededException"
 	codeDecryption       = "DecryptionFailure"
 	codeEncryption       = "EncryptionFailure"
-	codeInternal         = "InternalServiceError"
 	codeInvalidNextToken = "InvalidNextTokenException"
 )
 
-func errInternal() error {
-	return awserr.WithStatus(500, codeInternal, "An error occurred on the server side.")
-}
+// InternalMessage is the message of InternalServiceError, the answer to an
+// error that is not the client's (the model's wording).
+const InternalMessage = "An error occurred on the server side."
 
 func errSecretNotFound() error {
 	return awserr.New(codeNotFound, "Secrets Manager can't find the specified secret.")

@@ -22,7 +22,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	const op = "ListSecrets"
 	scope, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	if s.lists != nil {
 		si, err := s.lists.ready(ctx, scope, sortBy)
 		if err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 		if si != nil {
 			out := &smapi.ListSecretsOutput{}
@@ -67,7 +67,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 
 	recs, err := s.listAll(ctx, scope)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	type item struct {
 		key  string
@@ -77,7 +77,7 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	for _, rec := range recs {
 		sec, err := decodeSecret(rec)
 		if err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 		if sec.deleted() && !deref(in.IncludePlannedDeletion) {
 			continue

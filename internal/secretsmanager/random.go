@@ -81,7 +81,7 @@ func (s *Service) GetRandomPassword(ctx context.Context, in *smapi.GetRandomPass
 		for _, set := range required {
 			c, err := pick(s.rand, set)
 			if err != nil {
-				return nil, s.internal(ctx, "GetRandomPassword", err)
+				return nil, err
 			}
 			pw[i] = c
 			i++
@@ -90,7 +90,7 @@ func (s *Service) GetRandomPassword(ctx context.Context, in *smapi.GetRandomPass
 	for ; i < len(pw); i++ {
 		c, err := pick(s.rand, all)
 		if err != nil {
-			return nil, s.internal(ctx, "GetRandomPassword", err)
+			return nil, err
 		}
 		pw[i] = c
 	}
@@ -98,7 +98,7 @@ func (s *Service) GetRandomPassword(ctx context.Context, in *smapi.GetRandomPass
 	for j := len(pw) - 1; j > 0; j-- {
 		k, err := uniform(s.rand, j+1)
 		if err != nil {
-			return nil, s.internal(ctx, "GetRandomPassword", err)
+			return nil, err
 		}
 		pw[j], pw[k] = pw[k], pw[j]
 	}

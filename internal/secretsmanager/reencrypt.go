@@ -28,7 +28,7 @@ func (s *Service) keyARNOf(ctx context.Context, arn, kmsKeyID string) (string, e
 	}
 	out.Plaintext.Zero()
 	if deref(out.KeyId) == "" {
-		return "", s.internal(ctx, "GenerateDataKey", wrap("validate key", errors.New("no key ARN")))
+		return "", wrap("validate key", errors.New("no key ARN"))
 	}
 	return *out.KeyId, nil
 }
@@ -44,7 +44,7 @@ var reencryptStages = []string{stageCurrent, stagePending, stagePrevious}
 func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope, name, arn, keyARN string) error {
 	sec, err := getSecret(ctx, s.store, scope, name)
 	if err != nil {
-		return s.internal(ctx, op, err)
+		return err
 	}
 	if sec.meta.ARN != arn {
 		return errSecretNotFound()
@@ -122,7 +122,7 @@ func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope,
 		return saveSecret(ctx, tx, cur)
 	})
 	if err != nil {
-		return s.internal(ctx, op, err)
+		return err
 	}
 	return nil
 }

@@ -205,7 +205,7 @@ func (s *Service) ReplicateSecretToRegions(ctx context.Context, in *smapi.Replic
 	const op = "ReplicateSecretToRegions"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := replicateAccess(in)
 	var name, arn string
@@ -228,12 +228,12 @@ func (s *Service) ReplicateSecretToRegions(ctx context.Context, in *smapi.Replic
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	// The write above synced the replicas before Update returned.
 	st, err := s.currentStatus(ctx, scope, name, arn)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return &smapi.ReplicateSecretToRegionsOutput{ARN: ptr(arn), ReplicationStatus: st}, nil
 }
@@ -260,7 +260,7 @@ func (s *Service) RemoveRegionsFromReplication(ctx context.Context, in *smapi.Re
 	const op = "RemoveRegionsFromReplication"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var out *smapi.RemoveRegionsFromReplicationOutput
@@ -310,7 +310,7 @@ func (s *Service) RemoveRegionsFromReplication(ctx context.Context, in *smapi.Re
 		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -321,7 +321,7 @@ func (s *Service) StopReplicationToReplica(ctx context.Context, in *smapi.StopRe
 	const op = "StopReplicationToReplica"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var arn string
@@ -360,7 +360,7 @@ func (s *Service) StopReplicationToReplica(ctx context.Context, in *smapi.StopRe
 		return saveSecret(ctx, tx, prim)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return &smapi.StopReplicationToReplicaOutput{ARN: ptr(arn)}, nil
 }

@@ -53,7 +53,7 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePo
 	const op = "PutResourcePolicy"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction()).with("secretsmanager:blockpublicpolicy", boolStr(deref(in.BlockPublicPolicy)))
 	text := deref(in.ResourcePolicy)
@@ -76,7 +76,7 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePo
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -87,12 +87,12 @@ func (s *Service) GetResourcePolicy(ctx context.Context, in *smapi.GetResourcePo
 	const op = "GetResourcePolicy"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
@@ -110,7 +110,7 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteReso
 	const op = "DeleteResourcePolicy"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var out *smapi.DeleteResourcePolicyOutput
@@ -131,7 +131,7 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteReso
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -146,12 +146,12 @@ func (s *Service) ValidateResourcePolicy(ctx context.Context, in *smapi.Validate
 	const op = "ValidateResourcePolicy"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	if in.SecretId != nil {
 		if _, err := s.secretFor(ctx, s.store, scope, *in.SecretId, a); err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 	} else if err := s.authorizeAccount(ctx, a); err != nil {
 		return nil, err

@@ -234,7 +234,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 	const op = "RotateSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := rotateAccess(in)
 	if len(in.ExternalSecretRotationMetadata) > 0 || in.ExternalSecretRotationRoleArn != nil {
@@ -250,7 +250,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 	}
 	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
@@ -269,7 +269,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 	versionID := deref(in.ClientRequestToken)
 	if versionID == "" {
 		if versionID, err = newUUID(s.rand); err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 	}
 	out := &smapi.RotateSecretOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
@@ -325,7 +325,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 		return saveSecret(ctx, tx, cur)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if done {
 		return out, nil
@@ -339,7 +339,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 		s.log.WarnContext(ctx, "secretsmanager: rotation step failed", "secret", run.arn, "step", failedStep, "err", stepErr)
 	}
 	if err := s.finishRotation(ctx, run, immediately, stepErr != nil); err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if stepErr != nil {
 		return nil, errStepFailed(failedStep, versionID)
@@ -355,7 +355,7 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 	const op = "CancelRotateSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var out *smapi.CancelRotateSecretOutput
@@ -382,7 +382,7 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }

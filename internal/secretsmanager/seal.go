@@ -99,7 +99,7 @@ func (s *Service) kmsError(ctx context.Context, op string, err error, clientErr 
 		s.log.DebugContext(ctx, "secretsmanager: kms refused", "op", op, "code", e.Code)
 		return clientErr()
 	}
-	return s.internal(ctx, op, wrap("kms "+op, err))
+	return wrap("kms "+op, err)
 }
 
 // sealedEntry is one encryption of a value.
@@ -186,15 +186,15 @@ func (s *Service) sealEntry(ctx context.Context, keyRef, arn, versionID string, 
 	key := dk.Plaintext.Reveal()
 	defer clear(key)
 	if len(dk.CiphertextBlob) == 0 || len(dk.CiphertextBlob) > maxEDKSize {
-		return sealedEntry{}, "", s.internal(ctx, "seal", wrap("seal", errors.New("unexpected data key from KMS")))
+		return sealedEntry{}, "", wrap("seal", errors.New("unexpected data key from KMS"))
 	}
 	aead, err := newGCM(key)
 	if err != nil {
-		return sealedEntry{}, "", s.internal(ctx, "seal", err)
+		return sealedEntry{}, "", err
 	}
 	e := sealedEntry{edk: append([]byte(nil), dk.CiphertextBlob...), nonce: make([]byte, nonceSize)}
 	if _, err := io.ReadFull(s.rand, e.nonce); err != nil {
-		return sealedEntry{}, "", s.internal(ctx, "seal", wrap("nonce", err))
+		return sealedEntry{}, "", wrap("nonce", err)
 	}
 	e.ct = aead.Seal(nil, e.nonce, v.data, valueAAD(v.kind, arn, versionID))
 	return e, deref(dk.KeyId), nil
@@ -217,7 +217,7 @@ func (s *Service) seal(ctx context.Context, keyRef, arn, versionID string, v sec
 func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []string, sealed []byte) (secretValue, error) {
 	v, err := parseSealed(sealed)
 	if err != nil {
-		return secretValue{}, s.internal(ctx, "open", wrap("open "+arn+" "+versionID, err))
+		return secretValue{}, wrap("open "+arn+" "+versionID, err)
 	}
 	var refused error
 	for i, e := range v.entries {
@@ -231,18 +231,18 @@ func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []str
 				refused = err
 				continue
 			}
-			return secretValue{}, s.internal(ctx, "open", wrap("kms Decrypt", err))
+			return secretValue{}, wrap("kms Decrypt", err)
 		}
 		key := dk.Plaintext.Reveal()
 		aead, err := newGCM(key)
 		clear(key)
 		if err != nil {
-			return secretValue{}, s.internal(ctx, "open", err)
+			return secretValue{}, err
 		}
 		pt, err := aead.Open(nil, e.nonce, e.ct, valueAAD(v.kind, arn, versionID))
 		if err != nil {
 			// The data key opened but the value did not: the record was altered.
-			return secretValue{}, s.internal(ctx, "open", wrap("open "+arn+" "+versionID, errors.New("value failed authentication")))
+			return secretValue{}, wrap("open "+arn+" "+versionID, errors.New("value failed authentication"))
 		}
 		return secretValue{kind: v.kind, data: pt}, nil
 	}

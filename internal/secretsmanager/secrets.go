@@ -28,7 +28,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	const op = "CreateSecret"
 	scope, err := scopeOf(ctx)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	name := deref(in.Name)
 	if err := checkName(name); err != nil {
@@ -70,12 +70,12 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 		}
 		return nil, errSecretExists(name)
 	} else if !isNotFound(err) {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 
 	arn, err := newARN(s.rand, scope, name)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if err := s.authorizeCreate(ctx, scope, arn, in); err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 		vid := deref(in.ClientRequestToken)
 		if vid == "" {
 			if vid, err = newUUID(s.rand); err != nil {
-				return nil, s.internal(ctx, op, err)
+				return nil, err
 			}
 		}
 		keyRef, err := s.kmsKeyRef(ctx, &meta)
@@ -134,7 +134,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 		return nil
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	out := &smapi.CreateSecretOutput{ARN: ptr(arn), Name: ptr(name)}
 	if nv != nil {
@@ -142,7 +142,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 	}
 	if len(in.AddReplicaRegions) > 0 { // the replicas were made before Update returned
 		if out.ReplicationStatus, err = s.currentStatus(ctx, scope, name, arn); err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 	}
 	return out, nil
@@ -157,12 +157,12 @@ func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretIn
 	const op = "DescribeSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	e := listEntry(&sec.meta)
 	return &smapi.DescribeSecretOutput{
@@ -244,7 +244,7 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 	const op = "DeleteSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := deleteAccess(in)
 	force := deref(in.ForceDeleteWithoutRecovery)
@@ -287,7 +287,7 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -322,7 +322,7 @@ func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInpu
 	const op = "RestoreSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	var out *smapi.RestoreSecretOutput
@@ -340,7 +340,7 @@ func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInpu
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -355,7 +355,7 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	const op = "UpdateSecret"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := updateAccess(in)
 	hasValue, err := checkValue(in.SecretString, in.SecretBinary)
@@ -364,7 +364,7 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	}
 	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
@@ -409,7 +409,7 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 			return saveSecret(ctx, tx, cur)
 		})
 		if err != nil {
-			return nil, s.internal(ctx, op, err)
+			return nil, err
 		}
 	}
 	if keyChanged {

@@ -9,8 +9,9 @@
 // KMS.GenerateDataKey, and only the encrypted data key and the ciphertext
 // reach storage. KMS is reached through the small KMS interface declared
 // here, not through HTTP. Everything a client may see is an *awserr.Error
-// with a Secrets Manager code; storage sentinels are mapped in one place
-// (Service.internal and the resolve helpers).
+// with a Secrets Manager code; any other error is returned wrapped, and the
+// server answers it as InternalServiceError (InternalMessage) after logging
+// the cause.
 package secretsmanager
 
 import (
@@ -22,7 +23,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
@@ -191,24 +191,6 @@ func scopeOf(ctx context.Context) (storage.Scope, error) {
 		return storage.Scope{}, errors.New("secretsmanager: request has no caller identity")
 	}
 	return storage.Scope{Account: c.Account, Region: c.Region}, nil
-}
-
-// internal passes *awserr.Error through and turns anything else (a storage
-// failure, a record that will not decode) into InternalServiceError with a
-// fixed message. The cause is logged with the request id, never shown.
-func (s *Service) internal(ctx context.Context, op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := awserr.As(err); ok {
-		return e
-	}
-	reqID := ""
-	if c := identity.From(ctx); c != nil {
-		reqID = c.RequestID
-	}
-	s.log.ErrorContext(ctx, "secretsmanager: internal error", "op", op, "request_id", reqID, "err", err)
-	return errInternal()
 }
 
 // wrap returns err with the package prefix and an operation.

@@ -66,7 +66,7 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 	const op = "TagResource"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := &access{action: in.IAMAction(), tags: requestTags(in.Tags)}
 	if err := checkNewTags(in.Tags); err != nil {
@@ -92,7 +92,7 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return &smapi.TagResourceOutput{}, nil
 }
@@ -102,7 +102,7 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 	const op = "UntagResource"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := &access{action: in.IAMAction(), tags: iam.RemoveTags(in.TagKeys)}
 	for _, k := range in.TagKeys {
@@ -139,7 +139,7 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return &smapi.UntagResourceOutput{}, nil
 }

@@ -215,7 +215,7 @@ func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secre
 		return secretValue{}, errNoValueForVersion(vid)
 	}
 	if err != nil {
-		return secretValue{}, s.internal(ctx, "read value", wrap("get version", err))
+		return secretValue{}, wrap("get version", err)
 	}
 	return s.open(ctx, sec.meta.ARN, vid, sec.meta.Versions[vid].KMSKeyARNs, rec.Sealed)
 }
@@ -229,7 +229,7 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 	if vid == "" {
 		var err error
 		if vid, err = newUUID(s.rand); err != nil {
-			return "", nil, s.internal(ctx, op, err)
+			return "", nil, err
 		}
 	}
 	if have, ok := sec.meta.Versions[vid]; ok && !have.NoValue {
@@ -277,7 +277,7 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 		return nil
 	})
 	if err != nil {
-		return "", nil, s.internal(ctx, op, err)
+		return "", nil, err
 	}
 	return vid, outStages, nil
 }
@@ -288,12 +288,12 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 	const op = "GetSecretValue"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := getValueAccess(in)
 	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
@@ -384,7 +384,7 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	const op = "PutSecretValue"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := &access{action: in.IAMAction(), value: true}
 	has, err := checkValue(in.SecretString, in.SecretBinary)
@@ -403,7 +403,7 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	}
 	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
@@ -429,7 +429,7 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecret
 	const op = "ListSecretVersionIds"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction())
 	limit, err := maxResults(in.MaxResults)
@@ -438,7 +438,7 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, in *smapi.ListSecret
 	}
 	sec, err := s.secretFor(ctx, s.store, scope, deref(in.SecretId), a)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	listID := "versions\x00" + sec.meta.ARN + "\x00" + boolString(deref(in.IncludeDeprecated))
 	after := int64(-1)
@@ -519,7 +519,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.Update
 	const op = "UpdateSecretVersionStage"
 	scope, err := secretScope(ctx, in.SecretId)
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	a := act(in.IAMAction()).with("secretsmanager:versionstage", deref(in.VersionStage))
 	label := deref(in.VersionStage)
@@ -573,7 +573,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.Update
 		return saveSecret(ctx, tx, sec)
 	})
 	if err != nil {
-		return nil, s.internal(ctx, op, err)
+		return nil, err
 	}
 	return &smapi.UpdateSecretVersionStageOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}, nil
 }

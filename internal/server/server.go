@@ -52,6 +52,13 @@ type Service struct {
 	// InternalErrorCode is the code of internal errors (HTTP 500), e.g.
 	// "KMSInternalException".
 	InternalErrorCode string
+	// InternalMessage is the fixed message of internal errors (the
+	// model's wording); empty means the server's InternalMessage.
+	InternalMessage string
+	// MapError, if set, maps an error the service returned that is not an
+	// *awserr.Error to what the client sees (KMS: a request whose context
+	// ended is DependencyTimeoutException); nil means the internal error.
+	MapError func(err error) *awserr.Error
 	// NoResponseElements names operations whose output is never put in
 	// the audit trail (responseElements null), such as cryptographic
 	// operations. Read-only operations never record their output either.
@@ -292,13 +299,12 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 			// internal error if nothing was written yet and keep serving.
 			s.log.Error("panic while serving request", "request_id", reqID, "op", c.target,
 				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			code := awserr.CodeInternalFailure
-			field := "message"
+			code, field, msg := awserr.CodeInternalFailure, "message", InternalMessage
 			if c.rt != nil {
-				code, field = c.rt.svc.InternalErrorCode, c.rt.svc.MessageField
+				code, field, msg = c.rt.svc.InternalErrorCode, c.rt.svc.MessageField, c.rt.svc.internalMessage()
 			}
 			status = http.StatusInternalServerError
-			s.writeError(w, awserr.WithStatus(status, code, InternalMessage), field)
+			s.writeError(w, awserr.WithStatus(status, code, msg), field)
 		}
 		if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
@@ -407,10 +413,26 @@ func (s *Server) fail(ctx context.Context, c *call, err error) {
 		c.err, c.field = e, field
 		return
 	}
+	if svc.MapError != nil {
+		if e := svc.MapError(err); e != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "request ended before its work",
+				slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
+			c.err, c.field = e, svc.MessageField
+			return
+		}
+	}
 	s.log.LogAttrs(ctx, slog.LevelError, "internal error",
 		slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
-	c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, InternalMessage)
+	c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, svc.internalMessage())
 	c.field = svc.MessageField
+}
+
+// internalMessage is the message of the service's internal errors.
+func (svc *Service) internalMessage() string {
+	if svc.InternalMessage != "" {
+		return svc.InternalMessage
+	}
+	return InternalMessage
 }
 
 // finish audits the request and writes the response. An audit failure
@@ -420,7 +442,7 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 		s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
 			slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
 		svc := c.rt.svc
-		c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, InternalMessage)
+		c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, svc.internalMessage())
 		c.field = svc.MessageField
 	}
 	if c.err != nil {

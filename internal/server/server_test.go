@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -101,6 +102,8 @@ func fakeOps(prefix string) []operation.Operation {
 			return nil, &awserr.Error{Code: "ConflictThing", Message: "status from the model"}
 		case "undeclared":
 			return nil, awserr.New("AccessDeniedException", "denied")
+		case "timeout":
+			return nil, fmt.Errorf("store: %w", context.DeadlineExceeded)
 		}
 		c := identity.From(ctx)
 		return &fakeOutput{KeyId: key, Account: c.Account, Region: c.Region, Plaintext: x.Plaintext}, nil
@@ -563,5 +566,32 @@ func TestOnUndeclaredError(t *testing.T) {
 	want := []string{"TrentService.Encrypt NotFoundException", "TrentService.DescribeKey ConflictThing"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("undeclared errors reported = %v, want %v", got, want)
+	}
+}
+
+// TestServiceErrorMapping checks the per-service facts of errors that are
+// not the client's: the service's MapError (a request whose context ended),
+// and its internal message.
+func TestServiceErrorMapping(t *testing.T) {
+	svc := KMS(fakeOps("TrentService"), kmsErrors)
+	svc.InternalMessage = "kms internal words"
+	svc.MapError = func(err error) *awserr.Error {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return awserr.WithStatus(500, "DependencyTimeoutException", "The request timed out.")
+		}
+		return nil
+	}
+	srv, err := New(Config{Services: []Service{svc}, Audit: &audit.MemorySink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: srv}
+	w := ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":"timeout"}`})
+	if w.Code != 500 || w.Body.String() != `{"__type":"DependencyTimeoutException","message":"The request timed out."}` {
+		t.Errorf("timeout: %d %s", w.Code, w.Body)
+	}
+	w = ts.do(t, request{target: "TrentService.Encrypt", body: `{"KeyId":"internal"}`})
+	if w.Code != 500 || w.Body.String() != `{"__type":"KMSInternalException","message":"kms internal words"}` {
+		t.Errorf("internal: %d %s", w.Code, w.Body)
 	}
 }
