@@ -42,10 +42,9 @@ const DefaultMaxBody = 1 << 20
 //
 // Implementations must be safe for concurrent use. Reading the body (with
 // its size limit) is protocol-independent and done by [ReadBody]; a Codec
-// only translates bytes.
+// only translates bytes, and sets its media type on the responses it
+// writes.
 type Codec interface {
-	// ContentType is the media type set on every response.
-	ContentType() string
 	// Decode decodes a complete request body into in. An empty body is an
 	// empty input. Malformed input returns an *awserr.Error with code
 	// SerializationException whose message never echoes request values.
@@ -64,9 +63,6 @@ type Codec interface {
 type JSON11 struct{}
 
 var _ Codec = JSON11{}
-
-// ContentType implements Codec.
-func (JSON11) ContentType() string { return ContentType }
 
 // Decode implements Codec with the input's generated decoder
 // (operation.Input.UnmarshalAWSJSON, built on internal/jsonread): member
