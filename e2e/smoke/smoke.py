@@ -1132,8 +1132,10 @@ class Smoke:
             sm.create_secret(Name="smoke/list/s%d" % i, SecretString="v", Description="listing number %d" % i,
                              Tags=[{"Key": "parity", "Value": "even" if i % 2 == 0 else "odd"}])
         only_list = [{"Key": "name", "Values": ["smoke/list/"]}]
-        newest = [e["Name"] for e in sm.list_secrets(Filters=only_list)["SecretList"]]
-        eq(newest, ["smoke/list/s%d" % i for i in (4, 3, 2, 1, 0)], "ListSecrets(name=smoke/list/) default order (created, newest first)")
+        oldest = [e["Name"] for e in sm.list_secrets(Filters=only_list)["SecretList"]]
+        eq(oldest, ["smoke/list/s%d" % i for i in range(5)], "ListSecrets(name=smoke/list/) default order (created, oldest first)")
+        newest = [e["Name"] for e in sm.list_secrets(Filters=only_list, SortOrder="desc")["SecretList"]]
+        eq(newest, ["smoke/list/s%d" % i for i in (4, 3, 2, 1, 0)], "ListSecrets(SortOrder=desc): newest first")
         by_name = [e["Name"] for e in sm.list_secrets(Filters=only_list, SortBy="name", SortOrder="asc")["SecretList"]]
         eq(by_name, ["smoke/list/s%d" % i for i in range(5)], "ListSecrets(SortBy=name, asc)")
         even = [e["Name"] for e in sm.list_secrets(Filters=only_list + [{"Key": "tag-value", "Values": ["even"]}],
@@ -1155,7 +1157,7 @@ class Smoke:
             token = page.get("NextToken")
             if not token:
                 break
-        eq(seen, ["smoke/list/s%d" % i for i in (4, 3, 2, 1, 0)], "ListSecrets pages of 2 (SortBy=name, default desc)")
+        eq(seen, ["smoke/list/s%d" % i for i in range(5)], "ListSecrets pages of 2 (SortBy=name, default ascending)")
         p = sm.get_paginator("list_secrets")
         eq(sum(len(pg["SecretList"]) for pg in p.paginate(Filters=only_list, PaginationConfig={"PageSize": 3})), 5,
            "ListSecrets through the boto3 paginator")
