@@ -53,6 +53,7 @@ const (
 	codeDeadlockDetected     = "40P01"
 	codeDuplicateSchema      = "42P06"
 	codeDuplicateTable       = "42P07"
+	codeDuplicateObject      = "42710" // e.g. the row type of a table created concurrently
 )
 
 // Options configures a [Store].
@@ -256,14 +257,15 @@ func retryable(err error) bool {
 
 // retryDuplicate runs a CREATE ... IF NOT EXISTS statement, again when a
 // concurrent node created the same object between the check and the insert
-// into the catalog (which PostgreSQL reports as a unique violation).
+// into the catalog (which PostgreSQL reports as a unique violation, or as
+// the table's row type already existing).
 func retryDuplicate(ctx context.Context, fn func() error) error {
 	var err error
 	for range 5 {
 		err = fn()
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || (pgErr.Code != codeUniqueViolation &&
-			pgErr.Code != codeDuplicateSchema && pgErr.Code != codeDuplicateTable) {
+			pgErr.Code != codeDuplicateSchema && pgErr.Code != codeDuplicateTable && pgErr.Code != codeDuplicateObject) {
 			return err
 		}
 		if ctx.Err() != nil {
