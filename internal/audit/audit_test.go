@@ -206,27 +206,52 @@ func TestFileSinkWrites(t *testing.T) {
 	}
 }
 
-func TestFileSinkRepairsTornLine(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, FileName), []byte(`{"eventVersion":"1.08"}`+"\n"+`{"eventVers`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewFileSink(dir, FileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Write(t.Context(), testEvent("after")); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	b, _ := os.ReadFile(filepath.Join(dir, FileName))
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) != 3 || lines[1] != `{"eventVers` {
-		t.Fatalf("lines = %q, want the torn line on its own", lines)
-	}
-	var e Event
-	if err := json.Unmarshal([]byte(lines[2]), &e); err != nil || e.RequestID != "after" {
-		t.Errorf("last line = %q, %v, want the new event", lines[2], err)
+func TestFileSinkCutsTornLine(t *testing.T) {
+	whole := `{"eventVersion":"1.08","requestID":"before"}` + "\n"
+	for name, tc := range map[string]struct {
+		content string
+		sync    bool
+		want    []string // request ids left, in order
+	}{
+		"partial last line":       {content: whole + `{"eventVersion":"1.0`, want: []string{"before", "after"}},
+		"partial line only":       {content: `{"eventVers`, want: []string{"after"}},
+		"partial line, sync":      {content: whole + `{"eventVersion":"1.0`, sync: true, want: []string{"before", "after"}},
+		"long partial line":       {content: whole + `{"x":"` + strings.Repeat("a", 200<<10), want: []string{"before", "after"}},
+		"whole lines are kept":    {content: whole + whole, want: []string{"before", "before", "after"}},
+		"empty file":              {content: "", want: []string{"after"}},
+		"partial after long line": {content: `{"requestID":"` + strings.Repeat("b", 100<<10) + `"}` + "\n" + `{"req`, want: []string{strings.Repeat("b", 100<<10), "after"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, FileName), []byte(tc.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := NewFileSink(dir, FileOptions{Sync: tc.sync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Write(t.Context(), testEvent("after")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, FileName))
+			if !bytes.HasSuffix(b, []byte("\n")) {
+				t.Errorf("file does not end with a newline")
+			}
+			var got []string
+			for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+				var e struct{ RequestID string }
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("line %d is not JSON (%v): %.80q", i+1, err, line)
+				}
+				got = append(got, e.RequestID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("request ids = %.100q, want %.100q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,7 +85,7 @@ func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
 	return s, nil
 }
 
-// open opens the current file for appending and repairs a torn last line.
+// open opens the current file for appending and cuts a torn last line.
 func (s *FileSink) open() error {
 	path := filepath.Join(s.dir, FileName)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -98,27 +99,20 @@ func (s *FileSink) open() error {
 	}
 	size := fi.Size()
 	if size > 0 {
-		// A crash (power loss) may have left a partial last line; end it so
-		// the next line is whole.
-		r, err := os.Open(path)
+		// A crash may have left a partial last line: cut the file back to
+		// the end of its last complete line, so that every line in it is a
+		// whole event (a torn line is never left inside a file).
+		keep, err := completeLinesEnd(path, size)
 		if err != nil {
 			f.Close()
-			return fmt.Errorf("audit: open %s: %w", path, err)
+			return err
 		}
-		var last [1]byte
-		_, err = r.ReadAt(last[:], size-1)
-		r.Close()
-		if err != nil {
-			f.Close()
-			return fmt.Errorf("audit: read %s: %w", path, err)
-		}
-		if last[0] != '\n' {
-			n, err := f.Write([]byte{'\n'})
-			size += int64(n)
-			if err != nil {
+		if keep != size {
+			if err := f.Truncate(keep); err != nil {
 				f.Close()
 				return fmt.Errorf("audit: repair %s: %w", path, err)
 			}
+			size = keep
 		}
 	}
 	if s.sync {
@@ -133,6 +127,29 @@ func (s *FileSink) open() error {
 	}
 	s.f, s.size = f, size
 	return nil
+}
+
+// completeLinesEnd returns the length of the longest prefix of the file at
+// path (size bytes long) that ends with a newline: 0 if it has none.
+func completeLinesEnd(path string, size int64) (int64, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("audit: open %s: %w", path, err)
+	}
+	defer r.Close()
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(end-int64(len(buf)), 0)
+		chunk := buf[:end-start]
+		if _, err := r.ReadAt(chunk, start); err != nil {
+			return 0, fmt.Errorf("audit: read %s: %w", path, err)
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			return start + int64(i) + 1, nil
+		}
+		end = start
+	}
+	return 0, nil
 }
 
 // Write appends e as one JSON line. ctx is not used to abandon the write:
