@@ -205,6 +205,16 @@ func (s *Sealer) NeedsReseal(sealed []byte) bool {
 	return [idSize]byte(sealed[len(Magic):len(Magic)+idSize]) != s.current.id
 }
 
+// SealedKeyID returns the root-key id in the header of a sealed record, and
+// false if sealed is too short or does not start with Magic. It reads only
+// the header: it says which root key a record needs, not that it opens.
+func SealedKeyID(sealed []byte) (id [8]byte, ok bool) {
+	if len(sealed) < Overhead || string(sealed[:len(Magic)]) != Magic {
+		return id, false
+	}
+	return [idSize]byte(sealed[len(Magic) : len(Magic)+idSize]), true
+}
+
 // DeriveKey returns 32 bytes derived from the current root key with
 // HKDF-SHA256 for the given purpose label (e.g. "page-token-mac"). Distinct
 // labels give independent keys. Derived keys change when the root key is

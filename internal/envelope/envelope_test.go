@@ -388,3 +388,29 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+func TestSealedKeyID(t *testing.T) {
+	k := mustKey(t, 7)
+	sealed, err := NewSealer(nil, k).Seal(testAAD, []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		sealed []byte
+		wantOK bool
+	}{
+		{"sealed", sealed, true},
+		{"empty", nil, false},
+		{"header only", sealed[:headerSize], false},
+		{"bad magic", append([]byte("KFS2"), sealed[4:]...), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, ok := SealedKeyID(tt.sealed)
+			if ok != tt.wantOK || (ok && id != k.ID()) {
+				t.Errorf("SealedKeyID = %x, %v, want %x, %v", id, ok, k.ID(), tt.wantOK)
+			}
+		})
+	}
+}

@@ -93,11 +93,16 @@ type RootKeyOptions struct {
 	DataDir string
 	// Rand is the source for a generated key (nil means crypto/rand.Reader).
 	Rand io.Reader
+	// NoGenerate, when set, makes a missing <DataDir>/root.key an error
+	// wrapping fs.ErrNotExist instead of generating one: the caller knows
+	// that data sealed under some root key already exists.
+	NoGenerate bool
 }
 
 // LoadRootKey loads the root key from o.File, else from o.EnvBase64, else
 // from <o.DataDir>/root.key, which it generates (base64 text, mode 0600,
-// written atomically) when it does not exist; created reports that. A
+// written atomically) when it does not exist, unless o.NoGenerate is set;
+// created reports that. A
 // root.key that group or others may access is an error. Errors name the
 // source and the problem, never the key bytes.
 func LoadRootKey(o RootKeyOptions) (key *RootKey, created bool, err error) {
@@ -117,6 +122,12 @@ func LoadRootKey(o RootKeyOptions) (key *RootKey, created bool, err error) {
 		k, err := parseRootKeyBase64([]byte(o.EnvBase64))
 		if err != nil {
 			return nil, false, fmt.Errorf("envelope: KEYFORT_ROOT_KEY: %w", err)
+		}
+		return k, false, nil
+	case o.DataDir != "" && o.NoGenerate:
+		k, err := loadDataDirKey(filepath.Join(o.DataDir, RootKeyFileName))
+		if err != nil {
+			return nil, false, fmt.Errorf("envelope: root key: %w", err)
 		}
 		return k, false, nil
 	case o.DataDir != "":

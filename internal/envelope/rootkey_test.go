@@ -245,3 +245,22 @@ func writeFile(t *testing.T, path string, b []byte, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+func TestLoadRootKeyNoGenerate(t *testing.T) {
+	dir := t.TempDir()
+	_, created, err := LoadRootKey(RootKeyOptions{DataDir: dir, NoGenerate: true})
+	if !errors.Is(err, fs.ErrNotExist) || created {
+		t.Fatalf("LoadRootKey(NoGenerate, empty dir) = %v, %v, want fs.ErrNotExist", created, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("LoadRootKey(NoGenerate) wrote %v into the data directory", entries)
+	}
+	k, created, err := LoadRootKey(RootKeyOptions{DataDir: dir})
+	if err != nil || !created {
+		t.Fatalf("LoadRootKey(generate) = %v, %v", created, err)
+	}
+	again, created, err := LoadRootKey(RootKeyOptions{DataDir: dir, NoGenerate: true})
+	if err != nil || created || again.ID() != k.ID() {
+		t.Errorf("LoadRootKey(NoGenerate, existing) = %v, %v, %v, want %v", again, created, err, k)
+	}
+}
