@@ -148,10 +148,10 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, errValidation("Origin %s requires a CustomKeyStoreId.", origin)
 	case in.XksKeyId != nil:
 		return nil, errValidation("XksKeyId is only valid with Origin EXTERNAL_KEY_STORE.")
-	case spec != specSymmetric:
-		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s yet; only SYMMETRIC_DEFAULT keys can be created.", spec)
-	case usage != usageEncrypt:
+	case !keySpecs[spec].allows(usage):
 		return nil, errValidation("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	case !keySpecs[spec].available:
+		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s yet; only SYMMETRIC_DEFAULT keys can be created.", spec)
 	case origin != originAWSKMS:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
 	case deref(in.MultiRegion):
@@ -227,9 +227,13 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 		KeyManager:            kmsapi.KeyManagerType(m.Manager),
 		CustomerMasterKeySpec: kmsapi.CustomerMasterKeySpec(m.Spec),
 		KeySpec:               kmsapi.KeySpec(m.Spec),
-		EncryptionAlgorithms:  []kmsapi.EncryptionAlgorithmSpec{kmsapi.EncryptionAlgorithmSpec(specSymmetric)},
 		MultiRegion:           ptr(false),
 	}
+	enc, sign, mac, agree := specOf(k).algorithms(m.Usage)
+	md.EncryptionAlgorithms = enumList[kmsapi.EncryptionAlgorithmSpec](enc)
+	md.SigningAlgorithms = enumList[kmsapi.SigningAlgorithmSpec](sign)
+	md.MacAlgorithms = enumList[kmsapi.MacAlgorithmSpec](mac)
+	md.KeyAgreementAlgorithms = enumList[kmsapi.KeyAgreementAlgorithmSpec](agree)
 	// PendingDeletionWindowInDays is AWS's only for a multi-Region primary
 	// key in PendingReplicaDeletion; a regular key shows only DeletionDate.
 	if m.State == statePendingDeletion && m.Deletion != nil {
@@ -457,4 +461,17 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, in *kmsapi.UpdateKey
 		return nil, err
 	}
 	return &kmsapi.UpdateKeyDescriptionOutput{}, nil
+}
+
+// enumList converts the table's algorithm names to a generated enum list
+// (nil for none, so the member is left out).
+func enumList[E ~string](names []string) []E {
+	if names == nil {
+		return nil
+	}
+	out := make([]E, len(names))
+	for i, n := range names {
+		out[i] = E(n)
+	}
+	return out
 }

@@ -22,7 +22,7 @@ func checkRotatable(k *key) error {
 	// AWS's texts for RotateKeyOnDemand (snapshots
 	// test_rotate_key_on_demand_raises_error_given_non_symmetric_key and
 	// ..._given_key_with_imported_key_material).
-	if k.meta.Spec != specSymmetric {
+	if !specOf(k).rotatable {
 		return awserr.New(codeUnsupported, "")
 	}
 	if k.meta.Origin != originAWSKMS {
@@ -106,7 +106,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if err != nil {
 		return nil, err
 	}
-	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
+	if !specOf(k).rotatable || k.meta.Origin != originAWSKMS {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
 	}
 	// While a key is pending deletion AWS reports rotation as off; the
@@ -170,7 +170,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 	if err != nil {
 		return nil, err
 	}
-	if k.meta.Spec != specSymmetric || k.meta.Origin != originAWSKMS {
+	if !specOf(k).rotatable || k.meta.Origin != originAWSKMS {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support key rotation.", k.arn)
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"

@@ -1,0 +1,99 @@
+package kms
+
+// The key-spec table: for each KeySpec of the KMS model, the key usages
+// AWS allows with it and, per usage, the algorithms the key offers, whether
+// AWS rotates it, and whether Keyfort can make such keys yet. CreateKey,
+// DescribeKey and the rotation and cryptographic operations read it instead
+// of spelling the facts of symmetric keys.
+
+// Key usages (kmsapi.KeyUsageType values).
+const (
+	usageSignVerify   = "SIGN_VERIFY"
+	usageMAC          = "GENERATE_VERIFY_MAC"
+	usageKeyAgreement = "KEY_AGREEMENT"
+)
+
+// keySpec is one row of the table.
+type keySpec struct {
+	// usages are the KeyUsage values AWS allows, the default first
+	// (CreateKey without KeyUsage means ENCRYPT_DECRYPT, which only some
+	// specs allow).
+	usages []string
+	// encryption, signing, mac and agreement are the algorithms of each
+	// usage (DescribeKey's EncryptionAlgorithms, SigningAlgorithms,
+	// MacAlgorithms and KeyAgreementAlgorithms).
+	encryption, signing, mac, agreement []string
+	// rotatable: AWS rotates the key's material (automatic and on
+	// demand).
+	rotatable bool
+	// available: Keyfort creates keys of this spec.
+	available bool
+}
+
+var (
+	rsaEncryption = []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}
+	rsaSigning    = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+		"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
+	ecdh = []string{"ECDH"}
+)
+
+// keySpecs is the table, from the AWS KMS developer guide's key spec
+// reference. SM2 keys exist only in the China regions on AWS.
+var keySpecs = map[string]*keySpec{
+	specSymmetric: {usages: []string{usageEncrypt}, encryption: []string{algSymmetric}, rotatable: true, available: true},
+	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
+	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
+	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
+	"ECC_NIST_P256": {usages: []string{usageSignVerify, usageKeyAgreement},
+		signing: []string{"ECDSA_SHA_256"}, agreement: ecdh},
+	"ECC_NIST_P384": {usages: []string{usageSignVerify, usageKeyAgreement},
+		signing: []string{"ECDSA_SHA_384"}, agreement: ecdh},
+	"ECC_NIST_P521": {usages: []string{usageSignVerify, usageKeyAgreement},
+		signing: []string{"ECDSA_SHA_512"}, agreement: ecdh},
+	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}},
+	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
+	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}},
+	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}},
+	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}},
+	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}},
+	"SM2": {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
+		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdh},
+	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
+	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
+	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
+}
+
+// allows reports whether the spec may be created with usage.
+func (s *keySpec) allows(usage string) bool {
+	for _, u := range s.usages {
+		if u == usage {
+			return true
+		}
+	}
+	return false
+}
+
+// algorithms returns the algorithms a key of this spec offers with usage,
+// by kind; the others are nil.
+func (s *keySpec) algorithms(usage string) (encryption, signing, mac, agreement []string) {
+	switch usage {
+	case usageEncrypt:
+		return s.encryption, nil, nil, nil
+	case usageSignVerify:
+		return nil, s.signing, nil, nil
+	case usageMAC:
+		return nil, nil, s.mac, nil
+	case usageKeyAgreement:
+		return nil, nil, nil, s.agreement
+	}
+	return nil, nil, nil, nil
+}
+
+// specOf returns the table row of a stored key's spec (every stored spec
+// has one).
+func specOf(k *key) *keySpec {
+	if s, ok := keySpecs[k.meta.Spec]; ok {
+		return s
+	}
+	return &keySpec{}
+}
