@@ -338,6 +338,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	body, err := awsjson.ReadBody(r.Body, r.ContentLength, c.rt.op.MaxBody, (*bufp)[:0])
 	*bufp = body[:0]
 	if err != nil {
+		if _, ok := awserr.As(err); !ok {
+			err = s.bodyError(ctx, c, err)
+		}
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
 	}
@@ -376,6 +379,23 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	c.response = s.codec.AppendOutput(body[:0], out)
 	*bufp = c.response[:0]
 	return s.finish(ctx, w, c)
+}
+
+// bodyError turns a failure to read the request body (a body shorter than
+// its Content-Length, a client too slow to send it within the read
+// timeout, a closed connection) into the client's error: it is logged at
+// debug level, never as an internal error, and answered with a 400
+// SerializationException (which reaches the client only if it is still
+// there).
+func (s *Server) bodyError(ctx context.Context, c *call, err error) *awserr.Error {
+	msg := "The request body ended before its Content-Length"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		msg = "The request body was not received in time"
+	}
+	s.log.LogAttrs(ctx, slog.LevelDebug, "request body unreadable (client's fault)",
+		slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
+	return awserr.Serialization(msg)
 }
 
 // invoke calls the operation and turns a panic into an internal error, so

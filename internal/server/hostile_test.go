@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs ts on a loopback listener until the test ends and returns its
+// address. Options may change the http.Server before it starts.
+func serve(t *testing.T, ts *testServer) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := ts.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown = %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Serve = %v", err)
+		}
+	})
+	return l.Addr().String()
+}
+
+// rawHead is the head of a KMS CreateKey request announcing a body of n
+// bytes.
+func rawHead(host string, n int) string {
+	return "POST / HTTP/1.1\r\nHost: " + host + "\r\nX-Amz-Target: TrentService.CreateKey\r\n" +
+		"Content-Type: application/x-amz-json-1.1\r\nAuthorization: " + authHeader("111122223333", "eu-west-1", "kms") +
+		"\r\nContent-Length: " + itoa(n) + "\r\n\r\n"
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// waitLog waits until the server's logs contain s.
+func waitLog(t *testing.T, ts *testServer, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(ts.logs.String(), s) {
+			return
+		}
+	}
+	t.Fatalf("logs lack %q:\n%s", s, ts.logs.String())
+}
+
+func noInternalError(t *testing.T, ts *testServer) {
+	t.Helper()
+	logs := ts.logs.String()
+	if strings.Contains(logs, "internal error") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("a client's fault logged as an internal error:\n%s", logs)
+	}
+	if strings.Contains(logs, "status=500") {
+		t.Errorf("a client's fault answered 500:\n%s", logs)
+	}
+}
+
+func TestBodyCutShortOrSlow(t *testing.T) {
+	tests := []struct {
+		name    string
+		send    func(c *net.TCPConn, addr string)
+		wantMsg string
+	}{
+		{"short body then half-close", func(c *net.TCPConn, addr string) {
+			c.Write([]byte(rawHead(addr, 100) + `{"KeyId":`))
+			c.CloseWrite()
+		}, "ended before its Content-Length"},
+		{"body too slow", func(c *net.TCPConn, addr string) {
+			c.Write([]byte(rawHead(addr, 100) + `{"KeyId":`)) // and nothing more: the read timeout ends it
+		}, "not received in time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t)
+			ts.http.ReadTimeout = 300 * time.Millisecond
+			addr := serve(t, ts)
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			tt.send(c.(*net.TCPConn), addr)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("read response: %v", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), tt.wantMsg) {
+				t.Errorf("body %s, want the message %q", body, tt.wantMsg)
+			}
+			if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "SerializationException" {
+				t.Errorf("status %d %q, want 400 SerializationException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+			}
+			waitLog(t, ts, "client's fault")
+			noInternalError(t, ts)
+		})
+	}
+}
+
+func TestClientDisconnectsMidBody(t *testing.T) {
+	ts := newTestServer(t)
+	addr := serve(t, ts)
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(rawHead(addr, 100) + `{"KeyId":`))
+	time.Sleep(50 * time.Millisecond)
+	c.(*net.TCPConn).SetLinger(0) // reset, as a client that gives up
+	c.Close()
+	waitLog(t, ts, "client's fault")
+	waitLog(t, ts, "status=400")
+	noInternalError(t, ts)
+}
