@@ -299,6 +299,133 @@ func TestFileSinkRotation(t *testing.T) {
 	}
 }
 
+func TestFileSinkRetention(t *testing.T) {
+	line, _ := json.Marshal(testEvent("req-000"))
+	lineLen := int64(len(line) + 1)
+	perFile := lineLen*3 + 10 // three lines per file
+	for _, tc := range []struct {
+		name     string
+		maxAge   time.Duration
+		maxTotal int64
+		step     time.Duration // the clock's advance per Write
+		// wantFirst is the first request left; the files must hold
+		// every later one, in order.
+		wantFirst int
+		wantFiles int
+	}{
+		// 20 events, 3 per file: rotations before events 3, 6, ..., 18.
+		{name: "keep all", wantFirst: 0, wantFiles: 7},
+		// Total at most 2 full files + the current one (2 lines): the
+		// rotated files of events 12-14 and 15-17 stay.
+		{name: "size", maxTotal: lineLen * 8, step: time.Second, wantFirst: 12, wantFiles: 3},
+		// Smaller than the current file: only the current file stays.
+		{name: "size below current", maxTotal: 1, step: time.Second, wantFirst: 18, wantFiles: 1},
+		// Event i is written at minute i; the last rotation (before event
+		// 18) happens at minute 18 and deletes files rotated before
+		// minute 18-7 = 11: those rotated at 3, 6 and 9.
+		{name: "age", maxAge: 7 * time.Minute, step: time.Minute, wantFirst: 9, wantFiles: 4},
+		{name: "age and size", maxAge: 7 * time.Minute, maxTotal: lineLen * 8, step: time.Minute, wantFirst: 12, wantFiles: 3},
+	} {
+		for _, syncMode := range []bool{false, true} {
+			t.Run(fmt.Sprint(tc.name, "/sync=", syncMode), func(t *testing.T) {
+				dir := t.TempDir()
+				// Neither ours nor deleted, whatever its age.
+				other := filepath.Join(dir, "keyfort-audit-notes.jsonl")
+				if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				now := testTime
+				s, err := NewFileSink(dir, FileOptions{MaxBytes: perFile, Sync: syncMode, MaxAge: tc.maxAge, MaxTotalBytes: tc.maxTotal,
+					Now: func() time.Time { return now }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				const n = 20
+				for i := range n {
+					now = testTime.Add(time.Duration(i) * tc.step)
+					if err := s.Write(t.Context(), testEvent(fmt.Sprintf("req-%03d", i))); err != nil {
+						t.Fatalf("Write(%d) = %v", i, err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				os.Remove(other)
+				events, files := readLines(t, dir)
+				if len(files) != tc.wantFiles {
+					t.Errorf("%d files left, want %d: %v", len(files), tc.wantFiles, files)
+				}
+				if _, ok := files[filepath.Join(dir, FileName)]; !ok {
+					t.Errorf("the current file was deleted")
+				}
+				if len(events) != n-tc.wantFirst {
+					t.Fatalf("%d events left, want %d (requests %d..%d)", len(events), n-tc.wantFirst, tc.wantFirst, n-1)
+				}
+				for i, e := range events {
+					if want := fmt.Sprintf("req-%03d", tc.wantFirst+i); e.RequestID != want {
+						t.Errorf("event %d = %q, want %q", i, e.RequestID, want)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFileSinkRetentionAtOpen checks that opening a sink applies retention
+// to the files an earlier run left, and never deletes the current file.
+func TestFileSinkRetentionAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, size int) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte("{}\n"), size/3), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rotated := func(d time.Duration) string {
+		return "keyfort-audit-" + testTime.UTC().Add(-d).Format(rotatedTimeFormat) + ".jsonl"
+	}
+	write(rotated(72*time.Hour), 300) // too old
+	write(rotated(48*time.Hour), 300) // too old
+	write(rotated(2*time.Hour), 300)  // deleted for size
+	write(rotated(time.Hour), 300)
+	write(FileName, 600)
+	write("keyfort-audit-20260101T000000Z.jsonl", 3) // not a name the sink gives
+	write("unrelated.txt", 3)
+	s, err := NewFileSink(dir, FileOptions{MaxAge: 24 * time.Hour, MaxTotalBytes: 1000, Now: func() time.Time { return testTime }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	want := []string{FileName, rotated(time.Hour), "keyfort-audit-20260101T000000Z.jsonl", "unrelated.txt"}
+	slices.Sort(want)
+	if !slices.Equal(left, want) {
+		t.Errorf("files left = %q, want %q", left, want)
+	}
+
+	// The current file alone over MaxTotalBytes: every rotated file goes,
+	// the current one stays.
+	s, err = NewFileSink(dir, FileOptions{MaxTotalBytes: 1, Now: func() time.Time { return testTime }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Errorf("current file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rotated(time.Hour))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rotated file left over MaxTotalBytes: %v", err)
+	}
+
+	if _, err := NewFileSink(dir, FileOptions{MaxAge: -time.Second}); err == nil {
+		t.Errorf("NewFileSink(MaxAge < 0) = nil error")
+	}
+}
+
 func TestFileSinkOversizedLine(t *testing.T) {
 	dir := t.TempDir()
 	s, err := NewFileSink(dir, FileOptions{MaxBytes: 10})

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,12 +35,25 @@ type FileOptions struct {
 	// Sync makes Write return only after the line is fsynced. Concurrent
 	// writers share one fsync (group commit).
 	Sync bool
+	// MaxAge deletes rotated files rotated more than MaxAge ago (by the
+	// time in their name, which is after their last event). Zero keeps
+	// them whatever their age.
+	MaxAge time.Duration
+	// MaxTotalBytes deletes the oldest rotated files while the rotated
+	// files and the current file together are larger. Zero keeps them
+	// whatever their size. The current file is never deleted, so it alone
+	// may be larger.
+	MaxTotalBytes int64
+	// Logger reports rotated files that retention could not delete (nil
+	// discards). Such a failure does not fail writes.
+	Logger *slog.Logger
 }
 
 // FileSink appends events as JSON lines to <dir>/keyfort-audit.jsonl and
 // rotates it by size to keyfort-audit-<UTC timestamp>.jsonl. Files are mode
 // 0600 and a directory it creates is mode 0700. It is safe for concurrent
-// use.
+// use. Retention (FileOptions.MaxAge, FileOptions.MaxTotalBytes) deletes
+// rotated files when the sink opens and after each rotation.
 //
 // Write returns only after the line has been handed to the kernel with
 // write(2), so it survives the process being killed; with
@@ -46,10 +61,13 @@ type FileOptions struct {
 // error the sink fails every later Write (fail closed): data may have been
 // lost, and retrying an fsync cannot tell.
 type FileSink struct {
-	dir  string
-	max  int64
-	now  func() time.Time
-	sync bool
+	dir      string
+	max      int64
+	now      func() time.Time
+	sync     bool
+	maxAge   time.Duration
+	maxTotal int64
+	log      *slog.Logger
 
 	mu      sync.Mutex
 	cond    sync.Cond // on mu; signals the end of an fsync
@@ -68,7 +86,14 @@ type FileSink struct {
 
 // NewFileSink opens (creating if needed) the audit file in dir.
 func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
-	s := &FileSink{dir: dir, max: opts.MaxBytes, now: opts.Now, sync: opts.Sync}
+	if opts.MaxAge < 0 || opts.MaxTotalBytes < 0 {
+		return nil, fmt.Errorf("audit: negative retention (MaxAge %v, MaxTotalBytes %d); zero keeps every file", opts.MaxAge, opts.MaxTotalBytes)
+	}
+	s := &FileSink{dir: dir, max: opts.MaxBytes, now: opts.Now, sync: opts.Sync,
+		maxAge: opts.MaxAge, maxTotal: opts.MaxTotalBytes, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if s.max <= 0 {
 		s.max = DefaultMaxBytes
 	}
@@ -82,7 +107,71 @@ func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
+	if err := s.prune(); err != nil {
+		s.f.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+const rotatedPrefix, rotatedSuffix = "keyfort-audit-", ".jsonl"
+
+// prune applies retention to the rotated files in s.dir. The caller holds
+// s.mu or is the constructor. It returns an error only when the directory
+// cannot be read or a file cannot be deleted.
+func (s *FileSink) prune() error {
+	if s.maxAge <= 0 && s.maxTotal <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(s.dir) // sorted by name: oldest rotation first
+	if err != nil {
+		return fmt.Errorf("audit: retention: %w", err)
+	}
+	type rotated struct {
+		name    string
+		rotated time.Time
+		size    int64
+	}
+	var files []rotated
+	total := s.size
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, rotatedPrefix) || !strings.HasSuffix(name, rotatedSuffix) {
+			continue
+		}
+		t, err := time.Parse(rotatedTimeFormat, name[len(rotatedPrefix):len(name)-len(rotatedSuffix)])
+		if err != nil {
+			continue // not a name this sink gives
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		files = append(files, rotated{name, t, fi.Size()})
+		total += fi.Size()
+	}
+	cutoff := s.now().Add(-s.maxAge)
+	var errs []error
+	removed := false
+	for _, f := range files {
+		tooOld := s.maxAge > 0 && f.rotated.Before(cutoff)
+		tooBig := s.maxTotal > 0 && total > s.maxTotal
+		if !tooOld && !tooBig {
+			break // the files after f are newer, and the total only fell
+		}
+		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("audit: retention: %w", err))
+			continue
+		}
+		removed = true
+		total -= f.size
+	}
+	if removed && s.sync {
+		if err := durable.SyncDir(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("audit: retention: sync directory %s: %w", s.dir, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // open opens the current file for appending and cuts a torn last line.
@@ -304,7 +393,7 @@ func (s *FileSink) rotateLocked() error {
 	t := s.now().UTC()
 	var dst string
 	for i := 0; ; i++ {
-		dst = filepath.Join(s.dir, "keyfort-audit-"+t.Format(rotatedTimeFormat)+".jsonl")
+		dst = filepath.Join(s.dir, rotatedPrefix+t.Format(rotatedTimeFormat)+rotatedSuffix)
 		if _, err := os.Lstat(dst); errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -325,6 +414,10 @@ func (s *FileSink) rotateLocked() error {
 		if err := durable.SyncDir(s.dir); err != nil {
 			return fmt.Errorf("audit: rotate: sync directory: %w", err)
 		}
+	}
+	// Old files that stay are no lost event: report, do not fail writes.
+	if err := s.prune(); err != nil {
+		s.log.Error("audit retention could not delete rotated files", "err", err)
 	}
 	return nil
 }
