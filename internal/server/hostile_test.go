@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -133,4 +135,52 @@ func TestClientDisconnectsMidBody(t *testing.T) {
 	waitLog(t, ts, "client's fault")
 	waitLog(t, ts, "status=400")
 	noInternalError(t, ts)
+}
+
+// fdListener fails its first Accept calls as a process out of file
+// descriptors does.
+type fdListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *fdListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+func TestAcceptErrorLoggedAtErrorLevel(t *testing.T) {
+	ts := newTestServer(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &fdListener{Listener: l}
+	fl.fails.Store(2)
+	done := make(chan error, 1)
+	go func() { done <- ts.Serve(fl) }()
+	defer func() {
+		ts.Shutdown(context.Background())
+		<-done
+	}()
+	resp, err := http.Get("http://" + l.Addr().String() + "/health") // served once the errors are over
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `level=ERROR msg="http: Accept error: accept tcp: too many open files`) {
+		t.Errorf("accept error not at error level:\n%s", logs)
+	}
+
+	// Other net/http lines (here a failed TLS handshake) stay at debug.
+	ts.logs.mu.Lock()
+	ts.logs.b.Reset()
+	ts.logs.mu.Unlock()
+	httpErrorLog{ts.log}.Write([]byte("http: TLS handshake error from 127.0.0.1:1234: EOF\n"))
+	if logs := ts.logs.String(); !strings.Contains(logs, `level=DEBUG msg="http: TLS handshake error`) {
+		t.Errorf("other net/http line:\n%s", logs)
+	}
 }

@@ -10,10 +10,12 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -215,9 +217,24 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 	}
 	return s, nil
+}
+
+// httpErrorLog receives net/http's own error lines. Most are a client's
+// doing (a TLS handshake that failed, a malformed request line) and go to
+// debug; "http: Accept error: ...; retrying in ..." means the process ran
+// out of something (file descriptors, memory) and goes to error.
+type httpErrorLog struct{ log *slog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	level := slog.LevelDebug
+	if bytes.Contains(p, []byte("Accept error")) {
+		level = slog.LevelError
+	}
+	h.log.LogAttrs(context.Background(), level, "http: "+string(bytes.TrimSpace(bytes.TrimPrefix(p, []byte("http: ")))))
+	return len(p), nil
 }
 
 // CheckListener returns an error when addr is not a loopback address and
