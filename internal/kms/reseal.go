@@ -3,19 +3,47 @@ package kms
 import (
 	"context"
 
+	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
-// resealBatch is how many key materials one transaction re-seals.
+// resealBatch is how many records one transaction re-seals.
 const resealBatch = 100
 
-// Reseal re-seals every stored key material that is not sealed under the
-// Sealer's current root key (keyfort rootkey rotate). It works in batches,
-// each its own transaction, so an interrupted run loses nothing and a new
-// run resumes: materials already under the current key are skipped. It
-// returns the number of materials re-sealed. The Sealer must know the old
-// root key (NewSealer(rand, new, old)).
+// sealedKind is a record kind whose Sealed column is sealed under the root
+// key, with the identity its seal binds (the AAD).
+type sealedKind struct {
+	kind storage.Kind
+	aad  func(scope storage.Scope, id string) envelope.AAD
+}
+
+// sealedKinds lists every record kind the KMS service seals under the root
+// key: Reseal re-seals each of them, so a new kind (private keys, imported
+// material) is added here and nowhere else.
+var sealedKinds = []sealedKind{
+	{kind: kindMaterial, aad: materialAAD},
+}
+
+// Reseal re-seals every stored record of the sealed kinds that is not
+// sealed under the Sealer's current root key (keyfort rootkey rotate). It
+// works in batches, each its own transaction, so an interrupted run loses
+// nothing and a new run resumes: records already under the current key are
+// skipped. It returns the number of records re-sealed. The Sealer must
+// know the old root key (NewSealer(rand, new, old)).
 func (s *Service) Reseal(ctx context.Context) (int, error) {
+	done := 0
+	for _, k := range sealedKinds {
+		n, err := s.resealKind(ctx, k)
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// resealKind re-seals the records of one sealed kind.
+func (s *Service) resealKind(ctx context.Context, k sealedKind) (int, error) {
 	done := 0
 	var after storage.Position
 	for {
@@ -24,7 +52,7 @@ func (s *Service) Reseal(ctx context.Context) (int, error) {
 		err := s.store.Update(ctx, func(tx storage.Tx) error {
 			n = 0
 			var err error
-			page, err = tx.Scan(ctx, kindMaterial, after, resealBatch)
+			page, err = tx.Scan(ctx, k.kind, after, resealBatch)
 			if err != nil {
 				return err
 			}
@@ -32,13 +60,13 @@ func (s *Service) Reseal(ctx context.Context) (int, error) {
 				if !s.sealer.NeedsReseal(rec.Sealed) {
 					continue
 				}
-				sealed, err := s.sealer.Reseal(materialAAD(rec.Scope, rec.ID), rec.Sealed)
+				sealed, err := s.sealer.Reseal(k.aad(rec.Scope, rec.ID), rec.Sealed)
 				if err != nil {
-					return wrap("reseal material "+rec.ID, err)
+					return wrap("reseal "+string(k.kind)+" "+rec.ID, err)
 				}
 				rec.Sealed = sealed
 				if err := tx.Update(ctx, rec); err != nil {
-					return wrap("reseal material "+rec.ID, err)
+					return wrap("reseal "+string(k.kind)+" "+rec.ID, err)
 				}
 				n++
 			}
