@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyfort/keyfort/internal/sigv4"
 )
 
 // serve runs ts on a loopback listener until the test ends and returns its
@@ -183,4 +185,73 @@ func TestAcceptErrorLoggedAtErrorLevel(t *testing.T) {
 	if logs := ts.logs.String(); !strings.Contains(logs, `level=DEBUG msg="http: TLS handshake error`) {
 		t.Errorf("other net/http line:\n%s", logs)
 	}
+}
+
+// strictAuth is an authenticator that verifies (as strict mode's).
+type strictAuth struct{ sigv4.Dev }
+
+func (strictAuth) Verifies() bool { return true }
+
+func TestDevModeHostCheck(t *testing.T) {
+	get := func(t *testing.T, addr, host string) *http.Response {
+		t.Helper()
+		r, _ := http.NewRequest("POST", "http://"+addr+"/", strings.NewReader(`{}`))
+		r.Host = host
+		r.Header.Set("X-Amz-Target", "TrentService.CreateKey")
+		r.Header.Set("Authorization", authHeader("111122223333", "eu-west-1", "kms"))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	t.Run("dev", func(t *testing.T) {
+		ts := newTestServer(t)
+		addr := serve(t, ts)
+		_, port, _ := net.SplitHostPort(addr)
+		for _, host := range []string{addr, "localhost", "LOCALHOST:" + port, "localhost:1", "127.0.0.1", "127.1.2.3:80", "[::1]", "[::1]:4599"} {
+			if resp := get(t, addr, host); resp.StatusCode != 200 {
+				t.Errorf("Host %q: status %d, want 200", host, resp.StatusCode)
+			}
+		}
+		for _, host := range []string{"evil.example", "evil.example:" + port, "localhost.evil.example", "192.0.2.1:" + port, "127.0.0.1.nip.io", "[::2]"} {
+			resp := get(t, addr, host)
+			if resp.StatusCode != 403 || resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" {
+				t.Errorf("Host %q: status %d %q, want 403 AccessDeniedException", host, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+			}
+		}
+		if len(ts.audit.Events()) != 8 {
+			t.Errorf("%d audit events, want 8 (refused requests are not served)", len(ts.audit.Events()))
+		}
+	})
+	t.Run("dev on all interfaces", func(t *testing.T) {
+		ts := newTestServer(t)
+		ts.insecure = true
+		l, err := net.Listen("tcp", "0.0.0.0:0")
+		if err != nil {
+			t.Skip(err)
+		}
+		go ts.Serve(l)
+		defer ts.Shutdown(context.Background())
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		addr := "127.0.0.1:" + port
+		if resp := get(t, addr, "192.0.2.1:"+port); resp.StatusCode != 200 {
+			t.Errorf("an IP address of all interfaces: status %d, want 200", resp.StatusCode)
+		}
+		if resp := get(t, addr, "evil.example:"+port); resp.StatusCode != 403 {
+			t.Errorf("a host name: status %d, want 403", resp.StatusCode)
+		}
+	})
+	t.Run("strict", func(t *testing.T) {
+		ts := newTestServer(t)
+		ts.auth, ts.devAuth = strictAuth{}, false
+		addr := serve(t, ts)
+		for _, host := range []string{"evil.example", "kms.internal.example:443", "192.0.2.1"} {
+			if resp := get(t, addr, host); resp.StatusCode != 200 {
+				t.Errorf("Host %q: status %d, want 200", host, resp.StatusCode)
+			}
+		}
+	})
 }

@@ -20,6 +20,8 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
@@ -156,6 +158,9 @@ type Server struct {
 	health   func(context.Context) error
 	onUndecl func(target, code string)
 	http     *http.Server
+
+	hostsMu   sync.Mutex
+	listenIPs []net.IP // the addresses Serve listens on (dev mode's Host check)
 }
 
 // New returns a server for cfg. It returns an error when the configuration
@@ -211,7 +216,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.http = &http.Server{
-		Handler:           s,
+		Handler:           http.HandlerFunc(s.serveListened),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -252,9 +257,22 @@ func (s *Server) CheckListener(addr net.Addr) error {
 // Serve accepts connections on l until Shutdown. It refuses a non-loopback
 // listener in development mode (see CheckListener). It returns nil after
 // Shutdown.
+//
+// In development mode the requests Serve accepts must name, in their Host
+// header, localhost, a loopback address or the address l listens on (any
+// IP address when l listens on all interfaces), with any port: other Hosts
+// get 403 AccessDeniedException. That stops a web page from reaching the
+// server through DNS rebinding (its requests carry the page's host name).
+// Strict mode, whose signatures a page cannot forge, serves any Host.
+// ServeHTTP itself does not check the Host.
 func (s *Server) Serve(l net.Listener) error {
 	if err := s.CheckListener(l.Addr()); err != nil {
 		return err
+	}
+	if ta, ok := l.Addr().(*net.TCPAddr); ok {
+		s.hostsMu.Lock()
+		s.listenIPs = append(s.listenIPs, ta.IP)
+		s.hostsMu.Unlock()
 	}
 	if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: serve: %w", err)
@@ -287,6 +305,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveAWS(w, r, reqID)
+}
+
+// serveListened is the handler of Serve: dev mode's Host check, then
+// ServeHTTP.
+func (s *Server) serveListened(w http.ResponseWriter, r *http.Request) {
+	if s.devAuth && !s.allowedHost(r.Host) {
+		w.Header()[headerRequestID] = []string{newRequestID()}
+		field := "message"
+		prefix, _, _ := cutTarget(r.Header.Get(awsjson.HeaderTarget))
+		if svc := s.prefixes[prefix]; svc != nil {
+			field = svc.MessageField
+		}
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "refused a request for another host (dev mode)",
+			slog.String("remote", r.RemoteAddr))
+		s.writeError(w, awserr.WithStatus(http.StatusForbidden, awserr.CodeAccessDenied,
+			"Keyfort in dev auth mode serves only requests whose Host is localhost, a loopback address "+
+				"or its listen address (protection against DNS rebinding); use that address, or strict auth"), field)
+		return
+	}
+	s.ServeHTTP(w, r)
+}
+
+// allowedHost reports whether hostport (a Host header) names localhost, a
+// loopback address or an address Serve listens on, with any port.
+func (s *Server) allowedHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	s.hostsMu.Lock()
+	defer s.hostsMu.Unlock()
+	for _, l := range s.listenIPs {
+		if l.IsUnspecified() || l.Equal(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 var headerRequestID = http.CanonicalHeaderKey(awsjson.HeaderRequestID)
