@@ -1,16 +1,19 @@
 // Package keymaterial holds the KMS CiphertextBlob format and the symmetric
 // cryptography behind Encrypt, Decrypt and GenerateDataKey.
 //
-// A blob (format version 1) is
+// A blob is
 //
 //	version (1) | key id (16, the key's UUID) | material id (16) | nonce (12) | AES-256-GCM ciphertext+tag
 //
-// The AES-GCM additional data is AppendCanonicalContext(header, keyARN,
-// encryptionContext): the 45-byte header, the key ARN and the context, so a
-// blob opens only under the same key ARN, the same encryption context and
-// the same header. Every
-// failure to parse or open a blob is the single opaque ErrInvalidCiphertext;
-// parsers bound every length and never panic.
+// The AES-GCM additional data is AppendCanonicalContext(header, binding,
+// encryptionContext): the 45-byte header, a binding string and the context,
+// so a blob opens only under the same binding, the same encryption context
+// and the same header. Version 2, which Encrypt writes, binds the key id
+// (its canonical text), so that the same key in another region (a
+// multi-Region replica) opens what its primary encrypted. Version 1, which
+// still opens, bound the regional key ARN. Every failure to parse or open a
+// blob is the single opaque ErrInvalidCiphertext; parsers bound every length
+// and never panic.
 //
 // This package imports only the standard library. It does not store or look
 // up material; the kms service does, and may cache the AEADs built from it in
@@ -30,8 +33,13 @@ import (
 	"github.com/keyfort/keyfort/internal/uuid"
 )
 
-// BlobVersion is the format version written in the first byte of a blob.
-const BlobVersion = 1
+// BlobVersion is the format version Encrypt writes in the first byte of a
+// blob; ParseBlob also takes BlobVersion1.
+const BlobVersion = 2
+
+// BlobVersion1 is the first format, whose additional data bound the key
+// ARN; its blobs still open.
+const BlobVersion1 = 1
 
 const (
 	// MaterialSize is the length of symmetric key material in bytes.
@@ -71,7 +79,7 @@ type Header struct {
 // ParseBlob checks the version and length of blob and returns its header.
 // It returns ErrInvalidCiphertext for anything malformed.
 func ParseBlob(blob []byte) (Header, error) {
-	if len(blob) < Overhead || len(blob) > MaxBlobSize || blob[0] != BlobVersion {
+	if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1) {
 		return Header{}, ErrInvalidCiphertext
 	}
 	return Header{
@@ -202,8 +210,9 @@ func NewMaterialID(r io.Reader) ([16]byte, error) {
 }
 
 // EncryptWithAEAD encrypts plaintext with aead (built from the material by
-// NewAEAD or AEADCache) into a blob for the key and material named by h,
-// bound to keyARN and ctx. r supplies the nonce (nil means
+// NewAEAD or AEADCache) into a version 2 blob for the key and material named
+// by h, bound to the key id and ctx (keyARN is not bound: version 1 bound
+// it). r supplies the nonce (nil means
 // crypto/rand.Reader). Plaintexts longer than MaxPlaintext are refused.
 func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx map[string]string, plaintext []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
@@ -222,12 +231,12 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 	}
 	copy(out[33:HeaderSize], nonce[:])
 	var abuf [512]byte
-	ad := AppendCanonicalContext(append(abuf[:0], out...), keyARN, ctx)
+	ad := AppendCanonicalContext(append(abuf[:0], out...), binding(out, keyARN), ctx)
 	return aead.Seal(out, nonce[:], plaintext, ad), nil
 }
 
-// DecryptWithAEAD opens blob with aead (see NewAEAD and AEADCache), keyARN
-// and ctx. Any failure returns ErrInvalidCiphertext. The caller checks,
+// DecryptWithAEAD opens blob with aead (see NewAEAD and AEADCache) and ctx
+// (and keyARN, for a version 1 blob). Any failure returns ErrInvalidCiphertext. The caller checks,
 // before or after, that the blob's header (ParseBlob) names the key and
 // material it expects.
 func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
@@ -235,10 +244,21 @@ func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blo
 		return nil, err
 	}
 	var abuf [512]byte
-	ad := AppendCanonicalContext(append(abuf[:0], blob[:HeaderSize]...), keyARN, ctx)
+	ad := AppendCanonicalContext(append(abuf[:0], blob[:HeaderSize]...), binding(blob, keyARN), ctx)
 	pt, err := aead.Open(nil, blob[33:HeaderSize], blob[HeaderSize:], ad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}
 	return pt, nil
+}
+
+// binding is the string a blob's additional data binds besides its header
+// and context: the key id for version 2, the key ARN for version 1.
+func binding(blob []byte, keyARN string) string {
+	if blob[0] == BlobVersion1 {
+		return keyARN
+	}
+	var id [16]byte
+	copy(id[:], blob[1:17])
+	return KeyIDString(id)
 }

@@ -120,8 +120,6 @@ func TestWrongContextFails(t *testing.T) {
 		{"swapped key and value", testARN, map[string]string{"bc": "a", "x": "y"}},
 		{"case", testARN, map[string]string{"A": "bc", "x": "y"}},
 		{"nil", testARN, nil},
-		{"other ARN", "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ac", ctx},
-		{"other region ARN", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", ctx},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +127,17 @@ func TestWrongContextFails(t *testing.T) {
 				t.Errorf("Decrypt(%q, %v) = %q, %v, want ErrInvalidCiphertext", tc.arn, tc.ctx, pt, err)
 			}
 		})
+	}
+	// A version 2 blob binds the key id (in its header), not the regional
+	// ARN: the same key in another region opens it; another key id in the
+	// header does not.
+	if pt, err := Decrypt(m, "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", ctx, blob); err != nil || string(pt) != "pt" {
+		t.Errorf("Decrypt under the ARN of another region = %q, %v, want the plaintext", pt, err)
+	}
+	forged := bytes.Clone(blob)
+	forged[16] ^= 1
+	if _, err := Decrypt(m, testARN, ctx, forged); err != ErrInvalidCiphertext {
+		t.Errorf("Decrypt with another key id in the header = %v, want ErrInvalidCiphertext", err)
 	}
 	// Order of insertion does not matter.
 	ctx2 := map[string]string{"x": "y"}
@@ -221,7 +230,7 @@ func TestParseBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	badVersion := bytes.Clone(good)
-	badVersion[0] = 2
+	badVersion[0] = 3
 	tests := []struct {
 		name string
 		blob []byte
@@ -236,7 +245,8 @@ func TestParseBlob(t *testing.T) {
 		{"longest", append([]byte{BlobVersion}, make([]byte, MaxBlobSize-1)...), true},
 		{"too long", append([]byte{BlobVersion}, make([]byte, MaxBlobSize)...), false},
 		{"version 0", append([]byte{0}, good[1:]...), false},
-		{"version 2", badVersion, false},
+		{"version 3", badVersion, false},
+		{"version 1", append([]byte{BlobVersion1}, good[1:]...), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -401,7 +411,7 @@ func TestAEADCacheConcurrent(t *testing.T) {
 	}
 }
 
-// vectors is the JSON form of testdata/keymaterial/v1.json.
+// vectors is the JSON form of testdata/keymaterial/v1.json and v2.json.
 type vectors struct {
 	Comment string   `json:"comment"`
 	Vectors []vector `json:"vectors"`
@@ -419,7 +429,13 @@ type vector struct {
 	Blob       string            `json:"blob_hex"`
 }
 
-const vectorFile = "../../testdata/keymaterial/v1.json"
+// The frozen vectors of each blob version. v1.json was written by the
+// version 1 code and is never rewritten (Encrypt no longer writes version
+// 1); -update rewrites v2.json.
+const (
+	vectorFileV1 = "../../testdata/keymaterial/v1.json"
+	vectorFile   = "../../testdata/keymaterial/v2.json"
+)
 
 func makeVectors(t *testing.T) vectors {
 	t.Helper()
@@ -440,7 +456,7 @@ func makeVectors(t *testing.T) vectors {
 		{"tricky context", map[string]string{"a": "bc", "ab": "c", "": "", "ü": "\x00"}, []byte{0}},
 	}
 	var vs vectors
-	vs.Comment = "KMS CiphertextBlob format version 1. Written once by `go test ./internal/keymaterial -run TestFrozenVectors -update`; must decrypt after every change."
+	vs.Comment = "KMS CiphertextBlob format version 2. Written once by `go test ./internal/keymaterial -run TestFrozenVectors -update`; must decrypt after every change."
 	r := &counterReader{n: 0x60}
 	for _, in := range ins {
 		h := Header{KeyID: kid, MaterialID: mid}
@@ -455,7 +471,7 @@ func makeVectors(t *testing.T) vectors {
 			MaterialID: hex.EncodeToString(mid[:]),
 			KeyARN:     arn,
 			Context:    in.ctx,
-			AADHex:     hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), arn, in.ctx)),
+			AADHex:     hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), binding(blob, arn), in.ctx)),
 			Plaintext:  hex.EncodeToString(in.pt),
 			Blob:       hex.EncodeToString(blob),
 		})
@@ -473,43 +489,46 @@ func TestFrozenVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := os.ReadFile(vectorFile)
-	if err != nil {
-		t.Fatalf("read frozen vectors: %v (create them once with -update)", err)
-	}
 	var vs vectors
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs.Vectors) == 0 {
-		t.Fatal("no vectors")
-	}
-	for _, v := range vs.Vectors {
-		t.Run(v.Name, func(t *testing.T) {
-			material, _ := hex.DecodeString(v.Material)
-			blob, _ := hex.DecodeString(v.Blob)
-			want, _ := hex.DecodeString(v.Plaintext)
-			h, err := ParseBlob(blob)
-			if err != nil {
-				t.Fatalf("ParseBlob = %v", err)
-			}
-			if got := KeyIDString(h.KeyID); got != v.KeyID {
-				t.Errorf("KeyID = %s, want %s", got, v.KeyID)
-			}
-			if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
-				t.Errorf("MaterialID = %s, want %s", got, v.MaterialID)
-			}
-			if got := hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), v.KeyARN, v.Context)); got != v.AADHex {
-				t.Errorf("AAD = %s, want %s", got, v.AADHex)
-			}
-			got, err := Decrypt(material, v.KeyARN, v.Context, blob)
-			if err != nil {
-				t.Fatalf("Decrypt(frozen vector) = %v, want nil", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Decrypt(frozen vector) = %x, want %x", got, want)
-			}
-		})
+	for _, file := range []string{vectorFileV1, vectorFile} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("read frozen vectors: %v (create them once with -update)", err)
+		}
+		vs = vectors{}
+		if err := json.Unmarshal(b, &vs); err != nil {
+			t.Fatal(err)
+		}
+		if len(vs.Vectors) == 0 {
+			t.Fatalf("%s: no vectors", file)
+		}
+		for _, v := range vs.Vectors {
+			t.Run(filepath.Base(file)+"/"+v.Name, func(t *testing.T) {
+				material, _ := hex.DecodeString(v.Material)
+				blob, _ := hex.DecodeString(v.Blob)
+				want, _ := hex.DecodeString(v.Plaintext)
+				h, err := ParseBlob(blob)
+				if err != nil {
+					t.Fatalf("ParseBlob = %v", err)
+				}
+				if got := KeyIDString(h.KeyID); got != v.KeyID {
+					t.Errorf("KeyID = %s, want %s", got, v.KeyID)
+				}
+				if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
+					t.Errorf("MaterialID = %s, want %s", got, v.MaterialID)
+				}
+				if got := hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), binding(blob, v.KeyARN), v.Context)); got != v.AADHex {
+					t.Errorf("AAD = %s, want %s", got, v.AADHex)
+				}
+				got, err := Decrypt(material, v.KeyARN, v.Context, blob)
+				if err != nil {
+					t.Fatalf("Decrypt(frozen vector) = %v, want nil", err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("Decrypt(frozen vector) = %x, want %x", got, want)
+				}
+			})
+		}
 	}
 	// Today's code with the same nonces still writes the same bytes.
 	now := makeVectors(t)

@@ -1,0 +1,47 @@
+package kms
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+
+	"github.com/keyfort/keyfort/internal/keymaterial"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// TestVersion1BlobsStillDecrypt makes a version 1 blob (bound to the key
+// ARN, as Keyfort wrote them before version 2) under a key's material and
+// checks that Decrypt opens it, and that new blobs are version 2.
+func TestVersion1BlobsStillDecrypt(t *testing.T) {
+	s, ctx := newAuthzService(t)
+	out, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{})
+	mustOK(t, err, "CreateKey")
+	k, err := s.lookupKey(ctx, storage.Scope{Account: "111122223333", Region: "us-east-1"}, deref(out.KeyMetadata.KeyId), refKeyOnly, nil)
+	mustOK(t, err, "lookupKey")
+	aead, err := s.aead(ctx, k, k.meta.Material)
+	mustOK(t, err, "aead")
+	h, err := header(k, k.meta.Material)
+	mustOK(t, err, "header")
+	ec := map[string]string{"purpose": "v1"}
+	blob := make([]byte, keymaterial.HeaderSize)
+	blob[0] = keymaterial.BlobVersion1
+	copy(blob[1:17], h.KeyID[:])
+	copy(blob[17:33], h.MaterialID[:])
+	if _, err := rand.Read(blob[33:keymaterial.HeaderSize]); err != nil {
+		t.Fatal(err)
+	}
+	ad := keymaterial.AppendCanonicalContext(append([]byte(nil), blob...), k.arn, ec)
+	blob = aead.Seal(blob, blob[33:keymaterial.HeaderSize], []byte("written by version 1"), ad)
+
+	dec, err := s.Decrypt(ctx, &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
+	mustOK(t, err, "Decrypt of a version 1 blob")
+	if string(dec.Plaintext.Reveal()) != "written by version 1" {
+		t.Fatalf("Decrypt = %q", dec.Plaintext.Reveal())
+	}
+	enc, err := s.Encrypt(ctx, &kmsapi.EncryptInput{KeyId: out.KeyMetadata.KeyId, Plaintext: []byte("new")})
+	mustOK(t, err, "Encrypt")
+	if enc.CiphertextBlob[0] != keymaterial.BlobVersion {
+		t.Fatalf("Encrypt wrote blob version %d (%s), want %d", enc.CiphertextBlob[0], hex.EncodeToString(enc.CiphertextBlob[:1]), keymaterial.BlobVersion)
+	}
+}
