@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -84,7 +85,9 @@ type App struct {
 // file (strict auth), the TLS certificate, key and client CAs (with
 // --tls-self-signed, those of <data>/tls, made in memory on first start and
 // written by Start once it listens), the data directory (mode 0700), the store, the root
-// key (generated beside the data on first start, with a warning), the audit
+// key (generated beside the data on first start, with a warning; a key that
+// is not the one the store is sealed under is refused, and none is
+// generated when the store already holds sealed records), the audit
 // trail, the services and the server. It does not listen yet; see Start.
 // On error everything opened so far is closed.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
@@ -138,18 +141,24 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, err
 	}
 
+	if a.store, err = openStore(ctx, cfg, opts.PostgresSchema, log); err != nil {
+		return nil, err
+	}
+	// The store says which root key it is sealed under (one read), before
+	// any root key is loaded or generated: a new root.key is never made
+	// beside existing data, and a wrong key is refused before it seals
+	// anything.
+	expect, err := readExpectation(ctx, a.store)
+	if err != nil {
+		return nil, err
+	}
 	envKey := opts.RootKey
 	if envKey == "" {
 		envKey, _ = lookup("KEYFORT_ROOT_KEY")
 	}
-	rootKey, created, err := envelope.LoadRootKey(envelope.RootKeyOptions{
-		File:      cfg.RootKeyFile,
-		EnvBase64: envKey,
-		DataDir:   cfg.DataDir,
-		Rand:      opts.Rand,
-	})
+	rootKey, created, source, err := loadRootKey(cfg, envKey, expect, opts.Rand)
 	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
+		return nil, err
 	}
 	if created {
 		msg := "generated a new root key beside the data; anyone who copies the data directory can decrypt it: " +
@@ -160,26 +169,32 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		log.Warn(msg, "path", filepath.Join(cfg.DataDir, envelope.RootKeyFileName), "root_key", rootKey)
 	}
 
-	if a.store, err = openStore(ctx, cfg, opts.PostgresSchema, log); err != nil {
+	// An unfinished `keyfort rootkey rotate` leaves the new key beside the
+	// data; records it re-sealed open with it until the run is finished.
+	var older []*envelope.RootKey
+	next, err := loadNextRootKey(cfg.DataDir)
+	if err != nil {
 		return nil, err
 	}
+	if next != nil && next.ID() != rootKey.ID() {
+		log.Warn("a root key rotation is unfinished: run keyfort rootkey rotate to finish it", "next_root_key", next)
+		older = append(older, next)
+	}
+	sealer := envelope.NewSealer(opts.Rand, rootKey, older...)
+	if err := checkRootKey(expect, sealer, rootKey, next, source); err != nil {
+		return nil, err
+	}
+	if err := ensureMarker(ctx, a.store, expect, sealer, rootKey, next, source); err != nil {
+		return nil, err
+	}
+
 	if a.audit, err = audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{Now: now}); err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
 	}
 
-	// An unfinished `keyfort rootkey rotate` leaves the new key beside the
-	// data; records it re-sealed open with it until the run is finished.
-	var older []*envelope.RootKey
-	if next, err := loadNextRootKey(cfg.DataDir); err != nil {
-		return nil, err
-	} else if next != nil && next.ID() != rootKey.ID() {
-		log.Warn("a root key rotation is unfinished: run keyfort rootkey rotate to finish it", "next_root_key", next)
-		older = append(older, next)
-	}
-
 	svcs := newServices(serviceDeps{
 		store:  a.store,
-		sealer: envelope.NewSealer(opts.Rand, rootKey, older...),
+		sealer: sealer,
 		now:    now,
 		rand:   opts.Rand,
 		logger: log,
@@ -204,6 +219,41 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	return a, nil
+}
+
+// loadRootKey loads the root key from the file, the environment or
+// <data>/root.key, which it generates only when the store holds nothing
+// sealed (expect.ok false). source names where the key came from, for
+// errors.
+func loadRootKey(cfg config.Config, envKey string, expect storeExpectation, rand io.Reader) (k *envelope.RootKey, created bool, source string, err error) {
+	source = rootKeySource(cfg, envKey)
+	k, created, err = envelope.LoadRootKey(envelope.RootKeyOptions{
+		File:       cfg.RootKeyFile,
+		EnvBase64:  envKey,
+		DataDir:    cfg.DataDir,
+		Rand:       rand,
+		NoGenerate: expect.ok,
+	})
+	if expect.ok && errors.Is(err, fs.ErrNotExist) && cfg.RootKeyFile == "" && envKey == "" {
+		return nil, false, source, fmt.Errorf("app: %w: the store is sealed under root key %x, but no root key was given (--root-key-file or KEYFORT_ROOT_KEY) and %s does not exist; refusing to generate a new root key beside existing data",
+			errWrongRootKey, expect.id, source)
+	}
+	if err != nil {
+		return nil, false, source, fmt.Errorf("app: %w", err)
+	}
+	return k, created, source, nil
+}
+
+// rootKeySource names where the root key comes from, for errors.
+func rootKeySource(cfg config.Config, envKey string) string {
+	switch {
+	case cfg.RootKeyFile != "":
+		return "--root-key-file " + cfg.RootKeyFile
+	case envKey != "":
+		return "KEYFORT_ROOT_KEY"
+	default:
+		return filepath.Join(cfg.DataDir, envelope.RootKeyFileName)
+	}
 }
 
 func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.Logger) (storage.Store, error) {

@@ -93,14 +93,43 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 	}
 	defer unlock()
 
+	var store storage.Store
+	var expect storeExpectation
+	defer func() {
+		if store == nil {
+			return
+		}
+		if cerr := store.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("app: close store: %w", cerr)
+		}
+	}()
+	readStore := func() error {
+		if store, err = openStore(ctx, cfg, "", log); err != nil {
+			return err
+		}
+		expect, err = readExpectation(ctx, store)
+		return err
+	}
+
 	envKey, _ := lookup("KEYFORT_ROOT_KEY")
 	defaultKey := cfg.RootKeyFile == "" && envKey == ""
-	current, _, err := envelope.LoadRootKey(envelope.RootKeyOptions{File: cfg.RootKeyFile, EnvBase64: envKey, DataDir: cfg.DataDir, Rand: opts.Rand})
-	if err != nil {
+	source := rootKeySource(cfg, envKey)
+	current, _, err := envelope.LoadRootKey(envelope.RootKeyOptions{File: cfg.RootKeyFile, EnvBase64: envKey, DataDir: cfg.DataDir, NoGenerate: true})
+	switch {
+	case err != nil && defaultKey && errors.Is(err, fs.ErrNotExist):
+		// No root.key: one is generated only for a store with nothing sealed.
+		if err := readStore(); err != nil {
+			return res, err
+		}
+		if current, _, source, err = loadRootKey(cfg, envKey, expect, opts.Rand); err != nil {
+			return res, err
+		}
+	case err != nil:
 		return res, fmt.Errorf("app: %w", err)
 	}
 	nextPath := filepath.Join(cfg.DataDir, nextRootKeyFileName)
 	var next *envelope.RootKey
+	madeNext := false
 	switch {
 	case opts.NewRootKeyFile != "":
 		if next, _, err = envelope.LoadRootKey(envelope.RootKeyOptions{File: opts.NewRootKeyFile}); err != nil {
@@ -118,6 +147,7 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 			if err := envelope.WriteRootKeyFile(nextPath, next); err != nil {
 				return res, fmt.Errorf("app: write new root key: %w", err)
 			}
+			madeNext = true
 		} else {
 			log.Info("resuming an unfinished root key rotation", "next_root_key", next)
 		}
@@ -127,25 +157,36 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 	if res.OldID == res.NewID {
 		return res, errors.New("app: the new root key is the current root key")
 	}
-
-	store, err := openStore(ctx, cfg, "", log)
-	if err != nil {
+	if store == nil {
+		if err := readStore(); err != nil {
+			return res, err
+		}
+	}
+	// The store must be sealed under the current key (or, resuming, the
+	// new one), or nothing could be re-sealed.
+	sealer := envelope.NewSealer(opts.Rand, next, current)
+	if err := checkRootKey(expect, sealer, current, next, source); err != nil {
+		if madeNext {
+			// Nothing is sealed under it: leave no rotation to resume.
+			_ = os.Remove(nextPath)
+		}
 		return res, err
 	}
-	defer func() {
-		if cerr := store.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("app: close store: %w", cerr)
-		}
-	}()
+
 	svc := kms.New(kms.Config{
 		Store:  store,
-		Sealer: envelope.NewSealer(opts.Rand, next, current),
+		Sealer: sealer,
 		Now:    now,
 		Rand:   opts.Rand,
 		Logger: log,
 	})
 	if res.Resealed, err = svc.Reseal(ctx); err != nil {
 		return res, fmt.Errorf("app: re-seal: %w", err)
+	}
+	// Last, the marker: from here on the store expects the new key (a
+	// server started before root.key is replaced loads root.key.next too).
+	if err := resealMarker(ctx, store, sealer); err != nil {
+		return res, err
 	}
 	// Rewrite the store's files so no copy sealed under the old key stays
 	// in free pages, old row versions or the write-ahead log.
