@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -254,4 +255,116 @@ func TestDevModeHostCheck(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestManyIdleConnections opens 2,000 connections that never send a byte
+// against a server capped at 100, then checks that a legitimate request is
+// still answered promptly, that the server never held more than its cap,
+// and that everything closes.
+func TestManyIdleConnections(t *testing.T) {
+	const (
+		capacity = 100
+		idle     = 2000
+	)
+	ts := newTestServer(t, func(c *Config) {
+		c.MaxConnections = capacity
+		c.ReadHeaderTimeout = 30 * time.Second // longer than the test: only the cap may help
+		c.IdleTimeout = 30 * time.Second
+	})
+	var open, peak atomic.Int32
+	hook := ts.http.ConnState
+	ts.http.ConnState = func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			n := open.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+		hook(c, st)
+	}
+	addr := serve(t, ts)
+
+	// A request in progress (its body half sent) is never closed to make
+	// room.
+	busy, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busy.SetDeadline(time.Now().Add(20 * time.Second))
+	body := `{"KeyId":"busy"}`
+	busy.Write([]byte(rawHead(addr, len(body)) + body[:5]))
+	time.Sleep(100 * time.Millisecond)
+
+	conns := make([]net.Conn, idle)
+	var wg sync.WaitGroup
+	errs := make(chan error, idle)
+	for w := 0; w < 50; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < idle; i += 50 {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				conns[i] = c
+			}
+		}(w)
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("dial: %v", err)
+	}
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	start := time.Now()
+	r, _ := http.NewRequest("POST", "http://"+addr+"/", strings.NewReader(`{"KeyId":"k"}`))
+	r.Header.Set("X-Amz-Target", "TrentService.CreateKey")
+	r.Header.Set("Authorization", authHeader("111122223333", "eu-west-1", "kms"))
+	resp, err := client.Do(r)
+	if err != nil {
+		t.Fatalf("a legitimate request behind %d idle connections: %v", idle, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	t.Logf("answered in %v behind %d idle connections (cap %d)", took, idle, capacity)
+	if resp.StatusCode != 200 {
+		t.Errorf("status %d, want 200", resp.StatusCode)
+	}
+	if took > 3*time.Second {
+		t.Errorf("answered in %v, want under 3s", took)
+	}
+	if p := peak.Load(); p > capacity {
+		t.Errorf("the server held %d connections at once, cap %d", p, capacity)
+	}
+
+	busy.Write([]byte(body[5:]))
+	if resp, err := http.ReadResponse(bufio.NewReader(busy), nil); err != nil {
+		t.Errorf("the request in progress: %v", err)
+	} else if resp.StatusCode != 200 {
+		t.Errorf("the request in progress: status %d, want 200", resp.StatusCode)
+	}
+
+	busy.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); open.Load() > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if n := open.Load(); n != 0 {
+		t.Errorf("%d connections still open after the clients closed theirs", n)
+	}
 }

@@ -37,6 +37,14 @@ import (
 // is logged with the request id, never sent.
 const InternalMessage = "The request processing has failed because of an unknown error, exception or failure."
 
+// Defaults of Config's connection settings (config.Default uses the same
+// values).
+const (
+	DefaultMaxConnections    = 4096
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+)
+
 // Service describes one AWS service served by the server.
 type Service struct {
 	// TargetPrefix is the X-Amz-Target prefix, e.g. "TrentService".
@@ -131,6 +139,18 @@ type Config struct {
 	// Health reports whether the store is usable (GET /health). Nil means
 	// always healthy.
 	Health func(ctx context.Context) error
+	// MaxConnections caps the connections held open at once, over all
+	// the listeners of Serve; at the cap, connections idle or still
+	// sending their request's header are closed, oldest first, to make
+	// room (see connLimiter). 0 means DefaultMaxConnections.
+	MaxConnections int
+	// ReadHeaderTimeout bounds the wait for a request's header (from the
+	// connection's start, or from the first byte of a later request). 0
+	// means DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection after this long without
+	// a request. 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// OnUndeclaredError, if set, is called for every error response whose
 	// code the operation's model does not declare and that is not one of
 	// the protocol's common errors (awserr.IsCommon): tests use it to fail
@@ -158,6 +178,7 @@ type Server struct {
 	health   func(context.Context) error
 	onUndecl func(target, code string)
 	http     *http.Server
+	conns    *connLimiter
 
 	hostsMu   sync.Mutex
 	listenIPs []net.IP // the addresses Serve listens on (dev mode's Host check)
@@ -215,12 +236,23 @@ func New(cfg Config) (*Server, error) {
 			s.routes[target] = &route{op: op, svc: p}
 		}
 	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	s.conns = newConnLimiter(cfg.MaxConnections, s.log)
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(s.serveListened),
-		ReadHeaderTimeout: 10 * time.Second,
+		ConnState:         s.conns.connState,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          log.New(httpErrorLog{s.log}, "", 0),
 	}
@@ -274,7 +306,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.listenIPs = append(s.listenIPs, ta.IP)
 		s.hostsMu.Unlock()
 	}
-	if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := s.http.Serve(s.conns.listener(l)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("server: serve: %w", err)
 	}
 	return nil

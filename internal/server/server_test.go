@@ -149,10 +149,10 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
 	ts := &testServer{audit: &audit.MemorySink{}, logs: &syncBuffer{}}
-	srv, err := New(Config{
+	cfg := Config{
 		Services: []Service{
 			KMS(fakeOps("TrentService"), kmsErrors),
 			SecretsManager(fakeOps("secretsmanager"), smErrors),
@@ -161,7 +161,11 @@ func newTestServer(t *testing.T) *testServer {
 		Logger: slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    func() time.Time { return time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC) },
 		Health: func(context.Context) error { ts.mu.Lock(); defer ts.mu.Unlock(); return ts.health },
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
