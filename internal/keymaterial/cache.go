@@ -1,56 +1,47 @@
 package keymaterial
 
-import (
-	"crypto/cipher"
-	"sync"
-)
+import "sync"
 
-// AEADCache is a bounded, concurrency-safe cache from material id to the
-// AES-GCM AEAD built from that material. Material is immutable once
-// written, so a cached AEAD is never stale; a key that is deleted should be
-// removed with Delete. When full, Put evicts an arbitrary entry (Go's map
-// order), which keeps Get a read-locked lookup.
+// Cache is a bounded, concurrency-safe cache from material id to what a key
+// type builds from that material: the AES-GCM cipher.AEAD of a symmetric
+// key (NewAEAD), an HMAC key's bytes, and later a private key. Material is
+// immutable once written, so a cached value is never stale; a key that is
+// deleted should be removed with Delete. When full, Add evicts an arbitrary
+// entry (Go's map order), which keeps Get a read-locked lookup.
 //
-// The cache keeps no copy of the material bytes. The expanded AES key inside
-// a cipher.AEAD cannot be zeroed from Go; eviction drops the last reference.
-type AEADCache struct {
+// The cache keeps no copy of material beyond what a value holds. The
+// expanded AES key inside a cipher.AEAD cannot be zeroed from Go; eviction
+// drops the last reference.
+type Cache struct {
 	mu  sync.RWMutex
 	max int
-	m   map[[16]byte]cipher.AEAD
+	m   map[[16]byte]any
 }
 
-// NewAEADCache returns a cache holding at most n AEADs (n < 1 means 1).
-func NewAEADCache(n int) *AEADCache {
+// NewCache returns a cache holding at most n values (n < 1 means 1).
+func NewCache(n int) *Cache {
 	if n < 1 {
 		n = 1
 	}
-	return &AEADCache{max: n, m: make(map[[16]byte]cipher.AEAD, min(n, 1024))}
+	return &Cache{max: n, m: make(map[[16]byte]any, min(n, 1024))}
 }
 
-// Get returns the AEAD cached for material id, if any.
-func (c *AEADCache) Get(id [16]byte) (cipher.AEAD, bool) {
+// Get returns the value cached for material id, if any.
+func (c *Cache) Get(id [16]byte) (any, bool) {
 	c.mu.RLock()
-	a, ok := c.m[id]
+	v, ok := c.m[id]
 	c.mu.RUnlock()
-	return a, ok
+	return v, ok
 }
 
-// Put builds the AEAD for material (32 bytes), caches it under id and
-// returns it. If id is already cached, the cached AEAD is returned (material
-// is immutable, so it is the same key). The caller may zero material after
-// Put returns.
-func (c *AEADCache) Put(id [16]byte, material []byte) (cipher.AEAD, error) {
-	if a, ok := c.Get(id); ok {
-		return a, nil
-	}
-	a, err := NewAEAD(material)
-	if err != nil {
-		return nil, err
-	}
+// Add caches v under id and returns the value now cached: v, or the value
+// another caller added first (material is immutable, so it is the same
+// key).
+func (c *Cache) Add(id [16]byte, v any) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.m[id]; ok {
-		return old, nil
+		return old
 	}
 	for k := range c.m {
 		if len(c.m) < c.max {
@@ -58,19 +49,19 @@ func (c *AEADCache) Put(id [16]byte, material []byte) (cipher.AEAD, error) {
 		}
 		delete(c.m, k)
 	}
-	c.m[id] = a
-	return a, nil
+	c.m[id] = v
+	return v
 }
 
-// Delete removes the AEAD cached for material id, if any.
-func (c *AEADCache) Delete(id [16]byte) {
+// Delete removes the value cached for material id, if any.
+func (c *Cache) Delete(id [16]byte) {
 	c.mu.Lock()
 	delete(c.m, id)
 	c.mu.Unlock()
 }
 
-// Len returns the number of cached AEADs.
-func (c *AEADCache) Len() int {
+// Len returns the number of cached values.
+func (c *Cache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.m)

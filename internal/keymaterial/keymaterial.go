@@ -17,7 +17,7 @@
 //
 // This package imports only the standard library. It does not store or look
 // up material; the kms service does, and may cache the AEADs built from it in
-// an AEADCache.
+// a Cache.
 package keymaterial
 
 import (
@@ -210,7 +210,7 @@ func NewMaterialID(r io.Reader) ([16]byte, error) {
 }
 
 // EncryptWithAEAD encrypts plaintext with aead (built from the material by
-// NewAEAD or AEADCache) into a version 2 blob for the key and material named
+// NewAEAD and kept in a Cache) into a version 2 blob for the key and material named
 // by h, bound to the key id and ctx (keyARN is not bound: version 1 bound
 // it). r supplies the nonce (nil means
 // crypto/rand.Reader). Plaintexts longer than MaxPlaintext are refused.
@@ -235,7 +235,7 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 	return aead.Seal(out, nonce[:], plaintext, ad), nil
 }
 
-// DecryptWithAEAD opens blob with aead (see NewAEAD and AEADCache) and ctx
+// DecryptWithAEAD opens blob with aead (see NewAEAD and Cache) and ctx
 // (and keyARN, for a version 1 blob). Any failure returns ErrInvalidCiphertext. The caller checks,
 // before or after, that the blob's header (ParseBlob) names the key and
 // material it expects.

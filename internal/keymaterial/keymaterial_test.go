@@ -2,6 +2,7 @@ package keymaterial
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -332,66 +333,77 @@ func TestWithAEADMatches(t *testing.T) {
 	}
 }
 
-func TestAEADCache(t *testing.T) {
-	c := NewAEADCache(3)
+// putAEAD builds the AEAD of material and adds it to c.
+func putAEAD(c *Cache, id [16]byte, material []byte) (cipher.AEAD, error) {
+	if v, ok := c.Get(id); ok {
+		return v.(cipher.AEAD), nil
+	}
+	a, err := NewAEAD(material)
+	if err != nil {
+		return nil, err
+	}
+	return c.Add(id, a).(cipher.AEAD), nil
+}
+
+func TestCache(t *testing.T) {
+	c := NewCache(3)
 	id := func(i byte) [16]byte { return [16]byte{i} }
 	if _, ok := c.Get(id(1)); ok {
 		t.Errorf("Get on empty cache = ok")
 	}
-	a1, err := c.Put(id(1), testMaterial(1))
+	a1, err := putAEAD(c, id(1), testMaterial(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, ok := c.Get(id(1)); !ok || got != a1 {
-		t.Errorf("Get(1) = %v, %v, want the AEAD Put returned", got, ok)
+		t.Errorf("Get(1) = %v, %v, want the AEAD added", got, ok)
 	}
-	if again, _ := c.Put(id(1), testMaterial(1)); again != a1 {
-		t.Errorf("Put(existing id) built a new AEAD")
-	}
-	if _, err := c.Put(id(9), make([]byte, 5)); err == nil {
-		t.Errorf("Put(5-byte material) = nil error, want error")
+	other, _ := NewAEAD(testMaterial(1))
+	if again := c.Add(id(1), other); again != a1 {
+		t.Errorf("Add(existing id) replaced the cached value")
 	}
 	for i := byte(2); i < 10; i++ {
-		if _, err := c.Put(id(i), testMaterial(i)); err != nil {
+		if _, err := putAEAD(c, id(i), testMaterial(i)); err != nil {
 			t.Fatal(err)
 		}
 		if n := c.Len(); n > 3 {
-			t.Fatalf("Len() = %d after %d puts, want at most 3", n, i)
+			t.Fatalf("Len() = %d after %d adds, want at most 3", n, i)
 		}
 	}
 	if _, ok := c.Get(id(9)); !ok {
-		t.Errorf("Get(last put) = not ok")
+		t.Errorf("Get(last added) = not ok")
 	}
 	c.Delete(id(9))
 	if _, ok := c.Get(id(9)); ok {
 		t.Errorf("Get after Delete = ok")
 	}
+	// Values of other kinds (an HMAC key's bytes) share the cache.
+	if got := c.Add(id(50), []byte("hmac key")); string(got.([]byte)) != "hmac key" {
+		t.Errorf("Add(bytes) = %v", got)
+	}
 	// The cached AEAD is the material's AEAD.
 	m := testMaterial(4)
-	a, _ := c.Put(id(40), m)
+	a, _ := putAEAD(c, id(40), m)
 	blob, _ := Encrypt(nil, m, testHeader(t), testARN, nil, []byte("z"))
 	if pt, err := DecryptWithAEAD(a, testARN, nil, blob); err != nil || string(pt) != "z" {
 		t.Errorf("DecryptWithAEAD(cached) = %q, %v", pt, err)
 	}
-	if NewAEADCache(0).max != 1 {
-		t.Errorf("NewAEADCache(0) capacity != 1")
+	if NewCache(0).max != 1 {
+		t.Errorf("NewCache(0) capacity != 1")
 	}
 }
 
-func TestAEADCacheConcurrent(t *testing.T) {
-	c := NewAEADCache(8)
+func TestCacheConcurrent(t *testing.T) {
+	c := NewCache(8)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
 				id := [16]byte{byte((g + i) % 16)}
-				a, ok := c.Get(id)
-				if !ok {
-					var err error
-					if a, err = c.Put(id, testMaterial(id[0])); err != nil {
-						t.Error(err)
-						return
-					}
+				a, err := putAEAD(c, id, testMaterial(id[0]))
+				if err != nil {
+					t.Error(err)
+					return
 				}
 				blob, err := EncryptWithAEAD(nil, a, Header{MaterialID: id}, testARN, nil, []byte("p"))
 				if err != nil {

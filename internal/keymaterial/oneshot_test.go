@@ -3,7 +3,7 @@ package keymaterial
 import "io"
 
 // Test helpers: the one-shot forms of the AEAD functions, which only tests
-// use (the service opens materials through AEADCache).
+// use (the service keeps AEADs in a Cache).
 
 // CanonicalContext returns the unambiguous encoding of a key ARN and an
 // encryption context: the ARN as a uint32 big-endian length and its bytes,

@@ -69,9 +69,24 @@ func refuseRecipient(r *kmsapi.RecipientInfo) error {
 	return nil
 }
 
-// aead returns the cipher of one material of k, from the cache or by
-// opening the sealed material record.
+// aead returns the AES-GCM cipher of one material of a symmetric key.
 func (s *Service) aead(ctx context.Context, k *key, matID string) (cipher.AEAD, error) {
+	v, err := s.opened(ctx, k, matID, func(raw []byte) (any, error) { return keymaterial.NewAEAD(raw) })
+	if err != nil {
+		return nil, err
+	}
+	a, ok := v.(cipher.AEAD)
+	if !ok {
+		return nil, wrap("material "+matID, errors.New("not a symmetric key's material"))
+	}
+	return a, nil
+}
+
+// opened returns what one material of k opens to (built by build from the
+// unsealed bytes, which it must not keep unless it copies them), from the
+// cache or by opening the sealed material record. A material the key does
+// not list is InvalidCiphertextException.
+func (s *Service) opened(ctx context.Context, k *key, matID string, build func(raw []byte) (any, error)) (any, error) {
 	known := false
 	for _, m := range k.meta.Materials {
 		if m.ID == matID {
@@ -86,8 +101,8 @@ func (s *Service) aead(ctx context.Context, k *key, matID string) (cipher.AEAD, 
 	if n, err := hex.Decode(id[:], []byte(matID)); err != nil || n != 16 {
 		return nil, wrap("material id", errors.New("malformed stored material id"))
 	}
-	if a, ok := s.cache.Get(id); ok {
-		return a, nil
+	if v, ok := s.cache.Get(id); ok {
+		return v, nil
 	}
 	recID := materialRecordID(k.rec.ID, matID)
 	rec, err := s.store.Get(ctx, kindMaterial, k.rec.Scope, recID)
@@ -99,11 +114,11 @@ func (s *Service) aead(ctx context.Context, k *key, matID string) (cipher.AEAD, 
 		return nil, wrap("open material "+recID, err)
 	}
 	defer clear(raw)
-	a, err := s.cache.Put(id, raw)
+	v, err := build(raw)
 	if err != nil {
-		return nil, wrap("material cipher", err)
+		return nil, wrap("material "+recID, err)
 	}
-	return a, nil
+	return s.cache.Add(id, v), nil
 }
 
 func header(k *key, matID string) (keymaterial.Header, error) {

@@ -60,9 +60,9 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	log    *slog.Logger
-	cache  *keymaterial.AEADCache
-	reads  *readCache // nil when the store is shared by several nodes
-	lists  *listIndex // nil when the store is shared by several nodes
+	cache  *keymaterial.Cache // what each key material opens to, by material id
+	reads  *readCache         // nil when the store is shared by several nodes
+	lists  *listIndex         // nil when the store is shared by several nodes
 	marker markerCodec
 	// maxGrants is the most grants a key may have (AWS's quota,
 	// maxGrantsPerKey; lower in tests).
@@ -97,7 +97,7 @@ func New(cfg Config) *Service {
 	if n <= 0 {
 		n = 4096
 	}
-	s.cache = keymaterial.NewAEADCache(n)
+	s.cache = keymaterial.NewCache(n)
 	s.reads = newReadCache(cfg.Store, 2048)
 	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
