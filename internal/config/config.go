@@ -48,6 +48,12 @@ const (
 	// DefaultMemoryLimit is the Go runtime's default soft memory limit
 	// for the server (see Config.MemoryLimit).
 	DefaultMemoryLimit = 40 << 20
+	// DefaultMaxConnections, DefaultReadHeaderTimeout and
+	// DefaultIdleTimeout are the connection settings' defaults (the same
+	// as the server package's).
+	DefaultMaxConnections    = 4096
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
 )
 
 // Config is the server configuration.
@@ -112,6 +118,17 @@ type Config struct {
 	// 127.0.0.1 and ::1 signed by a CA that Keyfort creates once in
 	// <DataDir>/tls (see [Config.TLSDirectory]). Not with TLSCert/TLSKey.
 	TLSSelfSigned bool
+	// MaxConnections caps the connections the server holds open at once;
+	// at the cap it closes the oldest connection that is idle or still
+	// sending its request's header to make room, so idle connections
+	// cannot lock legitimate clients out. Each connection costs a file
+	// descriptor: keep it under the process's limit (ulimit -n).
+	MaxConnections int
+	// ReadHeaderTimeout bounds the wait for a request's header.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection after this long without
+	// a request.
+	IdleTimeout time.Duration
 }
 
 // Default returns the default configuration.
@@ -124,6 +141,10 @@ func Default() Config {
 		LogFormat:       LogFormatAuto,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		MemoryLimit:     DefaultMemoryLimit,
+
+		MaxConnections:    DefaultMaxConnections,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
 	}
 }
 
@@ -232,6 +253,15 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		return errorf("shutdown-timeout", "must be positive")
 	}
+	if c.MaxConnections <= 0 {
+		return errorf("max-connections", "must be at least 1")
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		return errorf("read-header-timeout", "must be positive")
+	}
+	if c.IdleTimeout <= 0 {
+		return errorf("idle-timeout", "must be positive")
+	}
 	for arn, u := range c.RotationWebhooks {
 		if !lambdaARNRE.MatchString(arn) {
 			return errorf("rotation-webhooks", "%q is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)", arn)
@@ -303,6 +333,16 @@ func settings() []setting {
 			return nil
 		}
 	}
+	duration := func(f func(c *Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is not a duration such as 10s", v)
+			}
+			*f(c) = d
+			return nil
+		}
+	}
 	return []setting{
 		{"listen", "KEYFORT_LISTEN", "address to listen on (host:port)", str(func(c *Config) *string { return &c.Listen })},
 		{"data", "KEYFORT_DATA", "data directory", str(func(c *Config) *string { return &c.DataDir })},
@@ -314,14 +354,17 @@ func settings() []setting {
 		{"log-level", "KEYFORT_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
 		{"log-format", "KEYFORT_LOG_FORMAT", "auto, text or json", str(func(c *Config) *string { return &c.LogFormat })},
 		{"audit-dir", "KEYFORT_AUDIT_DIR", "audit trail directory (default <data>/audit)", str(func(c *Config) *string { return &c.AuditDir })},
-		{"shutdown-timeout", "KEYFORT_SHUTDOWN_TIMEOUT", "bound on graceful shutdown (e.g. 10s)", func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
+		{"shutdown-timeout", "KEYFORT_SHUTDOWN_TIMEOUT", "bound on graceful shutdown (e.g. 10s)", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"max-connections", "KEYFORT_MAX_CONNECTIONS", "most connections held open at once; at the cap the oldest idle ones are closed (default 4096)", func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
 			if err != nil {
-				return fmt.Errorf("%q is not a duration such as 10s", v)
+				return fmt.Errorf("%q is not a whole number", v)
 			}
-			c.ShutdownTimeout = d
+			c.MaxConnections = n
 			return nil
 		}},
+		{"read-header-timeout", "KEYFORT_READ_HEADER_TIMEOUT", "bound on the wait for a request's header (default 5s)", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
+		{"idle-timeout", "KEYFORT_IDLE_TIMEOUT", "closes a keep-alive connection idle this long (default 60s)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
 		{"memory-limit", "KEYFORT_MEMORY_LIMIT", "Go runtime soft memory limit (e.g. 40MiB, 1GiB; 0 for the runtime default)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil {
@@ -361,7 +404,7 @@ func parseSize(v string) (int64, error) {
 // Parse reads a YAML configuration file onto the defaults. Keys are the
 // flag names (listen, data, store, auth, credentials, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout, memory-limit, tls-cert, tls-key,
-// tls-client-ca, tls-self-signed; '_' may be written for '-'), plus rotation-webhooks,
+// tls-client-ca, tls-self-signed, max-connections, read-header-timeout, idle-timeout; '_' may be written for '-'), plus rotation-webhooks,
 // a mapping of Lambda function ARN to webhook URL that only the file can set (see [Config.RotationWebhooks]). A value
 // may contain ${VAR}, replaced by the environment variable VAR (an unset
 // variable is an error). Errors name the line.

@@ -72,6 +72,7 @@ rotation_webhooks:
 		RootKeyFile: "/etc/keyfort/root.key", LogLevel: "debug", LogFormat: "json",
 		AuditDir: "/var/log/keyfort", ShutdownTimeout: 3 * time.Second, MemoryLimit: DefaultMemoryLimit,
 		TLSCert: "/etc/keyfort/tls/cert.pem", TLSKey: "/etc/keyfort/tls/key.pem", TLSClientCA: "/etc/keyfort/tls/clients.pem",
+		MaxConnections: DefaultMaxConnections, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: DefaultIdleTimeout,
 		RotationWebhooks: map[string]string{
 			"arn:aws:lambda:us-east-1:123456789012:function:rotate-db":  "https://rotator.internal/rotate?key=pw",
 			"arn:aws:lambda:eu-west-1:123456789012:function:other:live": "http://127.0.0.1:9001/",
@@ -144,6 +145,9 @@ func TestValidate(t *testing.T) {
 		{"bad level", func(c *Config) { c.LogLevel = "trace" }, "config: log-level:"},
 		{"bad format", func(c *Config) { c.LogFormat = "xml" }, "config: log-format:"},
 		{"zero timeout", func(c *Config) { c.ShutdownTimeout = 0 }, "config: shutdown-timeout: must be positive"},
+		{"no connections", func(c *Config) { c.MaxConnections = 0 }, "config: max-connections: must be at least 1"},
+		{"zero read-header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "config: read-header-timeout: must be positive"},
+		{"negative idle timeout", func(c *Config) { c.IdleTimeout = -time.Second }, "config: idle-timeout: must be positive"},
 		{"webhook", func(c *Config) {
 			c.RotationWebhooks = map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:f": "https://h/x"}
 		}, ""},
@@ -312,5 +316,26 @@ func TestParseTLSSelfSigned(t *testing.T) {
 	}
 	if got, want := c.TLSDirectory(), filepath.Join("keyfort-data", "tls"); got != want {
 		t.Errorf("TLSDirectory() = %q, want %q", got, want)
+	}
+}
+
+func TestConnectionSettings(t *testing.T) {
+	d := Default()
+	if d.MaxConnections != 4096 || d.ReadHeaderTimeout != 5*time.Second || d.IdleTimeout != 60*time.Second {
+		t.Errorf("Default() = %d, %v, %v", d.MaxConnections, d.ReadHeaderTimeout, d.IdleTimeout)
+	}
+	c, err := Parse(strings.NewReader("max_connections: 100\nread-header-timeout: 2s\nidle_timeout: 15s\n"))
+	if err != nil || c.MaxConnections != 100 || c.ReadHeaderTimeout != 2*time.Second || c.IdleTimeout != 15*time.Second {
+		t.Errorf("Parse = %d, %v, %v, %v", c.MaxConnections, c.ReadHeaderTimeout, c.IdleTimeout, err)
+	}
+	if _, err := Parse(strings.NewReader("max-connections: many\n")); err == nil ||
+		err.Error() != `config: line 1: max-connections: "many" is not a whole number` {
+		t.Errorf("Parse(max-connections: many) = %v", err)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c, err = Load(fs, []string{"--max-connections", "50", "--idle-timeout", "5s"},
+		env(map[string]string{"KEYFORT_MAX_CONNECTIONS": "70", "KEYFORT_READ_HEADER_TIMEOUT": "1s"}))
+	if err != nil || c.MaxConnections != 50 || c.IdleTimeout != 5*time.Second || c.ReadHeaderTimeout != time.Second {
+		t.Errorf("Load = %d, %v, %v, %v", c.MaxConnections, c.IdleTimeout, c.ReadHeaderTimeout, err)
 	}
 }
