@@ -68,23 +68,44 @@ func (g *gen) holdsSensitive(s *shape, seen map[string]bool) bool {
 	return false
 }
 
-// auditValue is encodeValue with nested structures in their audit form.
+// auditValue is encodeValue with nested structures in their audit form and
+// every request value bounded: strings (and map keys) cut to maxAuditBytes,
+// lists and maps to maxAuditEntries entries, each with a marker of what was
+// left out. So no request records many times its own size.
 func (g *gen) auditValue(s *shape, x string, member bool, depth int) string {
 	switch s.Type {
 	case "structure":
 		return "b = " + x + ".AppendAuditJSON(b)"
+	case "string":
+		v := x
+		switch {
+		case len(s.Enum) > 0:
+			v = "string(" + x + ")"
+		case member:
+			v = "*" + x
+		}
+		return "b = appendAuditString(b, " + v + ")"
 	case "list":
 		e := g.m.shape(s.Member.Shape)
-		if e.Type != "structure" {
-			return g.encodeValue(s, false, x, member, depth)
-		}
 		i := "i" + strconv.Itoa(depth)
-		return "b = append(b, '[')\nfor " + i + " := range " + x + " {\nif " + i + " > 0 {\nb = append(b, ',')\n}\n" +
-			g.auditValue(e, x+"["+i+"]", false, depth+1) + "\n}\nb = append(b, ']')"
+		return "b = append(b, '[')\nfor " + i + " := range " + x + "[:min(len(" + x + "), maxAuditEntries)] {\nif " + i + " > 0 {\nb = append(b, ',')\n}\n" +
+			g.auditValue(e, x+"["+i+"]", false, depth+1) + "\n}\n" +
+			"if len(" + x + ") > maxAuditEntries {\nb = append(b, ',')\nb = appendString(b, \"...\"+auditMore(len(" + x + ")-maxAuditEntries))\n}\n" +
+			"b = append(b, ']')"
 	case "map":
-		if v := g.m.shape(s.Value.Shape); v.Type == "structure" || v.Type == "list" && g.m.shape(v.Member.Shape).Type == "structure" {
+		v := g.m.shape(s.Value.Shape)
+		if v.Type == "structure" || v.Type == "list" && g.m.shape(v.Member.Shape).Type == "structure" {
 			failf("map %s: structure values have no audit encoding yet", s.Name)
 		}
+		if v.Type == "string" && len(v.Enum) == 0 {
+			return "b = appendAuditStringMap(b, " + x + ")"
+		}
+		k, kb, keys := "k"+strconv.Itoa(depth), "kb"+strconv.Itoa(depth), "keys"+strconv.Itoa(depth)
+		return "b = append(b, '{')\nvar " + kb + " [8]string\n" + keys + " := sortedKeys(" + x + ", " + kb + "[:])\n" +
+			"for n, " + k + " := range " + keys + "[:min(len(" + keys + "), maxAuditEntries)] {\nif n > 0 {\nb = append(b, ',')\n}\n" +
+			"b = appendAuditString(b, " + k + ")\nb = append(b, ':')\n" + g.auditValue(v, x+"["+k+"]", false, depth+1) + "\n}\n" +
+			"if len(" + keys + ") > maxAuditEntries {\nb = append(b, \",\\\"...\\\":\"...)\nb = appendString(b, auditMore(len(" + keys + ")-maxAuditEntries))\n}\n" +
+			"b = append(b, '}')"
 	}
 	return g.encodeValue(s, false, x, member, depth)
 }

@@ -19,21 +19,21 @@ func (v *AliasListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aliasName":`...)
-		b = appendString(b, *v.AliasName)
+		b = appendAuditString(b, *v.AliasName)
 	}
 	if v.AliasArn != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"aliasArn":`...)
-		b = appendString(b, *v.AliasArn)
+		b = appendAuditString(b, *v.AliasArn)
 	}
 	if v.TargetKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"targetKeyId":`...)
-		b = appendString(b, *v.TargetKeyId)
+		b = appendAuditString(b, *v.TargetKeyId)
 	}
 	if v.CreationDate != nil {
 		if len(b) != start {
@@ -65,7 +65,7 @@ func (v *CancelKeyDeletionInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -83,7 +83,7 @@ func (v *CancelKeyDeletionOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -101,7 +101,7 @@ func (v *ConnectCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	return append(b, '}')
 }
@@ -125,14 +125,14 @@ func (v *CreateAliasInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aliasName":`...)
-		b = appendString(b, *v.AliasName)
+		b = appendAuditString(b, *v.AliasName)
 	}
 	if v.TargetKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"targetKeyId":`...)
-		b = appendString(b, *v.TargetKeyId)
+		b = appendAuditString(b, *v.TargetKeyId)
 	}
 	return append(b, '}')
 }
@@ -156,56 +156,56 @@ func (v *CreateCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreName":`...)
-		b = appendString(b, *v.CustomKeyStoreName)
+		b = appendAuditString(b, *v.CustomKeyStoreName)
 	}
 	if v.CloudHsmClusterId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"cloudHsmClusterId":`...)
-		b = appendString(b, *v.CloudHsmClusterId)
+		b = appendAuditString(b, *v.CloudHsmClusterId)
 	}
 	if v.TrustAnchorCertificate != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"trustAnchorCertificate":`...)
-		b = appendString(b, *v.TrustAnchorCertificate)
+		b = appendAuditString(b, *v.TrustAnchorCertificate)
 	}
 	if v.CustomKeyStoreType != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreType":`...)
-		b = appendString(b, string(v.CustomKeyStoreType))
+		b = appendAuditString(b, string(v.CustomKeyStoreType))
 	}
 	if v.XksProxyUriEndpoint != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyUriEndpoint":`...)
-		b = appendString(b, *v.XksProxyUriEndpoint)
+		b = appendAuditString(b, *v.XksProxyUriEndpoint)
 	}
 	if v.XksProxyUriPath != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyUriPath":`...)
-		b = appendString(b, *v.XksProxyUriPath)
+		b = appendAuditString(b, *v.XksProxyUriPath)
 	}
 	if v.XksProxyVpcEndpointServiceName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyVpcEndpointServiceName":`...)
-		b = appendString(b, *v.XksProxyVpcEndpointServiceName)
+		b = appendAuditString(b, *v.XksProxyVpcEndpointServiceName)
 	}
 	if v.XksProxyVpcEndpointServiceOwner != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyVpcEndpointServiceOwner":`...)
-		b = appendString(b, *v.XksProxyVpcEndpointServiceOwner)
+		b = appendAuditString(b, *v.XksProxyVpcEndpointServiceOwner)
 	}
 	if v.XksProxyAuthenticationCredential != nil {
 		if len(b) != start {
@@ -219,7 +219,7 @@ func (v *CreateCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyConnectivity":`...)
-		b = appendString(b, string(v.XksProxyConnectivity))
+		b = appendAuditString(b, string(v.XksProxyConnectivity))
 	}
 	return append(b, '}')
 }
@@ -237,7 +237,7 @@ func (v *CreateCustomKeyStoreOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	return append(b, '}')
 }
@@ -255,21 +255,21 @@ func (v *CreateGrantInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GranteePrincipal != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"granteePrincipal":`...)
-		b = appendString(b, *v.GranteePrincipal)
+		b = appendAuditString(b, *v.GranteePrincipal)
 	}
 	if v.RetiringPrincipal != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"retiringPrincipal":`...)
-		b = appendString(b, *v.RetiringPrincipal)
+		b = appendAuditString(b, *v.RetiringPrincipal)
 	}
 	if v.Operations != nil {
 		if len(b) != start {
@@ -277,11 +277,15 @@ func (v *CreateGrantInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"operations":`...)
 		b = append(b, '[')
-		for i0 := range v.Operations {
+		for i0 := range v.Operations[:min(len(v.Operations), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.Operations[i0]))
+			b = appendAuditString(b, string(v.Operations[i0]))
+		}
+		if len(v.Operations) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Operations)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -298,11 +302,15 @@ func (v *CreateGrantInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -311,7 +319,7 @@ func (v *CreateGrantInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.DryRun != nil {
 		if len(b) != start {
@@ -336,14 +344,14 @@ func (v *CreateGrantOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantToken":`...)
-		b = appendString(b, *v.GrantToken)
+		b = appendAuditString(b, *v.GrantToken)
 	}
 	if v.GrantId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantId":`...)
-		b = appendString(b, *v.GrantId)
+		b = appendAuditString(b, *v.GrantId)
 	}
 	return append(b, '}')
 }
@@ -361,49 +369,49 @@ func (v *CreateKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"policy":`...)
-		b = appendString(b, *v.Policy)
+		b = appendAuditString(b, *v.Policy)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KeyUsage != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyUsage":`...)
-		b = appendString(b, string(v.KeyUsage))
+		b = appendAuditString(b, string(v.KeyUsage))
 	}
 	if v.CustomerMasterKeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customerMasterKeySpec":`...)
-		b = appendString(b, string(v.CustomerMasterKeySpec))
+		b = appendAuditString(b, string(v.CustomerMasterKeySpec))
 	}
 	if v.KeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keySpec":`...)
-		b = appendString(b, string(v.KeySpec))
+		b = appendAuditString(b, string(v.KeySpec))
 	}
 	if v.Origin != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"origin":`...)
-		b = appendString(b, string(v.Origin))
+		b = appendAuditString(b, string(v.Origin))
 	}
 	if v.CustomKeyStoreId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.BypassPolicyLockoutSafetyCheck != nil {
 		if len(b) != start {
@@ -418,11 +426,15 @@ func (v *CreateKeyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -438,7 +450,7 @@ func (v *CreateKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksKeyId":`...)
-		b = appendString(b, *v.XksKeyId)
+		b = appendAuditString(b, *v.XksKeyId)
 	}
 	return append(b, '}')
 }
@@ -474,42 +486,42 @@ func (v *CustomKeyStoresListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.CustomKeyStoreName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreName":`...)
-		b = appendString(b, *v.CustomKeyStoreName)
+		b = appendAuditString(b, *v.CustomKeyStoreName)
 	}
 	if v.CloudHsmClusterId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"cloudHsmClusterId":`...)
-		b = appendString(b, *v.CloudHsmClusterId)
+		b = appendAuditString(b, *v.CloudHsmClusterId)
 	}
 	if v.TrustAnchorCertificate != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"trustAnchorCertificate":`...)
-		b = appendString(b, *v.TrustAnchorCertificate)
+		b = appendAuditString(b, *v.TrustAnchorCertificate)
 	}
 	if v.ConnectionState != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"connectionState":`...)
-		b = appendString(b, string(v.ConnectionState))
+		b = appendAuditString(b, string(v.ConnectionState))
 	}
 	if v.ConnectionErrorCode != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"connectionErrorCode":`...)
-		b = appendString(b, string(v.ConnectionErrorCode))
+		b = appendAuditString(b, string(v.ConnectionErrorCode))
 	}
 	if v.CreationDate != nil {
 		if len(b) != start {
@@ -523,7 +535,7 @@ func (v *CustomKeyStoresListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreType":`...)
-		b = appendString(b, string(v.CustomKeyStoreType))
+		b = appendAuditString(b, string(v.CustomKeyStoreType))
 	}
 	if v.XksProxyConfiguration != nil {
 		if len(b) != start {
@@ -548,7 +560,7 @@ func (v *DecryptInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -556,11 +568,15 @@ func (v *DecryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -569,14 +585,14 @@ func (v *DecryptInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionAlgorithm":`...)
-		b = appendString(b, string(v.EncryptionAlgorithm))
+		b = appendAuditString(b, string(v.EncryptionAlgorithm))
 	}
 	if v.Recipient != nil {
 		if len(b) != start {
@@ -598,11 +614,15 @@ func (v *DecryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"dryRunModifiers":`...)
 		b = append(b, '[')
-		for i0 := range v.DryRunModifiers {
+		for i0 := range v.DryRunModifiers[:min(len(v.DryRunModifiers), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.DryRunModifiers[i0]))
+			b = appendAuditString(b, string(v.DryRunModifiers[i0]))
+		}
+		if len(v.DryRunModifiers) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.DryRunModifiers)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -622,21 +642,21 @@ func (v *DecryptOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionAlgorithm":`...)
-		b = appendString(b, string(v.EncryptionAlgorithm))
+		b = appendAuditString(b, string(v.EncryptionAlgorithm))
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -654,7 +674,7 @@ func (v *DeleteAliasInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aliasName":`...)
-		b = appendString(b, *v.AliasName)
+		b = appendAuditString(b, *v.AliasName)
 	}
 	return append(b, '}')
 }
@@ -678,7 +698,7 @@ func (v *DeleteCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	return append(b, '}')
 }
@@ -702,14 +722,14 @@ func (v *DeleteImportedKeyMaterialInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -727,14 +747,14 @@ func (v *DeleteImportedKeyMaterialOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -752,14 +772,14 @@ func (v *DeriveSharedSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyAgreementAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyAgreementAlgorithm":`...)
-		b = appendString(b, string(v.KeyAgreementAlgorithm))
+		b = appendAuditString(b, string(v.KeyAgreementAlgorithm))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -767,11 +787,15 @@ func (v *DeriveSharedSecretInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -805,21 +829,21 @@ func (v *DeriveSharedSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyAgreementAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyAgreementAlgorithm":`...)
-		b = appendString(b, string(v.KeyAgreementAlgorithm))
+		b = appendAuditString(b, string(v.KeyAgreementAlgorithm))
 	}
 	if v.KeyOrigin != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyOrigin":`...)
-		b = appendString(b, string(v.KeyOrigin))
+		b = appendAuditString(b, string(v.KeyOrigin))
 	}
 	return append(b, '}')
 }
@@ -837,14 +861,14 @@ func (v *DescribeCustomKeyStoresInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.CustomKeyStoreName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreName":`...)
-		b = appendString(b, *v.CustomKeyStoreName)
+		b = appendAuditString(b, *v.CustomKeyStoreName)
 	}
 	if v.Limit != nil {
 		if len(b) != start {
@@ -858,7 +882,7 @@ func (v *DescribeCustomKeyStoresInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -877,11 +901,15 @@ func (v *DescribeCustomKeyStoresOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"customKeyStores":`...)
 		b = append(b, '[')
-		for i0 := range v.CustomKeyStores {
+		for i0 := range v.CustomKeyStores[:min(len(v.CustomKeyStores), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.CustomKeyStores[i0].AppendAuditJSON(b)
+		}
+		if len(v.CustomKeyStores) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.CustomKeyStores)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -890,7 +918,7 @@ func (v *DescribeCustomKeyStoresOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -915,7 +943,7 @@ func (v *DescribeKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -923,11 +951,15 @@ func (v *DescribeKeyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -965,7 +997,7 @@ func (v *DisableKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -989,7 +1021,7 @@ func (v *DisableKeyRotationInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -1013,7 +1045,7 @@ func (v *DisconnectCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	return append(b, '}')
 }
@@ -1037,7 +1069,7 @@ func (v *EnableKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -1061,7 +1093,7 @@ func (v *EnableKeyRotationInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.RotationPeriodInDays != nil {
 		if len(b) != start {
@@ -1092,14 +1124,14 @@ func (v *EncryptInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionContext != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1107,11 +1139,15 @@ func (v *EncryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1120,7 +1156,7 @@ func (v *EncryptInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionAlgorithm":`...)
-		b = appendString(b, string(v.EncryptionAlgorithm))
+		b = appendAuditString(b, string(v.EncryptionAlgorithm))
 	}
 	if v.DryRun != nil {
 		if len(b) != start {
@@ -1145,14 +1181,14 @@ func (v *EncryptOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionAlgorithm":`...)
-		b = appendString(b, string(v.EncryptionAlgorithm))
+		b = appendAuditString(b, string(v.EncryptionAlgorithm))
 	}
 	return append(b, '}')
 }
@@ -1170,14 +1206,14 @@ func (v *GenerateDataKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionContext != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.NumberOfBytes != nil {
 		if len(b) != start {
@@ -1191,7 +1227,7 @@ func (v *GenerateDataKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keySpec":`...)
-		b = appendString(b, string(v.KeySpec))
+		b = appendAuditString(b, string(v.KeySpec))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1199,11 +1235,15 @@ func (v *GenerateDataKeyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1237,14 +1277,14 @@ func (v *GenerateDataKeyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -1262,21 +1302,21 @@ func (v *GenerateDataKeyPairInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyPairSpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyPairSpec":`...)
-		b = appendString(b, string(v.KeyPairSpec))
+		b = appendAuditString(b, string(v.KeyPairSpec))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1284,11 +1324,15 @@ func (v *GenerateDataKeyPairInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1322,21 +1366,21 @@ func (v *GenerateDataKeyPairOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyPairSpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyPairSpec":`...)
-		b = appendString(b, string(v.KeyPairSpec))
+		b = appendAuditString(b, string(v.KeyPairSpec))
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -1354,21 +1398,21 @@ func (v *GenerateDataKeyPairWithoutPlaintextInput) AppendAuditJSON(b []byte) []b
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyPairSpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyPairSpec":`...)
-		b = appendString(b, string(v.KeyPairSpec))
+		b = appendAuditString(b, string(v.KeyPairSpec))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1376,11 +1420,15 @@ func (v *GenerateDataKeyPairWithoutPlaintextInput) AppendAuditJSON(b []byte) []b
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1407,21 +1455,21 @@ func (v *GenerateDataKeyPairWithoutPlaintextOutput) AppendAuditJSON(b []byte) []
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyPairSpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyPairSpec":`...)
-		b = appendString(b, string(v.KeyPairSpec))
+		b = appendAuditString(b, string(v.KeyPairSpec))
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -1439,21 +1487,21 @@ func (v *GenerateDataKeyWithoutPlaintextInput) AppendAuditJSON(b []byte) []byte 
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.EncryptionContext != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContext":`...)
-		b = appendStringMap(b, v.EncryptionContext)
+		b = appendAuditStringMap(b, v.EncryptionContext)
 	}
 	if v.KeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keySpec":`...)
-		b = appendString(b, string(v.KeySpec))
+		b = appendAuditString(b, string(v.KeySpec))
 	}
 	if v.NumberOfBytes != nil {
 		if len(b) != start {
@@ -1468,11 +1516,15 @@ func (v *GenerateDataKeyWithoutPlaintextInput) AppendAuditJSON(b []byte) []byte 
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1499,14 +1551,14 @@ func (v *GenerateDataKeyWithoutPlaintextOutput) AppendAuditJSON(b []byte) []byte
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -1524,14 +1576,14 @@ func (v *GenerateMacInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.MacAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"macAlgorithm":`...)
-		b = appendString(b, string(v.MacAlgorithm))
+		b = appendAuditString(b, string(v.MacAlgorithm))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1539,11 +1591,15 @@ func (v *GenerateMacInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1570,14 +1626,14 @@ func (v *GenerateMacOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"macAlgorithm":`...)
-		b = appendString(b, string(v.MacAlgorithm))
+		b = appendAuditString(b, string(v.MacAlgorithm))
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -1602,7 +1658,7 @@ func (v *GenerateRandomInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.Recipient != nil {
 		if len(b) != start {
@@ -1633,7 +1689,7 @@ func (v *GetKeyLastUsageInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -1651,7 +1707,7 @@ func (v *GetKeyLastUsageOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyLastUsage != nil {
 		if len(b) != start {
@@ -1690,14 +1746,14 @@ func (v *GetKeyPolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.PolicyName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"policyName":`...)
-		b = appendString(b, *v.PolicyName)
+		b = appendAuditString(b, *v.PolicyName)
 	}
 	return append(b, '}')
 }
@@ -1715,14 +1771,14 @@ func (v *GetKeyPolicyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"policy":`...)
-		b = appendString(b, *v.Policy)
+		b = appendAuditString(b, *v.Policy)
 	}
 	if v.PolicyName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"policyName":`...)
-		b = appendString(b, *v.PolicyName)
+		b = appendAuditString(b, *v.PolicyName)
 	}
 	return append(b, '}')
 }
@@ -1740,7 +1796,7 @@ func (v *GetKeyRotationStatusInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -1765,7 +1821,7 @@ func (v *GetKeyRotationStatusOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.RotationPeriodInDays != nil {
 		if len(b) != start {
@@ -1804,21 +1860,21 @@ func (v *GetParametersForImportInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.WrappingAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"wrappingAlgorithm":`...)
-		b = appendString(b, string(v.WrappingAlgorithm))
+		b = appendAuditString(b, string(v.WrappingAlgorithm))
 	}
 	if v.WrappingKeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"wrappingKeySpec":`...)
-		b = appendString(b, string(v.WrappingKeySpec))
+		b = appendAuditString(b, string(v.WrappingKeySpec))
 	}
 	return append(b, '}')
 }
@@ -1836,7 +1892,7 @@ func (v *GetParametersForImportOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.ParametersValidTo != nil {
 		if len(b) != start {
@@ -1861,7 +1917,7 @@ func (v *GetPublicKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -1869,11 +1925,15 @@ func (v *GetPublicKeyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1893,28 +1953,28 @@ func (v *GetPublicKeyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.CustomerMasterKeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customerMasterKeySpec":`...)
-		b = appendString(b, string(v.CustomerMasterKeySpec))
+		b = appendAuditString(b, string(v.CustomerMasterKeySpec))
 	}
 	if v.KeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keySpec":`...)
-		b = appendString(b, string(v.KeySpec))
+		b = appendAuditString(b, string(v.KeySpec))
 	}
 	if v.KeyUsage != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyUsage":`...)
-		b = appendString(b, string(v.KeyUsage))
+		b = appendAuditString(b, string(v.KeyUsage))
 	}
 	if v.EncryptionAlgorithms != nil {
 		if len(b) != start {
@@ -1922,11 +1982,15 @@ func (v *GetPublicKeyOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"encryptionAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.EncryptionAlgorithms {
+		for i0 := range v.EncryptionAlgorithms[:min(len(v.EncryptionAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.EncryptionAlgorithms[i0]))
+			b = appendAuditString(b, string(v.EncryptionAlgorithms[i0]))
+		}
+		if len(v.EncryptionAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.EncryptionAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1936,11 +2000,15 @@ func (v *GetPublicKeyOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"signingAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.SigningAlgorithms {
+		for i0 := range v.SigningAlgorithms[:min(len(v.SigningAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.SigningAlgorithms[i0]))
+			b = appendAuditString(b, string(v.SigningAlgorithms[i0]))
+		}
+		if len(v.SigningAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.SigningAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1950,11 +2018,15 @@ func (v *GetPublicKeyOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"keyAgreementAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.KeyAgreementAlgorithms {
+		for i0 := range v.KeyAgreementAlgorithms[:min(len(v.KeyAgreementAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.KeyAgreementAlgorithms[i0]))
+			b = appendAuditString(b, string(v.KeyAgreementAlgorithms[i0]))
+		}
+		if len(v.KeyAgreementAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.KeyAgreementAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1974,14 +2046,14 @@ func (v *GrantConstraints) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContextSubset":`...)
-		b = appendStringMap(b, v.EncryptionContextSubset)
+		b = appendAuditStringMap(b, v.EncryptionContextSubset)
 	}
 	if v.EncryptionContextEquals != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"encryptionContextEquals":`...)
-		b = appendStringMap(b, v.EncryptionContextEquals)
+		b = appendAuditStringMap(b, v.EncryptionContextEquals)
 	}
 	return append(b, '}')
 }
@@ -1999,21 +2071,21 @@ func (v *GrantListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantId":`...)
-		b = appendString(b, *v.GrantId)
+		b = appendAuditString(b, *v.GrantId)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.CreationDate != nil {
 		if len(b) != start {
@@ -2027,21 +2099,21 @@ func (v *GrantListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"granteePrincipal":`...)
-		b = appendString(b, *v.GranteePrincipal)
+		b = appendAuditString(b, *v.GranteePrincipal)
 	}
 	if v.RetiringPrincipal != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"retiringPrincipal":`...)
-		b = appendString(b, *v.RetiringPrincipal)
+		b = appendAuditString(b, *v.RetiringPrincipal)
 	}
 	if v.IssuingAccount != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"issuingAccount":`...)
-		b = appendString(b, *v.IssuingAccount)
+		b = appendAuditString(b, *v.IssuingAccount)
 	}
 	if v.Operations != nil {
 		if len(b) != start {
@@ -2049,11 +2121,15 @@ func (v *GrantListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"operations":`...)
 		b = append(b, '[')
-		for i0 := range v.Operations {
+		for i0 := range v.Operations[:min(len(v.Operations), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.Operations[i0]))
+			b = appendAuditString(b, string(v.Operations[i0]))
+		}
+		if len(v.Operations) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Operations)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2080,7 +2156,7 @@ func (v *ImportKeyMaterialInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.ValidTo != nil {
 		if len(b) != start {
@@ -2094,28 +2170,28 @@ func (v *ImportKeyMaterialInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"expirationModel":`...)
-		b = appendString(b, string(v.ExpirationModel))
+		b = appendAuditString(b, string(v.ExpirationModel))
 	}
 	if v.ImportType != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"importType":`...)
-		b = appendString(b, string(v.ImportType))
+		b = appendAuditString(b, string(v.ImportType))
 	}
 	if v.KeyMaterialDescription != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialDescription":`...)
-		b = appendString(b, *v.KeyMaterialDescription)
+		b = appendAuditString(b, *v.KeyMaterialDescription)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -2133,14 +2209,14 @@ func (v *ImportKeyMaterialOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -2158,7 +2234,7 @@ func (v *KeyLastUsageData) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"operation":`...)
-		b = appendString(b, string(v.Operation))
+		b = appendAuditString(b, string(v.Operation))
 	}
 	if v.Timestamp != nil {
 		if len(b) != start {
@@ -2172,14 +2248,14 @@ func (v *KeyLastUsageData) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"cloudTrailEventId":`...)
-		b = appendString(b, *v.CloudTrailEventId)
+		b = appendAuditString(b, *v.CloudTrailEventId)
 	}
 	if v.KmsRequestId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsRequestId":`...)
-		b = appendString(b, *v.KmsRequestId)
+		b = appendAuditString(b, *v.KmsRequestId)
 	}
 	return append(b, '}')
 }
@@ -2197,14 +2273,14 @@ func (v *KeyListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyArn != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyArn":`...)
-		b = appendString(b, *v.KeyArn)
+		b = appendAuditString(b, *v.KeyArn)
 	}
 	return append(b, '}')
 }
@@ -2222,21 +2298,21 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aWSAccountId":`...)
-		b = appendString(b, *v.AWSAccountId)
+		b = appendAuditString(b, *v.AWSAccountId)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Arn != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"arn":`...)
-		b = appendString(b, *v.Arn)
+		b = appendAuditString(b, *v.Arn)
 	}
 	if v.CreationDate != nil {
 		if len(b) != start {
@@ -2257,21 +2333,21 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KeyUsage != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyUsage":`...)
-		b = appendString(b, string(v.KeyUsage))
+		b = appendAuditString(b, string(v.KeyUsage))
 	}
 	if v.KeyState != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyState":`...)
-		b = appendString(b, string(v.KeyState))
+		b = appendAuditString(b, string(v.KeyState))
 	}
 	if v.DeletionDate != nil {
 		if len(b) != start {
@@ -2292,49 +2368,49 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"origin":`...)
-		b = appendString(b, string(v.Origin))
+		b = appendAuditString(b, string(v.Origin))
 	}
 	if v.CustomKeyStoreId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.CloudHsmClusterId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"cloudHsmClusterId":`...)
-		b = appendString(b, *v.CloudHsmClusterId)
+		b = appendAuditString(b, *v.CloudHsmClusterId)
 	}
 	if v.ExpirationModel != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"expirationModel":`...)
-		b = appendString(b, string(v.ExpirationModel))
+		b = appendAuditString(b, string(v.ExpirationModel))
 	}
 	if v.KeyManager != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyManager":`...)
-		b = appendString(b, string(v.KeyManager))
+		b = appendAuditString(b, string(v.KeyManager))
 	}
 	if v.CustomerMasterKeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"customerMasterKeySpec":`...)
-		b = appendString(b, string(v.CustomerMasterKeySpec))
+		b = appendAuditString(b, string(v.CustomerMasterKeySpec))
 	}
 	if v.KeySpec != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keySpec":`...)
-		b = appendString(b, string(v.KeySpec))
+		b = appendAuditString(b, string(v.KeySpec))
 	}
 	if v.EncryptionAlgorithms != nil {
 		if len(b) != start {
@@ -2342,11 +2418,15 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"encryptionAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.EncryptionAlgorithms {
+		for i0 := range v.EncryptionAlgorithms[:min(len(v.EncryptionAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.EncryptionAlgorithms[i0]))
+			b = appendAuditString(b, string(v.EncryptionAlgorithms[i0]))
+		}
+		if len(v.EncryptionAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.EncryptionAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2356,11 +2436,15 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"signingAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.SigningAlgorithms {
+		for i0 := range v.SigningAlgorithms[:min(len(v.SigningAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.SigningAlgorithms[i0]))
+			b = appendAuditString(b, string(v.SigningAlgorithms[i0]))
+		}
+		if len(v.SigningAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.SigningAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2370,11 +2454,15 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"keyAgreementAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.KeyAgreementAlgorithms {
+		for i0 := range v.KeyAgreementAlgorithms[:min(len(v.KeyAgreementAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.KeyAgreementAlgorithms[i0]))
+			b = appendAuditString(b, string(v.KeyAgreementAlgorithms[i0]))
+		}
+		if len(v.KeyAgreementAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.KeyAgreementAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2405,11 +2493,15 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"macAlgorithms":`...)
 		b = append(b, '[')
-		for i0 := range v.MacAlgorithms {
+		for i0 := range v.MacAlgorithms[:min(len(v.MacAlgorithms), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.MacAlgorithms[i0]))
+			b = appendAuditString(b, string(v.MacAlgorithms[i0]))
+		}
+		if len(v.MacAlgorithms) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.MacAlgorithms)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2425,7 +2517,7 @@ func (v *KeyMetadata) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"currentKeyMaterialId":`...)
-		b = appendString(b, *v.CurrentKeyMaterialId)
+		b = appendAuditString(b, *v.CurrentKeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -2443,7 +2535,7 @@ func (v *ListAliasesInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Limit != nil {
 		if len(b) != start {
@@ -2457,7 +2549,7 @@ func (v *ListAliasesInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -2476,11 +2568,15 @@ func (v *ListAliasesOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"aliases":`...)
 		b = append(b, '[')
-		for i0 := range v.Aliases {
+		for i0 := range v.Aliases[:min(len(v.Aliases), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Aliases[i0].AppendAuditJSON(b)
+		}
+		if len(v.Aliases) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Aliases)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2489,7 +2585,7 @@ func (v *ListAliasesOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2521,28 +2617,28 @@ func (v *ListGrantsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantId":`...)
-		b = appendString(b, *v.GrantId)
+		b = appendAuditString(b, *v.GrantId)
 	}
 	if v.GranteePrincipal != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"granteePrincipal":`...)
-		b = appendString(b, *v.GranteePrincipal)
+		b = appendAuditString(b, *v.GranteePrincipal)
 	}
 	return append(b, '}')
 }
@@ -2561,11 +2657,15 @@ func (v *ListGrantsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grants":`...)
 		b = append(b, '[')
-		for i0 := range v.Grants {
+		for i0 := range v.Grants[:min(len(v.Grants), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Grants[i0].AppendAuditJSON(b)
+		}
+		if len(v.Grants) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Grants)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2574,7 +2674,7 @@ func (v *ListGrantsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2599,7 +2699,7 @@ func (v *ListKeyPoliciesInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Limit != nil {
 		if len(b) != start {
@@ -2613,7 +2713,7 @@ func (v *ListKeyPoliciesInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -2632,11 +2732,15 @@ func (v *ListKeyPoliciesOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"policyNames":`...)
 		b = append(b, '[')
-		for i0 := range v.PolicyNames {
+		for i0 := range v.PolicyNames[:min(len(v.PolicyNames), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.PolicyNames[i0])
+			b = appendAuditString(b, v.PolicyNames[i0])
+		}
+		if len(v.PolicyNames) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.PolicyNames)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2645,7 +2749,7 @@ func (v *ListKeyPoliciesOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2670,14 +2774,14 @@ func (v *ListKeyRotationsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.IncludeKeyMaterial != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"includeKeyMaterial":`...)
-		b = appendString(b, string(v.IncludeKeyMaterial))
+		b = appendAuditString(b, string(v.IncludeKeyMaterial))
 	}
 	if v.Limit != nil {
 		if len(b) != start {
@@ -2691,7 +2795,7 @@ func (v *ListKeyRotationsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -2710,11 +2814,15 @@ func (v *ListKeyRotationsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"rotations":`...)
 		b = append(b, '[')
-		for i0 := range v.Rotations {
+		for i0 := range v.Rotations[:min(len(v.Rotations), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Rotations[i0].AppendAuditJSON(b)
+		}
+		if len(v.Rotations) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Rotations)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2723,7 +2831,7 @@ func (v *ListKeyRotationsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2755,7 +2863,7 @@ func (v *ListKeysInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -2774,11 +2882,15 @@ func (v *ListKeysOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"keys":`...)
 		b = append(b, '[')
-		for i0 := range v.Keys {
+		for i0 := range v.Keys[:min(len(v.Keys), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Keys[i0].AppendAuditJSON(b)
+		}
+		if len(v.Keys) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Keys)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2787,7 +2899,7 @@ func (v *ListKeysOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2812,7 +2924,7 @@ func (v *ListResourceTagsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Limit != nil {
 		if len(b) != start {
@@ -2826,7 +2938,7 @@ func (v *ListResourceTagsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	return append(b, '}')
 }
@@ -2845,11 +2957,15 @@ func (v *ListResourceTagsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2858,7 +2974,7 @@ func (v *ListResourceTagsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2890,14 +3006,14 @@ func (v *ListRetirableGrantsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"marker":`...)
-		b = appendString(b, *v.Marker)
+		b = appendAuditString(b, *v.Marker)
 	}
 	if v.RetiringPrincipal != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"retiringPrincipal":`...)
-		b = appendString(b, *v.RetiringPrincipal)
+		b = appendAuditString(b, *v.RetiringPrincipal)
 	}
 	return append(b, '}')
 }
@@ -2916,11 +3032,15 @@ func (v *ListRetirableGrantsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grants":`...)
 		b = append(b, '[')
-		for i0 := range v.Grants {
+		for i0 := range v.Grants[:min(len(v.Grants), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Grants[i0].AppendAuditJSON(b)
+		}
+		if len(v.Grants) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Grants)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2929,7 +3049,7 @@ func (v *ListRetirableGrantsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextMarker":`...)
-		b = appendString(b, *v.NextMarker)
+		b = appendAuditString(b, *v.NextMarker)
 	}
 	if v.Truncated != nil {
 		if len(b) != start {
@@ -2954,7 +3074,7 @@ func (v *MultiRegionConfiguration) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"multiRegionKeyType":`...)
-		b = appendString(b, string(v.MultiRegionKeyType))
+		b = appendAuditString(b, string(v.MultiRegionKeyType))
 	}
 	if v.PrimaryKey != nil {
 		if len(b) != start {
@@ -2969,11 +3089,15 @@ func (v *MultiRegionConfiguration) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicaKeys":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicaKeys {
+		for i0 := range v.ReplicaKeys[:min(len(v.ReplicaKeys), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicaKeys[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicaKeys) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicaKeys)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2993,14 +3117,14 @@ func (v *MultiRegionKey) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"arn":`...)
-		b = appendString(b, *v.Arn)
+		b = appendAuditString(b, *v.Arn)
 	}
 	if v.Region != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"region":`...)
-		b = appendString(b, *v.Region)
+		b = appendAuditString(b, *v.Region)
 	}
 	return append(b, '}')
 }
@@ -3018,21 +3142,21 @@ func (v *PutKeyPolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.PolicyName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"policyName":`...)
-		b = appendString(b, *v.PolicyName)
+		b = appendAuditString(b, *v.PolicyName)
 	}
 	if v.Policy != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"policy":`...)
-		b = appendString(b, *v.Policy)
+		b = appendAuditString(b, *v.Policy)
 	}
 	if v.BypassPolicyLockoutSafetyCheck != nil {
 		if len(b) != start {
@@ -3063,42 +3187,42 @@ func (v *ReEncryptInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceEncryptionContext":`...)
-		b = appendStringMap(b, v.SourceEncryptionContext)
+		b = appendAuditStringMap(b, v.SourceEncryptionContext)
 	}
 	if v.SourceKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceKeyId":`...)
-		b = appendString(b, *v.SourceKeyId)
+		b = appendAuditString(b, *v.SourceKeyId)
 	}
 	if v.DestinationKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"destinationKeyId":`...)
-		b = appendString(b, *v.DestinationKeyId)
+		b = appendAuditString(b, *v.DestinationKeyId)
 	}
 	if v.DestinationEncryptionContext != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"destinationEncryptionContext":`...)
-		b = appendStringMap(b, v.DestinationEncryptionContext)
+		b = appendAuditStringMap(b, v.DestinationEncryptionContext)
 	}
 	if v.SourceEncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceEncryptionAlgorithm":`...)
-		b = appendString(b, string(v.SourceEncryptionAlgorithm))
+		b = appendAuditString(b, string(v.SourceEncryptionAlgorithm))
 	}
 	if v.DestinationEncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"destinationEncryptionAlgorithm":`...)
-		b = appendString(b, string(v.DestinationEncryptionAlgorithm))
+		b = appendAuditString(b, string(v.DestinationEncryptionAlgorithm))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -3106,11 +3230,15 @@ func (v *ReEncryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3127,11 +3255,15 @@ func (v *ReEncryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"dryRunModifiers":`...)
 		b = append(b, '[')
-		for i0 := range v.DryRunModifiers {
+		for i0 := range v.DryRunModifiers[:min(len(v.DryRunModifiers), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, string(v.DryRunModifiers[i0]))
+			b = appendAuditString(b, string(v.DryRunModifiers[i0]))
+		}
+		if len(v.DryRunModifiers) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.DryRunModifiers)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3151,42 +3283,42 @@ func (v *ReEncryptOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceKeyId":`...)
-		b = appendString(b, *v.SourceKeyId)
+		b = appendAuditString(b, *v.SourceKeyId)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.SourceEncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceEncryptionAlgorithm":`...)
-		b = appendString(b, string(v.SourceEncryptionAlgorithm))
+		b = appendAuditString(b, string(v.SourceEncryptionAlgorithm))
 	}
 	if v.DestinationEncryptionAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"destinationEncryptionAlgorithm":`...)
-		b = appendString(b, string(v.DestinationEncryptionAlgorithm))
+		b = appendAuditString(b, string(v.DestinationEncryptionAlgorithm))
 	}
 	if v.SourceKeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"sourceKeyMaterialId":`...)
-		b = appendString(b, *v.SourceKeyMaterialId)
+		b = appendAuditString(b, *v.SourceKeyMaterialId)
 	}
 	if v.DestinationKeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"destinationKeyMaterialId":`...)
-		b = appendString(b, *v.DestinationKeyMaterialId)
+		b = appendAuditString(b, *v.DestinationKeyMaterialId)
 	}
 	return append(b, '}')
 }
@@ -3204,7 +3336,7 @@ func (v *RecipientInfo) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyEncryptionAlgorithm":`...)
-		b = appendString(b, string(v.KeyEncryptionAlgorithm))
+		b = appendAuditString(b, string(v.KeyEncryptionAlgorithm))
 	}
 	return append(b, '}')
 }
@@ -3222,21 +3354,21 @@ func (v *ReplicateKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.ReplicaRegion != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"replicaRegion":`...)
-		b = appendString(b, *v.ReplicaRegion)
+		b = appendAuditString(b, *v.ReplicaRegion)
 	}
 	if v.Policy != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"policy":`...)
-		b = appendString(b, *v.Policy)
+		b = appendAuditString(b, *v.Policy)
 	}
 	if v.BypassPolicyLockoutSafetyCheck != nil {
 		if len(b) != start {
@@ -3250,7 +3382,7 @@ func (v *ReplicateKeyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.Tags != nil {
 		if len(b) != start {
@@ -3258,11 +3390,15 @@ func (v *ReplicateKeyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3289,7 +3425,7 @@ func (v *ReplicateKeyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"replicaPolicy":`...)
-		b = appendString(b, *v.ReplicaPolicy)
+		b = appendAuditString(b, *v.ReplicaPolicy)
 	}
 	if v.ReplicaTags != nil {
 		if len(b) != start {
@@ -3297,11 +3433,15 @@ func (v *ReplicateKeyOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicaTags":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicaTags {
+		for i0 := range v.ReplicaTags[:min(len(v.ReplicaTags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicaTags[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicaTags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicaTags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3321,21 +3461,21 @@ func (v *RetireGrantInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantToken":`...)
-		b = appendString(b, *v.GrantToken)
+		b = appendAuditString(b, *v.GrantToken)
 	}
 	if v.KeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantId":`...)
-		b = appendString(b, *v.GrantId)
+		b = appendAuditString(b, *v.GrantId)
 	}
 	if v.DryRun != nil {
 		if len(b) != start {
@@ -3366,14 +3506,14 @@ func (v *RevokeGrantInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.GrantId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"grantId":`...)
-		b = appendString(b, *v.GrantId)
+		b = appendAuditString(b, *v.GrantId)
 	}
 	if v.DryRun != nil {
 		if len(b) != start {
@@ -3404,7 +3544,7 @@ func (v *RotateKeyOnDemandInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -3422,7 +3562,7 @@ func (v *RotateKeyOnDemandOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	return append(b, '}')
 }
@@ -3440,42 +3580,42 @@ func (v *RotationsListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.KeyMaterialId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialId":`...)
-		b = appendString(b, *v.KeyMaterialId)
+		b = appendAuditString(b, *v.KeyMaterialId)
 	}
 	if v.KeyMaterialDescription != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialDescription":`...)
-		b = appendString(b, *v.KeyMaterialDescription)
+		b = appendAuditString(b, *v.KeyMaterialDescription)
 	}
 	if v.ImportState != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"importState":`...)
-		b = appendString(b, string(v.ImportState))
+		b = appendAuditString(b, string(v.ImportState))
 	}
 	if v.KeyMaterialState != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyMaterialState":`...)
-		b = appendString(b, string(v.KeyMaterialState))
+		b = appendAuditString(b, string(v.KeyMaterialState))
 	}
 	if v.ExpirationModel != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"expirationModel":`...)
-		b = appendString(b, string(v.ExpirationModel))
+		b = appendAuditString(b, string(v.ExpirationModel))
 	}
 	if v.ValidTo != nil {
 		if len(b) != start {
@@ -3496,7 +3636,7 @@ func (v *RotationsListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"rotationType":`...)
-		b = appendString(b, string(v.RotationType))
+		b = appendAuditString(b, string(v.RotationType))
 	}
 	return append(b, '}')
 }
@@ -3514,7 +3654,7 @@ func (v *ScheduleKeyDeletionInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.PendingWindowInDays != nil {
 		if len(b) != start {
@@ -3539,7 +3679,7 @@ func (v *ScheduleKeyDeletionOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.DeletionDate != nil {
 		if len(b) != start {
@@ -3553,7 +3693,7 @@ func (v *ScheduleKeyDeletionOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyState":`...)
-		b = appendString(b, string(v.KeyState))
+		b = appendAuditString(b, string(v.KeyState))
 	}
 	if v.PendingWindowInDays != nil {
 		if len(b) != start {
@@ -3578,14 +3718,14 @@ func (v *SignInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.MessageType != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"messageType":`...)
-		b = appendString(b, string(v.MessageType))
+		b = appendAuditString(b, string(v.MessageType))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -3593,11 +3733,15 @@ func (v *SignInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3606,7 +3750,7 @@ func (v *SignInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"signingAlgorithm":`...)
-		b = appendString(b, string(v.SigningAlgorithm))
+		b = appendAuditString(b, string(v.SigningAlgorithm))
 	}
 	if v.DryRun != nil {
 		if len(b) != start {
@@ -3631,14 +3775,14 @@ func (v *SignOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.SigningAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"signingAlgorithm":`...)
-		b = appendString(b, string(v.SigningAlgorithm))
+		b = appendAuditString(b, string(v.SigningAlgorithm))
 	}
 	return append(b, '}')
 }
@@ -3656,14 +3800,14 @@ func (v *Tag) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"tagKey":`...)
-		b = appendString(b, *v.TagKey)
+		b = appendAuditString(b, *v.TagKey)
 	}
 	if v.TagValue != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"tagValue":`...)
-		b = appendString(b, *v.TagValue)
+		b = appendAuditString(b, *v.TagValue)
 	}
 	return append(b, '}')
 }
@@ -3681,7 +3825,7 @@ func (v *TagResourceInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Tags != nil {
 		if len(b) != start {
@@ -3689,11 +3833,15 @@ func (v *TagResourceInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3719,7 +3867,7 @@ func (v *UntagResourceInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.TagKeys != nil {
 		if len(b) != start {
@@ -3727,11 +3875,15 @@ func (v *UntagResourceInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tagKeys":`...)
 		b = append(b, '[')
-		for i0 := range v.TagKeys {
+		for i0 := range v.TagKeys[:min(len(v.TagKeys), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.TagKeys[i0])
+			b = appendAuditString(b, v.TagKeys[i0])
+		}
+		if len(v.TagKeys) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.TagKeys)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3757,14 +3909,14 @@ func (v *UpdateAliasInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aliasName":`...)
-		b = appendString(b, *v.AliasName)
+		b = appendAuditString(b, *v.AliasName)
 	}
 	if v.TargetKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"targetKeyId":`...)
-		b = appendString(b, *v.TargetKeyId)
+		b = appendAuditString(b, *v.TargetKeyId)
 	}
 	return append(b, '}')
 }
@@ -3788,49 +3940,49 @@ func (v *UpdateCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"customKeyStoreId":`...)
-		b = appendString(b, *v.CustomKeyStoreId)
+		b = appendAuditString(b, *v.CustomKeyStoreId)
 	}
 	if v.NewCustomKeyStoreName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"newCustomKeyStoreName":`...)
-		b = appendString(b, *v.NewCustomKeyStoreName)
+		b = appendAuditString(b, *v.NewCustomKeyStoreName)
 	}
 	if v.CloudHsmClusterId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"cloudHsmClusterId":`...)
-		b = appendString(b, *v.CloudHsmClusterId)
+		b = appendAuditString(b, *v.CloudHsmClusterId)
 	}
 	if v.XksProxyUriEndpoint != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyUriEndpoint":`...)
-		b = appendString(b, *v.XksProxyUriEndpoint)
+		b = appendAuditString(b, *v.XksProxyUriEndpoint)
 	}
 	if v.XksProxyUriPath != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyUriPath":`...)
-		b = appendString(b, *v.XksProxyUriPath)
+		b = appendAuditString(b, *v.XksProxyUriPath)
 	}
 	if v.XksProxyVpcEndpointServiceName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyVpcEndpointServiceName":`...)
-		b = appendString(b, *v.XksProxyVpcEndpointServiceName)
+		b = appendAuditString(b, *v.XksProxyVpcEndpointServiceName)
 	}
 	if v.XksProxyVpcEndpointServiceOwner != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyVpcEndpointServiceOwner":`...)
-		b = appendString(b, *v.XksProxyVpcEndpointServiceOwner)
+		b = appendAuditString(b, *v.XksProxyVpcEndpointServiceOwner)
 	}
 	if v.XksProxyAuthenticationCredential != nil {
 		if len(b) != start {
@@ -3844,7 +3996,7 @@ func (v *UpdateCustomKeyStoreInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"xksProxyConnectivity":`...)
-		b = appendString(b, string(v.XksProxyConnectivity))
+		b = appendAuditString(b, string(v.XksProxyConnectivity))
 	}
 	return append(b, '}')
 }
@@ -3868,14 +4020,14 @@ func (v *UpdateKeyDescriptionInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	return append(b, '}')
 }
@@ -3899,14 +4051,14 @@ func (v *UpdatePrimaryRegionInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.PrimaryRegion != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"primaryRegion":`...)
-		b = appendString(b, *v.PrimaryRegion)
+		b = appendAuditString(b, *v.PrimaryRegion)
 	}
 	return append(b, '}')
 }
@@ -3930,21 +4082,21 @@ func (v *VerifyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.MessageType != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"messageType":`...)
-		b = appendString(b, string(v.MessageType))
+		b = appendAuditString(b, string(v.MessageType))
 	}
 	if v.SigningAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"signingAlgorithm":`...)
-		b = appendString(b, string(v.SigningAlgorithm))
+		b = appendAuditString(b, string(v.SigningAlgorithm))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -3952,11 +4104,15 @@ func (v *VerifyInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -3983,14 +4139,14 @@ func (v *VerifyMacInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.MacAlgorithm != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"macAlgorithm":`...)
-		b = appendString(b, string(v.MacAlgorithm))
+		b = appendAuditString(b, string(v.MacAlgorithm))
 	}
 	if v.GrantTokens != nil {
 		if len(b) != start {
@@ -3998,11 +4154,15 @@ func (v *VerifyMacInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"grantTokens":`...)
 		b = append(b, '[')
-		for i0 := range v.GrantTokens {
+		for i0 := range v.GrantTokens[:min(len(v.GrantTokens), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.GrantTokens[i0])
+			b = appendAuditString(b, v.GrantTokens[i0])
+		}
+		if len(v.GrantTokens) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.GrantTokens)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -4029,7 +4189,7 @@ func (v *VerifyMacOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.MacValid != nil {
 		if len(b) != start {
@@ -4043,7 +4203,7 @@ func (v *VerifyMacOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"macAlgorithm":`...)
-		b = appendString(b, string(v.MacAlgorithm))
+		b = appendAuditString(b, string(v.MacAlgorithm))
 	}
 	return append(b, '}')
 }
@@ -4061,7 +4221,7 @@ func (v *VerifyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"keyId":`...)
-		b = appendString(b, *v.KeyId)
+		b = appendAuditString(b, *v.KeyId)
 	}
 	if v.SignatureValid != nil {
 		if len(b) != start {
@@ -4075,7 +4235,7 @@ func (v *VerifyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"signingAlgorithm":`...)
-		b = appendString(b, string(v.SigningAlgorithm))
+		b = appendAuditString(b, string(v.SigningAlgorithm))
 	}
 	return append(b, '}')
 }
@@ -4093,7 +4253,7 @@ func (v *XksKeyConfigurationType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"id":`...)
-		b = appendString(b, *v.Id)
+		b = appendAuditString(b, *v.Id)
 	}
 	return append(b, '}')
 }
@@ -4117,35 +4277,35 @@ func (v *XksProxyConfigurationType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"connectivity":`...)
-		b = appendString(b, string(v.Connectivity))
+		b = appendAuditString(b, string(v.Connectivity))
 	}
 	if v.UriEndpoint != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"uriEndpoint":`...)
-		b = appendString(b, *v.UriEndpoint)
+		b = appendAuditString(b, *v.UriEndpoint)
 	}
 	if v.UriPath != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"uriPath":`...)
-		b = appendString(b, *v.UriPath)
+		b = appendAuditString(b, *v.UriPath)
 	}
 	if v.VpcEndpointServiceName != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"vpcEndpointServiceName":`...)
-		b = appendString(b, *v.VpcEndpointServiceName)
+		b = appendAuditString(b, *v.VpcEndpointServiceName)
 	}
 	if v.VpcEndpointServiceOwner != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"vpcEndpointServiceOwner":`...)
-		b = appendString(b, *v.VpcEndpointServiceOwner)
+		b = appendAuditString(b, *v.VpcEndpointServiceOwner)
 	}
 	return append(b, '}')
 }

@@ -16,34 +16,67 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 )
 
-// validationErrors collects constraint violations in AWS's wording.
-type validationErrors struct{ msgs []string }
+// validationErrors collects constraint violations in AWS's wording. It
+// keeps the first maxValidationMessages of them (and counts the rest), so
+// a request of many bad elements cannot make a message many times its
+// size.
+type validationErrors struct {
+	msgs []string
+	n    int // violations, including those not kept
+}
+
+// maxValidationMessages bounds the violations a ValidationException lists.
+const maxValidationMessages = 100
+
+// maxEchoBytes bounds how much of a request value a validation message
+// echoes; a longer value is cut (on a UTF-8 boundary) and ends in "...".
+const maxEchoBytes = 1024
+
+// clipEcho returns s cut to maxEchoBytes, with "..." when it was cut.
+func clipEcho(s string) string {
+	if len(s) <= maxEchoBytes {
+		return s
+	}
+	i := maxEchoBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
+// add records one violation message.
+func (e *validationErrors) add(msg string) {
+	e.n++
+	if len(e.msgs) < maxValidationMessages {
+		e.msgs = append(e.msgs, msg)
+	}
+}
 
 // null records a missing required member.
 func (e *validationErrors) null(path, name string) {
-	e.msgs = append(e.msgs, "Value null at '"+joinPath(path, name)+"' failed to satisfy constraint: Member must not be null")
+	e.add("Value null at '" + joinPath(path, name) + "' failed to satisfy constraint: Member must not be null")
 }
 
-// value records a violation and echoes the value.
+// value records a violation and echoes the value, cut to maxEchoBytes.
 func (e *validationErrors) value(path, name, value, constraint string) {
-	e.msgs = append(e.msgs, "Value '"+value+"' at '"+joinPath(path, name)+"' failed to satisfy constraint: "+constraint)
+	e.add("Value '" + clipEcho(value) + "' at '" + joinPath(path, name) + "' failed to satisfy constraint: " + constraint)
 }
 
 // noValue records a violation without echoing the value (sensitive members,
 // blobs, lists, maps and structures).
 func (e *validationErrors) noValue(path, name, constraint string) {
-	e.msgs = append(e.msgs, "Value at '"+joinPath(path, name)+"' failed to satisfy constraint: "+constraint)
+	e.add("Value at '" + joinPath(path, name) + "' failed to satisfy constraint: " + constraint)
 }
 
 // err returns the ValidationException for the recorded violations, or nil.
 func (e *validationErrors) err() error {
-	switch len(e.msgs) {
+	switch e.n {
 	case 0:
 		return nil
 	case 1:
 		return awserr.Validation("1 validation error detected: " + e.msgs[0])
 	}
-	return awserr.Validation(strconv.Itoa(len(e.msgs)) + " validation errors detected: " + strings.Join(e.msgs, "; "))
+	return awserr.Validation(strconv.Itoa(e.n) + " validation errors detected: " + strings.Join(e.msgs, "; "))
 }
 
 // joinPath returns the path of member name below path.
@@ -80,15 +113,19 @@ func memberConstraint(bad []bool, texts ...string) string {
 	return b.String()
 }
 
-// listString renders a list of strings as AWS echoes it: [a, b].
+// listString renders a list of strings as AWS echoes it: [a, b]. It stops
+// once the text is longer than maxEchoBytes (which clipEcho then cuts).
 func listString[T ~string](l []T) string {
 	var b strings.Builder
 	b.WriteByte('[')
 	for i, s := range l {
+		if b.Len() > maxEchoBytes {
+			return b.String()
+		}
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(string(s))
+		b.WriteString(string(s[:min(len(s), maxEchoBytes+1)]))
 	}
 	b.WriteByte(']')
 	return b.String()
@@ -199,6 +236,57 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		b = appendString(b, k)
 		b = append(b, ':')
 		b = appendString(b, m[k])
+	}
+	return append(b, '}')
+}
+
+// maxAuditBytes bounds each string the audit trail records of a request
+// or response: a longer one keeps its first maxAuditBytes bytes (cut on a
+// UTF-8 boundary) followed by "...[truncated, N bytes]", N its length.
+const maxAuditBytes = 1024
+
+// appendAuditString appends s as a JSON string for the audit trail, cut to
+// maxAuditBytes.
+func appendAuditString(b []byte, s string) []byte {
+	if len(s) <= maxAuditBytes {
+		return appendString(b, s)
+	}
+	i := maxAuditBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return appendString(b, s[:i]+"...[truncated, "+strconv.Itoa(len(s))+" bytes]")
+}
+
+// maxAuditEntries bounds the elements of each list and the entries of each
+// map the audit trail records: a longer list ends with the string
+// "...[N more entries]", a larger map (keys in order) with the member
+// "...": "[N more entries]".
+const maxAuditEntries = 100
+
+// auditMore returns the marker of n entries left out.
+func auditMore(n int) string {
+	return "[" + strconv.Itoa(n) + " more entries]"
+}
+
+// appendAuditStringMap appends m as a JSON object with sorted keys for the
+// audit trail: at most maxAuditEntries entries, keys and values cut to
+// maxAuditBytes.
+func appendAuditStringMap(b []byte, m map[string]string) []byte {
+	b = append(b, '{')
+	var kb [8]string
+	keys := sortedKeys(m, kb[:])
+	for i, k := range keys[:min(len(keys), maxAuditEntries)] {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendAuditString(b, k)
+		b = append(b, ':')
+		b = appendAuditString(b, m[k])
+	}
+	if len(keys) > maxAuditEntries {
+		b = append(b, ",\"...\":"...)
+		b = appendString(b, auditMore(len(keys)-maxAuditEntries))
 	}
 	return append(b, '}')
 }

@@ -19,21 +19,21 @@ func (v *APIErrorType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ErrorCode != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"errorCode":`...)
-		b = appendString(b, *v.ErrorCode)
+		b = appendAuditString(b, *v.ErrorCode)
 	}
 	if v.Message != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"message":`...)
-		b = appendString(b, *v.Message)
+		b = appendAuditString(b, *v.Message)
 	}
 	return append(b, '}')
 }
@@ -52,11 +52,15 @@ func (v *BatchGetSecretValueInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"secretIdList":`...)
 		b = append(b, '[')
-		for i0 := range v.SecretIdList {
+		for i0 := range v.SecretIdList[:min(len(v.SecretIdList), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.SecretIdList[i0])
+			b = appendAuditString(b, v.SecretIdList[i0])
+		}
+		if len(v.SecretIdList) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.SecretIdList)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -66,11 +70,15 @@ func (v *BatchGetSecretValueInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"filters":`...)
 		b = append(b, '[')
-		for i0 := range v.Filters {
+		for i0 := range v.Filters[:min(len(v.Filters), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Filters[i0].AppendAuditJSON(b)
+		}
+		if len(v.Filters) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Filters)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -86,7 +94,7 @@ func (v *BatchGetSecretValueInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	return append(b, '}')
 }
@@ -105,11 +113,15 @@ func (v *BatchGetSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"secretValues":`...)
 		b = append(b, '[')
-		for i0 := range v.SecretValues {
+		for i0 := range v.SecretValues[:min(len(v.SecretValues), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.SecretValues[i0].AppendAuditJSON(b)
+		}
+		if len(v.SecretValues) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.SecretValues)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -118,7 +130,7 @@ func (v *BatchGetSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	if v.Errors != nil {
 		if len(b) != start {
@@ -126,11 +138,15 @@ func (v *BatchGetSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"errors":`...)
 		b = append(b, '[')
-		for i0 := range v.Errors {
+		for i0 := range v.Errors[:min(len(v.Errors), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Errors[i0].AppendAuditJSON(b)
+		}
+		if len(v.Errors) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Errors)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -150,7 +166,7 @@ func (v *CancelRotateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -168,21 +184,21 @@ func (v *CancelRotateSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	return append(b, '}')
 }
@@ -200,28 +216,28 @@ func (v *CreateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.ClientRequestToken != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"clientRequestToken":`...)
-		b = appendString(b, *v.ClientRequestToken)
+		b = appendAuditString(b, *v.ClientRequestToken)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	if v.Tags != nil {
 		if len(b) != start {
@@ -229,11 +245,15 @@ func (v *CreateSecretInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -243,11 +263,15 @@ func (v *CreateSecretInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"addReplicaRegions":`...)
 		b = append(b, '[')
-		for i0 := range v.AddReplicaRegions {
+		for i0 := range v.AddReplicaRegions[:min(len(v.AddReplicaRegions), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.AddReplicaRegions[i0].AppendAuditJSON(b)
+		}
+		if len(v.AddReplicaRegions) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.AddReplicaRegions)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -263,7 +287,7 @@ func (v *CreateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"type":`...)
-		b = appendString(b, *v.Type)
+		b = appendAuditString(b, *v.Type)
 	}
 	return append(b, '}')
 }
@@ -281,21 +305,21 @@ func (v *CreateSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.ReplicationStatus != nil {
 		if len(b) != start {
@@ -303,11 +327,15 @@ func (v *CreateSecretOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicationStatus":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicationStatus {
+		for i0 := range v.ReplicationStatus[:min(len(v.ReplicationStatus), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicationStatus[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicationStatus) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicationStatus)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -327,7 +355,7 @@ func (v *DeleteResourcePolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -345,14 +373,14 @@ func (v *DeleteResourcePolicyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	return append(b, '}')
 }
@@ -370,7 +398,7 @@ func (v *DeleteSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.RecoveryWindowInDays != nil {
 		if len(b) != start {
@@ -402,14 +430,14 @@ func (v *DeleteSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.DeletionDate != nil {
 		if len(b) != start {
@@ -434,7 +462,7 @@ func (v *DescribeSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -452,35 +480,35 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.Type != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"type":`...)
-		b = appendString(b, *v.Type)
+		b = appendAuditString(b, *v.Type)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	if v.RotationEnabled != nil {
 		if len(b) != start {
@@ -494,7 +522,7 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"rotationLambdaARN":`...)
-		b = appendString(b, *v.RotationLambdaARN)
+		b = appendAuditString(b, *v.RotationLambdaARN)
 	}
 	if v.RotationRules != nil {
 		if len(b) != start {
@@ -509,11 +537,15 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"externalSecretRotationMetadata":`...)
 		b = append(b, '[')
-		for i0 := range v.ExternalSecretRotationMetadata {
+		for i0 := range v.ExternalSecretRotationMetadata[:min(len(v.ExternalSecretRotationMetadata), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ExternalSecretRotationMetadata[i0].AppendAuditJSON(b)
+		}
+		if len(v.ExternalSecretRotationMetadata) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ExternalSecretRotationMetadata)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -522,7 +554,7 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"externalSecretRotationRoleArn":`...)
-		b = appendString(b, *v.ExternalSecretRotationRoleArn)
+		b = appendAuditString(b, *v.ExternalSecretRotationRoleArn)
 	}
 	if v.LastRotatedDate != nil {
 		if len(b) != start {
@@ -565,11 +597,15 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -580,20 +616,29 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 		b = append(b, `"versionIdsToStages":`...)
 		b = append(b, '{')
 		var kb0 [8]string
-		for n, k0 := range sortedKeys(v.VersionIdsToStages, kb0[:]) {
+		keys0 := sortedKeys(v.VersionIdsToStages, kb0[:])
+		for n, k0 := range keys0[:min(len(keys0), maxAuditEntries)] {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k0)
+			b = appendAuditString(b, k0)
 			b = append(b, ':')
 			b = append(b, '[')
-			for i1 := range v.VersionIdsToStages[k0] {
+			for i1 := range v.VersionIdsToStages[k0][:min(len(v.VersionIdsToStages[k0]), maxAuditEntries)] {
 				if i1 > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, v.VersionIdsToStages[k0][i1])
+				b = appendAuditString(b, v.VersionIdsToStages[k0][i1])
+			}
+			if len(v.VersionIdsToStages[k0]) > maxAuditEntries {
+				b = append(b, ',')
+				b = appendString(b, "..."+auditMore(len(v.VersionIdsToStages[k0])-maxAuditEntries))
 			}
 			b = append(b, ']')
+		}
+		if len(keys0) > maxAuditEntries {
+			b = append(b, ",\"...\":"...)
+			b = appendString(b, auditMore(len(keys0)-maxAuditEntries))
 		}
 		b = append(b, '}')
 	}
@@ -602,7 +647,7 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"owningService":`...)
-		b = appendString(b, *v.OwningService)
+		b = appendAuditString(b, *v.OwningService)
 	}
 	if v.CreatedDate != nil {
 		if len(b) != start {
@@ -616,7 +661,7 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"primaryRegion":`...)
-		b = appendString(b, *v.PrimaryRegion)
+		b = appendAuditString(b, *v.PrimaryRegion)
 	}
 	if v.ReplicationStatus != nil {
 		if len(b) != start {
@@ -624,11 +669,15 @@ func (v *DescribeSecretOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicationStatus":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicationStatus {
+		for i0 := range v.ReplicationStatus[:min(len(v.ReplicationStatus), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicationStatus[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicationStatus) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicationStatus)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -648,14 +697,14 @@ func (v *ExternalSecretRotationMetadataItem) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"key":`...)
-		b = appendString(b, *v.Key)
+		b = appendAuditString(b, *v.Key)
 	}
 	if v.Value != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"value":`...)
-		b = appendString(b, *v.Value)
+		b = appendAuditString(b, *v.Value)
 	}
 	return append(b, '}')
 }
@@ -673,7 +722,7 @@ func (v *Filter) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"key":`...)
-		b = appendString(b, string(v.Key))
+		b = appendAuditString(b, string(v.Key))
 	}
 	if v.Values != nil {
 		if len(b) != start {
@@ -681,11 +730,15 @@ func (v *Filter) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"values":`...)
 		b = append(b, '[')
-		for i0 := range v.Values {
+		for i0 := range v.Values[:min(len(v.Values), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.Values[i0])
+			b = appendAuditString(b, v.Values[i0])
+		}
+		if len(v.Values) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Values)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -712,7 +765,7 @@ func (v *GetRandomPasswordInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"excludeCharacters":`...)
-		b = appendString(b, *v.ExcludeCharacters)
+		b = appendAuditString(b, *v.ExcludeCharacters)
 	}
 	if v.ExcludeNumbers != nil {
 		if len(b) != start {
@@ -778,7 +831,7 @@ func (v *GetResourcePolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -796,21 +849,21 @@ func (v *GetResourcePolicyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.ResourcePolicy != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"resourcePolicy":`...)
-		b = appendString(b, *v.ResourcePolicy)
+		b = appendAuditString(b, *v.ResourcePolicy)
 	}
 	return append(b, '}')
 }
@@ -828,21 +881,21 @@ func (v *GetSecretValueInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.VersionStage != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionStage":`...)
-		b = appendString(b, *v.VersionStage)
+		b = appendAuditString(b, *v.VersionStage)
 	}
 	return append(b, '}')
 }
@@ -860,21 +913,21 @@ func (v *GetSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.VersionStages != nil {
 		if len(b) != start {
@@ -882,11 +935,15 @@ func (v *GetSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionStages":`...)
 		b = append(b, '[')
-		for i0 := range v.VersionStages {
+		for i0 := range v.VersionStages[:min(len(v.VersionStages), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.VersionStages[i0])
+			b = appendAuditString(b, v.VersionStages[i0])
+		}
+		if len(v.VersionStages) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.VersionStages)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -913,7 +970,7 @@ func (v *ListSecretVersionIdsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.MaxResults != nil {
 		if len(b) != start {
@@ -927,7 +984,7 @@ func (v *ListSecretVersionIdsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	if v.IncludeDeprecated != nil {
 		if len(b) != start {
@@ -953,11 +1010,15 @@ func (v *ListSecretVersionIdsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versions":`...)
 		b = append(b, '[')
-		for i0 := range v.Versions {
+		for i0 := range v.Versions[:min(len(v.Versions), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Versions[i0].AppendAuditJSON(b)
+		}
+		if len(v.Versions) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Versions)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -966,21 +1027,21 @@ func (v *ListSecretVersionIdsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	if v.ARN != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	return append(b, '}')
 }
@@ -1012,7 +1073,7 @@ func (v *ListSecretsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	if v.Filters != nil {
 		if len(b) != start {
@@ -1020,11 +1081,15 @@ func (v *ListSecretsInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"filters":`...)
 		b = append(b, '[')
-		for i0 := range v.Filters {
+		for i0 := range v.Filters[:min(len(v.Filters), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Filters[i0].AppendAuditJSON(b)
+		}
+		if len(v.Filters) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Filters)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1033,14 +1098,14 @@ func (v *ListSecretsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"sortOrder":`...)
-		b = appendString(b, string(v.SortOrder))
+		b = appendAuditString(b, string(v.SortOrder))
 	}
 	if v.SortBy != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"sortBy":`...)
-		b = appendString(b, string(v.SortBy))
+		b = appendAuditString(b, string(v.SortBy))
 	}
 	return append(b, '}')
 }
@@ -1059,11 +1124,15 @@ func (v *ListSecretsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"secretList":`...)
 		b = append(b, '[')
-		for i0 := range v.SecretList {
+		for i0 := range v.SecretList[:min(len(v.SecretList), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.SecretList[i0].AppendAuditJSON(b)
+		}
+		if len(v.SecretList) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.SecretList)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1072,7 +1141,7 @@ func (v *ListSecretsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"nextToken":`...)
-		b = appendString(b, *v.NextToken)
+		b = appendAuditString(b, *v.NextToken)
 	}
 	return append(b, '}')
 }
@@ -1090,14 +1159,14 @@ func (v *PutResourcePolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ResourcePolicy != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"resourcePolicy":`...)
-		b = appendString(b, *v.ResourcePolicy)
+		b = appendAuditString(b, *v.ResourcePolicy)
 	}
 	if v.BlockPublicPolicy != nil {
 		if len(b) != start {
@@ -1122,14 +1191,14 @@ func (v *PutResourcePolicyOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	return append(b, '}')
 }
@@ -1147,14 +1216,14 @@ func (v *PutSecretValueInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ClientRequestToken != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"clientRequestToken":`...)
-		b = appendString(b, *v.ClientRequestToken)
+		b = appendAuditString(b, *v.ClientRequestToken)
 	}
 	if v.VersionStages != nil {
 		if len(b) != start {
@@ -1162,11 +1231,15 @@ func (v *PutSecretValueInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionStages":`...)
 		b = append(b, '[')
-		for i0 := range v.VersionStages {
+		for i0 := range v.VersionStages[:min(len(v.VersionStages), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.VersionStages[i0])
+			b = appendAuditString(b, v.VersionStages[i0])
+		}
+		if len(v.VersionStages) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.VersionStages)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1186,21 +1259,21 @@ func (v *PutSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.VersionStages != nil {
 		if len(b) != start {
@@ -1208,11 +1281,15 @@ func (v *PutSecretValueOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionStages":`...)
 		b = append(b, '[')
-		for i0 := range v.VersionStages {
+		for i0 := range v.VersionStages[:min(len(v.VersionStages), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.VersionStages[i0])
+			b = appendAuditString(b, v.VersionStages[i0])
+		}
+		if len(v.VersionStages) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.VersionStages)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1232,7 +1309,7 @@ func (v *RemoveRegionsFromReplicationInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.RemoveReplicaRegions != nil {
 		if len(b) != start {
@@ -1240,11 +1317,15 @@ func (v *RemoveRegionsFromReplicationInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"removeReplicaRegions":`...)
 		b = append(b, '[')
-		for i0 := range v.RemoveReplicaRegions {
+		for i0 := range v.RemoveReplicaRegions[:min(len(v.RemoveReplicaRegions), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.RemoveReplicaRegions[i0])
+			b = appendAuditString(b, v.RemoveReplicaRegions[i0])
+		}
+		if len(v.RemoveReplicaRegions) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.RemoveReplicaRegions)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1264,7 +1345,7 @@ func (v *RemoveRegionsFromReplicationOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.ReplicationStatus != nil {
 		if len(b) != start {
@@ -1272,11 +1353,15 @@ func (v *RemoveRegionsFromReplicationOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicationStatus":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicationStatus {
+		for i0 := range v.ReplicationStatus[:min(len(v.ReplicationStatus), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicationStatus[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicationStatus) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicationStatus)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1296,14 +1381,14 @@ func (v *ReplicaRegionType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"region":`...)
-		b = appendString(b, *v.Region)
+		b = appendAuditString(b, *v.Region)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	return append(b, '}')
 }
@@ -1321,7 +1406,7 @@ func (v *ReplicateSecretToRegionsInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.AddReplicaRegions != nil {
 		if len(b) != start {
@@ -1329,11 +1414,15 @@ func (v *ReplicateSecretToRegionsInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"addReplicaRegions":`...)
 		b = append(b, '[')
-		for i0 := range v.AddReplicaRegions {
+		for i0 := range v.AddReplicaRegions[:min(len(v.AddReplicaRegions), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.AddReplicaRegions[i0].AppendAuditJSON(b)
+		}
+		if len(v.AddReplicaRegions) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.AddReplicaRegions)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1360,7 +1449,7 @@ func (v *ReplicateSecretToRegionsOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.ReplicationStatus != nil {
 		if len(b) != start {
@@ -1368,11 +1457,15 @@ func (v *ReplicateSecretToRegionsOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"replicationStatus":`...)
 		b = append(b, '[')
-		for i0 := range v.ReplicationStatus {
+		for i0 := range v.ReplicationStatus[:min(len(v.ReplicationStatus), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ReplicationStatus[i0].AppendAuditJSON(b)
+		}
+		if len(v.ReplicationStatus) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ReplicationStatus)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1392,28 +1485,28 @@ func (v *ReplicationStatusType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"region":`...)
-		b = appendString(b, *v.Region)
+		b = appendAuditString(b, *v.Region)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	if v.Status != "" {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"status":`...)
-		b = appendString(b, string(v.Status))
+		b = appendAuditString(b, string(v.Status))
 	}
 	if v.StatusMessage != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"statusMessage":`...)
-		b = appendString(b, *v.StatusMessage)
+		b = appendAuditString(b, *v.StatusMessage)
 	}
 	if v.LastAccessedDate != nil {
 		if len(b) != start {
@@ -1438,7 +1531,7 @@ func (v *RestoreSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -1456,14 +1549,14 @@ func (v *RestoreSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	return append(b, '}')
 }
@@ -1481,21 +1574,21 @@ func (v *RotateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ClientRequestToken != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"clientRequestToken":`...)
-		b = appendString(b, *v.ClientRequestToken)
+		b = appendAuditString(b, *v.ClientRequestToken)
 	}
 	if v.RotationLambdaARN != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"rotationLambdaARN":`...)
-		b = appendString(b, *v.RotationLambdaARN)
+		b = appendAuditString(b, *v.RotationLambdaARN)
 	}
 	if v.RotationRules != nil {
 		if len(b) != start {
@@ -1510,11 +1603,15 @@ func (v *RotateSecretInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"externalSecretRotationMetadata":`...)
 		b = append(b, '[')
-		for i0 := range v.ExternalSecretRotationMetadata {
+		for i0 := range v.ExternalSecretRotationMetadata[:min(len(v.ExternalSecretRotationMetadata), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ExternalSecretRotationMetadata[i0].AppendAuditJSON(b)
+		}
+		if len(v.ExternalSecretRotationMetadata) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ExternalSecretRotationMetadata)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1523,7 +1620,7 @@ func (v *RotateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"externalSecretRotationRoleArn":`...)
-		b = appendString(b, *v.ExternalSecretRotationRoleArn)
+		b = appendAuditString(b, *v.ExternalSecretRotationRoleArn)
 	}
 	if v.RotateImmediately != nil {
 		if len(b) != start {
@@ -1548,21 +1645,21 @@ func (v *RotateSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	return append(b, '}')
 }
@@ -1587,14 +1684,14 @@ func (v *RotationRulesType) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"duration":`...)
-		b = appendString(b, *v.Duration)
+		b = appendAuditString(b, *v.Duration)
 	}
 	if v.ScheduleExpression != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"scheduleExpression":`...)
-		b = appendString(b, *v.ScheduleExpression)
+		b = appendAuditString(b, *v.ScheduleExpression)
 	}
 	return append(b, '}')
 }
@@ -1612,35 +1709,35 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.Type != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"type":`...)
-		b = appendString(b, *v.Type)
+		b = appendAuditString(b, *v.Type)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	if v.RotationEnabled != nil {
 		if len(b) != start {
@@ -1654,7 +1751,7 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"rotationLambdaARN":`...)
-		b = appendString(b, *v.RotationLambdaARN)
+		b = appendAuditString(b, *v.RotationLambdaARN)
 	}
 	if v.RotationRules != nil {
 		if len(b) != start {
@@ -1669,11 +1766,15 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"externalSecretRotationMetadata":`...)
 		b = append(b, '[')
-		for i0 := range v.ExternalSecretRotationMetadata {
+		for i0 := range v.ExternalSecretRotationMetadata[:min(len(v.ExternalSecretRotationMetadata), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ExternalSecretRotationMetadata[i0].AppendAuditJSON(b)
+		}
+		if len(v.ExternalSecretRotationMetadata) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ExternalSecretRotationMetadata)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1682,7 +1783,7 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"externalSecretRotationRoleArn":`...)
-		b = appendString(b, *v.ExternalSecretRotationRoleArn)
+		b = appendAuditString(b, *v.ExternalSecretRotationRoleArn)
 	}
 	if v.LastRotatedDate != nil {
 		if len(b) != start {
@@ -1725,11 +1826,15 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1740,20 +1845,29 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 		b = append(b, `"secretVersionsToStages":`...)
 		b = append(b, '{')
 		var kb0 [8]string
-		for n, k0 := range sortedKeys(v.SecretVersionsToStages, kb0[:]) {
+		keys0 := sortedKeys(v.SecretVersionsToStages, kb0[:])
+		for n, k0 := range keys0[:min(len(keys0), maxAuditEntries)] {
 			if n > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k0)
+			b = appendAuditString(b, k0)
 			b = append(b, ':')
 			b = append(b, '[')
-			for i1 := range v.SecretVersionsToStages[k0] {
+			for i1 := range v.SecretVersionsToStages[k0][:min(len(v.SecretVersionsToStages[k0]), maxAuditEntries)] {
 				if i1 > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, v.SecretVersionsToStages[k0][i1])
+				b = appendAuditString(b, v.SecretVersionsToStages[k0][i1])
+			}
+			if len(v.SecretVersionsToStages[k0]) > maxAuditEntries {
+				b = append(b, ',')
+				b = appendString(b, "..."+auditMore(len(v.SecretVersionsToStages[k0])-maxAuditEntries))
 			}
 			b = append(b, ']')
+		}
+		if len(keys0) > maxAuditEntries {
+			b = append(b, ",\"...\":"...)
+			b = appendString(b, auditMore(len(keys0)-maxAuditEntries))
 		}
 		b = append(b, '}')
 	}
@@ -1762,7 +1876,7 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"owningService":`...)
-		b = appendString(b, *v.OwningService)
+		b = appendAuditString(b, *v.OwningService)
 	}
 	if v.CreatedDate != nil {
 		if len(b) != start {
@@ -1776,7 +1890,7 @@ func (v *SecretListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"primaryRegion":`...)
-		b = appendString(b, *v.PrimaryRegion)
+		b = appendAuditString(b, *v.PrimaryRegion)
 	}
 	return append(b, '}')
 }
@@ -1794,21 +1908,21 @@ func (v *SecretValueEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.VersionStages != nil {
 		if len(b) != start {
@@ -1816,11 +1930,15 @@ func (v *SecretValueEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionStages":`...)
 		b = append(b, '[')
-		for i0 := range v.VersionStages {
+		for i0 := range v.VersionStages[:min(len(v.VersionStages), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.VersionStages[i0])
+			b = appendAuditString(b, v.VersionStages[i0])
+		}
+		if len(v.VersionStages) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.VersionStages)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1847,7 +1965,7 @@ func (v *SecretVersionsListEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	if v.VersionStages != nil {
 		if len(b) != start {
@@ -1855,11 +1973,15 @@ func (v *SecretVersionsListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"versionStages":`...)
 		b = append(b, '[')
-		for i0 := range v.VersionStages {
+		for i0 := range v.VersionStages[:min(len(v.VersionStages), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.VersionStages[i0])
+			b = appendAuditString(b, v.VersionStages[i0])
+		}
+		if len(v.VersionStages) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.VersionStages)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1883,11 +2005,15 @@ func (v *SecretVersionsListEntry) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"kmsKeyIds":`...)
 		b = append(b, '[')
-		for i0 := range v.KmsKeyIds {
+		for i0 := range v.KmsKeyIds[:min(len(v.KmsKeyIds), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.KmsKeyIds[i0])
+			b = appendAuditString(b, v.KmsKeyIds[i0])
+		}
+		if len(v.KmsKeyIds) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.KmsKeyIds)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -1907,7 +2033,7 @@ func (v *StopReplicationToReplicaInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	return append(b, '}')
 }
@@ -1925,7 +2051,7 @@ func (v *StopReplicationToReplicaOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	return append(b, '}')
 }
@@ -1943,14 +2069,14 @@ func (v *Tag) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"key":`...)
-		b = appendString(b, *v.Key)
+		b = appendAuditString(b, *v.Key)
 	}
 	if v.Value != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"value":`...)
-		b = appendString(b, *v.Value)
+		b = appendAuditString(b, *v.Value)
 	}
 	return append(b, '}')
 }
@@ -1968,7 +2094,7 @@ func (v *TagResourceInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.Tags != nil {
 		if len(b) != start {
@@ -1976,11 +2102,15 @@ func (v *TagResourceInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tags":`...)
 		b = append(b, '[')
-		for i0 := range v.Tags {
+		for i0 := range v.Tags[:min(len(v.Tags), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.Tags[i0].AppendAuditJSON(b)
+		}
+		if len(v.Tags) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.Tags)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2006,7 +2136,7 @@ func (v *UntagResourceInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.TagKeys != nil {
 		if len(b) != start {
@@ -2014,11 +2144,15 @@ func (v *UntagResourceInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"tagKeys":`...)
 		b = append(b, '[')
-		for i0 := range v.TagKeys {
+		for i0 := range v.TagKeys[:min(len(v.TagKeys), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, v.TagKeys[i0])
+			b = appendAuditString(b, v.TagKeys[i0])
+		}
+		if len(v.TagKeys) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.TagKeys)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2044,35 +2178,35 @@ func (v *UpdateSecretInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ClientRequestToken != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"clientRequestToken":`...)
-		b = appendString(b, *v.ClientRequestToken)
+		b = appendAuditString(b, *v.ClientRequestToken)
 	}
 	if v.Description != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"description":`...)
-		b = appendString(b, *v.Description)
+		b = appendAuditString(b, *v.Description)
 	}
 	if v.KmsKeyId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"kmsKeyId":`...)
-		b = appendString(b, *v.KmsKeyId)
+		b = appendAuditString(b, *v.KmsKeyId)
 	}
 	if v.Type != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"type":`...)
-		b = appendString(b, *v.Type)
+		b = appendAuditString(b, *v.Type)
 	}
 	return append(b, '}')
 }
@@ -2090,21 +2224,21 @@ func (v *UpdateSecretOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	if v.VersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionId":`...)
-		b = appendString(b, *v.VersionId)
+		b = appendAuditString(b, *v.VersionId)
 	}
 	return append(b, '}')
 }
@@ -2122,28 +2256,28 @@ func (v *UpdateSecretVersionStageInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.VersionStage != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"versionStage":`...)
-		b = appendString(b, *v.VersionStage)
+		b = appendAuditString(b, *v.VersionStage)
 	}
 	if v.RemoveFromVersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"removeFromVersionId":`...)
-		b = appendString(b, *v.RemoveFromVersionId)
+		b = appendAuditString(b, *v.RemoveFromVersionId)
 	}
 	if v.MoveToVersionId != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"moveToVersionId":`...)
-		b = appendString(b, *v.MoveToVersionId)
+		b = appendAuditString(b, *v.MoveToVersionId)
 	}
 	return append(b, '}')
 }
@@ -2161,14 +2295,14 @@ func (v *UpdateSecretVersionStageOutput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"aRN":`...)
-		b = appendString(b, *v.ARN)
+		b = appendAuditString(b, *v.ARN)
 	}
 	if v.Name != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"name":`...)
-		b = appendString(b, *v.Name)
+		b = appendAuditString(b, *v.Name)
 	}
 	return append(b, '}')
 }
@@ -2186,14 +2320,14 @@ func (v *ValidateResourcePolicyInput) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"secretId":`...)
-		b = appendString(b, *v.SecretId)
+		b = appendAuditString(b, *v.SecretId)
 	}
 	if v.ResourcePolicy != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"resourcePolicy":`...)
-		b = appendString(b, *v.ResourcePolicy)
+		b = appendAuditString(b, *v.ResourcePolicy)
 	}
 	return append(b, '}')
 }
@@ -2219,11 +2353,15 @@ func (v *ValidateResourcePolicyOutput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"validationErrors":`...)
 		b = append(b, '[')
-		for i0 := range v.ValidationErrors {
+		for i0 := range v.ValidationErrors[:min(len(v.ValidationErrors), maxAuditEntries)] {
 			if i0 > 0 {
 				b = append(b, ',')
 			}
 			b = v.ValidationErrors[i0].AppendAuditJSON(b)
+		}
+		if len(v.ValidationErrors) > maxAuditEntries {
+			b = append(b, ',')
+			b = appendString(b, "..."+auditMore(len(v.ValidationErrors)-maxAuditEntries))
 		}
 		b = append(b, ']')
 	}
@@ -2243,14 +2381,14 @@ func (v *ValidationErrorsEntry) AppendAuditJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `"checkName":`...)
-		b = appendString(b, *v.CheckName)
+		b = appendAuditString(b, *v.CheckName)
 	}
 	if v.ErrorMessage != nil {
 		if len(b) != start {
 			b = append(b, ',')
 		}
 		b = append(b, `"errorMessage":`...)
-		b = appendString(b, *v.ErrorMessage)
+		b = appendAuditString(b, *v.ErrorMessage)
 	}
 	return append(b, '}')
 }

@@ -39,7 +39,7 @@ func TestValidate(t *testing.T) {
 		{
 			name: "too long",
 			in:   &smapi.GetSecretValueInput{SecretId: str(long)},
-			want: "1 validation error detected: Value '" + long + "' at 'secretId' failed to satisfy constraint: Member must have length less than or equal to 2048",
+			want: "1 validation error detected: Value '" + long[:1024] + "...' at 'secretId' failed to satisfy constraint: Member must have length less than or equal to 2048",
 		},
 		{
 			name: "sensitive string is not echoed",
