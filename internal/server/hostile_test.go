@@ -140,6 +140,29 @@ func TestClientDisconnectsMidBody(t *testing.T) {
 	noInternalError(t, ts)
 }
 
+func TestClientGoneDuringInvoke(t *testing.T) {
+	ts := newTestServer(t)
+	addr := serve(t, ts)
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"KeyId":"gone"}`
+	head := strings.Replace(rawHead(addr, len(body)), "TrentService.CreateKey", "secretsmanager.PutSecretValue", 1)
+	head = strings.Replace(head, "/kms/", "/secretsmanager/", 1)
+	c.Write([]byte(head + body))
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	waitLog(t, ts, "client went away before the response (client's fault)")
+	waitLog(t, ts, "status=499")
+	noInternalError(t, ts)
+	for deadline := time.Now().Add(5 * time.Second); len(ts.audit.Events()) == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if ev := ts.audit.Events(); len(ev) != 1 || ev[0].ErrorCode != "InternalServiceError" {
+		t.Errorf("audit events %+v, want one with the service's error code", ev)
+	}
+}
+
 // fdListener fails its first Accept calls as a process out of file
 // descriptors does.
 type fdListener struct {

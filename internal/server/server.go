@@ -404,7 +404,13 @@ type call struct {
 	reqID    string
 	target   string
 	response []byte
+	gone     bool // the client went away: nothing is written
 }
+
+// statusClientGone is the status logged for a request whose client went
+// away before the response (nginx's 499, "client closed request"); no
+// response is written.
+const statusClientGone = 499
 
 func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) {
 	c := call{start: s.now(), reqID: reqID, target: r.Header.Get(awsjson.HeaderTarget)}
@@ -549,6 +555,22 @@ func (s *Server) fail(ctx context.Context, c *call, err error) {
 		c.err, c.field = e, field
 		return
 	}
+	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		// The request's context ends early only when the client goes
+		// away (closes its connection, resets its HTTP/2 stream): no one
+		// will read the answer, and it is not the server's fault. The
+		// audit event still records the service's error code.
+		s.log.LogAttrs(ctx, slog.LevelDebug, "client went away before the response (client's fault)",
+			slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
+		c.err, c.field = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, svc.internalMessage()), svc.MessageField
+		c.gone = true
+		if svc.MapError != nil {
+			if e := svc.MapError(err); e != nil {
+				c.err = e
+			}
+		}
+		return
+	}
 	if svc.MapError != nil {
 		if e := svc.MapError(err); e != nil {
 			s.log.LogAttrs(ctx, slog.LevelWarn, "request ended before its work",
@@ -580,6 +602,9 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 		svc := c.rt.svc
 		c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, svc.internalMessage())
 		c.field = svc.MessageField
+	}
+	if c.gone {
+		return statusClientGone
 	}
 	if c.err != nil {
 		if s.onUndecl != nil && !declares(&c.rt.op, c.err.Code) {

@@ -102,6 +102,9 @@ func fakeOps(prefix string) []operation.Operation {
 			return nil, &awserr.Error{Code: "ConflictThing", Message: "status from the model"}
 		case "undeclared":
 			return nil, awserr.New("AccessDeniedException", "denied")
+		case "gone": // waits for the client to go away
+			<-ctx.Done()
+			return nil, fmt.Errorf("store: %w", ctx.Err())
 		case "timeout":
 			return nil, fmt.Errorf("store: %w", context.DeadlineExceeded)
 		}
