@@ -33,6 +33,9 @@ import (
 // start).
 const JobInterval = 10 * time.Second
 
+// markerTimeout bounds Start's write of the root key marker.
+const markerTimeout = 30 * time.Second
+
 // Options are the process-level dependencies of an App.
 type Options struct {
 	// Logger receives all logs. Nil discards them.
@@ -78,7 +81,17 @@ type App struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	unlock    func() // releases the data directory's lock
+	lock      *dataDirLock // the data directory's lock
+	undo      *startUndo   // what a failed start removes
+	failed    bool         // New or Start failed: Close removes what they created (under mu)
+
+	// The root key check that New made, and the marker Start writes when
+	// the store has none.
+	expect  storeExpectation
+	sealer  *envelope.Sealer
+	rootKey *envelope.RootKey
+	nextKey *envelope.RootKey
+	keySrc  string
 }
 
 // New validates cfg and opens everything the server needs: the credentials
@@ -89,7 +102,9 @@ type App struct {
 // is not the one the store is sealed under is refused, and none is
 // generated when the store already holds sealed records), the audit
 // trail, the services and the server. It does not listen yet; see Start.
-// On error everything opened so far is closed.
+// On error everything opened so far is closed, and what New created in the
+// data directory is removed (the directory too, if New created it); nothing
+// that existed before is touched.
 func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -113,6 +128,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	opened := a // the early returns below set a to nil
 	defer func() {
 		if err != nil {
+			opened.failed = true
 			opened.closeResources()
 		}
 	}()
@@ -134,10 +150,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, fmt.Errorf("app: %w", err)
 	}
 
+	// A start that fails removes what it created: the directories made
+	// here, and what appears in the data directory while it holds the lock.
+	a.undo = &startUndo{dir: cfg.DataDir}
+	if a.undo.madeDirs, err = missingDirs(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("app: create data directory: %w", err)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("app: create data directory: %w", err)
 	}
-	if a.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+	if a.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := a.undo.snapshot(); err != nil {
 		return nil, err
 	}
 
@@ -184,9 +209,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if err := checkRootKey(expect, sealer, rootKey, next, source); err != nil {
 		return nil, err
 	}
-	if err := ensureMarker(ctx, a.store, expect, sealer, rootKey, next, source); err != nil {
-		return nil, err
-	}
+	// Start writes the marker of a new store, once it listens.
+	a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc = expect, sealer, rootKey, next, source
 
 	if a.audit, err = audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{Now: now}); err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
@@ -273,12 +297,20 @@ func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.
 // InsecureDevAuth is set. With TLS the listener serves HTTPS only (TLS 1.2
 // or later, HTTP/2 and HTTP/1.1); with --tls-self-signed, Start writes the
 // CA and server certificate New made, if any, and logs how to trust the CA.
-func (a *App) Start() error {
+// On a new store it then records which root key the store is sealed under.
+// If Start fails, Close removes what New and Start created in the data
+// directory, as a failed New does.
+func (a *App) Start() (err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.listener != nil {
 		return errors.New("app: already started")
 	}
+	defer func() {
+		if err != nil {
+			a.failed = true // Close removes what New created
+		}
+	}()
 	l, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("app: listen: %w", err)
@@ -303,11 +335,21 @@ func (a *App) Start() error {
 			tlsMode += ", mutual"
 		}
 	}
+	// Last before serving: a new store records which root key it is
+	// sealed under (a store shared with a node that wrote it first is
+	// checked against it).
+	ctx, cancel := context.WithTimeout(context.Background(), markerTimeout)
+	err = ensureMarker(ctx, a.store, a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc)
+	cancel()
+	if err != nil {
+		l.Close()
+		return err
+	}
 	a.listener = l
 	a.serveErr = make(chan error, 1)
 	go func() { a.serveErr <- a.server.Serve(l) }()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	a.stopJobs = cancel
 	a.jobsDone = make(chan struct{})
 	go a.runJobs(ctx)
@@ -437,12 +479,13 @@ func (a *App) Close() error {
 }
 
 // closeResources closes the audit trail and the store and releases the data
-// directory.
+// directory. After a failed New or Start it removes what they created in
+// it, and the directory itself if they created it.
 func (a *App) closeResources() error {
 	var errs []error
-	if a.unlock != nil {
-		defer a.unlock()
-	}
+	a.mu.Lock()
+	failed := a.failed
+	a.mu.Unlock()
 	if a.audit != nil {
 		if err := a.audit.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("app: close audit trail: %w", err))
@@ -452,6 +495,17 @@ func (a *App) closeResources() error {
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("app: close store: %w", err))
 		}
+	}
+	if a.lock != nil {
+		if failed {
+			errs = append(errs, a.undo.removeNew()) // still holding the lock
+			a.lock.discard()
+		} else {
+			a.lock.release()
+		}
+	}
+	if failed && a.undo != nil {
+		a.undo.removeDirs()
 	}
 	return errors.Join(errs...)
 }

@@ -2,5 +2,11 @@
 
 package app
 
+// dataDirLock is a no-op where flock is not available.
+type dataDirLock struct{}
+
 // lockDataDir is a no-op where flock is not available.
-func lockDataDir(string) (release func(), err error) { return func() {}, nil }
+func lockDataDir(string) (*dataDirLock, error) { return &dataDirLock{}, nil }
+
+func (*dataDirLock) release() {}
+func (*dataDirLock) discard() {}
