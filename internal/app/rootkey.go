@@ -87,11 +87,11 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return res, fmt.Errorf("app: create data directory: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return res, err
 	}
-	defer unlock()
+	defer lock.release()
 
 	var store storage.Store
 	var expect storeExpectation
