@@ -712,3 +712,56 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		}
 	}
 }
+
+// TestEventBoundsWhatAClientControls writes an event whose request
+// parameters, response elements, user agent and error message are each
+// 1 MB: the line stays small, and the oversized fields are recorded as
+// CloudTrail records a field too large.
+func TestEventBoundsWhatAClientControls(t *testing.T) {
+	huge := strings.Repeat("é", 1<<19) // 1 MiB of two-byte runes
+	params, _ := json.Marshal(map[string]string{"name": huge})
+	e := testEvent("big")
+	e.RequestParameters = params
+	e.ResponseElements = params
+	e.UserAgent = huge
+	e.ErrorCode, e.ErrorMessage = "ValidationException", huge
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	b, _ := os.ReadFile(filepath.Join(dir, FileName))
+	if len(b) > 3*MaxTextBytes+4<<10 {
+		t.Errorf("the line is %d bytes for 1 MB fields, want at most %d", len(b), 3*MaxTextBytes+4<<10)
+	}
+	var got struct {
+		UserAgent, ErrorMessage string
+		RequestParameters       map[string]any
+		ResponseElements        map[string]any
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("line is not JSON: %v", err)
+	}
+	for name, v := range map[string]map[string]any{"requestParameters": got.RequestParameters, "responseElements": got.ResponseElements} {
+		want := map[string]any{"reason": name + " too large", "omitted": true, "originalSize": float64(len(params))}
+		if !reflect.DeepEqual(v, want) {
+			t.Errorf("%s = %v, want %v", name, v, want)
+		}
+	}
+	for name, v := range map[string]string{"userAgent": got.UserAgent, "errorMessage": got.ErrorMessage} {
+		if want := huge[:MaxTextBytes] + "..."; v != want {
+			t.Errorf("%s = %d bytes %.20q...%q, want the first %d bytes then ...", name, len(v), v, v[max(len(v)-10, 0):], MaxTextBytes)
+		}
+	}
+
+	// At the limit, a field is kept whole.
+	e = testEvent("limit")
+	e.RequestParameters = json.RawMessage(`{"a":"` + strings.Repeat("x", MaxFieldBytes-8) + `"}`)
+	if got := e.AppendJSON(nil); !bytes.Contains(got, e.RequestParameters) {
+		t.Errorf("requestParameters of exactly MaxFieldBytes were not kept")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyfort/keyfort/internal/jsonstr"
 	"github.com/keyfort/keyfort/internal/uuid"
@@ -138,11 +139,35 @@ func (e *Event) MarshalJSON() ([]byte, error) {
 	return e.AppendJSON(nil), nil
 }
 
+// MaxFieldBytes is the largest requestParameters, responseElements or
+// additionalEventData a record holds. A larger one is replaced, as
+// CloudTrail replaces a field over its maximum size, by
+// {"reason":"<field> too large","omitted":true,"originalSize":<bytes>}
+// (CloudTrail does so above about 100 KB).
+const MaxFieldBytes = 100 << 10
+
+// MaxTextBytes is the longest userAgent or errorMessage a record holds; a
+// longer one is cut on a UTF-8 boundary and ends with "...".
+const MaxTextBytes = 8 << 10
+
+// clipText returns s cut to MaxTextBytes, with "..." when it was cut.
+func clipText(s string) string {
+	if len(s) <= MaxTextBytes {
+		return s
+	}
+	i := MaxTextBytes
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
+}
+
 // AppendJSON appends e as one compact CloudTrail record, members in
 // CloudTrail's order, without reflection (it is on every request's path).
 // RequestParameters, ResponseElements and AdditionalEventData are copied as
 // given: they must be valid JSON (encoding/json output); empty means null,
-// or, for additionalEventData, absent.
+// or, for additionalEventData, absent. What a client controls is bounded:
+// see MaxFieldBytes and MaxTextBytes.
 func (e *Event) AppendJSON(b []byte) []byte {
 	str := func(name, v string) {
 		b = append(b, ',', '"')
@@ -154,9 +179,16 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, ',', '"')
 		b = append(b, name...)
 		b = append(b, '"', ':')
-		if len(v) == 0 {
+		switch {
+		case len(v) == 0:
 			b = append(b, "null"...)
-		} else {
+		case len(v) > MaxFieldBytes:
+			b = append(b, `{"reason":"`...)
+			b = append(b, name...)
+			b = append(b, ` too large","omitted":true,"originalSize":`...)
+			b = strconv.AppendInt(b, int64(len(v)), 10)
+			b = append(b, '}')
+		default:
 			b = append(b, v...)
 		}
 	}
@@ -187,12 +219,12 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	str("eventName", e.EventName)
 	str("awsRegion", e.AWSRegion)
 	str("sourceIPAddress", e.SourceIPAddress)
-	str("userAgent", e.UserAgent)
+	str("userAgent", clipText(e.UserAgent))
 	if e.ErrorCode != "" {
 		str("errorCode", e.ErrorCode)
 	}
 	if e.ErrorMessage != "" {
-		str("errorMessage", e.ErrorMessage)
+		str("errorMessage", clipText(e.ErrorMessage))
 	}
 	raw("requestParameters", e.RequestParameters)
 	raw("responseElements", e.ResponseElements)
