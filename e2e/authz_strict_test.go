@@ -281,6 +281,9 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 	grant, err := root.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: key.KeyId, GranteePrincipal: aws.String("arn:aws:iam::" + strictAccount + ":user/alice"),
 		Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt}})
 	mustNoErr(t, err, "CreateGrant")
+	hmacKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
+	mac, err := root.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
+	mustNoErr(t, err, "GenerateMac")
 	sec := createSecret(t, rootSM, "app/db", "v")
 	_, err = rootSM.PutResourcePolicy(ctxT(t), &secretsmanager.PutResourcePolicyInput{SecretId: sec.ARN,
 		ResourcePolicy: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + strictAccount + `:user/alice"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}]}`)})
@@ -397,6 +400,14 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		},
 		"RetireGrant": func() error {
 			_, err := nobody.RetireGrant(ctxT(t), &kms.RetireGrantInput{KeyId: karn, GrantId: grant.GrantId})
+			return err
+		},
+		"GenerateMac": func() error {
+			_, err := nobody.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
+			return err
+		},
+		"VerifyMac": func() error {
+			_, err := nobody.VerifyMac(ctxT(t), &kms.VerifyMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), Mac: mac.Mac, MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
 			return err
 		},
 		"RevokeGrant": func() error {

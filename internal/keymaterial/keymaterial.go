@@ -182,11 +182,15 @@ func NewAEAD(material []byte) (cipher.AEAD, error) {
 
 // NewMaterial returns 32 bytes of new key material read from r (nil means
 // crypto/rand.Reader). The caller owns the buffer and should zero it when done.
-func NewMaterial(r io.Reader) ([]byte, error) {
+func NewMaterial(r io.Reader) ([]byte, error) { return NewMaterialOfSize(r, MaterialSize) }
+
+// NewMaterialOfSize returns n random bytes of key material read from r (nil
+// means crypto/rand.Reader): an HMAC key's, whose length is its spec's.
+func NewMaterialOfSize(r io.Reader, n int) ([]byte, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	m := make([]byte, MaterialSize)
+	m := make([]byte, n)
 	if _, err := io.ReadFull(r, m); err != nil {
 		clear(m)
 		return nil, fmt.Errorf("keymaterial: generate material: %w", err)

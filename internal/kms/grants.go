@@ -58,12 +58,13 @@ type grantMeta struct {
 
 func grantRecordID(keyID, grantID string) string { return keyID + "/" + grantID }
 
-// grantOperationsFor are the operations a grant on a symmetric encryption
-// key may allow (the only keys Keyfort makes so far).
+// grantOperationsFor are the operations a grant on a key may allow, by the
+// key's usage (the key types Keyfort makes so far).
 var grantOperationsFor = map[string][]string{
 	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
 		"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 		"DescribeKey", "CreateGrant", "RetireGrant"},
+	usageMAC: {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
 }
 
 // ecOperations are the grant operations that take an encryption context,

@@ -45,8 +45,12 @@ func materialRecordID(keyID, matID string) string { return keyID + "/" + matID }
 
 // newMaterial creates, seals and inserts a new key material for keyID and
 // returns its id (32 hex characters).
-func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID string, now time.Time) (string, error) {
-	raw, err := keymaterial.NewMaterial(s.rand)
+func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID, spec string, now time.Time) (string, error) {
+	size := keymaterial.MaterialSize
+	if row, ok := keySpecs[spec]; ok && row.materialSize > 0 {
+		size = row.materialSize
+	}
+	raw, err := keymaterial.NewMaterialOfSize(s.rand, size)
 	if err != nil {
 		return "", wrap("new material", err)
 	}
@@ -86,7 +90,7 @@ func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 		}
 	}
 	meta.ID = id
-	matID, err := s.newMaterial(ctx, tx, scope, id, now)
+	matID, err := s.newMaterial(ctx, tx, scope, id, meta.Spec, now)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +245,7 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 	}
 	// AWS shows CurrentKeyMaterialId for every symmetric AWS_KMS key,
 	// whatever its state.
-	if m.Material != "" {
+	if m.Material != "" && m.Spec == specSymmetric {
 		md.CurrentKeyMaterialId = ptr(displayMaterialID(m.Material))
 	}
 	return md

@@ -26,6 +26,9 @@ type keySpec struct {
 	// rotatable: AWS rotates the key's material (automatic and on
 	// demand).
 	rotatable bool
+	// materialSize is the length of the key's random material in bytes,
+	// for specs whose material is random bytes (symmetric and HMAC keys).
+	materialSize int
 	// available: Keyfort creates keys of this spec.
 	available bool
 }
@@ -40,7 +43,7 @@ var (
 // keySpecs is the table, from the AWS KMS developer guide's key spec
 // reference. SM2 keys exist only in the China regions on AWS.
 var keySpecs = map[string]*keySpec{
-	specSymmetric: {usages: []string{usageEncrypt}, encryption: []string{algSymmetric}, rotatable: true, available: true},
+	specSymmetric: {usages: []string{usageEncrypt}, encryption: []string{algSymmetric}, rotatable: true, available: true, materialSize: 32},
 	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
 	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
 	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
@@ -52,10 +55,10 @@ var keySpecs = map[string]*keySpec{
 		signing: []string{"ECDSA_SHA_512"}, agreement: ecdh},
 	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}},
 	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
-	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}},
-	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}},
-	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}},
-	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}},
+	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}, available: true, materialSize: 28},
+	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}, available: true, materialSize: 32},
+	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}, available: true, materialSize: 48},
+	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}, available: true, materialSize: 64},
 	"SM2": {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
 		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdh},
 	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},

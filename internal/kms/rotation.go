@@ -124,7 +124,7 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 
 // rotate makes a new material current for k.
 func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Time, how string) error {
-	matID, err := s.newMaterial(ctx, tx, k.rec.Scope, k.rec.ID, now)
+	matID, err := s.newMaterial(ctx, tx, k.rec.Scope, k.rec.ID, k.meta.Spec, now)
 	if err != nil {
 		return err
 	}
