@@ -355,7 +355,24 @@ func (a *App) Start() (err error) {
 	go a.runJobs(ctx)
 
 	a.log.Info("keyfort listening", "addr", l.Addr().String(), "auth", a.cfg.Auth, "tls", tlsMode, "data", a.cfg.DataDir)
+	a.warnInsecureDevAuth(l.Addr())
 	return nil
+}
+
+// warnInsecureDevAuth logs, loudly, that --insecure-dev-auth lets anyone
+// who reaches the port act as an account root: at error level when the
+// address is not loopback, where it takes effect.
+func (a *App) warnInsecureDevAuth(addr net.Addr) {
+	if !a.cfg.InsecureDevAuth || a.cfg.Auth == config.AuthStrict {
+		return
+	}
+	const risk = "credentials are not verified, so any caller that reaches this port is the root of an AWS account " +
+		"(every key, policy and secret); use --auth strict with --credentials outside a trusted machine"
+	if ta, ok := addr.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+		a.log.Warn("--insecure-dev-auth is set (on a loopback address, where dev auth needs no flag): "+risk, "addr", addr.String())
+		return
+	}
+	a.log.Error("INSECURE: --insecure-dev-auth on a non-loopback address: "+risk, "addr", addr.String())
 }
 
 // runJobs calls every job runner once now and then every interval until ctx
