@@ -421,6 +421,31 @@ func TestFileSinkRetentionAtOpen(t *testing.T) {
 		t.Errorf("rotated file left over MaxTotalBytes: %v", err)
 	}
 
+	// ApplyRetention ages files out between rotations.
+	now := testTime
+	s, err = NewFileSink(dir, FileOptions{MaxAge: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(rotated(30*time.Minute), 300)
+	if err := s.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rotated(30*time.Minute))); err != nil {
+		t.Errorf("a file rotated 30 minutes ago with MaxAge 1h: %v", err)
+	}
+	now = now.Add(time.Hour)
+	if err := s.ApplyRetention(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, rotated(30*time.Minute))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a file rotated 90 minutes ago with MaxAge 1h is still there: %v", err)
+	}
+	s.Close()
+	if err := s.ApplyRetention(); !errors.Is(err, ErrClosed) {
+		t.Errorf("ApplyRetention after Close = %v, want ErrClosed", err)
+	}
+
 	if _, err := NewFileSink(dir, FileOptions{MaxAge: -time.Second}); err == nil {
 		t.Errorf("NewFileSink(MaxAge < 0) = nil error")
 	}

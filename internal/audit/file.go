@@ -218,6 +218,20 @@ func (s *FileSink) open() error {
 	return nil
 }
 
+// ApplyRetention deletes the rotated files that FileOptions.MaxAge and
+// FileOptions.MaxTotalBytes no longer keep. The sink does so itself at open
+// and after each rotation; call it periodically so that files also age out
+// while little is written. It returns an error when the directory cannot be
+// read or a file cannot be deleted; writes go on either way.
+func (s *FileSink) ApplyRetention() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.prune()
+}
+
 // completeLinesEnd returns the length of the longest prefix of the file at
 // path (size bytes long) that ends with a newline: 0 if it has none.
 func completeLinesEnd(path string, size int64) (int64, error) {
