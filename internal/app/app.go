@@ -260,7 +260,7 @@ func loadRootKey(cfg config.Config, envKey string, expect storeExpectation, rand
 	})
 	if expect.ok && errors.Is(err, fs.ErrNotExist) && cfg.RootKeyFile == "" && envKey == "" {
 		return nil, false, source, fmt.Errorf("app: %w: the store is sealed under root key %x, but no root key was given (--root-key-file or KEYFORT_ROOT_KEY) and %s does not exist; refusing to generate a new root key beside existing data",
-			errWrongRootKey, expect.id, source)
+			errNoRootKey, expect.id, source)
 	}
 	if err != nil {
 		return nil, false, source, fmt.Errorf("app: %w", err)

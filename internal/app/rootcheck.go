@@ -78,8 +78,12 @@ func readExpectation(ctx context.Context, store storage.Store) (storeExpectation
 }
 
 // errWrongRootKey is wrapped by the errors of a start refused because the
-// root key is not the store's.
-var errWrongRootKey = errors.New("wrong root key")
+// root key is not the store's; errNoRootKey when there is none and the
+// store holds sealed records.
+var (
+	errWrongRootKey = errors.New("wrong root key")
+	errNoRootKey    = errors.New("no root key")
+)
 
 // checkRootKey refuses current unless the store is sealed under it, or under
 // next (an unfinished `keyfort rootkey rotate`, whose new key the server
