@@ -129,6 +129,14 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection after this long without
 	// a request.
 	IdleTimeout time.Duration
+	// AuditMaxFileBytes is the size at which the audit file is rotated
+	// (0: the audit package's default, 64 MiB).
+	AuditMaxFileBytes int64
+	// AuditMaxAge deletes rotated audit files older than it (0 keeps them).
+	AuditMaxAge time.Duration
+	// AuditMaxTotalBytes deletes the oldest rotated audit files while all
+	// of them with the current one exceed it (0 keeps them).
+	AuditMaxTotalBytes int64
 }
 
 // Default returns the default configuration.
@@ -262,6 +270,18 @@ func (c Config) Validate() error {
 	if c.IdleTimeout <= 0 {
 		return errorf("idle-timeout", "must be positive")
 	}
+	if c.AuditMaxFileBytes < 0 {
+		return errorf("audit-max-file-size", "must not be negative")
+	}
+	if c.AuditMaxAge < 0 {
+		return errorf("audit-max-age", "must not be negative")
+	}
+	if c.AuditMaxTotalBytes < 0 {
+		return errorf("audit-max-total-size", "must not be negative")
+	}
+	if c.AuditMaxTotalBytes > 0 && c.AuditMaxTotalBytes < c.AuditMaxFileBytes {
+		return errorf("audit-max-total-size", "is smaller than --audit-max-file-size: the trail would keep only its current file")
+	}
 	for arn, u := range c.RotationWebhooks {
 		if !lambdaARNRE.MatchString(arn) {
 			return errorf("rotation-webhooks", "%q is not a Lambda function ARN (arn:aws:lambda:<region>:<account>:function:<name>)", arn)
@@ -365,6 +385,23 @@ func settings() []setting {
 		}},
 		{"read-header-timeout", "KEYFORT_READ_HEADER_TIMEOUT", "bound on the wait for a request's header (default 5s)", duration(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
 		{"idle-timeout", "KEYFORT_IDLE_TIMEOUT", "closes a keep-alive connection idle this long (default 60s)", duration(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+		{"audit-max-file-size", "KEYFORT_AUDIT_MAX_FILE_SIZE", "size at which the audit file is rotated (e.g. 64MiB; 0 for the default, 64MiB)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			c.AuditMaxFileBytes = n
+			return nil
+		}},
+		{"audit-max-age", "KEYFORT_AUDIT_MAX_AGE", "delete rotated audit files older than this (e.g. 2160h; 0 keeps them)", duration(func(c *Config) *time.Duration { return &c.AuditMaxAge })},
+		{"audit-max-total-size", "KEYFORT_AUDIT_MAX_TOTAL_SIZE", "delete the oldest rotated audit files while the trail exceeds this (e.g. 1GiB; 0 keeps them)", func(c *Config, v string) error {
+			n, err := parseSize(v)
+			if err != nil {
+				return err
+			}
+			c.AuditMaxTotalBytes = n
+			return nil
+		}},
 		{"memory-limit", "KEYFORT_MEMORY_LIMIT", "Go runtime soft memory limit (e.g. 40MiB, 1GiB; 0 for the runtime default)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil {

@@ -148,6 +148,13 @@ func TestValidate(t *testing.T) {
 		{"no connections", func(c *Config) { c.MaxConnections = 0 }, "config: max-connections: must be at least 1"},
 		{"zero read-header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "config: read-header-timeout: must be positive"},
 		{"negative idle timeout", func(c *Config) { c.IdleTimeout = -time.Second }, "config: idle-timeout: must be positive"},
+		{"negative audit age", func(c *Config) { c.AuditMaxAge = -time.Hour }, "config: audit-max-age: must not be negative"},
+		{"negative audit size", func(c *Config) { c.AuditMaxTotalBytes = -1 }, "config: audit-max-total-size: must not be negative"},
+		{"audit total under file size", func(c *Config) { c.AuditMaxFileBytes, c.AuditMaxTotalBytes = 64<<20, 1<<20 },
+			"config: audit-max-total-size: is smaller than --audit-max-file-size: the trail would keep only its current file"},
+		{"audit retention", func(c *Config) {
+			c.AuditMaxFileBytes, c.AuditMaxTotalBytes, c.AuditMaxAge = 1<<20, 1<<30, 90*24*time.Hour
+		}, ""},
 		{"webhook", func(c *Config) {
 			c.RotationWebhooks = map[string]string{"arn:aws:lambda:us-east-1:123456789012:function:f": "https://h/x"}
 		}, ""},
@@ -337,5 +344,21 @@ func TestConnectionSettings(t *testing.T) {
 		env(map[string]string{"KEYFORT_MAX_CONNECTIONS": "70", "KEYFORT_READ_HEADER_TIMEOUT": "1s"}))
 	if err != nil || c.MaxConnections != 50 || c.IdleTimeout != 5*time.Second || c.ReadHeaderTimeout != time.Second {
 		t.Errorf("Load = %d, %v, %v, %v", c.MaxConnections, c.IdleTimeout, c.ReadHeaderTimeout, err)
+	}
+}
+
+func TestAuditRetentionSettings(t *testing.T) {
+	d := Default()
+	if d.AuditMaxAge != 0 || d.AuditMaxTotalBytes != 0 || d.AuditMaxFileBytes != 0 {
+		t.Errorf("Default() keeps audit files by default: %v, %d, %d", d.AuditMaxAge, d.AuditMaxTotalBytes, d.AuditMaxFileBytes)
+	}
+	c, err := Parse(strings.NewReader("audit_max_age: 720h\naudit-max-total-size: 1GiB\naudit_max_file_size: 16MiB\n"))
+	if err != nil || c.AuditMaxAge != 720*time.Hour || c.AuditMaxTotalBytes != 1<<30 || c.AuditMaxFileBytes != 16<<20 {
+		t.Errorf("Parse = %v, %d, %d, %v", c.AuditMaxAge, c.AuditMaxTotalBytes, c.AuditMaxFileBytes, err)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c, err = Load(fs, []string{"--audit-max-age", "48h"}, env(map[string]string{"KEYFORT_AUDIT_MAX_TOTAL_SIZE": "2GiB"}))
+	if err != nil || c.AuditMaxAge != 48*time.Hour || c.AuditMaxTotalBytes != 2<<30 {
+		t.Errorf("Load = %v, %d, %v", c.AuditMaxAge, c.AuditMaxTotalBytes, err)
 	}
 }
