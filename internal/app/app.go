@@ -212,9 +212,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	// Start writes the marker of a new store, once it listens.
 	a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc = expect, sealer, rootKey, next, source
 
-	if a.audit, err = audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{Now: now}); err != nil {
+	sink, err := audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{
+		Now:           now,
+		MaxBytes:      cfg.AuditMaxFileBytes,
+		MaxAge:        cfg.AuditMaxAge,
+		MaxTotalBytes: cfg.AuditMaxTotalBytes,
+		Logger:        log.With("component", "audit"),
+	})
+	if err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
 	}
+	a.audit = sink
 
 	svcs := newServices(serviceDeps{
 		store:  a.store,
@@ -226,6 +234,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		rotationWebhooks: cfg.RotationWebhooks,
 	})
 	a.jobs = svcs.jobs
+	if cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0 {
+		a.jobs = append(a.jobs, &auditRetention{sink: sink, now: now})
+	}
 	a.server, err = server.New(server.Config{
 		Services: []server.Service{
 			kmsServer(svcs),
@@ -233,6 +244,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		},
 		Auth:              auth,
 		InsecureDevAuth:   cfg.InsecureDevAuth,
+		MaxConnections:    cfg.MaxConnections,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		Audit:             a.audit,
 		Logger:            log,
 		Now:               now,
@@ -373,6 +387,30 @@ func (a *App) warnInsecureDevAuth(addr net.Addr) {
 		return
 	}
 	a.log.Error("INSECURE: --insecure-dev-auth on a non-loopback address: "+risk, "addr", addr.String())
+}
+
+// auditRetention deletes audit files past their age or the trail's size
+// limit at most once an hour (the sink also does at each rotation), so old
+// files go while little is written.
+type auditRetention struct {
+	sink *audit.FileSink
+	now  func() time.Time
+
+	mu   sync.Mutex // the ticker and App.RunJobs may run it at once
+	last time.Time
+}
+
+// RunJobs implements jobRunner.
+func (r *auditRetention) RunJobs(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.now(); r.last.IsZero() || t.Sub(r.last) >= time.Hour {
+		r.last = t
+		if err := r.sink.ApplyRetention(); err != nil {
+			return fmt.Errorf("app: audit retention: %w", err)
+		}
+	}
+	return nil
 }
 
 // runJobs calls every job runner once now and then every interval until ctx
