@@ -1,17 +1,19 @@
 // Command apigen generates Keyfort's wire API packages, internal/kms/kmsapi
-// and internal/secretsmanager/smapi, from the botocore service models
-// installed with Python's botocore.
+// and internal/secretsmanager/smapi, from botocore's service models pinned in
+// tools/apigen/models (see pin.go).
 //
 // Usage, from anywhere inside the module:
 //
-//	go run ./tools/apigen [-botocore DIR] [-root DIR]
+//	go run ./tools/apigen [-root DIR]
+//	go run ./tools/apigen -update-models [-botocore DIR] [-root DIR]
 //
 // or `go generate ./tools/apigen` (the go:generate line is in this file, so
 // that `go generate ./...` runs the generator once).
 //
-// Without -botocore the generator asks python3 where botocore is. Without
-// -root it writes below the directory holding go.mod, found by walking up
-// from the working directory. Every generated file is named *_gen.go; files
+// -update-models first replaces the pinned models with those of the botocore
+// installed with Python (or found in -botocore DIR) and records its version.
+// Without -root the generator works below the directory holding go.mod,
+// found by walking up from the working directory. Every generated file is named *_gen.go; files
 // matching that pattern in the output folders that the generator no longer
 // produces are removed. AWS's documentation strings are not copied.
 //
@@ -34,7 +36,8 @@ import (
 
 // service describes one generated package.
 type service struct {
-	// Model and Version locate the model below botocore/data.
+	// Model and Version locate the model below botocore/data and below
+	// tools/apigen/models.
 	Model, Version string
 	// Package is the Go package name and Dir its folder below the module root.
 	Package, Dir string
@@ -63,23 +66,17 @@ var services = []service{
 }
 
 func main() {
-	botocoreDir := flag.String("botocore", "", "botocore package `directory` (default: ask python3)")
+	update := flag.Bool("update-models", false, "refresh the pinned models from the installed botocore first")
+	botocoreDir := flag.String("botocore", "", "with -update-models, the botocore package `directory` (default: ask python3)")
 	root := flag.String("root", "", "module root `directory` (default: the folder of go.mod above the working directory)")
 	flag.Parse()
-	if err := run(*botocoreDir, *root); err != nil {
+	if err := run(*update, *botocoreDir, *root); err != nil {
 		fmt.Fprintln(os.Stderr, "apigen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(botocoreDir, root string) error {
-	if botocoreDir == "" {
-		dir, err := locateBotocore()
-		if err != nil {
-			return err
-		}
-		botocoreDir = dir
-	}
+func run(update bool, botocoreDir, root string) error {
 	if root == "" {
 		r, err := moduleRoot()
 		if err != nil {
@@ -87,8 +84,20 @@ func run(botocoreDir, root string) error {
 		}
 		root = r
 	}
+	if update {
+		if botocoreDir == "" {
+			dir, err := locateBotocore()
+			if err != nil {
+				return err
+			}
+			botocoreDir = dir
+		}
+		if err := updateModels(botocoreDir, root); err != nil {
+			return err
+		}
+	}
 	for _, svc := range services {
-		files, err := generateService(botocoreDir, svc)
+		files, err := generateService(root, svc)
 		if err != nil {
 			return err
 		}
@@ -99,10 +108,10 @@ func run(botocoreDir, root string) error {
 	return nil
 }
 
-// generateService loads the model of svc and returns its generated files by
-// base name.
-func generateService(botocoreDir string, svc service) (map[string][]byte, error) {
-	m, err := loadModel(modelPath(botocoreDir, svc.Model, svc.Version))
+// generateService loads the pinned model of svc below the module root and
+// returns its generated files by base name.
+func generateService(root string, svc service) (map[string][]byte, error) {
+	m, err := loadModel(pinnedModelPath(root, svc.Model, svc.Version))
 	if err != nil {
 		return nil, err
 	}

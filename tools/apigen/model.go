@@ -2,13 +2,10 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -160,20 +157,11 @@ func (s *shape) isRequired(name string) bool {
 	return false
 }
 
-// loadModel reads and decodes a gzip-compressed botocore model file.
+// loadModel reads and decodes a pinned model file.
 func loadModel(path string) (*model, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", path, err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
 	var m model
 	if err := json.Unmarshal(data, &m); err != nil {
@@ -225,9 +213,4 @@ func locateBotocore() (string, error) {
 		return "", fmt.Errorf("locate botocore with python3: empty answer")
 	}
 	return dir, nil
-}
-
-// modelPath returns the path of a service model below a botocore directory.
-func modelPath(botocoreDir, service, version string) string {
-	return filepath.Join(botocoreDir, "data", service, version, "service-2.json.gz")
 }
