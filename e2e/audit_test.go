@@ -19,7 +19,10 @@ import (
 
 // auditEvent is the part of a CloudTrail event these tests read.
 type auditEvent struct {
+	EventSource       string          `json:"eventSource"`
 	EventName         string          `json:"eventName"`
+	SourceIPAddress   string          `json:"sourceIPAddress"`
+	UserAgent         string          `json:"userAgent"`
 	EventID           string          `json:"eventID"`
 	RequestID         string          `json:"requestID"`
 	ReadOnly          bool            `json:"readOnly"`
@@ -33,6 +36,7 @@ type auditEvent struct {
 		AccessKeyID string `json:"accessKeyId"`
 		PrincipalID string `json:"principalId"`
 		UserName    string `json:"userName"`
+		InvokedBy   string `json:"invokedBy"`
 	} `json:"userIdentity"`
 	ErrorMessage string `json:"errorMessage"`
 	Resources    []struct {
@@ -105,7 +109,8 @@ func TestAuditResources(t *testing.T) {
 	_, err = c.ListKeys(ctx, &kms.ListKeysInput{})
 	mustNoErr(t, err, "ListKeys")
 	// Secrets Manager's own use of KMS (the aws/secretsmanager key, data
-	// keys) is not a resource of its callers' events.
+	// keys) is not a resource of its callers' events: its calls to KMS are
+	// events of their own (TestAuditSecretsManagerKMSCalls).
 	sm := srv.SecretsManager()
 	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("audited"), SecretString: aws.String("v")})
 	mustNoErr(t, err, "CreateSecret")
@@ -131,9 +136,18 @@ func TestAuditResources(t *testing.T) {
 		{"GenerateRandom", "", nil},
 		{"ListKeys", "", nil},
 		{"CreateSecret", "", nil},
+		{"GenerateDataKey", "", []string{"managed"}},
 		{"GetSecretValue", "", nil},
+		{"Decrypt", "", []string{"managed"}},
 	}
 	events := readAudit(t, srv)
+	managed, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/aws/secretsmanager")})
+	mustNoErr(t, err, "DescribeKey aws/secretsmanager")
+	for _, w := range want {
+		if len(w.arns) == 1 && w.arns[0] == "managed" {
+			w.arns[0] = aws.ToString(managed.KeyMetadata.Arn)
+		}
+	}
 	if len(events) != len(want) {
 		t.Fatalf("audit trail has %d events, want %d: %+v", len(events), len(want), events)
 	}
@@ -186,7 +200,9 @@ func TestAuditBatchGetSecretValue(t *testing.T) {
 	_, err = sm.BatchGetSecretValue(ctx, &secretsmanager.BatchGetSecretValueInput{})
 	wantAPIError(t, err, "InvalidParameterException", "")
 
-	events := readAudit(t, srv)
+	// Secrets Manager's own calls to KMS are checked in
+	// TestAuditSecretsManagerKMSCalls.
+	events := slices.DeleteFunc(readAudit(t, srv), func(e auditEvent) bool { return e.UserIdentity.InvokedBy != "" })
 	var names []string
 	for _, e := range events {
 		names = append(names, e.EventName)
@@ -258,5 +274,76 @@ func TestAuditDenials(t *testing.T) {
 	}
 	if unsigned.UserIdentity.ARN != "" || unsigned.UserIdentity.AccessKeyID != "" {
 		t.Fatalf("an unverified request is recorded as %+v", unsigned.UserIdentity)
+	}
+}
+
+// TestAuditSecretsManagerKMSCalls checks that Secrets Manager's calls to KMS
+// on a caller's behalf are KMS events as CloudTrail records them: the
+// caller's identity with invokedBy, sourceIPAddress and userAgent
+// secretsmanager.amazonaws.com, the key as resource, the secret's encryption
+// context, the request id of the Secrets Manager request, and written also
+// when KMS refuses and the Secrets Manager request fails.
+func TestAuditSecretsManagerKMSCalls(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c, sm := srv.KMS(), srv.SecretsManager()
+	ctx := ctxT(t)
+	k, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey")
+	keyARN := aws.ToString(k.KeyMetadata.Arn)
+	sec, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("via-kms"), KmsKeyId: k.KeyMetadata.KeyId, SecretString: aws.String("s3cr3t-value-via-kms")})
+	mustNoErr(t, err, "CreateSecret")
+	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("via-kms")})
+	mustNoErr(t, err, "GetSecretValue")
+	_, err = c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: k.KeyMetadata.KeyId})
+	mustNoErr(t, err, "DisableKey")
+	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("via-kms")})
+	wantAPIError(t, err, "DecryptionFailure", "")
+
+	events := readAudit(t, srv)
+	requestOf := map[string]string{} // request id -> the Secrets Manager event name and its error
+	for _, e := range events {
+		if e.EventSource == "secretsmanager.amazonaws.com" {
+			requestOf[e.RequestID] = e.EventName + "/" + e.ErrorCode
+		}
+	}
+	var got []string
+	for _, e := range events {
+		if e.UserIdentity.InvokedBy == "" {
+			continue
+		}
+		const svc = "secretsmanager.amazonaws.com"
+		if e.EventSource != "kms.amazonaws.com" || e.UserIdentity.InvokedBy != svc || e.SourceIPAddress != svc || e.UserAgent != svc || !e.ReadOnly {
+			t.Errorf("%s event: source %q invokedBy %q sourceIPAddress %q userAgent %q readOnly %v; want kms.amazonaws.com, %s three times, read-only",
+				e.EventName, e.EventSource, e.UserIdentity.InvokedBy, e.SourceIPAddress, e.UserAgent, e.ReadOnly, svc)
+		}
+		if e.UserIdentity.Type != "Root" || e.UserIdentity.AccountID != aws.ToString(k.KeyMetadata.AWSAccountId) {
+			t.Errorf("%s event userIdentity = %+v, want the caller (the account root)", e.EventName, e.UserIdentity)
+		}
+		var params struct {
+			KeyID             string            `json:"keyId"`
+			EncryptionContext map[string]string `json:"encryptionContext"`
+		}
+		if err := json.Unmarshal(e.RequestParameters, &params); err != nil || params.EncryptionContext["SecretARN"] != aws.ToString(sec.ARN) {
+			t.Errorf("%s event requestParameters = %s, want the secret's encryption context", e.EventName, e.RequestParameters)
+		}
+		if strings.Contains(string(e.RequestParameters), "s3cr3t") {
+			t.Errorf("%s event carries the secret value: %s", e.EventName, e.RequestParameters)
+		}
+		var arns []string
+		for _, r := range e.Resources {
+			arns = append(arns, r.Type+" "+r.ARN)
+		}
+		if e.ErrorCode == "" && !slices.Equal(arns, []string{"AWS::KMS::Key " + keyARN}) {
+			t.Errorf("%s event resources = %v, want the key %s", e.EventName, arns, keyARN)
+		}
+		got = append(got, requestOf[e.RequestID]+": "+e.EventName+"/"+e.ErrorCode)
+	}
+	want := []string{
+		"CreateSecret/: GenerateDataKey/",
+		"GetSecretValue/: Decrypt/",
+		"GetSecretValue/DecryptionFailure: Decrypt/DisabledException",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Secrets Manager's KMS events (request: event/error) = %q, want %q", got, want)
 	}
 }

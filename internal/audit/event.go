@@ -48,6 +48,10 @@ type UserIdentity struct {
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	// UserName is the IAM user's name (IAMUser only).
 	UserName string `json:"userName,omitempty"`
+	// InvokedBy names the AWS service that made the call on the
+	// principal's behalf ("secretsmanager.amazonaws.com" for Secrets
+	// Manager's calls to KMS); empty for the principal's own calls.
+	InvokedBy string `json:"invokedBy,omitempty"`
 }
 
 // Resource is one element of CloudTrail's resources list.
@@ -205,7 +209,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = jsonstr.Append(b, u.Type)
 	for _, f := range [...]struct{ name, v string }{
 		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
-		{"userName", u.UserName},
+		{"userName", u.UserName}, {"invokedBy", u.InvokedBy},
 	} {
 		if f.v != "" {
 			str(f.name, f.v)

@@ -18,8 +18,23 @@ type Resource struct {
 
 // Event is one more audit event a request causes besides its own, as AWS
 // writes a GetSecretValue event for each secret a BatchGetSecretValue call
-// reads. The server gives it the request's identity, time and request id.
+// reads, or a KMS Decrypt event for the data key of a secret Secrets Manager
+// decrypts on the caller's behalf. The server gives it the request's
+// identity, time and request id.
 type Event struct {
+	// Source is the event source when it is not the request's own service
+	// ("kms.amazonaws.com"); empty for the request's service.
+	Source string
+	// InvokedBy is the service that made the call on the caller's behalf
+	// ("secretsmanager.amazonaws.com"): the event's userIdentity.invokedBy,
+	// sourceIPAddress and userAgent, as CloudTrail records such calls.
+	InvokedBy string
+	// Resources are the event's resources.
+	Resources []Resource
+	// Always writes the event also when the request as a whole fails: the
+	// call it records was made and answered whatever became of the request.
+	// Without it the event is written only with a successful request.
+	Always bool
 	// Name is the event name (an operation name).
 	Name string
 	// ReadOnly is CloudTrail's readOnly field.

@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
@@ -100,12 +102,59 @@ func inRegion(ctx context.Context, scope storage.Scope) context.Context {
 	return identity.WithVia(ctx, smVia(scope.Region))
 }
 
+// GenerateDataKey and Decrypt are recorded as CloudTrail records Secrets
+// Manager's calls to KMS: a KMS event of the request, with the caller's
+// identity, invokedBy, sourceIPAddress and userAgent
+// secretsmanager.amazonaws.com, and the key as its resource; written whether
+// or not the Secrets Manager request succeeds, as the call was made.
 func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
-	return v.KMS.GenerateDataKey(through(ctx), in)
+	out, err := v.KMS.GenerateDataKey(through(ctx), in)
+	var keyARN *string
+	if out != nil {
+		keyARN = out.KeyId
+	}
+	noteKMSCall(ctx, "GenerateDataKey", in.AppendAuditJSON(nil), keyARN, err)
+	return out, err
 }
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	return v.KMS.Decrypt(through(ctx), in)
+	out, err := v.KMS.Decrypt(through(ctx), in)
+	var keyARN *string
+	if out != nil {
+		keyARN = out.KeyId
+	}
+	noteKMSCall(ctx, "Decrypt", in.AppendAuditJSON(nil), keyARN, err)
+	return out, err
+}
+
+// noteKMSCall adds the audit event of a call to KMS operation name, made on
+// the behalf of the caller of ctx, to the request's events. keyARN is the key
+// KMS answered with (nil when it refused); err its error. An error that is not
+// KMS's answer to the client (a failed store) is recorded as
+// KMSInternalException, the code KMS answers it with.
+func noteKMSCall(ctx context.Context, name string, params []byte, keyARN *string, err error) {
+	e := operation.Event{
+		Source:            "kms.amazonaws.com",
+		InvokedBy:         "secretsmanager.amazonaws.com",
+		Always:            true,
+		Name:              name,
+		ReadOnly:          true,
+		RequestParameters: params,
+	}
+	if err != nil {
+		if ae, ok := awserr.As(err); ok {
+			e.ErrorCode, e.ErrorMessage = ae.Code, ae.Message
+		} else {
+			e.ErrorCode = "KMSInternalException"
+		}
+	} else if a := deref(keyARN); a != "" {
+		account := ""
+		if p := strings.SplitN(a, ":", 6); len(p) == 6 {
+			account = p[4]
+		}
+		e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: account}}
+	}
+	operation.AddEvent(ctx, e)
 }
 
 func (v viaService) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {

@@ -620,29 +620,43 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 	return http.StatusOK
 }
 
-// writeAudit writes the request's event and, when it succeeded, the further
-// events the service noted (the GetSecretValue event of each secret a
-// BatchGetSecretValue call read), with the request's identity and id.
+// writeAudit writes the request's event and the further events the service
+// noted (the GetSecretValue event of each secret a BatchGetSecretValue call
+// read, the KMS calls Secrets Manager made on the caller's behalf), with the
+// request's identity and id. A noted event is written when the request
+// succeeded, or when it is marked Always.
 func (s *Server) writeAudit(ctx context.Context, c *call) error {
 	main := s.event(c)
 	if err := s.audit.Write(ctx, main); err != nil {
 		return err
 	}
-	if c.err != nil {
-		return nil
-	}
 	for _, x := range c.notes.Events() {
-		e := audit.New(main.EventSource, x.Name, c.start)
+		if c.err != nil && !x.Always {
+			continue
+		}
+		source := main.EventSource
+		if x.Source != "" {
+			source = x.Source
+		}
+		e := audit.New(source, x.Name, c.start)
 		e.RequestID = main.RequestID
 		e.UserIdentity = main.UserIdentity
 		e.AWSRegion = main.AWSRegion
 		e.SourceIPAddress = main.SourceIPAddress
 		e.UserAgent = main.UserAgent
+		if x.InvokedBy != "" {
+			e.UserIdentity.InvokedBy = x.InvokedBy
+			e.SourceIPAddress = x.InvokedBy
+			e.UserAgent = x.InvokedBy
+		}
 		e.RecipientAccountID = main.RecipientAccountID
 		e.ReadOnly = x.ReadOnly
 		e.RequestParameters = x.RequestParameters
 		e.ErrorCode = x.ErrorCode
 		e.ErrorMessage = x.ErrorMessage
+		for _, r := range x.Resources {
+			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+		}
 		if err := s.audit.Write(ctx, e); err != nil {
 			return err
 		}
