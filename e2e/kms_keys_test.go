@@ -141,7 +141,8 @@ func TestCreateKeyUnsupportedAndInvalid(t *testing.T) {
 		in   *kms.CreateKeyInput
 		code string
 	}{
-		{"asymmetric spec not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException"},
+		{"RSA encryption not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}, "UnsupportedOperationException"},
+		{"ECDH not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
 		{"bad usage for symmetric", &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException"},
 		{"HMAC without its usage", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256}, "ValidationException"},
 		{"ML-DSA not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecMlDsa44, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException"},

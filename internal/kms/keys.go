@@ -44,13 +44,20 @@ func materialAAD(scope storage.Scope, recID string) envelope.AAD {
 func materialRecordID(keyID, matID string) string { return keyID + "/" + matID }
 
 // newMaterial creates, seals and inserts a new key material for keyID and
-// returns its id (32 hex characters).
+// returns its id (32 hex characters): random bytes for symmetric and HMAC
+// keys, the private key as PKCS#8 DER for asymmetric keys.
 func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID, spec string, now time.Time) (string, error) {
-	size := keymaterial.MaterialSize
-	if row, ok := keySpecs[spec]; ok && row.materialSize > 0 {
-		size = row.materialSize
+	var raw []byte
+	var err error
+	if privateKeyKind(spec) != "" {
+		raw, err = newPrivateKey(s.rand, spec)
+	} else {
+		size := keymaterial.MaterialSize
+		if row, ok := keySpecs[spec]; ok && row.materialSize > 0 {
+			size = row.materialSize
+		}
+		raw, err = keymaterial.NewMaterialOfSize(s.rand, size)
 	}
-	raw, err := keymaterial.NewMaterialOfSize(s.rand, size)
 	if err != nil {
 		return "", wrap("new material", err)
 	}
@@ -154,8 +161,8 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, errValidation("XksKeyId is only valid with Origin EXTERNAL_KEY_STORE.")
 	case !keySpecs[spec].allows(usage):
 		return nil, errValidation("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
-	case !keySpecs[spec].available:
-		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s yet; only SYMMETRIC_DEFAULT keys can be created.", spec)
+	case !keySpecs[spec].makes(usage):
+		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s with KeyUsage %s yet.", spec, usage)
 	case origin != originAWSKMS:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
 	case deref(in.MultiRegion):

@@ -29,8 +29,10 @@ type keySpec struct {
 	// materialSize is the length of the key's random material in bytes,
 	// for specs whose material is random bytes (symmetric and HMAC keys).
 	materialSize int
-	// available: Keyfort creates keys of this spec.
-	available bool
+	// available: Keyfort creates keys of this spec; availableUsages, if
+	// set, narrows it to those usages.
+	available       bool
+	availableUsages []string
 }
 
 var (
@@ -38,23 +40,26 @@ var (
 	rsaSigning    = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
 		"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
 	ecdh = []string{"ECDH"}
+	// signOnly: of the usages of RSA and NIST curve keys, Keyfort makes
+	// signing keys so far.
+	signOnly = []string{usageSignVerify}
 )
 
 // keySpecs is the table, from the AWS KMS developer guide's key spec
 // reference. SM2 keys exist only in the China regions on AWS.
 var keySpecs = map[string]*keySpec{
 	specSymmetric: {usages: []string{usageEncrypt}, encryption: []string{algSymmetric}, rotatable: true, available: true, materialSize: 32},
-	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
-	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
-	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning},
+	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
+	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
+	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
 	"ECC_NIST_P256": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_256"}, agreement: ecdh},
+		signing: []string{"ECDSA_SHA_256"}, agreement: ecdh, available: true, availableUsages: signOnly},
 	"ECC_NIST_P384": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_384"}, agreement: ecdh},
+		signing: []string{"ECDSA_SHA_384"}, agreement: ecdh, available: true, availableUsages: signOnly},
 	"ECC_NIST_P521": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_512"}, agreement: ecdh},
+		signing: []string{"ECDSA_SHA_512"}, agreement: ecdh, available: true, availableUsages: signOnly},
 	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}},
-	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}},
+	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}, available: true},
 	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}, available: true, materialSize: 28},
 	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}, available: true, materialSize: 32},
 	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}, available: true, materialSize: 48},
@@ -69,6 +74,22 @@ var keySpecs = map[string]*keySpec{
 // allows reports whether the spec may be created with usage.
 func (s *keySpec) allows(usage string) bool {
 	for _, u := range s.usages {
+		if u == usage {
+			return true
+		}
+	}
+	return false
+}
+
+// makes reports whether Keyfort creates keys of this spec with usage.
+func (s *keySpec) makes(usage string) bool {
+	if !s.available {
+		return false
+	}
+	if s.availableUsages == nil {
+		return true
+	}
+	for _, u := range s.availableUsages {
 		if u == usage {
 			return true
 		}
