@@ -282,6 +282,7 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		Operations: []kmstypes.GrantOperation{kmstypes.GrantOperationDecrypt}})
 	mustNoErr(t, err, "CreateGrant")
 	hmacKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
+	signKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	mac, err := root.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
 	mustNoErr(t, err, "GenerateMac")
 	sec := createSecret(t, rootSM, "app/db", "v")
@@ -404,6 +405,10 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		},
 		"GenerateMac": func() error {
 			_, err := nobody.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
+			return err
+		},
+		"GetPublicKey": func() error {
+			_, err := nobody.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: signKey.KeyId})
 			return err
 		},
 		"VerifyMac": func() error {

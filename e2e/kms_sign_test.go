@@ -1,6 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,4 +81,60 @@ func equalAlgs(got, want []types.SigningAlgorithmSpec) bool {
 		}
 	}
 	return true
+}
+
+// TestGetPublicKey reads the public key of every signing spec (DER
+// SubjectPublicKeyInfo of the right type and size, and the metadata), by
+// key id and by alias, and its refusals: symmetric and HMAC keys, a
+// disabled key.
+func TestGetPublicKey(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	for _, sp := range signSpecs {
+		md := createKey(t, c, &kms.CreateKeyInput{KeySpec: sp.spec, KeyUsage: types.KeyUsageTypeSignVerify})
+		pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+		mustNoErr(t, err, "GetPublicKey")
+		if aws.ToString(pk.KeyId) != aws.ToString(md.Arn) || pk.KeySpec != sp.spec || string(pk.CustomerMasterKeySpec) != string(sp.spec) ||
+			pk.KeyUsage != types.KeyUsageTypeSignVerify || !equalAlgs(pk.SigningAlgorithms, sp.algs) ||
+			len(pk.EncryptionAlgorithms) != 0 || len(pk.KeyAgreementAlgorithms) != 0 {
+			t.Fatalf("%s GetPublicKey = %+v", sp.spec, pk)
+		}
+		pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+		mustNoErr(t, err, "ParsePKIXPublicKey")
+		size := 0
+		switch k := pub.(type) {
+		case *rsa.PublicKey:
+			size = k.N.BitLen()
+		case *ecdsa.PublicKey:
+			size = k.Curve.Params().BitSize
+		case ed25519.PublicKey:
+			size = 255
+		}
+		want := map[types.KeySpec]int{"RSA_2048": 2048, "RSA_3072": 3072, "RSA_4096": 4096, "ECC_NIST_P256": 256,
+			"ECC_NIST_P384": 384, "ECC_NIST_P521": 521, "ECC_NIST_EDWARDS25519": 255}[sp.spec]
+		if size != want {
+			t.Fatalf("%s public key %T of %d bits, want %d", sp.spec, pub, size, want)
+		}
+		alias := "alias/pub-" + strings.ToLower(string(sp.spec))
+		_, err = c.CreateAlias(ctxT(t), &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: md.KeyId})
+		mustNoErr(t, err, "CreateAlias")
+		again, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: aws.String(alias)})
+		mustNoErr(t, err, "GetPublicKey by alias")
+		if !bytes.Equal(again.PublicKey, pk.PublicKey) {
+			t.Fatalf("%s: the public key differs by alias", sp.spec)
+		}
+	}
+	sym := createKey(t, c, nil)
+	_, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: sym.KeyId})
+	wantAPIError(t, err, "UnsupportedOperationException", "GetPublicKey is not supported for symmetric keys.")
+	hm := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: hm.KeyId})
+	wantAPIError(t, err, "UnsupportedOperationException", "GetPublicKey is not supported for symmetric keys.")
+	p256 := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
+	_, err = c.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: p256.KeyId})
+	mustNoErr(t, err, "DisableKey")
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: p256.KeyId})
+	wantAPIError(t, err, "DisabledException", "is disabled.")
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: aws.String("alias/none")})
+	wantAPIError(t, err, "NotFoundException", "")
 }

@@ -864,7 +864,8 @@ class Smoke:
 
     def check_unimplemented(self):
         key_id, _ = self.new_key("smoke unimplemented")
-        expect_error(self.kms.get_public_key, "NotImplementedException", status=501, KeyId=key_id)
+        expect_error(self.kms.get_parameters_for_import, "NotImplementedException", status=501, KeyId=key_id,
+                     WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
 
     def check_grants(self):
         key_id, arn = self.new_key("smoke grant")
@@ -1530,7 +1531,7 @@ CHECKS = [
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
     ("Get/Put/ListKeyPolicies", "check_key_policy"),
     ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
-    ("unimplemented operation (GetPublicKey)", "check_unimplemented"),
+    ("unimplemented operation (GetParametersForImport)", "check_unimplemented"),
     ("CreateGrant / ListGrants / RevokeGrant across accounts", "check_grants"),
     ("region isolation (eu-west-1)", "check_region_isolation"),
     ("account isolation (access key 111122223333)", "check_account_isolation"),

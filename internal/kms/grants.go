@@ -64,7 +64,8 @@ var grantOperationsFor = map[string][]string{
 	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
 		"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 		"DescribeKey", "CreateGrant", "RetireGrant"},
-	usageMAC: {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageMAC:        {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageSignVerify: {"GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
 }
 
 // ecOperations are the grant operations that take an encryption context,

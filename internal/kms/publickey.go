@@ -1,0 +1,64 @@
+package kms
+
+// GetPublicKey: the public key of an asymmetric key as DER
+// SubjectPublicKeyInfo, with the metadata a caller needs to use it offline.
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+
+	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+)
+
+// signer opens the private key of an asymmetric key.
+func (s *Service) signer(ctx context.Context, k *key) (crypto.Signer, error) {
+	v, err := s.opened(ctx, k, k.meta.Material, parseSigner)
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := v.(crypto.Signer)
+	if !ok {
+		return nil, wrap("material of "+k.rec.ID, errNotPrivateKey)
+	}
+	return signer, nil
+}
+
+// GetPublicKey returns the public key of an asymmetric key. Symmetric and
+// HMAC keys have none (UnsupportedOperationException).
+func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput) (*kmsapi.GetPublicKeyOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refAliasOK|refCrossAccount, &access{action: in.IAMAction(), tokens: in.GrantTokens})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkEnabled(k); err != nil {
+		return nil, err
+	}
+	if privateKeyKind(k.meta.Spec) == "" {
+		return nil, awserr.New(codeUnsupported, "GetPublicKey is not supported for symmetric keys.")
+	}
+	signer, err := s.signer(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	if err != nil {
+		return nil, wrap("public key of "+k.rec.ID, err)
+	}
+	enc, sign, _, agree := specOf(k).algorithms(k.meta.Usage)
+	return &kmsapi.GetPublicKeyOutput{
+		KeyId:                  ptr(k.arn),
+		PublicKey:              der,
+		KeySpec:                kmsapi.KeySpec(k.meta.Spec),
+		CustomerMasterKeySpec:  kmsapi.CustomerMasterKeySpec(k.meta.Spec),
+		KeyUsage:               kmsapi.KeyUsageType(k.meta.Usage),
+		EncryptionAlgorithms:   enumList[kmsapi.EncryptionAlgorithmSpec](enc),
+		SigningAlgorithms:      enumList[kmsapi.SigningAlgorithmSpec](sign),
+		KeyAgreementAlgorithms: enumList[kmsapi.KeyAgreementAlgorithmSpec](agree),
+	}, nil
+}
