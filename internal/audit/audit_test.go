@@ -790,3 +790,50 @@ func TestEventBoundsWhatAClientControls(t *testing.T) {
 		t.Errorf("requestParameters of exactly MaxFieldBytes were not kept")
 	}
 }
+
+// TestWriteAll checks that WriteAll records every event in order, on a
+// FileSink as whole lines of one file (never split by rotation), and none
+// when one of them cannot be encoded; on other sinks one Write after
+// another.
+func TestWriteAll(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	one := len(testEvent("req-0").AppendJSON(nil)) + 1
+	s, err := NewFileSink(dir, FileOptions{MaxBytes: int64(2*one + one/2), Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Write(ctx, testEvent("req-0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll(ctx, s, []*Event{testEvent("req-1"), testEvent("req-2")}); err != nil {
+		t.Fatalf("WriteAll = %v", err)
+	}
+	bad := testEvent("req-bad")
+	bad.RequestParameters = json.RawMessage(`{"unterminated"`)
+	if err := WriteAll(ctx, s, []*Event{testEvent("req-3"), bad}); err == nil {
+		t.Errorf("WriteAll(with an invalid event) = nil, want error")
+	}
+	events, files := readLines(t, dir)
+	var ids []string
+	for _, e := range events {
+		ids = append(ids, e.RequestID)
+	}
+	if !slices.Equal(ids, []string{"req-0", "req-1", "req-2"}) {
+		t.Errorf("events = %v, want req-0 req-1 req-2 (nothing of the refused pair)", ids)
+	}
+	// req-1 and req-2 did not fit beside req-0, so they went to a new file
+	// together.
+	if len(files) != 2 || files[filepath.Join(dir, FileName)] != int64(2*one) {
+		t.Errorf("files = %v, want the pair alone in the current file (%d bytes)", files, 2*one)
+	}
+
+	var m MemorySink
+	if err := WriteAll(ctx, &m, []*Event{testEvent("a"), testEvent("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Events(); len(got) != 2 || got[0].RequestID != "a" || got[1].RequestID != "b" {
+		t.Errorf("MemorySink after WriteAll = %+v, want a then b", got)
+	}
+}

@@ -261,7 +261,25 @@ func (s *FileSink) Write(_ context.Context, e *Event) error {
 	if err := e.checkRaw(); err != nil {
 		return err
 	}
-	w := &lineWaiter{line: append(e.AppendJSON(make([]byte, 0, 1024)), '\n')}
+	return s.writeLines(append(e.AppendJSON(make([]byte, 0, 1024)), '\n'))
+}
+
+// writeAll appends the events as consecutive lines with one write(2) (see
+// WriteAll): all of them reach the file, in one file, or none.
+func (s *FileSink) writeAll(_ context.Context, events []*Event) error {
+	lines := make([]byte, 0, 1024*len(events))
+	for _, e := range events {
+		if err := e.checkRaw(); err != nil {
+			return err
+		}
+		lines = append(e.AppendJSON(lines), '\n')
+	}
+	return s.writeLines(lines)
+}
+
+// writeLines appends whole lines, durably when the sink syncs.
+func (s *FileSink) writeLines(lines []byte) error {
+	w := &lineWaiter{line: lines}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,7 +306,8 @@ func (s *FileSink) Write(_ context.Context, e *Event) error {
 	return s.waitSyncedLocked(w.seq)
 }
 
-// lineWaiter is one Write waiting for its line to reach the file.
+// lineWaiter is one Write waiting for its line (or writeAll for its lines)
+// to reach the file.
 type lineWaiter struct {
 	line []byte
 	done bool   // the line was written, or failed with err

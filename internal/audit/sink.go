@@ -21,6 +21,24 @@ type Sink interface {
 	Close() error
 }
 
+// WriteAll records events, in order, as Write does each: with one write(2)
+// on a FileSink (so that a request with several events, a Secrets Manager
+// read and the KMS Decrypt it made, costs the read path one write), one
+// Write after another on other sinks.
+func WriteAll(ctx context.Context, s Sink, events []*Event) error {
+	if b, ok := s.(interface {
+		writeAll(context.Context, []*Event) error
+	}); ok {
+		return b.writeAll(ctx, events)
+	}
+	for _, e := range events {
+		if err := s.Write(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Discard is a Sink that drops every event and never fails.
 var Discard Sink = discard{}
 

@@ -627,10 +627,13 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 // succeeded, or when it is marked Always.
 func (s *Server) writeAudit(ctx context.Context, c *call) error {
 	main := s.event(c)
-	if err := s.audit.Write(ctx, main); err != nil {
-		return err
+	noted := c.notes.Events()
+	if len(noted) == 0 {
+		return s.audit.Write(ctx, main)
 	}
-	for _, x := range c.notes.Events() {
+	events := make([]*audit.Event, 1, 1+len(noted))
+	events[0] = main
+	for _, x := range noted {
 		if c.err != nil && !x.Always {
 			continue
 		}
@@ -657,11 +660,9 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 		for _, r := range x.Resources {
 			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
 		}
-		if err := s.audit.Write(ctx, e); err != nil {
-			return err
-		}
+		events = append(events, e)
 	}
-	return nil
+	return audit.WriteAll(ctx, s.audit, events)
 }
 
 // event builds the CloudTrail event of the request.
