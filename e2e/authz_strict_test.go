@@ -283,6 +283,8 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 	mustNoErr(t, err, "CreateGrant")
 	hmacKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecHmac256, KeyUsage: kmstypes.KeyUsageTypeGenerateVerifyMac})
 	signKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
+	sig, err := root.Sign(ctxT(t), &kms.SignInput{KeyId: signKey.KeyId, Message: []byte("m"), SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
+	mustNoErr(t, err, "Sign")
 	mac, err := root.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
 	mustNoErr(t, err, "GenerateMac")
 	sec := createSecret(t, rootSM, "app/db", "v")
@@ -405,6 +407,14 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		},
 		"GenerateMac": func() error {
 			_, err := nobody.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
+			return err
+		},
+		"Sign": func() error {
+			_, err := nobody.Sign(ctxT(t), &kms.SignInput{KeyId: signKey.KeyId, Message: []byte("m"), SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
+			return err
+		},
+		"Verify": func() error {
+			_, err := nobody.Verify(ctxT(t), &kms.VerifyInput{KeyId: signKey.KeyId, Message: []byte("m"), Signature: sig.Signature, SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
 			return err
 		},
 		"GetPublicKey": func() error {

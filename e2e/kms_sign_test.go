@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha512"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -137,4 +141,206 @@ func TestGetPublicKey(t *testing.T) {
 	wantAPIError(t, err, "DisabledException", "is disabled.")
 	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: aws.String("alias/none")})
 	wantAPIError(t, err, "NotFoundException", "")
+}
+
+// TestSignVerify signs with every spec and algorithm through the SDK (RAW
+// and DIGEST), verifies with Verify and with Go's crypto against
+// GetPublicKey's key, and checks the refusals: tampered message or
+// signature, wrong algorithm, wrong message type or digest length, a key of
+// another usage, DryRun, a disabled key; the keys survive a restart.
+func TestSignVerify(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	msg := []byte("release v1.2.3 sha256:0123456789abcdef")
+	type signed struct {
+		key *string
+		alg types.SigningAlgorithmSpec
+		sig []byte
+	}
+	var all []signed
+	for _, sp := range signSpecs {
+		md := createKey(t, c, &kms.CreateKeyInput{KeySpec: sp.spec, KeyUsage: types.KeyUsageTypeSignVerify})
+		pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+		mustNoErr(t, err, "GetPublicKey")
+		if aws.ToString(pk.KeyId) != aws.ToString(md.Arn) || pk.KeySpec != sp.spec || string(pk.CustomerMasterKeySpec) != string(sp.spec) ||
+			pk.KeyUsage != types.KeyUsageTypeSignVerify || !equalAlgs(pk.SigningAlgorithms, sp.algs) || len(pk.EncryptionAlgorithms) != 0 {
+			t.Fatalf("%s GetPublicKey = %+v", sp.spec, pk)
+		}
+		pub, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+		mustNoErr(t, err, "ParsePKIXPublicKey")
+		for _, alg := range sp.algs {
+			for _, mt := range []types.MessageType{types.MessageTypeRaw, types.MessageTypeDigest} {
+				in := msg
+				h := algHash(alg)
+				if mt == "DIGEST" {
+					if alg == "ED25519_SHA_512" {
+						continue
+					}
+					d := h.New()
+					d.Write(msg)
+					in = d.Sum(nil)
+				} else if alg == "ED25519_PH_SHA_512" {
+					continue
+				}
+				out, err := c.Sign(ctxT(t), &kms.SignInput{KeyId: md.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg})
+				mustNoErr(t, err, "Sign "+string(alg))
+				if aws.ToString(out.KeyId) != aws.ToString(md.Arn) || out.SigningAlgorithm != alg {
+					t.Fatalf("Sign = %+v", out)
+				}
+				if err := goVerify(pub, alg, msg, out.Signature); err != nil {
+					t.Fatalf("%s %s %s: Go's crypto rejects the signature: %v", sp.spec, alg, mt, err)
+				}
+				v, err := c.Verify(ctxT(t), &kms.VerifyInput{KeyId: md.KeyId, Message: in, MessageType: mt, SigningAlgorithm: alg, Signature: out.Signature})
+				mustNoErr(t, err, "Verify "+string(alg))
+				if !v.SignatureValid || v.SigningAlgorithm != alg || aws.ToString(v.KeyId) != aws.ToString(md.Arn) {
+					t.Fatalf("Verify = %+v", v)
+				}
+				if mt == "DIGEST" && h != 0 {
+					_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: md.KeyId, Message: in[1:], MessageType: mt, SigningAlgorithm: alg})
+					wantAPIError(t, err, "ValidationException", "Digest is invalid length for algorithm "+string(alg)+".")
+					_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: md.KeyId, Message: append(bytes.Clone(in), 0), MessageType: mt, SigningAlgorithm: alg, Signature: out.Signature})
+					wantAPIError(t, err, "ValidationException", "Digest is invalid length for algorithm "+string(alg)+".")
+				}
+				if mt == "RAW" {
+					all = append(all, signed{md.KeyId, alg, out.Signature})
+				}
+			}
+		}
+	}
+	// Refusals, on each key's RAW signature.
+	for _, s := range all {
+		tampered := bytes.Clone(s.sig)
+		tampered[len(tampered)/2] ^= 1
+		mt := types.MessageTypeRaw
+		m := msg
+		if s.alg == "ED25519_PH_SHA_512" {
+			mt = types.MessageTypeDigest
+			d := sha512.Sum512(msg)
+			m = d[:]
+		}
+		_, err := c.Verify(ctxT(t), &kms.VerifyInput{KeyId: s.key, Message: m, MessageType: mt, SigningAlgorithm: s.alg, Signature: tampered})
+		wantAPIError(t, err, "KMSInvalidSignatureException", "")
+		other := append(bytes.Clone(m), '!')
+		if mt == types.MessageTypeDigest {
+			other = bytes.Clone(m)
+			other[0] ^= 1
+		}
+		_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: s.key, Message: other, MessageType: mt, SigningAlgorithm: s.alg, Signature: s.sig})
+		wantAPIError(t, err, "KMSInvalidSignatureException", "")
+	}
+	p256, rsa2048, ed := all[0].key, all[4].key, all[3].key
+	_, err := c.Sign(ctxT(t), &kms.SignInput{KeyId: p256, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha384})
+	wantAPIError(t, err, "InvalidKeyUsageException", "Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256.")
+	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: rsa2048, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: all[4].sig})
+	wantAPIError(t, err, "InvalidKeyUsageException", "Algorithm ECDSA_SHA_256 is incompatible with key spec RSA_2048.")
+	// A PSS signature does not verify as PKCS#1 v1.5.
+	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: rsa2048, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecRsassaPkcs1V15Sha256, Signature: all[4].sig})
+	wantAPIError(t, err, "KMSInvalidSignatureException", "")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: ed, Message: msg, MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEd25519Sha512})
+	wantAPIError(t, err, "ValidationException", "Message type DIGEST is incompatible with algorithm ED25519_SHA_512.")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: ed, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEd25519PhSha512})
+	wantAPIError(t, err, "ValidationException", "Message type RAW is incompatible with algorithm ED25519_PH_SHA_512.")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: p256, Message: bytes.Repeat([]byte("m"), 4097), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantAPIError(t, err, "ValidationException", "")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: p256, Message: bytes.Repeat([]byte("m"), 4096), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	mustNoErr(t, err, "Sign 4096 bytes")
+	sym := createKey(t, c, nil)
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: sym.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantAPIError(t, err, "InvalidKeyUsageException", "key usage is ENCRYPT_DECRYPT which is not valid for Sign.")
+	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: sym.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: all[0].sig})
+	wantAPIError(t, err, "InvalidKeyUsageException", "key usage is ENCRYPT_DECRYPT which is not valid for Verify.")
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: sym.KeyId})
+	wantAPIError(t, err, "UnsupportedOperationException", "")
+	hm := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: hm.KeyId})
+	wantAPIError(t, err, "UnsupportedOperationException", "")
+	_, err = c.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: p256, Message: msg, MacAlgorithm: types.MacAlgorithmSpecHmacSha256})
+	wantAPIError(t, err, "InvalidKeyUsageException", "key usage is SIGN_VERIFY which is not valid for GenerateMac.")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: p256, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, DryRun: aws.Bool(true)})
+	wantAPIError(t, err, "DryRunOperationException", "")
+	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: p256, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: all[0].sig, DryRun: aws.Bool(true)})
+	wantAPIError(t, err, "DryRunOperationException", "")
+	_, err = c.DisableKey(ctxT(t), &kms.DisableKeyInput{KeyId: p256})
+	mustNoErr(t, err, "DisableKey")
+	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: p256, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantAPIError(t, err, "DisabledException", "is disabled.")
+	_, err = c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: p256})
+	wantAPIError(t, err, "DisabledException", "is disabled.")
+	_, err = c.EnableKey(ctxT(t), &kms.EnableKeyInput{KeyId: p256})
+	mustNoErr(t, err, "EnableKey")
+
+	// After a restart every key still verifies what it signed before.
+	srv.Restart(t)
+	c = srv.KMS()
+	for _, s := range all {
+		mt, m := types.MessageTypeRaw, msg
+		if s.alg == "ED25519_PH_SHA_512" {
+			d := sha512.Sum512(msg)
+			mt, m = types.MessageTypeDigest, d[:]
+		}
+		_, err := c.Verify(ctxT(t), &kms.VerifyInput{KeyId: s.key, Message: m, MessageType: mt, SigningAlgorithm: s.alg, Signature: s.sig})
+		mustNoErr(t, err, "Verify after restart "+string(s.alg))
+	}
+
+	// A grant of Sign lets another account sign; Verify stays denied.
+	g, err := c.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: p256, GranteePrincipal: aws.String("arn:aws:iam::" + acctB + ":root"),
+		Operations: []types.GrantOperation{types.GrantOperationSign, types.GrantOperationGetPublicKey}})
+	mustNoErr(t, err, "CreateGrant Sign")
+	d, _ := c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: p256})
+	b := srv.KMSAs(acctB, "us-east-1")
+	tok := []string{aws.ToString(g.GrantToken)}
+	bs, err := b.Sign(ctxT(t), &kms.SignInput{KeyId: d.KeyMetadata.Arn, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, GrantTokens: tok})
+	mustNoErr(t, err, "Sign through a grant")
+	_, err = b.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: d.KeyMetadata.Arn, GrantTokens: tok})
+	mustNoErr(t, err, "GetPublicKey through a grant")
+	_, err = b.Verify(ctxT(t), &kms.VerifyInput{KeyId: d.KeyMetadata.Arn, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: bs.Signature})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Verify")
+	_, err = c.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: p256, GranteePrincipal: aws.String("arn:aws:iam::" + acctB + ":root"),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	wantAPIError(t, err, "ValidationException", "cannot allow the Encrypt operation")
+}
+
+func algHash(alg types.SigningAlgorithmSpec) crypto.Hash {
+	s := string(alg)
+	switch {
+	case s == "ED25519_SHA_512":
+		return 0
+	case strings.HasSuffix(s, "256"):
+		return crypto.SHA256
+	case strings.HasSuffix(s, "384"):
+		return crypto.SHA384
+	}
+	return crypto.SHA512
+}
+
+// goVerify checks a signature of msg with Go's standard library.
+func goVerify(pub any, alg types.SigningAlgorithmSpec, msg, sig []byte) error {
+	h := algHash(alg)
+	var digest []byte
+	if h != 0 {
+		d := h.New()
+		d.Write(msg)
+		digest = d.Sum(nil)
+	}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if !ecdsa.VerifyASN1(k, digest, sig) {
+			return errors.New("ecdsa.VerifyASN1 false")
+		}
+		return nil
+	case *rsa.PublicKey:
+		if strings.HasPrefix(string(alg), "RSASSA_PSS") {
+			return rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: h.Size()})
+		}
+		return rsa.VerifyPKCS1v15(k, h, digest, sig)
+	case ed25519.PublicKey:
+		if alg == types.SigningAlgorithmSpecEd25519PhSha512 {
+			return ed25519.VerifyWithOptions(k, digest, sig, &ed25519.Options{Hash: crypto.SHA512})
+		}
+		if !ed25519.Verify(k, msg, sig) {
+			return errors.New("ed25519.Verify false")
+		}
+		return nil
+	}
+	return fmt.Errorf("public key of type %T", pub)
 }

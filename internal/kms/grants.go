@@ -65,7 +65,7 @@ var grantOperationsFor = map[string][]string{
 		"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 		"DescribeKey", "CreateGrant", "RetireGrant"},
 	usageMAC:        {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
-	usageSignVerify: {"GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageSignVerify: {"Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
 }
 
 // ecOperations are the grant operations that take an encryption context,
