@@ -6,10 +6,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -298,6 +303,107 @@ func TestSignVerify(t *testing.T) {
 	_, err = c.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: p256, GranteePrincipal: aws.String("arn:aws:iam::" + acctB + ":root"),
 		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
 	wantAPIError(t, err, "ValidationException", "cannot allow the Encrypt operation")
+}
+
+// TestSignVerifyOpenSSL checks signatures made by Sign with the openssl
+// command line against GetPublicKey's key (PEM): ECDSA P-256/P-384,
+// RSA PKCS#1 v1.5 and PSS (salt = hash length), pure Ed25519; a tampered
+// signature fails there too.
+func TestSignVerifyOpenSSL(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl command")
+	}
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	dir := t.TempDir()
+	msg := []byte("artifact bytes checked by openssl")
+	msgFile := filepath.Join(dir, "msg")
+	if err := os.WriteFile(msgFile, msg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		spec types.KeySpec
+		alg  types.SigningAlgorithmSpec
+		args []string // openssl dgst options beyond -verify/-signature
+	}{
+		{types.KeySpecEccNistP256, types.SigningAlgorithmSpecEcdsaSha256, []string{"-sha256"}},
+		{types.KeySpecEccNistP384, types.SigningAlgorithmSpecEcdsaSha384, []string{"-sha384"}},
+		{types.KeySpecRsa2048, types.SigningAlgorithmSpecRsassaPkcs1V15Sha256, []string{"-sha256"}},
+		{types.KeySpecRsa2048, types.SigningAlgorithmSpecRsassaPssSha256, []string{"-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"}},
+		{types.KeySpecRsa3072, types.SigningAlgorithmSpecRsassaPssSha512, []string{"-sha512", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:64"}},
+	}
+	for i, tc := range cases {
+		md := createKey(t, c, &kms.CreateKeyInput{KeySpec: tc.spec, KeyUsage: types.KeyUsageTypeSignVerify})
+		pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+		mustNoErr(t, err, "GetPublicKey")
+		out, err := c.Sign(ctxT(t), &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: tc.alg})
+		mustNoErr(t, err, "Sign")
+		pem := writePEM(t, dir, fmt.Sprintf("pub%d.pem", i), pk.PublicKey)
+		sigFile := filepath.Join(dir, fmt.Sprintf("sig%d", i))
+		if err := os.WriteFile(sigFile, out.Signature, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"dgst"}, tc.args...)
+		args = append(args, "-verify", pem, "-signature", sigFile, msgFile)
+		if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil || !strings.Contains(string(b), "Verified OK") {
+			t.Fatalf("openssl %v (%s %s): %v\n%s", args, tc.spec, tc.alg, err, b)
+		}
+		// openssl rejects a tampered signature.
+		bad := bytes.Clone(out.Signature)
+		bad[len(bad)/2] ^= 1
+		if err := os.WriteFile(sigFile, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("openssl", args...).CombinedOutput(); err == nil {
+			t.Fatalf("openssl verifies a tampered %s signature:\n%s", tc.alg, b)
+		}
+	}
+	// Ed25519 (pure) with pkeyutl -rawin.
+	md := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistEdwards25519, KeyUsage: types.KeyUsageTypeSignVerify})
+	pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "GetPublicKey Ed25519")
+	out, err := c.Sign(ctxT(t), &kms.SignInput{KeyId: md.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEd25519Sha512})
+	mustNoErr(t, err, "Sign Ed25519")
+	pem := writePEM(t, dir, "ed.pem", pk.PublicKey)
+	sigFile := filepath.Join(dir, "ed.sig")
+	if err := os.WriteFile(sigFile, out.Signature, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin", "-in", msgFile, "-sigfile", sigFile}
+	if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil || !strings.Contains(string(b), "Signature Verified Successfully") {
+		t.Fatalf("openssl %v: %v\n%s", args, err, b)
+	}
+}
+
+func writePEM(t *testing.T, dir, name string, der []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestSignConditionKeys: a key policy lets another account sign only with
+// kms:SigningAlgorithm ECDSA_SHA_256 and kms:MessageType DIGEST.
+func TestSignConditionKeys(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMSAs(acctA, "us-east-1")
+	policy := `{"Version":"2012-10-17","Statement":[
+{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctA + `:root"},"Action":"kms:*","Resource":"*"},
+{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acctB + `:root"},"Action":["kms:Sign","kms:Verify"],"Resource":"*",
+ "Condition":{"StringEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256","kms:MessageType":"DIGEST"}}}]}`
+	md := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify, Policy: aws.String(policy)})
+	b := srv.KMSAs(acctB, "us-east-1")
+	d := sha256.Sum256([]byte("m"))
+	out, err := b.Sign(ctxT(t), &kms.SignInput{KeyId: md.Arn, Message: d[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	mustNoErr(t, err, "Sign DIGEST as allowed")
+	_, err = b.Verify(ctxT(t), &kms.VerifyInput{KeyId: md.Arn, Message: d[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: out.Signature})
+	mustNoErr(t, err, "Verify DIGEST as allowed")
+	_, err = b.Sign(ctxT(t), &kms.SignInput{KeyId: md.Arn, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Sign")
+	_, err = b.Sign(ctxT(t), &kms.SignInput{KeyId: md.Arn, Message: []byte("m"), MessageType: types.MessageTypeRaw, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Sign")
 }
 
 func algHash(alg types.SigningAlgorithmSpec) crypto.Hash {
