@@ -94,7 +94,7 @@ func newServices(d serviceDeps) services {
 // kmsServer describes the KMS service to the server, with the service's
 // one mapping of errors that are not the client's.
 func kmsServer(s services) server.Service {
-	svc := server.KMS(kmsapi.Operations(s.kms), kmsapi.Errors)
+	svc := server.NewService(kmsapi.Facts(), kmsapi.Operations(s.kms), kmsapi.Errors)
 	svc.InternalMessage = kms.InternalMessage
 	svc.MapError = kms.MapError
 	return svc
@@ -102,7 +102,7 @@ func kmsServer(s services) server.Service {
 
 // smServer describes the Secrets Manager service to the server.
 func smServer(s services) server.Service {
-	svc := server.SecretsManager(smapi.Operations(s.sm), smapi.Errors)
+	svc := server.NewService(smapi.Facts(), smapi.Operations(s.sm), smapi.Errors)
 	svc.InternalMessage = secretsmanager.InternalMessage
 	return svc
 }

@@ -22,7 +22,7 @@ import (
 var testTime = time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("CET", 3600))
 
 func testEvent(requestID string) *Event {
-	e := New(SourceKMS, "Encrypt", testTime)
+	e := New("kms.amazonaws.com", "Encrypt", testTime)
 	e.UserIdentity = UserIdentity{Type: "Root", PrincipalID: "123456789012", ARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012", AccessKeyID: "AKIAEXAMPLE"}
 	e.AWSRegion = "us-east-1"
 	e.SourceIPAddress = "127.0.0.1"
@@ -695,7 +695,7 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		EventVersion: EventVersion,
 		UserIdentity: UserIdentity{Type: "Root", PrincipalID: "123456789012", ARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012", AccessKeyID: "AKID\"x"},
 		EventTime:    time.Date(2026, 11, 23, 16, 0, 0, 999, time.FixedZone("x", 3600)),
-		EventSource:  SourceKMS, EventName: "Encrypt", AWSRegion: "us-east-1",
+		EventSource:  "kms.amazonaws.com", EventName: "Encrypt", AWSRegion: "us-east-1",
 		SourceIPAddress: "127.0.0.1", UserAgent: "ua <&> \u2028\n",
 		ErrorCode: "NotFoundException", ErrorMessage: "Key 'x' does not exist",
 		RequestParameters:   json.RawMessage(`{"KeyId":"k","Plaintext":"[REDACTED]"}`),
@@ -705,7 +705,7 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		Resources: []Resource{{AccountID: "1", Type: "AWS::KMS::Key", ARN: "arn:a"}, {AccountID: "2", Type: "t", ARN: "b"}},
 		EventType: EventTypeAPICall, ManagementEvent: true, RecipientAccountID: "123456789012", EventCategory: CategoryManagement,
 	}
-	minimal := New(SourceSecretsManager, "GetSecretValue", time.Unix(0, 0))
+	minimal := New("secretsmanager.amazonaws.com", "GetSecretValue", time.Unix(0, 0))
 	for name, e := range map[string]*Event{"full": full, "minimal": minimal} {
 		want, err := json.Marshal(&eventJSON{
 			EventVersion: e.EventVersion, UserIdentity: e.UserIdentity, EventTime: e.EventTime.UTC().Format(TimeFormat),

@@ -30,10 +30,6 @@ const (
 	EventTypeAPICall = "AwsApiCall"
 	// CategoryManagement is the eventCategory of a management event.
 	CategoryManagement = "Management"
-	// SourceKMS is the eventSource of KMS requests.
-	SourceKMS = "kms.amazonaws.com"
-	// SourceSecretsManager is the eventSource of Secrets Manager requests.
-	SourceSecretsManager = "secretsmanager.amazonaws.com"
 	// TimeFormat is how eventTime is written (always UTC, whole seconds).
 	TimeFormat = "2006-01-02T15:04:05Z"
 )

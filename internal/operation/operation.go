@@ -73,3 +73,26 @@ type ErrorShape struct {
 	// "message" or "Message".
 	MessageField string
 }
+
+// Facts are what the server needs to know of a service besides its
+// operations and errors. Each generated package returns its own from
+// Facts(), taken from the model and tools/apigen's table of services, so
+// that the server hard-codes no service.
+type Facts struct {
+	// TargetPrefix is the X-Amz-Target prefix, e.g. "TrentService".
+	TargetPrefix string
+	// SigningName is the SigV4 service name of the credential scope, e.g.
+	// "kms".
+	SigningName string
+	// EventSource is the CloudTrail eventSource, e.g. "kms.amazonaws.com".
+	EventSource string
+	// MessageField is the message member of the model's exceptions
+	// ("message" for KMS, "Message" for Secrets Manager).
+	MessageField string
+	// InternalErrorCode is the code of internal errors (HTTP 500), e.g.
+	// "KMSInternalException".
+	InternalErrorCode string
+	// NoResponseElements names operations whose output is never put in the
+	// audit trail (responseElements null), as CloudTrail records them.
+	NoResponseElements []string
+}

@@ -134,7 +134,7 @@ func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsa
 // KMSInternalException, the code KMS answers it with.
 func noteKMSCall(ctx context.Context, name string, params []byte, keyARN *string, err error) {
 	e := operation.Event{
-		Source:            "kms.amazonaws.com",
+		Source:            kmsapi.Facts().EventSource,
 		InvokedBy:         "secretsmanager.amazonaws.com",
 		Always:            true,
 		Name:              name,

@@ -77,46 +77,25 @@ type Service struct {
 	NoResponseElements map[string]bool
 }
 
-// KMS returns the Service description of AWS KMS with the given operation
-// table and error shapes (kmsapi.Operations(svc), kmsapi.Errors).
-func KMS(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
-	return Service{
-		TargetPrefix:      "TrentService",
-		SigningName:       "kms",
-		EventSource:       audit.SourceKMS,
-		Operations:        ops,
-		Errors:            errs,
-		MessageField:      "message",
-		InternalErrorCode: "KMSInternalException",
-		NoResponseElements: setOf("Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
-			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-			"GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
-			"GetPublicKey", "GetParametersForImport", "ImportKeyMaterial"),
+// NewService returns the description of a service from its generated
+// package's facts, operation table and error shapes:
+// NewService(kmsapi.Facts(), kmsapi.Operations(svc), kmsapi.Errors). The
+// service's InternalMessage and MapError are left for the caller to set.
+func NewService(f operation.Facts, ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
+	none := make(map[string]bool, len(f.NoResponseElements))
+	for _, n := range f.NoResponseElements {
+		none[n] = true
 	}
-}
-
-// SecretsManager returns the Service description of AWS Secrets Manager
-// with the given operation table and error shapes (smapi.Operations(svc),
-// smapi.Errors).
-func SecretsManager(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
 	return Service{
-		TargetPrefix:       "secretsmanager",
-		SigningName:        "secretsmanager",
-		EventSource:        audit.SourceSecretsManager,
+		TargetPrefix:       f.TargetPrefix,
+		SigningName:        f.SigningName,
+		EventSource:        f.EventSource,
 		Operations:         ops,
 		Errors:             errs,
-		MessageField:       "Message",
-		InternalErrorCode:  "InternalServiceError",
-		NoResponseElements: setOf("GetSecretValue", "BatchGetSecretValue", "GetRandomPassword"),
+		MessageField:       f.MessageField,
+		InternalErrorCode:  f.InternalErrorCode,
+		NoResponseElements: none,
 	}
-}
-
-func setOf(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
 }
 
 // Config configures a Server.

@@ -21,7 +21,9 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/jsonread"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
 )
 
@@ -157,8 +159,8 @@ func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	ts := &testServer{audit: &audit.MemorySink{}, logs: &syncBuffer{}}
 	cfg := Config{
 		Services: []Service{
-			KMS(fakeOps("TrentService"), kmsErrors),
-			SecretsManager(fakeOps("secretsmanager"), smErrors),
+			kmsService(fakeOps("TrentService"), kmsErrors),
+			smService(fakeOps("secretsmanager"), smErrors),
 		},
 		Audit:  ts.audit,
 		Logger: slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -494,7 +496,7 @@ func TestCheckListener(t *testing.T) {
 
 func TestNewRejectsDuplicates(t *testing.T) {
 	ops := fakeOps("TrentService")
-	_, err := New(Config{Audit: audit.Discard, Services: []Service{KMS(append(ops, ops[0]), kmsErrors)}})
+	_, err := New(Config{Audit: audit.Discard, Services: []Service{kmsService(append(ops, ops[0]), kmsErrors)}})
 	if err == nil || !strings.Contains(err.Error(), "TrentService.CreateKey listed twice") {
 		t.Errorf("New(duplicate) = %v, want listed twice", err)
 	}
@@ -530,7 +532,7 @@ func TestServeAndShutdown(t *testing.T) {
 }
 
 func BenchmarkDispatch(b *testing.B) {
-	srv, err := New(Config{Services: []Service{KMS(fakeOps("TrentService"), kmsErrors)}, Audit: audit.Discard})
+	srv, err := New(Config{Services: []Service{kmsService(fakeOps("TrentService"), kmsErrors)}, Audit: audit.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -557,7 +559,7 @@ func TestOnUndeclaredError(t *testing.T) {
 	ops := fakeOps("TrentService")
 	ops[0].Errors = []string{"NotFoundException"} // CreateKey declares it; Encrypt does not
 	srv, err := New(Config{
-		Services:          []Service{KMS(ops, kmsErrors)},
+		Services:          []Service{kmsService(ops, kmsErrors)},
 		Audit:             &audit.MemorySink{},
 		OnUndeclaredError: func(target, code string) { got = append(got, target+" "+code) },
 	})
@@ -580,7 +582,7 @@ func TestOnUndeclaredError(t *testing.T) {
 // not the client's: the service's MapError (a request whose context ended),
 // and its internal message.
 func TestServiceErrorMapping(t *testing.T) {
-	svc := KMS(fakeOps("TrentService"), kmsErrors)
+	svc := kmsService(fakeOps("TrentService"), kmsErrors)
 	svc.InternalMessage = "kms internal words"
 	svc.MapError = func(err error) *awserr.Error {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -601,4 +603,14 @@ func TestServiceErrorMapping(t *testing.T) {
 	if w.Code != 500 || w.Body.String() != `{"__type":"KMSInternalException","message":"kms internal words"}` {
 		t.Errorf("internal: %d %s", w.Code, w.Body)
 	}
+}
+
+// kmsService and smService describe KMS and Secrets Manager as app does,
+// with the given (fake) operations.
+func kmsService(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
+	return NewService(kmsapi.Facts(), ops, errs)
+}
+
+func smService(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
+	return NewService(smapi.Facts(), ops, errs)
 }

@@ -89,6 +89,7 @@ func testModel(members []member, shapes map[string]*shape) *model {
 	m.Shapes["DoRequest"] = &shape{Name: "DoRequest", Type: "structure", Members: members}
 	m.Shapes["Str"] = &shape{Name: "Str", Type: "string"}
 	m.Shapes["Oops"] = &shape{Name: "Oops", Type: "structure", Exception: true, Members: []member{{Name: "message", Shape: "Str"}}}
+	m.Shapes["Boom"] = &shape{Name: "Boom", Type: "structure", Exception: true, Fault: true, Members: []member{{Name: "message", Shape: "Str"}}}
 	for name, s := range shapes {
 		s.Name = name
 		m.Shapes[name] = s
@@ -97,7 +98,43 @@ func testModel(members []member, shapes map[string]*shape) *model {
 	return m
 }
 
-var testService = service{Package: "testapi", ServiceID: "Test", MaxBody: "1 << 10", MaxBodyDoc: "test"}
+var testService = service{Package: "testapi", ServiceID: "Test", MaxBody: "1 << 10", MaxBodyDoc: "test",
+	EventSource: "test.amazonaws.com", InternalErrorCode: "Boom", NoResponseElements: []string{"Do"}}
+
+// TestGenerateFacts checks Facts() against the model: the signing name
+// falls back to the endpoint prefix, and the generator refuses facts the
+// model contradicts.
+func TestGenerateFacts(t *testing.T) {
+	files, err := generate(testModel(nil, nil), testService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`TargetPrefix:      "Test"`, `SigningName:       "test"`, `EventSource:       "test.amazonaws.com"`,
+		`MessageField:      "message"`, `InternalErrorCode: "Boom"`, `"Do",`} {
+		if !strings.Contains(string(files["ops_gen.go"]), want) {
+			t.Errorf("ops_gen.go lacks %s", want)
+		}
+	}
+	tests := []struct {
+		name string
+		edit func(m *model, svc *service)
+		want string
+	}{
+		{"message spelled two ways", func(m *model, _ *service) { m.Shapes["Boom"].Members[0].Name = "Message" }, "2 ways"},
+		{"internal error not a fault", func(_ *model, svc *service) { svc.InternalErrorCode = "Oops" }, "not a fault"},
+		{"unknown operation", func(_ *model, svc *service) { svc.NoResponseElements = []string{"Nope"} }, "not an operation"},
+		{"no event source", func(_ *model, svc *service) { svc.EventSource = "" }, "no event source"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, svc := testModel(nil, nil), testService
+			tt.edit(m, &svc)
+			if _, err := generate(m, svc); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("generate() error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
 
 func TestGenerateRejects(t *testing.T) {
 	tests := []struct {

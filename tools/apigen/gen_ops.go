@@ -51,6 +51,8 @@ func (g *gen) genOps(w *writer) {
 	w.p(")")
 	w.p("")
 
+	g.genFacts(w)
+
 	ops := g.m.operationNames()
 	w.p("// Service is the %s API: one method per operation of the model.", id)
 	w.p("// Methods return an *awserr.Error for anything the client may see.")
@@ -177,4 +179,65 @@ func (g *gen) genOps(w *writer) {
 		w.p("%q: {Code: %q, Status: %d, Fault: %t, MessageField: %q},", s.Name, code, status, s.Fault, field)
 	}
 	w.p("}")
+}
+
+// genFacts writes Facts(), the service's description for the server: the
+// target prefix and signing name from the model's metadata, the message
+// member its exceptions share, and the table's event source, internal error
+// code and operations without responseElements, each checked against the
+// model.
+func (g *gen) genFacts(w *writer) {
+	md := g.m.Metadata
+	signing := md.SigningName
+	if signing == "" {
+		signing = md.EndpointPrefix // SigV4 signs with the endpoint prefix when the model names no signing name
+	}
+	if md.TargetPrefix == "" || signing == "" {
+		failf("model has no target prefix or signing name")
+	}
+	spellings := map[string]bool{}
+	for _, s := range g.m.Shapes {
+		if !s.Exception {
+			continue
+		}
+		for _, mem := range s.Members {
+			if strings.EqualFold(mem.Name, "message") {
+				spellings[mem.Name] = true
+			}
+		}
+	}
+	if len(spellings) != 1 {
+		failf("the model's exceptions spell their message member %d ways, want one", len(spellings))
+	}
+	var messageField string
+	for k := range spellings {
+		messageField = k
+	}
+	if g.svc.EventSource == "" {
+		failf("service %s has no event source", g.svc.Package)
+	}
+	if s, ok := g.m.Shapes[g.svc.InternalErrorCode]; !ok || !s.Exception || !s.Fault {
+		failf("internal error code %q is not a fault of the model", g.svc.InternalErrorCode)
+	}
+	for _, op := range g.svc.NoResponseElements {
+		if _, ok := g.m.Operations[op]; !ok {
+			failf("NoResponseElements names %q, which is not an operation of the model", op)
+		}
+	}
+	w.p("// Facts describes the %s service to the server.", md.ServiceID)
+	w.p("func Facts() operation.Facts {")
+	w.p("return operation.Facts{")
+	w.p("TargetPrefix: %q,", md.TargetPrefix)
+	w.p("SigningName: %q,", signing)
+	w.p("EventSource: %q,", g.svc.EventSource)
+	w.p("MessageField: %q,", messageField)
+	w.p("InternalErrorCode: %q,", g.svc.InternalErrorCode)
+	w.p("NoResponseElements: []string{")
+	for _, op := range g.svc.NoResponseElements {
+		w.p("%q,", op)
+	}
+	w.p("},")
+	w.p("}")
+	w.p("}")
+	w.p("")
 }

@@ -47,6 +47,15 @@ type service struct {
 	MaxBody string
 	// MaxBodyDoc explains the limit.
 	MaxBodyDoc string
+	// EventSource is the service's CloudTrail eventSource.
+	EventSource string
+	// InternalErrorCode is the exception the service answers internal
+	// errors with (one of the model's faults).
+	InternalErrorCode string
+	// NoResponseElements are the operations whose CloudTrail events have
+	// responseElements null although they succeed and are not read-only
+	// (cryptographic operations, secret values).
+	NoResponseElements []string
 }
 
 // services lists the packages apigen writes.
@@ -56,12 +65,19 @@ var services = []service{
 		Package: "kmsapi", Dir: "internal/kms/kmsapi",
 		ServiceID: "KMS",
 		MaxBody:   "128 << 10", MaxBodyDoc: "128 KiB: KMS plaintexts are at most 4096 bytes and AWS limits key policies to 32 KiB",
+		EventSource: "kms.amazonaws.com", InternalErrorCode: "KMSInternalException",
+		NoResponseElements: []string{"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
+			"GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
+			"GetPublicKey", "GetParametersForImport", "ImportKeyMaterial"},
 	},
 	{
 		Model: "secretsmanager", Version: "2017-10-17",
 		Package: "smapi", Dir: "internal/secretsmanager/smapi",
 		ServiceID: "SecretsManager",
 		MaxBody:   "1 << 20", MaxBodyDoc: "1 MiB: secret values are at most 65536 bytes, several per batch",
+		EventSource: "secretsmanager.amazonaws.com", InternalErrorCode: "InternalServiceError",
+		NoResponseElements: []string{"GetSecretValue", "BatchGetSecretValue", "GetRandomPassword"},
 	},
 }
 

@@ -20,6 +20,35 @@ const (
 	MaxBody int64 = 128 << 10
 )
 
+// Facts describes the KMS service to the server.
+func Facts() operation.Facts {
+	return operation.Facts{
+		TargetPrefix:      "TrentService",
+		SigningName:       "kms",
+		EventSource:       "kms.amazonaws.com",
+		MessageField:      "message",
+		InternalErrorCode: "KMSInternalException",
+		NoResponseElements: []string{
+			"Encrypt",
+			"Decrypt",
+			"ReEncrypt",
+			"GenerateDataKey",
+			"GenerateDataKeyWithoutPlaintext",
+			"GenerateDataKeyPair",
+			"GenerateDataKeyPairWithoutPlaintext",
+			"GenerateRandom",
+			"Sign",
+			"Verify",
+			"GenerateMac",
+			"VerifyMac",
+			"DeriveSharedSecret",
+			"GetPublicKey",
+			"GetParametersForImport",
+			"ImportKeyMaterial",
+		},
+	}
+}
+
 // Service is the KMS API: one method per operation of the model.
 // Methods return an *awserr.Error for anything the client may see.
 type Service interface {

@@ -20,6 +20,22 @@ const (
 	MaxBody int64 = 1 << 20
 )
 
+// Facts describes the Secrets Manager service to the server.
+func Facts() operation.Facts {
+	return operation.Facts{
+		TargetPrefix:      "secretsmanager",
+		SigningName:       "secretsmanager",
+		EventSource:       "secretsmanager.amazonaws.com",
+		MessageField:      "Message",
+		InternalErrorCode: "InternalServiceError",
+		NoResponseElements: []string{
+			"GetSecretValue",
+			"BatchGetSecretValue",
+			"GetRandomPassword",
+		},
+	}
+}
+
 // Service is the Secrets Manager API: one method per operation of the model.
 // Methods return an *awserr.Error for anything the client may see.
 type Service interface {
