@@ -51,7 +51,7 @@ func TestImportArrows(t *testing.T) {
 			"the credentials file is parsed, not served: no HTTP, no signing, no storage"},
 		{module + "/internal/sigv4", []string{module + "/internal/credentials", module + "/internal/storage", module + "/internal/server"},
 			"sigv4 reaches the credentials file only through its Credentials interface"},
-		{module + "/internal/server", []string{module + "/internal/kms", module + "/internal/secretsmanager"},
+		{module + "/internal/server", []string{module + "/internal/kms", module + "/internal/kms/", module + "/internal/secretsmanager", module + "/internal/secretsmanager/"},
 			"the server hard-codes no service: each generated package describes its own (Facts)"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
 	}
