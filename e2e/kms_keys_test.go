@@ -141,7 +141,6 @@ func TestCreateKeyUnsupportedAndInvalid(t *testing.T) {
 		in   *kms.CreateKeyInput
 		code string
 	}{
-		{"RSA encryption not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt}, "UnsupportedOperationException"},
 		{"ECDH not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
 		{"bad usage for symmetric", &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException"},
 		{"HMAC without its usage", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256}, "ValidationException"},

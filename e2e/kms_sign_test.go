@@ -5,7 +5,9 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -449,4 +451,118 @@ func goVerify(pub any, alg types.SigningAlgorithmSpec, msg, sig []byte) error {
 		return nil
 	}
 	return fmt.Errorf("public key of type %T", pub)
+}
+
+// TestRSAEncryption: RSA ENCRYPT_DECRYPT keys with RSAES_OAEP_SHA_1 and
+// RSAES_OAEP_SHA_256 through Encrypt, Decrypt (KeyId required: the blob is
+// raw OAEP) and ReEncrypt; a ciphertext made by Go and by openssl from
+// GetPublicKey's key decrypts; the plaintext limit, the algorithm checks.
+func TestRSAEncryption(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	limits := map[types.KeySpec][2]int{"RSA_2048": {214, 190}, "RSA_3072": {342, 318}, "RSA_4096": {470, 446}}
+	algs := []types.EncryptionAlgorithmSpec{types.EncryptionAlgorithmSpecRsaesOaepSha1, types.EncryptionAlgorithmSpecRsaesOaepSha256}
+	sym := createKey(t, c, nil)
+	for spec, lim := range limits {
+		md := createKey(t, c, &kms.CreateKeyInput{KeySpec: spec, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+		if len(md.EncryptionAlgorithms) != 2 || len(md.SigningAlgorithms) != 0 {
+			t.Fatalf("%s metadata = %+v", spec, md)
+		}
+		pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+		mustNoErr(t, err, "GetPublicKey")
+		if len(pk.EncryptionAlgorithms) != 2 || pk.KeyUsage != types.KeyUsageTypeEncryptDecrypt {
+			t.Fatalf("%s GetPublicKey = %+v", spec, pk)
+		}
+		pubAny, err := x509.ParsePKIXPublicKey(pk.PublicKey)
+		mustNoErr(t, err, "ParsePKIXPublicKey")
+		pub := pubAny.(*rsa.PublicKey)
+		for i, alg := range algs {
+			pt := bytes.Repeat([]byte{'p'}, lim[i])
+			out, err := c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: pt, EncryptionAlgorithm: alg})
+			mustNoErr(t, err, "Encrypt "+string(alg))
+			if len(out.CiphertextBlob) != pub.Size() || out.EncryptionAlgorithm != alg {
+				t.Fatalf("%s %s: %d-byte blob, %s", spec, alg, len(out.CiphertextBlob), out.EncryptionAlgorithm)
+			}
+			d, err := c.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.KeyId, CiphertextBlob: out.CiphertextBlob, EncryptionAlgorithm: alg})
+			mustNoErr(t, err, "Decrypt "+string(alg))
+			if !bytes.Equal(d.Plaintext, pt) || d.EncryptionAlgorithm != alg || aws.ToString(d.KeyId) != aws.ToString(md.Arn) {
+				t.Fatalf("%s %s Decrypt = %+v", spec, alg, d)
+			}
+			_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: append(pt, 'x'), EncryptionAlgorithm: alg})
+			wantAPIError(t, err, "ValidationException", "")
+			// Made offline with Go's crypto.
+			h := sha256.New()
+			if alg == types.EncryptionAlgorithmSpecRsaesOaepSha1 {
+				h = sha1.New()
+			}
+			off, err := rsa.EncryptOAEP(h, rand.Reader, pub, []byte("offline"), nil)
+			mustNoErr(t, err, "EncryptOAEP")
+			d, err = c.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.KeyId, CiphertextBlob: off, EncryptionAlgorithm: alg})
+			mustNoErr(t, err, "Decrypt offline ciphertext")
+			if string(d.Plaintext) != "offline" {
+				t.Fatalf("offline plaintext = %q", d.Plaintext)
+			}
+			// ReEncrypt to the symmetric key and back.
+			re, err := c.ReEncrypt(ctxT(t), &kms.ReEncryptInput{CiphertextBlob: off, SourceKeyId: md.KeyId, SourceEncryptionAlgorithm: alg, DestinationKeyId: sym.KeyId})
+			mustNoErr(t, err, "ReEncrypt from RSA")
+			back, err := c.ReEncrypt(ctxT(t), &kms.ReEncryptInput{CiphertextBlob: re.CiphertextBlob, DestinationKeyId: md.KeyId, DestinationEncryptionAlgorithm: alg})
+			mustNoErr(t, err, "ReEncrypt to RSA")
+			if back.DestinationEncryptionAlgorithm != alg || back.SourceEncryptionAlgorithm != types.EncryptionAlgorithmSpecSymmetricDefault {
+				t.Fatalf("ReEncrypt = %+v", back)
+			}
+			d, err = c.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.KeyId, CiphertextBlob: back.CiphertextBlob, EncryptionAlgorithm: alg})
+			mustNoErr(t, err, "Decrypt after ReEncrypt")
+			if string(d.Plaintext) != "offline" {
+				t.Fatalf("re-encrypted plaintext = %q", d.Plaintext)
+			}
+		}
+		_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+		wantAPIError(t, err, "InvalidKeyUsageException", "SYMMETRIC_DEFAULT")
+		_, err = c.GenerateDataKey(ctxT(t), &kms.GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: types.DataKeySpecAes256})
+		wantAPIError(t, err, "InvalidKeyUsageException", "")
+		_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: sym.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: algs[1]})
+		wantAPIError(t, err, "InvalidKeyUsageException", "RSAES_OAEP_SHA_256")
+		out, err := c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: algs[1]})
+		mustNoErr(t, err, "Encrypt")
+		_, err = c.Decrypt(ctxT(t), &kms.DecryptInput{CiphertextBlob: out.CiphertextBlob, EncryptionAlgorithm: algs[1]})
+		wantAPIError(t, err, "InvalidCiphertextException", "")
+		_, err = c.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.KeyId, CiphertextBlob: out.CiphertextBlob, EncryptionAlgorithm: algs[0]})
+		wantAPIError(t, err, "InvalidCiphertextException", "")
+		_, err = c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: algs[1], EncryptionContext: map[string]string{"a": "b"}})
+		wantAPIError(t, err, "ValidationException", "")
+		_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: md.KeyId, Message: []byte("m"), SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
+		wantAPIError(t, err, "InvalidKeyUsageException", "key usage is ENCRYPT_DECRYPT which is not valid for Sign.")
+	}
+
+	// A ciphertext made by the openssl command from GetPublicKey's key.
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl command")
+	}
+	md := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	pk, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	dir := t.TempDir()
+	pem := writePEM(t, dir, "rsa.pem", pk.PublicKey)
+	in := filepath.Join(dir, "pt")
+	if err := os.WriteFile(in, []byte("made by openssl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		alg  types.EncryptionAlgorithmSpec
+		hash string
+	}{{algs[0], "sha1"}, {algs[1], "sha256"}} {
+		ctFile := filepath.Join(dir, "ct-"+tc.hash)
+		args := []string{"pkeyutl", "-encrypt", "-pubin", "-inkey", pem, "-in", in, "-out", ctFile,
+			"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:" + tc.hash, "-pkeyopt", "rsa_mgf1_md:" + tc.hash}
+		if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, b)
+		}
+		ct, err := os.ReadFile(ctFile)
+		mustNoErr(t, err, "read openssl ciphertext")
+		d, err := c.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: tc.alg})
+		mustNoErr(t, err, "Decrypt openssl ciphertext "+string(tc.alg))
+		if string(d.Plaintext) != "made by openssl" {
+			t.Fatalf("openssl %s plaintext = %q", tc.alg, d.Plaintext)
+		}
+	}
 }

@@ -56,8 +56,13 @@ func checkUsable(k *key) error {
 }
 
 func checkAlgorithm(alg kmsapi.EncryptionAlgorithmSpec, k *key) error {
-	if alg != "" && string(alg) != algSymmetric {
-		return awserr.Newf(codeInvalidKeyUsage, "The encryption algorithm %s is not supported by %s, whose key spec is %s.", alg, k.arn, k.meta.Spec)
+	enc, _, _, _ := specOf(k).algorithms(k.meta.Usage)
+	offered := false
+	for _, e := range enc {
+		offered = offered || e == string(usedAlgorithm(alg))
+	}
+	if !offered {
+		return awserr.Newf(codeInvalidKeyUsage, "The encryption algorithm %s is not supported by %s, whose key spec is %s.", usedAlgorithm(alg), k.arn, k.meta.Spec)
 	}
 	return nil
 }
@@ -244,11 +249,11 @@ func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 	if deref(in.DryRun) {
 		return nil, errDryRun()
 	}
-	blob, err := s.encryptWith(ctx, k, in.EncryptionContext, in.Plaintext.Reveal())
+	blob, err := s.encryptFor(ctx, k, in.EncryptionAlgorithm, in.EncryptionContext, in.Plaintext.Reveal())
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: ptr(k.arn), EncryptionAlgorithm: algSymmetric}, nil
+	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: ptr(k.arn), EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm)}, nil
 }
 
 // Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*.
@@ -264,7 +269,7 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
-	k, pt, matID, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a)
+	k, pt, matID, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a)
 	if err != nil {
 		return nil, err
 	}
@@ -275,8 +280,8 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 	return &kmsapi.DecryptOutput{
 		KeyId:               ptr(k.arn),
 		Plaintext:           sensitive.Bytes(pt),
-		EncryptionAlgorithm: algSymmetric,
-		KeyMaterialId:       ptr(displayMaterialID(matID)),
+		EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm),
+		KeyMaterialId:       materialIDOf(matID),
 	}, nil
 }
 
@@ -293,7 +298,7 @@ func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	from := cryptoAccess(actionReEncryptFrom, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, in.GrantTokens)
-	src, pt, srcMat, err := s.decryptBlob(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from)
+	src, pt, srcMat, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +311,11 @@ func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 	if deref(in.DryRun) {
 		return nil, errDryRun()
 	}
-	blob, err := s.encryptWith(ctx, dst, in.DestinationEncryptionContext, pt)
+	dstMat := dst.meta.Material
+	if isRSAEncryption(dst) {
+		dstMat = ""
+	}
+	blob, err := s.encryptFor(ctx, dst, in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext, pt)
 	if err != nil {
 		return nil, err
 	}
@@ -314,10 +323,10 @@ func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 		CiphertextBlob:                 blob,
 		SourceKeyId:                    ptr(src.arn),
 		KeyId:                          ptr(dst.arn),
-		SourceEncryptionAlgorithm:      algSymmetric,
-		DestinationEncryptionAlgorithm: algSymmetric,
-		SourceKeyMaterialId:            ptr(displayMaterialID(srcMat)),
-		DestinationKeyMaterialId:       ptr(displayMaterialID(dst.meta.Material)),
+		SourceEncryptionAlgorithm:      usedAlgorithm(in.SourceEncryptionAlgorithm),
+		DestinationEncryptionAlgorithm: usedAlgorithm(in.DestinationEncryptionAlgorithm),
+		SourceKeyMaterialId:            materialIDOf(srcMat),
+		DestinationKeyMaterialId:       materialIDOf(dstMat),
 	}, nil
 }
 

@@ -40,8 +40,8 @@ var (
 	rsaSigning    = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
 		"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
 	ecdh = []string{"ECDH"}
-	// signOnly: of the usages of RSA and NIST curve keys, Keyfort makes
-	// signing keys so far.
+	// signOnly: of the usages of NIST curve keys, Keyfort makes signing
+	// keys so far (not KEY_AGREEMENT).
 	signOnly = []string{usageSignVerify}
 )
 
@@ -49,9 +49,9 @@ var (
 // reference. SM2 keys exist only in the China regions on AWS.
 var keySpecs = map[string]*keySpec{
 	specSymmetric: {usages: []string{usageEncrypt}, encryption: []string{algSymmetric}, rotatable: true, available: true, materialSize: 32},
-	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
-	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
-	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true, availableUsages: signOnly},
+	"RSA_2048":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true},
+	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true},
+	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true},
 	"ECC_NIST_P256": {usages: []string{usageSignVerify, usageKeyAgreement},
 		signing: []string{"ECDSA_SHA_256"}, agreement: ecdh, available: true, availableUsages: signOnly},
 	"ECC_NIST_P384": {usages: []string{usageSignVerify, usageKeyAgreement},

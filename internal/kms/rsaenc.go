@@ -1,0 +1,115 @@
+package kms
+
+// RSA encryption keys (KeyUsage ENCRYPT_DECRYPT): Encrypt, Decrypt and
+// ReEncrypt with RSAES_OAEP_SHA_1 and RSAES_OAEP_SHA_256. The
+// CiphertextBlob is the raw OAEP output, as on AWS, so that a ciphertext
+// made offline with GetPublicKey's key decrypts; it names no key, and
+// Decrypt therefore needs KeyId.
+
+import (
+	"context"
+	"crypto"
+	"crypto/rsa"
+	_ "crypto/sha1" // RSAES_OAEP_SHA_1
+	"errors"
+
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+var oaepHash = map[string]crypto.Hash{
+	"RSAES_OAEP_SHA_1":   crypto.SHA1,
+	"RSAES_OAEP_SHA_256": crypto.SHA256,
+}
+
+// isRSAEncryption reports whether k is an RSA key for encryption.
+func isRSAEncryption(k *key) bool {
+	return privateKeyKind(k.meta.Spec) == "rsa" && k.meta.Usage == usageEncrypt
+}
+
+// usedAlgorithm is the EncryptionAlgorithm a response names.
+func usedAlgorithm(alg kmsapi.EncryptionAlgorithmSpec) kmsapi.EncryptionAlgorithmSpec {
+	if alg == "" {
+		return algSymmetric
+	}
+	return alg
+}
+
+func refuseContext(ec map[string]string) error {
+	if len(ec) > 0 {
+		return errValidation("EncryptionContext is not supported with asymmetric KMS keys.")
+	}
+	return nil
+}
+
+func (s *Service) rsaKey(ctx context.Context, k *key) (*rsa.PrivateKey, error) {
+	signer, err := s.signer(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := signer.(*rsa.PrivateKey)
+	if !ok {
+		return nil, wrap("material of "+k.rec.ID, errNotPrivateKey)
+	}
+	return priv, nil
+}
+
+// encryptFor encrypts under k with alg: AES-GCM in a Keyfort blob for
+// symmetric keys, raw RSAES-OAEP for RSA keys.
+func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionAlgorithmSpec, ec map[string]string, plaintext []byte) ([]byte, error) {
+	if !isRSAEncryption(k) {
+		return s.encryptWith(ctx, k, ec, plaintext)
+	}
+	if err := refuseContext(ec); err != nil {
+		return nil, err
+	}
+	priv, err := s.rsaKey(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	h := oaepHash[string(alg)]
+	ct, err := rsa.EncryptOAEP(h.New(), s.rand, &priv.PublicKey, plaintext, nil)
+	if errors.Is(err, rsa.ErrMessageTooLong) {
+		return nil, errValidation("Plaintext is too long for %s with key spec %s: at most %d bytes.", alg, k.meta.Spec, priv.Size()-2*h.Size()-2)
+	}
+	if err != nil {
+		return nil, wrap("encrypt with "+k.rec.ID, err)
+	}
+	return ct, nil
+}
+
+// decryptAny decrypts a ciphertext: raw RSAES-OAEP when keyID names an RSA
+// encryption key, else a Keyfort blob (decryptBlob). The material id is
+// empty for RSA keys.
+func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
+	if keyID != nil {
+		if k0, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); err == nil && isRSAEncryption(k0) {
+			k, err := s.usableKey(ctx, scope, *keyID, alg, a)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			if err := refuseContext(ec); err != nil {
+				return nil, nil, "", err
+			}
+			priv, err := s.rsaKey(ctx, k)
+			if err != nil {
+				return nil, nil, "", err
+			}
+			pt, err := rsa.DecryptOAEP(oaepHash[string(alg)].New(), nil, priv, blob, nil)
+			if err != nil {
+				return nil, nil, "", errInvalidCiphertext()
+			}
+			return k, pt, "", nil
+		}
+	}
+	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, alg, a)
+	return k, pt, matID, err
+}
+
+// materialIDOf is the KeyMaterialId of a response: none for RSA keys.
+func materialIDOf(matID string) *string {
+	if matID == "" {
+		return nil
+	}
+	return ptr(displayMaterialID(matID))
+}
