@@ -374,6 +374,10 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			_, err := nobody.GetKeyRotationStatus(ctxT(t), &kms.GetKeyRotationStatusInput{KeyId: k})
 			return err
 		},
+		"GetKeyLastUsage": func() error {
+			_, err := nobody.GetKeyLastUsage(ctxT(t), &kms.GetKeyLastUsageInput{KeyId: k})
+			return err
+		},
 		"RotateKeyOnDemand": func() error {
 			_, err := nobody.RotateKeyOnDemand(ctxT(t), &kms.RotateKeyOnDemandInput{KeyId: k})
 			return err

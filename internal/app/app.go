@@ -69,9 +69,11 @@ type App struct {
 	audit  audit.Sink
 	server *server.Server
 	jobs   []jobRunner
-	every  time.Duration
-	creds  *liveCredentials // strict auth only
-	tls    *liveTLS         // TLS only
+	// flushUsage writes KMS's key uses not yet stored, at shutdown.
+	flushUsage func(context.Context) error
+	every      time.Duration
+	creds      *liveCredentials // strict auth only
+	tls        *liveTLS         // TLS only
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -234,6 +236,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		rotationWebhooks: cfg.RotationWebhooks,
 	})
 	a.jobs = svcs.jobs
+	a.flushUsage = svcs.flushUsage
 	if cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0 {
 		a.jobs = append(a.jobs, &auditRetention{sink: sink, now: now})
 	}
@@ -526,6 +529,11 @@ func (a *App) Close() error {
 			}
 			a.stopJobs()
 			<-a.jobsDone
+			ctx, cancel = context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+			if err := a.flushUsageOnce(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("app: %w", err))
+			}
+			cancel()
 		}
 		errs = append(errs, a.closeResources())
 		a.closeErr = errors.Join(errs...)
@@ -563,4 +571,13 @@ func (a *App) closeResources() error {
 		a.undo.removeDirs()
 	}
 	return errors.Join(errs...)
+}
+
+// flushUsageOnce writes KMS's key uses not yet stored (nothing when the app
+// has no KMS service).
+func (a *App) flushUsageOnce(ctx context.Context) error {
+	if a.flushUsage == nil {
+		return nil
+	}
+	return a.flushUsage(ctx)
 }

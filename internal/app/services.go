@@ -35,6 +35,9 @@ type services struct {
 	sm  smapi.Service
 	// jobs run on a ticker and once at start; nil entries are skipped.
 	jobs []jobRunner
+	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
+	// part of KMS's jobs), for the last time at shutdown.
+	flushUsage func(context.Context) error
 }
 
 // jobRunner performs the background work that is due, once.
@@ -82,7 +85,7 @@ func newServices(d serviceDeps) services {
 		Logger:   smLog,
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
 	})
-	s := services{kms: k, sm: sm}
+	s := services{kms: k, sm: sm, flushUsage: k.FlushKeyUsage}
 	for _, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)

@@ -236,7 +236,7 @@ func cryptoAccess(action string, ec map[string]string, alg kmsapi.EncryptionAlgo
 }
 
 // Encrypt encrypts up to 4096 bytes under a symmetric key.
-func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
+func (s *Service) encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi.EncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 }
 
 // Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*.
-func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 // key (or the same key with another context) without exposing it. It needs
 // kms:ReEncryptFrom on the source key and kms:ReEncryptTo on the
 // destination key.
-func (s *Service) ReEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
+func (s *Service) reEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*kmsapi.ReEncryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
@@ -376,7 +376,7 @@ func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string,
 }
 
 // GenerateDataKey returns a data key in plaintext and encrypted under a key.
-func (s *Service) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
+func (s *Service) generateDataKeyOp(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
@@ -393,7 +393,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKe
 }
 
 // GenerateDataKeyWithoutPlaintext returns only the encrypted data key.
-func (s *Service) GenerateDataKeyWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyWithoutPlaintextInput) (*kmsapi.GenerateDataKeyWithoutPlaintextOutput, error) {
+func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyWithoutPlaintextInput) (*kmsapi.GenerateDataKeyWithoutPlaintextOutput, error) {
 	k, dk, blob, err := s.generateDataKey(ctx, in.IAMAction(), in.KeyId, in.NumberOfBytes, in.KeySpec, in.EncryptionContext, in.DryRun, in.GrantTokens)
 	if err != nil {
 		return nil, err

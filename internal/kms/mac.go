@@ -78,7 +78,7 @@ func macAccess(action string, alg kmsapi.MacAlgorithmSpec, tokens []string) *acc
 
 // GenerateMac computes the HMAC of a message (up to 4096 bytes) under an
 // HMAC key.
-func (s *Service) GenerateMac(ctx context.Context, in *kmsapi.GenerateMacInput) (*kmsapi.GenerateMacOutput, error) {
+func (s *Service) generateMac(ctx context.Context, in *kmsapi.GenerateMacInput) (*kmsapi.GenerateMacOutput, error) {
 	k, err := s.macKey(ctx, deref(in.KeyId), in.MacAlgorithm, macAccess(in.IAMAction(), in.MacAlgorithm, in.GrantTokens))
 	if err != nil {
 		return nil, err
@@ -95,7 +95,7 @@ func (s *Service) GenerateMac(ctx context.Context, in *kmsapi.GenerateMacInput) 
 
 // VerifyMac checks a MAC of a message under an HMAC key: MacValid true, or
 // KMSInvalidMacException.
-func (s *Service) VerifyMac(ctx context.Context, in *kmsapi.VerifyMacInput) (*kmsapi.VerifyMacOutput, error) {
+func (s *Service) verifyMac(ctx context.Context, in *kmsapi.VerifyMacInput) (*kmsapi.VerifyMacOutput, error) {
 	k, err := s.macKey(ctx, deref(in.KeyId), in.MacAlgorithm, macAccess(in.IAMAction(), in.MacAlgorithm, in.GrantTokens))
 	if err != nil {
 		return nil, err

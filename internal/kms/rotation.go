@@ -216,11 +216,15 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 	return out, nil
 }
 
-// RunJobs performs the background work that is due: deleting keys whose
+// RunJobs performs the background work that is due: writing the key uses
+// noted since the last run (GetKeyLastUsage), deleting keys whose
 // deletion window has passed (with their material and aliases) and
 // automatic rotations. It is safe to call from several nodes at once: each
 // due key is claimed inside a transaction.
 func (s *Service) RunJobs(ctx context.Context) error {
+	if err := s.FlushKeyUsage(ctx); err != nil {
+		return err
+	}
 	for range 100 { // bounded: at most 100 batches per call
 		n, err := s.runDueBatch(ctx)
 		if err != nil {

@@ -71,6 +71,9 @@ type Service struct {
 	tokenKey []byte
 	// defaults caches each account's parsed default key policy.
 	defaults defaultPolicies
+	// usage holds the key uses GetKeyLastUsage reports that are not in the
+	// store yet (lastusage.go).
+	usage *usageTracker
 }
 
 var _ kmsapi.Service = (*Service)(nil)
@@ -103,6 +106,7 @@ func New(cfg Config) *Service {
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")
 	s.maxGrants = maxGrantsPerKey
+	s.usage = newUsageTracker(s.now())
 	return s
 }
 

@@ -126,7 +126,7 @@ func (sc signingScheme) signerOpts() crypto.SignerOpts {
 
 // Sign signs a message (up to 4096 bytes) or its digest with the private
 // key of an asymmetric signing key. ECDSA signatures are ASN.1 DER.
-func (s *Service) Sign(ctx context.Context, in *kmsapi.SignInput) (*kmsapi.SignOutput, error) {
+func (s *Service) sign(ctx context.Context, in *kmsapi.SignInput) (*kmsapi.SignOutput, error) {
 	k, toSign, err := s.signingKey(ctx, deref(in.KeyId), in.SigningAlgorithm, in.MessageType, in.Message.Reveal(),
 		signAccess(in.IAMAction(), in.SigningAlgorithm, in.MessageType, in.GrantTokens))
 	if err != nil {
@@ -148,7 +148,7 @@ func (s *Service) Sign(ctx context.Context, in *kmsapi.SignInput) (*kmsapi.SignO
 
 // Verify checks a signature with the public key of an asymmetric signing
 // key: SignatureValid true, or KMSInvalidSignatureException.
-func (s *Service) Verify(ctx context.Context, in *kmsapi.VerifyInput) (*kmsapi.VerifyOutput, error) {
+func (s *Service) verify(ctx context.Context, in *kmsapi.VerifyInput) (*kmsapi.VerifyOutput, error) {
 	k, signed, err := s.signingKey(ctx, deref(in.KeyId), in.SigningAlgorithm, in.MessageType, in.Message.Reveal(),
 		signAccess(in.IAMAction(), in.SigningAlgorithm, in.MessageType, in.GrantTokens))
 	if err != nil {

@@ -35,6 +35,9 @@ type Event struct {
 	// call it records was made and answered whatever became of the request.
 	// Without it the event is written only with a successful request.
 	Always bool
+	// EventID is the event's id when the service chose it (to point at the
+	// event from elsewhere, as GetKeyLastUsage does); empty for a new one.
+	EventID string
 	// Name is the event name (an operation name).
 	Name string
 	// ReadOnly is CloudTrail's readOnly field.
@@ -59,6 +62,22 @@ type Notes struct {
 }
 
 type notesKey struct{}
+
+type eventIDKey struct{}
+
+// WithEventID returns a copy of ctx carrying the id of the audit event that
+// will record the call: the server sets the request's, Secrets Manager the
+// one of each KMS call it makes for the caller.
+func WithEventID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, eventIDKey{}, id)
+}
+
+// EventID returns the id of the audit event that will record the call of
+// ctx, or "" (a background job).
+func EventID(ctx context.Context) string {
+	id, _ := ctx.Value(eventIDKey{}).(string)
+	return id
+}
 
 // WithNotes returns a copy of ctx carrying n.
 func WithNotes(ctx context.Context, n *Notes) context.Context {

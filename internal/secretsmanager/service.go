@@ -30,6 +30,7 @@ import (
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // Record kinds owned by the Secrets Manager service.
@@ -108,32 +109,35 @@ func inRegion(ctx context.Context, scope storage.Scope) context.Context {
 // secretsmanager.amazonaws.com, and the key as its resource; written whether
 // or not the Secrets Manager request succeeds, as the call was made.
 func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
-	out, err := v.KMS.GenerateDataKey(through(ctx), in)
+	eventID := uuid.New()
+	out, err := v.KMS.GenerateDataKey(operation.WithEventID(through(ctx), eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
 	}
-	noteKMSCall(ctx, "GenerateDataKey", in.AppendAuditJSON(nil), keyARN, err)
+	noteKMSCall(ctx, eventID, "GenerateDataKey", in.AppendAuditJSON(nil), keyARN, err)
 	return out, err
 }
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	out, err := v.KMS.Decrypt(through(ctx), in)
+	eventID := uuid.New()
+	out, err := v.KMS.Decrypt(operation.WithEventID(through(ctx), eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
 	}
-	noteKMSCall(ctx, "Decrypt", in.AppendAuditJSON(nil), keyARN, err)
+	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(nil), keyARN, err)
 	return out, err
 }
 
-// noteKMSCall adds the audit event of a call to KMS operation name, made on
+// noteKMSCall adds the audit event eventID of a call to KMS operation name, made on
 // the behalf of the caller of ctx, to the request's events. keyARN is the key
 // KMS answered with (nil when it refused); err its error. An error that is not
 // KMS's answer to the client (a failed store) is recorded as
 // KMSInternalException, the code KMS answers it with.
-func noteKMSCall(ctx context.Context, name string, params []byte, keyARN *string, err error) {
+func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyARN *string, err error) {
 	e := operation.Event{
+		EventID:           eventID,
 		Source:            kmsapi.Facts().EventSource,
 		InvokedBy:         "secretsmanager.amazonaws.com",
 		Always:            true,

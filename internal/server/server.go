@@ -380,6 +380,7 @@ type call struct {
 	decoded  bool          // in holds the decoded request
 	start    time.Time
 	notes    *operation.Notes // what the service tells the audit trail
+	eventID  string           // the request's audit event id, once authenticated
 	reqID    string
 	target   string
 	response []byte
@@ -458,6 +459,8 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	ctx = identity.With(ctx, caller)
 	c.notes = new(operation.Notes)
 	ctx = operation.WithNotes(ctx, c.notes)
+	c.eventID = audit.NewEventID()
+	ctx = operation.WithEventID(ctx, c.eventID)
 
 	c.in = c.rt.op.NewInput()
 	if err := s.codec.Decode(body, c.in); err != nil {
@@ -621,6 +624,9 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 			source = x.Source
 		}
 		e := audit.New(source, x.Name, c.start)
+		if x.EventID != "" {
+			e.EventID = x.EventID
+		}
 		e.RequestID = main.RequestID
 		e.UserIdentity = main.UserIdentity
 		e.AWSRegion = main.AWSRegion
@@ -648,6 +654,9 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 func (s *Server) event(c *call) *audit.Event {
 	op := c.rt.op
 	e := audit.New(c.rt.svc.EventSource, op.Name, c.start)
+	if c.eventID != "" {
+		e.EventID = c.eventID
+	}
 	e.RequestID = c.reqID
 	e.ReadOnly = op.ReadOnly
 	if c.caller != nil {
