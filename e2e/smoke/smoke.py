@@ -1008,6 +1008,25 @@ class Smoke:
         eq(code, 0, "aws kms decrypt exit code (stderr %r)" % err.strip())
         eq(base64.b64decode(json.loads(out)["Plaintext"]), SECRET_MARKERS[3], "aws kms decrypt Plaintext")
 
+    def check_cli_key_last_usage(self):
+        key_id, arn = self.new_key("smoke last usage")
+        code, out, err = self.aws("kms", "get-key-last-usage", "--region", REGION, "--output", "json", "--key-id", key_id)
+        eq(code, 0, "aws kms get-key-last-usage exit code (stderr %r)" % err.strip())
+        ensure("KeyLastUsage" not in json.loads(out), "get-key-last-usage of an unused key: %s" % short(out))
+        self.kms.encrypt(KeyId=key_id, Plaintext=b"usage")
+        code, out, err = self.aws("kms", "get-key-last-usage", "--region", REGION, "--output", "json", "--key-id", key_id)
+        eq(code, 0, "aws kms get-key-last-usage exit code (stderr %r)" % err.strip())
+        resp = json.loads(out)
+        eq(resp.get("KeyId"), arn, "get-key-last-usage KeyId")
+        usage = resp.get("KeyLastUsage") or {}
+        eq(usage.get("Operation"), "Encrypt", "get-key-last-usage Operation")
+        event_id = usage.get("CloudTrailEventId")
+        with open(os.path.join(self.server.data, "audit", "keyfort-audit.jsonl")) as f:
+            events = [json.loads(line) for line in f if line.strip()]
+        named = [e for e in events if e.get("eventID") == event_id]
+        ensure(len(named) == 1 and named[0]["eventName"] == "Encrypt" and named[0]["requestID"] == usage.get("KmsRequestId"),
+               "get-key-last-usage names event %r, request %r; the audit trail has %s" % (event_id, usage.get("KmsRequestId"), short(named)))
+
     def check_cli_error(self):
         code, out, err = self.aws("kms", "describe-key", "--region", REGION, "--output", "json",
                                   "--key-id", "alias/missing")
@@ -1538,6 +1557,7 @@ CHECKS = [
     ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
     ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
+    ("aws kms get-key-last-usage names the Encrypt's audit event (CLI)", "check_cli_key_last_usage"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
     ("SM CreateSecret / GetSecretValue / DescribeSecret", "check_sm_create_get_describe"),
     ("SM SecretBinary", "check_sm_binary"),
