@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -16,9 +17,21 @@ import (
 // for a key never used, then the last successful cryptographic operation
 // with its time, request id and the id of the audit event that recorded it
 // (both keys of a ReEncrypt; Secrets Manager's calls on a caller's behalf);
-// failed operations leave it unchanged; it survives a restart.
+// failed operations leave it unchanged; it survives a restart. On SQLite and
+// on PostgreSQL.
 func TestGetKeyLastUsage(t *testing.T) {
-	srv := keyfortest.Start(t)
+	t.Run("sqlite", func(t *testing.T) { testGetKeyLastUsage(t) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+		if dsn == "" {
+			t.Skip("KEYFORT_TEST_POSTGRES is not set")
+		}
+		testGetKeyLastUsage(t, keyfortest.WithStore(dsn))
+	})
+}
+
+func testGetKeyLastUsage(t *testing.T, opts ...keyfortest.Option) {
+	srv := keyfortest.Start(t, opts...)
 	ctx := ctxT(t)
 	c := srv.KMS()
 	before := time.Now().Add(-time.Second)
