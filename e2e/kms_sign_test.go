@@ -566,3 +566,37 @@ func TestRSAEncryption(t *testing.T) {
 		}
 	}
 }
+
+// TestRSAEncryptionGrants checks the grant operations of an RSA encryption
+// key: Encrypt, Decrypt, ReEncrypt*, GetPublicKey (through a grant of
+// another account), but no data keys, which need a symmetric key.
+func TestRSAEncryptionGrants(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	const acctB = "222233334444"
+	md := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	grantee := aws.String("arn:aws:iam::" + acctB + ":root")
+	for _, op := range []types.GrantOperation{types.GrantOperationGenerateDataKey, types.GrantOperationGenerateDataKeyWithoutPlaintext,
+		types.GrantOperationGenerateDataKeyPair, types.GrantOperationSign} {
+		_, err := c.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: grantee, Operations: []types.GrantOperation{op}})
+		wantAPIError(t, err, "ValidationException", "cannot allow the "+string(op)+" operation")
+	}
+	g, err := c.CreateGrant(ctxT(t), &kms.CreateGrantInput{KeyId: md.KeyId, GranteePrincipal: grantee,
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt, types.GrantOperationDecrypt, types.GrantOperationReEncryptFrom,
+			types.GrantOperationReEncryptTo, types.GrantOperationGetPublicKey, types.GrantOperationDescribeKey}})
+	mustNoErr(t, err, "CreateGrant")
+	b := srv.KMSAs(acctB, "us-east-1")
+	tok := []string{aws.ToString(g.GrantToken)}
+	pk, err := b.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: md.Arn, GrantTokens: tok})
+	mustNoErr(t, err, "GetPublicKey through a grant")
+	if pk.KeyUsage != types.KeyUsageTypeEncryptDecrypt || len(pk.PublicKey) == 0 {
+		t.Errorf("GetPublicKey through a grant = %+v", pk)
+	}
+	enc, err := b.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.Arn, Plaintext: []byte("granted"), EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256, GrantTokens: tok})
+	mustNoErr(t, err, "Encrypt through a grant")
+	dec, err := b.Decrypt(ctxT(t), &kms.DecryptInput{KeyId: md.Arn, CiphertextBlob: enc.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256, GrantTokens: tok})
+	mustNoErr(t, err, "Decrypt through a grant")
+	if string(dec.Plaintext) != "granted" {
+		t.Errorf("Decrypt through a grant = %q", dec.Plaintext)
+	}
+}

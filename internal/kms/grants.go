@@ -68,6 +68,20 @@ var grantOperationsFor = map[string][]string{
 	usageSignVerify: {"Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
 }
 
+// asymmetricEncryptGrantOperations are those of an asymmetric
+// ENCRYPT_DECRYPT key: no data keys (they need a symmetric key), and its
+// public key.
+var asymmetricEncryptGrantOperations = []string{"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo",
+	"GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"}
+
+// grantOperationsOf returns the operations a grant on k may allow.
+func grantOperationsOf(k *key) []string {
+	if k.meta.Usage == usageEncrypt && k.meta.Spec != specSymmetric {
+		return asymmetricEncryptGrantOperations
+	}
+	return grantOperationsFor[k.meta.Usage]
+}
+
 // ecOperations are the grant operations that take an encryption context,
 // to which grant constraints apply.
 var ecOperations = map[string]bool{
@@ -333,7 +347,7 @@ func (s *Service) CreateGrant(ctx context.Context, in *kmsapi.CreateGrantInput) 
 		if err := checkEnabled(k); err != nil {
 			return err
 		}
-		allowed := grantOperationsFor[k.meta.Usage]
+		allowed := grantOperationsOf(k)
 		for _, o := range ops {
 			if !slices.Contains(allowed, o) {
 				return errValidation("Grants for a KMS key with KeySpec %s and KeyUsage %s cannot allow the %s operation.", k.meta.Spec, k.meta.Usage, o)
