@@ -530,8 +530,10 @@ func (a *App) Close() error {
 			a.stopJobs()
 			<-a.jobsDone
 			ctx, cancel = context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-			if err := a.flushUsageOnce(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("app: %w", err))
+			if a.flushUsage != nil {
+				if err := a.flushUsage(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("app: %w", err))
+				}
 			}
 			cancel()
 		}
@@ -571,13 +573,4 @@ func (a *App) closeResources() error {
 		a.undo.removeDirs()
 	}
 	return errors.Join(errs...)
-}
-
-// flushUsageOnce writes KMS's key uses not yet stored (nothing when the app
-// has no KMS service).
-func (a *App) flushUsageOnce(ctx context.Context) error {
-	if a.flushUsage == nil {
-		return nil
-	}
-	return a.flushUsage(ctx)
 }

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -152,11 +151,7 @@ func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyAR
 			e.ErrorCode = "KMSInternalException"
 		}
 	} else if a := deref(keyARN); a != "" {
-		account := ""
-		if p := strings.SplitN(a, ":", 6); len(p) == 6 {
-			account = p[4]
-		}
-		e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: account}}
+		e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: accountOf(a)}}
 	}
 	operation.AddEvent(ctx, e)
 }
