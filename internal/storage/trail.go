@@ -105,11 +105,14 @@ type Trail interface {
 
 // PendingEvent is the audit event of a request that may change the store.
 // The first Store.Update made with a context carrying it (WithPendingEvent)
-// that commits appends Record in the same transaction, so that a change is
-// never committed without its event; Committed then reports true and later
-// Updates of the request add nothing.
+// that commits appends the event in the same transaction, so that a change
+// is never committed without its event; Committed then reports true and
+// later Updates of the request add nothing.
 type PendingEvent struct {
-	Record    EventRecord
+	// Record returns the event as it stands when the change is made. It
+	// is called inside the transaction (perhaps more than once, as a
+	// transaction may be run again), while the request waits for Update.
+	Record    func() *EventRecord
 	committed atomic.Bool
 }
 
@@ -123,11 +126,17 @@ func WithPendingEvent(ctx context.Context, p *PendingEvent) context.Context {
 	return context.WithValue(ctx, pendingKey{}, p)
 }
 
+// PendingEventOf returns the pending event ctx carries, or nil.
+func PendingEventOf(ctx context.Context) *PendingEvent {
+	p, _ := ctx.Value(pendingKey{}).(*PendingEvent)
+	return p
+}
+
 // BindPendingEvent is for Store implementations: it returns fn, extended to
 // append the pending event of ctx (if any, and not yet committed) after fn
 // succeeds, and a function the Store calls once the transaction committed.
 func BindPendingEvent(ctx context.Context, fn func(tx Tx) error) (func(tx Tx) error, func()) {
-	p, _ := ctx.Value(pendingKey{}).(*PendingEvent)
+	p := PendingEventOf(ctx)
 	if p == nil || p.committed.Load() {
 		return fn, func() {}
 	}
@@ -135,7 +144,7 @@ func BindPendingEvent(ctx context.Context, fn func(tx Tx) error) (func(tx Tx) er
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return tx.AppendEvent(ctx, &p.Record)
+		return tx.AppendEvent(ctx, p.Record())
 	}
 	return bound, func() { p.committed.Store(true) }
 }

@@ -109,8 +109,14 @@ func testTrailAppend(t *testing.T, s storage.Store) {
 
 func testTrailPending(t *testing.T, s storage.Store) {
 	tr := trailOf(t, s)
-	p := &storage.PendingEvent{Record: *event("p1", 20)}
-	p.Record.Complete = false
+	calls := 0
+	p := &storage.PendingEvent{Record: func() *storage.EventRecord {
+		calls++
+		e := event("p1", 20)
+		e.Complete = false
+		e.Resources = append(e.Resources, storage.EventResource{Type: "call", Name: fmt.Sprint(calls)})
+		return e
+	}}
 	ctx := storage.WithPendingEvent(context.Background(), p)
 	boom := errors.New("boom")
 	// A failed Update keeps nothing and leaves the event pending.
@@ -137,6 +143,10 @@ func testTrailPending(t *testing.T, s storage.Store) {
 	inc, err := tr.IncompleteEvents(context.Background(), "node-1", 10)
 	if err != nil || len(inc) != 1 || inc[0].ID != "p1" {
 		t.Fatalf("IncompleteEvents = %v, %v; want [p1]", inc, err)
+	}
+	// The event is made when the change commits, not when it was bound.
+	if r := inc[0].Resources; len(r) != 2 || r[1].Type != "call" || r[1].Name == "0" {
+		t.Fatalf("resources = %v: Record was not called in the transaction", r)
 	}
 }
 
