@@ -472,6 +472,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
 	}
+	if !c.rt.op.ReadOnly {
+		if cm, ok := s.audit.(audit.Committer); ok {
+			// The event commits with the request's change: made when the
+			// change commits, so that it names the resources resolved so
+			// far; its complete form, with the response, follows.
+			ctx = cm.Pending(ctx, func() *audit.Event { return s.event(c) })
+		}
+	}
 	out, err := s.invoke(ctx, c)
 	if err != nil {
 		s.fail(ctx, c, err)
