@@ -398,8 +398,9 @@ func (t *Trail) Flush(ctx context.Context) error {
 
 // Finish writes to the file, and completes in the store, this node's events
 // left incomplete before cutoff (a change committed, then the process gone,
-// or the file failing, before its line was written). OpenTrail runs it for
-// every incomplete event; jobs run it for those older than a minute.
+// or the file failing, before its line was written); the zero cutoff takes
+// them all. OpenTrail runs it for every incomplete event; jobs run it for
+// those older than a minute.
 func (t *Trail) Finish(ctx context.Context, cutoff time.Time) (int, error) {
 	total := 0
 	for {
@@ -409,7 +410,7 @@ func (t *Trail) Finish(ctx context.Context, cutoff time.Time) (int, error) {
 		}
 		var due []*storage.EventRecord
 		for _, e := range evs {
-			if e.Time < cutoff.UnixNano() {
+			if cutoff.IsZero() || e.Time < cutoff.UnixNano() {
 				due = append(due, e)
 			}
 		}
@@ -489,7 +490,7 @@ func (t *Trail) recover(ctx context.Context) error {
 			return err
 		}
 	}
-	if _, err := t.Finish(ctx, time.Unix(1<<40, 0)); err != nil {
+	if _, err := t.Finish(ctx, time.Time{}); err != nil {
 		return err
 	}
 	t.file.mu.Lock()
@@ -528,10 +529,18 @@ func (t *Trail) shipFile(ctx context.Context, name string, from int64) error {
 		return fmt.Errorf("audit: ship %s: %w", name, err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("audit: ship %s: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() <= from {
+		return nil // nothing past the checkpoint (or not a file to read)
+	}
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return fmt.Errorf("audit: ship %s: %w", name, err)
 	}
-	r := bufio.NewReaderSize(f, 256<<10)
+	// Up to the size at open: only whole lines written before start.
+	r := bufio.NewReaderSize(io.LimitReader(f, fi.Size()-from), 256<<10)
 	var batch []*storage.EventRecord
 	flush := func() error {
 		if len(batch) == 0 {
