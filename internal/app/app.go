@@ -229,6 +229,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		},
 		Now:    now,
 		Logger: log.With("component", "audit"),
+		// A store only this process changes (SQLite) has no other node to
+		// show the events to: it takes them when LookupEvents or the jobs
+		// ask, so that no request pays for storing them.
+		Lazy: isSingleNode(a.store),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
@@ -399,8 +403,15 @@ func (a *App) warnInsecureDevAuth(addr net.Addr) {
 	a.log.Error("INSECURE: --insecure-dev-auth on a non-loopback address: "+risk, "addr", addr.String())
 }
 
+// isSingleNode reports whether every change to store is made by this
+// process (the embedded store).
+func isSingleNode(store storage.Store) bool {
+	_, ok := store.(storage.ChangeNotifier)
+	return ok
+}
+
 // auditJobs keeps the trail: it completes the events a failed file write
-// left incomplete in the store (each run), and at most once an hour deletes
+// left incomplete in the store (each run after one), and at most once an hour deletes
 // the stored events LookupEvents no longer shows and, when retention is
 // configured, the audit files past their age or the trail's size (the sink
 // also does at each rotation), so old files go while little is written.
@@ -418,10 +429,13 @@ func (r *auditJobs) RunJobs(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	t := r.now()
-	// A request's change and event commit together; a minute later its
-	// line is in the file unless the write failed or the process died.
-	if _, err := r.trail.Finish(ctx, t.Add(-time.Minute)); err != nil {
-		return fmt.Errorf("app: audit: %w", err)
+	// A request's change and event commit together; its line is in the
+	// file a moment later, unless the write failed: then Finish writes it
+	// (past a minute, so that no request still on its way is taken).
+	if r.trail.Failed() {
+		if _, err := r.trail.Finish(ctx, t.Add(-time.Minute)); err != nil {
+			return fmt.Errorf("app: audit: %w", err)
+		}
 	}
 	if r.last.IsZero() || t.Sub(r.last) >= time.Hour {
 		r.last = t

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/storage"
@@ -42,6 +43,12 @@ type TrailOptions struct {
 	Now func() time.Time
 	// Logger reports what cannot fail a request (nil discards).
 	Logger *slog.Logger
+	// Lazy leaves the store behind the files until CatchUp (which
+	// LookupEvents and the jobs call) ships what was written since: for a
+	// store of one node, where nothing else reads the events, so that no
+	// request pays for storing them. Without Lazy every event is shipped
+	// within Linger of its write, so every node of a shared store sees it.
+	Lazy bool
 }
 
 // DefaultMaxAge is how long the store keeps events by default: CloudTrail's
@@ -77,6 +84,9 @@ type Trail struct {
 	maxAge time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+	lazy   bool
+
+	catchMu sync.Mutex // one CatchUp at a time
 
 	mu       sync.Mutex
 	cond     sync.Cond // on mu: items queued, items shipped, closing
@@ -88,6 +98,14 @@ type Trail struct {
 	closing  bool
 	done     chan struct{}
 	lastCP   time.Time
+	// cpName and cpOff are the checkpoint (as in the checkpoint file):
+	// every line before cpOff in file cpName, and every earlier file, is
+	// in the store.
+	cpName string
+	cpOff  int64
+	cpOK   bool
+
+	failed atomic.Bool // a committed change's event missed the file
 }
 
 // shipItem is one group of records written to the file together.
@@ -117,7 +135,7 @@ func OpenTrail(ctx context.Context, dir string, store storage.Trail, opts TrailO
 		return nil, err
 	}
 	t := &Trail{file: file, store: store, dir: dir, linger: opts.Linger, maxAge: opts.MaxAge,
-		now: opts.Now, log: opts.Logger, cur: &fileRef{name: FileName}, done: make(chan struct{})}
+		now: opts.Now, log: opts.Logger, cur: &fileRef{name: FileName}, done: make(chan struct{}), lazy: opts.Lazy}
 	if t.linger <= 0 {
 		t.linger = 20 * time.Millisecond
 	}
@@ -131,6 +149,7 @@ func OpenTrail(ctx context.Context, dir string, store storage.Trail, opts TrailO
 		t.log = slog.New(slog.DiscardHandler)
 	}
 	t.cond.L = &t.mu
+	t.cpName, t.cpOff, t.cpOK = readCheckpoint(dir)
 	if t.node, err = nodeID(dir); err != nil {
 		file.Close()
 		return nil, err
@@ -140,9 +159,16 @@ func OpenTrail(ctx context.Context, dir string, store storage.Trail, opts TrailO
 		return nil, err
 	}
 	file.mu.Lock()
-	file.onWrite, file.onRotate = t.queue, t.rotated
+	file.onRotate = t.rotated
+	if !t.lazy {
+		file.onWrite = t.queue
+	}
 	file.mu.Unlock()
-	go t.ship()
+	if t.lazy {
+		close(t.done)
+	} else {
+		go t.ship()
+	}
 	return t, nil
 }
 
@@ -235,6 +261,7 @@ func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
 	if p == nil || !p.Committed() {
 		return err
 	}
+	t.failed.Store(true)
 	t.log.Error("audit file write failed after the change committed; its event is in the store and is written to the file later",
 		"event_id", events[0].EventID, "err", err)
 	rest := recs[:0:0]
@@ -244,9 +271,11 @@ func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
 		}
 	}
 	if len(rest) > 0 {
-		t.mu.Lock()
-		t.enqueueLocked(shipItem{recs: rest})
-		t.mu.Unlock()
+		// Not in the file: only the store can keep them.
+		if err := t.store.PutEvents(context.WithoutCancel(ctx), rest); err != nil {
+			t.log.Error("audit: events of a committed change lost: neither the file nor the store took them",
+				"event_id", events[0].EventID, "err", err)
+		}
 	}
 	return nil
 }
@@ -282,9 +311,21 @@ func (t *Trail) enqueueLocked(it shipItem) {
 // rotated is the file's onRotate.
 func (t *Trail) rotated(name string) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.cur.name = name
 	t.cur = &fileRef{name: FileName}
-	t.mu.Unlock()
+	if t.cpOK && t.cpName == FileName {
+		// The checkpoint's file has a new name.
+		t.saveCheckpointLocked(name, t.cpOff)
+	}
+}
+
+// saveCheckpointLocked records the checkpoint, in memory and in its file.
+func (t *Trail) saveCheckpointLocked(name string, off int64) {
+	t.cpName, t.cpOff, t.cpOK = name, off, true
+	if err := writeCheckpoint(t.dir, name, off); err != nil {
+		t.log.Warn("audit: write checkpoint", "err", err)
+	}
 }
 
 // ship stores queued items in batches until Close.
@@ -329,21 +370,12 @@ func (t *Trail) ship() {
 				break
 			}
 		}
-		var name string
-		if cp != nil {
-			name = cp.file.name
-		}
-		write := cp != nil && !t.overflow && (len(t.items) == 0 || t.now().Sub(t.lastCP) >= time.Second)
-		if write {
+		if cp != nil && !t.overflow && (len(t.items) == 0 || t.now().Sub(t.lastCP) >= time.Second) {
 			t.lastCP = t.now()
+			t.saveCheckpointLocked(cp.file.name, cp.end)
 		}
 		t.cond.Broadcast()
 		t.mu.Unlock()
-		if write {
-			if err := writeCheckpoint(t.dir, name, cp.end); err != nil {
-				t.log.Warn("audit: write checkpoint", "err", err)
-			}
-		}
 	}
 }
 
@@ -397,42 +429,112 @@ func (t *Trail) Flush(ctx context.Context) error {
 }
 
 // Finish writes to the file, and completes in the store, this node's events
-// left incomplete before cutoff (a change committed, then the process gone,
-// or the file failing, before its line was written); the zero cutoff takes
-// them all. OpenTrail runs it for every incomplete event; jobs run it for
-// those older than a minute.
+// left incomplete before cutoff whose line is not in the files (a change
+// committed, then the process gone, or the file failing, before its line
+// was written); the zero cutoff takes them all. OpenTrail runs it for every
+// incomplete event; jobs run it after a failed write. In a Lazy trail an
+// incomplete event whose line is in the files stays as it is until CatchUp
+// ships that line.
 func (t *Trail) Finish(ctx context.Context, cutoff time.Time) (int, error) {
+	t.failed.Store(false)
+	var inFiles map[string]bool
+	if t.lazy {
+		var err error
+		if inFiles, err = t.idsPastCheckpoint(); err != nil {
+			t.failed.Store(true)
+			return 0, err
+		}
+	}
 	total := 0
+	var after storage.EventCursor
 	for {
-		evs, err := t.store.IncompleteEvents(ctx, t.node, 500)
+		evs, err := t.store.IncompleteEvents(ctx, t.node, after, 500)
 		if err != nil {
 			return total, fmt.Errorf("audit: read incomplete events: %w", err)
 		}
 		var due []*storage.EventRecord
 		for _, e := range evs {
-			if cutoff.IsZero() || e.Time < cutoff.UnixNano() {
+			if (cutoff.IsZero() || e.Time < cutoff.UnixNano()) && !inFiles[e.ID] {
 				due = append(due, e)
 			}
 		}
-		if len(due) == 0 {
+		if len(due) > 0 {
+			var lines []byte
+			for _, e := range due {
+				lines = append(append(lines, e.JSON...), '\n')
+				e.Complete = true
+			}
+			if err := t.file.writeLines(lines, nil); err != nil {
+				t.failed.Store(true)
+				return total, err
+			}
+			if err := t.store.PutEvents(ctx, due); err != nil {
+				return total, fmt.Errorf("audit: complete events: %w", err)
+			}
+			total += len(due)
+		}
+		if len(evs) < 500 || (!cutoff.IsZero() && evs[len(evs)-1].Time >= cutoff.UnixNano()) {
 			return total, nil
 		}
-		var lines []byte
-		for _, e := range due {
-			lines = append(append(lines, e.JSON...), '\n')
-			e.Complete = true
+		after = storage.EventCursor{Time: evs[len(evs)-1].Time, ID: evs[len(evs)-1].ID}
+	}
+}
+
+// Failed reports whether a committed change's event could not be written
+// to the file since the last Finish, which then has work to do.
+func (t *Trail) Failed() bool { return t.failed.Load() }
+
+// idsPastCheckpoint returns the event ids of the lines past the checkpoint
+// (read as bytes: the eventID member of each line, never inside a string,
+// where its quotes would be escaped).
+func (t *Trail) idsPastCheckpoint() (map[string]bool, error) {
+	t.catchMu.Lock()
+	defer t.catchMu.Unlock()
+	t.mu.Lock()
+	name, off, ok := t.cpName, t.cpOff, t.cpOK
+	t.mu.Unlock()
+	t.file.mu.Lock()
+	files, err := trailFiles(t.dir)
+	t.file.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{}
+	key := []byte(`"eventID":"`)
+	for _, f := range files {
+		from := int64(0)
+		switch {
+		case !ok:
+		case name == FileName && f != FileName:
+			continue
+		case f == name:
+			from = off
+		case f != FileName && f < name:
+			continue
 		}
-		if err := t.file.writeLines(lines, nil); err != nil {
-			return total, err
+		b, err := readRegular(filepath.Join(t.dir, f))
+		if err != nil {
+			return nil, fmt.Errorf("audit: read %s: %w", f, err)
 		}
-		if err := t.store.PutEvents(ctx, due); err != nil {
-			return total, fmt.Errorf("audit: complete events: %w", err)
+		if from > int64(len(b)) {
+			from = int64(len(b))
 		}
-		total += len(due)
-		if len(due) < len(evs) || len(evs) < 500 {
-			return total, nil
+		for rest := b[from:]; len(rest) > 0; {
+			line := rest
+			if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+				line, rest = rest[:i], rest[i+1:]
+			} else {
+				rest = nil
+			}
+			if i := bytes.LastIndex(line, key); i >= 0 {
+				v := line[i+len(key):]
+				if j := bytes.IndexByte(v, '"'); j >= 0 {
+					ids[string(v[:j])] = true
+				}
+			}
 		}
 	}
+	return ids, nil
 }
 
 // Prune deletes from the store the events older than TrailOptions.MaxAge.
@@ -467,14 +569,59 @@ func (t *Trail) Close() error {
 	return err
 }
 
-// recover ships the files past the checkpoint, completes the node's
-// incomplete events and moves the checkpoint to the end of the file.
+// recover ships the files past the checkpoint and completes the node's
+// incomplete events.
 func (t *Trail) recover(ctx context.Context) error {
-	name, off, ok := readCheckpoint(t.dir)
-	files, err := trailFiles(t.dir)
-	if err != nil {
+	if !t.lazy {
+		if err := t.catchUp(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := t.Finish(ctx, time.Time{}); err != nil {
 		return err
 	}
+	return nil
+}
+
+// CatchUp ships to the store what the files hold past the checkpoint, so
+// that the store has every event written so far; in a Lazy trail,
+// LookupEvents calls it first. Otherwise it only waits for the shipper
+// (Flush).
+func (t *Trail) CatchUp(ctx context.Context) error {
+	if !t.lazy {
+		return t.Flush(ctx)
+	}
+	return t.catchUp(ctx)
+}
+
+// catchUp ships the lines written past the checkpoint, up to what was
+// written when it began, and moves the checkpoint after them.
+func (t *Trail) catchUp(ctx context.Context) error {
+	t.catchMu.Lock()
+	defer t.catchMu.Unlock()
+	t.mu.Lock()
+	name, off, ok := t.cpName, t.cpOff, t.cpOK
+	t.mu.Unlock()
+	// With the file's lock held: the files as they are, the current one
+	// opened (a rotation may rename it later; the descriptor stays), its
+	// size (every byte of it written by a finished write(2)), and the
+	// reference that follows its name through a rotation.
+	t.file.mu.Lock()
+	files, err := trailFiles(t.dir)
+	var cur *os.File
+	if err == nil {
+		cur, err = os.Open(filepath.Join(t.dir, FileName))
+	}
+	size := t.file.size
+	t.mu.Lock()
+	ref := t.cur
+	t.mu.Unlock()
+	t.file.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("audit: catch up: %w", err)
+	}
+	defer cur.Close()
+	end := int64(0)
 	for _, f := range files {
 		from := int64(0)
 		switch {
@@ -486,19 +633,19 @@ func (t *Trail) recover(ctx context.Context) error {
 		case f != FileName && f < name:
 			continue // rotated before the checkpoint's file
 		}
-		if err := t.shipFile(ctx, f, from); err != nil {
+		if f == FileName {
+			if end, err = t.shipLines(ctx, cur, f, from, size); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := t.shipRotated(ctx, f, from); err != nil {
 			return err
 		}
 	}
-	if _, err := t.Finish(ctx, time.Time{}); err != nil {
-		return err
-	}
-	t.file.mu.Lock()
-	size := t.file.size
-	t.file.mu.Unlock()
-	if err := writeCheckpoint(t.dir, FileName, size); err != nil {
-		return fmt.Errorf("audit: write checkpoint: %w", err)
-	}
+	t.mu.Lock()
+	t.saveCheckpointLocked(ref.name, end)
+	t.mu.Unlock()
 	return nil
 }
 
@@ -519,11 +666,11 @@ func trailFiles(dir string) ([]string, error) {
 	return append(out, FileName), nil
 }
 
-// shipFile stores the events of the lines of dir/name from offset on.
-func (t *Trail) shipFile(ctx context.Context, name string, from int64) error {
+// shipRotated ships the lines of the rotated file dir/name from offset on.
+func (t *Trail) shipRotated(ctx context.Context, name string, from int64) error {
 	f, err := os.Open(filepath.Join(t.dir, name))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil // deleted by retention meanwhile
 	}
 	if err != nil {
 		return fmt.Errorf("audit: ship %s: %w", name, err)
@@ -533,14 +680,17 @@ func (t *Trail) shipFile(ctx context.Context, name string, from int64) error {
 	if err != nil {
 		return fmt.Errorf("audit: ship %s: %w", name, err)
 	}
-	if !fi.Mode().IsRegular() || fi.Size() <= from {
-		return nil // nothing past the checkpoint (or not a file to read)
+	_, err = t.shipLines(ctx, f, name, from, fi.Size())
+	return err
+}
+
+// shipLines stores the events of the whole lines of f (named name) between
+// from and to, and returns the offset after the last whole line.
+func (t *Trail) shipLines(ctx context.Context, f *os.File, name string, from, to int64) (int64, error) {
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || to <= from {
+		return from, nil // nothing past the checkpoint (or not a file to read)
 	}
-	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return fmt.Errorf("audit: ship %s: %w", name, err)
-	}
-	// Up to the size at open: only whole lines written before start.
-	r := bufio.NewReaderSize(io.LimitReader(f, fi.Size()-from), 256<<10)
+	r := bufio.NewReaderSize(io.NewSectionReader(f, from, to-from), 256<<10)
 	var batch []*storage.EventRecord
 	flush := func() error {
 		if len(batch) == 0 {
@@ -552,9 +702,11 @@ func (t *Trail) shipFile(ctx context.Context, name string, from int64) error {
 		batch = batch[:0]
 		return nil
 	}
+	pos := from
 	for {
 		line, err := r.ReadBytes('\n')
 		if len(line) > 0 && line[len(line)-1] == '\n' {
+			pos += int64(len(line))
 			b := bytes.Clone(line[:len(line)-1])
 			var e Event
 			if uerr := e.UnmarshalJSON(b); uerr != nil || e.EventID == "" {
@@ -563,18 +715,41 @@ func (t *Trail) shipFile(ctx context.Context, name string, from int64) error {
 				batch = append(batch, t.record(&e, b, true))
 				if len(batch) == 500 {
 					if err := flush(); err != nil {
-						return err
+						return pos, err
 					}
 				}
 			}
 		}
 		if err == io.EOF {
-			return flush()
+			return pos, flush()
 		}
 		if err != nil {
-			return fmt.Errorf("audit: ship %s: %w", name, err)
+			return pos, fmt.Errorf("audit: ship %s: %w", name, err)
 		}
 	}
+}
+
+// readRegular returns the content of the regular file at path as its size
+// says when opened (nil when it does not exist or is not a regular file).
+func readRegular(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, err
+	}
+	b := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, b)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // readCheckpoint returns the file and offset up to which the trail was

@@ -35,9 +35,17 @@ func openTestStore(t *testing.T) *countingStore {
 	return &countingStore{Store: s}
 }
 
-func openTestTrail(t *testing.T, dir string, store storage.Trail, maxBytes int64) *Trail {
+// bothModes runs fn with a shipping trail and with a Lazy one.
+func bothModes(t *testing.T, fn func(t *testing.T, lazy bool)) {
+	for _, lazy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "shipping", true: "lazy"}[lazy], func(t *testing.T) { fn(t, lazy) })
+	}
+}
+
+func openTestTrail(t *testing.T, dir string, store storage.Trail, maxBytes int64, lazy bool) *Trail {
 	t.Helper()
-	tr, err := OpenTrail(context.Background(), dir, store, TrailOptions{File: FileOptions{MaxBytes: maxBytes}, Linger: time.Millisecond})
+	tr, err := OpenTrail(context.Background(), dir, store, TrailOptions{File: FileOptions{MaxBytes: maxBytes},
+		Linger: time.Millisecond, Lazy: lazy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,10 +102,12 @@ func fileEvents(t *testing.T, dir string) map[string]int {
 	return out
 }
 
-func TestTrailShipsEveryEventOnce(t *testing.T) {
+func TestTrailShipsEveryEventOnce(t *testing.T) { bothModes(t, testTrailShipsEveryEventOnce) }
+
+func testTrailShipsEveryEventOnce(t *testing.T, lazy bool) {
 	dir := t.TempDir()
 	store := openTestStore(t)
-	tr := openTestTrail(t, dir, store, 2048) // rotates every few events
+	tr := openTestTrail(t, dir, store, 2048, lazy) // rotates every few events
 	ctx := context.Background()
 	for i := range 40 {
 		e := trailEvent("e" + string(rune('A'+i)))
@@ -111,7 +121,7 @@ func TestTrailShipsEveryEventOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := tr.Flush(ctx); err != nil {
+	if err := tr.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got := stored(t, store)
@@ -132,7 +142,7 @@ func TestTrailShipsEveryEventOnce(t *testing.T) {
 	}
 	// The checkpoint is at the end: a restart ships nothing again.
 	store.put.Store(0)
-	tr = openTestTrail(t, dir, store, 2048)
+	tr = openTestTrail(t, dir, store, 2048, lazy)
 	if n := store.put.Load(); n != 0 {
 		t.Errorf("a restart after a clean close shipped %d events again", n)
 	}
@@ -150,7 +160,10 @@ func TestTrailShipsEveryEventOnce(t *testing.T) {
 		f.Close()
 	}
 	store.put.Store(0)
-	openTestTrail(t, dir, store, 2048)
+	tr = openTestTrail(t, dir, store, 2048, lazy)
+	if err := tr.CatchUp(ctx); err != nil { // a Lazy trail ships when asked
+		t.Fatal(err)
+	}
 	if n := store.put.Load(); n != 2 {
 		t.Errorf("the restart shipped %d events, want the 2 past the checkpoint", n)
 	}
@@ -160,20 +173,26 @@ func TestTrailShipsEveryEventOnce(t *testing.T) {
 }
 
 func TestTrailShipsAllWithoutCheckpoint(t *testing.T) {
+	bothModes(t, testTrailShipsAllWithoutCheckpoint)
+}
+
+func testTrailShipsAllWithoutCheckpoint(t *testing.T, lazy bool) {
 	dir := t.TempDir()
 	store := openTestStore(t)
-	tr := openTestTrail(t, dir, store, 2048)
+	tr := openTestTrail(t, dir, store, 2048, lazy)
 	for i := range 10 {
 		if err := tr.Write(context.Background(), trailEvent("n"+string(rune('0'+i)))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	tr.Close()
-	if err := os.Remove(filepath.Join(dir, checkpointName)); err != nil {
+	if err := os.Remove(filepath.Join(dir, checkpointName)); err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
 	other := openTestStore(t) // a store that never saw them
-	openTestTrail(t, dir, other, 2048)
+	if err := openTestTrail(t, dir, other, 2048, lazy).CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if got := stored(t, other); len(got) != 10 {
 		t.Errorf("a start without checkpoint shipped %d events, want all 10 in the files", len(got))
 	}
@@ -182,10 +201,12 @@ func TestTrailShipsAllWithoutCheckpoint(t *testing.T) {
 // TestTrailPendingEvent checks the event of a change: committed in its
 // transaction, incomplete until the complete event is written; a crash in
 // between leaves it to the next start, which writes it to the file.
-func TestTrailPendingEvent(t *testing.T) {
+func TestTrailPendingEvent(t *testing.T) { bothModes(t, testTrailPendingEvent) }
+
+func testTrailPendingEvent(t *testing.T, lazy bool) {
 	dir := t.TempDir()
 	store := openTestStore(t)
-	tr := openTestTrail(t, dir, store, 0)
+	tr := openTestTrail(t, dir, store, 0, lazy)
 	change := func(ctx context.Context, id string) {
 		t.Helper()
 		err := store.Update(ctx, func(tx storage.Tx) error {
@@ -206,7 +227,7 @@ func TestTrailPendingEvent(t *testing.T) {
 	if err := tr.Write(ctx, e); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Flush(context.Background()); err != nil {
+	if err := tr.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if r := stored(t, store)["done"]; r == nil || !r.Complete || string(r.JSON) != string(e.AppendJSON(nil)) {
@@ -216,7 +237,7 @@ func TestTrailPendingEvent(t *testing.T) {
 	ctx = tr.Pending(context.Background(), func() *Event { return trailEvent("crashed") })
 	change(ctx, "r2")
 	tr.Close()
-	tr = openTestTrail(t, dir, store, 0)
+	tr = openTestTrail(t, dir, store, 0, lazy)
 	if r := stored(t, store)["crashed"]; r == nil || !r.Complete {
 		t.Fatalf("after the restart: %+v, want it completed", r)
 	}
@@ -243,7 +264,7 @@ func TestTrailPendingEvent(t *testing.T) {
 	if err := tr.Write(context.Background(), trailEvent("read")); err == nil {
 		t.Fatal("a failing file did not fail a read")
 	}
-	if err := tr.Flush(context.Background()); err != nil {
+	if err := tr.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if r := stored(t, store); r["nofile"] == nil || r["nofile"].Complete || r["noted"] == nil {

@@ -96,8 +96,9 @@ type Trail interface {
 	// descending).
 	LookupEvents(ctx context.Context, q EventQuery) ([]*EventRecord, error)
 	// IncompleteEvents returns up to limit incomplete events written by
-	// node, oldest first.
-	IncompleteEvents(ctx context.Context, node string, limit int) ([]*EventRecord, error)
+	// node, oldest first (by Time, then ID), after the event after names
+	// (the zero cursor starts at the oldest).
+	IncompleteEvents(ctx context.Context, node string, after EventCursor, limit int) ([]*EventRecord, error)
 	// PruneEvents deletes events whose Time is before the given Unix
 	// nanoseconds and returns how many it deleted.
 	PruneEvents(ctx context.Context, before int64) (int, error)
@@ -165,9 +166,17 @@ func EncodeResources(rs []EventResource) string {
 		return ""
 	}
 	clean := func(s string) string {
+		if !strings.ContainsAny(s, resourceSep+fieldSep) {
+			return s
+		}
 		return strings.NewReplacer(resourceSep, "", fieldSep, "").Replace(s)
 	}
 	var b strings.Builder
+	n := 1
+	for _, r := range rs {
+		n += 2 + len(r.Type) + len(r.Name)
+	}
+	b.Grow(n)
 	for _, r := range rs {
 		b.WriteString(resourceSep)
 		b.WriteString(clean(r.Type))

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"math"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -23,8 +24,9 @@ const (
 		"source = excluded.source, name = excluded.name, read_only = excluded.read_only, username = excluded.username, " +
 		"access_key_id = excluded.access_key_id, resources = excluded.resources, node = excluded.node, " +
 		"complete = excluded.complete, json = excluded.json WHERE NOT audit_events.complete"
-	sqlIncompleteEvents = "SELECT " + eventColumns + " FROM audit_events WHERE node = $1 AND NOT complete ORDER BY time, id LIMIT $2"
-	sqlPruneEvents      = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < $1 LIMIT 5000)"
+	sqlIncompleteEvents = "SELECT " + eventColumns + " FROM audit_events WHERE node = $1 AND NOT complete " +
+		"AND (time > $2 OR (time = $2 AND id > $3)) ORDER BY time, id LIMIT $4"
+	sqlPruneEvents = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < $1 LIMIT 5000)"
 )
 
 var _ storage.Trail = (*Store)(nil)
@@ -89,11 +91,14 @@ func (s *Store) LookupEvents(ctx context.Context, q storage.EventQuery) ([]*stor
 }
 
 // IncompleteEvents implements [storage.Trail.IncompleteEvents].
-func (s *Store) IncompleteEvents(ctx context.Context, node string, limit int) ([]*storage.EventRecord, error) {
+func (s *Store) IncompleteEvents(ctx context.Context, node string, after storage.EventCursor, limit int) ([]*storage.EventRecord, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
 	}
-	return s.queryEvents(ctx, sqlIncompleteEvents, node, max(limit, 1))
+	if after.ID == "" {
+		after.Time = math.MinInt64
+	}
+	return s.queryEvents(ctx, sqlIncompleteEvents, node, after.Time, after.ID, max(limit, 1))
 }
 
 func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]*storage.EventRecord, error) {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"math"
 
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -20,7 +21,8 @@ const (
 		"source = excluded.source, name = excluded.name, read_only = excluded.read_only, username = excluded.username, " +
 		"access_key_id = excluded.access_key_id, resources = excluded.resources, node = excluded.node, " +
 		"complete = excluded.complete, json = excluded.json WHERE audit_events.complete = 0"
-	sqlIncompleteEvents = "SELECT " + eventColumns + " FROM audit_events WHERE node = ? AND complete = 0 ORDER BY time, id LIMIT ?"
+	sqlIncompleteEvents = "SELECT " + eventColumns + " FROM audit_events WHERE node = ? AND complete = 0 " +
+		"AND (time > ? OR (time = ? AND id > ?)) ORDER BY time, id LIMIT ?"
 	// sqlPruneEvents deletes in bounded steps, so the writer is not held
 	// for long.
 	sqlPruneEvents = "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE time < ? LIMIT 5000)"
@@ -119,7 +121,7 @@ func (s *Store) LookupEvents(ctx context.Context, q storage.EventQuery) ([]*stor
 }
 
 // IncompleteEvents implements [storage.Trail.IncompleteEvents].
-func (s *Store) IncompleteEvents(ctx context.Context, node string, limit int) ([]*storage.EventRecord, error) {
+func (s *Store) IncompleteEvents(ctx context.Context, node string, after storage.EventCursor, limit int) ([]*storage.EventRecord, error) {
 	if s.closed.Load() {
 		return nil, storage.ErrClosed
 	}
@@ -127,7 +129,10 @@ func (s *Store) IncompleteEvents(ctx context.Context, node string, limit int) ([
 	if err != nil {
 		return nil, s.readErr(ctx, "incomplete events", err)
 	}
-	return s.queryEvents(ctx, st, node, max(limit, 1))
+	if after.ID == "" {
+		after.Time = math.MinInt64
+	}
+	return s.queryEvents(ctx, st, node, after.Time, after.Time, after.ID, max(limit, 1))
 }
 
 func (s *Store) queryEvents(ctx context.Context, st *sql.Stmt, args ...any) ([]*storage.EventRecord, error) {

@@ -140,7 +140,7 @@ func testTrailPending(t *testing.T, s storage.Store) {
 	if got := lookupIDs(t, tr, allOf(storage.EventQuery{})); !slices.Equal(got, []string{"p1"}) {
 		t.Fatalf("events = %v, want [p1] once", got)
 	}
-	inc, err := tr.IncompleteEvents(context.Background(), "node-1", 10)
+	inc, err := tr.IncompleteEvents(context.Background(), "node-1", storage.EventCursor{}, 10)
 	if err != nil || len(inc) != 1 || inc[0].ID != "p1" {
 		t.Fatalf("IncompleteEvents = %v, %v; want [p1]", inc, err)
 	}
@@ -178,7 +178,7 @@ func testTrailPut(t *testing.T, s storage.Store) {
 	if evs[0].ID != "x2" || evs[1].ID != "x1" || string(evs[1].JSON) != `{"complete":true}` || !evs[1].Complete {
 		t.Fatalf("events = %+v %+v", evs[0], evs[1])
 	}
-	if left, err := tr.IncompleteEvents(ctx, "node-1", 10); err != nil || len(left) != 0 {
+	if left, err := tr.IncompleteEvents(ctx, "node-1", storage.EventCursor{}, 10); err != nil || len(left) != 0 {
 		t.Fatalf("IncompleteEvents = %v, %v; want none", left, err)
 	}
 }
@@ -261,12 +261,15 @@ func testTrailIncompletePrune(t *testing.T, s storage.Store) {
 			t.Fatal(err)
 		}
 	}
-	inc, err := tr.IncompleteEvents(ctx, "node-1", 10)
+	inc, err := tr.IncompleteEvents(ctx, "node-1", storage.EventCursor{}, 10)
 	if err != nil || len(inc) != 2 || inc[0].ID != "i0" || inc[1].ID != "i1" {
 		t.Fatalf("IncompleteEvents(node-1) = %v, %v; want i0, i1", inc, err)
 	}
-	if inc, _ := tr.IncompleteEvents(ctx, "node-1", 1); len(inc) != 1 {
-		t.Fatalf("limit 1: %d events", len(inc))
+	if inc, _ := tr.IncompleteEvents(ctx, "node-1", storage.EventCursor{}, 1); len(inc) != 1 || inc[0].ID != "i0" {
+		t.Fatalf("limit 1: %v", inc)
+	}
+	if inc, _ := tr.IncompleteEvents(ctx, "node-1", storage.EventCursor{Time: 200, ID: "i0"}, 10); len(inc) != 1 || inc[0].ID != "i1" {
+		t.Fatalf("after i0: %v, want [i1]", inc)
 	}
 	n, err := tr.PruneEvents(ctx, 202)
 	if err != nil || n != 2 {
