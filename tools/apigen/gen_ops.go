@@ -247,6 +247,11 @@ func (g *gen) genFacts(w *writer) {
 	w.p("func Facts() operation.Facts {")
 	w.p("return operation.Facts{")
 	w.p("TargetPrefix: %q,", md.TargetPrefix)
+	if i := strings.LastIndexByte(md.TargetPrefix, '.'); i >= 0 {
+		// botocore's qualified prefix; Smithy-generated SDKs send the
+		// service name alone.
+		w.p("TargetAliases: []string{%q},", md.TargetPrefix[i+1:])
+	}
 	w.p("SigningName: %q,", signing)
 	w.p("EventSource: %q,", g.svc.EventSource)
 	w.p("MessageField: %q,", messageField)

@@ -24,6 +24,7 @@ const (
 func Facts() operation.Facts {
 	return operation.Facts{
 		TargetPrefix:       "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+		TargetAliases:      []string{"CloudTrail_20131101"},
 		SigningName:        "cloudtrail",
 		EventSource:        "cloudtrail.amazonaws.com",
 		MessageField:       "Message",
