@@ -58,14 +58,16 @@ type Finder interface {
 type Query struct {
 	// Account and Region scope the events: the caller's.
 	Account, Region string
-	// From and To bound the event time, both inclusive.
+	// From and To bound the event time, both inclusive; both are within
+	// what int64 unix nanoseconds hold.
 	From, To time.Time
 	// Attribute is one of the Attr* keys, or "" for every event; Value is
 	// what it must equal.
 	Attribute, Value string
 	// After is where the previous page ended; zero for the first page.
 	After Cursor
-	// Limit is the most events to return.
+	// Limit is the most events to return: MaxResults + 1 (1 to 51), the
+	// one more telling the service whether to return a NextToken.
 	Limit int
 }
 

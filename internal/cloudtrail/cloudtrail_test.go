@@ -225,6 +225,8 @@ func TestLookupEventsTimeRange(t *testing.T) {
 		{"equal bounds", at(3), at(3), []string{"03"}},
 		{"explicit start beyond 90 days", ptr(now.Add(-100 * 24 * time.Hour)), at(6), []string{"06", "99"}},
 		{"end before the last 90 days", nil, ptr(now.Add(-95 * 24 * time.Hour)), nil},
+		{"beyond unix nanoseconds", ptr(time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)), ptr(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)),
+			[]string{"00", "01", "02", "03", "04", "05", "06", "99"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,7 +247,19 @@ func TestLookupEventsTimeRange(t *testing.T) {
 		q.Account != account || q.Region != region || q.Attribute != "" || !q.After.IsZero() {
 		t.Errorf("default query = %+v", q)
 	}
-	_, err := svc.LookupEvents(rootCtx(), &ctapi.LookupEventsInput{StartTime: at(1), EndTime: at(2)})
+	// A window beyond unix nanoseconds pages like any other.
+	far := &ctapi.LookupEventsInput{StartTime: ptr(time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)), EndTime: ptr(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)),
+		MaxResults: ptr(int32(4))}
+	page1, err := svc.LookupEvents(rootCtx(), far)
+	if err != nil || page1.NextToken == nil {
+		t.Fatalf("far page 1: %+v, %v", page1, err)
+	}
+	far.NextToken = page1.NextToken
+	page2, err := svc.LookupEvents(rootCtx(), far)
+	if err != nil || !slices.Equal(ids(page2), []string{"04", "05", "06", "99"}) {
+		t.Errorf("far page 2 = %v, %v; want [04 05 06 99]", ids(page2), err)
+	}
+	_, err = svc.LookupEvents(rootCtx(), &ctapi.LookupEventsInput{StartTime: at(1), EndTime: at(2)})
 	wantErr(t, err, "InvalidTimeRangeException", "Start time must be before or equal to end time.")
 	_, err = svc.LookupEvents(rootCtx(), &ctapi.LookupEventsInput{StartTime: ptr(now.Add(time.Hour))})
 	wantErr(t, err, "InvalidTimeRangeException", "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,7 @@ func (s *Service) LookupEvents(ctx context.Context, in *ctapi.LookupEventsInput)
 			}
 		}
 	}
+	q.From, q.To = clampTime(q.From), clampTime(q.To)
 	out := &ctapi.LookupEventsOutput{Events: []ctapi.Event{}}
 	if in.EventCategory == ctapi.EventCategoryInsight || q.From.After(q.To) || p.matchesNothing {
 		// No Insights events; a window that ends before the last 90 days
@@ -120,6 +122,25 @@ func (s *Service) LookupEvents(ctx context.Context, in *ctapi.LookupEventsInput)
 		out.NextToken = &t
 	}
 	return out, nil
+}
+
+// Times a Query carries: what int64 unix nanoseconds can hold (about 1678
+// to 2262), as the store and NextTokens keep them.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// clampTime returns t within [minTime, maxTime]: a StartTime or EndTime
+// beyond them bounds nothing more.
+func clampTime(t time.Time) time.Time {
+	switch {
+	case t.Before(minTime):
+		return minTime
+	case t.After(maxTime):
+		return maxTime
+	}
+	return t
 }
 
 // eventOf returns the LookupEvents entry of e.

@@ -65,7 +65,7 @@ func parseToken(s string, p params) (token, error) {
 	if len(s) == 0 || len(s) > maxTokenLen {
 		return token{}, bad
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) < 1+3*8+1+checkLen || b[0] != tokenVersion {
 		return token{}, bad
 	}
