@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
@@ -58,6 +59,9 @@ type Options struct {
 	// OnUndeclaredError is passed to the server (server.Config): called
 	// for an error response its operation's model does not declare.
 	OnUndeclaredError func(target, code string)
+	// EventFinder is what CloudTrail's LookupEvents reads the audit trail
+	// through. Nil finds no events (until the store's adapter is wired).
+	EventFinder cloudtrail.Finder
 }
 
 // App is a configured Keyfort server. Create it with New, then Start and
@@ -247,6 +251,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		logger: log,
 
 		rotationWebhooks: cfg.RotationWebhooks,
+		events:           opts.EventFinder,
 	})
 	a.jobs = svcs.jobs
 	a.flushUsage = svcs.flushUsage
@@ -255,6 +260,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Services: []server.Service{
 			kmsServer(svcs),
 			smServer(svcs),
+			ctServer(svcs),
 		},
 		Auth:              auth,
 		InsecureDevAuth:   cfg.InsecureDevAuth,
