@@ -243,6 +243,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	}
 	a.audit, a.trail = trail, trail
 
+	events := opts.EventFinder
+	if events == nil {
+		events = trailFinder{trail: trail, store: trailStore}
+	}
 	svcs := newServices(serviceDeps{
 		store:  a.store,
 		sealer: sealer,
@@ -251,7 +255,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		logger: log,
 
 		rotationWebhooks: cfg.RotationWebhooks,
-		events:           opts.EventFinder,
+		events:           events,
 	})
 	a.jobs = svcs.jobs
 	a.flushUsage = svcs.flushUsage

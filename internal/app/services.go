@@ -96,10 +96,7 @@ func newServices(d serviceDeps) services {
 	})
 	events := d.events
 	if events == nil {
-		// TODO(lead): the store adapter of audit events (storage.EventRecord
-		// and its query -> cloudtrail.Finder) replaces this, passed as
-		// Options.EventFinder or built here from d.store.
-		events = cloudtrail.NoEvents{}
+		events = cloudtrail.NoEvents{} // a test's services without a trail
 	}
 	ct := cloudtrail.New(cloudtrail.Config{Finder: events, Now: d.now})
 	s := services{kms: k, sm: sm, ct: ct, flushUsage: k.FlushKeyUsage}

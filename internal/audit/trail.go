@@ -200,10 +200,12 @@ func (t *Trail) Pending(ctx context.Context, event func() *Event) context.Contex
 	}})
 }
 
-// record returns the store's form of e, whose JSON is b.
+// record returns the store's form of e, whose JSON is b. Its Time is the
+// eventTime as the JSON holds it, in whole seconds, so that an event read
+// back from a file sorts where it did when it was written.
 func (t *Trail) record(e *Event, b []byte, complete bool) *storage.EventRecord {
 	r := &storage.EventRecord{
-		ID: e.EventID, Time: e.EventTime.UnixNano(), Account: e.RecipientAccountID, Region: e.AWSRegion,
+		ID: e.EventID, Time: e.EventTime.Unix() * int64(time.Second), Account: e.RecipientAccountID, Region: e.AWSRegion,
 		Source: e.EventSource, Name: e.EventName, ReadOnly: e.ReadOnly, Username: Username(e.UserIdentity),
 		AccessKeyID: e.UserIdentity.AccessKeyID, Node: t.node, Complete: complete, JSON: b,
 	}

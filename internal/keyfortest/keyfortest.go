@@ -102,6 +102,13 @@ func WithNow(now func() time.Time) Option { return func(o *options) { o.now = no
 // other's data; Restart keeps the schema.
 func WithStore(dsn string) Option { return func(o *options) { o.store = dsn } }
 
+// WithNodeOf starts another node of other's PostgreSQL store (its schema,
+// which other's test drops): two servers, one shared store, each with its
+// own data directory.
+func WithNodeOf(other *Server) Option {
+	return func(o *options) { o.store, o.schema = other.o.store, other.o.schema }
+}
+
 // WithRootKey sets the 32-byte root key (by default a key is generated in
 // the data directory on first start).
 func WithRootKey(key []byte) Option {
@@ -150,7 +157,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Fatalf("keyfortest: write credentials: %v", err)
 		}
 	}
-	if o.store != "" {
+	if o.store != "" && o.schema == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s.o.schema = "keyfortest_" + hex.EncodeToString(b[:])

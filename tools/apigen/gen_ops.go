@@ -7,10 +7,21 @@ import (
 )
 
 // readOnlyPrefixes are the operation-name prefixes of operations that do
-// not change state, for CloudTrail's readOnly field. Cryptographic
-// operations (Encrypt, Decrypt, Sign, Verify, GenerateRandom, ...) count as
-// not read-only under this rule.
+// not change state, for CloudTrail's readOnly field.
 var readOnlyPrefixes = []string{"Describe", "Get", "List", "BatchGet", "Validate", "Lookup"}
+
+// readOnlyOps are the other operations CloudTrail records as readOnly: the
+// KMS cryptographic operations, which change no key (the AWS KMS developer
+// guide's CloudTrail examples of Encrypt, Decrypt, ReEncrypt,
+// GenerateDataKey*, GenerateRandom, Sign, Verify, GenerateMac, VerifyMac
+// and DeriveSharedSecret all say "readOnly": true).
+var readOnlyOps = map[string]bool{
+	"Encrypt": true, "Decrypt": true, "ReEncrypt": true,
+	"GenerateDataKey": true, "GenerateDataKeyWithoutPlaintext": true,
+	"GenerateDataKeyPair": true, "GenerateDataKeyPairWithoutPlaintext": true,
+	"GenerateRandom": true, "Sign": true, "Verify": true,
+	"GenerateMac": true, "VerifyMac": true, "DeriveSharedSecret": true,
+}
 
 // resourceMembers are the input members that name an operation's resource,
 // most specific first: the first one an input has is its Resource member.
@@ -96,12 +107,12 @@ func (g *gen) genOps(w *writer) {
 	}
 
 	w.p("// Operations returns the operation table of svc, sorted by name. ReadOnly is")
-	w.p("// true for operations named Describe*, Get*, List*, BatchGet*, Validate* and\n// Lookup*.")
+	w.p("// true for operations named Describe*, Get*, List*, BatchGet*, Validate* and\n// Lookup*, and for the cryptographic operations CloudTrail records as read-only.")
 	w.p("func Operations(svc Service) []operation.Operation {")
 	w.p("return []operation.Operation{")
 	for _, op := range ops {
 		mo := g.m.Operations[op]
-		readOnly := false
+		readOnly := readOnlyOps[op]
 		for _, p := range readOnlyPrefixes {
 			if strings.HasPrefix(op, p) {
 				readOnly = true

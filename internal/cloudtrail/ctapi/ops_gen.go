@@ -658,7 +658,7 @@ func (*UpdateTrailInput) IAMAction() string { return "cloudtrail:UpdateTrail" }
 
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
 // true for operations named Describe*, Get*, List*, BatchGet*, Validate* and
-// Lookup*.
+// Lookup*, and for the cryptographic operations CloudTrail records as read-only.
 func Operations(svc Service) []operation.Operation {
 	return []operation.Operation{
 		{

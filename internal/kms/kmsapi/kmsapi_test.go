@@ -321,7 +321,9 @@ func TestOperations(t *testing.T) {
 			}
 		}
 	}
-	readOnly := map[string]bool{"DescribeKey": true, "ListKeys": true, "GetKeyPolicy": true, "Encrypt": false, "Verify": false, "CreateKey": false}
+	// CloudTrail records the cryptographic operations as read-only (the KMS
+	// developer guide's log entry examples).
+	readOnly := map[string]bool{"DescribeKey": true, "ListKeys": true, "GetKeyPolicy": true, "Encrypt": true, "Verify": true, "GenerateRandom": true, "CreateKey": false, "TagResource": false}
 	for _, op := range ops {
 		if want, ok := readOnly[op.Name]; ok && op.ReadOnly != want {
 			t.Errorf("operation %s ReadOnly = %t, want %t", op.Name, op.ReadOnly, want)

@@ -610,7 +610,7 @@ func (*VerifyMacInput) IAMAction() string { return "kms:VerifyMac" }
 
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
 // true for operations named Describe*, Get*, List*, BatchGet*, Validate* and
-// Lookup*.
+// Lookup*, and for the cryptographic operations CloudTrail records as read-only.
 func Operations(svc Service) []operation.Operation {
 	return []operation.Operation{
 		{
@@ -739,7 +739,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "Decrypt",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:Decrypt",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -822,7 +822,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "DeriveSharedSecret",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:DeriveSharedSecret",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -988,7 +988,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "Encrypt",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:Encrypt",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1009,7 +1009,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKey",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateDataKey",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1030,7 +1030,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyPair",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateDataKeyPair",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1051,7 +1051,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyPairWithoutPlaintext",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateDataKeyPairWithoutPlaintext",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1072,7 +1072,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateDataKeyWithoutPlaintext",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateDataKeyWithoutPlaintext",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1093,7 +1093,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateMac",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateMac",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1114,7 +1114,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "GenerateRandom",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:GenerateRandom",
 			MaxBody:  MaxBody,
 			Errors:   []string{"DependencyTimeoutException", "KMSInternalException", "UnsupportedOperationException", "CustomKeyStoreNotFoundException", "CustomKeyStoreInvalidStateException"},
@@ -1426,7 +1426,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "ReEncrypt",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:ReEncrypt",
 			Resource: "DestinationKeyId",
 			MaxBody:  MaxBody,
@@ -1552,7 +1552,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "Sign",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:Sign",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1698,7 +1698,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "Verify",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:Verify",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,
@@ -1719,7 +1719,7 @@ func Operations(svc Service) []operation.Operation {
 		{
 			Service:  TargetPrefix,
 			Name:     "VerifyMac",
-			ReadOnly: false,
+			ReadOnly: true,
 			Action:   "kms:VerifyMac",
 			Resource: "KeyId",
 			MaxBody:  MaxBody,

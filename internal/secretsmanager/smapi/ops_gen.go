@@ -293,7 +293,7 @@ func (*ValidateResourcePolicyInput) IAMAction() string {
 
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
 // true for operations named Describe*, Get*, List*, BatchGet*, Validate* and
-// Lookup*.
+// Lookup*, and for the cryptographic operations CloudTrail records as read-only.
 func Operations(svc Service) []operation.Operation {
 	return []operation.Operation{
 		{
