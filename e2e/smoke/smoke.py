@@ -1061,8 +1061,22 @@ class Smoke:
                                   "--lookup-attributes", "AttributeKey=EventSource,AttributeValue=kms.amazonaws.com")
         eq(code, 0, "aws cloudtrail lookup-events exit code (stderr %r)" % err.strip())
         got = json.loads(out).get("Events")
-        ensure(isinstance(got, list) and all(e.get("EventSource") == "kms.amazonaws.com" for e in got),
+        ensure(isinstance(got, list) and got and all(e.get("EventSource") == "kms.amazonaws.com" for e in got),
                "aws cloudtrail lookup-events: %s" % short(out))
+        # Who made, tagged and scheduled the deletion of a key: the CLI finds
+        # each call by the key's ARN.
+        kms = self.client(REGION, ACCESS_KEY, service="kms")
+        arn = kms.create_key(Description="smoke lookup")["KeyMetadata"]["Arn"]
+        kms.tag_resource(KeyId=arn, Tags=[{"TagKey": "who", "TagValue": "smoke"}])
+        kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+        code, out, err = self.aws("cloudtrail", "lookup-events", "--region", REGION, "--output", "json",
+                                  "--lookup-attributes", "AttributeKey=ResourceName,AttributeValue=" + arn)
+        eq(code, 0, "aws cloudtrail lookup-events by ResourceName exit code (stderr %r)" % err.strip())
+        names = sorted(e.get("EventName") for e in json.loads(out).get("Events", []))
+        eq(names, ["CreateKey", "ScheduleKeyDeletion", "TagResource"], "events of the key found by its ARN")
+        for e in json.loads(out).get("Events", []):
+            ev = json.loads(e["CloudTrailEvent"])
+            eq(ev.get("eventID"), e.get("EventId"), "CloudTrailEvent eventID")
 
     # ---- Secrets Manager ------------------------------------------------
 
