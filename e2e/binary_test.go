@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -110,6 +111,15 @@ func startBinary(t *testing.T, dataDir string, extraEnv ...string) *proc {
 
 func (p *proc) kms() *kms.Client {
 	return kms.New(kms.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String("http://" + p.addr),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		Retryer:      keyfortest.ClosedConnRetryer(),
+	})
+}
+
+func (p *proc) cloudtrail() *cloudtrail.Client {
+	return cloudtrail.New(cloudtrail.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String("http://" + p.addr),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
