@@ -141,7 +141,7 @@ func TestCreateKeyUnsupportedAndInvalid(t *testing.T) {
 		in   *kms.CreateKeyInput
 		code string
 	}{
-		{"ECDH not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
+		{"SM2 outside the China regions", &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
 		{"bad usage for symmetric", &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException"},
 		{"HMAC without its usage", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256}, "ValidationException"},
 		{"ML-DSA not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecMlDsa44, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException"},

@@ -291,3 +291,11 @@ func (s *Service) VerifyMac(ctx context.Context, in *kmsapi.VerifyMacInput) (*km
 	}
 	return out, err
 }
+
+func (s *Service) DeriveSharedSecret(ctx context.Context, in *kmsapi.DeriveSharedSecretInput) (*kmsapi.DeriveSharedSecretOutput, error) {
+	out, err := s.deriveSharedSecret(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "DeriveSharedSecret", out.KeyId)
+	}
+	return out, err
+}

@@ -12,9 +12,15 @@ import (
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 )
 
-// signer opens the private key of an asymmetric key.
+// signer opens the private key of an asymmetric key. A key agreement key's
+// opens to an agreementKey (the same build whichever operation opens it
+// first, as the material cache holds one value per material).
 func (s *Service) signer(ctx context.Context, k *key) (crypto.Signer, error) {
-	v, err := s.opened(ctx, k, k.meta.Material, parseSigner)
+	build := parseSigner
+	if k.meta.Usage == usageKeyAgreement {
+		build = parseAgreementKey
+	}
+	v, err := s.opened(ctx, k, k.meta.Material, build)
 	if err != nil {
 		return nil, err
 	}
