@@ -436,6 +436,14 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			_, err := nobody.DeriveSharedSecret(ctxT(t), &kms.DeriveSharedSecretInput{KeyId: agreeKey.KeyId, KeyAgreementAlgorithm: kmstypes.KeyAgreementAlgorithmSpecEcdh, PublicKey: agreePub.PublicKey})
 			return err
 		},
+		"GenerateDataKeyPair": func() error {
+			_, err := nobody.GenerateDataKeyPair(ctxT(t), &kms.GenerateDataKeyPairInput{KeyId: k, KeyPairSpec: kmstypes.DataKeyPairSpecEccNistP256})
+			return err
+		},
+		"GenerateDataKeyPairWithoutPlaintext": func() error {
+			_, err := nobody.GenerateDataKeyPairWithoutPlaintext(ctxT(t), &kms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: k, KeyPairSpec: kmstypes.DataKeyPairSpecEccNistP256})
+			return err
+		},
 		"RevokeGrant": func() error {
 			_, err := nobody.RevokeGrant(ctxT(t), &kms.RevokeGrantInput{KeyId: k, GrantId: grant.GrantId})
 			return err

@@ -37,21 +37,25 @@ var ecCurves = map[string]elliptic.Curve{
 	"ECC_NIST_P521": elliptic.P521(),
 }
 
+// generatePrivateKey makes a private key of spec (a KeySpec or a
+// DataKeyPairSpec of the same name) from rnd.
+func generatePrivateKey(rnd io.Reader, spec string) (crypto.Signer, error) {
+	switch privateKeyKind(spec) {
+	case "rsa":
+		return rsa.GenerateKey(rnd, rsaBits[spec])
+	case "ecdsa":
+		return ecdsa.GenerateKey(ecCurves[spec], rnd)
+	case "ed25519":
+		_, priv, err := ed25519.GenerateKey(rnd)
+		return priv, err
+	}
+	return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
+}
+
 // newPrivateKey makes a private key of spec from rnd and returns it as
 // PKCS#8 DER.
 func newPrivateKey(rnd io.Reader, spec string) ([]byte, error) {
-	var priv any
-	var err error
-	switch privateKeyKind(spec) {
-	case "rsa":
-		priv, err = rsa.GenerateKey(rnd, rsaBits[spec])
-	case "ecdsa":
-		priv, err = ecdsa.GenerateKey(ecCurves[spec], rnd)
-	case "ed25519":
-		_, priv, err = ed25519.GenerateKey(rnd)
-	default:
-		return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
-	}
+	priv, err := generatePrivateKey(rnd, spec)
 	if err != nil {
 		return nil, err
 	}

@@ -299,3 +299,19 @@ func (s *Service) DeriveSharedSecret(ctx context.Context, in *kmsapi.DeriveShare
 	}
 	return out, err
 }
+
+func (s *Service) GenerateDataKeyPair(ctx context.Context, in *kmsapi.GenerateDataKeyPairInput) (*kmsapi.GenerateDataKeyPairOutput, error) {
+	out, err := s.generateDataKeyPairOp(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "GenerateDataKeyPair", out.KeyId)
+	}
+	return out, err
+}
+
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyPairWithoutPlaintextInput) (*kmsapi.GenerateDataKeyPairWithoutPlaintextOutput, error) {
+	out, err := s.generateDataKeyPairWithoutPlaintext(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "GenerateDataKeyPairWithoutPlaintext", out.KeyId)
+	}
+	return out, err
+}
