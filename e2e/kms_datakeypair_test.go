@@ -141,11 +141,11 @@ func TestGenerateDataKeyPair(t *testing.T) {
 	}
 }
 
-// TestGenerateDataKeyPairErrors checks the refusals of both operations:
-// SM2 (China regions only) and ECC_SECG_P256K1 (not made yet) are
-// UnsupportedOperationException; an unknown spec ValidationException; a key
-// that is not a symmetric encryption key InvalidKeyUsageException; DryRun;
-// Recipient; a disabled key; an unknown key.
+// TestGenerateDataKeyPairErrors checks the refusals of both operations: SM2
+// (China regions only) is UnsupportedOperationException; an unknown spec
+// ValidationException; a key that is not a symmetric encryption key
+// InvalidKeyUsageException; DryRun; Recipient; a disabled key; an unknown
+// key.
 func TestGenerateDataKeyPairErrors(t *testing.T) {
 	srv := keyfortest.Start(t)
 	c := srv.KMS()
@@ -168,7 +168,6 @@ func TestGenerateDataKeyPairErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p256 := types.DataKeyPairSpecEccNistP256
 			wantAPIError(t, op(sym.KeyId, types.DataKeyPairSpecSm2, false), "UnsupportedOperationException", "KeyPairSpec SM2 is supported only in the AWS China regions.")
-			wantAPIError(t, op(sym.KeyId, types.DataKeyPairSpecEccSecgP256k1, false), "UnsupportedOperationException", "ECC_SECG_P256K1")
 			wantAPIError(t, op(sym.KeyId, "RSA_1024", false), "ValidationException", "Value 'RSA_1024' at 'keyPairSpec' failed to satisfy constraint: Member must satisfy enum value set")
 			wantAPIError(t, op(rsaEnc.KeyId, p256, false), "InvalidKeyUsageException", "SYMMETRIC_DEFAULT is not supported")
 			wantAPIError(t, op(sign.KeyId, p256, false), "InvalidKeyUsageException", "key usage is SIGN_VERIFY")

@@ -25,6 +25,8 @@ func privateKeyKind(spec string) string {
 		return "ecdsa"
 	case "ECC_NIST_EDWARDS25519":
 		return "ed25519"
+	case "ECC_SECG_P256K1":
+		return "secp256k1"
 	}
 	return ""
 }
@@ -48,6 +50,8 @@ func generatePrivateKey(rnd io.Reader, spec string) (crypto.Signer, error) {
 	case "ed25519":
 		_, priv, err := ed25519.GenerateKey(rnd)
 		return priv, err
+	case "secp256k1":
+		return generateSecp256k1(rnd)
 	}
 	return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
 }
@@ -59,13 +63,17 @@ func newPrivateKey(rnd io.Reader, spec string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return x509.MarshalPKCS8PrivateKey(priv)
+	return marshalPKCS8(priv)
 }
 
 // parseSigner is the build function of opened for asymmetric material.
 func parseSigner(raw []byte) (any, error) {
 	priv, err := x509.ParsePKCS8PrivateKey(raw)
 	if err != nil {
+		// crypto/x509 knows no secp256k1.
+		if k, kerr := parseSecp256k1PKCS8(raw); kerr == nil {
+			return k, nil
+		}
 		return nil, err
 	}
 	signer, ok := priv.(crypto.Signer)

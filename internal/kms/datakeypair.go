@@ -9,7 +9,6 @@ package kms
 
 import (
 	"context"
-	"crypto/x509"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
@@ -18,11 +17,9 @@ import (
 )
 
 // dataKeyPairRefusals are the KeyPairSpecs of the model Keyfort does not
-// make, with the reason: SM2 exists only in the China regions on AWS, and
-// the standard library has no secp256k1.
+// make, with the reason: SM2 exists only in the China regions on AWS.
 var dataKeyPairRefusals = map[kmsapi.DataKeyPairSpec]string{
-	"SM2":             "KeyPairSpec SM2 is supported only in the AWS China regions.",
-	"ECC_SECG_P256K1": "Keyfort does not make ECC_SECG_P256K1 data key pairs yet.",
+	"SM2": "KeyPairSpec SM2 is supported only in the AWS China regions.",
 }
 
 // dataKeyPair is one generated pair.
@@ -61,11 +58,11 @@ func (s *Service) generateDataKeyPair(ctx context.Context, op string, keyID *str
 	if err != nil {
 		return nil, wrap("data key pair", err)
 	}
-	priv, err := x509.MarshalPKCS8PrivateKey(signer)
+	priv, err := marshalPKCS8(signer)
 	if err != nil {
 		return nil, wrap("data key pair", err)
 	}
-	pub, err := x509.MarshalPKIXPublicKey(signer.Public())
+	pub, err := marshalPKIX(signer.Public())
 	if err != nil {
 		clear(priv)
 		return nil, wrap("data key pair", err)

@@ -55,7 +55,7 @@ var keySpecs = map[string]*keySpec{
 		signing: []string{"ECDSA_SHA_384"}, agreement: ecdhAgreement, available: true},
 	"ECC_NIST_P521": {usages: []string{usageSignVerify, usageKeyAgreement},
 		signing: []string{"ECDSA_SHA_512"}, agreement: ecdhAgreement, available: true},
-	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}},
+	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}, available: true},
 	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}, available: true},
 	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}, available: true, materialSize: 28},
 	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}, available: true, materialSize: 32},

@@ -6,7 +6,6 @@ package kms
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -52,7 +51,7 @@ func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	der, err := marshalPKIX(signer.Public())
 	if err != nil {
 		return nil, wrap("public key of "+k.rec.ID, err)
 	}

@@ -11,6 +11,8 @@ import (
 	_ "crypto/sha256" // the hashes of the signing algorithms
 	_ "crypto/sha512"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -172,6 +174,8 @@ func (s *Service) verify(ctx context.Context, in *kmsapi.VerifyInput) (*kmsapi.V
 		} else {
 			valid = rsa.VerifyPKCS1v15(pub, sc.hash, signed, in.Signature) == nil
 		}
+	case *secp256k1.PublicKey:
+		valid = verifySecp256k1(pub, signed, in.Signature)
 	case ed25519.PublicKey:
 		opts := &ed25519.Options{}
 		if sc.ed25519ph {
