@@ -27,6 +27,8 @@ func privateKeyKind(spec string) string {
 		return "ed25519"
 	case "ECC_SECG_P256K1":
 		return "secp256k1"
+	case "ML_DSA_44", "ML_DSA_65", "ML_DSA_87":
+		return "mldsa"
 	}
 	return ""
 }
@@ -52,6 +54,8 @@ func generatePrivateKey(rnd io.Reader, spec string) (crypto.Signer, error) {
 		return priv, err
 	case "secp256k1":
 		return generateSecp256k1(rnd)
+	case "mldsa":
+		return generateMLDSA(rnd, spec)
 	}
 	return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
 }
@@ -70,8 +74,11 @@ func newPrivateKey(rnd io.Reader, spec string) ([]byte, error) {
 func parseSigner(raw []byte) (any, error) {
 	priv, err := x509.ParsePKCS8PrivateKey(raw)
 	if err != nil {
-		// crypto/x509 knows no secp256k1.
+		// crypto/x509 knows neither secp256k1 nor ML-DSA.
 		if k, kerr := parseSecp256k1PKCS8(raw); kerr == nil {
+			return k, nil
+		}
+		if k, kerr := parseMLDSAPKCS8(raw); kerr == nil {
 			return k, nil
 		}
 		return nil, err

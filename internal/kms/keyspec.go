@@ -63,9 +63,9 @@ var keySpecs = map[string]*keySpec{
 	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}, available: true, materialSize: 64},
 	"SM2": {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
 		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdhAgreement},
-	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
-	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
-	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
+	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
+	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
+	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
 }
 
 // allows reports whether the spec may be created with usage.

@@ -75,6 +75,9 @@ func secp256k1AlgorithmID() (pkix.AlgorithmIdentifier, error) {
 
 // marshalPKCS8 encodes a private key as PKCS#8 DER.
 func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
+	if m, ok := priv.(*mldsaKey); ok {
+		return marshalMLDSAPKCS8(m)
+	}
 	k, ok := priv.(*secp256k1Key)
 	if !ok {
 		return x509.MarshalPKCS8PrivateKey(priv)
@@ -96,6 +99,9 @@ func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
 
 // marshalPKIX encodes a public key as DER SubjectPublicKeyInfo.
 func marshalPKIX(pub crypto.PublicKey) ([]byte, error) {
+	if m, ok := pub.(*mldsaPublic); ok {
+		return marshalMLDSAPKIX(m)
+	}
 	p, ok := pub.(*secp256k1.PublicKey)
 	if !ok {
 		return x509.MarshalPKIXPublicKey(pub)
