@@ -31,6 +31,8 @@ func TestImportArrows(t *testing.T) {
 			"services know nothing of HTTP or SQL"},
 		{module + "/internal/secretsmanager", []string{"net/http", "database/sql", module + "/internal/storage/sqlite", module + "/internal/storage/postgres", module + "/internal/awsjson", module + "/internal/server", module + "/internal/webhook"},
 			"services know nothing of HTTP or SQL; rotation reaches the webhook through an interface"},
+		{module + "/internal/cloudtrail", []string{"net/http", "database/sql", module + "/internal/storage", module + "/internal/storage/", module + "/internal/awsjson", module + "/internal/server", module + "/internal/audit"},
+			"the CloudTrail service reads the trail only through its Finder, which the app adapts the store to"},
 		{module + "/internal/webhook", []string{module + "/internal/secretsmanager", module + "/internal/kms", module + "/internal/storage"},
 			"the webhook invoker is a leaf the app wires in"},
 		{module + "/internal/envelope", []string{"net/http", "database/sql"}, "crypto packages do no I/O beyond files"},
@@ -51,7 +53,8 @@ func TestImportArrows(t *testing.T) {
 			"the credentials file is parsed, not served: no HTTP, no signing, no storage"},
 		{module + "/internal/sigv4", []string{module + "/internal/credentials", module + "/internal/storage", module + "/internal/server"},
 			"sigv4 reaches the credentials file only through its Credentials interface"},
-		{module + "/internal/server", []string{module + "/internal/kms", module + "/internal/kms/", module + "/internal/secretsmanager", module + "/internal/secretsmanager/"},
+		{module + "/internal/server", []string{module + "/internal/kms", module + "/internal/kms/", module + "/internal/secretsmanager", module + "/internal/secretsmanager/",
+			module + "/internal/cloudtrail", module + "/internal/cloudtrail/"},
 			"the server hard-codes no service: each generated package describes its own (Facts)"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
 	}

@@ -1092,6 +1092,35 @@ class Smoke:
                % err.strip())
         ensure("alias/missing" in err, "aws kms describe-key stderr %r does not name alias/missing" % err.strip())
 
+    # ---- CloudTrail -----------------------------------------------------
+
+    def check_cloudtrail_lookup_events(self):
+        # botocore sends the model's qualified target prefix
+        # (com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.*).
+        ct = self.client(REGION, ACCESS_KEY, service="cloudtrail")
+        resp = ct.lookup_events(MaxResults=5)
+        events = resp.get("Events")
+        ensure(isinstance(events, list) and len(events) <= 5, "lookup_events Events %s" % short(resp))
+        for e in events:
+            ensure(e.get("ReadOnly") in ("true", "false") and isinstance(e.get("EventTime"), datetime.datetime)
+                   and json.loads(e.get("CloudTrailEvent", "null")) is not None, "lookup_events event %s" % short(e))
+        expect_error(lambda: ct.lookup_events(MaxResults=51), "InvalidMaxResultsException", status=400)
+        expect_error(lambda: ct.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": "Encrypt"},
+            {"AttributeKey": "Username", "AttributeValue": "root"}]), "InvalidLookupAttributesException", status=400)
+        now = utcnow()
+        expect_error(lambda: ct.lookup_events(StartTime=now, EndTime=now - datetime.timedelta(hours=1)),
+                     "InvalidTimeRangeException", status=400)
+        expect_error(lambda: ct.lookup_events(NextToken="forged"), "InvalidNextTokenException", status=400)
+        expect_error(lambda: ct.describe_trails(), "UnsupportedOperationException", status=400,
+                     contains=["Keyfort serves only LookupEvents"])
+        code, out, err = self.aws("cloudtrail", "lookup-events", "--region", REGION, "--output", "json", "--max-items", "3",
+                                  "--lookup-attributes", "AttributeKey=EventSource,AttributeValue=kms.amazonaws.com")
+        eq(code, 0, "aws cloudtrail lookup-events exit code (stderr %r)" % err.strip())
+        got = json.loads(out).get("Events")
+        ensure(isinstance(got, list) and all(e.get("EventSource") == "kms.amazonaws.com" for e in got),
+               "aws cloudtrail lookup-events: %s" % short(out))
+
     # ---- Secrets Manager ------------------------------------------------
 
     def check_sm_create_get_describe(self):
@@ -1618,6 +1647,7 @@ CHECKS = [
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
     ("aws kms get-key-last-usage names the Encrypt's audit event (CLI)", "check_cli_key_last_usage"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
+    ("CloudTrail LookupEvents errors, aws cloudtrail lookup-events (CLI)", "check_cloudtrail_lookup_events"),
     ("SM CreateSecret / GetSecretValue / DescribeSecret", "check_sm_create_get_describe"),
     ("SM SecretBinary", "check_sm_binary"),
     ("SM PutSecretValue / ListSecretVersionIds / UpdateSecretVersionStage", "check_sm_versions"),

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
@@ -58,6 +59,9 @@ type Options struct {
 	// OnUndeclaredError is passed to the server (server.Config): called
 	// for an error response its operation's model does not declare.
 	OnUndeclaredError func(target, code string)
+	// EventFinder is what CloudTrail's LookupEvents reads the audit trail
+	// through. Nil finds no events (until the store's adapter is wired).
+	EventFinder cloudtrail.Finder
 }
 
 // App is a configured Keyfort server. Create it with New, then Start and
@@ -67,6 +71,7 @@ type App struct {
 	log    *slog.Logger
 	store  storage.Store
 	audit  audit.Sink
+	trail  *audit.Trail
 	server *server.Server
 	jobs   []jobRunner
 	// flushUsage writes KMS's key uses not yet stored, at shutdown.
@@ -214,17 +219,29 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	// Start writes the marker of a new store, once it listens.
 	a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc = expect, sealer, rootKey, next, source
 
-	sink, err := audit.NewFileSink(cfg.AuditDirectory(), audit.FileOptions{
-		Now:           now,
-		MaxBytes:      cfg.AuditMaxFileBytes,
-		MaxAge:        cfg.AuditMaxAge,
-		MaxTotalBytes: cfg.AuditMaxTotalBytes,
-		Logger:        log.With("component", "audit"),
+	trailStore, ok := a.store.(storage.Trail)
+	if !ok {
+		return nil, fmt.Errorf("app: the store %T keeps no audit trail", a.store)
+	}
+	trail, err := audit.OpenTrail(ctx, cfg.AuditDirectory(), trailStore, audit.TrailOptions{
+		File: audit.FileOptions{
+			Now:           now,
+			MaxBytes:      cfg.AuditMaxFileBytes,
+			MaxAge:        cfg.AuditMaxAge,
+			MaxTotalBytes: cfg.AuditMaxTotalBytes,
+			Logger:        log.With("component", "audit"),
+		},
+		Now:    now,
+		Logger: log.With("component", "audit"),
+		// A store only this process changes (SQLite) has no other node to
+		// show the events to: it takes them when LookupEvents or the jobs
+		// ask, so that no request pays for storing them.
+		Lazy: isSingleNode(a.store),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
 	}
-	a.audit = sink
+	a.audit, a.trail = trail, trail
 
 	svcs := newServices(serviceDeps{
 		store:  a.store,
@@ -234,16 +251,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		logger: log,
 
 		rotationWebhooks: cfg.RotationWebhooks,
+		events:           opts.EventFinder,
 	})
 	a.jobs = svcs.jobs
 	a.flushUsage = svcs.flushUsage
-	if cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0 {
-		a.jobs = append(a.jobs, &auditRetention{sink: sink, now: now})
-	}
+	a.jobs = append(a.jobs, &auditJobs{trail: trail, now: now, files: cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0})
 	a.server, err = server.New(server.Config{
 		Services: []server.Service{
 			kmsServer(svcs),
 			smServer(svcs),
+			ctServer(svcs),
 		},
 		Auth:              auth,
 		InsecureDevAuth:   cfg.InsecureDevAuth,
@@ -392,25 +409,49 @@ func (a *App) warnInsecureDevAuth(addr net.Addr) {
 	a.log.Error("INSECURE: --insecure-dev-auth on a non-loopback address: "+risk, "addr", addr.String())
 }
 
-// auditRetention deletes audit files past their age or the trail's size
-// limit at most once an hour (the sink also does at each rotation), so old
-// files go while little is written.
-type auditRetention struct {
-	sink *audit.FileSink
-	now  func() time.Time
+// isSingleNode reports whether every change to store is made by this
+// process (the embedded store).
+func isSingleNode(store storage.Store) bool {
+	_, ok := store.(storage.ChangeNotifier)
+	return ok
+}
+
+// auditJobs keeps the trail: it completes the events a failed file write
+// left incomplete in the store (each run after one), and at most once an hour deletes
+// the stored events LookupEvents no longer shows and, when retention is
+// configured, the audit files past their age or the trail's size (the sink
+// also does at each rotation), so old files go while little is written.
+type auditJobs struct {
+	trail *audit.Trail
+	now   func() time.Time
+	files bool
 
 	mu   sync.Mutex // the ticker and App.RunJobs may run it at once
 	last time.Time
 }
 
 // RunJobs implements jobRunner.
-func (r *auditRetention) RunJobs(context.Context) error {
+func (r *auditJobs) RunJobs(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t := r.now(); r.last.IsZero() || t.Sub(r.last) >= time.Hour {
+	t := r.now()
+	// A request's change and event commit together; its line is in the
+	// file a moment later, unless the write failed: then Finish writes it
+	// (past a minute, so that no request still on its way is taken).
+	if r.trail.Failed() {
+		if _, err := r.trail.Finish(ctx, t.Add(-time.Minute)); err != nil {
+			return fmt.Errorf("app: audit: %w", err)
+		}
+	}
+	if r.last.IsZero() || t.Sub(r.last) >= time.Hour {
 		r.last = t
-		if err := r.sink.ApplyRetention(); err != nil {
-			return fmt.Errorf("app: audit retention: %w", err)
+		if _, err := r.trail.Prune(ctx); err != nil {
+			return fmt.Errorf("app: audit: %w", err)
+		}
+		if r.files {
+			if err := r.trail.ApplyRetention(); err != nil {
+				return fmt.Errorf("app: audit retention: %w", err)
+			}
 		}
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/cloudtrail"
+	"github.com/keyfort/keyfort/internal/cloudtrail/ctapi"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -26,6 +28,9 @@ type serviceDeps struct {
 	// rotationWebhooks maps rotation Lambda ARNs to webhook URLs
 	// (config.Config.RotationWebhooks).
 	rotationWebhooks map[string]string
+	// events is what CloudTrail's LookupEvents reads (Options.EventFinder);
+	// nil finds no events.
+	events cloudtrail.Finder
 }
 
 // services are the service implementations the server dispatches to, and
@@ -33,6 +38,7 @@ type serviceDeps struct {
 type services struct {
 	kms kmsapi.Service
 	sm  smapi.Service
+	ct  *cloudtrail.Service
 	// jobs run on a ticker and once at start; nil entries are skipped.
 	jobs []jobRunner
 	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
@@ -68,6 +74,9 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 //     multi-Region keys) answer NotImplementedException (501).
 //   - Secrets Manager: the real service (internal/secretsmanager), every
 //     operation.
+//   - CloudTrail: internal/cloudtrail, LookupEvents only (every other
+//     operation answers UnsupportedOperationException), reading the trail
+//     through the Finder the app was given.
 func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
 		Store:  d.store,
@@ -85,7 +94,15 @@ func newServices(d serviceDeps) services {
 		Logger:   smLog,
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
 	})
-	s := services{kms: k, sm: sm, flushUsage: k.FlushKeyUsage}
+	events := d.events
+	if events == nil {
+		// TODO(lead): the store adapter of audit events (storage.EventRecord
+		// and its query -> cloudtrail.Finder) replaces this, passed as
+		// Options.EventFinder or built here from d.store.
+		events = cloudtrail.NoEvents{}
+	}
+	ct := cloudtrail.New(cloudtrail.Config{Finder: events, Now: d.now})
+	s := services{kms: k, sm: sm, ct: ct, flushUsage: k.FlushKeyUsage}
 	for _, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)
@@ -107,5 +124,14 @@ func kmsServer(s services) server.Service {
 func smServer(s services) server.Service {
 	svc := server.NewService(smapi.Facts(), smapi.Operations(s.sm), smapi.Errors)
 	svc.InternalMessage = secretsmanager.InternalMessage
+	return svc
+}
+
+// ctServer describes the CloudTrail service to the server: the table of
+// cloudtrail.Operations (LookupEvents; UnsupportedOperationException for
+// the rest).
+func ctServer(s services) server.Service {
+	svc := server.NewService(ctapi.Facts(), cloudtrail.Operations(s.ct), ctapi.Errors)
+	svc.InternalMessage = cloudtrail.InternalMessage
 	return svc
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/durable"
+	"github.com/keyfort/keyfort/internal/storage"
 )
 
 // FileName is the name of the file a FileSink appends to.
@@ -82,6 +83,13 @@ type FileSink struct {
 	queue    []*lineWaiter // lines waiting for the next group write
 	flushing bool          // a group write runs without mu held
 	buf      []byte        // the group write's buffer, reused
+
+	// onWrite, if set, is called with mu held for each waiter whose lines
+	// were written, in file order, with the file's size after them; and
+	// onRotate after the file was renamed to rotated (a base name). Trail
+	// ships what was written to the store through them.
+	onWrite  func(w *lineWaiter, end int64)
+	onRotate func(rotated string)
 }
 
 // NewFileSink opens (creating if needed) the audit file in dir.
@@ -261,7 +269,7 @@ func (s *FileSink) Write(_ context.Context, e *Event) error {
 	if err := e.checkRaw(); err != nil {
 		return err
 	}
-	return s.writeLines(append(e.AppendJSON(make([]byte, 0, 1024)), '\n'))
+	return s.writeLines(append(e.AppendJSON(make([]byte, 0, 1024)), '\n'), nil)
 }
 
 // writeAll appends the events as consecutive lines with one write(2) (see
@@ -274,12 +282,13 @@ func (s *FileSink) writeAll(_ context.Context, events []*Event) error {
 		}
 		lines = append(e.AppendJSON(lines), '\n')
 	}
-	return s.writeLines(lines)
+	return s.writeLines(lines, nil)
 }
 
-// writeLines appends whole lines, durably when the sink syncs.
-func (s *FileSink) writeLines(lines []byte) error {
-	w := &lineWaiter{line: lines}
+// writeLines appends whole lines, durably when the sink syncs. recs, if
+// not nil, are the lines' records, handed to onWrite once written.
+func (s *FileSink) writeLines(lines []byte, recs []*storage.EventRecord) error {
+	w := &lineWaiter{line: lines, recs: recs}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,9 +319,10 @@ func (s *FileSink) writeLines(lines []byte) error {
 // to reach the file.
 type lineWaiter struct {
 	line []byte
-	done bool   // the line was written, or failed with err
-	err  error  // set with done when the line was not written
-	seq  uint64 // the line's number (FileSink.written after it)
+	recs []*storage.EventRecord // the lines' records, for onWrite
+	done bool                   // the line was written, or failed with err
+	err  error                  // set with done when the line was not written
+	seq  uint64                 // the line's number (FileSink.written after it)
 }
 
 // flushLocked writes every queued line, rotating between lines where the
@@ -375,11 +385,16 @@ func (s *FileSink) flushLocked() {
 			fail(i, werr)
 			return
 		}
-		s.size += int64(n)
+		end := before
 		for ; i < j; i++ {
 			s.written++
 			batch[i].done, batch[i].seq = true, s.written
+			end += int64(len(batch[i].line))
+			if s.onWrite != nil {
+				s.onWrite(batch[i], end)
+			}
 		}
+		s.size = end
 	}
 }
 
@@ -437,6 +452,9 @@ func (s *FileSink) rotateLocked() error {
 	}
 	if err := os.Rename(cur, dst); err != nil {
 		return fmt.Errorf("audit: rotate: %w", err)
+	}
+	if s.onRotate != nil {
+		s.onRotate(filepath.Base(dst))
 	}
 	if err := s.open(); err != nil {
 		return fmt.Errorf("audit: rotate: %w", err)

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/cloudtrail/ctapi"
 	"github.com/keyfort/keyfort/internal/jsonread"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
@@ -162,13 +163,17 @@ func TestDecodeNeverEchoesValues(t *testing.T) {
 	}
 }
 
-// inputs returns a new zero input of every operation of both services.
+// inputs returns a new zero input of every operation of the generated
+// packages.
 func inputs() []operation.Input {
 	var ins []operation.Input
 	for _, op := range kmsapi.Operations(kmsapi.UnimplementedService{}) {
 		ins = append(ins, op.NewInput())
 	}
 	for _, op := range smapi.Operations(smapi.UnimplementedService{}) {
+		ins = append(ins, op.NewInput())
+	}
+	for _, op := range ctapi.Operations(ctapi.UnimplementedService{}) {
 		ins = append(ins, op.NewInput())
 	}
 	return ins

@@ -1,7 +1,7 @@
 // Package keyfortest starts a real Keyfort server for tests: the same
 // wiring as `keyfort serve` (package app) on 127.0.0.1:0 with a temporary
-// data directory, and aws-sdk-go-v2 KMS and Secrets Manager clients that
-// talk to it over HTTP (or HTTPS, WithTLS).
+// data directory, and aws-sdk-go-v2 KMS, Secrets Manager and CloudTrail
+// clients that talk to it over HTTP (or HTTPS, WithTLS).
 //
 // Only _test.go files import this package; the keyfort binary never links
 // it (or the AWS SDK).
@@ -28,11 +28,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/app"
+	ctsvc "github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 )
 
@@ -78,10 +80,15 @@ type options struct {
 	creds     *string // WithCredentials
 	tls       bool    // WithTLS
 	clientTLS func(*tls.Config)
+	events    ctsvc.Finder // WithEventFinder
 }
 
 // Option configures Start.
 type Option func(*options)
+
+// WithEventFinder makes CloudTrail's LookupEvents read the trail through f
+// (app.Options.EventFinder) instead of the app's default.
+func WithEventFinder(f ctsvc.Finder) Option { return func(o *options) { o.events = f } }
 
 // WithDataDir uses dir as the data directory instead of t.TempDir().
 func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir } }
@@ -189,6 +196,7 @@ func (s *Server) start(t testing.TB) {
 		Now:            s.o.now,
 		RootKey:        s.o.rootKey,
 		PostgresSchema: s.o.schema,
+		EventFinder:    s.o.events,
 		LookupEnv:      func(string) (string, bool) { return "", false }, // hermetic
 		// Every test through this server fails on an error code its
 		// operation's model does not declare (nor the protocol's common
@@ -330,6 +338,17 @@ func (s *Server) SecretsManager(region ...string) *secretsmanager.Client {
 // region.
 func (s *Server) SecretsManagerAs(accessKey, region string) *secretsmanager.Client {
 	return secretsmanager.NewFromConfig(s.AWSConfig(accessKey, region))
+}
+
+// CloudTrail returns a CloudTrail client for region (default us-east-1) as
+// the default access key.
+func (s *Server) CloudTrail(region ...string) *cloudtrail.Client {
+	return s.CloudTrailAs(DefaultAccessKey, pick(region))
+}
+
+// CloudTrailAs returns a CloudTrail client acting as accessKey in region.
+func (s *Server) CloudTrailAs(accessKey, region string) *cloudtrail.Client {
+	return cloudtrail.NewFromConfig(s.AWSConfig(accessKey, region))
 }
 
 func pick(region []string) string {

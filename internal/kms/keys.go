@@ -212,13 +212,17 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	var k *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		var err error
-		k, err = s.createKey(ctx, tx, scope, meta)
-		return err
+		if k, err = s.createKey(ctx, tx, scope, meta); err != nil {
+			return err
+		}
+		// Named before the commit: the event that commits with the key
+		// names it.
+		k.audit(ctx)
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	k.audit(ctx)
 	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
 }
 

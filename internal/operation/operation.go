@@ -81,6 +81,12 @@ type ErrorShape struct {
 type Facts struct {
 	// TargetPrefix is the X-Amz-Target prefix, e.g. "TrentService".
 	TargetPrefix string
+	// TargetAliases are further X-Amz-Target prefixes the service answers
+	// to: when botocore's prefix is a qualified name
+	// ("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"), its last
+	// part, the Smithy service name that SDKs generated from Smithy models
+	// send ("CloudTrail_20131101"); AWS accepts both.
+	TargetAliases []string
 	// SigningName is the SigV4 service name of the credential scope, e.g.
 	// "kms".
 	SigningName string

@@ -49,6 +49,9 @@ const (
 type Service struct {
 	// TargetPrefix is the X-Amz-Target prefix, e.g. "TrentService".
 	TargetPrefix string
+	// TargetAliases are further X-Amz-Target prefixes of the service
+	// (operation.Facts.TargetAliases).
+	TargetAliases []string
 	// SigningName is the SigV4 service name of the credential scope, e.g.
 	// "kms".
 	SigningName string
@@ -88,6 +91,7 @@ func NewService(f operation.Facts, ops []operation.Operation, errs map[string]op
 	}
 	return Service{
 		TargetPrefix:       f.TargetPrefix,
+		TargetAliases:      f.TargetAliases,
 		SigningName:        f.SigningName,
 		EventSource:        f.EventSource,
 		Operations:         ops,
@@ -203,16 +207,21 @@ func New(cfg Config) (*Server, error) {
 			svc.MessageField = "message"
 		}
 		p := &svc
-		s.prefixes[svc.TargetPrefix] = p
-		for _, op := range svc.Operations {
-			target := svc.TargetPrefix + "." + op.Name
-			if _, dup := s.routes[target]; dup {
-				return nil, fmt.Errorf("server: operation %s listed twice", target)
+		for _, prefix := range append([]string{svc.TargetPrefix}, svc.TargetAliases...) {
+			if _, dup := s.prefixes[prefix]; dup {
+				return nil, fmt.Errorf("server: target prefix %s listed twice", prefix)
 			}
-			if op.NewInput == nil || op.Invoke == nil {
-				return nil, fmt.Errorf("server: operation %s: NewInput and Invoke are required", target)
+			s.prefixes[prefix] = p
+			for _, op := range svc.Operations {
+				target := prefix + "." + op.Name
+				if _, dup := s.routes[target]; dup {
+					return nil, fmt.Errorf("server: operation %s listed twice", target)
+				}
+				if op.NewInput == nil || op.Invoke == nil {
+					return nil, fmt.Errorf("server: operation %s: NewInput and Invoke are required", target)
+				}
+				s.routes[target] = &route{op: op, svc: p}
 			}
-			s.routes[target] = &route{op: op, svc: p}
 		}
 	}
 	if cfg.MaxConnections <= 0 {
@@ -471,6 +480,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	if err := c.in.Validate(); err != nil {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
+	}
+	if !c.rt.op.ReadOnly {
+		if cm, ok := s.audit.(audit.Committer); ok {
+			// The event commits with the request's change: made when the
+			// change commits, so that it names the resources resolved so
+			// far; its complete form, with the response, follows.
+			ctx = cm.Pending(ctx, func() *audit.Event { return s.event(c) })
+		}
 	}
 	out, err := s.invoke(ctx, c)
 	if err != nil {
@@ -746,8 +763,10 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"status":"ok"}`))
 }
 
+// cutTarget splits an X-Amz-Target at its last dot: the prefix may itself
+// be dotted ("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101").
 func cutTarget(t string) (prefix, op string, ok bool) {
-	for i := 0; i < len(t); i++ {
+	for i := len(t) - 1; i >= 0; i-- {
 		if t[i] == '.' {
 			return t[:i], t[i+1:], true
 		}

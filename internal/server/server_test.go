@@ -614,3 +614,26 @@ func kmsService(ops []operation.Operation, errs map[string]operation.ErrorShape)
 func smService(ops []operation.Operation, errs map[string]operation.ErrorShape) Service {
 	return NewService(smapi.Facts(), ops, errs)
 }
+
+// TestTargetAliases serves a service under its qualified target prefix and
+// its alias, as CloudTrail is (botocore sends the one, Smithy-generated
+// SDKs the other); an unknown operation under either gets the service's
+// message casing.
+func TestTargetAliases(t *testing.T) {
+	const prefix, alias = "com.amazonaws.example.v1.Example_1", "Example_1"
+	svc := NewService(operation.Facts{TargetPrefix: prefix, TargetAliases: []string{alias}, SigningName: "kms",
+		EventSource: "example.amazonaws.com", MessageField: "Message", InternalErrorCode: "InternalFailure"}, fakeOps(prefix), nil)
+	ts := newTestServer(t, func(c *Config) { c.Services = []Service{svc} })
+	for _, p := range []string{prefix, alias} {
+		if w := ts.do(t, request{target: p + ".DescribeKey", body: `{"KeyId":"k"}`}); w.Code != 200 {
+			t.Errorf("%s.DescribeKey = %d %s, want 200", p, w.Code, w.Body)
+		}
+		w := ts.do(t, request{target: p + ".Frobnicate", body: `{}`})
+		if want := `{"__type":"UnknownOperationException","Message":"The operation named in the X-Amz-Target header is not recognized."}`; w.Code != 400 || w.Body.String() != want {
+			t.Errorf("%s.Frobnicate = %d %s, want 400 %s", p, w.Code, w.Body, want)
+		}
+	}
+	if _, err := New(Config{Audit: audit.Discard, Services: []Service{svc, svc}}); err == nil || !strings.Contains(err.Error(), "listed twice") {
+		t.Errorf("New(a prefix twice) = %v, want listed twice", err)
+	}
+}

@@ -125,6 +125,10 @@ type Tx interface {
 	Update(ctx context.Context, r *Record) error
 	// Delete removes the record. Returns ErrNotFound if it does not exist.
 	Delete(ctx context.Context, kind Kind, scope Scope, id string) error
+	// AppendEvent stores an audit event in the transaction, so that it
+	// commits with the change or not at all. Returns ErrExists if its ID
+	// is taken.
+	AppendEvent(ctx context.Context, e *EventRecord) error
 }
 
 // Store is a transactional record store.

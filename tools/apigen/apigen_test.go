@@ -124,6 +124,8 @@ func TestGenerateFacts(t *testing.T) {
 		{"internal error not a fault", func(_ *model, svc *service) { svc.InternalErrorCode = "Oops" }, "not a fault"},
 		{"unknown operation", func(_ *model, svc *service) { svc.NoResponseElements = []string{"Nope"} }, "not an operation"},
 		{"no event source", func(_ *model, svc *service) { svc.EventSource = "" }, "no event source"},
+		{"InternalFailure beside a fault", func(_ *model, svc *service) { svc.InternalErrorCode = "InternalFailure" }, "declares the fault Boom"},
+		{"MessageField against the model", func(_ *model, svc *service) { svc.MessageField = "Message" }, `spell it "message"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +135,56 @@ func TestGenerateFacts(t *testing.T) {
 				t.Errorf("generate() error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestGenerateFactsWithoutMessageOrFault generates a model like botocore's
+// CloudTrail: exceptions without members and no fault. The table's
+// MessageField names the message member and AWS's common InternalFailure
+// is the internal error.
+func TestGenerateFactsWithoutMessageOrFault(t *testing.T) {
+	m := testModel(nil, nil)
+	m.Shapes["Oops"].Members = nil
+	delete(m.Shapes, "Boom")
+	svc := testService
+	svc.InternalErrorCode, svc.MessageField = "InternalFailure", "Message"
+	files, err := generate(m, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`MessageField:      "Message"`, `InternalErrorCode: "InternalFailure"`,
+		`"Oops": {Code: "Oops", Status: 400, Fault: false, MessageField: "Message"}`} {
+		if !strings.Contains(string(files["ops_gen.go"]), want) {
+			t.Errorf("ops_gen.go lacks %s", want)
+		}
+	}
+	svc.MessageField = ""
+	if _, err := generate(m, svc); err == nil || !strings.Contains(err.Error(), "0 ways") {
+		t.Errorf("generate() without MessageField: error = %v, want one about 0 ways", err)
+	}
+}
+
+// TestGenerateMapConstraints checks the validation of constrained map keys
+// (an enum) and values (a length), reported once per map as AWS does.
+func TestGenerateMapConstraints(t *testing.T) {
+	m := testModel([]member{{Name: "Dims", Shape: "DimMap"}}, map[string]*shape{
+		"DimKey": {Type: "string", Enum: []string{"A", "B"}},
+		"DimVal": {Type: "string", Min: ptr(int64(1)), Max: ptr(int64(5))},
+		"DimMap": {Type: "map", Key: &shapeRef{"DimKey"}, Value: &shapeRef{"DimVal"}},
+	})
+	files, err := generate(m, testService)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(files["validate_gen.go"])
+	for _, want := range []string{"for k := range v.Dims", "!DimKey(k).valid()", `mapConstraint("keys"`,
+		"for _, e := range v.Dims", `mapConstraint("value"`, `"Member must have length less than or equal to 5"`} {
+		if !strings.Contains(src, want) {
+			t.Errorf("validate_gen.go lacks %s:\n%s", want, src)
+		}
+	}
+	if !strings.Contains(string(files["types_gen.go"]), "Dims map[string]string") {
+		t.Errorf("types_gen.go: an enum-keyed map is not map[string]string")
 	}
 }
 
@@ -153,13 +205,13 @@ func TestGenerateRejects(t *testing.T) {
 			want: "not a plain string",
 		},
 		{
-			name:    "constraints on map values",
+			name:    "constraints on map values that are not strings",
 			members: []member{{Name: "M", Shape: "LimitedMap"}},
 			shapes: map[string]*shape{
-				"Short":      {Type: "string", Max: ptr(int64(3))},
-				"LimitedMap": {Type: "map", Key: &shapeRef{"Str"}, Value: &shapeRef{"Short"}},
+				"Small":      {Type: "integer", Max: ptr(int64(3))},
+				"LimitedMap": {Type: "map", Key: &shapeRef{"Str"}, Value: &shapeRef{"Small"}},
 			},
-			want: "constraints on map keys or values",
+			want: "constraints on integer keys or values",
 		},
 		{
 			name:    "enum constant collides with a type",

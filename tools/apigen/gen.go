@@ -259,8 +259,11 @@ func (g *gen) markValidatedShape(s *shape) {
 		g.markValidatedShape(g.m.shape(s.Member.Shape))
 	case "map":
 		k, v := g.m.shape(s.Key.Shape), g.m.shape(s.Value.Shape)
-		if hasConstraints(k) || hasConstraints(v) {
-			failf("map %s: constraints on map keys or values are not supported", s.Name)
+		for _, e := range []*shape{k, v} {
+			if e.Type != "string" && hasConstraints(e) {
+				failf("map %s: constraints on %s keys or values are not supported", s.Name, e.Type)
+			}
+			g.markValidatedShape(e)
 		}
 	case "string":
 		if len(s.Enum) > 0 {
@@ -414,6 +417,10 @@ func (g *gen) goType(s *shape, sensitive bool) string {
 		return "*int32"
 	case "long":
 		return "*int64"
+	case "double":
+		return "*float64"
+	case "float":
+		return "*float32"
 	case "boolean":
 		return "*bool"
 	case "timestamp":
@@ -445,8 +452,12 @@ func (g *gen) elemType(s *shape, sensitive bool) string {
 		return "int64"
 	case "boolean":
 		return "bool"
+	case "double":
+		return "float64"
+	case "float":
+		return "float32"
 	case "timestamp":
-		failf("shape %s: timestamps in lists or maps are not supported", s.Name)
+		return "time.Time"
 	case "blob":
 		if sensitive || s.Sensitive {
 			return "sensitive.Bytes"
@@ -456,7 +467,7 @@ func (g *gen) elemType(s *shape, sensitive bool) string {
 		return "[]" + g.elemType(g.m.shape(s.Member.Shape), false)
 	case "map":
 		k := g.m.shape(s.Key.Shape)
-		if k.Type != "string" || len(k.Enum) > 0 || k.Sensitive {
+		if k.Type != "string" || k.Sensitive { // enum keys are strings checked by validation
 			failf("map %s: key shape %s is not a plain string", s.Name, k.Name)
 		}
 		return "map[string]" + g.elemType(g.m.shape(s.Value.Shape), false)

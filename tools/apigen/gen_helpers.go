@@ -200,6 +200,30 @@ func appendBlob(b, p []byte) []byte {
 	return append(b, '"')
 }
 `},
+	{"appendFloat", `
+// appendFloat appends a double or float as AWS JSON does: a JSON number in
+// the shortest form that reads back exactly, or the strings "NaN",
+// "Infinity" and "-Infinity", which JSON numbers cannot spell.
+func appendFloat(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "\"NaN\""...)
+	case math.IsInf(f, 1):
+		return append(b, "\"Infinity\""...)
+	case math.IsInf(f, -1):
+		return append(b, "\"-Infinity\""...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+`},
+	{"mapConstraint", `
+// mapConstraint returns AWS's text for the keys or values of a map (what
+// is "keys" or "value") that failed the constraints texts[i] for which
+// bad[i] is set.
+func mapConstraint(what string, bad []bool, texts ...string) string {
+	return "Map " + what + " must satisfy constraint: " + strings.TrimPrefix(memberConstraint(bad, texts...), "Member must satisfy constraint: ")
+}
+`},
 	{"appendTime", `
 // appendTime appends t as epoch seconds, a JSON number with a fraction only
 // when t has milliseconds (AWS's precision).

@@ -68,6 +68,8 @@ func (g *gen) encodeValue(s *shape, sens bool, x string, member bool, depth int)
 		return fmt.Sprintf("b = appendString(b, %s)", deref)
 	case "integer", "long":
 		return fmt.Sprintf("b = strconv.AppendInt(b, int64(%s), 10)", deref)
+	case "double", "float":
+		return fmt.Sprintf("b = appendFloat(b, float64(%s))", deref)
 	case "boolean":
 		return fmt.Sprintf("b = strconv.AppendBool(b, %s)", deref)
 	case "timestamp":

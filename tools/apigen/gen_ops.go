@@ -10,7 +10,7 @@ import (
 // not change state, for CloudTrail's readOnly field. Cryptographic
 // operations (Encrypt, Decrypt, Sign, Verify, GenerateRandom, ...) count as
 // not read-only under this rule.
-var readOnlyPrefixes = []string{"Describe", "Get", "List", "BatchGet", "Validate"}
+var readOnlyPrefixes = []string{"Describe", "Get", "List", "BatchGet", "Validate", "Lookup"}
 
 // resourceMembers are the input members that name an operation's resource,
 // most specific first: the first one an input has is its Resource member.
@@ -96,7 +96,7 @@ func (g *gen) genOps(w *writer) {
 	}
 
 	w.p("// Operations returns the operation table of svc, sorted by name. ReadOnly is")
-	w.p("// true for operations named Describe*, Get*, List*, BatchGet* and Validate*.")
+	w.p("// true for operations named Describe*, Get*, List*, BatchGet*, Validate* and\n// Lookup*.")
 	w.p("func Operations(svc Service) []operation.Operation {")
 	w.p("return []operation.Operation{")
 	for _, op := range ops {
@@ -173,6 +173,9 @@ func (g *gen) genOps(w *writer) {
 				field = mem.Name
 			}
 		}
+		if field == "" && len(s.Members) == 0 {
+			field = g.svc.MessageField // the model lists the exception without members
+		}
 		if field == "" {
 			failf("exception %s has no message member", s.Name)
 		}
@@ -180,6 +183,11 @@ func (g *gen) genOps(w *writer) {
 	}
 	w.p("}")
 }
+
+// internalFailure is AWS's common error for a request that failed for an
+// unknown reason (HTTP 500), which every AWS JSON service may answer: the
+// internal error of a service whose model declares no fault.
+const internalFailure = "InternalFailure"
 
 // genFacts writes Facts(), the service's description for the server: the
 // target prefix and signing name from the model's metadata, the message
@@ -206,17 +214,28 @@ func (g *gen) genFacts(w *writer) {
 			}
 		}
 	}
-	if len(spellings) != 1 {
-		failf("the model's exceptions spell their message member %d ways, want one", len(spellings))
-	}
 	var messageField string
 	for k := range spellings {
 		messageField = k
 	}
+	switch {
+	case len(spellings) == 0 && g.svc.MessageField != "":
+		messageField = g.svc.MessageField
+	case len(spellings) != 1:
+		failf("the model's exceptions spell their message member %d ways, want one", len(spellings))
+	case g.svc.MessageField != "" && g.svc.MessageField != messageField:
+		failf("service %s: MessageField %q, but the model's exceptions spell it %q", g.svc.Package, g.svc.MessageField, messageField)
+	}
 	if g.svc.EventSource == "" {
 		failf("service %s has no event source", g.svc.Package)
 	}
-	if s, ok := g.m.Shapes[g.svc.InternalErrorCode]; !ok || !s.Exception || !s.Fault {
+	if g.svc.InternalErrorCode == internalFailure {
+		for _, s := range g.m.Shapes {
+			if s.Exception && s.Fault {
+				failf("internal error code %s: the model declares the fault %s, use it", internalFailure, s.Name)
+			}
+		}
+	} else if s, ok := g.m.Shapes[g.svc.InternalErrorCode]; !ok || !s.Exception || !s.Fault {
 		failf("internal error code %q is not a fault of the model", g.svc.InternalErrorCode)
 	}
 	for _, op := range g.svc.NoResponseElements {
@@ -228,6 +247,11 @@ func (g *gen) genFacts(w *writer) {
 	w.p("func Facts() operation.Facts {")
 	w.p("return operation.Facts{")
 	w.p("TargetPrefix: %q,", md.TargetPrefix)
+	if i := strings.LastIndexByte(md.TargetPrefix, '.'); i >= 0 {
+		// botocore's qualified prefix; Smithy-generated SDKs send the
+		// service name alone.
+		w.p("TargetAliases: []string{%q},", md.TargetPrefix[i+1:])
+	}
 	w.p("SigningName: %q,", signing)
 	w.p("EventSource: %q,", g.svc.EventSource)
 	w.p("MessageField: %q,", messageField)

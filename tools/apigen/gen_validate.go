@@ -206,6 +206,9 @@ func (g *gen) validateMember(w *writer, parent *shape, mem member) {
 		if s.Type == "list" {
 			body = append(body, g.validateElements(s, f, name)...)
 		}
+		if s.Type == "map" {
+			body = append(body, g.validateEntries(s, f, name)...)
+		}
 	case "structure":
 		absent, present = f+" == nil", f+" != nil"
 		body = append(body, fmt.Sprintf("%s.validate(joinPath(path, %s), errs)", f, name))
@@ -276,4 +279,54 @@ func (g *gen) validateElements(s *shape, f, name string) []string {
 		}
 		return nil
 	}
+}
+
+// validateEntries returns the checks of the keys and values of map shape s
+// held in the Go expression f (string keys and values only; markValidated
+// refuses other constrained entries). As for lists of strings, AWS reports
+// once for the map: "Map keys must satisfy constraint: [<failed rules>]",
+// and likewise "Map value ...". The map itself is not echoed.
+func (g *gen) validateEntries(s *shape, f, name string) []string {
+	var out []string
+	for _, part := range []struct {
+		what, v string
+		e       *shape
+	}{
+		{"keys", "k", g.m.shape(s.Key.Shape)},
+		{"value", "e", g.m.shape(s.Value.Shape)},
+	} {
+		e := part.e
+		if e.Type != "string" || !hasConstraints(e) {
+			continue
+		}
+		val, enumVal := part.v, ""
+		if e.Sensitive {
+			val = part.v + ".Reveal()"
+		}
+		if len(e.Enum) > 0 {
+			val, enumVal = "string("+part.v+")", e.Name+"("+part.v+")"
+		}
+		setup, checks := g.scalarChecks(e, val, enumVal)
+		var b strings.Builder
+		fmt.Fprintf(&b, "{\nvar bad [%d]bool\n", len(checks))
+		if part.v == "k" {
+			fmt.Fprintf(&b, "for k := range %s {\n", f)
+		} else {
+			fmt.Fprintf(&b, "for _, e := range %s {\n", f)
+		}
+		if setup != "" {
+			b.WriteString(setup + "\n")
+		}
+		texts := make([]string, len(checks))
+		for i, c := range checks {
+			fmt.Fprintf(&b, "if %s {\nbad[%d] = true\n}\n", c.cond, i)
+			texts[i] = strconv.Quote(c.text)
+		}
+		b.WriteString("}\n")
+		fmt.Fprintf(&b, "if bad != ([%d]bool{}) {\n", len(checks))
+		fmt.Fprintf(&b, "errs.noValue(path, %s, mapConstraint(%q, bad[:], %s))\n", name, part.what, strings.Join(texts, ", "))
+		b.WriteString("}\n}")
+		out = append(out, b.String())
+	}
+	return out
 }

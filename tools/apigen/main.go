@@ -1,6 +1,6 @@
-// Command apigen generates Keyfort's wire API packages, internal/kms/kmsapi
-// and internal/secretsmanager/smapi, from botocore's service models pinned in
-// tools/apigen/models (see pin.go).
+// Command apigen generates Keyfort's wire API packages, internal/kms/kmsapi,
+// internal/secretsmanager/smapi and internal/cloudtrail/ctapi, from
+// botocore's service models pinned in tools/apigen/models (see pin.go).
 //
 // Usage, from anywhere inside the module:
 //
@@ -17,7 +17,7 @@
 // matching that pattern in the output folders that the generator no longer
 // produces are removed. AWS's documentation strings are not copied.
 //
-// A test in this package regenerates both packages in memory and fails when
+// A test in this package regenerates every package in memory and fails when
 // the committed files are stale.
 package main
 
@@ -50,8 +50,16 @@ type service struct {
 	// EventSource is the service's CloudTrail eventSource.
 	EventSource string
 	// InternalErrorCode is the exception the service answers internal
-	// errors with (one of the model's faults).
+	// errors with: one of the model's faults, or AWS's common
+	// InternalFailure (HTTP 500) when the model declares no fault
+	// (CloudTrail).
 	InternalErrorCode string
+	// MessageField is the message member of the service's exceptions when
+	// the model's exceptions declare none (botocore's CloudTrail model
+	// lists its exceptions without members; AWS's Smithy model, which the
+	// SDKs are generated from, gives each a Message). Empty when the model
+	// declares it; set, it must not contradict the model.
+	MessageField string
 	// NoResponseElements are the operations whose CloudTrail events have
 	// responseElements null although they succeed and are not read-only
 	// (cryptographic operations, secret values).
@@ -78,6 +86,14 @@ var services = []service{
 		MaxBody:   "1 << 20", MaxBodyDoc: "1 MiB: secret values are at most 65536 bytes, several per batch",
 		EventSource: "secretsmanager.amazonaws.com", InternalErrorCode: "InternalServiceError",
 		NoResponseElements: []string{"GetSecretValue", "BatchGetSecretValue", "GetRandomPassword"},
+	},
+	{
+		Model: "cloudtrail", Version: "2013-11-01",
+		Package: "ctapi", Dir: "internal/cloudtrail/ctapi",
+		ServiceID: "CloudTrail",
+		MaxBody:   "64 << 10", MaxBodyDoc: "64 KiB: a LookupEvents request is a few hundred bytes (one lookup attribute of at most 2000 characters)",
+		EventSource: "cloudtrail.amazonaws.com", InternalErrorCode: "InternalFailure",
+		MessageField: "Message",
 	},
 }
 

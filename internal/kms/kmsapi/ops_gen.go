@@ -609,7 +609,8 @@ func (*VerifyInput) IAMAction() string { return "kms:Verify" }
 func (*VerifyMacInput) IAMAction() string { return "kms:VerifyMac" }
 
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
-// true for operations named Describe*, Get*, List*, BatchGet* and Validate*.
+// true for operations named Describe*, Get*, List*, BatchGet*, Validate* and
+// Lookup*.
 func Operations(svc Service) []operation.Operation {
 	return []operation.Operation{
 		{

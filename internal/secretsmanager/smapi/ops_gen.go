@@ -292,7 +292,8 @@ func (*ValidateResourcePolicyInput) IAMAction() string {
 }
 
 // Operations returns the operation table of svc, sorted by name. ReadOnly is
-// true for operations named Describe*, Get*, List*, BatchGet* and Validate*.
+// true for operations named Describe*, Get*, List*, BatchGet*, Validate* and
+// Lookup*.
 func Operations(svc Service) []operation.Operation {
 	return []operation.Operation{
 		{

@@ -170,9 +170,14 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	fn, committed := storage.BindPendingEvent(ctx, fn)
 	for attempt := 1; ; attempt++ {
 		err := s.updateOnce(ctx, fn)
-		if err == nil || !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+		if err == nil {
+			committed()
+			return nil
+		}
+		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return err
 		}
 		s.logger.Debug("postgres: retrying update", "attempt", attempt, "err", err)

@@ -233,7 +233,12 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, &request{ctx: ctx, fn: fn, done: make(chan result, 1)})
+	fn, committed := storage.BindPendingEvent(ctx, fn)
+	if err := s.enqueue(ctx, &request{ctx: ctx, fn: fn, done: make(chan result, 1)}); err != nil {
+		return err
+	}
+	committed()
+	return nil
 }
 
 // enqueue hands req to the writer and waits for its answer.

@@ -55,6 +55,11 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Context", testContext},
 		{"Close", testClose},
 		{"Ping", testPing},
+		{"TrailAppendCommitsWithChange", testTrailAppend},
+		{"TrailPendingEvent", testTrailPending},
+		{"TrailPutEvents", testTrailPut},
+		{"TrailLookup", testTrailLookup},
+		{"TrailIncompleteAndPrune", testTrailIncompletePrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,231 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+// trailLine is what the kill -9 test reads of each audit line.
+type trailLine struct {
+	EventID   string `json:"eventID"`
+	EventName string `json:"eventName"`
+	ErrorCode string `json:"errorCode"`
+	Resources []struct {
+		ARN string `json:"ARN"`
+	} `json:"resources"`
+}
+
+// readTrail parses every line of every audit file under dir/audit; a line
+// that is not a whole event fails the test.
+func readTrail(t *testing.T, dir string) []trailLine {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "audit", "keyfort-audit*.jsonl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("audit files: %v, %v", files, err)
+	}
+	var out []trailLine
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Errorf("%s ends in a torn line", f)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 1<<20), 4<<20)
+		for n := 1; sc.Scan(); n++ {
+			var l trailLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.EventID == "" {
+				t.Errorf("%s line %d is not an event: %v: %.200s", f, n, err, sc.Text())
+				continue
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestKill9AuditAgrees kills the server with SIGKILL three times in the
+// middle of CreateKey, TagResource and Encrypt calls and checks, after the
+// last restart, that the trail and the data agree: every line of every
+// audit file is a whole event, no event is written twice, every key has
+// exactly one successful CreateKey event, and every successful CreateKey
+// event names a key that exists.
+func TestKill9AuditAgrees(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary; skipped in -short mode")
+	}
+	dir := t.TempDir()
+	var p *proc
+	acked := 0
+	for cycle := range 3 {
+		p = startBinary(t, dir)
+		c := p.kms()
+		base := createKeyBin(t, c)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var (
+			mu      sync.Mutex
+			created int
+			wg      sync.WaitGroup
+		)
+		for w := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil && i < 2000; i++ {
+					var err error
+					switch (w + i) % 3 {
+					case 0:
+						_, err = c.CreateKey(ctx, &kms.CreateKeyInput{})
+						if err == nil {
+							mu.Lock()
+							created++
+							mu.Unlock()
+						}
+					case 1:
+						_, err = c.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(base),
+							Tags: []types.Tag{{TagKey: aws.String(fmt.Sprint("w", w)), TagValue: aws.String(fmt.Sprint(i))}}})
+					case 2:
+						_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(base), Plaintext: []byte("x")})
+					}
+					_ = err // calls in flight at the kill fail
+				}
+			}()
+		}
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			mu.Lock()
+			n := created
+			mu.Unlock()
+			if n >= 30+10*cycle { // kill at a different point each cycle
+				break
+			}
+		}
+		p.kill9(t)
+		cancel()
+		wg.Wait()
+		acked += created
+	}
+	p = startBinary(t, dir)
+	c := p.kms()
+	ctx := ctxT(t)
+	keys := map[string]bool{}
+	var marker *string
+	for {
+		out, err := c.ListKeys(ctx, &kms.ListKeysInput{Marker: marker, Limit: aws.Int32(1000)})
+		mustNoErr(t, err, "ListKeys")
+		for _, k := range out.Keys {
+			keys[aws.ToString(k.KeyArn)] = true
+		}
+		if !out.Truncated {
+			break
+		}
+		marker = out.NextMarker
+	}
+	p.stop(t)
+
+	lines := readTrail(t, dir)
+	seen := map[string]bool{}
+	createdBy := map[string]int{}
+	for _, l := range lines {
+		if seen[l.EventID] {
+			t.Errorf("event %s (%s) is in the trail twice", l.EventID, l.EventName)
+		}
+		seen[l.EventID] = true
+		if l.EventName != "CreateKey" || l.ErrorCode != "" {
+			continue
+		}
+		if len(l.Resources) != 1 || !strings.Contains(l.Resources[0].ARN, ":key/") {
+			t.Errorf("successful CreateKey event %s names resources %v, want the key", l.EventID, l.Resources)
+			continue
+		}
+		arn := l.Resources[0].ARN
+		createdBy[arn]++
+		if !keys[arn] {
+			t.Errorf("the trail says CreateKey %s made %s, which does not exist", l.EventID, arn)
+		}
+	}
+	for arn := range keys {
+		if n := createdBy[arn]; n != 1 {
+			t.Errorf("key %s has %d successful CreateKey events, want exactly 1", arn, n)
+		}
+	}
+	t.Logf("after 3 kill -9 cycles: %d keys (%d CreateKey answered 200), %d events, every file parses", len(keys), acked, len(lines))
+	if acked < 90 {
+		t.Errorf("only %d CreateKey calls answered before the kills: too few for the test to mean anything", acked)
+	}
+}
+
+// TestAuditVolumeFull runs the server with its audit file on a full volume
+// (/dev/full: every write fails with ENOSPC). A change commits with its
+// event in the store, so CreateKey answers 200 (no 500 for an applied
+// change); a read, whose event only the file holds before the response,
+// fails without an answer it could not record. Once there is room again, a
+// restart writes every CreateKey event to the file.
+func TestAuditVolumeFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary; skipped in -short mode")
+	}
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Fatalf("this test needs /dev/full: %v", err)
+	}
+	dir := t.TempDir()
+	auditDir := filepath.Join(dir, "audit")
+	if err := os.MkdirAll(auditDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	current := filepath.Join(auditDir, "keyfort-audit.jsonl")
+	if err := os.Symlink("/dev/full", current); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, dir)
+	c := p.kms()
+	ctx := ctxT(t)
+	var arns []string
+	for range 3 {
+		out, err := c.CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("made on a full audit volume")})
+		mustNoErr(t, err, "CreateKey with a full audit volume")
+		arns = append(arns, aws.ToString(out.KeyMetadata.Arn))
+	}
+	_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(arns[0]), Plaintext: []byte("x")})
+	wantAPIError(t, err, "KMSInternalException", "")
+	if !strings.Contains(p.logs.String(), "no space left on device") {
+		t.Errorf("the logs do not say the audit volume is full:\n%s", p.logs.String())
+	}
+	p.stop(t)
+
+	if err := os.Remove(current); err != nil {
+		t.Fatal(err)
+	}
+	p = startBinary(t, dir)
+	out, err := p.kms().ListKeys(ctx, &kms.ListKeysInput{})
+	mustNoErr(t, err, "ListKeys")
+	if len(out.Keys) != 3 {
+		t.Errorf("ListKeys after the restart = %d keys, want the 3 created", len(out.Keys))
+	}
+	p.stop(t)
+	got := map[string]int{}
+	for _, l := range readTrail(t, dir) {
+		if l.EventName == "CreateKey" && l.ErrorCode == "" && len(l.Resources) == 1 {
+			got[l.Resources[0].ARN]++
+		}
+	}
+	for _, arn := range arns {
+		if got[arn] != 1 {
+			t.Errorf("key %s has %d CreateKey events in the file after the restart, want 1", arn, got[arn])
+		}
+	}
+}
