@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -345,5 +347,65 @@ func TestAuditSecretsManagerKMSCalls(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Secrets Manager's KMS events (request: event/error) = %q, want %q", got, want)
+	}
+}
+
+// TestAuditKeyAgreementAndDataKeyPairs checks the events of
+// DeriveSharedSecret and GenerateDataKeyPair(WithoutPlaintext): the key as
+// the resource, the request's key id and algorithm or spec in
+// requestParameters, and neither the shared secret nor the private key
+// anywhere in the event.
+func TestAuditKeyAgreementAndDataKeyPairs(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	ctx := ctxT(t)
+	agree := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	pub, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: agree.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	shared, err := c.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agree.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: pub.PublicKey})
+	mustNoErr(t, err, "DeriveSharedSecret")
+	sym := createKey(t, c, nil)
+	pair, err := c.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: sym.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP384,
+		EncryptionContext: map[string]string{"app": "audit"}})
+	mustNoErr(t, err, "GenerateDataKeyPair")
+	_, err = c.GenerateDataKeyPairWithoutPlaintext(ctx, &kms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: sym.KeyId, KeyPairSpec: types.DataKeyPairSpecEccNistP256})
+	mustNoErr(t, err, "GenerateDataKeyPairWithoutPlaintext")
+	secrets := []string{
+		base64.StdEncoding.EncodeToString(shared.SharedSecret), hex.EncodeToString(shared.SharedSecret),
+		base64.StdEncoding.EncodeToString(pair.PrivateKeyPlaintext), hex.EncodeToString(pair.PrivateKeyPlaintext),
+	}
+	want := map[string]struct {
+		arn    string
+		params []string
+	}{
+		"DeriveSharedSecret":                  {aws.ToString(agree.Arn), []string{`"keyId":"` + aws.ToString(agree.KeyId) + `"`, `"keyAgreementAlgorithm":"ECDH"`}},
+		"GenerateDataKeyPair":                 {aws.ToString(sym.Arn), []string{`"keyPairSpec":"ECC_NIST_P384"`, `"encryptionContext":{"app":"audit"}`}},
+		"GenerateDataKeyPairWithoutPlaintext": {aws.ToString(sym.Arn), []string{`"keyPairSpec":"ECC_NIST_P256"`}},
+	}
+	seen := 0
+	for _, e := range readAudit(t, srv) {
+		w, ok := want[e.EventName]
+		if !ok {
+			continue
+		}
+		seen++
+		if len(e.Resources) != 1 || e.Resources[0].ARN != w.arn || e.ErrorCode != "" {
+			t.Errorf("%s event resources %+v error %q, want the key %s", e.EventName, e.Resources, e.ErrorCode, w.arn)
+		}
+		for _, p := range w.params {
+			if !strings.Contains(string(e.RequestParameters), p) {
+				t.Errorf("%s requestParameters = %s, want %s in it", e.EventName, e.RequestParameters, p)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("found %d of the %d events", seen, len(want))
+	}
+	trail, err := os.ReadFile(filepath.Join(srv.DataDir, "audit", "keyfort-audit.jsonl"))
+	mustNoErr(t, err, "read the audit trail")
+	for _, s := range secrets {
+		if strings.Contains(string(trail), s) {
+			t.Errorf("the audit trail holds a shared secret or private key")
+		}
 	}
 }

@@ -292,6 +292,9 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 	signKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeSignVerify})
 	sig, err := root.Sign(ctxT(t), &kms.SignInput{KeyId: signKey.KeyId, Message: []byte("m"), SigningAlgorithm: kmstypes.SigningAlgorithmSpecEcdsaSha256})
 	mustNoErr(t, err, "Sign")
+	agreeKey := createKey(t, root, &kms.CreateKeyInput{KeySpec: kmstypes.KeySpecEccNistP256, KeyUsage: kmstypes.KeyUsageTypeKeyAgreement})
+	agreePub, err := root.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: agreeKey.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
 	mac, err := root.GenerateMac(ctxT(t), &kms.GenerateMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
 	mustNoErr(t, err, "GenerateMac")
 	sec := createSecret(t, rootSM, "app/db", "v")
@@ -434,6 +437,18 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 		},
 		"VerifyMac": func() error {
 			_, err := nobody.VerifyMac(ctxT(t), &kms.VerifyMacInput{KeyId: hmacKey.KeyId, Message: []byte("m"), Mac: mac.Mac, MacAlgorithm: kmstypes.MacAlgorithmSpecHmacSha256})
+			return err
+		},
+		"DeriveSharedSecret": func() error {
+			_, err := nobody.DeriveSharedSecret(ctxT(t), &kms.DeriveSharedSecretInput{KeyId: agreeKey.KeyId, KeyAgreementAlgorithm: kmstypes.KeyAgreementAlgorithmSpecEcdh, PublicKey: agreePub.PublicKey})
+			return err
+		},
+		"GenerateDataKeyPair": func() error {
+			_, err := nobody.GenerateDataKeyPair(ctxT(t), &kms.GenerateDataKeyPairInput{KeyId: k, KeyPairSpec: kmstypes.DataKeyPairSpecEccNistP256})
+			return err
+		},
+		"GenerateDataKeyPairWithoutPlaintext": func() error {
+			_, err := nobody.GenerateDataKeyPairWithoutPlaintext(ctxT(t), &kms.GenerateDataKeyPairWithoutPlaintextInput{KeyId: k, KeyPairSpec: kmstypes.DataKeyPairSpecEccNistP256})
 			return err
 		},
 		"RevokeGrant": func() error {

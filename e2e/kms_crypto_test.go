@@ -361,3 +361,35 @@ func TestRotationStatusWhilePendingDeletion(t *testing.T) {
 		t.Errorf("GetKeyRotationStatus after CancelKeyDeletion = enabled %v, period %d, next %v; want true, 180, a date", st.KeyRotationEnabled, aws.ToInt32(st.RotationPeriodInDays), st.NextRotationDate)
 	}
 }
+
+// TestRecipientRefused: a request with Recipient (an AWS Nitro Enclaves or
+// NitroTPM attestation document) is answered as AWS answers a document it
+// cannot verify, ValidationException, on every operation that takes one;
+// Keyfort verifies none, and no plaintext or CiphertextForRecipient leaves.
+func TestRecipientRefused(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS()
+	md := createKey(t, c, nil)
+	ct, err := c.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	mustNoErr(t, err, "Encrypt")
+	r := &types.RecipientInfo{KeyEncryptionAlgorithm: types.KeyEncryptionMechanismRsaesOaepSha256, AttestationDocument: []byte("not an attestation document")}
+	calls := map[string]func() error{
+		"Decrypt": func() error {
+			_, err := c.Decrypt(ctxT(t), &kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob, Recipient: r})
+			return err
+		},
+		"GenerateDataKey": func() error {
+			_, err := c.GenerateDataKey(ctxT(t), &kms.GenerateDataKeyInput{KeyId: md.KeyId, KeySpec: types.DataKeySpecAes256, Recipient: r})
+			return err
+		},
+		"GenerateRandom": func() error {
+			_, err := c.GenerateRandom(ctxT(t), &kms.GenerateRandomInput{NumberOfBytes: aws.Int32(8), Recipient: r})
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			wantAPIError(t, call(), "ValidationException", "The attestation document in Recipient could not be verified")
+		})
+	}
+}

@@ -141,10 +141,10 @@ func TestCreateKeyUnsupportedAndInvalid(t *testing.T) {
 		in   *kms.CreateKeyInput
 		code string
 	}{
-		{"ECDH not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
+		{"SM2 outside the China regions", &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeKeyAgreement}, "UnsupportedOperationException"},
 		{"bad usage for symmetric", &kms.CreateKeyInput{KeyUsage: types.KeyUsageTypeSignVerify}, "ValidationException"},
 		{"HMAC without its usage", &kms.CreateKeyInput{KeySpec: types.KeySpecHmac256}, "ValidationException"},
-		{"ML-DSA not yet", &kms.CreateKeyInput{KeySpec: types.KeySpecMlDsa44, KeyUsage: types.KeyUsageTypeSignVerify}, "UnsupportedOperationException"},
+		{"ML-DSA only signs", &kms.CreateKeyInput{KeySpec: types.KeySpecMlDsa44}, "ValidationException"},
 		{"RSA cannot agree keys", &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeKeyAgreement}, "ValidationException"},
 		{"secp256k1 only signs", &kms.CreateKeyInput{KeySpec: types.KeySpecEccSecgP256k1, KeyUsage: types.KeyUsageTypeEncryptDecrypt}, "ValidationException"},
 		{"both specs", &kms.CreateKeyInput{KeySpec: types.KeySpecSymmetricDefault, CustomerMasterKeySpec: types.CustomerMasterKeySpecSymmetricDefault}, "ValidationException"},

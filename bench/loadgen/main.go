@@ -92,7 +92,7 @@ func run() error {
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
-		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run")
+		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
@@ -200,6 +200,13 @@ func run() error {
 		},
 	}
 	for name, fn := range smOps(smClient, *nsecrets, *conc) {
+		ops[name] = fn
+	}
+	kops, err := keyTypeOps(ctx, client, key)
+	if err != nil {
+		return err
+	}
+	for name, fn := range kops {
 		ops[name] = fn
 	}
 	ops["FloorListSecrets"] = listWalk(procFloorSM, *conc)

@@ -742,6 +742,63 @@ class Smoke:
         eq(len(self.kms.decrypt(CiphertextBlob=resp["CiphertextBlob"])["Plaintext"]), 32,
            "decrypted GenerateDataKeyWithoutPlaintext key length")
 
+    def check_derive_shared_secret(self):
+        """KEY_AGREEMENT key: both KMS keys of a pair agree; with Python's
+        cryptography (when installed) the peer derives the same secret."""
+        a = self.kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+        b = self.kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="KEY_AGREEMENT")["KeyMetadata"]
+        eq(a.get("KeyAgreementAlgorithms"), ["ECDH"], "DescribeKey KeyAgreementAlgorithms")
+        pa = self.kms.get_public_key(KeyId=a["KeyId"])
+        pb = self.kms.get_public_key(KeyId=b["KeyId"])
+        eq((pa.get("KeyUsage"), pa.get("KeyAgreementAlgorithms")), ("KEY_AGREEMENT", ["ECDH"]), "GetPublicKey usage and algorithms")
+        ab = self.kms.derive_shared_secret(KeyId=a["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=pb["PublicKey"])
+        ba = self.kms.derive_shared_secret(KeyId=b["Arn"], KeyAgreementAlgorithm="ECDH", PublicKey=pa["PublicKey"])
+        eq((ab.get("KeyId"), ab.get("KeyAgreementAlgorithm"), ab.get("KeyOrigin")), (a["Arn"], "ECDH", "AWS_KMS"),
+           "DeriveSharedSecret KeyId, algorithm, origin")
+        eq(len(ab["SharedSecret"]), 48, "P-384 shared secret length")
+        eq(ab["SharedSecret"], ba["SharedSecret"], "both keys derive the same secret")
+        expect_error(self.kms.derive_shared_secret, "ValidationException", KeyId=a["KeyId"],
+                     KeyAgreementAlgorithm="ECDH", PublicKey=b"InvalidPublicKey")
+        sign_key = self.kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+        expect_error(self.kms.derive_shared_secret, "InvalidKeyUsageException",
+                     message="%s key usage is SIGN_VERIFY which is not valid for DeriveSharedSecret." % sign_key["Arn"],
+                     KeyId=sign_key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=pb["PublicKey"])
+        try:
+            from cryptography.hazmat.primitives import serialization
+            from cryptography.hazmat.primitives.asymmetric import ec
+        except ImportError:
+            return
+        peer = ec.generate_private_key(ec.SECP384R1())
+        spki = peer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        got = self.kms.derive_shared_secret(KeyId=a["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=spki)["SharedSecret"]
+        want = peer.exchange(ec.ECDH(), serialization.load_der_public_key(pa["PublicKey"]))
+        eq(got, want, "DeriveSharedSecret against Python cryptography's ECDH")
+
+    def check_generate_data_key_pair(self):
+        """Data key pairs: the private key (PKCS#8) decrypts from its blob
+        with the context and matches the public key (SPKI)."""
+        key_id, arn = self.new_key("smoke data key pair")
+        resp = self.kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec="ECC_NIST_P256", EncryptionContext={"p": "1"})
+        eq((resp.get("KeyId"), resp.get("KeyPairSpec")), (arn, "ECC_NIST_P256"), "GenerateDataKeyPair KeyId, KeyPairSpec")
+        ensure(resp.get("KeyMaterialId"), "GenerateDataKeyPair without KeyMaterialId")
+        dec = self.kms.decrypt(CiphertextBlob=resp["PrivateKeyCiphertextBlob"], EncryptionContext={"p": "1"})
+        eq(dec["Plaintext"], resp["PrivateKeyPlaintext"], "Decrypt of PrivateKeyCiphertextBlob")
+        wo = self.kms.generate_data_key_pair_without_plaintext(KeyId=key_id, KeyPairSpec="RSA_2048")
+        ensure("PrivateKeyPlaintext" not in wo, "GenerateDataKeyPairWithoutPlaintext returned PrivateKeyPlaintext")
+        rsa_priv = self.kms.decrypt(CiphertextBlob=wo["PrivateKeyCiphertextBlob"])["Plaintext"]
+        expect_error(self.kms.generate_data_key_pair, "UnsupportedOperationException", KeyId=key_id, KeyPairSpec="SM2")
+        expect_error(self.kms.generate_data_key_pair, "DryRunOperationException", KeyId=key_id,
+                     KeyPairSpec="ECC_NIST_P256", DryRun=True)
+        try:
+            from cryptography.hazmat.primitives import serialization
+        except ImportError:
+            return
+        for priv_der, pub_der, what in ((resp["PrivateKeyPlaintext"], resp["PublicKey"], "ECC_NIST_P256"),
+                                        (rsa_priv, wo["PublicKey"], "RSA_2048")):
+            priv = serialization.load_der_private_key(priv_der, password=None)
+            derived = priv.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+            eq(derived, pub_der, "%s public key derived by Python cryptography from the private key" % what)
+
     def check_generate_random(self):
         a = self.kms.generate_random(NumberOfBytes=32)["Plaintext"]
         b = self.kms.generate_random(NumberOfBytes=32)["Plaintext"]
@@ -1588,6 +1645,8 @@ CHECKS = [
     ("ReEncrypt", "check_reencrypt"),
     ("GenerateDataKey", "check_generate_data_key"),
     ("GenerateDataKeyWithoutPlaintext", "check_generate_data_key_without_plaintext"),
+    ("DeriveSharedSecret (ECDH, KEY_AGREEMENT)", "check_derive_shared_secret"),
+    ("GenerateDataKeyPair / GenerateDataKeyPairWithoutPlaintext", "check_generate_data_key_pair"),
     ("GenerateRandom", "check_generate_random"),
     ("Enable/Disable/GetKeyRotationStatus", "check_key_rotation"),
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),

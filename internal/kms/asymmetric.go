@@ -25,6 +25,10 @@ func privateKeyKind(spec string) string {
 		return "ecdsa"
 	case "ECC_NIST_EDWARDS25519":
 		return "ed25519"
+	case "ECC_SECG_P256K1":
+		return "secp256k1"
+	case "ML_DSA_44", "ML_DSA_65", "ML_DSA_87":
+		return "mldsa"
 	}
 	return ""
 }
@@ -37,31 +41,46 @@ var ecCurves = map[string]elliptic.Curve{
 	"ECC_NIST_P521": elliptic.P521(),
 }
 
+// generatePrivateKey makes a private key of spec (a KeySpec or a
+// DataKeyPairSpec of the same name) from rnd.
+func generatePrivateKey(rnd io.Reader, spec string) (crypto.Signer, error) {
+	switch privateKeyKind(spec) {
+	case "rsa":
+		return rsa.GenerateKey(rnd, rsaBits[spec])
+	case "ecdsa":
+		return ecdsa.GenerateKey(ecCurves[spec], rnd)
+	case "ed25519":
+		_, priv, err := ed25519.GenerateKey(rnd)
+		return priv, err
+	case "secp256k1":
+		return generateSecp256k1(rnd)
+	case "mldsa":
+		return generateMLDSA(rnd, spec)
+	}
+	return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
+}
+
 // newPrivateKey makes a private key of spec from rnd and returns it as
 // PKCS#8 DER.
 func newPrivateKey(rnd io.Reader, spec string) ([]byte, error) {
-	var priv any
-	var err error
-	switch privateKeyKind(spec) {
-	case "rsa":
-		priv, err = rsa.GenerateKey(rnd, rsaBits[spec])
-	case "ecdsa":
-		priv, err = ecdsa.GenerateKey(ecCurves[spec], rnd)
-	case "ed25519":
-		_, priv, err = ed25519.GenerateKey(rnd)
-	default:
-		return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
-	}
+	priv, err := generatePrivateKey(rnd, spec)
 	if err != nil {
 		return nil, err
 	}
-	return x509.MarshalPKCS8PrivateKey(priv)
+	return marshalPKCS8(priv)
 }
 
 // parseSigner is the build function of opened for asymmetric material.
 func parseSigner(raw []byte) (any, error) {
 	priv, err := x509.ParsePKCS8PrivateKey(raw)
 	if err != nil {
+		// crypto/x509 knows neither secp256k1 nor ML-DSA.
+		if k, kerr := parseSecp256k1PKCS8(raw); kerr == nil {
+			return k, nil
+		}
+		if k, kerr := parseMLDSAPKCS8(raw); kerr == nil {
+			return k, nil
+		}
 		return nil, err
 	}
 	signer, ok := priv.(crypto.Signer)

@@ -36,6 +36,14 @@ func TestNewPrivateKey(t *testing.T) {
 			if spec != "ECC_NIST_EDWARDS25519" {
 				t.Errorf("%s: Ed25519 key", spec)
 			}
+		case *mldsaKey:
+			if k.v.spec != spec {
+				t.Errorf("%s: ML-DSA key of %s", spec, k.v.spec)
+			}
+		case *secp256k1Key:
+			if spec != "ECC_SECG_P256K1" {
+				t.Errorf("%s: secp256k1 key", spec)
+			}
 		default:
 			t.Errorf("%s: signer of type %T", spec, v)
 		}

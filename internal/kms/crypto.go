@@ -67,9 +67,14 @@ func checkAlgorithm(alg kmsapi.EncryptionAlgorithmSpec, k *key) error {
 	return nil
 }
 
+// refuseRecipient answers a request with Recipient as AWS answers an
+// attestation document it cannot verify: ValidationException, which every
+// operation may answer (the models declare no other error for it). Keyfort
+// verifies no AWS Nitro Enclaves or NitroTPM attestation document, so none
+// is valid here and no CiphertextForRecipient is ever returned.
 func refuseRecipient(r *kmsapi.RecipientInfo) error {
 	if r != nil {
-		return awserr.New(codeUnsupported, "Keyfort does not support Recipient (Nitro Enclaves attestation documents).")
+		return awserr.Validation("The attestation document in Recipient could not be verified: Keyfort cannot verify AWS Nitro Enclaves or NitroTPM attestation documents.")
 	}
 	return nil
 }

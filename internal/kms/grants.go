@@ -64,8 +64,9 @@ var grantOperationsFor = map[string][]string{
 	usageEncrypt: {"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
 		"ReEncryptFrom", "ReEncryptTo", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 		"DescribeKey", "CreateGrant", "RetireGrant"},
-	usageMAC:        {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
-	usageSignVerify: {"Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageMAC:          {"GenerateMac", "VerifyMac", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageSignVerify:   {"Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
+	usageKeyAgreement: {"DeriveSharedSecret", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant"},
 }
 
 // asymmetricEncryptGrantOperations are those of an asymmetric

@@ -39,10 +39,7 @@ var (
 	rsaEncryption = []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}
 	rsaSigning    = []string{"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
 		"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"}
-	ecdh = []string{"ECDH"}
-	// signOnly: of the usages of NIST curve keys, Keyfort makes signing
-	// keys so far (not KEY_AGREEMENT).
-	signOnly = []string{usageSignVerify}
+	ecdhAgreement = []string{"ECDH"}
 )
 
 // keySpecs is the table, from the AWS KMS developer guide's key spec
@@ -53,22 +50,22 @@ var keySpecs = map[string]*keySpec{
 	"RSA_3072":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true},
 	"RSA_4096":    {usages: []string{usageEncrypt, usageSignVerify}, encryption: rsaEncryption, signing: rsaSigning, available: true},
 	"ECC_NIST_P256": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_256"}, agreement: ecdh, available: true, availableUsages: signOnly},
+		signing: []string{"ECDSA_SHA_256"}, agreement: ecdhAgreement, available: true},
 	"ECC_NIST_P384": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_384"}, agreement: ecdh, available: true, availableUsages: signOnly},
+		signing: []string{"ECDSA_SHA_384"}, agreement: ecdhAgreement, available: true},
 	"ECC_NIST_P521": {usages: []string{usageSignVerify, usageKeyAgreement},
-		signing: []string{"ECDSA_SHA_512"}, agreement: ecdh, available: true, availableUsages: signOnly},
-	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}},
+		signing: []string{"ECDSA_SHA_512"}, agreement: ecdhAgreement, available: true},
+	"ECC_SECG_P256K1":       {usages: []string{usageSignVerify}, signing: []string{"ECDSA_SHA_256"}, available: true},
 	"ECC_NIST_EDWARDS25519": {usages: []string{usageSignVerify}, signing: []string{"ED25519_SHA_512", "ED25519_PH_SHA_512"}, available: true},
 	"HMAC_224":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_224"}, available: true, materialSize: 28},
 	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}, available: true, materialSize: 32},
 	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}, available: true, materialSize: 48},
 	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}, available: true, materialSize: 64},
 	"SM2": {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
-		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdh},
-	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
-	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
-	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}},
+		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdhAgreement},
+	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
+	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
+	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
 }
 
 // allows reports whether the spec may be created with usage.

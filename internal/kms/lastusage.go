@@ -291,3 +291,27 @@ func (s *Service) VerifyMac(ctx context.Context, in *kmsapi.VerifyMacInput) (*km
 	}
 	return out, err
 }
+
+func (s *Service) DeriveSharedSecret(ctx context.Context, in *kmsapi.DeriveSharedSecretInput) (*kmsapi.DeriveSharedSecretOutput, error) {
+	out, err := s.deriveSharedSecret(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "DeriveSharedSecret", out.KeyId)
+	}
+	return out, err
+}
+
+func (s *Service) GenerateDataKeyPair(ctx context.Context, in *kmsapi.GenerateDataKeyPairInput) (*kmsapi.GenerateDataKeyPairOutput, error) {
+	out, err := s.generateDataKeyPairOp(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "GenerateDataKeyPair", out.KeyId)
+	}
+	return out, err
+}
+
+func (s *Service) GenerateDataKeyPairWithoutPlaintext(ctx context.Context, in *kmsapi.GenerateDataKeyPairWithoutPlaintextInput) (*kmsapi.GenerateDataKeyPairWithoutPlaintextOutput, error) {
+	out, err := s.generateDataKeyPairWithoutPlaintext(ctx, in)
+	if err == nil {
+		s.noteUse(ctx, "GenerateDataKeyPairWithoutPlaintext", out.KeyId)
+	}
+	return out, err
+}

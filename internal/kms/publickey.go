@@ -6,15 +6,20 @@ package kms
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 )
 
-// signer opens the private key of an asymmetric key.
+// signer opens the private key of an asymmetric key. A key agreement key's
+// opens to an agreementKey (the same build whichever operation opens it
+// first, as the material cache holds one value per material).
 func (s *Service) signer(ctx context.Context, k *key) (crypto.Signer, error) {
-	v, err := s.opened(ctx, k, k.meta.Material, parseSigner)
+	build := parseSigner
+	if k.meta.Usage == usageKeyAgreement {
+		build = parseAgreementKey
+	}
+	v, err := s.opened(ctx, k, k.meta.Material, build)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +51,7 @@ func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput
 	if err != nil {
 		return nil, err
 	}
-	der, err := x509.MarshalPKIXPublicKey(signer.Public())
+	der, err := marshalPKIX(signer.Public())
 	if err != nil {
 		return nil, wrap("public key of "+k.rec.ID, err)
 	}

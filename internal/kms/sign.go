@@ -11,6 +11,8 @@ import (
 	_ "crypto/sha256" // the hashes of the signing algorithms
 	_ "crypto/sha512"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -48,6 +50,8 @@ var signingSchemes = map[string]signingScheme{
 	"RSASSA_PKCS1_V1_5_SHA_512": {hash: crypto.SHA512},
 	"ED25519_SHA_512":           {only: msgRaw},
 	"ED25519_PH_SHA_512":        {hash: crypto.SHA512, ed25519ph: true, only: msgDigest},
+	// ML-DSA signs the message itself (RAW); AWS also takes EXTERNAL_MU.
+	"ML_DSA_SHAKE_256": {only: msgRaw},
 }
 
 // signingKey resolves a signing key for Sign or Verify, authorizes a on it
@@ -82,6 +86,9 @@ func (s *Service) signingKey(ctx context.Context, ref string, alg kmsapi.Signing
 	mt := string(msgType)
 	if mt == "" {
 		mt = msgRaw
+	}
+	if mt == msgExternalMu && alg == "ML_DSA_SHAKE_256" {
+		return nil, nil, errValidation("Keyfort does not support MessageType EXTERNAL_MU yet: send the message itself with MessageType RAW (up to 4096 bytes).")
 	}
 	if (mt != msgRaw && mt != msgDigest) || (scheme.only != "" && mt != scheme.only) {
 		return nil, nil, errValidation("Message type %s is incompatible with algorithm %s.", mt, alg)
@@ -172,6 +179,10 @@ func (s *Service) verify(ctx context.Context, in *kmsapi.VerifyInput) (*kmsapi.V
 		} else {
 			valid = rsa.VerifyPKCS1v15(pub, sc.hash, signed, in.Signature) == nil
 		}
+	case *mldsaPublic:
+		valid = pub.verify(signed, in.Signature)
+	case *secp256k1.PublicKey:
+		valid = verifySecp256k1(pub, signed, in.Signature)
 	case ed25519.PublicKey:
 		opts := &ed25519.Options{}
 		if sc.ed25519ph {
