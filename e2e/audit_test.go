@@ -112,10 +112,12 @@ func TestAuditResources(t *testing.T) {
 	mustNoErr(t, err, "ListKeys")
 	// Secrets Manager's own use of KMS (the aws/secretsmanager key, data
 	// keys) is not a resource of its callers' events: its calls to KMS are
-	// events of their own (TestAuditSecretsManagerKMSCalls).
+	// events of their own (TestAuditSecretsManagerKMSCalls). Its events
+	// name the secret.
 	sm := srv.SecretsManager()
-	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("audited"), SecretString: aws.String("v")})
+	created, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("audited"), SecretString: aws.String("v")})
 	mustNoErr(t, err, "CreateSecret")
+	secretARN := aws.ToString(created.ARN)
 	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("audited")})
 	mustNoErr(t, err, "GetSecretValue")
 
@@ -137,9 +139,9 @@ func TestAuditResources(t *testing.T) {
 		{"DescribeKey", "NotFoundException", nil},
 		{"GenerateRandom", "", nil},
 		{"ListKeys", "", nil},
-		{"CreateSecret", "", nil},
+		{"CreateSecret", "", []string{secretARN}},
 		{"GenerateDataKey", "", []string{"managed"}},
-		{"GetSecretValue", "", nil},
+		{"GetSecretValue", "", []string{secretARN}},
 		{"Decrypt", "", []string{"managed"}},
 	}
 	events := readAudit(t, srv)
@@ -157,8 +159,12 @@ func TestAuditResources(t *testing.T) {
 		e := events[i]
 		var arns []string
 		for _, r := range e.Resources {
-			if r.Type != "AWS::KMS::Key" || r.AccountID != acct {
-				t.Errorf("%s resource %+v, want type AWS::KMS::Key, account %s", e.EventName, r, acct)
+			wantType := "AWS::KMS::Key"
+			if e.EventSource == "secretsmanager.amazonaws.com" {
+				wantType = "AWS::SecretsManager::Secret"
+			}
+			if r.Type != wantType || r.AccountID != acct {
+				t.Errorf("%s resource %+v, want type %s, account %s", e.EventName, r, wantType, acct)
 			}
 			arns = append(arns, r.ARN)
 		}

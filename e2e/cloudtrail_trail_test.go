@@ -185,6 +185,7 @@ func testLookupEvents(t *testing.T, writer, reader *keyfortest.Server) {
 		{"EventName", attr(cttypes.LookupAttributeKeyEventName, "CreateKey"), []string{"CreateKey", "CreateKey"}},
 		{"ResourceName", attr(cttypes.LookupAttributeKeyResourceName, arn1), []string{"Encrypt", "TagResource", "CreateKey"}},
 		{"ResourceType", attr(cttypes.LookupAttributeKeyResourceType, "AWS::KMS::Key"), nil},
+		{"ResourceName of a secret", attr(cttypes.LookupAttributeKeyResourceName, aws.ToString(sec.ARN)), []string{"GetSecretValue", "CreateSecret"}},
 		{"EventSource", attr(cttypes.LookupAttributeKeyEventSource, "secretsmanager.amazonaws.com"), []string{"GetSecretValue", "CreateSecret"}},
 		{"ReadOnly false", attr(cttypes.LookupAttributeKeyReadOnly, "false"), []string{"CreateSecret", "ScheduleKeyDeletion", "TagResource", "CreateKey", "CreateKey"}},
 		{"Username", attr(cttypes.LookupAttributeKeyUsername, "root"), nil},

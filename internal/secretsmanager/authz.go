@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -85,7 +86,18 @@ func (s *Service) secretFor(ctx context.Context, g getter, scope storage.Scope, 
 	if err := s.authorize(ctx, sec, id, a); err != nil {
 		return nil, err
 	}
+	auditSecret(ctx, scope, sec.meta.ARN)
 	return sec, nil
+}
+
+// resourceSecret is CloudTrail's resource type of secrets.
+const resourceSecret = "AWS::SecretsManager::Secret"
+
+// auditSecret names the secret arn as a resource of the request's audit
+// event, so that LookupEvents finds the request by the secret's ARN
+// (ResourceName) as CloudTrail's event history does.
+func auditSecret(ctx context.Context, scope storage.Scope, arn string) {
+	operation.AddResource(ctx, operation.Resource{Type: resourceSecret, ARN: arn, Account: scope.Account})
 }
 
 // resourcePolicy returns the secret's parsed resource policy (nil when it
@@ -196,6 +208,7 @@ func (s *Service) authorizeNew(ctx context.Context, scope storage.Scope, arn str
 		ResourceAccount: scope.Account,
 	})
 	if res.Allowed() {
+		auditSecret(ctx, scope, arn)
 		return nil
 	}
 	return awserr.New(awserr.CodeAccessDenied, res.DeniedMessage(c.ARN, a.action, arn))
