@@ -245,15 +245,28 @@ func (t *Trail) Write(ctx context.Context, e *Event) error {
 // committed event stays incomplete until Finish writes it to the file.
 func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
 	lines := make([]byte, 0, 1024*len(events))
-	recs := make([]*storage.EventRecord, len(events))
+	ends := make([]int, len(events))
 	for i, e := range events {
 		if err := e.checkRaw(); err != nil {
 			return err
 		}
-		start := len(lines)
-		lines = e.AppendJSON(lines)
-		recs[i] = t.record(e, lines[start:len(lines):len(lines)], true)
-		lines = append(lines, '\n')
+		lines = append(e.AppendJSON(lines), '\n')
+		ends[i] = len(lines)
+	}
+	// The store's records: for the shipper, or (a Lazy trail) only when the
+	// file fails them.
+	records := func() []*storage.EventRecord {
+		recs := make([]*storage.EventRecord, len(events))
+		start := 0
+		for i, e := range events {
+			recs[i] = t.record(e, lines[start:ends[i]-1:ends[i]-1], true)
+			start = ends[i]
+		}
+		return recs
+	}
+	var recs []*storage.EventRecord
+	if !t.lazy {
+		recs = records()
 	}
 	err := t.file.writeLines(lines, recs)
 	if err == nil {
@@ -262,6 +275,9 @@ func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
 	p := storage.PendingEventOf(ctx)
 	if p == nil || !p.Committed() {
 		return err
+	}
+	if recs == nil {
+		recs = records()
 	}
 	t.failed.Store(true)
 	t.log.Error("audit file write failed after the change committed; its event is in the store and is written to the file later",
