@@ -92,7 +92,7 @@ func run() error {
 	nkeys := flag.Int("keys", 10000, "keys to create before measuring (ListKeys size, RSS)")
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
-		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
+		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also SignP256, VerifyP256, GenerateMac, VerifyMac, DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
