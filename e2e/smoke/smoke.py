@@ -1029,6 +1029,96 @@ class Smoke:
         eq(self.sm.describe_secret(SecretId="smoke/persisted").get("Tags"), [{"Key": "persist", "Value": "yes"}],
            "secret tags after restart")
 
+    def check_cli_every_key_type(self):
+        # A key of every type made with the AWS CLI, used through boto3, and
+        # what it signs or encrypts checked by the openssl command (OpenSSL
+        # 3.0 has no ML-DSA: those signatures are checked by Verify only).
+        tmp = tempfile.mkdtemp(prefix="smoke-keytypes-")
+        try:
+            msg = b"smoke: every key type"
+            msg_file = os.path.join(tmp, "msg")
+            with open(msg_file, "wb") as f:
+                f.write(msg)
+
+            def cli_key(spec, usage):
+                code, out, err = self.aws("kms", "create-key", "--region", REGION, "--output", "json",
+                                          "--key-spec", spec, "--key-usage", usage)
+                eq(code, 0, "aws kms create-key %s %s (stderr %r)" % (spec, usage, err.strip()))
+                md = json.loads(out)["KeyMetadata"]
+                eq((md.get("KeySpec"), md.get("KeyUsage")), (spec, usage), "create-key metadata")
+                return md["KeyId"]
+
+            def pem_of(key_id, name):
+                pub = self.kms.get_public_key(KeyId=key_id)["PublicKey"]
+                der = os.path.join(tmp, name + ".der")
+                with open(der, "wb") as f:
+                    f.write(pub)
+                pem = os.path.join(tmp, name + ".pem")
+                p = subprocess.run(["openssl", "pkey", "-pubin", "-inform", "DER", "-in", der, "-out", pem],
+                                   capture_output=True)
+                eq(p.returncode, 0, "openssl reads GetPublicKey of %s: %r" % (name, p.stderr))
+                return pem
+
+            def openssl_ok(args, what):
+                p = subprocess.run(["openssl"] + args, capture_output=True)
+                eq(p.returncode, 0, "openssl %s: %r %r" % (what, p.stdout, p.stderr))
+
+            signing = [
+                ("RSA_2048", "RSASSA_PSS_SHA_256", ["dgst", "-sha256", "-sigopt", "rsa_padding_mode:pss",
+                                                   "-sigopt", "rsa_pss_saltlen:32"]),
+                ("RSA_3072", "RSASSA_PKCS1_V1_5_SHA_384", ["dgst", "-sha384"]),
+                ("ECC_NIST_P256", "ECDSA_SHA_256", ["dgst", "-sha256"]),
+                ("ECC_NIST_P384", "ECDSA_SHA_384", ["dgst", "-sha384"]),
+                ("ECC_NIST_P521", "ECDSA_SHA_512", ["dgst", "-sha512"]),
+                ("ECC_SECG_P256K1", "ECDSA_SHA_256", ["dgst", "-sha256"]),
+                ("ECC_NIST_EDWARDS25519", "ED25519_SHA_512", None),
+                ("ML_DSA_65", "ML_DSA_SHAKE_256", None),
+            ]
+            for spec, alg, dgst in signing:
+                key_id = cli_key(spec, "SIGN_VERIFY")
+                sig = self.kms.sign(KeyId=key_id, Message=msg, MessageType="RAW", SigningAlgorithm=alg)["Signature"]
+                eq(self.kms.verify(KeyId=key_id, Message=msg, MessageType="RAW", Signature=sig,
+                                   SigningAlgorithm=alg).get("SignatureValid"), True, "Verify %s" % spec)
+                bad = bytes([sig[0] ^ 1]) + sig[1:]
+                expect_error(self.kms.verify, "KMSInvalidSignatureException", KeyId=key_id, Message=msg,
+                             MessageType="RAW", Signature=bad, SigningAlgorithm=alg)
+                if spec.startswith("ML_DSA"):
+                    continue
+                pem = pem_of(key_id, spec)
+                sig_file = os.path.join(tmp, spec + ".sig")
+                with open(sig_file, "wb") as f:
+                    f.write(sig)
+                if dgst is None:  # Ed25519: the message itself is signed
+                    openssl_ok(["pkeyutl", "-verify", "-pubin", "-inkey", pem, "-rawin", "-in", msg_file,
+                                "-sigfile", sig_file], "verifies the Ed25519 signature")
+                else:
+                    openssl_ok(dgst + ["-verify", pem, "-signature", sig_file, msg_file],
+                               "verifies the %s signature" % spec)
+
+            # RSA encryption: openssl encrypts to GetPublicKey's key, KMS decrypts.
+            key_id = cli_key("RSA_2048", "ENCRYPT_DECRYPT")
+            pem = pem_of(key_id, "rsa-enc")
+            ct_file = os.path.join(tmp, "ct")
+            openssl_ok(["pkeyutl", "-encrypt", "-pubin", "-inkey", pem, "-in", msg_file, "-out", ct_file,
+                        "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
+                        "-pkeyopt", "rsa_mgf1_md:sha256"], "encrypts to the RSA key (OAEP SHA-256)")
+            with open(ct_file, "rb") as f:
+                blob = f.read()
+            got = self.kms.decrypt(KeyId=key_id, CiphertextBlob=blob, EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+            eq(got.get("Plaintext"), msg, "Decrypt of what openssl encrypted")
+
+            # HMAC keys of every size.
+            for spec, alg in [("HMAC_224", "HMAC_SHA_224"), ("HMAC_256", "HMAC_SHA_256"),
+                              ("HMAC_384", "HMAC_SHA_384"), ("HMAC_512", "HMAC_SHA_512")]:
+                key_id = cli_key(spec, "GENERATE_VERIFY_MAC")
+                mac = self.kms.generate_mac(KeyId=key_id, Message=msg, MacAlgorithm=alg)["Mac"]
+                eq(self.kms.verify_mac(KeyId=key_id, Message=msg, Mac=mac, MacAlgorithm=alg).get("MacValid"),
+                   True, "VerifyMac %s" % spec)
+                expect_error(self.kms.verify_mac, "KMSInvalidMacException", KeyId=key_id, Message=msg + b"!",
+                             Mac=mac, MacAlgorithm=alg)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def check_cli_create_key(self):
         code, out, err = self.aws("kms", "create-key", "--region", REGION, "--output", "json")
         eq(code, 0, "aws kms create-key exit code (stderr %r)" % err.strip())
@@ -1658,6 +1748,7 @@ CHECKS = [
     ("account isolation (access key 111122223333)", "check_account_isolation"),
     ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
     ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
+    ("every key type from the CLI: Sign/Verify, RSA encryption, HMAC, checked by openssl", "check_cli_every_key_type"),
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
     ("aws kms get-key-last-usage names the Encrypt's audit event (CLI)", "check_cli_key_last_usage"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
