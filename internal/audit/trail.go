@@ -520,14 +520,8 @@ func (t *Trail) idsPastCheckpoint() (map[string]bool, error) {
 	ids := map[string]bool{}
 	key := []byte(`"eventID":"`)
 	for _, f := range files {
-		from := int64(0)
-		switch {
-		case !ok:
-		case name == FileName && f != FileName:
-			continue
-		case f == name:
-			from = off
-		case f != FileName && f < name:
+		from, past := pastCheckpoint(f, name, off, ok)
+		if !past {
 			continue
 		}
 		b, err := readRegular(filepath.Join(t.dir, f))
@@ -641,15 +635,9 @@ func (t *Trail) catchUp(ctx context.Context) error {
 	defer cur.Close()
 	end := int64(0)
 	for _, f := range files {
-		from := int64(0)
-		switch {
-		case !ok:
-		case name == FileName && f != FileName:
-			continue // shipped before the file was rotated
-		case f == name:
-			from = off
-		case f != FileName && f < name:
-			continue // rotated before the checkpoint's file
+		from, past := pastCheckpoint(f, name, off, ok)
+		if !past {
+			continue
 		}
 		if f == FileName {
 			if end, err = t.shipLines(ctx, cur, f, from, size); err != nil {
@@ -665,6 +653,23 @@ func (t *Trail) catchUp(ctx context.Context) error {
 	t.saveCheckpointLocked(ref.name, end)
 	t.mu.Unlock()
 	return nil
+}
+
+// pastCheckpoint reports whether file f (a name trailFiles returns) holds
+// lines past the checkpoint (name, off; ok false when there is none), and
+// from which offset.
+func pastCheckpoint(f, name string, off int64, ok bool) (from int64, past bool) {
+	switch {
+	case !ok:
+		return 0, true
+	case name == FileName && f != FileName:
+		return 0, false // rotated before the checkpoint was taken
+	case f == name:
+		return off, true
+	case f != FileName && f < name:
+		return 0, false // rotated before the checkpoint's file
+	}
+	return 0, true
 }
 
 // trailFiles returns the rotated files of dir, oldest first, then the
