@@ -69,12 +69,14 @@ const (
 //   - The event of a request that changes the store is committed in the
 //     change's transaction (Pending), so no change is ever committed
 //     without its event; its complete form (with the response) follows.
-//   - Every other event is written to the file before the response and then
+//   - Every event is written to the file before the response and then
 //     shipped to the store in batches, in file order; a checkpoint file
 //     records how far, so that a restart ships what a crash left behind.
+//     A Lazy trail ships only when asked (CatchUp: LookupEvents), so that
+//     no request pays for it where no other node reads the store.
 //   - At open, and in Finish, the events a crash left incomplete in the
-//     store (a change committed, the process gone before its line was
-//     written) are written to the file and completed.
+//     store whose line is in no file (a change committed, the process gone
+//     before its line was written) are written to the file and completed.
 type Trail struct {
 	file   *FileSink
 	store  storage.Trail
