@@ -19,6 +19,7 @@ import (
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
 // trailLine is what the kill -9 test reads of each audit line.
@@ -67,8 +68,8 @@ func readTrail(t *testing.T, dir string) []trailLine {
 // middle of CreateKey, TagResource and Encrypt calls and checks, after the
 // last restart, that the trail and the data agree: every line of every
 // audit file is a whole event, no event is written twice, every key has
-// exactly one successful CreateKey event, and every successful CreateKey
-// event names a key that exists.
+// exactly one successful CreateKey event and every secret one CreateSecret
+// event, and every such event names a key or secret that exists.
 func TestKill9AuditAgrees(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
@@ -82,7 +83,7 @@ func TestKill9AuditAgrees(t *testing.T) {
 	acked := 0
 	for cycle := range cycles {
 		p = startBinary(t, dir)
-		c := p.kms()
+		c, sm := p.kms(), p.sm()
 		base := createKeyBin(t, c)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		var (
@@ -96,7 +97,7 @@ func TestKill9AuditAgrees(t *testing.T) {
 				defer wg.Done()
 				for i := 0; ctx.Err() == nil && i < 2000; i++ {
 					var err error
-					switch (w + i) % 3 {
+					switch (w + i) % 4 {
 					case 0:
 						_, err = c.CreateKey(ctx, &kms.CreateKeyInput{})
 						if err == nil {
@@ -109,6 +110,9 @@ func TestKill9AuditAgrees(t *testing.T) {
 							Tags: []types.Tag{{TagKey: aws.String(fmt.Sprint("w", w)), TagValue: aws.String(fmt.Sprint(i))}}})
 					case 2:
 						_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(base), Plaintext: []byte("x")})
+					case 3:
+						_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+							Name: aws.String(fmt.Sprintf("kill/%d/%d/%d", cycle, w, i)), SecretString: aws.String("v")})
 					}
 					_ = err // calls in flight at the kill fail
 				}
@@ -136,12 +140,26 @@ func TestKill9AuditAgrees(t *testing.T) {
 		out, err := c.ListKeys(ctx, &kms.ListKeysInput{Marker: marker, Limit: aws.Int32(1000)})
 		mustNoErr(t, err, "ListKeys")
 		for _, k := range out.Keys {
+			md, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: k.KeyArn})
+			mustNoErr(t, err, "DescribeKey")
+			if md.KeyMetadata.KeyManager == types.KeyManagerTypeAws {
+				continue // aws/secretsmanager, made by Secrets Manager's first use, not by a CreateKey call
+			}
 			keys[aws.ToString(k.KeyArn)] = true
 		}
 		if !out.Truncated {
 			break
 		}
 		marker = out.NextMarker
+	}
+	secrets := map[string]bool{}
+	sp := secretsmanager.NewListSecretsPaginator(p.sm(), &secretsmanager.ListSecretsInput{})
+	for sp.HasMorePages() {
+		page, err := sp.NextPage(ctx)
+		mustNoErr(t, err, "ListSecrets")
+		for _, e := range page.SecretList {
+			secrets[aws.ToString(e.ARN)] = true
+		}
 	}
 	// The store agrees with the files: LookupEvents finds one successful
 	// CreateKey event per key.
@@ -173,12 +191,19 @@ func TestKill9AuditAgrees(t *testing.T) {
 
 	lines := readTrail(t, dir)
 	seen := map[string]bool{}
-	createdBy := map[string]int{}
+	createdBy, secretBy := map[string]int{}, map[string]int{}
 	for _, l := range lines {
 		if seen[l.EventID] {
 			t.Errorf("event %s (%s) is in the trail twice", l.EventID, l.EventName)
 		}
 		seen[l.EventID] = true
+		if l.EventName == "CreateSecret" && l.ErrorCode == "" {
+			if len(l.Resources) != 1 || !secrets[l.Resources[0].ARN] {
+				t.Errorf("the trail says CreateSecret %s made %v, which does not exist", l.EventID, l.Resources)
+				continue
+			}
+			secretBy[l.Resources[0].ARN]++
+		}
 		if l.EventName != "CreateKey" || l.ErrorCode != "" {
 			continue
 		}
@@ -197,7 +222,12 @@ func TestKill9AuditAgrees(t *testing.T) {
 			t.Errorf("key %s has %d successful CreateKey events, want exactly 1", arn, n)
 		}
 	}
-	t.Logf("after %d kill -9 cycles: %d keys (%d CreateKey answered 200), %d events, every file parses", cycles, len(keys), acked, len(lines))
+	for arn := range secrets {
+		if n := secretBy[arn]; n != 1 {
+			t.Errorf("secret %s has %d successful CreateSecret events, want exactly 1", arn, n)
+		}
+	}
+	t.Logf("after %d kill -9 cycles: %d secrets, %d keys (%d CreateKey answered 200), %d events, every file parses", cycles, len(secrets), len(keys), acked, len(lines))
 	if acked < 30*cycles {
 		t.Errorf("only %d CreateKey calls answered before the kills: too few for the test to mean anything", acked)
 	}

@@ -78,9 +78,11 @@ func smVia(region string) *identity.Via {
 }
 
 // through returns ctx for a call to KMS: in the region inRegion set, else
-// the caller's.
+// the caller's; without the request's notes and pending audit event.
 func through(ctx context.Context) context.Context {
-	ctx = operation.WithoutNotes(ctx)
+	// KMS's own writes (the AWS managed key made on first use) are not the
+	// Secrets Manager request's change: its event commits with the secret.
+	ctx = storage.WithoutPendingEvent(operation.WithoutNotes(ctx))
 	if identity.ViaFrom(ctx) == nil {
 		region := ""
 		if c := identity.From(ctx); c != nil {

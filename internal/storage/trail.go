@@ -133,21 +133,72 @@ func PendingEventOf(ctx context.Context) *PendingEvent {
 	return p
 }
 
+// WithoutPendingEvent returns ctx without its pending event: for work a
+// request has another service do for it (Secrets Manager's calls to KMS,
+// which may create an AWS managed key), whose Updates are not the request's
+// change.
+func WithoutPendingEvent(ctx context.Context) context.Context {
+	if PendingEventOf(ctx) == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, pendingKey{}, (*PendingEvent)(nil))
+}
+
 // BindPendingEvent is for Store implementations: it returns fn, extended to
 // append the pending event of ctx (if any, and not yet committed) after fn
-// succeeds, and a function the Store calls once the transaction committed.
+// succeeds having written a record (an Update that changes nothing is not
+// the request's change), and a function the Store calls once the
+// transaction committed.
 func BindPendingEvent(ctx context.Context, fn func(tx Tx) error) (func(tx Tx) error, func()) {
 	p := PendingEventOf(ctx)
 	if p == nil || p.committed.Load() {
 		return fn, func() {}
 	}
+	appended := false
 	bound := func(tx Tx) error {
-		if err := fn(tx); err != nil {
+		appended = false // fn may run again
+		w := &writeWatch{Tx: tx}
+		if err := fn(w); err != nil {
 			return err
 		}
-		return tx.AppendEvent(ctx, p.Record())
+		if !w.wrote {
+			return nil
+		}
+		if err := tx.AppendEvent(ctx, p.Record()); err != nil {
+			return err
+		}
+		appended = true
+		return nil
 	}
-	return bound, func() { p.committed.Store(true) }
+	return bound, func() {
+		if appended {
+			p.committed.Store(true)
+		}
+	}
+}
+
+// writeWatch is a Tx that notes whether a record was written through it.
+type writeWatch struct {
+	Tx
+	wrote bool
+}
+
+func (w *writeWatch) Insert(ctx context.Context, r *Record) error {
+	err := w.Tx.Insert(ctx, r)
+	w.wrote = w.wrote || err == nil
+	return err
+}
+
+func (w *writeWatch) Update(ctx context.Context, r *Record) error {
+	err := w.Tx.Update(ctx, r)
+	w.wrote = w.wrote || err == nil
+	return err
+}
+
+func (w *writeWatch) Delete(ctx context.Context, kind Kind, scope Scope, id string) error {
+	err := w.Tx.Delete(ctx, kind, scope, id)
+	w.wrote = w.wrote || err == nil
+	return err
 }
 
 // Separators of the resources column: each resource is written as

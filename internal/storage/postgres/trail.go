@@ -62,7 +62,7 @@ func (s *Store) PutEvents(ctx context.Context, events []*storage.EventRecord) er
 	if len(events) == 0 {
 		return nil
 	}
-	return s.Update(ctx, func(t storage.Tx) error {
+	return s.Update(storage.WithoutPendingEvent(ctx), func(t storage.Tx) error {
 		tx := t.(*writeTx)
 		var b pgx.Batch
 		for _, e := range events {

@@ -87,7 +87,7 @@ func (s *Store) PutEvents(ctx context.Context, events []*storage.EventRecord) er
 	if len(events) == 0 {
 		return nil
 	}
-	return s.Update(ctx, func(t storage.Tx) error {
+	return s.Update(storage.WithoutPendingEvent(ctx), func(t storage.Tx) error {
 		tx := t.(*writeTx)
 		for _, e := range events {
 			if _, err := tx.execWrite(ctx, sqlPutEvent, eventArgs(e)...); err != nil {
@@ -168,7 +168,7 @@ func (s *Store) PruneEvents(ctx context.Context, before int64) (int, error) {
 	total := 0
 	for {
 		var n int64
-		err := s.Update(ctx, func(t storage.Tx) error {
+		err := s.Update(storage.WithoutPendingEvent(ctx), func(t storage.Tx) error {
 			var err error
 			n, err = t.(*writeTx).execWrite(ctx, sqlPruneEvents, before)
 			if err != nil {

@@ -126,7 +126,29 @@ func testTrailPending(t *testing.T, s storage.Store) {
 	if p.Committed() || len(lookupIDs(t, tr, allOf(storage.EventQuery{}))) != 0 {
 		t.Fatal("a failed Update committed the pending event")
 	}
-	// The first Update that commits carries it; later ones do not.
+	// An Update that writes nothing is not the request's change.
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		_, err := tx.Get(ctx, kindA, scope1, "absent")
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Committed() || len(lookupIDs(t, tr, allOf(storage.EventQuery{}))) != 0 {
+		t.Fatal("an Update that wrote nothing committed the pending event")
+	}
+	// Nor is work done for it without its event.
+	if err := s.Update(storage.WithoutPendingEvent(ctx), func(tx storage.Tx) error {
+		return tx.Insert(ctx, newRecord(kindB, scope1, "other"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Committed() || len(lookupIDs(t, tr, allOf(storage.EventQuery{}))) != 0 {
+		t.Fatal("an Update without the pending event committed it")
+	}
+	// The first Update that writes and commits carries it; later ones do not.
 	for i := range 2 {
 		if err := s.Update(ctx, func(tx storage.Tx) error {
 			return tx.Insert(ctx, newRecord(kindA, scope1, fmt.Sprint("p", i)))
