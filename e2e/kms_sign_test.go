@@ -42,9 +42,11 @@ var signSpecs = []struct {
 	{types.KeySpecRsa4096, rsaSigningAlgs},
 }
 
+// rsaSigningAlgs is in AWS's order, PKCS #1 v1.5 first: cosign signs with
+// the first algorithm DescribeKey lists.
 var rsaSigningAlgs = []types.SigningAlgorithmSpec{
-	types.SigningAlgorithmSpecRsassaPssSha256, types.SigningAlgorithmSpecRsassaPssSha384, types.SigningAlgorithmSpecRsassaPssSha512,
 	types.SigningAlgorithmSpecRsassaPkcs1V15Sha256, types.SigningAlgorithmSpecRsassaPkcs1V15Sha384, types.SigningAlgorithmSpecRsassaPkcs1V15Sha512,
+	types.SigningAlgorithmSpecRsassaPssSha256, types.SigningAlgorithmSpecRsassaPssSha384, types.SigningAlgorithmSpecRsassaPssSha512,
 }
 
 // TestCreateSigningKeys creates a signing key of every spec Keyfort makes:
@@ -240,8 +242,12 @@ func TestSignVerify(t *testing.T) {
 	wantAPIError(t, err, "InvalidKeyUsageException", "Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256.")
 	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: rsa2048, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256, Signature: all[4].sig})
 	wantAPIError(t, err, "InvalidKeyUsageException", "Algorithm ECDSA_SHA_256 is incompatible with key spec RSA_2048.")
-	// A PSS signature does not verify as PKCS#1 v1.5.
-	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: rsa2048, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecRsassaPkcs1V15Sha256, Signature: all[4].sig})
+	// A signature of one RSA padding does not verify as the other.
+	other := types.SigningAlgorithmSpecRsassaPkcs1V15Sha256
+	if all[4].alg == other {
+		other = types.SigningAlgorithmSpecRsassaPssSha256
+	}
+	_, err = c.Verify(ctxT(t), &kms.VerifyInput{KeyId: rsa2048, Message: msg, SigningAlgorithm: other, Signature: all[4].sig})
 	wantAPIError(t, err, "KMSInvalidSignatureException", "")
 	_, err = c.Sign(ctxT(t), &kms.SignInput{KeyId: ed, Message: msg, MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEd25519Sha512})
 	wantAPIError(t, err, "ValidationException", "Message type DIGEST is incompatible with algorithm ED25519_SHA_512.")
