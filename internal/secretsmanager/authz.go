@@ -19,8 +19,8 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
-	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
