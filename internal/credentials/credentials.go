@@ -226,9 +226,9 @@ func principalCaller(p *filePrincipal) (*identity.Caller, error) {
 		return nil, errors.New("arn: is not an account root (arn:aws:iam::<12 digits>:root), " +
 			"IAM user (arn:aws:iam::<account>:user/[path/]name) or IAM role (arn:aws:iam::<account>:role/[path/]name)")
 	}
-	account, kind, pathName := m[1], m[2], m[4]
+	part, account, kind, pathName := m[1], m[2], m[3], m[5]
 	if kind == "" {
-		kind = m[3]
+		kind = m[4]
 	}
 	if kind == "root" {
 		if len(p.Policies) > 0 {
@@ -237,7 +237,10 @@ func principalCaller(p *filePrincipal) (*identity.Caller, error) {
 		if len(p.Tags) > 0 {
 			return nil, errors.New("tags: the account root cannot have tags (AWS cannot tag the root user)")
 		}
-		return identity.Root(account, "", ""), nil
+		c := identity.Root(account, "", "")
+		c.ARN = p.ARN // the root of the ARN's partition
+		c.Principal.ARN, c.Principal.PrincipalARN = p.ARN, p.ARN
+		return c, nil
 	}
 	if strings.HasPrefix(pathName, "/") || strings.Contains(pathName, "//") {
 		return nil, fmt.Errorf("arn: the %s path has an empty segment", kind)
@@ -277,7 +280,7 @@ func principalCaller(p *filePrincipal) (*identity.Caller, error) {
 		c.UserName = name
 		c.Principal = iam.Principal{ARN: p.ARN, PrincipalARN: p.ARN, Account: account, UserID: "AIDA" + id}
 	case "role":
-		c.ARN = "arn:aws:sts::" + account + ":assumed-role/" + name + "/"
+		c.ARN = "arn:" + part + ":sts::" + account + ":assumed-role/" + name + "/"
 		c.Type = identity.TypeAssumedRole
 		c.Principal = iam.Principal{ARN: c.ARN, PrincipalARN: p.ARN, Account: account, UserID: "AROA" + id + ":"}
 	}
@@ -285,9 +288,10 @@ func principalCaller(p *filePrincipal) (*identity.Caller, error) {
 }
 
 // principalARNRE matches the principal ARNs of the file: the account root,
-// an IAM user or an IAM role, with an optional path (characters ! to ~).
-// Groups: account, "root", "user" or "role", path and name.
-var principalARNRE = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):(?:(root)|(?:(user|role)/([!-~]+)))$`)
+// an IAM user or an IAM role, with an optional path (characters ! to ~), in
+// the partition aws, aws-cn (China) or aws-us-gov (GovCloud).
+// Groups: partition, account, "root", "user" or "role", path and name.
+var principalARNRE = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov):iam::([0-9]{12}):(?:(root)|(?:(user|role)/([!-~]+)))$`)
 
 // nameRE matches IAM user and role names.
 var nameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)

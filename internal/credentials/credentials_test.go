@@ -196,8 +196,8 @@ func TestParseErrors(t *testing.T) {
 			"credentials: principals[0] (arn:aws:iam::111122223333:group/admins): arn: is not an account root (arn:aws:iam::<12 digits>:root), IAM user (arn:aws:iam::<account>:user/[path/]name) or IAM role (arn:aws:iam::<account>:role/[path/]name)"},
 		{"short account", "principals:\n" + principal("arn:aws:iam::1111:root", key1),
 			"credentials: principals[0] (arn:aws:iam::1111:root): arn: is not an account root"},
-		{"other partition", "principals:\n" + principal("arn:aws-cn:iam::111122223333:root", key1),
-			"credentials: principals[0] (arn:aws-cn:iam::111122223333:root): arn: is not an account root"},
+		{"unknown partition", "principals:\n" + principal("arn:aws-iso:iam::111122223333:root", key1),
+			"credentials: principals[0] (arn:aws-iso:iam::111122223333:root): arn: is not an account root"},
 		{"sts arn", "principals:\n" + principal("arn:aws:sts::111122223333:assumed-role/r/s", key1),
 			"credentials: principals[0] (arn:aws:sts::111122223333:assumed-role/r/s): arn: is not an account root"},
 		{"user without name", "principals:\n" + principal("arn:aws:iam::111122223333:user/", key1),
@@ -339,4 +339,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestChinaPartition: principals of the aws-cn partition keep it in their
+// ARNs, a role's session ARN included.
+func TestChinaPartition(t *testing.T) {
+	s, err := Parse(strings.NewReader(`
+principals:
+  - arn: arn:aws-cn:iam::111122223333:root
+    access_keys: [{id: AKIACNROOT00000001, secret: x}]
+  - arn: arn:aws-cn:iam::111122223333:role/r
+    access_keys: [{id: ASIACNROLE00000001, secret: x, session_token: t}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := s.Lookup("AKIACNROOT00000001")
+	if c := root.Caller(); c.ARN != "arn:aws-cn:iam::111122223333:root" || !c.Principal.Root ||
+		c.Principal.ARN != c.ARN || c.Principal.PrincipalARN != c.ARN {
+		t.Errorf("root caller = %+v", c)
+	}
+	role, _ := s.Lookup("ASIACNROLE00000001")
+	if c := role.Caller(); c.ARN != "arn:aws-cn:sts::111122223333:assumed-role/r/ASIACNROLE00000001" ||
+		c.Principal.PrincipalARN != "arn:aws-cn:iam::111122223333:role/r" {
+		t.Errorf("role caller = %+v", c)
+	}
 }

@@ -389,9 +389,48 @@ func (r Result) Reason(action string) string {
 	return " because no " + kind + " allows the " + action + " action"
 }
 
-// isRootOf reports whether arn is arn:aws:iam::<account>:root.
+// isRootOf reports whether arn is arn:<partition>:iam::<account>:root.
 func isRootOf(arn, account string) bool {
-	const pre, suf = "arn:aws:iam::", ":root"
-	return len(arn) == len(pre)+len(account)+len(suf) && strings.HasPrefix(arn, pre) &&
-		strings.HasSuffix(arn, suf) && arn[len(pre):len(pre)+len(account)] == account
+	acct, ok := RootAccount(arn)
+	return ok && acct == account
+}
+
+// RootAccount returns the account of an account root's ARN,
+// arn:<partition>:iam::<account>:root in any partition (aws, aws-cn,
+// aws-us-gov, ...), and whether arn is one.
+func RootAccount(arn string) (string, bool) {
+	rest, ok := strings.CutPrefix(arn, "arn:aws")
+	if !ok {
+		return "", false
+	}
+	i := strings.IndexByte(rest, ':')
+	if i < 0 || !partitionTail(rest[:i]) {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(rest[i:], ":iam::")
+	if !ok {
+		return "", false
+	}
+	acct, ok := strings.CutSuffix(rest, ":root")
+	if !ok || !IsAccountID(acct) {
+		return "", false
+	}
+	return acct, true
+}
+
+// partitionTail reports whether s is what follows "aws" in a partition's
+// name: nothing, or "-" and lower-case letters and hyphens ("-cn").
+func partitionTail(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] != '-' || len(s) < 2 {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

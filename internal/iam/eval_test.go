@@ -485,3 +485,26 @@ func BenchmarkAuthorizeABAC(b *testing.B) {
 		}
 	}
 }
+
+func TestRootAccount(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:iam::111122223333:root":        "111122223333",
+		"arn:aws-cn:iam::111122223333:root":     "111122223333",
+		"arn:aws-us-gov:iam::111122223333:root": "111122223333",
+		"arn:aws:iam::111122223333:user/root":   "",
+		"arn:aws-:iam::111122223333:root":       "",
+		"arn:awscn:iam::111122223333:root":      "",
+		"arn:aws-CN:iam::111122223333:root":     "",
+		"arn:aws:sts::111122223333:root":        "",
+		"arn:aws:iam::11112222333:root":         "",
+		"arn:aws:iam::111122223333:root:":       "",
+	} {
+		got, ok := RootAccount(arn)
+		if got != want || ok != (want != "") {
+			t.Errorf("RootAccount(%q) = %q, %v, want %q", arn, got, ok, want)
+		}
+	}
+	if !isRootOf("arn:aws-cn:iam::111122223333:root", "111122223333") || isRootOf("arn:aws-cn:iam::111122223333:root", "444455556666") {
+		t.Error("isRootOf does not match the account root of aws-cn")
+	}
+}

@@ -6,8 +6,8 @@
 // The server's authentication (sigv4) puts a Caller in the context;
 // services read it to scope resources and to authorize. A service that
 // calls another on the caller's behalf (Secrets Manager calling KMS) says
-// so with WithVia. This package imports only the standard library and
-// internal/iam.
+// so with WithVia. This package imports only the standard library,
+// internal/iam and internal/partition.
 package identity
 
 import (
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/iam"
+	"github.com/keyfort/keyfort/internal/partition"
 )
 
 // CloudTrail userIdentity types.
@@ -65,7 +66,7 @@ type Caller struct {
 // Root returns the caller that is the root user of account, as
 // development-mode authentication and background jobs use.
 func Root(account, region, accessKeyID string) *Caller {
-	arn := "arn:aws:iam::" + account + ":root"
+	arn := partition.ARN(region, "iam::"+account+":root")
 	return &Caller{
 		Account:     account,
 		Region:      region,

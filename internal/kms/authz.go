@@ -19,6 +19,7 @@ import (
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -84,7 +85,7 @@ func callerOf(ctx context.Context) (*identity.Caller, *identity.Via, error) {
 // key policy once per account).
 func (s *Service) keyPolicy(k *key) (*iam.Policy, error) {
 	if k.meta.Policy == "" {
-		return s.defaults.get(k.rec.Scope.Account), nil
+		return s.defaults.get(k.rec.Scope), nil
 	}
 	if p := k.policy.Load(); p != nil {
 		return p, nil
@@ -97,15 +98,17 @@ func (s *Service) keyPolicy(k *key) (*iam.Policy, error) {
 	return p, nil
 }
 
-// defaultPolicies caches the parsed default key policy of each account.
+// defaultPolicies caches the parsed default key policy of each account and
+// partition (the root's ARN names both).
 type defaultPolicies struct{ m sync.Map }
 
-func (d *defaultPolicies) get(account string) *iam.Policy {
-	if p, ok := d.m.Load(account); ok {
+func (d *defaultPolicies) get(scope storage.Scope) *iam.Policy {
+	id := partition.For(scope.Region) + ":" + scope.Account
+	if p, ok := d.m.Load(id); ok {
 		return p.(*iam.Policy)
 	}
-	p := iam.MustParse(defaultKeyPolicy(account), keyPolicyOptions)
-	d.m.Store(account, p)
+	p := iam.MustParse(defaultKeyPolicy(scope.Account, scope.Region), keyPolicyOptions)
+	d.m.Store(id, p)
 	return p
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -221,7 +222,8 @@ func granteeMatches(g *grantMeta, c *identity.Caller, action string) bool {
 	switch g.Grantee {
 	case c.ARN, c.Principal.PrincipalARN:
 		return true
-	case "arn:aws:iam::" + c.Account + ":root":
+	}
+	if acct, ok := iam.RootAccount(g.Grantee); ok && acct == c.Account {
 		if c.Principal.Root {
 			return true
 		}
@@ -544,7 +546,7 @@ func (g *grantMeta) entry(scope storage.Scope) kmsapi.GrantListEntry {
 		GrantId:          ptr(g.ID),
 		CreationDate:     ptr(g.Created),
 		GranteePrincipal: ptr(g.Grantee),
-		IssuingAccount:   ptr("arn:aws:iam::" + scope.Account + ":root"),
+		IssuingAccount:   ptr(partition.ARN(scope.Region, "iam::"+scope.Account+":root")),
 		Operations:       make([]kmsapi.GrantOperation, len(g.Operations)),
 	}
 	if g.Name != "" {
@@ -805,14 +807,7 @@ func (s *Service) authorizeRetire(ctx context.Context, tx storage.Reader, k *key
 
 // accountRoot returns the account of an account root ARN, or "".
 func accountRoot(arn string) string {
-	acct, ok := strings.CutPrefix(arn, "arn:aws:iam::")
-	if !ok {
-		return ""
-	}
-	acct, ok = strings.CutSuffix(acct, ":root")
-	if !ok || !iam.IsAccountID(acct) {
-		return ""
-	}
+	acct, _ := iam.RootAccount(arn)
 	return acct
 }
 

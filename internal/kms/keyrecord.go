@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -94,11 +95,11 @@ func (m *keyMeta) due() int64 {
 }
 
 func keyARN(scope storage.Scope, id string) string {
-	return "arn:aws:kms:" + scope.Region + ":" + scope.Account + ":key/" + id
+	return partition.ARN(scope.Region, "kms:"+scope.Region+":"+scope.Account+":key/"+id)
 }
 
 func aliasARN(scope storage.Scope, name string) string {
-	return "arn:aws:kms:" + scope.Region + ":" + scope.Account + ":" + name
+	return partition.ARN(scope.Region, "kms:"+scope.Region+":"+scope.Account+":"+name)
 }
 
 func decodeKey(rec *storage.Record) (*key, error) {
@@ -161,7 +162,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 	switch {
 	case strings.HasPrefix(v, "arn:"):
 		parts := strings.SplitN(v, ":", 6)
-		if len(parts) != 6 || parts[1] != "aws" || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
+		if len(parts) != 6 || parts[1] != partition.For(scope.Region) || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
 			return r, errInvalidArn(v)
 		}
 		res := parts[5]

@@ -7,6 +7,7 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -19,7 +20,7 @@ const maxPolicyBytes = 32768
 // defaultKeyPolicy is the policy KMS gives a key created without one: the
 // account root may do everything, so IAM policies govern access. The layout
 // (" : " separators, two-space indents) is AWS's.
-func defaultKeyPolicy(account string) string {
+func defaultKeyPolicy(account, region string) string {
 	return `{
   "Version" : "2012-10-17",
   "Id" : "key-default-1",
@@ -27,7 +28,7 @@ func defaultKeyPolicy(account string) string {
     "Sid" : "Enable IAM User Permissions",
     "Effect" : "Allow",
     "Principal" : {
-      "AWS" : "arn:aws:iam::` + account + `:root"
+      "AWS" : "` + partition.ARN(region, "iam::"+account+":root") + `"
     },
     "Action" : "kms:*",
     "Resource" : "*"
@@ -60,7 +61,7 @@ func managedKeyPolicy(account, region, service string) string {
     "Sid" : "Allow direct access to key metadata to the account",
     "Effect" : "Allow",
     "Principal" : {
-      "AWS" : "arn:aws:iam::` + account + `:root"
+      "AWS" : "` + partition.ARN(region, "iam::"+account+":root") + `"
     },
     "Action" : [ "kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant" ],
     "Resource" : "*"
@@ -128,7 +129,7 @@ func (s *Service) checkLockout(ctx context.Context, p *iam.Policy, k *key) error
 // account's default key policy when none is stored.
 func (k *key) effectivePolicy() string {
 	if k.meta.Policy == "" {
-		return defaultKeyPolicy(k.rec.Scope.Account)
+		return defaultKeyPolicy(k.rec.Scope.Account, k.rec.Scope.Region)
 	}
 	return k.meta.Policy
 }
@@ -177,7 +178,7 @@ func (s *Service) PutKeyPolicy(ctx context.Context, in *kmsapi.PutKeyPolicyInput
 			}
 		}
 		k.meta.Policy = deref(in.Policy)
-		if k.meta.Policy == defaultKeyPolicy(k.rec.Scope.Account) {
+		if k.meta.Policy == defaultKeyPolicy(k.rec.Scope.Account, k.rec.Scope.Region) {
 			k.meta.Policy = "" // stored as "the default"
 		}
 		return nil

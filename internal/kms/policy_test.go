@@ -35,7 +35,7 @@ func TestValidatePolicy(t *testing.T) {
 		bypass bool
 		ok     bool
 	}{
-		{"default policy", defaultKeyPolicy(acct), false, true},
+		{"default policy", defaultKeyPolicy(acct, "us-east-1"), false, true},
 		{"root by account id", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"kms:*","Resource":"*"}]}`, false, true},
 		{"everyone", `{"Statement":{"Effect":"Allow","Principal":"*","Action":"kms:Put*","Resource":"*"}}`, false, true},
 		{"conditional root only", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"kms:*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"true"}}}]}`, false, false},
@@ -43,7 +43,7 @@ func TestValidatePolicy(t *testing.T) {
 		{"other account root", `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}`, false, false},
 		{"not kms action", `{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}]}`, true, false},
 		{"bad version", `{"Version":"2020-01-01","Statement":[{"Effect":"Allow","Principal":"*","Action":"kms:*","Resource":"*"}]}`, true, false},
-		{"trailing garbage", defaultKeyPolicy(acct) + "{}", false, false},
+		{"trailing garbage", defaultKeyPolicy(acct, "us-east-1") + "{}", false, false},
 		{"array", `[]`, true, false},
 		{"bad principal key", `{"Statement":[{"Effect":"Allow","Principal":{"Bogus":"x"},"Action":"kms:*","Resource":"*"}]}`, true, false},
 	}
@@ -56,7 +56,7 @@ func TestValidatePolicy(t *testing.T) {
 }
 
 func FuzzValidatePolicy(f *testing.F) {
-	f.Add(defaultKeyPolicy("123456789012"), false)
+	f.Add(defaultKeyPolicy("123456789012", "us-east-1"), false)
 	f.Add(`{"Statement":[{"Effect":"Allow","Principal":"*","Action":["kms:*"],"Resource":"*"}]}`, true)
 	f.Add(`{"Statement":null}`, false)
 	f.Fuzz(func(t *testing.T, doc string, bypass bool) {

@@ -21,6 +21,7 @@ import (
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -61,7 +62,7 @@ func secretScope(ctx context.Context, id *string) (storage.Scope, error) {
 	if err != nil || id == nil {
 		return scope, err
 	}
-	rest, ok := strings.CutPrefix(*id, "arn:aws:secretsmanager:"+scope.Region+":")
+	rest, ok := strings.CutPrefix(*id, partition.ARN(scope.Region, "secretsmanager:"+scope.Region+":"))
 	if !ok || len(rest) < 13 || rest[12] != ':' || !iam.IsAccountID(rest[:12]) {
 		return scope, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/uuid"
 )
@@ -262,7 +263,7 @@ func checkName(name string) error {
 }
 
 func arnPrefix(scope storage.Scope) string {
-	return "arn:aws:secretsmanager:" + scope.Region + ":" + scope.Account + ":secret:"
+	return partition.ARN(scope.Region, "secretsmanager:"+scope.Region+":"+scope.Account+":secret:")
 }
 
 const suffixAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
