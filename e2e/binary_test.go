@@ -109,9 +109,12 @@ func startBinary(t *testing.T, dataDir string, extraEnv ...string) *proc {
 	return nil
 }
 
-func (p *proc) kms() *kms.Client {
+func (p *proc) kms() *kms.Client { return p.kmsIn("us-east-1") }
+
+// kmsIn is a KMS client of the binary signing for region.
+func (p *proc) kmsIn(region string) *kms.Client {
 	return kms.New(kms.Options{
-		Region:       "us-east-1",
+		Region:       region,
 		BaseEndpoint: aws.String("http://" + p.addr),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
 		Retryer:      keyfortest.ClosedConnRetryer(),
@@ -370,6 +373,30 @@ func TestNoPlaintextAtRest(t *testing.T) {
 	needles = append(needles, pairKey.Plaintext)
 	_, err = c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(id)})
 	mustNoErr(t, err, "RotateKeyOnDemand")
+
+	// SM2 in a China region: an SM2PKE plaintext, an ECDH secret, a data
+	// key pair's private key.
+	cn := p.kmsIn("cn-north-1")
+	sm2Enc, err := cn.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	mustNoErr(t, err, "CreateKey SM2")
+	sm2Secret := []byte("SM2-SECRET-PLAINTEXT-" + hex.EncodeToString(marker))
+	needles = append(needles, sm2Secret)
+	sm2CT, err := cn.Encrypt(ctx, &kms.EncryptInput{KeyId: sm2Enc.KeyMetadata.KeyId, Plaintext: sm2Secret, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+	mustNoErr(t, err, "Encrypt SM2PKE")
+	_, err = cn.Decrypt(ctx, &kms.DecryptInput{KeyId: sm2Enc.KeyMetadata.KeyId, CiphertextBlob: sm2CT.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+	mustNoErr(t, err, "Decrypt SM2PKE")
+	sm2Agree, err := cn.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	mustNoErr(t, err, "CreateKey SM2 KEY_AGREEMENT")
+	sm2Pub, err := cn.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sm2Agree.KeyMetadata.KeyId})
+	mustNoErr(t, err, "GetPublicKey SM2")
+	sm2Shared, err := cn.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: sm2Agree.KeyMetadata.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: sm2Pub.PublicKey})
+	mustNoErr(t, err, "DeriveSharedSecret SM2")
+	needles = append(needles, sm2Shared.SharedSecret)
+	cnSym, err := cn.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey in cn-north-1")
+	sm2Pair, err := cn.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: cnSym.KeyMetadata.KeyId, KeyPairSpec: types.DataKeyPairSpecSm2})
+	mustNoErr(t, err, "GenerateDataKeyPair SM2")
+	needles = append(needles, sm2Pair.PrivateKeyPlaintext)
 	p.stop(t)
 
 	// Each needle also in base64 and hex, as a log or JSON column would hold it.

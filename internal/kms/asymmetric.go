@@ -29,6 +29,8 @@ func privateKeyKind(spec string) string {
 		return "secp256k1"
 	case "ML_DSA_44", "ML_DSA_65", "ML_DSA_87":
 		return "mldsa"
+	case specSM2:
+		return "sm2"
 	}
 	return ""
 }
@@ -56,6 +58,8 @@ func generatePrivateKey(rnd io.Reader, spec string) (crypto.Signer, error) {
 		return generateSecp256k1(rnd)
 	case "mldsa":
 		return generateMLDSA(rnd, spec)
+	case "sm2":
+		return generateSM2(rnd)
 	}
 	return nil, fmt.Errorf("kms: key spec %s has no private key", spec)
 }
@@ -74,11 +78,14 @@ func newPrivateKey(rnd io.Reader, spec string) ([]byte, error) {
 func parseSigner(raw []byte) (any, error) {
 	priv, err := x509.ParsePKCS8PrivateKey(raw)
 	if err != nil {
-		// crypto/x509 knows neither secp256k1 nor ML-DSA.
+		// crypto/x509 knows neither secp256k1, ML-DSA nor SM2.
 		if k, kerr := parseSecp256k1PKCS8(raw); kerr == nil {
 			return k, nil
 		}
 		if k, kerr := parseMLDSAPKCS8(raw); kerr == nil {
+			return k, nil
+		}
+		if k, kerr := parseSM2PKCS8(raw); kerr == nil {
 			return k, nil
 		}
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"testing"
+
+	"github.com/emmansun/gmsm/sm2"
 )
 
 // TestNewPrivateKey makes a private key of every asymmetric spec Keyfort
@@ -43,6 +45,10 @@ func TestNewPrivateKey(t *testing.T) {
 		case *secp256k1Key:
 			if spec != "ECC_SECG_P256K1" {
 				t.Errorf("%s: secp256k1 key", spec)
+			}
+		case *sm2.PrivateKey:
+			if spec != specSM2 || !isSM2Public(k.Public()) {
+				t.Errorf("%s: SM2 key", spec)
 			}
 		default:
 			t.Errorf("%s: signer of type %T", spec, v)

@@ -317,7 +317,7 @@ func (s *Service) reEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 		return nil, errDryRun()
 	}
 	dstMat := dst.meta.Material
-	if isRSAEncryption(dst) {
+	if isAsymmetricEncryption(dst) {
 		dstMat = ""
 	}
 	blob, err := s.encryptFor(ctx, dst, in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext, pt)

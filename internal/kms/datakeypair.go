@@ -16,10 +16,10 @@ import (
 	"github.com/keyfort/keyfort/internal/sensitive"
 )
 
-// dataKeyPairRefusals are the KeyPairSpecs of the model Keyfort does not
-// make, with the reason: SM2 exists only in the China regions on AWS.
-var dataKeyPairRefusals = map[kmsapi.DataKeyPairSpec]string{
-	"SM2": "KeyPairSpec SM2 is supported only in the AWS China regions.",
+// errSM2KeyPairRegion refuses KeyPairSpec SM2 outside the China regions,
+// where AWS does not offer it.
+func errSM2KeyPairRegion() error {
+	return awserr.New(codeUnsupported, "KeyPairSpec SM2 is supported only in the AWS China regions.")
 }
 
 // dataKeyPair is one generated pair.
@@ -45,8 +45,8 @@ func (s *Service) generateDataKeyPair(ctx context.Context, op string, keyID *str
 	if err != nil {
 		return nil, err
 	}
-	if msg, refused := dataKeyPairRefusals[spec]; refused {
-		return nil, awserr.New(codeUnsupported, msg)
+	if spec == specSM2 && !sm2Allowed(scope.Region) {
+		return nil, errSM2KeyPairRegion()
 	}
 	if privateKeyKind(string(spec)) == "" {
 		return nil, errValidation("KeyPairSpec %s is not a key pair spec.", spec)

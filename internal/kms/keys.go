@@ -161,6 +161,8 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, errValidation("XksKeyId is only valid with Origin EXTERNAL_KEY_STORE.")
 	case !keySpecs[spec].allows(usage):
 		return nil, errValidation("KeyUsage %s is not compatible with KeySpec %s", usage, spec)
+	case keySpecs[spec].chinaOnly && !sm2Allowed(scope.Region):
+		return nil, errSM2Region()
 	case !keySpecs[spec].makes(usage):
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s with KeyUsage %s yet.", spec, usage)
 	case origin != originAWSKMS:

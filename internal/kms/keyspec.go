@@ -33,6 +33,9 @@ type keySpec struct {
 	// set, narrows it to those usages.
 	available       bool
 	availableUsages []string
+	// chinaOnly: AWS offers the spec only in the China regions (SM2);
+	// elsewhere CreateKey refuses it (errSM2Region).
+	chinaOnly bool
 }
 
 var (
@@ -64,8 +67,8 @@ var keySpecs = map[string]*keySpec{
 	"HMAC_256":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_256"}, available: true, materialSize: 32},
 	"HMAC_384":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_384"}, available: true, materialSize: 48},
 	"HMAC_512":              {usages: []string{usageMAC}, mac: []string{"HMAC_SHA_512"}, available: true, materialSize: 64},
-	"SM2": {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
-		encryption: []string{"SM2PKE"}, signing: []string{"SM2DSA"}, agreement: ecdhAgreement},
+	specSM2: {usages: []string{usageEncrypt, usageSignVerify, usageKeyAgreement},
+		encryption: []string{"SM2PKE"}, signing: []string{algSM2}, agreement: ecdhAgreement, available: true, chinaOnly: true},
 	"ML_DSA_44": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
 	"ML_DSA_65": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},
 	"ML_DSA_87": {usages: []string{usageSignVerify}, signing: []string{"ML_DSA_SHAKE_256"}, available: true},

@@ -18,7 +18,10 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 )
 
-var updateKeyVectors = flag.Bool("update-key-vectors", false, "rewrite testdata/kms/privatekeys.json (only for a deliberate format change)")
+var (
+	updateKeyVectors = flag.Bool("update-key-vectors", false, "rewrite testdata/kms/privatekeys.json (only for a deliberate format change)")
+	addKeyVectors    = flag.Bool("add-key-vectors", false, "add vectors for the specs testdata/kms/privatekeys.json lacks, keeping the others")
+)
 
 // keyVectorFile holds, per asymmetric key spec, a private key as stored in
 // a sealed kms.material record (PKCS#8 DER), its public key as GetPublicKey
@@ -31,22 +34,67 @@ type keyVector struct {
 	PKCS8     string `json:"pkcs8_hex"`
 	SPKI      string `json:"spki_hex"`
 	Message   string `json:"message_hex"`
-	Signature string `json:"signature_hex"` // over SHA-256(message), or the message (Ed25519, ML-DSA)
+	Signature string `json:"signature_hex"` // over SHA-256(message), the message (Ed25519, ML-DSA) or SM3(Z_A || message) (SM2DSA)
 }
 
-var keyVectorSpecs = []string{"RSA_2048", "ECC_NIST_P256", "ECC_NIST_EDWARDS25519", "ECC_SECG_P256K1", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"}
+var keyVectorSpecs = []string{"RSA_2048", "ECC_NIST_P256", "ECC_NIST_EDWARDS25519", "ECC_SECG_P256K1", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "SM2"}
 
-// signedPart is what a vector's signature covers.
+// signedPart is what a vector's signature covers (SM2DSA hashes the
+// message with Z_A itself).
 func signedPart(spec string, msg []byte) []byte {
 	switch privateKeyKind(spec) {
-	case "ed25519", "mldsa":
+	case "ed25519", "mldsa", "sm2":
 		return msg
 	}
 	d := sha256.Sum256(msg)
 	return d[:]
 }
 
+// makeKeyVector makes a new vector of spec.
+func makeKeyVector(t *testing.T, spec string) keyVector {
+	msg := []byte("frozen key vector")
+	signer, err := generatePrivateKey(rand.Reader, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := marshalPKCS8(signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki, err := marshalPKIX(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sig []byte
+	switch privateKeyKind(spec) {
+	case "ed25519", "mldsa":
+		sig, err = signer.Sign(rand.Reader, signedPart(spec, msg), crypto.Hash(0))
+	case "sm2":
+		sig, err = signSM2(rand.Reader, signer, msg, msgRaw)
+	default:
+		sig, err = signer.Sign(rand.Reader, signedPart(spec, msg), crypto.SHA256)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyVector{Spec: spec, PKCS8: hex.EncodeToString(der), SPKI: hex.EncodeToString(spki),
+		Message: hex.EncodeToString(msg), Signature: hex.EncodeToString(sig)}
+}
+
+func writeKeyVectors(t *testing.T, vs []keyVector) {
+	b, _ := json.MarshalIndent(vs, "", "  ")
+	if err := os.MkdirAll(filepath.Dir(keyVectorFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyVectorFile, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func verifyVector(pub crypto.PublicKey, signed, sig []byte) bool {
+	if isSM2Public(pub) {
+		return verifySM2(pub.(*ecdsa.PublicKey), signed, sig, msgRaw)
+	}
 	switch p := pub.(type) {
 	case *rsa.PublicKey:
 		return rsa.VerifyPKCS1v15(p, crypto.SHA256, signed, sig) == nil
@@ -65,38 +113,30 @@ func verifyVector(pub crypto.PublicKey, signed, sig []byte) bool {
 func TestPrivateKeyVectors(t *testing.T) {
 	if *updateKeyVectors {
 		var vs []keyVector
-		msg := []byte("frozen key vector")
 		for _, spec := range keyVectorSpecs {
-			signer, err := generatePrivateKey(rand.Reader, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			der, err := marshalPKCS8(signer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			spki, err := marshalPKIX(signer.Public())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var opts crypto.SignerOpts = crypto.SHA256
-			if k := privateKeyKind(spec); k == "ed25519" || k == "mldsa" {
-				opts = crypto.Hash(0)
-			}
-			sig, err := signer.Sign(rand.Reader, signedPart(spec, msg), opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vs = append(vs, keyVector{Spec: spec, PKCS8: hex.EncodeToString(der), SPKI: hex.EncodeToString(spki),
-				Message: hex.EncodeToString(msg), Signature: hex.EncodeToString(sig)})
+			vs = append(vs, makeKeyVector(t, spec))
 		}
-		b, _ := json.MarshalIndent(vs, "", "  ")
-		if err := os.MkdirAll(filepath.Dir(keyVectorFile), 0o755); err != nil {
+		writeKeyVectors(t, vs)
+	}
+	if *addKeyVectors {
+		b, err := os.ReadFile(keyVectorFile)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(keyVectorFile, append(b, '\n'), 0o644); err != nil {
+		var vs []keyVector
+		if err := json.Unmarshal(b, &vs); err != nil {
 			t.Fatal(err)
 		}
+		have := map[string]bool{}
+		for _, v := range vs {
+			have[v.Spec] = true
+		}
+		for _, spec := range keyVectorSpecs {
+			if !have[spec] {
+				vs = append(vs, makeKeyVector(t, spec))
+			}
+		}
+		writeKeyVectors(t, vs)
 	}
 	b, err := os.ReadFile(keyVectorFile)
 	if err != nil {

@@ -22,11 +22,6 @@ var oaepHash = map[string]crypto.Hash{
 	"RSAES_OAEP_SHA_256": crypto.SHA256,
 }
 
-// isRSAEncryption reports whether k is an RSA key for encryption.
-func isRSAEncryption(k *key) bool {
-	return privateKeyKind(k.meta.Spec) == "rsa" && k.meta.Usage == usageEncrypt
-}
-
 // usedAlgorithm is the EncryptionAlgorithm a response names.
 func usedAlgorithm(alg kmsapi.EncryptionAlgorithmSpec) kmsapi.EncryptionAlgorithmSpec {
 	if alg == "" {
@@ -55,13 +50,16 @@ func (s *Service) rsaKey(ctx context.Context, k *key) (*rsa.PrivateKey, error) {
 }
 
 // encryptFor encrypts under k with alg: AES-GCM in a Keyfort blob for
-// symmetric keys, raw RSAES-OAEP for RSA keys.
+// symmetric keys, raw RSAES-OAEP for RSA keys, SM2PKE for SM2 keys.
 func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionAlgorithmSpec, ec map[string]string, plaintext []byte) ([]byte, error) {
-	if !isRSAEncryption(k) {
+	if !isAsymmetricEncryption(k) {
 		return s.encryptWith(ctx, k, ec, plaintext)
 	}
 	if err := refuseContext(ec); err != nil {
 		return nil, err
+	}
+	if privateKeyKind(k.meta.Spec) == "sm2" {
+		return s.encryptSM2(ctx, k, alg, plaintext)
 	}
 	priv, err := s.rsaKey(ctx, k)
 	if err != nil {
@@ -78,18 +76,25 @@ func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionA
 	return ct, nil
 }
 
-// decryptAny decrypts a ciphertext: raw RSAES-OAEP when keyID names an RSA
-// encryption key, else a Keyfort blob (decryptBlob). The material id is
-// empty for RSA keys.
+// decryptAny decrypts a ciphertext: raw RSAES-OAEP or SM2PKE when keyID
+// names an RSA or SM2 encryption key, else a Keyfort blob (decryptBlob).
+// The material id is empty for those keys.
 func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	if keyID != nil {
-		if k0, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); err == nil && isRSAEncryption(k0) {
+		if k0, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); err == nil && isAsymmetricEncryption(k0) {
 			k, err := s.usableKey(ctx, scope, *keyID, alg, a)
 			if err != nil {
 				return nil, nil, "", err
 			}
 			if err := refuseContext(ec); err != nil {
 				return nil, nil, "", err
+			}
+			if privateKeyKind(k.meta.Spec) == "sm2" {
+				pt, err := s.decryptSM2(ctx, k, blob)
+				if err != nil {
+					return nil, nil, "", err
+				}
+				return k, pt, "", nil
 			}
 			priv, err := s.rsaKey(ctx, k)
 			if err != nil {

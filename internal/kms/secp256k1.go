@@ -10,6 +10,7 @@ package kms
 
 import (
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/emmansun/gmsm/sm2"
 )
 
 var (
@@ -78,6 +80,9 @@ func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
 	if m, ok := priv.(*mldsaKey); ok {
 		return marshalMLDSAPKCS8(m)
 	}
+	if m, ok := priv.(*sm2.PrivateKey); ok {
+		return marshalSM2PKCS8(m)
+	}
 	k, ok := priv.(*secp256k1Key)
 	if !ok {
 		return x509.MarshalPKCS8PrivateKey(priv)
@@ -101,6 +106,9 @@ func marshalPKCS8(priv crypto.Signer) ([]byte, error) {
 func marshalPKIX(pub crypto.PublicKey) ([]byte, error) {
 	if m, ok := pub.(*mldsaPublic); ok {
 		return marshalMLDSAPKIX(m)
+	}
+	if isSM2Public(pub) {
+		return marshalSM2PKIX(pub.(*ecdsa.PublicKey))
 	}
 	p, ok := pub.(*secp256k1.PublicKey)
 	if !ok {

@@ -36,6 +36,9 @@ type signingScheme struct {
 	// only is the one MessageType the algorithm accepts ("" = RAW or
 	// DIGEST).
 	only string
+	// sm2: SM2DSA, which hashes a RAW message itself (SM3 over Z_A || M,
+	// with the key's public key) and takes a 32-byte DIGEST.
+	sm2 bool
 }
 
 var signingSchemes = map[string]signingScheme{
@@ -52,12 +55,14 @@ var signingSchemes = map[string]signingScheme{
 	"ED25519_PH_SHA_512":        {hash: crypto.SHA512, ed25519ph: true, only: msgDigest},
 	// ML-DSA signs the message itself (RAW); AWS also takes EXTERNAL_MU.
 	"ML_DSA_SHAKE_256": {only: msgRaw},
+	algSM2:             {sm2: true},
 }
 
 // signingKey resolves a signing key for Sign or Verify, authorizes a on it
 // and checks its state, usage, algorithm and the message type, and returns
 // what the algorithm signs: the digest of the message (or the message
-// itself for pure Ed25519).
+// itself for pure Ed25519, ML-DSA and a RAW SM2DSA message, which signSM2
+// hashes with the key's Z_A).
 func (s *Service) signingKey(ctx context.Context, ref string, alg kmsapi.SigningAlgorithmSpec, msgType kmsapi.MessageType, message []byte, a *access) (*key, []byte, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
@@ -94,6 +99,11 @@ func (s *Service) signingKey(ctx context.Context, ref string, alg kmsapi.Signing
 		return nil, nil, errValidation("Message type %s is incompatible with algorithm %s.", mt, alg)
 	}
 	switch {
+	case mt == msgDigest && scheme.sm2:
+		if len(message) != sm2DigestSize {
+			return nil, nil, errValidation("Digest is invalid length for algorithm %s.", alg)
+		}
+		return k, message, nil
 	case mt == msgDigest:
 		if len(message) != scheme.hash.Size() {
 			return nil, nil, errValidation("Digest is invalid length for algorithm %s.", alg)
@@ -108,11 +118,16 @@ func (s *Service) signingKey(ctx context.Context, ref string, alg kmsapi.Signing
 	}
 }
 
-func signAccess(action string, alg kmsapi.SigningAlgorithmSpec, msgType kmsapi.MessageType, tokens []string) *access {
-	mt := string(msgType)
-	if mt == "" {
-		mt = msgRaw
+// messageType is a request's MessageType, RAW when absent.
+func messageType(msgType kmsapi.MessageType) string {
+	if msgType == "" {
+		return msgRaw
 	}
+	return string(msgType)
+}
+
+func signAccess(action string, alg kmsapi.SigningAlgorithmSpec, msgType kmsapi.MessageType, tokens []string) *access {
+	mt := messageType(msgType)
 	return &access{action: action, tokens: tokens, extra: iam.MapContext{
 		"kms:signingalgorithm": {string(alg)},
 		"kms:messagetype":      {mt},
@@ -146,7 +161,12 @@ func (s *Service) sign(ctx context.Context, in *kmsapi.SignInput) (*kmsapi.SignO
 	if err != nil {
 		return nil, err
 	}
-	sig, err := signer.Sign(s.rand, toSign, signingSchemes[string(in.SigningAlgorithm)].signerOpts())
+	var sig []byte
+	if sc := signingSchemes[string(in.SigningAlgorithm)]; sc.sm2 {
+		sig, err = signSM2(s.rand, signer, toSign, messageType(in.MessageType))
+	} else {
+		sig, err = signer.Sign(s.rand, toSign, sc.signerOpts())
+	}
 	if err != nil {
 		return nil, wrap("sign with "+k.rec.ID, err)
 	}
@@ -172,6 +192,10 @@ func (s *Service) verify(ctx context.Context, in *kmsapi.VerifyInput) (*kmsapi.V
 	valid := false
 	switch pub := signer.Public().(type) {
 	case *ecdsa.PublicKey:
+		if sc.sm2 {
+			valid = isSM2Public(pub) && verifySM2(pub, signed, in.Signature, messageType(in.MessageType))
+			break
+		}
 		valid = ecdsa.VerifyASN1(pub, signed, in.Signature)
 	case *rsa.PublicKey:
 		if sc.pss {
