@@ -6,10 +6,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	gmecdh "github.com/emmansun/gmsm/ecdh"
@@ -45,8 +49,9 @@ func parseSM2SPKI(t *testing.T, der []byte) *ecdsa.PublicKey {
 // TestSM2Keys: SM2 keys in the China regions, through the SDK signing for
 // cn-north-1: DescribeKey and GetPublicKey for each usage, SM2DSA Sign and
 // Verify (RAW with the default distinguishing ID, DIGEST with the caller's
-// e) checked with gmsm, SM2PKE encryption made offline (ASN.1 and C1C3C2)
-// that Decrypt opens, the 1,024-byte plaintext limit, ReEncrypt both ways,
+// e) checked with gmsm, SM2PKE encryption made offline in the ASN.1 form
+// that Decrypt opens (a raw C1C3C2 one refused, as AWS takes only ASN.1),
+// the 1,024-byte plaintext limit, ReEncrypt both ways,
 // DeriveSharedSecret against gmsm's ECDH, and the refusals of wrong
 // algorithms, usages and message types; the keys work after a restart.
 func TestSM2Keys(t *testing.T) {
@@ -150,13 +155,14 @@ func TestSM2Keys(t *testing.T) {
 	mustNoErr(t, err, "sm2.Encrypt ASN.1")
 	plainCT, err := sm2.Encrypt(rand.Reader, encPub, secret, nil)
 	mustNoErr(t, err, "sm2.Encrypt C1C3C2")
-	for name, ct := range map[string][]byte{"ASN.1": asn1CT, "C1C3C2": plainCT} {
-		dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: encID, CiphertextBlob: ct, EncryptionAlgorithm: sm2pke})
-		mustNoErr(t, err, "Decrypt "+name)
-		if !bytes.Equal(dec.Plaintext, secret) || dec.EncryptionAlgorithm != sm2pke || dec.KeyMaterialId != nil {
-			t.Errorf("Decrypt %s = %q, %s, material %v", name, dec.Plaintext, dec.EncryptionAlgorithm, dec.KeyMaterialId)
-		}
+	dec0, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: encID, CiphertextBlob: asn1CT, EncryptionAlgorithm: sm2pke})
+	mustNoErr(t, err, "Decrypt an ASN.1 ciphertext")
+	if !bytes.Equal(dec0.Plaintext, secret) || dec0.EncryptionAlgorithm != sm2pke || dec0.KeyMaterialId != nil {
+		t.Errorf("Decrypt = %q, %s, material %v", dec0.Plaintext, dec0.EncryptionAlgorithm, dec0.KeyMaterialId)
 	}
+	// AWS decrypts only the ASN.1 form: a raw ciphertext is refused.
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{KeyId: encID, CiphertextBlob: plainCT, EncryptionAlgorithm: sm2pke})
+	wantAPIError(t, err, "InvalidCiphertextException", "")
 	// Encrypt in Keyfort: the plaintext limit, the round trip, ReEncrypt.
 	max := bytes.Repeat([]byte{'p'}, 1024)
 	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: encID, Plaintext: max, EncryptionAlgorithm: sm2pke})
@@ -300,5 +306,169 @@ func TestSM2OutsideChina(t *testing.T) {
 	md := createKey(t, srv.KMS(sm2Region), &kms.CreateKeyInput{KeySpec: types.KeySpecSm2})
 	if md.KeyUsage != types.KeyUsageTypeEncryptDecrypt {
 		t.Errorf("SM2 key without KeyUsage has usage %s", md.KeyUsage)
+	}
+}
+
+// TestSM2OpenSSL: OpenSSL (3.x, which has SM2 and SM3) verifies Keyfort's
+// SM2DSA signatures of RAW messages with the distinguishing ID AWS uses,
+// and encrypts to an SM2 key's public key (GM/T 0009 ASN.1 ciphertext) for
+// Decrypt.
+func TestSM2OpenSSL(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl")
+	}
+	if b, err := exec.Command("openssl", "list", "-public-key-algorithms").CombinedOutput(); err != nil || !strings.Contains(string(b), "SM2") {
+		t.Skip("this openssl has no SM2")
+	}
+	srv := keyfortest.Start(t)
+	c := srv.KMS(sm2Region)
+	ctx := ctxT(t)
+	dir := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		b, err := exec.Command("openssl", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, b)
+		}
+		return string(b)
+	}
+
+	sign := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
+	pk, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sign.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	signPEM := writePEM(t, dir, "sign.pem", pk.PublicKey)
+	msg := []byte("verified by openssl")
+	msgFile, sigFile := filepath.Join(dir, "msg"), filepath.Join(dir, "sig")
+	if err := os.WriteFile(msgFile, msg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+	mustNoErr(t, err, "Sign")
+	if err := os.WriteFile(sigFile, out.Signature, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("dgst", "-sm3", "-verify", signPEM, "-signature", sigFile, "-sigopt", "distid:1234567812345678", msgFile); !strings.Contains(got, "Verified OK") {
+		t.Fatalf("openssl dgst -sm3 -verify: %s", got)
+	}
+
+	enc := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	pk, err = c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: enc.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	encPEM := writePEM(t, dir, "enc.pem", pk.PublicKey)
+	ptFile, ctFile := filepath.Join(dir, "pt"), filepath.Join(dir, "ct")
+	if err := os.WriteFile(ptFile, []byte("encrypted by openssl"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("pkeyutl", "-encrypt", "-pubin", "-inkey", encPEM, "-in", ptFile, "-out", ctFile)
+	ct, err := os.ReadFile(ctFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{KeyId: enc.KeyId, CiphertextBlob: ct, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+	mustNoErr(t, err, "Decrypt openssl's ciphertext")
+	if string(dec.Plaintext) != "encrypted by openssl" {
+		t.Errorf("Decrypt = %q", dec.Plaintext)
+	}
+}
+
+// TestSM2Authz: in strict auth, in cn-north-1, principals of the aws-cn
+// partition: a principal without policies is denied every SM2 operation;
+// a condition on kms:SigningAlgorithm SM2DSA and kms:MessageType lets a
+// user sign only so; a grant lets the denied principal sign; and
+// GetKeyLastUsage names the last Sign.
+func TestSM2Authz(t *testing.T) {
+	srv := startStrict(t, `principals:
+  - arn: arn:aws-cn:iam::111122223333:root
+    access_keys:
+      - {id: AKIACNROOT00000001, secret: root-secret}
+  - arn: arn:aws-cn:iam::111122223333:user/signer
+    access_keys:
+      - {id: AKIACNSIGNER000001, secret: signer-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Sign","Resource":"*","Condition":{"StringEquals":{"kms:SigningAlgorithm":"SM2DSA","kms:MessageType":"DIGEST"}}}]}'
+  - arn: arn:aws-cn:iam::111122223333:user/nobody
+    access_keys:
+      - {id: AKIACNNOBODY000001, secret: nobody-secret}
+`)
+	cn := func(id, secret string) *kms.Client {
+		cfg := srv.AWSConfig(id, sm2Region)
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
+		return kms.NewFromConfig(cfg)
+	}
+	ctx := ctxT(t)
+	root, signer, nobody := cn("AKIACNROOT00000001", "root-secret"), cn("AKIACNSIGNER000001", "signer-secret"), cn("AKIACNNOBODY000001", "nobody-secret")
+	sign := createKey(t, root, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
+	enc := createKey(t, root, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	agree := createKey(t, root, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeKeyAgreement})
+	sym := createKey(t, root, &kms.CreateKeyInput{})
+	pub, err := root.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: agree.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	ct, err := root.Encrypt(ctx, &kms.EncryptInput{KeyId: enc.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+	mustNoErr(t, err, "Encrypt")
+	msg := []byte("m")
+	e := sm3.Sum(msg)
+	sig, err := root.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+	mustNoErr(t, err, "Sign")
+
+	denied := map[string]func() error{
+		"Sign": func() error {
+			_, err := nobody.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+			return err
+		},
+		"Verify": func() error {
+			_, err := nobody.Verify(ctx, &kms.VerifyInput{KeyId: sign.KeyId, Message: msg, Signature: sig.Signature, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+			return err
+		},
+		"GetPublicKey": func() error {
+			_, err := nobody.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: sign.KeyId})
+			return err
+		},
+		"Encrypt": func() error {
+			_, err := nobody.Encrypt(ctx, &kms.EncryptInput{KeyId: enc.KeyId, Plaintext: []byte("x"), EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+			return err
+		},
+		"Decrypt": func() error {
+			_, err := nobody.Decrypt(ctx, &kms.DecryptInput{KeyId: enc.KeyId, CiphertextBlob: ct.CiphertextBlob, EncryptionAlgorithm: types.EncryptionAlgorithmSpecSm2pke})
+			return err
+		},
+		"DeriveSharedSecret": func() error {
+			_, err := nobody.DeriveSharedSecret(ctx, &kms.DeriveSharedSecretInput{KeyId: agree.KeyId, KeyAgreementAlgorithm: types.KeyAgreementAlgorithmSpecEcdh, PublicKey: pub.PublicKey})
+			return err
+		},
+		"GenerateDataKeyPair": func() error {
+			_, err := nobody.GenerateDataKeyPair(ctx, &kms.GenerateDataKeyPairInput{KeyId: sym.KeyId, KeyPairSpec: types.DataKeyPairSpecSm2})
+			return err
+		},
+		"CreateKey": func() error {
+			_, err := nobody.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
+			return err
+		},
+	}
+	for name, call := range denied {
+		t.Run(name, func(t *testing.T) {
+			wantAPIError(t, call(), "AccessDeniedException", "User: arn:aws-cn:iam::111122223333:user/nobody is not authorized to perform: kms:"+name)
+		})
+	}
+
+	// The condition keys: DIGEST with SM2DSA only.
+	_, err = signer.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: e[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+	mustNoErr(t, err, "Sign DIGEST as signer")
+	_, err = signer.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Sign")
+
+	// A grant lets nobody sign.
+	g, err := root.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: sign.KeyId, GranteePrincipal: aws.String("arn:aws-cn:iam::111122223333:user/nobody"),
+		Operations: []types.GrantOperation{types.GrantOperationSign}})
+	mustNoErr(t, err, "CreateGrant")
+	_, err = nobody.Sign(ctx, &kms.SignInput{KeyId: sign.KeyId, Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa, GrantTokens: []string{aws.ToString(g.GrantToken)}})
+	mustNoErr(t, err, "Sign through the grant")
+	_, err = root.CreateGrant(ctx, &kms.CreateGrantInput{KeyId: sign.KeyId, GranteePrincipal: aws.String("arn:aws-cn:iam::111122223333:user/nobody"),
+		Operations: []types.GrantOperation{types.GrantOperationEncrypt}})
+	wantAPIError(t, err, "ValidationException", "")
+
+	last, err := root.GetKeyLastUsage(ctx, &kms.GetKeyLastUsageInput{KeyId: sign.KeyId})
+	mustNoErr(t, err, "GetKeyLastUsage")
+	if last.KeyLastUsage == nil || last.KeyLastUsage.Operation != "Sign" {
+		t.Errorf("GetKeyLastUsage of the SM2 key = %+v, want the last Sign", last.KeyLastUsage)
 	}
 }

@@ -13,8 +13,9 @@ package kms
 //     ID 1234567812345678 (GM/T 0009-2012); with DIGEST the caller passes e
 //     (32 bytes), having computed Z_A with any ID. Signatures are ASN.1 DER.
 //   - SM2PKE: the ciphertext is GM/T 0009-2012's ASN.1 DER SM2Cipher (C1
-//     coordinates, C3 hash, C2); Decrypt also accepts the raw C1C3C2 form
-//     (GB/T 32918.4). AWS limits the plaintext to 1,024 bytes.
+//     coordinates, C3 hash, C2), the only form AWS decrypts (its developer
+//     guide has callers convert raw C1C2C3/C1C3C2 output to it; OpenSSL 3
+//     writes it). AWS limits the plaintext to 1,024 bytes.
 //   - ECDH: the x-coordinate of the product on the SM2 curve, as for the
 //     NIST curves.
 
@@ -142,17 +143,17 @@ func (s *Service) encryptSM2(ctx context.Context, k *key, alg kmsapi.EncryptionA
 	return ct, nil
 }
 
-// decryptSM2 decrypts an SM2PKE ciphertext (ASN.1 or C1C3C2);
-// InvalidCiphertextException when it does not open.
+// decryptSM2 decrypts an SM2PKE ciphertext in the ASN.1 form;
+// InvalidCiphertextException when it is not one or does not open.
 func (s *Service) decryptSM2(ctx context.Context, k *key, blob []byte) ([]byte, error) {
 	priv, err := s.sm2Key(ctx, k)
 	if err != nil {
 		return nil, err
 	}
-	if len(blob) == 0 {
+	if len(blob) == 0 || blob[0] != 0x30 { // a DER SEQUENCE, not a raw point
 		return nil, errInvalidCiphertext()
 	}
-	pt, err := sm2.Decrypt(priv, blob)
+	pt, err := priv.Decrypt(nil, blob, sm2.ASN1DecrypterOpts)
 	if err != nil {
 		return nil, errInvalidCiphertext()
 	}

@@ -14,7 +14,7 @@ import (
 // TestSM2Primitives: SM2DSA RAW signatures are over SM3(Z_A || M) with the
 // default ID 1234567812345678 (so gmsm's GB/T 32918 verification of the
 // message accepts them), DIGEST signatures over the e given; SM2PKE
-// ciphertexts are ASN.1 and Decrypt opens the C1C3C2 form too; the
+// ciphertexts are ASN.1 and malformed ones fail without panicking; the
 // encodings round-trip through gmsm's smx509.
 func TestSM2Primitives(t *testing.T) {
 	signer, err := generatePrivateKey(rand.Reader, specSM2)
@@ -76,14 +76,27 @@ func TestSM2Primitives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rawCT, err := sm2.Encrypt(rand.Reader, pub, pt, nil)
-	if err != nil {
-		t.Fatal(err)
+	if asn1CT[0] != 0x30 {
+		t.Fatalf("ciphertext is not ASN.1: %x", asn1CT[:4])
 	}
-	for name, ct := range map[string][]byte{"ASN.1": asn1CT, "C1C3C2": rawCT} {
-		got, err := sm2.Decrypt(priv, ct)
-		if err != nil || !bytes.Equal(got, pt) {
-			t.Errorf("%s ciphertext: %q, %v", name, got, err)
+	got, err := priv.Decrypt(nil, asn1CT, sm2.ASN1DecrypterOpts)
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Errorf("ASN.1 ciphertext: %q, %v", got, err)
+	}
+	// Malformed ASN.1: truncated, trailing bytes, negative or huge
+	// coordinates, empty and random bodies; every one an error.
+	bad := [][]byte{asn1CT[:len(asn1CT)-1], append(bytes.Clone(asn1CT), 0), {0x30, 0x00},
+		append([]byte{0x30, 0x46, 0x02, 0x01, 0xff, 0x02, 0x01, 0x01, 0x04, 0x20}, make([]byte, 32+2+3)...),
+		append([]byte{0x30, 0x81, 0x90, 0x02, 0x41, 0x01}, make([]byte, 200)...)}
+	for i := 0; i < 200; i++ {
+		b := make([]byte, 1+i%150)
+		_, _ = rand.Read(b)
+		b[0] = 0x30
+		bad = append(bad, b)
+	}
+	for _, b := range bad {
+		if _, err := priv.Decrypt(nil, b, sm2.ASN1DecrypterOpts); err == nil {
+			t.Errorf("malformed ciphertext %x decrypts", b)
 		}
 	}
 
