@@ -224,7 +224,8 @@ func principalCaller(p *filePrincipal) (*identity.Caller, error) {
 	m := principalARNRE.FindStringSubmatch(p.ARN)
 	if m == nil {
 		return nil, errors.New("arn: is not an account root (arn:aws:iam::<12 digits>:root), " +
-			"IAM user (arn:aws:iam::<account>:user/[path/]name) or IAM role (arn:aws:iam::<account>:role/[path/]name)")
+			"IAM user (arn:aws:iam::<account>:user/[path/]name) or IAM role (arn:aws:iam::<account>:role/[path/]name), " +
+			"in the partition aws, aws-cn or aws-us-gov")
 	}
 	part, account, kind, pathName := m[1], m[2], m[3], m[5]
 	if kind == "" {
