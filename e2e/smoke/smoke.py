@@ -1095,6 +1095,29 @@ class Smoke:
                     openssl_ok(dgst + ["-verify", pem, "-signature", sig_file, msg_file],
                                "verifies the %s signature" % spec)
 
+            # SM2 in a China region (partition aws-cn): the CLI makes the key,
+            # openssl verifies the SM2DSA signature (SM3, default ID).
+            code, out, err = self.aws("kms", "create-key", "--region", "cn-north-1", "--output", "json",
+                                      "--key-spec", "SM2", "--key-usage", "SIGN_VERIFY")
+            eq(code, 0, "aws kms create-key SM2 in cn-north-1 (stderr %r)" % err.strip())
+            md = json.loads(out)["KeyMetadata"]
+            ensure(md.get("Arn", "").startswith("arn:aws-cn:kms:cn-north-1:"), "SM2 key ARN %r" % md.get("Arn"))
+            cn = self.client("cn-north-1", ACCESS_KEY)
+            sig = cn.sign(KeyId=md["KeyId"], Message=msg, MessageType="RAW", SigningAlgorithm="SM2DSA")["Signature"]
+            pub = cn.get_public_key(KeyId=md["KeyId"])["PublicKey"]
+            der, pem, sig_file = (os.path.join(tmp, n) for n in ("sm2.der", "sm2.pem", "sm2.sig"))
+            with open(der, "wb") as f:
+                f.write(pub)
+            with open(sig_file, "wb") as f:
+                f.write(sig)
+            openssl_ok(["pkey", "-pubin", "-inform", "DER", "-in", der, "-out", pem], "reads the SM2 public key")
+            openssl_ok(["dgst", "-sm3", "-sigopt", "distid:1234567812345678", "-verify", pem, "-signature", sig_file,
+                        msg_file], "verifies the SM2DSA signature")
+            code, out, err = self.aws("kms", "create-key", "--region", REGION, "--output", "json",
+                                      "--key-spec", "SM2", "--key-usage", "SIGN_VERIFY")
+            ensure(code != 0 and "UnsupportedOperationException" in err,
+                   "SM2 outside the China regions: exit %d, %r" % (code, err.strip()))
+
             # RSA encryption: openssl encrypts to GetPublicKey's key, KMS decrypts.
             key_id = cli_key("RSA_2048", "ENCRYPT_DECRYPT")
             pem = pem_of(key_id, "rsa-enc")
@@ -1748,7 +1771,7 @@ CHECKS = [
     ("account isolation (access key 111122223333)", "check_account_isolation"),
     ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
     ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
-    ("every key type from the CLI: Sign/Verify, RSA encryption, HMAC, checked by openssl", "check_cli_every_key_type"),
+    ("every key type from the CLI (SM2 in cn-north-1): Sign/Verify, RSA encryption, HMAC, checked by openssl", "check_cli_every_key_type"),
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
     ("aws kms get-key-last-usage names the Encrypt's audit event (CLI)", "check_cli_key_last_usage"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),
