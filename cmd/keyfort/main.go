@@ -2,6 +2,8 @@
 //
 //	keyfort serve [flags]   run the server (see keyfort serve -h)
 //	keyfort rootkey rotate  re-seal everything under a new root key
+//	keyfort backup FILE     write a backup of the embedded store, while it serves
+//	keyfort restore FILE    restore a backup into a new data directory
 //	keyfort version         print the version
 //	keyfort help            print this help
 package main
@@ -16,9 +18,11 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/progress"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -31,6 +35,12 @@ Usage:
   keyfort rootkey rotate [flags]
                           re-seal every stored key under a new root key
                           (stop the server first; keyfort rootkey rotate -h)
+  keyfort backup FILE [flags]
+                          write a consistent backup of the embedded store to
+                          FILE, while the server runs (keyfort backup -h)
+  keyfort restore FILE [flags]
+                          restore a backup into a new or empty data
+                          directory (keyfort restore -h)
   keyfort version         print the version
   keyfort help            print this help
 
@@ -63,6 +73,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 			return 2
 		}
 		return rotate(ctx, args[2:], stdout, stderr, lookup)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr, lookup)
+	case "restore":
+		return restore(ctx, args[1:], stdout, stderr, lookup)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "keyfort", version)
 		return 0
@@ -165,5 +179,94 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	} else {
 		fmt.Fprintf(stdout, "configure the new root key from %s (--root-key-file or KEYFORT_ROOT_KEY) before starting the server\n", res.NewKeyPath)
 	}
+	return 0
+}
+
+// commandFlags parses the flags of an operator command that takes one FILE
+// argument and the settings named; ok is false (with the exit status) when
+// the command must stop.
+func commandFlags(name, synopsis string, args []string, stderr io.Writer, lookup func(string) (string, bool), define func(*flag.FlagSet), settings ...string) (cfg config.Config, file string, status int, ok bool) {
+	fs := flag.NewFlagSet("keyfort "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: keyfort %s FILE [flags]\n\n%s\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	define(fs)
+	cfg, pos, err := config.LoadCommand(fs, args, lookup, settings...)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, "", 0, false
+	}
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, "keyfort:", err)
+		}
+		return cfg, "", 2, false
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "keyfort: usage: keyfort %s FILE [flags] (keyfort %s -h)\n", name, name)
+		return cfg, "", 2, false
+	}
+	return cfg, pos[0], 0, true
+}
+
+const backupSynopsis = `Writes a consistent backup of the embedded store of the data directory to
+FILE while the server serves it (it takes no lock and writes nothing in the
+data directory). FILE is written atomically, with mode 0600. The backup
+holds the sealed records and no root key: it is useless without the root
+key, which you must keep separately, and safe to store without it.
+PostgreSQL stores are backed up with pg_dump.
+`
+
+// backup runs `keyfort backup FILE`.
+func backup(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	var force bool
+	cfg, file, status, ok := commandFlags("backup", backupSynopsis, args, stderr, lookup, func(fs *flag.FlagSet) {
+		fs.BoolVar(&force, "force", false, "replace FILE if it exists")
+	}, "data")
+	if !ok {
+		return status
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	line := progress.New(stderr, "backup")
+	sum, err := app.Backup(ctx, cfg, file, app.BackupOptions{Force: force, Version: version, Progress: line.Report})
+	line.Done()
+	if err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "backup of %s written to %s: %s, %d keys, %d secrets\n", cfg.DataDir, file, progress.Bytes(sum.Bytes), sum.Keys, sum.Secrets)
+	fmt.Fprintf(stdout, "it holds no root key: keep root key %x separately; the backup cannot be restored without it\n", sum.RootKeyID)
+	return 0
+}
+
+const restoreSynopsis = `Restores a backup made by keyfort backup into the data directory, which
+must not exist or be empty (the audit directory too, when it is elsewhere:
+a restored store starts a new audit trail). The file is checked first
+(structure, digest, root key marker). Start the server with the root key
+the backup names; with another it refuses to start. PostgreSQL stores are
+restored with pg_restore.
+`
+
+// restore runs `keyfort restore FILE`.
+func restore(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	cfg, file, status, ok := commandFlags("restore", restoreSynopsis, args, stderr, lookup, func(*flag.FlagSet) {}, "data", "audit-dir")
+	if !ok {
+		return status
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	line := progress.New(stderr, "restore")
+	sum, err := app.Restore(ctx, cfg, file, app.RestoreOptions{Progress: line.Report})
+	line.Done()
+	if err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "restored %s (taken %s by keyfort %s) into %s: %d keys, %d secrets\n",
+		file, sum.Created.Format(time.RFC3339), sum.Version, cfg.DataDir, sum.Keys, sum.Secrets)
+	fmt.Fprintf(stdout, "start it with root key %x: keyfort serve --data %s --root-key-file FILE (or KEYFORT_ROOT_KEY)\n", sum.RootKeyID, cfg.DataDir)
 	return 0
 }

@@ -590,13 +590,21 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	err := c.applySources(fs, all, values, file, lookup)
+	return c, err
+}
+
+// applySources applies, in increasing precedence, the config file (file,
+// else KEYFORT_CONFIG), the environment variables of the settings all, and
+// those of their flags that were set on fs (values, in all's order).
+func (c *Config) applySources(fs *flag.FlagSet, all []setting, values []string, file string, lookup func(string) (string, bool)) error {
 	if file == "" {
 		file, _ = lookup("KEYFORT_CONFIG")
 	}
 	if file != "" {
 		f, err := os.Open(file)
 		if err != nil {
-			return c, &Error{Setting: "config", Problem: "cannot open " + file + ": " + pathErr(err)}
+			return &Error{Setting: "config", Problem: "cannot open " + file + ": " + pathErr(err)}
 		}
 		err = c.applyFile(f, lookup)
 		f.Close()
@@ -605,13 +613,13 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 			if errors.As(err, &ce) && ce.Line > 0 {
 				ce.Problem += " (in " + file + ")"
 			}
-			return c, err
+			return err
 		}
 	}
 	for _, s := range all {
 		if v, ok := lookup(s.env); ok && v != "" {
-			if err := s.set(&c, v); err != nil {
-				return c, &Error{Setting: s.env, Problem: err.Error()}
+			if err := s.set(c, v); err != nil {
+				return &Error{Setting: s.env, Problem: err.Error()}
 			}
 		}
 	}
@@ -621,11 +629,49 @@ func Load(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) (
 		if !set[s.name] {
 			continue
 		}
-		if err := s.set(&c, values[i]); err != nil {
-			return c, &Error{Setting: "--" + s.name, Problem: err.Error()}
+		if err := s.set(c, values[i]); err != nil {
+			return &Error{Setting: "--" + s.name, Problem: err.Error()}
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// LoadCommand is Load for an operator command (keyfort backup, restore)
+// whose flags are only the settings named (and --config) besides those
+// already defined on fs: its -h lists just them, with their defaults. The
+// config file and the KEYFORT_* variables are read as for Load, every
+// setting of them (so that, say, KEYFORT_STORE still says the store is
+// PostgreSQL). Positional arguments may come before, between or after
+// the flags; they are returned in order.
+func LoadCommand(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), names ...string) (Config, []string, error) {
+	c := Default()
+	def := map[string]string{"data": c.DataDir}
+	all := settings()
+	values := make([]string, len(all))
+	for i, s := range all {
+		for _, n := range names {
+			if s.name == n {
+				fs.StringVar(&values[i], s.name, def[s.name], s.usage+" (env "+s.env+")")
+			}
+		}
+	}
+	var file string
+	fs.StringVar(&file, "config", "", "YAML configuration file (env KEYFORT_CONFIG)")
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return c, nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if err := c.applySources(fs, all, values, file, lookup); err != nil {
+		return c, nil, err
+	}
+	return c, positional, nil
 }
 
 func pathErr(err error) string {

@@ -362,3 +362,33 @@ func TestAuditRetentionSettings(t *testing.T) {
 		t.Errorf("Load = %v, %d, %v", c.AuditMaxAge, c.AuditMaxTotalBytes, err)
 	}
 }
+
+func TestLoadCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "keyfort.yaml")
+	if err := os.WriteFile(file, []byte("data: /from/file\nstore: postgres://file/db\nlisten: 127.0.0.1:1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("keyfort backup", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	force := fs.Bool("force", false, "replace")
+	c, pos, err := LoadCommand(fs, []string{"out.db", "--data", "/from/flag", "--config", file, "--force", "extra"},
+		env(map[string]string{"KEYFORT_STORE": "postgres://env/db", "KEYFORT_DATA": "/from/env"}), "data")
+	if err != nil {
+		t.Fatalf("LoadCommand = %v", err)
+	}
+	if !reflect.DeepEqual(pos, []string{"out.db", "extra"}) || !*force {
+		t.Errorf("positional = %q, force = %v; want [out.db extra] and true", pos, *force)
+	}
+	if c.DataDir != "/from/flag" || c.Store != "postgres://env/db" || c.Listen != "127.0.0.1:1" {
+		t.Errorf("LoadCommand: data %q store %q listen %q; want the flag, the environment and the file", c.DataDir, c.Store, c.Listen)
+	}
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name+"="+f.DefValue) })
+	if want := []string{"config=", "data=./keyfort-data", "force=false"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("flags = %q, want only %q", names, want)
+	}
+	if _, _, err := LoadCommand(flag.NewFlagSet("x", flag.ContinueOnError), nil, env(nil), "data"); err != nil {
+		t.Errorf("LoadCommand without arguments = %v", err)
+	}
+}

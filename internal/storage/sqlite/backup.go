@@ -387,7 +387,7 @@ var ErrNotBackup = errors.New("not a usable Keyfort backup")
 // to path.
 func VerifyBackup(ctx context.Context, path string, check func(r storage.Reader) error, progress Progress) (man Manifest, err error) {
 	notBackup := func(format string, args ...any) error {
-		return fmt.Errorf("sqlite: %s: %w: %s", path, ErrNotBackup, fmt.Sprintf(format, args...))
+		return fmt.Errorf("sqlite: %w: %s", ErrNotBackup, fmt.Sprintf(format, args...))
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -473,7 +473,7 @@ func VerifyBackup(ctx context.Context, path string, check func(r storage.Reader)
 	}
 	defer tx.Rollback() //nolint:errcheck // read only
 	if err := check(&reader{q: q, tx: tx}); err != nil {
-		return man, fmt.Errorf("sqlite: %s: %w: %w", path, ErrNotBackup, err)
+		return man, fmt.Errorf("sqlite: %w: %w", ErrNotBackup, err)
 	}
 	return man, nil
 }
