@@ -58,6 +58,15 @@ func TestMainUsage(t *testing.T) {
 		{name: "missing tls cert", args: []string{"serve", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"}, wantCode: 1,
 			wantStderr: "keyfort: app: tls-cert: open /nonexistent/cert.pem: no such file or directory\n"},
 		{name: "bad flag", args: []string{"serve", "--nope"}, wantCode: 2, wantStderr: "flag provided but not defined: -nope"},
+		{name: "backup without a file", args: []string{"backup"}, wantCode: 2,
+			wantStderr: "keyfort: usage: keyfort backup FILE [flags] (keyfort backup -h)\n"},
+		{name: "backup of PostgreSQL", args: []string{"backup", "out.db"}, env: map[string]string{"KEYFORT_STORE": "postgres://db/keyfort"}, wantCode: 1,
+			wantStderr: "keyfort: app: backup: the store is PostgreSQL: back it up with pg_dump and restore it with pg_restore; keyfort backup and restore are for the embedded store\n"},
+		{name: "restore of PostgreSQL", args: []string{"restore", "in.db"}, env: map[string]string{"KEYFORT_STORE": "postgresql://db/keyfort"}, wantCode: 1,
+			wantStderr: "keyfort: app: restore: the store is PostgreSQL: back it up with pg_dump and restore it with pg_restore; keyfort backup and restore are for the embedded store\n"},
+		{name: "backup with no store", args: []string{"backup", "out.db", "--data", "/nonexistent/data"}, wantCode: 1,
+			wantStderr: "keyfort: app: backup: no Keyfort store in /nonexistent/data (/nonexistent/data/keyfort.db does not exist)\n"},
+		{name: "backup flag of serve", args: []string{"backup", "out.db", "--listen", "127.0.0.1:1"}, wantCode: 2, wantStderr: "flag provided but not defined: -listen"},
 		{name: "serve help", args: []string{"serve", "-h"}, wantCode: 0, wantStderr: "-listen"},
 	}
 	for _, tt := range tests {
@@ -142,5 +151,32 @@ func TestRootKeyRotateCommand(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^re-sealed 0 records from root key [0-9a-f]{16} to [0-9a-f]{16}\nthe new root key is installed; the old one is kept in .*root\.key\.old-[0-9a-f]{16} until you remove it\n$`).MatchString(out.String()) {
 		t.Errorf("keyfort rootkey rotate printed %q", out.String())
+	}
+}
+
+// TestCommandHelp checks that -h of backup and restore lists only their
+// flags, with defaults, and that keyfort help names them.
+func TestCommandHelp(t *testing.T) {
+	for cmd, flags := range map[string][]string{
+		"backup":  {"-config", "-data", "-force"},
+		"restore": {"-audit-dir", "-config", "-data"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := Main(context.Background(), []string{cmd, "-h"}, &stdout, &stderr, noEnv); code != 0 {
+			t.Errorf("keyfort %s -h = %d, want 0", cmd, code)
+		}
+		got := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1)
+		var names []string
+		for _, m := range got {
+			names = append(names, m[1])
+		}
+		if strings.Join(names, " ") != strings.Join(flags, " ") || !strings.Contains(stderr.String(), `(default "./keyfort-data")`) {
+			t.Errorf("keyfort %s -h lists %v, want %v with the data directory's default:\n%s", cmd, names, flags, stderr.String())
+		}
+		var help bytes.Buffer
+		Main(context.Background(), []string{"help"}, &help, &stderr, noEnv)
+		if !strings.Contains(help.String(), "keyfort "+cmd+" FILE [flags]") {
+			t.Errorf("keyfort help does not name keyfort %s FILE", cmd)
+		}
 	}
 }
