@@ -402,3 +402,56 @@ func equalMaps(a, b map[string]string) bool {
 }
 
 func formatSize(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// TestBackupSize measures backup and restore of a store of N keys and N
+// secrets (KEYFORT_BACKUP_SIZE=N; skipped without it).
+func TestBackupSize(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KEYFORT_BACKUP_SIZE"))
+	if n <= 0 {
+		t.Skip("set KEYFORT_BACKUP_SIZE=N to measure a backup of N keys and N secrets")
+	}
+	dir := t.TempDir()
+	p := startBinary(t, dir)
+	k, sm := p.kms(), p.sm()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if _, err := k.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
+					t.Errorf("CreateKey: %v", err)
+					return
+				}
+				if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(fmt.Sprint("size/", i)), SecretString: aws.String(strings.Repeat("s", 64))}); err != nil {
+					t.Errorf("CreateSecret: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("made %d keys and %d secrets in %v", n, n, time.Since(began).Round(time.Millisecond))
+	db, _ := os.Stat(filepath.Join(dir, "keyfort.db"))
+	wal, _ := os.Stat(filepath.Join(dir, "keyfort.db-wal"))
+	file := filepath.Join(t.TempDir(), "size.backup")
+	start := time.Now()
+	out, errOut, status := runKeyfort(t, "backup", file, "--data", dir)
+	took := time.Since(start)
+	if status != 0 {
+		t.Fatalf("backup: %s%s", out, errOut)
+	}
+	fi, _ := os.Stat(file)
+	start = time.Now()
+	out2, errOut2, status := runKeyfort(t, "restore", file, "--data", filepath.Join(t.TempDir(), "r"))
+	if status != 0 {
+		t.Fatalf("restore: %s%s", out2, errOut2)
+	}
+	t.Logf("live keyfort.db %s (+ WAL %s); backup %s in %v; restore in %v\n%s%s%s", formatSize(db.Size()), formatSize(wal.Size()),
+		formatSize(fi.Size()), took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), out, errOut, errOut2)
+	p.stop(t)
+}

@@ -291,6 +291,9 @@ func copyFile(ctx context.Context, in io.Reader, dst string, size int64, progres
 	}()
 	buf := make([]byte, 1<<20)
 	var done int64
+	if progress != nil {
+		progress(sqlite.PhaseCopy, 0, size)
+	}
 	last := time.Time{}
 	for {
 		if err := ctx.Err(); err != nil {

@@ -43,9 +43,10 @@ func New(w io.Writer, prefix string) *Line {
 	return l
 }
 
-// Report says that phase has done of total bytes (total 0: unknown). It
-// writes only when the last line is old enough, when the phase changes,
-// and when the phase is complete.
+// Report says that phase has done of total bytes (total 0: unknown);
+// report done 0 when a phase begins, so that its time is measured from
+// there. It writes only when the last line is old enough and when the
+// phase is complete.
 func (l *Line) Report(phase string, done, total int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,9 +62,10 @@ func (l *Line) Report(phase string, done, total int64) {
 	if !complete && !l.last.IsZero() && now.Sub(l.last) < l.every {
 		return
 	}
-	if !complete && l.last.IsZero() && !l.terminal && total > 0 && done > 0 {
-		// Elsewhere than a terminal the first line waits one interval too:
-		// a quick phase shows only its end.
+	if !complete && l.last.IsZero() && !l.terminal && done == 0 && total > 0 {
+		// Elsewhere than a terminal a phase's start is not a line of its
+		// own: a quick phase shows only its end (a phase of unknown size
+		// shows its start).
 		l.last = now
 		return
 	}
@@ -108,6 +110,8 @@ func format(done, total int64, elapsed time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s of %s (%d%%)", Bytes(done), Bytes(total), done*100/total)
 	switch {
+	case done == total && elapsed < time.Second:
+		fmt.Fprintf(&b, " in %s", elapsed.Round(time.Millisecond))
 	case done == total:
 		fmt.Fprintf(&b, " in %s", elapsed.Round(100*time.Millisecond))
 	case done > 0 && elapsed > 0:

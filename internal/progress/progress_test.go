@@ -16,15 +16,14 @@ func TestLineNotTerminal(t *testing.T) {
 		clock = clock.Add(d)
 		l.Report(phase, done, total)
 	}
-	step(0, "copying", 0, 100<<20)
-	step(time.Second, "copying", 10<<20, 100<<20) // the first line waits an interval
-	step(time.Second, "copying", 20<<20, 100<<20) // rate-limited
+	step(0, "copying", 0, 100<<20)                // the start is no line of its own
+	step(time.Second, "copying", 10<<20, 100<<20) // rate-limited
+	step(time.Second, "copying", 20<<20, 100<<20)
 	step(5*time.Second, "copying", 50<<20, 100<<20)
 	step(time.Second, "copying", 100<<20, 100<<20) // the end is always written
 	step(0, "verifying", 0, 0)
 	l.Done()
 	want := []string{
-		"backup: copying 0 B of 100.0 MiB (0%)",
 		"backup: copying 50.0 MiB of 100.0 MiB (50%), about 7s left",
 		"backup: copying 100.0 MiB of 100.0 MiB (100%) in 8s",
 		"backup: verifying ...",

@@ -175,6 +175,7 @@ func copyPages(ctx context.Context, src, raw string, progress Progress) error {
 		if err != nil {
 			return fmt.Errorf("sqlite: backup: start: %w", err)
 		}
+		progress(PhaseCopy, 0, 0)
 		last := time.Time{}
 		for {
 			if err := ctx.Err(); err != nil {
@@ -218,6 +219,7 @@ func compactInto(ctx context.Context, raw, dst string, progress Progress) error 
 		}
 	}
 	total := (pages - free) * pageSize
+	progress(PhaseCompact, 0, total)
 	stop := make(chan struct{})
 	watched := make(chan struct{})
 	go func() {
