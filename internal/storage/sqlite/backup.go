@@ -160,8 +160,11 @@ func copyPages(ctx context.Context, src, raw string, progress Progress) error {
 	if tables != 2 {
 		return fmt.Errorf("sqlite: backup: %s is not a Keyfort store (no records table)", src)
 	}
-	var pageSize int64
+	var pageSize, pages int64
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err != nil {
+		return fmt.Errorf("sqlite: backup: read %s: %w", src, err)
+	}
+	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
 		return fmt.Errorf("sqlite: backup: read %s: %w", src, err)
 	}
 	return conn.Raw(func(dc any) error {
@@ -175,7 +178,7 @@ func copyPages(ctx context.Context, src, raw string, progress Progress) error {
 		if err != nil {
 			return fmt.Errorf("sqlite: backup: start: %w", err)
 		}
-		progress(PhaseCopy, 0, 0)
+		progress(PhaseCopy, 0, pages*pageSize)
 		last := time.Time{}
 		for {
 			if err := ctx.Err(); err != nil {
