@@ -3,8 +3,9 @@
 // data directory, and aws-sdk-go-v2 KMS, Secrets Manager and CloudTrail
 // clients that talk to it over HTTP (or HTTPS, WithTLS).
 //
-// Only _test.go files import this package; the keyfort binary never links
-// it (or the AWS SDK).
+// Only _test.go files and package keyforttest (the public harness for
+// users' tests, built on this one) import this package; the keyfort binary
+// never links it (or the AWS SDK). internal/deps_test.go checks both.
 package keyfortest
 
 import (
@@ -70,6 +71,7 @@ type Server struct {
 }
 
 type options struct {
+	name      string // what failure messages start with (WithName)
 	schema    string // PostgreSQL schema of this server (WithStore only)
 	dataDir   string
 	now       func() time.Time
@@ -85,6 +87,11 @@ type options struct {
 
 // Option configures Start.
 type Option func(*options)
+
+// WithName makes name the word that the harness's failure and log messages
+// start with (by default "keyfortest"): package keyforttest, which starts
+// servers through this harness for users' tests, gives its own.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithEventFinder makes CloudTrail's LookupEvents read the trail through f
 // (app.Options.EventFinder) instead of the app's default.
@@ -144,7 +151,7 @@ func WithClientTLS(f func(*tls.Config)) Option { return func(o *options) { o.cli
 // t.Cleanup. It fails the test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	var o options
+	o := options{name: "keyfortest"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -154,14 +161,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{DataDir: o.dataDir, o: o, http: &http.Client{}}
 	if o.creds != nil {
 		if err := os.WriteFile(s.CredentialsFile(), []byte(*o.creds), 0o600); err != nil {
-			t.Fatalf("keyfortest: write credentials: %v", err)
+			t.Fatalf("%s: write credentials: %v", o.name, err)
 		}
 	}
 	if o.store != "" && o.schema == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s.o.schema = "keyfortest_" + hex.EncodeToString(b[:])
-		t.Cleanup(func() { dropSchema(t, o.store, s.o.schema) })
+		t.Cleanup(func() { dropSchema(t, o.name, o.store, s.o.schema) })
 	}
 	s.start(t)
 	t.Cleanup(s.Close)
@@ -169,17 +176,17 @@ func Start(t testing.TB, opts ...Option) *Server {
 }
 
 // dropSchema removes a test server's PostgreSQL schema.
-func dropSchema(t testing.TB, dsn, schema string) {
+func dropSchema(t testing.TB, name, dsn, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+		t.Logf("%s: drop schema %s: %v", name, schema, err)
 		return
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+		t.Logf("%s: drop schema %s: %v", name, schema, err)
 	}
 }
 
@@ -209,15 +216,15 @@ func (s *Server) start(t testing.TB) {
 		// operation's model does not declare (nor the protocol's common
 		// ones): AWS never answers one.
 		OnUndeclaredError: func(target, code string) {
-			t.Errorf("keyfortest: %s answered %s, which its model does not declare", target, code)
+			t.Errorf("%s: %s answered %s, which its model does not declare", s.o.name, target, code)
 		},
 	})
 	if err != nil {
-		t.Fatalf("keyfortest: start: %v", err)
+		t.Fatalf("%s: start: %v", s.o.name, err)
 	}
 	if err := a.Start(); err != nil {
 		a.Close()
-		t.Fatalf("keyfortest: start: %v", err)
+		t.Fatalf("%s: start: %v", s.o.name, err)
 	}
 	s.App = a
 	s.URL = a.URL()
@@ -239,11 +246,11 @@ func (s *Server) setTransport(t testing.TB, useTLS bool) {
 		if ca := s.App.TLSCAFile(); ca != "" {
 			pem, err := os.ReadFile(ca)
 			if err != nil {
-				t.Fatalf("keyfortest: read the CA: %v", err)
+				t.Fatalf("%s: read the CA: %v", s.o.name, err)
 			}
 			c.RootCAs = x509.NewCertPool()
 			if !c.RootCAs.AppendCertsFromPEM(pem) {
-				t.Fatalf("keyfortest: no certificate in %s", ca)
+				t.Fatalf("%s: no certificate in %s", s.o.name, ca)
 			}
 		}
 		if s.o.clientTLS != nil {
@@ -290,7 +297,7 @@ func (s *Server) Restart(t testing.TB) {
 	// HTTP/2 connection to go after telling it to (GOAWAY).
 	s.http.CloseIdleConnections()
 	if err := s.App.Close(); err != nil {
-		t.Fatalf("keyfortest: restart: close: %v", err)
+		t.Fatalf("%s: restart: close: %v", s.o.name, err)
 	}
 	s.start(t)
 }
@@ -400,7 +407,7 @@ func (s *Server) RunJobs(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.App.RunJobs(ctx); err != nil {
-		t.Fatalf("keyfortest: RunJobs: %v", err)
+		t.Fatalf("%s: RunJobs: %v", s.o.name, err)
 	}
 }
 
