@@ -126,7 +126,9 @@ func WithSetup(f func(ctx context.Context, s *Server) error) Option {
 // Start starts a Keyfort server on 127.0.0.1 with a free port and a store
 // of its own, runs the setups of [WithSetup], and registers with t.Cleanup
 // the server's shutdown and the removal of its store. It fails the test if
-// an option is invalid or the server cannot start.
+// an option is invalid or the server cannot start, and later if the server
+// answers an error code that the operation's AWS model does not declare (a
+// Keyfort bug, since AWS never answers one; please report it).
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	o := options{region: DefaultRegion, account: DefaultAccount}

@@ -30,11 +30,11 @@ func TestStartDefaults(t *testing.T) {
 	if got := srv.Endpoint(); !strings.HasPrefix(got, "http://127.0.0.1:") {
 		t.Errorf("Endpoint() = %q, want http://127.0.0.1:PORT", got)
 	}
-	if got, want := srv.Region(), "us-east-1"; got != want {
-		t.Errorf("Region() = %q, want %q", got, want)
+	if got, want := srv.Region(), "us-east-1"; got != want || got != keyforttest.DefaultRegion {
+		t.Errorf("Region() = %q, want %q (DefaultRegion %q)", got, want, keyforttest.DefaultRegion)
 	}
-	if got, want := srv.Account(), "123456789012"; got != want {
-		t.Errorf("Account() = %q, want %q", got, want)
+	if got, want := srv.Account(), "123456789012"; got != want || got != keyforttest.DefaultAccount {
+		t.Errorf("Account() = %q, want %q (DefaultAccount %q)", got, want, keyforttest.DefaultAccount)
 	}
 	res, err := http.Get(srv.Endpoint() + "/health")
 	if err != nil {
