@@ -48,6 +48,7 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/awsjson", []string{"encoding/json"}, "requests are decoded by the generated decoders, not encoding/json"},
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/partition", []string{module + "/"}, "partition is a leaf"},
+		{module + "/internal/clock", []string{module + "/", "net/http"}, "clock is a leaf the server and the CLI share: the clock, its wire form and durations"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
 		{module + "/internal/credentials", []string{"net/http", "database/sql", module + "/internal/sigv4", module + "/internal/server", module + "/internal/storage"},

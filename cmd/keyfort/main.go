@@ -2,6 +2,8 @@
 //
 //	keyfort serve [flags]   run the server (see keyfort serve -h)
 //	keyfort rootkey rotate  re-seal everything under a new root key
+//	keyfort clock advance DURATION --endpoint URL
+//	                        move a dev server's clock forward (8d, 36h)
 //	keyfort version         print the version
 //	keyfort help            print this help
 package main
@@ -31,6 +33,11 @@ Usage:
   keyfort rootkey rotate [flags]
                           re-seal every stored key under a new root key
                           (stop the server first; keyfort rootkey rotate -h)
+  keyfort clock advance DURATION [--endpoint URL]
+                          move the clock of a running dev server forward
+                          (8d, 36h, 1d12h) and run the work that fell due
+  keyfort clock show [--endpoint URL]
+                          print the server's time and its offset
   keyfort version         print the version
   keyfort help            print this help
 
@@ -63,6 +70,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 			return 2
 		}
 		return rotate(ctx, args[2:], stdout, stderr, lookup)
+	case "clock":
+		return clockCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "keyfort", version)
 		return 0

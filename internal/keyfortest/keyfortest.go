@@ -15,12 +15,17 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/clock"
 	ctsvc "github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 )
@@ -409,6 +415,46 @@ func (s *Server) RunJobs(t testing.TB) {
 	if err := s.App.RunJobs(ctx); err != nil {
 		t.Fatalf("%s: RunJobs: %v", s.o.name, err)
 	}
+}
+
+// AdvanceClock moves the server's clock forward by duration ("8d", "36h",
+// "1d12h") through its admin endpoint, POST /keyfort/clock/advance, as
+// `keyfort clock advance` does: the background work due in the span runs,
+// in order, before it returns. It fails the test unless the server answers
+// 200, and returns the answer.
+func (s *Server) AdvanceClock(t testing.TB, duration string) clock.State {
+	t.Helper()
+	status, body, err := s.PostClock(`{"duration":` + strconv.Quote(duration) + `}`)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("keyfortest: advance the clock by %s: %d %s %v", duration, status, body, err)
+	}
+	var st clock.State
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("keyfortest: advance the clock: answer %s: %v", body, err)
+	}
+	return st
+}
+
+// PostClock posts body (JSON) to the server's POST /keyfort/clock/advance
+// and returns the status and body of the answer, for tests of refusals.
+func (s *Server) PostClock(body string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+clock.PathAdvance, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, b, fmt.Errorf("read the answer: %w", err)
+	}
+	return resp.StatusCode, b, nil
 }
 
 // ClosedConnRetryer returns an SDK retryer that retries only a request whose
