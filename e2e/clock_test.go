@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -274,5 +276,33 @@ func TestClockCLIAgainstBinary(t *testing.T) {
 	out, errOut, code = run("clock", "show", "--endpoint", endpoint)
 	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "cannot reach") {
 		t.Fatalf("keyfort clock show against a stopped server = exit %d, stdout %q, stderr %q, want exit 1 and one line", code, out, errOut)
+	}
+}
+
+// TestClockOverTLSAndAuditTime: the clock moves over HTTPS on loopback
+// (--tls-self-signed), and the audit trail follows it: LookupEvents over
+// the hour before the new time finds the calls made after the advance and
+// not those made 8 days earlier.
+func TestClockOverTLSAndAuditTime(t *testing.T) {
+	srv := keyfortest.Start(t, keyfortest.WithTLS())
+	c := srv.KMS()
+	before := createKey(t, c, &kms.CreateKeyInput{Description: aws.String("before")})
+	_, err := c.ScheduleKeyDeletion(ctxT(t), &kms.ScheduleKeyDeletionInput{KeyId: before.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	st := srv.AdvanceClock(t, "8d")
+	_, err = c.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: before.KeyId})
+	wantAPIError(t, err, "NotFoundException", "")
+	after := createKey(t, c, &kms.CreateKeyInput{Description: aws.String("after")})
+
+	out, err := srv.CloudTrail().LookupEvents(ctxT(t), &cloudtrail.LookupEventsInput{
+		StartTime:        aws.Time(st.Now.Add(-time.Hour)),
+		LookupAttributes: []cttypes.LookupAttribute{{AttributeKey: cttypes.LookupAttributeKeyEventName, AttributeValue: aws.String("CreateKey")}},
+	})
+	mustNoErr(t, err, "LookupEvents")
+	if len(out.Events) != 1 || !strings.Contains(aws.ToString(out.Events[0].CloudTrailEvent), *after.KeyId) {
+		t.Fatalf("LookupEvents(CreateKey, the last hour of the moved clock) = %d events, want only the CreateKey made after the advance", len(out.Events))
+	}
+	if et := *out.Events[0].EventTime; et.Before(st.Now.Add(-time.Minute)) {
+		t.Fatalf("eventTime after the advance = %v, want the moved time %v", et, st.Now)
 	}
 }
