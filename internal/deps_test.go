@@ -49,6 +49,7 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/partition", []string{module + "/"}, "partition is a leaf"},
 		{module + "/internal/progress", []string{module + "/"}, "progress is a leaf"},
+		{module + "/internal/clock", []string{module + "/", "net/http"}, "clock is a leaf the server and the CLI share: the clock, its wire form and durations"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
 		{module + "/internal/credentials", []string{"net/http", "database/sql", module + "/internal/sigv4", module + "/internal/server", module + "/internal/storage"},
@@ -59,6 +60,8 @@ func TestImportArrows(t *testing.T) {
 			module + "/internal/cloudtrail", module + "/internal/cloudtrail/"},
 			"the server hard-codes no service: each generated package describes its own (Facts)"},
 		{module + "/cmd/keyfort", []string{"github.com/aws/"}, "the AWS SDK is for tests and benchmarks only"},
+		{module + "/cmd/keyfort", []string{module + "/keyforttest", module + "/internal/keyfortest", "testing"},
+			"the test harnesses are for tests only"},
 	}
 	for _, r := range rules {
 		for _, d := range deps(t, r.pkg) {
@@ -69,6 +72,28 @@ func TestImportArrows(t *testing.T) {
 				if d == f || (strings.HasSuffix(f, "/") && strings.HasPrefix(d, f)) {
 					t.Errorf("%s imports %s: forbidden (%s)", r.pkg, d, r.reason)
 				}
+			}
+		}
+	}
+}
+
+// TestHarnessImporters checks that outside _test.go files only package
+// keyforttest (the public harness, built on the internal one) imports a
+// test harness.
+func TestHarnessImporters(t *testing.T) {
+	harnesses := map[string]string{
+		module + "/internal/keyfortest": module + "/keyforttest",
+		module + "/keyforttest":         "",
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list %s/...: %v", module, err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			if allowed, ok := harnesses[imp]; ok && f[0] != allowed {
+				t.Errorf("%s imports %s outside its tests: forbidden (only tests start servers through a harness)", f[0], imp)
 			}
 		}
 	}

@@ -4,6 +4,8 @@
 //	keyfort rootkey rotate  re-seal everything under a new root key
 //	keyfort backup FILE     write a backup of the embedded store, while it serves
 //	keyfort restore FILE    restore a backup into a new data directory
+//	keyfort clock advance DURATION --endpoint URL
+//	                        move a dev server's clock forward (8d, 36h)
 //	keyfort version         print the version
 //	keyfort help            print this help
 package main
@@ -41,6 +43,11 @@ Usage:
   keyfort restore FILE [flags]
                           restore a backup into a new or empty data
                           directory (keyfort restore -h)
+  keyfort clock advance DURATION [--endpoint URL]
+                          move the clock of a running dev server forward
+                          (8d, 36h, 1d12h) and run the work that fell due
+  keyfort clock show [--endpoint URL]
+                          print the server's time and its offset
   keyfort version         print the version
   keyfort help            print this help
 
@@ -77,6 +84,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		return backup(ctx, args[1:], stdout, stderr, lookup)
 	case "restore":
 		return restore(ctx, args[1:], stdout, stderr, lookup)
+	case "clock":
+		return clockCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "keyfort", version)
 		return 0

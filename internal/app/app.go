@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/clock"
 	"github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/credentials"
@@ -74,6 +75,9 @@ type App struct {
 	trail  *audit.Trail
 	server *server.Server
 	jobs   []jobRunner
+	clock  *clock.Clock // the server's clock (see AdvanceClock)
+	// advanceMu makes advances of the clock one at a time.
+	advanceMu sync.Mutex
 	// flushUsage writes KMS's key uses not yet stored, at shutdown.
 	flushUsage func(context.Context) error
 	every      time.Duration
@@ -120,15 +124,20 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	base := opts.Now
+	if base == nil {
+		base = time.Now
 	}
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	a = &App{cfg: cfg, log: log, every: opts.JobInterval}
+	// The server's clock: real time (or Options.Now) plus the offset that
+	// AdvanceClock moves in dev mode. Everything that dates a resource or
+	// an event reads it; only SigV4's clock-skew check reads the base
+	// clock, which the client's clock follows.
+	a = &App{cfg: cfg, log: log, every: opts.JobInterval, clock: clock.New(base)}
+	now := a.clock.Now
 	if a.every <= 0 {
 		a.every = JobInterval
 	}
@@ -148,7 +157,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		}
 		a.creds = new(liveCredentials)
 		a.creds.store.Store(creds)
-		auth = &sigv4.Strict{Credentials: a.creds, Now: now}
+		auth = &sigv4.Strict{Credentials: a.creds, Now: base}
 		log.Info("credentials loaded", "file", cfg.Credentials,
 			"principals", creds.Principals(), "access_keys", creds.Keys())
 	}
@@ -276,6 +285,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Now:               now,
 		Health:            a.store.Ping,
 		OnUndeclaredError: opts.OnUndeclaredError,
+		Admin:             a.clockHandler(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)

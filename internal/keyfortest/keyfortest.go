@@ -3,8 +3,9 @@
 // data directory, and aws-sdk-go-v2 KMS, Secrets Manager and CloudTrail
 // clients that talk to it over HTTP (or HTTPS, WithTLS).
 //
-// Only _test.go files import this package; the keyfort binary never links
-// it (or the AWS SDK).
+// Only _test.go files and package keyforttest (the public harness for
+// users' tests, built on this one) import this package; the keyfort binary
+// never links it (or the AWS SDK). internal/deps_test.go checks both.
 package keyfortest
 
 import (
@@ -14,12 +15,17 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +40,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/clock"
 	ctsvc "github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
 )
@@ -70,6 +77,7 @@ type Server struct {
 }
 
 type options struct {
+	name      string // what failure messages start with (WithName)
 	schema    string // PostgreSQL schema of this server (WithStore only)
 	dataDir   string
 	now       func() time.Time
@@ -85,6 +93,11 @@ type options struct {
 
 // Option configures Start.
 type Option func(*options)
+
+// WithName makes name the word that the harness's failure and log messages
+// start with (by default "keyfortest"): package keyforttest, which starts
+// servers through this harness for users' tests, gives its own.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithEventFinder makes CloudTrail's LookupEvents read the trail through f
 // (app.Options.EventFinder) instead of the app's default.
@@ -144,7 +157,7 @@ func WithClientTLS(f func(*tls.Config)) Option { return func(o *options) { o.cli
 // t.Cleanup. It fails the test if the server cannot start.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	var o options
+	o := options{name: "keyfortest"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -154,14 +167,14 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{DataDir: o.dataDir, o: o, http: &http.Client{}}
 	if o.creds != nil {
 		if err := os.WriteFile(s.CredentialsFile(), []byte(*o.creds), 0o600); err != nil {
-			t.Fatalf("keyfortest: write credentials: %v", err)
+			t.Fatalf("%s: write credentials: %v", o.name, err)
 		}
 	}
 	if o.store != "" && o.schema == "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		s.o.schema = "keyfortest_" + hex.EncodeToString(b[:])
-		t.Cleanup(func() { dropSchema(t, o.store, s.o.schema) })
+		t.Cleanup(func() { dropSchema(t, o.name, o.store, s.o.schema) })
 	}
 	s.start(t)
 	t.Cleanup(s.Close)
@@ -169,17 +182,17 @@ func Start(t testing.TB, opts ...Option) *Server {
 }
 
 // dropSchema removes a test server's PostgreSQL schema.
-func dropSchema(t testing.TB, dsn, schema string) {
+func dropSchema(t testing.TB, name, dsn, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+		t.Logf("%s: drop schema %s: %v", name, schema, err)
 		return
 	}
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Logf("keyfortest: drop schema %s: %v", schema, err)
+		t.Logf("%s: drop schema %s: %v", name, schema, err)
 	}
 }
 
@@ -209,15 +222,15 @@ func (s *Server) start(t testing.TB) {
 		// operation's model does not declare (nor the protocol's common
 		// ones): AWS never answers one.
 		OnUndeclaredError: func(target, code string) {
-			t.Errorf("keyfortest: %s answered %s, which its model does not declare", target, code)
+			t.Errorf("%s: %s answered %s, which its model does not declare", s.o.name, target, code)
 		},
 	})
 	if err != nil {
-		t.Fatalf("keyfortest: start: %v", err)
+		t.Fatalf("%s: start: %v", s.o.name, err)
 	}
 	if err := a.Start(); err != nil {
 		a.Close()
-		t.Fatalf("keyfortest: start: %v", err)
+		t.Fatalf("%s: start: %v", s.o.name, err)
 	}
 	s.App = a
 	s.URL = a.URL()
@@ -239,11 +252,11 @@ func (s *Server) setTransport(t testing.TB, useTLS bool) {
 		if ca := s.App.TLSCAFile(); ca != "" {
 			pem, err := os.ReadFile(ca)
 			if err != nil {
-				t.Fatalf("keyfortest: read the CA: %v", err)
+				t.Fatalf("%s: read the CA: %v", s.o.name, err)
 			}
 			c.RootCAs = x509.NewCertPool()
 			if !c.RootCAs.AppendCertsFromPEM(pem) {
-				t.Fatalf("keyfortest: no certificate in %s", ca)
+				t.Fatalf("%s: no certificate in %s", s.o.name, ca)
 			}
 		}
 		if s.o.clientTLS != nil {
@@ -290,7 +303,7 @@ func (s *Server) Restart(t testing.TB) {
 	// HTTP/2 connection to go after telling it to (GOAWAY).
 	s.http.CloseIdleConnections()
 	if err := s.App.Close(); err != nil {
-		t.Fatalf("keyfortest: restart: close: %v", err)
+		t.Fatalf("%s: restart: close: %v", s.o.name, err)
 	}
 	s.start(t)
 }
@@ -400,8 +413,48 @@ func (s *Server) RunJobs(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.App.RunJobs(ctx); err != nil {
-		t.Fatalf("keyfortest: RunJobs: %v", err)
+		t.Fatalf("%s: RunJobs: %v", s.o.name, err)
 	}
+}
+
+// AdvanceClock moves the server's clock forward by duration ("8d", "36h",
+// "1d12h") through its admin endpoint, POST /keyfort/clock/advance, as
+// `keyfort clock advance` does: the background work due in the span runs,
+// in order, before it returns. It fails the test unless the server answers
+// 200, and returns the answer.
+func (s *Server) AdvanceClock(t testing.TB, duration string) clock.State {
+	t.Helper()
+	status, body, err := s.PostClock(`{"duration":` + strconv.Quote(duration) + `}`)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("keyfortest: advance the clock by %s: %d %s %v", duration, status, body, err)
+	}
+	var st clock.State
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("keyfortest: advance the clock: answer %s: %v", body, err)
+	}
+	return st
+}
+
+// PostClock posts body (JSON) to the server's POST /keyfort/clock/advance
+// and returns the status and body of the answer, for tests of refusals.
+func (s *Server) PostClock(body string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+clock.PathAdvance, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, b, fmt.Errorf("read the answer: %w", err)
+	}
+	return resp.StatusCode, b, nil
 }
 
 // ClosedConnRetryer returns an SDK retryer that retries only a request whose

@@ -3,6 +3,7 @@ package kms
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"time"
 
@@ -301,4 +302,23 @@ func (s *Service) deleteKeyNow(ctx context.Context, tx storage.Tx, k *key) error
 		}
 	}
 	return tx.Delete(ctx, kindKey, scope, k.rec.ID)
+}
+
+// NextDue returns the Unix second at which the earliest background work on
+// a key falls due (a deletion date, an automatic rotation), and false when
+// none is scheduled. It may be in the past when RunJobs has not run since.
+// The app's clock advance runs the jobs at each such time in turn.
+func (s *Service) NextDue(ctx context.Context) (int64, bool, error) {
+	var due int64
+	err := s.store.View(ctx, func(r storage.Reader) error {
+		recs, err := r.Due(ctx, kindKey, math.MaxInt64, 1)
+		if err == nil && len(recs) == 1 {
+			due = recs[0].Due
+		}
+		return err
+	})
+	if err != nil {
+		return 0, false, wrap("next due key", err)
+	}
+	return due, due != 0, nil
 }

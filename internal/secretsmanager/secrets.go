@@ -3,6 +3,7 @@ package secretsmanager
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -474,4 +475,24 @@ func (s *Service) purgeDue(ctx context.Context) (int, error) {
 		return 0, wrap("run jobs", err)
 	}
 	return done, nil
+}
+
+// NextDue returns the Unix second at which the earliest background work on
+// a secret falls due (the end of a recovery window, a scheduled rotation),
+// and false when none is scheduled. It may be in the past when RunJobs has
+// not run since. The app's clock advance runs the jobs at each such time in
+// turn.
+func (s *Service) NextDue(ctx context.Context) (int64, bool, error) {
+	var due int64
+	err := s.store.View(ctx, func(r storage.Reader) error {
+		recs, err := r.Due(ctx, kindSecret, math.MaxInt64, 1)
+		if err == nil && len(recs) == 1 {
+			due = recs[0].Due
+		}
+		return err
+	})
+	if err != nil {
+		return 0, false, wrap("next due secret", err)
+	}
+	return due, due != 0, nil
 }

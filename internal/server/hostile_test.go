@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -389,5 +390,46 @@ func TestManyIdleConnections(t *testing.T) {
 	}
 	if n := open.Load(); n != 0 {
 		t.Errorf("%d connections still open after the clients closed theirs", n)
+	}
+}
+
+// TestAdminPaths: Config.Admin serves the paths under /keyfort/, after dev
+// mode's Host check (a page that rebinds its name cannot reach it either);
+// without it they are unknown paths.
+func TestAdminPaths(t *testing.T) {
+	admin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(299)
+		io.WriteString(w, r.URL.Path)
+	})
+	ts := newTestServer(t, func(c *Config) { c.Admin = admin })
+	addr := serve(t, ts)
+	do := func(host, path string) (int, string) {
+		t.Helper()
+		r, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		r.Host = host
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := do(addr, "/keyfort/clock"); status != 299 || body != "/keyfort/clock" {
+		t.Errorf("GET /keyfort/clock = %d %q, want the admin handler's 299", status, body)
+	}
+	for _, p := range []string{"/keyfort", "/keyfortx/clock", "/health/keyfort/"} {
+		if status, _ := do(addr, p); status != 404 {
+			t.Errorf("GET %s = %d, want 404 (not an admin path)", p, status)
+		}
+	}
+	if status, _ := do("evil.example", "/keyfort/clock"); status != 403 {
+		t.Errorf("GET /keyfort/clock with Host evil.example = %d, want 403 (dev mode's Host check)", status)
+	}
+	plain := newTestServer(t)
+	w := httptest.NewRecorder()
+	plain.ServeHTTP(w, httptest.NewRequest("GET", "/keyfort/clock", nil))
+	if w.Code != 404 {
+		t.Errorf("GET /keyfort/clock without Admin = %d, want 404", w.Code)
 	}
 }

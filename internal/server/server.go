@@ -1,5 +1,7 @@
 // Package server is Keyfort's HTTP front end: one net/http server that
-// serves the AWS KMS and Secrets Manager APIs on POST / and GET /health.
+// serves the AWS KMS and Secrets Manager APIs on POST /, GET /health and,
+// when the app gives a handler for them, Keyfort's own endpoints under
+// /keyfort/ (the dev clock).
 //
 // Each request goes through one generic adapter, whatever the operation:
 // request id, panic recovery, target lookup in the operation tables,
@@ -36,6 +38,10 @@ import (
 // InternalMessage is the fixed message of every internal error; the cause
 // is logged with the request id, never sent.
 const InternalMessage = "The request processing has failed because of an unknown error, exception or failure."
+
+// AdminPrefix starts the paths of Keyfort's own endpoints (Config.Admin),
+// which are not AWS's.
+const AdminPrefix = "/keyfort/"
 
 // Defaults of Config's connection settings (config.Default uses the same
 // values).
@@ -134,6 +140,10 @@ type Config struct {
 	// IdleTimeout closes a keep-alive connection after this long without
 	// a request. 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Admin, if set, serves the paths under AdminPrefix (the app's dev
+	// clock), after dev mode's Host check; nil answers them as any other
+	// path that is not POST / or GET /health.
+	Admin http.Handler
 	// OnUndeclaredError, if set, is called for every error response whose
 	// code the operation's model does not declare and that is not one of
 	// the protocol's common errors (awserr.IsCommon): tests use it to fail
@@ -160,6 +170,7 @@ type Server struct {
 	now      func() time.Time
 	health   func(context.Context) error
 	onUndecl func(target, code string)
+	admin    http.Handler
 	http     *http.Server
 	conns    *connLimiter
 
@@ -184,6 +195,7 @@ func New(cfg Config) (*Server, error) {
 		now:      cfg.Now,
 		health:   cfg.Health,
 		onUndecl: cfg.OnUndeclaredError,
+		admin:    cfg.Admin,
 	}
 	if s.auth == nil {
 		s.auth = sigv4.Dev{}
@@ -317,6 +329,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()[headerRequestID] = []string{reqID}
 	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.serveHealth(w, r)
+		return
+	}
+	if s.admin != nil && strings.HasPrefix(r.URL.Path, AdminPrefix) {
+		s.admin.ServeHTTP(w, r)
 		return
 	}
 	if r.URL.Path != "/" || r.Method != http.MethodPost {
