@@ -11,6 +11,7 @@ import (
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/server"
@@ -31,6 +32,8 @@ type serviceDeps struct {
 	// events is what CloudTrail's LookupEvents reads (Options.EventFinder);
 	// nil finds no events.
 	events cloudtrail.Finder
+	// metrics receives the services' cache metrics; nil records nothing.
+	metrics *metrics.Registry
 }
 
 // services are the service implementations the server dispatches to, and
@@ -41,6 +44,8 @@ type services struct {
 	ct  *cloudtrail.Service
 	// jobs run on a ticker and once at start; nil entries are skipped.
 	jobs []jobRunner
+	// jobNames name jobs, one for one (the job label of the metrics).
+	jobNames []string
 	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
 	// part of KMS's jobs), for the last time at shutdown.
 	flushUsage func(context.Context) error
@@ -79,11 +84,12 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 //     through the Finder the app was given.
 func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
-		Store:  d.store,
-		Sealer: d.sealer,
-		Now:    d.now,
-		Rand:   d.rand,
-		Logger: d.logger.With("service", "kms"),
+		Store:   d.store,
+		Sealer:  d.sealer,
+		Now:     d.now,
+		Rand:    d.rand,
+		Logger:  d.logger.With("service", "kms"),
+		Metrics: d.metrics,
 	})
 	smLog := d.logger.With("service", "secretsmanager")
 	var sm smapi.Service = secretsmanager.New(secretsmanager.Config{
@@ -93,6 +99,7 @@ func newServices(d serviceDeps) services {
 		Rand:     d.rand,
 		Logger:   smLog,
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
+		Metrics:  d.metrics,
 	})
 	events := d.events
 	if events == nil {
@@ -100,9 +107,10 @@ func newServices(d serviceDeps) services {
 	}
 	ct := cloudtrail.New(cloudtrail.Config{Finder: events, Now: d.now})
 	s := services{kms: k, sm: sm, ct: ct, flushUsage: k.FlushKeyUsage}
-	for _, svc := range []any{s.kms, s.sm} {
+	for i, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)
+			s.jobNames = append(s.jobNames, []string{"kms", "secretsmanager"}[i])
 		}
 	}
 	return s

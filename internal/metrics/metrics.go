@@ -1,7 +1,8 @@
 // Package metrics is Keyfort's small Prometheus instrumentation: counters,
 // gauges and histograms with fixed buckets, grouped in families with
 // labels, written in the Prometheus text exposition format 0.0.4
-// (Registry.WriteText, Registry.Handler).
+// (Registry.WriteText). It imports no net/http, so that the services,
+// which must not, can take a Registry; the app serves WriteText's output.
 //
 // It is a leaf (standard library only) and holds no global state: the app
 // makes one Registry and gives it to each package through its Config.
@@ -19,13 +20,20 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+)
+
+// CacheRequests is the name of the counter family that caches share,
+// labelled cache and result (hit or miss): the hit ratio is
+// hit / (hit + miss).
+const (
+	CacheRequests     = "keyfort_cache_requests_total"
+	CacheRequestsHelp = "Lookups in a read cache, by cache and result (hit or miss)."
 )
 
 // ContentType is the content type of the text exposition format.
@@ -332,22 +340,6 @@ func (h *Histogram) Count() uint64 {
 		return 0
 	}
 	return h.count.Load()
-}
-
-// Handler serves the registry's text exposition on GET (and HEAD).
-func (r *Registry) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodGet && req.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		w.Header().Set("Content-Type", ContentType)
-		if req.Method == http.MethodHead {
-			return
-		}
-		_ = r.WriteText(w)
-	})
 }
 
 // WriteText writes every family in the text exposition format 0.0.4:

@@ -3,8 +3,6 @@ package metrics
 import (
 	"bytes"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -177,21 +175,6 @@ func TestConcurrent(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
-	}
-}
-
-func TestHandler(t *testing.T) {
-	r := NewRegistry()
-	r.Counter("c_total", "c").With().Inc()
-	rec := httptest.NewRecorder()
-	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if rec.Code != 200 || rec.Header().Get("Content-Type") != ContentType || !strings.Contains(rec.Body.String(), "c_total 1\n") {
-		t.Errorf("GET = %d %q %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
-	}
-	rec = httptest.NewRecorder()
-	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/metrics", nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("POST = %d, want 405", rec.Code)
 	}
 }
 
