@@ -212,3 +212,29 @@ func TestMetricsAndReady(t *testing.T) {
 		t.Error("the metrics listener still answers after Close")
 	}
 }
+
+// TestMetricsBinary runs the keyfort binary with --metrics-listen (through
+// KEYFORT_METRICS_LISTEN) and --log-requests, scrapes it after a call, and
+// checks that the metrics address is refused when it is --listen's.
+func TestMetricsBinary(t *testing.T) {
+	same := freePort(t)
+	_, errOut, status := runKeyfort(t, "serve", "--data", t.TempDir(), "--listen", same, "--metrics-listen", same)
+	if want := "keyfort: config: metrics-listen: " + same + " is the address of --listen (" + same +
+		"); metrics need a listener of their own\n"; status != 2 || errOut != want {
+		t.Errorf("serve with --metrics-listen = --listen: exit %d, stderr %q; want 2, %q", status, errOut, want)
+	}
+
+	maddr := freePort(t)
+	p := startBinary(t, t.TempDir(), "KEYFORT_METRICS_LISTEN="+maddr, "KEYFORT_LOG_REQUESTS=true")
+	ctx := ctxT(t)
+	_, err := p.kms().ListKeys(ctx, &kms.ListKeysInput{})
+	mustNoErr(t, err, "ListKeys")
+	m := scrape(t, "http://"+maddr+"/metrics")
+	if got := m[`keyfort_requests_total{service="kms",operation="ListKeys",code="OK"}`]; got != 1 {
+		t.Errorf("ListKeys OK = %v, want 1", got)
+	}
+	p.stop(t)
+	if !strings.Contains(p.logs.String(), "metrics listening") {
+		t.Errorf("no metrics listener line in the log:\n%s", p.logs.String())
+	}
+}
