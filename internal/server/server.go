@@ -132,8 +132,11 @@ type Config struct {
 	// Ready reports whether the server is ready for traffic (GET /ready:
 	// the store answers and the background jobs run). Nil means Health.
 	Ready func(ctx context.Context) error
-	// Metrics, if set, receives the request metrics (see the package
-	// comment of metrics for the names). Nil records nothing.
+	// Metrics, if set, receives the request metrics:
+	// keyfort_requests_total{service,operation,code} (code OK or the
+	// error code; the series of declared codes exist from the start),
+	// keyfort_request_duration_seconds{service,operation} and
+	// keyfort_audit_writes_total{result}. Nil records nothing.
 	Metrics *metrics.Registry
 	// LogRequests logs one line per AWS request at info level (operation,
 	// status, duration, request id; never a value); else at debug level.
