@@ -1467,7 +1467,7 @@ class Smoke:
         ensure(code == 0, "aws sts get-caller-identity exited %d: %s" % (code, err.strip()))
         eq(json.loads(stdout), want, "aws sts get-caller-identity")
         code, stdout, err = self.aws("sts", "assume-role", "--region", REGION, "--role-arn",
-                                     "arn:aws:iam::%s:role/r" % ACCOUNT, "--role-session-name", "s")
+                                     "arn:aws:iam::%s:role/r" % ACCOUNT, "--role-session-name", "smoke")
         ensure(code != 0, "aws sts assume-role exited 0 with %r" % stdout.strip())
         ensure("InvalidAction" in err and "serves only the STS action GetCallerIdentity" in err,
                "aws sts assume-role stderr %r lacks InvalidAction and Keyfort's message" % err.strip())
