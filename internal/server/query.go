@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -69,6 +71,14 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, reqID string
 	action := ""
 	status := http.StatusOK
 	defer func() {
+		if p := recover(); p != nil {
+			// Keep serving; answer the internal error (nothing was written
+			// yet: the answer is written last).
+			s.log.Error("panic while serving request", "request_id", reqID, "op", "sts."+action,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			status = http.StatusInternalServerError
+			writeQueryError(w, awserr.WithStatus(status, awserr.CodeInternalFailure, InternalMessage), reqID)
+		}
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.LogAttrs(ctx, slog.LevelDebug, "request",
 				slog.String("op", "sts."+action), slog.Int("status", status),
@@ -83,7 +93,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, reqID string
 		if err := s.auditQuery(ctx, start, reqID, caller, action, e); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
 				slog.String("request_id", reqID), slog.String("error", err.Error()))
-			e = awserr.WithStatus(http.StatusInternalServerError, "InternalFailure", InternalMessage)
+			e = awserr.WithStatus(http.StatusInternalServerError, awserr.CodeInternalFailure, InternalMessage)
 			status = e.Status
 		}
 		writeQueryError(w, e, reqID)
@@ -115,7 +125,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, reqID string
 		if !ok {
 			s.log.LogAttrs(ctx, slog.LevelError, "internal error",
 				slog.String("request_id", reqID), slog.String("error", err.Error()))
-			e = awserr.WithStatus(http.StatusInternalServerError, "InternalFailure", InternalMessage)
+			e = awserr.WithStatus(http.StatusInternalServerError, awserr.CodeInternalFailure, InternalMessage)
 		}
 		fail(queryAuthError(e))
 		return
@@ -133,7 +143,7 @@ func (s *Server) serveQuery(w http.ResponseWriter, r *http.Request, reqID string
 		s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
 			slog.String("request_id", reqID), slog.String("error", err.Error()))
 		status = http.StatusInternalServerError
-		writeQueryError(w, awserr.WithStatus(status, "InternalFailure", InternalMessage), reqID)
+		writeQueryError(w, awserr.WithStatus(status, awserr.CodeInternalFailure, InternalMessage), reqID)
 		return
 	}
 	out := appendCallerIdentity((*bufp)[:0], caller, reqID)

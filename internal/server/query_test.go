@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,5 +160,23 @@ func TestAppendXMLText(t *testing.T) {
 	}
 	if err := xml.Unmarshal([]byte("<x>"+got+"</x>"), &v); err != nil || v.S != "a<b>&\"'\uFFFD\n\uFFFD é" {
 		t.Errorf("round trip: %q, %v", v.S, err)
+	}
+}
+
+func TestQueryAuditFailClosed(t *testing.T) {
+	ts := newTestServer(t)
+	ts.audit.SetError(errors.New("disk full"))
+	for _, body := range []string{"Action=GetCallerIdentity&Version=2011-06-15", "Action=AssumeRole&Version=2011-06-15"} {
+		w := ts.doQuery(t, "application/x-www-form-urlencoded", body, "sts")
+		var got queryError
+		if err := xml.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%v: %s", err, w.Body)
+		}
+		if w.Code != 500 || got.Type != "Receiver" || got.Code != "InternalFailure" || strings.Contains(w.Body.String(), "111122223333") {
+			t.Errorf("%s: status %d, error %+v", body, w.Code, got)
+		}
+	}
+	if !strings.Contains(ts.logs.String(), "disk full") {
+		t.Errorf("audit failure not logged: %s", ts.logs.String())
 	}
 }
