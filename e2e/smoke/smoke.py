@@ -1457,6 +1457,21 @@ class Smoke:
         ensure("ResourceNotFoundException" in err, "aws secretsmanager get-secret-value stderr %r lacks ResourceNotFoundException" % err.strip())
         ensure(SECRET_NOT_FOUND in err, "aws secretsmanager get-secret-value stderr %r lacks %r" % (err.strip(), SECRET_NOT_FOUND))
 
+    # ---- STS --------------------------------------------------------------
+
+    def check_sts_get_caller_identity(self):
+        want = {"Account": ACCOUNT, "Arn": "arn:aws:iam::%s:root" % ACCOUNT, "UserId": ACCOUNT}
+        out = self.client(REGION, ACCESS_KEY, service="sts").get_caller_identity()
+        eq({k: out.get(k) for k in want}, want, "boto3 sts get_caller_identity")
+        code, stdout, err = self.aws("sts", "get-caller-identity", "--region", REGION, "--output", "json")
+        ensure(code == 0, "aws sts get-caller-identity exited %d: %s" % (code, err.strip()))
+        eq(json.loads(stdout), want, "aws sts get-caller-identity")
+        code, stdout, err = self.aws("sts", "assume-role", "--region", REGION, "--role-arn",
+                                     "arn:aws:iam::%s:role/r" % ACCOUNT, "--role-session-name", "smoke")
+        ensure(code != 0, "aws sts assume-role exited 0 with %r" % stdout.strip())
+        ensure("InvalidAction" in err and "serves only the STS action GetCallerIdentity" in err,
+               "aws sts assume-role stderr %r lacks InvalidAction and Keyfort's message" % err.strip())
+
     # ---- Secrets Manager: resource policies ------------------------------
 
     POLICY_ROLE = {"Version": "2012-10-17", "Statement": [{
@@ -1787,6 +1802,7 @@ CHECKS = [
     ("SM errors", "check_sm_errors"),
     ("aws secretsmanager create-secret / get-secret-value (CLI)", "check_sm_cli"),
     ("aws secretsmanager get-secret-value missing fails (CLI)", "check_sm_cli_error"),
+    ("STS GetCallerIdentity (boto3, aws sts get-caller-identity); assume-role refused (CLI)", "check_sts_get_caller_identity"),
     ("SM Put/Get/DeleteResourcePolicy", "check_sm_resource_policy"),
     ("SM ValidateResourcePolicy", "check_sm_validate_resource_policy"),
     ("SM BatchGetSecretValue (SecretIdList, Filters)", "check_sm_batch_get"),

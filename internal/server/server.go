@@ -406,6 +406,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"Keyfort serves AWS requests on POST / and health on GET /health"), "message")
 		return
 	}
+	if isQuery(r) {
+		s.serveQuery(w, r, reqID)
+		return
+	}
 	s.serveAWS(w, r, reqID)
 }
 
@@ -421,9 +425,14 @@ func (s *Server) serveListened(w http.ResponseWriter, r *http.Request) {
 		}
 		s.log.LogAttrs(r.Context(), slog.LevelDebug, "refused a request for another host (dev mode)",
 			slog.String("remote", r.RemoteAddr))
-		s.writeError(w, awserr.WithStatus(http.StatusForbidden, awserr.CodeAccessDenied,
+		e := awserr.WithStatus(http.StatusForbidden, awserr.CodeAccessDenied,
 			"Keyfort in dev auth mode serves only requests whose Host is localhost, a loopback address "+
-				"or its listen address (protection against DNS rebinding); use that address, or strict auth"), field)
+				"or its listen address (protection against DNS rebinding); use that address, or strict auth")
+		if r.URL.Path == "/" && isQuery(r) {
+			writeQueryError(w, queryAuthError(e), w.Header()[headerRequestID][0])
+			return
+		}
+		s.writeError(w, e, field)
 		return
 	}
 	s.ServeHTTP(w, r)
