@@ -13,6 +13,7 @@ import (
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/seed"
 	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/webhook"
@@ -44,6 +45,8 @@ type services struct {
 	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
 	// part of KMS's jobs), for the last time at shutdown.
 	flushUsage func(context.Context) error
+	// seed applies a seed file (KMS first: secrets may name seeded keys).
+	seed func(context.Context, *seed.File) error
 }
 
 // jobRunner performs the background work that is due, once.
@@ -86,7 +89,7 @@ func newServices(d serviceDeps) services {
 		Logger: d.logger.With("service", "kms"),
 	})
 	smLog := d.logger.With("service", "secretsmanager")
-	var sm smapi.Service = secretsmanager.New(secretsmanager.Config{
+	smImpl := secretsmanager.New(secretsmanager.Config{
 		Store:    d.store,
 		KMS:      k,
 		Now:      d.now,
@@ -94,12 +97,19 @@ func newServices(d serviceDeps) services {
 		Logger:   smLog,
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
 	})
+	var sm smapi.Service = smImpl
 	events := d.events
 	if events == nil {
 		events = cloudtrail.NoEvents{} // a test's services without a trail
 	}
 	ct := cloudtrail.New(cloudtrail.Config{Finder: events, Now: d.now})
 	s := services{kms: k, sm: sm, ct: ct, flushUsage: k.FlushKeyUsage}
+	s.seed = func(ctx context.Context, f *seed.File) error {
+		if err := k.Seed(ctx, f.Keys); err != nil {
+			return err
+		}
+		return smImpl.Seed(ctx, f.Secrets)
+	}
 	for _, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)
