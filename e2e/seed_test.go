@@ -13,7 +13,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
@@ -354,5 +357,60 @@ func TestSeed(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSeedOpenSSLKeys seeds private keys as openssl writes them (secp256k1
+// in SEC 1 and PKCS#8, P-384, Ed25519 and RSA in PKCS#8): GetPublicKey
+// answers openssl's public key, and a secp256k1 signature verifies.
+func TestSeedOpenSSLKeys(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("no openssl command")
+	}
+	dir := t.TempDir()
+	keys := []struct {
+		id, spec string
+		gen      []string
+	}{
+		{"00000000-0000-4000-8000-000000000001", "ECC_SECG_P256K1", []string{"ecparam", "-genkey", "-name", "secp256k1", "-noout"}},
+		{"00000000-0000-4000-8000-000000000002", "ECC_SECG_P256K1", []string{"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:secp256k1"}},
+		{"00000000-0000-4000-8000-000000000003", "ECC_NIST_P384", []string{"genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"}},
+		{"00000000-0000-4000-8000-000000000004", "ECC_NIST_EDWARDS25519", []string{"genpkey", "-algorithm", "ed25519"}},
+		{"00000000-0000-4000-8000-000000000005", "RSA_3072", []string{"genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"}},
+	}
+	var doc strings.Builder
+	doc.WriteString("keys:\n")
+	pubs := map[string][]byte{}
+	for i, k := range keys {
+		keyFile := filepath.Join(dir, fmt.Sprintf("k%d.pem", i))
+		args := append(append([]string{}, k.gen...), "-out", keyFile)
+		if b, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, b)
+		}
+		pub, err := exec.Command("openssl", "pkey", "-in", keyFile, "-pubout", "-outform", "DER").Output()
+		mustNoErr(t, err, "openssl pkey -pubout")
+		pubs[k.id] = pub
+		pemText, err := os.ReadFile(keyFile)
+		mustNoErr(t, err, "read key")
+		fmt.Fprintf(&doc, "  - key_id: %s\n    key_spec: %s\n    key_usage: SIGN_VERIFY\n    private_key_pem: |\n      %s\n",
+			k.id, k.spec, strings.ReplaceAll(strings.TrimSpace(string(pemText)), "\n", "\n      "))
+	}
+	srv := keyfortest.Start(t, withSeed(writeSeed(t, doc.String())))
+	c := srv.KMS()
+	for _, k := range keys {
+		out, err := c.GetPublicKey(ctxT(t), &kms.GetPublicKeyInput{KeyId: aws.String(k.id)})
+		mustNoErr(t, err, "GetPublicKey "+k.spec)
+		if !bytes.Equal(out.PublicKey, pubs[k.id]) {
+			t.Fatalf("%s (%s): GetPublicKey is not openssl's public key", k.id, k.spec)
+		}
+	}
+	msg := []byte("seeded secp256k1")
+	sig, err := c.Sign(ctxT(t), &kms.SignInput{KeyId: aws.String(keys[0].id), Message: msg, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	mustNoErr(t, err, "Sign secp256k1")
+	s, err := secpecdsa.ParseDERSignature(sig.Signature)
+	mustNoErr(t, err, "ParseDERSignature")
+	d := sha256.Sum256(msg)
+	if !s.Verify(d[:], parseSecp256k1SPKI(t, pubs[keys[0].id])) {
+		t.Fatal("the seeded secp256k1 key's signature does not verify")
 	}
 }

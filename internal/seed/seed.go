@@ -13,6 +13,8 @@ package seed
 import (
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -294,11 +296,53 @@ func pkcs8(text string) ([]byte, error) {
 	case "EC PRIVATE KEY":
 		k, err := x509.ParseECPrivateKey(block.Bytes)
 		if err != nil {
-			return nil, errors.New("private_key_pem is not a SEC 1 EC private key of a NIST curve; give other curves as PKCS#8 (BEGIN PRIVATE KEY)")
+			return sec1ToPKCS8(block.Bytes)
 		}
 		return x509.MarshalPKCS8PrivateKey(k)
 	}
 	return nil, fmt.Errorf("private_key_pem is a %q block; Keyfort reads PRIVATE KEY, RSA PRIVATE KEY and EC PRIVATE KEY", block.Type)
+}
+
+var (
+	oidPublicKeyEC = asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}
+	oidSecp256k1   = asn1.ObjectIdentifier{1, 3, 132, 0, 10}
+	oidSM2         = asn1.ObjectIdentifier{1, 2, 156, 10197, 1, 301}
+)
+
+// sec1ToPKCS8 wraps a SEC 1 private key of a curve crypto/x509 does not
+// know (secp256k1, as `openssl ecparam -genkey -name secp256k1` writes it,
+// and SM2) in PKCS#8, the curve moved to the algorithm identifier (RFC 5915
+// section 3). The KMS service checks the key itself.
+func sec1ToPKCS8(der []byte) ([]byte, error) {
+	var sec1 struct {
+		Version    int
+		PrivateKey []byte
+		Curve      asn1.ObjectIdentifier `asn1:"optional,explicit,tag:0"`
+		PublicKey  asn1.BitString        `asn1:"optional,explicit,tag:1"`
+	}
+	refused := errors.New("private_key_pem is not a SEC 1 EC private key of a curve Keyfort knows (NIST P-256, P-384, P-521, secp256k1, SM2)")
+	if rest, err := asn1.Unmarshal(der, &sec1); err != nil || len(rest) > 0 || !(sec1.Curve.Equal(oidSecp256k1) || sec1.Curve.Equal(oidSM2)) {
+		return nil, refused
+	}
+	defer clear(sec1.PrivateKey)
+	inner, err := asn1.Marshal(struct {
+		Version    int
+		PrivateKey []byte
+		PublicKey  asn1.BitString `asn1:"optional,explicit,tag:1"`
+	}{sec1.Version, sec1.PrivateKey, sec1.PublicKey})
+	if err != nil {
+		return nil, refused
+	}
+	defer clear(inner)
+	curve, err := asn1.Marshal(sec1.Curve)
+	if err != nil {
+		return nil, refused
+	}
+	return asn1.Marshal(struct {
+		Version    int
+		Algo       pkix.AlgorithmIdentifier
+		PrivateKey []byte
+	}{0, pkix.AlgorithmIdentifier{Algorithm: oidPublicKeyEC, Parameters: asn1.RawValue{FullBytes: curve}}, inner})
 }
 
 func secretOf(y secretYAML, account, region string) (secretsmanager.SeedSecret, error) {
