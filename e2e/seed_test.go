@@ -414,3 +414,36 @@ func TestSeedOpenSSLKeys(t *testing.T) {
 		t.Fatal("the seeded secp256k1 key's signature does not verify")
 	}
 }
+
+// TestSeedBinary: `keyfort serve` with KEYFORT_SEED makes the entries and
+// starts again on them; `--seed` with a bad file exits 1 with one line naming
+// the entry and creates nothing.
+func TestSeedBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary; skipped in -short mode")
+	}
+	file := writeSeed(t, "keys:\n  - key_id: "+seedAES+"\n    aliases: [alias/bin]\nsecrets:\n  - name: bin/secret\n    secret_string: bin-value\n")
+	dir := filepath.Join(t.TempDir(), "data")
+	for range 2 {
+		p := startBinary(t, dir, "KEYFORT_SEED="+file)
+		d, err := p.kms().DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/bin")})
+		mustNoErr(t, err, "DescribeKey alias/bin")
+		if aws.ToString(d.KeyMetadata.KeyId) != seedAES {
+			t.Fatalf("alias/bin names %s", aws.ToString(d.KeyMetadata.KeyId))
+		}
+		p.stop(t)
+	}
+	bad := writeSeed(t, "keys:\n  - key_id: "+seedAES+"\n    key_spec: HMAC_256\n    material_base64: c2hvcnQ=\n")
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	out, err := exec.Command(keyfortBinary(t), "serve", "--listen", freePort(t), "--data", fresh, "--seed", bad).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("serve with a bad seed file: %v\n%s", err, out)
+	}
+	want := "keyfort: app: seed " + bad + ": keys[0] (key " + seedAES + "): material_base64 of an HMAC_256 key must be 32 to 64 bytes, not 5\n"
+	if string(out) != want {
+		t.Fatalf("serve with a bad seed file said\n%q, want\n%q", out, want)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a refused start created the data directory: %v", err)
+	}
+}

@@ -369,7 +369,7 @@ func (s *Service) checkSeeded(ctx context.Context, tx storage.Tx, rec *storage.R
 		return seedErr(sk.KeyID, "a key with this id exists and was not made from a seed file")
 	}
 	if field := k.meta.Seed.diff(def); field != "" {
-		return seedErr(sk.KeyID, "the stored key was seeded with another %s; restore the entry or start with a new data directory", field)
+		return seedErr(sk.KeyID, "the entry's %s changed since the key was seeded; restore it or start with a new data directory", field)
 	}
 	if sk.Material == nil || len(k.meta.Materials) == 0 {
 		return nil
@@ -385,7 +385,7 @@ func (s *Service) checkSeeded(ctx context.Context, tx storage.Tx, rec *storage.R
 	}
 	defer clear(raw)
 	if subtle.ConstantTimeCompare(raw, sk.Material) != 1 {
-		return seedErr(sk.KeyID, "the stored key was seeded with other material; restore the entry or start with a new data directory")
+		return seedErr(sk.KeyID, "the entry's material changed since the key was seeded; restore it or start with a new data directory")
 	}
 	return nil
 }

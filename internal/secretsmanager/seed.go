@@ -344,7 +344,7 @@ func (s *Service) checkSeeded(ctx context.Context, sec *secret, sc *SeedSecret, 
 		return seedErr(sc.Name, "a secret with this name exists and was not made from a seed file")
 	}
 	if field := sec.meta.Seed.diff(def); field != "" {
-		return seedErr(sc.Name, "the stored secret was seeded with another %s; restore the entry or start with a new data directory", field)
+		return seedErr(sc.Name, "the entry's %s changed since the secret was seeded; restore it or start with a new data directory", field)
 	}
 	for _, v := range sc.Versions {
 		if _, ok := sec.meta.Versions[v.ID]; !ok {
@@ -357,7 +357,7 @@ func (s *Service) checkSeeded(ctx context.Context, sec *secret, sc *SeedSecret, 
 		same := old.equal(seedValue(v))
 		clear(old.data)
 		if !same {
-			return seedErr(sc.Name, "the stored secret was seeded with another value of version %s; restore the entry or start with a new data directory", v.ID)
+			return seedErr(sc.Name, "the entry's value of version %s changed since the secret was seeded; restore it or start with a new data directory", v.ID)
 		}
 	}
 	return nil

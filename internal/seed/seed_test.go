@@ -188,3 +188,38 @@ func TestLoadNamesFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// TestREADMEExample parses the README's example seed file, its PEM's "..."
+// replaced by a key.
+func TestREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i := strings.Index(readme, "## Fixtures (--seed)")
+	if i < 0 {
+		t.Fatal("README has no Fixtures (--seed) section")
+	}
+	start := strings.Index(readme[i:], "```yaml\n")
+	end := strings.Index(readme[i+start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no yaml block in the Fixtures section")
+	}
+	doc := readme[i+start+8 : i+start+8+end]
+	k, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	body := strings.TrimSpace(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
+	body = strings.TrimSuffix(strings.TrimPrefix(body, "-----BEGIN PRIVATE KEY-----\n"), "\n-----END PRIVATE KEY-----")
+	if !strings.Contains(doc, "      ...\n") {
+		t.Fatal("the example's PEM has no ... to replace")
+	}
+	doc = strings.Replace(doc, "      ...\n", "      "+strings.ReplaceAll(body, "\n", "\n      ")+"\n", 1)
+	f, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("the README's example: %v", err)
+	}
+	if len(f.Keys) != 4 || len(f.Secrets) != 2 || f.Keys[3].Region != "eu-west-1" || !f.Keys[3].Disabled || f.Keys[0].RotationPeriodDays != 365 {
+		t.Fatalf("the README's example gave %d keys, %d secrets: %+v", len(f.Keys), len(f.Secrets), f.Keys[3])
+	}
+}
