@@ -447,3 +447,51 @@ func TestSeedBinary(t *testing.T) {
 		t.Fatalf("a refused start created the data directory: %v", err)
 	}
 }
+
+// TestSeedPostgresNodes: nodes of one PostgreSQL store starting at once with
+// the same seed file all start, and the store holds each entry once.
+func TestSeedPostgresNodes(t *testing.T) {
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	f := newSeedFixture(t)
+	file := writeSeed(t, f.yaml("blue"))
+	root := make([]byte, 32)
+	rand.Read(root)
+	first := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(root))
+	nodes := make([]*keyfortest.Server, 3)
+	done := make(chan int)
+	for i := range nodes {
+		go func() {
+			defer func() { done <- i }()
+			nodes[i] = keyfortest.Start(t, keyfortest.WithNodeOf(first), keyfortest.WithRootKey(root), withSeed(file),
+				keyfortest.WithName(fmt.Sprintf("node%d", i)))
+		}()
+	}
+	for range nodes {
+		<-done
+	}
+	for i, n := range nodes {
+		if n == nil {
+			t.Fatalf("node %d did not start", i)
+		}
+	}
+	lk, err := first.KMS().ListKeys(ctxT(t), &kms.ListKeysInput{})
+	mustNoErr(t, err, "ListKeys")
+	if len(lk.Keys) != 7 {
+		t.Fatalf("%d keys, want 6 seeded and aws/secretsmanager", len(lk.Keys))
+	}
+	enc, err := nodes[0].KMS().Encrypt(ctxT(t), &kms.EncryptInput{KeyId: aws.String("alias/app"), Plaintext: []byte("pg")})
+	mustNoErr(t, err, "Encrypt")
+	dec, err := nodes[2].KMS().Decrypt(ctxT(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	mustNoErr(t, err, "Decrypt on another node")
+	if string(dec.Plaintext) != "pg" {
+		t.Fatal("Decrypt on another node")
+	}
+	gv, err := nodes[1].SecretsManager().GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String("app/db")})
+	mustNoErr(t, err, "GetSecretValue")
+	if aws.ToString(gv.SecretString) != seedValue {
+		t.Fatal("app/db on PostgreSQL")
+	}
+}

@@ -21,10 +21,12 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -102,13 +104,17 @@ func seedErr(id, format string, args ...any) error {
 	return &SeedError{Entry: "key " + id, Msg: fmt.Sprintf(format, args...)}
 }
 
-// seedMaterialID is the material id of a seeded key's first material,
-// derived from the key id, so that a server seeded from the same file with
-// the same material opens the ciphertexts another one made (a
-// CiphertextBlob names its material id).
-func seedMaterialID(keyID string) string {
-	sum := sha256.Sum256([]byte("keyfort seed material id\x00" + keyID))
-	return hex.EncodeToString(sum[:16])
+// seedMaterialID is the material id of a seeded key's fixed material,
+// derived from the key id and the material (a 128-bit check value of it,
+// as a key check value), so that a server seeded from the same file opens
+// the ciphertexts another one made (a CiphertextBlob names its material
+// id), and an id never stands for two materials (material caches are keyed
+// by id).
+func seedMaterialID(keyID string, material []byte) string {
+	h := sha256.New()
+	h.Write([]byte("keyfort seed material id\x00" + keyID + "\x00"))
+	h.Write(material)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // hmacSizes are the lengths AWS accepts for imported HMAC key material, in
@@ -173,9 +179,9 @@ func CheckSeedKey(k *SeedKey) error {
 	}
 	for tk, tv := range k.Tags {
 		switch {
-		case len(tk) < 1 || len(tk) > 128:
+		case utf8.RuneCountInString(tk) < 1 || utf8.RuneCountInString(tk) > 128:
 			return seedErr(id, "tag key %q must be 1 to 128 characters long", tk)
-		case len(tv) > 256:
+		case utf8.RuneCountInString(tv) > 256:
 			return seedErr(id, "the value of tag %q is longer than 256 characters", tk)
 		case strings.HasPrefix(strings.ToLower(tk), "aws:"):
 			return seedErr(id, "tag key %q: keys beginning with aws: are reserved for AWS use", tk)
@@ -285,7 +291,12 @@ func (s *Service) Seed(ctx context.Context, keys []SeedKey) error {
 		}
 	}
 	for i := range keys {
-		if err := s.seedKey(ctx, &keys[i]); err != nil {
+		err := s.seedKey(ctx, &keys[i])
+		if errors.Is(err, storage.ErrExists) || errors.Is(err, storage.ErrConflict) {
+			// Another node sharing the store made it meanwhile: compare.
+			err = s.seedKey(ctx, &keys[i])
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -306,7 +317,10 @@ func (s *Service) seedKey(ctx context.Context, sk *SeedKey) error {
 		}
 		for _, a := range sk.Aliases {
 			arec, err := tx.Get(ctx, kindAlias, scope, a)
-			if err == nil {
+			if err == nil && arec.Parent == sk.KeyID {
+				// The key was made meanwhile by another node: Seed looks again.
+				return fmt.Errorf("kms: alias %s: %w", a, storage.ErrExists)
+			} else if err == nil {
 				return seedErr(sk.KeyID, "alias %s already names key %s", a, arec.Parent)
 			} else if !errors.Is(err, storage.ErrNotFound) {
 				return wrap("get alias", err)
@@ -330,13 +344,19 @@ func (s *Service) seedKey(ctx context.Context, sk *SeedKey) error {
 			next := now.Add(time.Duration(sk.RotationPeriodDays) * day)
 			meta.RotationEnabled, meta.RotationPeriod, meta.NextRotation = true, sk.RotationPeriodDays, &next
 		}
-		matID := seedMaterialID(sk.KeyID)
-		raw := sk.Material
-		if raw == nil {
+		raw, matID := sk.Material, ""
+		if raw != nil {
+			matID = seedMaterialID(sk.KeyID, raw)
+		} else {
 			if raw, err = s.randomMaterial(sk.KeySpec); err != nil {
 				return err
 			}
 			defer clear(raw)
+			mid, err := keymaterial.NewMaterialID(s.rand)
+			if err != nil {
+				return wrap("new material id", err)
+			}
+			matID = hex.EncodeToString(mid[:])
 		}
 		if err := s.insertMaterial(ctx, tx, scope, sk.KeyID, matID, raw, now); err != nil {
 			return err
@@ -352,7 +372,11 @@ func (s *Service) seedKey(ctx context.Context, sk *SeedKey) error {
 		}
 		for _, a := range sk.Aliases {
 			if err := insertAlias(ctx, tx, scope, a, sk.KeyID, now); err != nil {
-				return seedErr(sk.KeyID, "alias %s: %s", a, awsMessage(err))
+				var ae *awserr.Error
+				if errors.As(err, &ae) { // made meanwhile (another node): Seed looks again
+					return fmt.Errorf("kms: insert alias %s: %w", a, storage.ErrExists)
+				}
+				return err
 			}
 		}
 		return nil

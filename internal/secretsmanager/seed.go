@@ -250,7 +250,12 @@ func (s *Service) Seed(ctx context.Context, secrets []SeedSecret) error {
 		}
 	}
 	for i := range secrets {
-		if err := s.seedSecret(ctx, &secrets[i]); err != nil {
+		err := s.seedSecret(ctx, &secrets[i])
+		if errors.Is(err, storage.ErrExists) || errors.Is(err, storage.ErrConflict) {
+			// Another node sharing the store made it meanwhile: compare.
+			err = s.seedSecret(ctx, &secrets[i])
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -321,9 +326,6 @@ func (s *Service) seedSecret(ctx context.Context, sc *SeedSecret) error {
 			return err
 		}
 		if err := tx.Insert(ctx, sec.rec); err != nil {
-			if errors.Is(err, storage.ErrExists) {
-				return seedErr(sc.Name, "the secret was created meanwhile")
-			}
 			return wrap("insert secret", err)
 		}
 		return nil
