@@ -336,6 +336,16 @@ func TestSeed(t *testing.T) {
 		t.Fatalf("changed material: %q", msg)
 	}
 
+	cfg.Seed = writeSeed(t, strings.Replace(f.yaml("blue"), seedValue, `{"password":"another"}`, 1))
+	a, err = app.New(context.Background(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err == nil {
+		a.Close()
+		t.Fatal("a changed secret value was accepted")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "secret app/db: the entry's value of version") || strings.Contains(msg, "another") {
+		t.Fatalf("changed secret value: %q", msg)
+	}
+
 	// No seeded plaintext in the database files.
 	other.Close()
 	for _, dir := range []string{srv.DataDir, other.DataDir} {
