@@ -49,6 +49,7 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/durable", []string{module + "/"}, "durable is a leaf"},
 		{module + "/internal/partition", []string{module + "/"}, "partition is a leaf"},
 		{module + "/internal/progress", []string{module + "/"}, "progress is a leaf"},
+		{module + "/internal/metrics", []string{module + "/", "net/http"}, "metrics is a leaf the services take through their Config: no HTTP (the app serves it)"},
 		{module + "/internal/clock", []string{module + "/", "net/http"}, "clock is a leaf the server and the CLI share: the clock, its wire form and durations"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},

@@ -14,9 +14,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
@@ -25,6 +27,7 @@ import (
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/seed"
 	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/sigv4"
@@ -82,14 +85,21 @@ type App struct {
 	// flushUsage writes KMS's key uses not yet stored, at shutdown.
 	flushUsage func(context.Context) error
 	every      time.Duration
-	creds      *liveCredentials // strict auth only
-	tls        *liveTLS         // TLS only
+	creds      *liveCredentials  // strict auth only
+	tls        *liveTLS          // TLS only
+	metrics    *metrics.Registry // --metrics-listen only, else nil
+	// running is set once Start has started the jobs and cleared when
+	// Close begins (GET /ready).
+	running atomic.Bool
 
 	mu       sync.Mutex
 	listener net.Listener
 	serveErr chan error
 	stopJobs context.CancelFunc
 	jobsDone chan struct{}
+	// The metrics listener (--metrics-listen), after Start.
+	metricsL   net.Listener
+	metricsSrv *http.Server
 
 	closeOnce sync.Once
 	closeErr  error
@@ -142,6 +152,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if a.every <= 0 {
 		a.every = JobInterval
 	}
+	if cfg.MetricsListen != "" {
+		a.metrics = metrics.NewRegistry()
+	}
 	opened := a // the early returns below set a to nil
 	defer func() {
 		if err != nil {
@@ -191,7 +204,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		return nil, err
 	}
 
-	if a.store, err = openStore(ctx, cfg, opts.PostgresSchema, log); err != nil {
+	if a.store, err = openStore(ctx, cfg, opts.PostgresSchema, log, a.metrics); err != nil {
 		return nil, err
 	}
 	// The store says which root key it is sealed under (one read), before
@@ -274,8 +287,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 
 		rotationWebhooks: cfg.RotationWebhooks,
 		events:           events,
+		metrics:          a.metrics,
 	})
-	a.jobs = svcs.jobs
 	a.flushUsage = svcs.flushUsage
 	if seedFile != nil {
 		// Before serving: keys and secrets the file defines and the store
@@ -286,7 +299,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		}
 		log.Info("seed file applied", "file", cfg.Seed, "keys", len(seedFile.Keys), "secrets", len(seedFile.Secrets))
 	}
-	a.jobs = append(a.jobs, &auditJobs{trail: trail, now: now, files: cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0})
+	a.jobs = measureJobs(a.metrics, append(svcs.jobNames, "audit"),
+		append(svcs.jobs, &auditJobs{trail: trail, now: now, files: cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0}))
 	a.server, err = server.New(server.Config{
 		Services: []server.Service{
 			kmsServer(svcs),
@@ -302,6 +316,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Logger:            log,
 		Now:               now,
 		Health:            a.store.Ping,
+		Ready:             a.Ready,
+		Metrics:           a.metrics,
+		LogRequests:       cfg.LogRequests,
 		OnUndeclaredError: opts.OnUndeclaredError,
 		Admin:             a.clockHandler(),
 	})
@@ -346,11 +363,11 @@ func rootKeySource(cfg config.Config, envKey string) string {
 	}
 }
 
-func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.Logger) (storage.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.Logger, reg *metrics.Registry) (storage.Store, error) {
 	if cfg.IsPostgres() {
 		return openPostgres(ctx, cfg.Store, schema, log)
 	}
-	s, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Logger: log.With("store", "sqlite")})
+	s, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Logger: log.With("store", "sqlite"), Metrics: reg})
 	if err != nil {
 		return nil, fmt.Errorf("app: open store: %w", err)
 	}
@@ -411,6 +428,10 @@ func (a *App) Start() (err error) {
 		l.Close()
 		return err
 	}
+	if err := a.startMetrics(); err != nil {
+		l.Close()
+		return err
+	}
 	a.listener = l
 	a.serveErr = make(chan error, 1)
 	go func() { a.serveErr <- a.server.Serve(l) }()
@@ -419,6 +440,7 @@ func (a *App) Start() (err error) {
 	a.stopJobs = cancel
 	a.jobsDone = make(chan struct{})
 	go a.runJobs(ctx)
+	a.running.Store(true)
 
 	a.log.Info("keyfort listening", "addr", l.Addr().String(), "auth", a.cfg.Auth, "tls", tlsMode, "data", a.cfg.DataDir)
 	a.warnInsecureDevAuth(l.Addr())
@@ -587,9 +609,11 @@ func (a *App) Run(ctx context.Context) error {
 // than once and before Start.
 func (a *App) Close() error {
 	a.closeOnce.Do(func() {
+		a.running.Store(false) // GET /ready answers 503 from here on
 		var errs []error
 		a.mu.Lock()
 		started := a.listener != nil
+		metricsSrv := a.metricsSrv
 		a.mu.Unlock()
 		if started {
 			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
@@ -609,6 +633,10 @@ func (a *App) Close() error {
 				}
 			}
 			cancel()
+		}
+		if metricsSrv != nil {
+			// Last of the listeners: a scrape sees the shutdown through.
+			_ = metricsSrv.Close()
 		}
 		errs = append(errs, a.closeResources())
 		a.closeErr = errors.Join(errs...)

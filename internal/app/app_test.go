@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -198,5 +199,61 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "in use by another keyfort process") {
 		t.Errorf("second app.New = %v, want the data directory in use", err)
+	}
+}
+
+// TestReadyFollowsStartAndClose checks App.Ready (GET /ready): not ready
+// after New, ready once Start has started the jobs, not ready once Close
+// has begun; and that the metrics listener refuses the main listener's
+// port when Start finds it taken.
+func TestReadyFollowsStartAndClose(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
+	a, err := app.New(t.Context(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Ready(t.Context()); err == nil {
+		t.Error("Ready before Start = nil, want an error")
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ready(t.Context()); err != nil {
+		t.Errorf("Ready after Start = %v", err)
+	}
+	if a.MetricsAddr() == "" || a.MetricsAddr() == a.Addr() {
+		t.Errorf("MetricsAddr = %q beside Addr %q", a.MetricsAddr(), a.Addr())
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ready(t.Context()); err == nil {
+		t.Error("Ready after Close = nil, want an error")
+	}
+}
+
+// TestMetricsListenTaken checks that Start fails, leaving nothing
+// listening, when the metrics address cannot be had.
+func TestMetricsListenTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MetricsListen = l.Addr().String()
+	a, err := app.New(t.Context(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Start(); err == nil || !strings.Contains(err.Error(), "metrics listen") {
+		t.Errorf("Start with the metrics address taken = %v, want a metrics listen error", err)
 	}
 }

@@ -104,7 +104,7 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 		}
 	}()
 	readStore := func() error {
-		if store, err = openStore(ctx, cfg, "", log); err != nil {
+		if store, err = openStore(ctx, cfg, "", log, nil); err != nil {
 			return err
 		}
 		expect, err = readExpectation(ctx, store)

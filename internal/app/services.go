@@ -11,6 +11,7 @@ import (
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/seed"
@@ -32,6 +33,8 @@ type serviceDeps struct {
 	// events is what CloudTrail's LookupEvents reads (Options.EventFinder);
 	// nil finds no events.
 	events cloudtrail.Finder
+	// metrics receives the services' cache metrics; nil records nothing.
+	metrics *metrics.Registry
 }
 
 // services are the service implementations the server dispatches to, and
@@ -42,6 +45,8 @@ type services struct {
 	ct  *cloudtrail.Service
 	// jobs run on a ticker and once at start; nil entries are skipped.
 	jobs []jobRunner
+	// jobNames name jobs, one for one (the job label of the metrics).
+	jobNames []string
 	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
 	// part of KMS's jobs), for the last time at shutdown.
 	flushUsage func(context.Context) error
@@ -82,11 +87,12 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 //     through the Finder the app was given.
 func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
-		Store:  d.store,
-		Sealer: d.sealer,
-		Now:    d.now,
-		Rand:   d.rand,
-		Logger: d.logger.With("service", "kms"),
+		Store:   d.store,
+		Sealer:  d.sealer,
+		Now:     d.now,
+		Rand:    d.rand,
+		Logger:  d.logger.With("service", "kms"),
+		Metrics: d.metrics,
 	})
 	smLog := d.logger.With("service", "secretsmanager")
 	smImpl := secretsmanager.New(secretsmanager.Config{
@@ -96,6 +102,7 @@ func newServices(d serviceDeps) services {
 		Rand:     d.rand,
 		Logger:   smLog,
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
+		Metrics:  d.metrics,
 	})
 	var sm smapi.Service = smImpl
 	events := d.events
@@ -110,9 +117,10 @@ func newServices(d serviceDeps) services {
 		}
 		return smImpl.Seed(ctx, f.Secrets)
 	}
-	for _, svc := range []any{s.kms, s.sm} {
+	for i, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)
+			s.jobNames = append(s.jobNames, []string{"kms", "secretsmanager"}[i])
 		}
 	}
 	return s

@@ -140,6 +140,13 @@ type Config struct {
 	// AuditMaxTotalBytes deletes the oldest rotated audit files while all
 	// of them with the current one exceed it (0 keeps them).
 	AuditMaxTotalBytes int64
+	// MetricsListen, if not empty, is the host:port of a second listener
+	// that serves Prometheus metrics on GET /metrics (plain HTTP, nothing
+	// else). It must differ from Listen. Empty means no metrics listener.
+	MetricsListen string
+	// LogRequests logs one line per AWS request at info level (operation,
+	// status, duration, request id; never a value).
+	LogRequests bool
 }
 
 // Default returns the default configuration.
@@ -258,6 +265,9 @@ func (c Config) Validate() error {
 	if err := c.validateTLS(); err != nil {
 		return err
 	}
+	if err := c.validateMetricsListen(host, port); err != nil {
+		return err
+	}
 	if c.MemoryLimit < 0 {
 		return errorf("memory-limit", "must not be negative")
 	}
@@ -292,6 +302,26 @@ func (c Config) Validate() error {
 		if err := webhook.CheckURL(u); err != nil {
 			return errorf("rotation-webhooks", "the webhook of %s %v", arn, err) // never echo the URL: it may hold a credential
 		}
+	}
+	return nil
+}
+
+// validateMetricsListen checks --metrics-listen: a host:port that is not
+// the address of --listen (host and port as given in listen).
+func (c Config) validateMetricsListen(host, port string) error {
+	if c.MetricsListen == "" {
+		return nil
+	}
+	mhost, mport, err := net.SplitHostPort(c.MetricsListen)
+	if err != nil {
+		return errorf("metrics-listen", "%q is not a host:port address", c.MetricsListen)
+	}
+	if p, err := strconv.Atoi(mport); err != nil || p < 0 || p > 65535 {
+		return errorf("metrics-listen", "port %q is not a number from 0 to 65535", mport)
+	}
+	if mport != "0" && mport == port && (mhost == host || mhost == "" || host == "" ||
+		net.ParseIP(mhost).IsUnspecified() || net.ParseIP(host).IsUnspecified()) {
+		return errorf("metrics-listen", "%s is the address of --listen (%s); metrics need a listener of their own", c.MetricsListen, c.Listen)
 	}
 	return nil
 }
@@ -339,7 +369,7 @@ type setting struct {
 // boolean reports whether the setting's flag is given without a value
 // (--insecure-dev-auth, or --insecure-dev-auth=false).
 func (s setting) boolean() bool {
-	return s.name == "insecure-dev-auth" || s.name == "tls-self-signed"
+	return s.name == "insecure-dev-auth" || s.name == "tls-self-signed" || s.name == "log-requests"
 }
 
 func settings() []setting {
@@ -418,6 +448,8 @@ func settings() []setting {
 		{"tls-key", "KEYFORT_TLS_KEY", "PEM private key of --tls-cert", str(func(c *Config) *string { return &c.TLSKey })},
 		{"tls-client-ca", "KEYFORT_TLS_CLIENT_CA", "PEM CA certificates for mutual TLS: clients must present a certificate they signed", str(func(c *Config) *string { return &c.TLSClientCA })},
 		{"tls-self-signed", "KEYFORT_TLS_SELF_SIGNED", "serve HTTPS with a CA and certificate for localhost created in <data>/tls", boolean(func(c *Config) *bool { return &c.TLSSelfSigned })},
+		{"metrics-listen", "KEYFORT_METRICS_LISTEN", "address (host:port) of a second listener serving Prometheus metrics on GET /metrics (default off)", str(func(c *Config) *string { return &c.MetricsListen })},
+		{"log-requests", "KEYFORT_LOG_REQUESTS", "log one line per request at info level (operation, status, duration, request id)", boolean(func(c *Config) *bool { return &c.LogRequests })},
 	}
 }
 
@@ -445,7 +477,8 @@ func parseSize(v string) (int64, error) {
 // Parse reads a YAML configuration file onto the defaults. Keys are the
 // flag names (listen, data, store, auth, credentials, seed, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout, memory-limit, tls-cert, tls-key,
-// tls-client-ca, tls-self-signed, max-connections, read-header-timeout, idle-timeout; '_' may be written for '-'), plus rotation-webhooks,
+// tls-client-ca, tls-self-signed, max-connections, read-header-timeout, idle-timeout,
+// metrics-listen, log-requests; '_' may be written for '-'), plus rotation-webhooks,
 // a mapping of Lambda function ARN to webhook URL that only the file can set (see [Config.RotationWebhooks]). A value
 // may contain ${VAR}, replaced by the environment variable VAR (an unset
 // variable is an error). Errors name the line.

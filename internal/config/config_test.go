@@ -178,6 +178,14 @@ func TestValidate(t *testing.T) {
 			"config: tls-self-signed: cannot be used with --tls-cert and --tls-key"},
 		{"tls client ca without tls", func(c *Config) { c.TLSClientCA = "ca.pem" },
 			"config: tls-client-ca: mutual TLS needs TLS: give --tls-cert and --tls-key, or --tls-self-signed"},
+		{"metrics listener", func(c *Config) { c.MetricsListen = "127.0.0.1:9599" }, ""},
+		{"metrics on port 0 beside listen on port 0", func(c *Config) { c.Listen, c.MetricsListen = "127.0.0.1:0", "127.0.0.1:0" }, ""},
+		{"metrics on the listen address", func(c *Config) { c.MetricsListen = DefaultListen },
+			"config: metrics-listen: 127.0.0.1:4599 is the address of --listen (127.0.0.1:4599); metrics need a listener of their own"},
+		{"metrics on all interfaces at the listen port", func(c *Config) { c.MetricsListen = ":4599" },
+			"config: metrics-listen: :4599 is the address of --listen"},
+		{"metrics not host:port", func(c *Config) { c.MetricsListen = "9599" },
+			`config: metrics-listen: "9599" is not a host:port address`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,6 +251,10 @@ func TestLoadPrecedence(t *testing.T) {
 			func(c Config) bool {
 				return c.TLSCert == "/e/c.pem" && c.TLSKey == "/e/k.pem" && c.TLSClientCA == "/e/ca.pem"
 			}},
+		{"metrics and request logs flags", []string{"--metrics-listen", "127.0.0.1:9599", "--log-requests"}, nil,
+			func(c Config) bool { return c.MetricsListen == "127.0.0.1:9599" && c.LogRequests }},
+		{"metrics env", nil, map[string]string{"KEYFORT_METRICS_LISTEN": "127.0.0.1:9600", "KEYFORT_LOG_REQUESTS": "true"},
+			func(c Config) bool { return c.MetricsListen == "127.0.0.1:9600" && c.LogRequests }},
 		{"tls self-signed flag", []string{"--tls-self-signed"}, nil, func(c Config) bool { return c.TLSSelfSigned && c.TLS() }},
 		{"tls self-signed env", nil, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "true"}, func(c Config) bool { return c.TLSSelfSigned }},
 		{"tls self-signed flag false over env", []string{"--tls-self-signed=false"}, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "1"},

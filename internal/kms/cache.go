@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -21,6 +22,9 @@ type readCache struct {
 	gen uint64
 	max int
 	m   map[cacheKey]cacheEntry
+
+	// keyfort_cache_requests_total{cache="kms_key"|"kms_alias",result}
+	keyHit, keyMiss, aliasHit, aliasMiss *metrics.Counter
 }
 
 type cacheKey struct {
@@ -34,12 +38,15 @@ type cacheEntry struct {
 	target string // kindAlias: the target key id
 }
 
-func newReadCache(store storage.Store, max int) *readCache {
+func newReadCache(store storage.Store, max int, reg *metrics.Registry) *readCache {
 	n, ok := store.(storage.ChangeNotifier)
 	if !ok {
 		return nil // shared store: read through on every request
 	}
 	c := &readCache{max: max, m: make(map[cacheKey]cacheEntry)}
+	v := reg.Counter(metrics.CacheRequests, metrics.CacheRequestsHelp, "cache", "result")
+	c.keyHit, c.keyMiss = v.With("kms_key", "hit"), v.With("kms_key", "miss")
+	c.aliasHit, c.aliasMiss = v.With("kms_alias", "hit"), v.With("kms_alias", "miss")
 	n.Subscribe(c.invalidate)
 	return c
 }
@@ -58,6 +65,16 @@ func (c *readCache) lookup(k cacheKey) (cacheEntry, uint64, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e, ok := c.m[k]
+	switch {
+	case k.kind == kindKey && ok:
+		c.keyHit.Inc()
+	case k.kind == kindKey:
+		c.keyMiss.Inc()
+	case ok:
+		c.aliasHit.Inc()
+	default:
+		c.aliasMiss.Inc()
+	}
 	return e, c.gen, ok
 }
 

@@ -25,6 +25,8 @@ import (
 	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
+
+	"github.com/keyfort/keyfort/internal/metrics"
 )
 
 // Record kinds owned by the KMS service.
@@ -49,6 +51,10 @@ type Config struct {
 	// MaterialCacheSize bounds the number of opened key materials kept in
 	// memory (default 4096).
 	MaterialCacheSize int
+	// Metrics, if set, receives the read cache's hits and misses
+	// (keyfort_cache_requests_total, cache kms_key and kms_alias). Nil
+	// records nothing.
+	Metrics *metrics.Registry
 }
 
 // Service implements kmsapi.Service.
@@ -101,7 +107,7 @@ func New(cfg Config) *Service {
 		n = 4096
 	}
 	s.cache = keymaterial.NewCache(n)
-	s.reads = newReadCache(cfg.Store, 2048)
+	s.reads = newReadCache(cfg.Store, 2048, cfg.Metrics)
 	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")

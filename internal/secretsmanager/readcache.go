@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/keyfort/keyfort/internal/storage"
+
+	"github.com/keyfort/keyfort/internal/metrics"
 )
 
 // maxCachedRecords bounds the read cache (secret and version records).
@@ -38,6 +40,9 @@ type recordCache struct {
 	// read path, which never modifies them (a write path reads its own copy
 	// in its transaction). Invalidated with m.
 	decoded map[recordKey]*secret
+
+	// keyfort_cache_requests_total{cache="sm_secret"|"sm_record",result}
+	secretHit, secretMiss, recordHit, recordMiss *metrics.Counter
 }
 
 type recordKey struct {
@@ -48,12 +53,15 @@ type recordKey struct {
 
 var _ getter = (*recordCache)(nil)
 
-func newRecordCache(store storage.Store) *recordCache {
+func newRecordCache(store storage.Store, reg *metrics.Registry) *recordCache {
 	n, ok := store.(storage.ChangeNotifier)
 	if !ok {
 		return nil // shared store: read through on every request
 	}
 	c := &recordCache{store: store, m: make(map[recordKey]*storage.Record), decoded: make(map[recordKey]*secret)}
+	v := reg.Counter(metrics.CacheRequests, metrics.CacheRequestsHelp, "cache", "result")
+	c.secretHit, c.secretMiss = v.With("sm_secret", "hit"), v.With("sm_secret", "miss")
+	c.recordHit, c.recordMiss = v.With("sm_record", "hit"), v.With("sm_record", "miss")
 	n.Subscribe(c.invalidate)
 	return c
 }
@@ -79,8 +87,10 @@ func (c *recordCache) secret(ctx context.Context, scope storage.Scope, name stri
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
+		c.secretHit.Inc()
 		return sec, nil
 	}
+	c.secretMiss.Inc()
 	rec, err := c.Get(ctx, kindSecret, scope, name)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errSecretNotFound()
@@ -114,9 +124,11 @@ func (c *recordCache) Get(ctx context.Context, kind storage.Kind, scope storage.
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok {
+		c.recordHit.Inc()
 		cp := *rec
 		return &cp, nil
 	}
+	c.recordMiss.Inc()
 	rec, err := c.store.Get(ctx, kind, scope, id)
 	if err != nil {
 		return nil, err

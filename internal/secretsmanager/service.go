@@ -30,6 +30,8 @@ import (
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/uuid"
+
+	"github.com/keyfort/keyfort/internal/metrics"
 )
 
 // Record kinds owned by the Secrets Manager service.
@@ -182,6 +184,10 @@ type Config struct {
 	// Rotation delivers the steps of secret rotations to rotation
 	// functions (see rotation.go); nil means no function can be invoked.
 	Rotation RotationInvoker
+	// Metrics, if set, receives the read cache's hits and misses
+	// (keyfort_cache_requests_total, cache sm_secret and sm_record). Nil
+	// records nothing.
+	Metrics *metrics.Registry
 }
 
 // Service implements smapi.Service. Operations not implemented yet answer
@@ -217,7 +223,7 @@ func New(cfg Config) *Service {
 		lists: newListIndex(cfg.Store),
 
 		rotator: cfg.Rotation,
-		reads:   newRecordCache(cfg.Store),
+		reads:   newRecordCache(cfg.Store, cfg.Metrics),
 	}
 	if s.now == nil {
 		s.now = time.Now

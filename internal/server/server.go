@@ -1,7 +1,7 @@
 // Package server is Keyfort's HTTP front end: one net/http server that
-// serves the AWS KMS and Secrets Manager APIs on POST /, GET /health and,
-// when the app gives a handler for them, Keyfort's own endpoints under
-// /keyfort/ (the dev clock).
+// serves the AWS KMS and Secrets Manager APIs on POST /, GET /health, GET
+// /ready and, when the app gives a handler for them, Keyfort's own
+// endpoints under /keyfort/ (the dev clock).
 //
 // Each request goes through one generic adapter, whatever the operation:
 // request id, panic recovery, target lookup in the operation tables,
@@ -30,6 +30,7 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/awsjson"
 	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/sigv4"
 	"github.com/keyfort/keyfort/internal/uuid"
@@ -128,6 +129,18 @@ type Config struct {
 	// Health reports whether the store is usable (GET /health). Nil means
 	// always healthy.
 	Health func(ctx context.Context) error
+	// Ready reports whether the server is ready for traffic (GET /ready:
+	// the store answers and the background jobs run). Nil means Health.
+	Ready func(ctx context.Context) error
+	// Metrics, if set, receives the request metrics:
+	// keyfort_requests_total{service,operation,code} (code OK or the
+	// error code; the series of declared codes exist from the start),
+	// keyfort_request_duration_seconds{service,operation} and
+	// keyfort_audit_writes_total{result}. Nil records nothing.
+	Metrics *metrics.Registry
+	// LogRequests logs one line per AWS request at info level (operation,
+	// status, duration, request id; never a value); else at debug level.
+	LogRequests bool
 	// MaxConnections caps the connections held open at once, over all
 	// the listeners of Serve; at the cap, connections idle or still
 	// sending their request's header are closed, oldest first, to make
@@ -155,6 +168,15 @@ type Config struct {
 type route struct {
 	op  operation.Operation
 	svc *Service
+	m   *routeMetrics
+}
+
+// routeMetrics are one operation's series, looked up once in New so that a
+// request only adds to atomics. Aliased targets share them.
+type routeMetrics struct {
+	ok  *metrics.Counter            // code "OK"
+	dur *metrics.Histogram          // request duration
+	err map[string]*metrics.Counter // by error code: the declared ones and the internal error
 }
 
 // Server is the HTTP server. Create it with New.
@@ -171,8 +193,15 @@ type Server struct {
 	health   func(context.Context) error
 	onUndecl func(target, code string)
 	admin    http.Handler
-	http     *http.Server
-	conns    *connLimiter
+	ready    func(context.Context) error
+	logReqs  bool
+
+	requests    *metrics.CounterVec // keyfort_requests_total
+	unknownOp   *metrics.Counter    // requests whose target names no operation
+	auditOK     *metrics.Counter
+	auditFailed *metrics.Counter
+	http        *http.Server
+	conns       *connLimiter
 
 	hostsMu   sync.Mutex
 	listenIPs []net.IP // the addresses Serve listens on (dev mode's Host check)
@@ -196,7 +225,25 @@ func New(cfg Config) (*Server, error) {
 		health:   cfg.Health,
 		onUndecl: cfg.OnUndeclaredError,
 		admin:    cfg.Admin,
+		ready:    cfg.Ready,
+		logReqs:  cfg.LogRequests,
 	}
+	if s.ready == nil {
+		s.ready = cfg.Health
+	}
+	reg := cfg.Metrics
+	s.requests = reg.Counter("keyfort_requests_total",
+		"AWS API requests answered, by service (signing name), operation and code (the error code, or OK).",
+		"service", "operation", "code")
+	durations := reg.Histogram("keyfort_request_duration_seconds",
+		"Time from a request's arrival to its response, by service and operation.",
+		metrics.DurationBuckets, "service", "operation")
+	s.unknownOp = s.requests.With("", "", awserr.CodeUnknownOperation)
+	audits := reg.Counter("keyfort_audit_writes_total",
+		"Writes of requests' audit events (one per request), by result (ok or error; an error fails the request).",
+		"result")
+	s.auditOK, s.auditFailed = audits.With("ok"), audits.With("error")
+	byOp := make(map[string]*routeMetrics) // service/operation: aliases share
 	if s.auth == nil {
 		s.auth = sigv4.Dev{}
 	}
@@ -232,7 +279,22 @@ func New(cfg Config) (*Server, error) {
 				if op.NewInput == nil || op.Invoke == nil {
 					return nil, fmt.Errorf("server: operation %s: NewInput and Invoke are required", target)
 				}
-				s.routes[target] = &route{op: op, svc: p}
+				key := svc.TargetPrefix + "." + op.Name
+				m := byOp[key]
+				if m == nil {
+					m = &routeMetrics{
+						ok:  s.requests.With(svc.SigningName, op.Name, "OK"),
+						dur: durations.With(svc.SigningName, op.Name),
+						err: make(map[string]*metrics.Counter, len(op.Errors)+1),
+					}
+					if reg != nil {
+						for _, code := range append([]string{svc.InternalErrorCode}, op.Errors...) {
+							m.err[code] = s.requests.With(svc.SigningName, op.Name, code)
+						}
+					}
+					byOp[key] = m
+				}
+				s.routes[target] = &route{op: op, svc: p, m: m}
 			}
 		}
 	}
@@ -331,6 +393,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveHealth(w, r)
 		return
 	}
+	if r.URL.Path == "/ready" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveReady(w, r)
+		return
+	}
 	if s.admin != nil && strings.HasPrefix(r.URL.Path, AdminPrefix) {
 		s.admin.ServeHTTP(w, r)
 		return
@@ -419,6 +485,7 @@ const statusClientGone = 499
 
 func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) {
 	c := call{start: s.now(), reqID: reqID, target: r.Header.Get(awsjson.HeaderTarget)}
+	began := time.Now() // monotonic: the server's clock may be moved meanwhile
 	status := http.StatusOK
 	defer func() {
 		if p := recover(); p != nil {
@@ -431,15 +498,43 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 				code, field, msg = c.rt.svc.InternalErrorCode, c.rt.svc.MessageField, c.rt.svc.internalMessage()
 			}
 			status = http.StatusInternalServerError
-			s.writeError(w, awserr.WithStatus(status, code, msg), field)
+			c.err = awserr.WithStatus(status, code, msg)
+			s.writeError(w, c.err, field)
 		}
-		if s.log.Enabled(r.Context(), slog.LevelDebug) {
-			s.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+		took := time.Since(began)
+		s.observe(&c, took)
+		level := slog.LevelDebug
+		if s.logReqs {
+			level = slog.LevelInfo
+		}
+		if s.log.Enabled(r.Context(), level) {
+			s.log.LogAttrs(r.Context(), level, "request",
 				slog.String("op", c.target), slog.Int("status", status),
-				slog.Duration("duration", s.now().Sub(c.start)), slog.String("request_id", reqID))
+				slog.Duration("duration", took), slog.String("request_id", reqID))
 		}
 	}()
 	status = s.dispatch(w, r, &c)
+}
+
+// observe adds the request to its operation's metrics: the count of its
+// code and its duration. A target that names no operation is counted
+// without service and operation, so that clients cannot make series.
+func (s *Server) observe(c *call, took time.Duration) {
+	if c.rt == nil {
+		s.unknownOp.Inc()
+		return
+	}
+	m := c.rt.m
+	m.dur.ObserveDuration(took)
+	if c.err == nil {
+		m.ok.Inc()
+		return
+	}
+	cnt, ok := m.err[c.err.Code]
+	if !ok { // a common error (ValidationException, AccessDenied, ...): rare, not precomputed
+		cnt = s.requests.With(c.rt.svc.SigningName, c.rt.op.Name, c.err.Code)
+	}
+	cnt.Inc()
 }
 
 // dispatch runs the request and writes the response; it returns the status.
@@ -612,11 +707,14 @@ func (svc *Service) internalMessage() string {
 // turns the response into the internal error.
 func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int {
 	if err := s.writeAudit(ctx, c); err != nil {
+		s.auditFailed.Inc()
 		s.log.LogAttrs(ctx, slog.LevelError, "audit write failed; failing the request",
 			slog.String("request_id", c.reqID), slog.String("op", c.target), slog.String("error", err.Error()))
 		svc := c.rt.svc
 		c.err = awserr.WithStatus(http.StatusInternalServerError, svc.InternalErrorCode, svc.internalMessage())
 		c.field = svc.MessageField
+	} else {
+		s.auditOK.Inc()
 	}
 	if c.gone {
 		return statusClientGone
@@ -777,6 +875,25 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write([]byte(`{"status":"ok"}`))
+}
+
+// serveReady answers GET /ready: 200 {"status":"ready"} when Config.Ready
+// (else Health) reports no error, 503 {"status":"not ready"} otherwise.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header()["Content-Type"] = []string{"application/json"}
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		err := s.ready(ctx)
+		cancel()
+		if err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelDebug, "not ready", slog.String("error", err.Error()))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"status":"not ready"}`))
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"status":"ready"}`))
 }
 
 // cutTarget splits an X-Amz-Target at its last dot: the prefix may itself

@@ -22,6 +22,7 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/jsonread"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
@@ -635,5 +636,90 @@ func TestTargetAliases(t *testing.T) {
 	}
 	if _, err := New(Config{Audit: audit.Discard, Services: []Service{svc, svc}}); err == nil || !strings.Contains(err.Error(), "listed twice") {
 		t.Errorf("New(a prefix twice) = %v, want listed twice", err)
+	}
+}
+
+func TestReady(t *testing.T) {
+	var notReady error
+	var mu sync.Mutex
+	ts := newTestServer(t, func(c *Config) {
+		c.Ready = func(context.Context) error { mu.Lock(); defer mu.Unlock(); return notReady }
+	})
+	get := func() *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, httptest.NewRequest("GET", "/ready", nil))
+		return w
+	}
+	if w := get(); w.Code != 200 || w.Body.String() != `{"status":"ready"}` {
+		t.Errorf("GET /ready = %d %s, want 200 {\"status\":\"ready\"}", w.Code, w.Body)
+	}
+	mu.Lock()
+	notReady = errors.New("jobs stopped")
+	mu.Unlock()
+	if w := get(); w.Code != 503 || w.Body.String() != `{"status":"not ready"}` {
+		t.Errorf("GET /ready = %d %s, want 503 {\"status\":\"not ready\"}", w.Code, w.Body)
+	}
+}
+
+func TestRequestMetrics(t *testing.T) {
+	reg := metrics.NewRegistry()
+	ts := newTestServer(t, func(c *Config) { c.Metrics = reg; c.LogRequests = true })
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k"}`})
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k"}`})
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"internal"}`})
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"panic"}`})
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":`})
+	ts.do(t, request{target: "TrentService.NoSuchOperation", body: `{}`})
+	ts.do(t, request{target: "made.up.client.chosen.Name", body: `{}`})
+	ts.audit.SetError(errors.New("disk full"))
+	ts.do(t, request{target: "TrentService.CreateKey", body: `{"KeyId":"k"}`})
+	ts.audit.SetError(nil)
+
+	var b strings.Builder
+	if err := reg.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		`keyfort_requests_total{service="kms",operation="CreateKey",code="OK"} 2` + "\n",
+		`keyfort_requests_total{service="kms",operation="CreateKey",code="KMSInternalException"} 3` + "\n", // internal, panic, audit failure
+		`keyfort_requests_total{service="kms",operation="CreateKey",code="SerializationException"} 1` + "\n",
+		`keyfort_requests_total{service="",operation="",code="UnknownOperationException"} 2` + "\n",
+		`keyfort_request_duration_seconds_count{service="kms",operation="CreateKey"} 6` + "\n",
+		`keyfort_audit_writes_total{result="error"} 1` + "\n",
+		`keyfort_audit_writes_total{result="ok"} 5` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "NoSuchOperation") || strings.Contains(out, "made.up") {
+		t.Errorf("a client's target became a label:\n%s", out)
+	}
+	if !strings.Contains(ts.logs.String(), "level=INFO msg=request op=TrentService.CreateKey status=200") {
+		t.Errorf("LogRequests: no info line: %s", ts.logs.String())
+	}
+}
+
+// BenchmarkDispatchMetrics is BenchmarkDispatch with a registry: the
+// request path's metrics must add no allocation.
+func BenchmarkDispatchMetrics(b *testing.B) {
+	srv, err := New(Config{Services: []Service{kmsService(fakeOps("TrentService"), kmsErrors)}, Audit: audit.Discard,
+		Metrics: metrics.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"KeyId":"k1","Plaintext":"aGVsbG8="}`)
+	auth := authHeader("k", "us-east-1", "kms")
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		srv.ServeHTTP(w, r)
+		if w.Code != 200 {
+			b.Fatal(w.Code)
+		}
 	}
 }

@@ -35,6 +35,8 @@ import (
 	"github.com/keyfort/keyfort/internal/storage"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/keyfort/keyfort/internal/metrics"
 )
 
 //go:embed migrations/*.sql
@@ -64,6 +66,10 @@ type Options struct {
 	// MaxBatch is the largest number of Update calls committed together
 	// (0 means 128).
 	MaxBatch int
+	// Metrics, if set, receives the writer's commit latency
+	// (keyfort_store_commit_duration_seconds) and batch sizes
+	// (keyfort_store_commit_batch_size). Nil records nothing.
+	Metrics *metrics.Registry
 }
 
 // Store is a [storage.Store] backed by one SQLite database file. It is safe
@@ -80,7 +86,11 @@ type Store struct {
 
 	maxBatch int
 	queue    chan *request
-	done     chan struct{} // closed when the writer goroutine has drained the queue
+
+	commitDur  *metrics.Histogram // COMMIT (the fsync) of a batch
+	batchSize  *metrics.Histogram // Update calls in a committed batch
+	commitFail *metrics.Counter
+	done       chan struct{} // closed when the writer goroutine has drained the queue
 
 	mu      sync.RWMutex // guards closing against sends on queue
 	closing bool
@@ -118,6 +128,14 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if s.maxBatch <= 0 {
 		s.maxBatch = defaultMaxBatch
 	}
+	reg := opts.Metrics
+	s.commitDur = reg.Histogram("keyfort_store_commit_duration_seconds",
+		"Time of the embedded store's COMMIT of a write batch (the fsync).", metrics.DurationBuckets, "store").With("sqlite")
+	s.batchSize = reg.Histogram("keyfort_store_commit_batch_size",
+		"Update calls committed together by the embedded store's writer (group commit).",
+		[]float64{1, 2, 4, 8, 16, 32, 64, 128, 256}, "store").With("sqlite")
+	s.commitFail = reg.Counter("keyfort_store_commit_failures_total",
+		"Write batches whose COMMIT failed.", "store").With("sqlite")
 	s.queue = make(chan *request, 4*s.maxBatch)
 
 	if err := s.open(ctx, abs); err != nil {

@@ -240,7 +240,12 @@ func (s *Store) commitSavepoints(live []*request) {
 // finish commits the batch's transaction, tells the subscribers and
 // answers every caller.
 func (s *Store) finish(live []*request, results []result) {
-	if _, err := s.wq.commit.ExecContext(context.Background()); err != nil {
+	start := time.Now()
+	_, err := s.wq.commit.ExecContext(context.Background())
+	s.commitDur.ObserveDuration(time.Since(start))
+	s.batchSize.Observe(float64(len(live)))
+	if err != nil {
+		s.commitFail.Inc()
 		s.rollback()
 		err = fmt.Errorf("sqlite: commit: %w", err)
 		s.logger.Error("sqlite: commit failed", "err", err, "batch", len(live))
