@@ -34,6 +34,8 @@ package keyforttest
 import (
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
 	"github.com/keyfort/keyfort/internal/sigv4"
 )
@@ -67,6 +70,7 @@ type options struct {
 	clock   *Clock
 	dsn     *string
 	logger  *slog.Logger
+	seed    *string
 	setup   []func(context.Context, *Server) error
 }
 
@@ -115,6 +119,18 @@ func WithLogger(l *slog.Logger) Option {
 	return Option{func(o *options) { o.logger = l }}
 }
 
+// WithSeed starts the server with a seed file whose content is seedYAML
+// (the README's "Fixtures (--seed)" gives its form): KMS keys with fixed key
+// ids and, optionally, fixed key material, their aliases, tags, policies and
+// rotation, and secrets with fixed names, ARNs and versions, made before the
+// server answers. The file's account and region default to [DefaultAccount]
+// and [DefaultRegion], whatever [WithAccount] and [WithRegion] say: write
+// account: and region: in it for others. Start fails the test with the
+// file's error, one line naming the entry.
+func WithSeed(seedYAML string) Option {
+	return Option{func(o *options) { o.seed = &seedYAML }}
+}
+
 // WithSetup runs f once the server is up, before Start returns, with a
 // context that ends with the test. f makes what the test needs through the
 // server's clients (keys, aliases, secrets); Start fails the test with f's
@@ -155,6 +171,13 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 	if o.logger != nil {
 		hopts = append(hopts, keyfortest.WithLogger(o.logger))
+	}
+	if o.seed != nil {
+		file := filepath.Join(t.TempDir(), "seed.yaml")
+		if err := os.WriteFile(file, []byte(*o.seed), 0o600); err != nil {
+			t.Fatalf("keyforttest: WithSeed: %v", err)
+		}
+		hopts = append(hopts, keyfortest.WithConfig(func(c *config.Config) { c.Seed = file }))
 	}
 	s := &Server{h: keyfortest.Start(t, hopts...), region: o.region, account: o.account}
 	for i, f := range o.setup {

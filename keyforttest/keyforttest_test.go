@@ -3,6 +3,7 @@ package keyforttest_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -491,4 +492,42 @@ func TestClose(t *testing.T) {
 		t.Errorf("ListKeys after Close = %v, want a connection error", err)
 	}
 	srv.Close() // again: no panic, and t.Cleanup calls it a third time
+}
+
+// TestWithSeed: a seeded key has its fixed id and material (the same on
+// every server) and a seeded secret its fixed name and ARN; a bad file
+// fails the test with one line naming the entry.
+func TestWithSeed(t *testing.T) {
+	material := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	seed := `keys:
+  - key_id: 0123abcd-0000-4000-8000-000000000001
+    material_base64: ` + material + `
+    aliases: [alias/fixture]
+secrets:
+  - name: fixture/db
+    secret_string: '{"user":"app"}'
+`
+	a := keyforttest.Start(t, keyforttest.WithSeed(seed))
+	b := keyforttest.Start(t, keyforttest.WithSeed(seed))
+	ctx := t.Context()
+	enc, err := a.KMS().Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String("alias/fixture"), Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := b.KMS().Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "x" || !strings.HasSuffix(aws.ToString(dec.KeyId), "key/0123abcd-0000-4000-8000-000000000001") {
+		t.Fatalf("Decrypt on a second seeded server: %v", err)
+	}
+	va, err := a.SecretsManager().GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("fixture/db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vb, err := b.SecretsManager().GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: va.ARN})
+	if err != nil || aws.ToString(vb.SecretString) != `{"user":"app"}` || aws.ToString(vb.ARN) != aws.ToString(va.ARN) {
+		t.Fatalf("the seeded secret differs between servers: %v", err)
+	}
+	got := startFailure(t, keyforttest.WithSeed("keys:\n  - key_id: not-a-uuid\n"))
+	if !strings.Contains(got, "keys[0] (key not-a-uuid): key_id must be a lower-case UUID") || strings.Count(got, "\n") > 0 {
+		t.Fatalf("a bad seed failed the test with %q", got)
+	}
 }

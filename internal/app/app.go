@@ -28,6 +28,7 @@ import (
 	"github.com/keyfort/keyfort/internal/credentials"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/metrics"
+	"github.com/keyfort/keyfort/internal/seed"
 	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/sigv4"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -175,6 +176,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			"principals", creds.Principals(), "access_keys", creds.Keys())
 	}
 
+	// A bad seed file is refused before anything is opened or created.
+	var seedFile *seed.File
+	if cfg.Seed != "" {
+		if seedFile, err = seed.Load(cfg.Seed); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+
 	if a.tls, err = newLiveTLS(cfg, log, opts.Rand); err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -281,6 +290,15 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		metrics:          a.metrics,
 	})
 	a.flushUsage = svcs.flushUsage
+	if seedFile != nil {
+		// Before serving: keys and secrets the file defines and the store
+		// lacks are made; those made from the same entries are left as
+		// they are; a changed entry is refused (kms.Service.Seed).
+		if err := svcs.seed(ctx, seedFile); err != nil {
+			return nil, fmt.Errorf("app: seed %s: %w", cfg.Seed, err)
+		}
+		log.Info("seed file applied", "file", cfg.Seed, "keys", len(seedFile.Keys), "secrets", len(seedFile.Secrets))
+	}
 	a.jobs = measureJobs(a.metrics, append(svcs.jobNames, "audit"),
 		append(svcs.jobs, &auditJobs{trail: trail, now: now, files: cfg.AuditMaxAge > 0 || cfg.AuditMaxTotalBytes > 0}))
 	a.server, err = server.New(server.Config{

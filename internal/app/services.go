@@ -14,6 +14,7 @@ import (
 	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/secretsmanager"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
+	"github.com/keyfort/keyfort/internal/seed"
 	"github.com/keyfort/keyfort/internal/server"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/webhook"
@@ -49,6 +50,8 @@ type services struct {
 	// flushUsage writes the key uses KMS noted for GetKeyLastUsage (also a
 	// part of KMS's jobs), for the last time at shutdown.
 	flushUsage func(context.Context) error
+	// seed applies a seed file (KMS first: secrets may name seeded keys).
+	seed func(context.Context, *seed.File) error
 }
 
 // jobRunner performs the background work that is due, once.
@@ -92,7 +95,7 @@ func newServices(d serviceDeps) services {
 		Metrics: d.metrics,
 	})
 	smLog := d.logger.With("service", "secretsmanager")
-	var sm smapi.Service = secretsmanager.New(secretsmanager.Config{
+	smImpl := secretsmanager.New(secretsmanager.Config{
 		Store:    d.store,
 		KMS:      k,
 		Now:      d.now,
@@ -101,12 +104,19 @@ func newServices(d serviceDeps) services {
 		Rotation: rotationInvoker(d.rotationWebhooks, smLog),
 		Metrics:  d.metrics,
 	})
+	var sm smapi.Service = smImpl
 	events := d.events
 	if events == nil {
 		events = cloudtrail.NoEvents{} // a test's services without a trail
 	}
 	ct := cloudtrail.New(cloudtrail.Config{Finder: events, Now: d.now})
 	s := services{kms: k, sm: sm, ct: ct, flushUsage: k.FlushKeyUsage}
+	s.seed = func(ctx context.Context, f *seed.File) error {
+		if err := k.Seed(ctx, f.Keys); err != nil {
+			return err
+		}
+		return smImpl.Seed(ctx, f.Secrets)
+	}
 	for i, svc := range []any{s.kms, s.sm} {
 		if j, ok := svc.(jobRunner); ok {
 			s.jobs = append(s.jobs, j)

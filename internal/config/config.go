@@ -76,6 +76,9 @@ type Config struct {
 	Credentials string
 	// InsecureDevAuth allows dev auth on a non-loopback address.
 	InsecureDevAuth bool
+	// Seed is the seed file (package seed): keys and secrets with fixed
+	// ids and material, made at start when missing. Empty: none.
+	Seed string
 	// RootKeyFile is the file holding the root key. Empty means
 	// KEYFORT_ROOT_KEY, else <DataDir>/root.key (generated on first start).
 	RootKeyFile string
@@ -399,6 +402,7 @@ func settings() []setting {
 		{"store", "KEYFORT_STORE", "empty for embedded SQLite, or a postgres:// URL", str(func(c *Config) *string { return &c.Store })},
 		{"auth", "KEYFORT_AUTH", "authentication mode: dev or strict", str(func(c *Config) *string { return &c.Auth })},
 		{"credentials", "KEYFORT_CREDENTIALS", "credentials file of strict auth (principals, access keys, policies; reloaded on SIGHUP)", str(func(c *Config) *string { return &c.Credentials })},
+		{"seed", "KEYFORT_SEED", "seed file: keys and secrets with fixed ids, made at every start when missing (README \"Fixtures\")", str(func(c *Config) *string { return &c.Seed })},
 		{"insecure-dev-auth", "KEYFORT_INSECURE_DEV_AUTH", "allow dev auth on a non-loopback address", boolean(func(c *Config) *bool { return &c.InsecureDevAuth })},
 		{"root-key-file", "KEYFORT_ROOT_KEY_FILE", "file holding the root key", str(func(c *Config) *string { return &c.RootKeyFile })},
 		{"log-level", "KEYFORT_LOG_LEVEL", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
@@ -471,7 +475,7 @@ func parseSize(v string) (int64, error) {
 }
 
 // Parse reads a YAML configuration file onto the defaults. Keys are the
-// flag names (listen, data, store, auth, credentials, insecure-dev-auth, root-key-file,
+// flag names (listen, data, store, auth, credentials, seed, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout, memory-limit, tls-cert, tls-key,
 // tls-client-ca, tls-self-signed, max-connections, read-header-timeout, idle-timeout,
 // metrics-listen, log-requests; '_' may be written for '-'), plus rotation-webhooks,

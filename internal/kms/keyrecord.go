@@ -54,6 +54,10 @@ type keyMeta struct {
 	RotationPeriod  int32      `json:"rotationPeriod,omitempty"`
 	NextRotation    *time.Time `json:"nextRotation,omitempty"`
 	OnDemandCount   int        `json:"onDemand,omitempty"`
+
+	// Seed is the seed-file entry the key was made from (seed.go); nil for
+	// keys made through the API.
+	Seed *seedDef `json:"seed,omitempty"`
 }
 
 // materialRef is one key material of a key.

@@ -44,9 +44,28 @@ func materialAAD(scope storage.Scope, recID string) envelope.AAD {
 func materialRecordID(keyID, matID string) string { return keyID + "/" + matID }
 
 // newMaterial creates, seals and inserts a new key material for keyID and
-// returns its id (32 hex characters): random bytes for symmetric and HMAC
-// keys, the private key as PKCS#8 DER for asymmetric keys.
+// returns its id (32 hex characters).
 func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID, spec string, now time.Time) (string, error) {
+	raw, err := s.randomMaterial(spec)
+	if err != nil {
+		return "", err
+	}
+	defer clear(raw)
+	mid, err := keymaterial.NewMaterialID(s.rand)
+	if err != nil {
+		return "", wrap("new material id", err)
+	}
+	matID := hex.EncodeToString(mid[:])
+	if err := s.insertMaterial(ctx, tx, scope, keyID, matID, raw, now); err != nil {
+		return "", err
+	}
+	return matID, nil
+}
+
+// randomMaterial makes the material of a new key of spec: random bytes for
+// symmetric and HMAC keys, the private key as PKCS#8 DER for asymmetric
+// keys.
+func (s *Service) randomMaterial(spec string) ([]byte, error) {
 	var raw []byte
 	var err error
 	if privateKeyKind(spec) != "" {
@@ -59,24 +78,23 @@ func (s *Service) newMaterial(ctx context.Context, tx storage.Tx, scope storage.
 		raw, err = keymaterial.NewMaterialOfSize(s.rand, size)
 	}
 	if err != nil {
-		return "", wrap("new material", err)
+		return nil, wrap("new material", err)
 	}
-	defer clear(raw)
-	mid, err := keymaterial.NewMaterialID(s.rand)
-	if err != nil {
-		return "", wrap("new material id", err)
-	}
-	matID := hex.EncodeToString(mid[:])
+	return raw, nil
+}
+
+// insertMaterial seals raw and inserts it as material matID of keyID.
+func (s *Service) insertMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID, matID string, raw []byte, now time.Time) error {
 	recID := materialRecordID(keyID, matID)
 	sealed, err := s.sealer.Seal(materialAAD(scope, recID), raw)
 	if err != nil {
-		return "", wrap("seal material", err)
+		return wrap("seal material", err)
 	}
 	rec := &storage.Record{Kind: kindMaterial, Scope: scope, ID: recID, Parent: keyID, Created: now.UnixNano(), Data: []byte("{}"), Sealed: sealed}
 	if err := tx.Insert(ctx, rec); err != nil {
-		return "", wrap("insert material", err)
+		return wrap("insert material", err)
 	}
-	return matID, nil
+	return nil
 }
 
 // displayMaterialID is the 64-hex-character KeyMaterialId AWS shows for a

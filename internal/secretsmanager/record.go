@@ -81,6 +81,10 @@ type secretMeta struct {
 	// NextSeq numbers versions in creation order.
 	NextSeq  int64                   `json:"nextSeq"`
 	Versions map[string]*versionMeta `json:"versions"`
+
+	// Seed is the seed-file entry the secret was made from (seed.go); nil
+	// for secrets made through the API.
+	Seed *secretSeedDef `json:"seed,omitempty"`
 }
 
 // versionMeta is the metadata of one version of a secret.
