@@ -129,8 +129,14 @@ func TestRootKeyRotateResumes(t *testing.T) {
 	mustNoErr(t, err, "Encrypt during an unfinished rotation")
 	srv.Close()
 
-	res, err := app.RotateRootKey(context.Background(), rotateCfg(dir), app.RotateOptions{LookupEnv: noEnv})
+	var reports [][2]int
+	res, err := app.RotateRootKey(context.Background(), rotateCfg(dir), app.RotateOptions{LookupEnv: noEnv,
+		Progress: func(read, total int) { reports = append(reports, [2]int{read, total}) }})
 	mustNoErr(t, err, "RotateRootKey resumed")
+	// The progress says how many sealed records were read of how many.
+	if n := len(reports); n < 2 || reports[0][0] != 0 || reports[n-1][0] != reports[n-1][1] || reports[n-1][1] < 2 {
+		t.Errorf("progress reports = %v, want 0 first and read = total (at least the 2 materials) last", reports)
+	}
 	if !res.Installed || res.Resealed != 2 {
 		t.Errorf("resumed rotation = %+v, want both materials re-sealed and the key installed", res)
 	}

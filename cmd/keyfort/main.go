@@ -151,16 +151,32 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 	return 0
 }
 
-// rotate runs `keyfort rootkey rotate`: the same settings as serve (to find
-// the data, the store and the current root key), plus --new-root-key-file.
+const rotateSynopsis = `Re-seals every stored key and secret under a new root key, in committed
+batches (an interrupted run is finished by running it again), then installs
+the new key and keeps the old one as <data>/root.key.old-<id>. Stop the
+server first (every node, on PostgreSQL).
+`
+
+// rotate runs `keyfort rootkey rotate`: the settings that find the data,
+// the store and the current root key, plus --new-root-key-file.
 func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("keyfort rootkey rotate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: keyfort rootkey rotate [flags]\n\n%s\nFlags:\n", rotateSynopsis)
+		fs.PrintDefaults()
+	}
 	var newKey string
 	fs.StringVar(&newKey, "new-root-key-file", "", "the new root key (default: generate one into <data>/root.key.next)")
-	cfg, err := config.Load(fs, args, lookup)
+	// Only what finds the store and its key: the server's other settings
+	// do not apply.
+	cfg, pos, err := config.LoadCommand(fs, args, lookup, "data", "store", "root-key-file", "log-level", "log-format")
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if err == nil && len(pos) > 0 {
+		fmt.Fprintf(stderr, "keyfort: rootkey rotate takes no argument (got %q)\n", pos[0])
+		return 2
 	}
 	if err != nil {
 		var ce *config.Error
@@ -176,7 +192,10 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	log := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := app.RotateRootKey(ctx, cfg, app.RotateOptions{NewRootKeyFile: newKey, Logger: log, LookupEnv: lookup})
+	line := progress.New(stderr, "rootkey rotate")
+	res, err := app.RotateRootKey(ctx, cfg, app.RotateOptions{NewRootKeyFile: newKey, Logger: log, LookupEnv: lookup,
+		Progress: func(read, total int) { line.ReportCount("re-sealing records", int64(read), int64(total)) }})
+	line.Done()
 	if err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
 		fmt.Fprintln(stderr, "keyfort: nothing is lost; run keyfort rootkey rotate again to finish")

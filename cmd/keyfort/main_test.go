@@ -158,15 +158,16 @@ func TestRootKeyRotateCommand(t *testing.T) {
 	}
 }
 
-// TestCommandHelp checks that -h of backup and restore lists only their
-// flags, with defaults, and that keyfort help names them.
+// TestCommandHelp checks that -h of backup, restore and rootkey rotate
+// lists only their flags, with defaults, and that keyfort help names them.
 func TestCommandHelp(t *testing.T) {
 	for cmd, flags := range map[string][]string{
-		"backup":  {"-config", "-data", "-force"},
-		"restore": {"-audit-dir", "-config", "-data"},
+		"backup":         {"-config", "-data", "-force"},
+		"restore":        {"-audit-dir", "-config", "-data"},
+		"rootkey rotate": {"-config", "-data", "-log-format", "-log-level", "-new-root-key-file", "-root-key-file", "-store"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := Main(context.Background(), []string{cmd, "-h"}, &stdout, &stderr, noEnv); code != 0 {
+		if code := Main(context.Background(), append(strings.Fields(cmd), "-h"), &stdout, &stderr, noEnv); code != 0 {
 			t.Errorf("keyfort %s -h = %d, want 0", cmd, code)
 		}
 		got := regexp.MustCompile(`(?m)^  (-[a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1)
@@ -179,8 +180,12 @@ func TestCommandHelp(t *testing.T) {
 		}
 		var help bytes.Buffer
 		Main(context.Background(), []string{"help"}, &help, &stderr, noEnv)
-		if !strings.Contains(help.String(), "keyfort "+cmd+" FILE [flags]") {
-			t.Errorf("keyfort help does not name keyfort %s FILE", cmd)
+		synopsis := "keyfort " + cmd + " FILE [flags]"
+		if cmd == "rootkey rotate" {
+			synopsis = "keyfort rootkey rotate [flags]"
+		}
+		if !strings.Contains(help.String(), synopsis) {
+			t.Errorf("keyfort help does not name %s", synopsis)
 		}
 	}
 }

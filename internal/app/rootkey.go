@@ -45,6 +45,9 @@ type RotateOptions struct {
 	LookupEnv      func(string) (string, bool)
 	Rand           io.Reader
 	Now            func() time.Time
+	// Progress, if set, is told how many sealed records were read so far
+	// and how many there are.
+	Progress func(read, total int)
 }
 
 // RotateResult says what a rotation did.
@@ -180,7 +183,7 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 		Rand:   opts.Rand,
 		Logger: log,
 	})
-	if res.Resealed, err = svc.Reseal(ctx); err != nil {
+	if res.Resealed, err = svc.Reseal(ctx, opts.Progress); err != nil {
 		return res, fmt.Errorf("app: re-seal: %w", err)
 	}
 	// Last, the marker: from here on the store expects the new key (a

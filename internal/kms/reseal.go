@@ -29,11 +29,31 @@ var sealedKinds = []sealedKind{
 // works in batches, each its own transaction, so an interrupted run loses
 // nothing and a new run resumes: records already under the current key are
 // skipped. It returns the number of records re-sealed. The Sealer must
-// know the old root key (NewSealer(rand, new, old)).
-func (s *Service) Reseal(ctx context.Context) (int, error) {
+// know the old root key (NewSealer(rand, new, old)). progress, if not nil,
+// is told how many sealed records were read so far and how many there are
+// (counted first), after each committed batch.
+func (s *Service) Reseal(ctx context.Context, progress func(read, total int)) (int, error) {
+	total := 0
+	if progress != nil {
+		for _, k := range sealedKinds {
+			n, err := s.countKind(ctx, k)
+			if err != nil {
+				return 0, err
+			}
+			total += n
+		}
+	}
+	read := 0
+	report := func(n int) {
+		read += n
+		if progress != nil {
+			progress(read, max(total, read))
+		}
+	}
+	report(0)
 	done := 0
 	for _, k := range sealedKinds {
-		n, err := s.resealKind(ctx, k)
+		n, err := s.resealKind(ctx, k, report)
 		done += n
 		if err != nil {
 			return done, err
@@ -42,8 +62,31 @@ func (s *Service) Reseal(ctx context.Context) (int, error) {
 	return done, nil
 }
 
+// countKind counts the records of one sealed kind, for the progress line.
+func (s *Service) countKind(ctx context.Context, k sealedKind) (int, error) {
+	n := 0
+	err := s.store.View(ctx, func(r storage.Reader) error {
+		var after storage.Position
+		for {
+			page, err := r.Scan(ctx, k.kind, after, resealBatch)
+			if err != nil {
+				return err
+			}
+			n += len(page)
+			if len(page) < resealBatch {
+				return nil
+			}
+			after = storage.PositionOf(page[len(page)-1])
+		}
+	})
+	if err != nil {
+		return 0, wrap("count "+string(k.kind), err)
+	}
+	return n, nil
+}
+
 // resealKind re-seals the records of one sealed kind.
-func (s *Service) resealKind(ctx context.Context, k sealedKind) (int, error) {
+func (s *Service) resealKind(ctx context.Context, k sealedKind, report func(read int)) (int, error) {
 	done := 0
 	var after storage.Position
 	for {
@@ -76,6 +119,7 @@ func (s *Service) resealKind(ctx context.Context, k sealedKind) (int, error) {
 			return done, err
 		}
 		done += n
+		report(len(page))
 		if len(page) < resealBatch {
 			return done, nil
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,15 @@ func New(w io.Writer, prefix string) *Line {
 // there. It writes only when the last line is old enough and when the
 // phase is complete.
 func (l *Line) Report(phase string, done, total int64) {
+	l.report(phase, done, total, false)
+}
+
+// ReportCount is Report for a phase counted in records rather than bytes.
+func (l *Line) ReportCount(phase string, done, total int64) {
+	l.report(phase, done, total, true)
+}
+
+func (l *Line) report(phase string, done, total int64, count bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -70,7 +80,7 @@ func (l *Line) Report(phase string, done, total int64) {
 		return
 	}
 	l.last, l.complete = now, complete
-	text := l.prefix + ": " + phase + " " + format(done, total, now.Sub(l.phaseStart))
+	text := l.prefix + ": " + phase + " " + format(done, total, now.Sub(l.phaseStart), count)
 	if l.terminal {
 		fmt.Fprintf(l.w, "\r\033[K%s", text)
 		l.drawn = true
@@ -99,16 +109,20 @@ func (l *Line) endLocked() {
 
 // format renders done of total bytes, the share and the time left at the
 // rate so far.
-func format(done, total int64, elapsed time.Duration) string {
+func format(done, total int64, elapsed time.Duration, count bool) string {
+	unit := Bytes
+	if count {
+		unit = func(n int64) string { return strconv.FormatInt(n, 10) }
+	}
 	if total <= 0 {
 		if done <= 0 {
 			return "..."
 		}
-		return Bytes(done) + " ..."
+		return unit(done) + " ..."
 	}
 	done = min(done, total)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s of %s (%d%%)", Bytes(done), Bytes(total), done*100/total)
+	fmt.Fprintf(&b, "%s of %s (%d%%)", unit(done), unit(total), done*100/total)
 	switch {
 	case done == total && elapsed < time.Second:
 		fmt.Fprintf(&b, " in %s", elapsed.Round(time.Millisecond))
