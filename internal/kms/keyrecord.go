@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // Key states (kmsapi.KeyState values) used by the service.
@@ -125,8 +125,6 @@ func (k *key) encode() error {
 	return nil
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 // keyRefKind says which forms of key identifier an operation accepts (a
 // set of flags).
 type keyRefKind int
@@ -183,7 +181,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 				}
 				r.scope.Account = parts[4]
 			}
-			if !uuidRE.MatchString(r.keyID) {
+			if !uuid.Canonical(r.keyID) {
 				return r, errKeyNotFound(v)
 			}
 		case strings.HasPrefix(res, "alias/"):
@@ -209,7 +207,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 		}
 		r.alias = v
 	default:
-		if !uuidRE.MatchString(v) {
+		if !uuid.Canonical(v) {
 			return r, errInvalidKeyID(v)
 		}
 		r.keyID = v

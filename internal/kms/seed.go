@@ -29,6 +29,7 @@ import (
 	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // SeedKey is one key of a seed file.
@@ -128,7 +129,7 @@ var hmacSizes = map[string][2]int{
 // the PKCS#8 DER Keyfort stores). It returns a *SeedError.
 func CheckSeedKey(k *SeedKey) error {
 	id := k.KeyID
-	if !uuidRE.MatchString(id) {
+	if !uuid.Canonical(id) {
 		return seedErr(id, "key_id must be a lower-case UUID such as 1234abcd-12ab-34cd-56ef-1234567890ab")
 	}
 	if k.KeySpec == "" {

@@ -11,7 +11,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -119,8 +118,6 @@ func (d *secretSeedDef) diff(o *secretSeedDef) string {
 	return ""
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
 func mapsEqual(a, b map[string]string) bool {
 	if len(a) != len(b) {
 		return false
@@ -179,7 +176,7 @@ func CheckSeedSecret(sc *SeedSecret) error {
 	ids := map[string]bool{}
 	labels := map[string]string{}
 	for _, v := range sc.Versions {
-		if !uuidRE.MatchString(v.ID) {
+		if !uuid.Canonical(v.ID) {
 			return seedErr(name, "version_id %q must be a lower-case UUID", v.ID)
 		}
 		if ids[v.ID] {

@@ -39,3 +39,25 @@ func New() string {
 	s, _ := NewV4(rand.Reader)
 	return s
 }
+
+// Canonical reports whether s is a UUID in the canonical form Format writes
+// (8-4-4-4-12 lower-case hex digits), of any version.
+func Canonical(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -20,3 +20,21 @@ func TestNew(t *testing.T) {
 		t.Errorf("Format = %q", got)
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	for s, want := range map[string]bool{
+		"12345678-9abc-def0-0102-030405060708":   true,
+		New():                                    true,
+		"12345678-9ABC-def0-0102-030405060708":   false, // upper case
+		"12345678-9abc-def0-0102-03040506070":    false,
+		"12345678-9abc-def0-0102-0304050607080":  false,
+		"123456789-abc-def0-0102-030405060708":   false,
+		"12345678-9abc-def0-0102-03040506070g":   false,
+		"12345678-9abc-def0-0102-030405060708\n": false,
+		"":                                       false,
+	} {
+		if got := Canonical(s); got != want {
+			t.Errorf("Canonical(%q) = %t, want %t", s, got, want)
+		}
+	}
+}
