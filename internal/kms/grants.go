@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -417,25 +418,13 @@ func (g *grantMeta) sameAs(o *grantMeta) bool {
 	return g.Name == o.Name && g.Grantee == o.Grantee && g.Retiring == o.Retiring &&
 		slices.Equal(sortedCopy(g.Operations), sortedCopy(o.Operations)) &&
 		g.HasEquals == o.HasEquals && g.HasSubset == o.HasSubset &&
-		mapsEqual(g.Equals, o.Equals) && mapsEqual(g.Subset, o.Subset)
+		maps.Equal(g.Equals, o.Equals) && maps.Equal(g.Subset, o.Subset)
 }
 
 func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return slices.Compact(c)
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // authorizeCreateGrant authorizes CreateGrant: by the policies, or by a

@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -80,7 +81,7 @@ func (d *seedDef) diff(o *seedDef) string {
 		return "material"
 	case !slices.Equal(d.Aliases, o.Aliases):
 		return "aliases"
-	case !mapsEqual(d.Tags, o.Tags):
+	case !maps.Equal(d.Tags, o.Tags):
 		return "tags"
 	case d.Policy != o.Policy:
 		return "policy"

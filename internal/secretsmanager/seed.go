@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -99,7 +100,7 @@ func (d *secretSeedDef) diff(o *secretSeedDef) string {
 		return "description"
 	case d.KmsKeyID != o.KmsKeyID:
 		return "kms_key_id"
-	case !mapsEqual(d.Tags, o.Tags):
+	case !maps.Equal(d.Tags, o.Tags):
 		return "tags"
 	case len(d.Versions) != len(o.Versions):
 		return "versions"
@@ -116,18 +117,6 @@ func (d *secretSeedDef) diff(o *secretSeedDef) string {
 		}
 	}
 	return ""
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // SeedError is a refused seed entry: one line naming the entry, never a
