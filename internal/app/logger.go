@@ -3,10 +3,10 @@ package app
 import (
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/progress"
 )
 
 // NewLogger returns the process logger for the configured level and
@@ -25,18 +25,9 @@ func NewLogger(w io.Writer, level, format string) *slog.Logger {
 		lv = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: lv}
-	text := format == config.LogFormatText || (format != config.LogFormatJSON && isTerminal(w))
+	text := format == config.LogFormatText || (format != config.LogFormatJSON && progress.IsTerminal(w))
 	if text {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

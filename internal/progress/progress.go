@@ -36,7 +36,7 @@ type Line struct {
 // New returns the progress line of the command named prefix (e.g.
 // "backup"), written to w.
 func New(w io.Writer, prefix string) *Line {
-	l := &Line{w: w, prefix: prefix, terminal: isTerminal(w), now: time.Now}
+	l := &Line{w: w, prefix: prefix, terminal: IsTerminal(w), now: time.Now}
 	l.every = 5 * time.Second
 	if l.terminal {
 		l.every = 200 * time.Millisecond
@@ -152,7 +152,9 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }
 
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (a character device), where
+// output may be redrawn and logs read by a person.
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
