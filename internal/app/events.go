@@ -36,9 +36,6 @@ func (f trailFinder) Find(ctx context.Context, q cloudtrail.Query) ([]cloudtrail
 		From: q.From.UnixNano(), To: q.To.UnixNano(),
 		Attribute: q.Attribute, Value: q.Value, Limit: q.Limit,
 	}
-	if q.Attribute == storage.AttrReadOnly && q.Value != "true" && q.Value != "false" {
-		return nil, nil // matches nothing, as CloudTrail answers
-	}
 	if !q.After.IsZero() {
 		sq.Before = storage.EventCursor{Time: q.After.Time.UnixNano(), ID: q.After.ID}
 	}
