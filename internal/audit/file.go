@@ -275,14 +275,24 @@ func (s *FileSink) Write(_ context.Context, e *Event) error {
 // writeAll appends the events as consecutive lines with one write(2) (see
 // WriteAll): all of them reach the file, in one file, or none.
 func (s *FileSink) writeAll(_ context.Context, events []*Event) error {
+	lines, err := encodeLines(events)
+	if err != nil {
+		return err
+	}
+	return s.writeLines(lines, nil)
+}
+
+// encodeLines encodes events as consecutive JSON lines. A line holds no
+// other newline: JSON escapes it inside strings.
+func encodeLines(events []*Event) ([]byte, error) {
 	lines := make([]byte, 0, 1024*len(events))
 	for _, e := range events {
 		if err := e.checkRaw(); err != nil {
-			return err
+			return nil, err
 		}
 		lines = append(e.AppendJSON(lines), '\n')
 	}
-	return s.writeLines(lines, nil)
+	return lines, nil
 }
 
 // writeLines appends whole lines, durably when the sink syncs. recs, if

@@ -246,23 +246,19 @@ func (t *Trail) Write(ctx context.Context, e *Event) error {
 // the truth, the error is logged, the other events go to the store, and the
 // committed event stays incomplete until Finish writes it to the file.
 func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
-	lines := make([]byte, 0, 1024*len(events))
-	ends := make([]int, len(events))
-	for i, e := range events {
-		if err := e.checkRaw(); err != nil {
-			return err
-		}
-		lines = append(e.AppendJSON(lines), '\n')
-		ends[i] = len(lines)
+	lines, err := encodeLines(events)
+	if err != nil {
+		return err
 	}
 	// The store's records: for the shipper, or (a Lazy trail) only when the
-	// file fails them.
+	// file fails them. Each holds its event's line, without the newline.
 	records := func() []*storage.EventRecord {
 		recs := make([]*storage.EventRecord, len(events))
-		start := 0
+		rest := lines
 		for i, e := range events {
-			recs[i] = t.record(e, lines[start:ends[i]-1:ends[i]-1], true)
-			start = ends[i]
+			n := bytes.IndexByte(rest, '\n')
+			recs[i] = t.record(e, rest[:n:n], true)
+			rest = rest[n+1:]
 		}
 		return recs
 	}
@@ -270,7 +266,7 @@ func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
 	if !t.lazy {
 		recs = records()
 	}
-	err := t.file.writeLines(lines, recs)
+	err = t.file.writeLines(lines, recs)
 	if err == nil {
 		return nil
 	}
