@@ -36,7 +36,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -240,20 +239,13 @@ func (s *Server) Close() { s.h.Close() }
 
 // Clock is a clock that stands still until the test moves it: pass it to
 // [WithClock] and call [Clock.Advance]. It is safe for concurrent use.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type Clock struct{ c *keyfortest.Clock }
 
 // NewClock returns a clock that reads start until it is advanced.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+func NewClock(start time.Time) *Clock { return &Clock{c: keyfortest.NewClock(start)} }
 
 // Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c *Clock) Now() time.Time { return c.c.Now() }
 
 // Advance moves the clock forward by d. The server does the work that
 // became due at the next [Server.RunJobs] (or when its timer next fires, in
@@ -263,7 +255,5 @@ func (c *Clock) Advance(d time.Duration) {
 	if d < 0 {
 		panic("keyforttest: Clock.Advance(" + d.String() + "): the duration is negative")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.c.Advance(d)
 }
