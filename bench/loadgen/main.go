@@ -42,6 +42,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -60,6 +61,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/jackc/pgx/v5"
 )
 
 func main() {
@@ -93,6 +95,7 @@ func run() error {
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
 		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also SignP256, VerifyP256, GenerateMac, VerifyMac, DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
+	store := flag.String("store", "", "the server's --store: empty for the embedded store, or a postgres:// URL (its tables are emptied first)")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
@@ -104,7 +107,16 @@ func run() error {
 		return errors.New("-d is capped at 2m")
 	}
 
-	srv, err := startServer(*binary)
+	serverStore := ""
+	if *store != "" {
+		dsn, drop, err := freshSchema(*store)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		serverStore = dsn
+	}
+	srv, err := startServer(*binary, serverStore)
 	if err != nil {
 		return err
 	}
@@ -623,9 +635,13 @@ type server struct {
 	dir  string
 }
 
-func startServer(binary string) (*server, error) {
+func startServer(binary, store string) (*server, error) {
 	return startProcess(binary, func(addr, dir string) []string {
-		return []string{"serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
+		args := []string{"serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
+		if store != "" {
+			args = append(args, "--store", store)
+		}
+		return args
 	})
 }
 
@@ -723,4 +739,38 @@ func closedConnRetryer() aws.Retryer {
 		})}
 		o.RateLimiter = ratelimit.None
 	})
+}
+
+// freshSchema creates a schema of its own in the PostgreSQL database at dsn
+// and returns a DSN whose connections use it, and a function that drops it.
+func freshSchema(dsn string) (string, func(), error) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("-store: %w", err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("keyfort_loadgen_%d", os.Getpid())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("-store: create schema: %w", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("-store: %w", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "drop schema %s: %v\n", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			fmt.Fprintf(os.Stderr, "drop schema %s: %v\n", schema, err)
+		}
+	}
+	return u.String(), drop, nil
 }
