@@ -203,10 +203,11 @@ type Service struct {
 	// rotator invokes rotation functions; nil when none are configured.
 	rotator RotationInvoker
 
-	// lists is the in-memory ListSecrets index (nil on a shared store).
+	// lists is the in-memory ListSecrets index (nil on a store without
+	// change notifications).
 	lists *listIndex
 	// reads caches secret and version records for the read path (nil on
-	// a shared store).
+	// a store without change notifications).
 	reads *recordCache
 }
 
