@@ -456,7 +456,7 @@ func TestReplicationResumesInRunJobs(t *testing.T) {
 	e := newEnv(t)
 	e.createReplicated(t, "s", "v1")
 	scope := storage.Scope{Account: testAccount, Region: testRegion}
-	err := e.sm.baseStore().Update(e.ctx, func(tx storage.Tx) error {
+	err := e.sm.store.Update(e.ctx, func(tx storage.Tx) error {
 		sec, err := getSecret(e.ctx, tx, scope, "s")
 		if err != nil {
 			return err
@@ -465,7 +465,7 @@ func TestReplicationResumesInRunJobs(t *testing.T) {
 		if err := saveSecret(e.ctx, tx, sec); err != nil {
 			return err
 		}
-		return markSync(e.ctx, tx, secretRef{scope: scope, name: "s"}, e.clock.Now().Unix())
+		return e.sm.repl.Mark(e.ctx, tx, scope, "s")
 	})
 	mustOK(t, err, "write without sync")
 	if d := e.describeIn(t, replRegion, "s"); d.Description != nil {
