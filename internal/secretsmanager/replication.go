@@ -431,8 +431,9 @@ var errStale = errors.New("secretsmanager: replication: records changed")
 // replica region make that replica Failed; other errors are returned and
 // the sync is retried by RunJobs.
 func (s *Service) syncReplicas(ctx context.Context, j *replication.Job) error {
-	sealed := map[sealKey]sealedVersion{} // kept across attempts: each version is sealed once
-	for range 10 {                        // bounded: retried only when a concurrent write intervened
+	// Kept across attempts, so that each version is sealed once.
+	sealed := map[sealKey]sealedVersion{}
+	for range 10 { // bounded: retried only when a concurrent write intervened
 		err := s.syncOnce(ctx, j, sealed)
 		if !errors.Is(err, errStale) && !errors.Is(err, storage.ErrConflict) {
 			return err
