@@ -274,37 +274,38 @@ func (q *Queue) claimDue(ctx context.Context, limit int) ([]*Job, error) {
 }
 
 // claimOne claims the to-do of (scope, id) if it is due. When this node
-// runs it already, it returns that job's end instead.
-func (q *Queue) claimOne(ctx context.Context, scope storage.Scope, id string) (*Job, <-chan struct{}, error) {
+// runs it already, it returns that run's end (busy) instead; held reports
+// that another node holds it.
+func (q *Queue) claimOne(ctx context.Context, scope storage.Scope, id string) (j *Job, busy <-chan struct{}, held bool, err error) {
 	q.claiming.Lock()
 	defer q.claiming.Unlock()
 	q.mu.Lock()
-	busy := q.running[ref{scope, id}]
+	busy = q.running[ref{scope, id}]
 	q.mu.Unlock()
 	if busy != nil {
-		return nil, busy, nil
+		return nil, busy, false, nil
 	}
-	var j *Job
-	err := q.store.Update(ctx, func(tx storage.Tx) error {
-		j = nil
+	err = q.store.Update(ctx, func(tx storage.Tx) error {
+		j, held = nil, false
 		rec, err := tx.Get(ctx, q.kind, scope, id)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil
+			return nil // done: the run that deleted it saw the change
 		}
 		if err != nil {
 			return fmt.Errorf("replication: get %s %s: %w", q.kind, id, err)
 		}
 		if rec.Due > q.now().Unix() {
-			return nil // claimed by another node (or waiting for a retry)
+			held = true // another node's lease
+			return nil
 		}
 		j, err = q.claim(ctx, tx, rec)
 		return err
 	})
 	if err != nil || j == nil {
-		return nil, nil, err
+		return nil, nil, held, err
 	}
 	q.start(j)
-	return j, nil, nil
+	return j, nil, false, nil
 }
 
 func (q *Queue) start(j *Job) {
@@ -375,35 +376,50 @@ func (q *Queue) release(ctx context.Context, j *Job) {
 	}
 }
 
-// maxKicks bounds how often Kick waits for this node's run of the same
-// to-do before it claims it.
-const maxKicks = 3
+// maxKicks bounds Kick's waits for another run of the same to-do (each at
+// most kickPoll when another node runs it: about 5 s in all).
+const (
+	maxKicks = 100
+	kickPoll = 50 * time.Millisecond
+)
 
 // Kick runs the to-do of (scope, id) now, after the write that marked it
-// committed: it claims and runs it, or waits for this node's run of it to
-// end and tries again; when another node holds it, it returns at once
-// (that node's run sees the change). Failures are logged: the write is
-// committed and RunDue retries.
+// committed, and returns when the replicas include the change: it claims
+// and runs the to-do, or, when another run holds it (this node's or
+// another's, which sees the change), waits for that run to end and looks
+// again. Failures are logged: the write is committed and RunDue retries.
+// After maxKicks waits it gives up waiting; the holder still does the work.
 func (q *Queue) Kick(ctx context.Context, scope storage.Scope, id string) {
+	poll := time.Millisecond
 	for range maxKicks {
-		j, busy, err := q.claimOne(ctx, scope, id)
+		j, busy, held, err := q.claimOne(ctx, scope, id)
 		if err != nil {
 			q.log.WarnContext(ctx, "replication: claim", "kind", string(q.kind), "id", id, "err", err)
 			return
 		}
-		if j != nil {
+		switch {
+		case j != nil:
 			if err := q.run(ctx, j); err != nil {
 				q.log.WarnContext(ctx, "replication: sync", "kind", string(q.kind), "id", id, "err", err)
 			}
 			return
-		}
-		if busy == nil {
-			return
-		}
-		select {
-		case <-busy:
-		case <-ctx.Done():
-			return
+		case busy != nil:
+			select {
+			case <-busy:
+			case <-ctx.Done():
+				return
+			}
+		case held:
+			t := time.NewTimer(poll)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
+			poll = min(2*poll, kickPoll)
+		default:
+			return // no to-do: done
 		}
 	}
 }
