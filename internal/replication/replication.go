@@ -352,7 +352,8 @@ func (q *Queue) run(ctx context.Context, j *Job) error {
 
 // release gives up j's claim: the to-do is due now.
 func (q *Queue) release(ctx context.Context, j *Job) {
-	err := q.store.Update(context.WithoutCancel(ctx), func(tx storage.Tx) error {
+	ctx = context.WithoutCancel(ctx) // also when the run failed because ctx ended
+	err := q.store.Update(ctx, func(tx storage.Tx) error {
 		rec, err := tx.Get(ctx, q.kind, j.Scope, j.ID)
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil

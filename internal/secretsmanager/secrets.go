@@ -441,10 +441,12 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	return out, nil
 }
 
-// RunJobs purges the secrets whose recovery window has passed, with their
-// versions, and starts the rotations whose window has opened (rotation.go).
-// It is safe to call from several nodes at once: each due secret
-// is re-read and deleted inside a transaction.
+// RunJobs runs the replica syncs that are due (replication.go: left by a
+// crash, a failure or a lease that ran out), purges the secrets whose
+// recovery window has passed, with their versions, and starts the
+// rotations whose window has opened (rotation.go). It is safe to call from
+// several nodes at once: each piece of work is claimed, or re-read and
+// done, inside a transaction.
 func (s *Service) RunJobs(ctx context.Context) error {
 	s.syncDueJobs(ctx) // replica syncs left undone (replication.go)
 
