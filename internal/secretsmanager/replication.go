@@ -410,8 +410,9 @@ func (s *Service) saveChange(ctx context.Context, tx storage.Tx, sec *secret, af
 }
 
 // syncNow runs the sync a committed write queued, so that the replicas are
-// in line when the operation answers; when another node runs it, that
-// node's run includes the change. A failure is logged: the write is
+// in line when the operation answers; when another run (of this node or
+// another) holds it, it waits for that run, which includes the change
+// (replication.Queue.Kick; bounded). A failure is logged: the write is
 // committed and RunJobs retries the sync.
 func (s *Service) syncNow(ctx context.Context, after syncAfter) {
 	if after.name != "" {
