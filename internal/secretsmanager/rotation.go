@@ -173,6 +173,13 @@ func scheduleNext(m *secretMeta, t time.Time) {
 	if base.IsZero() {
 		base = t
 	}
+	scheduleFrom(m, sch, base, t)
+}
+
+// scheduleFrom sets the next rotation window of m after t, counting
+// intervals in days from base.
+func scheduleFrom(m *secretMeta, sch *schedule, base, t time.Time) {
+	m.NextRotation, m.RotationDue = nil, nil
 	if start, last, ok := sch.windowAfter(base, t); ok {
 		m.RotationDue, m.NextRotation = ptr(start), ptr(last)
 	}
@@ -435,6 +442,12 @@ type rotationTodo struct {
 func (s *Service) startRotation(ctx context.Context, tx storage.Tx, sec *secret, now time.Time) error {
 	m := &sec.meta
 	scheduleNext(m, now)
+	if m.RotationDue != nil && !m.RotationDue.After(now) {
+		// An interval in days counts from the last rotation, so the window
+		// open now would stay due while this rotation runs: the next one
+		// counts from now (finishRotationTx counts it from the rotation).
+		scheduleFrom(m, scheduleOf(m, now), now, now)
+	}
 	if s.rotator == nil || !s.rotator.CanInvoke(m.RotationLambdaARN) {
 		s.log.WarnContext(ctx, "secretsmanager: scheduled rotation skipped: no webhook for the rotation function",
 			"secret", m.ARN, "function", m.RotationLambdaARN)
