@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -221,70 +222,47 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 // noted since the last run (GetKeyLastUsage), deleting keys whose
 // deletion window has passed (with their material and aliases) and
 // automatic rotations. It is safe to call from several nodes at once: each
-// due key is claimed inside a transaction.
+// due key is claimed and handled inside one transaction (job.RunDue), so
+// each deletion and rotation happens once.
 func (s *Service) RunJobs(ctx context.Context) error {
 	if err := s.FlushKeyUsage(ctx); err != nil {
 		return err
 	}
-	for range 100 { // bounded: at most 100 batches per call
-		n, err := s.runDueBatch(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
+	now := s.now().UTC()
+	if _, err := job.RunDue(ctx, s.store, kindKey, now.Unix(), func(ctx context.Context, tx storage.Tx, rec *storage.Record) error {
+		return s.runDueKey(ctx, tx, rec, now)
+	}); err != nil {
+		return wrap("run jobs", err)
 	}
 	return nil
 }
 
-func (s *Service) runDueBatch(ctx context.Context) (int, error) {
-	now := s.now().UTC()
-	done := 0
-	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		done = 0
-		recs, err := tx.Due(ctx, kindKey, now.Unix(), 50)
-		if err != nil {
-			return err
-		}
-		for _, rec := range recs {
-			k, err := decodeKey(rec)
-			if err != nil {
+// runDueKey does the work due on one key, in the transaction that claimed
+// it, and moves or clears its Due.
+func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Record, now time.Time) error {
+	k, err := decodeKey(rec)
+	if err != nil {
+		return err
+	}
+	switch {
+	case k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now):
+		return s.deleteKeyNow(ctx, tx, k)
+	case k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now):
+		if k.meta.State == stateEnabled {
+			if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
 				return err
 			}
-			switch {
-			case k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now):
-				if err := s.deleteKeyNow(ctx, tx, k); err != nil {
-					return err
-				}
-			case k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now):
-				if k.meta.State == stateEnabled {
-					if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
-						return err
-					}
-				}
-				next := *k.meta.NextRotation
-				for !next.After(now) {
-					next = next.Add(time.Duration(k.meta.RotationPeriod) * day)
-				}
-				k.meta.NextRotation = &next
-				if err := s.saveKey(ctx, tx, k); err != nil {
-					return err
-				}
-			default:
-				// Due is stale (e.g. written by an older version): refresh it.
-				if err := s.saveKey(ctx, tx, k); err != nil {
-					return err
-				}
-			}
-			done++
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, wrap("run jobs", err)
+		next := *k.meta.NextRotation
+		for !next.After(now) {
+			next = next.Add(time.Duration(k.meta.RotationPeriod) * day)
+		}
+		k.meta.NextRotation = &next
+		return s.saveKey(ctx, tx, k)
+	default:
+		// Due is stale (e.g. written by an older version): refresh it.
+		return s.saveKey(ctx, tx, k)
 	}
-	return done, nil
 }
 
 // deleteKeyNow removes a key, its materials and the aliases pointing at it.

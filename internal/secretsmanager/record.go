@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/uuid"
@@ -392,5 +393,5 @@ func purgeSecret(ctx context.Context, tx storage.Tx, s *secret) error {
 	if err := tx.Delete(ctx, kindSecret, scope, s.rec.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return wrap("delete secret", err)
 	}
-	return nil
+	return job.Unmark(ctx, tx, kindRotation, scope, s.rec.ID) // a rotation it had in flight
 }

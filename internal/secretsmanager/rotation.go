@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -130,9 +132,7 @@ type rotationRun struct {
 func (s *Service) beginRotation(cur *secret, versionID string, reattempt bool, now time.Time) (rotationRun, error) {
 	m := &cur.meta
 	if !reattempt {
-		m.NextSeq++
-		m.Versions[versionID] = &versionMeta{Seq: m.NextSeq, Created: now, Stages: []string{}, NoValue: true}
-		if err := moveStage(m, stagePending, versionID); err != nil {
+		if err := addPending(m, versionID, now); err != nil {
 			return rotationRun{}, err
 		}
 	}
@@ -145,6 +145,13 @@ func (s *Service) beginRotation(cur *secret, versionID string, reattempt bool, n
 		scope: cur.rec.Scope, name: cur.rec.ID, arn: m.ARN,
 		lambda: m.RotationLambdaARN, versionID: versionID, token: token,
 	}, nil
+}
+
+// addPending adds the empty version versionID, labeled AWSPENDING, to m.
+func addPending(m *secretMeta, versionID string, now time.Time) error {
+	m.NextSeq++
+	m.Versions[versionID] = &versionMeta{Seq: m.NextSeq, Created: now, Stages: []string{}, NoValue: true}
+	return moveStage(m, stagePending, versionID)
 }
 
 // scheduleNext sets the next rotation window of m after t.
@@ -166,6 +173,13 @@ func scheduleNext(m *secretMeta, t time.Time) {
 	if base.IsZero() {
 		base = t
 	}
+	scheduleFrom(m, sch, base, t)
+}
+
+// scheduleFrom sets the next rotation window of m after t, counting
+// intervals in days from base.
+func scheduleFrom(m *secretMeta, sch *schedule, base, t time.Time) {
+	m.NextRotation, m.RotationDue = nil, nil
 	if start, last, ok := sch.windowAfter(base, t); ok {
 		m.RotationDue, m.NextRotation = ptr(start), ptr(last)
 	}
@@ -194,41 +208,48 @@ func (s *Service) invoke(ctx context.Context, run rotationRun) (string, error) {
 func (s *Service) finishRotation(ctx context.Context, run rotationRun, rotated, failed bool) error {
 	var after syncAfter
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		cur, err := getSecret(ctx, tx, run.scope, run.name)
-		if err != nil {
-			return err
-		}
-		m := &cur.meta
-		if m.ARN != run.arn || !m.rotationTokenValid(run.token) {
-			return nil // replaced, cancelled or superseded meanwhile
-		}
-		now := s.now().UTC()
-		if !rotated {
-			if v, ok := m.Versions[run.versionID]; ok {
-				v.removeStage(stagePending)
-				if v.NoValue && len(v.Stages) == 0 {
-					delete(m.Versions, run.versionID)
-				}
-			}
-			m.RotationTokenHash = ""
-			return s.saveChange(ctx, tx, cur, &after)
-		}
-		if failed {
-			return nil
-		}
-		m.RotationTokenHash = ""
-		m.LastRotated = ptr(now)
-		if sch := scheduleOf(m, now); sch != nil && m.RotationSchedule != "" {
-			m.RotationDays = sch.intervalDays(now)
-		}
-		scheduleNext(m, now)
-		return s.saveChange(ctx, tx, cur, &after)
+		after = syncAfter{}
+		return s.finishRotationTx(ctx, tx, run, rotated, failed, &after)
 	})
 	if err != nil {
 		return err
 	}
 	s.syncNow(ctx, after)
 	return nil
+}
+
+// finishRotationTx is finishRotation inside tx; after is set for the
+// replica sync to run once tx commits.
+func (s *Service) finishRotationTx(ctx context.Context, tx storage.Tx, run rotationRun, rotated, failed bool, after *syncAfter) error {
+	cur, err := getSecret(ctx, tx, run.scope, run.name)
+	if err != nil {
+		return err
+	}
+	m := &cur.meta
+	if m.ARN != run.arn || !m.rotationTokenValid(run.token) {
+		return nil // replaced, cancelled or superseded meanwhile
+	}
+	now := s.now().UTC()
+	if !rotated {
+		if v, ok := m.Versions[run.versionID]; ok {
+			v.removeStage(stagePending)
+			if v.NoValue && len(v.Stages) == 0 {
+				delete(m.Versions, run.versionID)
+			}
+		}
+		m.RotationTokenHash = ""
+		return s.saveChange(ctx, tx, cur, after)
+	}
+	if failed {
+		return nil
+	}
+	m.RotationTokenHash = ""
+	m.LastRotated = ptr(now)
+	if sch := scheduleOf(m, now); sch != nil && m.RotationSchedule != "" {
+		m.RotationDays = sch.intervalDays(now)
+	}
+	scheduleNext(m, now)
+	return s.saveChange(ctx, tx, cur, after)
 }
 
 // RotateSecret configures rotation (RotationLambdaARN, RotationRules) and,
@@ -397,83 +418,185 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 	return out, nil
 }
 
-// rotateDue starts the rotations whose window has opened: each is claimed
-// in a transaction (its next window is set, so no other node or later run
-// starts it again), then its steps are invoked outside it. A pending
-// rotation (a failed one) is reattempted with its own version id. It
-// returns how many secrets it handled.
-func (s *Service) rotateDue(ctx context.Context) (int, error) {
-	now := s.now().UTC()
-	var runs []rotationRun
-	var syncs []syncAfter
-	handled := 0
-	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		runs, syncs, handled = runs[:0], syncs[:0], 0
-		recs, err := tx.Due(ctx, kindSecret, now.Unix(), 50)
-		if err != nil {
-			return wrap("due secrets", err)
+// DefaultRotationLease is how long a node holds a scheduled rotation when
+// Config.RotationLease is 0: four steps of at most webhook.DefaultTimeout
+// each take well under it.
+const DefaultRotationLease = 5 * time.Minute
+
+// rotationTodo is the data of a scheduled rotation's to-do (kindRotation):
+// the secret (its ARN tells it from a later secret of the same name) and
+// the version id, which every attempt sends as the ClientRequestToken.
+type rotationTodo struct {
+	ARN       string `json:"arn"`
+	VersionID string `json:"versionId"`
+}
+
+// Scheduled rotations run in three transactions, so that each runs once
+// whatever the number of nodes and a node that dies mid-rotation leaves it
+// to another (package job):
+//  1. startRotation, in the transaction of RunJobs that claimed the due
+//     secret: the next window is set, the empty AWSPENDING version made (a
+//     pending one, left by a failed rotation, is reattempted instead) and
+//     the rotation's to-do marked due now.
+//  2. rotateDue claims the to-do for RotationLease and, in runRotation's
+//     first transaction, issues a RotationToken, then invokes the four
+//     steps outside any transaction.
+//  3. It records the result (finishRotationTx) and deletes the to-do in one
+//     transaction, only while its claim holds.
+// A node killed in step 2 leaves the to-do due at the end of its lease;
+// the node that claims it then invokes the steps again with the same
+// ClientRequestToken (the version id) and a new RotationToken, as AWS
+// reattempts a rotation; rotation functions are written to be idempotent
+// per ClientRequestToken. The old RotationToken stops being valid.
+
+// startRotation starts the scheduled rotation of sec (due at now) in tx and
+// saves sec.
+func (s *Service) startRotation(ctx context.Context, tx storage.Tx, sec *secret, now time.Time) error {
+	m := &sec.meta
+	scheduleNext(m, now)
+	if m.RotationDue != nil && !m.RotationDue.After(now) {
+		// An interval in days counts from the last rotation, so the window
+		// open now would stay due while this rotation runs: the next one
+		// counts from now (finishRotationTx counts it from the rotation).
+		scheduleFrom(m, scheduleOf(m, now), now, now)
+	}
+	if s.rotator == nil || !s.rotator.CanInvoke(m.RotationLambdaARN) {
+		s.log.WarnContext(ctx, "secretsmanager: scheduled rotation skipped: no webhook for the rotation function",
+			"secret", m.ARN, "function", m.RotationLambdaARN)
+		return s.saveChange(ctx, tx, sec, new(syncAfter))
+	}
+	vid := m.holder(stagePending)
+	if vid == "" || vid == m.holder(stageCurrent) {
+		var err error
+		if vid, err = newUUID(s.rand); err != nil {
+			return err
 		}
-		for _, rec := range recs {
-			sec, err := decodeSecret(rec)
-			if err != nil {
-				return err
-			}
-			if !sec.rotationDue(now) {
-				continue
-			}
-			handled++
-			m := &sec.meta
-			scheduleNext(m, now)
-			if s.rotator == nil || !s.rotator.CanInvoke(m.RotationLambdaARN) {
-				s.log.WarnContext(ctx, "secretsmanager: scheduled rotation skipped: no webhook for the rotation function",
-					"secret", m.ARN, "function", m.RotationLambdaARN)
-				var after syncAfter
-				if err := s.saveChange(ctx, tx, sec, &after); err != nil {
-					return err
-				}
-				syncs = append(syncs, after)
-				continue
-			}
-			pending, current := m.holder(stagePending), m.holder(stageCurrent)
-			reattempt := pending != "" && pending != current
-			vid := pending
-			if !reattempt {
-				if vid, err = newUUID(s.rand); err != nil {
-					return err
-				}
-			}
-			run, err := s.beginRotation(sec, vid, reattempt, now)
-			if err != nil {
-				return err
-			}
-			if err := pruneVersions(ctx, tx, sec, now); err != nil {
-				return err
-			}
-			var after syncAfter
-			if err := s.saveChange(ctx, tx, sec, &after); err != nil {
-				return err
-			}
-			syncs = append(syncs, after)
+		if err := addPending(m, vid, now); err != nil {
+			return err
+		}
+	}
+	m.RotationTokenHash = "" // issued by whoever claims the to-do
+	if err := pruneVersions(ctx, tx, sec, now); err != nil {
+		return err
+	}
+	// A primary's replicas are synced by the RunJobs that runs this (its
+	// replica syncs come last).
+	if err := s.saveChange(ctx, tx, sec, new(syncAfter)); err != nil {
+		return err
+	}
+	data, err := json.Marshal(rotationTodo{ARN: m.ARN, VersionID: vid})
+	if err != nil {
+		return wrap("encode rotation", err)
+	}
+	return job.Mark(ctx, tx, kindRotation, sec.rec.Scope, sec.rec.ID, data, now.Unix())
+}
+
+// rotateDue runs the scheduled rotations whose to-do is due (just started,
+// or left by a node whose lease ran out), one claim at a time, at most 100
+// per call.
+func (s *Service) rotateDue(ctx context.Context) error {
+	var errs []error
+	for range 100 {
+		claims, err := job.ClaimDue(ctx, s.store, kindRotation, s.now().Unix(), s.rotationLease, 1)
+		if err != nil {
+			return wrap("claim rotations", err)
+		}
+		if len(claims) == 0 {
+			break
+		}
+		if err := s.runRotation(ctx, claims[0]); err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runRotation invokes the steps of the claimed rotation c and records the
+// result while c holds.
+func (s *Service) runRotation(ctx context.Context, c *job.Claim) error {
+	var todo rotationTodo
+	if err := json.Unmarshal(c.Data, &todo); err != nil {
+		return wrap("decode rotation "+c.ID, err)
+	}
+	var run rotationRun
+	var after syncAfter
+	drop := false
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
+		run, after, drop = rotationRun{}, syncAfter{}, false
+		if err := c.Check(ctx, tx); err != nil {
+			return err
+		}
+		cur, err := getSecret(ctx, tx, c.Scope, c.ID)
+		if isNotFound(err) {
+			drop = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		m := &cur.meta
+		v := m.Versions[todo.VersionID]
+		switch {
+		case m.ARN != todo.ARN || cur.deleted() || !m.RotationEnabled || v == nil:
+			drop = true // the secret, or its rotation, is gone
+			return nil
+		case slices.Contains(v.Stages, stageCurrent):
+			// An earlier attempt's finishSecret made the version current
+			// and its node died before recording it: record it now.
+		case m.holder(stagePending) != todo.VersionID:
+			drop = true // the pending version was replaced or removed
+			return nil
+		case s.rotator == nil || !s.rotator.CanInvoke(m.RotationLambdaARN):
+			s.log.WarnContext(ctx, "secretsmanager: scheduled rotation skipped: no webhook for the rotation function",
+				"secret", m.ARN, "function", m.RotationLambdaARN)
+			drop = true
+			return nil
+		default:
 			run.steps = []string{stepCreate, stepSet, stepTest, stepFinish}
-			runs = append(runs, run)
+		}
+		steps := run.steps
+		if run, err = s.beginRotation(cur, todo.VersionID, true, s.now().UTC()); err != nil {
+			return err
+		}
+		run.steps = steps
+		return s.saveChange(ctx, tx, cur, &after)
+	})
+	switch {
+	case errors.Is(err, job.ErrLost):
+		return nil // another node holds it now
+	case err != nil:
+		return wrap("rotate "+c.ID, err)
+	case drop:
+		if err := c.Complete(ctx, s.store, nil); err != nil && !errors.Is(err, job.ErrLost) {
+			return wrap("drop rotation "+c.ID, err)
 		}
 		return nil
+	}
+	s.syncNow(ctx, after)
+	step, stepErr := s.invoke(ctx, run)
+	if ctx.Err() != nil {
+		// Stopping mid-rotation: leave the to-do claimed; another node (or
+		// this one) reattempts it when the lease runs out.
+		return wrap("rotate "+c.ID, ctx.Err())
+	}
+	if stepErr != nil {
+		s.log.WarnContext(ctx, "secretsmanager: scheduled rotation failed", "secret", run.arn, "step", step, "err", stepErr)
+	}
+	err = c.Complete(ctx, s.store, func(tx storage.Tx) error {
+		after = syncAfter{}
+		return s.finishRotationTx(ctx, tx, run, true, stepErr != nil, &after)
 	})
+	if errors.Is(err, job.ErrLost) {
+		s.log.WarnContext(ctx, "secretsmanager: scheduled rotation outlived its lease; another attempt records the result",
+			"secret", run.arn, "lease", s.rotationLease)
+		return nil
+	}
 	if err != nil {
-		return 0, wrap("rotate due secrets", err)
+		return wrap("finish rotation "+c.ID, err)
 	}
-	for _, after := range syncs {
-		s.syncNow(ctx, after)
-	}
-	var errs []error
-	for _, run := range runs {
-		step, stepErr := s.invoke(ctx, run)
-		if stepErr != nil {
-			s.log.WarnContext(ctx, "secretsmanager: scheduled rotation failed", "secret", run.arn, "step", step, "err", stepErr)
-		}
-		if err := s.finishRotation(ctx, run, true, stepErr != nil); err != nil {
-			errs = append(errs, wrap("finish rotation", err))
-		}
-	}
-	return handled, errors.Join(errs...)
+	s.syncNow(ctx, after)
+	return nil
 }

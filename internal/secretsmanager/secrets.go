@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -443,75 +444,64 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 
 // RunJobs runs the replica syncs that are due (replication.go: left by a
 // crash, a failure or a lease that ran out), purges the secrets whose
-// recovery window has passed, with their versions, and starts the
-// rotations whose window has opened (rotation.go). It is safe to call from
-// several nodes at once: each piece of work is claimed, or re-read and
-// done, inside a transaction.
+// recovery window has passed, with their versions, and runs the rotations
+// whose window has opened (rotation.go), then the replica syncs those
+// queued. It is safe to call from several nodes at once: each due secret is
+// claimed and handled in one transaction (job.RunDue), the steps of a
+// rotation, which run outside any transaction, under a lease
+// (job.ClaimDue), and each replica sync under its own claim, so each purge,
+// rotation and sync happens once.
 func (s *Service) RunJobs(ctx context.Context) error {
 	s.syncDueJobs(ctx) // replica syncs left undone (replication.go)
 
-	for range 100 { // bounded: at most 100 batches per call
-		n, err := s.purgeDue(ctx)
-		if err != nil {
-			return err
-		}
-		r, err := s.rotateDue(ctx) // rotation.go
-		if err != nil {
-			return err
-		}
-		if n+r == 0 {
-			return nil
-		}
+	now := s.now().UTC()
+	if _, err := job.RunDue(ctx, s.store, kindSecret, now.Unix(), func(ctx context.Context, tx storage.Tx, rec *storage.Record) error {
+		return s.runDueSecret(ctx, tx, rec, now)
+	}); err != nil {
+		return wrap("run jobs", err)
 	}
-	return nil
+	err := s.rotateDue(ctx) // rotation.go
+	s.syncDueJobs(ctx)      // the syncs the rotations started queued
+	return err
 }
 
-func (s *Service) purgeDue(ctx context.Context) (int, error) {
-	now := s.now().UTC()
-	done := 0
-	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		done = 0
-		recs, err := tx.Due(ctx, kindSecret, now.Unix(), 50)
-		if err != nil {
-			return wrap("due secrets", err)
-		}
-		for _, rec := range recs {
-			sec, err := decodeSecret(rec)
-			if err != nil {
-				return err
-			}
-			if sec.meta.Deletion != nil && !sec.meta.Deletion.After(now) {
-				if err := purgeSecret(ctx, tx, sec); err != nil {
-					return err
-				}
-			} else if sec.rotationDue(now) {
-				continue // rotateDue starts it
-			} else if err := saveSecret(ctx, tx, sec); err != nil { // stale Due: refresh it
-				return err
-			}
-			done++
-		}
-		return nil
-	})
+// runDueSecret does the work due on one secret, in the transaction that
+// claimed it, and moves or clears its Due: a purge, or the start of a
+// scheduled rotation (whose steps rotateDue invokes).
+func (s *Service) runDueSecret(ctx context.Context, tx storage.Tx, rec *storage.Record, now time.Time) error {
+	sec, err := decodeSecret(rec)
 	if err != nil {
-		return 0, wrap("run jobs", err)
+		return err
 	}
-	return done, nil
+	switch {
+	case sec.meta.Deletion != nil && !sec.meta.Deletion.After(now):
+		return purgeSecret(ctx, tx, sec)
+	case sec.rotationDue(now):
+		return s.startRotation(ctx, tx, sec, now)
+	default: // stale Due: refresh it
+		return saveSecret(ctx, tx, sec)
+	}
 }
 
 // NextDue returns the Unix second at which the earliest background work on
 // a secret falls due (the end of a recovery window, a scheduled rotation),
 // and false when none is scheduled. It may be in the past when RunJobs has
-// not run since. The app's clock advance runs the jobs at each such time in
-// turn.
+// not run since (or a rotation's node died). The app's clock advance runs
+// the jobs at each such time in turn.
 func (s *Service) NextDue(ctx context.Context) (int64, bool, error) {
 	var due int64
 	err := s.store.View(ctx, func(r storage.Reader) error {
-		recs, err := r.Due(ctx, kindSecret, math.MaxInt64, 1)
-		if err == nil && len(recs) == 1 {
-			due = recs[0].Due
+		// A rotation's to-do is due when its lease runs out (its node died).
+		for _, kind := range []storage.Kind{kindSecret, kindRotation} {
+			recs, err := r.Due(ctx, kind, math.MaxInt64, 1)
+			if err != nil {
+				return err
+			}
+			if len(recs) == 1 && (due == 0 || recs[0].Due < due) {
+				due = recs[0].Due
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, false, wrap("next due secret", err)

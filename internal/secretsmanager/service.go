@@ -44,6 +44,10 @@ const (
 	// secret name, Sealed is the encrypted value (see seal.go), Data is
 	// versionData (JSON).
 	kindVersion storage.Kind = "sm.version"
+	// kindRotation records: the to-do of a scheduled rotation started by
+	// RunJobs (package job owns its Data; ID is the secret name), leased
+	// by the node that invokes its steps (rotation.go).
+	kindRotation storage.Kind = "sm.rotation"
 )
 
 // managedKeyService names the AWS managed key (alias/aws/secretsmanager)
@@ -185,6 +189,12 @@ type Config struct {
 	// Rotation delivers the steps of secret rotations to rotation
 	// functions (see rotation.go); nil means no function can be invoked.
 	Rotation RotationInvoker
+	// RotationLease is how long a node holds a scheduled rotation whose
+	// steps it invokes: if it dies meanwhile, another node reattempts the
+	// rotation (same version id) when the lease has run out. It should
+	// exceed the time the four steps can take. 0 means
+	// DefaultRotationLease.
+	RotationLease time.Duration
 	// Metrics, if set, receives the read cache's hits and misses
 	// (keyfort_cache_requests_total, cache sm_secret and sm_record). Nil
 	// records nothing.
@@ -203,6 +213,8 @@ type Service struct {
 	log   *slog.Logger
 	// rotator invokes rotation functions; nil when none are configured.
 	rotator RotationInvoker
+	// rotationLease is Config.RotationLease or its default.
+	rotationLease time.Duration
 
 	// lists is the in-memory ListSecrets index (nil on a store without
 	// change notifications).
@@ -226,11 +238,15 @@ func New(cfg Config) *Service {
 		log:   cfg.Logger,
 		lists: newListIndex(cfg.Store),
 
-		rotator: cfg.Rotation,
-		reads:   newRecordCache(cfg.Store, cfg.Metrics),
+		rotator:       cfg.Rotation,
+		rotationLease: cfg.RotationLease,
+		reads:         newRecordCache(cfg.Store, cfg.Metrics),
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.rotationLease <= 0 {
+		s.rotationLease = DefaultRotationLease
 	}
 	if s.rand == nil {
 		s.rand = rand.Reader

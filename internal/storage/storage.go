@@ -95,7 +95,31 @@ type Reader interface {
 	// parent (all records of the kind in scope when parent is empty).
 	Count(ctx context.Context, kind Kind, scope Scope, parent string) (int, error)
 	// Due returns up to limit records of kind, in any scope, whose Due is
-	// not 0 and is <= before, ordered by Due.
+	// not 0 and is <= before, ordered by Due (0 limit means no limit).
+	//
+	// Inside [Store.Update], Due claims the records it returns, so that
+	// several nodes (or goroutines) polling the same store for due work
+	// each do different work:
+	//   - A record returned to one Update's fn is not returned by Due to
+	//     another Update while that fn runs and its transaction may still
+	//     commit: the other Update's Due skips it (PostgreSQL: SELECT ...
+	//     FOR UPDATE SKIP LOCKED, until the transaction ends) or returns it
+	//     only with this fn's changes applied (SQLite: one writer; fns run
+	//     one after another, those of one batch in one transaction).
+	//   - If fn cleared the record's Due, moved it past before, or deleted
+	//     the record, and Update returned nil, the work is done once: no
+	//     Due up to before returns the record again.
+	//   - If fn returned an error, the commit failed or the process died
+	//     before it, nothing of the claim remains: the record is due again,
+	//     as it was, for the next Update.
+	// A job that does its work inside the claiming Update is therefore
+	// done by exactly one node. Work done outside a transaction (calls to
+	// other systems) cannot hold such a claim; it takes a lease instead
+	// (package job: the claim moves Due to the end of the lease and commits,
+	// and the result is recorded only if the claim is still the caller's).
+	//
+	// Inside [Store.View], Due is a plain read and claims nothing: a
+	// concurrent Update may claim the same records.
 	Due(ctx context.Context, kind Kind, before int64, limit int) ([]*Record, error)
 	// Scan returns up to limit records of kind in every scope, ordered by
 	// (account, region, id), starting after the record named by after (the

@@ -254,8 +254,10 @@ func (r *reader) Count(ctx context.Context, kind storage.Kind, scope storage.Sco
 }
 
 // Due implements [storage.Reader.Due]. A limit of 0 or less means no limit.
-// SQLite has a single writer, so records read by Due inside Update cannot be
-// claimed by another transaction before this one commits.
+// Inside Update it claims what it returns as [storage.Reader.Due] states
+// without any locking: the single writer runs one fn at a time, so another
+// Update's Due runs after this fn returned and sees its changes (in the same
+// batch transaction, or after its commit) or, if it failed, none of them.
 func (r *reader) Due(ctx context.Context, kind storage.Kind, before int64, limit int) ([]*storage.Record, error) {
 	st, qctx, err := r.stmt(ctx, r.q.due)
 	if err != nil {
