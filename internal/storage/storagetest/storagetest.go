@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListParentMoves", testListParentMoves},
 		{"ListKeysOnly", testListKeysOnly},
 		{"Scan", testScan},
+		{"Export", testExport},
 		{"Compact", testCompact},
 		{"Count", testCount},
 		{"Due", testDue},
