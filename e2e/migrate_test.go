@@ -12,8 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -70,6 +74,9 @@ func TestMigrate(t *testing.T) {
 	}
 	if !strings.Contains(out, fmt.Sprintf("root key %x", rootKey.ID())) || !strings.Contains(out, fmt.Sprintf("copied %d records and", len(original.records))) {
 		t.Errorf("keyfort migrate --to output:\n%s\nwant the counts and the root key id", out)
+	}
+	if !strings.Contains(errOut, "migrate: copying records and audit events ") || !strings.Contains(errOut, "(100%)") {
+		t.Errorf("keyfort migrate --to stderr:\n%s\nwant the progress line", errOut)
 	}
 	if strings.Contains(out+errOut, "postgres://") {
 		t.Errorf("keyfort migrate printed the PostgreSQL URL (it may hold a password):\n%s%s", out, errOut)
@@ -566,3 +573,51 @@ func compareDumps(t *testing.T, what string, src, dst storeDump) {
 
 // sameBytes compares bytes, nil (NULL) apart from empty.
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
+
+// TestMigrateSize measures a migration of N keys and N secrets to
+// PostgreSQL and back (KEYFORT_MIGRATE_SIZE=N; skipped without it).
+func TestMigrateSize(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KEYFORT_MIGRATE_SIZE"))
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if n <= 0 || dsn == "" {
+		t.Skip("set KEYFORT_MIGRATE_SIZE=N and KEYFORT_TEST_POSTGRES to measure a migration of N keys and N secrets")
+	}
+	dir := t.TempDir()
+	p := startBinary(t, dir)
+	k, sm := p.kms(), p.sm()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				if _, err := k.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
+					t.Errorf("CreateKey: %v", err)
+					return
+				}
+				if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(fmt.Sprint("size/", i)), SecretString: aws.String(strings.Repeat("s", 64))}); err != nil {
+					t.Errorf("CreateSecret: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	p.stop(t)
+	pgURL := newPGSchema(t, dsn)
+	start := time.Now()
+	out, errOut, status := runKeyfort(t, "migrate", "--data", dir, "--to", pgURL)
+	to := time.Since(start)
+	if status != 0 {
+		t.Fatalf("migrate --to: %s%s", out, errOut)
+	}
+	start = time.Now()
+	out2, errOut2, status := runKeyfort(t, "migrate", "--from", pgURL, "--data", filepath.Join(t.TempDir(), "back"))
+	if status != 0 {
+		t.Fatalf("migrate --from: %s%s", out2, errOut2)
+	}
+	t.Logf("to PostgreSQL in %v, back in %v\n%s%s%s%s", to.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), out, errOut, out2, errOut2)
+}
