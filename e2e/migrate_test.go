@@ -621,3 +621,132 @@ func TestMigrateSize(t *testing.T) {
 	}
 	t.Logf("to PostgreSQL in %v, back in %v\n%s%s%s%s", to.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), out, errOut, out2, errOut2)
 }
+
+// TestMigrateFromServedPostgres migrates a PostgreSQL store while writers
+// keep writing to it: the copy is one snapshot, so every write answered
+// before the migration began is in it, and every key and secret in it is
+// whole (no key without its material, no version without its value).
+func TestMigrateFromServedPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary; skipped in -short mode")
+	}
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	pgURL := newPGSchema(t, dsn)
+	dirB := t.TempDir()
+	p := startBinary(t, dirB, "KEYFORT_STORE="+pgURL)
+	k, sm := p.kms(), p.sm()
+	ctx := ctxT(t)
+	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("busy"), SecretString: aws.String("busy start")})
+	mustNoErr(t, err, "CreateSecret")
+
+	type ack struct {
+		at           time.Time
+		keyID        string
+		version, val string
+	}
+	var (
+		mu    sync.Mutex
+		acks  []ack
+		count atomic.Int64
+	)
+	wctx, stopWriters := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; wctx.Err() == nil; i++ {
+				if w%2 == 0 {
+					out, err := k.CreateKey(wctx, &kms.CreateKeyInput{})
+					if err == nil {
+						mu.Lock()
+						acks = append(acks, ack{at: time.Now(), keyID: aws.ToString(out.KeyMetadata.KeyId)})
+						mu.Unlock()
+						count.Add(1)
+					}
+					continue
+				}
+				val := fmt.Sprintf("busy %d %d", w, i)
+				out, err := sm.PutSecretValue(wctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("busy"), SecretString: aws.String(val)})
+				if err == nil {
+					mu.Lock()
+					acks = append(acks, ack{at: time.Now(), version: aws.ToString(out.VersionId), val: val})
+					mu.Unlock()
+					count.Add(1)
+				}
+			}
+		}()
+	}
+	for deadline := time.Now().Add(20 * time.Second); count.Load() < 40 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	dirC := filepath.Join(t.TempDir(), "copy")
+	began := time.Now()
+	out, errOut, status := runKeyfort(t, "migrate", "--from", pgURL, "--data", dirC)
+	during := count.Load()
+	time.Sleep(100 * time.Millisecond)
+	stopWriters()
+	wg.Wait()
+	p.stop(t)
+	if status != 0 {
+		t.Fatalf("keyfort migrate --from a served store: status %d\n%s%s", status, out, errOut)
+	}
+
+	r := startBinary(t, dirC, "KEYFORT_ROOT_KEY_FILE="+filepath.Join(dirB, "root.key"))
+	rk, rsm := r.kms(), r.sm()
+	present := map[string]bool{}
+	pager := kms.NewListKeysPaginator(rk, &kms.ListKeysInput{})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		mustNoErr(t, err, "ListKeys on the copy")
+		for _, e := range page.Keys {
+			present[aws.ToString(e.KeyId)] = true
+			md, err := rk.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: e.KeyId})
+			if err != nil {
+				t.Errorf("key %s is listed but DescribeKey fails: %v", aws.ToString(e.KeyId), err)
+				continue
+			}
+			if md.KeyMetadata.KeyManager != types.KeyManagerTypeCustomer {
+				continue
+			}
+			if _, err := rk.Encrypt(ctx, &kms.EncryptInput{KeyId: e.KeyId, Plaintext: []byte("x")}); err != nil {
+				t.Errorf("key %s of the copy is half there: Encrypt %v", aws.ToString(e.KeyId), err)
+			}
+		}
+	}
+	versions := map[string]string{}
+	vpager := secretsmanager.NewListSecretVersionIdsPaginator(rsm, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("busy"), IncludeDeprecated: aws.Bool(true)})
+	for vpager.HasMorePages() {
+		page, err := vpager.NextPage(ctx)
+		mustNoErr(t, err, "ListSecretVersionIds on the copy")
+		for _, v := range page.Versions {
+			out, err := rsm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("busy"), VersionId: v.VersionId})
+			if err != nil {
+				t.Errorf("version %s of the copy does not read: %v", aws.ToString(v.VersionId), err)
+				continue
+			}
+			versions[aws.ToString(v.VersionId)] = aws.ToString(out.SecretString)
+		}
+	}
+	r.stop(t)
+	before := 0
+	for _, a := range acks {
+		if !a.at.Before(began) {
+			continue
+		}
+		before++
+		if a.keyID != "" && !present[a.keyID] {
+			t.Errorf("key %s, answered before the migration began, is not in the copy", a.keyID)
+		}
+		if a.version != "" && versions[a.version] != a.val {
+			t.Errorf("version %s (%q), answered before the migration began, reads %q in the copy", a.version, a.val, versions[a.version])
+		}
+	}
+	t.Logf("%d writes answered before the migration began (all in the copy), %d during it; the copy holds %d keys and %d versions", before, during-int64(before), len(present), len(versions))
+	if before < 20 {
+		t.Errorf("only %d writes answered before the migration: the test means little", before)
+	}
+}
