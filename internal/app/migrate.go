@@ -198,6 +198,10 @@ func migrateToEmbedded(ctx context.Context, cfg config.Config, dsn string, log *
 	return sum, nil
 }
 
+// copyPage is how many rows copyStore reads and writes at a time (one
+// PostgreSQL round trip each).
+const copyPage = 500
+
 // copyStore copies every record and every event of src, read in one
 // snapshot, into dst in one transaction, after checking that dst holds
 // nothing (dstName names it in errors). The source must be a Keyfort store
@@ -244,41 +248,41 @@ func copyStore(ctx context.Context, src, dst storage.Store, dstName string, prog
 				}
 				return err
 			}
+			bw, ok := tx.(storage.BulkWriter)
+			if !ok {
+				return fmt.Errorf("the destination store (%T) cannot be written in bulk", tx)
+			}
 			sum.Records, sum.Events = 0, 0 // fn may run again
 			for _, k := range kinds {
 				for after := (storage.Position{}); ; {
-					recs, err := r.Scan(ctx, k.Kind, after, 500)
+					recs, err := r.Scan(ctx, k.Kind, after, copyPage)
 					if err != nil {
 						return err
 					}
-					for _, rec := range recs {
-						if err := tx.Insert(ctx, rec); err != nil {
-							return exists(fmt.Errorf("copy %s %s: %w", rec.Kind, rec.ID, err))
-						}
-						done++
-						sum.Records++
-						report()
+					if err := bw.InsertAll(ctx, recs, nil); err != nil {
+						return exists(fmt.Errorf("copy %s records: %w", k.Kind, err))
 					}
-					if len(recs) < 500 {
+					done += int64(len(recs))
+					sum.Records += len(recs)
+					report()
+					if len(recs) < copyPage {
 						break
 					}
 					after = storage.PositionOf(recs[len(recs)-1])
 				}
 			}
 			for after := ""; ; {
-				evs, err := ex.ScanEvents(ctx, after, 500)
+				evs, err := ex.ScanEvents(ctx, after, copyPage)
 				if err != nil {
 					return err
 				}
-				for _, e := range evs {
-					if err := tx.AppendEvent(ctx, e); err != nil {
-						return exists(fmt.Errorf("copy audit event %s: %w", e.ID, err))
-					}
-					done++
-					sum.Events++
-					report()
+				if err := bw.InsertAll(ctx, nil, evs); err != nil {
+					return exists(fmt.Errorf("copy audit events: %w", err))
 				}
-				if len(evs) < 500 {
+				done += int64(len(evs))
+				sum.Events += len(evs)
+				report()
+				if len(evs) < copyPage {
 					break
 				}
 				after = evs[len(evs)-1].ID

@@ -131,6 +131,17 @@ type Exporter interface {
 	ScanEvents(ctx context.Context, after string, limit int) ([]*EventRecord, error)
 }
 
+// BulkWriter is implemented by the Txs of both backends, so that a copy of
+// a whole store (keyfort migrate) sends its rows in batches where every
+// statement is a round trip to a server (PostgreSQL: one per batch).
+type BulkWriter interface {
+	// InsertAll inserts recs as Insert inserts each (Rev 1) and appends
+	// events as AppendEvent appends each. It returns ErrExists if a
+	// record's identity or an event's ID is taken; the transaction must
+	// then be abandoned.
+	InsertAll(ctx context.Context, recs []*Record, events []*EventRecord) error
+}
+
 // KindCount is one kind of Exporter.Kinds and how many records it has.
 type KindCount struct {
 	Kind    Kind

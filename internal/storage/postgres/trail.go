@@ -30,8 +30,9 @@ const (
 )
 
 var (
-	_ storage.Trail    = (*Store)(nil)
-	_ storage.Exporter = (*reader)(nil)
+	_ storage.Trail      = (*Store)(nil)
+	_ storage.Exporter   = (*reader)(nil)
+	_ storage.BulkWriter = (*writeTx)(nil)
 )
 
 // eventArgs returns e's column values in eventColumns' order.
@@ -210,4 +211,43 @@ func (s *Store) PruneEvents(ctx context.Context, before int64) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// InsertAll implements [storage.BulkWriter]: the statements of Insert and
+// AppendEvent, sent as one batch (one round trip).
+func (tx *writeTx) InsertAll(ctx context.Context, recs []*storage.Record, events []*storage.EventRecord) error {
+	if err := ctx.Err(); err != nil {
+		return opErr(ctx, "insert all", err)
+	}
+	if len(recs)+len(events) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, rec := range recs {
+		b.Queue(sqlInsert, string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID,
+			rec.Parent, rec.Due, rec.Created, rec.Data, rec.Sealed)
+	}
+	for _, e := range events {
+		b.Queue(sqlAppendEvent, eventArgs(e)...)
+	}
+	res := tx.q.(pgx.Tx).SendBatch(ctx, &b)
+	var taken bool
+	for range len(recs) + len(events) {
+		tag, err := res.Exec()
+		if err != nil {
+			res.Close()
+			return opErr(ctx, "insert all", err)
+		}
+		taken = taken || tag.RowsAffected() == 0
+	}
+	if err := res.Close(); err != nil {
+		return opErr(ctx, "insert all", err)
+	}
+	if taken {
+		return storage.ErrExists
+	}
+	for _, rec := range recs {
+		rec.Rev = 1
+	}
+	return nil
 }

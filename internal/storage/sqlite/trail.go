@@ -29,8 +29,9 @@ const (
 )
 
 var (
-	_ storage.Trail    = (*Store)(nil)
-	_ storage.Exporter = (*reader)(nil)
+	_ storage.Trail      = (*Store)(nil)
+	_ storage.Exporter   = (*reader)(nil)
+	_ storage.BulkWriter = (*writeTx)(nil)
 )
 
 // eventArgs returns e's column values in eventColumns' order.
@@ -60,6 +61,22 @@ func (tx *writeTx) AppendEvent(ctx context.Context, e *storage.EventRecord) erro
 	}
 	if n == 0 {
 		return storage.ErrExists
+	}
+	return nil
+}
+
+// InsertAll implements [storage.BulkWriter] with Insert and AppendEvent:
+// statements on the writer's connection cost no round trip.
+func (tx *writeTx) InsertAll(ctx context.Context, recs []*storage.Record, events []*storage.EventRecord) error {
+	for _, rec := range recs {
+		if err := tx.Insert(ctx, rec); err != nil {
+			return err
+		}
+	}
+	for _, e := range events {
+		if err := tx.AppendEvent(ctx, e); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListKeysOnly", testListKeysOnly},
 		{"Scan", testScan},
 		{"Export", testExport},
+		{"BulkWriter", testBulkWriter},
 		{"Compact", testCompact},
 		{"Count", testCount},
 		{"Due", testDue},

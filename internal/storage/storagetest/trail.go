@@ -397,3 +397,54 @@ func dumpEvents(evs []*storage.EventRecord) string {
 	}
 	return b.String()
 }
+
+// testBulkWriter checks InsertAll, on stores whose Tx has it: what it
+// writes reads back as Insert and AppendEvent would have written it, and a
+// taken identity is ErrExists (the Update then commits nothing).
+func testBulkWriter(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	var bulk bool
+	a := newRecord(kindA, scope1, "a")
+	b := newRecord(kindB, scope2, "b")
+	b.Data, b.Sealed, b.Parent, b.Due = nil, []byte{}, "a", 42
+	evs := []*storage.EventRecord{event("e1", 10), event("e2", 11)}
+	evs[1].Complete = false
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		bw, ok := tx.(storage.BulkWriter)
+		if !ok {
+			return nil
+		}
+		bulk = true
+		return bw.InsertAll(ctx, []*storage.Record{clone(a), clone(b)}, evs)
+	})
+	if err != nil {
+		t.Fatalf("InsertAll = %v", err)
+	}
+	if !bulk {
+		t.Skipf("%T's Tx does not implement storage.BulkWriter", s)
+	}
+	for _, want := range []*storage.Record{a, b} {
+		want.Rev = 1
+		if d := diff(mustGet(t, s, want.Kind, want.Scope, want.ID), want); d != "" {
+			t.Errorf("record %s after InsertAll: %s", want.ID, d)
+		}
+	}
+	if got := lookupIDs(t, trailOf(t, s), allOf(storage.EventQuery{})); !slices.Equal(got, []string{"e2", "e1"}) {
+		t.Errorf("events after InsertAll = %v, want [e2 e1]", got)
+	}
+	c := newRecord(kindA, scope1, "c")
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.(storage.BulkWriter).InsertAll(ctx, []*storage.Record{clone(c), clone(a)}, nil)
+	})
+	if !errors.Is(err, storage.ErrExists) {
+		t.Errorf("InsertAll of a taken identity = %v, want ErrExists", err)
+	}
+	wantNotFound(t, s, kindA, scope1, "c")
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.(storage.BulkWriter).InsertAll(ctx, []*storage.Record{clone(c)}, []*storage.EventRecord{event("e1", 12)})
+	})
+	if !errors.Is(err, storage.ErrExists) {
+		t.Errorf("InsertAll of a taken event id = %v, want ErrExists", err)
+	}
+	wantNotFound(t, s, kindA, scope1, "c")
+}
