@@ -574,13 +574,21 @@ func compareDumps(t *testing.T, what string, src, dst storeDump) {
 // sameBytes compares bytes, nil (NULL) apart from empty.
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
 
-// TestMigrateSize measures a migration of N keys and N secrets to
-// PostgreSQL and back (KEYFORT_MIGRATE_SIZE=N; skipped without it).
-func TestMigrateSize(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("KEYFORT_MIGRATE_SIZE"))
+// TestMigrateManyPages migrates a store of N keys and N secrets (more rows
+// of several kinds, and more events, than one page of the copy) to
+// PostgreSQL and back, checks every row of each copy, and logs the times.
+// KEYFORT_MIGRATE_SIZE=N measures a larger store (600 by default).
+func TestMigrateManyPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the binary; skipped in -short mode")
+	}
 	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if n <= 0 || dsn == "" {
-		t.Skip("set KEYFORT_MIGRATE_SIZE=N and KEYFORT_TEST_POSTGRES to measure a migration of N keys and N secrets")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	n := 600
+	if v, err := strconv.Atoi(os.Getenv("KEYFORT_MIGRATE_SIZE")); err == nil && v > 0 {
+		n = v
 	}
 	dir := t.TempDir()
 	p := startBinary(t, dir)
@@ -614,13 +622,33 @@ func TestMigrateSize(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("migrate --to: %s%s", out, errOut)
 	}
+	if want := fmt.Sprintf("%d keys, %d secrets", n+1, n); !strings.Contains(out, want) { // and aws/secretsmanager
+		t.Errorf("migrate --to: %s\nwant %s", out, want)
+	}
+	source := dumpStore(t, openSQLiteDump(t, dir))
+	perKind := map[storage.Kind]int{}
+	for _, r := range source.records {
+		perKind[r.Kind]++
+	}
+	if perKind["kms.key"] <= copyPageRows || perKind["sm.version"] <= copyPageRows || len(source.events) <= copyPageRows {
+		t.Errorf("%v and %d events: no more than a page of the copy, which the test is about", perKind, len(source.events))
+	}
+	onPG := dumpStore(t, openPGDump(t, pgURL))
+	compareDumps(t, "SQLite -> PostgreSQL", source, onPG)
+	back := filepath.Join(t.TempDir(), "back")
 	start = time.Now()
-	out2, errOut2, status := runKeyfort(t, "migrate", "--from", pgURL, "--data", filepath.Join(t.TempDir(), "back"))
+	out2, errOut2, status := runKeyfort(t, "migrate", "--from", pgURL, "--data", back)
 	if status != 0 {
 		t.Fatalf("migrate --from: %s%s", out2, errOut2)
 	}
-	t.Logf("to PostgreSQL in %v, back in %v\n%s%s%s%s", to.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), out, errOut, out2, errOut2)
+	took := time.Since(start)
+	compareDumps(t, "PostgreSQL -> SQLite", onPG, dumpStore(t, openSQLiteDump(t, back)))
+	t.Logf("%d records, %d events: to PostgreSQL in %v, back in %v\n%s%s%s%s", len(source.records), len(source.events),
+		to.Round(time.Millisecond), took.Round(time.Millisecond), out, errOut, out2, errOut2)
 }
+
+// copyPageRows is app.copyPage: the rows the copy reads and writes at a time.
+const copyPageRows = 500
 
 // TestMigrateFromServedPostgres migrates a PostgreSQL store while writers
 // keep writing to it: the copy is one snapshot, so every write answered
