@@ -1,13 +1,20 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -199,4 +206,132 @@ func TestSMReplicationRemoveAndStop(t *testing.T) {
 	}
 	_, err = use1.DeleteSecret(ctxT(t), &secretsmanager.DeleteSecretInput{SecretId: aws.String(arn), ForceDeleteWithoutRecovery: aws.Bool(true)})
 	mustNoErr(t, err, "DeleteSecret on the primary without replicas")
+}
+
+// TestSMReplicationTwoNodesOnPostgres: two servers of one PostgreSQL store.
+// Concurrent writes to the primary through both converge on the replica
+// (every version, its value, labels and tags), each answered once the
+// replica has it, and each version is sealed for the replica once (one
+// node runs each sync): CloudTrail holds one GenerateDataKey for the
+// replica's ARN per version.
+func TestSMReplicationTwoNodesOnPostgres(t *testing.T) {
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))
+	b := keyfortest.Start(t, keyfortest.WithNodeOf(a), keyfortest.WithRootKey(key))
+	nodes := []*secretsmanager.Client{a.SecretsManager(), b.SecretsManager()}
+	start := time.Now().Add(-time.Minute)
+
+	out, err := nodes[0].CreateSecret(ctxT(t), &secretsmanager.CreateSecretInput{
+		Name: aws.String("shared"), SecretString: aws.String("v0"),
+		AddReplicaRegions: []types.ReplicaRegionType{{Region: aws.String("eu-west-1")}},
+	})
+	mustNoErr(t, err, "CreateSecret with a replica")
+	arn := aws.ToString(out.ARN)
+	repARN := strings.Replace(arn, ":us-east-1:", ":eu-west-1:", 1)
+
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*writers)
+	for i := range writers {
+		c := nodes[i%2]
+		wg.Go(func() {
+			put, err := c.PutSecretValue(ctxT(t), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(fmt.Sprint("v", i+1))})
+			if err == nil {
+				// Answered: the replica has the version, through either node.
+				var g *secretsmanager.GetSecretValueOutput
+				g, err = b.SecretsManager("eu-west-1").GetSecretValue(ctxT(t), &secretsmanager.GetSecretValueInput{SecretId: aws.String(repARN), VersionId: put.VersionId})
+				if err == nil && aws.ToString(g.SecretString) != fmt.Sprint("v", i+1) {
+					err = fmt.Errorf("replica version %s = %q, want v%d", aws.ToString(put.VersionId), aws.ToString(g.SecretString), i+1)
+				}
+			}
+			errs <- err
+			_, err = c.TagResource(ctxT(t), &secretsmanager.TagResourceInput{SecretId: aws.String(arn), Tags: []types.Tag{{Key: aws.String(fmt.Sprint("k", i)), Value: aws.String("v")}}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		mustNoErr(t, err, "concurrent write to the primary")
+	}
+
+	pd, err := nodes[1].DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	mustNoErr(t, err, "DescribeSecret on the primary")
+	rd, err := a.SecretsManager("eu-west-1").DescribeSecret(ctxT(t), &secretsmanager.DescribeSecretInput{SecretId: aws.String(repARN)})
+	mustNoErr(t, err, "DescribeSecret on the replica")
+	if len(pd.ReplicationStatus) != 1 || pd.ReplicationStatus[0].Status != types.StatusTypeInSync {
+		t.Fatalf("primary ReplicationStatus = %+v, want eu-west-1 InSync", pd.ReplicationStatus)
+	}
+	if len(rd.Tags) != writers || len(pd.Tags) != writers {
+		t.Fatalf("tags: replica %d, primary %d; want %d", len(rd.Tags), len(pd.Tags), writers)
+	}
+	if len(rd.VersionIdsToStages) != len(pd.VersionIdsToStages) {
+		t.Fatalf("replica stages %v, primary %v", rd.VersionIdsToStages, pd.VersionIdsToStages)
+	}
+	for vid, st := range pd.VersionIdsToStages {
+		if !slices.Equal(rd.VersionIdsToStages[vid], st) {
+			t.Fatalf("replica stages %v, primary %v", rd.VersionIdsToStages, pd.VersionIdsToStages)
+		}
+	}
+	pv, err := nodes[0].ListSecretVersionIds(ctxT(t), &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(arn), IncludeDeprecated: aws.Bool(true)})
+	mustNoErr(t, err, "ListSecretVersionIds on the primary")
+	if len(pv.Versions) != writers+1 {
+		t.Fatalf("primary has %d versions, want %d", len(pv.Versions), writers+1)
+	}
+
+	// Every version sealed for the replica once, by whichever node ran the
+	// sync: the events of both nodes reach the shared store a moment after
+	// their responses.
+	seals := map[string]int{}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		seals = replicaSeals(t, a.CloudTrail(), start, repARN)
+		if len(seals) >= len(pv.Versions) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, v := range pv.Versions {
+		if n := seals[aws.ToString(v.VersionId)]; n != 1 {
+			t.Errorf("version %s sealed %d times for the replica, want once", aws.ToString(v.VersionId), n)
+		}
+	}
+	if len(seals) != len(pv.Versions) {
+		t.Errorf("replica seals of %d versions, want %d: %v", len(seals), len(pv.Versions), seals)
+	}
+}
+
+// replicaSeals counts, by version id, the GenerateDataKey events whose
+// encryption context names the secret arn.
+func replicaSeals(t *testing.T, ct *cloudtrail.Client, start time.Time, arn string) map[string]int {
+	t.Helper()
+	in := &cloudtrail.LookupEventsInput{
+		StartTime:        aws.Time(start),
+		LookupAttributes: []cttypes.LookupAttribute{{AttributeKey: cttypes.LookupAttributeKeyEventName, AttributeValue: aws.String("GenerateDataKey")}},
+	}
+	seals := map[string]int{}
+	for page := 0; ; page++ {
+		res, err := ct.LookupEvents(ctxT(t), in)
+		mustNoErr(t, err, "LookupEvents(GenerateDataKey)")
+		for _, e := range res.Events {
+			var ev struct {
+				RequestParameters struct {
+					EncryptionContext map[string]string `json:"encryptionContext"`
+				} `json:"requestParameters"`
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(e.CloudTrailEvent)), &ev); err != nil {
+				t.Fatalf("CloudTrailEvent of %s: %v", aws.ToString(e.EventId), err)
+			}
+			if ec := ev.RequestParameters.EncryptionContext; ec["SecretARN"] == arn {
+				seals[ec["SecretVersionId"]]++
+			}
+		}
+		if res.NextToken == nil || page > 100 {
+			return seals
+		}
+		in.NextToken = res.NextToken
+	}
 }

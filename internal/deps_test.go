@@ -52,6 +52,8 @@ func TestImportArrows(t *testing.T) {
 		{module + "/internal/metrics", []string{module + "/", "net/http"}, "metrics is a leaf the services take through their Config: no HTTP (the app serves it)"},
 		{module + "/internal/clock", []string{module + "/", "net/http"}, "clock is a leaf the server and the CLI share: the clock, its wire form and durations"},
 		{module + "/internal/storage", []string{module + "/"}, "storage (the interface) is a leaf"},
+		{module + "/internal/replication", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/storage/", "net/http", "database/sql"},
+			"the replication queue knows the storage contract only: the services give it their work, KMS multi-Region keys as Secrets Manager's replicas"},
 		{module + "/internal/iam", []string{module + "/"}, "iam is pure: policies in, decisions out"},
 		{module + "/internal/credentials", []string{"net/http", "database/sql", module + "/internal/sigv4", module + "/internal/server", module + "/internal/storage"},
 			"the credentials file is parsed, not served: no HTTP, no signing, no storage"},

@@ -267,7 +267,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		// A store only this process changes (SQLite) has no other node to
 		// show the events to: it takes them when LookupEvents or the jobs
 		// ask, so that no request pays for storing them.
-		Lazy: isSingleNode(a.store),
+		Lazy: !cfg.IsPostgres(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("app: open audit trail: %w", err)
@@ -316,6 +316,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Logger:            log,
 		Now:               now,
 		Health:            a.store.Ping,
+		Sync:              syncOf(a.store),
 		Ready:             a.Ready,
 		Metrics:           a.metrics,
 		LogRequests:       cfg.LogRequests,
@@ -461,13 +462,6 @@ func (a *App) warnInsecureDevAuth(addr net.Addr) {
 		return
 	}
 	a.log.Error("INSECURE: --insecure-dev-auth on a non-loopback address: "+risk, "addr", addr.String())
-}
-
-// isSingleNode reports whether every change to store is made by this
-// process (the embedded store).
-func isSingleNode(store storage.Store) bool {
-	_, ok := store.(storage.ChangeNotifier)
-	return ok
 }
 
 // auditJobs keeps the trail: it completes the events a failed file write
@@ -674,4 +668,13 @@ func (a *App) closeResources() error {
 		a.undo.removeDirs()
 	}
 	return errors.Join(errs...)
+}
+
+// syncOf returns the store's Sync (see storage.ChangeNotifier), which each
+// request calls before it runs, or nil for a store without caches.
+func syncOf(store storage.Store) func(ctx context.Context) error {
+	if n, ok := store.(storage.ChangeNotifier); ok {
+		return n.Sync
+	}
+	return nil
 }

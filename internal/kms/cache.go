@@ -14,7 +14,8 @@ import (
 // (Encrypt, Decrypt, GenerateDataKey, DescribeKey) when the store is a
 // storage.ChangeNotifier. It cannot serve stale state: the store invalidates
 // an entry after every commit that changes its record and before that
-// Update returns, and a fill is dropped if any invalidation happened since
+// Update returns (another node's commit: before the request's Sync
+// returns; kind "" drops every entry), and a fill is dropped if any invalidation happened since
 // the read it comes from began (gen), so a slow reader cannot put back an
 // old record after a newer commit.
 type readCache struct {
@@ -41,7 +42,7 @@ type cacheEntry struct {
 func newReadCache(store storage.Store, max int, reg *metrics.Registry) *readCache {
 	n, ok := store.(storage.ChangeNotifier)
 	if !ok {
-		return nil // shared store: read through on every request
+		return nil // no change notifications: read through on every request
 	}
 	c := &readCache{max: max, m: make(map[cacheKey]cacheEntry)}
 	v := reg.Counter(metrics.CacheRequests, metrics.CacheRequestsHelp, "cache", "result")
@@ -52,12 +53,16 @@ func newReadCache(store storage.Store, max int, reg *metrics.Registry) *readCach
 }
 
 func (c *readCache) invalidate(kind storage.Kind, scope storage.Scope, id string) {
-	if kind != kindKey && kind != kindAlias {
+	if kind != kindKey && kind != kindAlias && kind != "" {
 		return
 	}
 	c.mu.Lock()
 	c.gen++
-	delete(c.m, cacheKey{kind, scope, id})
+	if kind == "" {
+		clear(c.m)
+	} else {
+		delete(c.m, cacheKey{kind, scope, id})
+	}
 	c.mu.Unlock()
 }
 

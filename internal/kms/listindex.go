@@ -15,7 +15,8 @@ import (
 
 // maxListIndexed is the most keys (or aliases) one account and region may
 // have for ListKeys (ListAliases) to keep them in memory; a larger scope is
-// listed by reading the store on each page, as on a shared store.
+// listed by reading the store on each page, as on a store without change
+// notifications.
 const maxListIndexed = 100_000
 
 // maxListDirty is the most changed ids a sorted list remembers between two
@@ -27,12 +28,14 @@ const maxListDirty = 4096
 // ids of every record sorted in byte order (the store's order), and for
 // aliases their target key and dates, so that a ListKeys or ListAliases page
 // reads no record. It exists only when the store is a storage.ChangeNotifier
-// (every change is made by this process); on a shared store the List
-// operations read through. A scope's list is read from the store on its
+// (SQLite; PostgreSQL, which also hears other nodes' changes); on any
+// other store the List operations read through. A scope's list is read from the store on its
 // first page.
 //
 // It cannot serve stale state: the store marks an id dirty after every
-// commit that changes its record and before that Update returns, and a page
+// commit that changes its record and before that Update returns (another
+// node's commit: before the request's storage.ChangeNotifier.Sync returns;
+// a lost notification marks every list for a reload), and a page
 // first re-reads the dirty records of its list (refresh). Refreshes of a
 // list are serialized (sortedList.mu held for writing), and each takes the
 // dirty set only once it holds the lock and before it reads, so a later
@@ -82,7 +85,7 @@ type aliasRow struct {
 func newListIndex(store storage.Store) *listIndex {
 	n, ok := store.(storage.ChangeNotifier)
 	if !ok {
-		return nil // shared store: read through on every page
+		return nil // no change notifications: read through on every page
 	}
 	li := &listIndex{store: store, lists: make(map[listKey]*sortedList)}
 	n.Subscribe(li.changed)
@@ -92,11 +95,19 @@ func newListIndex(store storage.Store) *listIndex {
 // changed is the store's change notification. It runs in the store's
 // writer before the committing Update returns, so it only records the id.
 func (li *listIndex) changed(kind storage.Kind, scope storage.Scope, id string) {
-	if kind != kindKey && kind != kindAlias {
+	if kind != kindKey && kind != kindAlias && kind != "" {
 		return
 	}
 	li.mu.Lock()
 	defer li.mu.Unlock()
+	if kind == "" { // anything may have changed: every list is read again
+		for _, l := range li.lists {
+			if !l.tooBig.Load() {
+				l.reload, l.dirty = true, nil
+			}
+		}
+		return
+	}
 	l := li.lists[listKey{kind, scope}]
 	if l == nil || l.reload || l.tooBig.Load() {
 		return

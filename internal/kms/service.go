@@ -67,8 +67,8 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	cache  *keymaterial.Cache // what each key material opens to, by material id
-	reads  *readCache         // nil when the store is shared by several nodes
-	lists  *listIndex         // nil when the store is shared by several nodes
+	reads  *readCache         // nil when the store has no change notifications
+	lists  *listIndex         // nil when the store has no change notifications
 	marker markerCodec
 	// maxGrants is the most grants a key may have (AWS's quota,
 	// maxGrantsPerKey; lower in tests).

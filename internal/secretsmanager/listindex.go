@@ -16,19 +16,25 @@ import (
 
 // maxIndexed is the most secrets one account and region may have for
 // ListSecrets to keep them in memory; a larger scope is listed by reading
-// every secret on each page, as on a shared store.
+// every secret on each page, as on a store without change notifications.
 const maxIndexed = 100_000
+
+// maxDirty is the most changed secrets a scope remembers between two pages;
+// past it the scope forgets them and is read again whole on the next page.
+const maxDirty = 4096
 
 // listIndex keeps, per account and region, what a SecretListEntry shows of
 // every secret (indexed: decoded once, when the secret is loaded or
 // changes) and the secrets sorted by each SortBy, so that a ListSecrets
 // page visits only the entries it needs and copies them without decoding
-// any JSON. It exists only when the store is a storage.ChangeNotifier (every
-// change is made by this process); on a shared store ListSecrets reads
-// through.
+// any JSON. It exists only when the store is a storage.ChangeNotifier
+// (SQLite, and PostgreSQL, which also hears other nodes' changes); on any
+// other store ListSecrets reads through.
 //
 // It cannot serve stale state: the store marks a secret dirty after every
-// commit that changes it and before that Update returns, and a page first
+// commit that changes it and before that Update returns (another node's
+// commit: before the request's Sync returns; a lost notification, or more
+// than maxDirty changes, marks the scope for a reload), and a page first
 // re-reads the dirty secrets of its scope (refresh). Refreshes of a scope are
 // serialized, and each takes the dirty set before it reads, so a later
 // refresh never applies an older read than an earlier one. Cached entries
@@ -46,9 +52,10 @@ type scopeIndex struct {
 	loaded atomic.Bool // metas holds every secret (set under mu)
 	tooBig atomic.Bool // over maxIndexed: list by reading through
 
-	// dirty names the secrets changed since the last refresh (guarded by
-	// listIndex.mu).
-	dirty map[string]struct{}
+	// dirty names the secrets changed since the last refresh; reload means
+	// that anything may have changed (both guarded by listIndex.mu).
+	dirty  map[string]struct{}
+	reload bool
 
 	mu     sync.RWMutex // guards metas and orders
 	metas  map[string]*indexed
@@ -340,14 +347,26 @@ func newListIndex(store storage.Store) *listIndex {
 
 // changed is the store's change notification.
 func (li *listIndex) changed(kind storage.Kind, scope storage.Scope, id string) {
-	if kind != kindSecret {
+	if kind != kindSecret && kind != "" {
 		return
 	}
 	li.mu.Lock()
-	if si := li.scopes[scope]; si != nil && !si.tooBig.Load() {
+	defer li.mu.Unlock()
+	if kind == "" { // anything may have changed: every scope is read again
+		for _, si := range li.scopes {
+			si.reload = true
+			clear(si.dirty)
+		}
+		return
+	}
+	if si := li.scopes[scope]; si != nil && !si.tooBig.Load() && !si.reload {
+		if len(si.dirty) >= maxDirty {
+			si.reload = true
+			clear(si.dirty)
+			return
+		}
 		si.dirty[id] = struct{}{}
 	}
-	li.mu.Unlock()
 }
 
 // scopeFor returns the index of scope, registering it (so that changes are
@@ -371,7 +390,7 @@ func (li *listIndex) ready(ctx context.Context, scope storage.Scope, sortBy smap
 		return nil, nil
 	}
 	li.mu.Lock()
-	clean := si.loaded.Load() && len(si.dirty) == 0
+	clean := si.loaded.Load() && len(si.dirty) == 0 && !si.reload
 	li.mu.Unlock()
 	if clean {
 		si.mu.RLock()
@@ -385,10 +404,10 @@ func (li *listIndex) ready(ctx context.Context, scope storage.Scope, sortBy smap
 	si.mu.Lock()
 	defer si.mu.Unlock()
 	li.mu.Lock()
-	dirty := si.dirty
-	si.dirty = make(map[string]struct{})
+	dirty, reload := si.dirty, si.reload
+	si.dirty, si.reload = make(map[string]struct{}), false
 	li.mu.Unlock()
-	if !si.loaded.Load() {
+	if !si.loaded.Load() || reload {
 		if err := li.load(ctx, si); err != nil {
 			return nil, err
 		}

@@ -25,7 +25,9 @@ const maxDecodedSecrets = 1024
 // takes effect at once.
 //
 // It cannot serve stale state: the store invalidates an entry after every
-// commit that changes its record and before that Update returns, and a fill
+// commit that changes its record and before that Update returns (another
+// node's commit: before the request's storage.ChangeNotifier.Sync
+// returns; kind "" drops every entry), and a fill
 // is dropped if any invalidation happened since the read it comes from
 // began (gen), so a slow reader cannot put back an old record after a newer
 // commit. Callers get a copy of the Record (its slices are shared and never
@@ -56,7 +58,7 @@ var _ getter = (*recordCache)(nil)
 func newRecordCache(store storage.Store, reg *metrics.Registry) *recordCache {
 	n, ok := store.(storage.ChangeNotifier)
 	if !ok {
-		return nil // shared store: read through on every request
+		return nil // no change notifications: read through on every request
 	}
 	c := &recordCache{store: store, m: make(map[recordKey]*storage.Record), decoded: make(map[recordKey]*secret)}
 	v := reg.Counter(metrics.CacheRequests, metrics.CacheRequestsHelp, "cache", "result")
@@ -67,13 +69,18 @@ func newRecordCache(store storage.Store, reg *metrics.Registry) *recordCache {
 }
 
 func (c *recordCache) invalidate(kind storage.Kind, scope storage.Scope, id string) {
-	if kind != kindSecret && kind != kindVersion {
+	if kind != kindSecret && kind != kindVersion && kind != "" {
 		return
 	}
 	c.mu.Lock()
 	c.gen++
-	delete(c.m, recordKey{kind, scope, id})
-	delete(c.decoded, recordKey{kind, scope, id})
+	if kind == "" {
+		clear(c.m)
+		clear(c.decoded)
+	} else {
+		delete(c.m, recordKey{kind, scope, id})
+		delete(c.decoded, recordKey{kind, scope, id})
+	}
 	c.mu.Unlock()
 }
 

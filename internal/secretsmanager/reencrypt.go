@@ -78,6 +78,7 @@ func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope,
 	if len(added) == 0 {
 		return nil
 	}
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, scope, name)
 		if err != nil {
@@ -119,10 +120,11 @@ func (s *Service) reencrypt(ctx context.Context, op string, scope storage.Scope,
 			}
 			ver.KMSKeyARNs = keys
 		}
-		return saveSecret(ctx, tx, cur)
+		return s.saveChange(ctx, tx, cur, &after)
 	})
 	if err != nil {
 		return err
 	}
+	s.syncNow(ctx, after)
 	return nil
 }

@@ -3,7 +3,6 @@ package secretsmanager
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/replication"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -23,17 +23,19 @@ import (
 // that region's aws/secretsmanager key). A replica cannot be changed except
 // through its primary.
 //
-// The hook: Service.store is a replStore, which watches every write
-// transaction. A write to a primary (a secret record that lists replicas)
-// leaves a durable to-do record (kindReplSync) in the same transaction and,
-// once committed, brings the replicas in line (syncReplicas) before the
-// operation answers; RunJobs finishes to-dos a crash interrupted. A write to
-// a replica is refused (except its access dates, which GetSecretValue
-// records), and so is deleting a primary that still has replicas. The
-// replication code itself writes through the unwrapped store.
+// How: every operation that changes a secret saves it with saveChange (or
+// calls queueSync), which refuses the change on a replica and, on a primary
+// with replicas, records a sync to-do (kindReplSync, package replication) in
+// the change's transaction. Once committed, the operation runs the sync
+// (syncNow) before it answers; the sync is a claimed job, so exactly one
+// node runs it, and RunJobs runs what a crash or a failure left undone.
+// Deleting a primary that still has replicas is refused (DeleteSecret).
+// GetSecretValue records access dates on replicas too (touch: plain
+// saveSecret, as access dates are not replicated).
 
-// kindReplSync records: ID is the name of a primary secret whose replicas
-// must be brought in line; Due is when the change was made.
+// kindReplSync records: the to-dos of package replication. ID is the name of
+// a primary secret whose replicas must be brought in line; Due is when the
+// change was made, or the end of the lease of the node that runs it.
 const kindReplSync storage.Kind = "sm.replsync"
 
 // Replication statuses and messages shown in ReplicationStatus.
@@ -209,6 +211,7 @@ func (s *Service) ReplicateSecretToRegions(ctx context.Context, in *smapi.Replic
 	}
 	a := replicateAccess(in)
 	var name, arn string
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -225,12 +228,12 @@ func (s *Service) ReplicateSecretToRegions(ctx context.Context, in *smapi.Replic
 		}
 		name, arn = sec.meta.Name, sec.meta.ARN
 		addReplicas(&sec.meta, scope.Region, in.AddReplicaRegions, deref(in.ForceOverwriteReplicaSecret))
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The write above synced the replicas before Update returned.
+	s.syncNow(ctx, after)
 	st, err := s.currentStatus(ctx, scope, name, arn)
 	if err != nil {
 		return nil, err
@@ -264,7 +267,7 @@ func (s *Service) RemoveRegionsFromReplication(ctx context.Context, in *smapi.Re
 	}
 	a := act(in.IAMAction())
 	var out *smapi.RemoveRegionsFromReplicationOutput
-	err = s.baseStore().Update(ctx, func(tx storage.Tx) error {
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
@@ -325,7 +328,7 @@ func (s *Service) StopReplicationToReplica(ctx context.Context, in *smapi.StopRe
 	}
 	a := act(in.IAMAction())
 	var arn string
-	err = s.baseStore().Update(ctx, func(tx storage.Tx) error {
+	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		rep, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
 			return err
@@ -365,204 +368,56 @@ func (s *Service) StopReplicationToReplica(ctx context.Context, in *smapi.StopRe
 	return &smapi.StopReplicationToReplicaOutput{ARN: ptr(arn)}, nil
 }
 
-// ---- the hook: a store that watches writes to primaries and replicas ----
+// ---- the writes: refusals and queued syncs ----
 
-// secretRef names a secret record.
-type secretRef struct {
+// syncAfter names the primary whose replica sync a write queued in its
+// transaction (the zero value: none); the write runs it once committed
+// (syncNow).
+type syncAfter struct {
 	scope storage.Scope
 	name  string
 }
 
-// replStore is the store the service's operations write through; see the
-// comment at the top of this file.
-type replStore struct {
-	storage.Store
-	svc *Service
-}
-
-// baseStore is the store without the replication hook.
-func (s *Service) baseStore() storage.Store {
-	if r, ok := s.store.(*replStore); ok {
-		return r.Store
-	}
-	return s.store
-}
-
-// Update runs fn with a transaction that checks and notes writes to secret
-// records, and after the commit brings the noted primaries' replicas in line.
-func (r *replStore) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
-	var dirty []secretRef
-	err := r.Store.Update(ctx, func(tx storage.Tx) error {
-		rt := &replTx{Tx: tx}
-		if err := fn(rt); err != nil {
-			return err
-		}
-		dirty = rt.dirty
-		due := r.svc.now().Unix()
-		for _, d := range dirty {
-			if err := markSync(ctx, tx, d, due); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, d := range dirty {
-		if err := r.svc.syncReplicas(ctx, d.scope, d.name); err != nil {
-			// The write is committed; RunJobs retries the sync.
-			r.svc.log.WarnContext(ctx, "secretsmanager: replicate", "secret", d.name, "err", err)
-		}
-	}
-	return nil
-}
-
-// markSync records (in tx) that the replicas of d must be synced.
-func markSync(ctx context.Context, tx storage.Tx, d secretRef, due int64) error {
-	rec, err := tx.Get(ctx, kindReplSync, d.scope, d.name)
-	if errors.Is(err, storage.ErrNotFound) {
-		err = tx.Insert(ctx, &storage.Record{Kind: kindReplSync, Scope: d.scope, ID: d.name, Due: due, Created: due})
-		if err != nil {
-			return wrap("insert replication mark", err)
-		}
+// queueSync records in tx, the transaction of a change to sec, that the
+// replicas of sec must be brought in line with it (a durable to-do that
+// commits with the change; nothing for a secret without replicas), and
+// sets after for the write's syncNow. Every write that changes a secret
+// calls it, except those that change only what is not replicated (access
+// dates) and the replication operations' own writes to replicas.
+func (s *Service) queueSync(ctx context.Context, tx storage.Tx, sec *secret, after *syncAfter) error {
+	*after = syncAfter{}
+	if !sec.meta.isPrimary() {
 		return nil
 	}
-	if err != nil {
-		return wrap("get replication mark", err)
+	if err := s.repl.Mark(ctx, tx, sec.rec.Scope, sec.rec.ID); err != nil {
+		return wrap("queue replica sync", err)
 	}
-	rec.Due = due
-	if err := tx.Update(ctx, rec); err != nil {
-		return wrap("update replication mark", err)
-	}
+	*after = syncAfter{scope: sec.rec.Scope, name: sec.rec.ID}
 	return nil
 }
 
-// replTx is a transaction seen through the replication hook.
-type replTx struct {
-	storage.Tx
-	dirty []secretRef
-}
-
-var replMarker = []byte(`"primaryRegion":`)
-
-// replMeta decodes a secret record's metadata when it may be a primary or a
-// replica (standalone secrets are not decoded).
-func replMeta(data []byte) (*secretMeta, error) {
-	if !bytes.Contains(data, replMarker) {
-		return nil, nil
-	}
-	var m secretMeta
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, wrap("decode secret", err)
-	}
-	return &m, nil
-}
-
-func (t *replTx) note(scope storage.Scope, name string) {
-	ref := secretRef{scope: scope, name: name}
-	if !slices.Contains(t.dirty, ref) {
-		t.dirty = append(t.dirty, ref)
-	}
-}
-
-// Insert notes a new primary.
-func (t *replTx) Insert(ctx context.Context, r *storage.Record) error {
-	if r.Kind == kindSecret {
-		m, err := replMeta(r.Data)
-		if err != nil {
-			return err
-		}
-		if m != nil && m.isReplica() {
-			return errReplicaOp()
-		}
-		if m != nil && m.isPrimary() {
-			t.note(r.Scope, r.ID)
-		}
-	}
-	return t.Tx.Insert(ctx, r)
-}
-
-// Update refuses changes to a replica other than its access dates and the
-// scheduling of a primary's deletion, and notes changed primaries.
-func (t *replTx) Update(ctx context.Context, r *storage.Record) error {
-	if r.Kind == kindSecret {
-		m, err := replMeta(r.Data)
-		if err != nil {
-			return err
-		}
-		switch {
-		case m == nil:
-		case m.isReplica():
-			if err := t.checkReplicaWrite(ctx, r, m); err != nil {
-				return err
-			}
-		case m.isPrimary():
-			if m.Deletion != nil {
-				return errHasReplicas(m)
-			}
-			t.note(r.Scope, r.ID)
-		}
-	}
-	return t.Tx.Update(ctx, r)
-}
-
-// Delete refuses to delete a replica or a primary that has replicas.
-func (t *replTx) Delete(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) error {
-	if kind == kindSecret {
-		rec, err := t.Tx.Get(ctx, kind, scope, id)
-		if err == nil {
-			m, err := replMeta(rec.Data)
-			if err != nil {
-				return err
-			}
-			if m != nil && m.isReplica() {
-				return errReplicaOp()
-			}
-			if m != nil && m.isPrimary() {
-				return errHasReplicas(m)
-			}
-		}
-	}
-	return t.Tx.Delete(ctx, kind, scope, id)
-}
-
-// checkReplicaWrite allows a write to replica record r only when it changes
-// nothing but access dates (GetSecretValue in the replica's region).
-func (t *replTx) checkReplicaWrite(ctx context.Context, r *storage.Record, m *secretMeta) error {
-	old, err := t.Tx.Get(ctx, r.Kind, r.Scope, r.ID)
-	if err != nil {
+// saveChange saves an operation's change to sec in tx: refused on a
+// replica (a replica changes only through its primary), and queueing the
+// sync of a primary's replicas.
+func (s *Service) saveChange(ctx context.Context, tx storage.Tx, sec *secret, after *syncAfter) error {
+	if sec.meta.isReplica() {
 		return errReplicaOp()
 	}
-	var om secretMeta
-	if err := json.Unmarshal(old.Data, &om); err != nil {
-		return wrap("decode secret", err)
-	}
-	a, err := withoutAccess(om)
-	if err != nil {
+	if err := saveSecret(ctx, tx, sec); err != nil {
 		return err
 	}
-	b, err := withoutAccess(*m)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(a, b) {
-		return errReplicaOp()
-	}
-	return nil
+	return s.queueSync(ctx, tx, sec, after)
 }
 
-// withoutAccess encodes m without its access dates.
-func withoutAccess(m secretMeta) ([]byte, error) {
-	m.LastAccessed = nil
-	vs := make(map[string]*versionMeta, len(m.Versions))
-	for id, v := range m.Versions {
-		c := *v
-		c.LastAccessed = nil
-		vs[id] = &c
+// syncNow runs the sync a committed write queued, so that the replicas are
+// in line when the operation answers; when another run (of this node or
+// another) holds it, it waits for that run, which includes the change
+// (replication.Queue.Kick; bounded). A failure is logged: the write is
+// committed and RunJobs retries the sync.
+func (s *Service) syncNow(ctx context.Context, after syncAfter) {
+	if after.name != "" {
+		s.repl.Kick(ctx, after.scope, after.name)
 	}
-	m.Versions = vs
-	return jsonMarshal(&m)
 }
 
 // ---- sync: make the replicas of a primary match it ----
@@ -570,19 +425,28 @@ func withoutAccess(m secretMeta) ([]byte, error) {
 // errStale means the records changed between planning and writing a sync.
 var errStale = errors.New("secretsmanager: replication: records changed")
 
-// syncReplicas brings every replica of the primary name in scope in line
-// with it and records each replica's status on the primary. KMS refusals
-// (a disabled key) and a name taken in the replica region make that
-// replica Failed; other errors are returned and the sync is retried by
-// RunJobs.
-func (s *Service) syncReplicas(ctx context.Context, scope storage.Scope, name string) error {
-	for range 5 { // bounded: retried only when a concurrent write intervened
-		err := s.syncOnce(ctx, scope, name)
+// syncReplicas is the replication job (package replication) of one
+// primary: it brings every replica of the primary j names in line with it
+// and records each replica's status on the primary, in one transaction
+// that ends the job. KMS refusals (a disabled key) and a name taken in the
+// replica region make that replica Failed; other errors are returned and
+// the sync is retried by RunJobs.
+func (s *Service) syncReplicas(ctx context.Context, j *replication.Job) error {
+	// Kept across attempts, so that each version is sealed once.
+	sealed := map[sealKey]sealedVersion{}
+	for range 10 { // bounded: retried only when a concurrent write intervened
+		err := s.syncOnce(ctx, j, sealed)
 		if !errors.Is(err, errStale) && !errors.Is(err, storage.ErrConflict) {
 			return err
 		}
 	}
-	return wrap("replicate "+name, errors.New("the secret kept changing"))
+	return wrap("replicate "+j.ID, errors.New("the secret kept changing"))
+}
+
+// sealKey names a version's value sealed for a replica: its region, the
+// version, and the replica's KmsKeyId.
+type sealKey struct {
+	region, versionID, kmsKeyID string
 }
 
 // sealedVersion is a version value sealed for a replica.
@@ -605,14 +469,14 @@ type replicaPlan struct {
 	sealed map[string]sealedVersion
 }
 
-func (s *Service) syncOnce(ctx context.Context, scope storage.Scope, name string) error {
-	base := s.baseStore()
-	prim, err := getSecret(ctx, base, scope, name)
+func (s *Service) syncOnce(ctx context.Context, j *replication.Job, sealed map[sealKey]sealedVersion) error {
+	scope, name := j.Scope, j.ID
+	prim, err := getSecret(ctx, s.store, scope, name)
 	if err != nil && !isNotFound(err) {
 		return err
 	}
 	if err != nil || !prim.meta.isPrimary() {
-		return base.Update(ctx, func(tx storage.Tx) error { return clearSync(ctx, tx, scope, name) })
+		return s.store.Update(ctx, func(tx storage.Tx) error { return j.Done(ctx, tx) })
 	}
 	pctx := inRegion(ctx, scope)
 	values := map[string]secretValue{}
@@ -623,12 +487,12 @@ func (s *Service) syncOnce(ctx context.Context, scope storage.Scope, name string
 	}()
 	plans := make([]replicaPlan, len(prim.meta.Replicas))
 	for i, rep := range prim.meta.Replicas {
-		if plans[i], err = s.planReplica(ctx, pctx, prim, rep, values); err != nil {
+		if plans[i], err = s.planReplica(ctx, pctx, prim, rep, values, sealed); err != nil {
 			return err
 		}
 	}
 	now := s.now().UTC()
-	return base.Update(ctx, func(tx storage.Tx) error {
+	return s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, scope, name)
 		if err != nil || cur.rec.Rev != prim.rec.Rev {
 			return errStale
@@ -656,30 +520,22 @@ func (s *Service) syncOnce(ctx context.Context, scope storage.Scope, name string
 				return err
 			}
 		}
-		return clearSync(ctx, tx, scope, name)
+		return j.Done(ctx, tx)
 	})
-}
-
-// clearSync deletes the sync to-do of a secret, if any.
-func clearSync(ctx context.Context, tx storage.Tx, scope storage.Scope, name string) error {
-	err := tx.Delete(ctx, kindReplSync, scope, name)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return wrap("delete replication mark", err)
-	}
-	return nil
 }
 
 // planReplica reads the replica region and seals, under the replica's key in
 // its region, the versions the replica lacks. values caches the primary's
-// decrypted values across replicas.
-func (s *Service) planReplica(ctx, pctx context.Context, prim *secret, rep replicaMeta, values map[string]secretValue) (replicaPlan, error) {
+// decrypted values across replicas, sealed the sealed values across the
+// attempts of one sync.
+func (s *Service) planReplica(ctx, pctx context.Context, prim *secret, rep replicaMeta, values map[string]secretValue, sealed map[sealKey]sealedVersion) (replicaPlan, error) {
 	p := replicaPlan{
 		scope:  storage.Scope{Account: prim.rec.Scope.Account, Region: rep.Region},
 		arn:    replicaARN(prim.meta.ARN, rep.Region),
 		sealed: map[string]sealedVersion{},
 	}
 	var have *secret
-	ex, err := getSecret(ctx, s.baseStore(), p.scope, prim.meta.Name)
+	ex, err := getSecret(ctx, s.store, p.scope, prim.meta.Name)
 	switch {
 	case isNotFound(err):
 	case err != nil:
@@ -700,6 +556,11 @@ func (s *Service) planReplica(ctx, pctx context.Context, prim *secret, rep repli
 				continue
 			}
 		}
+		k := sealKey{region: rep.Region, versionID: vid, kmsKeyID: rep.KmsKeyID}
+		if sv, ok := sealed[k]; ok {
+			p.sealed[vid] = sv
+			continue
+		}
 		if keyRef == "" {
 			if keyRef, err = s.kmsKeyRef(rctx, &secretMeta{KmsKeyID: rep.KmsKeyID}); err != nil {
 				return p.fail(err)
@@ -712,11 +573,12 @@ func (s *Service) planReplica(ctx, pctx context.Context, prim *secret, rep repli
 			}
 			values[vid] = v
 		}
-		sealed, keyARN, err := s.seal(rctx, keyRef, p.arn, vid, v)
+		b, keyARN, err := s.seal(rctx, keyRef, p.arn, vid, v)
 		if err != nil {
 			return p.fail(err)
 		}
-		p.sealed[vid] = sealedVersion{sealed: sealed, keyARN: keyARN}
+		sealed[k] = sealedVersion{sealed: b, keyARN: keyARN}
+		p.sealed[vid] = sealed[k]
 	}
 	return p, nil
 }
@@ -853,37 +715,11 @@ func putVersion(ctx context.Context, tx storage.Tx, scope storage.Scope, name, v
 	return nil
 }
 
-// syncDue finishes the replica syncs that a crash (or a failure) left
-// undone. It makes one pass over the to-dos due now.
-func (s *Service) syncDue(ctx context.Context) error {
-	now := s.now().Unix()
-	var first error
-	for range 100 { // bounded: at most 100 batches per call
-		var recs []*storage.Record
-		err := s.baseStore().View(ctx, func(r storage.Reader) error {
-			var err error
-			recs, err = r.Due(ctx, kindReplSync, now, 50)
-			return err
-		})
-		if err != nil {
-			return wrap("due replication marks", err)
-		}
-		for _, rec := range recs {
-			if err := s.syncReplicas(inRegion(ctx, rec.Scope), rec.Scope, rec.ID); err != nil && first == nil {
-				first = err
-			}
-		}
-		if first != nil || len(recs) < 50 {
-			return first
-		}
-	}
-	return first
-}
-
-// syncDueJobs runs syncDue for RunJobs; a failure is logged and retried on
-// the next run, and does not hold up the other jobs.
+// syncDueJobs runs, for RunJobs, the replica syncs that are due: those a
+// crash, a failure or a lease that ran out left undone. A failure is
+// logged and retried on the next run, and does not hold up the other jobs.
 func (s *Service) syncDueJobs(ctx context.Context) {
-	if err := s.syncDue(ctx); err != nil {
+	if err := s.repl.RunDue(ctx); err != nil {
 		s.log.WarnContext(ctx, "secretsmanager: replication jobs", "err", err)
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/replication"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -456,7 +458,7 @@ func TestReplicationResumesInRunJobs(t *testing.T) {
 	e := newEnv(t)
 	e.createReplicated(t, "s", "v1")
 	scope := storage.Scope{Account: testAccount, Region: testRegion}
-	err := e.sm.baseStore().Update(e.ctx, func(tx storage.Tx) error {
+	err := e.sm.store.Update(e.ctx, func(tx storage.Tx) error {
 		sec, err := getSecret(e.ctx, tx, scope, "s")
 		if err != nil {
 			return err
@@ -465,7 +467,7 @@ func TestReplicationResumesInRunJobs(t *testing.T) {
 		if err := saveSecret(e.ctx, tx, sec); err != nil {
 			return err
 		}
-		return markSync(e.ctx, tx, secretRef{scope: scope, name: "s"}, e.clock.Now().Unix())
+		return e.sm.repl.Mark(e.ctx, tx, scope, "s")
 	})
 	mustOK(t, err, "write without sync")
 	if d := e.describeIn(t, replRegion, "s"); d.Description != nil {
@@ -516,6 +518,155 @@ func TestReplicaConvergesUnderConcurrentWrites(t *testing.T) {
 				t.Fatalf("replica value %s, primary %s", r.SecretString.Reveal(), p.SecretString.Reveal())
 			}
 			wantStatus(t, pd.ReplicationStatus, inSync(replRegion))
+		})
+	}
+}
+
+// sealCounter is a KMS that counts the data keys made for each secret ARN
+// and version (the sealing of one version's value).
+type sealCounter struct {
+	KMS
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *sealCounter) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
+	c.mu.Lock()
+	c.n[in.EncryptionContext["SecretARN"]+" "+in.EncryptionContext["SecretVersionId"]]++
+	c.mu.Unlock()
+	return c.KMS.GenerateDataKey(ctx, in)
+}
+
+func (c *sealCounter) count(arn, vid string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[arn+" "+vid]
+}
+
+// TestReplicaSyncedOnceOnTwoNodes: writes to the primary through two nodes
+// of one store, concurrently, converge on the replica, and each version is
+// sealed for the replica once: one node runs each sync, however many
+// writes it covers.
+func TestReplicaSyncedOnceOnTwoNodes(t *testing.T) {
+	for name, store := range openBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			e := envOn(t, store)
+			seals := &sealCounter{KMS: e.kms, n: map[string]int{}}
+			node1 := New(Config{Store: store, KMS: seals, Now: e.clock.Now})
+			node2 := New(Config{Store: store, KMS: seals, Now: e.clock.Now})
+			e.sm = node1
+			out := e.createReplicated(t, "s", "v0")
+			repARN := strings.Replace(deref(out.ARN), ":us-east-1:", ":eu-west-1:", 1)
+			var wg sync.WaitGroup
+			errs := make(chan error, 24)
+			for i := range 12 {
+				sm := []*Service{node1, node2}[i%2]
+				wg.Go(func() {
+					_, err := sm.PutSecretValue(e.ctx, &smapi.PutSecretValueInput{SecretId: str("s"), SecretString: secretString(fmt.Sprintf("v%d", i+1))})
+					errs <- err
+					_, err = sm.TagResource(e.ctx, &smapi.TagResourceInput{SecretId: str("s"), Tags: []smapi.Tag{{Key: str(fmt.Sprintf("k%d", i)), Value: str("v")}}})
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				mustOK(t, err, "concurrent write")
+			}
+			pd, rd := e.describe(t, "s"), e.describeIn(t, replRegion, "s")
+			if !reflect.DeepEqual(pd.VersionIdsToStages, rd.VersionIdsToStages) || !reflect.DeepEqual(pd.Tags, rd.Tags) || len(rd.Tags) != 12 {
+				t.Fatalf("replica stages %v tags %d, want primary's %v tags %d", rd.VersionIdsToStages, len(rd.Tags), pd.VersionIdsToStages, len(pd.Tags))
+			}
+			wantStatus(t, pd.ReplicationStatus, inSync(replRegion))
+			pv, err := e.sm.ListSecretVersionIds(e.ctx, &smapi.ListSecretVersionIdsInput{SecretId: str("s"), IncludeDeprecated: ptr(true)})
+			mustOK(t, err, "ListSecretVersionIds")
+			rv, err := node2.ListSecretVersionIds(e.in(replRegion), &smapi.ListSecretVersionIdsInput{SecretId: str("s"), IncludeDeprecated: ptr(true)})
+			mustOK(t, err, "ListSecretVersionIds in eu-west-1")
+			if len(pv.Versions) != 13 || len(rv.Versions) != 13 {
+				t.Fatalf("versions: primary %d, replica %d; want 13", len(pv.Versions), len(rv.Versions))
+			}
+			for _, v := range pv.Versions {
+				vid := deref(v.VersionId)
+				p, err := e.sm.GetSecretValue(e.ctx, &smapi.GetSecretValueInput{SecretId: str("s"), VersionId: str(vid)})
+				mustOK(t, err, "GetSecretValue(primary, "+vid+")")
+				r, err := node2.GetSecretValue(e.in(replRegion), &smapi.GetSecretValueInput{SecretId: str("s"), VersionId: str(vid)})
+				mustOK(t, err, "GetSecretValue(replica, "+vid+")")
+				if p.SecretString.Reveal() != r.SecretString.Reveal() {
+					t.Fatalf("version %s: replica %s, primary %s", vid, r.SecretString.Reveal(), p.SecretString.Reveal())
+				}
+				if n := seals.count(repARN, vid); n != 1 {
+					t.Fatalf("version %s sealed %d times for the replica, want once", vid, n)
+				}
+			}
+			if _, err := store.Get(e.ctx, kindReplSync, scopeT(), "s"); err == nil {
+				t.Fatalf("replica sync to-do left after the writes answered")
+			}
+		})
+	}
+}
+
+// TestReplicaSyncAfterACrashOnTheOtherNode: a node that committed a change
+// to a primary and died before its sync (the to-do left due), or while
+// holding the sync's claim, leaves it to RunJobs on another node; a claim
+// keeps other nodes off until its lease runs out.
+func TestReplicaSyncAfterACrashOnTheOtherNode(t *testing.T) {
+	for name, store := range openBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			e := envOn(t, store)
+			node2 := New(Config{Store: store, KMS: e.kms, Now: e.clock.Now})
+			e.createReplicated(t, "s", "v1")
+			jobs := t.Context() // RunJobs runs without a caller, as the app's ticker
+			// crashedWrite commits a change to the primary as UpdateSecret
+			// does on node 1 (e.sm), and dies before it runs the sync.
+			crashedWrite := func(desc string) {
+				t.Helper()
+				err := e.sm.store.Update(e.ctx, func(tx storage.Tx) error {
+					sec, err := getSecret(e.ctx, tx, scopeT(), "s")
+					if err != nil {
+						return err
+					}
+					sec.meta.Description = str(desc)
+					var after syncAfter
+					return e.sm.saveChange(e.ctx, tx, sec, &after)
+				})
+				mustOK(t, err, "write without sync")
+			}
+			replicaDesc := func() string { return deref(e.describeIn(t, replRegion, "s").Description) }
+
+			crashedWrite("after a crash")
+			if d := replicaDesc(); d != "" {
+				t.Fatalf("replica description before RunJobs = %q, want none", d)
+			}
+			mustOK(t, node2.RunJobs(jobs), "RunJobs on node 2")
+			if d := replicaDesc(); d != "after a crash" {
+				t.Fatalf("replica description after node 2's RunJobs = %q", d)
+			}
+			if _, err := store.Get(e.ctx, kindReplSync, scopeT(), "s"); err == nil {
+				t.Fatalf("replica sync to-do left after RunJobs")
+			}
+
+			// Node 1 claims the sync and dies while it runs.
+			crashedWrite("claimed, then a crash")
+			claimed, dead := make(chan struct{}), make(chan struct{})
+			node1 := replication.New(replication.Config{Store: store, Kind: kindReplSync, Now: e.clock.Now,
+				Sync: func(context.Context, *replication.Job) error { close(claimed); <-dead; return nil }})
+			done := make(chan error, 1)
+			go func() { done <- node1.RunDue(jobs) }()
+			<-claimed
+			mustOK(t, node2.RunJobs(jobs), "RunJobs on node 2 during node 1's claim")
+			if d := replicaDesc(); d != "after a crash" {
+				t.Fatalf("replica description during node 1's claim = %q, want the previous one", d)
+			}
+			e.clock.Add(replication.DefaultLease + time.Second)
+			mustOK(t, node2.RunJobs(jobs), "RunJobs on node 2 after the lease")
+			close(dead)
+			mustOK(t, <-done, "node 1's RunDue")
+			if d := replicaDesc(); d != "claimed, then a crash" {
+				t.Fatalf("replica description after node 2's RunJobs = %q", d)
+			}
+			if _, err := store.Get(e.ctx, kindReplSync, scopeT(), "s"); err == nil {
+				t.Fatalf("replica sync to-do left after RunJobs")
+			}
 		})
 	}
 }

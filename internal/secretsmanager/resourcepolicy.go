@@ -59,6 +59,7 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePo
 	text := deref(in.ResourcePolicy)
 	policyErr := checkPolicyText(text, deref(in.BlockPublicPolicy))
 	var out *smapi.PutResourcePolicyOutput
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -73,11 +74,12 @@ func (s *Service) PutResourcePolicy(ctx context.Context, in *smapi.PutResourcePo
 		out = &smapi.PutResourcePolicyOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
 		sec.meta.ResourcePolicyJSON = text
 		sec.meta.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return out, nil
 }
 
@@ -114,6 +116,7 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteReso
 	}
 	a := act(in.IAMAction())
 	var out *smapi.DeleteResourcePolicyOutput
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -128,11 +131,12 @@ func (s *Service) DeleteResourcePolicy(ctx context.Context, in *smapi.DeleteReso
 		}
 		sec.meta.ResourcePolicyJSON = ""
 		sec.meta.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return out, nil
 }
 

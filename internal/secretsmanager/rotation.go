@@ -192,7 +192,8 @@ func (s *Service) invoke(ctx context.Context, run rotationRun) (string, error) {
 // valid unless the rotation failed (the AWSPENDING version then stays, and
 // so does its token, until a reattempt replaces it).
 func (s *Service) finishRotation(ctx context.Context, run rotationRun, rotated, failed bool) error {
-	return s.store.Update(ctx, func(tx storage.Tx) error {
+	var after syncAfter
+	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, run.scope, run.name)
 		if err != nil {
 			return err
@@ -210,7 +211,7 @@ func (s *Service) finishRotation(ctx context.Context, run rotationRun, rotated, 
 				}
 			}
 			m.RotationTokenHash = ""
-			return saveSecret(ctx, tx, cur)
+			return s.saveChange(ctx, tx, cur, &after)
 		}
 		if failed {
 			return nil
@@ -221,8 +222,13 @@ func (s *Service) finishRotation(ctx context.Context, run rotationRun, rotated, 
 			m.RotationDays = sch.intervalDays(now)
 		}
 		scheduleNext(m, now)
-		return saveSecret(ctx, tx, cur)
+		return s.saveChange(ctx, tx, cur, &after)
 	})
+	if err != nil {
+		return err
+	}
+	s.syncNow(ctx, after)
+	return nil
 }
 
 // RotateSecret configures rotation (RotationLambdaARN, RotationRules) and,
@@ -279,6 +285,7 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 
 	var run rotationRun
 	done := false
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		done = false
 		cur, err := getSecret(ctx, tx, scope, sec.rec.ID)
@@ -322,11 +329,12 @@ func (s *Service) RotateSecret(ctx context.Context, in *smapi.RotateSecretInput)
 		if err := pruneVersions(ctx, tx, cur, now); err != nil {
 			return err
 		}
-		return saveSecret(ctx, tx, cur)
+		return s.saveChange(ctx, tx, cur, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	if done {
 		return out, nil
 	}
@@ -359,6 +367,7 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 	}
 	a := act(in.IAMAction())
 	var out *smapi.CancelRotateSecretOutput
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -379,11 +388,12 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 		m.NextRotation, m.RotationDue = nil, nil
 		m.RotationTokenHash = ""
 		m.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return out, nil
 }
 
@@ -395,9 +405,10 @@ func (s *Service) CancelRotateSecret(ctx context.Context, in *smapi.CancelRotate
 func (s *Service) rotateDue(ctx context.Context) (int, error) {
 	now := s.now().UTC()
 	var runs []rotationRun
+	var syncs []syncAfter
 	handled := 0
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
-		runs, handled = runs[:0], 0
+		runs, syncs, handled = runs[:0], syncs[:0], 0
 		recs, err := tx.Due(ctx, kindSecret, now.Unix(), 50)
 		if err != nil {
 			return wrap("due secrets", err)
@@ -416,9 +427,11 @@ func (s *Service) rotateDue(ctx context.Context) (int, error) {
 			if s.rotator == nil || !s.rotator.CanInvoke(m.RotationLambdaARN) {
 				s.log.WarnContext(ctx, "secretsmanager: scheduled rotation skipped: no webhook for the rotation function",
 					"secret", m.ARN, "function", m.RotationLambdaARN)
-				if err := saveSecret(ctx, tx, sec); err != nil {
+				var after syncAfter
+				if err := s.saveChange(ctx, tx, sec, &after); err != nil {
 					return err
 				}
+				syncs = append(syncs, after)
 				continue
 			}
 			pending, current := m.holder(stagePending), m.holder(stageCurrent)
@@ -436,9 +449,11 @@ func (s *Service) rotateDue(ctx context.Context) (int, error) {
 			if err := pruneVersions(ctx, tx, sec, now); err != nil {
 				return err
 			}
-			if err := saveSecret(ctx, tx, sec); err != nil {
+			var after syncAfter
+			if err := s.saveChange(ctx, tx, sec, &after); err != nil {
 				return err
 			}
+			syncs = append(syncs, after)
 			run.steps = []string{stepCreate, stepSet, stepTest, stepFinish}
 			runs = append(runs, run)
 		}
@@ -446,6 +461,9 @@ func (s *Service) rotateDue(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		return 0, wrap("rotate due secrets", err)
+	}
+	for _, after := range syncs {
+		s.syncNow(ctx, after)
 	}
 	var errs []error
 	for _, run := range runs {

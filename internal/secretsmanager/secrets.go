@@ -114,6 +114,7 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 		}
 		nv = &newVersion{id: vid, sealed: sealed, keyARN: keyARN, stages: []string{stageCurrent}}
 	}
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec := &secret{
 			rec:  &storage.Record{Kind: kindSecret, Scope: scope, ID: name, Created: now.UnixNano()},
@@ -130,18 +131,21 @@ func (s *Service) CreateSecret(ctx context.Context, in *smapi.CreateSecretInput)
 			return wrap("insert secret", err)
 		}
 		if nv != nil {
-			return addVersion(ctx, tx, sec, *nv, now)
+			if err := addVersion(ctx, tx, sec, *nv, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.queueSync(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	out := &smapi.CreateSecretOutput{ARN: ptr(arn), Name: ptr(name)}
 	if nv != nil {
 		out.VersionId = ptr(nv.id)
 	}
-	if len(in.AddReplicaRegions) > 0 { // the replicas were made before Update returned
+	if len(in.AddReplicaRegions) > 0 { // the replicas were made by syncNow
 		if out.ReplicationStatus, err = s.currentStatus(ctx, scope, name, arn); err != nil {
 			return nil, err
 		}
@@ -274,12 +278,21 @@ func (s *Service) DeleteSecret(ctx context.Context, in *smapi.DeleteSecretInput)
 			return err
 		}
 		out = &smapi.DeleteSecretOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}
+		if sec.meta.isReplica() {
+			return errReplicaOp()
+		}
+		if force && sec.meta.isPrimary() {
+			return errHasReplicas(&sec.meta) // replication.go
+		}
 		if force {
 			out.DeletionDate = ptr(now)
 			return purgeSecret(ctx, tx, sec)
 		}
 		if sec.deleted() {
 			return errMarkedForDeletion()
+		}
+		if sec.meta.isPrimary() {
+			return errHasReplicas(&sec.meta)
 		}
 		when := now.Add(time.Duration(days) * day)
 		sec.meta.Deleted = ptr(now)
@@ -327,6 +340,7 @@ func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInpu
 	}
 	a := act(in.IAMAction())
 	var out *smapi.RestoreSecretOutput
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -338,11 +352,12 @@ func (s *Service) RestoreSecret(ctx context.Context, in *smapi.RestoreSecretInpu
 		}
 		sec.meta.Deleted, sec.meta.Deletion = nil, nil
 		sec.meta.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return out, nil
 }
 
@@ -370,6 +385,9 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
 	}
+	if sec.meta.isReplica() {
+		return nil, errReplicaOp()
+	}
 	keyChanged := in.KmsKeyId != nil && *in.KmsKeyId != sec.meta.KmsKeyID
 	newKeyARN := ""
 	if keyChanged {
@@ -386,6 +404,7 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 		out.VersionId = ptr(vid)
 	}
 	if in.Description != nil || in.Type != nil || (in.KmsKeyId != nil && !hasValue) {
+		var after syncAfter
 		err = s.store.Update(ctx, func(tx storage.Tx) error {
 			cur, err := getSecret(ctx, tx, scope, sec.rec.ID)
 			if err != nil {
@@ -407,11 +426,12 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 				cur.meta.KmsKeyID = *in.KmsKeyId
 			}
 			cur.meta.LastChanged = s.now().UTC()
-			return saveSecret(ctx, tx, cur)
+			return s.saveChange(ctx, tx, cur, &after)
 		})
 		if err != nil {
 			return nil, err
 		}
+		s.syncNow(ctx, after)
 	}
 	if keyChanged {
 		if err := s.reencrypt(ctx, op, scope, sec.rec.ID, sec.meta.ARN, newKeyARN); err != nil {
@@ -421,10 +441,12 @@ func (s *Service) UpdateSecret(ctx context.Context, in *smapi.UpdateSecretInput)
 	return out, nil
 }
 
-// RunJobs purges the secrets whose recovery window has passed, with their
-// versions, and starts the rotations whose window has opened (rotation.go).
-// It is safe to call from several nodes at once: each due secret
-// is re-read and deleted inside a transaction.
+// RunJobs runs the replica syncs that are due (replication.go: left by a
+// crash, a failure or a lease that ran out), purges the secrets whose
+// recovery window has passed, with their versions, and starts the
+// rotations whose window has opened (rotation.go). It is safe to call from
+// several nodes at once: each piece of work is claimed, or re-read and
+// done, inside a transaction.
 func (s *Service) RunJobs(ctx context.Context) error {
 	s.syncDueJobs(ctx) // replica syncs left undone (replication.go)
 

@@ -27,6 +27,7 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/replication"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/uuid"
@@ -203,11 +204,14 @@ type Service struct {
 	// rotator invokes rotation functions; nil when none are configured.
 	rotator RotationInvoker
 
-	// lists is the in-memory ListSecrets index (nil on a shared store).
+	// lists is the in-memory ListSecrets index (nil on a store without
+	// change notifications).
 	lists *listIndex
 	// reads caches secret and version records for the read path (nil on
-	// a shared store).
+	// a store without change notifications).
 	reads *recordCache
+	// repl is the queue of replica syncs (replication.go).
+	repl *replication.Queue
 }
 
 var _ smapi.Service = (*Service)(nil)
@@ -234,7 +238,7 @@ func New(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.store = &replStore{Store: s.store, svc: s} // the replication hook (replication.go)
+	s.repl = replication.New(replication.Config{Store: s.store, Kind: kindReplSync, Sync: s.syncReplicas, Now: s.now, Logger: s.log})
 	return s
 }
 

@@ -72,6 +72,7 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
 	}
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -89,11 +90,12 @@ func (s *Service) TagResource(ctx context.Context, in *smapi.TagResourceInput) (
 		}
 		sec.meta.Tags = tags
 		sec.meta.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return &smapi.TagResourceOutput{}, nil
 }
 
@@ -110,6 +112,7 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 			return nil, errInvalidParameter("Tag keys beginning with aws: are reserved for AWS use.")
 		}
 	}
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		sec, err := s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
 		if err != nil {
@@ -136,10 +139,11 @@ func (s *Service) UntagResource(ctx context.Context, in *smapi.UntagResourceInpu
 		}
 		sec.meta.Tags = kept
 		sec.meta.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return &smapi.UntagResourceOutput{}, nil
 }

@@ -256,6 +256,7 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 		return "", nil, err
 	}
 	var outStages []string
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, scope, sec.rec.ID)
 		if err != nil {
@@ -267,6 +268,9 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 		if cur.deleted() {
 			return errMarkedForDeletion()
 		}
+		if cur.meta.isReplica() {
+			return errReplicaOp()
+		}
 		if kmsKeyID != nil {
 			cur.meta.KmsKeyID = *kmsKeyID
 		}
@@ -274,11 +278,12 @@ func (s *Service) putValue(ctx context.Context, op string, scope storage.Scope, 
 			return err
 		}
 		outStages = append([]string{}, cur.meta.Versions[vid].Stages...)
-		return nil
+		return s.queueSync(ctx, tx, cur, &after)
 	})
 	if err != nil {
 		return "", nil, err
 	}
+	s.syncNow(ctx, after)
 	return vid, outStages, nil
 }
 
@@ -411,6 +416,9 @@ func (s *Service) PutSecretValue(ctx context.Context, in *smapi.PutSecretValueIn
 	if in.RotationToken != nil && !sec.meta.rotationTokenValid(in.RotationToken.Reveal()) {
 		return nil, errBadRotationToken() // see rotation.go
 	}
+	if sec.meta.isReplica() {
+		return nil, errReplicaOp() // before the value is encrypted
+	}
 	vid, outStages, err := s.putValue(ctx, op, scope, sec, in.ClientRequestToken, valueOf(in.SecretString, in.SecretBinary), stages, nil)
 	if err != nil {
 		return nil, err
@@ -530,6 +538,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.Update
 		return nil, errInvalidParameter("You must specify MoveToVersionId, RemoveFromVersionId, or both.")
 	}
 	var sec *secret
+	var after syncAfter
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		var err error
 		sec, err = s.secretFor(ctx, tx, scope, deref(in.SecretId), a)
@@ -570,11 +579,12 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, in *smapi.Update
 			}
 		}
 		m.LastChanged = s.now().UTC()
-		return saveSecret(ctx, tx, sec)
+		return s.saveChange(ctx, tx, sec, &after)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.syncNow(ctx, after)
 	return &smapi.UpdateSecretVersionStageOutput{ARN: ptr(sec.meta.ARN), Name: ptr(sec.meta.Name)}, nil
 }
 

@@ -109,6 +109,11 @@ func NewService(f operation.Facts, ops []operation.Operation, errs map[string]op
 	}
 }
 
+// syncTimeout bounds Config.Sync: a store that cannot confirm it has heard
+// every other node's changes (e.g. while it reconnects) fails the request
+// rather than hang it.
+const syncTimeout = 10 * time.Second
+
 // Config configures a Server.
 type Config struct {
 	// Services are the services to serve (KMS, Secrets Manager).
@@ -129,6 +134,12 @@ type Config struct {
 	// Health reports whether the store is usable (GET /health). Nil means
 	// always healthy.
 	Health func(ctx context.Context) error
+	// Sync, if set, runs before each operation (after its input is
+	// validated): it returns once every change committed by any node before
+	// the call is visible to this node's caches (storage.ChangeNotifier), so
+	// that the request sees every write answered before it began. Its error
+	// fails the request as an internal error.
+	Sync func(ctx context.Context) error
 	// Ready reports whether the server is ready for traffic (GET /ready:
 	// the store answers and the background jobs run). Nil means Health.
 	Ready func(ctx context.Context) error
@@ -191,6 +202,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	health   func(context.Context) error
+	sync     func(context.Context) error
 	onUndecl func(target, code string)
 	admin    http.Handler
 	ready    func(context.Context) error
@@ -223,6 +235,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		health:   cfg.Health,
+		sync:     cfg.Sync,
 		onUndecl: cfg.OnUndeclaredError,
 		admin:    cfg.Admin,
 		ready:    cfg.Ready,
@@ -600,6 +613,15 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	if err := c.in.Validate(); err != nil {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
+	}
+	if s.sync != nil {
+		sctx, cancel := context.WithTimeout(ctx, syncTimeout)
+		err := s.sync(sctx)
+		cancel()
+		if err != nil {
+			s.fail(ctx, c, fmt.Errorf("server: sync with the store: %w", err))
+			return s.finish(ctx, w, c)
+		}
 	}
 	if !c.rt.op.ReadOnly {
 		if cm, ok := s.audit.(audit.Committer); ok {

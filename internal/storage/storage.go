@@ -197,12 +197,24 @@ type Compactor interface {
 	Compact(ctx context.Context) error
 }
 
-// ChangeNotifier is implemented by stores in which every change is made by
-// this process (the embedded SQLite store). Subscribe registers fn, which is
-// called after each successful commit, before the committing Update returns,
-// once for every record the commit inserted, updated or deleted. Services
-// use it to keep caches that cannot serve stale state; on stores without it
-// (PostgreSQL, shared by several nodes) they read through on every request.
+// ChangeNotifier is implemented by stores that tell this process about
+// every committed change, its own and (on a shared database) other nodes'.
+// Services use it to keep caches and list indexes that cannot serve stale
+// state.
+//
+// Subscribe registers fn, which is called once for every record a commit
+// inserted, updated or deleted: for this process's own commits after the
+// commit and before the committing Update returns; for other nodes' commits
+// when their notification arrives. A call with an empty kind means that
+// anything may have changed (notifications were lost, e.g. with a
+// connection): subscribers drop everything they keep.
+//
+// Sync returns once every change committed before the call, by any node,
+// has been passed to the subscribers. A request calls it before it reads
+// through caches, so that it sees every write any node answered before it
+// began. On a store whose every change is made by this process (SQLite) it
+// returns at once.
 type ChangeNotifier interface {
 	Subscribe(fn func(kind Kind, scope Scope, id string))
+	Sync(ctx context.Context) error
 }

@@ -72,11 +72,13 @@ type Store struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
 	closed atomic.Bool
+	notes  *notifier
 }
 
 var (
-	_ storage.Store     = (*Store)(nil)
-	_ storage.Compactor = (*Store)(nil)
+	_ storage.Store          = (*Store)(nil)
+	_ storage.Compactor      = (*Store)(nil)
+	_ storage.ChangeNotifier = (*Store)(nil)
 )
 
 // Open connects to the database at dsn (a postgres:// URL or key=value
@@ -117,6 +119,12 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		s.pool.Close()
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
+	channel, err := channelName(ctx, s.pool)
+	if err != nil {
+		s.pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s.notes = newNotifier(s.pool, channel, s.logger)
 	return s, nil
 }
 
@@ -172,9 +180,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	}
 	fn, committed := storage.BindPendingEvent(ctx, fn)
 	for attempt := 1; ; attempt++ {
-		err := s.updateOnce(ctx, fn)
+		changes, err := s.updateOnce(ctx, fn)
 		if err == nil {
 			committed()
+			s.notes.tell(changes)
 			return nil
 		}
 		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
@@ -192,20 +201,45 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	}
 }
 
-// updateOnce runs fn once in its own transaction.
-func (s *Store) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) error {
+// updateOnce runs fn once in its own transaction and returns the records it
+// wrote. A transaction that wrote records notifies the other nodes (see
+// notify.go): the NOTIFY is delivered when, and only if, it commits.
+func (s *Store) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) ([]change, error) {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return s.mapErr(opErr(ctx, "begin", err))
+		return nil, s.mapErr(opErr(ctx, "begin", err))
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	if err := fn(&writeTx{reader: reader{q: tx, write: true}}); err != nil {
-		return err
+	wtx := &writeTx{reader: reader{q: tx, write: true}}
+	if err := fn(wtx); err != nil {
+		return nil, err
+	}
+	if len(wtx.changed) > 0 {
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.notes.channel, s.notes.payload(wtx.changed)); err != nil {
+			return nil, s.mapErr(opErr(ctx, "notify", err))
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return s.mapErr(opErr(ctx, "commit", err))
+		return nil, s.mapErr(opErr(ctx, "commit", err))
 	}
-	return nil
+	return wtx.changed, nil
+}
+
+// Subscribe implements [storage.ChangeNotifier]: fn hears every change
+// committed by any node on this database and schema (this Store's own at
+// commit, the other nodes' through LISTEN), and kind "" after the listening
+// connection was lost.
+func (s *Store) Subscribe(fn func(kind storage.Kind, scope storage.Scope, id string)) {
+	s.notes.subscribe(fn)
+}
+
+// Sync implements [storage.ChangeNotifier]: it returns once every change
+// committed before the call, on any node, has reached the subscribers.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	return s.notes.sync(ctx)
 }
 
 // Ping reports whether the database answers.
@@ -238,6 +272,7 @@ func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return storage.ErrClosed
 	}
+	s.notes.close()
 	s.pool.Close()
 	return nil
 }

@@ -248,6 +248,7 @@ func (tx *writeTx) InsertAll(ctx context.Context, recs []*storage.Record, events
 	}
 	for _, rec := range recs {
 		rec.Rev = 1
+		tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	}
 	return nil
 }

@@ -191,6 +191,7 @@ func (r *reader) Scan(ctx context.Context, kind storage.Kind, after storage.Posi
 // writeTx implements storage.Tx inside an Update transaction.
 type writeTx struct {
 	reader
+	changed []change // the records written, for the change notifications
 }
 
 var _ storage.Tx = (*writeTx)(nil)
@@ -209,6 +210,7 @@ func (tx *writeTx) Insert(ctx context.Context, rec *storage.Record) error {
 		return storage.ErrExists
 	}
 	rec.Rev = 1
+	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
 
@@ -234,6 +236,7 @@ func (tx *writeTx) Update(ctx context.Context, rec *storage.Record) error {
 		return storage.ErrConflict
 	}
 	rec.Rev++
+	tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
 	return nil
 }
 
@@ -249,6 +252,7 @@ func (tx *writeTx) Delete(ctx context.Context, kind storage.Kind, scope storage.
 	if tag.RowsAffected() == 0 {
 		return storage.ErrNotFound
 	}
+	tx.changed = append(tx.changed, change{kind, scope, id})
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -587,63 +586,6 @@ func BenchmarkUpdateParallel(b *testing.B) {
 				}
 			})
 		})
-	}
-}
-
-func TestSubscribeNotifiesCommittedChanges(t *testing.T) {
-	ctx := t.Context()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var mu sync.Mutex
-	var got []string
-	s.Subscribe(func(kind storage.Kind, scope storage.Scope, id string) {
-		mu.Lock()
-		got = append(got, string(kind)+"/"+scope.Account+"/"+id)
-		mu.Unlock()
-	})
-	scope := storage.Scope{Account: "111111111111", Region: "us-east-1"}
-	err = s.Update(ctx, func(tx storage.Tx) error {
-		r := &storage.Record{Kind: "k", Scope: scope, ID: "a", Data: []byte("1")}
-		if err := tx.Insert(ctx, r); err != nil {
-			return err
-		}
-		r.Data = []byte("2")
-		return tx.Update(ctx, r)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	if strings.Join(got, ",") != "k/111111111111/a,k/111111111111/a" {
-		t.Errorf("notifications after insert+update = %v", got)
-	}
-	got = nil
-	mu.Unlock()
-	failed := errors.New("boom")
-	err = s.Update(ctx, func(tx storage.Tx) error {
-		if err := tx.Delete(ctx, "k", scope, "a"); err != nil {
-			return err
-		}
-		return failed
-	})
-	if !errors.Is(err, failed) {
-		t.Fatalf("Update = %v", err)
-	}
-	mu.Lock()
-	if len(got) != 0 {
-		t.Errorf("a rolled-back fn notified %v", got)
-	}
-	mu.Unlock()
-	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, "k", scope, "a") }); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(got, ",") != "k/111111111111/a" {
-		t.Errorf("notifications after delete = %v", got)
 	}
 }
 

@@ -339,3 +339,12 @@ func (s *Store) Subscribe(fn func(kind storage.Kind, scope storage.Scope, id str
 	defer s.subMu.Unlock()
 	s.subs = append(s.subs[:len(s.subs):len(s.subs)], fn)
 }
+
+// Sync implements [storage.ChangeNotifier]: subscribers hear of every
+// change before its Update returns, so there is nothing to wait for.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.closed.Load() {
+		return storage.ErrClosed
+	}
+	return nil
+}

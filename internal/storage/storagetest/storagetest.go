@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Context", testContext},
 		{"Close", testClose},
 		{"Ping", testPing},
+		{"ChangeNotifier", testChangeNotifier},
 		{"TrailAppendCommitsWithChange", testTrailAppend},
 		{"TrailPendingEvent", testTrailPending},
 		{"TrailPutEvents", testTrailPut},
@@ -1469,4 +1470,93 @@ func within(t *testing.T, what string, fn func()) {
 func waitGroup(t *testing.T, wg *sync.WaitGroup) {
 	t.Helper()
 	within(t, "workers", wg.Wait)
+}
+
+// recorder collects what a subscriber hears, without the "anything may have
+// changed" calls (kind "") a shared store makes when it starts listening.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) heard(kind storage.Kind, scope storage.Scope, id string) {
+	if kind == "" {
+		return
+	}
+	r.mu.Lock()
+	r.got = append(r.got, string(kind)+"/"+scope.Account+"/"+scope.Region+"/"+id)
+	r.mu.Unlock()
+}
+
+func (r *recorder) take() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := strings.Join(r.got, ",")
+	r.got = nil
+	return got
+}
+
+// testChangeNotifier: a store that notifies tells its subscribers about
+// each record its own commits write before the committing Update returns,
+// nothing about a rolled-back fn, and Sync returns (ErrClosed once closed).
+func testChangeNotifier(t *testing.T, s storage.Store) {
+	n, ok := s.(storage.ChangeNotifier)
+	if !ok {
+		t.Skipf("%T does not implement storage.ChangeNotifier", s)
+	}
+	ctx := t.Context()
+	var rec recorder
+	n.Subscribe(rec.heard)
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		r := newRecord(kindA, scope1, "a")
+		if err := tx.Insert(ctx, r); err != nil {
+			return err
+		}
+		r.Data = []byte("2")
+		if err := tx.Update(ctx, r); err != nil {
+			return err
+		}
+		return tx.Insert(ctx, newRecord(kindB, scope3, "b"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "test.a/111111111111/us-east-1/a,test.a/111111111111/us-east-1/a,test.b/111111111111/eu-west-1/b"
+	if got := rec.take(); got != want {
+		t.Errorf("heard after insert, update, insert = %q, want %q", got, want)
+	}
+	failed := errors.New("boom")
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.Delete(ctx, kindA, scope1, "a"); err != nil {
+			return err
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("Update = %v, want %v", err, failed)
+	}
+	if err := n.Sync(ctx); err != nil {
+		t.Fatalf("Sync = %v", err)
+	}
+	if got := rec.take(); got != "" {
+		t.Errorf("a rolled-back fn was heard: %q", got)
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.Delete(ctx, kindA, scope1, "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.take(), "test.a/111111111111/us-east-1/a"; got != want {
+		t.Errorf("heard after delete = %q, want %q", got, want)
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error { _, err := tx.Get(ctx, kindB, scope3, "b"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.take(); got != "" {
+		t.Errorf("an Update that wrote nothing was heard: %q", got)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(ctx); !errors.Is(err, storage.ErrClosed) {
+		t.Errorf("Sync after Close = %v, want ErrClosed", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/storage"
@@ -403,7 +404,21 @@ func dumpEvents(evs []*storage.EventRecord) string {
 // taken identity is ErrExists (the Update then commits nothing).
 func testBulkWriter(t *testing.T, s storage.Store) {
 	ctx := t.Context()
-	var bulk bool
+	var (
+		bulk  bool
+		mu    sync.Mutex
+		heard []string
+	)
+	if cn, ok := s.(storage.ChangeNotifier); ok {
+		cn.Subscribe(func(kind storage.Kind, scope storage.Scope, id string) {
+			if kind == "" {
+				return // anything may have changed (a listener connected)
+			}
+			mu.Lock()
+			heard = append(heard, id)
+			mu.Unlock()
+		})
+	}
 	a := newRecord(kindA, scope1, "a")
 	b := newRecord(kindB, scope2, "b")
 	b.Data, b.Sealed, b.Parent, b.Due = nil, []byte{}, "a", 42
@@ -427,6 +442,14 @@ func testBulkWriter(t *testing.T, s storage.Store) {
 		want.Rev = 1
 		if d := diff(mustGet(t, s, want.Kind, want.Scope, want.ID), want); d != "" {
 			t.Errorf("record %s after InsertAll: %s", want.ID, d)
+		}
+	}
+	if _, ok := s.(storage.ChangeNotifier); ok {
+		mu.Lock()
+		got := slices.Sorted(slices.Values(heard))
+		mu.Unlock()
+		if !slices.Equal(got, []string{"a", "b"}) {
+			t.Errorf("subscribers heard %v of InsertAll, want [a b]", got)
 		}
 	}
 	if got := lookupIDs(t, trailOf(t, s), allOf(storage.EventQuery{})); !slices.Equal(got, []string{"e2", "e1"}) {
