@@ -4,6 +4,7 @@
 //	keyfort rootkey rotate  re-seal everything under a new root key
 //	keyfort backup FILE     write a backup of the embedded store, while it serves
 //	keyfort restore FILE    restore a backup into a new data directory
+//	keyfort migrate         copy the embedded store to PostgreSQL, or back
 //	keyfort clock advance DURATION --endpoint URL
 //	                        move a dev server's clock forward (8d, 36h)
 //	keyfort version         print the version
@@ -16,8 +17,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -43,6 +46,11 @@ Usage:
   keyfort restore FILE [flags]
                           restore a backup into a new or empty data
                           directory (keyfort restore -h)
+  keyfort migrate --data DIR --to postgres://...
+  keyfort migrate --from postgres://... --data DIR
+                          copy every key, secret and audit event from the
+                          embedded store to PostgreSQL, or back into a new
+                          data directory (keyfort migrate -h)
   keyfort clock advance DURATION [--endpoint URL]
                           move the clock of a running dev server forward
                           (8d, 36h, 1d12h) and run the work that fell due
@@ -84,6 +92,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		return backup(ctx, args[1:], stdout, stderr, lookup)
 	case "restore":
 		return restore(ctx, args[1:], stdout, stderr, lookup)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout, stderr, lookup)
 	case "clock":
 		return clockCmd(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
@@ -296,5 +306,87 @@ func restore(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	fmt.Fprintf(stdout, "restored %s (taken %s by keyfort %s) into %s: %d keys, %d secrets\n",
 		file, sum.Created.Format(time.RFC3339), sum.Version, cfg.DataDir, sum.Keys, sum.Secrets)
 	fmt.Fprintf(stdout, "start it with root key %x: keyfort serve --data %s --root-key-file FILE (or KEYFORT_ROOT_KEY)\n", sum.RootKeyID, cfg.DataDir)
+	return 0
+}
+
+const migrateSynopsis = `Copies a whole Keyfort store to a new store of the other kind:
+
+  keyfort migrate --data DIR --to postgres://...     embedded -> PostgreSQL
+  keyfort migrate --from postgres://... --data DIR   PostgreSQL -> a new
+                                                     embedded store in DIR
+
+Every record (keys, key material, aliases, grants, tags, secrets and their
+versions) is copied as it is, sealed records without being opened, and so
+are the audit events CloudTrail LookupEvents reads. No root key is needed:
+start the new store with the root key of the old one.
+
+The source is read in one snapshot. The embedded store must not be served:
+migrate takes DIR's lock and refuses while a server holds it. A PostgreSQL
+source may keep serving, but what its nodes write after the copy began is
+not copied: stop them for a cut-over. The destination must hold nothing
+(an empty PostgreSQL schema; a new or empty DIR) and is usable only once
+the copy is whole (one transaction; one file renamed into place).
+
+--to and --from take what --store takes (a search_path parameter picks the
+schema); KEYFORT_STORE is not read, so the direction is always explicit.
+`
+
+// migrate runs `keyfort migrate`.
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	fs := flag.NewFlagSet("keyfort migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: keyfort migrate --data DIR (--to URL | --from URL) [flags]\n\n%s\nFlags:\n", migrateSynopsis)
+		fs.PrintDefaults()
+	}
+	var to, from string
+	fs.StringVar(&to, "to", "", "copy the embedded store of --data to this PostgreSQL store (postgres:// URL)")
+	fs.StringVar(&from, "from", "", "copy this PostgreSQL store (postgres:// URL) into a new embedded store in --data")
+	cfg, pos, err := config.LoadCommand(fs, args, lookup, "data", "audit-dir")
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(stderr, "keyfort:", err)
+		}
+		return 2
+	}
+	switch {
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "keyfort: migrate takes no argument (got %q)\n", pos[0])
+		return 2
+	case (to == "") == (from == ""):
+		fmt.Fprintln(stderr, "keyfort: migrate needs exactly one of --to URL (embedded -> PostgreSQL) and --from URL (PostgreSQL -> embedded) (keyfort migrate -h)")
+		return 2
+	}
+	dsn, flagName := to, "--to"
+	if from != "" {
+		dsn, flagName = from, "--from"
+	}
+	if _, err := url.Parse(dsn); err != nil || !(config.Config{Store: dsn}).IsPostgres() {
+		// url's errors would echo the password
+		fmt.Fprintf(stderr, "keyfort: %s: must be a postgres:// or postgresql:// URL\n", flagName)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	line := progress.New(stderr, "migrate")
+	sum, err := app.Migrate(ctx, cfg, app.MigrateOptions{Postgres: dsn, FromPostgres: from != "",
+		Progress: func(done, total int64) { line.ReportCount("copying records and audit events", done, total) }})
+	line.Done()
+	if err != nil {
+		fmt.Fprintln(stderr, "keyfort:", err)
+		return 1
+	}
+	if from != "" {
+		fmt.Fprintf(stdout, "copied %d records and %d audit events from PostgreSQL into %s: %d keys, %d secrets\n", sum.Records, sum.Events, cfg.DataDir, sum.Keys, sum.Secrets)
+		fmt.Fprintf(stdout, "start it with root key %x: keyfort serve --data %s --root-key-file FILE (or KEYFORT_ROOT_KEY)\n", sum.RootKeyID, cfg.DataDir)
+		return 0
+	}
+	fmt.Fprintf(stdout, "copied %d records and %d audit events from %s to PostgreSQL: %d keys, %d secrets\n", sum.Records, sum.Events, cfg.DataDir, sum.Keys, sum.Secrets)
+	fmt.Fprintf(stdout, "start the nodes with --store and root key %x (--root-key-file or KEYFORT_ROOT_KEY; by default it is %s)\n",
+		sum.RootKeyID, filepath.Join(cfg.DataDir, "root.key"))
 	return 0
 }

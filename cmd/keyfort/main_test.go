@@ -72,6 +72,20 @@ func TestMainUsage(t *testing.T) {
 			wantStderr: "keyfort: app: backup: no Keyfort store in /nonexistent/data (/nonexistent/data/keyfort.db does not exist)\n"},
 		{name: "backup flag of serve", args: []string{"backup", "out.db", "--listen", "127.0.0.1:1"}, wantCode: 2, wantStderr: "flag provided but not defined: -listen"},
 		{name: "serve help", args: []string{"serve", "-h"}, wantCode: 0, wantStderr: "-listen"},
+		{name: "migrate without a direction", args: []string{"migrate", "--data", "d"}, wantCode: 2,
+			wantStderr: "keyfort: migrate needs exactly one of --to URL (embedded -> PostgreSQL) and --from URL (PostgreSQL -> embedded) (keyfort migrate -h)\n"},
+		{name: "migrate both ways", args: []string{"migrate", "--to", "postgres://db/a", "--from", "postgres://db/b"}, wantCode: 2,
+			wantStderr: "keyfort: migrate needs exactly one of"},
+		{name: "migrate reads no KEYFORT_STORE", args: []string{"migrate"}, env: map[string]string{"KEYFORT_STORE": "postgres://db/keyfort"}, wantCode: 2,
+			wantStderr: "keyfort: migrate needs exactly one of"},
+		{name: "migrate to another database", args: []string{"migrate", "--to", "mysql://u:hunter2@db/k"}, wantCode: 2,
+			wantStderr: "keyfort: --to: must be a postgres:// or postgresql:// URL\n"},
+		{name: "migrate from a bad URL", args: []string{"migrate", "--from", "postgres://u:hunter2@db:port/k"}, wantCode: 2,
+			wantStderr: "keyfort: --from: must be a postgres:// or postgresql:// URL\n"},
+		{name: "migrate with an argument", args: []string{"migrate", "extra", "--to", "postgres://db/k"}, wantCode: 2,
+			wantStderr: "keyfort: migrate takes no argument (got \"extra\")\n"},
+		{name: "migrate with no store", args: []string{"migrate", "--data", "/nonexistent/data", "--to", "postgres://db/k"}, wantCode: 1,
+			wantStderr: "keyfort: app: migrate: no Keyfort store in /nonexistent/data (/nonexistent/data/keyfort.db does not exist)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,13 +172,14 @@ func TestRootKeyRotateCommand(t *testing.T) {
 	}
 }
 
-// TestCommandHelp checks that -h of backup, restore and rootkey rotate
+// TestCommandHelp checks that -h of backup, restore, rootkey rotate and migrate
 // lists only their flags, with defaults, and that keyfort help names them.
 func TestCommandHelp(t *testing.T) {
 	for cmd, flags := range map[string][]string{
 		"backup":         {"-config", "-data", "-force"},
 		"restore":        {"-audit-dir", "-config", "-data"},
 		"rootkey rotate": {"-config", "-data", "-log-format", "-log-level", "-new-root-key-file", "-root-key-file", "-store"},
+		"migrate":        {"-audit-dir", "-config", "-data", "-from", "-to"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := Main(context.Background(), append(strings.Fields(cmd), "-h"), &stdout, &stderr, noEnv); code != 0 {
@@ -181,8 +196,11 @@ func TestCommandHelp(t *testing.T) {
 		var help bytes.Buffer
 		Main(context.Background(), []string{"help"}, &help, &stderr, noEnv)
 		synopsis := "keyfort " + cmd + " FILE [flags]"
-		if cmd == "rootkey rotate" {
+		switch cmd {
+		case "rootkey rotate":
 			synopsis = "keyfort rootkey rotate [flags]"
+		case "migrate":
+			synopsis = "keyfort migrate --data DIR --to postgres://"
 		}
 		if !strings.Contains(help.String(), synopsis) {
 			t.Errorf("keyfort help does not name %s", synopsis)

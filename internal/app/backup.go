@@ -117,52 +117,70 @@ func Backup(ctx context.Context, cfg config.Config, file string, opts BackupOpti
 func verifyBackup(ctx context.Context, path string, progress func(string, int64, int64)) (BackupSummary, error) {
 	var sum BackupSummary
 	man, err := sqlite.VerifyBackup(ctx, path, func(r storage.Reader) error {
-		marker, err := r.Get(ctx, markerKind, markerScope, markerID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return errors.New("it holds no root key marker (the store never finished starting)")
+		var err error
+		sum, err = summarize(ctx, r)
+		if errors.Is(err, errUnfinishedRotation) {
+			return fmt.Errorf("%w; finish the rotation and back up again", err)
 		}
-		if err != nil {
-			return err
-		}
-		id, ok := envelope.SealedKeyID(marker.Sealed)
-		if !ok {
-			return errors.New("its root key marker is malformed")
-		}
-		sum.RootKeyID = id
-		for after := (storage.Position{}); ; {
-			recs, err := r.Scan(ctx, sealedKind, after, 500)
-			if err != nil {
-				return err
-			}
-			for _, rec := range recs {
-				if got, ok := envelope.SealedKeyID(rec.Sealed); !ok || got != id {
-					return fmt.Errorf("key material %s is not sealed under the marker's root key %x: the backup was taken during an unfinished keyfort rootkey rotate; finish the rotation and back up again", rec.ID, id)
-				}
-			}
-			if len(recs) < 500 {
-				break
-			}
-			after = storage.PositionOf(recs[len(recs)-1])
-		}
-		for kind, n := range map[storage.Kind]*int{keyKind: &sum.Keys, secretKind: &sum.Secrets} {
-			for after := (storage.Position{}); ; {
-				recs, err := r.Scan(ctx, kind, after, 1000)
-				if err != nil {
-					return err
-				}
-				*n += len(recs)
-				if len(recs) < 1000 {
-					break
-				}
-				after = storage.PositionOf(recs[len(recs)-1])
-			}
-		}
-		return nil
+		return err
 	}, progress)
 	if err != nil {
 		return sum, err
 	}
 	sum.Bytes, sum.Created, sum.Version = man.Bytes, man.Created, man.Version
+	return sum, nil
+}
+
+// errUnfinishedRotation is wrapped by summarize's error for a store whose
+// key material is sealed under two root keys.
+var errUnfinishedRotation = errors.New("an unfinished keyfort rootkey rotate left key material under two root keys")
+
+// summarize reads what a Keyfort store must hold and says what it holds:
+// the root key marker, every key material sealed under the root key the
+// marker names (else it was taken during an unfinished `keyfort rootkey
+// rotate`, and no one root key opens it), and how many keys and secrets.
+func summarize(ctx context.Context, r storage.Reader) (BackupSummary, error) {
+	var sum BackupSummary
+	marker, err := r.Get(ctx, markerKind, markerScope, markerID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return sum, errors.New("it holds no root key marker (the store never finished starting)")
+	}
+	if err != nil {
+		return sum, err
+	}
+	id, ok := envelope.SealedKeyID(marker.Sealed)
+	if !ok {
+		return sum, errors.New("its root key marker is malformed")
+	}
+	sum.RootKeyID = id
+	for after := (storage.Position{}); ; {
+		recs, err := r.Scan(ctx, sealedKind, after, 500)
+		if err != nil {
+			return sum, err
+		}
+		for _, rec := range recs {
+			if got, ok := envelope.SealedKeyID(rec.Sealed); !ok || got != id {
+				return sum, fmt.Errorf("key material %s is not sealed under the marker's root key %x: %w", rec.ID, id, errUnfinishedRotation)
+			}
+		}
+		if len(recs) < 500 {
+			break
+		}
+		after = storage.PositionOf(recs[len(recs)-1])
+	}
+	for kind, n := range map[storage.Kind]*int{keyKind: &sum.Keys, secretKind: &sum.Secrets} {
+		for after := (storage.Position{}); ; {
+			recs, err := r.Scan(ctx, kind, after, 1000)
+			if err != nil {
+				return sum, err
+			}
+			*n += len(recs)
+			if len(recs) < 1000 {
+				break
+			}
+			after = storage.PositionOf(recs[len(recs)-1])
+		}
+	}
 	return sum, nil
 }
 
@@ -198,7 +216,7 @@ func Restore(ctx context.Context, cfg config.Config, file string, opts RestoreOp
 		return sum, fmt.Errorf("app: restore: %s is not a file", file)
 	}
 	if dir := cfg.AuditDirectory(); !within(dir, cfg.DataDir) {
-		if err := mustBeEmpty(dir, "the audit directory"); err != nil {
+		if err := mustBeEmpty("restore", dir, "the audit directory"); err != nil {
 			return sum, err
 		}
 	}
@@ -226,7 +244,7 @@ func Restore(ctx context.Context, cfg config.Config, file string, opts RestoreOp
 		lock.discard()
 		(&startUndo{madeDirs: made}).removeDirs()
 	}()
-	if err := mustBeEmpty(cfg.DataDir, "the data directory"); err != nil {
+	if err := mustBeEmpty("restore", cfg.DataDir, "the data directory"); err != nil {
 		return sum, err
 	}
 
@@ -249,18 +267,19 @@ func Restore(ctx context.Context, cfg config.Config, file string, opts RestoreOp
 	return sum, nil
 }
 
-// mustBeEmpty refuses a directory that holds anything but the lock file.
-func mustBeEmpty(dir, what string) error {
+// mustBeEmpty refuses a directory that holds anything but the lock file;
+// op names the command (restore, migrate).
+func mustBeEmpty(op, dir, what string) error {
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("app: restore: %w", err)
+		return fmt.Errorf("app: %s: %w", op, err)
 	}
 	for _, de := range des {
 		if de.Name() != lockFileName {
-			return fmt.Errorf("app: restore: %s %s is not empty (it holds %s): restore only into a new or empty directory", what, dir, de.Name())
+			return fmt.Errorf("app: %s: %s %s is not empty (it holds %s): %s only into a new or empty directory", op, what, dir, de.Name(), op)
 		}
 	}
 	return nil

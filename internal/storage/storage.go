@@ -137,6 +137,41 @@ type Position struct {
 // PositionOf returns the position of r, to continue a Scan after it.
 func PositionOf(r *Record) Position { return Position{Scope: r.Scope, ID: r.ID} }
 
+// Exporter is implemented by the Readers of every store, so that a store
+// can be copied whole (keyfort migrate): Kinds names every kind that has
+// records, Scan visits each, and ScanEvents the audit trail, all in the
+// Reader's one snapshot. Kinds are found in the data rather than listed by
+// the copier, so a kind a service adds is copied without anyone updating a
+// list.
+type Exporter interface {
+	// Kinds returns every kind that has at least one record, in byte
+	// order, with its number of records (in every scope).
+	Kinds(ctx context.Context) ([]KindCount, error)
+	// CountEvents returns the number of audit events (storage.Trail).
+	CountEvents(ctx context.Context) (int, error)
+	// ScanEvents returns up to limit audit events ordered by ID, after the
+	// event whose ID is after ("" starts at the first; 0 limit means no
+	// limit).
+	ScanEvents(ctx context.Context, after string, limit int) ([]*EventRecord, error)
+}
+
+// BulkWriter is implemented by the Txs of both backends, so that a copy of
+// a whole store (keyfort migrate) sends its rows in batches where every
+// statement is a round trip to a server (PostgreSQL: one per batch).
+type BulkWriter interface {
+	// InsertAll inserts recs as Insert inserts each (Rev 1) and appends
+	// events as AppendEvent appends each. It returns ErrExists if a
+	// record's identity or an event's ID is taken; the transaction must
+	// then be abandoned.
+	InsertAll(ctx context.Context, recs []*Record, events []*EventRecord) error
+}
+
+// KindCount is one kind of Exporter.Kinds and how many records it has.
+type KindCount struct {
+	Kind    Kind
+	Records int
+}
+
 // Tx is a read-write transaction.
 type Tx interface {
 	Reader

@@ -29,7 +29,11 @@ const (
 	sqlPruneEvents = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < $1 LIMIT 5000)"
 )
 
-var _ storage.Trail = (*Store)(nil)
+var (
+	_ storage.Trail      = (*Store)(nil)
+	_ storage.Exporter   = (*reader)(nil)
+	_ storage.BulkWriter = (*writeTx)(nil)
+)
 
 // eventArgs returns e's column values in eventColumns' order.
 func eventArgs(e *storage.EventRecord) []any {
@@ -102,9 +106,18 @@ func (s *Store) IncompleteEvents(ctx context.Context, node string, after storage
 }
 
 func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]*storage.EventRecord, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
+	out, err := queryEvents(ctx, s.pool, query, args...)
 	if err != nil {
 		return nil, s.mapErr(opErr(ctx, "events", err))
+	}
+	return out, nil
+}
+
+// queryEvents runs query, which selects eventColumns, on q.
+func queryEvents(ctx context.Context, q querier, query string, args ...any) ([]*storage.EventRecord, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*storage.EventRecord
@@ -116,14 +129,66 @@ func (s *Store) queryEvents(ctx context.Context, query string, args ...any) ([]*
 		)
 		if err := rows.Scan(&e.ID, &e.Time, &e.Account, &e.Region, &e.Source, &e.Name, &ro, &e.Username,
 			&e.AccessKeyID, &resources, &e.Node, &e.Complete, &e.JSON); err != nil {
-			return nil, s.mapErr(opErr(ctx, "events", err))
+			return nil, err
 		}
 		e.ReadOnly = ro != 0
 		e.Resources = storage.DecodeResources(resources)
 		out = append(out, &e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.mapErr(opErr(ctx, "events", err))
+		return nil, err
+	}
+	return out, nil
+}
+
+// Kinds implements [storage.Exporter.Kinds].
+func (r *reader) Kinds(ctx context.Context) ([]storage.KindCount, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ctx, "kinds", err)
+	}
+	rows, err := r.q.Query(ctx, "SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind")
+	if err != nil {
+		return nil, opErr(ctx, "kinds", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.KindCount, error) {
+		var (
+			kind string
+			n    int64
+		)
+		err := row.Scan(&kind, &n)
+		return storage.KindCount{Kind: storage.Kind(kind), Records: int(n)}, err
+	})
+	if err != nil {
+		return nil, opErr(ctx, "kinds", err)
+	}
+	return out, nil
+}
+
+// CountEvents implements [storage.Exporter.CountEvents].
+func (r *reader) CountEvents(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, opErr(ctx, "count events", err)
+	}
+	var n int64
+	if err := r.q.QueryRow(ctx, "SELECT count(*) FROM audit_events").Scan(&n); err != nil {
+		return 0, opErr(ctx, "count events", err)
+	}
+	return int(n), nil
+}
+
+// ScanEvents implements [storage.Exporter.ScanEvents].
+func (r *reader) ScanEvents(ctx context.Context, after string, limit int) ([]*storage.EventRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ctx, "scan events", err)
+	}
+	query, args := "SELECT "+eventColumns+" FROM audit_events WHERE id > $1 ORDER BY id", []any{after}
+	if limit > 0 {
+		query += " LIMIT $2"
+		args = append(args, int64(limit))
+	}
+	out, err := queryEvents(ctx, r.q, query, args...)
+	if err != nil {
+		return nil, opErr(ctx, "scan events", err)
 	}
 	return out, nil
 }
@@ -146,4 +211,44 @@ func (s *Store) PruneEvents(ctx context.Context, before int64) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// InsertAll implements [storage.BulkWriter]: the statements of Insert and
+// AppendEvent, sent as one batch (one round trip).
+func (tx *writeTx) InsertAll(ctx context.Context, recs []*storage.Record, events []*storage.EventRecord) error {
+	if err := ctx.Err(); err != nil {
+		return opErr(ctx, "insert all", err)
+	}
+	if len(recs)+len(events) == 0 {
+		return nil
+	}
+	var b pgx.Batch
+	for _, rec := range recs {
+		b.Queue(sqlInsert, string(rec.Kind), rec.Scope.Account, rec.Scope.Region, rec.ID,
+			rec.Parent, rec.Due, rec.Created, rec.Data, rec.Sealed)
+	}
+	for _, e := range events {
+		b.Queue(sqlAppendEvent, eventArgs(e)...)
+	}
+	res := tx.q.(pgx.Tx).SendBatch(ctx, &b)
+	var taken bool
+	for range len(recs) + len(events) {
+		tag, err := res.Exec()
+		if err != nil {
+			res.Close()
+			return opErr(ctx, "insert all", err)
+		}
+		taken = taken || tag.RowsAffected() == 0
+	}
+	if err := res.Close(); err != nil {
+		return opErr(ctx, "insert all", err)
+	}
+	if taken {
+		return storage.ErrExists
+	}
+	for _, rec := range recs {
+		rec.Rev = 1
+		tx.changed = append(tx.changed, change{rec.Kind, rec.Scope, rec.ID})
+	}
+	return nil
 }

@@ -28,7 +28,11 @@ const (
 	sqlPruneEvents = "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events WHERE time < ? LIMIT 5000)"
 )
 
-var _ storage.Trail = (*Store)(nil)
+var (
+	_ storage.Trail      = (*Store)(nil)
+	_ storage.Exporter   = (*reader)(nil)
+	_ storage.BulkWriter = (*writeTx)(nil)
+)
 
 // eventArgs returns e's column values in eventColumns' order.
 func eventArgs(e *storage.EventRecord) []any {
@@ -57,6 +61,22 @@ func (tx *writeTx) AppendEvent(ctx context.Context, e *storage.EventRecord) erro
 	}
 	if n == 0 {
 		return storage.ErrExists
+	}
+	return nil
+}
+
+// InsertAll implements [storage.BulkWriter] with Insert and AppendEvent:
+// statements on the writer's connection cost no round trip.
+func (tx *writeTx) InsertAll(ctx context.Context, recs []*storage.Record, events []*storage.EventRecord) error {
+	for _, rec := range recs {
+		if err := tx.Insert(ctx, rec); err != nil {
+			return err
+		}
+	}
+	for _, e := range events {
+		if err := tx.AppendEvent(ctx, e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -140,6 +160,15 @@ func (s *Store) queryEvents(ctx context.Context, st *sql.Stmt, args ...any) ([]*
 	if err != nil {
 		return nil, s.readErr(ctx, "events", err)
 	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, s.readErr(ctx, "events", err)
+	}
+	return out, nil
+}
+
+// scanEvents reads every row of eventColumns and closes rows.
+func scanEvents(rows *sql.Rows) ([]*storage.EventRecord, error) {
 	defer rows.Close()
 	var out []*storage.EventRecord
 	for rows.Next() {
@@ -150,16 +179,93 @@ func (s *Store) queryEvents(ctx context.Context, st *sql.Stmt, args ...any) ([]*
 		)
 		if err := rows.Scan(&e.ID, &e.Time, &e.Account, &e.Region, &e.Source, &e.Name, &ro, &e.Username,
 			&e.AccessKeyID, &resources, &e.Node, &complete, &e.JSON); err != nil {
-			return nil, s.readErr(ctx, "events", err)
+			return nil, err
 		}
 		e.ReadOnly, e.Complete = ro != 0, complete != 0
 		e.Resources = storage.DecodeResources(resources)
 		out = append(out, &e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.readErr(ctx, "events", err)
+		return nil, err
 	}
 	return out, nil
+}
+
+// Kinds implements [storage.Exporter.Kinds].
+func (r *reader) Kinds(ctx context.Context) ([]storage.KindCount, error) {
+	rows, err := r.query(ctx, "SELECT kind, count(*) FROM records GROUP BY kind ORDER BY kind")
+	if err != nil {
+		return nil, opErr(ctx, "kinds", err)
+	}
+	defer rows.Close()
+	var out []storage.KindCount
+	for rows.Next() {
+		var (
+			kind string
+			n    int64
+		)
+		if err := rows.Scan(&kind, &n); err != nil {
+			return nil, opErr(ctx, "kinds", err)
+		}
+		out = append(out, storage.KindCount{Kind: storage.Kind(kind), Records: int(n)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, opErr(ctx, "kinds", err)
+	}
+	return out, nil
+}
+
+// CountEvents implements [storage.Exporter.CountEvents].
+func (r *reader) CountEvents(ctx context.Context) (int, error) {
+	rows, err := r.query(ctx, "SELECT count(*) FROM audit_events")
+	if err != nil {
+		return 0, opErr(ctx, "count events", err)
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		err = rows.Scan(&n)
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return 0, opErr(ctx, "count events", err)
+	}
+	return int(n), nil
+}
+
+// ScanEvents implements [storage.Exporter.ScanEvents].
+func (r *reader) ScanEvents(ctx context.Context, after string, limit int) ([]*storage.EventRecord, error) {
+	lim := int64(-1)
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	rows, err := r.query(ctx, "SELECT "+eventColumns+" FROM audit_events WHERE id > ? ORDER BY id LIMIT ?", after, lim)
+	if err != nil {
+		return nil, opErr(ctx, "scan events", err)
+	}
+	out, err := scanEvents(rows)
+	if err != nil {
+		return nil, opErr(ctx, "scan events", err)
+	}
+	return out, nil
+}
+
+// query runs query, prepared once, in the reader's transaction.
+func (r *reader) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	prepared, err := r.q.listStmt(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil, err
+	}
+	st, qctx, err := r.stmt(ctx, prepared)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(qctx, args...)
 }
 
 // PruneEvents implements [storage.Trail.PruneEvents], in steps of at most

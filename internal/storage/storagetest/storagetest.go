@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ListParentMoves", testListParentMoves},
 		{"ListKeysOnly", testListKeysOnly},
 		{"Scan", testScan},
+		{"Export", testExport},
+		{"BulkWriter", testBulkWriter},
 		{"Compact", testCompact},
 		{"Count", testCount},
 		{"Due", testDue},

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/storage"
@@ -300,4 +302,172 @@ func testTrailIncompletePrune(t *testing.T, s storage.Store) {
 	if got := lookupIDs(t, tr, allOf(storage.EventQuery{})); !slices.Equal(got, []string{"i2"}) {
 		t.Fatalf("after prune: %v, want [i2]", got)
 	}
+}
+
+// testExport checks storage.Exporter on View's Reader: every kind with its
+// count, and every event (incomplete ones too) in ID order, field for field.
+func testExport(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	exporter := func(r storage.Reader) storage.Exporter {
+		ex, ok := r.(storage.Exporter)
+		if !ok {
+			t.Fatalf("View's Reader %T does not implement storage.Exporter", r)
+		}
+		return ex
+	}
+	if err := s.View(ctx, func(r storage.Reader) error {
+		kinds, err := exporter(r).Kinds(ctx)
+		if err != nil || len(kinds) != 0 {
+			t.Errorf("Kinds of an empty store = %v, %v; want none", kinds, err)
+		}
+		if n, err := exporter(r).CountEvents(ctx); err != nil || n != 0 {
+			t.Errorf("CountEvents of an empty store = %d, %v; want 0", n, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	var recs []*storage.Record
+	for i, sc := range []storage.Scope{scope1, scope2, scope3} {
+		for j := range i + 1 {
+			recs = append(recs, newRecord(kindB, sc, fmt.Sprint("b", j)))
+		}
+	}
+	recs = append(recs, newRecord(kindA, scope1, "a"), &storage.Record{Kind: "z.other", ID: "marker"})
+	mustInsert(t, s, recs...)
+	var events []*storage.EventRecord
+	for i := range 7 {
+		e := event(fmt.Sprintf("ev-%02d", 6-i), int64(100+i))
+		e.Complete = i%3 != 0
+		e.ReadOnly = i%2 == 0
+		e.Resources = append(e.Resources, storage.EventResource{Type: "AWS::KMS::Alias", Name: fmt.Sprint("alias/", i)})
+		events = append(events, e)
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, e := range events {
+			if err := tx.AppendEvent(ctx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(events, func(a, b *storage.EventRecord) int { return strings.Compare(a.ID, b.ID) })
+
+	wantKinds := []storage.KindCount{{Kind: kindA, Records: 1}, {Kind: kindB, Records: 6}, {Kind: "z.other", Records: 1}}
+	if err := s.View(ctx, func(r storage.Reader) error {
+		ex := exporter(r)
+		kinds, err := ex.Kinds(ctx)
+		if err != nil || !slices.Equal(kinds, wantKinds) {
+			t.Errorf("Kinds = %v, %v; want %v", kinds, err, wantKinds)
+		}
+		if n, err := ex.CountEvents(ctx); err != nil || n != len(events) {
+			t.Errorf("CountEvents = %d, %v; want %d", n, err, len(events))
+		}
+		for _, limit := range []int{0, 1, 3, 7} {
+			var got []*storage.EventRecord
+			for after := ""; ; {
+				page, err := ex.ScanEvents(ctx, after, limit)
+				if err != nil {
+					t.Fatalf("ScanEvents(%q, %d) = %v", after, limit, err)
+				}
+				got = append(got, page...)
+				if limit == 0 || len(page) < limit || len(got) > len(events) {
+					break
+				}
+				after = page[len(page)-1].ID
+			}
+			if !slices.EqualFunc(got, events, func(a, b *storage.EventRecord) bool {
+				return fmt.Sprintf("%+v", *a) == fmt.Sprintf("%+v", *b)
+			}) {
+				t.Errorf("ScanEvents by %d:\n%s\nwant\n%s", limit, dumpEvents(got), dumpEvents(events))
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func dumpEvents(evs []*storage.EventRecord) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "%+v\n", *e)
+	}
+	return b.String()
+}
+
+// testBulkWriter checks InsertAll, on stores whose Tx has it: what it
+// writes reads back as Insert and AppendEvent would have written it, and a
+// taken identity is ErrExists (the Update then commits nothing).
+func testBulkWriter(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	var (
+		bulk  bool
+		mu    sync.Mutex
+		heard []string
+	)
+	if cn, ok := s.(storage.ChangeNotifier); ok {
+		cn.Subscribe(func(kind storage.Kind, scope storage.Scope, id string) {
+			if kind == "" {
+				return // anything may have changed (a listener connected)
+			}
+			mu.Lock()
+			heard = append(heard, id)
+			mu.Unlock()
+		})
+	}
+	a := newRecord(kindA, scope1, "a")
+	b := newRecord(kindB, scope2, "b")
+	b.Data, b.Sealed, b.Parent, b.Due = nil, []byte{}, "a", 42
+	evs := []*storage.EventRecord{event("e1", 10), event("e2", 11)}
+	evs[1].Complete = false
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		bw, ok := tx.(storage.BulkWriter)
+		if !ok {
+			return nil
+		}
+		bulk = true
+		return bw.InsertAll(ctx, []*storage.Record{clone(a), clone(b)}, evs)
+	})
+	if err != nil {
+		t.Fatalf("InsertAll = %v", err)
+	}
+	if !bulk {
+		t.Skipf("%T's Tx does not implement storage.BulkWriter", s)
+	}
+	for _, want := range []*storage.Record{a, b} {
+		want.Rev = 1
+		if d := diff(mustGet(t, s, want.Kind, want.Scope, want.ID), want); d != "" {
+			t.Errorf("record %s after InsertAll: %s", want.ID, d)
+		}
+	}
+	if _, ok := s.(storage.ChangeNotifier); ok {
+		mu.Lock()
+		got := slices.Sorted(slices.Values(heard))
+		mu.Unlock()
+		if !slices.Equal(got, []string{"a", "b"}) {
+			t.Errorf("subscribers heard %v of InsertAll, want [a b]", got)
+		}
+	}
+	if got := lookupIDs(t, trailOf(t, s), allOf(storage.EventQuery{})); !slices.Equal(got, []string{"e2", "e1"}) {
+		t.Errorf("events after InsertAll = %v, want [e2 e1]", got)
+	}
+	c := newRecord(kindA, scope1, "c")
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.(storage.BulkWriter).InsertAll(ctx, []*storage.Record{clone(c), clone(a)}, nil)
+	})
+	if !errors.Is(err, storage.ErrExists) {
+		t.Errorf("InsertAll of a taken identity = %v, want ErrExists", err)
+	}
+	wantNotFound(t, s, kindA, scope1, "c")
+	err = s.Update(ctx, func(tx storage.Tx) error {
+		return tx.(storage.BulkWriter).InsertAll(ctx, []*storage.Record{clone(c)}, []*storage.EventRecord{event("e1", 12)})
+	})
+	if !errors.Is(err, storage.ErrExists) {
+		t.Errorf("InsertAll of a taken event id = %v, want ErrExists", err)
+	}
+	wantNotFound(t, s, kindA, scope1, "c")
 }
