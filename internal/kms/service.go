@@ -27,6 +27,7 @@ import (
 	"github.com/keyfort/keyfort/internal/storage"
 
 	"github.com/keyfort/keyfort/internal/metrics"
+	"github.com/keyfort/keyfort/internal/recordcache"
 )
 
 // Record kinds owned by the KMS service.
@@ -67,7 +68,7 @@ type Service struct {
 	rand   io.Reader
 	log    *slog.Logger
 	cache  *keymaterial.Cache // what each key material opens to, by material id
-	reads  *readCache         // nil when the store has no change notifications
+	reads  *recordcache.Cache // keys and aliases for the read paths
 	lists  *listIndex         // nil when the store has no change notifications
 	marker markerCodec
 	// maxGrants is the most grants a key may have (AWS's quota,
@@ -107,7 +108,7 @@ func New(cfg Config) *Service {
 		n = 4096
 	}
 	s.cache = keymaterial.NewCache(n)
-	s.reads = newReadCache(cfg.Store, 2048, cfg.Metrics)
+	s.reads = recordcache.New(cfg.Store, 2048, cfg.Metrics, map[storage.Kind]string{kindKey: "kms_key", kindAlias: "kms_alias"})
 	s.lists = newListIndex(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/partition"
+	"github.com/keyfort/keyfort/internal/recordcache"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/uuid"
 )
@@ -351,17 +352,16 @@ func getSecret(ctx context.Context, g getter, scope storage.Scope, name string) 
 	if name == "" || len(name) > maxNameLen {
 		return nil, errSecretNotFound()
 	}
-	if c, ok := g.(*recordCache); ok {
-		return c.secret(ctx, scope, name)
-	}
-	rec, err := g.Get(ctx, kindSecret, scope, name)
+	// Through the read cache the secret is shared with other readers and
+	// must not be modified; a write path reads its own in its transaction.
+	sec, err := recordcache.Decode(ctx, g, kindSecret, scope, name, decodeSecret)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, errSecretNotFound()
 	}
 	if err != nil {
 		return nil, wrap("get secret", err)
 	}
-	return decodeSecret(rec)
+	return sec, nil
 }
 
 func isNotFound(err error) bool { return isCode(err, codeNotFound) }

@@ -166,7 +166,7 @@ func (s *Service) DescribeSecret(ctx context.Context, in *smapi.DescribeSecretIn
 		return nil, err
 	}
 	a := act(in.IAMAction())
-	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
+	sec, err := s.secretFor(ctx, s.reads, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, err
 	}

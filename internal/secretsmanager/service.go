@@ -27,6 +27,7 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/recordcache"
 	"github.com/keyfort/keyfort/internal/replication"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -221,7 +222,7 @@ type Service struct {
 	lists *listIndex
 	// reads caches secret and version records for the read path (nil on
 	// a store without change notifications).
-	reads *recordCache
+	reads *recordcache.Cache
 	// repl is the queue of replica syncs (replication.go).
 	repl *replication.Queue
 }
@@ -240,7 +241,7 @@ func New(cfg Config) *Service {
 
 		rotator:       cfg.Rotation,
 		rotationLease: cfg.RotationLease,
-		reads:         newRecordCache(cfg.Store, cfg.Metrics),
+		reads:         newReadCache(cfg.Store, cfg.Metrics),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -210,7 +210,7 @@ func errTooManyVersions() error {
 
 // readValue decrypts version vid of sec.
 func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secretValue, error) {
-	rec, err := s.reader().Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
+	rec, err := s.reads.Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
 	if errors.Is(err, storage.ErrNotFound) {
 		return secretValue{}, errNoValueForVersion(vid)
 	}
@@ -296,7 +296,7 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 		return nil, err
 	}
 	a := getValueAccess(in)
-	sec, err := s.secretFor(ctx, s.reader(), scope, deref(in.SecretId), a)
+	sec, err := s.secretFor(ctx, s.reads, scope, deref(in.SecretId), a)
 	if err != nil {
 		return nil, err
 	}
