@@ -24,7 +24,7 @@ const (
 // cache's read and its fill) and counts the reads.
 type hooked struct {
 	*sqlite.Store
-	reads   atomic.Int64
+	reads    atomic.Int64
 	afterGet func()
 }
 
