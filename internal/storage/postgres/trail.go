@@ -16,10 +16,11 @@ const eventColumns = "id, time, account, region, source, name, read_only, userna
 const (
 	sqlAppendEvent = "INSERT INTO audit_events (" + eventColumns + ") " +
 		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING"
-	// sqlPutEvent inserts, or replaces an incomplete event; a complete one
-	// stays as it is.
-	sqlPutEvent = "INSERT INTO audit_events (" + eventColumns + ") " +
-		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) " +
+	// sqlPutEvents inserts a batch, or replaces incomplete events; a complete
+	// one is kept.
+	sqlPutEvents = "INSERT INTO audit_events (" + eventColumns + ") " +
+		"SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], " +
+		"$8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[], $13::bytea[]) " +
 		"ON CONFLICT (id) DO UPDATE SET time = excluded.time, account = excluded.account, region = excluded.region, " +
 		"source = excluded.source, name = excluded.name, read_only = excluded.read_only, username = excluded.username, " +
 		"access_key_id = excluded.access_key_id, resources = excluded.resources, node = excluded.node, " +
@@ -66,17 +67,50 @@ func (s *Store) PutEvents(ctx context.Context, events []*storage.EventRecord) er
 	if len(events) == 0 {
 		return nil
 	}
+	// One statement for the whole batch (arrays unnested), so that storing
+	// an event costs no round trip or statement of its own. ON CONFLICT
+	// cannot meet one id twice in a statement: a repeated id keeps its
+	// complete form (else its last).
+	cols := eventArrays(events)
 	return s.Update(storage.WithoutPendingEvent(ctx), func(t storage.Tx) error {
 		tx := t.(*writeTx)
-		var b pgx.Batch
-		for _, e := range events {
-			b.Queue(sqlPutEvent, eventArgs(e)...)
-		}
-		if err := tx.q.(pgx.Tx).SendBatch(ctx, &b).Close(); err != nil {
+		if _, err := tx.q.Exec(ctx, sqlPutEvents, cols...); err != nil {
 			return opErr(ctx, "put events", err)
 		}
 		return nil
 	})
+}
+
+// eventArrays returns the columns of events as arrays, one per column in
+// eventColumns' order, each id once.
+func eventArrays(events []*storage.EventRecord) []any {
+	at := make(map[string]int, len(events))
+	var (
+		ids, accounts, regions, sources, names, users, keys, resources, nodes []string
+		times, ro                                                             []int64
+		complete                                                              []bool
+		js                                                                    [][]byte
+	)
+	for _, e := range events {
+		i, seen := at[e.ID]
+		if !seen {
+			i = len(ids)
+			at[e.ID] = i
+			ids, times, accounts, regions, sources, names = append(ids, ""), append(times, 0), append(accounts, ""), append(regions, ""), append(sources, ""), append(names, "")
+			ro, users, keys, resources, nodes = append(ro, 0), append(users, ""), append(keys, ""), append(resources, ""), append(nodes, "")
+			complete, js = append(complete, false), append(js, nil)
+		} else if complete[i] && !e.Complete {
+			continue
+		}
+		r := int64(0)
+		if e.ReadOnly {
+			r = 1
+		}
+		ids[i], times[i], accounts[i], regions[i], sources[i], names[i] = e.ID, e.Time, e.Account, e.Region, e.Source, e.Name
+		ro[i], users[i], keys[i], resources[i], nodes[i] = r, e.Username, e.AccessKeyID, storage.EncodeResources(e.Resources), e.Node
+		complete[i], js[i] = e.Complete, e.JSON
+	}
+	return []any{ids, times, accounts, regions, sources, names, ro, users, keys, resources, nodes, complete, js}
 }
 
 // LookupEvents implements [storage.Trail.LookupEvents].

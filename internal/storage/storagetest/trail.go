@@ -205,6 +205,36 @@ func testTrailPut(t *testing.T, s storage.Store) {
 	if left, err := tr.IncompleteEvents(ctx, "node-1", storage.EventCursor{}, 10); err != nil || len(left) != 0 {
 		t.Fatalf("IncompleteEvents = %v, %v; want none", left, err)
 	}
+	// One id twice in a batch (an event's line written twice): stored once,
+	// complete whichever comes first.
+	for _, order := range []string{"complete-first", "incomplete-first"} {
+		id := "dup-" + order
+		c, i := event(id, 40), event(id, 40)
+		c.JSON, i.JSON, i.Complete = []byte(`{"complete":true}`), []byte(`{"partial":true}`), false
+		batch := []*storage.EventRecord{c, i}
+		if order == "incomplete-first" {
+			batch = []*storage.EventRecord{i, c}
+		}
+		if err := tr.PutEvents(ctx, batch); err != nil {
+			t.Fatalf("PutEvents(%s) = %v", order, err)
+		}
+		evs, err := tr.LookupEvents(ctx, allOf(storage.EventQuery{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.ID == id {
+				n++
+				if !e.Complete || string(e.JSON) != `{"complete":true}` {
+					t.Errorf("%s: stored %+v, want the complete event", order, e)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d events stored, want 1", order, n)
+		}
+	}
 }
 
 func testTrailLookup(t *testing.T, s storage.Store) {
