@@ -366,27 +366,29 @@ func (c *Claim) Check(ctx context.Context, r storage.Reader) error {
 	return err
 }
 
-// Complete records the end of the job: in one Update, if c still holds
-// its to-do, it runs fn (nil: nothing more) and deletes the to-do, or,
-// when a [MarkAgain] came during the claim, keeps it claimed by c for one
-// more run ([Claim.Again] then reports true). If the claim was lost it
-// returns [ErrLost] without running fn; an error from fn is returned and
-// the to-do stays claimed by c (due again when the lease runs out). fn may
-// run more than once.
+// Complete records the end of the job: in one Update it runs fn (nil:
+// nothing more) and then, if c still holds its to-do, deletes it, or, when
+// a [MarkAgain] came during the claim, keeps it claimed by c for one more
+// run ([Claim.Again] then reports true). fn runs first so that the
+// transaction locks the caller's records before the to-do, in the order of
+// the transactions that mark it (on PostgreSQL no deadlock with them). If
+// the claim was lost Complete returns [ErrLost] and fn's writes are rolled
+// back; an error from fn is returned and the to-do stays claimed by c (due
+// again when the lease runs out). fn may run more than once.
 func (c *Claim) Complete(ctx context.Context, st storage.Store, fn func(tx storage.Tx) error) error {
 	c.again = false
 	var again bool
 	var data []byte
 	err := st.Update(ctx, func(tx storage.Tx) error {
 		again = false
-		rec, t, err := c.held(ctx, tx)
-		if err != nil {
-			return err
-		}
 		if fn != nil {
 			if err := fn(tx); err != nil {
 				return err
 			}
+		}
+		rec, t, err := c.held(ctx, tx)
+		if err != nil {
+			return err
 		}
 		if t.Again {
 			t.Again = false

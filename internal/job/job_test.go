@@ -284,10 +284,14 @@ func TestLeaseRunsOut(t *testing.T) {
 		if err := check(t, nodes[0], dead[0]); !errors.Is(err, job.ErrLost) {
 			t.Errorf("dead claim's Check = %v, want ErrLost", err)
 		}
-		ran := false
-		err = dead[0].Complete(ctx, nodes[0], func(storage.Tx) error { ran = true; return nil })
-		if !errors.Is(err, job.ErrLost) || ran {
-			t.Errorf("dead claim's Complete = %v (fn ran: %v), want ErrLost without running fn", err, ran)
+		err = dead[0].Complete(ctx, nodes[0], func(tx storage.Tx) error {
+			return tx.Insert(ctx, &storage.Record{Kind: kindWork, Scope: scope, ID: "dead result"})
+		})
+		if !errors.Is(err, job.ErrLost) {
+			t.Errorf("dead claim's Complete = %v, want ErrLost", err)
+		}
+		if _, err := nodes[1].Get(ctx, kindWork, scope, "dead result"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("dead claim's Complete wrote its result: Get = %v, want ErrNotFound", err)
 		}
 		if err := check(t, nodes[1], second[0]); err != nil {
 			t.Errorf("second claim's Check = %v, want nil", err)
