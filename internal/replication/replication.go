@@ -127,12 +127,12 @@ func (q *Queue) newJob(c *job.Claim) *Job {
 	return &Job{Scope: c.Scope, ID: c.ID, q: q, claim: c}
 }
 
-// Complete ends the job: in one transaction, if the claim still holds the
-// to-do, it runs fn (the Func's writes; nil: none) and deletes the to-do,
-// or, when the primary changed during the run, keeps it (still claimed)
-// for one more run. It returns job.ErrLost, without running fn, when the
-// claim is no longer the job's; fn's error is returned and nothing is
-// written. fn may run more than once.
+// Complete ends the job (job.Claim.Complete): in one transaction it runs fn
+// (the Func's writes; nil: none) and, if the claim still holds the to-do,
+// deletes it, or, when the primary changed during the run, keeps it (still
+// claimed) for one more run. When the claim is no longer the job's it
+// returns job.ErrLost and fn's writes are rolled back; fn's error is
+// returned and nothing is written. fn may run more than once.
 func (j *Job) Complete(ctx context.Context, fn func(tx storage.Tx) error) error {
 	return j.claim.Complete(ctx, j.q.store, fn)
 }
