@@ -18,7 +18,11 @@
 //     replaced it) and deletes the to-do in the same transaction. A node
 //     killed mid-job leaves the to-do due at the end of its lease, when
 //     another node claims it (Attempt 2) and does the work again: the work
-//     must be idempotent.
+//     must be idempotent. [ClaimOne] claims one given to-do (to run the
+//     work at once after the commit that marked it). [MarkAgain] is Mark
+//     for work a run in progress can take over: it keeps the claim and
+//     flags the to-do, and Complete then keeps it for one more run
+//     ([Claim.Again]), so a change made during a run is not dropped.
 //
 // The package knows no service: it reads and writes records only through
 // package storage. It owns the Data of to-do records (the claim token, the
@@ -26,6 +30,7 @@
 package job
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -96,10 +101,16 @@ type todo struct {
 	Token string `json:"token,omitempty"`
 	// Attempt counts the claims since the last Mark.
 	Attempt int `json:"attempt,omitempty"`
+	// Again means a MarkAgain came while the to-do was claimed.
+	Again bool `json:"again,omitempty"`
 	// Data is the caller's, as given to Mark.
 	Data []byte `json:"data,omitempty"`
 }
 
+// decodeTodo reads a to-do's Data. Members it does not know are ignored:
+// package replication's to-dos before it used this package were
+// {"claim":TOKEN,"again":BOOL}; read here they are unclaimed (their holder
+// is gone), due at the Due they have.
 func decodeTodo(rec *storage.Record) (todo, error) {
 	var t todo
 	if len(rec.Data) == 0 { // a to-do written without data (older versions)
@@ -150,6 +161,53 @@ func Mark(ctx context.Context, tx storage.Tx, kind storage.Kind, scope storage.S
 	return nil
 }
 
+// MarkAgain, inside the caller's transaction, schedules the job (kind,
+// scope, id) at due (Unix seconds; 0 is not allowed) with data, for work
+// that a run in progress can take over (its run reads the latest state):
+// with no to-do, it inserts one as Mark does; an unclaimed to-do gets data
+// and the earlier of its Due and due; a claimed one keeps its claim and
+// lease and gets data and the "again" flag, so that the holder's Complete
+// keeps the to-do for one more run ([Claim.Again]) instead of ending it.
+func MarkAgain(ctx context.Context, tx storage.Tx, kind storage.Kind, scope storage.Scope, id string, data []byte, due int64) error {
+	if due == 0 {
+		return fmt.Errorf("job: mark %s %s: due 0", kind, id)
+	}
+	rec, err := tx.Get(ctx, kind, scope, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Mark(ctx, tx, kind, scope, id, data, due)
+	}
+	if err != nil {
+		return fmt.Errorf("job: mark %s %s: %w", kind, id, err)
+	}
+	t, err := decodeTodo(rec)
+	if err != nil {
+		return err
+	}
+	same := bytes.Equal(t.Data, data)
+	if t.Token != "" {
+		if t.Again && same {
+			return nil
+		}
+		t.Again = true
+	} else {
+		if rec.Due != 0 && rec.Due <= due && same && !t.Again {
+			return nil // due already with this data: whoever claims it does the work
+		}
+		if rec.Due == 0 || due < rec.Due {
+			rec.Due = due
+		}
+		t.Again = false
+	}
+	t.Data = data
+	if rec.Data, err = t.encode(); err != nil {
+		return err
+	}
+	if err := tx.Update(ctx, rec); err != nil {
+		return fmt.Errorf("job: mark %s %s: %w", kind, id, err)
+	}
+	return nil
+}
+
 // Unmark deletes the to-do (kind, scope, id), if any, inside the caller's
 // transaction; a claim on it is lost.
 func Unmark(ctx context.Context, tx storage.Tx, kind storage.Kind, scope storage.Scope, id string) error {
@@ -175,6 +233,43 @@ type Claim struct {
 	Until int64
 
 	token string
+	again bool
+}
+
+// Again reports whether the last Complete kept the to-do instead of
+// deleting it, because a [MarkAgain] came during the claim: the claim
+// still holds it (until the same Until), Data is the latest Mark's, and
+// the caller does the work again and completes again.
+func (c *Claim) Again() bool { return c.again }
+
+func leaseSeconds(kind storage.Kind, lease time.Duration) (int64, error) {
+	secs := int64((lease + time.Second - 1) / time.Second)
+	if secs < 1 {
+		return 0, fmt.Errorf("job: claim %s: lease %v shorter than a second", kind, lease)
+	}
+	return secs, nil
+}
+
+// claim takes rec for a new claim in tx: a new token, one more attempt,
+// the again flag cleared (the claim's work reads the latest state), Due at
+// the end of the lease. It is the one place that claims.
+func claim(ctx context.Context, tx storage.Tx, rec *storage.Record, now, secs int64) (*Claim, error) {
+	t, err := decodeTodo(rec)
+	if err != nil {
+		return nil, err
+	}
+	t.Token = rand.Text()
+	t.Attempt++
+	t.Again = false
+	if rec.Data, err = t.encode(); err != nil {
+		return nil, err
+	}
+	rec.Due = now + secs
+	if err := tx.Update(ctx, rec); err != nil {
+		return nil, fmt.Errorf("claim %s %s: %w", rec.Kind, rec.ID, err)
+	}
+	return &Claim{Kind: rec.Kind, Scope: rec.Scope, ID: rec.ID, Data: t.Data,
+		Attempt: t.Attempt, Until: rec.Due, token: t.Token}, nil
 }
 
 // ClaimDue claims up to limit to-dos of kind whose Due is not after now (0
@@ -184,33 +279,23 @@ type Claim struct {
 // work can take: a claim that outlives its lease may see its work done a
 // second time by another node (and its Complete then returns ErrLost).
 func ClaimDue(ctx context.Context, st storage.Store, kind storage.Kind, now int64, lease time.Duration, limit int) ([]*Claim, error) {
-	secs := int64((lease + time.Second - 1) / time.Second)
-	if secs < 1 {
-		return nil, fmt.Errorf("job: claim %s: lease %v shorter than a second", kind, lease)
+	secs, err := leaseSeconds(kind, lease)
+	if err != nil {
+		return nil, err
 	}
 	var claims []*Claim
-	err := st.Update(ctx, func(tx storage.Tx) error {
+	err = st.Update(ctx, func(tx storage.Tx) error {
 		claims = claims[:0]
 		recs, err := tx.Due(ctx, kind, now, limit)
 		if err != nil {
 			return fmt.Errorf("due %s: %w", kind, err)
 		}
 		for _, rec := range recs {
-			t, err := decodeTodo(rec)
+			c, err := claim(ctx, tx, rec, now, secs)
 			if err != nil {
 				return err
 			}
-			t.Token = rand.Text()
-			t.Attempt++
-			if rec.Data, err = t.encode(); err != nil {
-				return err
-			}
-			rec.Due = now + secs
-			if err := tx.Update(ctx, rec); err != nil {
-				return fmt.Errorf("claim %s %s: %w", kind, rec.ID, err)
-			}
-			claims = append(claims, &Claim{Kind: kind, Scope: rec.Scope, ID: rec.ID, Data: t.Data,
-				Attempt: t.Attempt, Until: rec.Due, token: t.Token})
+			claims = append(claims, c)
 		}
 		return nil
 	})
@@ -220,23 +305,56 @@ func ClaimDue(ctx context.Context, st storage.Store, kind storage.Kind, now int6
 	return claims, nil
 }
 
-// held returns the to-do while c holds it, else ErrLost.
-func (c *Claim) held(ctx context.Context, r storage.Reader) (*storage.Record, error) {
+// ClaimOne claims the to-do (kind, scope, id) as ClaimDue does if it is due
+// at now, e.g. to do the work at once after the commit that marked it.
+// Otherwise it returns a nil claim and the to-do's Due: when its claim's
+// lease ends or it falls due (0: there is no to-do, its work is done).
+func ClaimOne(ctx context.Context, st storage.Store, kind storage.Kind, scope storage.Scope, id string, now int64, lease time.Duration) (*Claim, int64, error) {
+	secs, err := leaseSeconds(kind, lease)
+	if err != nil {
+		return nil, 0, err
+	}
+	var c *Claim
+	var due int64
+	err = st.Update(ctx, func(tx storage.Tx) error {
+		c, due = nil, 0
+		rec, err := tx.Get(ctx, kind, scope, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get %s %s: %w", kind, id, err)
+		}
+		if rec.Due == 0 || rec.Due > now {
+			due = rec.Due
+			return nil
+		}
+		c, err = claim(ctx, tx, rec, now, secs)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("job: %w", err)
+	}
+	return c, due, nil
+}
+
+// held returns the to-do and its Data while c holds it, else ErrLost.
+func (c *Claim) held(ctx context.Context, r storage.Reader) (*storage.Record, todo, error) {
 	rec, err := r.Get(ctx, c.Kind, c.Scope, c.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, ErrLost
+		return nil, todo{}, ErrLost
 	}
 	if err != nil {
-		return nil, fmt.Errorf("job: %s %s: %w", c.Kind, c.ID, err)
+		return nil, todo{}, fmt.Errorf("job: %s %s: %w", c.Kind, c.ID, err)
 	}
 	t, err := decodeTodo(rec)
 	if err != nil {
-		return nil, err
+		return nil, todo{}, err
 	}
 	if t.Token == "" || t.Token != c.token {
-		return nil, ErrLost
+		return nil, todo{}, ErrLost
 	}
-	return rec, nil
+	return rec, t, nil
 }
 
 // Check returns nil if c still holds its to-do, else [ErrLost]. Inside an
@@ -244,30 +362,54 @@ func (c *Claim) held(ctx context.Context, r storage.Reader) (*storage.Record, er
 // that transaction ends, so a caller can prepare its work on the claim's
 // behalf there.
 func (c *Claim) Check(ctx context.Context, r storage.Reader) error {
-	_, err := c.held(ctx, r)
+	_, _, err := c.held(ctx, r)
 	return err
 }
 
-// Complete records the end of the job: in one Update, if c still holds
-// its to-do, it runs fn (nil: nothing more) and deletes the to-do. If the
-// claim was lost it returns [ErrLost] without running fn; an error from fn
-// is returned and the to-do stays claimed by c (due again when the lease
-// runs out). fn may run more than once.
+// Complete records the end of the job: in one Update it runs fn (nil:
+// nothing more) and then, if c still holds its to-do, deletes it, or, when
+// a [MarkAgain] came during the claim, keeps it claimed by c for one more
+// run ([Claim.Again] then reports true). fn runs first so that the
+// transaction locks the caller's records before the to-do, in the order of
+// the transactions that mark it (on PostgreSQL no deadlock with them). If
+// the claim was lost Complete returns [ErrLost] and fn's writes are rolled
+// back; an error from fn is returned and the to-do stays claimed by c (due
+// again when the lease runs out). fn may run more than once.
 func (c *Claim) Complete(ctx context.Context, st storage.Store, fn func(tx storage.Tx) error) error {
-	return st.Update(ctx, func(tx storage.Tx) error {
-		if _, err := c.held(ctx, tx); err != nil {
-			return err
-		}
+	c.again = false
+	var again bool
+	var data []byte
+	err := st.Update(ctx, func(tx storage.Tx) error {
+		again = false
 		if fn != nil {
 			if err := fn(tx); err != nil {
 				return err
 			}
+		}
+		rec, t, err := c.held(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if t.Again {
+			t.Again = false
+			if rec.Data, err = t.encode(); err != nil {
+				return err
+			}
+			if err := tx.Update(ctx, rec); err != nil {
+				return fmt.Errorf("job: complete %s %s: %w", c.Kind, c.ID, err)
+			}
+			again, data = true, t.Data
+			return nil
 		}
 		if err := tx.Delete(ctx, c.Kind, c.Scope, c.ID); err != nil {
 			return fmt.Errorf("job: complete %s %s: %w", c.Kind, c.ID, err)
 		}
 		return nil
 	})
+	if err == nil && again {
+		c.again, c.Data = true, data
+	}
+	return err
 }
 
 // Release gives the to-do up without completing it: if c still holds it,
@@ -278,15 +420,11 @@ func (c *Claim) Release(ctx context.Context, st storage.Store, due int64) error 
 		return fmt.Errorf("job: release %s %s: due 0", c.Kind, c.ID)
 	}
 	return st.Update(ctx, func(tx storage.Tx) error {
-		rec, err := c.held(ctx, tx)
+		rec, t, err := c.held(ctx, tx)
 		if err != nil {
 			return err
 		}
-		t, err := decodeTodo(rec)
-		if err != nil {
-			return err
-		}
-		t.Token = ""
+		t.Token, t.Again = "", false
 		if rec.Data, err = t.encode(); err != nil {
 			return err
 		}

@@ -284,10 +284,14 @@ func TestLeaseRunsOut(t *testing.T) {
 		if err := check(t, nodes[0], dead[0]); !errors.Is(err, job.ErrLost) {
 			t.Errorf("dead claim's Check = %v, want ErrLost", err)
 		}
-		ran := false
-		err = dead[0].Complete(ctx, nodes[0], func(storage.Tx) error { ran = true; return nil })
-		if !errors.Is(err, job.ErrLost) || ran {
-			t.Errorf("dead claim's Complete = %v (fn ran: %v), want ErrLost without running fn", err, ran)
+		err = dead[0].Complete(ctx, nodes[0], func(tx storage.Tx) error {
+			return tx.Insert(ctx, &storage.Record{Kind: kindWork, Scope: scope, ID: "dead result"})
+		})
+		if !errors.Is(err, job.ErrLost) {
+			t.Errorf("dead claim's Complete = %v, want ErrLost", err)
+		}
+		if _, err := nodes[1].Get(ctx, kindWork, scope, "dead result"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("dead claim's Complete wrote its result: Get = %v, want ErrNotFound", err)
 		}
 		if err := check(t, nodes[1], second[0]); err != nil {
 			t.Errorf("second claim's Check = %v, want nil", err)
@@ -369,6 +373,188 @@ func TestRelease(t *testing.T) {
 		}
 		if err := claims[0].Complete(ctx, nodes[0], nil); !errors.Is(err, job.ErrLost) {
 			t.Errorf("released claim's Complete = %v, want ErrLost", err)
+		}
+	})
+}
+
+// markAgain runs job.MarkAgain for id(i) in an Update of st.
+func markAgain(t *testing.T, st storage.Store, i int, data string, due int64) {
+	t.Helper()
+	err := st.Update(t.Context(), func(tx storage.Tx) error {
+		return job.MarkAgain(t.Context(), tx, kindTodo, scope, id(i), []byte(data), due)
+	})
+	if err != nil {
+		t.Fatalf("MarkAgain(%s): %v", id(i), err)
+	}
+}
+
+// TestMarkAgainDuringClaim: a MarkAgain while a claim is out keeps the
+// claim; its Complete keeps the to-do for one more run with the new data
+// (Again), no other claim can take it meanwhile, and the next Complete
+// deletes it.
+func TestMarkAgainDuringClaim(t *testing.T) {
+	backends(t, func(t *testing.T, nodes []storage.Store) {
+		ctx := t.Context()
+		markAgain(t, nodes[0], 1, "v1", 100)
+		c, due, err := job.ClaimOne(ctx, nodes[0], kindTodo, scope, id(1), 100, time.Minute)
+		if err != nil || c == nil || string(c.Data) != "v1" || c.Attempt != 1 || c.Until != 160 {
+			t.Fatalf("ClaimOne = %+v, %d, %v; want v1, attempt 1, until 160", c, due, err)
+		}
+		markAgain(t, nodes[1], 1, "v2", 110)
+		markAgain(t, nodes[1], 1, "v3", 120)
+		if err := check(t, nodes[1], c); err != nil {
+			t.Fatalf("Check after MarkAgain = %v, want nil (claim kept)", err)
+		}
+		if got, err := job.ClaimDue(ctx, nodes[1], kindTodo, 150, time.Minute, 0); err != nil || len(got) != 0 {
+			t.Fatalf("ClaimDue during the claim = %v, %v; want nothing", got, err)
+		}
+		runs := 0
+		if err := c.Complete(ctx, nodes[0], func(storage.Tx) error { runs++; return nil }); err != nil {
+			t.Fatalf("Complete = %v", err)
+		}
+		if !c.Again() || string(c.Data) != "v3" || runs == 0 {
+			t.Fatalf("after Complete: Again %v, Data %q, fn ran %d; want true, v3, ran", c.Again(), c.Data, runs)
+		}
+		left := todos(t, nodes[1])
+		if len(left) != 1 || left[0].Due != 160 {
+			t.Fatalf("to-dos after the first Complete = %d (Due %v); want 1 due 160", len(left), left)
+		}
+		if err := c.Complete(ctx, nodes[0], nil); err != nil || c.Again() {
+			t.Fatalf("second Complete = %v (Again %v); want nil, false", err, c.Again())
+		}
+		if left := todos(t, nodes[1]); len(left) != 0 {
+			t.Fatalf("%d to-dos left after the second Complete, want none", len(left))
+		}
+	})
+}
+
+// TestMarkAgainUnclaimed: on an unclaimed to-do MarkAgain keeps the earlier
+// Due and replaces the data; a claim of a to-do flagged during an earlier
+// claim starts without the flag.
+func TestMarkAgainUnclaimed(t *testing.T) {
+	backends(t, func(t *testing.T, nodes []storage.Store) {
+		ctx := t.Context()
+		markAgain(t, nodes[0], 1, "v1", 200)
+		markAgain(t, nodes[0], 1, "v2", 300) // later: Due stays 200
+		if got, err := job.ClaimDue(ctx, nodes[1], kindTodo, 199, time.Minute, 0); err != nil || len(got) != 0 {
+			t.Fatalf("ClaimDue at 199 = %v, %v; want nothing", got, err)
+		}
+		markAgain(t, nodes[0], 1, "v3", 150) // earlier: due at 150
+		got, err := job.ClaimDue(ctx, nodes[1], kindTodo, 150, time.Minute, 0)
+		if err != nil || len(got) != 1 || string(got[0].Data) != "v3" {
+			t.Fatalf("ClaimDue at 150 = %v, %v; want one claim with v3", got, err)
+		}
+		markAgain(t, nodes[0], 1, "v4", 160)
+		if err := got[0].Release(ctx, nodes[1], 170); err != nil {
+			t.Fatalf("Release = %v", err)
+		}
+		again, err := job.ClaimDue(ctx, nodes[0], kindTodo, 170, time.Minute, 0)
+		if err != nil || len(again) != 1 || string(again[0].Data) != "v4" || again[0].Attempt != 2 {
+			t.Fatalf("ClaimDue after Release = %+v, %v; want v4, attempt 2", again, err)
+		}
+		if err := again[0].Complete(ctx, nodes[0], nil); err != nil || again[0].Again() {
+			t.Fatalf("Complete = %v (Again %v); want nil, false: the flag ended with the released claim", err, again[0].Again())
+		}
+		if left := todos(t, nodes[1]); len(left) != 0 {
+			t.Fatalf("%d to-dos left, want none", len(left))
+		}
+	})
+}
+
+// TestClaimOne: ClaimOne claims the given to-do only when it is due, and
+// otherwise tells when it is (0 once it is gone).
+func TestClaimOne(t *testing.T) {
+	backends(t, func(t *testing.T, nodes []storage.Store) {
+		ctx := t.Context()
+		if c, due, err := job.ClaimOne(ctx, nodes[0], kindTodo, scope, id(1), 100, time.Minute); c != nil || due != 0 || err != nil {
+			t.Fatalf("ClaimOne with no to-do = %v, %d, %v; want nil, 0, nil", c, due, err)
+		}
+		mark(t, nodes[0], 1, 100)
+		mark(t, nodes[0], 2, 100)
+		if c, due, err := job.ClaimOne(ctx, nodes[0], kindTodo, scope, id(1), 99, time.Minute); c != nil || due != 100 || err != nil {
+			t.Fatalf("ClaimOne before Due = %v, %d, %v; want nil, 100, nil", c, due, err)
+		}
+		c, _, err := job.ClaimOne(ctx, nodes[0], kindTodo, scope, id(1), 100, time.Minute)
+		if err != nil || c == nil || c.ID != id(1) || c.Attempt != 1 || c.Until != 160 {
+			t.Fatalf("ClaimOne when due = %+v, %v; want %s attempt 1 until 160", c, err, id(1))
+		}
+		if o, due, err := job.ClaimOne(ctx, nodes[1], kindTodo, scope, id(1), 120, time.Minute); o != nil || due != 160 || err != nil {
+			t.Fatalf("ClaimOne during the lease = %v, %d, %v; want nil, 160, nil", o, due, err)
+		}
+		got, err := job.ClaimDue(ctx, nodes[1], kindTodo, 120, time.Minute, 0)
+		if err != nil || len(got) != 1 || got[0].ID != id(2) {
+			t.Fatalf("ClaimDue = %v, %v; want only %s (the other is claimed)", got, err, id(2))
+		}
+		if err := c.Complete(ctx, nodes[0], nil); err != nil {
+			t.Fatalf("Complete = %v", err)
+		}
+		if o, due, err := job.ClaimOne(ctx, nodes[1], kindTodo, scope, id(1), 200, time.Minute); o != nil || due != 0 || err != nil {
+			t.Fatalf("ClaimOne after Complete = %v, %d, %v; want nil, 0, nil", o, due, err)
+		}
+	})
+}
+
+// TestReplicationTodoBeforeJob: to-dos package replication wrote before it
+// used this package (Data {} unclaimed, {"claim":…} and {"claim":…,
+// "again":true} claimed, Due the lease's end, Created in nanoseconds) are
+// read by a store upgraded in place: unclaimed, due at their Due, claimed
+// then (attempt 1, without the old again flag) and completed; MarkAgain
+// makes a to-do whose old holder is gone due at once.
+func TestReplicationTodoBeforeJob(t *testing.T) {
+	backends(t, func(t *testing.T, nodes []storage.Store) {
+		ctx := t.Context()
+		old := map[string]struct {
+			data string
+			due  int64
+		}{
+			id(1): {`{}`, 100},
+			id(2): {`{"claim":"0b6e6d1c-5b0e-4f8e-9f55-1d8e3f0a2b7c"}`, 400},
+			id(3): {`{"claim":"7f1f3c2a-9d4b-4e3a-8c61-2a5b9e0d4f13","again":true}`, 400},
+			id(4): {`{"claim":"c3d2b1a0-1111-4222-8333-944455556666"}`, 400},
+		}
+		err := nodes[0].Update(ctx, func(tx storage.Tx) error {
+			for i, o := range old {
+				rec := &storage.Record{Kind: kindTodo, Scope: scope, ID: i, Due: o.due, Created: 1_700_000_000_123_456_789, Data: []byte(o.data)}
+				if err := tx.Insert(ctx, rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		markAgain(t, nodes[1], 4, "", 110) // a write after the upgrade
+		claimed := func(now int64) []string {
+			t.Helper()
+			got, err := job.ClaimDue(ctx, nodes[1], kindTodo, now, time.Minute, 0)
+			if err != nil {
+				t.Fatalf("ClaimDue at %d: %v", now, err)
+			}
+			var ids []string
+			for _, c := range got {
+				ids = append(ids, c.ID)
+				if c.Attempt != 1 || len(c.Data) != 0 {
+					t.Errorf("%s: Attempt %d Data %q, want 1 and none", c.ID, c.Attempt, c.Data)
+				}
+				if err := c.Complete(ctx, nodes[1], nil); err != nil || c.Again() {
+					t.Errorf("%s: Complete = %v (Again %v), want nil, false", c.ID, err, c.Again())
+				}
+			}
+			slices.Sort(ids)
+			return ids
+		}
+		if ids := claimed(110); !slices.Equal(ids, []string{id(1), id(4)}) {
+			t.Fatalf("claimed at 110: %q, want %s and %s", ids, id(1), id(4))
+		}
+		if ids := claimed(399); len(ids) != 0 {
+			t.Fatalf("claimed at 399: %q, want none (old leases)", ids)
+		}
+		if ids := claimed(400); !slices.Equal(ids, []string{id(2), id(3)}) {
+			t.Fatalf("claimed at 400: %q, want %s and %s", ids, id(2), id(3))
+		}
+		if left := todos(t, nodes[0]); len(left) != 0 {
+			t.Fatalf("%d to-dos left, want none", len(left))
 		}
 	})
 }

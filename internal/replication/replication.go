@@ -17,40 +17,35 @@
 //     SKIP LOCKED) and runs them: what a crash, a failure or another node
 //     left undone.
 //
-// A claim is a lease: it sets the to-do's Due to the end of the lease and
-// puts a token of its own in it, so no other node claims it meanwhile, and
-// if the claiming node dies the to-do falls due again when the lease ends.
-// The Func applies its writes in a transaction that calls Job.Done, which
-// deletes the to-do only while the claim is still the caller's (so a node
-// whose lease ran out writes nothing). A Mark on a claimed to-do flags it
-// "again": Done then keeps it and the holder runs the Func once more, so a
-// change made during a run is never dropped. The claim code is one function
-// (claim), to be replaced by a shared job-claim helper.
+// The to-dos and their claims are package job's (job.MarkAgain, ClaimOne,
+// ClaimDue, Claim.Complete/Release): a claim is a lease (Due at its end, a
+// token of its own), so no other node claims the to-do meanwhile, and if
+// the claiming node dies the to-do falls due again when the lease ends.
+// The Func applies its writes with Job.Complete, which deletes the to-do
+// only while the claim is still the caller's (so a node whose lease ran out
+// writes nothing). A Mark on a claimed to-do flags it "again": Complete
+// then keeps it and the holder runs the Func once more, so a change made
+// during a run is never dropped.
 package replication
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/storage"
-	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // DefaultLease is how long a claim keeps a to-do from other nodes.
 const DefaultLease = 5 * time.Minute
 
-// ErrLost is returned by Job.Done when the job's claim is no longer held
-// (its lease ran out and another node claimed or finished the to-do).
-var ErrLost = errors.New("replication: claim lost")
-
 // Func brings the replicas of the primary j names in line. It must make its
-// writes in one storage transaction that also calls j.Done, and return
-// Done's error. It may be run again for the same primary (after an error,
+// writes with j.Complete and return Complete's error (job.ErrLost when the
+// claim was lost). It may be run again for the same primary (after an error,
 // or when the primary changed during the run).
 type Func func(ctx context.Context, j *Job) error
 
@@ -108,72 +103,11 @@ func New(cfg Config) *Queue {
 	return q
 }
 
-// todo is a to-do record's Data.
-type todo struct {
-	// Claim is the token of the job that holds the to-do ("" for none).
-	Claim string `json:"claim,omitempty"`
-	// Again means the primary changed while the job ran.
-	Again bool `json:"again,omitempty"`
-}
-
-func decode(rec *storage.Record) (todo, error) {
-	var t todo
-	if len(rec.Data) == 0 {
-		return t, nil
-	}
-	if err := json.Unmarshal(rec.Data, &t); err != nil {
-		return t, fmt.Errorf("replication: decode %s %s: %w", rec.Kind, rec.ID, err)
-	}
-	return t, nil
-}
-
-func encode(rec *storage.Record, t todo) error {
-	b, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("replication: encode %s %s: %w", rec.Kind, rec.ID, err)
-	}
-	rec.Data = b
-	return nil
-}
-
 // Mark records in tx that the primary (scope, id) changed and its replicas
 // must be brought in line. The caller makes the change in the same tx.
 func (q *Queue) Mark(ctx context.Context, tx storage.Tx, scope storage.Scope, id string) error {
-	now := q.now()
-	rec, err := tx.Get(ctx, q.kind, scope, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		rec = &storage.Record{Kind: q.kind, Scope: scope, ID: id, Due: now.Unix(), Created: now.UnixNano()}
-		if err := encode(rec, todo{}); err != nil {
-			return err
-		}
-		if err := tx.Insert(ctx, rec); err != nil {
-			return fmt.Errorf("replication: insert %s %s: %w", q.kind, id, err)
-		}
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("replication: get %s %s: %w", q.kind, id, err)
-	}
-	if rec.Due <= now.Unix() {
-		return nil // due already: whoever claims it reads the change
-	}
-	t, err := decode(rec)
-	if err != nil {
-		return err
-	}
-	switch {
-	case t.Claim == "":
-		rec.Due = now.Unix() // waiting to be retried: due now
-	case t.Again:
-		return nil
-	default:
-		t.Again = true // the holder runs once more before it lets go
-	}
-	if err := encode(rec, t); err != nil {
-		return err
-	}
-	if err := tx.Update(ctx, rec); err != nil {
-		return fmt.Errorf("replication: update %s %s: %w", q.kind, id, err)
+	if err := job.MarkAgain(ctx, tx, q.kind, scope, id, nil, q.now().Unix()); err != nil {
+		return fmt.Errorf("replication: %w", err)
 	}
 	return nil
 }
@@ -185,90 +119,36 @@ type Job struct {
 	ID    string
 
 	q     *Queue
-	token string
-	again bool
+	claim *job.Claim
 	done  chan struct{} // closed when this node's run of the job ends
 }
 
-// Done ends the job in tx, the transaction of the Func's writes: it deletes
-// the to-do, or, when the primary changed during the run, keeps it (still
-// claimed) for one more run. It returns ErrLost when the claim is no longer
-// the job's; the Func then fails its transaction, so nothing is written.
-func (j *Job) Done(ctx context.Context, tx storage.Tx) error {
-	q := j.q
-	j.again = false
-	rec, err := tx.Get(ctx, q.kind, j.Scope, j.ID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrLost
-	}
-	if err != nil {
-		return fmt.Errorf("replication: get %s %s: %w", q.kind, j.ID, err)
-	}
-	t, err := decode(rec)
-	if err != nil {
-		return err
-	}
-	if t.Claim != j.token {
-		return ErrLost
-	}
-	if t.Again {
-		t.Again = false
-		rec.Due = q.now().Add(q.lease).Unix()
-		if err := encode(rec, t); err != nil {
-			return err
-		}
-		if err := tx.Update(ctx, rec); err != nil {
-			return fmt.Errorf("replication: update %s %s: %w", q.kind, j.ID, err)
-		}
-		j.again = true
-		return nil
-	}
-	if err := tx.Delete(ctx, q.kind, j.Scope, j.ID); err != nil {
-		return fmt.Errorf("replication: delete %s %s: %w", q.kind, j.ID, err)
-	}
-	return nil
+func (q *Queue) newJob(c *job.Claim) *Job {
+	return &Job{Scope: c.Scope, ID: c.ID, q: q, claim: c}
 }
 
-// claim takes the to-do rec for this node in tx: a token of its own and a
-// lease (Due at the lease's end). It is the only place that claims; the
-// callers pick the records (Due, or Get for one to-do).
-func (q *Queue) claim(ctx context.Context, tx storage.Tx, rec *storage.Record) (*Job, error) {
-	j := &Job{Scope: rec.Scope, ID: rec.ID, q: q, token: uuid.New()}
-	rec.Due = q.now().Add(q.lease).Unix()
-	if err := encode(rec, todo{Claim: j.token}); err != nil {
-		return nil, err
-	}
-	if err := tx.Update(ctx, rec); err != nil {
-		return nil, fmt.Errorf("replication: claim %s %s: %w", q.kind, rec.ID, err)
-	}
-	return j, nil
+// Complete ends the job (job.Claim.Complete): in one transaction it runs fn
+// (the Func's writes; nil: none) and, if the claim still holds the to-do,
+// deletes it, or, when the primary changed during the run, keeps it (still
+// claimed) for one more run. When the claim is no longer the job's it
+// returns job.ErrLost and fn's writes are rolled back; fn's error is
+// returned and nothing is written. fn may run more than once.
+func (j *Job) Complete(ctx context.Context, fn func(tx storage.Tx) error) error {
+	return j.claim.Complete(ctx, j.q.store, fn)
 }
 
 // claimDue claims up to limit due to-dos and registers them as running.
 func (q *Queue) claimDue(ctx context.Context, limit int) ([]*Job, error) {
 	q.claiming.Lock()
 	defer q.claiming.Unlock()
-	var jobs []*Job
-	err := q.store.Update(ctx, func(tx storage.Tx) error {
-		jobs = jobs[:0]
-		recs, err := tx.Due(ctx, q.kind, q.now().Unix(), limit)
-		if err != nil {
-			return fmt.Errorf("replication: due %s: %w", q.kind, err)
-		}
-		for _, rec := range recs {
-			j, err := q.claim(ctx, tx, rec)
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
-		}
-		return nil
-	})
+	claims, err := job.ClaimDue(ctx, q.store, q.kind, q.now().Unix(), q.lease, limit)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("replication: %w", err)
 	}
-	for _, j := range jobs {
-		q.start(j)
+	jobs := make([]*Job, len(claims))
+	for i, c := range claims {
+		jobs[i] = q.newJob(c)
+		q.start(jobs[i])
 	}
 	return jobs, nil
 }
@@ -285,25 +165,16 @@ func (q *Queue) claimOne(ctx context.Context, scope storage.Scope, id string) (j
 	if busy != nil {
 		return nil, busy, false, nil
 	}
-	err = q.store.Update(ctx, func(tx storage.Tx) error {
-		j, held = nil, false
-		rec, err := tx.Get(ctx, q.kind, scope, id)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil // done: the run that deleted it saw the change
-		}
-		if err != nil {
-			return fmt.Errorf("replication: get %s %s: %w", q.kind, id, err)
-		}
-		if rec.Due > q.now().Unix() {
-			held = true // another node's lease
-			return nil
-		}
-		j, err = q.claim(ctx, tx, rec)
-		return err
-	})
-	if err != nil || j == nil {
-		return nil, nil, held, err
+	// No to-do (due 0): done, the run that deleted it saw the change. Not
+	// due: another node's lease.
+	c, due, err := job.ClaimOne(ctx, q.store, q.kind, scope, id, q.now().Unix(), q.lease)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("replication: %w", err)
 	}
+	if c == nil {
+		return nil, nil, due != 0, nil
+	}
+	j = q.newJob(c)
 	q.start(j)
 	return j, nil, false, nil
 }
@@ -335,14 +206,14 @@ func (q *Queue) run(ctx context.Context, j *Job) error {
 	defer q.end(j)
 	for range maxRuns {
 		err := q.sync(ctx, j)
-		if errors.Is(err, ErrLost) {
+		if errors.Is(err, job.ErrLost) {
 			return nil // another node took over after the lease; it does the work
 		}
 		if err != nil {
 			q.release(ctx, j)
 			return err
 		}
-		if !j.again {
+		if !j.claim.Again() {
 			return nil
 		}
 	}
@@ -353,25 +224,8 @@ func (q *Queue) run(ctx context.Context, j *Job) error {
 // release gives up j's claim: the to-do is due now.
 func (q *Queue) release(ctx context.Context, j *Job) {
 	ctx = context.WithoutCancel(ctx) // also when the run failed because ctx ended
-	err := q.store.Update(ctx, func(tx storage.Tx) error {
-		rec, err := tx.Get(ctx, q.kind, j.Scope, j.ID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		t, err := decode(rec)
-		if err != nil || t.Claim != j.token {
-			return err
-		}
-		rec.Due = q.now().Unix()
-		if err := encode(rec, todo{}); err != nil {
-			return err
-		}
-		return tx.Update(ctx, rec)
-	})
-	if err != nil {
+	err := j.claim.Release(ctx, q.store, q.now().Unix())
+	if err != nil && !errors.Is(err, job.ErrLost) {
 		// The lease ends anyway; the to-do is claimed again then.
 		q.log.WarnContext(ctx, "replication: release claim", "kind", string(q.kind), "id", j.ID, "err", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
@@ -38,7 +39,7 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 // node is one Queue over a shared store whose Func counts its runs and
-// applies each as a write to a replica record, in Done's transaction.
+// applies each as a write to a replica record, in Complete's transaction.
 type node struct {
 	q      *Queue
 	mu     sync.Mutex
@@ -71,12 +72,7 @@ func newNode(st storage.Store, c *testClock) *node {
 		if fail != nil {
 			return fail
 		}
-		return st.Update(ctx, func(tx storage.Tx) error {
-			if err := applyReplica(ctx, tx, j.ID); err != nil {
-				return err
-			}
-			return j.Done(ctx, tx)
-		})
+		return j.Complete(ctx, func(tx storage.Tx) error { return applyReplica(ctx, tx, j.ID) })
 	}})
 	return n
 }
@@ -172,7 +168,7 @@ func TestChangeDuringRunRunsAgain(t *testing.T) {
 }
 
 // A node that claimed the work and died holds it for the lease; then
-// another node's RunDue does it, and the dead node's late Done writes
+// another node's RunDue does it, and the dead node's late Complete writes
 // nothing.
 func TestLeaseRunsOutAndAnotherNodeTakesOver(t *testing.T) {
 	st, c := newStore(t), &testClock{t: time.Unix(1_800_000_000, 0)}
@@ -199,14 +195,9 @@ func TestLeaseRunsOutAndAnotherNodeTakesOver(t *testing.T) {
 		t.Fatalf("RunDue after the lease: err %v, %d runs; want nil, 1", err, b.runCount())
 	}
 	wantTodo(t, st, "s", false)
-	err = st.Update(t.Context(), func(tx storage.Tx) error {
-		if err := applyReplica(t.Context(), tx, "s"); err != nil {
-			return err
-		}
-		return jobs[0].Done(t.Context(), tx)
-	})
-	if !errors.Is(err, ErrLost) {
-		t.Fatalf("the dead node's Done = %v, want ErrLost", err)
+	err = jobs[0].Complete(t.Context(), func(tx storage.Tx) error { return applyReplica(t.Context(), tx, "s") })
+	if !errors.Is(err, job.ErrLost) {
+		t.Fatalf("the dead node's Complete = %v, want job.ErrLost", err)
 	}
 	if w := replicaWrites(t, st, "s"); w != 1 {
 		t.Fatalf("replica writes = %d, want 1 (the late node's write discarded)", w)

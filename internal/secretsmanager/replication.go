@@ -476,7 +476,7 @@ func (s *Service) syncOnce(ctx context.Context, j *replication.Job, sealed map[s
 		return err
 	}
 	if err != nil || !prim.meta.isPrimary() {
-		return s.store.Update(ctx, func(tx storage.Tx) error { return j.Done(ctx, tx) })
+		return j.Complete(ctx, nil)
 	}
 	pctx := inRegion(ctx, scope)
 	values := map[string]secretValue{}
@@ -492,7 +492,7 @@ func (s *Service) syncOnce(ctx context.Context, j *replication.Job, sealed map[s
 		}
 	}
 	now := s.now().UTC()
-	return s.store.Update(ctx, func(tx storage.Tx) error {
+	return j.Complete(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, scope, name)
 		if err != nil || cur.rec.Rev != prim.rec.Rev {
 			return errStale
@@ -516,11 +516,9 @@ func (s *Service) syncOnce(ctx context.Context, j *replication.Job, sealed map[s
 			}
 		}
 		if changed {
-			if err := saveSecret(ctx, tx, cur); err != nil {
-				return err
-			}
+			return saveSecret(ctx, tx, cur)
 		}
-		return j.Done(ctx, tx)
+		return nil
 	})
 }
 

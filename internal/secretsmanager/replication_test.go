@@ -670,3 +670,72 @@ func TestReplicaSyncAfterACrashOnTheOtherNode(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaSyncReadsOlderToDos: sm.replsync to-dos as the replication
+// queue wrote them before it used package job's claims (Data {} when
+// unclaimed, {"claim":UUID} or {"claim":UUID,"again":true} with Due at the
+// lease's end when a node held it; Created in nanoseconds), left in a
+// store upgraded in place, are run: an unclaimed one by RunJobs at once,
+// a claimed one by RunJobs when its lease ends, or at once by the next
+// write's sync.
+func TestReplicaSyncReadsOlderToDos(t *testing.T) {
+	for name, store := range openBackends(t) {
+		t.Run(name, func(t *testing.T) {
+			e := envOn(t, store)
+			e.createReplicated(t, "s", "v1")
+			// oldWrite commits a change to the primary whose sync the old
+			// code left undone, its to-do as the old code wrote it.
+			oldWrite := func(desc, data string, due time.Time) {
+				t.Helper()
+				err := store.Update(e.ctx, func(tx storage.Tx) error {
+					sec, err := getSecret(e.ctx, tx, scopeT(), "s")
+					if err != nil {
+						return err
+					}
+					sec.meta.Description = str(desc)
+					if err := saveSecret(e.ctx, tx, sec); err != nil {
+						return err
+					}
+					return tx.Insert(e.ctx, &storage.Record{Kind: kindReplSync, Scope: scopeT(), ID: "s",
+						Due: due.Unix(), Created: e.clock.Now().UnixNano(), Data: []byte(data)})
+				})
+				mustOK(t, err, "write with an old to-do")
+			}
+			replicaDesc := func() string { return deref(e.describeIn(t, replRegion, "s").Description) }
+			noToDo := func(when string) {
+				t.Helper()
+				if _, err := store.Get(e.ctx, kindReplSync, scopeT(), "s"); err == nil {
+					t.Fatalf("replica sync to-do left %s", when)
+				}
+			}
+			jobs := t.Context()
+
+			oldWrite("unclaimed", `{}`, e.clock.Now())
+			mustOK(t, e.sm.RunJobs(jobs), "RunJobs")
+			if d := replicaDesc(); d != "unclaimed" {
+				t.Fatalf("replica description after RunJobs = %q, want %q", d, "unclaimed")
+			}
+			noToDo("after RunJobs")
+
+			oldWrite("claimed", `{"claim":"2b0f6c1e-8d3a-4f57-9e21-6c4d8a1b3f90"}`, e.clock.Now().Add(replication.DefaultLease))
+			mustOK(t, e.sm.RunJobs(jobs), "RunJobs during the old lease")
+			if d := replicaDesc(); d != "unclaimed" {
+				t.Fatalf("replica description during the old lease = %q, want the previous one", d)
+			}
+			e.clock.Add(replication.DefaultLease + time.Second)
+			mustOK(t, e.sm.RunJobs(jobs), "RunJobs after the old lease")
+			if d := replicaDesc(); d != "claimed" {
+				t.Fatalf("replica description after the old lease = %q, want %q", d, "claimed")
+			}
+			noToDo("after the old lease")
+
+			oldWrite("claimed again", `{"claim":"9c7e2d40-1a5b-4c8e-b3f6-0d2e4a6c8b1f","again":true}`, e.clock.Now().Add(replication.DefaultLease))
+			_, err := e.sm.UpdateSecret(e.ctx, &smapi.UpdateSecretInput{SecretId: str("s"), Description: str("new write")})
+			mustOK(t, err, "UpdateSecret")
+			if d := replicaDesc(); d != "new write" {
+				t.Fatalf("replica description when UpdateSecret answered = %q, want %q", d, "new write")
+			}
+			noToDo("after UpdateSecret")
+		})
+	}
+}
