@@ -670,7 +670,7 @@ func (s *stream) xnode(w, x int) {
 				s.c.ok(b, "Encrypt", err)
 			}
 		case 3:
-			name := fmt.Sprintf("nodes/x%d/%d", x, i)
+			name := fmt.Sprintf("nodes/x%d/%05d", x, i) // one length: a name is no prefix of another
 			value := fmt.Sprintf("x%d-%d-first", x, i)
 			out, err := A.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
 			if secret = ""; !s.c.ok(a, "CreateSecret", err) {
