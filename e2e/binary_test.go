@@ -78,35 +78,47 @@ type proc struct {
 
 func startBinary(t *testing.T, dataDir string, extraEnv ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
+	p, err := launchBinary(keyfortBinary(t), freePort(t), dataDir, []string{"--log-level", "debug"}, extraEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.cleanup)
+	return p
+}
+
+// launchBinary starts `keyfort serve --listen addr --data dataDir` with args
+// and the environment plus env, and waits up to 20 s for GET /health to
+// answer 200. It may run outside the test's goroutine; on error the process
+// is gone and the error holds its logs.
+func launchBinary(bin, addr, dataDir string, args, env []string) (*proc, error) {
 	logs := &bytes.Buffer{}
-	cmd := exec.Command(keyfortBinary(t), "serve", "--listen", addr, "--data", dataDir, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), extraEnv...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", dataDir}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start keyfort: %v", err)
+		return nil, fmt.Errorf("start keyfort: %w", err)
 	}
 	p := &proc{cmd: cmd, addr: addr, logs: logs}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		resp, err := http.Get("http://" + addr + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("keyfort did not become healthy on %s; logs:\n%s", addr, logs.String())
-	return nil
+	p.cleanup() // the logs are read once the process is gone
+	return nil, fmt.Errorf("keyfort did not become healthy on %s; logs:\n%s", addr, logs.String())
+}
+
+// cleanup kills the process if it has not been waited for.
+func (p *proc) cleanup() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
 }
 
 func (p *proc) kms() *kms.Client { return p.kmsIn("us-east-1") }

@@ -8,6 +8,12 @@
 // and -secrets secrets, runs each operation for -d, and stops the server. All traffic goes to
 // loopback and every loop is bounded in time.
 //
+// With -nodes N (and -store, a PostgreSQL URL), it starts N keyfort servers
+// on the same store with one root key, as several nodes behind a load
+// balancer; each client's requests go to the nodes in turn (resolved before
+// signing), and a row's server CPU per request is the CPU of all N servers
+// over its requests.
+//
 // The last column states the issues' target for the operation, its rate
 // scaled by this run's FloorProcess against the 12,800 requests/s the issues
 // assume for the floor on a quiet machine, and whether the row meets it.
@@ -95,7 +101,8 @@ func run() error {
 	nsecrets := flag.Int("secrets", 10000, "Secrets Manager secrets to create before measuring (ListSecrets size, RSS)")
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
 		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also SignP256, VerifyP256, GenerateMac, VerifyMac, DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
-	store := flag.String("store", "", "the server's --store: empty for the embedded store, or a postgres:// URL (its tables are emptied first)")
+	store := flag.String("store", "", "the server's --store: empty for the embedded store, or a postgres:// URL (a schema of its own is made, and dropped after the run)")
+	nodes := flag.Int("nodes", 1, "keyfort servers on the same -store (requires -store when more than 1); clients spread their requests over them")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
@@ -105,6 +112,12 @@ func run() error {
 	}
 	if *dur > 2*time.Minute {
 		return errors.New("-d is capped at 2m")
+	}
+	if *nodes < 1 || *nodes > 16 {
+		return errors.New("-nodes must be from 1 to 16")
+	}
+	if *nodes > 1 && *store == "" {
+		return errors.New("-nodes > 1 requires -store (a postgres:// URL the nodes share)")
 	}
 
 	serverStore := ""
@@ -116,22 +129,25 @@ func run() error {
 		defer drop()
 		serverStore = dsn
 	}
-	srv, err := startServer(*binary, serverStore)
+	srv, err := startCluster(*binary, serverStore, *nodes)
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
-	client := newClient("http://"+srv.addr, *conc)
+	client := newClient(*conc, srv.endpoints()...)
 	ctx := context.Background()
 
 	fmt.Printf("# keyfort load: %d clients, %s per operation, GOMAXPROCS host cores %d\n", *conc, *dur, numCPU())
+	if *nodes > 1 {
+		fmt.Printf("# %d keyfort nodes on one PostgreSQL schema; each client's requests go to the nodes in turn; server CPU/req is summed over the nodes\n", *nodes)
+	}
 	start := time.Now()
 	seedKeys, err := seed(ctx, client, *nkeys, *conc)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("seeded %d keys and %d aliases in %s; server RSS %s\n", *nkeys, min(*nkeys, 1000), time.Since(start).Round(time.Millisecond), srv.rss())
-	smClient := newSMClient("http://"+srv.addr, *conc)
+	smClient := newSMClient(*conc, srv.endpoints()...)
 	start = time.Now()
 	if err := seedSecrets(ctx, smClient, *nsecrets, *conc); err != nil {
 		return err
@@ -155,14 +171,14 @@ func run() error {
 		return err
 	}
 	defer floor.Close()
-	floorClient := newClient("http://"+floor.Addr().String(), *conc)
+	floorClient := newClient(*conc, "http://"+floor.Addr().String())
 	procFloor, err := startFloorProcess()
 	if err != nil {
 		return err
 	}
 	defer procFloor.stop()
-	procFloorClient := newClient("http://"+procFloor.addr, *conc)
-	procFloorSM := newSMClient("http://"+procFloor.addr, *conc)
+	procFloorClient := newClient(*conc, "http://"+procFloor.addr)
+	procFloorSM := newSMClient(*conc, "http://"+procFloor.addr)
 
 	ops := map[string]func(ctx context.Context, w, i int) error{
 		"Floor": func(ctx context.Context, w, i int) error {
@@ -253,14 +269,14 @@ func run() error {
 			return fmt.Errorf("unknown operation %q", name)
 		}
 		if name == "FloorListSecrets" && listPage == nil {
-			if listPage, err = firstListPage(ctx, "http://"+srv.addr); err != nil {
+			if listPage, err = firstListPage(ctx, srv.endpoints()[0]); err != nil {
 				return err
 			}
 			if err := setFloorListPage(procFloor.addr, listPage.body); err != nil {
 				return err
 			}
 		}
-		measured := srv // whose CPU and RSS the row reports
+		var measured meter = srv // whose CPU and RSS the row reports
 		if name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable" {
 			measured = procFloor
 		}
@@ -461,14 +477,20 @@ func measure(name string, conc int, d time.Duration, fn func(ctx context.Context
 	return r
 }
 
-func newClient(endpoint string, conc int) *kms.Client {
-	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
+// newClient returns a KMS client for conc concurrent callers that sends
+// its requests to the endpoints in turn.
+func newClient(conc int, endpoints ...string) *kms.Client {
+	tr := &http.Transport{MaxIdleConns: conc * 2 * len(endpoints), MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
 	return kms.New(kms.Options{
 		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
+		BaseEndpoint: aws.String(endpoints[0]),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
 		Retryer:      closedConnRetryer(),
 		HTTPClient:   &http.Client{Transport: tr},
+	}, func(o *kms.Options) {
+		if len(endpoints) > 1 {
+			o.EndpointResolverV2 = kmsNodes{newRoundRobin(endpoints)}
+		}
 	})
 }
 
@@ -635,11 +657,16 @@ type server struct {
 	dir  string
 }
 
-func startServer(binary, store string) (*server, error) {
+// startServer starts keyfort on store (empty: the embedded store) with the
+// root key in rootKeyFile (empty: generated in its data directory).
+func startServer(binary, store, rootKeyFile string) (*server, error) {
 	return startProcess(binary, func(addr, dir string) []string {
 		args := []string{"serve", "--listen", addr, "--data", filepath.Join(dir, "data"), "--log-level", "warn"}
 		if store != "" {
 			args = append(args, "--store", store)
+		}
+		if rootKeyFile != "" {
+			args = append(args, "--root-key-file", rootKeyFile)
 		}
 		return args
 	})

@@ -21,14 +21,20 @@ import (
 // of a version that day is also a write.
 const smHot = 1000
 
-func newSMClient(endpoint string, conc int) *secretsmanager.Client {
-	tr := &http.Transport{MaxIdleConns: conc * 2, MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
+// newSMClient returns a Secrets Manager client for conc concurrent callers
+// that sends its requests to the endpoints in turn.
+func newSMClient(conc int, endpoints ...string) *secretsmanager.Client {
+	tr := &http.Transport{MaxIdleConns: conc * 2 * len(endpoints), MaxIdleConnsPerHost: conc * 2, IdleConnTimeout: time.Minute}
 	return secretsmanager.New(secretsmanager.Options{
 		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
+		BaseEndpoint: aws.String(endpoints[0]),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOADGEN", "secret", ""),
 		Retryer:      closedConnRetryer(),
 		HTTPClient:   &http.Client{Transport: tr},
+	}, func(o *secretsmanager.Options) {
+		if len(endpoints) > 1 {
+			o.EndpointResolverV2 = smNodes{newRoundRobin(endpoints)}
+		}
 	})
 }
 

@@ -126,7 +126,13 @@ func (s *Service) FlushKeyUsage(ctx context.Context) error {
 			rec, err := tx.Get(ctx, kindUsage, k.scope, k.id)
 			switch {
 			case errors.Is(err, storage.ErrNotFound):
-				if err := tx.Insert(ctx, &storage.Record{Kind: kindUsage, Scope: k.scope, ID: k.id, Parent: k.id, Created: u.At.UnixNano(), Data: data}); err != nil {
+				err := tx.Insert(ctx, &storage.Record{Kind: kindUsage, Scope: k.scope, ID: k.id, Parent: k.id, Created: u.At.UnixNano(), Data: data})
+				if errors.Is(err, storage.ErrExists) {
+					// Another node of a shared store wrote this key's
+					// first use meanwhile: run again, updating it.
+					return storage.ErrConflict
+				}
+				if err != nil {
 					return err
 				}
 			case err != nil:

@@ -27,7 +27,7 @@ const (
 		"complete = excluded.complete, json = excluded.json WHERE NOT audit_events.complete"
 	sqlIncompleteEvents = "SELECT " + eventColumns + " FROM audit_events WHERE node = $1 AND NOT complete " +
 		"AND (time > $2 OR (time = $2 AND id > $3)) ORDER BY time, id LIMIT $4"
-	sqlPruneEvents = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < $1 LIMIT 5000)"
+	sqlPruneEvents = "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < $1 LIMIT 5000 FOR UPDATE SKIP LOCKED)"
 )
 
 var (
@@ -228,7 +228,9 @@ func (r *reader) ScanEvents(ctx context.Context, after string, limit int) ([]*st
 }
 
 // PruneEvents implements [storage.Trail.PruneEvents], in steps of at most
-// 5,000 events per transaction.
+// 5,000 events per transaction. It skips the rows another transaction holds
+// (another node pruning at the same time deletes them), so that two nodes
+// pruning at once never deadlock.
 func (s *Store) PruneEvents(ctx context.Context, before int64) (int, error) {
 	total := 0
 	for {
