@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +26,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/clock"
 	"github.com/keyfort/keyfort/internal/envelope"
@@ -164,40 +162,6 @@ func newCluster(t *testing.T, dsn string, victim int) *cluster {
 		}
 	}
 	return c
-}
-
-// newPGSchema creates a schema of its own in the database at dsn, dropped
-// after the test, and returns a DSN whose connections use it.
-func newPGSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	ctx := ctxT(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	mustNoErr(t, err, "connect to PostgreSQL")
-	defer conn.Close(ctx)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "keyfort_nodes_" + hex.EncodeToString(b[:])
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
-	mustNoErr(t, err, "create schema")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	mustNoErr(t, err, "parse KEYFORT_TEST_POSTGRES")
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // kill kills the victim with SIGKILL and restarts it on the same address
