@@ -26,7 +26,7 @@ func BenchmarkPutEvents(b *testing.B) {
 			batch[j] = &storage.EventRecord{ID: fmt.Sprintf("e%09d", n), Time: int64(n), Account: "111111111111", Region: "us-east-1",
 				Source: "kms.amazonaws.com", Name: "Encrypt", ReadOnly: true, Username: "root", AccessKeyID: "AKIA",
 				Resources: []storage.EventResource{{Type: "AWS::KMS::Key", Name: "arn:aws:kms:us-east-1:111111111111:key/x"}},
-				Node: "n", Complete: true, JSON: make([]byte, 900)}
+				Node:      "n", Complete: true, JSON: make([]byte, 900)}
 		}
 		if err := s.PutEvents(ctx, batch); err != nil {
 			b.Fatal(err)
