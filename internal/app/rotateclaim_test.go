@@ -1,0 +1,137 @@
+package app_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/keyfort/keyfort/internal/app"
+	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/envelope"
+)
+
+// TestRotationClaim runs rotations against one PostgreSQL store with no data
+// directory lock between them: a second run while the first holds the
+// store's claim is refused by one line; a run past the claim's silence
+// window takes it over and finishes; the first run then stops without
+// writing. A node started meanwhile with only the new key is refused while
+// the rotation is unfinished.
+func TestRotationClaim(t *testing.T) {
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	b := backend{name: "postgres", dsn: dsn}
+	b.newSchema(t)
+	keys := t.TempDir()
+	oldKey, newKey := randomBytes(t, envelope.RootKeySize), randomBytes(t, envelope.RootKeySize)
+	keyFile := filepath.Join(keys, "root.key")
+	for path, k := range map[string][]byte{keyFile: oldKey, keyFile + ".next": newKey} {
+		if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := startApp(t, b, t.TempDir(), base64.StdEncoding.EncodeToString(oldKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := kmsClient(a).CreateKey(t.Context(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatalf("CreateKey: %v", err)
+	}
+	enc, err := kmsClient(a).Encrypt(t.Context(), &kms.EncryptInput{KeyId: ck.KeyMetadata.KeyId, Plaintext: []byte("x")})
+	if err != nil {
+		t.Fatalf("Encrypt: %v", err)
+	}
+	a.Close()
+
+	cfg := config.Default()
+	cfg.DataDir = filepath.Join(t.TempDir(), "unused") // PostgreSQL: no data directory is needed
+	cfg.Store = dsn
+	cfg.RootKeyFile = keyFile
+	rotate := func(ctx context.Context, now func() time.Time, progress func(read, total int)) (app.RotateResult, error) {
+		return app.RotateRootKey(ctx, cfg, app.RotateOptions{
+			PostgresSchema: b.schema, Now: now, Progress: progress,
+			LookupEnv: func(string) (string, bool) { return "", false },
+		})
+	}
+
+	// The first run stops at its first progress report, holding the claim.
+	holding, release := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error, 1)
+	go func() {
+		first := true
+		_, err := rotate(t.Context(), nil, func(read, total int) {
+			if first {
+				first = false
+				close(holding)
+				<-release
+			}
+		})
+		firstDone <- err
+	}()
+	select {
+	case <-holding:
+	case err := <-firstDone:
+		t.Fatalf("first rotation ended before its first batch: %v", err)
+	}
+
+	_, err = rotate(t.Context(), nil, nil)
+	want := "app: another root key rotation is running: another keyfort rootkey rotate (root key " + keyID(t, oldKey) + " to " + keyID(t, newKey)
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("second rotation while the first runs = %v, want one line starting %q", err, want)
+	}
+	if _, err := os.Stat(cfg.DataDir); !os.IsNotExist(err) {
+		t.Errorf("a rotation on PostgreSQL made its data directory: %v", err)
+	}
+
+	// While it is unfinished, a node needs both keys.
+	_, err = startApp(t, b, t.TempDir(), base64.StdEncoding.EncodeToString(newKey))
+	if want := fmt.Sprintf("a root key rotation from root key %s to %s is unfinished", keyID(t, oldKey), keyID(t, newKey)); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("node with the new key only during the rotation = %v, want %q", err, want)
+	}
+
+	// Past the silence window, a run takes the claim over and finishes.
+	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	res, err := rotate(t.Context(), later, nil)
+	if err != nil {
+		t.Fatalf("rotation taking over a silent claim = %v", err)
+	}
+	if res.Resealed != 1 || res.NewID != [8]byte(mustID(t, newKey)) {
+		t.Errorf("rotation taking over = %+v, want 1 material re-sealed to %s", res, keyID(t, newKey))
+	}
+	close(release)
+	if err := <-firstDone; err == nil || !strings.Contains(err.Error(), "root key rotation claim was taken over") {
+		t.Errorf("first rotation after it lost its claim = %v, want it stopped", err)
+	}
+
+	// Done: a node with only the new key opens the old ciphertext.
+	a, err = startApp(t, b, t.TempDir(), base64.StdEncoding.EncodeToString(newKey))
+	if err != nil {
+		t.Fatalf("node with the new key after the rotation = %v", err)
+	}
+	dec, err := kmsClient(a).Decrypt(t.Context(), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "x" {
+		t.Fatalf("Decrypt after the rotation = %v", err)
+	}
+	_, wrong := startApp(t, b, t.TempDir(), base64.StdEncoding.EncodeToString(oldKey))
+	if want := "the store is sealed under root key " + keyID(t, newKey); wrong == nil || !strings.Contains(wrong.Error(), want) {
+		t.Errorf("node with the old key after the rotation = %v, want %q", wrong, want)
+	}
+}
+
+func mustID(t *testing.T, key []byte) [8]byte {
+	t.Helper()
+	k, err := envelope.NewRootKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.ID()
+}
