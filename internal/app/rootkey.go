@@ -103,11 +103,11 @@ func (c *rotationClaim) encode() []byte {
 	return b
 }
 
-// errRotationRunning is wrapped by the error of a rotation refused because
+// ErrRotationRunning is wrapped by the error of a rotation refused because
 // another one holds the store's claim; errClaimLost by that of a run whose
 // claim another run took over.
 var (
-	errRotationRunning = errors.New("another root key rotation is running")
+	ErrRotationRunning = errors.New("another root key rotation is running")
 	errClaimLost       = errors.New("the root key rotation claim was taken over")
 )
 
@@ -158,15 +158,15 @@ func claimRotation(ctx context.Context, store storage.Store, sealer *envelope.Se
 	return nil
 }
 
-// busy returns an error wrapping errRotationRunning if the run holding c is
+// busy returns an error wrapping ErrRotationRunning if the run holding c is
 // alive at t: it renewed the claim less than rotationStaleAfter ago.
 func (c *rotationClaim) busy(t time.Time) error {
 	idle := t.Sub(time.Unix(0, c.Heartbeat))
 	if c.Heartbeat == 0 || idle >= rotationStaleAfter {
 		return nil
 	}
-	return fmt.Errorf("%w: another keyfort rootkey rotate (root key %x to %x, started %s) holds the store's rotation claim, active %s ago; run this again once it has finished (the claim of a run that was killed is taken over after %s without activity)",
-		errRotationRunning, c.From, c.To, time.Unix(0, c.Started).UTC().Format(time.RFC3339), idle.Round(time.Second), rotationStaleAfter)
+	return fmt.Errorf("%w: a keyfort rootkey rotate from root key %x to %x (started %s) holds the store's rotation claim, active %s ago; run this again once it has finished (the claim of a run that was killed is taken over after %s without activity)",
+		ErrRotationRunning, c.From, c.To, time.Unix(0, c.Started).UTC().Format(time.RFC3339), idle.Round(time.Second), rotationStaleAfter)
 }
 
 // renewClaim checks in tx that the claim is still c's and renews its

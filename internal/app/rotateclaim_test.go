@@ -84,7 +84,7 @@ func TestRotationClaim(t *testing.T) {
 	}
 
 	_, err = rotate(t.Context(), nil, nil)
-	want := "app: another root key rotation is running: another keyfort rootkey rotate (root key " + keyID(t, oldKey) + " to " + keyID(t, newKey)
+	want := "app: another root key rotation is running: a keyfort rootkey rotate from root key " + keyID(t, oldKey) + " to " + keyID(t, newKey)
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("second rotation while the first runs = %v, want one line starting %q", err, want)
 	}
