@@ -408,6 +408,7 @@ func RotateRootKey(ctx context.Context, cfg config.Config, opts RotateOptions) (
 		return res, err
 	}
 	// From here on the marker names the new key: nodes seal under it.
+	log.Info("root key rotation claimed: nodes now seal under the new root key", "from_root_key", current, "to_root_key", next)
 	finished := false
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -135,3 +135,59 @@ func mustID(t *testing.T, key []byte) [8]byte {
 	}
 	return k.ID()
 }
+
+// TestRotateTakesTheNextKeyFile checks where a rotation finds its new key:
+// the .next file beside --root-key-file (on the embedded store too); on
+// PostgreSQL without one it is refused, naming the file, and generates
+// nothing.
+func TestRotateTakesTheNextKeyFile(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			b.newSchema(t)
+			dir := t.TempDir()
+			keyFile := filepath.Join(t.TempDir(), "root.key")
+			oldKey, newKey := randomBytes(t, envelope.RootKeySize), randomBytes(t, envelope.RootKeySize)
+			if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(oldKey)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			withFile := func(c *config.Config) { c.RootKeyFile = keyFile }
+			a, err := startApp(t, b, dir, "", withFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := kmsClient(a).CreateKey(t.Context(), &kms.CreateKeyInput{}); err != nil {
+				t.Fatalf("CreateKey: %v", err)
+			}
+			a.Close()
+			cfg := config.Default()
+			cfg.DataDir, cfg.Store, cfg.RootKeyFile = dir, b.dsn, keyFile
+			opts := app.RotateOptions{PostgresSchema: b.schema, LookupEnv: func(string) (string, bool) { return "", false }}
+			if b.dsn != "" {
+				_, err := app.RotateRootKey(t.Context(), cfg, opts)
+				if want := "app: no new root key: on PostgreSQL, put the new root key in " + keyFile + ".next on every node"; err == nil || !strings.HasPrefix(err.Error(), want) {
+					t.Fatalf("RotateRootKey on PostgreSQL without a .next file = %v, want %q", err, want)
+				}
+				if _, err := os.Stat(filepath.Join(dir, "root.key.next")); !os.IsNotExist(err) {
+					t.Errorf("a refused rotation made root.key.next: %v", err)
+				}
+			}
+			if err := os.WriteFile(keyFile+".next", []byte(base64.StdEncoding.EncodeToString(newKey)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := app.RotateRootKey(t.Context(), cfg, opts)
+			if err != nil {
+				t.Fatalf("RotateRootKey = %v", err)
+			}
+			if res.NewID != mustID(t, newKey) || res.NewKeyPath != keyFile+".next" || res.Installed || res.Resealed != 1 {
+				t.Errorf("RotateRootKey = %+v, want 1 material re-sealed to %s from %s.next, not installed", res, keyID(t, newKey), keyFile)
+			}
+			if _, err := startApp(t, b, t.TempDir(), base64.StdEncoding.EncodeToString(newKey), func(c *config.Config) {
+				if b.dsn == "" {
+					c.DataDir = dir
+				}
+			}); err != nil {
+				t.Errorf("start with the new key = %v", err)
+			}
+		})
+	}
+}
