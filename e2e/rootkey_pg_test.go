@@ -198,6 +198,64 @@ func TestRootKeyRotateWhileServingOnPostgres(t *testing.T) {
 		t.Fatalf("materials by root key before the rotation = %v, want at least 300 under %s only", before, oldID)
 	}
 
+	// Hold one material in the middle of the rotation's order: its first
+	// batch commits, a later one waits on the row lock. (The outer SELECT
+	// locks just that row; one with OFFSET would lock every row it skips.)
+	holdConn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holdConn.Close(ctx)
+	hold, err := holdConn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback(ctx)
+	var holdPID uint32
+	if err := hold.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&holdPID); err != nil {
+		t.Fatal(err)
+	}
+	var heldID string
+	if err := hold.QueryRow(ctx, "SELECT id FROM records WHERE kind = 'kms.material' AND (account, region, id) = "+
+		"(SELECT account, region, id FROM records WHERE kind = 'kms.material' ORDER BY account, region, id OFFSET 150 LIMIT 1) FOR UPDATE").Scan(&heldID); err != nil {
+		t.Fatal(err)
+	}
+	var heldRows int
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM records WHERE kind = 'kms.material') - "+
+		"(SELECT count(*) FROM (SELECT 1 FROM records WHERE kind = 'kms.material' FOR UPDATE SKIP LOCKED) s)").Scan(&heldRows); err != nil {
+		t.Fatal(err)
+	}
+	if heldRows != 1 {
+		t.Fatalf("the test holds %d material rows, want 1", heldRows)
+	}
+	// The materials there before the rotation, to tell its batches from the
+	// keys the clients make (sealed under the new key once it has begun).
+	var seeded []string
+	rows, err := conn.Query(ctx, "SELECT id FROM records WHERE kind = 'kms.material'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		seeded = append(seeded, id)
+	}
+	if rows.Err() != nil || len(seeded) != before[oldID] {
+		t.Fatalf("read %d seeded material ids (%v), want %d", len(seeded), rows.Err(), before[oldID])
+	}
+	resealed := func() (moved, left int) {
+		t.Helper()
+		err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE encode(substring(sealed from 5 for 8), 'hex') = $2), "+
+			"count(*) FILTER (WHERE encode(substring(sealed from 5 for 8), 'hex') <> $2) "+
+			"FROM records WHERE kind = 'kms.material' AND id = ANY($1)", seeded, newID).Scan(&moved, &left)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return moved, left
+	}
+
 	// The operator puts the new key beside every node's root key file
 	// while they serve, and beside the copy the rotation runs with.
 	for _, node := range []string{"node1", "node2", "ops"} {
@@ -282,23 +340,6 @@ func TestRootKeyRotateWhileServingOnPostgres(t *testing.T) {
 	}
 	defer stopLoop()
 
-	// Hold one material in the middle of the rotation's order: its first
-	// batch commits, its second waits on the row lock.
-	holdConn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holdConn.Close(ctx)
-	hold, err := holdConn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Rollback(ctx)
-	var heldID string
-	if err := hold.QueryRow(ctx, "SELECT id FROM records WHERE kind = 'kms.material' ORDER BY account, region, id OFFSET 150 LIMIT 1 FOR UPDATE").Scan(&heldID); err != nil {
-		t.Fatal(err)
-	}
-
 	rotateCmd := func() *exec.Cmd {
 		return exec.Command(keyfortBinary(t), "rootkey", "rotate", "--store", dsn,
 			"--root-key-file", keyFile("ops"), "--data", filepath.Join(work, "ops", "data"), "--log-level", "error")
@@ -313,21 +354,29 @@ func TestRootKeyRotateWhileServingOnPostgres(t *testing.T) {
 	}
 	firstDone := make(chan error, 1)
 	go func() { firstDone <- first.Wait() }()
+	// Wait until the rotation waits on the held row: the batches before it
+	// have committed.
 	deadline := time.Now().Add(20 * time.Second)
-	for sealedCounts(t, conn)[newID] < 100 {
+	for {
+		var waiting int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holdPID).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
 		select {
 		case err := <-firstDone:
-			t.Fatalf("rotate ended before its second batch: %v\n%s", err, firstErr.String())
+			t.Fatalf("rotate ended before it reached the held row: %v\n%s", err, firstErr.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("rotate did not commit its first batch in 20s; materials by root key: %v", sealedCounts(t, conn))
+			t.Fatalf("rotate did not reach the held row in 20s; materials by root key: %v", sealedCounts(t, conn))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	midway := sealedCounts(t, conn)
-	if midway[oldID] == 0 {
-		t.Fatalf("materials by root key while the rotation is held = %v, want some under each key", midway)
+	if moved, left := resealed(); moved == 0 || left == 0 {
+		t.Fatalf("while the rotation is held, %d of the materials there before it are re-sealed and %d not, want some of each", moved, left)
 	}
 
 	// A second rotation while the first holds the claim is refused.
