@@ -227,6 +227,9 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	switch {
 	case res.Installed:
 		fmt.Fprintf(stdout, "the new root key is installed; the old one is kept in %s until you remove it\n", res.OldKeyPath)
+		if cfg.IsPostgres() {
+			fmt.Fprintln(stdout, "on every other node, make the new root key its root key before it restarts; serving nodes hold both keys until then")
+		}
 	case cfg.IsPostgres():
 		fmt.Fprintf(stdout, "make the new root key from %s every node's root key (--root-key-file or KEYFORT_ROOT_KEY) before it restarts; serving nodes hold both keys until then\n", res.NewKeyPath)
 	default:
