@@ -247,6 +247,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	sealer := envelope.NewSealer(opts.Rand, rootKey, nexts...)
 	sealer.SetLoader(func() ([]*envelope.RootKey, error) {
 		keys, err := loadNextRootKeys(nextPaths)
+		if err != nil {
+			// Open reports only that a record does not open: say why here.
+			log.Error("cannot read the next root key", "error", err)
+		}
 		for _, k := range keys {
 			if !sealer.Holds(k.ID()) {
 				log.Info("next root key loaded while serving", "next_root_key", k)
