@@ -39,7 +39,8 @@ Usage:
   keyfort serve [flags]   run the server (keyfort serve -h lists the flags)
   keyfort rootkey rotate [flags]
                           re-seal every stored key under a new root key
-                          (stop the server first; keyfort rootkey rotate -h)
+                          (embedded store: stop the server first; PostgreSQL:
+                          while the nodes serve; keyfort rootkey rotate -h)
   keyfort backup FILE [flags]
                           write a consistent backup of the embedded store to
                           FILE, while the server runs (keyfort backup -h)
@@ -162,9 +163,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 }
 
 const rotateSynopsis = `Re-seals every stored key and secret under a new root key, in committed
-batches (an interrupted run is finished by running it again), then installs
-the new key and keeps the old one as <data>/root.key.old-<id>. Stop the
-server first (every node, on PostgreSQL).
+batches (an interrupted run is finished by running it again).
+
+Embedded store: stop the server first. The new key is --new-root-key-file,
+else the .next file beside the root key, else one generated into
+<data>/root.key.next; at the end a generated key is installed as
+<data>/root.key and the old one kept as <data>/root.key.old-<id>.
+
+PostgreSQL: run it while the nodes serve. First put the new key on every
+node in the .next file beside its root key (<root-key-file>.next, or
+<data>/root.key.next) and here; nodes read it when they need it. One
+rotation runs at a time (a claim in the store). Afterwards make the new key
+every node's root key before it restarts.
 `
 
 // rotate runs `keyfort rootkey rotate`: the settings that find the data,
@@ -177,7 +187,7 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 		fs.PrintDefaults()
 	}
 	var newKey string
-	fs.StringVar(&newKey, "new-root-key-file", "", "the new root key (default: generate one into <data>/root.key.next)")
+	fs.StringVar(&newKey, "new-root-key-file", "", "the new root key (default: the .next file beside the root key; embedded store: else generate one into <data>/root.key.next)")
 	// Only what finds the store and its key: the server's other settings
 	// do not apply.
 	cfg, pos, err := config.LoadCommand(fs, args, lookup, "data", "store", "root-key-file", "log-level", "log-format")
@@ -208,13 +218,21 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	line.Done()
 	if err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
-		fmt.Fprintln(stderr, "keyfort: nothing is lost; run keyfort rootkey rotate again to finish")
+		if !errors.Is(err, app.ErrRotationRunning) {
+			fmt.Fprintln(stderr, "keyfort: nothing is lost; run keyfort rootkey rotate again to finish")
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "re-sealed %d records from root key %x to %x\n", res.Resealed, res.OldID, res.NewID)
-	if res.Installed {
+	switch {
+	case res.Installed:
 		fmt.Fprintf(stdout, "the new root key is installed; the old one is kept in %s until you remove it\n", res.OldKeyPath)
-	} else {
+		if cfg.IsPostgres() {
+			fmt.Fprintln(stdout, "on every other node, make the new root key its root key before it restarts; serving nodes hold both keys until then")
+		}
+	case cfg.IsPostgres():
+		fmt.Fprintf(stdout, "make the new root key from %s every node's root key (--root-key-file or KEYFORT_ROOT_KEY) before it restarts; serving nodes hold both keys until then\n", res.NewKeyPath)
+	default:
 		fmt.Fprintf(stdout, "configure the new root key from %s (--root-key-file or KEYFORT_ROOT_KEY) before starting the server\n", res.NewKeyPath)
 	}
 	return 0

@@ -112,7 +112,6 @@ type App struct {
 	expect  storeExpectation
 	sealer  *envelope.Sealer
 	rootKey *envelope.RootKey
-	nextKey *envelope.RootKey
 	keySrc  string
 }
 
@@ -232,23 +231,48 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		log.Warn(msg, "path", filepath.Join(cfg.DataDir, envelope.RootKeyFileName), "root_key", rootKey)
 	}
 
-	// An unfinished `keyfort rootkey rotate` leaves the new key beside the
-	// data; records it re-sealed open with it until the run is finished.
-	var older []*envelope.RootKey
-	next, err := loadNextRootKey(cfg.DataDir)
+	// The next root key of a rotation (prepared, under way or unfinished)
+	// is loaded too, and its files are read again when a record or the
+	// store's marker names a key this node does not hold.
+	nextPaths := nextKeyPaths(cfg)
+	nexts, err := loadNextRootKeys(nextPaths)
 	if err != nil {
 		return nil, err
 	}
-	if next != nil && next.ID() != rootKey.ID() {
-		log.Warn("a root key rotation is unfinished: run keyfort rootkey rotate to finish it", "next_root_key", next)
-		older = append(older, next)
+	for _, k := range nexts {
+		if k.ID() != rootKey.ID() {
+			log.Info("next root key loaded: records sealed under it open too", "next_root_key", k)
+		}
 	}
-	sealer := envelope.NewSealer(opts.Rand, rootKey, older...)
-	if err := checkRootKey(expect, sealer, rootKey, next, source); err != nil {
+	sealer := envelope.NewSealer(opts.Rand, rootKey, nexts...)
+	sealer.SetLoader(func() ([]*envelope.RootKey, error) {
+		keys, err := loadNextRootKeys(nextPaths)
+		if err != nil {
+			// Open reports only that a record does not open: say why here.
+			log.Error("cannot read the next root key", "error", err)
+		}
+		for _, k := range keys {
+			if !sealer.Holds(k.ID()) {
+				log.Info("next root key loaded while serving", "next_root_key", k)
+			}
+		}
+		return keys, err
+	})
+	if err := checkRootKey(expect, sealer, rootKey, source); err != nil {
 		return nil, err
 	}
+	if expect.claim != nil {
+		log.Warn("a root key rotation is under way or was interrupted (keyfort rootkey rotate finishes it)",
+			"from_root_key", fmt.Sprintf("%x", expect.claim.From), "to_root_key", fmt.Sprintf("%x", expect.claim.To))
+	}
+	var sealKey func(context.Context, storage.Tx) ([8]byte, error)
+	if cfg.IsPostgres() {
+		// Nodes sharing a store seal under the key its marker names, which
+		// a rotation running while they serve moves.
+		sealKey = markerSealKey(sealer, nextPaths)
+	}
 	// Start writes the marker of a new store, once it listens.
-	a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc = expect, sealer, rootKey, next, source
+	a.expect, a.sealer, a.rootKey, a.keySrc = expect, sealer, rootKey, source
 
 	trailStore, ok := a.store.(storage.Trail)
 	if !ok {
@@ -279,11 +303,12 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		events = trailFinder{trail: trail, store: trailStore}
 	}
 	svcs := newServices(serviceDeps{
-		store:  a.store,
-		sealer: sealer,
-		now:    now,
-		rand:   opts.Rand,
-		logger: log,
+		store:   a.store,
+		sealer:  sealer,
+		sealKey: sealKey,
+		now:     now,
+		rand:    opts.Rand,
+		logger:  log,
 
 		rotationWebhooks: cfg.RotationWebhooks,
 		events:           events,
@@ -423,7 +448,7 @@ func (a *App) Start() (err error) {
 	// sealed under (a store shared with a node that wrote it first is
 	// checked against it).
 	ctx, cancel := context.WithTimeout(context.Background(), markerTimeout)
-	err = ensureMarker(ctx, a.store, a.expect, a.sealer, a.rootKey, a.nextKey, a.keySrc)
+	err = ensureMarker(ctx, a.store, a.expect, a.sealer, a.rootKey, a.keySrc)
 	cancel()
 	if err != nil {
 		l.Close()

@@ -119,7 +119,7 @@ func verifyBackup(ctx context.Context, path string, progress func(string, int64,
 	man, err := sqlite.VerifyBackup(ctx, path, func(r storage.Reader) error {
 		var err error
 		sum, err = summarize(ctx, r)
-		if errors.Is(err, errUnfinishedRotation) {
+		if errors.Is(err, errUnfinishedRotation) || errors.Is(err, errRotationClaimed) {
 			return fmt.Errorf("%w; finish the rotation and back up again", err)
 		}
 		return err
@@ -134,6 +134,11 @@ func verifyBackup(ctx context.Context, path string, progress func(string, int64,
 // errUnfinishedRotation is wrapped by summarize's error for a store whose
 // key material is sealed under two root keys.
 var errUnfinishedRotation = errors.New("an unfinished keyfort rootkey rotate left key material under two root keys")
+
+// errRotationClaimed is summarize's error for a store that holds the claim
+// of a rotation (rotationClaim): it has not finished, whatever the key
+// material says.
+var errRotationClaimed = errors.New("a keyfort rootkey rotate has not finished: the store holds its claim")
 
 // summarize reads what a Keyfort store must hold and says what it holds:
 // the root key marker, every key material sealed under the root key the
@@ -153,6 +158,12 @@ func summarize(ctx context.Context, r storage.Reader) (BackupSummary, error) {
 		return sum, errors.New("its root key marker is malformed")
 	}
 	sum.RootKeyID = id
+	switch _, err := r.Get(ctx, markerKind, markerScope, claimID); {
+	case err == nil:
+		return sum, errRotationClaimed
+	case !errors.Is(err, storage.ErrNotFound):
+		return sum, err
+	}
 	for after := (storage.Position{}); ; {
 		recs, err := r.Scan(ctx, sealedKind, after, 500)
 		if err != nil {

@@ -68,6 +68,19 @@ func TestBackupRefusesInconsistentStores(t *testing.T) {
 			t.Errorf("a refused Backup left %d files", len(des))
 		}
 	})
+	t.Run("rotation claim", func(t *testing.T) {
+		// A rotation that moved the marker and re-sealed everything but was
+		// stopped before it released its claim.
+		cfg := storeWithKeys(t)
+		editStore(t, cfg, func(ctx context.Context, tx storage.Tx) error {
+			return tx.Insert(ctx, &storage.Record{Kind: "keyfort.rootkey", ID: "rotation",
+				Data: []byte(`{"from":"0102030405060708","to":"0807060504030201","owner":"x","started":1,"heartbeat":0}`)})
+		})
+		_, err := app.Backup(ctx, cfg, filepath.Join(t.TempDir(), "b"), app.BackupOptions{})
+		if err == nil || !strings.Contains(err.Error(), "keyfort rootkey rotate has not finished: the store holds its claim") {
+			t.Errorf("Backup of a store with a rotation claim = %v, want it refused", err)
+		}
+	})
 	t.Run("no marker", func(t *testing.T) {
 		cfg := storeWithKeys(t)
 		editStore(t, cfg, func(ctx context.Context, tx storage.Tx) error {

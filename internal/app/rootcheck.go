@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -19,6 +20,9 @@ const (
 	markerID                  = "marker"
 	markerColumn              = "check"
 	markerText                = "keyfort root key check v1"
+	// claimID is the record (kind markerKind) that says a root key
+	// rotation is unfinished: see rotationClaim.
+	claimID = "rotation"
 )
 
 // markerScope is the scope of the marker: no account, no region.
@@ -40,6 +44,9 @@ type storeExpectation struct {
 	ok bool
 	// marker is the marker record, nil if the store has none yet.
 	marker *storage.Record
+	// claim is the claim of an unfinished `keyfort rootkey rotate`, nil if
+	// none.
+	claim *rotationClaim
 }
 
 // readExpectation reads the marker, or else the header of the first sealed
@@ -48,6 +55,15 @@ func readExpectation(ctx context.Context, store storage.Store) (storeExpectation
 	var e storeExpectation
 	err := store.View(ctx, func(r storage.Reader) error {
 		e = storeExpectation{}
+		crec, err := r.Get(ctx, markerKind, markerScope, claimID)
+		switch {
+		case err == nil:
+			if e.claim, err = decodeClaim(crec); err != nil {
+				return err
+			}
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
 		rec, err := r.Get(ctx, markerKind, markerScope, markerID)
 		switch {
 		case err == nil:
@@ -85,15 +101,29 @@ var (
 	errNoRootKey    = errors.New("no root key")
 )
 
-// checkRootKey refuses current unless the store is sealed under it, or under
-// next (an unfinished `keyfort rootkey rotate`, whose new key the server
-// also loads). A marker is also opened, so a key whose id matches but whose
-// bytes differ is refused too.
-func checkRootKey(e storeExpectation, sealer *envelope.Sealer, current, next *envelope.RootKey, source string) error {
+// checkRootKey refuses the node's root key (current, from source) unless
+// the sealer holds the key the store is sealed under: current itself, or
+// the next key of a rotation (see nextKeyPaths). A marker is also opened,
+// so a key whose id matches but whose bytes differ is refused too. While a
+// rotation is unfinished (its claim is in the store) records are sealed
+// under both of its keys, and the node must hold both.
+func checkRootKey(e storeExpectation, sealer *envelope.Sealer, current *envelope.RootKey, source string) error {
+	if c := e.claim; c != nil {
+		for _, id := range [][8]byte{c.From, c.To} {
+			if ok, err := sealer.Load(id); err != nil {
+				return fmt.Errorf("app: %w", err)
+			} else if !ok {
+				return fmt.Errorf("app: %w: a root key rotation from root key %x to %x is unfinished and this node does not hold root key %x (its root key from %s is %x): give it both keys (the new one in the .next file beside its root key) or finish the rotation with keyfort rootkey rotate",
+					errWrongRootKey, c.From, c.To, id, source, current.ID())
+			}
+		}
+	}
 	if !e.ok {
 		return nil
 	}
-	if e.id != current.ID() && (next == nil || e.id != next.ID()) {
+	if ok, err := sealer.Load(e.id); err != nil {
+		return fmt.Errorf("app: %w", err)
+	} else if !ok {
 		return fmt.Errorf("app: %w: the store is sealed under root key %x, but the root key from %s is %x; start with the root key the store was sealed with",
 			errWrongRootKey, e.id, source, current.ID())
 	}
@@ -109,7 +139,7 @@ func checkRootKey(e storeExpectation, sealer *envelope.Sealer, current, next *en
 // ensureMarker writes the marker sealed under the sealer's current key when
 // the store has none. When another node wrote one first, it is checked like
 // the one read at start.
-func ensureMarker(ctx context.Context, store storage.Store, e storeExpectation, sealer *envelope.Sealer, current, next *envelope.RootKey, source string) error {
+func ensureMarker(ctx context.Context, store storage.Store, e storeExpectation, sealer *envelope.Sealer, current *envelope.RootKey, source string) error {
 	if e.marker != nil {
 		return nil
 	}
@@ -130,7 +160,7 @@ func ensureMarker(ctx context.Context, store storage.Store, e storeExpectation, 
 		if err != nil {
 			return err
 		}
-		return checkRootKey(e, sealer, current, next, source)
+		return checkRootKey(e, sealer, current, source)
 	}
 	if err != nil {
 		return fmt.Errorf("app: write the root key marker: %w", err)
@@ -138,31 +168,61 @@ func ensureMarker(ctx context.Context, store storage.Store, e storeExpectation, 
 	return nil
 }
 
-// resealMarker writes the marker sealed under the sealer's current key (the
-// new root key of a rotation), creating it if the store has none.
-func resealMarker(ctx context.Context, store storage.Store, sealer *envelope.Sealer) error {
+// putMarker writes the marker sealed under the sealer's current key (the new
+// root key of a rotation) in tx, creating it if the store has none. It
+// reads the marker with Get, which on PostgreSQL waits for every
+// transaction sealing under the old key (they hold the marker shared; see
+// markerSealKey).
+func putMarker(ctx context.Context, tx storage.Tx, sealer *envelope.Sealer) error {
 	sealed, err := sealer.Seal(markerAAD, []byte(markerText))
 	if err != nil {
 		return fmt.Errorf("app: re-seal the root key marker: %w", err)
 	}
-	err = store.Update(ctx, func(tx storage.Tx) error {
-		rec, err := tx.Get(ctx, markerKind, markerScope, markerID)
+	data := fmt.Appendf(nil, `{"root_key_id":"%x"}`, sealer.CurrentID())
+	rec, err := tx.Get(ctx, markerKind, markerScope, markerID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return tx.Insert(ctx, &storage.Record{Kind: markerKind, Scope: markerScope, ID: markerID, Data: data, Sealed: sealed})
+	}
+	if err != nil {
+		return err
+	}
+	rec.Data, rec.Sealed = data, sealed
+	return tx.Update(ctx, rec)
+}
+
+// markerSealKey returns the kms.Config.SealKey of nodes sharing a store: in
+// each transaction that seals key material it reads the marker under a
+// shared lock (storage.SharedGetter) and returns the key the marker names,
+// which the sealer must hold or find in a next-key file (paths, for the
+// error). A rotation moves the marker first, in a transaction that waits
+// for every transaction holding it shared, so a record sealed under the old
+// key is committed before the rotation's passes begin, and every record
+// sealed after it is under the new key. A store without a marker yet (a new
+// store, before Start writes it) seals under the node's own key.
+func markerSealKey(sealer *envelope.Sealer, paths []string) func(ctx context.Context, tx storage.Tx) ([8]byte, error) {
+	return func(ctx context.Context, tx storage.Tx) ([8]byte, error) {
+		var rec *storage.Record
+		var err error
+		if g, ok := tx.(storage.SharedGetter); ok {
+			rec, err = g.GetShared(ctx, markerKind, markerScope, markerID)
+		} else {
+			rec, err = tx.Get(ctx, markerKind, markerScope, markerID)
+		}
 		if errors.Is(err, storage.ErrNotFound) {
-			return tx.Insert(ctx, &storage.Record{
-				Kind: markerKind, Scope: markerScope, ID: markerID,
-				Data:   fmt.Appendf(nil, `{"root_key_id":"%x"}`, sealer.CurrentID()),
-				Sealed: sealed,
-			})
+			return sealer.CurrentID(), nil
 		}
 		if err != nil {
-			return err
+			return [8]byte{}, fmt.Errorf("app: read the root key marker: %w", err)
 		}
-		rec.Data = fmt.Appendf(nil, `{"root_key_id":"%x"}`, sealer.CurrentID())
-		rec.Sealed = sealed
-		return tx.Update(ctx, rec)
-	})
-	if err != nil {
-		return fmt.Errorf("app: re-seal the root key marker: %w", err)
+		id, ok := envelope.SealedKeyID(rec.Sealed)
+		if !ok {
+			return [8]byte{}, errors.New("app: the root key marker in the store is malformed")
+		}
+		if ok, err := sealer.Load(id); err != nil {
+			return [8]byte{}, fmt.Errorf("app: %w", err)
+		} else if !ok {
+			return [8]byte{}, fmt.Errorf("app: the store's root key marker names root key %x, which this node does not hold: put it in %s", id, strings.Join(paths, " or "))
+		}
+		return id, nil
 	}
-	return nil
 }

@@ -284,6 +284,13 @@ func TestNodesShareOneRootKey(t *testing.T) {
 	if got := entries(t, node2); len(got) != 0 {
 		t.Errorf("second node's data directory after a refused start = %v, want empty", got)
 	}
+	// With a key of its own it is refused by one line naming both keys.
+	other := randomBytes(t, envelope.RootKeySize)
+	_, err = startApp(t, b, node2, base64.StdEncoding.EncodeToString(other))
+	want := fmt.Sprintf("app: wrong root key: the store is sealed under root key %s, but the root key from KEYFORT_ROOT_KEY is %s", keyID(t, key), keyID(t, other))
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("second node with another key = %v, want one line starting %q", err, want)
+	}
 	if _, err := startApp(t, b, node2, base64.StdEncoding.EncodeToString(key)); err != nil {
 		t.Fatalf("second node with the first node's key = %v", err)
 	}

@@ -24,9 +24,12 @@ import (
 type serviceDeps struct {
 	store  storage.Store
 	sealer *envelope.Sealer
-	now    func() time.Time
-	rand   io.Reader
-	logger *slog.Logger
+	// sealKey chooses the root key key material is sealed under
+	// (kms.Config.SealKey); nil on the embedded store.
+	sealKey func(context.Context, storage.Tx) ([8]byte, error)
+	now     func() time.Time
+	rand    io.Reader
+	logger  *slog.Logger
 	// rotationWebhooks maps rotation Lambda ARNs to webhook URLs
 	// (config.Config.RotationWebhooks).
 	rotationWebhooks map[string]string
@@ -89,6 +92,7 @@ func newServices(d serviceDeps) services {
 	k := kms.New(kms.Config{
 		Store:   d.store,
 		Sealer:  d.sealer,
+		SealKey: d.sealKey,
 		Now:     d.now,
 		Rand:    d.rand,
 		Logger:  d.logger.With("service", "kms"),

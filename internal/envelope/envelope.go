@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // Magic is the first four bytes of every sealed record (format version 1).
@@ -93,11 +95,20 @@ type sealKey struct {
 }
 
 // Sealer seals records under the current root key and opens records sealed
-// under the current or an older root key. It is safe for concurrent use.
+// under the current or an older root key. Keys can be added while it is in
+// use (Add, and a Loader asked when a record names a key it does not
+// hold), so that a serving node learns the new key of a root key rotation.
+// It is safe for concurrent use.
 type Sealer struct {
 	rand    io.Reader
 	current *RootKey
-	keys    []sealKey // keys[0] is the current key
+	// keys holds every key the Sealer opens with, the current one first;
+	// it is replaced, never changed, when a key is added.
+	keys atomic.Pointer[[]sealKey]
+
+	// loadMu makes one Loader call at a time and guards loader.
+	loadMu sync.Mutex
+	loader func() ([]*RootKey, error)
 }
 
 // NewSealer returns a Sealer that seals under current and opens records
@@ -108,14 +119,72 @@ func NewSealer(rand io.Reader, current *RootKey, older ...*RootKey) *Sealer {
 		panic("envelope: NewSealer: nil current root key")
 	}
 	s := &Sealer{rand: rand, current: current}
-	for _, k := range append([]*RootKey{current}, older...) {
-		if k == nil || s.find(k.id) != nil {
-			continue
-		}
-		s.keys = append(s.keys, sealKey{id: k.id, aead: newAEAD(k.key[:])})
-	}
+	s.keys.Store(&[]sealKey{})
+	s.Add(current)
+	s.Add(older...)
 	return s
 }
+
+// Add makes the Sealer open records sealed under keys too (and SealUnder
+// seal under them). Keys it holds already, and nil keys, are skipped.
+func (s *Sealer) Add(keys ...*RootKey) {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.add(keys)
+}
+
+// add is Add with loadMu held.
+func (s *Sealer) add(keys []*RootKey) {
+	cur := *s.keys.Load()
+	next := cur
+	for _, k := range keys {
+		if k == nil || find(next, k.id) != nil {
+			continue
+		}
+		if len(next) == len(cur) {
+			next = append([]sealKey(nil), cur...) // copy on write
+		}
+		next = append(next, sealKey{id: k.id, aead: newAEAD(k.key[:])})
+	}
+	if len(next) != len(cur) {
+		s.keys.Store(&next)
+	}
+}
+
+// SetLoader sets the function the Sealer calls when it is asked for a root
+// key it does not hold (Open of a record sealed under it, SealUnder, Load):
+// it returns the keys to add, e.g. re-read from the files where an
+// operator puts the next root key. Calls are made one at a time.
+func (s *Sealer) SetLoader(load func() ([]*RootKey, error)) {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	s.loader = load
+}
+
+// Load returns whether the Sealer holds the root key with id, calling the
+// Loader first when it does not. The error is the Loader's.
+func (s *Sealer) Load(id [8]byte) (bool, error) {
+	if s.Holds(id) {
+		return true, nil
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if find(*s.keys.Load(), id) != nil {
+		return true, nil // loaded by the call we waited for
+	}
+	if s.loader == nil {
+		return false, nil
+	}
+	keys, err := s.loader()
+	if err != nil {
+		return false, err
+	}
+	s.add(keys)
+	return find(*s.keys.Load(), id) != nil, nil
+}
+
+// Holds reports whether the Sealer holds the root key with id.
+func (s *Sealer) Holds(id [8]byte) bool { return find(*s.keys.Load(), id) != nil }
 
 func newAEAD(key []byte) cipher.AEAD {
 	block, err := aes.NewCipher(key)
@@ -129,13 +198,25 @@ func newAEAD(key []byte) cipher.AEAD {
 	return aead
 }
 
-func (s *Sealer) find(id [idSize]byte) cipher.AEAD {
-	for i := range s.keys {
-		if s.keys[i].id == id {
-			return s.keys[i].aead
+func find(keys []sealKey, id [idSize]byte) cipher.AEAD {
+	for i := range keys {
+		if keys[i].id == id {
+			return keys[i].aead
 		}
 	}
 	return nil
+}
+
+// aead returns the key with id, asking the Loader when the Sealer does not
+// hold it; nil if it cannot be had.
+func (s *Sealer) aead(id [idSize]byte) cipher.AEAD {
+	if a := find(*s.keys.Load(), id); a != nil {
+		return a
+	}
+	if ok, _ := s.Load(id); !ok {
+		return nil
+	}
+	return find(*s.keys.Load(), id)
 }
 
 // CurrentID returns the id of the root key that Seal uses.
@@ -144,6 +225,25 @@ func (s *Sealer) CurrentID() [8]byte { return s.current.id }
 // Seal encrypts plaintext under the current root key, bound to aad. It fails
 // only if the random source fails.
 func (s *Sealer) Seal(aad AAD, plaintext []byte) ([]byte, error) {
+	return s.seal(s.current.id, find(*s.keys.Load(), s.current.id), aad, plaintext)
+}
+
+// SealUnder encrypts plaintext under the root key with id, which the Sealer
+// must hold or get from its Loader (a serving node seals under the key the
+// store's root key marker names, which a rotation moves). The error says
+// when it cannot have the key; it names the key id only.
+func (s *Sealer) SealUnder(id [8]byte, aad AAD, plaintext []byte) ([]byte, error) {
+	ok, err := s.Load(id)
+	if err != nil {
+		return nil, fmt.Errorf("envelope: seal under root key %x: %w", id, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("envelope: seal under root key %x: this process does not hold that root key", id)
+	}
+	return s.seal(id, find(*s.keys.Load(), id), aad, plaintext)
+}
+
+func (s *Sealer) seal(id [idSize]byte, aead cipher.AEAD, aad AAD, plaintext []byte) ([]byte, error) {
 	r := s.rand
 	if r == nil {
 		r = rand.Reader
@@ -157,19 +257,20 @@ func (s *Sealer) Seal(aad AAD, plaintext []byte) ([]byte, error) {
 
 	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
 	copy(out, Magic)
-	copy(out[len(Magic):], s.keys[0].id[:])
+	copy(out[len(Magic):], id[:])
 	copy(out[len(Magic)+idSize:], nonce[:])
-	return s.keys[0].aead.Seal(out, nonce[:], plaintext, ad), nil
+	return aead.Seal(out, nonce[:], plaintext, ad), nil
 }
 
-// Open decrypts a record sealed by Seal with the same aad, under the current
-// or an older root key. Any failure returns ErrOpen; Open never panics.
+// Open decrypts a record sealed by Seal with the same aad, under any root
+// key the Sealer holds (or gets from its Loader, when the record names a
+// key it does not hold). Any failure returns ErrOpen; Open never panics.
 func (s *Sealer) Open(aad AAD, sealed []byte) ([]byte, error) {
 	if len(sealed) < Overhead || string(sealed[:len(Magic)]) != Magic {
 		return nil, ErrOpen
 	}
 	id := [idSize]byte(sealed[len(Magic) : len(Magic)+idSize])
-	aead := s.find(id)
+	aead := s.aead(id)
 	if aead == nil {
 		return nil, ErrOpen
 	}

@@ -86,7 +86,17 @@ func (s *Service) randomMaterial(spec string) ([]byte, error) {
 // insertMaterial seals raw and inserts it as material matID of keyID.
 func (s *Service) insertMaterial(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID, matID string, raw []byte, now time.Time) error {
 	recID := materialRecordID(keyID, matID)
-	sealed, err := s.sealer.Seal(materialAAD(scope, recID), raw)
+	var sealed []byte
+	var err error
+	if s.sealKey == nil {
+		sealed, err = s.sealer.Seal(materialAAD(scope, recID), raw)
+	} else {
+		var id [8]byte
+		if id, err = s.sealKey(ctx, tx); err != nil {
+			return wrap("seal material", err)
+		}
+		sealed, err = s.sealer.SealUnder(id, materialAAD(scope, recID), raw)
+	}
 	if err != nil {
 		return wrap("seal material", err)
 	}

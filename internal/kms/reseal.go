@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"errors"
 
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -24,15 +25,28 @@ var sealedKinds = []sealedKind{
 	{kind: kindMaterial, aad: materialAAD},
 }
 
+// ResealOptions configures Reseal.
+type ResealOptions struct {
+	// Progress, if not nil, is told how many sealed records were read so
+	// far and how many there are (counted first), after each committed
+	// batch.
+	Progress func(read, total int)
+	// Batch, if not nil, runs first in each batch's transaction; its error
+	// ends the run with nothing of that batch written. `keyfort rootkey
+	// rotate` checks there that it still holds the store's rotation claim.
+	Batch func(ctx context.Context, tx storage.Tx) error
+}
+
 // Reseal re-seals every stored record of the sealed kinds that is not
 // sealed under the Sealer's current root key (keyfort rootkey rotate). It
 // works in batches, each its own transaction, so an interrupted run loses
 // nothing and a new run resumes: records already under the current key are
-// skipped. It returns the number of records re-sealed. The Sealer must
-// know the old root key (NewSealer(rand, new, old)). progress, if not nil,
-// is told how many sealed records were read so far and how many there are
-// (counted first), after each committed batch.
-func (s *Service) Reseal(ctx context.Context, progress func(read, total int)) (int, error) {
+// skipped. Nodes may serve meanwhile: a record deleted after a batch read it
+// is skipped, one changed meanwhile makes the batch run again. It returns
+// the number of records re-sealed. The Sealer must know the old root key
+// (NewSealer(rand, new, old)).
+func (s *Service) Reseal(ctx context.Context, opts ResealOptions) (int, error) {
+	progress := opts.Progress
 	total := 0
 	if progress != nil {
 		for _, k := range sealedKinds {
@@ -53,7 +67,7 @@ func (s *Service) Reseal(ctx context.Context, progress func(read, total int)) (i
 	report(0)
 	done := 0
 	for _, k := range sealedKinds {
-		n, err := s.resealKind(ctx, k, report)
+		n, err := s.resealKind(ctx, k, opts.Batch, report)
 		done += n
 		if err != nil {
 			return done, err
@@ -86,7 +100,7 @@ func (s *Service) countKind(ctx context.Context, k sealedKind) (int, error) {
 }
 
 // resealKind re-seals the records of one sealed kind.
-func (s *Service) resealKind(ctx context.Context, k sealedKind, report func(read int)) (int, error) {
+func (s *Service) resealKind(ctx context.Context, k sealedKind, batch func(context.Context, storage.Tx) error, report func(read int)) (int, error) {
 	done := 0
 	var after storage.Position
 	for {
@@ -94,6 +108,11 @@ func (s *Service) resealKind(ctx context.Context, k sealedKind, report func(read
 		n := 0 // counted per attempt: the Store may run the function twice
 		err := s.store.Update(ctx, func(tx storage.Tx) error {
 			n = 0
+			if batch != nil {
+				if err := batch(ctx, tx); err != nil {
+					return err
+				}
+			}
 			var err error
 			page, err = tx.Scan(ctx, k.kind, after, resealBatch)
 			if err != nil {
@@ -108,7 +127,11 @@ func (s *Service) resealKind(ctx context.Context, k sealedKind, report func(read
 					return wrap("reseal "+string(k.kind)+" "+rec.ID, err)
 				}
 				rec.Sealed = sealed
-				if err := tx.Update(ctx, rec); err != nil {
+				err = tx.Update(ctx, rec)
+				if errors.Is(err, storage.ErrNotFound) {
+					continue // deleted by a serving node since the scan
+				}
+				if err != nil {
 					return wrap("reseal "+string(k.kind)+" "+rec.ID, err)
 				}
 				n++

@@ -56,21 +56,29 @@ type Config struct {
 	// (keyfort_cache_requests_total, cache kms_key and kms_alias). Nil
 	// records nothing.
 	Metrics *metrics.Registry
+	// SealKey, if set, is called in every transaction that seals key
+	// material, before it seals, and returns the id of the root key to
+	// seal under (Sealer.SealUnder); nil seals under the Sealer's current
+	// key. Nodes sharing a store seal under the key the store's root key
+	// marker names, read there under a shared lock (internal/app), so that
+	// a root key rotation moving the marker waits for them.
+	SealKey func(ctx context.Context, tx storage.Tx) ([8]byte, error)
 }
 
 // Service implements kmsapi.Service.
 type Service struct {
 	kmsapi.UnimplementedService
 
-	store  storage.Store
-	sealer *envelope.Sealer
-	now    func() time.Time
-	rand   io.Reader
-	log    *slog.Logger
-	cache  *keymaterial.Cache // what each key material opens to, by material id
-	reads  *recordcache.Cache // keys and aliases for the read paths
-	lists  *listIndex         // nil when the store has no change notifications
-	marker markerCodec
+	store   storage.Store
+	sealer  *envelope.Sealer
+	sealKey func(ctx context.Context, tx storage.Tx) ([8]byte, error)
+	now     func() time.Time
+	rand    io.Reader
+	log     *slog.Logger
+	cache   *keymaterial.Cache // what each key material opens to, by material id
+	reads   *recordcache.Cache // keys and aliases for the read paths
+	lists   *listIndex         // nil when the store has no change notifications
+	marker  markerCodec
 	// maxGrants is the most grants a key may have (AWS's quota,
 	// maxGrantsPerKey; lower in tests).
 	maxGrants int
@@ -88,11 +96,12 @@ var _ kmsapi.Service = (*Service)(nil)
 // New returns a KMS service.
 func New(cfg Config) *Service {
 	s := &Service{
-		store:  cfg.Store,
-		sealer: cfg.Sealer,
-		now:    cfg.Now,
-		rand:   cfg.Rand,
-		log:    cfg.Logger,
+		store:   cfg.Store,
+		sealer:  cfg.Sealer,
+		sealKey: cfg.SealKey,
+		now:     cfg.Now,
+		rand:    cfg.Rand,
+		log:     cfg.Logger,
 	}
 	if s.now == nil {
 		s.now = time.Now

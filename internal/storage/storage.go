@@ -190,6 +190,19 @@ type Tx interface {
 	AppendEvent(ctx context.Context, e *EventRecord) error
 }
 
+// SharedGetter is implemented by transactions whose Get locks the record it
+// reads against every other transaction (PostgreSQL's SELECT ... FOR
+// UPDATE). GetShared reads the record with a shared lock instead, held until
+// the transaction ends: any number of transactions hold it at once, and a
+// transaction that changes the record waits until they have all ended. The
+// root key marker is read so by every transaction that seals a record, so
+// that `keyfort rootkey rotate`, which changes the marker, waits for those
+// sealing under the old key. A store without it has one writer at a time
+// (SQLite), where Get does the same.
+type SharedGetter interface {
+	GetShared(ctx context.Context, kind Kind, scope Scope, id string) (*Record, error)
+}
+
 // Store is a transactional record store.
 //
 // Update runs fn in a read-write transaction and commits it durably before

@@ -9,7 +9,9 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -288,5 +290,92 @@ func BenchmarkGet(b *testing.B) {
 		if _, err := s.Get(ctx, "kms.key", scope, "key"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestGetShared checks the lock GetShared takes: a second reader does not
+// wait for the first, a writer of the record waits for both to end.
+func TestGetShared(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, newSchema(t))
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		return tx.Insert(ctx, &storage.Record{Kind: "marker", ID: "m", Data: []byte(`"old"`)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	getShared := func(tx storage.Tx) (*storage.Record, error) {
+		return tx.(storage.SharedGetter).GetShared(ctx, "marker", storage.Scope{}, "m")
+	}
+	holding, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		sent := false
+		holderDone <- s.Update(ctx, func(tx storage.Tx) error {
+			if _, err := getShared(tx); err != nil {
+				return err
+			}
+			if !sent {
+				sent = true
+				close(holding)
+				<-release
+			}
+			return nil
+		})
+	}()
+	<-holding
+
+	// A second shared reader goes through while the first holds its lock
+	// (an exclusive lock would make it wait until the timeout).
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := s.Update(short, func(tx storage.Tx) error {
+		rec, err := tx.(storage.SharedGetter).GetShared(short, "marker", storage.Scope{}, "m")
+		if err == nil && string(rec.Data) != `"old"` {
+			err = fmt.Errorf("GetShared read %s", rec.Data)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("second GetShared while the first holds its lock = %v", err)
+	}
+
+	// A writer waits for the shared lock to be released.
+	var released atomic.Bool
+	writerDone := make(chan error, 1)
+	go func() {
+		writerDone <- s.Update(ctx, func(tx storage.Tx) error {
+			rec, err := tx.Get(ctx, "marker", storage.Scope{}, "m")
+			if err != nil {
+				return err
+			}
+			if !released.Load() {
+				return errors.New("the writer locked the record while a shared lock was held")
+			}
+			rec.Data = []byte(`"new"`)
+			return tx.Update(ctx, rec)
+		})
+	}()
+	select {
+	case err := <-writerDone:
+		t.Fatalf("the writer finished while a shared lock was held: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	released.Store(true)
+	close(release)
+	if err := <-holderDone; err != nil {
+		t.Errorf("first Update = %v", err)
+	}
+	if err := <-writerDone; err != nil {
+		t.Errorf("writer = %v", err)
+	}
+	// A shared read after the writer sees its change.
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		rec, err := getShared(tx)
+		if err == nil && string(rec.Data) != `"new"` {
+			err = fmt.Errorf("GetShared after the update read %s", rec.Data)
+		}
+		return err
+	}); err != nil {
+		t.Error(err)
 	}
 }

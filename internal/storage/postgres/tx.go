@@ -74,6 +74,24 @@ func (r *reader) Get(ctx context.Context, kind storage.Kind, scope storage.Scope
 	return rec, nil
 }
 
+// GetShared implements [storage.SharedGetter] with SELECT ... FOR SHARE:
+// transactions reading the same record do not wait for each other, one that
+// updates or deletes it waits for them all. Outside Update it is Get.
+func (r *reader) GetShared(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr(ctx, "get", err)
+	}
+	query := sqlGet
+	if r.write {
+		query += " FOR SHARE"
+	}
+	rec, err := scanRecord(r.q.QueryRow(ctx, query, string(kind), scope.Account, scope.Region, id))
+	if err != nil {
+		return nil, opErr(ctx, "get", err)
+	}
+	return rec, nil
+}
+
 // List implements [storage.Reader.List]. A Limit of 0 or less means no limit.
 func (r *reader) List(ctx context.Context, kind storage.Kind, scope storage.Scope, opts storage.ListOptions) ([]*storage.Record, error) {
 	if err := ctx.Err(); err != nil {
@@ -194,7 +212,10 @@ type writeTx struct {
 	changed []change // the records written, for the change notifications
 }
 
-var _ storage.Tx = (*writeTx)(nil)
+var (
+	_ storage.Tx           = (*writeTx)(nil)
+	_ storage.SharedGetter = (*writeTx)(nil)
+)
 
 // Insert implements [storage.Tx.Insert].
 func (tx *writeTx) Insert(ctx context.Context, rec *storage.Record) error {
