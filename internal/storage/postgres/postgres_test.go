@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,8 +143,8 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 
 	versions := migrationVersions(t, schema)
-	if !slices.Equal(versions, []int64{0, 1, 2}) {
-		t.Errorf("schema_migrations versions = %v, want [0 1 2] (lock row, 0001 and 0002)", versions)
+	if !slices.Equal(versions, []int64{0, 1, 2, 3}) {
+		t.Errorf("schema_migrations versions = %v, want [0 1 2 3] (lock row, 0001 to 0003)", versions)
 	}
 }
 
@@ -175,8 +176,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}); err != nil {
 		t.Errorf("View = %v, want nil", err)
 	}
-	if v := migrationVersions(t, schema); !slices.Equal(v, []int64{0, 1, 2}) {
-		t.Errorf("schema_migrations versions = %v, want [0 1 2]", v)
+	if v := migrationVersions(t, schema); !slices.Equal(v, []int64{0, 1, 2, 3}) {
+		t.Errorf("schema_migrations versions = %v, want [0 1 2 3]", v)
 	}
 }
 
@@ -377,5 +378,55 @@ func TestGetShared(t *testing.T) {
 		return err
 	}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestPointLookupUsesPrimaryKey: before the table was first analyzed, the
+// planner answered a lookup by primary key with the index by parent,
+// walking every record of the kind in the scope, so reads slowed as records
+// were added. The query plan of a Get names the primary key, and a List by
+// parent the index by parent, with no statistics yet.
+func TestPointLookupUsesPrimaryKey(t *testing.T) {
+	schema := newSchema(t)
+	s := openStore(t, schema)
+	ctx := t.Context()
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for i := range 3000 {
+			r := &storage.Record{Kind: "sm.version", Scope: scope, ID: fmt.Sprintf("s%04d/v", i), Parent: fmt.Sprintf("s%04d", i), Data: []byte("{}")}
+			if err := tx.Insert(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "SET search_path = "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(q string, args ...any) string {
+		rows, err := conn.Query(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(lines, "\n")
+	}
+	get := plan("SELECT * FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND id = $4", "sm.version", scope.Account, scope.Region, "s0042/v")
+	if !strings.Contains(get, "records_pkey") {
+		t.Errorf("a lookup by primary key is planned as:\n%s\nwant the primary key", get)
+	}
+	byParent := plan("SELECT * FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND parent = $4 AND parent <> '' ORDER BY id", "sm.version", scope.Account, scope.Region, "s0042")
+	if !strings.Contains(byParent, "records_by_parent") {
+		t.Errorf("a lookup by parent is planned as:\n%s\nwant records_by_parent", byParent)
 	}
 }

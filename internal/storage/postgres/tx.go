@@ -30,10 +30,12 @@ const (
 		"VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) ON CONFLICT (kind, account, region, id) DO NOTHING"
 	sqlUpdate = "UPDATE records SET parent = $1, due = $2, created = $3, rev = rev + 1, data = $4, sealed = $5 " +
 		"WHERE kind = $6 AND account = $7 AND region = $8 AND id = $9 AND rev = $10"
-	sqlExists      = "SELECT 1 FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND id = $4"
-	sqlDelete      = "DELETE FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND id = $4"
-	sqlCount       = "SELECT count(*) FROM records WHERE kind = $1 AND account = $2 AND region = $3"
-	sqlCountParent = sqlCount + " AND parent = $4"
+	sqlExists = "SELECT 1 FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND id = $4"
+	sqlDelete = "DELETE FROM records WHERE kind = $1 AND account = $2 AND region = $3 AND id = $4"
+	sqlCount  = "SELECT count(*) FROM records WHERE kind = $1 AND account = $2 AND region = $3"
+	// A query by parent says parent <> '' so that the partial index
+	// records_by_parent answers it (migration 0003).
+	sqlCountParent = sqlCount + " AND parent = $4 AND parent <> ''"
 	sqlDue         = "SELECT " + columns + " FROM records WHERE kind = $1 AND due <> 0 AND due <= $2 " +
 		"ORDER BY due, account, region, id"
 )
@@ -109,7 +111,7 @@ func (r *reader) List(ctx context.Context, kind storage.Kind, scope storage.Scop
 		return "$" + strconv.Itoa(len(args))
 	}
 	if opts.Parent != "" {
-		b.WriteString(" AND parent = " + arg(opts.Parent))
+		b.WriteString(" AND parent = " + arg(opts.Parent) + " AND parent <> ''")
 	}
 	if opts.Prefix != "" {
 		b.WriteString(" AND id >= " + arg(opts.Prefix))
