@@ -14,6 +14,12 @@
 // signing), and a row's server CPU per request is the CPU of all N servers
 // over its requests.
 //
+// With -beside-embedded (and -store), it also starts a server on the
+// embedded store, seeded the same way, and runs each service operation there
+// just before its -store row, so the two stores are compared in one run, on
+// the same machine load; a line after the table gives each -store row's rate
+// as a share of the embedded store's.
+//
 // The last column states the issues' target for the operation, its rate
 // scaled by this run's FloorProcess against the 12,800 requests/s the issues
 // assume for the floor on a quiet machine, and whether the row meets it.
@@ -102,6 +108,7 @@ func run() error {
 	opsFlag := flag.String("ops", "Floor,FloorProcess,Encrypt,EncryptStrict,Decrypt,GenerateDataKey,DescribeKey,CreateKey,TagResource,FloorDurable,ListResourceTags,ListKeys,ListAliases,"+
 		"GetSecretValue,GetSecretValueStrict,DescribeSecret,ListSecrets,FloorListSecrets,PutSecretValue,CreateSecret", "operations to run (also SignP256, VerifyP256, GenerateMac, VerifyMac, DeriveSharedSecret, SignMLDSA65, SignRSA4096, SignSecp256k1, GenerateDataKeyPairP256, GenerateDataKeyPairRSA2048)")
 	store := flag.String("store", "", "the server's --store: empty for the embedded store, or a postgres:// URL (a schema of its own is made, and dropped after the run)")
+	beside := flag.Bool("beside-embedded", false, "with -store: also run each service operation on a server on the embedded store, in the same run, just before its -store row (rows named \"<op> (embedded)\"), and compare")
 	nodes := flag.Int("nodes", 1, "keyfort servers on the same -store (requires -store when more than 1); clients spread their requests over them")
 	flag.Parse()
 	if *floorServer != "" {
@@ -115,6 +122,9 @@ func run() error {
 	}
 	if *nodes < 1 || *nodes > 16 {
 		return errors.New("-nodes must be from 1 to 16")
+	}
+	if *beside && *store == "" {
+		return errors.New("-beside-embedded requires -store")
 	}
 	if *nodes > 1 && *store == "" {
 		return errors.New("-nodes > 1 requires -store (a postgres:// URL the nodes share)")
@@ -134,36 +144,30 @@ func run() error {
 		return err
 	}
 	defer srv.stop()
-	client := newClient(*conc, srv.endpoints()...)
 	ctx := context.Background()
 
 	fmt.Printf("# keyfort load: %d clients, %s per operation, GOMAXPROCS host cores %d\n", *conc, *dur, numCPU())
 	if *nodes > 1 {
 		fmt.Printf("# %d keyfort nodes on one PostgreSQL schema; each client's requests go to the nodes in turn; server CPU/req is summed over the nodes\n", *nodes)
 	}
-	start := time.Now()
-	seedKeys, err := seed(ctx, client, *nkeys, *conc)
+	svc, err := prepare(ctx, srv, *nkeys, *nsecrets, *conc)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("seeded %d keys and %d aliases in %s; server RSS %s\n", *nkeys, min(*nkeys, 1000), time.Since(start).Round(time.Millisecond), srv.rss())
-	smClient := newSMClient(*conc, srv.endpoints()...)
-	start = time.Now()
-	if err := seedSecrets(ctx, smClient, *nsecrets, *conc); err != nil {
-		return err
-	}
-	fmt.Printf("seeded %d secrets in %s; server RSS %s\n", *nsecrets, time.Since(start).Round(time.Millisecond), srv.rss())
-
-	key := seedKeys[0]
-	ct, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
-	if err != nil {
-		return fmt.Errorf("seed ciphertext: %w", err)
-	}
-	for i := range 10 {
-		_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key), Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("tag%d", i)), TagValue: aws.String("v")}}})
-		if err != nil {
-			return fmt.Errorf("seed tags: %w", err)
+	key := svc.key
+	var embedded *cluster // -beside-embedded: the embedded store's server
+	var embOps map[string]opFunc
+	if *beside {
+		if embedded, err = startCluster(*binary, "", 1); err != nil {
+			return err
 		}
+		defer embedded.stop()
+		fmt.Println("# -beside-embedded: the same seeding on a server on the embedded store")
+		esvc, err := prepare(ctx, embedded, *nkeys, *nsecrets, *conc)
+		if err != nil {
+			return err
+		}
+		embOps = esvc.ops
 	}
 
 	floor, err := startFloor()
@@ -189,52 +193,8 @@ func run() error {
 			_, err := procFloorClient.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
 			return err
 		},
-		"Encrypt": func(ctx context.Context, w, i int) error {
-			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
-			return err
-		},
-		"Decrypt": func(ctx context.Context, w, i int) error {
-			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
-			return err
-		},
-		"GenerateDataKey": func(ctx context.Context, w, i int) error {
-			_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256})
-			return err
-		},
-		"DescribeKey": func(ctx context.Context, w, i int) error {
-			_, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)])})
-			return err
-		},
-		"CreateKey": func(ctx context.Context, w, i int) error {
-			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{})
-			return err
-		},
-		"TagResource": func(ctx context.Context, w, i int) error {
-			_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)]),
-				Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(strconv.Itoa(i))}}})
-			return err
-		},
-		"ListResourceTags": func(ctx context.Context, w, i int) error {
-			_, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(key)})
-			return err
-		},
-		"ListKeys": func(ctx context.Context, w, i int) error {
-			_, err := client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(100)})
-			return err
-		},
-		"ListAliases": func(ctx context.Context, w, i int) error {
-			_, err := client.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(100)})
-			return err
-		},
 	}
-	for name, fn := range smOps(smClient, *nsecrets, *conc) {
-		ops[name] = fn
-	}
-	kops, err := keyTypeOps(ctx, client, key)
-	if err != nil {
-		return err
-	}
-	for name, fn := range kops {
+	for name, fn := range svc.ops {
 		ops[name] = fn
 	}
 	ops["FloorListSecrets"] = listWalk(procFloorSM, *conc)
@@ -275,6 +235,10 @@ func run() error {
 			if err := setFloorListPage(procFloor.addr, listPage.body); err != nil {
 				return err
 			}
+		}
+		if efn, ok := embOps[name]; ok {
+			r := measureRow(name+" (embedded)", embedded, *conc, *dur, efn)
+			results = append(results, r)
 		}
 		var measured meter = srv // whose CPU and RSS the row reports
 		if name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable" {
@@ -360,6 +324,14 @@ func run() error {
 			fmt.Printf("\n%sStrict (strict SigV4, an ABAC identity policy, the key policy): %.0f/s, %.0f%% of dev mode's %.0f/s; server CPU %d µs against %d µs per request (issue target: at least 85%%)\n",
 				op, strict.rps(), 100*strict.rps()/dev.rps(), dev.rps(), strict.cpuPerOp.Microseconds(), dev.cpuPerOp.Microseconds())
 		}
+	}
+	for _, r := range results {
+		emb := byName[r.name+" (embedded)"]
+		if emb == nil || emb.rps() == 0 || r.n == 0 {
+			continue
+		}
+		fmt.Printf("\n%s on the -store: %.0f/s, %.0f%% of the embedded store's %.0f/s in this run (issue 13's target for Encrypt, GetSecretValue, ListSecrets: at least 80%%); p50 %s against %s; server CPU %d µs against %d µs per request\n",
+			r.name, r.rps(), 100*r.rps()/emb.rps(), emb.rps(), fmtDur(r.p50), fmtDur(emb.p50), r.cpuPerOp.Microseconds(), emb.cpuPerOp.Microseconds())
 	}
 	fmt.Printf("\nserver RSS after the run: %s\n", srv.rss())
 	return nil
@@ -800,4 +772,107 @@ func freshSchema(dsn string) (string, func(), error) {
 		}
 	}
 	return u.String(), drop, nil
+}
+
+// opFunc is one operation of a row: worker w's i-th call.
+type opFunc = func(ctx context.Context, w, i int) error
+
+// prepared is a seeded server and the service operations run against it.
+type prepared struct {
+	key string // the first seeded key (Encrypt's, tags')
+	ops map[string]opFunc
+}
+
+// prepare seeds the servers of c (keys, aliases, secrets, a ciphertext and
+// tags) and returns the service operations on them.
+func prepare(ctx context.Context, srv *cluster, nkeys, nsecrets, conc int) (*prepared, error) {
+	client := newClient(conc, srv.endpoints()...)
+	start := time.Now()
+	seedKeys, err := seed(ctx, client, nkeys, conc)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("seeded %d keys and %d aliases in %s; server RSS %s\n", nkeys, min(nkeys, 1000), time.Since(start).Round(time.Millisecond), srv.rss())
+	smClient := newSMClient(conc, srv.endpoints()...)
+	start = time.Now()
+	if err := seedSecrets(ctx, smClient, nsecrets, conc); err != nil {
+		return nil, err
+	}
+	fmt.Printf("seeded %d secrets in %s; server RSS %s\n", nsecrets, time.Since(start).Round(time.Millisecond), srv.rss())
+
+	key := seedKeys[0]
+	ct, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+	if err != nil {
+		return nil, fmt.Errorf("seed ciphertext: %w", err)
+	}
+	for i := range 10 {
+		_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(key), Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("tag%d", i)), TagValue: aws.String("v")}}})
+		if err != nil {
+			return nil, fmt.Errorf("seed tags: %w", err)
+		}
+	}
+
+	ops := map[string]opFunc{
+		"Encrypt": func(ctx context.Context, w, i int) error {
+			_, err := client.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(key), Plaintext: make([]byte, 64)})
+			return err
+		},
+		"Decrypt": func(ctx context.Context, w, i int) error {
+			_, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
+			return err
+		},
+		"GenerateDataKey": func(ctx context.Context, w, i int) error {
+			_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(key), KeySpec: types.DataKeySpecAes256})
+			return err
+		},
+		"DescribeKey": func(ctx context.Context, w, i int) error {
+			_, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)])})
+			return err
+		},
+		"CreateKey": func(ctx context.Context, w, i int) error {
+			_, err := client.CreateKey(ctx, &kms.CreateKeyInput{})
+			return err
+		},
+		"TagResource": func(ctx context.Context, w, i int) error {
+			_, err := client.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(seedKeys[(w*7919+i)%len(seedKeys)]),
+				Tags: []types.Tag{{TagKey: aws.String(fmt.Sprintf("w%d", w)), TagValue: aws.String(strconv.Itoa(i))}}})
+			return err
+		},
+		"ListResourceTags": func(ctx context.Context, w, i int) error {
+			_, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(key)})
+			return err
+		},
+		"ListKeys": func(ctx context.Context, w, i int) error {
+			_, err := client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(100)})
+			return err
+		},
+		"ListAliases": func(ctx context.Context, w, i int) error {
+			_, err := client.ListAliases(ctx, &kms.ListAliasesInput{Limit: aws.Int32(100)})
+			return err
+		},
+	}
+	for name, fn := range smOps(smClient, nsecrets, conc) {
+		ops[name] = fn
+	}
+	kops, err := keyTypeOps(ctx, client, key)
+	if err != nil {
+		return nil, err
+	}
+	for name, fn := range kops {
+		ops[name] = fn
+	}
+	return &prepared{key: key, ops: ops}, nil
+}
+
+// measureRow runs fn as a row and reports the CPU and RSS of m.
+func measureRow(name string, m meter, conc int, d time.Duration, fn opFunc) result {
+	cpu0 := m.cpu()
+	self0 := procCPU("self")
+	r := measure(name, conc, d, fn)
+	if r.n > 0 {
+		r.client = (procCPU("self") - self0) / time.Duration(r.n)
+		r.cpuPerOp = (m.cpu() - cpu0) / time.Duration(r.n)
+		r.rss = m.rss()
+	}
+	return r
 }
