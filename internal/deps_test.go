@@ -45,6 +45,8 @@ func TestImportArrows(t *testing.T) {
 			"background jobs use only the storage contract: no service, no backend"},
 		{module + "/internal/recordcache", []string{"net/http", "database/sql", module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/storage/"},
 			"the read cache knows the storage contract only: the services give it their decoders"},
+		{module + "/internal/listindex", []string{"net/http", "database/sql", module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/storage/"},
+			"the list index knows the storage contract only: the services give it their decoders and orders"},
 		{module + "/internal/awserr", []string{module + "/"}, "awserr is a leaf"},
 		{module + "/internal/sensitive", []string{module + "/"}, "sensitive is a leaf"},
 		{module + "/internal/operation", []string{module + "/"}, "operation is a leaf"},

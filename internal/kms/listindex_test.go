@@ -17,6 +17,7 @@ import (
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/listindex"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
@@ -58,7 +59,7 @@ func newListEnv(t *testing.T) *listEnv {
 		svc:   New(Config{Store: store, Sealer: sealer, Now: clock}),
 		ref:   New(Config{Store: hiddenNotifier{store}, Sealer: sealer, Now: clock}),
 	}
-	if e.svc.lists == nil || e.ref.lists != nil {
+	if e.svc.keyList == nil || e.svc.aliasList == nil || e.ref.keyList != nil || e.ref.aliasList != nil {
 		t.Fatal("the SQLite store must give the service a list index, the hidden one must not")
 	}
 	for _, sc := range []storage.Scope{{Account: "111111111111", Region: "us-east-1"}, {Account: "111111111111", Region: "eu-west-1"}, {Account: "222222222222", Region: "us-east-1"}} {
@@ -213,7 +214,7 @@ func TestListIndexReloadsAfterManyChanges(t *testing.T) {
 	scope, _, _ := scopeOf(ctx)
 	now := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
 	err = e.store.Update(ctx, func(tx storage.Tx) error {
-		for i := range maxListDirty + 10 {
+		for i := range listindex.DefaultMaxDirty + 10 {
 			data, _ := json.Marshal(aliasMeta{Created: now, Updated: now.Add(time.Duration(i))})
 			if err := tx.Insert(ctx, &storage.Record{Kind: kindAlias, Scope: scope, ID: fmt.Sprintf("alias/bulk-%05d", i), Parent: target, Data: data}); err != nil {
 				return err
@@ -225,11 +226,8 @@ func TestListIndexReloadsAfterManyChanges(t *testing.T) {
 		return nil
 	})
 	mustOK(t, err, "bulk insert")
-	e.svc.lists.mu.Lock()
-	reload := e.svc.lists.lists[listKey{kindAlias, scope}].reload
-	e.svc.lists.mu.Unlock()
-	if !reload {
-		t.Fatalf("after %d changes the alias list is not marked for reload", maxListDirty+10)
+	if !e.svc.aliasList.Reloading(scope) {
+		t.Fatalf("after %d changes the alias list is not marked for reload", listindex.DefaultMaxDirty+10)
 	}
 	e.compareLists(t, map[int][]string{0: {target}})
 	// A few more changes after the reload go through the dirty set.

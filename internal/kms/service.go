@@ -26,6 +26,7 @@ import (
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 
+	"github.com/keyfort/keyfort/internal/listindex"
 	"github.com/keyfort/keyfort/internal/metrics"
 	"github.com/keyfort/keyfort/internal/recordcache"
 )
@@ -77,8 +78,11 @@ type Service struct {
 	log     *slog.Logger
 	cache   *keymaterial.Cache // what each key material opens to, by material id
 	reads   *recordcache.Cache // keys and aliases for the read paths
-	lists   *listIndex         // nil when the store has no change notifications
-	marker  markerCodec
+	// keyList and aliasList are the ListKeys and ListAliases indexes, nil
+	// when the store has no change notifications (listindex.go).
+	keyList   *listindex.Index[struct{}]
+	aliasList *listindex.Index[aliasListItem]
+	marker    markerCodec
 	// maxGrants is the most grants a key may have (AWS's quota,
 	// maxGrantsPerKey; lower in tests).
 	maxGrants int
@@ -118,7 +122,7 @@ func New(cfg Config) *Service {
 	}
 	s.cache = keymaterial.NewCache(n)
 	s.reads = recordcache.New(cfg.Store, 2048, cfg.Metrics, map[storage.Kind]string{kindKey: "kms_key", kindAlias: "kms_alias"})
-	s.lists = newListIndex(cfg.Store)
+	s.keyList, s.aliasList = newListIndexes(cfg.Store)
 	s.marker = markerCodec{key: cfg.Sealer.DeriveKey("keyfort/kms/marker/v1")}
 	s.tokenKey = cfg.Sealer.DeriveKey("keyfort/kms/grant-token/v1")
 	s.maxGrants = maxGrantsPerKey

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/listindex"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -54,13 +55,15 @@ func (s *Service) ListSecrets(ctx context.Context, in *smapi.ListSecretsInput) (
 	}
 
 	if s.lists != nil {
-		si, err := s.lists.ready(ctx, scope, sortBy)
+		out := &smapi.ListSecretsOutput{}
+		o := s.lists.order(sortBy)
+		indexed, err := s.lists.secrets.Read(ctx, scope, o, func(v listindex.View[*indexed]) {
+			listPage(out, v.Sorted(o), arnPrefix(scope), desc, after, limit, listID, deref(in.IncludePlannedDeletion), filters)
+		})
 		if err != nil {
-			return nil, err
+			return nil, wrap("list secrets", err)
 		}
-		if si != nil {
-			out := &smapi.ListSecretsOutput{}
-			si.page(out, sortBy, desc, after, limit, listID, deref(in.IncludePlannedDeletion), filters)
+		if indexed {
 			return out, nil
 		}
 	}

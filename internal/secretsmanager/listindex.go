@@ -1,65 +1,49 @@
 package secretsmanager
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/listindex"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
-// maxIndexed is the most secrets one account and region may have for
-// ListSecrets to keep them in memory; a larger scope is listed by reading
-// every secret on each page, as on a store without change notifications.
-const maxIndexed = 100_000
-
-// maxDirty is the most changed secrets a scope remembers between two pages;
-// past it the scope forgets them and is read again whole on the next page.
-const maxDirty = 4096
-
-// listIndex keeps, per account and region, what a SecretListEntry shows of
-// every secret (indexed: decoded once, when the secret is loaded or
-// changes) and the secrets sorted by each SortBy, so that a ListSecrets
-// page visits only the entries it needs and copies them without decoding
-// any JSON. It exists only when the store is a storage.ChangeNotifier
-// (SQLite, and PostgreSQL, which also hears other nodes' changes); on any
-// other store ListSecrets reads through.
-//
-// It cannot serve stale state: the store marks a secret dirty after every
-// commit that changes it and before that Update returns (another node's
-// commit: before the request's Sync returns; a lost notification, or more
-// than maxDirty changes, marks the scope for a reload), and a page first
-// re-reads the dirty secrets of its scope (refresh). Refreshes of a scope are
-// serialized, and each takes the dirty set before it reads, so a later
-// refresh never applies an older read than an earlier one. Cached entries
-// are never modified; a change replaces them.
-type listIndex struct {
-	store storage.Store
-
-	mu     sync.Mutex // guards scopes and every scopeIndex.dirty
-	scopes map[storage.Scope]*scopeIndex
+// secretIndex is the ListSecrets index (internal/listindex): per account
+// and region, what a SecretListEntry shows of every secret (indexed:
+// decoded once, when the secret is loaded or changes) and the secrets sorted
+// by each SortBy (built on the first page that asks for it), so that a
+// ListSecrets page visits only the entries it needs and copies them without
+// decoding any JSON. It exists only when the store is a
+// storage.ChangeNotifier (SQLite, and PostgreSQL, which also hears other
+// nodes' changes); on any other store ListSecrets reads through. Index
+// entries are never modified; a change replaces them.
+type secretIndex struct {
+	secrets *listindex.Index[*indexed]
+	orders  map[smapi.SortByType]*listindex.Order[*indexed]
 }
 
-// scopeIndex is the index of one account and region.
-type scopeIndex struct {
-	scope  storage.Scope
-	loaded atomic.Bool // metas holds every secret (set under mu)
-	tooBig atomic.Bool // over maxIndexed: list by reading through
+func newSecretIndex(store storage.Store) *secretIndex {
+	ix := listindex.New(listindex.Config[*indexed]{Store: store, Kind: kindSecret, Decode: newIndexed})
+	if ix == nil {
+		return nil
+	}
+	si := &secretIndex{secrets: ix, orders: make(map[smapi.SortByType]*listindex.Order[*indexed])}
+	for _, sortBy := range smapi.SortByType("").Values() {
+		si.orders[sortBy] = listindex.NewOrder(func(ix *indexed) string { return ix.key(sortBy) })
+	}
+	return si
+}
 
-	// dirty names the secrets changed since the last refresh; reload means
-	// that anything may have changed (both guarded by listIndex.mu).
-	dirty  map[string]struct{}
-	reload bool
-
-	mu     sync.RWMutex // guards metas and orders
-	metas  map[string]*indexed
-	orders map[smapi.SortByType][]indexEntry // each sorted by key ascending
+// order returns the order of sortBy (created-date for a value the model
+// does not know, as sortKey sorts it).
+func (si *secretIndex) order(sortBy smapi.SortByType) *listindex.Order[*indexed] {
+	if o, ok := si.orders[sortBy]; ok {
+		return o
+	}
+	return si.orders[smapi.SortByTypeCreatedDate]
 }
 
 // indexed is one secret in the index: its sort fields and what its
@@ -329,226 +313,23 @@ func (ix *indexed) key(sortBy smapi.SortByType) string {
 	return sortKey(&m, sortBy)
 }
 
-// indexEntry is a secret in one sort order.
-type indexEntry struct {
-	key string // sortKey of the secret for the order
-	ix  *indexed
-}
-
-func newListIndex(store storage.Store) *listIndex {
-	n, ok := store.(storage.ChangeNotifier)
-	if !ok {
-		return nil
-	}
-	li := &listIndex{store: store, scopes: make(map[storage.Scope]*scopeIndex)}
-	n.Subscribe(li.changed)
-	return li
-}
-
-// changed is the store's change notification.
-func (li *listIndex) changed(kind storage.Kind, scope storage.Scope, id string) {
-	if kind != kindSecret && kind != "" {
-		return
-	}
-	li.mu.Lock()
-	defer li.mu.Unlock()
-	if kind == "" { // anything may have changed: every scope is read again
-		for _, si := range li.scopes {
-			si.reload = true
-			clear(si.dirty)
-		}
-		return
-	}
-	if si := li.scopes[scope]; si != nil && !si.tooBig.Load() && !si.reload {
-		if len(si.dirty) >= maxDirty {
-			si.reload = true
-			clear(si.dirty)
-			return
-		}
-		si.dirty[id] = struct{}{}
-	}
-}
-
-// scopeFor returns the index of scope, registering it (so that changes are
-// recorded from now on) on first use.
-func (li *listIndex) scopeFor(scope storage.Scope) *scopeIndex {
-	li.mu.Lock()
-	defer li.mu.Unlock()
-	si := li.scopes[scope]
-	if si == nil {
-		si = &scopeIndex{scope: scope, dirty: make(map[string]struct{})}
-		li.scopes[scope] = si
-	}
-	return si
-}
-
-// ready brings the index of scope up to date and builds the sortBy order.
-// It returns nil (and no error) when the scope is too big to index.
-func (li *listIndex) ready(ctx context.Context, scope storage.Scope, sortBy smapi.SortByType) (*scopeIndex, error) {
-	si := li.scopeFor(scope)
-	if si.tooBig.Load() {
-		return nil, nil
-	}
-	li.mu.Lock()
-	clean := si.loaded.Load() && len(si.dirty) == 0 && !si.reload
-	li.mu.Unlock()
-	if clean {
-		si.mu.RLock()
-		_, built := si.orders[sortBy]
-		si.mu.RUnlock()
-		if built {
-			return si, nil
-		}
-	}
-
-	si.mu.Lock()
-	defer si.mu.Unlock()
-	li.mu.Lock()
-	dirty, reload := si.dirty, si.reload
-	si.dirty, si.reload = make(map[string]struct{}), false
-	li.mu.Unlock()
-	if !si.loaded.Load() || reload {
-		if err := li.load(ctx, si); err != nil {
-			return nil, err
-		}
-		if si.tooBig.Load() {
-			return nil, nil
-		}
-	} else if err := li.apply(ctx, si, dirty); err != nil {
-		return nil, err
-	}
-	if _, ok := si.orders[sortBy]; !ok {
-		si.orders[sortBy] = buildOrder(si.metas, sortBy)
-	}
-	return si, nil
-}
-
-// load reads every secret of the scope (si.mu held, dirty already taken).
-func (li *listIndex) load(ctx context.Context, si *scopeIndex) error {
-	metas := make(map[string]*indexed)
-	err := li.store.View(ctx, func(r storage.Reader) error {
-		clear(metas)
-		after := ""
-		for range maxIndexed/1000 + 2 { // bounded: stops past maxIndexed
-			page, err := r.List(ctx, kindSecret, si.scope, storage.ListOptions{After: after, Limit: 1000})
-			if err != nil {
-				return wrap("list secrets", err)
-			}
-			for _, rec := range page {
-				ix, err := newIndexed(si.scope, rec)
-				if err != nil {
-					return err
-				}
-				metas[rec.ID] = ix
-			}
-			if len(page) < 1000 || len(metas) > maxIndexed {
-				return nil
-			}
-			after = page[len(page)-1].ID
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(metas) > maxIndexed {
-		si.tooBig.Store(true)
-		return nil
-	}
-	si.metas = metas
-	si.orders = make(map[smapi.SortByType][]indexEntry)
-	si.loaded.Store(true)
-	return nil
-}
-
-// apply re-reads the dirty secrets (si.mu held). On an error the secrets not
-// yet re-read are marked dirty again.
-func (li *listIndex) apply(ctx context.Context, si *scopeIndex, dirty map[string]struct{}) error {
-	for name := range dirty {
-		var ix *indexed
-		rec, err := li.store.Get(ctx, kindSecret, si.scope, name)
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-		case err != nil:
-			li.redirty(si, dirty)
-			return wrap("get secret", err)
-		default:
-			if ix, err = newIndexed(si.scope, rec); err != nil {
-				li.redirty(si, dirty)
-				return err
-			}
-		}
-		si.replace(name, ix)
-		delete(dirty, name)
-	}
-	return nil
-}
-
-func (li *listIndex) redirty(si *scopeIndex, names map[string]struct{}) {
-	li.mu.Lock()
-	for n := range names {
-		si.dirty[n] = struct{}{}
-	}
-	li.mu.Unlock()
-}
-
-// replace puts ix (nil: the secret is gone) in place of name's old entry in
-// every built order (si.mu held).
-func (si *scopeIndex) replace(name string, ix *indexed) {
-	old := si.metas[name]
-	for sortBy, order := range si.orders {
-		if old != nil {
-			k := old.key(sortBy)
-			if i := sort.Search(len(order), func(i int) bool { return order[i].key >= k }); i < len(order) && order[i].key == k {
-				order = append(order[:i], order[i+1:]...)
-			}
-		}
-		if ix != nil {
-			k := ix.key(sortBy)
-			i := sort.Search(len(order), func(i int) bool { return order[i].key >= k })
-			order = append(order, indexEntry{})
-			copy(order[i+1:], order[i:])
-			order[i] = indexEntry{key: k, ix: ix}
-		}
-		si.orders[sortBy] = order
-	}
-	if ix == nil {
-		delete(si.metas, name)
-	} else {
-		si.metas[name] = ix
-	}
-}
-
-func buildOrder(metas map[string]*indexed, sortBy smapi.SortByType) []indexEntry {
-	order := make([]indexEntry, 0, len(metas))
-	for _, ix := range metas {
-		order = append(order, indexEntry{key: ix.key(sortBy), ix: ix})
-	}
-	sort.Slice(order, func(i, j int) bool { return order[i].key < order[j].key })
-	return order
-}
-
-// page fills out with up to limit secrets of the sortBy order after the
-// position after ("" for the first page), in the given direction, that
+// listPage fills out with up to limit secrets of order (one SortBy's, read
+// from the index while it is locked) after the position after ("" for the first page), in the given direction, that
 // match filters, leaving out the secrets scheduled for deletion unless
 // includeDeleted; it sets out.NextToken when more follow. It visits only as
 // far as the page needs.
-func (si *scopeIndex) page(out *smapi.ListSecretsOutput, sortBy smapi.SortByType, desc bool, after string, limit int, listID string,
+func listPage(out *smapi.ListSecretsOutput, order []listindex.Ranked[*indexed], prefix string, desc bool, after string, limit int, listID string,
 	includeDeleted bool, filters []listFilter) {
-	si.mu.RLock()
-	defer si.mu.RUnlock()
-	order := si.orders[sortBy]
 	n := len(order)
-	prefix := arnPrefix(si.scope)
 	buf := &entryBuf{times: make([]time.Time, 0, 2*min(limit, n)+8), strs: make([]string, 0, min(limit, n))}
 	out.SecretList = make([]smapi.SecretListEntry, 0, min(limit, n))
 	lastKey := ""
-	visit := func(e indexEntry) bool {
-		if e.ix.deleted && !includeDeleted {
+	visit := func(e listindex.Ranked[*indexed]) bool {
+		if e.Entry.deleted && !includeDeleted {
 			return true
 		}
 		if len(filters) > 0 {
-			if m := e.ix.filterView(); !matchAll(&m, filters) {
+			if m := e.Entry.filterView(); !matchAll(&m, filters) {
 				return true
 			}
 		}
@@ -556,14 +337,14 @@ func (si *scopeIndex) page(out *smapi.ListSecretsOutput, sortBy smapi.SortByType
 			out.NextToken = ptr(encodeToken(listID, lastKey))
 			return false
 		}
-		out.SecretList = append(out.SecretList, e.ix.entry(prefix, buf))
-		lastKey = e.key
+		out.SecretList = append(out.SecretList, e.Entry.entry(prefix, buf))
+		lastKey = e.Key
 		return true
 	}
 	if desc {
 		i := n - 1
 		if after != "" {
-			i = sort.Search(n, func(i int) bool { return order[i].key >= after }) - 1
+			i = sort.Search(n, func(i int) bool { return order[i].Key >= after }) - 1
 		}
 		for ; i >= 0 && visit(order[i]); i-- {
 		}
@@ -571,7 +352,7 @@ func (si *scopeIndex) page(out *smapi.ListSecretsOutput, sortBy smapi.SortByType
 	}
 	i := 0
 	if after != "" {
-		i = sort.Search(n, func(i int) bool { return order[i].key > after })
+		i = sort.Search(n, func(i int) bool { return order[i].Key > after })
 	}
 	for ; i < n && visit(order[i]); i++ {
 	}

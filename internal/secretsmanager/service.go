@@ -219,7 +219,7 @@ type Service struct {
 
 	// lists is the in-memory ListSecrets index (nil on a store without
 	// change notifications).
-	lists *listIndex
+	lists *secretIndex
 	// reads caches secret and version records for the read path (nil on
 	// a store without change notifications).
 	reads *recordcache.Cache
@@ -237,7 +237,7 @@ func New(cfg Config) *Service {
 		now:   cfg.Now,
 		rand:  cfg.Rand,
 		log:   cfg.Logger,
-		lists: newListIndex(cfg.Store),
+		lists: newSecretIndex(cfg.Store),
 
 		rotator:       cfg.Rotation,
 		rotationLease: cfg.RotationLease,
