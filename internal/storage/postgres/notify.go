@@ -29,8 +29,9 @@ import (
 // the embedded store does) and ignores the echo.
 //
 // Sync is the barrier that makes the caches exact: it sends a NOTIFY of its
-// own (a "barrier") and returns when that notification comes back on the
-// listening connection. PostgreSQL appends the notifications of a
+// own (a "barrier", on a channel only this store listens to, so that other
+// nodes do not pay for it) and returns when that notification comes back on
+// the listening connection. PostgreSQL appends the notifications of a
 // committing transaction to one queue before the commit is acknowledged,
 // and a listener reads that queue in order, never past an entry of a
 // transaction still in progress. So every change whose Update returned
@@ -93,6 +94,10 @@ func newNotifier(pool *pgxpool.Pool, channel string, logger *slog.Logger) *notif
 	return &notifier{pool: pool, channel: channel, node: hex.EncodeToString(b), logger: logger,
 		waiting: make(map[string]*barrier)}
 }
+
+// barrierChannel is the channel of this store's barriers (63 bytes at
+// most: PostgreSQL's limit on a name).
+func (n *notifier) barrierChannel() string { return n.channel + "_" + n.node }
 
 // subscribe registers fn and starts listening (once).
 func (n *notifier) subscribe(fn func(kind storage.Kind, scope storage.Scope, id string)) {
@@ -168,7 +173,10 @@ func (n *notifier) listenOnce(ctx context.Context) error {
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{n.channel}.Sanitize()); err != nil {
+	// The store's channel, and this store's own for its barriers: other
+	// nodes do not hear them, yet they are queued in the one queue of every
+	// notification, behind every change committed before them.
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{n.channel}.Sanitize()+"; LISTEN "+pgx.Identifier{n.barrierChannel()}.Sanitize()); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	// Whatever changed while nobody listened is unknown: every subscriber
@@ -261,7 +269,7 @@ func (n *notifier) send(ctx context.Context) {
 		n.mu.Unlock()
 		// Simple protocol, one implicit transaction: the barrier carries no
 		// data, so its commit need not wait for the disk.
-		_, err := n.pool.Exec(ctx, "SET LOCAL synchronous_commit = off; SELECT pg_notify('"+n.channel+"', 'b "+tok+"')")
+		_, err := n.pool.Exec(ctx, "SET LOCAL synchronous_commit = off; SELECT pg_notify('"+n.barrierChannel()+"', 'b "+tok+"')")
 		if err == nil {
 			// One barrier in flight at a time: the calls that arrive
 			// meanwhile share the next one.
