@@ -210,23 +210,15 @@ const copyPage = 500
 func copyStore(ctx context.Context, src, dst storage.Store, dstName string, progress func(int64, int64)) (MigrateSummary, error) {
 	var sum MigrateSummary
 	err := src.View(ctx, func(r storage.Reader) error {
-		ex, ok := r.(storage.Exporter)
-		if !ok {
-			return fmt.Errorf("the source store (%T) cannot be read whole", r)
+		ex, kinds, events, err := contents(ctx, r, "source")
+		if err != nil {
+			return err
 		}
 		s, err := summarize(ctx, r)
 		if err != nil {
 			return fmt.Errorf("the source: %w", err)
 		}
 		sum = MigrateSummary{Keys: s.Keys, Secrets: s.Secrets, RootKeyID: s.RootKeyID}
-		kinds, err := ex.Kinds(ctx)
-		if err != nil {
-			return err
-		}
-		events, err := ex.CountEvents(ctx)
-		if err != nil {
-			return err
-		}
 		total := int64(events)
 		for _, k := range kinds {
 			total += int64(k.Records)
@@ -289,15 +281,7 @@ func copyStore(ctx context.Context, src, dst storage.Store, dstName string, prog
 			}
 			// The snapshot cannot change; what was written must be what
 			// it held.
-			dex, ok := tx.(storage.Exporter)
-			if !ok {
-				return fmt.Errorf("the destination store (%T) cannot be counted", tx)
-			}
-			got, err := dex.Kinds(ctx)
-			if err != nil {
-				return err
-			}
-			gotEvents, err := dex.CountEvents(ctx)
+			_, got, gotEvents, err := contents(ctx, tx, "destination")
 			if err != nil {
 				return err
 			}
@@ -313,15 +297,7 @@ func copyStore(ctx context.Context, src, dst storage.Store, dstName string, prog
 // mustHoldNothing refuses a destination that holds a record or an event.
 func mustHoldNothing(ctx context.Context, dst storage.Store, name string) error {
 	return dst.View(ctx, func(r storage.Reader) error {
-		ex, ok := r.(storage.Exporter)
-		if !ok {
-			return fmt.Errorf("the destination store (%T) cannot be read whole", r)
-		}
-		kinds, err := ex.Kinds(ctx)
-		if err != nil {
-			return err
-		}
-		events, err := ex.CountEvents(ctx)
+		_, kinds, events, err := contents(ctx, r, "destination")
 		if err != nil {
 			return err
 		}
@@ -334,6 +310,25 @@ func mustHoldNothing(ctx context.Context, dst storage.Store, name string) error 
 		}
 		return nil
 	})
+}
+
+// contents returns r as a storage.Exporter, the kinds it holds (with their
+// counts) and its number of audit events; which ("source", "destination")
+// names the store in errors.
+func contents(ctx context.Context, r storage.Reader, which string) (storage.Exporter, []storage.KindCount, int, error) {
+	ex, ok := r.(storage.Exporter)
+	if !ok {
+		return nil, nil, 0, fmt.Errorf("the %s store (%T) cannot be read whole", which, r)
+	}
+	kinds, err := ex.Kinds(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	events, err := ex.CountEvents(ctx)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return ex, kinds, events, nil
 }
 
 // closeStore closes s, reporting its error in *err if there is none yet.
