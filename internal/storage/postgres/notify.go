@@ -69,11 +69,16 @@ type notifier struct {
 	waiting   map[string]*barrier // sent barriers by token, until they come back
 	stop      context.CancelFunc
 	stopped   chan struct{}
+	// kick ends the current listening connection, so that a new one
+	// starts over (a barrier that does not come back on a connection that
+	// seems alive).
+	kick context.CancelFunc
 }
 
 // barrier is one round of Sync calls.
 type barrier struct {
-	done chan struct{}
+	done    chan struct{}
+	waiters int // Sync calls still waiting on it (guarded by notifier.mu)
 }
 
 // channelName derives the notification channel from the database and the
@@ -150,6 +155,9 @@ func (n *notifier) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := n.listenOnce(ctx)
 		n.mu.Lock()
+		if n.listening {
+			backoff = 50 * time.Millisecond // it had listened: a new loss
+		}
 		n.listening = false
 		n.mu.Unlock()
 		if ctx.Err() != nil {
@@ -168,6 +176,11 @@ func (n *notifier) listen(ctx context.Context) {
 }
 
 func (n *notifier) listenOnce(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.mu.Lock()
+	n.kick = cancel
+	n.mu.Unlock()
 	conn, err := pgx.ConnectConfig(ctx, n.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -238,6 +251,7 @@ func (n *notifier) sync(ctx context.Context) error {
 		b = &barrier{done: make(chan struct{})}
 		n.next = b
 	}
+	b.waiters++
 	if !n.sending {
 		n.sending = true
 		go n.send(context.WithoutCancel(ctx))
@@ -247,13 +261,21 @@ func (n *notifier) sync(ctx context.Context) error {
 	case <-b.done:
 		return nil
 	case <-ctx.Done():
+		n.mu.Lock()
+		b.waiters--
+		n.mu.Unlock()
 		return fmt.Errorf("postgres: sync: %w", ctx.Err())
 	}
 }
 
+// echoTimeout is how long a sent barrier may take to come back on a
+// listening connection before that connection is taken for dead.
+const echoTimeout = 5 * time.Second
+
 // send sends the barriers that Sync calls wait for, one at a time, until
 // none is wanted.
 func (n *notifier) send(ctx context.Context) {
+	failures := 0
 	for {
 		n.mu.Lock()
 		b := n.next
@@ -271,28 +293,43 @@ func (n *notifier) send(ctx context.Context) {
 		// data, so its commit need not wait for the disk.
 		_, err := n.pool.Exec(ctx, "SET LOCAL synchronous_commit = off; SELECT pg_notify('"+n.barrierChannel()+"', 'b "+tok+"')")
 		if err == nil {
+			failures = 0
 			// One barrier in flight at a time: the calls that arrive
 			// meanwhile share the next one.
-			t := time.NewTimer(time.Second)
+			t := time.NewTimer(echoTimeout)
 			select {
 			case <-b.done:
 			case <-t.C:
+				n.mu.Lock()
+				kick, listening := n.kick, n.listening
+				n.mu.Unlock()
+				if listening && kick != nil {
+					n.logger.Warn("postgres: a sync barrier did not come back; listening anew", "after", echoTimeout)
+					kick() // the new connection starts over and releases b
+				}
 			}
 			t.Stop()
-		} else {
-			n.logger.Warn("postgres: sync barrier not sent; retrying", "err", err)
-			n.mu.Lock()
-			delete(n.waiting, tok)
-			if n.next == nil {
-				n.next = b
-			} else {
-				// Merge: b's callers wait on the next barrier's round.
-				nb := n.next
-				go func() { <-nb.done; close(b.done) }()
-			}
-			n.mu.Unlock()
-			time.Sleep(50 * time.Millisecond)
+			continue
 		}
+		failures++
+		if failures == 1 || failures%100 == 0 {
+			n.logger.Warn("postgres: sync barrier not sent; retrying while requests wait", "err", err, "failures", failures)
+		}
+		n.mu.Lock()
+		delete(n.waiting, tok)
+		switch {
+		case b.waiters == 0:
+			close(b.done) // nobody waits any more
+		case n.next == nil:
+			n.next = b
+		default:
+			// Merge: b's callers wait on the next barrier's round.
+			nb := n.next
+			nb.waiters += b.waiters
+			go func() { <-nb.done; close(b.done) }()
+		}
+		n.mu.Unlock()
+		time.Sleep(min(time.Duration(failures)*50*time.Millisecond, time.Second))
 	}
 }
 
