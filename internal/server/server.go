@@ -109,11 +109,6 @@ func NewService(f operation.Facts, ops []operation.Operation, errs map[string]op
 	}
 }
 
-// syncTimeout bounds Config.Sync: a store that cannot confirm it has heard
-// every other node's changes (e.g. while it reconnects) fails the request
-// rather than hang it.
-const syncTimeout = 10 * time.Second
-
 // Config configures a Server.
 type Config struct {
 	// Services are the services to serve (KMS, Secrets Manager).
@@ -138,7 +133,7 @@ type Config struct {
 	// validated): it returns once every change committed by any node before
 	// the call is visible to this node's caches (storage.ChangeNotifier), so
 	// that the request sees every write answered before it began. Its error
-	// fails the request as an internal error.
+	// fails the request as an internal error; it must bound its own wait.
 	Sync func(ctx context.Context) error
 	// Ready reports whether the server is ready for traffic (GET /ready:
 	// the store answers and the background jobs run). Nil means Health.
@@ -615,10 +610,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 		return s.finish(ctx, w, c)
 	}
 	if s.sync != nil {
-		sctx, cancel := context.WithTimeout(ctx, syncTimeout)
-		err := s.sync(sctx)
-		cancel()
-		if err != nil {
+		if err := s.sync(ctx); err != nil {
 			s.fail(ctx, c, fmt.Errorf("server: sync with the store: %w", err))
 			return s.finish(ctx, w, c)
 		}

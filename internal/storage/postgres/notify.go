@@ -243,7 +243,7 @@ func (n *notifier) received(p string) {
 }
 
 // sync implements [storage.ChangeNotifier.Sync].
-func (n *notifier) sync(ctx context.Context) error {
+func (n *notifier) sync(ctx context.Context) (err error) {
 	n.start()
 	n.mu.Lock()
 	b := n.next
@@ -257,16 +257,26 @@ func (n *notifier) sync(ctx context.Context) error {
 		go n.send(context.WithoutCancel(ctx))
 	}
 	n.mu.Unlock()
+	t := time.NewTimer(syncTimeout)
+	defer t.Stop()
 	select {
 	case <-b.done:
 		return nil
 	case <-ctx.Done():
-		n.mu.Lock()
-		b.waiters--
-		n.mu.Unlock()
-		return fmt.Errorf("postgres: sync: %w", ctx.Err())
+		err = ctx.Err()
+	case <-t.C:
+		err = fmt.Errorf("not in step with the store's changes after %s (is the listening connection down?)", syncTimeout)
 	}
+	n.mu.Lock()
+	b.waiters--
+	n.mu.Unlock()
+	return fmt.Errorf("postgres: sync: %w", err)
 }
+
+// syncTimeout bounds a Sync: a store that cannot confirm it has heard every
+// other node's changes (e.g. while it listens anew) fails the request rather
+// than hang it.
+const syncTimeout = 10 * time.Second
 
 // echoTimeout is how long a sent barrier may take to come back on a
 // listening connection before that connection is taken for dead.
