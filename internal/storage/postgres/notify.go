@@ -314,7 +314,7 @@ func (n *notifier) send(ctx context.Context) {
 				kick, listening := n.kick, n.listening
 				n.mu.Unlock()
 				if listening && kick != nil {
-					n.logger.Warn("postgres: a sync barrier did not come back; listening anew", "after", echoTimeout)
+					n.logger.Warn("postgres: a sync barrier did not come back; listening anew (a pooler in transaction mode, such as PgBouncer's, does not deliver notifications: give Keyfort a direct or session-pooled connection)", "after", echoTimeout)
 					kick() // the new connection starts over and releases b
 				}
 			}
