@@ -16,6 +16,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
 )
 
@@ -29,10 +30,19 @@ func TestNodesReadEachOthersWrites(t *testing.T) {
 	if dsn == "" {
 		t.Skip("KEYFORT_TEST_POSTGRES is not set")
 	}
+	t.Run("caches", func(t *testing.T) { testNodesReadEachOthersWrites(t, dsn) })
+	// --store-read-through (for a pooler that does not deliver
+	// notifications): no caches, no Sync, every request reads the store.
+	t.Run("read-through", func(t *testing.T) {
+		testNodesReadEachOthersWrites(t, dsn, keyfortest.WithConfig(func(c *config.Config) { c.StoreReadThrough = true }))
+	})
+}
+
+func testNodesReadEachOthersWrites(t *testing.T, dsn string, opts ...keyfortest.Option) {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
-	a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))
-	b := keyfortest.Start(t, keyfortest.WithNodeOf(a), keyfortest.WithRootKey(key))
+	a := keyfortest.Start(t, append([]keyfortest.Option{keyfortest.WithStore(dsn), keyfortest.WithRootKey(key)}, opts...)...)
+	b := keyfortest.Start(t, append([]keyfortest.Option{keyfortest.WithNodeOf(a), keyfortest.WithRootKey(key)}, opts...)...)
 	nodes := []*keyfortest.Server{a, b}
 
 	var wg sync.WaitGroup

@@ -391,7 +391,7 @@ func rootKeySource(cfg config.Config, envKey string) string {
 
 func openStore(ctx context.Context, cfg config.Config, schema string, log *slog.Logger, reg *metrics.Registry) (storage.Store, error) {
 	if cfg.IsPostgres() {
-		return openPostgres(ctx, cfg.Store, schema, log)
+		return openPostgres(ctx, cfg.Store, schema, cfg.StoreReadThrough, log)
 	}
 	s, err := sqlite.Open(ctx, cfg.SQLitePath(), sqlite.Options{Logger: log.With("store", "sqlite"), Metrics: reg})
 	if err != nil {

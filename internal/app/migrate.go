@@ -115,7 +115,7 @@ func migrateToPostgres(ctx context.Context, cfg config.Config, dsn string, log *
 	if err != nil {
 		return sum, fmt.Errorf("app: migrate: catch up the audit trail: %w", err)
 	}
-	dst, err := openPostgres(ctx, dsn, "", log)
+	dst, err := openPostgres(ctx, dsn, "", false, log)
 	if err != nil {
 		return sum, fmt.Errorf("app: migrate: %w", err)
 	}
@@ -166,7 +166,7 @@ func migrateToEmbedded(ctx context.Context, cfg config.Config, dsn string, log *
 	if err := mustBeEmpty("migrate", cfg.DataDir, "the data directory"); err != nil {
 		return sum, err
 	}
-	src, err := openPostgres(ctx, dsn, "", log)
+	src, err := openPostgres(ctx, dsn, "", false, log)
 	if err != nil {
 		return sum, fmt.Errorf("app: migrate: %w", err)
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	// Store is empty for the embedded SQLite store at <DataDir>/keyfort.db,
 	// or a postgres:// or postgresql:// URL.
 	Store string
+	// StoreReadThrough keeps no caches on a PostgreSQL store: every request
+	// reads it, and the nodes need no LISTEN/NOTIFY (for a pooler in
+	// transaction mode, which does not deliver notifications).
+	StoreReadThrough bool
 	// Auth is the authentication mode: "dev" (any well-formed SigV4
 	// header; the access key picks the account) or "strict" (signatures
 	// verified against Credentials).
@@ -225,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errorf("data", "must not be empty")
+	}
+	if c.StoreReadThrough && !c.IsPostgres() {
+		return errorf("store-read-through", "applies only to a postgres:// store (the embedded store's caches are always exact)")
 	}
 	if c.Store != "" {
 		if !c.IsPostgres() {
@@ -400,6 +407,7 @@ func settings() []setting {
 		{"listen", "KEYFORT_LISTEN", "address to listen on (host:port)", str(func(c *Config) *string { return &c.Listen })},
 		{"data", "KEYFORT_DATA", "data directory", str(func(c *Config) *string { return &c.DataDir })},
 		{"store", "KEYFORT_STORE", "empty for embedded SQLite, or a postgres:// URL", str(func(c *Config) *string { return &c.Store })},
+		{"store-read-through", "KEYFORT_STORE_READ_THROUGH", "on PostgreSQL, keep no caches and read the store on every request (for a pooler in transaction mode, such as PgBouncer's, which does not deliver LISTEN/NOTIFY)", boolean(func(c *Config) *bool { return &c.StoreReadThrough })},
 		{"auth", "KEYFORT_AUTH", "authentication mode: dev or strict", str(func(c *Config) *string { return &c.Auth })},
 		{"credentials", "KEYFORT_CREDENTIALS", "credentials file of strict auth (principals, access keys, policies; reloaded on SIGHUP)", str(func(c *Config) *string { return &c.Credentials })},
 		{"seed", "KEYFORT_SEED", "seed file: keys and secrets with fixed ids, made at every start when missing (README \"Fixtures\")", str(func(c *Config) *string { return &c.Seed })},

@@ -134,6 +134,8 @@ func TestValidate(t *testing.T) {
 		{"public with insecure", func(c *Config) { c.Listen = "0.0.0.0:4599"; c.InsecureDevAuth = true }, ""},
 		{"empty data", func(c *Config) { c.DataDir = "" }, "config: data: must not be empty"},
 		{"mysql store", func(c *Config) { c.Store = "mysql://x" }, "config: store:"},
+		{"read-through on postgres", func(c *Config) { c.Store = "postgres://u@h/db"; c.StoreReadThrough = true }, ""},
+		{"read-through on the embedded store", func(c *Config) { c.StoreReadThrough = true }, "config: store-read-through: applies only to a postgres:// store"},
 		{"strict auth", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml" }, ""},
 		{"strict auth on any address", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml"; c.Listen = "0.0.0.0:4599" }, ""},
 		{"strict auth on all interfaces", func(c *Config) { c.Auth = "strict"; c.Credentials = "creds.yaml"; c.Listen = ":4599" }, ""},

@@ -106,10 +106,15 @@ func (n *notifier) barrierChannel() string { return n.channel + "_" + n.node }
 
 // subscribe registers fn and starts listening (once).
 func (n *notifier) subscribe(fn func(kind storage.Kind, scope storage.Scope, id string)) {
+	n.add(fn)
+	n.start()
+}
+
+// add registers fn for this Store's own commits.
+func (n *notifier) add(fn func(kind storage.Kind, scope storage.Scope, id string)) {
 	n.subMu.Lock()
 	n.subs = append(n.subs[:len(n.subs):len(n.subs)], fn)
 	n.subMu.Unlock()
-	n.start()
 }
 
 func (n *notifier) start() {

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/storage/postgres"
 )
 
 // heard collects what one store's subscriber hears; kind "" is kept as "*".
@@ -170,12 +171,17 @@ func TestListenerLostStartsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	// Every session LISTENing on this schema's channel: b's (a never
-	// subscribed or synced, so it does not listen).
+	// The session LISTENing on this schema's channel and its own: b's (a
+	// never subscribed or synced, so it does not listen). Only it: other
+	// tests' stores share the database.
+	channel, err := postgres.ChannelName(ctx, b.Pool())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var killed int
 	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'LISTEN "keyfort_%' AND state = 'idle' AND pid <> pg_backend_pid()
-		AND backend_start > now() - interval '1 minute'`).Scan(&killed)
+		WHERE datname = current_database() AND query LIKE $1 AND state = 'idle' AND pid <> pg_backend_pid()`,
+		`LISTEN "`+channel+`"; LISTEN "`+channel+`_%`).Scan(&killed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,5 +221,43 @@ func TestLargeChangeStartsOver(t *testing.T) {
 	}
 	if got := hb.take(true); len(got) != 1 || got[0] != "*" {
 		t.Errorf("after a transaction of 40 long ids, b heard %d calls (%.80v); want one start over", len(got), got)
+	}
+}
+
+// TestNoNotify: a store opened with NoNotify says so, sends no
+// notifications (a listening store hears none of its writes) and refuses to
+// Sync, since it cannot vouch for other nodes' writes.
+func TestNoNotify(t *testing.T) {
+	schema := newSchema(t)
+	quiet, err := postgres.Open(t.Context(), dsn(t), postgres.Options{Schema: schema, NoNotify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { quiet.Close() })
+	if quiet.Notifies() {
+		t.Fatal("Notifies() = true with NoNotify")
+	}
+	listener := openStore(t, schema)
+	if !listener.Notifies() {
+		t.Fatal("Notifies() = false on PostgreSQL without NoNotify")
+	}
+	var h heard
+	listener.Subscribe(h.fn)
+	if err := listener.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.take(true)
+	put(t, quiet, "unheard")
+	if err := listener.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.take(false); len(got) != 0 {
+		t.Errorf("a listening store heard %v from a NoNotify store", got)
+	}
+	if _, err := listener.Get(t.Context(), "k", scope, "unheard"); err != nil {
+		t.Errorf("the NoNotify store's write is not in the store: %v", err)
+	}
+	if err := quiet.Sync(t.Context()); err == nil {
+		t.Error("Sync on a NoNotify store = nil, want an error")
 	}
 }

@@ -49,6 +49,7 @@ const (
 // SQLSTATE codes the store acts on.
 const (
 	codeUniqueViolation      = "23505"
+	codeFeatureNotSupported  = "0A000"
 	codeSerializationFailure = "40001"
 	codeDeadlockDetected     = "40P01"
 	codeDuplicateSchema      = "42P06"
@@ -64,6 +65,11 @@ type Options struct {
 	// Schema, if not empty, is created if missing and used as the
 	// search_path of every connection, so the tables live there.
 	Schema string
+	// NoNotify sends no change notifications: for a connection that does
+	// not deliver them (a pooler in transaction mode). The store is then
+	// one to read through (Notifies reports false). A database without
+	// LISTEN is found at Open and treated the same way.
+	NoNotify bool
 }
 
 // Store is a [storage.Store] backed by a PostgreSQL database. It is safe for
@@ -73,6 +79,7 @@ type Store struct {
 	logger *slog.Logger
 	closed atomic.Bool
 	notes  *notifier
+	notify bool // changes are notified (see Notifies)
 }
 
 var (
@@ -125,6 +132,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
 	s.notes = newNotifier(s.pool, channel, s.logger)
+	s.notify = !opts.NoNotify
+	if s.notify {
+		if _, err := s.pool.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()+"; UNLISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != codeFeatureNotSupported {
+				s.pool.Close()
+				return nil, fmt.Errorf("postgres: open: listen: %w", err)
+			}
+			s.logger.Warn("postgres: the database has no LISTEN/NOTIFY: every request reads the store (no caches)", "err", err)
+			s.notify = false
+		}
+	}
 	return s, nil
 }
 
@@ -214,7 +233,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) ([
 	if err := fn(wtx); err != nil {
 		return nil, err
 	}
-	if len(wtx.changed) > 0 {
+	if len(wtx.changed) > 0 && s.notify {
 		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.notes.channel, s.notes.payload(wtx.changed)); err != nil {
 			return nil, s.mapErr(opErr(ctx, "notify", err))
 		}
@@ -225,11 +244,21 @@ func (s *Store) updateOnce(ctx context.Context, fn func(tx storage.Tx) error) ([
 	return wtx.changed, nil
 }
 
+// Notifies reports whether the store notifies changes: false with
+// Options.NoNotify or on a database without LISTEN, where Subscribe hears
+// only this Store's own commits and Sync cannot vouch for other nodes', so
+// the store must be used as one without notifications (read through).
+func (s *Store) Notifies() bool { return s.notify }
+
 // Subscribe implements [storage.ChangeNotifier]: fn hears every change
 // committed by any node on this database and schema (this Store's own at
 // commit, the other nodes' through LISTEN), and kind "" after the listening
 // connection was lost.
 func (s *Store) Subscribe(fn func(kind storage.Kind, scope storage.Scope, id string)) {
+	if !s.notify {
+		s.notes.add(fn) // this Store's own commits only
+		return
+	}
 	s.notes.subscribe(fn)
 }
 
@@ -238,6 +267,9 @@ func (s *Store) Subscribe(fn func(kind storage.Kind, scope storage.Scope, id str
 func (s *Store) Sync(ctx context.Context) error {
 	if s.closed.Load() {
 		return storage.ErrClosed
+	}
+	if !s.notify {
+		return errors.New("postgres: sync: this store does not notify changes (see Notifies)")
 	}
 	return s.notes.sync(ctx)
 }
