@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
@@ -119,7 +117,7 @@ func checkKMSRound(t *testing.T, wr, rd *kms.Client, w, round int) bool {
 		return false
 	}
 	_, err = rd.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
-	if !isAPIError(err, "DisabledException") {
+	if errCode(err) != "DisabledException" {
 		t.Errorf("worker %d round %d: Encrypt on the other node after DisableKey = %v, want DisabledException (stale key)", w, round, err)
 		return false
 	}
@@ -168,16 +166,9 @@ func checkSMRound(t *testing.T, wr, rd *secretsmanager.Client, w, round int) boo
 		return false
 	}
 	_, err = rd.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
-	if !isAPIError(err, "ResourceNotFoundException") {
+	if errCode(err) != "ResourceNotFoundException" {
 		t.Errorf("worker %d round %d: GetSecretValue on the other node after a forced delete = %v, want ResourceNotFoundException", w, round, err)
 		return false
 	}
 	return true
-}
-
-// isAPIError reports whether err is an AWS API error with code (safe to
-// call from any goroutine, unlike wantAPIError).
-func isAPIError(err error, code string) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == code
 }

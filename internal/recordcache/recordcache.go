@@ -137,10 +137,16 @@ func (c *Cache) read(ctx context.Context, k key) (*entry, error) {
 	return e, nil
 }
 
+// holds reports whether the cache keeps records of kind.
+func (c *Cache) holds(kind storage.Kind) bool {
+	_, ok := c.kinds[kind]
+	return ok && c.on
+}
+
 // Get implements Source: a copy of the record (its byte slices are shared
 // and must not be modified).
 func (c *Cache) Get(ctx context.Context, kind storage.Kind, scope storage.Scope, id string) (*storage.Record, error) {
-	if _, ok := c.kinds[kind]; !ok || !c.on {
+	if !c.holds(kind) {
 		return c.store.Get(ctx, kind, scope, id)
 	}
 	e, err := c.read(ctx, key{kind, scope, id})
@@ -157,16 +163,8 @@ func (c *Cache) Get(ctx context.Context, kind storage.Kind, scope storage.Scope,
 // it. decode must depend on the record only.
 func Decode[T any](ctx context.Context, src Source, kind storage.Kind, scope storage.Scope, id string, decode func(*storage.Record) (T, error)) (T, error) {
 	c, ok := src.(*Cache)
-	if !ok || !c.on {
-		rec, err := src.Get(ctx, kind, scope, id)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
-		return decode(rec)
-	}
-	if _, cached := c.kinds[kind]; !cached {
-		rec, err := c.store.Get(ctx, kind, scope, id)
+	if !ok || !c.holds(kind) {
+		rec, err := src.Get(ctx, kind, scope, id) // a Cache reads through
 		if err != nil {
 			var zero T
 			return zero, err
