@@ -241,25 +241,15 @@ func run() error {
 			results = append(results, r)
 		}
 		var measured meter = srv // whose CPU and RSS the row reports
-		if name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable" {
+		switch {
+		case name == "Floor":
+			measured = nil // in this process: no server of its own
+		case name == "FloorProcess" || name == "FloorListSecrets" || name == "FloorDurable":
 			measured = procFloor
-		}
-		if strings.HasSuffix(name, "Strict") {
+		case strings.HasSuffix(name, "Strict"):
 			measured = strictSrv
 		}
-		var cpu0 time.Duration
-		if name != "Floor" {
-			cpu0 = measured.cpu()
-		}
-		self0 := procCPU("self")
-		r := measure(name, *conc, *dur, fn)
-		if r.n > 0 {
-			r.client = (procCPU("self") - self0) / time.Duration(r.n)
-		}
-		if name != "Floor" && r.n > 0 {
-			r.cpuPerOp = (measured.cpu() - cpu0) / time.Duration(r.n)
-			r.rss = measured.rss()
-		}
+		r := measureRow(name, measured, *conc, *dur, fn)
 		results = append(results, r)
 	}
 	var floorRPS, procRPS float64
@@ -864,15 +854,21 @@ func prepare(ctx context.Context, srv *cluster, nkeys, nsecrets, conc int) (*pre
 	return &prepared{key: key, ops: ops}, nil
 }
 
-// measureRow runs fn as a row and reports the CPU and RSS of m.
+// measureRow runs fn as a row and reports this process's CPU per request
+// and the CPU and RSS of m (none when m is nil).
 func measureRow(name string, m meter, conc int, d time.Duration, fn opFunc) result {
-	cpu0 := m.cpu()
+	var cpu0 time.Duration
+	if m != nil {
+		cpu0 = m.cpu()
+	}
 	self0 := procCPU("self")
 	r := measure(name, conc, d, fn)
 	if r.n > 0 {
 		r.client = (procCPU("self") - self0) / time.Duration(r.n)
-		r.cpuPerOp = (m.cpu() - cpu0) / time.Duration(r.n)
-		r.rss = m.rss()
+		if m != nil {
+			r.cpuPerOp = (m.cpu() - cpu0) / time.Duration(r.n)
+			r.rss = m.rss()
+		}
 	}
 	return r
 }
