@@ -10,9 +10,6 @@ import (
 	"syscall"
 )
 
-// errLocked means another keyfort process holds the data directory.
-var errLocked = errors.New("the data directory is in use by another keyfort process")
-
 // dataDirLock is a held lock on a data directory.
 type dataDirLock struct {
 	f       *os.File

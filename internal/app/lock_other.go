@@ -2,7 +2,8 @@
 
 package app
 
-// dataDirLock is a no-op where flock is not available.
+// dataDirLock is a no-op where flock is not available (errLocked is never
+// returned).
 type dataDirLock struct{}
 
 // lockDataDir is a no-op where flock is not available.

@@ -17,6 +17,10 @@ import (
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
+// errLocked means another keyfort process holds the data directory (where
+// the system can lock it: lock.go).
+var errLocked = errors.New("the data directory is in use by another keyfort process")
+
 // MigrateOptions configures Migrate.
 type MigrateOptions struct {
 	// Postgres is the URL of the PostgreSQL store (postgres:// or
