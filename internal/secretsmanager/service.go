@@ -135,9 +135,39 @@ func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsa
 	if out != nil {
 		keyARN = out.KeyId
 	}
-	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(nil), keyARN, err)
+	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in))), keyARN, err)
 	return out, err
 }
+
+// decryptParamsSize is the length of in's audit requestParameters when no
+// string needs escaping (an ARN, a version id, a key ARN: the inputs Secrets
+// Manager makes): AppendAuditJSON appends into a buffer of that size once
+// instead of growing one from nothing. Anything it misses only costs a
+// grow.
+func decryptParamsSize(in *kmsapi.DecryptInput) int {
+	const (
+		object    = len(`{}`)
+		context   = len(`"encryptionContext":{}`)
+		pair      = len(`"":"",`)
+		keyID     = len(`,"keyId":""`)
+		algorithm = len(`,"encryptionAlgorithm":""`)
+	)
+	n := object + context
+	for k, v := range in.EncryptionContext {
+		n += pair + len(k) + len(v)
+	}
+	if in.KeyId != nil {
+		n += keyID + len(*in.KeyId)
+	}
+	if in.EncryptionAlgorithm != "" {
+		n += algorithm + len(in.EncryptionAlgorithm)
+	}
+	return n
+}
+
+// kmsEventSource is the eventSource of KMS's events (kmsapi.Facts builds
+// its whole table on each call); set once, never written.
+var kmsEventSource = kmsapi.Facts().EventSource
 
 // noteKMSCall adds the audit event eventID of a call to KMS operation name, made on
 // the behalf of the caller of ctx, to the request's events. keyARN is the key
@@ -147,7 +177,7 @@ func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsa
 func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyARN *string, err error) {
 	e := operation.Event{
 		EventID:           eventID,
-		Source:            kmsapi.Facts().EventSource,
+		Source:            kmsEventSource,
 		InvokedBy:         "secretsmanager.amazonaws.com",
 		Always:            true,
 		Name:              name,
