@@ -370,6 +370,12 @@ func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
 	if ver.LastAccessed != nil && ver.LastAccessed.Equal(day) && sec.meta.LastAccessed != nil && sec.meta.LastAccessed.Equal(day) {
 		return
 	}
+	s.writeAccess(ctx, sec, vid, day)
+}
+
+// writeAccess is touch's write, apart so that the closure's day escapes
+// only when there is one.
+func (s *Service) writeAccess(ctx context.Context, sec *secret, vid string, day time.Time) {
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, sec.rec.Scope, sec.rec.ID)
 		if err != nil {
