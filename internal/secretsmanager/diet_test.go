@@ -50,3 +50,16 @@ func TestDecryptParamsSize(t *testing.T) {
 		}
 	}
 }
+
+// TestViaCache checks that the cached Via is always the region's.
+func TestViaCache(t *testing.T) {
+	var c viaCache
+	for _, region := range []string{"us-east-1", "us-east-1", "eu-west-1", "us-east-1", "", "eu-west-1"} {
+		if got, want := *c.get(region), *smVia(region); got != want {
+			t.Errorf("get(%q) = %+v, want %+v", region, got, want)
+		}
+	}
+	if a, b := c.get("ap-south-1"), c.get("ap-south-1"); a != b {
+		t.Error("the same region made a second Via")
+	}
+}
