@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/partition"
 )
 
 // TestAccountOfMatchesSplitN checks the scanning accountOf against the
@@ -61,5 +62,23 @@ func TestViaCache(t *testing.T) {
 	}
 	if a, b := c.get("ap-south-1"), c.get("ap-south-1"); a != b {
 		t.Error("the same region made a second Via")
+	}
+}
+
+// TestCutSecretARNPrefix checks cutSecretARNPrefix against the CutPrefix
+// of the built prefix it replaces.
+func TestCutSecretARNPrefix(t *testing.T) {
+	for _, region := range []string{"us-east-1", "cn-north-1", "us-gov-west-1", ""} {
+		for _, id := range []string{
+			"", "arn:", "name", "arn:aws:secretsmanager:us-east-1:111122223333:secret:a-AbCdEf",
+			"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:a", "arn:aws-us-gov:secretsmanager:us-gov-west-1:1",
+			"arn:aws:secretsmanager:us-east-1:", "arn:aws:secretsmanager:us-east-1", "arn:aws:kms:us-east-1:1:key/x",
+			"arn:aws:secretsmanager::", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:a",
+		} {
+			wantRest, wantOK := strings.CutPrefix(id, partition.ARN(region, "secretsmanager:"+region+":"))
+			if rest, ok := cutSecretARNPrefix(id, region); rest != wantRest || ok != wantOK {
+				t.Errorf("cutSecretARNPrefix(%q, %q) = %q, %t, want %q, %t", id, region, rest, ok, wantRest, wantOK)
+			}
+		}
 	}
 }
