@@ -121,7 +121,9 @@ func displayMaterialID(matID string) string {
 		b, _ = hex.DecodeString(matID)
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte // hex.EncodeToString's buffer escapes
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // createKey inserts a new symmetric key with its first material.
