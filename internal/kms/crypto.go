@@ -186,10 +186,10 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 		a.ciphertext = true
 	}
 	k, err := s.cachedKey(ctx, keyScope, blobKeyID)
-	if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
-		return nil, nil, "", errInvalidCiphertext()
-	}
-	if err != nil {
+	if err != nil { // (awserr.As's target escapes: not called on success)
+		if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
+			return nil, nil, "", errInvalidCiphertext()
+		}
 		return nil, nil, "", err
 	}
 	if err := s.authorize(ctx, nil, k, a); err != nil {
