@@ -25,6 +25,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -133,7 +134,12 @@ func fromHexLower(c byte) (byte, bool) {
 // bytewise order of its key, key and value each length-prefixed the same
 // way. A nil and an empty context encode the same.
 func AppendCanonicalContext(dst []byte, keyARN string, ctx map[string]string) []byte {
-	dst = appendString(dst, keyARN)
+	return appendCanonicalPairs(appendString(dst, keyARN), ctx)
+}
+
+// appendCanonicalPairs appends the part of AppendCanonicalContext after the
+// key ARN.
+func appendCanonicalPairs(dst []byte, ctx map[string]string) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ctx)))
 	switch len(ctx) {
 	case 0:
@@ -225,18 +231,23 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 	if r == nil {
 		r = rand.Reader
 	}
-	out := make([]byte, HeaderSize, HeaderSize+len(plaintext)+tagSize)
+	// The additional data goes in the same allocation as the blob, past
+	// its capacity (a buffer on the stack would escape through the
+	// interface).
+	n := HeaderSize + len(plaintext) + tagSize
+	buf := make([]byte, n, n+additionalDataSize(BlobVersion, keyARN, ctx))
+	out := buf[:HeaderSize:n]
 	out[0] = BlobVersion
 	copy(out[1:17], h.KeyID[:])
 	copy(out[17:33], h.MaterialID[:])
-	var nonce [nonceSize]byte
-	if _, err := io.ReadFull(r, nonce[:]); err != nil {
+	// The nonce is read into the header (an array would escape too); Seal
+	// writes only past it.
+	nonce := out[33:HeaderSize]
+	if _, err := io.ReadFull(r, nonce); err != nil {
 		return nil, fmt.Errorf("keymaterial: read nonce: %w", err)
 	}
-	copy(out[33:HeaderSize], nonce[:])
-	var abuf [512]byte
-	ad := AppendCanonicalContext(append(abuf[:0], out...), binding(out, keyARN), ctx)
-	return aead.Seal(out, nonce[:], plaintext, ad), nil
+	ad := appendAdditionalData(buf[n:n], out, keyARN, ctx)
+	return aead.Seal(out, nonce, plaintext, ad), nil
 }
 
 // DecryptWithAEAD opens blob with aead (see NewAEAD and Cache) and ctx
@@ -247,22 +258,62 @@ func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blo
 	if _, err := ParseBlob(blob); err != nil {
 		return nil, err
 	}
-	var abuf [512]byte
-	ad := AppendCanonicalContext(append(abuf[:0], blob[:HeaderSize]...), binding(blob, keyARN), ctx)
-	pt, err := aead.Open(nil, blob[33:HeaderSize], blob[HeaderSize:], ad)
+	n := len(blob) - HeaderSize - aead.Overhead()
+	if n < 0 {
+		return nil, ErrInvalidCiphertext
+	}
+	// The plaintext and, past its capacity, the additional data share one
+	// allocation.
+	buf := make([]byte, n, n+additionalDataSize(blob[0], keyARN, ctx))
+	ad := appendAdditionalData(buf[n:], blob, keyARN, ctx)
+	pt, err := aead.Open(buf[:0:n], blob[33:HeaderSize], blob[HeaderSize:], ad)
 	if err != nil {
 		return nil, ErrInvalidCiphertext
 	}
 	return pt, nil
 }
 
-// binding is the string a blob's additional data binds besides its header
-// and context: the key id for version 2, the key ARN for version 1.
-func binding(blob []byte, keyARN string) string {
+// appendAdditionalData appends the GCM additional data of blob (at least
+// its header): AppendCanonicalContext(header, binding, ctx), where binding
+// is the key id for version 2 and the key ARN for version 1.
+func appendAdditionalData(dst, blob []byte, keyARN string, ctx map[string]string) []byte {
+	dst = append(dst, blob[:HeaderSize]...)
 	if blob[0] == BlobVersion1 {
-		return keyARN
+		dst = appendString(dst, keyARN)
+	} else {
+		dst = binary.BigEndian.AppendUint32(dst, keyIDSize)
+		dst = appendKeyID(dst, [16]byte(blob[1:17]))
 	}
-	var id [16]byte
-	copy(id[:], blob[1:17])
-	return KeyIDString(id)
+	return appendCanonicalPairs(dst, ctx)
+}
+
+// additionalDataSize is the length appendAdditionalData appends for a blob
+// of format version.
+func additionalDataSize(version byte, keyARN string, ctx map[string]string) int {
+	n := HeaderSize + 4 + keyIDSize + 4
+	if version == BlobVersion1 {
+		n += len(keyARN) - keyIDSize
+	}
+	for k, v := range ctx {
+		n += 8 + len(k) + len(v)
+	}
+	return n
+}
+
+// keyIDSize is the length of a key id's text.
+const keyIDSize = 36
+
+// appendKeyID appends KeyIDString(id) without making the string.
+func appendKeyID(dst []byte, id [16]byte) []byte {
+	var s [keyIDSize]byte
+	hex.Encode(s[0:8], id[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], id[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], id[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], id[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], id[10:])
+	return append(dst, s[:]...)
 }

@@ -483,7 +483,7 @@ func makeVectors(t *testing.T) vectors {
 			MaterialID: hex.EncodeToString(mid[:]),
 			KeyARN:     arn,
 			Context:    in.ctx,
-			AADHex:     hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), binding(blob, arn), in.ctx)),
+			AADHex:     hex.EncodeToString(appendAdditionalData(nil, blob, arn, in.ctx)),
 			Plaintext:  hex.EncodeToString(in.pt),
 			Blob:       hex.EncodeToString(blob),
 		})
@@ -529,8 +529,12 @@ func TestFrozenVectors(t *testing.T) {
 				if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
 					t.Errorf("MaterialID = %s, want %s", got, v.MaterialID)
 				}
-				if got := hex.EncodeToString(AppendCanonicalContext(bytes.Clone(blob[:HeaderSize]), binding(blob, v.KeyARN), v.Context)); got != v.AADHex {
+				ad := appendAdditionalData(nil, blob, v.KeyARN, v.Context)
+				if got := hex.EncodeToString(ad); got != v.AADHex {
 					t.Errorf("AAD = %s, want %s", got, v.AADHex)
+				}
+				if n := additionalDataSize(blob[0], v.KeyARN, v.Context); n != len(ad) {
+					t.Errorf("additionalDataSize = %d, want %d", n, len(ad))
 				}
 				got, err := Decrypt(material, v.KeyARN, v.Context, blob)
 				if err != nil {

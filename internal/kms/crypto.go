@@ -158,8 +158,9 @@ func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string,
 }
 
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if
-// given), authorizes a on it, checks the key state, and decrypts.
-func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
+// given; want and wantErr are what lookupKey answered for it, without
+// access), authorizes a on it, checks the key state, and decrypts.
+func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, want *key, wantErr error, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	h, err := keymaterial.ParseBlob(blob)
 	if err != nil {
 		return nil, nil, "", errInvalidCiphertext()
@@ -167,8 +168,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	blobKeyID := keymaterial.KeyIDString(h.KeyID)
 	keyScope := scope
 	if keyID != nil {
-		want, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil)
-		if err != nil {
+		if err := wantErr; err != nil {
 			ref, perr := parseRef(scope, *keyID, refAliasOK|refCrossAccount)
 			if perr == nil {
 				err = hideOther(ctx, &ref, scope, a, err)
@@ -186,10 +186,10 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 		a.ciphertext = true
 	}
 	k, err := s.cachedKey(ctx, keyScope, blobKeyID)
-	if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
-		return nil, nil, "", errInvalidCiphertext()
-	}
-	if err != nil {
+	if err != nil { // (awserr.As's target escapes: not called on success)
+		if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
+			return nil, nil, "", errInvalidCiphertext()
+		}
 		return nil, nil, "", err
 	}
 	if err := s.authorize(ctx, nil, k, a); err != nil {
@@ -282,12 +282,25 @@ func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 		clear(pt)
 		return nil, errDryRun()
 	}
-	return &kmsapi.DecryptOutput{
-		KeyId:               ptr(k.arn),
+	// The output and the strings it points at are one allocation.
+	o := &decryptOutput{keyID: k.arn}
+	o.out = kmsapi.DecryptOutput{
+		KeyId:               &o.keyID,
 		Plaintext:           sensitive.Bytes(pt),
 		EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm),
-		KeyMaterialId:       materialIDOf(matID),
-	}, nil
+	}
+	if matID != "" { // none for RSA keys (materialIDOf)
+		o.materialID = displayMaterialID(matID)
+		o.out.KeyMaterialId = &o.materialID
+	}
+	return &o.out, nil
+}
+
+// decryptOutput is a DecryptOutput with room for its KeyId and
+// KeyMaterialId.
+type decryptOutput struct {
+	out               kmsapi.DecryptOutput
+	keyID, materialID string
 }
 
 // ReEncrypt decrypts a ciphertext and encrypts the plaintext under another

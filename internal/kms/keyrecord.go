@@ -155,6 +155,21 @@ type parsedRef struct {
 // other reports whether the reference names another account's key.
 func (r *parsedRef) other(caller storage.Scope) bool { return r.scope.Account != caller.Account }
 
+// splitARN is strings.SplitN(arn, ":", 6) when that has six parts (ok),
+// without allocating the slice.
+func splitARN(arn string) (parts [6]string, ok bool) {
+	rest := arn
+	for i := range 5 {
+		j := strings.IndexByte(rest, ':')
+		if j < 0 {
+			return parts, false
+		}
+		parts[i], rest = rest[:j], rest[j+1:]
+	}
+	parts[5] = rest
+	return parts, true
+}
+
 // parseRef parses a KeyId parameter in the caller's scope. An ARN of another
 // region is NotFoundException, as on AWS: the key cannot be seen from here.
 // An ARN of another account is NotFoundException too, unless kind has
@@ -163,8 +178,8 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 	r := parsedRef{raw: v, scope: scope}
 	switch {
 	case strings.HasPrefix(v, "arn:"):
-		parts := strings.SplitN(v, ":", 6)
-		if len(parts) != 6 || parts[1] != partition.For(scope.Region) || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
+		parts, ok := splitARN(v)
+		if !ok || parts[1] != partition.For(scope.Region) || parts[2] != "kms" || parts[3] == "" || parts[4] == "" {
 			return r, errInvalidArn(v)
 		}
 		res := parts[5]

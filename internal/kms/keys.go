@@ -110,9 +110,20 @@ func (s *Service) insertMaterial(ctx context.Context, tx storage.Tx, scope stora
 // displayMaterialID is the 64-hex-character KeyMaterialId AWS shows for a
 // material (SHA-256 of the internal 16-byte id).
 func displayMaterialID(matID string) string {
-	b, _ := hex.DecodeString(matID)
+	// A material id's 16 bytes are decoded without allocating; anything
+	// longer as before.
+	var buf [16]byte
+	var b []byte
+	if len(matID) <= 2*len(buf) {
+		n, _ := hex.Decode(buf[:], []byte(matID))
+		b = buf[:n]
+	} else {
+		b, _ = hex.DecodeString(matID)
+	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte // hex.EncodeToString's buffer escapes
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // createKey inserts a new symmetric key with its first material.

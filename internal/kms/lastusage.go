@@ -90,8 +90,8 @@ func (s *Service) noteUse(ctx context.Context, op string, keyARN *string) {
 
 // usageKeyOf parses a key ARN (arn:aws:kms:region:account:key/id).
 func usageKeyOf(arn string) (usageKey, bool) {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 || !strings.HasPrefix(p[5], "key/") {
+	p, ok := splitARN(arn)
+	if !ok || !strings.HasPrefix(p[5], "key/") {
 		return usageKey{}, false
 	}
 	return usageKey{scope: storage.Scope{Account: p[4], Region: p[3]}, id: strings.TrimPrefix(p[5], "key/")}, true

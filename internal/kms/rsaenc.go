@@ -80,8 +80,11 @@ func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionA
 // names an RSA or SM2 encryption key, else a Keyfort blob (decryptBlob).
 // The material id is empty for those keys.
 func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
+	// The key keyID names is looked up once, for both kinds of ciphertext.
+	var want *key
+	var wantErr error
 	if keyID != nil {
-		if k0, err := s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); err == nil && isAsymmetricEncryption(k0) {
+		if want, wantErr = s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); wantErr == nil && isAsymmetricEncryption(want) {
 			k, err := s.usableKey(ctx, scope, *keyID, alg, a)
 			if err != nil {
 				return nil, nil, "", err
@@ -107,7 +110,7 @@ func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []by
 			return k, pt, "", nil
 		}
 	}
-	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, alg, a)
+	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, want, wantErr, alg, a)
 	return k, pt, matID, err
 }
 

@@ -62,12 +62,27 @@ func secretScope(ctx context.Context, id *string) (storage.Scope, error) {
 	if err != nil || id == nil {
 		return scope, err
 	}
-	rest, ok := strings.CutPrefix(*id, partition.ARN(scope.Region, "secretsmanager:"+scope.Region+":"))
+	rest, ok := cutSecretARNPrefix(*id, scope.Region)
 	if !ok || len(rest) < 13 || rest[12] != ':' || !iam.IsAccountID(rest[:12]) {
 		return scope, nil
 	}
 	scope.Account = rest[:12]
 	return scope, nil
+}
+
+// cutSecretARNPrefix is strings.CutPrefix(id, partition.ARN(region,
+// "secretsmanager:"+region+":")) without building the prefix.
+func cutSecretARNPrefix(id, region string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "arn:")
+	if !ok {
+		return id, false
+	}
+	for _, part := range [...]string{partition.For(region), ":secretsmanager:", region, ":"} {
+		if rest, ok = strings.CutPrefix(rest, part); !ok {
+			return id, false
+		}
+	}
+	return rest, true
 }
 
 // secretFor resolves the secret id names in scope and authorizes a on it.

@@ -192,11 +192,21 @@ func replicationStatus(ctx context.Context, g getter, m *secretMeta) []smapi.Rep
 }
 
 func accountOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
+	// The fifth of at least six colon-separated fields (SplitN(arn, ":", 6)
+	// without its slice).
+	rest := arn
+	for range 4 {
+		i := strings.IndexByte(rest, ':')
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+1:]
+	}
+	i := strings.IndexByte(rest, ':')
+	if i < 0 {
 		return ""
 	}
-	return parts[4]
+	return rest[:i]
 }
 
 // ReplicateSecretToRegions adds replicas of a secret in other regions (or

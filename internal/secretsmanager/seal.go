@@ -63,7 +63,14 @@ func encryptionContext(arn, versionID string) map[string]string {
 }
 
 func valueAAD(kind byte, arn, versionID string) []byte {
-	b := make([]byte, 0, len(sealMagic)+1+8+len(arn)+len(versionID))
+	return appendValueAAD(make([]byte, 0, valueAADSize(arn, versionID)), kind, arn, versionID)
+}
+
+func valueAADSize(arn, versionID string) int {
+	return len(sealMagic) + 1 + 8 + len(arn) + len(versionID)
+}
+
+func appendValueAAD(b []byte, kind byte, arn, versionID string) []byte {
 	b = append(b, sealMagic...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(arn)))
@@ -133,7 +140,13 @@ func (v sealedValue) marshal() []byte {
 
 // parseSealed takes a sealed value apart, bounding every length.
 func parseSealed(b []byte) (sealedValue, error) {
-	var v sealedValue
+	return parseSealedInto(b, nil)
+}
+
+// parseSealedInto is parseSealed appending the entries to buf (a caller's
+// array of maxEntries keeps the read path from allocating the slice).
+func parseSealedInto(b []byte, buf []sealedEntry) (sealedValue, error) {
+	v := sealedValue{entries: buf[:0]}
 	if len(b) < len(sealMagic)+2 || string(b[:len(sealMagic)]) != sealMagic {
 		return v, errMalformedSealed
 	}
@@ -215,15 +228,20 @@ func (s *Service) seal(ctx context.Context, keyRef, arn, versionID string, v sec
 // order; when KMS refuses every one (a disabled or deleted key) the result
 // is DecryptionFailure.
 func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []string, sealed []byte) (secretValue, error) {
-	v, err := parseSealed(sealed)
+	var buf [maxEntries]sealedEntry
+	v, err := parseSealedInto(sealed, buf[:])
 	if err != nil {
 		return secretValue{}, wrap("open "+arn+" "+versionID, err)
 	}
+	// One context for every entry's Decrypt: KMS only reads it.
+	ec := encryptionContext(arn, versionID)
 	var refused error
 	for i, e := range v.entries {
-		in := &kmsapi.DecryptInput{CiphertextBlob: e.edk, EncryptionContext: encryptionContext(arn, versionID)}
+		call := &decryptCall{in: kmsapi.DecryptInput{CiphertextBlob: e.edk, EncryptionContext: ec}}
+		in := &call.in
 		if i < len(keyARNs) && keyARNs[i] != "" {
-			in.KeyId = ptr(keyARNs[i])
+			call.keyID = keyARNs[i]
+			in.KeyId = &call.keyID
 		}
 		dk, err := s.kms.Decrypt(ctx, in)
 		if err != nil {
@@ -239,7 +257,13 @@ func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []str
 		if err != nil {
 			return secretValue{}, err
 		}
-		pt, err := aead.Open(nil, e.nonce, e.ct, valueAAD(v.kind, arn, versionID))
+		// The plaintext and the additional data share one allocation:
+		// the value first (so the caller's data is its own slice, with
+		// no room to grow into the additional data), then the data.
+		n := len(e.ct) - gcmOverhead
+		out := make([]byte, n, n+valueAADSize(arn, versionID))
+		ad := appendValueAAD(out[n:], v.kind, arn, versionID)
+		pt, err := aead.Open(out[:0:n], e.nonce, e.ct, ad)
 		if err != nil {
 			// The data key opened but the value did not: the record was altered.
 			return secretValue{}, wrap("open "+arn+" "+versionID, errors.New("value failed authentication"))
@@ -247,6 +271,12 @@ func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []str
 		return secretValue{kind: v.kind, data: pt}, nil
 	}
 	return secretValue{}, s.kmsError(ctx, "Decrypt", refused, errDecryption)
+}
+
+// decryptCall is a DecryptInput with room for its KeyId.
+type decryptCall struct {
+	in    kmsapi.DecryptInput
+	keyID string
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {

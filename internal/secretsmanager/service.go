@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -78,7 +79,25 @@ type KMS interface {
 // secret's region, and without naming KMS keys as resources of the Secrets
 // Manager request's audit event (Secrets Manager's calls to KMS are KMS's
 // events on AWS).
-type viaService struct{ KMS }
+type viaService struct {
+	KMS
+	vias *viaCache
+}
+
+// viaCache keeps the last Via through made, which every call from the
+// same region shares (nothing writes a Via once made): one entry, so it is
+// bounded whatever regions callers name.
+type viaCache struct{ last atomic.Pointer[identity.Via] }
+
+// get returns smVia(region), made again only when the region changed.
+func (c *viaCache) get(region string) *identity.Via {
+	if v := c.last.Load(); v != nil && v.Region == region {
+		return v
+	}
+	v := smVia(region)
+	c.last.Store(v)
+	return v
+}
 
 // smVia is the service call of Secrets Manager in region.
 func smVia(region string) *identity.Via {
@@ -87,7 +106,7 @@ func smVia(region string) *identity.Via {
 
 // through returns ctx for a call to KMS: in the region inRegion set, else
 // the caller's; without the request's notes and pending audit event.
-func through(ctx context.Context) context.Context {
+func (v viaService) through(ctx context.Context) context.Context {
 	// KMS's own writes (the AWS managed key made on first use) are not the
 	// Secrets Manager request's change: its event commits with the secret.
 	ctx = storage.WithoutPendingEvent(operation.WithoutNotes(ctx))
@@ -96,7 +115,7 @@ func through(ctx context.Context) context.Context {
 		if c := identity.From(ctx); c != nil {
 			region = c.Region
 		}
-		ctx = identity.WithVia(ctx, smVia(region))
+		ctx = identity.WithVia(ctx, v.vias.get(region))
 	}
 	return ctx
 }
@@ -119,7 +138,7 @@ func inRegion(ctx context.Context, scope storage.Scope) context.Context {
 // or not the Secrets Manager request succeeds, as the call was made.
 func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	eventID := uuid.New()
-	out, err := v.KMS.GenerateDataKey(operation.WithEventID(through(ctx), eventID), in)
+	out, err := v.KMS.GenerateDataKey(operation.WithEventID(v.through(ctx), eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
@@ -130,14 +149,44 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	eventID := uuid.New()
-	out, err := v.KMS.Decrypt(operation.WithEventID(through(ctx), eventID), in)
+	out, err := v.KMS.Decrypt(operation.WithEventID(v.through(ctx), eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
 	}
-	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(nil), keyARN, err)
+	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in))), keyARN, err)
 	return out, err
 }
+
+// decryptParamsSize is the length of in's audit requestParameters when no
+// string needs escaping (an ARN, a version id, a key ARN: the inputs Secrets
+// Manager makes): AppendAuditJSON appends into a buffer of that size once
+// instead of growing one from nothing. Anything it misses only costs a
+// grow.
+func decryptParamsSize(in *kmsapi.DecryptInput) int {
+	const (
+		object    = len(`{}`)
+		context   = len(`"encryptionContext":{}`)
+		pair      = len(`"":"",`)
+		keyID     = len(`,"keyId":""`)
+		algorithm = len(`,"encryptionAlgorithm":""`)
+	)
+	n := object + context
+	for k, v := range in.EncryptionContext {
+		n += pair + len(k) + len(v)
+	}
+	if in.KeyId != nil {
+		n += keyID + len(*in.KeyId)
+	}
+	if in.EncryptionAlgorithm != "" {
+		n += algorithm + len(in.EncryptionAlgorithm)
+	}
+	return n
+}
+
+// kmsEventSource is the eventSource of KMS's events (kmsapi.Facts builds
+// its whole table on each call); set once, never written.
+var kmsEventSource = kmsapi.Facts().EventSource
 
 // noteKMSCall adds the audit event eventID of a call to KMS operation name, made on
 // the behalf of the caller of ctx, to the request's events. keyARN is the key
@@ -147,7 +196,7 @@ func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsa
 func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyARN *string, err error) {
 	e := operation.Event{
 		EventID:           eventID,
-		Source:            kmsapi.Facts().EventSource,
+		Source:            kmsEventSource,
 		InvokedBy:         "secretsmanager.amazonaws.com",
 		Always:            true,
 		Name:              name,
@@ -167,11 +216,11 @@ func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyAR
 }
 
 func (v viaService) DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error) {
-	return v.KMS.DescribeKey(through(ctx), in)
+	return v.KMS.DescribeKey(v.through(ctx), in)
 }
 
 func (v viaService) ManagedKeyARN(ctx context.Context, service string) (string, error) {
-	return v.KMS.ManagedKeyARN(through(ctx), service)
+	return v.KMS.ManagedKeyARN(v.through(ctx), service)
 }
 
 // Config holds the dependencies of a Service.
@@ -233,7 +282,7 @@ var _ smapi.Service = (*Service)(nil)
 func New(cfg Config) *Service {
 	s := &Service{
 		store: cfg.Store,
-		kms:   viaService{cfg.KMS},
+		kms:   viaService{KMS: cfg.KMS, vias: &viaCache{}},
 		now:   cfg.Now,
 		rand:  cfg.Rand,
 		log:   cfg.Logger,

@@ -312,21 +312,30 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 		return nil, err
 	}
 	ver := sec.meta.Versions[vid]
-	out := &smapi.GetSecretValueOutput{
-		ARN:           ptr(sec.meta.ARN),
-		Name:          ptr(sec.meta.Name),
-		VersionId:     ptr(vid),
-		VersionStages: append([]string{}, ver.Stages...),
-		CreatedDate:   ptr(ver.Created),
-	}
+	// The output and the values its pointers point at are one allocation.
+	g := &getValueOutput{arn: sec.meta.ARN, name: sec.meta.Name, vid: vid, created: ver.Created}
+	out := &g.out
+	out.ARN, out.Name, out.VersionId, out.CreatedDate = &g.arn, &g.name, &g.vid, &g.created
+	out.VersionStages = append(g.stages[:0], ver.Stages...)
 	if v.kind == kindString {
-		out.SecretString = ptr(sensitive.String(v.data))
+		g.str = sensitive.String(v.data)
+		out.SecretString = &g.str
 		clear(v.data)
 	} else {
 		out.SecretBinary = sensitive.Bytes(v.data)
 	}
 	s.touch(ctx, sec, vid)
 	return out, nil
+}
+
+// getValueOutput is a GetSecretValueOutput with room for what its pointers
+// point at, and for a version's usual staging labels.
+type getValueOutput struct {
+	out            smapi.GetSecretValueOutput
+	arn, name, vid string
+	str            sensitive.String
+	created        time.Time
+	stages         [2]string
 }
 
 // pickVersion chooses the version GetSecretValue reads.
@@ -361,6 +370,12 @@ func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
 	if ver.LastAccessed != nil && ver.LastAccessed.Equal(day) && sec.meta.LastAccessed != nil && sec.meta.LastAccessed.Equal(day) {
 		return
 	}
+	s.writeAccess(ctx, sec, vid, day)
+}
+
+// writeAccess is touch's write, apart so that the closure's day escapes
+// only when there is one.
+func (s *Service) writeAccess(ctx context.Context, sec *secret, vid string, day time.Time) {
 	err := s.store.Update(ctx, func(tx storage.Tx) error {
 		cur, err := getSecret(ctx, tx, sec.rec.Scope, sec.rec.ID)
 		if err != nil {

@@ -1,0 +1,84 @@
+package secretsmanager
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/partition"
+)
+
+// TestAccountOfMatchesSplitN checks the scanning accountOf against the
+// SplitN it replaces.
+func TestAccountOfMatchesSplitN(t *testing.T) {
+	splitN := func(arn string) string {
+		parts := strings.SplitN(arn, ":", 6)
+		if len(parts) < 6 {
+			return ""
+		}
+		return parts[4]
+	}
+	for _, arn := range []string{
+		"", ":", "arn", "arn:aws:kms:us-east-1:111122223333:key/1234",
+		"arn:aws:kms:us-east-1:111122223333", "arn:aws:kms:us-east-1:111122223333:",
+		"arn:aws:secretsmanager:eu-west-1:444455556666:secret:a:b:c", "::::::", ":::::", "a:b:c:d:e:f",
+	} {
+		if got, want := accountOf(arn), splitN(arn); got != want {
+			t.Errorf("accountOf(%q) = %q, want %q", arn, got, want)
+		}
+	}
+}
+
+// TestDecryptParamsSize checks that the Decrypt inputs Secrets Manager makes
+// fit the buffer decryptParamsSize sizes, so their audit parameters are
+// written without growing it.
+func TestDecryptParamsSize(t *testing.T) {
+	arn := "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
+	keyARN := "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	for _, in := range []*kmsapi.DecryptInput{
+		{EncryptionContext: encryptionContext(arn, "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE")},
+		{EncryptionContext: encryptionContext(arn, "v1"), KeyId: &keyARN},
+		{EncryptionContext: encryptionContext(arn, "v1"), KeyId: &keyARN, EncryptionAlgorithm: "SYMMETRIC_DEFAULT"},
+		{},
+	} {
+		n := decryptParamsSize(in)
+		b := in.AppendAuditJSON(make([]byte, 0, n))
+		if cap(b) != n || len(b) > n || n-len(b) > 32 {
+			t.Errorf("%s: size %d, wrote %d bytes (cap %d)", b, n, len(b), cap(b))
+		}
+		if want := in.AppendAuditJSON(nil); string(b) != string(want) {
+			t.Errorf("params %s, want %s", b, want)
+		}
+	}
+}
+
+// TestViaCache checks that the cached Via is always the region's.
+func TestViaCache(t *testing.T) {
+	var c viaCache
+	for _, region := range []string{"us-east-1", "us-east-1", "eu-west-1", "us-east-1", "", "eu-west-1"} {
+		if got, want := *c.get(region), *smVia(region); got != want {
+			t.Errorf("get(%q) = %+v, want %+v", region, got, want)
+		}
+	}
+	if a, b := c.get("ap-south-1"), c.get("ap-south-1"); a != b {
+		t.Error("the same region made a second Via")
+	}
+}
+
+// TestCutSecretARNPrefix checks cutSecretARNPrefix against the CutPrefix
+// of the built prefix it replaces.
+func TestCutSecretARNPrefix(t *testing.T) {
+	for _, region := range []string{"us-east-1", "cn-north-1", "us-gov-west-1", ""} {
+		for _, id := range []string{
+			"", "arn:", "name", "arn:aws:secretsmanager:us-east-1:111122223333:secret:a-AbCdEf",
+			"arn:aws-cn:secretsmanager:cn-north-1:111122223333:secret:a", "arn:aws-us-gov:secretsmanager:us-gov-west-1:1",
+			"arn:aws:secretsmanager:us-east-1:", "arn:aws:secretsmanager:us-east-1", "arn:aws:kms:us-east-1:1:key/x",
+			"arn:aws:secretsmanager::", "arn:aws:secretsmanager:eu-west-1:111122223333:secret:a",
+		} {
+			wantRest, wantOK := strings.CutPrefix(id, partition.ARN(region, "secretsmanager:"+region+":"))
+			if rest, ok := cutSecretARNPrefix(id, region); rest != wantRest || ok != wantOK {
+				t.Errorf("cutSecretARNPrefix(%q, %q) = %q, %t, want %q, %t", id, region, rest, ok, wantRest, wantOK)
+			}
+		}
+	}
+}
