@@ -231,30 +231,16 @@ func parseBasic(s string) (time.Time, bool) {
 	if len(s) != len(AmzDateLayout) || s[8] != 'T' || s[15] != 'Z' {
 		return time.Time{}, false
 	}
-	num := func(from, to int) (int, bool) {
-		n := 0
-		for i := from; i < to; i++ {
-			c := s[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	y, ok1 := num(0, 4)
-	mo, ok2 := num(4, 6)
-	d, ok3 := num(6, 8)
-	h, ok4 := num(9, 11)
-	mi, ok5 := num(11, 13)
-	se, ok6 := num(13, 15)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 59 {
+	y, ok1 := digits(s, 0, 4)
+	mo, ok2 := digits(s, 4, 6)
+	d, ok3 := digits(s, 6, 8)
+	h, ok4 := digits(s, 9, 11)
+	mi, ok5 := digits(s, 11, 13)
+	se, ok6 := digits(s, 13, 15)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !validDay(y, mo, d) || h > 23 || mi > 59 || se > 59 {
 		return time.Time{}, false
 	}
 	t := time.Date(y, time.Month(mo), d, h, mi, se, 0, time.UTC)
-	if t.Day() != d { // February 30th and the like
-		return time.Time{}, false
-	}
 	return t, true
 }
 
@@ -309,13 +295,30 @@ func isDate(s string) bool {
 	if len(s) != 8 {
 		return false
 	}
-	for i := 0; i < 8; i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
+	y, ok1 := digits(s, 0, 4)
+	mo, ok2 := digits(s, 4, 6)
+	d, ok3 := digits(s, 6, 8)
+	return ok1 && ok2 && ok3 && validDay(y, mo, d)
+}
+
+// digits returns the number written in s[from:to], which must be ASCII
+// digits only.
+func digits(s string, from, to int) (int, bool) {
+	n := 0
+	for i := from; i < to; i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
 		}
+		n = n*10 + int(c-'0')
 	}
-	_, err := time.Parse("20060102", s)
-	return err == nil
+	return n, true
+}
+
+// validDay reports whether y-mo-d is a day of the calendar (no February
+// 30th), as time.Parse checks.
+func validDay(y, mo, d int) bool {
+	return mo >= 1 && mo <= 12 && d >= 1 && time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() == d
 }
 
 func isHex(s string) bool {

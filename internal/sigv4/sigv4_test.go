@@ -223,6 +223,20 @@ func TestParseBasicMatchesTimeParse(t *testing.T) {
 	}
 }
 
+// TestIsDateMatchesTimeParse checks the credential scope's date check
+// against time.Parse, which it replaced on every request's path.
+func TestIsDateMatchesTimeParse(t *testing.T) {
+	for _, s := range []string{
+		"20240102", "20241231", "20240229", "20230229", "20240230", "20241301", "20240100", "20240001",
+		"00000101", "99991231", "2024010", "202401021", "2024-102", "2024010a", "+0240102", "", "20240431",
+	} {
+		_, err := time.Parse("20060102", s)
+		if got := isDate(s); got != (err == nil) {
+			t.Errorf("isDate(%q) = %v, time.Parse error %v", s, got, err)
+		}
+	}
+}
+
 func FuzzParseBasic(f *testing.F) {
 	f.Add("20240102T030405Z")
 	f.Fuzz(func(t *testing.T, s string) {
