@@ -1,5 +1,0 @@
-//go:build !unix
-
-package audit
-
-func mapJournal(string, int) ([]byte, func() error, error) { return nil, nil, errNoJournal }
