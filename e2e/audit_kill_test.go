@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -25,6 +26,7 @@ import (
 // trailLine is what the kill -9 test reads of each audit line.
 type trailLine struct {
 	EventID   string `json:"eventID"`
+	RequestID string `json:"requestID"`
 	EventName string `json:"eventName"`
 	ErrorCode string `json:"errorCode"`
 	Resources []struct {
@@ -69,7 +71,9 @@ func readTrail(t *testing.T, dir string) []trailLine {
 // last restart, that the trail and the data agree: every line of every
 // audit file is a whole event, no event is written twice, every key has
 // exactly one successful CreateKey event and every secret one CreateSecret
-// event, and every such event names a key or secret that exists.
+// event, every such event names a key or secret that exists, and every
+// Encrypt answered 200 before a kill has its event (a read's event is
+// written to the file before its response).
 func TestKill9AuditAgrees(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
@@ -81,6 +85,7 @@ func TestKill9AuditAgrees(t *testing.T) {
 	}
 	var p *proc
 	acked := 0
+	readsAcked := map[string]bool{}
 	for cycle := range cycles {
 		p = startBinary(t, dir)
 		c, sm := p.kms(), p.sm()
@@ -91,6 +96,7 @@ func TestKill9AuditAgrees(t *testing.T) {
 			created int
 			wg      sync.WaitGroup
 		)
+		encrypted := map[string]bool{} // request ids of the Encrypts answered 200
 		for w := range 6 {
 			wg.Add(1)
 			go func() {
@@ -109,7 +115,14 @@ func TestKill9AuditAgrees(t *testing.T) {
 						_, err = c.TagResource(ctx, &kms.TagResourceInput{KeyId: aws.String(base),
 							Tags: []types.Tag{{TagKey: aws.String(fmt.Sprint("w", w)), TagValue: aws.String(fmt.Sprint(i))}}})
 					case 2:
-						_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(base), Plaintext: []byte("x")})
+						var out *kms.EncryptOutput
+						out, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(base), Plaintext: []byte("x")})
+						if err == nil {
+							id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+							mu.Lock()
+							encrypted[id] = true
+							mu.Unlock()
+						}
 					case 3:
 						_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 							Name: aws.String(fmt.Sprintf("kill/%d/%d/%d", cycle, w, i)), SecretString: aws.String("v")})
@@ -130,6 +143,11 @@ func TestKill9AuditAgrees(t *testing.T) {
 		cancel()
 		wg.Wait()
 		acked += created
+		mu.Lock()
+		for id := range encrypted {
+			readsAcked[id] = true
+		}
+		mu.Unlock()
 	}
 	p = startBinary(t, dir)
 	c := p.kms()
@@ -192,7 +210,11 @@ func TestKill9AuditAgrees(t *testing.T) {
 	lines := readTrail(t, dir)
 	seen := map[string]bool{}
 	createdBy, secretBy := map[string]int{}, map[string]int{}
+	encryptEvents := map[string]bool{}
 	for _, l := range lines {
+		if l.EventName == "Encrypt" && l.ErrorCode == "" {
+			encryptEvents[l.RequestID] = true
+		}
 		if seen[l.EventID] {
 			t.Errorf("event %s (%s) is in the trail twice", l.EventID, l.EventName)
 		}
@@ -227,7 +249,16 @@ func TestKill9AuditAgrees(t *testing.T) {
 			t.Errorf("secret %s has %d successful CreateSecret events, want exactly 1", arn, n)
 		}
 	}
-	t.Logf("after %d kill -9 cycles: %d secrets, %d keys (%d CreateKey answered 200), %d events, every file parses", cycles, len(secrets), len(keys), acked, len(lines))
+	missing := 0
+	for id := range readsAcked {
+		if !encryptEvents[id] {
+			missing++
+		}
+	}
+	if missing > 0 || len(readsAcked) == 0 {
+		t.Errorf("%d of the %d Encrypts answered 200 before a kill have no event in the trail", missing, len(readsAcked))
+	}
+	t.Logf("after %d kill -9 cycles: %d secrets, %d keys (%d CreateKey answered 200), %d Encrypts answered, each with its event, %d events, every file parses", cycles, len(secrets), len(keys), acked, len(readsAcked), len(lines))
 	if acked < 30*cycles {
 		t.Errorf("only %d CreateKey calls answered before the kills: too few for the test to mean anything", acked)
 	}
