@@ -59,6 +59,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +111,7 @@ func run() error {
 	store := flag.String("store", "", "the server's --store: empty for the embedded store, or a postgres:// URL (a schema of its own is made, and dropped after the run)")
 	beside := flag.Bool("beside-embedded", false, "with -store: also run each service operation on a server on the embedded store, in the same run, just before its -store row (rows named \"<op> (embedded)\"), and compare")
 	nodes := flag.Int("nodes", 1, "keyfort servers on the same -store (requires -store when more than 1); clients spread their requests over them")
+	rounds := flag.Int("rounds", 1, "run the -ops list this many times in a row, then FloorProcess once more, and summarize each operation's server CPU and rate against the FloorProcess rows around it (median over the rounds)")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
@@ -119,6 +121,9 @@ func run() error {
 	}
 	if *dur > 2*time.Minute {
 		return errors.New("-d is capped at 2m")
+	}
+	if *rounds < 1 || *rounds > 20 {
+		return errors.New("-rounds must be from 1 to 20")
 	}
 	if *nodes < 1 || *nodes > 16 {
 		return errors.New("-nodes must be from 1 to 16")
@@ -211,7 +216,15 @@ func run() error {
 	}()
 	var listPage *capturedPage // FloorListSecrets' answer, fetched when first needed
 	var results []result
-	for _, name := range strings.Split(*opsFlag, ",") {
+	names := strings.Split(*opsFlag, ",")
+	if *rounds > 1 {
+		once := names
+		for range *rounds - 1 {
+			names = append(names, once...)
+		}
+		names = append(names, "FloorProcess")
+	}
+	for _, name := range names {
 		if strings.HasSuffix(name, "Strict") && strictSrv == nil {
 			if strictSrv, err = startStrictServer(*binary); err != nil {
 				return err
@@ -323,8 +336,88 @@ func run() error {
 		fmt.Printf("\n%s on the -store: %.0f/s, %.0f%% of the embedded store's %.0f/s in this run (issue 13's target for Encrypt, GetSecretValue, ListSecrets: at least 80%%); p50 %s against %s; server CPU %d µs against %d µs per request\n",
 			r.name, r.rps(), 100*r.rps()/emb.rps(), emb.rps(), fmtDur(r.p50), fmtDur(emb.p50), r.cpuPerOp.Microseconds(), emb.cpuPerOp.Microseconds())
 	}
+	printBesideFloors(results)
 	fmt.Printf("\nserver RSS after the run: %s\n", srv.rss())
 	return nil
+}
+
+// hotPath are the operations issue 12 holds to FloorProcess's cost: server
+// CPU per request at most 1.3 times its, and a rate of at least 90% of its.
+var hotPath = map[string]bool{"Encrypt": true, "Decrypt": true, "GenerateDataKey": true, "GetSecretValue": true}
+
+// printBesideFloors compares each row that has a server CPU with the
+// FloorProcess rows just before and after it (their mean), so that a
+// machine whose speed drifts during the run moves both sides alike; an
+// operation run several times (-rounds) gets the median of its ratios.
+func printBesideFloors(results []result) {
+	type ratios struct{ cpu, rate []float64 }
+	by := map[string]*ratios{}
+	var order []string
+	for i, r := range results {
+		if r.name == "FloorProcess" || strings.HasPrefix(r.name, "Floor") || r.cpuPerOp <= 0 || r.n == 0 {
+			continue
+		}
+		var around []result
+		for j := i - 1; j >= 0; j-- {
+			if results[j].name == "FloorProcess" {
+				around = append(around, results[j])
+				break
+			}
+		}
+		for j := i + 1; j < len(results); j++ {
+			if results[j].name == "FloorProcess" {
+				around = append(around, results[j])
+				break
+			}
+		}
+		var cpu, rate float64
+		for _, f := range around {
+			cpu += float64(f.cpuPerOp) / float64(len(around))
+			rate += f.rps() / float64(len(around))
+		}
+		if cpu <= 0 || rate <= 0 {
+			continue
+		}
+		x := by[r.name]
+		if x == nil {
+			x = &ratios{}
+			by[r.name] = x
+			order = append(order, r.name)
+		}
+		x.cpu = append(x.cpu, float64(r.cpuPerOp)/cpu)
+		x.rate = append(x.rate, r.rps()/rate)
+	}
+	if len(order) == 0 {
+		return
+	}
+	fmt.Printf("\nBeside the FloorProcess rows around each row (median over its rows):\n\n| operation | server CPU / FloorProcess's | each row | rate / FloorProcess's | issue 12 (CPU <= 1.3x, rate >= 90%%) |\n|---|---:|---|---:|---|\n")
+	for _, name := range order {
+		x := by[name]
+		each := make([]string, len(x.cpu))
+		for i, v := range x.cpu {
+			each[i] = fmt.Sprintf("%.2f", v)
+		}
+		cpu, rate := median(x.cpu), median(x.rate)
+		verdict := ""
+		if hotPath[name] {
+			verdict = "**not met**"
+			if cpu <= 1.3 && rate >= 0.9 {
+				verdict = "met"
+			}
+		}
+		fmt.Printf("| %s | %.2fx | %s | %.0f%% | %s |\n", name, cpu, strings.Join(each, " "), 100*rate, verdict)
+	}
+}
+
+// median returns the middle value of v (the mean of the two middle ones
+// for an even count); v is sorted in place.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // referenceFloor is the floor the issues' speed targets assume: a bare Go
