@@ -25,7 +25,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -304,16 +303,4 @@ func additionalDataSize(version byte, keyARN string, ctx map[string]string) int 
 const keyIDSize = 36
 
 // appendKeyID appends KeyIDString(id) without making the string.
-func appendKeyID(dst []byte, id [16]byte) []byte {
-	var s [keyIDSize]byte
-	hex.Encode(s[0:8], id[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], id[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], id[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], id[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], id[10:])
-	return append(dst, s[:]...)
-}
+func appendKeyID(dst []byte, id [16]byte) []byte { return uuid.Append(dst, id) }

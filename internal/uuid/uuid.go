@@ -11,6 +11,12 @@ import (
 // Format returns b in canonical form (8-4-4-4-12 lower-case hex digits).
 func Format(b [16]byte) string {
 	var s [36]byte
+	return string(Append(s[:0], b))
+}
+
+// Append appends Format(b) to dst without making a string.
+func Append(dst []byte, b [16]byte) []byte {
+	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
 	hex.Encode(s[9:13], b[4:6])
@@ -20,7 +26,7 @@ func Format(b [16]byte) string {
 	hex.Encode(s[19:23], b[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
-	return string(s[:])
+	return append(dst, s[:]...)
 }
 
 // NewV4 returns a random version 4 UUID read from r.
