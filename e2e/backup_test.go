@@ -401,23 +401,15 @@ func equalMaps(a, b map[string]string) bool {
 	return true
 }
 
-func formatSize(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// TestBackupSize measures backup and restore of a store of N keys and N
-// secrets (KEYFORT_BACKUP_SIZE=N; skipped without it).
-func TestBackupSize(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("KEYFORT_BACKUP_SIZE"))
-	if n <= 0 {
-		t.Skip("set KEYFORT_BACKUP_SIZE=N to measure a backup of N keys and N secrets")
-	}
-	dir := t.TempDir()
-	p := startBinary(t, dir)
+// fillStore makes n keys and n secrets (named size/<i>, 64-byte values)
+// through p with 8 concurrent clients.
+func fillStore(t *testing.T, p *proc, n int) {
+	t.Helper()
 	k, sm := p.kms(), p.sm()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	began := time.Now()
 	for range 8 {
 		wg.Add(1)
 		go func() {
@@ -435,6 +427,21 @@ func TestBackupSize(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func formatSize(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// TestBackupSize measures backup and restore of a store of N keys and N
+// secrets (KEYFORT_BACKUP_SIZE=N; skipped without it).
+func TestBackupSize(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KEYFORT_BACKUP_SIZE"))
+	if n <= 0 {
+		t.Skip("set KEYFORT_BACKUP_SIZE=N to measure a backup of N keys and N secrets")
+	}
+	dir := t.TempDir()
+	p := startBinary(t, dir)
+	began := time.Now()
+	fillStore(t, p, n)
 	t.Logf("made %d keys and %d secrets in %v", n, n, time.Since(began).Round(time.Millisecond))
 	db, _ := os.Stat(filepath.Join(dir, "keyfort.db"))
 	wal, _ := os.Stat(filepath.Join(dir, "keyfort.db-wal"))

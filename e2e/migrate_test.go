@@ -592,28 +592,7 @@ func TestMigrateManyPages(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := startBinary(t, dir)
-	k, sm := p.kms(), p.sm()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				if _, err := k.CreateKey(ctx, &kms.CreateKeyInput{}); err != nil {
-					t.Errorf("CreateKey: %v", err)
-					return
-				}
-				if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(fmt.Sprint("size/", i)), SecretString: aws.String(strings.Repeat("s", 64))}); err != nil {
-					t.Errorf("CreateSecret: %v", err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	fillStore(t, p, n)
 	p.stop(t)
 	pgURL := newPGSchema(t, dsn)
 	start := time.Now()
