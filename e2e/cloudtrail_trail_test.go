@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -29,10 +28,7 @@ func TestLookupEventsFindsEveryCall(t *testing.T) {
 		testLookupEvents(t, srv, srv)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("KEYFORT_TEST_POSTGRES is not set")
-		}
+		dsn := postgresDSN(t)
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
 		a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))

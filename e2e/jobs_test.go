@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -76,10 +75,7 @@ func (h *countingHook) config(c *config.Config) {
 // called once per secret with one ClientRequestToken, which becomes
 // AWSCURRENT, and every deleted key and secret is gone.
 func TestJobsRunOnceOnTwoNodes(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	const perJob = 15
 	clock := keyfortest.NewClock(time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC))
 	root := make([]byte, 32)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,10 +31,7 @@ func TestGrants(t *testing.T) { testGrants(t) }
 // TestGrantsOnPostgres runs TestGrants on the PostgreSQL store, and checks
 // that deleting a key deletes its grants.
 func TestGrantsOnPostgres(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	testGrants(t, keyfortest.WithStore(dsn))
 	clock := keyfortest.NewClock(time.Now())
 	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))

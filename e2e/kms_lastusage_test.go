@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ import (
 func TestGetKeyLastUsage(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testGetKeyLastUsage(t) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("KEYFORT_TEST_POSTGRES is not set")
-		}
+		dsn := postgresDSN(t)
 		testGetKeyLastUsage(t, keyfortest.WithStore(dsn))
 	})
 }

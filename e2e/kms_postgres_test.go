@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -16,10 +15,7 @@ import (
 // store (no read cache there): keys, aliases, tags, crypto, rotation,
 // restart and the deletion job.
 func TestKMSOnPostgres(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	clock := keyfortest.NewClock(time.Now())
 	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))
 	c := srv.KMS()

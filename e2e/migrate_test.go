@@ -50,10 +50,7 @@ func TestMigrate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	ctx := ctxT(t)
 	dirA := t.TempDir()
 	p := startBinary(t, dirA)
@@ -453,6 +450,17 @@ func diffFacts(got, want map[string]string) string {
 
 // newPGSchema creates a schema of its own in dsn's database, dropped at
 // cleanup, and returns dsn with the search_path that selects it.
+// postgresDSN returns KEYFORT_TEST_POSTGRES, and skips the test without it
+// (.ci/run sets it, so CI never skips).
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("KEYFORT_TEST_POSTGRES is not set")
+	}
+	return dsn
+}
+
 func newPGSchema(t *testing.T, dsn string) string {
 	t.Helper()
 	b := make([]byte, 6)
@@ -582,10 +590,7 @@ func TestMigrateManyPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	n := 600
 	if v, err := strconv.Atoi(os.Getenv("KEYFORT_MIGRATE_SIZE")); err == nil && v > 0 {
 		n = v
@@ -637,10 +642,7 @@ func TestMigrateFromServedPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	pgURL := newPGSchema(t, dsn)
 	dirB := t.TempDir()
 	p := startBinary(t, dirB, "KEYFORT_STORE="+pgURL)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/rand"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -24,10 +23,7 @@ import (
 // secret, version or list page is stale. Several workers do this at once,
 // so that cache fills race with other nodes' changes.
 func TestNodesReadEachOthersWrites(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	t.Run("caches", func(t *testing.T) { testNodesReadEachOthersWrites(t, dsn) })
 	// --store-read-through (for a pooler that does not deliver
 	// notifications): no caches, no Sync, every request reads the store.

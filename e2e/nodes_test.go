@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,10 +61,7 @@ func TestThreeNodesOnePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	began := time.Now()
 	c := newCluster(t, dsn, 1)
 	s := newStream(t, c)

@@ -120,10 +120,7 @@ func TestRootKeyRotateWhileServingOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	base := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	base := postgresDSN(t)
 	dsn, conn := pgSchema(t, base)
 	ctx := context.Background()
 	oldKey, newKey := make([]byte, 32), make([]byte, 32)

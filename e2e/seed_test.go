@@ -461,10 +461,7 @@ func TestSeedBinary(t *testing.T) {
 // TestSeedPostgresNodes: nodes of one PostgreSQL store starting at once with
 // the same seed file all start, and the store holds each entry once.
 func TestSeedPostgresNodes(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	f := newSeedFixture(t)
 	file := writeSeed(t, f.yaml("blue"))
 	root := make([]byte, 32)

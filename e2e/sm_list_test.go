@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -20,10 +19,7 @@ import (
 func onEachStore(t *testing.T, f func(t *testing.T, opts ...keyfortest.Option)) {
 	t.Run("sqlite", func(t *testing.T) { f(t) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("KEYFORT_TEST_POSTGRES is not set")
-		}
+		dsn := postgresDSN(t)
 		f(t, keyfortest.WithStore(dsn))
 	})
 }

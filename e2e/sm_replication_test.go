@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -32,10 +31,7 @@ func TestSMReplication(t *testing.T) { testSMReplication(t) }
 
 // TestSMReplicationOnPostgres runs the same flow on the PostgreSQL store.
 func TestSMReplicationOnPostgres(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	testSMReplication(t, keyfortest.WithStore(dsn))
 }
 
@@ -215,10 +211,7 @@ func TestSMReplicationRemoveAndStop(t *testing.T) {
 // node runs each sync): CloudTrail holds one GenerateDataKey for the
 // replica's ARN per version.
 func TestSMReplicationTwoNodesOnPostgres(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := postgresDSN(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))
