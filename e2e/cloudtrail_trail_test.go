@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestLookupEventsFindsEveryCall makes KMS and Secrets Manager calls and
@@ -28,7 +29,7 @@ func TestLookupEventsFindsEveryCall(t *testing.T) {
 		testLookupEvents(t, srv, srv)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
+		dsn := pgtest.DSN(t)
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
 		a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))

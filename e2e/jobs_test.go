@@ -20,6 +20,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // countingHook is a rotation webhook (rotationStep's four steps, through
@@ -75,7 +76,7 @@ func (h *countingHook) config(c *config.Config) {
 // called once per secret with one ClientRequestToken, which becomes
 // AWSCURRENT, and every deleted key and secret is gone.
 func TestJobsRunOnceOnTwoNodes(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	const perJob = 15
 	clock := keyfortest.NewClock(time.Date(2026, 5, 4, 9, 30, 0, 0, time.UTC))
 	root := make([]byte, 32)

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // Two accounts in development auth: a 12-digit access key is the root of
@@ -31,7 +32,7 @@ func TestGrants(t *testing.T) { testGrants(t) }
 // TestGrantsOnPostgres runs TestGrants on the PostgreSQL store, and checks
 // that deleting a key deletes its grants.
 func TestGrantsOnPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	testGrants(t, keyfortest.WithStore(dsn))
 	clock := keyfortest.NewClock(time.Now())
 	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestGetKeyLastUsage checks GetKeyLastUsage as AWS documents it: nothing
@@ -21,7 +22,7 @@ import (
 func TestGetKeyLastUsage(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testGetKeyLastUsage(t) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
+		dsn := pgtest.DSN(t)
 		testGetKeyLastUsage(t, keyfortest.WithStore(dsn))
 	})
 }

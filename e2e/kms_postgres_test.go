@@ -9,13 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestKMSOnPostgres drives the KMS core through the SDK on the PostgreSQL
 // store (no read cache there): keys, aliases, tags, crypto, rotation,
 // restart and the deletion job.
 func TestKMSOnPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	clock := keyfortest.NewClock(time.Now())
 	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))
 	c := srv.KMS()

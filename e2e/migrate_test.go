@@ -3,11 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -28,12 +26,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/keyfortest"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/postgres"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
@@ -50,7 +48,7 @@ func TestMigrate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	ctx := ctxT(t)
 	dirA := t.TempDir()
 	p := startBinary(t, dirA)
@@ -64,7 +62,7 @@ func TestMigrate(t *testing.T) {
 
 	// Embedded -> PostgreSQL.
 	original := dumpStore(t, openSQLiteDump(t, dirA))
-	pgURL := newPGSchema(t, dsn)
+	pgURL := pgtest.CreateSchema(t, dsn, "keyfort_migrate_")
 	out, errOut, status := runKeyfort(t, "migrate", "--data", dirA, "--to", pgURL)
 	if status != 0 {
 		t.Fatalf("keyfort migrate --to: status %d\n%s%s", status, out, errOut)
@@ -142,13 +140,13 @@ func TestMigrate(t *testing.T) {
 		t.Errorf("a refused migrate left keyfort.db.migrate (%v)", err)
 	}
 	missing := filepath.Join(t.TempDir(), "none")
-	_, errOut, status = runKeyfort(t, "migrate", "--data", missing, "--to", newPGSchema(t, dsn))
+	_, errOut, status = runKeyfort(t, "migrate", "--data", missing, "--to", pgtest.CreateSchema(t, dsn, "keyfort_migrate_"))
 	wantRefused(t, "migrate from a directory without a store", errOut, status, "no Keyfort store")
 
 	p2 := startBinary(t, dirA)
 	_, err = p2.kms().CreateKey(ctx, &kms.CreateKeyInput{Description: aws.String("after the migration")})
 	mustNoErr(t, err, "CreateKey on the original")
-	empty := newPGSchema(t, dsn)
+	empty := pgtest.CreateSchema(t, dsn, "keyfort_migrate_")
 	_, errOut, status = runKeyfort(t, "migrate", "--data", dirA, "--to", empty)
 	wantRefused(t, "migrate from a served data directory", errOut, status, "is in use by another keyfort process")
 	if d := dumpStore(t, openPGDump(t, empty)); len(d.records)+len(d.events) != 0 {
@@ -448,52 +446,6 @@ func diffFacts(got, want map[string]string) string {
 	return strings.Join(d, "\n")
 }
 
-// newPGSchema creates a schema of its own in dsn's database, dropped at
-// cleanup, and returns dsn with the search_path that selects it.
-// postgresDSN returns KEYFORT_TEST_POSTGRES, and skips the test without it
-// (.ci/run sets it, so CI never skips).
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
-	return dsn
-}
-
-func newPGSchema(t *testing.T, dsn string) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "keyfort_migrate_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	mustNoErr(t, err, "connect to PostgreSQL")
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
-	mustNoErr(t, err, "create schema")
-	t.Cleanup(func() { dropSchemaT(t, dsn, schema) })
-	u, err := url.Parse(dsn)
-	mustNoErr(t, err, "parse KEYFORT_TEST_POSTGRES")
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-func dropSchemaT(t *testing.T, dsn, schema string) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("drop schema %s: %v", schema, err)
-	}
-}
-
 // storeDump is every row of a store: records by "kind account region id",
 // events by id.
 type storeDump struct {
@@ -590,7 +542,7 @@ func TestMigrateManyPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	n := 600
 	if v, err := strconv.Atoi(os.Getenv("KEYFORT_MIGRATE_SIZE")); err == nil && v > 0 {
 		n = v
@@ -599,7 +551,7 @@ func TestMigrateManyPages(t *testing.T) {
 	p := startBinary(t, dir)
 	fillStore(t, p, n)
 	p.stop(t)
-	pgURL := newPGSchema(t, dsn)
+	pgURL := pgtest.CreateSchema(t, dsn, "keyfort_migrate_")
 	start := time.Now()
 	out, errOut, status := runKeyfort(t, "migrate", "--data", dir, "--to", pgURL)
 	to := time.Since(start)
@@ -642,8 +594,8 @@ func TestMigrateFromServedPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := postgresDSN(t)
-	pgURL := newPGSchema(t, dsn)
+	dsn := pgtest.DSN(t)
+	pgURL := pgtest.CreateSchema(t, dsn, "keyfort_migrate_")
 	dirB := t.TempDir()
 	p := startBinary(t, dirB, "KEYFORT_STORE="+pgURL)
 	k, sm := p.kms(), p.sm()

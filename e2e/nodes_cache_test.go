@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestNodesReadEachOthersWrites: two nodes on one PostgreSQL database, each
@@ -23,7 +24,7 @@ import (
 // secret, version or list page is stale. Several workers do this at once,
 // so that cache fills race with other nodes' changes.
 func TestNodesReadEachOthersWrites(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	t.Run("caches", func(t *testing.T) { testNodesReadEachOthersWrites(t, dsn) })
 	// --store-read-through (for a pooler that does not deliver
 	// notifications): no caches, no Sync, every request reads the store.

@@ -29,6 +29,7 @@ import (
 	"github.com/keyfort/keyfort/internal/clock"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestThreeNodesOnePostgres runs three keyfort binaries on one PostgreSQL
@@ -61,7 +62,7 @@ func TestThreeNodesOnePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	began := time.Now()
 	c := newCluster(t, dsn, 1)
 	s := newStream(t, c)
@@ -119,7 +120,7 @@ type cluster struct {
 
 func newCluster(t *testing.T, dsn string, victim int) *cluster {
 	t.Helper()
-	storeDSN := newPGSchema(t, dsn)
+	storeDSN := pgtest.CreateSchema(t, dsn, "e2e_nodes_")
 	keyFile := filepath.Join(t.TempDir(), "root.key")
 	k, err := envelope.GenerateRootKey(rand.Reader)
 	mustNoErr(t, err, "GenerateRootKey")

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // pgSchema makes a PostgreSQL schema of its own for the test and returns
@@ -29,34 +30,14 @@ import (
 // dropped at the end.
 func pgSchema(t *testing.T, dsn string) (string, *pgx.Conn) {
 	t.Helper()
+	schemaDSN := pgtest.CreateSchema(t, dsn, "e2e_rootkey_")
 	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "e2e_rootkey_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(ctx, schemaDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "SET search_path TO "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		conn.Close(ctx)
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), conn
+	t.Cleanup(func() { conn.Close(ctx) })
+	return schemaDSN, conn
 }
 
 // writeKey writes key (base64) to path, mode 0600.
@@ -120,7 +101,7 @@ func TestRootKeyRotateWhileServingOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
 	}
-	base := postgresDSN(t)
+	base := pgtest.DSN(t)
 	dsn, conn := pgSchema(t, base)
 	ctx := context.Background()
 	oldKey, newKey := make([]byte, 32), make([]byte, 32)

@@ -29,6 +29,7 @@ import (
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 const (
@@ -461,7 +462,7 @@ func TestSeedBinary(t *testing.T) {
 // TestSeedPostgresNodes: nodes of one PostgreSQL store starting at once with
 // the same seed file all start, and the store holds each entry once.
 func TestSeedPostgresNodes(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	f := newSeedFixture(t)
 	file := writeSeed(t, f.yaml("blue"))
 	root := make([]byte, 32)

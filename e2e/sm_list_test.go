@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // onEachStore runs f on the embedded store (where ListSecrets pages from the
@@ -19,7 +20,7 @@ import (
 func onEachStore(t *testing.T, f func(t *testing.T, opts ...keyfortest.Option)) {
 	t.Run("sqlite", func(t *testing.T) { f(t) })
 	t.Run("postgres", func(t *testing.T) {
-		dsn := postgresDSN(t)
+		dsn := pgtest.DSN(t)
 		f(t, keyfortest.WithStore(dsn))
 	})
 }

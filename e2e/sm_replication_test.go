@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 const replicaOnlyMsg = "Operation not permitted on a replica secret. Call must be made in primary secret's region."
@@ -31,7 +32,7 @@ func TestSMReplication(t *testing.T) { testSMReplication(t) }
 
 // TestSMReplicationOnPostgres runs the same flow on the PostgreSQL store.
 func TestSMReplicationOnPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	testSMReplication(t, keyfortest.WithStore(dsn))
 }
 
@@ -211,7 +212,7 @@ func TestSMReplicationRemoveAndStop(t *testing.T) {
 // node runs each sync): CloudTrail holds one GenerateDataKey for the
 // replica's ARN per version.
 func TestSMReplicationTwoNodesOnPostgres(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := pgtest.DSN(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	a := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithRootKey(key))

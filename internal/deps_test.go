@@ -88,11 +88,12 @@ func TestImportArrows(t *testing.T) {
 
 // TestHarnessImporters checks that outside _test.go files only package
 // keyforttest (the public harness, built on the internal one) imports a
-// test harness.
+// test harness, and only the internal harness imports pgtest.
 func TestHarnessImporters(t *testing.T) {
 	harnesses := map[string]string{
-		module + "/internal/keyfortest": module + "/keyforttest",
-		module + "/keyforttest":         "",
+		module + "/internal/keyfortest":              module + "/keyforttest",
+		module + "/keyforttest":                      "",
+		module + "/internal/storage/postgres/pgtest": module + "/internal/keyfortest",
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
 	if err != nil {

@@ -1,16 +1,11 @@
 package app
 
 import (
-	"context"
 	"log/slog"
-	"os"
-	"strconv"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestOpenPostgresReadThrough: with --store-read-through the store the app
@@ -18,24 +13,8 @@ import (
 // and the server does not Sync), yet still its trail and compaction;
 // without it, the store notifies.
 func TestOpenPostgresReadThrough(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
-	schema := "apptest_readthrough_" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn, "apptest_readthrough_")
 	log := slog.New(slog.DiscardHandler)
 	for _, readThrough := range []bool{false, true} {
 		s, err := openPostgres(t.Context(), dsn, schema, readThrough, log)

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awscreds "github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
@@ -48,20 +47,7 @@ func (b *backend) newSchema(t *testing.T) {
 	if b.dsn == "" {
 		return
 	}
-	b.schema = "apptest_" + hex.EncodeToString(randomBytes(t, 8))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, b.dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", b.schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{b.schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", b.schema, err)
-		}
-	})
+	b.schema = pgtest.Schema(t, b.dsn, "apptest_")
 }
 
 func randomBytes(t *testing.T, n int) []byte {

@@ -2,22 +2,18 @@ package job_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/keyfort/keyfort/internal/job"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/postgres"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
@@ -34,26 +30,8 @@ func backends(t *testing.T, fn func(t *testing.T, nodes []storage.Store)) {
 		fn(t, []storage.Store{lite, lite})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("KEYFORT_TEST_POSTGRES is not set")
-		}
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		schema := "jobtest_" + hex.EncodeToString(b[:])
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			conn, err := pgx.Connect(ctx, dsn)
-			if err != nil {
-				t.Logf("drop schema %s: %v", schema, err)
-				return
-			}
-			defer conn.Close(ctx)
-			if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-				t.Logf("drop schema %s: %v", schema, err)
-			}
-		})
+		dsn := pgtest.DSN(t)
+		schema := pgtest.Schema(t, dsn, "jobtest_")
 		var nodes []storage.Store
 		for range 2 {
 			pg, err := postgres.Open(t.Context(), dsn, postgres.Options{Schema: schema})

@@ -10,11 +10,9 @@ package keyfortest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,12 +35,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/clock"
 	ctsvc "github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/config"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // DefaultRegion is the region of clients made without one.
@@ -171,29 +169,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 		}
 	}
 	if o.store != "" && o.schema == "" {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		s.o.schema = "keyfortest_" + hex.EncodeToString(b[:])
-		t.Cleanup(func() { dropSchema(t, o.name, o.store, s.o.schema) })
+		s.o.schema = pgtest.Schema(t, o.store, "keyfortest_")
 	}
 	s.start(t)
 	t.Cleanup(s.Close)
 	return s
-}
-
-// dropSchema removes a test server's PostgreSQL schema.
-func dropSchema(t testing.TB, name, dsn, schema string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Logf("%s: drop schema %s: %v", name, schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Logf("%s: drop schema %s: %v", name, schema, err)
-	}
 }
 
 func (s *Server) start(t testing.TB) {

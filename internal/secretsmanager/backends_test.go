@@ -1,9 +1,7 @@
 package secretsmanager
 
 import (
-	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/kms"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/postgres"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
@@ -39,27 +36,12 @@ func openBackends(t *testing.T) map[string]storage.Store {
 		t.Log("KEYFORT_TEST_POSTGRES is not set: PostgreSQL skipped")
 		return out
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "smtest_" + hex.EncodeToString(b[:])
+	schema := pgtest.Schema(t, dsn, "smtest_")
 	pg, err := postgres.Open(ctx, dsn, postgres.Options{Schema: schema})
 	if err != nil {
 		t.Fatalf("postgres.Open: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = pg.Close()
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(cctx, dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(cctx)
-		if _, err := conn.Exec(cctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { _ = pg.Close() }) // before the schema's drop
 	out["postgres"] = pg
 	return out
 }

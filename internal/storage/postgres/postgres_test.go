@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -18,43 +15,18 @@ import (
 
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/postgres"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/internal/storage/storagetest"
 )
 
 var scope = storage.Scope{Account: "123456789012", Region: "us-east-1"}
 
 // dsn returns the test database's DSN or skips the test.
-func dsn(t testing.TB) string {
-	t.Helper()
-	d := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if d == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
-	return d
-}
+func dsn(t testing.TB) string { return pgtest.DSN(t) }
 
 // newSchema returns a fresh schema name and drops the schema at cleanup
 // (after the stores opened later in the test have been closed).
-func newSchema(t testing.TB) string {
-	t.Helper()
-	d := dsn(t)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "keyfort_test_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, d)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
-}
+func newSchema(t testing.TB) string { return pgtest.Schema(t, dsn(t), "keyfort_test_") }
 
 // openStore opens a store on schema and closes it at cleanup.
 func openStore(t testing.TB, schema string) *postgres.Store {
