@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 	"github.com/keyfort/keyfort/keyforttest"
 )
 
@@ -231,10 +231,7 @@ func TestWithPostgresUnreachable(t *testing.T) {
 }
 
 func TestWithPostgres(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := pgtest.DSN(t)
 	ctx := t.Context()
 	srv := keyforttest.Start(t, keyforttest.WithPostgres(dsn))
 	key, err := srv.KMS().CreateKey(ctx, &kms.CreateKeyInput{})

@@ -252,10 +252,7 @@ func TestRestartChecksRootKeyWithoutMarker(t *testing.T) {
 // store: with no key of its own it is refused rather than generating one,
 // and with the first node's key it serves.
 func TestNodesShareOneRootKey(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := pgtest.DSN(t)
 	b := backend{name: "postgres", dsn: dsn}
 	b.newSchema(t)
 	key := randomBytes(t, envelope.RootKeySize)

@@ -15,6 +15,7 @@ import (
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 // TestRotationClaim runs rotations against one PostgreSQL store with no data
@@ -24,10 +25,7 @@ import (
 // writing. A node started meanwhile with only the new key is refused while
 // the rotation is unfinished.
 func TestRotationClaim(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := pgtest.DSN(t)
 	b := backend{name: "postgres", dsn: dsn}
 	b.newSchema(t)
 	keys := t.TempDir()

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
 )
 
 func TestRestartKeepsDataAndRootKey(t *testing.T) {
@@ -35,10 +36,7 @@ func TestRestartKeepsDataAndRootKey(t *testing.T) {
 }
 
 func TestPostgresStore(t *testing.T) {
-	dsn := os.Getenv("KEYFORT_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYFORT_TEST_POSTGRES is not set")
-	}
+	dsn := pgtest.DSN(t)
 	s := Start(t, WithStore(dsn))
 	ctx := t.Context()
 	out, err := s.KMS().CreateKey(ctx, &kms.CreateKeyInput{})
