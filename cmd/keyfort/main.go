@@ -111,6 +111,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 	}
 }
 
+// loadStatus is a command's exit status after config.Load or LoadCommand
+// failed: 0 for -h (fs printed the usage), else 2, printing a config error
+// (flag errors were already printed by fs, with the usage).
+func loadStatus(err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintln(stderr, "keyfort:", err)
+	}
+	return 2
+}
+
 // heapFloor is the least heap goal the server's collector works to while
 // a memory limit is in effect: 3/10 of the default limit. It keeps a small
 // live heap (2 MiB with a few hundred keys and secrets) from being
@@ -123,15 +137,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, lookup func(str
 	fs := flag.NewFlagSet("keyfort serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg, err := config.Load(fs, args, lookup)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintln(stderr, "keyfort:", err)
-		} // flag errors were already printed by fs, with the usage
-		return 2
+		return loadStatus(err, stderr)
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "keyfort:", err)
@@ -208,18 +215,11 @@ func rotate(ctx context.Context, args []string, stdout, stderr io.Writer, lookup
 	// Only what finds the store and its key: the server's other settings
 	// do not apply.
 	cfg, pos, err := config.LoadCommand(fs, args, lookup, "data", "store", "root-key-file", "log-level", "log-format")
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err == nil && len(pos) > 0 {
-		fmt.Fprintf(stderr, "keyfort: rootkey rotate takes no argument (got %q)\n", pos[0])
-		return 2
-	}
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintln(stderr, "keyfort:", err)
-		}
+		return loadStatus(err, stderr)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "keyfort: rootkey rotate takes no argument (got %q)\n", pos[0])
 		return 2
 	}
 	if err := cfg.Validate(); err != nil {
@@ -267,15 +267,8 @@ func commandFlags(name, synopsis string, args []string, stderr io.Writer, lookup
 	}
 	define(fs)
 	cfg, pos, err := config.LoadCommand(fs, args, lookup, settings...)
-	if errors.Is(err, flag.ErrHelp) {
-		return cfg, "", 0, false
-	}
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintln(stderr, "keyfort:", err)
-		}
-		return cfg, "", 2, false
+		return cfg, "", loadStatus(err, stderr), false
 	}
 	if len(pos) != 1 {
 		fmt.Fprintf(stderr, "keyfort: usage: keyfort %s FILE [flags] (keyfort %s -h)\n", name, name)
@@ -378,15 +371,8 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, looku
 	fs.StringVar(&to, "to", "", "copy the embedded store of --data to this PostgreSQL store (postgres:// URL)")
 	fs.StringVar(&from, "from", "", "copy this PostgreSQL store (postgres:// URL) into a new embedded store in --data")
 	cfg, pos, err := config.LoadCommand(fs, args, lookup, "data", "audit-dir")
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintln(stderr, "keyfort:", err)
-		}
-		return 2
+		return loadStatus(err, stderr)
 	}
 	switch {
 	case len(pos) > 0:
