@@ -253,20 +253,7 @@ func TestBackupRestore(t *testing.T) {
 			present[aws.ToString(e.KeyId)] = true
 		}
 	}
-	inBusy := map[string]string{}
-	vpager := secretsmanager.NewListSecretVersionIdsPaginator(rsm, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("busy"), IncludeDeprecated: aws.Bool(true)})
-	for vpager.HasMorePages() {
-		page, err := vpager.NextPage(ctx)
-		mustNoErr(t, err, "restored ListSecretVersionIds")
-		for _, v := range page.Versions {
-			out, err := rsm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("busy"), VersionId: v.VersionId})
-			if err != nil {
-				t.Errorf("restored version %s of busy does not read: %v", aws.ToString(v.VersionId), err)
-				continue
-			}
-			inBusy[aws.ToString(v.VersionId)] = aws.ToString(out.SecretString)
-		}
-	}
+	inBusy := versionValues(t, ctx, rsm, "busy", "restored")
 	before, later := 0, 0
 	for _, a := range acks {
 		if !a.at.Before(began) {
@@ -427,6 +414,28 @@ func fillStore(t *testing.T, p *proc, n int) {
 		}()
 	}
 	wg.Wait()
+}
+
+// versionValues reads the value of every version of secret (deprecated
+// ones too) through sm, by version id; a version that does not read fails
+// the test, named with what (the copy it was read from).
+func versionValues(t *testing.T, ctx context.Context, sm *secretsmanager.Client, secret, what string) map[string]string {
+	t.Helper()
+	values := map[string]string{}
+	pager := secretsmanager.NewListSecretVersionIdsPaginator(sm, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(secret), IncludeDeprecated: aws.Bool(true)})
+	for pager.HasMorePages() {
+		page, err := pager.NextPage(ctx)
+		mustNoErr(t, err, what+" ListSecretVersionIds")
+		for _, v := range page.Versions {
+			out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secret), VersionId: v.VersionId})
+			if err != nil {
+				t.Errorf("%s: version %s of %s does not read: %v", what, aws.ToString(v.VersionId), secret, err)
+				continue
+			}
+			values[aws.ToString(v.VersionId)] = aws.ToString(out.SecretString)
+		}
+	}
+	return values
 }
 
 func formatSize(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

@@ -678,20 +678,7 @@ func TestMigrateFromServedPostgres(t *testing.T) {
 			}
 		}
 	}
-	versions := map[string]string{}
-	vpager := secretsmanager.NewListSecretVersionIdsPaginator(rsm, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("busy"), IncludeDeprecated: aws.Bool(true)})
-	for vpager.HasMorePages() {
-		page, err := vpager.NextPage(ctx)
-		mustNoErr(t, err, "ListSecretVersionIds on the copy")
-		for _, v := range page.Versions {
-			out, err := rsm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("busy"), VersionId: v.VersionId})
-			if err != nil {
-				t.Errorf("version %s of the copy does not read: %v", aws.ToString(v.VersionId), err)
-				continue
-			}
-			versions[aws.ToString(v.VersionId)] = aws.ToString(out.SecretString)
-		}
-	}
+	versions := versionValues(t, ctx, rsm, "busy", "the copy")
 	r.stop(t)
 	before := 0
 	for _, a := range acks {
