@@ -47,18 +47,25 @@ func editStore(t *testing.T, cfg config.Config, fn func(ctx context.Context, tx 
 	}
 }
 
+// sealOneUnderAnotherKey changes the root key id in the header of one
+// key material record of cfg's store, as an unfinished rotation leaves it.
+func sealOneUnderAnotherKey(t *testing.T, cfg config.Config) {
+	t.Helper()
+	editStore(t, cfg, func(ctx context.Context, tx storage.Tx) error {
+		recs, err := tx.Scan(ctx, "kms.material", storage.Position{}, 1)
+		if err != nil || len(recs) != 1 {
+			return errors.Join(err, errors.New("no material"))
+		}
+		recs[0].Sealed[4] ^= 0xff // the root key id of its header
+		return tx.Update(ctx, recs[0])
+	})
+}
+
 func TestBackupRefusesInconsistentStores(t *testing.T) {
 	ctx := context.Background()
 	t.Run("material under two root keys", func(t *testing.T) {
 		cfg := storeWithKeys(t)
-		editStore(t, cfg, func(ctx context.Context, tx storage.Tx) error {
-			recs, err := tx.Scan(ctx, "kms.material", storage.Position{}, 1)
-			if err != nil || len(recs) != 1 {
-				return errors.Join(err, errors.New("no material"))
-			}
-			recs[0].Sealed[4] ^= 0xff // the root key id of its header
-			return tx.Update(ctx, recs[0])
-		})
+		sealOneUnderAnotherKey(t, cfg)
 		file := filepath.Join(t.TempDir(), "b")
 		_, err := app.Backup(ctx, cfg, file, app.BackupOptions{})
 		if err == nil || !strings.Contains(err.Error(), "unfinished keyfort rootkey rotate") {

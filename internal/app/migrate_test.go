@@ -115,14 +115,7 @@ func TestMigrateRefusesInconsistentSources(t *testing.T) {
 	ctx := context.Background()
 	dsn := migrateSchema(t)
 	cfg := storeWithKeys(t)
-	editStore(t, cfg, func(ctx context.Context, tx storage.Tx) error {
-		recs, err := tx.Scan(ctx, "kms.material", storage.Position{}, 1)
-		if err != nil || len(recs) != 1 {
-			return errors.Join(err, errors.New("no material"))
-		}
-		recs[0].Sealed[4] ^= 0xff // the root key id of its header
-		return tx.Update(ctx, recs[0])
-	})
+	sealOneUnderAnotherKey(t, cfg)
 	if _, err := app.Migrate(ctx, cfg, app.MigrateOptions{Postgres: dsn}); err == nil || !strings.Contains(err.Error(), "unfinished keyfort rootkey rotate") {
 		t.Errorf("Migrate of a store sealed under two root keys = %v, want it refused", err)
 	}
