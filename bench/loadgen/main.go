@@ -354,7 +354,7 @@ func printBesideFloors(results []result) {
 	by := map[string]*ratios{}
 	var order []string
 	for i, r := range results {
-		if r.name == "FloorProcess" || strings.HasPrefix(r.name, "Floor") || r.cpuPerOp <= 0 || r.n == 0 {
+		if strings.HasPrefix(r.name, "Floor") || r.cpuPerOp <= 0 || r.n == 0 { // the floors themselves
 			continue
 		}
 		var around []result
