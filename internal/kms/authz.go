@@ -10,9 +10,11 @@ package kms
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
@@ -99,16 +101,39 @@ func (s *Service) keyPolicy(k *key) (*iam.Policy, error) {
 }
 
 // defaultPolicies caches the parsed default key policy of each account and
-// partition (the root's ARN names both).
-type defaultPolicies struct{ m sync.Map }
+// partition (the root's ARN names both). Reads load an immutable map (no
+// lock, no key to build on the heap); a new account's policy replaces it
+// with a copy under mu.
+type defaultPolicies struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[defaultPolicyKey]*iam.Policy]
+}
+
+// defaultPolicyKey is a partition and an account.
+type defaultPolicyKey struct{ partition, account string }
 
 func (d *defaultPolicies) get(scope storage.Scope) *iam.Policy {
-	id := partition.For(scope.Region) + ":" + scope.Account
-	if p, ok := d.m.Load(id); ok {
-		return p.(*iam.Policy)
+	id := defaultPolicyKey{partition.For(scope.Region), scope.Account}
+	if m := d.m.Load(); m != nil {
+		if p, ok := (*m)[id]; ok {
+			return p
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.m.Load()
+	if old != nil {
+		if p, ok := (*old)[id]; ok {
+			return p
+		}
 	}
 	p := iam.MustParse(defaultKeyPolicy(scope.Account, scope.Region), keyPolicyOptions)
-	d.m.Store(id, p)
+	m := make(map[defaultPolicyKey]*iam.Policy, 1)
+	if old != nil {
+		maps.Copy(m, *old)
+	}
+	m[id] = p
+	d.m.Store(&m)
 	return p
 }
 
@@ -243,6 +268,12 @@ type kmsContext struct {
 
 	aliases []string // kms:ResourceAliases, read on first use
 	read    bool
+
+	// callerAccount and viaService hold the one value of kms:CallerAccount
+	// and kms:ViaService (the conditions of AWS managed keys' policies), so
+	// that answering them does not allocate: each slot is only ever set to
+	// its key's value, so a slice handed out earlier stays right.
+	callerAccount, viaService [1]string
 }
 
 func one(v string) ([]string, bool) { return []string{v}, true }
@@ -252,10 +283,12 @@ func (c *kmsContext) Value(key string) ([]string, bool) {
 	a := c.a
 	switch key {
 	case "kms:calleraccount":
-		return one(c.caller.Account)
+		c.callerAccount[0] = c.caller.Account
+		return c.callerAccount[:], true
 	case "kms:viaservice":
 		if c.via != nil {
-			return one(c.via.Service)
+			c.viaService[0] = c.via.Service
+			return c.viaService[:], true
 		}
 		return nil, false
 	case "kms:keyspec", "kms:customermasterkeyspec":

@@ -201,7 +201,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	if err := checkAlgorithm(alg, k); err != nil {
 		return nil, nil, "", err
 	}
-	matID := hex.EncodeToString(h.MaterialID[:])
+	matID := k.materialHex(&h.MaterialID)
 	ae, err := s.aead(ctx, k, matID)
 	if err != nil {
 		return nil, nil, "", err
@@ -258,7 +258,16 @@ func (s *Service) encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 	if err != nil {
 		return nil, err
 	}
-	return &kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: ptr(k.arn), EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm)}, nil
+	// The output and the string it points at are one allocation.
+	o := &encryptOutput{keyID: k.arn}
+	o.out = kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: &o.keyID, EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm)}
+	return &o.out, nil
+}
+
+// encryptOutput is an EncryptOutput with room for its KeyId.
+type encryptOutput struct {
+	out   kmsapi.EncryptOutput
+	keyID string
 }
 
 // Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*.
@@ -290,7 +299,7 @@ func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 		EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm),
 	}
 	if matID != "" { // none for RSA keys (materialIDOf)
-		o.materialID = displayMaterialID(matID)
+		o.materialID = k.displayMaterial(matID)
 		o.out.KeyMaterialId = &o.materialID
 	}
 	return &o.out, nil
@@ -406,7 +415,7 @@ func (s *Service) generateDataKeyOp(ctx context.Context, in *kmsapi.GenerateData
 		CiphertextBlob: blob,
 		Plaintext:      sensitive.Bytes(dk),
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(displayMaterialID(k.meta.Material)),
+		KeyMaterialId:  ptr(k.displayMaterial(k.meta.Material)),
 	}, nil
 }
 
@@ -420,7 +429,7 @@ func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *kmsap
 	return &kmsapi.GenerateDataKeyWithoutPlaintextOutput{
 		CiphertextBlob: blob,
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(displayMaterialID(k.meta.Material)),
+		KeyMaterialId:  ptr(k.displayMaterial(k.meta.Material)),
 	}, nil
 }
 

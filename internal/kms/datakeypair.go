@@ -91,7 +91,7 @@ func (s *Service) generateDataKeyPairOp(ctx context.Context, in *kmsapi.Generate
 		PublicKey:                p.public,
 		KeyId:                    ptr(p.k.arn),
 		KeyPairSpec:              in.KeyPairSpec,
-		KeyMaterialId:            ptr(displayMaterialID(p.k.meta.Material)),
+		KeyMaterialId:            ptr(p.k.displayMaterial(p.k.meta.Material)),
 	}, nil
 }
 
@@ -108,6 +108,6 @@ func (s *Service) generateDataKeyPairWithoutPlaintext(ctx context.Context, in *k
 		PublicKey:                p.public,
 		KeyId:                    ptr(p.k.arn),
 		KeyPairSpec:              in.KeyPairSpec,
-		KeyMaterialId:            ptr(displayMaterialID(p.k.meta.Material)),
+		KeyMaterialId:            ptr(p.k.displayMaterial(p.k.meta.Material)),
 	}, nil
 }

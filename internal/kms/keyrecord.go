@@ -2,6 +2,7 @@ package kms
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -80,6 +81,37 @@ type key struct {
 	arn  string
 	// policy is the parsed meta.Policy, set on first use (keyPolicy).
 	policy atomic.Pointer[iam.Policy]
+	// display is the KeyMaterialId of the material last shown
+	// (displayMaterial): a SHA-256 and a string each time otherwise.
+	display atomic.Pointer[materialDisplay]
+}
+
+// materialDisplay is a material id and its KeyMaterialId.
+type materialDisplay struct{ id, display string }
+
+// displayMaterial is displayMaterialID(matID), remembered on k for the
+// last material asked for (a key's reads name its current material).
+func (k *key) displayMaterial(matID string) string {
+	if d := k.display.Load(); d != nil && d.id == matID {
+		return d.display
+	}
+	d := &materialDisplay{id: matID, display: displayMaterialID(matID)}
+	k.display.Store(d)
+	return d.display
+}
+
+// materialHex is the hex material id of a ciphertext's header: the string
+// k's Materials holds when it lists the material (no allocation), else a
+// new one (which then names no material of k).
+func (k *key) materialHex(id *[16]byte) string {
+	var buf [32]byte
+	hex.Encode(buf[:], id[:])
+	for _, m := range k.meta.Materials {
+		if m.ID == string(buf[:]) {
+			return m.ID
+		}
+	}
+	return string(buf[:])
 }
 
 func (k *key) scope() storage.Scope { return k.rec.Scope }

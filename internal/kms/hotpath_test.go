@@ -1,0 +1,114 @@
+package kms
+
+import (
+	"encoding/hex"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/keyfort/keyfort/internal/iam"
+	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/storage"
+)
+
+// TestMaterialHexMatchesEncodeToString checks key.materialHex against the
+// hex.EncodeToString it replaces in decryptBlob, for a material the key
+// lists (the answer is then the key's own string) and one it does not.
+func TestMaterialHexMatchesEncodeToString(t *testing.T) {
+	listed := [16]byte{0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10}
+	other := [16]byte{0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	k := &key{meta: keyMeta{Materials: []materialRef{{ID: "00000000000000000000000000000000"}, {ID: hex.EncodeToString(listed[:])}}}}
+	for _, id := range [][16]byte{listed, other, {}} {
+		if got, want := k.materialHex(&id), hex.EncodeToString(id[:]); got != want {
+			t.Errorf("materialHex(%x) = %q, want %q", id, got, want)
+		}
+	}
+	if got := k.materialHex(&listed); got != k.meta.Materials[1].ID {
+		t.Errorf("materialHex of a listed material = %q, want the key's %q", got, k.meta.Materials[1].ID)
+	}
+	if n := testing.AllocsPerRun(100, func() { k.materialHex(&listed) }); n != 0 {
+		t.Errorf("materialHex of a listed material allocates %v times", n)
+	}
+}
+
+// TestDisplayMaterialMatchesDisplayMaterialID checks the remembered
+// KeyMaterialId of a key against displayMaterialID, as the material asked
+// for changes back and forth.
+func TestDisplayMaterialMatchesDisplayMaterialID(t *testing.T) {
+	k := &key{}
+	for _, id := range []string{
+		"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef", "fedcba98765432100123456789abcdef",
+		"0123456789abcdef0123456789abcdef", "", "zz", "fedcba98765432100123456789abcdef",
+	} {
+		if got, want := k.displayMaterial(id), displayMaterialID(id); got != want {
+			t.Errorf("displayMaterial(%q) = %s, want %s", id, got, want)
+		}
+	}
+}
+
+// TestManagedKeyConditionValues checks kms:CallerAccount and kms:ViaService
+// (the condition keys of AWS managed keys' policies) as iam sees them:
+// right after other keys were asked for too, the same when asked again,
+// without allocating; without a service call kms:ViaService is absent.
+func TestManagedKeyConditionValues(t *testing.T) {
+	caller := &identity.Caller{Account: "111122223333"}
+	via := &identity.Via{Service: "secretsmanager.us-east-1.amazonaws.com"}
+	c := &kmsContext{caller: caller, via: via, a: &access{}}
+	acct, ok1 := c.Value("kms:calleraccount")
+	svc, ok2 := c.Value("kms:viaservice")
+	acct2, _ := c.Value("kms:calleraccount")
+	if !ok1 || !ok2 || !slices.Equal(acct, []string{"111122223333"}) || !slices.Equal(acct2, acct) ||
+		!slices.Equal(svc, []string{"secretsmanager.us-east-1.amazonaws.com"}) {
+		t.Errorf("values = %q %t, %q %t, %q", acct, ok1, svc, ok2, acct2)
+	}
+	if n := testing.AllocsPerRun(100, func() { c.Value("kms:calleraccount"); c.Value("kms:viaservice") }); n != 0 {
+		t.Errorf("kms:CallerAccount and kms:ViaService allocate %v times", n)
+	}
+	direct := &kmsContext{caller: caller, a: &access{}}
+	if v, ok := direct.Value("kms:viaservice"); ok {
+		t.Errorf("kms:viaservice without a service call = %q, want absent", v)
+	}
+}
+
+// TestDefaultPoliciesPerAccountAndPartition checks the default key policy
+// cache: one parsed policy per partition and account, the same on every
+// later read (also when read concurrently with new accounts), equal to
+// parsing the account's default policy, and read without allocating.
+func TestDefaultPoliciesPerAccountAndPartition(t *testing.T) {
+	var d defaultPolicies
+	scopes := []storage.Scope{
+		{Account: "111122223333", Region: "us-east-1"}, {Account: "111122223333", Region: "cn-north-1"},
+		{Account: "444455556666", Region: "us-east-1"}, {Account: "444455556666", Region: "us-gov-west-1"},
+	}
+	var wg sync.WaitGroup
+	got := make([][]*iam.Policy, 4)
+	for g := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, sc := range scopes {
+				got[g] = append(got[g], d.get(sc))
+			}
+		}()
+	}
+	wg.Wait()
+	for i, sc := range scopes {
+		p := d.get(sc)
+		for g := range got {
+			if got[g][i] != p {
+				t.Errorf("%v: reader %d got another policy", sc, g)
+			}
+		}
+		want := iam.MustParse(defaultKeyPolicy(sc.Account, sc.Region), keyPolicyOptions)
+		if !reflect.DeepEqual(p, want) {
+			t.Errorf("%v: cached policy differs from the parsed default policy", sc)
+		}
+		if i > 0 && p == d.get(scopes[i-1]) {
+			t.Errorf("%v shares the policy of %v", sc, scopes[i-1])
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { d.get(scopes[1]) }); n != 0 {
+		t.Errorf("a cached default policy allocates %v times", n)
+	}
+}
