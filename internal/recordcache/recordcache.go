@@ -90,10 +90,15 @@ func (c *Cache) invalidate(kind storage.Kind, scope storage.Scope, id string) {
 	c.mu.Unlock()
 }
 
-// lookup returns the entry of k and the generation to fill it at.
-func (c *Cache) lookup(k key) (*entry, uint64) {
+// lookup returns the entry of k, what it decoded to so far (nil if
+// nothing), and the generation to fill it at: one read lock for all three.
+func (c *Cache) lookup(k key) (*entry, any, uint64) {
+	var decoded any
 	c.mu.RLock()
 	e, gen := c.m[k], c.gen
+	if e != nil {
+		decoded = e.decoded
+	}
 	c.mu.RUnlock()
 	if n, ok := c.kinds[k.kind]; ok {
 		if e != nil {
@@ -102,7 +107,7 @@ func (c *Cache) lookup(k key) (*entry, uint64) {
 			n.miss.Inc()
 		}
 	}
-	return e, gen
+	return e, decoded, gen
 }
 
 // fill stores e for k unless an invalidation happened since gen.
@@ -121,20 +126,20 @@ func (c *Cache) fill(k key, e *entry, gen uint64) {
 	c.m[k] = e
 }
 
-// read returns the entry of a record of a cached kind, reading the store
-// on a miss.
-func (c *Cache) read(ctx context.Context, k key) (*entry, error) {
-	e, gen := c.lookup(k)
+// read returns the entry of a record of a cached kind, and what it decoded
+// to so far (nil if nothing), reading the store on a miss.
+func (c *Cache) read(ctx context.Context, k key) (*entry, any, error) {
+	e, decoded, gen := c.lookup(k)
 	if e != nil {
-		return e, nil
+		return e, decoded, nil
 	}
 	rec, err := c.store.Get(ctx, k.kind, k.scope, k.id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	e = &entry{rec: *rec}
 	c.fill(k, e, gen)
-	return e, nil
+	return e, nil, nil
 }
 
 // holds reports whether the cache keeps records of kind.
@@ -149,7 +154,7 @@ func (c *Cache) Get(ctx context.Context, kind storage.Kind, scope storage.Scope,
 	if !c.holds(kind) {
 		return c.store.Get(ctx, kind, scope, id)
 	}
-	e, err := c.read(ctx, key{kind, scope, id})
+	e, _, err := c.read(ctx, key{kind, scope, id})
 	if err != nil {
 		return nil, err
 	}
@@ -172,19 +177,16 @@ func Decode[T any](ctx context.Context, src Source, kind storage.Kind, scope sto
 		return decode(rec)
 	}
 	k := key{kind, scope, id}
-	e, err := c.read(ctx, k)
+	e, decoded, err := c.read(ctx, k)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	c.mu.RLock()
-	v, done := e.decoded.(T)
-	c.mu.RUnlock()
-	if done {
+	if v, done := decoded.(T); done {
 		return v, nil
 	}
 	rec := e.rec
-	v, err = decode(&rec)
+	v, err := decode(&rec)
 	if err != nil {
 		return v, err
 	}

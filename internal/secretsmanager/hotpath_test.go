@@ -1,11 +1,13 @@
 package secretsmanager
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/partition"
+	"github.com/keyfort/keyfort/internal/storage"
 )
 
 // TestAccountOfMatchesSplitN checks the scanning accountOf against the
@@ -80,5 +82,32 @@ func TestCutSecretARNPrefix(t *testing.T) {
 				t.Errorf("cutSecretARNPrefix(%q, %q) = %q, %t, want %q, %t", id, region, rest, ok, wantRest, wantOK)
 			}
 		}
+	}
+}
+
+// TestReadOfMatchesPerRead checks the versionRead remembered on a secret
+// against the record id and encryption context readValue made on every
+// read before, as the version read changes back and forth, and that a
+// version's context is the one made for it (never another version's).
+func TestReadOfMatchesPerRead(t *testing.T) {
+	arn := "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
+	sec := &secret{rec: &storage.Record{ID: "app/db"}, meta: secretMeta{ARN: arn}}
+	for _, vid := range []string{"v1", "v1", "v2", "v1", "EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE", "v2", "v2"} {
+		r := sec.readOf(vid)
+		if want := versionRecordID("app/db", vid); r.recID != want {
+			t.Errorf("readOf(%q).recID = %q, want %q", vid, r.recID, want)
+		}
+		if want := encryptionContext(arn, vid); !maps.Equal(r.ec, want) {
+			t.Errorf("readOf(%q).ec = %v, want %v", vid, r.ec, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { sec.readOf("v2") }); n != 0 {
+		t.Errorf("reading the same version again allocates %v times", n)
+	}
+	// Another secret's loaded copy (another ARN or name) gets its own.
+	other := &secret{rec: &storage.Record{ID: "app/db2"}, meta: secretMeta{ARN: arn + "2"}}
+	other.lastRead.Store(sec.readOf("v2"))
+	if r := other.readOf("v2"); r.recID != "app/db2/v2" || r.ec["SecretARN"] != arn+"2" {
+		t.Errorf("readOf on another secret = %+v", r)
 	}
 }

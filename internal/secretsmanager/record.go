@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/job"
@@ -120,6 +121,30 @@ type secret struct {
 	// policy is the parsed meta.ResourcePolicyJSON, set on first use
 	// (resourcePolicy).
 	policy policyCache
+	// lastRead is what reading the version last read needs (readOf).
+	lastRead atomic.Pointer[versionRead]
+}
+
+// versionRead is what reading a version of a secret needs besides its
+// sealed value: the version record's id and the encryption context of its
+// data keys. Neither is secret; both are made once per loaded secret and
+// version instead of on every read (KMS only reads the context).
+type versionRead struct {
+	arn, name, vid string // what it was made from
+	recID          string
+	ec             map[string]string
+}
+
+// readOf returns the versionRead of version vid of s, remembered on s for
+// the version last read (GetSecretValue reads AWSCURRENT, mostly).
+func (s *secret) readOf(vid string) *versionRead {
+	if r := s.lastRead.Load(); r != nil && r.vid == vid && r.arn == s.meta.ARN && r.name == s.rec.ID {
+		return r
+	}
+	r := &versionRead{arn: s.meta.ARN, name: s.rec.ID, vid: vid,
+		recID: versionRecordID(s.rec.ID, vid), ec: encryptionContext(s.meta.ARN, vid)}
+	s.lastRead.Store(r)
+	return r
 }
 
 func (s *secret) deleted() bool { return s.meta.Deletion != nil }

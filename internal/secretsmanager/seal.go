@@ -224,17 +224,16 @@ func (s *Service) seal(ctx context.Context, keyRef, arn, versionID string, v sec
 }
 
 // open decrypts the sealed value of version versionID of the secret arn.
-// keyARNs are the KMS keys of its entries, in order. Entries are tried in
-// order; when KMS refuses every one (a disabled or deleted key) the result
-// is DecryptionFailure.
-func (s *Service) open(ctx context.Context, arn, versionID string, keyARNs []string, sealed []byte) (secretValue, error) {
+// ec is encryptionContext(arn, versionID). keyARNs are the KMS keys of its
+// entries, in order. Entries are tried in order; when KMS refuses every
+// one (a disabled or deleted key) the result is DecryptionFailure.
+func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string]string, keyARNs []string, sealed []byte) (secretValue, error) {
 	var buf [maxEntries]sealedEntry
 	v, err := parseSealedInto(sealed, buf[:])
 	if err != nil {
 		return secretValue{}, wrap("open "+arn+" "+versionID, err)
 	}
 	// One context for every entry's Decrypt: KMS only reads it.
-	ec := encryptionContext(arn, versionID)
 	var refused error
 	for i, e := range v.entries {
 		call := &decryptCall{in: kmsapi.DecryptInput{CiphertextBlob: e.edk, EncryptionContext: ec}}

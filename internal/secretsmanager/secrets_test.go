@@ -291,7 +291,7 @@ func TestSealedValueBoundToVersion(t *testing.T) {
 	recA, err := e.sm.store.Get(e.ctx, kindVersion, scopeT(), versionRecordID("a", *a.VersionId))
 	mustOK(t, err, "get a")
 	// Opening a's sealed value as b's version must fail, not return a's value.
-	_, err = e.sm.open(e.ctx, *b.ARN, *b.VersionId, nil, recA.Sealed)
+	_, err = e.sm.open(e.ctx, *b.ARN, *b.VersionId, encryptionContext(*b.ARN, *b.VersionId), nil, recA.Sealed)
 	if err == nil {
 		t.Fatalf("open(a's value as b) succeeded, want an error")
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/recordcache"
 	"github.com/keyfort/keyfort/internal/secretsmanager/smapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
 	"github.com/keyfort/keyfort/internal/storage"
@@ -210,15 +211,21 @@ func errTooManyVersions() error {
 
 // readValue decrypts version vid of sec.
 func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secretValue, error) {
-	rec, err := s.reads.Get(ctx, kindVersion, sec.rec.Scope, versionRecordID(sec.rec.ID, vid))
+	r := sec.readOf(vid)
+	sealed, err := recordcache.Decode(ctx, s.reads, kindVersion, sec.rec.Scope, r.recID, sealedOf)
 	if errors.Is(err, storage.ErrNotFound) {
 		return secretValue{}, errNoValueForVersion(vid)
 	}
 	if err != nil {
 		return secretValue{}, wrap("get version", err)
 	}
-	return s.open(ctx, sec.meta.ARN, vid, sec.meta.Versions[vid].KMSKeyARNs, rec.Sealed)
+	return s.open(ctx, sec.meta.ARN, vid, r.ec, sec.meta.Versions[vid].KMSKeyARNs, sealed)
 }
+
+// sealedOf is the sealed value of a version record: through the read
+// cache, the cached record's own bytes (no copy of the record), which
+// must not be modified.
+func sealedOf(rec *storage.Record) ([]byte, error) { return rec.Sealed, nil }
 
 // putValue is the shared body of PutSecretValue and UpdateSecret with a
 // value: idempotency through the ClientRequestToken, encryption outside the
