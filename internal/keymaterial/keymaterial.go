@@ -92,6 +92,9 @@ func ParseBlob(blob []byte) (Header, error) {
 // (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
 func KeyIDString(id [16]byte) string { return uuid.Format(id) }
 
+// AppendKeyID appends KeyIDString(id) to dst without making a string.
+func AppendKeyID(dst []byte, id [16]byte) []byte { return uuid.Append(dst, id) }
+
 // ParseKeyID parses canonical lower-case UUID text, the form KeyIDString
 // writes and AWS uses for key ids. Anything else is ErrInvalidKeyID.
 func ParseKeyID(s string) ([16]byte, error) {

@@ -656,3 +656,21 @@ func BenchmarkDecrypt(b *testing.B) {
 		})
 	}
 }
+
+// TestAppendKeyIDMatchesKeyIDString checks AppendKeyID against KeyIDString,
+// onto an empty and a non-empty buffer, without allocating into room.
+func TestAppendKeyIDMatchesKeyIDString(t *testing.T) {
+	for _, id := range [][16]byte{{}, {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}} {
+		if got, want := string(AppendKeyID(nil, id)), KeyIDString(id); got != want {
+			t.Errorf("AppendKeyID(%x) = %q, want %q", id, got, want)
+		}
+		if got, want := string(AppendKeyID([]byte("key/"), id)), "key/"+KeyIDString(id); got != want {
+			t.Errorf("AppendKeyID(key/, %x) = %q, want %q", id, got, want)
+		}
+	}
+	var buf [36]byte
+	if n := testing.AllocsPerRun(100, func() { AppendKeyID(buf[:0], [16]byte{1}) }); n != 0 {
+		t.Errorf("AppendKeyID into room allocates %v times", n)
+	}
+}

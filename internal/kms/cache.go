@@ -57,27 +57,34 @@ func getKey(ctx context.Context, g getter, scope storage.Scope, id string) (*key
 // operation was authorized otherwise). The returned key must not be
 // modified.
 func (s *Service) lookupKey(ctx context.Context, scope storage.Scope, v string, kind keyRefKind, a *access) (*key, error) {
+	k, _, err := s.lookupKeyAlias(ctx, scope, v, kind, a)
+	return k, err
+}
+
+// lookupKeyAlias is lookupKey that also returns the alias v named ("" for
+// a key id or ARN).
+func (s *Service) lookupKeyAlias(ctx context.Context, scope storage.Scope, v string, kind keyRefKind, a *access) (*key, string, error) {
 	ref, err := parseRef(scope, v, kind)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id := ref.keyID
 	if ref.alias != "" {
 		if id, err = s.cachedAlias(ctx, ref.scope, ref.alias); err != nil {
-			return nil, hideOther(ctx, &ref, scope, a, err)
+			return nil, "", hideOther(ctx, &ref, scope, a, err)
 		}
 	}
 	k, err := s.cachedKey(ctx, ref.scope, id)
 	if err != nil {
-		return nil, hideOther(ctx, &ref, scope, a, err)
+		return nil, "", hideOther(ctx, &ref, scope, a, err)
 	}
 	if a != nil {
 		a.requestAlias = ref.alias
 		if err := s.authorize(ctx, nil, k, a); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	return k, nil
+	return k, ref.alias, nil
 }
 
 // hideOther turns "not found" for a key of another account into the

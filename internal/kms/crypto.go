@@ -158,15 +158,17 @@ func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string,
 }
 
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if
-// given; want and wantErr are what lookupKey answered for it, without
-// access), authorizes a on it, checks the key state, and decrypts.
-func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, want *key, wantErr error, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
+// given; want, wantAlias and wantErr are what lookupKeyAlias answered for
+// it, without access), authorizes a on it, checks the key state, and
+// decrypts.
+func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, want *key, wantAlias string, wantErr error, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	h, err := keymaterial.ParseBlob(blob)
 	if err != nil {
 		return nil, nil, "", errInvalidCiphertext()
 	}
-	blobKeyID := keymaterial.KeyIDString(h.KeyID)
-	keyScope := scope
+	var idBuf [36]byte
+	blobKeyID := keymaterial.AppendKeyID(idBuf[:0], h.KeyID)
+	var k *key
 	if keyID != nil {
 		if err := wantErr; err != nil {
 			ref, perr := parseRef(scope, *keyID, refAliasOK|refCrossAccount)
@@ -175,22 +177,22 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 			}
 			return nil, nil, "", err
 		}
-		if want.rec.ID != blobKeyID {
+		if want.rec.ID != string(blobKeyID) {
 			return nil, nil, "", awserr.New(codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 		}
-		keyScope = want.rec.Scope
-		if ref, perr := parseRef(scope, *keyID, refAliasOK|refCrossAccount); perr == nil {
-			a.requestAlias = ref.alias
-		}
+		a.requestAlias = wantAlias
+		// The ciphertext's key is the one KeyId named: lookupKeyAlias
+		// read it (and named it in the audit event) a moment ago.
+		k = want
 	} else {
 		a.ciphertext = true
-	}
-	k, err := s.cachedKey(ctx, keyScope, blobKeyID)
-	if err != nil { // (awserr.As's target escapes: not called on success)
-		if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
-			return nil, nil, "", errInvalidCiphertext()
+		k, err = s.cachedKey(ctx, scope, string(blobKeyID))
+		if err != nil { // (awserr.As's target escapes: not called on success)
+			if e, ok := awserr.As(err); ok && e.Code == codeNotFound {
+				return nil, nil, "", errInvalidCiphertext()
+			}
+			return nil, nil, "", err
 		}
-		return nil, nil, "", err
 	}
 	if err := s.authorize(ctx, nil, k, a); err != nil {
 		return nil, nil, "", err

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
 )
 
@@ -111,4 +113,45 @@ func TestDefaultPoliciesPerAccountAndPartition(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { d.get(scopes[1]) }); n != 0 {
 		t.Errorf("a cached default policy allocates %v times", n)
 	}
+}
+
+// TestDecryptRequestAlias checks kms:RequestAlias on Decrypt, which
+// decryptBlob takes from the KeyId lookup: a key policy that denies Decrypt
+// unless the request names alias/app lets a decrypt through that alias
+// (name or ARN) only, and the key of the ciphertext is still checked
+// against the KeyId.
+func TestDecryptRequestAlias(t *testing.T) {
+	s, ctx := newAuthzService(t)
+	pol := `{"Version":"2012-10-17","Statement":[
+{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+{"Effect":"Deny","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:Decrypt","Resource":"*",
+ "Condition":{"StringNotEquals":{"kms:RequestAlias":"alias/app"}}}]}`
+	k, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{Policy: ptr(pol)})
+	mustOK(t, err, "CreateKey")
+	other, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{})
+	mustOK(t, err, "CreateKey other")
+	for _, a := range []struct{ name, key string }{{"alias/app", *k.KeyMetadata.KeyId}, {"alias/x", *k.KeyMetadata.KeyId}, {"alias/other", *other.KeyMetadata.KeyId}} {
+		_, err := s.CreateAlias(ctx, &kmsapi.CreateAliasInput{AliasName: ptr(a.name), TargetKeyId: ptr(a.key)})
+		mustOK(t, err, "CreateAlias "+a.name)
+	}
+	enc, err := s.Encrypt(ctx, &kmsapi.EncryptInput{KeyId: k.KeyMetadata.KeyId, Plaintext: []byte("data")})
+	mustOK(t, err, "Encrypt")
+	decrypt := func(keyID *string) (*kmsapi.DecryptOutput, error) {
+		return s.Decrypt(ctx, &kmsapi.DecryptInput{CiphertextBlob: enc.CiphertextBlob, KeyId: keyID})
+	}
+	for _, ok := range []string{"alias/app", "arn:aws:kms:us-east-1:111122223333:alias/app"} {
+		out, err := decrypt(ptr(ok))
+		mustOK(t, err, "Decrypt via "+ok)
+		if string(out.Plaintext.Reveal()) != "data" || *out.KeyId != *k.KeyMetadata.Arn {
+			t.Errorf("Decrypt via %s = %q under %s", ok, out.Plaintext.Reveal(), *out.KeyId)
+		}
+	}
+	for _, denied := range []*string{k.KeyMetadata.KeyId, k.KeyMetadata.Arn, ptr("alias/x")} {
+		_, err := decrypt(denied)
+		wantCode(t, err, awserr.CodeAccessDenied, "is not authorized to perform: kms:Decrypt on resource: "+*k.KeyMetadata.Arn)
+	}
+	_, err = decrypt(nil)
+	wantCode(t, err, awserr.CodeAccessDenied, "on the resource associated with this ciphertext")
+	_, err = decrypt(ptr("alias/other"))
+	wantCode(t, err, codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 }

@@ -82,9 +82,10 @@ func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionA
 func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	// The key keyID names is looked up once, for both kinds of ciphertext.
 	var want *key
+	var wantAlias string
 	var wantErr error
 	if keyID != nil {
-		if want, wantErr = s.lookupKey(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); wantErr == nil && isAsymmetricEncryption(want) {
+		if want, wantAlias, wantErr = s.lookupKeyAlias(ctx, scope, *keyID, refAliasOK|refCrossAccount, nil); wantErr == nil && isAsymmetricEncryption(want) {
 			k, err := s.usableKey(ctx, scope, *keyID, alg, a)
 			if err != nil {
 				return nil, nil, "", err
@@ -110,7 +111,7 @@ func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []by
 			return k, pt, "", nil
 		}
 	}
-	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, want, wantErr, alg, a)
+	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, want, wantAlias, wantErr, alg, a)
 	return k, pt, matID, err
 }
 
