@@ -152,7 +152,7 @@ func (s *Service) authorize(ctx context.Context, g storage.Reader, k *key, a *ac
 	if err != nil {
 		return err
 	}
-	cond := &kmsContext{ctx: ctx, s: s, g: g, caller: c, via: via, now: s.now(), k: k, a: a}
+	cond := &kmsContext{ctx: ctx, s: s, g: g, caller: c, via: via, now: s.now(), k: k, a: *a}
 	req := &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: cond}
 	az := iam.Authorization{
 		Request:          req,
@@ -208,7 +208,7 @@ func (s *Service) authorizeAccount(ctx context.Context, a *access) error {
 	if err != nil {
 		return err
 	}
-	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), a: a}
+	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:  &iam.Request{Action: a.action, Resource: "*", Principal: &c.Principal, Context: cond},
 		Identity: c.Policies,
@@ -228,7 +228,7 @@ func (s *Service) authorizeAlias(ctx context.Context, scope storage.Scope, name 
 		return err
 	}
 	arn := aliasARN(scope, name)
-	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), a: a}
+	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:         &iam.Request{Action: a.action, Resource: arn, Principal: &c.Principal, Context: cond},
 		Identity:        c.Policies,
@@ -264,7 +264,9 @@ type kmsContext struct {
 	via    *identity.Via
 	now    time.Time
 	k      *key // nil for actions on no key
-	a      *access
+	// a is a copy of the request's access, so that the caller's need not
+	// escape to the heap with the context.
+	a access
 
 	aliases []string // kms:ResourceAliases, read on first use
 	read    bool
@@ -280,7 +282,7 @@ func one(v string) ([]string, bool) { return []string{v}, true }
 
 // Value implements iam.Context.
 func (c *kmsContext) Value(key string) ([]string, bool) {
-	a := c.a
+	a := &c.a
 	switch key {
 	case "kms:calleraccount":
 		c.callerAccount[0] = c.caller.Account

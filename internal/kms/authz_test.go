@@ -95,7 +95,7 @@ func TestKMSConditionKeys(t *testing.T) {
 		extra: iam.MapContext{"kms:bypasspolicylockoutsafetycheck": {"false"}},
 	}
 	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	c := &kmsContext{ctx: ctx, s: s, caller: caller, via: via, now: now, k: k, a: a}
+	c := &kmsContext{ctx: ctx, s: s, caller: caller, via: via, now: now, k: k, a: *a}
 	tests := []struct {
 		key  string
 		want []string // nil: absent

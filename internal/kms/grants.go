@@ -476,7 +476,7 @@ func (s *Service) explicitDeny(ctx context.Context, tx storage.Reader, k *key, a
 	if err != nil {
 		return err
 	}
-	cond := &kmsContext{ctx: ctx, s: s, g: tx, caller: c, via: via, now: s.now(), k: k, a: a}
+	cond := &kmsContext{ctx: ctx, s: s, g: tx, caller: c, via: via, now: s.now(), k: k, a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:          &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: cond},
 		Identity:         c.Policies,
@@ -622,7 +622,7 @@ func (s *Service) ListRetirableGrants(ctx context.Context, in *kmsapi.ListRetira
 	// policies decide, and only for a principal of the caller's account.
 	a := act(in.IAMAction())
 	res := iam.Authorize(iam.Authorization{
-		Request:         &iam.Request{Action: a.action, Resource: principal, Principal: &c.Principal, Context: &kmsContext{ctx: ctx, s: s, caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: a}},
+		Request:         &iam.Request{Action: a.action, Resource: principal, Principal: &c.Principal, Context: &kmsContext{ctx: ctx, s: s, caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: *a}},
 		Identity:        c.Policies,
 		ResourceAccount: principalAccount(principal),
 	})
@@ -780,7 +780,7 @@ func (s *Service) authorizeRetire(ctx context.Context, tx storage.Reader, k *key
 			return nil
 		}
 		res := iam.Authorize(iam.Authorization{
-			Request:  &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: &kmsContext{ctx: ctx, s: s, g: tx, caller: c, now: s.now(), k: k, a: a}},
+			Request:  &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: &kmsContext{ctx: ctx, s: s, g: tx, caller: c, now: s.now(), k: k, a: *a}},
 			Identity: c.Policies,
 		})
 		if res.Allowed() {

@@ -56,7 +56,7 @@ func TestDisplayMaterialMatchesDisplayMaterialID(t *testing.T) {
 func TestManagedKeyConditionValues(t *testing.T) {
 	caller := &identity.Caller{Account: "111122223333"}
 	via := &identity.Via{Service: "secretsmanager.us-east-1.amazonaws.com"}
-	c := &kmsContext{caller: caller, via: via, a: &access{}}
+	c := &kmsContext{caller: caller, via: via, a: access{}}
 	acct, ok1 := c.Value("kms:calleraccount")
 	svc, ok2 := c.Value("kms:viaservice")
 	acct2, _ := c.Value("kms:calleraccount")
@@ -67,7 +67,7 @@ func TestManagedKeyConditionValues(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { c.Value("kms:calleraccount"); c.Value("kms:viaservice") }); n != 0 {
 		t.Errorf("kms:CallerAccount and kms:ViaService allocate %v times", n)
 	}
-	direct := &kmsContext{caller: caller, a: &access{}}
+	direct := &kmsContext{caller: caller, a: access{}}
 	if v, ok := direct.Value("kms:viaservice"); ok {
 		t.Errorf("kms:viaservice without a service call = %q, want absent", v)
 	}

@@ -111,7 +111,7 @@ func (s *Service) checkLockout(ctx context.Context, p *iam.Policy, k *key) error
 		return err
 	}
 	a := act("kms:PutKeyPolicy")
-	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), k: k, a: a}
+	cond := &kmsContext{ctx: ctx, s: s, caller: c, via: via, now: s.now(), k: k, a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:          &iam.Request{Action: a.action, Resource: k.arn, Principal: &c.Principal, Context: cond},
 		Identity:         c.Policies,

@@ -139,7 +139,7 @@ func (s *Service) decide(ctx context.Context, c *identity.Caller, sec *secret, t
 	if err != nil {
 		return iam.Result{}, err
 	}
-	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), sec: sec, tags: tags, a: a}
+	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), sec: sec, tags: tags, a: *a}
 	return iam.Authorize(iam.Authorization{
 		Request:         &iam.Request{Action: a.action, Resource: sec.meta.ARN, Principal: &c.Principal, Context: cond},
 		Identity:        c.Policies,
@@ -180,7 +180,7 @@ func (s *Service) authorizeMissing(ctx context.Context, scope storage.Scope, id 
 	if !strings.HasPrefix(id, "arn:") {
 		arn = arnPrefix(scope) + id + "-??????"
 	}
-	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: a}
+	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:         &iam.Request{Action: a.action, Resource: arn, Principal: &c.Principal, Context: cond},
 		Identity:        c.Policies,
@@ -199,7 +199,7 @@ func (s *Service) authorizeAccount(ctx context.Context, a *access) error {
 	if c == nil {
 		return wrap("authorize", errNoCaller)
 	}
-	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: a}
+	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:  &iam.Request{Action: a.action, Resource: "*", Principal: &c.Principal, Context: cond},
 		Identity: c.Policies,
@@ -217,7 +217,7 @@ func (s *Service) authorizeNew(ctx context.Context, scope storage.Scope, arn str
 	if c == nil {
 		return wrap("authorize", errNoCaller)
 	}
-	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: a}
+	cond := &smContext{caller: c, via: identity.ViaFrom(ctx), now: s.now(), a: *a}
 	res := iam.Authorize(iam.Authorization{
 		Request:         &iam.Request{Action: a.action, Resource: arn, Principal: &c.Principal, Context: cond},
 		Identity:        c.Policies,
@@ -287,14 +287,14 @@ type smContext struct {
 	now    time.Time
 	sec    *secret // nil for actions on no existing secret
 	tags   []tag   // the secret's tags (as they would be, for the lockout check)
-	a      *access
+	a      access  // a copy: the caller's access need not escape with the context
 }
 
 func one(v string) ([]string, bool) { return []string{v}, true }
 
 // Value implements iam.Context.
 func (c *smContext) Value(key string) ([]string, bool) {
-	a := c.a
+	a := &c.a
 	if v, ok := a.extra[key]; ok {
 		return v, true
 	}
@@ -347,8 +347,10 @@ func boolStr(b bool) string { return strconv.FormatBool(b) }
 
 // The accesses of operations whose requests add condition keys.
 
-func getValueAccess(in *smapi.GetSecretValueInput) *access {
-	a := &access{action: in.IAMAction(), value: true}
+// getValueAccess returns the access by value: GetSecretValue keeps it on
+// its stack (decide copies it into the condition context).
+func getValueAccess(in *smapi.GetSecretValueInput) access {
+	a := access{action: in.IAMAction(), value: true}
 	if in.VersionId != nil {
 		a.with("secretsmanager:versionid", *in.VersionId)
 	}

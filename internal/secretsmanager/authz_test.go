@@ -68,7 +68,7 @@ func TestSMConditionKeys(t *testing.T) {
 		{rotateAccess(&smapi.RotateSecretInput{}), "secretsmanager:modifyrotationrules", "false"},
 		{replicateAccess(&smapi.ReplicateSecretToRegionsInput{AddReplicaRegions: []smapi.ReplicaRegionType{{Region: str("eu-west-1")}}}), "secretsmanager:addreplicaregions", "eu-west-1"},
 	} {
-		got, ok := (&smContext{caller: identity.From(e.ctx), a: tc.a}).Value(tc.key)
+		got, ok := (&smContext{caller: identity.From(e.ctx), a: *tc.a}).Value(tc.key)
 		if !ok || len(got) != 1 || got[0] != tc.want {
 			t.Errorf("%s = %v (present %v), want %s", tc.key, got, ok, tc.want)
 		}

@@ -303,7 +303,7 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 		return nil, err
 	}
 	a := getValueAccess(in)
-	sec, err := s.secretFor(ctx, s.reads, scope, deref(in.SecretId), a)
+	sec, err := s.secretFor(ctx, s.reads, scope, deref(in.SecretId), &a)
 	if err != nil {
 		return nil, err
 	}
