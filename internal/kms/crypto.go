@@ -144,13 +144,34 @@ func header(k *key, matID string) (keymaterial.Header, error) {
 	return h, nil
 }
 
+// currentHeader is header(k, k.meta.Material), remembered on k for its
+// material (a key read in a transaction may change it).
+func (k *key) currentHeader() (keymaterial.Header, error) {
+	mat := k.meta.Material
+	if c := k.header.Load(); c != nil && c.matID == mat {
+		return c.h, nil
+	}
+	h, err := header(k, mat)
+	if err != nil {
+		return h, err
+	}
+	k.header.Store(&keyHeader{matID: mat, h: h})
+	return h, nil
+}
+
+// keyHeader is the blob header of a key's material.
+type keyHeader struct {
+	matID string
+	h     keymaterial.Header
+}
+
 // encryptWith encrypts plaintext under k's current material.
 func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string, plaintext []byte) ([]byte, error) {
 	a, err := s.aead(ctx, k, k.meta.Material)
 	if err != nil {
 		return nil, err
 	}
-	h, err := header(k, k.meta.Material)
+	h, err := k.currentHeader()
 	if err != nil {
 		return nil, err
 	}

@@ -155,3 +155,22 @@ func TestDecryptRequestAlias(t *testing.T) {
 	_, err = decrypt(ptr("alias/other"))
 	wantCode(t, err, codeIncorrectKey, "The key ID in the request does not identify a CMK that can perform this operation.")
 }
+
+// TestCurrentHeaderMatchesHeader checks the header remembered on a key
+// against header(k, k.meta.Material), also when the material of the same
+// loaded key changes (a rotation in a transaction) and for a malformed id.
+func TestCurrentHeaderMatchesHeader(t *testing.T) {
+	k := &key{rec: &storage.Record{ID: "0f1e2d3c-4b5a-4978-8796-a5b4c3d2e1f0"}}
+	for _, mat := range []string{"0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef", "fedcba98765432100123456789abcdef", "0123456789abcdef0123456789abcdef", "zz"} {
+		k.meta.Material = mat
+		got, gotErr := k.currentHeader()
+		want, wantErr := header(k, mat)
+		if got != want || (gotErr == nil) != (wantErr == nil) {
+			t.Errorf("material %s: currentHeader = %x, %v; header = %x, %v", mat, got, gotErr, want, wantErr)
+		}
+	}
+	k.meta.Material = "0123456789abcdef0123456789abcdef"
+	if n := testing.AllocsPerRun(100, func() { _, _ = k.currentHeader() }); n != 0 {
+		t.Errorf("currentHeader of the same material allocates %v times", n)
+	}
+}

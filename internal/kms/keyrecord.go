@@ -84,6 +84,9 @@ type key struct {
 	// display is the KeyMaterialId of the material last shown
 	// (displayMaterial): a SHA-256 and a string each time otherwise.
 	display atomic.Pointer[materialDisplay]
+	// header is the ciphertext header of the current material
+	// (currentHeader).
+	header atomic.Pointer[keyHeader]
 }
 
 // materialDisplay is a material id and its KeyMaterialId.
