@@ -1,6 +1,7 @@
 package secretsmanager
 
 import (
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
@@ -109,5 +110,55 @@ func TestReadOfMatchesPerRead(t *testing.T) {
 	other.lastRead.Store(sec.readOf("v2"))
 	if r := other.readOf("v2"); r.recID != "app/db2/v2" || r.ec["SecretARN"] != arn+"2" {
 		t.Errorf("readOf on another secret = %+v", r)
+	}
+}
+
+// holderScan is secretMeta.holder, the walk secret.holder replaces on the
+// read path.
+func holderScan(m *secretMeta, label string) string { return m.holder(label) }
+
+// TestSecretHolderMatchesScan checks secret.holder against walking the
+// versions, as labels move between versions of the same loaded secret and
+// for labels no version carries.
+func TestSecretHolderMatchesScan(t *testing.T) {
+	sec := &secret{meta: secretMeta{Versions: map[string]*versionMeta{
+		"v1": {Stages: []string{stagePrevious}}, "v2": {Stages: []string{stageCurrent, "blue"}}, "v3": {},
+	}}}
+	check := func() {
+		t.Helper()
+		for _, label := range []string{stageCurrent, stagePrevious, "blue", stagePending, "none", stageCurrent} {
+			if got, want := sec.holder(label), holderScan(&sec.meta, label); got != want {
+				t.Errorf("holder(%q) = %q, want %q", label, got, want)
+			}
+		}
+	}
+	check()
+	sec.holder(stageCurrent)
+	sec.meta.Versions["v2"].Stages = []string{"blue"}
+	sec.meta.Versions["v3"].Stages = []string{stageCurrent}
+	check()
+	delete(sec.meta.Versions, "v3")
+	check()
+}
+
+// BenchmarkHolder is the AWSCURRENT lookup of GetSecretValue on a secret
+// with n versions.
+func BenchmarkHolder(b *testing.B) {
+	for _, n := range []int{1, 20} {
+		sec := &secret{meta: secretMeta{Versions: map[string]*versionMeta{}}}
+		for i := range n {
+			sec.meta.Versions[fmt.Sprintf("%08d-0000-4000-8000-000000000000", i)] = &versionMeta{}
+		}
+		sec.meta.Versions["00000000-0000-4000-8000-000000000000"].Stages = []string{stageCurrent}
+		b.Run(fmt.Sprintf("scan/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				holderScan(&sec.meta, stageCurrent)
+			}
+		})
+		b.Run(fmt.Sprintf("remembered/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				sec.holder(stageCurrent)
+			}
+		})
 	}
 }

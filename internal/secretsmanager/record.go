@@ -123,6 +123,27 @@ type secret struct {
 	policy policyCache
 	// lastRead is what reading the version last read needs (readOf).
 	lastRead atomic.Pointer[versionRead]
+	// held is the staging label last looked up and its version (holder).
+	held atomic.Pointer[labelHolder]
+}
+
+// labelHolder is a staging label and the version that carried it.
+type labelHolder struct{ label, vid string }
+
+// holder is s.meta.holder(label) without walking the versions each time:
+// the version found last for label is checked to carry it still (a label
+// is on at most one version), and looked for again if it does not.
+func (s *secret) holder(label string) string {
+	if h := s.held.Load(); h != nil && h.label == label {
+		if v, ok := s.meta.Versions[h.vid]; ok && v.hasStage(label) {
+			return h.vid
+		}
+	}
+	vid := s.meta.holder(label)
+	if vid != "" {
+		s.held.Store(&labelHolder{label: label, vid: vid})
+	}
+	return vid
 }
 
 // versionRead is what reading a version of a secret needs besides its

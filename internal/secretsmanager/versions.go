@@ -310,7 +310,7 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
 	}
-	vid, err := pickVersion(&sec.meta, in.VersionId, in.VersionStage)
+	vid, err := pickVersion(sec, in.VersionId, in.VersionStage)
 	if err != nil {
 		return nil, err
 	}
@@ -346,7 +346,8 @@ type getValueOutput struct {
 }
 
 // pickVersion chooses the version GetSecretValue reads.
-func pickVersion(m *secretMeta, versionID, stage *string) (string, error) {
+func pickVersion(sec *secret, versionID, stage *string) (string, error) {
+	m := &sec.meta
 	if versionID != nil {
 		ver, ok := m.Versions[*versionID]
 		if !ok {
@@ -361,7 +362,7 @@ func pickVersion(m *secretMeta, versionID, stage *string) (string, error) {
 	if stage != nil {
 		label = *stage
 	}
-	vid := m.holder(label)
+	vid := sec.holder(label)
 	if vid == "" {
 		return "", errNoValueForStage(label)
 	}
