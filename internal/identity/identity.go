@@ -84,6 +84,16 @@ func With(ctx context.Context, c *Caller) context.Context {
 	return context.WithValue(ctx, ctxKey{}, c)
 }
 
+// ContextValue answers ctx.Value(key) for a context that carries c as With
+// would, without a context node of its own: ok is false for the other keys.
+// It lets the server carry a request's values in one context node.
+func ContextValue(key any, c *Caller) (v any, ok bool) {
+	if _, ok := key.(ctxKey); ok {
+		return c, true
+	}
+	return nil, false
+}
+
 // From returns the caller carried by ctx, or nil if there is none.
 func From(ctx context.Context) *Caller {
 	c, _ := ctx.Value(ctxKey{}).(*Caller)

@@ -202,6 +202,9 @@ type Server struct {
 	admin    http.Handler
 	ready    func(context.Context) error
 	logReqs  bool
+	// realClock is true when now is time.Now: a request's start time is
+	// then also its monotonic start.
+	realClock bool
 
 	requests    *metrics.CounterVec // keyfort_requests_total
 	unknownOp   *metrics.Counter    // requests whose target names no operation
@@ -236,6 +239,7 @@ func New(cfg Config) (*Server, error) {
 		ready:    cfg.Ready,
 		logReqs:  cfg.LogRequests,
 	}
+	s.realClock = cfg.Now == nil
 	if s.ready == nil {
 		s.ready = cfg.Health
 	}
@@ -395,8 +399,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
-	w.Header()[headerRequestID] = []string{reqID}
+	// One allocation holds the request's state, and one random read makes
+	// its request id and its audit event id (used once authenticated).
+	c := new(call)
+	c.reqID, c.newEventID = uuid.NewPair()
+	reqID := c.reqID
+	c.header[0] = reqID
+	w.Header()[headerRequestID] = c.header[:]
 	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.serveHealth(w, r)
 		return
@@ -418,7 +427,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveQuery(w, r, reqID)
 		return
 	}
-	s.serveAWS(w, r, reqID)
+	s.serveAWS(w, r, c)
 }
 
 // serveListened is the handler of Serve: dev mode's Host check, then
@@ -477,7 +486,7 @@ func (s *Server) allowedHost(hostport string) bool {
 
 var headerRequestID = http.CanonicalHeaderKey(awsjson.HeaderRequestID)
 
-// call is the state of one AWS request, kept on the stack of serveAWS.
+// call is the state of one AWS request, made by ServeHTTP.
 type call struct {
 	rt       *route
 	caller   *identity.Caller
@@ -493,6 +502,35 @@ type call struct {
 	target   string
 	response []byte
 	gone     bool // the client went away: nothing is written
+
+	// Storage that saves allocations: the request id header's value, the
+	// event id to use once authenticated, what notes points to, and the
+	// context node of an authenticated request.
+	header     [1]string
+	newEventID string
+	notesBuf   operation.Notes
+	ctx        callCtx
+}
+
+// callCtx is the context of an authenticated request: it carries the
+// caller (identity.From), the notes (operation's AddResource, AddEvent...)
+// and the event id (operation.EventID) of its call in one node, where
+// identity.With, operation.WithNotes and operation.WithEventID would make
+// three. The call's caller, notes and eventID do not change once it is in
+// use.
+type callCtx struct {
+	context.Context
+	c *call
+}
+
+func (x *callCtx) Value(key any) any {
+	if v, ok := identity.ContextValue(key, x.c.caller); ok {
+		return v
+	}
+	if v, ok := operation.ContextValue(key, x.c.notes, &x.c.eventID); ok {
+		return v
+	}
+	return x.Context.Value(key)
 }
 
 // statusClientGone is the status logged for a request whose client went
@@ -500,9 +538,13 @@ type call struct {
 // response is written.
 const statusClientGone = 499
 
-func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) {
-	c := call{start: s.now(), reqID: reqID, target: r.Header.Get(awsjson.HeaderTarget)}
-	began := time.Now() // monotonic: the server's clock may be moved meanwhile
+func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, c *call) {
+	reqID := c.reqID
+	c.start, c.target = s.now(), r.Header.Get(awsjson.HeaderTarget)
+	began := c.start // time.Now's reading is monotonic
+	if !s.realClock {
+		began = time.Now() // monotonic: the server's clock may be moved meanwhile
+	}
 	status := http.StatusOK
 	defer func() {
 		if p := recover(); p != nil {
@@ -519,7 +561,7 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 			s.writeError(w, c.err, field)
 		}
 		took := time.Since(began)
-		s.observe(&c, took)
+		s.observe(c, took)
 		level := slog.LevelDebug
 		if s.logReqs {
 			level = slog.LevelInfo
@@ -530,7 +572,7 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 				slog.Duration("duration", took), slog.String("request_id", reqID))
 		}
 	}()
-	status = s.dispatch(w, r, &c)
+	status = s.dispatch(w, r, c)
 }
 
 // observe adds the request to its operation's metrics: the count of its
@@ -593,11 +635,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	caller.RequestID = c.reqID
 	caller.SecureTransport = r.TLS != nil
 	c.caller = caller
-	ctx = identity.With(ctx, caller)
-	c.notes = new(operation.Notes)
-	ctx = operation.WithNotes(ctx, c.notes)
-	c.eventID = audit.NewEventID()
-	ctx = operation.WithEventID(ctx, c.eventID)
+	c.notes = &c.notesBuf
+	c.eventID = c.newEventID
+	c.ctx = callCtx{Context: ctx, c: c}
+	ctx = &c.ctx
 
 	c.in = c.rt.op.NewInput()
 	if err := s.codec.Decode(body, c.in); err != nil {
