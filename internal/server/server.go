@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
@@ -214,7 +215,8 @@ type Server struct {
 	conns       *connLimiter
 
 	hostsMu   sync.Mutex
-	listenIPs []net.IP // the addresses Serve listens on (dev mode's Host check)
+	listenIPs []net.IP               // the addresses Serve listens on (dev mode's Host check)
+	lastHost  atomic.Pointer[string] // the Host allowedHost last allowed
 }
 
 // New returns a server for cfg. It returns an error when the configuration
@@ -456,8 +458,24 @@ func (s *Server) serveListened(w http.ResponseWriter, r *http.Request) {
 }
 
 // allowedHost reports whether hostport (a Host header) names localhost, a
-// loopback address or an address Serve listens on, with any port.
+// loopback address or an address Serve listens on, with any port. The last
+// Host it allowed is remembered, and allowed again without parsing (a
+// client sends the same Host with every request): an allowed Host stays
+// allowed, since listenIPs only grows.
 func (s *Server) allowedHost(hostport string) bool {
+	if last := s.lastHost.Load(); last != nil && *last == hostport {
+		return true
+	}
+	if !s.checkHost(hostport) {
+		return false
+	}
+	h := hostport // only a Host that misses escapes
+	s.lastHost.Store(&h)
+	return true
+}
+
+// checkHost is allowedHost without its memory.
+func (s *Server) checkHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
