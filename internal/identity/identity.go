@@ -66,8 +66,16 @@ type Caller struct {
 // Root returns the caller that is the root user of account, as
 // development-mode authentication and background jobs use.
 func Root(account, region, accessKeyID string) *Caller {
+	c := new(Caller)
+	SetRoot(c, account, region, accessKeyID)
+	return c
+}
+
+// SetRoot sets *c to what Root returns, for a Caller the caller allocated
+// (the server keeps a request's in its state).
+func SetRoot(c *Caller, account, region, accessKeyID string) {
 	arn := partition.ARN(region, "iam::"+account+":root")
-	return &Caller{
+	*c = Caller{
 		Account:     account,
 		Region:      region,
 		AccessKeyID: accessKeyID,

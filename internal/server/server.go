@@ -191,18 +191,21 @@ type Server struct {
 	routes   map[string]*route   // by X-Amz-Target
 	prefixes map[string]*Service // by target prefix, for unknown operations
 	auth     sigv4.Authenticator
-	devAuth  bool
-	insecure bool
-	codec    awsjson.Codec
-	audit    audit.Sink
-	log      *slog.Logger
-	now      func() time.Time
-	health   func(context.Context) error
-	sync     func(context.Context) error
-	onUndecl func(target, code string)
-	admin    http.Handler
-	ready    func(context.Context) error
-	logReqs  bool
+	// authInPlace is auth when it can write the caller into the request's
+	// state.
+	authInPlace sigv4.InPlace
+	devAuth     bool
+	insecure    bool
+	codec       awsjson.Codec
+	audit       audit.Sink
+	log         *slog.Logger
+	now         func() time.Time
+	health      func(context.Context) error
+	sync        func(context.Context) error
+	onUndecl    func(target, code string)
+	admin       http.Handler
+	ready       func(context.Context) error
+	logReqs     bool
 	// realClock is true when now is time.Now: a request's start time is
 	// then also its monotonic start.
 	realClock bool
@@ -262,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		s.auth = sigv4.Dev{}
 	}
 	s.devAuth = !s.auth.Verifies()
+	s.authInPlace, _ = s.auth.(sigv4.InPlace)
 	if s.codec == nil {
 		s.codec = awsjson.JSON11{}
 	}
@@ -522,11 +526,13 @@ type call struct {
 	gone     bool // the client went away: nothing is written
 
 	// Storage that saves allocations: the request id header's value, the
-	// event id to use once authenticated, what notes points to, and the
-	// context node of an authenticated request.
+	// event id to use once authenticated, what notes and (with an
+	// authenticator that is sigv4.InPlace) caller point to, and the context
+	// node of an authenticated request.
 	header     [1]string
 	newEventID string
 	notesBuf   operation.Notes
+	callerBuf  identity.Caller
 	ctx        callCtx
 }
 
@@ -643,7 +649,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
 	}
-	caller, err := s.auth.Authenticate(r, body, svc.SigningName)
+	var caller *identity.Caller
+	if s.authInPlace != nil {
+		caller = &c.callerBuf
+		err = s.authInPlace.AuthenticateInto(r, body, svc.SigningName, caller)
+	} else {
+		caller, err = s.auth.Authenticate(r, body, svc.SigningName)
+	}
 	if err != nil {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)

@@ -1,12 +1,15 @@
 package sigv4
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/identity"
 )
 
 const sdkHeader = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240102/us-east-1/kms/aws4_request, " +
@@ -148,6 +151,14 @@ func TestDevAuthenticate(t *testing.T) {
 				r.Header.Set("X-Amz-Date", tt.date)
 			}
 			c, err := Dev{}.Authenticate(r, nil, tt.service)
+			// AuthenticateInto answers the same, into the given Caller,
+			// which it leaves as is on error.
+			into := &identity.Caller{SourceIP: "kept"}
+			errInto := Dev{}.AuthenticateInto(r, nil, tt.service, into)
+			if fmt.Sprint(errInto) != fmt.Sprint(err) || err == nil && !reflect.DeepEqual(into, c) ||
+				err != nil && !reflect.DeepEqual(into, &identity.Caller{SourceIP: "kept"}) {
+				t.Errorf("AuthenticateInto = %v, %+v; Authenticate = %v, %+v", errInto, into, err, c)
+			}
 			if tt.wantCode != "" {
 				e, ok := awserr.As(err)
 				if !ok || e.Code != tt.wantCode || e.Message != tt.wantMsg && !strings.Contains(e.Message, tt.wantMsg) {
