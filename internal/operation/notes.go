@@ -59,6 +59,7 @@ type Notes struct {
 	resources        []Resource
 	events           []Event
 	responseElements []byte
+	first            [1]Resource // resources' first backing array: most requests act on one resource
 }
 
 type notesKey struct{}
@@ -127,6 +128,9 @@ func AddResource(ctx context.Context, r Resource) {
 		if have == r {
 			return
 		}
+	}
+	if n.resources == nil {
+		n.resources = n.first[:0]
 	}
 	n.resources = append(n.resources, r)
 }
