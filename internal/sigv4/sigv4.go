@@ -340,7 +340,20 @@ func digits(s string, from, to int) (int, bool) {
 // validDay reports whether y-mo-d is a day of the calendar (no February
 // 30th), as time.Parse checks.
 func validDay(y, mo, d int) bool {
-	return mo >= 1 && mo <= 12 && d >= 1 && time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() == d
+	if mo < 1 || mo > 12 || d < 1 {
+		return false
+	}
+	n := 31
+	switch mo {
+	case 4, 6, 9, 11:
+		n = 30
+	case 2:
+		n = 28
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) { // proleptic Gregorian, as package time
+			n = 29
+		}
+	}
+	return d <= n
 }
 
 func isHex(s string) bool {

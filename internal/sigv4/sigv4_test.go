@@ -261,3 +261,21 @@ func FuzzParseBasic(f *testing.F) {
 		}
 	})
 }
+
+// TestValidDayMatchesTime checks validDay, which counts the days of the
+// month itself, against its former form with time.Date, for every year
+// four digits can write and every month and day around the valid ones.
+func TestValidDayMatchesTime(t *testing.T) {
+	ref := func(y, mo, d int) bool {
+		return mo >= 1 && mo <= 12 && d >= 1 && time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() == d
+	}
+	for y := 0; y <= 9999; y++ {
+		for mo := 0; mo <= 13; mo++ {
+			for d := 0; d <= 32; d++ {
+				if got, want := validDay(y, mo, d), ref(y, mo, d); got != want {
+					t.Fatalf("validDay(%d, %d, %d) = %t, want %t", y, mo, d, got, want)
+				}
+			}
+		}
+	}
+}
