@@ -66,8 +66,16 @@ type Caller struct {
 // Root returns the caller that is the root user of account, as
 // development-mode authentication and background jobs use.
 func Root(account, region, accessKeyID string) *Caller {
+	c := new(Caller)
+	SetRoot(c, account, region, accessKeyID)
+	return c
+}
+
+// SetRoot sets *c to what Root returns, for a Caller the caller allocated
+// (the server keeps a request's in its state).
+func SetRoot(c *Caller, account, region, accessKeyID string) {
 	arn := partition.ARN(region, "iam::"+account+":root")
-	return &Caller{
+	*c = Caller{
 		Account:     account,
 		Region:      region,
 		AccessKeyID: accessKeyID,
@@ -82,6 +90,16 @@ type ctxKey struct{}
 // With returns a copy of ctx carrying c.
 func With(ctx context.Context, c *Caller) context.Context {
 	return context.WithValue(ctx, ctxKey{}, c)
+}
+
+// ContextValue answers ctx.Value(key) for a context that carries c as With
+// would, without a context node of its own: ok is false for the other keys.
+// It lets the server carry a request's values in one context node.
+func ContextValue(key any, c *Caller) (v any, ok bool) {
+	if _, ok := key.(ctxKey); ok {
+		return c, true
+	}
+	return nil, false
 }
 
 // From returns the caller carried by ctx, or nil if there is none.

@@ -59,6 +59,7 @@ type Notes struct {
 	resources        []Resource
 	events           []Event
 	responseElements []byte
+	first            [1]Resource // resources' first backing array: most requests act on one resource
 }
 
 type notesKey struct{}
@@ -69,14 +70,31 @@ type eventIDKey struct{}
 // will record the call: the server sets the request's, Secrets Manager the
 // one of each KMS call it makes for the caller.
 func WithEventID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, eventIDKey{}, id)
+	return context.WithValue(ctx, eventIDKey{}, &id)
 }
 
 // EventID returns the id of the audit event that will record the call of
 // ctx, or "" (a background job).
 func EventID(ctx context.Context) string {
-	id, _ := ctx.Value(eventIDKey{}).(string)
-	return id
+	if id, _ := ctx.Value(eventIDKey{}).(*string); id != nil {
+		return *id
+	}
+	return ""
+}
+
+// ContextValue answers ctx.Value(key) for a context that carries n and
+// *eventID as WithNotes and WithEventID would, without a context node for
+// each: ok is false for the other keys. It lets the server carry a
+// request's values in one context node of its own; n and eventID must not
+// change once the context is in use.
+func ContextValue(key any, n *Notes, eventID *string) (v any, ok bool) {
+	switch key.(type) {
+	case notesKey:
+		return n, true
+	case eventIDKey:
+		return eventID, true
+	}
+	return nil, false
 }
 
 // WithNotes returns a copy of ctx carrying n.
@@ -110,6 +128,9 @@ func AddResource(ctx context.Context, r Resource) {
 		if have == r {
 			return
 		}
+	}
+	if n.resources == nil {
+		n.resources = n.first[:0]
 	}
 	n.resources = append(n.resources, r)
 }

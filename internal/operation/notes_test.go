@@ -38,3 +38,27 @@ func TestNotes(t *testing.T) {
 		t.Errorf("Events() = %+v, want the two events added, in order", got)
 	}
 }
+
+// TestNotesFirstResource checks that the first resource is kept without an
+// allocation, and that what Resources returned does not change with later
+// additions (it is a copy, also of the inline first resource).
+func TestNotesFirstResource(t *testing.T) {
+	a := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/a", Account: "111122223333"}
+	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/b", Account: "111122223333"}
+	var n *Notes
+	var ctx context.Context
+	allocs := testing.AllocsPerRun(100, func() {
+		n = new(Notes)
+		ctx = WithNotes(context.Background(), n)
+		AddResource(ctx, a)
+	})
+	if allocs > 2 { // the Notes and the context node
+		t.Errorf("new Notes with one resource: %v allocations, want 2", allocs)
+	}
+	got := n.Resources()
+	AddResource(ctx, b)
+	AddResource(ctx, a)
+	if !slices.Equal(got, []Resource{a}) || !slices.Equal(n.Resources(), []Resource{a, b}) {
+		t.Errorf("Resources() = %v then %v, want [a] then [a b]", got, n.Resources())
+	}
+}

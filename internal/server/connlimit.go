@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,21 +24,36 @@ import (
 // by little more than the time to close as many of them as are queued
 // before it; connections whose requests are in progress are never closed
 // and, when they fill every slot, new ones wait in the kernel's queue.
+//
+// The ConnState hook runs twice per request (active, idle): it finds the
+// connection in a sync.Map, whose loads take no lock, and sets its state
+// and time with one atomic store.
 type connLimiter struct {
 	sem   chan struct{} // one value per open connection
 	grace time.Duration
 	log   *slog.Logger
+	start time.Time // origin of the connections' times (monotonic)
 
-	mu       sync.Mutex
-	conns    map[net.Conn]*connInfo
+	conns sync.Map // net.Conn -> *connInfo
+
+	mu       sync.Mutex // serializes evictOne
 	lastWarn time.Time
 }
 
 type connInfo struct {
-	state   http.ConnState
-	since   time.Time // when the connection entered state
-	evicted bool      // closed by the limiter; its slot comes back on StateClosed
+	// at is when the connection entered its state, in nanoseconds since
+	// the limiter's start, shifted left by one; the low bit is set while
+	// a request is in progress (StateActive). A connection's states are
+	// set by its own goroutine, one at a time.
+	at      atomic.Int64
+	evicted bool // closed by the limiter, its slot comes back on StateClosed; under mu
 }
+
+// activeBit marks connInfo.at of a connection with a request in progress.
+const activeBit = 1
+
+// stamp is the time, in nanoseconds since the limiter's start.
+func (cl *connLimiter) stamp() int64 { return int64(time.Since(cl.start)) }
 
 // evictGrace is how long a connection is spared after it is accepted or
 // goes idle.
@@ -48,24 +64,30 @@ func newConnLimiter(max int, log *slog.Logger) *connLimiter {
 		sem:   make(chan struct{}, max),
 		grace: evictGrace,
 		log:   log,
-		conns: make(map[net.Conn]*connInfo),
+		start: time.Now(),
 	}
 }
 
 // connState is the http.Server's ConnState hook.
 func (cl *connLimiter) connState(c net.Conn, st http.ConnState) {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	switch st {
 	case http.StateNew:
-		cl.conns[c] = &connInfo{state: st, since: time.Now()}
-	case http.StateActive, http.StateIdle:
-		if ci := cl.conns[c]; ci != nil {
-			ci.state, ci.since = st, time.Now()
+		ci := new(connInfo)
+		ci.at.Store(cl.stamp() << 1)
+		cl.conns.Store(c, ci)
+	case http.StateActive:
+		// An active connection is never evicted, whatever its time: the
+		// time is set when it goes idle.
+		if v, ok := cl.conns.Load(c); ok {
+			ci := v.(*connInfo)
+			ci.at.Store(ci.at.Load() | activeBit)
+		}
+	case http.StateIdle:
+		if v, ok := cl.conns.Load(c); ok {
+			v.(*connInfo).at.Store(cl.stamp() << 1)
 		}
 	case http.StateClosed, http.StateHijacked:
-		if _, ok := cl.conns[c]; ok {
-			delete(cl.conns, c)
+		if _, ok := cl.conns.LoadAndDelete(c); ok {
 			<-cl.sem
 		}
 	}
@@ -97,23 +119,27 @@ func (cl *connLimiter) acquire(done <-chan struct{}) error {
 // evictOne closes the connection that has waited longest, idle or before
 // its first request, if it has waited at least the grace period.
 func (cl *connLimiter) evictOne() {
-	now := time.Now()
+	now, wall := cl.stamp(), time.Now()
 	cl.mu.Lock()
 	var (
 		oldest net.Conn
 		info   *connInfo
+		since  int64
 	)
-	for c, ci := range cl.conns {
-		if ci.evicted || ci.state == http.StateActive || now.Sub(ci.since) < cl.grace {
-			continue
+	cl.conns.Range(func(k, v any) bool {
+		ci := v.(*connInfo)
+		at := ci.at.Load()
+		if ci.evicted || at&activeBit != 0 || now-at>>1 < int64(cl.grace) {
+			return true
 		}
-		if info == nil || ci.since.Before(info.since) {
-			oldest, info = c, ci
+		if info == nil || at>>1 < since {
+			oldest, info, since = k.(net.Conn), ci, at>>1
 		}
-	}
+		return true
+	})
 	warn := false
-	if now.Sub(cl.lastWarn) >= time.Minute {
-		cl.lastWarn, warn = now, true
+	if wall.Sub(cl.lastWarn) >= time.Minute {
+		cl.lastWarn, warn = wall, true
 	}
 	if info != nil {
 		info.evicted = true

@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
@@ -190,18 +191,24 @@ type Server struct {
 	routes   map[string]*route   // by X-Amz-Target
 	prefixes map[string]*Service // by target prefix, for unknown operations
 	auth     sigv4.Authenticator
-	devAuth  bool
-	insecure bool
-	codec    awsjson.Codec
-	audit    audit.Sink
-	log      *slog.Logger
-	now      func() time.Time
-	health   func(context.Context) error
-	sync     func(context.Context) error
-	onUndecl func(target, code string)
-	admin    http.Handler
-	ready    func(context.Context) error
-	logReqs  bool
+	// authInPlace is auth when it can write the caller into the request's
+	// state.
+	authInPlace sigv4.InPlace
+	devAuth     bool
+	insecure    bool
+	codec       awsjson.Codec
+	audit       audit.Sink
+	log         *slog.Logger
+	now         func() time.Time
+	health      func(context.Context) error
+	sync        func(context.Context) error
+	onUndecl    func(target, code string)
+	admin       http.Handler
+	ready       func(context.Context) error
+	logReqs     bool
+	// realClock is true when now is time.Now: a request's start time is
+	// then also its monotonic start.
+	realClock bool
 
 	requests    *metrics.CounterVec // keyfort_requests_total
 	unknownOp   *metrics.Counter    // requests whose target names no operation
@@ -211,7 +218,8 @@ type Server struct {
 	conns       *connLimiter
 
 	hostsMu   sync.Mutex
-	listenIPs []net.IP // the addresses Serve listens on (dev mode's Host check)
+	listenIPs []net.IP               // the addresses Serve listens on (dev mode's Host check)
+	lastHost  atomic.Pointer[string] // the Host allowedHost last allowed
 }
 
 // New returns a server for cfg. It returns an error when the configuration
@@ -236,6 +244,7 @@ func New(cfg Config) (*Server, error) {
 		ready:    cfg.Ready,
 		logReqs:  cfg.LogRequests,
 	}
+	s.realClock = cfg.Now == nil
 	if s.ready == nil {
 		s.ready = cfg.Health
 	}
@@ -256,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		s.auth = sigv4.Dev{}
 	}
 	s.devAuth = !s.auth.Verifies()
+	s.authInPlace, _ = s.auth.(sigv4.InPlace)
 	if s.codec == nil {
 		s.codec = awsjson.JSON11{}
 	}
@@ -395,8 +405,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	reqID := newRequestID()
-	w.Header()[headerRequestID] = []string{reqID}
+	// One allocation holds the request's state, and one random read makes
+	// its request id and its audit event id (used once authenticated).
+	c := new(call)
+	c.reqID, c.newEventID = uuid.NewPair()
+	reqID := c.reqID
+	c.header[0] = reqID
+	w.Header()[headerRequestID] = c.header[:]
 	if r.URL.Path == "/health" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		s.serveHealth(w, r)
 		return
@@ -418,7 +433,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveQuery(w, r, reqID)
 		return
 	}
-	s.serveAWS(w, r, reqID)
+	s.serveAWS(w, r, c)
 }
 
 // serveListened is the handler of Serve: dev mode's Host check, then
@@ -447,8 +462,24 @@ func (s *Server) serveListened(w http.ResponseWriter, r *http.Request) {
 }
 
 // allowedHost reports whether hostport (a Host header) names localhost, a
-// loopback address or an address Serve listens on, with any port.
+// loopback address or an address Serve listens on, with any port. The last
+// Host it allowed is remembered, and allowed again without parsing (a
+// client sends the same Host with every request): an allowed Host stays
+// allowed, since listenIPs only grows.
 func (s *Server) allowedHost(hostport string) bool {
+	if last := s.lastHost.Load(); last != nil && *last == hostport {
+		return true
+	}
+	if !s.checkHost(hostport) {
+		return false
+	}
+	h := hostport // only a Host that misses escapes
+	s.lastHost.Store(&h)
+	return true
+}
+
+// checkHost is allowedHost without its memory.
+func (s *Server) checkHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
@@ -477,7 +508,7 @@ func (s *Server) allowedHost(hostport string) bool {
 
 var headerRequestID = http.CanonicalHeaderKey(awsjson.HeaderRequestID)
 
-// call is the state of one AWS request, kept on the stack of serveAWS.
+// call is the state of one AWS request, made by ServeHTTP.
 type call struct {
 	rt       *route
 	caller   *identity.Caller
@@ -493,6 +524,37 @@ type call struct {
 	target   string
 	response []byte
 	gone     bool // the client went away: nothing is written
+
+	// Storage that saves allocations: the request id header's value, the
+	// event id to use once authenticated, what notes and (with an
+	// authenticator that is sigv4.InPlace) caller point to, and the context
+	// node of an authenticated request.
+	header     [1]string
+	newEventID string
+	notesBuf   operation.Notes
+	callerBuf  identity.Caller
+	ctx        callCtx
+}
+
+// callCtx is the context of an authenticated request: it carries the
+// caller (identity.From), the notes (operation's AddResource, AddEvent...)
+// and the event id (operation.EventID) of its call in one node, where
+// identity.With, operation.WithNotes and operation.WithEventID would make
+// three. The call's caller, notes and eventID do not change once it is in
+// use.
+type callCtx struct {
+	context.Context
+	c *call
+}
+
+func (x *callCtx) Value(key any) any {
+	if v, ok := identity.ContextValue(key, x.c.caller); ok {
+		return v
+	}
+	if v, ok := operation.ContextValue(key, x.c.notes, &x.c.eventID); ok {
+		return v
+	}
+	return x.Context.Value(key)
 }
 
 // statusClientGone is the status logged for a request whose client went
@@ -500,9 +562,13 @@ type call struct {
 // response is written.
 const statusClientGone = 499
 
-func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) {
-	c := call{start: s.now(), reqID: reqID, target: r.Header.Get(awsjson.HeaderTarget)}
-	began := time.Now() // monotonic: the server's clock may be moved meanwhile
+func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, c *call) {
+	reqID := c.reqID
+	c.start, c.target = s.now(), r.Header.Get(awsjson.HeaderTarget)
+	began := c.start // time.Now's reading is monotonic
+	if !s.realClock {
+		began = time.Now() // monotonic: the server's clock may be moved meanwhile
+	}
 	status := http.StatusOK
 	defer func() {
 		if p := recover(); p != nil {
@@ -519,7 +585,7 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 			s.writeError(w, c.err, field)
 		}
 		took := time.Since(began)
-		s.observe(&c, took)
+		s.observe(c, took)
 		level := slog.LevelDebug
 		if s.logReqs {
 			level = slog.LevelInfo
@@ -530,7 +596,7 @@ func (s *Server) serveAWS(w http.ResponseWriter, r *http.Request, reqID string) 
 				slog.Duration("duration", took), slog.String("request_id", reqID))
 		}
 	}()
-	status = s.dispatch(w, r, &c)
+	status = s.dispatch(w, r, c)
 }
 
 // observe adds the request to its operation's metrics: the count of its
@@ -583,7 +649,13 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
 	}
-	caller, err := s.auth.Authenticate(r, body, svc.SigningName)
+	var caller *identity.Caller
+	if s.authInPlace != nil {
+		caller = &c.callerBuf
+		err = s.authInPlace.AuthenticateInto(r, body, svc.SigningName, caller)
+	} else {
+		caller, err = s.auth.Authenticate(r, body, svc.SigningName)
+	}
 	if err != nil {
 		s.fail(ctx, c, err)
 		return s.finish(ctx, w, c)
@@ -593,11 +665,10 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, c *call) int {
 	caller.RequestID = c.reqID
 	caller.SecureTransport = r.TLS != nil
 	c.caller = caller
-	ctx = identity.With(ctx, caller)
-	c.notes = new(operation.Notes)
-	ctx = operation.WithNotes(ctx, c.notes)
-	c.eventID = audit.NewEventID()
-	ctx = operation.WithEventID(ctx, c.eventID)
+	c.notes = &c.notesBuf
+	c.eventID = c.newEventID
+	c.ctx = callCtx{Context: ctx, c: c}
+	ctx = &c.ctx
 
 	c.in = c.rt.op.NewInput()
 	if err := s.codec.Decode(body, c.in); err != nil {

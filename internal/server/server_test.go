@@ -723,3 +723,85 @@ func BenchmarkDispatchMetrics(b *testing.B) {
 		}
 	}
 }
+
+type outerKey struct{}
+
+// TestRequestContext checks what an operation finds in its context, which
+// the server carries in one node of its own (callCtx) where it used
+// identity.With, operation.WithNotes and operation.WithEventID: the caller,
+// the notes and the event id of the request, the values and the
+// cancellation of the request's own context, through derived contexts too.
+func TestRequestContext(t *testing.T) {
+	type seen struct {
+		caller             *identity.Caller
+		eventID, derivedID string
+		outer              any
+		noNotes            bool
+		canceled           error
+	}
+	var got seen
+	ops := fakeOps("TrentService")
+	for i := range ops {
+		ops[i].Invoke = func(ctx context.Context, in operation.Input) (operation.Output, error) {
+			got.caller = identity.From(ctx)
+			got.eventID = operation.EventID(ctx)
+			got.outer = ctx.Value(outerKey{})
+			operation.AddResource(ctx, operation.Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:eu-west-1:111122223333:key/k1", Account: "111122223333"})
+			child, cancel := context.WithCancel(identity.WithVia(ctx, &identity.Via{Service: "x"}))
+			defer cancel()
+			got.derivedID = operation.EventID(child)
+			operation.AddResource(operation.WithoutNotes(child), operation.Resource{Type: "x", ARN: "not noted"})
+			got.noNotes = identity.From(operation.WithoutNotes(child)) == got.caller
+			operation.AddEvent(child, operation.Event{Name: "Decrypt", Source: "kms.amazonaws.com", ReadOnly: true})
+			return &fakeOutput{KeyId: "k1"}, nil
+		}
+	}
+	ts := newTestServer(t, func(c *Config) { c.Services = []Service{kmsService(ops, kmsErrors)} })
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"KeyId":"k1"}`))
+	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	r.Header.Set("Authorization", authHeader("111122223333", "eu-west-1", "kms"))
+	r = r.WithContext(context.WithValue(r.Context(), outerKey{}, "outer"))
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("status = %d: %s", w.Code, w.Body)
+	}
+	reqID := w.Header().Get("X-Amzn-Requestid")
+	events := ts.audit.Events()
+	if len(events) != 2 {
+		t.Fatalf("audited %d events, want 2 (the request's and the noted Decrypt)", len(events))
+	}
+	if got.caller == nil || got.caller.Account != "111122223333" || got.caller.RequestID != reqID || got.caller.UserAgent != "" && got.caller.UserAgent != r.UserAgent() {
+		t.Errorf("identity.From = %+v, want the caller of request %s", got.caller, reqID)
+	}
+	if got.eventID != events[0].EventID || got.derivedID != got.eventID || !uuidRE.MatchString(got.eventID) || got.eventID == reqID {
+		t.Errorf("operation.EventID = %q (derived %q), want the request's event id %q, a v4 UUID other than the request id %q",
+			got.eventID, got.derivedID, events[0].EventID, reqID)
+	}
+	if events[1].EventName != "Decrypt" || events[1].RequestID != reqID || events[1].EventID == got.eventID {
+		t.Errorf("noted event = %+v", events[1])
+	}
+	if len(events[0].Resources) != 1 || events[0].Resources[0].ARN != "arn:aws:kms:eu-west-1:111122223333:key/k1" {
+		t.Errorf("resources = %+v, want the one noted under the request's context", events[0].Resources)
+	}
+	if got.outer != "outer" || !got.noNotes {
+		t.Errorf("request context value = %v, identity under WithoutNotes kept = %v; want outer, true", got.outer, got.noNotes)
+	}
+
+	// The request's cancellation reaches the operation's context.
+	ctx, cancel := context.WithCancel(context.Background())
+	ops[1].Invoke = func(ctx context.Context, in operation.Input) (operation.Output, error) {
+		cancel()
+		<-ctx.Done()
+		got.canceled = ctx.Err()
+		return &fakeOutput{}, nil
+	}
+	ts = newTestServer(t, func(c *Config) { c.Services = []Service{kmsService(ops, kmsErrors)} })
+	r = httptest.NewRequestWithContext(ctx, "POST", "/", strings.NewReader(`{"KeyId":"k1"}`))
+	r.Header.Set("X-Amz-Target", "TrentService.Encrypt")
+	r.Header.Set("Authorization", authHeader("111122223333", "eu-west-1", "kms"))
+	ts.ServeHTTP(httptest.NewRecorder(), r)
+	if got.canceled != context.Canceled {
+		t.Errorf("operation's ctx.Err() after the request's cancel = %v, want context.Canceled", got.canceled)
+	}
+}

@@ -257,32 +257,54 @@ var _ Authenticator = Dev{}
 func (Dev) Verifies() bool { return false }
 
 // Authenticate implements Authenticator.
-func (Dev) Authenticate(r *http.Request, _ []byte, service string) (*identity.Caller, error) {
+func (d Dev) Authenticate(r *http.Request, body []byte, service string) (*identity.Caller, error) {
+	c := new(identity.Caller)
+	if err := d.AuthenticateInto(r, body, service, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AuthenticateInto is Authenticate setting *c to the caller, for a Caller
+// the server keeps in the request's state ([InPlace]). *c is left as is
+// on error.
+func (Dev) AuthenticateInto(r *http.Request, _ []byte, service string, c *identity.Caller) error {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, missingToken()
+		return missingToken()
 	}
 	a, err := ParseAuthorization(h)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := a.CheckScope(service); err != nil {
-		return nil, err
+		return err
 	}
 	if d := r.Header.Get("X-Amz-Date"); d != "" {
 		if _, err := ParseAmzDate(d); err != nil {
-			return nil, err
+			return err
 		}
 		if err := checkScopeDate(&a, d); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	account := DefaultAccount
 	if IsAccountID(a.Credential.AccessKeyID) {
 		account = a.Credential.AccessKeyID
 	}
-	return identity.Root(account, a.Credential.Region, a.Credential.AccessKeyID), nil
+	identity.SetRoot(c, account, a.Credential.Region, a.Credential.AccessKeyID)
+	return nil
 }
+
+// InPlace is implemented by an Authenticator that can write the caller
+// into a Caller the server provides, saving an allocation per request.
+type InPlace interface {
+	// AuthenticateInto is Authenticate setting *c to the caller instead
+	// of returning a new one; on error *c is left as is.
+	AuthenticateInto(r *http.Request, body []byte, service string, c *identity.Caller) error
+}
+
+var _ InPlace = Dev{}
 
 // IsAccountID reports whether s is exactly 12 ASCII digits.
 func IsAccountID(s string) bool { return iam.IsAccountID(s) }
@@ -318,7 +340,20 @@ func digits(s string, from, to int) (int, bool) {
 // validDay reports whether y-mo-d is a day of the calendar (no February
 // 30th), as time.Parse checks.
 func validDay(y, mo, d int) bool {
-	return mo >= 1 && mo <= 12 && d >= 1 && time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() == d
+	if mo < 1 || mo > 12 || d < 1 {
+		return false
+	}
+	n := 31
+	switch mo {
+	case 4, 6, 9, 11:
+		n = 30
+	case 2:
+		n = 28
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) { // proleptic Gregorian, as package time
+			n = 29
+		}
+	}
+	return d <= n
 }
 
 func isHex(s string) bool {

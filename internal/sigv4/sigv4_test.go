@@ -1,12 +1,15 @@
 package sigv4
 
 import (
+	"fmt"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
+	"github.com/keyfort/keyfort/internal/identity"
 )
 
 const sdkHeader = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240102/us-east-1/kms/aws4_request, " +
@@ -148,6 +151,14 @@ func TestDevAuthenticate(t *testing.T) {
 				r.Header.Set("X-Amz-Date", tt.date)
 			}
 			c, err := Dev{}.Authenticate(r, nil, tt.service)
+			// AuthenticateInto answers the same, into the given Caller,
+			// which it leaves as is on error.
+			into := &identity.Caller{SourceIP: "kept"}
+			errInto := Dev{}.AuthenticateInto(r, nil, tt.service, into)
+			if fmt.Sprint(errInto) != fmt.Sprint(err) || err == nil && !reflect.DeepEqual(into, c) ||
+				err != nil && !reflect.DeepEqual(into, &identity.Caller{SourceIP: "kept"}) {
+				t.Errorf("AuthenticateInto = %v, %+v; Authenticate = %v, %+v", errInto, into, err, c)
+			}
 			if tt.wantCode != "" {
 				e, ok := awserr.As(err)
 				if !ok || e.Code != tt.wantCode || e.Message != tt.wantMsg && !strings.Contains(e.Message, tt.wantMsg) {
@@ -249,4 +260,22 @@ func FuzzParseBasic(f *testing.F) {
 			t.Fatalf("parseBasic refuses %q, which time.Parse takes as %v", s, want)
 		}
 	})
+}
+
+// TestValidDayMatchesTime checks validDay, which counts the days of the
+// month itself, against its former form with time.Date, for every year
+// four digits can write and every month and day around the valid ones.
+func TestValidDayMatchesTime(t *testing.T) {
+	ref := func(y, mo, d int) bool {
+		return mo >= 1 && mo <= 12 && d >= 1 && time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC).Day() == d
+	}
+	for y := 0; y <= 9999; y++ {
+		for mo := 0; mo <= 13; mo++ {
+			for d := 0; d <= 32; d++ {
+				if got, want := validDay(y, mo, d), ref(y, mo, d); got != want {
+					t.Fatalf("validDay(%d, %d, %d) = %t, want %t", y, mo, d, got, want)
+				}
+			}
+		}
+	}
 }

@@ -35,15 +35,40 @@ func NewV4(r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", err
 	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return Format(b), nil
+	return Format(setV4(b)), nil
 }
 
 // New returns a random version 4 UUID from crypto/rand, which never fails.
+// It reads crypto/rand directly, so that its buffer stays on the stack
+// (NewV4's escapes through the io.Reader).
 func New() string {
-	s, _ := NewV4(rand.Reader)
-	return s
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return Format(setV4(b))
+}
+
+// NewPair returns two random version 4 UUIDs from crypto/rand, made from
+// one read of 32 random bytes and sharing one allocation: the request id
+// and the audit event id of a request.
+func NewPair() (string, string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return pair(&b)
+}
+
+// pair formats the two UUIDs of NewPair from b.
+func pair(b *[32]byte) (string, string) {
+	var s [72]byte
+	Append(Append(s[:0], setV4([16]byte(b[:16]))), setV4([16]byte(b[16:])))
+	both := string(s[:])
+	return both[:36], both[36:]
+}
+
+// setV4 sets the version (4) and variant (RFC 9562) bits of b.
+func setV4(b [16]byte) [16]byte {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return b
 }
 
 // Canonical reports whether s is a UUID in the canonical form Format writes

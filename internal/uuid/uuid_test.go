@@ -38,3 +38,42 @@ func TestCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestNewPair checks that the two ids of NewPair are the UUIDs NewV4 makes
+// of each half of the random bytes, and that both come in one allocation
+// (New in one too).
+func TestNewPair(t *testing.T) {
+	a, b := NewPair()
+	if !v4.MatchString(a) || !v4.MatchString(b) || a == b {
+		t.Errorf("NewPair() = %q, %q; want two different v4 UUIDs", a, b)
+	}
+	var r [32]byte
+	for i := range r {
+		r[i] = byte(i*37 + 255)
+	}
+	for _, fill := range []byte{0x00, 0xff} {
+		for _, x := range [][32]byte{r, bytes32(fill)} {
+			wantA, _ := NewV4(bytes.NewReader(x[:16]))
+			wantB, _ := NewV4(bytes.NewReader(x[16:]))
+			if gotA, gotB := pair(&x); gotA != wantA || gotB != wantB {
+				t.Errorf("pair(%x) = %q, %q; want %q, %q", x, gotA, gotB, wantA, wantB)
+			}
+		}
+	}
+	if raceEnabled { // the race detector's instrumentation allocates
+		return
+	}
+	if n := testing.AllocsPerRun(100, func() { NewPair() }); n != 1 {
+		t.Errorf("NewPair allocates %v times, want 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { New() }); n != 1 {
+		t.Errorf("New allocates %v times, want 1", n)
+	}
+}
+
+func bytes32(c byte) (b [32]byte) {
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
