@@ -213,7 +213,7 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	}
 	b = append(b, '}')
 	b = append(b, `,"eventTime":"`...)
-	b = e.EventTime.UTC().AppendFormat(b, TimeFormat)
+	b = appendEventTime(b, e.EventTime)
 	b = append(b, '"')
 	str("eventSource", e.EventSource)
 	str("eventName", e.EventName)
@@ -255,6 +255,24 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	str("recipientAccountId", e.RecipientAccountID)
 	str("eventCategory", e.EventCategory)
 	return append(b, '}')
+}
+
+// appendEventTime appends t in UTC as TimeFormat: by hand for years 0 to
+// 9999 (every eventTime the server writes), else with AppendFormat.
+func appendEventTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), 'Z')
 }
 
 // checkRaw refuses an event whose pre-encoded members are not valid JSON,
