@@ -275,14 +275,15 @@ func appendEventTime(b []byte, t time.Time) []byte {
 		byte('0'+sec/10), byte('0'+sec%10), 'Z')
 }
 
-// checkRaw refuses an event whose pre-encoded members are not valid JSON,
-// so that a bad caller cannot corrupt a line of the trail.
+// checkRaw refuses an event whose pre-encoded members are not valid JSON
+// (as json.Valid judges it), so that a bad caller cannot corrupt a line of
+// the trail.
 func (e *Event) checkRaw() error {
 	for _, f := range [...]struct {
 		name string
 		v    json.RawMessage
 	}{{"requestParameters", e.RequestParameters}, {"responseElements", e.ResponseElements}, {"additionalEventData", e.AdditionalEventData}} {
-		if len(f.v) > 0 && !json.Valid(f.v) {
+		if len(f.v) > 0 && !validJSON(f.v) {
 			return fmt.Errorf("audit: encode event: %s is not valid JSON", f.name)
 		}
 	}

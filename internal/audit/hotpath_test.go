@@ -1,7 +1,9 @@
 package audit
 
 import (
+	"encoding/json"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,4 +42,71 @@ func TestAppendEventTimeMatchesFormat(t *testing.T) {
 	for range 100000 {
 		check(time.Unix(r.Int64N(1<<38)-1<<37, r.Int64N(1e9)))
 	}
+}
+
+// validVectors are JSON texts and near misses for validJSON.
+var validVectors = []string{
+	``, ` `, `null`, `true`, `false`, `nul`, `nulll`, `True`, `0`, `-0`, `-`, `01`, `-01`, `1.`, `1.5`, `.5`, `1e5`, `1E+5`, `1e-5`, `1e`, `1e+`,
+	`1.e5`, `12345678901234567890`, `-1.5e-300`, `0x1`, `+1`, `1 2`, ` 1 `, "\t\r\n1\n", "\v1", `"`, `""`, `"a`, `"\"`, `"\\"`, `"\/"`,
+	`"\b\f\n\r\t"`, `"\u00e9"`, `"\u00E9"`, `"\u00g9"`, `"\u00"`, `"\x"`, `"\'"`, "\"\x00\"", "\"\x1f\"", "\"\x7f\"", "\"\xff\xfe\"",
+	`"é€😀"`, `[]`, `[ ]`, `[`, `]`, `[1,]`, `[,1]`, `[1 2]`, `[1,2]`, `[[[]]]`, `[[]`, `[]]`, `{}`, `{ }`, `{`, `}`, `{"a"}`, `{"a":}`,
+	`{"a":1}`, `{"a":1,}`, `{,"a":1}`, `{"a" : 1 , "b" : [ true , null ] }`, `{a:1}`, `{"a":1 "b":2}`, `{"a":1]`, `[1}`, `{1:2}`,
+	`{"a":{"b":{"c":[1,{"d":"e"}]}}}`, `{"keyId":"alias/x","encryptionContext":{"a":"b"}}`, `{"a":1}{}`, `[]x`, `{}  `, `"a"b`,
+	`{"":""}`, `[-]`, `[-0.0e0]`, `[1e01]`, `[00]`, `{"a":tru}`, `{"a":nulls}`, `[true,false,null]`, "[\n]", "{\"a\"\n:\n1\n}",
+}
+
+// TestValidJSONMatchesEncodingJSON checks validJSON against json.Valid, which
+// checkRaw called before: on fixed vectors, their prefixes, the nesting limit
+// and random edits of them.
+func TestValidJSONMatchesEncodingJSON(t *testing.T) {
+	check := func(b []byte) {
+		t.Helper()
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		}
+	}
+	for _, v := range validVectors {
+		for n := 0; n <= len(v); n++ {
+			check([]byte(v[:n]))
+		}
+	}
+	for _, depth := range []int{maxNestingDepth - 1, maxNestingDepth, maxNestingDepth + 1} {
+		check([]byte(strings.Repeat("[", depth) + strings.Repeat("]", depth)))
+		check([]byte(strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth)))
+		check([]byte(strings.Repeat(`[{"a":`, depth/2) + "1" + strings.Repeat("}]", depth/2)))
+		check([]byte(strings.Repeat("[", depth)))
+	}
+	const alphabet = "{}[]\",:\\/ \t\n\r0123456789-+.eEtrufalsn\x00\x1f\x7f\xc3\xa9\xffbux"
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 300000 {
+		b := []byte(validVectors[r.IntN(len(validVectors))])
+		for range 1 + r.IntN(4) {
+			switch op := r.IntN(4); {
+			case op == 0 || len(b) == 0:
+				p := r.IntN(len(b) + 1)
+				b = append(b[:p:p], append([]byte{alphabet[r.IntN(len(alphabet))]}, b[p:]...)...)
+			case op == 1:
+				b[r.IntN(len(b))] = alphabet[r.IntN(len(alphabet))]
+			case op == 2:
+				p := r.IntN(len(b))
+				b = append(b[:p:p], b[p+1:]...)
+			default:
+				p, q := r.IntN(len(b)), r.IntN(len(validVectors))
+				b = append(b[:p:p], append([]byte(validVectors[q]), b[p:]...)...)
+			}
+		}
+		check(b)
+	}
+}
+
+// FuzzValidJSON compares validJSON with json.Valid on any input.
+func FuzzValidJSON(f *testing.F) {
+	for _, v := range validVectors {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		}
+	})
 }
