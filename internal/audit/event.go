@@ -12,6 +12,7 @@
 package audit
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -91,20 +92,34 @@ type Event struct {
 // eventType, managementEvent, eventCategory), the given source, name and
 // time, and a new random eventID.
 func New(source, name string, t time.Time) *Event {
+	return NewWithEventID(source, name, t, NewEventID())
+}
+
+// NewWithEventID is New with eventID id instead of a new random one, for
+// an event whose id was chosen earlier (the server's, once it
+// authenticated the request).
+func NewWithEventID(source, name string, t time.Time, id string) *Event {
 	return &Event{
 		EventVersion:    EventVersion,
 		EventTime:       t,
 		EventSource:     source,
 		EventName:       name,
-		EventID:         NewEventID(),
+		EventID:         id,
 		EventType:       EventTypeAPICall,
 		ManagementEvent: true,
 		EventCategory:   CategoryManagement,
 	}
 }
 
-// NewEventID returns a random version 4 UUID in canonical text form.
-func NewEventID() string { return uuid.New() }
+// NewEventID returns a random version 4 UUID in canonical text form (as
+// uuid.New, with its random bytes on the stack: one allocation, the text).
+func NewEventID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return uuid.Format(b)
+}
 
 // eventJSON is Event with eventTime as text; field order is CloudTrail's.
 type eventJSON struct {

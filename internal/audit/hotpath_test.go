@@ -110,3 +110,17 @@ func FuzzValidJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestNewWithEventID checks that New is NewWithEventID with a new random
+// id: the same event otherwise.
+func TestNewWithEventID(t *testing.T) {
+	a := New("kms.amazonaws.com", "Encrypt", testTime)
+	b := NewWithEventID("kms.amazonaws.com", "Encrypt", testTime, "chosen")
+	if b.EventID != "chosen" || !uuidV4.MatchString(a.EventID) {
+		t.Fatalf("event ids %q and %q, want a v4 UUID and chosen", a.EventID, b.EventID)
+	}
+	b.EventID = a.EventID
+	if string(a.AppendJSON(nil)) != string(b.AppendJSON(nil)) {
+		t.Errorf("NewWithEventID =\n%s\nNew =\n%s", b.AppendJSON(nil), a.AppendJSON(nil))
+	}
+}
