@@ -184,16 +184,13 @@ func clipText(s string) string {
 // or, for additionalEventData, absent. What a client controls is bounded:
 // see MaxFieldBytes and MaxTextBytes.
 func (e *Event) AppendJSON(b []byte) []byte {
-	str := func(name, v string) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
+	// key is a member's ,"name": as one literal.
+	str := func(key, v string) {
+		b = append(b, key...)
 		b = jsonstr.Append(b, v)
 	}
-	raw := func(name string, v json.RawMessage) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
+	raw := func(key, name string, v json.RawMessage) {
+		b = append(b, key...)
 		switch {
 		case len(v) == 0:
 			b = append(b, "null"...)
@@ -207,48 +204,42 @@ func (e *Event) AppendJSON(b []byte) []byte {
 			b = append(b, v...)
 		}
 	}
-	boolean := func(name string, v bool) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		b = strconv.AppendBool(b, v)
-	}
 	b = append(b, `{"eventVersion":`...)
 	b = jsonstr.Append(b, e.EventVersion)
 	u := e.UserIdentity
 	b = append(b, `,"userIdentity":{"type":`...)
 	b = jsonstr.Append(b, u.Type)
-	for _, f := range [...]struct{ name, v string }{
-		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
-		{"userName", u.UserName}, {"invokedBy", u.InvokedBy},
+	for _, f := range [...]struct{ key, v string }{
+		{`,"principalId":`, u.PrincipalID}, {`,"arn":`, u.ARN}, {`,"accountId":`, u.AccountID}, {`,"accessKeyId":`, u.AccessKeyID},
+		{`,"userName":`, u.UserName}, {`,"invokedBy":`, u.InvokedBy},
 	} {
 		if f.v != "" {
-			str(f.name, f.v)
+			str(f.key, f.v)
 		}
 	}
-	b = append(b, '}')
-	b = append(b, `,"eventTime":"`...)
+	b = append(b, `},"eventTime":"`...)
 	b = appendEventTime(b, e.EventTime)
 	b = append(b, '"')
-	str("eventSource", e.EventSource)
-	str("eventName", e.EventName)
-	str("awsRegion", e.AWSRegion)
-	str("sourceIPAddress", e.SourceIPAddress)
-	str("userAgent", clipText(e.UserAgent))
+	str(`,"eventSource":`, e.EventSource)
+	str(`,"eventName":`, e.EventName)
+	str(`,"awsRegion":`, e.AWSRegion)
+	str(`,"sourceIPAddress":`, e.SourceIPAddress)
+	str(`,"userAgent":`, clipText(e.UserAgent))
 	if e.ErrorCode != "" {
-		str("errorCode", e.ErrorCode)
+		str(`,"errorCode":`, e.ErrorCode)
 	}
 	if e.ErrorMessage != "" {
-		str("errorMessage", clipText(e.ErrorMessage))
+		str(`,"errorMessage":`, clipText(e.ErrorMessage))
 	}
-	raw("requestParameters", e.RequestParameters)
-	raw("responseElements", e.ResponseElements)
+	raw(`,"requestParameters":`, "requestParameters", e.RequestParameters)
+	raw(`,"responseElements":`, "responseElements", e.ResponseElements)
 	if len(e.AdditionalEventData) > 0 {
-		raw("additionalEventData", e.AdditionalEventData)
+		raw(`,"additionalEventData":`, "additionalEventData", e.AdditionalEventData)
 	}
-	str("requestID", e.RequestID)
-	str("eventID", e.EventID)
-	boolean("readOnly", e.ReadOnly)
+	str(`,"requestID":`, e.RequestID)
+	str(`,"eventID":`, e.EventID)
+	b = append(b, `,"readOnly":`...)
+	b = strconv.AppendBool(b, e.ReadOnly)
 	if len(e.Resources) > 0 {
 		b = append(b, `,"resources":[`...)
 		for i, r := range e.Resources {
@@ -265,10 +256,11 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	str("eventType", e.EventType)
-	boolean("managementEvent", e.ManagementEvent)
-	str("recipientAccountId", e.RecipientAccountID)
-	str("eventCategory", e.EventCategory)
+	str(`,"eventType":`, e.EventType)
+	b = append(b, `,"managementEvent":`...)
+	b = strconv.AppendBool(b, e.ManagementEvent)
+	str(`,"recipientAccountId":`, e.RecipientAccountID)
+	str(`,"eventCategory":`, e.EventCategory)
 	return append(b, '}')
 }
 

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"encoding/json"
+	"github.com/keyfort/keyfort/internal/jsonstr"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,136 @@ func TestNewWithEventID(t *testing.T) {
 	b.EventID = a.EventID
 	if string(a.AppendJSON(nil)) != string(b.AppendJSON(nil)) {
 		t.Errorf("NewWithEventID =\n%s\nNew =\n%s", b.AppendJSON(nil), a.AppendJSON(nil))
+	}
+}
+
+// oldAppendJSON is Event.AppendJSON before its speed work (AppendFormat for
+// eventTime, a member name appended in three steps), the reference the
+// faster one must match byte for byte.
+func oldAppendJSON(e *Event, b []byte) []byte {
+	str := func(name, v string) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = jsonstr.Append(b, v)
+	}
+	raw := func(name string, v json.RawMessage) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		switch {
+		case len(v) == 0:
+			b = append(b, "null"...)
+		case len(v) > MaxFieldBytes:
+			b = append(b, `{"reason":"`...)
+			b = append(b, name...)
+			b = append(b, ` too large","omitted":true,"originalSize":`...)
+			b = strconv.AppendInt(b, int64(len(v)), 10)
+			b = append(b, '}')
+		default:
+			b = append(b, v...)
+		}
+	}
+	boolean := func(name string, v bool) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		b = strconv.AppendBool(b, v)
+	}
+	b = append(b, `{"eventVersion":`...)
+	b = jsonstr.Append(b, e.EventVersion)
+	u := e.UserIdentity
+	b = append(b, `,"userIdentity":{"type":`...)
+	b = jsonstr.Append(b, u.Type)
+	for _, f := range [...]struct{ name, v string }{
+		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
+		{"userName", u.UserName}, {"invokedBy", u.InvokedBy},
+	} {
+		if f.v != "" {
+			str(f.name, f.v)
+		}
+	}
+	b = append(b, '}')
+	b = append(b, `,"eventTime":"`...)
+	b = e.EventTime.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, '"')
+	str("eventSource", e.EventSource)
+	str("eventName", e.EventName)
+	str("awsRegion", e.AWSRegion)
+	str("sourceIPAddress", e.SourceIPAddress)
+	str("userAgent", clipText(e.UserAgent))
+	if e.ErrorCode != "" {
+		str("errorCode", e.ErrorCode)
+	}
+	if e.ErrorMessage != "" {
+		str("errorMessage", clipText(e.ErrorMessage))
+	}
+	raw("requestParameters", e.RequestParameters)
+	raw("responseElements", e.ResponseElements)
+	if len(e.AdditionalEventData) > 0 {
+		raw("additionalEventData", e.AdditionalEventData)
+	}
+	str("requestID", e.RequestID)
+	str("eventID", e.EventID)
+	boolean("readOnly", e.ReadOnly)
+	if len(e.Resources) > 0 {
+		b = append(b, `,"resources":[`...)
+		for i, r := range e.Resources {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"accountId":`...)
+			b = jsonstr.Append(b, r.AccountID)
+			b = append(b, `,"type":`...)
+			b = jsonstr.Append(b, r.Type)
+			b = append(b, `,"ARN":`...)
+			b = jsonstr.Append(b, r.ARN)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	str("eventType", e.EventType)
+	boolean("managementEvent", e.ManagementEvent)
+	str("recipientAccountId", e.RecipientAccountID)
+	str("eventCategory", e.EventCategory)
+	return append(b, '}')
+}
+
+// TestAppendJSONMatchesOld checks AppendJSON against oldAppendJSON on the
+// benchmark events, and on random events: each member empty or set to text
+// with characters JSON escapes, raw members past MaxFieldBytes, text past
+// MaxTextBytes, times of many years.
+func TestAppendJSONMatchesOld(t *testing.T) {
+	check := func(e *Event) {
+		t.Helper()
+		if got, want := string(e.AppendJSON([]byte("x"))), string(oldAppendJSON(e, []byte("x"))); got != want {
+			t.Fatalf("AppendJSON =\n%s\nwant\n%s", got, want)
+		}
+	}
+	enc, gsv := benchEvents()
+	check(enc[0])
+	check(gsv[0])
+	check(gsv[1])
+	r := rand.New(rand.NewPCG(7, 8))
+	texts := []string{"", "a", "us-east-1", "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+		"q\"b\\s\n\t\x00é\u2028\xff<&>", strings.Repeat("ü", MaxTextBytes/2+1), strings.Repeat("x", MaxTextBytes+5)}
+	raws := []json.RawMessage{nil, json.RawMessage(`{}`), json.RawMessage(`{"keyId":"k","n":1,"l":[true,null]}`),
+		json.RawMessage(`{"a":"` + strings.Repeat("b", MaxFieldBytes) + `"}`)}
+	txt := func() string { return texts[r.IntN(len(texts))] }
+	for range 3000 {
+		e := &Event{
+			EventVersion: txt(),
+			UserIdentity: UserIdentity{Type: txt(), PrincipalID: txt(), ARN: txt(), AccountID: txt(), AccessKeyID: txt(), UserName: txt(), InvokedBy: txt()},
+			EventTime:    time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9)).In(time.FixedZone("z", r.IntN(50000)-25000)),
+			EventSource:  txt(), EventName: txt(), AWSRegion: txt(), SourceIPAddress: txt(), UserAgent: txt(),
+			ErrorCode: txt(), ErrorMessage: txt(),
+			RequestParameters: raws[r.IntN(len(raws))], ResponseElements: raws[r.IntN(len(raws))], AdditionalEventData: raws[r.IntN(len(raws))],
+			RequestID: txt(), EventID: txt(), ReadOnly: r.IntN(2) == 0,
+			EventType: txt(), ManagementEvent: r.IntN(2) == 0, RecipientAccountID: txt(), EventCategory: txt(),
+		}
+		for range r.IntN(3) {
+			e.Resources = append(e.Resources, Resource{AccountID: txt(), Type: txt(), ARN: txt()})
+		}
+		check(e)
 	}
 }
