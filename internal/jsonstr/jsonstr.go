@@ -66,8 +66,9 @@ func safePrefix(s string) int {
 	const lsb, msb = 0x0101010101010101, 0x8080808080808080
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		t := s[i : i+8]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
 		q, bs := w^('"'*lsb), w^('\\'*lsb)
 		// A byte >= 0x80, a byte < 0x20, a '"', a '\\' (a zero byte of q or bs).
 		if (w|(w-0x20*lsb)&^w|(q-lsb)&^q|(bs-lsb)&^bs)&msb != 0 {
