@@ -837,3 +837,134 @@ func TestWriteAll(t *testing.T) {
 		t.Errorf("MemorySink after WriteAll = %+v, want a then b", got)
 	}
 }
+
+// benchEvents returns events shaped like the server's: an Encrypt event, and
+// a GetSecretValue event with the KMS Decrypt event Secrets Manager made.
+func benchEvents() (encrypt []*Event, getSecretValue []*Event) {
+	id := UserIdentity{Type: "IAMUser", PrincipalID: "AIDAEXAMPLEEXAMPLE01", ARN: "arn:aws:iam::111122223333:user/bench",
+		AccountID: "111122223333", AccessKeyID: "AKIAIOSFODNN7EXAMPLE", UserName: "bench"}
+	keyARN := "arn:aws:kms:us-east-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+	secretARN := "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
+	at := time.Date(2026, 12, 5, 19, 18, 59, 123456789, time.UTC)
+	common := func(e *Event) *Event {
+		e.UserIdentity = id
+		e.AWSRegion = "us-east-1"
+		e.SourceIPAddress = "127.0.0.1"
+		e.UserAgent = "aws-sdk-go-v2/1.36.3 ua/2.1 os/linux lang/go#1.25.0 md/GOOS#linux md/GOARCH#amd64 api/kms#1.38.1"
+		e.RequestID = "5b7c1b0e-8f3a-4c9d-9e2f-0a1b2c3d4e5f"
+		e.RecipientAccountID = "111122223333"
+		return e
+	}
+	enc := common(New("kms.amazonaws.com", "Encrypt", at))
+	enc.RequestParameters = json.RawMessage(`{"keyId":"` + keyARN + `","encryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
+	enc.Resources = []Resource{{AccountID: "111122223333", Type: "AWS::KMS::Key", ARN: keyARN}}
+	gsv := common(New("secretsmanager.amazonaws.com", "GetSecretValue", at))
+	gsv.ReadOnly = true
+	gsv.RequestParameters = json.RawMessage(`{"secretId":"app/db"}`)
+	gsv.Resources = []Resource{{AccountID: "111122223333", Type: "AWS::SecretsManager::Secret", ARN: secretARN}}
+	dec := common(New("kms.amazonaws.com", "Decrypt", at))
+	dec.UserIdentity.InvokedBy = "secretsmanager.amazonaws.com"
+	dec.SourceIPAddress, dec.UserAgent = dec.UserIdentity.InvokedBy, dec.UserIdentity.InvokedBy
+	dec.ReadOnly = true
+	dec.RequestParameters = json.RawMessage(`{"encryptionContext":{"SecretARN":"` + secretARN + `","SecretVersionId":"EXAMPLE1-90ab-cdef-fedc-ba987EXAMPLE"},"encryptionAlgorithm":"SYMMETRIC_DEFAULT"}`)
+	dec.Resources = []Resource{{AccountID: "111122223333", Type: "AWS::KMS::Key", ARN: keyARN}}
+	return []*Event{enc}, []*Event{gsv, dec}
+}
+
+// BenchmarkWriteEvents writes an Encrypt-like event and a GetSecretValue-like
+// pair through WriteAll to a FileSink, as the server does: encoding,
+// validation and the write(2).
+func BenchmarkWriteEvents(b *testing.B) {
+	enc, gsv := benchEvents()
+	for name, events := range map[string][]*Event{"Encrypt": enc, "GetSecretValue": gsv} {
+		b.Run(name, func(b *testing.B) {
+			s, err := NewFileSink(b.TempDir(), FileOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := WriteAll(b.Context(), s, events); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncodeEvents is the encoding part alone: the JSON checks and
+// AppendJSON of each event.
+func BenchmarkEncodeEvents(b *testing.B) {
+	enc, gsv := benchEvents()
+	for name, events := range map[string][]*Event{"Encrypt": enc, "GetSecretValue": gsv} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				buf = buf[:0]
+				for _, e := range events {
+					if err := e.checkRaw(); err != nil {
+						b.Fatal(err)
+					}
+					buf = append(e.AppendJSON(buf), '\n')
+				}
+			}
+		})
+	}
+}
+
+// TestFileSinkReusedBuffersKeepLines writes events of different sizes from
+// several goroutines, singly and in pairs, so that the sink's reused
+// encoding buffers pass between writers and grow: every line in the file is
+// exactly one event's encoding, each as often as it was written.
+func TestFileSinkReusedBuffersKeepLines(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				a := testEvent(fmt.Sprintf("g%d-%d", g, i))
+				a.UserAgent = strings.Repeat("u", (g*200+i)*37%5000)
+				b := testEvent(fmt.Sprintf("g%d-%d-b", g, i))
+				var err error
+				if i%2 == 0 {
+					err = s.Write(t.Context(), a)
+				} else {
+					err = WriteAll(t.Context(), s, []*Event{a, b})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				want[string(a.AppendJSON(nil))]++
+				if i%2 != 0 {
+					want[string(b.AppendJSON(nil))]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for line := range strings.Lines(string(b)) {
+		got[strings.TrimSuffix(line, "\n")]++
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the file holds %d distinct lines, want %d; a line is not an event as written", len(got), len(want))
+	}
+}

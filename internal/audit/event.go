@@ -12,6 +12,7 @@
 package audit
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -91,20 +92,34 @@ type Event struct {
 // eventType, managementEvent, eventCategory), the given source, name and
 // time, and a new random eventID.
 func New(source, name string, t time.Time) *Event {
+	return NewWithEventID(source, name, t, NewEventID())
+}
+
+// NewWithEventID is New with eventID id instead of a new random one, for
+// an event whose id was chosen earlier (the server's, once it
+// authenticated the request).
+func NewWithEventID(source, name string, t time.Time, id string) *Event {
 	return &Event{
 		EventVersion:    EventVersion,
 		EventTime:       t,
 		EventSource:     source,
 		EventName:       name,
-		EventID:         NewEventID(),
+		EventID:         id,
 		EventType:       EventTypeAPICall,
 		ManagementEvent: true,
 		EventCategory:   CategoryManagement,
 	}
 }
 
-// NewEventID returns a random version 4 UUID in canonical text form.
-func NewEventID() string { return uuid.New() }
+// NewEventID returns a random version 4 UUID in canonical text form (as
+// uuid.New, with its random bytes on the stack: one allocation, the text).
+func NewEventID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return uuid.Format(b)
+}
 
 // eventJSON is Event with eventTime as text; field order is CloudTrail's.
 type eventJSON struct {
@@ -169,16 +184,13 @@ func clipText(s string) string {
 // or, for additionalEventData, absent. What a client controls is bounded:
 // see MaxFieldBytes and MaxTextBytes.
 func (e *Event) AppendJSON(b []byte) []byte {
-	str := func(name, v string) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
+	// key is a member's ,"name": as one literal.
+	str := func(key, v string) {
+		b = append(b, key...)
 		b = jsonstr.Append(b, v)
 	}
-	raw := func(name string, v json.RawMessage) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
+	raw := func(key, name string, v json.RawMessage) {
+		b = append(b, key...)
 		switch {
 		case len(v) == 0:
 			b = append(b, "null"...)
@@ -192,48 +204,42 @@ func (e *Event) AppendJSON(b []byte) []byte {
 			b = append(b, v...)
 		}
 	}
-	boolean := func(name string, v bool) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		b = strconv.AppendBool(b, v)
-	}
 	b = append(b, `{"eventVersion":`...)
 	b = jsonstr.Append(b, e.EventVersion)
 	u := e.UserIdentity
 	b = append(b, `,"userIdentity":{"type":`...)
 	b = jsonstr.Append(b, u.Type)
-	for _, f := range [...]struct{ name, v string }{
-		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
-		{"userName", u.UserName}, {"invokedBy", u.InvokedBy},
+	for _, f := range [...]struct{ key, v string }{
+		{`,"principalId":`, u.PrincipalID}, {`,"arn":`, u.ARN}, {`,"accountId":`, u.AccountID}, {`,"accessKeyId":`, u.AccessKeyID},
+		{`,"userName":`, u.UserName}, {`,"invokedBy":`, u.InvokedBy},
 	} {
 		if f.v != "" {
-			str(f.name, f.v)
+			str(f.key, f.v)
 		}
 	}
-	b = append(b, '}')
-	b = append(b, `,"eventTime":"`...)
-	b = e.EventTime.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, `},"eventTime":"`...)
+	b = appendEventTime(b, e.EventTime)
 	b = append(b, '"')
-	str("eventSource", e.EventSource)
-	str("eventName", e.EventName)
-	str("awsRegion", e.AWSRegion)
-	str("sourceIPAddress", e.SourceIPAddress)
-	str("userAgent", clipText(e.UserAgent))
+	str(`,"eventSource":`, e.EventSource)
+	str(`,"eventName":`, e.EventName)
+	str(`,"awsRegion":`, e.AWSRegion)
+	str(`,"sourceIPAddress":`, e.SourceIPAddress)
+	str(`,"userAgent":`, clipText(e.UserAgent))
 	if e.ErrorCode != "" {
-		str("errorCode", e.ErrorCode)
+		str(`,"errorCode":`, e.ErrorCode)
 	}
 	if e.ErrorMessage != "" {
-		str("errorMessage", clipText(e.ErrorMessage))
+		str(`,"errorMessage":`, clipText(e.ErrorMessage))
 	}
-	raw("requestParameters", e.RequestParameters)
-	raw("responseElements", e.ResponseElements)
+	raw(`,"requestParameters":`, "requestParameters", e.RequestParameters)
+	raw(`,"responseElements":`, "responseElements", e.ResponseElements)
 	if len(e.AdditionalEventData) > 0 {
-		raw("additionalEventData", e.AdditionalEventData)
+		raw(`,"additionalEventData":`, "additionalEventData", e.AdditionalEventData)
 	}
-	str("requestID", e.RequestID)
-	str("eventID", e.EventID)
-	boolean("readOnly", e.ReadOnly)
+	str(`,"requestID":`, e.RequestID)
+	str(`,"eventID":`, e.EventID)
+	b = append(b, `,"readOnly":`...)
+	b = strconv.AppendBool(b, e.ReadOnly)
 	if len(e.Resources) > 0 {
 		b = append(b, `,"resources":[`...)
 		for i, r := range e.Resources {
@@ -250,21 +256,41 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, ']')
 	}
-	str("eventType", e.EventType)
-	boolean("managementEvent", e.ManagementEvent)
-	str("recipientAccountId", e.RecipientAccountID)
-	str("eventCategory", e.EventCategory)
+	str(`,"eventType":`, e.EventType)
+	b = append(b, `,"managementEvent":`...)
+	b = strconv.AppendBool(b, e.ManagementEvent)
+	str(`,"recipientAccountId":`, e.RecipientAccountID)
+	str(`,"eventCategory":`, e.EventCategory)
 	return append(b, '}')
 }
 
-// checkRaw refuses an event whose pre-encoded members are not valid JSON,
-// so that a bad caller cannot corrupt a line of the trail.
+// appendEventTime appends t in UTC as TimeFormat: by hand for years 0 to
+// 9999 (every eventTime the server writes), else with AppendFormat.
+func appendEventTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, TimeFormat)
+	}
+	hour, minute, sec := t.Clock()
+	return append(b,
+		byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+month/10), byte('0'+month%10), '-',
+		byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':',
+		byte('0'+minute/10), byte('0'+minute%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10), 'Z')
+}
+
+// checkRaw refuses an event whose pre-encoded members are not valid JSON
+// (as json.Valid judges it), so that a bad caller cannot corrupt a line of
+// the trail.
 func (e *Event) checkRaw() error {
 	for _, f := range [...]struct {
 		name string
 		v    json.RawMessage
 	}{{"requestParameters", e.RequestParameters}, {"responseElements", e.ResponseElements}, {"additionalEventData", e.AdditionalEventData}} {
-		if len(f.v) > 0 && !json.Valid(f.v) {
+		if len(f.v) > 0 && !validJSON(f.v) {
 			return fmt.Errorf("audit: encode event: %s is not valid JSON", f.name)
 		}
 	}

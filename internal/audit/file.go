@@ -84,6 +84,11 @@ type FileSink struct {
 	flushing bool          // a group write runs without mu held
 	buf      []byte        // the group write's buffer, reused
 
+	// lineBufs holds *[]byte buffers that Write and writeAll encode lines
+	// into and take back once writeLines returns (flushLocked copies a
+	// line into buf, and nothing keeps it after).
+	lineBufs sync.Pool
+
 	// onWrite, if set, is called with mu held for each waiter whose lines
 	// were written, in file order, with the file's size after them; and
 	// onRotate after the file was renamed to rotated (a base name). Trail
@@ -265,34 +270,54 @@ func completeLinesEnd(path string, size int64) (int64, error) {
 
 // Write appends e as one JSON line. ctx is not used to abandon the write:
 // a request that was cancelled is still recorded.
-func (s *FileSink) Write(_ context.Context, e *Event) error {
-	if err := e.checkRaw(); err != nil {
-		return err
-	}
-	return s.writeLines(append(e.AppendJSON(make([]byte, 0, 1024)), '\n'), nil)
+func (s *FileSink) Write(ctx context.Context, e *Event) error {
+	return s.writeAll(ctx, []*Event{e})
 }
 
 // writeAll appends the events as consecutive lines with one write(2) (see
 // WriteAll): all of them reach the file, in one file, or none.
 func (s *FileSink) writeAll(_ context.Context, events []*Event) error {
-	lines, err := encodeLines(events)
-	if err != nil {
-		return err
+	bp := s.lineBuf()
+	lines, err := encodeLines((*bp)[:0], events)
+	if err == nil {
+		err = s.writeLines(lines, nil)
 	}
-	return s.writeLines(lines, nil)
+	*bp = lines
+	s.putLineBuf(bp)
+	return err
 }
 
-// encodeLines encodes events as consecutive JSON lines. A line holds no
-// other newline: JSON escapes it inside strings.
-func encodeLines(events []*Event) ([]byte, error) {
-	lines := make([]byte, 0, 1024*len(events))
+// maxPooledLineBuf is the largest line buffer kept for reuse: an event near
+// MaxFieldBytes is rare, and its buffer is left to the garbage collector.
+const maxPooledLineBuf = 16 << 10
+
+// lineBuf returns a buffer for encodeLines, to give back with putLineBuf
+// once no one refers to the lines.
+func (s *FileSink) lineBuf() *[]byte {
+	if bp, ok := s.lineBufs.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+func (s *FileSink) putLineBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledLineBuf {
+		s.lineBufs.Put(bp)
+	}
+}
+
+// encodeLines appends events to b as consecutive JSON lines. A line holds
+// no other newline: JSON escapes it inside strings. On error it returns b
+// (possibly grown) with unspecified content.
+func encodeLines(b []byte, events []*Event) ([]byte, error) {
 	for _, e := range events {
 		if err := e.checkRaw(); err != nil {
-			return nil, err
+			return b, err
 		}
-		lines = append(e.AppendJSON(lines), '\n')
+		b = append(e.AppendJSON(b), '\n')
 	}
-	return lines, nil
+	return b, nil
 }
 
 // writeLines appends whole lines, durably when the sink syncs. recs, if

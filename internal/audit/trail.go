@@ -246,36 +246,60 @@ func (t *Trail) Write(ctx context.Context, e *Event) error {
 // the truth, the error is logged, the other events go to the store, and the
 // committed event stays incomplete until Finish writes it to the file.
 func (t *Trail) writeAll(ctx context.Context, events []*Event) error {
-	lines, err := encodeLines(events)
+	if t.lazy {
+		// No record refers to the lines once the file has them (they are
+		// made only when it fails, from a copy): encode them into a buffer
+		// the file reuses.
+		bp := t.file.lineBuf()
+		lines, err := encodeLines((*bp)[:0], events)
+		var failed []byte
+		if err == nil {
+			if err = t.file.writeLines(lines, nil); err != nil {
+				failed = bytes.Clone(lines)
+			}
+		}
+		*bp = lines
+		t.file.putLineBuf(bp)
+		if failed == nil {
+			return err
+		}
+		return t.writeFailed(ctx, events, failed, nil, err)
+	}
+	lines, err := encodeLines(make([]byte, 0, 1024*len(events)), events)
 	if err != nil {
 		return err
 	}
-	// The store's records: for the shipper, or (a Lazy trail) only when the
-	// file fails them. Each holds its event's line, without the newline.
-	records := func() []*storage.EventRecord {
-		recs := make([]*storage.EventRecord, len(events))
-		rest := lines
-		for i, e := range events {
-			n := bytes.IndexByte(rest, '\n')
-			recs[i] = t.record(e, rest[:n:n], true)
-			rest = rest[n+1:]
-		}
-		return recs
-	}
-	var recs []*storage.EventRecord
-	if !t.lazy {
-		recs = records()
-	}
+	// The shipper's records. Each holds its event's line, without the newline.
+	recs := t.records(events, lines)
 	err = t.file.writeLines(lines, recs)
 	if err == nil {
 		return nil
 	}
+	return t.writeFailed(ctx, events, lines, recs, err)
+}
+
+// records returns the store's records of events, whose lines are lines.
+// Each holds its event's line, without the newline.
+func (t *Trail) records(events []*Event, lines []byte) []*storage.EventRecord {
+	recs := make([]*storage.EventRecord, len(events))
+	rest := lines
+	for i, e := range events {
+		n := bytes.IndexByte(rest, '\n')
+		recs[i] = t.record(e, rest[:n:n], true)
+		rest = rest[n+1:]
+	}
+	return recs
+}
+
+// writeFailed handles err, the failure to write events (encoded as lines,
+// with their records recs, nil if not made yet) to the file: see writeAll.
+func (t *Trail) writeFailed(ctx context.Context, events []*Event, lines []byte, recs []*storage.EventRecord, err error) error {
 	p := storage.PendingEventOf(ctx)
 	if p == nil || !p.Committed() {
 		return err
 	}
 	if recs == nil {
-		recs = records()
+		recs = t.records(events, lines)
 	}
 	t.failed.Store(true)
 	t.log.Error("audit file write failed after the change committed; its event is in the store and is written to the file later",

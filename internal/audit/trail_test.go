@@ -270,6 +270,11 @@ func testTrailPendingEvent(t *testing.T, lazy bool) {
 	if r := stored(t, store); r["nofile"] == nil || r["nofile"].Complete || r["noted"] == nil {
 		t.Fatalf("stored: nofile %+v, noted %v", r["nofile"], r["noted"] != nil)
 	}
+	// The stored record is the line as written, not what later writes
+	// (which reuse the encoding buffer) left in its place.
+	if got, want := string(stored(t, store)["noted"].JSON), string(noted.AppendJSON(nil)); got != want {
+		t.Fatalf("stored noted event =\n%s\nwant\n%s", got, want)
+	}
 	tr.file.mu.Lock()
 	tr.file.err = nil
 	tr.file.mu.Unlock()

@@ -10,7 +10,9 @@ import "unicode/utf8"
 func Append(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	// Bytes before safePrefix need no escape; the loop takes them as it
+	// would one by one.
+	for i := safePrefix(s); i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -56,3 +58,22 @@ func Append(b []byte, s string) []byte {
 }
 
 const hex = "0123456789abcdef"
+
+// safePrefix returns the length of the longest prefix of s made of whole
+// 8-byte words of printable ASCII other than '"' and '\\' (bytes that Append
+// copies as they are), testing eight bytes at a time.
+func safePrefix(s string) int {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		q, bs := w^('"'*lsb), w^('\\'*lsb)
+		// A byte >= 0x80, a byte < 0x20, a '"', a '\\' (a zero byte of q or bs).
+		if (w|(w-0x20*lsb)&^w|(q-lsb)&^q|(bs-lsb)&^bs)&msb != 0 {
+			break
+		}
+	}
+	return i
+}

@@ -848,10 +848,11 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 		if x.Source != "" {
 			source = x.Source
 		}
-		e := audit.New(source, x.Name, c.start)
-		if x.EventID != "" {
-			e.EventID = x.EventID
+		id := x.EventID
+		if id == "" {
+			id = audit.NewEventID()
 		}
+		e := audit.NewWithEventID(source, x.Name, c.start, id)
 		e.RequestID = main.RequestID
 		e.UserIdentity = main.UserIdentity
 		e.AWSRegion = main.AWSRegion
@@ -878,10 +879,11 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 // event builds the CloudTrail event of the request.
 func (s *Server) event(c *call) *audit.Event {
 	op := c.rt.op
-	e := audit.New(c.rt.svc.EventSource, op.Name, c.start)
-	if c.eventID != "" {
-		e.EventID = c.eventID
+	id := c.eventID
+	if id == "" {
+		id = audit.NewEventID()
 	}
+	e := audit.NewWithEventID(c.rt.svc.EventSource, op.Name, c.start, id)
 	e.RequestID = c.reqID
 	e.ReadOnly = op.ReadOnly
 	if c.caller != nil {
