@@ -12,7 +12,6 @@
 package audit
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -111,15 +110,8 @@ func NewWithEventID(source, name string, t time.Time, id string) *Event {
 	}
 }
 
-// NewEventID returns a random version 4 UUID in canonical text form (as
-// uuid.New, with its random bytes on the stack: one allocation, the text).
-func NewEventID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return uuid.Format(b)
-}
+// NewEventID returns a random version 4 UUID in canonical text form.
+func NewEventID() string { return uuid.New() }
 
 // eventJSON is Event with eventTime as text; field order is CloudTrail's.
 type eventJSON struct {
