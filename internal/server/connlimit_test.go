@@ -143,28 +143,25 @@ func TestConnLimiterEviction(t *testing.T) {
 
 func BenchmarkConnState(b *testing.B) {
 	cl := newConnLimiter(100, slog.New(slog.DiscardHandler))
-	b.RunParallel(func(pb *testing.PB) {
-		c := &fakeConn{}
-		cl.sem <- struct{}{}
-		cl.connState(c, http.StateNew)
-		for pb.Next() {
-			cl.connState(c, http.StateActive)
-			cl.connState(c, http.StateIdle)
-		}
-		cl.connState(c, http.StateClosed)
-	})
+	benchConnState(b, cl.sem, cl.connState)
 }
 
 func BenchmarkRefConnState(b *testing.B) {
 	cl := &refConnLimiter{sem: make(chan struct{}, 100), conns: make(map[net.Conn]*refConnInfo)}
+	benchConnState(b, cl.sem, cl.connState)
+}
+
+// benchConnState runs a request's Active and Idle transitions through a
+// ConnState hook, one connection per goroutine.
+func benchConnState(b *testing.B, sem chan struct{}, connState func(net.Conn, http.ConnState)) {
 	b.RunParallel(func(pb *testing.PB) {
 		c := &fakeConn{}
-		cl.sem <- struct{}{}
-		cl.connState(c, http.StateNew)
+		sem <- struct{}{}
+		connState(c, http.StateNew)
 		for pb.Next() {
-			cl.connState(c, http.StateActive)
-			cl.connState(c, http.StateIdle)
+			connState(c, http.StateActive)
+			connState(c, http.StateIdle)
 		}
-		cl.connState(c, http.StateClosed)
+		connState(c, http.StateClosed)
 	})
 }
