@@ -62,3 +62,33 @@ func TestNotesFirstResource(t *testing.T) {
 		t.Errorf("Resources() = %v then %v, want [a] then [a b]", got, n.Resources())
 	}
 }
+
+// TestNotesAllResources checks that AllResources yields what Resources
+// returns, in order, stops when yield does, and yields nothing on nil Notes.
+func TestNotesAllResources(t *testing.T) {
+	a := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/a", Account: "111122223333"}
+	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:alias/b", Account: "111122223333"}
+	for _, rs := range [][]Resource{nil, {a}, {a, b}, {b, a}} {
+		n := new(Notes)
+		ctx := WithNotes(context.Background(), n)
+		for _, r := range rs {
+			AddResource(ctx, r)
+			AddResource(ctx, r)
+		}
+		if got := slices.Collect(n.AllResources()); !slices.Equal(got, n.Resources()) || len(got) != len(rs) {
+			t.Errorf("AllResources() = %v, Resources() = %v, want %v", got, n.Resources(), rs)
+		}
+		var first []Resource
+		for r := range n.AllResources() {
+			first = append(first, r)
+			break
+		}
+		if len(rs) > 0 && !slices.Equal(first, rs[:1]) {
+			t.Errorf("AllResources() stopped after one = %v, want %v", first, rs[:1])
+		}
+	}
+	var none *Notes
+	if got := slices.Collect(none.AllResources()); got != nil {
+		t.Errorf("nil Notes: AllResources() = %v, want nothing", got)
+	}
+}

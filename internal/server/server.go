@@ -534,6 +534,10 @@ type call struct {
 	notesBuf   operation.Notes
 	callerBuf  identity.Caller
 	ctx        callCtx
+	// The request's own audit event as writeAudit writes it, and its
+	// resources' first backing array (most requests act on one).
+	event    audit.Event
+	eventRes [1]audit.Resource
 }
 
 // callCtx is the context of an authenticated request: it carries the
@@ -833,7 +837,10 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 // request's identity and id. A noted event is written when the request
 // succeeded, or when it is marked Always.
 func (s *Server) writeAudit(ctx context.Context, c *call) error {
-	main := s.event(c)
+	// The request's own event lives in its call: writeAudit runs once per
+	// call, and a Sink keeps nothing of an event once Write returns.
+	main := &c.event
+	s.fillEvent(c, main, c.eventRes[:0])
 	noted := c.notes.Events()
 	if len(noted) == 0 {
 		return s.audit.Write(ctx, main)
@@ -878,12 +885,20 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 
 // event builds the CloudTrail event of the request.
 func (s *Server) event(c *call) *audit.Event {
+	e := new(audit.Event)
+	s.fillEvent(c, e, nil)
+	return e
+}
+
+// fillEvent sets *e to the CloudTrail event of the request; its resources,
+// if any, are appended to res (whose backing array they may use).
+func (s *Server) fillEvent(c *call, e *audit.Event, res []audit.Resource) {
 	op := c.rt.op
 	id := c.eventID
 	if id == "" {
 		id = audit.NewEventID()
 	}
-	e := audit.NewWithEventID(c.rt.svc.EventSource, op.Name, c.start, id)
+	*e = *audit.NewWithEventID(c.rt.svc.EventSource, op.Name, c.start, id)
 	e.RequestID = c.reqID
 	e.ReadOnly = op.ReadOnly
 	if c.caller != nil {
@@ -903,8 +918,11 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
 	}
-	for _, r := range c.notes.Resources() { // nil before authentication
-		e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	for r := range c.notes.AllResources() { // none before authentication
+		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	}
+	if len(res) > 0 {
+		e.Resources = res
 	}
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
@@ -914,7 +932,6 @@ func (s *Server) event(c *call) *audit.Event {
 	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
 		e.ResponseElements = auditJSON(c.out)
 	}
-	return e
 }
 
 // declares reports whether op may answer code: an exception its model
