@@ -208,6 +208,29 @@ func (n *Notes) AllResources() iter.Seq[Resource] {
 	}
 }
 
+// AllEvents returns an iterator over the further events recorded, in
+// order, as Events would return them, without their copy. As with
+// AllResources, each is read under n's lock, not held while yield runs.
+func (n *Notes) AllEvents() iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		if n == nil {
+			return
+		}
+		for i := 0; ; i++ {
+			n.mu.Lock()
+			if i >= len(n.events) {
+				n.mu.Unlock()
+				return
+			}
+			e := n.events[i]
+			n.mu.Unlock()
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
+
 // Events returns the further events recorded so far, in order.
 func (n *Notes) Events() []Event {
 	if n == nil {

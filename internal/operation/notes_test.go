@@ -92,3 +92,27 @@ func TestNotesAllResources(t *testing.T) {
 		t.Errorf("nil Notes: AllResources() = %v, want nothing", got)
 	}
 }
+
+// TestNotesAllEvents checks that AllEvents yields what Events returns, in
+// order, and nothing on nil Notes.
+func TestNotesAllEvents(t *testing.T) {
+	n := new(Notes)
+	ctx := WithNotes(context.Background(), n)
+	for _, name := range []string{"Decrypt", "GetSecretValue", "Decrypt"} {
+		AddEvent(ctx, Event{Name: name, Resources: []Resource{{ARN: name}}})
+		got := slices.Collect(n.AllEvents())
+		want := n.Events()
+		if len(got) != len(want) {
+			t.Fatalf("AllEvents() = %+v, Events() = %+v", got, want)
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || !slices.Equal(got[i].Resources, want[i].Resources) {
+				t.Errorf("AllEvents()[%d] = %+v, Events()[%d] = %+v", i, got[i], i, want[i])
+			}
+		}
+	}
+	var none *Notes
+	if got := slices.Collect(none.AllEvents()); got != nil {
+		t.Errorf("nil Notes: AllEvents() = %+v, want nothing", got)
+	}
+}

@@ -125,3 +125,124 @@ func TestFillEventMatchesEvent(t *testing.T) {
 		}
 	}
 }
+
+// refWriteAudit is writeAudit as it was before the events lived in the
+// call: the reference of TestWriteAuditMatches.
+func refWriteAudit(ctx context.Context, s *Server, c *call) error {
+	main := refEvent(s, c)
+	noted := c.notes.Events()
+	if len(noted) == 0 {
+		return s.audit.Write(ctx, main)
+	}
+	events := make([]*audit.Event, 1, 1+len(noted))
+	events[0] = main
+	for _, x := range noted {
+		if c.err != nil && !x.Always {
+			continue
+		}
+		source := main.EventSource
+		if x.Source != "" {
+			source = x.Source
+		}
+		id := x.EventID
+		if id == "" {
+			id = audit.NewEventID()
+		}
+		e := audit.NewWithEventID(source, x.Name, c.start, id)
+		e.RequestID = main.RequestID
+		e.UserIdentity = main.UserIdentity
+		e.AWSRegion = main.AWSRegion
+		e.SourceIPAddress = main.SourceIPAddress
+		e.UserAgent = main.UserAgent
+		if x.InvokedBy != "" {
+			e.UserIdentity.InvokedBy = x.InvokedBy
+			e.SourceIPAddress = x.InvokedBy
+			e.UserAgent = x.InvokedBy
+		}
+		e.RecipientAccountID = main.RecipientAccountID
+		e.ReadOnly = x.ReadOnly
+		e.RequestParameters = x.RequestParameters
+		e.ErrorCode = x.ErrorCode
+		e.ErrorMessage = x.ErrorMessage
+		for _, r := range x.Resources {
+			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+		}
+		events = append(events, e)
+	}
+	return audit.WriteAll(ctx, s.audit, events)
+}
+
+// TestWriteAuditMatches checks the events writeAudit writes (the request's
+// and the further ones the service noted, in the call's storage and beyond
+// it) against the reference's, field for field and byte for byte, for
+// requests that succeed and fail with 0 to 3 noted events of every kind.
+func TestWriteAuditMatches(t *testing.T) {
+	var sink audit.MemorySink
+	srv, err := New(Config{Services: []Service{smService(fakeOps("secretsmanager"), smErrors)}, Audit: &sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := operation.Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/k1", Account: "111122223333"}
+	other := operation.Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:444455556666:key/k2", Account: "444455556666"}
+	kinds := []operation.Event{
+		{Source: "kms.amazonaws.com", InvokedBy: "secretsmanager.amazonaws.com", Always: true, EventID: "kms-eid", Name: "Decrypt",
+			ReadOnly: true, RequestParameters: []byte(`{"keyId":"k1"}`), Resources: []operation.Resource{key}},
+		{Name: "GetSecretValue", ReadOnly: true, Resources: []operation.Resource{key, other}},
+		{Name: "GetSecretValue", ErrorCode: "ResourceNotFoundException", ErrorMessage: "gone", Always: true},
+		{Source: "kms.amazonaws.com", Name: "GenerateDataKey", ErrorCode: "KMSInternalException"},
+	}
+	caller := &identity.Caller{Type: "IAMUser", ARN: "arn:aws:iam::111122223333:user/u", Account: "111122223333",
+		AccessKeyID: "AKIA", UserName: "u", Region: "us-east-1", SourceIP: "127.0.0.1", UserAgent: "ua"}
+	start := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	for _, failed := range []bool{false, true} {
+		for count := range 4 {
+			for first := range kinds {
+				newCall := func() *call {
+					c := &call{rt: srv.routes["secretsmanager.DescribeKey"], start: start, reqID: "req",
+						caller: caller, eventID: "eid"}
+					if c.rt == nil {
+						t.Fatal("no route secretsmanager.DescribeKey")
+					}
+					c.notes = &c.notesBuf
+					nctx := operation.WithNotes(ctx, c.notes)
+					operation.AddResource(nctx, key)
+					for i := range count {
+						operation.AddEvent(nctx, kinds[(first+i)%len(kinds)])
+					}
+					if failed {
+						c.err = awserr.WithStatus(400, "ResourceNotFoundException", "no such secret")
+					} else {
+						c.out = &fakeOutput{KeyId: "k1"}
+					}
+					return c
+				}
+				sink.Reset()
+				if err := refWriteAudit(ctx, srv, newCall()); err != nil {
+					t.Fatal(err)
+				}
+				want := sink.Events()
+				sink.Reset()
+				if err := srv.writeAudit(ctx, newCall()); err != nil {
+					t.Fatal(err)
+				}
+				got := sink.Events()
+				if len(got) != len(want) {
+					t.Fatalf("failed=%t count=%d first=%d: %d events, want %d", failed, count, first, len(got), len(want))
+				}
+				for i := range want {
+					g, w := got[i], want[i]
+					if w.EventID != "eid" && w.EventID != "kms-eid" { // random in both
+						if g.EventID == "" || g.EventID == w.EventID {
+							t.Errorf("event %d: eventID %q (reference's %q), want a new one", i, g.EventID, w.EventID)
+						}
+						g.EventID, w.EventID = "", ""
+					}
+					if !reflect.DeepEqual(g, w) || !bytes.Equal(g.AppendJSON(nil), w.AppendJSON(nil)) {
+						t.Errorf("failed=%t count=%d first=%d event %d:\n got %s\nwant %s", failed, count, first, i, g.AppendJSON(nil), w.AppendJSON(nil))
+					}
+				}
+			}
+		}
+	}
+}

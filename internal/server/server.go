@@ -841,46 +841,75 @@ func (s *Server) writeAudit(ctx context.Context, c *call) error {
 	// call, and a Sink keeps nothing of an event once Write returns.
 	main := &c.event
 	s.fillEvent(c, main, c.eventRes[:0])
-	noted := c.notes.Events()
-	if len(noted) == 0 {
-		return s.audit.Write(ctx, main)
-	}
-	events := make([]*audit.Event, 1, 1+len(noted))
-	events[0] = main
-	for _, x := range noted {
+	var more *notedEvents // made for the first further event written
+	var events []*audit.Event
+	for x := range c.notes.AllEvents() {
 		if c.err != nil && !x.Always {
 			continue
 		}
-		source := main.EventSource
-		if x.Source != "" {
-			source = x.Source
+		if more == nil {
+			more = new(notedEvents)
+			events = append(more.events[:0], main)
 		}
-		id := x.EventID
-		if id == "" {
-			id = audit.NewEventID()
+		var e *audit.Event
+		var res []audit.Resource
+		if n := len(events) - 1; n < len(more.noted) {
+			e, res = &more.noted[n], more.res[n][:0]
+		} else {
+			e = new(audit.Event)
 		}
-		e := audit.NewWithEventID(source, x.Name, c.start, id)
-		e.RequestID = main.RequestID
-		e.UserIdentity = main.UserIdentity
-		e.AWSRegion = main.AWSRegion
-		e.SourceIPAddress = main.SourceIPAddress
-		e.UserAgent = main.UserAgent
-		if x.InvokedBy != "" {
-			e.UserIdentity.InvokedBy = x.InvokedBy
-			e.SourceIPAddress = x.InvokedBy
-			e.UserAgent = x.InvokedBy
-		}
-		e.RecipientAccountID = main.RecipientAccountID
-		e.ReadOnly = x.ReadOnly
-		e.RequestParameters = x.RequestParameters
-		e.ErrorCode = x.ErrorCode
-		e.ErrorMessage = x.ErrorMessage
-		for _, r := range x.Resources {
-			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
-		}
+		notedEvent(main, &x, e, res)
 		events = append(events, e)
 	}
+	if events == nil {
+		return s.audit.Write(ctx, main)
+	}
 	return audit.WriteAll(ctx, s.audit, events)
+}
+
+// notedEvents holds, in one allocation, what writeAudit needs for a
+// request with further events: the slice of the events it writes, the
+// first further event (Secrets Manager's call to KMS for GetSecretValue)
+// and its resources' first backing array.
+type notedEvents struct {
+	events [2]*audit.Event
+	noted  [1]audit.Event
+	res    [1][1]audit.Resource
+}
+
+// notedEvent sets *e to the event of x, a further event of the request
+// whose own event is main; its resources, if any, are appended to res.
+func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []audit.Resource) {
+	source := main.EventSource
+	if x.Source != "" {
+		source = x.Source
+	}
+	id := x.EventID
+	if id == "" {
+		id = audit.NewEventID()
+	}
+	*e = *audit.NewWithEventID(source, x.Name, main.EventTime, id)
+	e.RequestID = main.RequestID
+	e.UserIdentity = main.UserIdentity
+	e.AWSRegion = main.AWSRegion
+	e.SourceIPAddress = main.SourceIPAddress
+	e.UserAgent = main.UserAgent
+	if x.InvokedBy != "" {
+		e.UserIdentity.InvokedBy = x.InvokedBy
+		e.SourceIPAddress = x.InvokedBy
+		e.UserAgent = x.InvokedBy
+	}
+	e.RecipientAccountID = main.RecipientAccountID
+	e.ReadOnly = x.ReadOnly
+	e.RequestParameters = x.RequestParameters
+	e.ErrorCode = x.ErrorCode
+	e.ErrorMessage = x.ErrorMessage
+	for _, r := range x.Resources {
+		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	}
+	if len(res) > 0 {
+		e.Resources = res
+	}
 }
 
 // event builds the CloudTrail event of the request.
