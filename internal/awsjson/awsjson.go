@@ -105,7 +105,7 @@ func (JSON11) AppendOutput(b []byte, out operation.Output) []byte {
 func (JSON11) WriteOutput(w http.ResponseWriter, body []byte) error {
 	h := w.Header()
 	h["Content-Type"] = contentTypeValue
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = contentLength(len(body))
 	w.WriteHeader(http.StatusOK)
 	_, err := w.Write(body)
 	return err
@@ -118,7 +118,7 @@ func (JSON11) WriteError(w http.ResponseWriter, e *awserr.Error, messageField st
 	h := w.Header()
 	h["Content-Type"] = contentTypeValue
 	h[canonicalErrorType] = []string{e.Code}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = contentLength(len(body))
 	status := e.Status
 	if status == 0 {
 		status = http.StatusBadRequest
@@ -129,6 +129,42 @@ func (JSON11) WriteError(w http.ResponseWriter, e *awserr.Error, messageField st
 }
 
 var contentTypeValue = []string{ContentType}
+
+// contentLength returns the Content-Length header value of a body of n
+// bytes, []string{strconv.Itoa(n)}: for n up to maxTabledLength from
+// contentLengths, without an allocation (the response bodies of the hot
+// operations are a few hundred bytes), else made. As contentTypeValue, the
+// value is shared: no one writes into a response's header values.
+func contentLength(n int) []string {
+	if uint(n) <= maxTabledLength {
+		return contentLengths[n : n+1 : n+1]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// maxTabledLength is the largest length contentLengths holds.
+const maxTabledLength = 4095
+
+// contentLengths[n] is strconv.Itoa(n) for n up to maxTabledLength, each a
+// substring of one string of their digits; set once, never written.
+var contentLengths = tableLengths()
+
+func tableLengths() []string {
+	digits := make([]byte, 0, 4*(maxTabledLength+1))
+	ends := make([]int, maxTabledLength+1)
+	for n := range ends {
+		digits = strconv.AppendInt(digits, int64(n), 10)
+		ends[n] = len(digits)
+	}
+	all := string(digits)
+	t := make([]string, maxTabledLength+1)
+	start := 0
+	for n, end := range ends {
+		t[n] = all[start:end]
+		start = end
+	}
+	return t
+}
 
 // canonicalErrorType is HeaderErrorType in net/http's canonical form, for
 // direct (allocation-free) header map writes.

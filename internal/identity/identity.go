@@ -129,6 +129,16 @@ func WithVia(ctx context.Context, v *Via) context.Context {
 	return context.WithValue(ctx, viaKey{}, v)
 }
 
+// ViaContextValue answers ctx.Value(key) for a context that carries v as
+// WithVia would, without a context node of its own: ok is false for the
+// other keys.
+func ViaContextValue(key any, v *Via) (any, bool) {
+	if _, ok := key.(viaKey); ok {
+		return v, true
+	}
+	return nil, false
+}
+
 // ViaFrom returns the service call ctx carries, or nil for a direct call.
 func ViaFrom(ctx context.Context) *Via {
 	v, _ := ctx.Value(viaKey{}).(*Via)

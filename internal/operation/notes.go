@@ -2,6 +2,7 @@ package operation
 
 import (
 	"context"
+	"iter"
 	"sync"
 )
 
@@ -180,6 +181,54 @@ func (n *Notes) Resources() []Resource {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]Resource(nil), n.resources...)
+}
+
+// AllResources returns an iterator over the resources recorded, in the
+// order first added, as Resources would return them, without their copy.
+// Each resource is read under n's lock, which is not held while yield
+// runs: a resource added meanwhile is yielded too (resources are only ever
+// appended). On nil Notes it yields nothing.
+func (n *Notes) AllResources() iter.Seq[Resource] {
+	return func(yield func(Resource) bool) {
+		if n == nil {
+			return
+		}
+		for i := 0; ; i++ {
+			n.mu.Lock()
+			if i >= len(n.resources) {
+				n.mu.Unlock()
+				return
+			}
+			r := n.resources[i]
+			n.mu.Unlock()
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// AllEvents returns an iterator over the further events recorded, in
+// order, as Events would return them, without their copy. As with
+// AllResources, each is read under n's lock, not held while yield runs.
+func (n *Notes) AllEvents() iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		if n == nil {
+			return
+		}
+		for i := 0; ; i++ {
+			n.mu.Lock()
+			if i >= len(n.events) {
+				n.mu.Unlock()
+				return
+			}
+			e := n.events[i]
+			n.mu.Unlock()
+			if !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 // Events returns the further events recorded so far, in order.

@@ -62,3 +62,57 @@ func TestNotesFirstResource(t *testing.T) {
 		t.Errorf("Resources() = %v then %v, want [a] then [a b]", got, n.Resources())
 	}
 }
+
+// TestNotesAllResources checks that AllResources yields what Resources
+// returns, in order, stops when yield does, and yields nothing on nil Notes.
+func TestNotesAllResources(t *testing.T) {
+	a := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/a", Account: "111122223333"}
+	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:alias/b", Account: "111122223333"}
+	for _, rs := range [][]Resource{nil, {a}, {a, b}, {b, a}} {
+		n := new(Notes)
+		ctx := WithNotes(context.Background(), n)
+		for _, r := range rs {
+			AddResource(ctx, r)
+			AddResource(ctx, r)
+		}
+		if got := slices.Collect(n.AllResources()); !slices.Equal(got, n.Resources()) || len(got) != len(rs) {
+			t.Errorf("AllResources() = %v, Resources() = %v, want %v", got, n.Resources(), rs)
+		}
+		var first []Resource
+		for r := range n.AllResources() {
+			first = append(first, r)
+			break
+		}
+		if len(rs) > 0 && !slices.Equal(first, rs[:1]) {
+			t.Errorf("AllResources() stopped after one = %v, want %v", first, rs[:1])
+		}
+	}
+	var none *Notes
+	if got := slices.Collect(none.AllResources()); got != nil {
+		t.Errorf("nil Notes: AllResources() = %v, want nothing", got)
+	}
+}
+
+// TestNotesAllEvents checks that AllEvents yields what Events returns, in
+// order, and nothing on nil Notes.
+func TestNotesAllEvents(t *testing.T) {
+	n := new(Notes)
+	ctx := WithNotes(context.Background(), n)
+	for _, name := range []string{"Decrypt", "GetSecretValue", "Decrypt"} {
+		AddEvent(ctx, Event{Name: name, Resources: []Resource{{ARN: name}}})
+		got := slices.Collect(n.AllEvents())
+		want := n.Events()
+		if len(got) != len(want) {
+			t.Fatalf("AllEvents() = %+v, Events() = %+v", got, want)
+		}
+		for i := range want {
+			if got[i].Name != want[i].Name || !slices.Equal(got[i].Resources, want[i].Resources) {
+				t.Errorf("AllEvents()[%d] = %+v, Events()[%d] = %+v", i, got[i], i, want[i])
+			}
+		}
+	}
+	var none *Notes
+	if got := slices.Collect(none.AllEvents()); got != nil {
+		t.Errorf("nil Notes: AllEvents() = %+v, want nothing", got)
+	}
+}

@@ -1,12 +1,17 @@
 package secretsmanager
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -160,5 +165,68 @@ func BenchmarkHolder(b *testing.B) {
 				sec.holder(stageCurrent)
 			}
 		})
+	}
+}
+
+// TestThroughWithEventMatches checks the one context node of
+// throughWithEvent against the operation.WithEventID(v.through(ctx), id) it
+// replaces: for parents with and without a caller, a service call, notes,
+// a pending event, an event id and a deadline, every value KMS reads
+// (identity.From, identity.ViaFrom, operation.EventID, the notes AddResource
+// and AddEvent write to, storage.PendingEventOf, another key) and the
+// deadline and cancellation are the same.
+func TestThroughWithEventMatches(t *testing.T) {
+	type otherKey struct{}
+	v := viaService{vias: &viaCache{}}
+	caller := &identity.Caller{Account: "111122223333", Region: "eu-west-1"}
+	via := &identity.Via{Service: "other.us-east-1.amazonaws.com", Region: "us-east-1", InvokedBy: "other.amazonaws.com"}
+	for mask := range 64 {
+		parentNotes := new(operation.Notes)
+		ctx := context.WithValue(context.Background(), otherKey{}, "other")
+		if mask&1 != 0 {
+			ctx = identity.With(ctx, caller)
+		}
+		if mask&2 != 0 {
+			ctx = identity.WithVia(ctx, via)
+		}
+		if mask&4 != 0 {
+			ctx = operation.WithNotes(ctx, parentNotes)
+		}
+		if mask&8 != 0 {
+			ctx = storage.WithPendingEvent(ctx, &storage.PendingEvent{})
+		}
+		if mask&16 != 0 {
+			ctx = operation.WithEventID(ctx, "request-event")
+		}
+		var cancel context.CancelFunc = func() {}
+		if mask&32 != 0 {
+			ctx, cancel = context.WithTimeout(ctx, time.Hour)
+		}
+		want := operation.WithEventID(v.through(ctx), "kms-event")
+		got := v.throughWithEvent(ctx, "kms-event")
+		for _, c := range []context.Context{want, got} {
+			operation.AddResource(c, operation.Resource{Type: "x", ARN: "not noted"})
+			operation.AddEvent(c, operation.Event{Name: "NotNoted"})
+		}
+		if len(parentNotes.Resources()) != 0 || len(parentNotes.Events()) != 0 {
+			t.Errorf("mask %b: the KMS call's context reached the request's notes", mask)
+		}
+		if identity.From(got) != identity.From(want) || *identity.ViaFrom(got) != *identity.ViaFrom(want) ||
+			operation.EventID(got) != operation.EventID(want) || operation.EventID(got) != "kms-event" ||
+			storage.PendingEventOf(got) != storage.PendingEventOf(want) || got.Value(otherKey{}) != want.Value(otherKey{}) {
+			t.Errorf("mask %b: caller %v/%v via %v/%v event id %q/%q pending %v/%v other %v/%v", mask,
+				identity.From(got), identity.From(want), identity.ViaFrom(got), identity.ViaFrom(want),
+				operation.EventID(got), operation.EventID(want), storage.PendingEventOf(got), storage.PendingEventOf(want),
+				got.Value(otherKey{}), want.Value(otherKey{}))
+		}
+		gd, gok := got.Deadline()
+		wd, wok := want.Deadline()
+		if gd != wd || gok != wok {
+			t.Errorf("mask %b: Deadline() = %v, %t, want %v, %t", mask, gd, gok, wd, wok)
+		}
+		cancel()
+		if !slices.Equal([]error{got.Err(), context.Cause(got)}, []error{want.Err(), context.Cause(want)}) {
+			t.Errorf("mask %b: after cancel Err() = %v, want %v", mask, got.Err(), want.Err())
+		}
 	}
 }

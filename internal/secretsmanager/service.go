@@ -120,6 +120,46 @@ func (v viaService) through(ctx context.Context) context.Context {
 	return ctx
 }
 
+// kmsCallCtx is the context of a call to KMS that Secrets Manager records
+// as an event of its own (GenerateDataKey, Decrypt): through's context with
+// the event's id (operation.WithEventID), in one context node where
+// operation.WithoutNotes, storage.WithoutPendingEvent, identity.WithVia and
+// operation.WithEventID would make up to four (five allocations).
+type kmsCallCtx struct {
+	context.Context
+	via     *identity.Via // nil: the parent's (it has one)
+	eventID string
+}
+
+func (x *kmsCallCtx) Value(key any) any {
+	if v, ok := operation.ContextValue(key, nil, &x.eventID); ok { // no notes: WithoutNotes
+		return v
+	}
+	if v, ok := storage.WithoutPendingEventValue(key); ok {
+		return v
+	}
+	if x.via != nil {
+		if v, ok := identity.ViaContextValue(key, x.via); ok {
+			return v
+		}
+	}
+	return x.Context.Value(key)
+}
+
+// throughWithEvent is operation.WithEventID(v.through(ctx), eventID) in
+// one context node.
+func (v viaService) throughWithEvent(ctx context.Context, eventID string) context.Context {
+	x := &kmsCallCtx{Context: ctx, eventID: eventID}
+	if identity.ViaFrom(ctx) == nil {
+		region := ""
+		if c := identity.From(ctx); c != nil {
+			region = c.Region
+		}
+		x.via = v.vias.get(region)
+	}
+	return x
+}
+
 // inRegion returns ctx for work on the secrets of scope (replicas in other
 // regions, background jobs): KMS is called in scope's region, by the
 // request's caller, or, in a background job without one, by the root of
@@ -138,7 +178,7 @@ func inRegion(ctx context.Context, scope storage.Scope) context.Context {
 // or not the Secrets Manager request succeeds, as the call was made.
 func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	eventID := uuid.New()
-	out, err := v.KMS.GenerateDataKey(operation.WithEventID(v.through(ctx), eventID), in)
+	out, err := v.KMS.GenerateDataKey(v.throughWithEvent(ctx, eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
@@ -149,7 +189,7 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	eventID := uuid.New()
-	out, err := v.KMS.Decrypt(operation.WithEventID(v.through(ctx), eventID), in)
+	out, err := v.KMS.Decrypt(v.throughWithEvent(ctx, eventID), in)
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId

@@ -534,6 +534,10 @@ type call struct {
 	notesBuf   operation.Notes
 	callerBuf  identity.Caller
 	ctx        callCtx
+	// The request's own audit event as writeAudit writes it, and its
+	// resources' first backing array (most requests act on one).
+	event    audit.Event
+	eventRes [1]audit.Resource
 }
 
 // callCtx is the context of an authenticated request: it carries the
@@ -833,57 +837,97 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, c *call) int
 // request's identity and id. A noted event is written when the request
 // succeeded, or when it is marked Always.
 func (s *Server) writeAudit(ctx context.Context, c *call) error {
-	main := s.event(c)
-	noted := c.notes.Events()
-	if len(noted) == 0 {
-		return s.audit.Write(ctx, main)
-	}
-	events := make([]*audit.Event, 1, 1+len(noted))
-	events[0] = main
-	for _, x := range noted {
+	// The request's own event lives in its call: writeAudit runs once per
+	// call, and a Sink keeps nothing of an event once Write returns.
+	main := &c.event
+	s.fillEvent(c, main, c.eventRes[:0])
+	var more *notedEvents // made for the first further event written
+	var events []*audit.Event
+	for x := range c.notes.AllEvents() {
 		if c.err != nil && !x.Always {
 			continue
 		}
-		source := main.EventSource
-		if x.Source != "" {
-			source = x.Source
+		if more == nil {
+			more = new(notedEvents)
+			events = append(more.events[:0], main)
 		}
-		id := x.EventID
-		if id == "" {
-			id = audit.NewEventID()
+		var e *audit.Event
+		var res []audit.Resource
+		if n := len(events) - 1; n < len(more.noted) {
+			e, res = &more.noted[n], more.res[n][:0]
+		} else {
+			e = new(audit.Event)
 		}
-		e := audit.NewWithEventID(source, x.Name, c.start, id)
-		e.RequestID = main.RequestID
-		e.UserIdentity = main.UserIdentity
-		e.AWSRegion = main.AWSRegion
-		e.SourceIPAddress = main.SourceIPAddress
-		e.UserAgent = main.UserAgent
-		if x.InvokedBy != "" {
-			e.UserIdentity.InvokedBy = x.InvokedBy
-			e.SourceIPAddress = x.InvokedBy
-			e.UserAgent = x.InvokedBy
-		}
-		e.RecipientAccountID = main.RecipientAccountID
-		e.ReadOnly = x.ReadOnly
-		e.RequestParameters = x.RequestParameters
-		e.ErrorCode = x.ErrorCode
-		e.ErrorMessage = x.ErrorMessage
-		for _, r := range x.Resources {
-			e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
-		}
+		notedEvent(main, &x, e, res)
 		events = append(events, e)
+	}
+	if events == nil {
+		return s.audit.Write(ctx, main)
 	}
 	return audit.WriteAll(ctx, s.audit, events)
 }
 
+// notedEvents holds, in one allocation, what writeAudit needs for a
+// request with further events: the slice of the events it writes, the
+// first further event (Secrets Manager's call to KMS for GetSecretValue)
+// and its resources' first backing array.
+type notedEvents struct {
+	events [2]*audit.Event
+	noted  [1]audit.Event
+	res    [1][1]audit.Resource
+}
+
+// notedEvent sets *e to the event of x, a further event of the request
+// whose own event is main; its resources, if any, are appended to res.
+func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []audit.Resource) {
+	source := main.EventSource
+	if x.Source != "" {
+		source = x.Source
+	}
+	id := x.EventID
+	if id == "" {
+		id = audit.NewEventID()
+	}
+	*e = *audit.NewWithEventID(source, x.Name, main.EventTime, id)
+	e.RequestID = main.RequestID
+	e.UserIdentity = main.UserIdentity
+	e.AWSRegion = main.AWSRegion
+	e.SourceIPAddress = main.SourceIPAddress
+	e.UserAgent = main.UserAgent
+	if x.InvokedBy != "" {
+		e.UserIdentity.InvokedBy = x.InvokedBy
+		e.SourceIPAddress = x.InvokedBy
+		e.UserAgent = x.InvokedBy
+	}
+	e.RecipientAccountID = main.RecipientAccountID
+	e.ReadOnly = x.ReadOnly
+	e.RequestParameters = x.RequestParameters
+	e.ErrorCode = x.ErrorCode
+	e.ErrorMessage = x.ErrorMessage
+	for _, r := range x.Resources {
+		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	}
+	if len(res) > 0 {
+		e.Resources = res
+	}
+}
+
 // event builds the CloudTrail event of the request.
 func (s *Server) event(c *call) *audit.Event {
+	e := new(audit.Event)
+	s.fillEvent(c, e, nil)
+	return e
+}
+
+// fillEvent sets *e to the CloudTrail event of the request; its resources,
+// if any, are appended to res (whose backing array they may use).
+func (s *Server) fillEvent(c *call, e *audit.Event, res []audit.Resource) {
 	op := c.rt.op
 	id := c.eventID
 	if id == "" {
 		id = audit.NewEventID()
 	}
-	e := audit.NewWithEventID(c.rt.svc.EventSource, op.Name, c.start, id)
+	*e = *audit.NewWithEventID(c.rt.svc.EventSource, op.Name, c.start, id)
 	e.RequestID = c.reqID
 	e.ReadOnly = op.ReadOnly
 	if c.caller != nil {
@@ -903,8 +947,11 @@ func (s *Server) event(c *call) *audit.Event {
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
 	}
-	for _, r := range c.notes.Resources() { // nil before authentication
-		e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	for r := range c.notes.AllResources() { // none before authentication
+		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	}
+	if len(res) > 0 {
+		e.Resources = res
 	}
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
@@ -914,7 +961,6 @@ func (s *Server) event(c *call) *audit.Event {
 	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
 		e.ResponseElements = auditJSON(c.out)
 	}
-	return e
 }
 
 // declares reports whether op may answer code: an exception its model

@@ -144,6 +144,16 @@ func WithoutPendingEvent(ctx context.Context) context.Context {
 	return context.WithValue(ctx, pendingKey{}, (*PendingEvent)(nil))
 }
 
+// WithoutPendingEventValue answers ctx.Value(key) for a context made by
+// WithoutPendingEvent, without a context node of its own: ok is false for
+// the other keys. (PendingEventOf finds no event either way.)
+func WithoutPendingEventValue(key any) (any, bool) {
+	if _, ok := key.(pendingKey); ok {
+		return (*PendingEvent)(nil), true
+	}
+	return nil, false
+}
+
 // BindPendingEvent is for Store implementations: it returns fn, extended to
 // append the pending event of ctx (if any, and not yet committed) after fn
 // succeeds having written a record (an Update that changes nothing is not
