@@ -163,7 +163,7 @@ func SetResponseElements(ctx context.Context, b []byte) {
 }
 
 // ResponseElements returns what SetResponseElements set, or nil (also on
-// nil Notes, as the Resources and Events accessors).
+// nil Notes).
 func (n *Notes) ResponseElements() []byte {
 	if n == nil {
 		return nil
@@ -173,19 +173,8 @@ func (n *Notes) ResponseElements() []byte {
 	return n.responseElements
 }
 
-// Resources returns the resources recorded so far, in the order first added.
-func (n *Notes) Resources() []Resource {
-	if n == nil {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Resource(nil), n.resources...)
-}
-
 // AllResources returns an iterator over the resources recorded, in the
-// order first added, as Resources would return them, without their copy.
-// Each resource is read under n's lock, which is not held while yield
+// order first added. Each resource is read under n's lock, which is not held while yield
 // runs: a resource added meanwhile is yielded too (resources are only ever
 // appended). On nil Notes it yields nothing.
 func (n *Notes) AllResources() iter.Seq[Resource] {
@@ -209,7 +198,7 @@ func (n *Notes) AllResources() iter.Seq[Resource] {
 }
 
 // AllEvents returns an iterator over the further events recorded, in
-// order, as Events would return them, without their copy. As with
+// order. As with
 // AllResources, each is read under n's lock, not held while yield runs.
 func (n *Notes) AllEvents() iter.Seq[Event] {
 	return func(yield func(Event) bool) {
@@ -229,14 +218,4 @@ func (n *Notes) AllEvents() iter.Seq[Event] {
 			}
 		}
 	}
-}
-
-// Events returns the further events recorded so far, in order.
-func (n *Notes) Events() []Event {
-	if n == nil {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Event(nil), n.events...)
 }

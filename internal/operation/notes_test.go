@@ -22,26 +22,26 @@ func TestNotes(t *testing.T) {
 	wg.Wait()
 	AddResource(ctx, key)
 	AddResource(ctx, alias)
-	if got, want := rs.Resources(), []Resource{alias, key}; !slices.Equal(got, want) {
+	if got, want := slices.Collect(rs.AllResources()), []Resource{alias, key}; !slices.Equal(got, want) {
 		t.Errorf("Resources() = %v, want %v", got, want)
 	}
 
 	AddResource(WithoutNotes(ctx), Resource{Type: "x", ARN: "other"})
 	AddEvent(WithoutNotes(ctx), Event{Name: "Other"})
-	if got := rs.Resources(); len(got) != 2 {
+	if got := slices.Collect(rs.AllResources()); len(got) != 2 {
 		t.Errorf("Resources() after an add under WithoutNotes = %v, want the 2 earlier resources", got)
 	}
 
 	AddEvent(ctx, Event{Name: "GetSecretValue", ReadOnly: true})
 	AddEvent(ctx, Event{Name: "GetSecretValue", ErrorCode: "ResourceNotFoundException"})
-	if got := rs.Events(); len(got) != 2 || got[0].Name != "GetSecretValue" || got[1].ErrorCode != "ResourceNotFoundException" {
+	if got := slices.Collect(rs.AllEvents()); len(got) != 2 || got[0].Name != "GetSecretValue" || got[1].ErrorCode != "ResourceNotFoundException" {
 		t.Errorf("Events() = %+v, want the two events added, in order", got)
 	}
 }
 
 // TestNotesFirstResource checks that the first resource is kept without an
-// allocation, and that what Resources returned does not change with later
-// additions (it is a copy, also of the inline first resource).
+// allocation, and that what was collected from AllResources does not change
+// with later additions (also for the inline first resource).
 func TestNotesFirstResource(t *testing.T) {
 	a := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/a", Account: "111122223333"}
 	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/b", Account: "111122223333"}
@@ -55,16 +55,17 @@ func TestNotesFirstResource(t *testing.T) {
 	if allocs > 2 { // the Notes and the context node
 		t.Errorf("new Notes with one resource: %v allocations, want 2", allocs)
 	}
-	got := n.Resources()
+	got := slices.Collect(n.AllResources())
 	AddResource(ctx, b)
 	AddResource(ctx, a)
-	if !slices.Equal(got, []Resource{a}) || !slices.Equal(n.Resources(), []Resource{a, b}) {
-		t.Errorf("Resources() = %v then %v, want [a] then [a b]", got, n.Resources())
+	if !slices.Equal(got, []Resource{a}) || !slices.Equal(slices.Collect(n.AllResources()), []Resource{a, b}) {
+		t.Errorf("AllResources() = %v then %v, want [a] then [a b]", got, slices.Collect(n.AllResources()))
 	}
 }
 
-// TestNotesAllResources checks that AllResources yields what Resources
-// returns, in order, stops when yield does, and yields nothing on nil Notes.
+// TestNotesAllResources checks that AllResources yields each resource
+// added once, in the order first added, stops when yield does, and yields
+// nothing on nil Notes.
 func TestNotesAllResources(t *testing.T) {
 	a := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/a", Account: "111122223333"}
 	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:alias/b", Account: "111122223333"}
@@ -75,8 +76,8 @@ func TestNotesAllResources(t *testing.T) {
 			AddResource(ctx, r)
 			AddResource(ctx, r)
 		}
-		if got := slices.Collect(n.AllResources()); !slices.Equal(got, n.Resources()) || len(got) != len(rs) {
-			t.Errorf("AllResources() = %v, Resources() = %v, want %v", got, n.Resources(), rs)
+		if got := slices.Collect(n.AllResources()); !slices.Equal(got, rs) {
+			t.Errorf("AllResources() = %v, want %v", got, rs)
 		}
 		var first []Resource
 		for r := range n.AllResources() {
@@ -93,21 +94,23 @@ func TestNotesAllResources(t *testing.T) {
 	}
 }
 
-// TestNotesAllEvents checks that AllEvents yields what Events returns, in
+// TestNotesAllEvents checks that AllEvents yields the events added, in
 // order, and nothing on nil Notes.
 func TestNotesAllEvents(t *testing.T) {
 	n := new(Notes)
 	ctx := WithNotes(context.Background(), n)
+	var want []Event
 	for _, name := range []string{"Decrypt", "GetSecretValue", "Decrypt"} {
-		AddEvent(ctx, Event{Name: name, Resources: []Resource{{ARN: name}}})
+		e := Event{Name: name, Resources: []Resource{{ARN: name}}}
+		AddEvent(ctx, e)
+		want = append(want, e)
 		got := slices.Collect(n.AllEvents())
-		want := n.Events()
 		if len(got) != len(want) {
-			t.Fatalf("AllEvents() = %+v, Events() = %+v", got, want)
+			t.Fatalf("AllEvents() = %+v, want %+v", got, want)
 		}
 		for i := range want {
 			if got[i].Name != want[i].Name || !slices.Equal(got[i].Resources, want[i].Resources) {
-				t.Errorf("AllEvents()[%d] = %+v, Events()[%d] = %+v", i, got[i], i, want[i])
+				t.Errorf("AllEvents()[%d] = %+v, want %+v", i, got[i], want[i])
 			}
 		}
 	}

@@ -208,7 +208,7 @@ func TestThroughWithEventMatches(t *testing.T) {
 			operation.AddResource(c, operation.Resource{Type: "x", ARN: "not noted"})
 			operation.AddEvent(c, operation.Event{Name: "NotNoted"})
 		}
-		if len(parentNotes.Resources()) != 0 || len(parentNotes.Events()) != 0 {
+		if len(slices.Collect(parentNotes.AllResources())) != 0 || len(slices.Collect(parentNotes.AllEvents())) != 0 {
 			t.Errorf("mask %b: the KMS call's context reached the request's notes", mask)
 		}
 		if identity.From(got) != identity.From(want) || *identity.ViaFrom(got) != *identity.ViaFrom(want) ||

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func refEvent(s *Server, c *call) *audit.Event {
 	if c.decoded {
 		e.RequestParameters = auditJSON(c.in)
 	}
-	for _, r := range c.notes.Resources() { // nil before authentication
+	for _, r := range slices.Collect(c.notes.AllResources()) { // nil before authentication
 		e.Resources = append(e.Resources, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
 	}
 	if c.err != nil {
@@ -130,7 +131,7 @@ func TestFillEventMatchesEvent(t *testing.T) {
 // call: the reference of TestWriteAuditMatches.
 func refWriteAudit(ctx context.Context, s *Server, c *call) error {
 	main := refEvent(s, c)
-	noted := c.notes.Events()
+	noted := slices.Collect(c.notes.AllEvents())
 	if len(noted) == 0 {
 		return s.audit.Write(ctx, main)
 	}
