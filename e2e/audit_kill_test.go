@@ -72,8 +72,8 @@ func readTrail(t *testing.T, dir string) []trailLine {
 // audit file is a whole event, no event is written twice, every key has
 // exactly one successful CreateKey event and every secret one CreateSecret
 // event, every such event names a key or secret that exists, and every
-// Encrypt answered 200 before a kill has its event (a read's event is
-// written to the file before its response).
+// Encrypt answered before a kill has its event (a read's event is in the
+// journal before its response, and reaches the files at the next start).
 func TestKill9AuditAgrees(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
@@ -267,9 +267,11 @@ func TestKill9AuditAgrees(t *testing.T) {
 // TestAuditVolumeFull runs the server with its audit file on a full volume
 // (/dev/full: every write fails with ENOSPC). A change commits with its
 // event in the store, so CreateKey answers 200 (no 500 for an applied
-// change); a read, whose event only the file holds before the response,
-// fails without an answer it could not record. Once there is room again, a
-// restart writes every CreateKey event to the file.
+// change). A read's event is in the journal before its response; the
+// first group write to the file fails, and from then on reads fail
+// without an answer they could not record. Once there is room again, a
+// restart writes every CreateKey event, and the event of every read that
+// was answered, to the file.
 func TestAuditVolumeFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binary; skipped in -short mode")
@@ -295,7 +297,17 @@ func TestAuditVolumeFull(t *testing.T) {
 		mustNoErr(t, err, "CreateKey with a full audit volume")
 		arns = append(arns, aws.ToString(out.KeyMetadata.Arn))
 	}
-	_, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(arns[0]), Plaintext: []byte("x")})
+	answered := map[string]bool{}
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		var out *kms.EncryptOutput
+		out, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(arns[0]), Plaintext: []byte("x")})
+		if err != nil {
+			break
+		}
+		id, _ := awsmiddleware.GetRequestIDMetadata(out.ResultMetadata)
+		answered[id] = true
+	}
 	wantAPIError(t, err, "KMSInternalException", "")
 	p.stop(t) // the logs are read once the process is gone
 	if !strings.Contains(p.logs.String(), "no space left on device") {
@@ -313,10 +325,22 @@ func TestAuditVolumeFull(t *testing.T) {
 	}
 	p.stop(t)
 	got := map[string]int{}
+	reads := map[string]int{}
 	for _, l := range readTrail(t, dir) {
 		if l.EventName == "CreateKey" && l.ErrorCode == "" && len(l.Resources) == 1 {
 			got[l.Resources[0].ARN]++
 		}
+		if l.EventName == "Encrypt" && l.ErrorCode == "" {
+			reads[l.RequestID]++
+		}
+	}
+	for id := range answered {
+		if reads[id] != 1 {
+			t.Errorf("Encrypt %s answered 200 has %d events in the file after the restart, want 1", id, reads[id])
+		}
+	}
+	if len(reads) != len(answered) {
+		t.Errorf("the file holds %d successful Encrypt events; %d Encrypts were answered 200", len(reads), len(answered))
 	}
 	for _, arn := range arns {
 		if got[arn] != 1 {

@@ -51,6 +51,9 @@ type auditEvent struct {
 // readAudit returns the events of the server's audit trail, oldest first.
 func readAudit(t *testing.T, srv *keyfortest.Server) []auditEvent {
 	t.Helper()
+	if err := srv.App.FlushAudit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.Open(filepath.Join(srv.DataDir, "audit", "keyfort-audit.jsonl"))
 	if err != nil {
 		t.Fatalf("open audit trail: %v", err)

@@ -285,6 +285,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			MaxAge:        cfg.AuditMaxAge,
 			MaxTotalBytes: cfg.AuditMaxTotalBytes,
 			Logger:        log.With("component", "audit"),
+			// A request's lines are in the journal before its response
+			// and reach the file within milliseconds, grouped: no
+			// write(2) per request (see audit's journal.go).
+			Journal: true,
 		},
 		Now:    now,
 		Logger: log.With("component", "audit"),
@@ -569,6 +573,17 @@ func (a *App) RunJobs(ctx context.Context) error {
 
 // Addr returns the address the server listens on (after Start), e.g.
 // "127.0.0.1:40123", or "" before Start.
+// FlushAudit returns once every audit event written so far is in the
+// files of the audit directory (events reach them within milliseconds of
+// their response; see audit.FileOptions.Journal) and, on a shared store,
+// in the store.
+func (a *App) FlushAudit(ctx context.Context) error {
+	if err := a.trail.Flush(ctx); err != nil {
+		return fmt.Errorf("app: flush audit trail: %w", err)
+	}
+	return nil
+}
+
 func (a *App) Addr() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()

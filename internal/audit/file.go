@@ -48,7 +48,23 @@ type FileOptions struct {
 	// Logger reports rotated files that retention could not delete (nil
 	// discards). Such a failure does not fail writes.
 	Logger *slog.Logger
+	// Journal makes Write return once the lines are copied into the
+	// memory-mapped journal (<dir>/.journal; see journal.go) rather than
+	// after their own write(2): they then survive the process being killed
+	// as they would after write(2), and reach the file, grouped with other
+	// requests' lines, within flushDelay. Ignored with Sync, and where the
+	// system has no memory-mapped files. Whatever the option, opening a
+	// sink appends to the file what a journal left there holds.
+	Journal bool
 }
+
+// flushDelay and flushBytes bound how long journaled lines wait for their
+// group write to the file: the first request to find flushBytes waiting
+// writes them; a timer writes what waits after flushDelay.
+const (
+	flushDelay = 2 * time.Millisecond
+	flushBytes = 32 << 10
+)
 
 // FileSink appends events as JSON lines to <dir>/keyfort-audit.jsonl and
 // rotates it by size to keyfort-audit-<UTC timestamp>.jsonl. Files are mode
@@ -86,8 +102,15 @@ type FileSink struct {
 
 	// lineBufs holds *[]byte buffers that Write and writeAll encode lines
 	// into and take back once writeLines returns (flushLocked copies a
-	// line into buf, and nothing keeps it after).
+	// line into buf, and nothing keeps it after; a journaled line's waiter
+	// refers to the journal's copy instead, see journalLocked).
 	lineBufs sync.Pool
+
+	j       *journal    // nil: every Write writes its own lines
+	pending int         // bytes journaled and not yet written to the file
+	timer   *time.Timer // writes what the journal holds after delay
+	armed   bool        // timer is set
+	delay   time.Duration
 
 	// onWrite, if set, is called with mu held for each waiter whose lines
 	// were written, in file order, with the file's size after them; and
@@ -102,7 +125,7 @@ func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
 	if opts.MaxAge < 0 || opts.MaxTotalBytes < 0 {
 		return nil, fmt.Errorf("audit: negative retention (MaxAge %v, MaxTotalBytes %d); zero keeps every file", opts.MaxAge, opts.MaxTotalBytes)
 	}
-	s := &FileSink{dir: dir, max: opts.MaxBytes, now: opts.Now, sync: opts.Sync,
+	s := &FileSink{dir: dir, max: opts.MaxBytes, now: opts.Now, sync: opts.Sync, delay: flushDelay,
 		maxAge: opts.MaxAge, maxTotal: opts.MaxTotalBytes, log: opts.Logger}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -120,11 +143,126 @@ func NewFileSink(dir string, opts FileOptions) (*FileSink, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
+	if err := s.openJournal(opts.Journal && !opts.Sync); err != nil {
+		s.f.Close()
+		return nil, err
+	}
 	if err := s.prune(); err != nil {
+		s.closeJournal()
 		s.f.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openJournal appends to the file the lines a journal left in dir that it
+// does not hold yet, then keeps the journal when use (else removes it).
+func (s *FileSink) openJournal(use bool) error {
+	if _, err := os.Stat(filepath.Join(s.dir, journalName)); err != nil && !use {
+		return nil // none left, none wanted
+	}
+	j, err := openJournal(s.dir)
+	if errors.Is(err, errNoJournal) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	records, flushed := j.pendingRecords()
+	if len(records) > 0 {
+		// The last group write before the process ended may have reached
+		// the file without its records being marked: then the file ends
+		// with the first k of them, written in one piece after the end of
+		// the last line marked. Only the others are appended.
+		k, err := s.writtenPrefix(records)
+		if err != nil {
+			j.unmap()
+			return err
+		}
+		var rest []byte
+		for _, r := range records[k:] {
+			rest = append(rest, r...)
+		}
+		if len(rest) > 0 {
+			w := &lineWaiter{line: rest}
+			s.mu.Lock()
+			s.queue = append(s.queue, w)
+			s.flushLocked()
+			s.mu.Unlock()
+			if w.err != nil {
+				j.unmap()
+				return fmt.Errorf("audit: append the journal's lines: %w", w.err)
+			}
+		}
+		s.log.Info("audit: appended the lines of answered requests the journal held", "records", len(records)-k, "already_in_file", k)
+	}
+	j.reset(flushed + uint64(len(records)))
+	if !use {
+		if err := j.unmap(); err != nil {
+			return fmt.Errorf("audit: unmap journal: %w", err)
+		}
+		return removeJournal(s.dir)
+	}
+	s.j = j
+	return nil
+}
+
+// writtenPrefix returns the largest k such that the current file ends with
+// records[0..k) written one after the other.
+func (s *FileSink) writtenPrefix(records [][]byte) (int, error) {
+	total := 0
+	for _, r := range records {
+		total += len(r)
+	}
+	n := min(int64(total), s.size)
+	tail := make([]byte, n)
+	if n > 0 {
+		r, err := os.Open(filepath.Join(s.dir, FileName))
+		if err != nil {
+			return 0, fmt.Errorf("audit: open %s: %w", FileName, err)
+		}
+		defer r.Close()
+		if _, err := r.ReadAt(tail, s.size-n); err != nil {
+			return 0, fmt.Errorf("audit: read %s: %w", FileName, err)
+		}
+	}
+	for k := len(records); k > 0; k-- {
+		size := 0
+		for _, r := range records[:k] {
+			size += len(r)
+		}
+		if size > len(tail) {
+			continue
+		}
+		end := tail[len(tail)-size:]
+		match := true
+		for _, r := range records[:k] {
+			if !bytes.Equal(end[:len(r)], r) {
+				match = false
+				break
+			}
+			end = end[len(r):]
+		}
+		if match {
+			return k, nil
+		}
+	}
+	return 0, nil
+}
+
+// closeJournal unmaps the journal. Called with mu held or before the sink
+// is shared.
+func (s *FileSink) closeJournal() {
+	if s.j == nil {
+		return
+	}
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if err := s.j.unmap(); err != nil {
+		s.log.Warn("audit: unmap journal", "err", err)
+	}
+	s.j = nil
 }
 
 const rotatedPrefix, rotatedSuffix = "keyfort-audit-", ".jsonl"
@@ -333,6 +471,16 @@ func (s *FileSink) writeLines(lines []byte, recs []*storage.EventRecord) error {
 	if s.err != nil {
 		return s.err
 	}
+	if s.j != nil {
+		if len(lines) <= s.j.maxRecord() {
+			return s.journalLocked(w)
+		}
+		// Too large for the journal: written alone, after every journaled
+		// line (a group write never holds journaled lines after it).
+		if err := s.flushAllLocked(); err != nil {
+			return err
+		}
+	}
 	// Group write: concurrent callers queue their lines; whoever finds no
 	// write in progress writes every queued line with one write(2) per
 	// file, and each caller returns once its own line is written.
@@ -350,6 +498,88 @@ func (s *FileSink) writeLines(lines []byte, recs []*storage.EventRecord) error {
 	return s.waitSyncedLocked(w.seq)
 }
 
+// journalLocked copies w's lines into the journal and queues them for the
+// next group write, which it runs itself when flushBytes wait (else the
+// timer runs it). A full journal waits for a group write to free room.
+func (s *FileSink) journalLocked(w *lineWaiter) error {
+	for {
+		if s.err != nil {
+			return s.err
+		}
+		copied, end, ok, err := s.j.append(w.line)
+		if err != nil {
+			s.err = err
+			return err
+		}
+		if ok {
+			// The group write reads the journal's copy: the caller may
+			// reuse its buffer (FileSink.lineBufs) once Write returns.
+			w.line, w.jseq, w.jend = copied, s.j.seq, end
+			break
+		}
+		if s.flushing {
+			s.cond.Wait()
+			continue
+		}
+		if len(s.queue) == 0 {
+			// Nothing to write, yet no room: cannot happen while the
+			// journal only holds queued records.
+			s.err = errors.New("audit: journal full with nothing to write")
+			return s.err
+		}
+		s.flushLocked()
+	}
+	s.queue = append(s.queue, w)
+	s.pending += len(w.line)
+	if s.pending >= flushBytes && !s.flushing {
+		s.flushLocked()
+		return nil
+	}
+	if !s.armed {
+		s.armed = true
+		if s.timer == nil {
+			s.timer = time.AfterFunc(s.delay, s.timedFlush)
+		} else {
+			s.timer.Reset(s.delay)
+		}
+	}
+	return nil
+}
+
+// timedFlush writes the journaled lines that waited s.delay.
+func (s *FileSink) timedFlush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = false
+	if s.closed || s.flushing || len(s.queue) == 0 {
+		return // Close or the running group write takes them
+	}
+	s.flushLocked()
+}
+
+// flushAllLocked returns once every queued line is written (or failed).
+func (s *FileSink) flushAllLocked() error {
+	for s.flushing || len(s.queue) > 0 {
+		if s.flushing {
+			s.cond.Wait()
+			continue
+		}
+		s.flushLocked()
+	}
+	return s.err
+}
+
+// Flush returns once every line written so far is in the file. With a
+// journal, Write returns before that; readers of the file call Flush first.
+func (s *FileSink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.flushAllLocked()
+}
+
 // lineWaiter is one Write waiting for its line (or writeAll for its lines)
 // to reach the file.
 type lineWaiter struct {
@@ -358,6 +588,8 @@ type lineWaiter struct {
 	done bool                   // the line was written, or failed with err
 	err  error                  // set with done when the line was not written
 	seq  uint64                 // the line's number (FileSink.written after it)
+	jseq uint64                 // its journal record's seq (0: not journaled)
+	jend int                    // the ring offset after its record
 }
 
 // flushLocked writes every queued line, rotating between lines where the
@@ -417,19 +649,35 @@ func (s *FileSink) flushLocked() {
 					werr = s.err
 				}
 			}
+			if s.j != nil {
+				// Journaled lines were answered already: they stay in the
+				// journal (the next start appends them), and no later line
+				// may be marked written before them. Fail closed.
+				s.err = werr
+				s.log.Error("audit: cannot write the file; requests fail until restart, and the journal keeps the lines of those answered", "err", err)
+			}
 			fail(i, werr)
 			return
 		}
 		end := before
+		var jseq uint64
+		var jend int
 		for ; i < j; i++ {
 			s.written++
 			batch[i].done, batch[i].seq = true, s.written
 			end += int64(len(batch[i].line))
+			if batch[i].jseq != 0 {
+				jseq, jend = batch[i].jseq, batch[i].jend
+				s.pending -= len(batch[i].line)
+			}
 			if s.onWrite != nil {
 				s.onWrite(batch[i], end)
 			}
 		}
 		s.size = end
+		if jseq != 0 {
+			s.j.confirm(jseq, jend)
+		}
 	}
 }
 
@@ -516,10 +764,17 @@ func (s *FileSink) Close() error {
 	if s.closed {
 		return nil
 	}
+	if s.j != nil && s.err == nil {
+		// Journaled lines were answered: write them before closing.
+		if err := s.flushAllLocked(); err != nil {
+			s.log.Error("audit: lines left in the journal at close; the next start appends them", "err", err)
+		}
+	}
 	s.closed = true
 	for s.syncing || s.flushing {
 		s.cond.Wait()
 	}
+	defer s.closeJournal()
 	for _, w := range s.queue { // queued but never written
 		w.done, w.err = true, ErrClosed
 	}

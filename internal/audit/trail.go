@@ -445,6 +445,9 @@ func (t *Trail) put(recs []*storage.EventRecord) bool {
 
 // Flush waits until every event written so far is in the store.
 func (t *Trail) Flush(ctx context.Context) error {
+	// Journaled lines first. A file that fails keeps its lines in the
+	// journal and fails the requests; what the files hold is shipped.
+	_ = t.file.Flush()
 	t.mu.Lock()
 	target := t.queued
 	t.mu.Unlock()
@@ -534,6 +537,11 @@ func (t *Trail) idsPastCheckpoint() (map[string]bool, error) {
 	name, off, ok := t.cpName, t.cpOff, t.cpOK
 	t.mu.Unlock()
 	t.file.mu.Lock()
+	if !t.file.closed {
+		// Journaled lines first (a failure leaves them in the journal,
+		// and requests fail meanwhile: ship what the files hold).
+		_ = t.file.flushAllLocked()
+	}
 	files, err := trailFiles(t.dir)
 	t.file.mu.Unlock()
 	if err != nil {

@@ -1,0 +1,366 @@
+package audit
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// crash leaves s as a killed process would: nothing more is written to the
+// file, and the journal's mapping goes away with what it holds in the page
+// cache.
+func crash(t *testing.T, s *FileSink) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.closed = true
+	if s.j != nil {
+		if err := s.j.unmap(); err != nil {
+			t.Fatal(err)
+		}
+		s.j = nil
+	}
+	s.f.Close()
+}
+
+// checkOnce fails unless events hold each of want exactly once, in order.
+func checkOnce(t *testing.T, events []Event, want []string) {
+	t.Helper()
+	if len(events) != len(want) {
+		t.Errorf("the files hold %d events, want %d", len(events), len(want))
+	}
+	for i := range min(len(events), len(want)) {
+		if events[i].RequestID != want[i] {
+			t.Fatalf("event %d is %q, want %q (lost, repeated or out of order)", i, events[i].RequestID, want[i])
+		}
+	}
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%05d", prefix, i)
+	}
+	return out
+}
+
+// TestJournalWrites: with a journal, Write returns before the file holds
+// the line; Flush and Close put every line in the file, in order, across
+// rotations, and concurrent writers lose and repeat nothing.
+func TestJournalWrites(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{MaxBytes: 64 << 10, Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.j == nil {
+		t.Fatal("no journal on this system")
+	}
+	const writers, each = 8, 400
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				e := testEvent(fmt.Sprintf("w%d-%05d", w, i))
+				e.UserAgent = strings.Repeat("x", (w*37+i)%300)
+				if err := s.Write(t.Context(), e); err != nil {
+					t.Errorf("Write = %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	events, files := readLines(t, dir)
+	if len(events) != writers*each {
+		t.Errorf("after Flush the files hold %d events, want %d", len(events), writers*each)
+	}
+	if len(files) < 2 {
+		t.Errorf("%d files, want rotations", len(files))
+	}
+	last := map[int]int{}
+	for _, e := range events {
+		var w, i int
+		fmt.Sscanf(e.RequestID, "w%d-%d", &w, &i)
+		if prev, ok := last[w]; ok && i != prev+1 {
+			t.Fatalf("writer %d: event %d after %d", w, i, prev)
+		}
+		last[w] = i
+	}
+	if err := s.Write(t.Context(), testEvent("after-flush")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := readLines(t, dir); len(events) != writers*each+1 || events[len(events)-1].RequestID != "after-flush" {
+		t.Errorf("after Close the files hold %d events, want %d ending with after-flush", len(events), writers*each+1)
+	}
+	// A clean close leaves nothing for the next open to append.
+	s, err = NewFileSink(dir, FileOptions{MaxBytes: 64 << 10, Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if events, _ := readLines(t, dir); len(events) != writers*each+1 {
+		t.Errorf("a reopen after a clean close changed the files: %d events", len(events))
+	}
+}
+
+// TestJournalAfterCrash: lines journaled but not yet in the file when the
+// process ends are appended at the next open, exactly once and in order,
+// also after the ring has wrapped several times, with or without the
+// journal option at that open (without it the journal file is removed).
+func TestJournalAfterCrash(t *testing.T) {
+	for _, reopenWith := range []bool{true, false} {
+		t.Run(fmt.Sprint("reopen journal=", reopenWith), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := NewFileSink(dir, FileOptions{Journal: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.delay = time.Hour // only the flushBytes group writes
+			// About 13 MB of lines: the 4 MiB ring wraps three times.
+			want := ids("c", 9000)
+			for _, id := range want {
+				e := testEvent(id)
+				e.UserAgent = strings.Repeat("u", 1000)
+				if err := s.Write(t.Context(), e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.mu.Lock()
+			queued := len(s.queue)
+			s.mu.Unlock()
+			crash(t, s)
+			if queued == 0 {
+				t.Fatal("nothing was left unwritten: the test does not reach the journal")
+			}
+			before, _ := readLines(t, dir)
+			if len(before) == len(want) {
+				t.Fatal("the file holds every line before reopening")
+			}
+			s, err = NewFileSink(dir, FileOptions{Journal: reopenWith})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			events, _ := readLines(t, dir)
+			checkOnce(t, events, want)
+			_, err = os.Stat(filepath.Join(dir, journalName))
+			if reopenWith == (err != nil) {
+				t.Errorf("journal file after reopen with journal=%v: stat error %v", reopenWith, err)
+			}
+		})
+	}
+}
+
+// TestJournalWrittenNotMarked: the process ended after a group write reached
+// the file but before the journal marked its lines written. The next open
+// appends only the lines after them.
+func TestJournalWrittenNotMarked(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ids("m", 30)
+	s.mu.Lock() // no group write runs meanwhile
+	for _, id := range want[:10] {
+		w := &lineWaiter{line: append(testEvent(id).AppendJSON(nil), '\n')}
+		if err := s.journalLocked(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.flushLocked() // written and marked
+	for _, id := range want[10:] {
+		w := &lineWaiter{line: append(testEvent(id).AppendJSON(nil), '\n')}
+		if err := s.journalLocked(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The next 7 reach the file, unmarked.
+	var b []byte
+	for _, w := range s.queue[:7] {
+		b = append(b, w.line...)
+	}
+	if _, err := s.f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Unlock()
+	crash(t, s)
+	s, err = NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ := readLines(t, dir)
+	checkOnce(t, events, want)
+}
+
+// TestJournalFailsClosed: when the file cannot be written, the lines
+// already answered stay in the journal, the next writes fail, and the next
+// open appends the journaled lines.
+func TestJournalFailsClosed(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(t.Context(), testEvent("ok-0")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.f.Close() // the file fails underneath the sink
+	s.mu.Unlock()
+	if err := s.Write(t.Context(), testEvent("answered-1")); err != nil {
+		t.Fatalf("Write into the journal = %v", err)
+	}
+	if err := s.Flush(); err == nil {
+		t.Fatal("Flush onto a failing file = nil, want its error")
+	}
+	if err := s.Write(t.Context(), testEvent("refused-2")); err == nil {
+		t.Fatal("Write after the file failed = nil, want an error (fail closed)")
+	}
+	crash(t, s)
+	s, err = NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ := readLines(t, dir)
+	checkOnce(t, events, []string{"ok-0", "answered-1"})
+}
+
+// TestJournalNotOurs: a .journal that is not a Keyfort journal is refused,
+// not overwritten.
+func TestJournalNotOurs(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, journalName), append([]byte("JUNK"), make([]byte, journalSize-4)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileSink(dir, FileOptions{Journal: true}); err == nil || !strings.Contains(err.Error(), "not a Keyfort journal") {
+		t.Fatalf("NewFileSink over a foreign .journal = %v, want a refusal", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, journalName), []byte("short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileSink(dir, FileOptions{Journal: true}); err == nil || !strings.Contains(err.Error(), "bytes, not") {
+		t.Fatalf("NewFileSink over a short .journal = %v, want a refusal", err)
+	}
+}
+
+// TestJournalRecordChecks: a record whose bytes were altered ends the scan
+// there, and bytes of earlier laps are never taken for records.
+func TestJournalRecordChecks(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.unmap()
+	j.reset(0)
+	var ends []int
+	for i := range 5 {
+		_, end, ok, err := j.append([]byte(fmt.Sprintf("line %d\n", i)))
+		if !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+		ends = append(ends, end)
+	}
+	j.confirm(2, ends[1])
+	recs, flushed := j.pendingRecords()
+	if flushed != 2 || len(recs) != 3 || string(recs[0]) != "line 2\n" || string(recs[2]) != "line 4\n" {
+		t.Fatalf("pending = %q (flushed %d), want lines 2-4 after 2", recs, flushed)
+	}
+	j.ring()[ends[2]+recordHeaderSize] ^= 1 // line 3's first byte
+	if recs, _ := j.pendingRecords(); len(recs) != 1 || string(recs[0]) != "line 2\n" {
+		t.Fatalf("pending after altering line 3 = %q, want line 2 only", recs)
+	}
+	j.ring()[ends[2]+recordHeaderSize] ^= 1
+	// Everything written: the next lap starts at the ring's start, over
+	// the old records, which a scan must not follow.
+	j.confirm(5, ends[4])
+	if _, _, ok, err := j.append([]byte("new 6\n")); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if recs, flushed := j.pendingRecords(); flushed != 5 || len(recs) != 1 || string(recs[0]) != "new 6\n" {
+		t.Fatalf("pending after a new lap = %q (flushed %d), want only new 6", recs, flushed)
+	}
+}
+
+// TestJournalSurvivesKill: a child process journals lines, is stopped from
+// writing them to the file, and is killed with SIGKILL; every line it
+// acknowledged is in the file after the next open.
+func TestJournalSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("KEYFORT_JOURNAL_CHILD_DIR"); dir != "" {
+		s, err := NewFileSink(dir, FileOptions{Journal: true})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		for _, id := range ids("k", 200) {
+			if err := s.Write(t.Context(), testEvent(id)); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+		}
+		s.mu.Lock() // no group write from here on
+		fmt.Println("acknowledged", len(s.queue) > 0)
+		_, _ = os.Stdin.Read(make([]byte, 1)) // wait to be killed
+		os.Exit(0)
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGKILL")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalSurvivesKill$")
+	cmd.Env = append(os.Environ(), "KEYFORT_JOURNAL_CHILD_DIR="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "acknowledged true\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q, %v (want lines left to the journal)", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ := readLines(t, dir)
+	checkOnce(t, events, ids("k", 200))
+}
