@@ -33,7 +33,7 @@ import (
 // are never taken for records.
 const (
 	journalName       = ".journal"
-	journalSize       = 4 << 20
+	journalSize       = 1 << 20
 	journalHeaderSize = 4096
 	recordHeaderSize  = 24
 	journalMagic      = "KFJ1"

@@ -133,8 +133,8 @@ func TestJournalAfterCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.delay = time.Hour // only the flushBytes group writes
-			// About 13 MB of lines: the 4 MiB ring wraps three times.
-			want := ids("c", 9000)
+			// About 4 MB of lines: the 1 MiB ring wraps several times.
+			want := ids("c", 3000)
 			for _, id := range want {
 				e := testEvent(id)
 				e.UserAgent = strings.Repeat("u", 1000)
@@ -168,6 +168,59 @@ func TestJournalAfterCrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJournalLargeRecord: lines too large for the journal are written by
+// their own request, after every journaled line, and before the lines
+// journaled after them.
+func TestJournalLargeRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.delay = time.Hour // only explicit group writes
+	line := func(id string, pad int) []byte {
+		e := testEvent(id)
+		e.UserAgent = strings.Repeat("p", pad)
+		return append(e.AppendJSON(nil), '\n')
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := s.writeLines(line(id, 10), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Several events of one request too large for one record.
+	var big []byte
+	for i := range 40 {
+		big = append(big, line(fmt.Sprint("big-", i), 8000)...)
+	}
+	if len(big) <= s.j.maxRecord() {
+		t.Fatalf("%d bytes fit in a record (%d): the test does not reach the path", len(big), s.j.maxRecord())
+	}
+	if err := s.writeLines(big, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Written when writeLines returned, after a and b.
+	events, _ := readLines(t, dir)
+	if len(events) != 42 || events[0].RequestID != "a" || events[2].RequestID != "big-0" {
+		t.Fatalf("after the large write the file holds %d events, want a, b and the 40 large ones in order", len(events))
+	}
+	if err := s.writeLines(line("c", 10), nil); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, s)
+	s, err = NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ = readLines(t, dir)
+	want := append([]string{"a", "b"}, ids("big-", 40)...)
+	for i := range 40 {
+		want[2+i] = fmt.Sprint("big-", i)
+	}
+	checkOnce(t, events, append(want, "c"))
 }
 
 // TestJournalWrittenNotMarked: the process ended after a group write reached
