@@ -286,8 +286,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			MaxTotalBytes: cfg.AuditMaxTotalBytes,
 			Logger:        log.With("component", "audit"),
 			// A request's lines are in the journal before its response
-			// and reach the file within milliseconds, grouped: no
-			// write(2) per request (see audit's journal.go).
+			// and reach the file grouped, one write(2) per 32 KiB (or
+			// after 200 ms, or before the files are read): no write(2)
+			// per request (see audit's journal.go).
 			Journal: true,
 		},
 		Now:    now,
@@ -571,12 +572,10 @@ func (a *App) RunJobs(ctx context.Context) error {
 	return first
 }
 
-// Addr returns the address the server listens on (after Start), e.g.
-// "127.0.0.1:40123", or "" before Start.
 // FlushAudit returns once every audit event written so far is in the
-// files of the audit directory (events reach them within milliseconds of
-// their response; see audit.FileOptions.Journal) and, on a shared store,
-// in the store.
+// files of the audit directory (events reach them in group writes after
+// their response, within about 200 ms; see audit.FileOptions.Journal)
+// and, on a shared store, in the store.
 func (a *App) FlushAudit(ctx context.Context) error {
 	if err := a.trail.Flush(ctx); err != nil {
 		return fmt.Errorf("app: flush audit trail: %w", err)
@@ -584,6 +583,8 @@ func (a *App) FlushAudit(ctx context.Context) error {
 	return nil
 }
 
+// Addr returns the address the server listens on (after Start), e.g.
+// "127.0.0.1:40123", or "" before Start.
 func (a *App) Addr() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()

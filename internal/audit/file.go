@@ -51,19 +51,26 @@ type FileOptions struct {
 	// Journal makes Write return once the lines are copied into the
 	// memory-mapped journal (<dir>/.journal; see journal.go) rather than
 	// after their own write(2): they then survive the process being killed
-	// as they would after write(2), and reach the file, grouped with other
-	// requests' lines, within flushDelay. Ignored with Sync, and where the
+	// as they would after write(2), and reach the file grouped with other
+	// requests' lines: the request whose lines bring those waiting to
+	// flushBytes writes them all, a timer writes what waits after
+	// flushDelay, and readers of the files (Flush) write what waits before
+	// they read. Ignored with Sync, and where the
 	// system has no memory-mapped files. Whatever the option, opening a
 	// sink appends to the file what a journal left there holds.
 	Journal bool
 }
 
-// flushDelay and flushBytes bound how long journaled lines wait for their
-// group write to the file: the first request to find flushBytes waiting
-// writes them; a timer writes what waits after flushDelay.
+// flushBytes and flushDelay bound how long journaled lines wait for their
+// group write to the file: the request whose copy brings the lines waiting
+// to flushBytes or more writes them, inline (one write(2) for some 30
+// requests); a timer writes what waits after flushDelay, for when traffic
+// is low. The timer is slow so that its wake-ups (at most 1/flushDelay a
+// second) cost nothing on a busy server; a reader of the files does not
+// wait for it (Flush).
 const (
-	flushDelay = 2 * time.Millisecond
 	flushBytes = 32 << 10
+	flushDelay = 200 * time.Millisecond
 )
 
 // FileSink appends events as JSON lines to <dir>/keyfort-audit.jsonl and
@@ -477,7 +484,7 @@ func (s *FileSink) writeLines(lines []byte, recs []*storage.EventRecord) error {
 		}
 		// Too large for the journal: written alone, after every journaled
 		// line (a group write never holds journaled lines after it).
-		if err := s.flushAllLocked(); err != nil {
+		if err := s.flushJournaledLocked(); err != nil {
 			return err
 		}
 	}
@@ -499,8 +506,9 @@ func (s *FileSink) writeLines(lines []byte, recs []*storage.EventRecord) error {
 }
 
 // journalLocked copies w's lines into the journal and queues them for the
-// next group write, which it runs itself when flushBytes wait (else the
-// timer runs it). A full journal waits for a group write to free room.
+// next group write, which it runs itself when its lines bring those
+// waiting to flushBytes (else a later request, the timer or a reader runs
+// it). A full journal waits for a group write to free room.
 func (s *FileSink) journalLocked(w *lineWaiter) error {
 	for {
 		if s.err != nil {
@@ -557,7 +565,31 @@ func (s *FileSink) timedFlush() {
 	s.flushLocked()
 }
 
+// flushJournaledLocked returns once every line journaled before the call
+// is written to the file, or the sink failed or was closed. Unlike
+// flushAllLocked it does not also wait for lines journaled meanwhile,
+// which under steady traffic could keep it writing. Lines not journaled
+// are in the file once their Write returned.
+func (s *FileSink) flushJournaledLocked() error {
+	if s.j == nil {
+		return s.err
+	}
+	target := s.j.seq
+	for s.err == nil && !s.closed && s.j.flushed < target {
+		if s.flushing {
+			s.cond.Wait()
+			continue
+		}
+		s.flushLocked()
+	}
+	if s.err == nil && s.closed && s.j.flushed < target {
+		return ErrClosed
+	}
+	return s.err
+}
+
 // flushAllLocked returns once every queued line is written (or failed).
+// Close uses it; while requests come, prefer flushJournaledLocked.
 func (s *FileSink) flushAllLocked() error {
 	for s.flushing || len(s.queue) > 0 {
 		if s.flushing {
@@ -569,15 +601,16 @@ func (s *FileSink) flushAllLocked() error {
 	return s.err
 }
 
-// Flush returns once every line written so far is in the file. With a
-// journal, Write returns before that; readers of the file call Flush first.
+// Flush returns once every line written before the call is in the file.
+// With a journal, Write returns before that; readers of the files call
+// Flush (or flushJournaledLocked, with mu held) first.
 func (s *FileSink) Flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	return s.flushAllLocked()
+	return s.flushJournaledLocked()
 }
 
 // lineWaiter is one Write waiting for its line (or writeAll for its lines)

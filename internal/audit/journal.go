@@ -16,8 +16,9 @@ import (
 // into a file mapped into memory (<audit>/.journal): once copied they are
 // in the kernel's page cache, as after write(2), so they survive the
 // process being killed. The lines reach the JSON-lines file in groups,
-// with one write(2) for many requests (FileSink.flushLocked), within
-// flushDelay or flushBytes of their copy; the journal's header then
+// with one write(2) for many requests (FileSink.flushLocked): by the
+// request that brings the lines waiting to flushBytes, by a timer after
+// flushDelay, or before a reader reads the files; the journal's header then
 // records them as written, which frees their space. At open, FileSink
 // appends to the file the records the header does not mark written and the
 // file does not already end with.
@@ -55,6 +56,9 @@ type journal struct {
 	head  int    // ring offset where the next record goes
 	tail  int    // ring offset of the oldest record not yet written to the file
 	seq   uint64 // seq of the last record appended
+	// flushed is the seq of the last record written to the file (as in
+	// the header): records up to it are in the file.
+	flushed uint64
 }
 
 // ring returns the ring's bytes (the mapping after the header).
@@ -131,7 +135,7 @@ func (j *journal) confirm(seq uint64, end int) {
 	// tail and a newer flushed seq, and a scan skips what is flushed.
 	binary.LittleEndian.PutUint64(j.m[headerFlushed:], seq)
 	binary.LittleEndian.PutUint64(j.m[headerTail:], uint64(end))
-	j.tail = end
+	j.tail, j.flushed = end, seq
 	if j.tail == j.head {
 		// Empty: start the next lap at the ring's start, leaving no
 		// record's bytes after the head that the next scan could follow.
@@ -188,7 +192,7 @@ func (j *journal) pendingRecords() (records [][]byte, flushed uint64) {
 
 // reset empties the journal: every record is in the file.
 func (j *journal) reset(seq uint64) {
-	j.seq = seq
+	j.seq, j.flushed = seq, seq
 	j.head, j.tail = 0, 0
 	binary.LittleEndian.PutUint64(j.m[headerFlushed:], seq)
 	binary.LittleEndian.PutUint64(j.m[headerTail:], 0)

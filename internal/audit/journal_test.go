@@ -417,3 +417,167 @@ func TestJournalSurvivesKill(t *testing.T) {
 	events, _ := readLines(t, dir)
 	checkOnce(t, events, ids("k", 200))
 }
+
+// TestJournalInlineFlush: lines wait in the journal until the request
+// whose lines bring those waiting to flushBytes, which writes them all to
+// the file before its Write returns; no timer is involved.
+func TestJournalInlineFlush(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.j == nil {
+		t.Fatal("no journal on this system")
+	}
+	s.mu.Lock()
+	s.delay = time.Hour // only the flushBytes group writes
+	s.mu.Unlock()
+	inFile := 0
+	for round := range 3 {
+		waiting := 0
+		var want []string
+		for i := 0; ; i++ {
+			e := testEvent(fmt.Sprintf("r%d-%05d", round, i))
+			waiting += len(e.AppendJSON(nil)) + 1
+			want = append(want, e.RequestID)
+			if err := s.Write(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+			events, _ := readLines(t, dir)
+			if waiting < flushBytes {
+				if len(events) != inFile {
+					t.Fatalf("round %d: %d bytes waiting (< %d), yet the file holds %d events, not %d", round, waiting, flushBytes, len(events), inFile)
+				}
+				continue
+			}
+			if len(events) != inFile+len(want) {
+				t.Fatalf("round %d: after the %d-byte group write the file holds %d events, want %d", round, waiting, len(events), inFile+len(want))
+			}
+			inFile = len(events)
+			// This Write's lines reached flushBytes: it wrote them all.
+			got := events[len(events)-len(want):]
+			for k := range want {
+				if got[k].RequestID != want[k] {
+					t.Fatalf("round %d: after the %d-byte group write, event %d is %q, want %q", round, waiting, k, got[k].RequestID, want[k])
+				}
+			}
+			break
+		}
+		s.mu.Lock()
+		pending, queued := s.pending, len(s.queue)
+		s.mu.Unlock()
+		if pending != 0 || queued != 0 {
+			t.Fatalf("round %d: after the inline group write %d bytes (%d writes) still wait", round, pending, queued)
+		}
+	}
+}
+
+// TestJournalTimerFlush: a few lines, far from flushBytes, reach the file
+// once the slow timer fires, without any other write or reader.
+func TestJournalTimerFlush(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.j == nil {
+		t.Fatal("no journal on this system")
+	}
+	start := time.Now()
+	want := ids("tail-", 3)
+	for _, id := range want {
+		if err := s.Write(t.Context(), testEvent(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if events, _ := readLines(t, dir); len(events) != 0 && time.Since(start) < flushDelay {
+		t.Fatalf("the file holds %d events before the timer (%v)", len(events), flushDelay)
+	}
+	for {
+		events, _ := readLines(t, dir)
+		if len(events) == len(want) {
+			checkOnce(t, events, want)
+			if d := time.Since(start); d < flushDelay {
+				t.Errorf("written after %v, before the timer's %v", d, flushDelay)
+			}
+			return
+		}
+		if time.Since(start) > 20*flushDelay {
+			t.Fatalf("after %v the file holds %d of %d events", time.Since(start), len(events), len(want))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestJournalReaderSeesLines: CatchUp (what LookupEvents calls) and Flush
+// see every event written just before them, without waiting for the timer
+// or flushBytes, with writers still writing meanwhile.
+func TestJournalReaderSeesLines(t *testing.T) { bothModes(t, testJournalReaderSeesLines) }
+
+func testJournalReaderSeesLines(t *testing.T, lazy bool) {
+	dir := t.TempDir()
+	store := openTestStore(t)
+	tr, err := OpenTrail(t.Context(), dir, store, TrailOptions{File: FileOptions{Journal: true},
+		Linger: time.Millisecond, Lazy: lazy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if tr.file.j == nil {
+		t.Fatal("no journal on this system")
+	}
+	tr.file.mu.Lock()
+	tr.file.delay = time.Hour // only flushBytes and the readers write
+	tr.file.mu.Unlock()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { // other requests, meanwhile
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := tr.Write(t.Context(), trailEvent(fmt.Sprintf("other-%06d", i))); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+	for round := range 5 {
+		want := ids(fmt.Sprintf("r%d-", round), 3)
+		for _, id := range want {
+			if err := tr.Write(t.Context(), trailEvent(id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tr.CatchUp(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got := stored(t, store)
+		inFiles := fileEvents(t, dir)
+		for _, id := range want {
+			if got[id] == nil {
+				t.Errorf("round %d: %s written before CatchUp is not in the store", round, id)
+			}
+			if inFiles[id] != 1 {
+				t.Errorf("round %d: %s is %d times in the files, want 1", round, id, inFiles[id])
+			}
+		}
+	}
+	// FileSink.Flush alone: the file holds a line written just before.
+	if err := tr.Write(t.Context(), trailEvent("last")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.file.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileEvents(t, dir)["last"]; n != 1 {
+		t.Errorf("after Flush the files hold the event written before it %d times, want 1", n)
+	}
+}

@@ -540,7 +540,7 @@ func (t *Trail) idsPastCheckpoint() (map[string]bool, error) {
 	if !t.file.closed {
 		// Journaled lines first (a failure leaves them in the journal,
 		// and requests fail meanwhile: ship what the files hold).
-		_ = t.file.flushAllLocked()
+		_ = t.file.flushJournaledLocked()
 	}
 	files, err := trailFiles(t.dir)
 	t.file.mu.Unlock()
@@ -649,6 +649,12 @@ func (t *Trail) catchUp(ctx context.Context) error {
 	// size (every byte of it written by a finished write(2)), and the
 	// reference that follows its name through a rotation.
 	t.file.mu.Lock()
+	if !t.file.closed {
+		// Journaled lines first, so that the lines written before
+		// catchUp began are in the files (a failure leaves them in the
+		// journal, and requests fail meanwhile: ship what the files hold).
+		_ = t.file.flushJournaledLocked()
+	}
 	files, err := trailFiles(t.dir)
 	var cur *os.File
 	if err == nil {
