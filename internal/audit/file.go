@@ -179,16 +179,30 @@ func (s *FileSink) openJournal(use bool) error {
 	if len(records) > 0 {
 		// The last group write before the process ended may have reached
 		// the file without its records being marked: then the file ends
-		// with the first k of them, written in one piece after the end of
-		// the last line marked. Only the others are appended.
-		k, err := s.writtenPrefix(records)
+		// with the first k of their lines, written in one piece after the
+		// end of the last line marked. Lines, not records: a process
+		// killed during a write(2) of several pages may leave only its
+		// first pages, and open cut the torn line, which can leave part
+		// of a record of several lines (one request's events). Only the
+		// other lines are appended.
+		var lines [][]byte
+		for _, r := range records {
+			for len(r) > 0 {
+				n := bytes.IndexByte(r, '\n') + 1
+				if n == 0 {
+					n = len(r) // not written by writeLines; kept whole
+				}
+				lines, r = append(lines, r[:n]), r[n:]
+			}
+		}
+		k, err := s.writtenPrefix(lines)
 		if err != nil {
 			j.unmap()
 			return err
 		}
 		var rest []byte
-		for _, r := range records[k:] {
-			rest = append(rest, r...)
+		for _, l := range lines[k:] {
+			rest = append(rest, l...)
 		}
 		if len(rest) > 0 {
 			w := &lineWaiter{line: rest}
@@ -201,7 +215,7 @@ func (s *FileSink) openJournal(use bool) error {
 				return fmt.Errorf("audit: append the journal's lines: %w", w.err)
 			}
 		}
-		s.log.Info("audit: appended the lines of answered requests the journal held", "records", len(records)-k, "already_in_file", k)
+		s.log.Info("audit: appended the lines of answered requests the journal held", "records", len(records), "lines", len(lines)-k, "lines_already_in_file", k)
 	}
 	j.reset(flushed + uint64(len(records)))
 	if !use {
@@ -215,7 +229,7 @@ func (s *FileSink) openJournal(use bool) error {
 }
 
 // writtenPrefix returns the largest k such that the current file ends with
-// records[0..k) written one after the other.
+// records[0..k) written one after the other (openJournal passes lines).
 func (s *FileSink) writtenPrefix(records [][]byte) (int, error) {
 	total := 0
 	for _, r := range records {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -253,6 +254,52 @@ func TestJournalWrittenNotMarked(t *testing.T) {
 		b = append(b, w.line...)
 	}
 	if _, err := s.f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Unlock()
+	crash(t, s)
+	s, err = NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ := readLines(t, dir)
+	checkOnce(t, events, want)
+}
+
+// TestJournalWriteCutInRecord: a kill during a group write of several
+// pages may leave only its first pages in the file; open cuts the torn
+// line, which can leave the first lines of a record of several lines (one
+// request's events). The next open appends only the lines missing.
+func TestJournalWriteCutInRecord(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ids("p", 12)
+	s.mu.Lock() // no group write runs meanwhile
+	// 4 requests of 3 events each.
+	for r := range 4 {
+		var b []byte
+		for _, id := range want[3*r : 3*r+3] {
+			b = append(append(b, testEvent(id).AppendJSON(nil)...), '\n')
+		}
+		if err := s.journalLocked(&lineWaiter{line: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The group write reached the file up to the middle of the 6th line
+	// (in the second record), unmarked.
+	var b []byte
+	for _, w := range s.queue {
+		b = append(b, w.line...)
+	}
+	cut := 0
+	for range 5 {
+		cut += bytes.IndexByte(b[cut:], '\n') + 1
+	}
+	if _, err := s.f.Write(b[:cut+40]); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Unlock()
