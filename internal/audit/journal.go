@@ -34,7 +34,7 @@ import (
 // are never taken for records.
 const (
 	journalName       = ".journal"
-	journalSize       = 1 << 20
+	journalSize       = 256 << 10
 	journalHeaderSize = 4096
 	recordHeaderSize  = 24
 	journalMagic      = "KFJ1"

@@ -134,7 +134,7 @@ func TestJournalAfterCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 			s.delay = time.Hour // only the flushBytes group writes
-			// About 4 MB of lines: the 1 MiB ring wraps several times.
+			// About 4 MB of lines: the ring wraps many times.
 			want := ids("c", 3000)
 			for _, id := range want {
 				e := testEvent(id)
