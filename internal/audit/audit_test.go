@@ -636,30 +636,7 @@ func TestFileSinkSurvivesKill(t *testing.T) {
 		t.Skip("no SIGKILL")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFileSinkSurvivesKill$")
-	cmd.Env = append(os.Environ(), "KEYFORT_AUDIT_CHILD_DIR="+dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "acknowledged 50\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	killChild(t, "TestFileSinkSurvivesKill", "KEYFORT_AUDIT_CHILD_DIR="+dir, "acknowledged 50\n")
 	events, _ := readLines(t, dir)
 	if len(events) != 50 {
 		t.Errorf("after kill -9 the file holds %d events, want 50", len(events))
@@ -967,4 +944,36 @@ func TestFileSinkReusedBuffersKeepLines(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("the file holds %d distinct lines, want %d; a line is not an event as written", len(got), len(want))
 	}
+}
+
+// killChild runs the test named test in a child process of this test
+// binary, with env added to its environment, waits for its first line of
+// output, which must be want (what it acknowledged), and kills it with
+// SIGKILL while it waits on its standard input.
+func killChild(t *testing.T, test, env, want string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != want {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child said %q, %v, want %q", line, err, want)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
 }

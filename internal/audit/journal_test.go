@@ -1,11 +1,9 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -45,6 +43,30 @@ func checkOnce(t *testing.T, events []Event, want []string) {
 			t.Fatalf("event %d is %q, want %q (lost, repeated or out of order)", i, events[i].RequestID, want[i])
 		}
 	}
+}
+
+// reopenAfterCrash ends s as a kill would (crash), opens a sink with a
+// journal on dir again, closes it and returns the events the files hold.
+func reopenAfterCrash(t *testing.T, s *FileSink, dir string) []Event {
+	t.Helper()
+	crash(t, s)
+	s, err := NewFileSink(dir, FileOptions{Journal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	events, _ := readLines(t, dir)
+	return events
+}
+
+// queuedLines is the lines of ws, one after the other: what their group
+// write puts in the file.
+func queuedLines(ws []*lineWaiter) []byte {
+	var b []byte
+	for _, w := range ws {
+		b = append(b, w.line...)
+	}
+	return b
 }
 
 func ids(prefix string, n int) []string {
@@ -210,13 +232,7 @@ func TestJournalLargeRecord(t *testing.T) {
 	if err := s.writeLines(line("c", 10), nil); err != nil {
 		t.Fatal(err)
 	}
-	crash(t, s)
-	s, err = NewFileSink(dir, FileOptions{Journal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	events, _ = readLines(t, dir)
+	events = reopenAfterCrash(t, s, dir)
 	want := append([]string{"a", "b"}, ids("big-", 40)...)
 	for i := range 40 {
 		want[2+i] = fmt.Sprint("big-", i)
@@ -249,22 +265,11 @@ func TestJournalWrittenNotMarked(t *testing.T) {
 		}
 	}
 	// The next 7 reach the file, unmarked.
-	var b []byte
-	for _, w := range s.queue[:7] {
-		b = append(b, w.line...)
-	}
-	if _, err := s.f.Write(b); err != nil {
+	if _, err := s.f.Write(queuedLines(s.queue[:7])); err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Unlock()
-	crash(t, s)
-	s, err = NewFileSink(dir, FileOptions{Journal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	events, _ := readLines(t, dir)
-	checkOnce(t, events, want)
+	checkOnce(t, reopenAfterCrash(t, s, dir), want)
 }
 
 // TestJournalWriteCutInRecord: a kill during a group write of several
@@ -291,10 +296,7 @@ func TestJournalWriteCutInRecord(t *testing.T) {
 	}
 	// The group write reached the file up to the middle of the 6th line
 	// (in the second record), unmarked.
-	var b []byte
-	for _, w := range s.queue {
-		b = append(b, w.line...)
-	}
+	b := queuedLines(s.queue)
 	cut := 0
 	for range 5 {
 		cut += bytes.IndexByte(b[cut:], '\n') + 1
@@ -303,14 +305,7 @@ func TestJournalWriteCutInRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.mu.Unlock()
-	crash(t, s)
-	s, err = NewFileSink(dir, FileOptions{Journal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	events, _ := readLines(t, dir)
-	checkOnce(t, events, want)
+	checkOnce(t, reopenAfterCrash(t, s, dir), want)
 }
 
 // TestJournalFailsClosed: when the file cannot be written, the lines
@@ -340,14 +335,7 @@ func TestJournalFailsClosed(t *testing.T) {
 	if err := s.Write(t.Context(), testEvent("refused-2")); err == nil {
 		t.Fatal("Write after the file failed = nil, want an error (fail closed)")
 	}
-	crash(t, s)
-	s, err = NewFileSink(dir, FileOptions{Journal: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	events, _ := readLines(t, dir)
-	checkOnce(t, events, []string{"ok-0", "answered-1"})
+	checkOnce(t, reopenAfterCrash(t, s, dir), []string{"ok-0", "answered-1"})
 }
 
 // TestJournalNotOurs: a .journal that is not a Keyfort journal is refused,
@@ -432,30 +420,8 @@ func TestJournalSurvivesKill(t *testing.T) {
 		t.Skip("no SIGKILL")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestJournalSurvivesKill$")
-	cmd.Env = append(os.Environ(), "KEYFORT_JOURNAL_CHILD_DIR="+dir)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "acknowledged true\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child said %q, %v (want lines left to the journal)", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	// "true": lines were left to the journal when the child was killed.
+	killChild(t, "TestJournalSurvivesKill", "KEYFORT_JOURNAL_CHILD_DIR="+dir, "acknowledged true\n")
 	s, err := NewFileSink(dir, FileOptions{Journal: true})
 	if err != nil {
 		t.Fatal(err)
