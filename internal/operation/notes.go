@@ -174,9 +174,12 @@ func (n *Notes) ResponseElements() []byte {
 }
 
 // AllResources returns an iterator over the resources recorded, in the
-// order first added. Each resource is read under n's lock, which is not held while yield
-// runs: a resource added meanwhile is yielded too (resources are only ever
-// appended). On nil Notes it yields nothing.
+// order first added. Each resource is read under n's lock, which is not
+// held while yield runs: a resource added meanwhile is yielded too
+// (resources are only ever appended). On nil Notes it yields nothing.
+// AllEvents has the same body over events: one generic function for both
+// (capturing the mutex and the slice) made 7 more allocations per request
+// in BenchmarkDispatch, these closures none.
 func (n *Notes) AllResources() iter.Seq[Resource] {
 	return func(yield func(Resource) bool) {
 		if n == nil {
@@ -198,8 +201,8 @@ func (n *Notes) AllResources() iter.Seq[Resource] {
 }
 
 // AllEvents returns an iterator over the further events recorded, in
-// order. As with
-// AllResources, each is read under n's lock, not held while yield runs.
+// order. As with AllResources, each is read under n's lock, not held while
+// yield runs.
 func (n *Notes) AllEvents() iter.Seq[Event] {
 	return func(yield func(Event) bool) {
 		if n == nil {
