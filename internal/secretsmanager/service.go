@@ -110,14 +110,23 @@ func (v viaService) through(ctx context.Context) context.Context {
 	// KMS's own writes (the AWS managed key made on first use) are not the
 	// Secrets Manager request's change: its event commits with the secret.
 	ctx = storage.WithoutPendingEvent(operation.WithoutNotes(ctx))
-	if identity.ViaFrom(ctx) == nil {
-		region := ""
-		if c := identity.From(ctx); c != nil {
-			region = c.Region
-		}
-		ctx = identity.WithVia(ctx, v.vias.get(region))
+	if via := v.newVia(ctx); via != nil {
+		ctx = identity.WithVia(ctx, via)
 	}
 	return ctx
+}
+
+// newVia returns the Via of Secrets Manager's calls to KMS for the caller
+// of ctx (its region's), or nil when ctx already carries one.
+func (v viaService) newVia(ctx context.Context) *identity.Via {
+	if identity.ViaFrom(ctx) != nil {
+		return nil
+	}
+	region := ""
+	if c := identity.From(ctx); c != nil {
+		region = c.Region
+	}
+	return v.vias.get(region)
 }
 
 // kmsCallCtx is the context of a call to KMS that Secrets Manager records
@@ -149,15 +158,7 @@ func (x *kmsCallCtx) Value(key any) any {
 // throughWithEvent is operation.WithEventID(v.through(ctx), eventID) in
 // one context node.
 func (v viaService) throughWithEvent(ctx context.Context, eventID string) context.Context {
-	x := &kmsCallCtx{Context: ctx, eventID: eventID}
-	if identity.ViaFrom(ctx) == nil {
-		region := ""
-		if c := identity.From(ctx); c != nil {
-			region = c.Region
-		}
-		x.via = v.vias.get(region)
-	}
-	return x
+	return &kmsCallCtx{Context: ctx, via: v.newVia(ctx), eventID: eventID}
 }
 
 // inRegion returns ctx for work on the secrets of scope (replicas in other
