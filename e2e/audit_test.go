@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
 )
 
@@ -48,11 +51,25 @@ type auditEvent struct {
 	} `json:"resources"`
 }
 
-// readAudit returns the events of the server's audit trail, oldest first.
+// startAudited starts a server with --audit-sync: each request's audit lines
+// are in the JSON-lines file before its response, so that readAudit can read
+// them there (by default they reach it grouped, within about 200 ms).
+func startAudited(t *testing.T, opts ...keyfortest.Option) *keyfortest.Server {
+	t.Helper()
+	return keyfortest.Start(t, append(opts, withAuditSync())...)
+}
+
+// withAuditSync is the option startAudited adds (--audit-sync).
+func withAuditSync() keyfortest.Option {
+	return keyfortest.WithConfig(func(c *config.Config) { c.AuditSync = true })
+}
+
+// readAudit returns the events of the audit trail of a server started by
+// startAudited, oldest first.
 func readAudit(t *testing.T, srv *keyfortest.Server) []auditEvent {
 	t.Helper()
-	if err := srv.App.FlushAudit(t.Context()); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(filepath.Join(srv.DataDir, "audit", ".journal")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("readAudit: the server keeps an audit journal (%v): start it with startAudited", err)
 	}
 	f, err := os.Open(filepath.Join(srv.DataDir, "audit", "keyfort-audit.jsonl"))
 	if err != nil {
@@ -78,7 +95,7 @@ func readAudit(t *testing.T, srv *keyfortest.Server) []auditEvent {
 // TestAuditResources checks the resources element of KMS audit events: the
 // keys (and aliases) each request acted on, as CloudTrail lists them.
 func TestAuditResources(t *testing.T) {
-	srv := keyfortest.Start(t)
+	srv := startAudited(t)
 	c := srv.KMS()
 	ctx := ctxT(t)
 	k1, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
@@ -195,7 +212,7 @@ func TestAuditResources(t *testing.T) {
 // it reads, with the call's request id, and one with the error for a secret
 // it could not read.
 func TestAuditBatchGetSecretValue(t *testing.T) {
-	srv := keyfortest.Start(t)
+	srv := startAudited(t)
 	sm := srv.SecretsManager()
 	ctx := ctxT(t)
 	for _, name := range []string{"batch-a", "batch-b"} {
@@ -254,7 +271,7 @@ func TestAuditBatchGetSecretValue(t *testing.T) {
 // AccessDeniedException with the caller's identity, and a request whose
 // signature does not verify, with no identity.
 func TestAuditDenials(t *testing.T) {
-	srv := startStrict(t, strictCredentials)
+	srv := startStrict(t, strictCredentials, withAuditSync())
 	root, nobody := kmsFor(srv, "AKIAROOT000000000001", "root-secret"), kmsFor(srv, "AKIANOBODY000000001", "nobody-secret")
 	key := createKey(t, root, nil)
 	_, err := nobody.DescribeKey(ctxT(t), &kms.DescribeKeyInput{KeyId: key.KeyId})
@@ -295,7 +312,7 @@ func TestAuditDenials(t *testing.T) {
 // context, the request id of the Secrets Manager request, and written also
 // when KMS refuses and the Secrets Manager request fails.
 func TestAuditSecretsManagerKMSCalls(t *testing.T) {
-	srv := keyfortest.Start(t)
+	srv := startAudited(t)
 	c, sm := srv.KMS(), srv.SecretsManager()
 	ctx := ctxT(t)
 	k, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
@@ -365,7 +382,7 @@ func TestAuditSecretsManagerKMSCalls(t *testing.T) {
 // requestParameters, and neither the shared secret nor the private key
 // anywhere in the event.
 func TestAuditKeyAgreementAndDataKeyPairs(t *testing.T) {
-	srv := keyfortest.Start(t)
+	srv := startAudited(t)
 	c := srv.KMS()
 	ctx := ctxT(t)
 	agree := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeKeyAgreement})

@@ -23,7 +23,7 @@ import (
 // as the SDK's typed exception, the other operations' error, and the
 // request's own audit event.
 func TestCloudTrailLookupEventsErrors(t *testing.T) {
-	srv := keyfortest.Start(t)
+	srv := startAudited(t)
 	ct := srv.CloudTrail()
 
 	out, err := ct.LookupEvents(ctxT(t), &cloudtrail.LookupEventsInput{})

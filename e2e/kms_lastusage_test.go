@@ -28,7 +28,7 @@ func TestGetKeyLastUsage(t *testing.T) {
 }
 
 func testGetKeyLastUsage(t *testing.T, opts ...keyfortest.Option) {
-	srv := keyfortest.Start(t, opts...)
+	srv := startAudited(t, opts...)
 	ctx := ctxT(t)
 	c := srv.KMS()
 	before := time.Now().Add(-time.Second)

@@ -59,6 +59,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -112,10 +113,12 @@ func run() error {
 	beside := flag.Bool("beside-embedded", false, "with -store: also run each service operation on a server on the embedded store, in the same run, just before its -store row (rows named \"<op> (embedded)\"), and compare")
 	nodes := flag.Int("nodes", 1, "keyfort servers on the same -store (requires -store when more than 1); clients spread their requests over them")
 	rounds := flag.Int("rounds", 1, "run the -ops list this many times in a row, then FloorProcess once more, and summarize each operation's server CPU and rate against the FloorProcess rows around it (median over the rounds)")
+	clientGC := flag.Int("client-gogc", 400, "this process's GOGC while it drives the servers (not the floor server's): at 100 its few-MiB heap was collected every 7 ms, taking CPU and caches from the server it measures on the same cores")
 	flag.Parse()
 	if *floorServer != "" {
 		return serveFloor(*floorServer, *floorDir)
 	}
+	debug.SetGCPercent(*clientGC)
 	if *binary == "" {
 		return errors.New("-binary is required (go build -o /tmp/keyfort ./cmd/keyfort)")
 	}

@@ -288,8 +288,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			// A request's lines are in the journal before its response
 			// and reach the file grouped, one write(2) per 32 KiB (or
 			// after 200 ms, or before the files are read): no write(2)
-			// per request (see audit's journal.go).
-			Journal: true,
+			// per request (see audit's journal.go). With --audit-sync
+			// they are in the file, fsynced, before the response instead.
+			Journal: !cfg.AuditSync,
+			Sync:    cfg.AuditSync,
 		},
 		Now:    now,
 		Logger: log.With("component", "audit"),
@@ -570,17 +572,6 @@ func (a *App) RunJobs(ctx context.Context) error {
 		}
 	}
 	return first
-}
-
-// FlushAudit returns once every audit event written so far is in the
-// files of the audit directory (events reach them in group writes after
-// their response, within about 200 ms; see audit.FileOptions.Journal)
-// and, on a shared store, in the store.
-func (a *App) FlushAudit(ctx context.Context) error {
-	if err := a.trail.Flush(ctx); err != nil {
-		return fmt.Errorf("app: flush audit trail: %w", err)
-	}
-	return nil
 }
 
 // Addr returns the address the server listens on (after Start), e.g.

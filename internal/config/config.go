@@ -144,6 +144,11 @@ type Config struct {
 	// AuditMaxTotalBytes deletes the oldest rotated audit files while all
 	// of them with the current one exceed it (0 keeps them).
 	AuditMaxTotalBytes int64
+	// AuditSync writes and fsyncs each request's audit lines to the file
+	// before its response (concurrent requests share one fsync), so that
+	// they survive power loss; by default they survive kill -9 only and
+	// reach the file grouped (see audit.FileOptions.Journal).
+	AuditSync bool
 	// MetricsListen, if not empty, is the host:port of a second listener
 	// that serves Prometheus metrics on GET /metrics (plain HTTP, nothing
 	// else). It must differ from Listen. Empty means no metrics listener.
@@ -374,9 +379,10 @@ type setting struct {
 }
 
 // boolean reports whether the setting's flag is given without a value
-// (--insecure-dev-auth, or --insecure-dev-auth=false).
+// (--insecure-dev-auth, or --insecure-dev-auth=false). A setting made with
+// settings' boolean helper must be named here.
 func (s setting) boolean() bool {
-	return s.name == "insecure-dev-auth" || s.name == "tls-self-signed" || s.name == "log-requests"
+	return s.name == "insecure-dev-auth" || s.name == "tls-self-signed" || s.name == "log-requests" || s.name == "audit-sync"
 }
 
 func settings() []setting {
@@ -444,6 +450,7 @@ func settings() []setting {
 			c.AuditMaxTotalBytes = n
 			return nil
 		}},
+		{"audit-sync", "KEYFORT_AUDIT_SYNC", "write and fsync each request's audit lines to the file before its response (survives power loss; slower)", boolean(func(c *Config) *bool { return &c.AuditSync })},
 		{"memory-limit", "KEYFORT_MEMORY_LIMIT", "Go runtime soft memory limit (e.g. 40MiB, 1GiB; 0 for the runtime default)", func(c *Config, v string) error {
 			n, err := parseSize(v)
 			if err != nil {

@@ -375,6 +375,29 @@ func TestAuditRetentionSettings(t *testing.T) {
 	if err != nil || c.AuditMaxAge != 48*time.Hour || c.AuditMaxTotalBytes != 2<<30 {
 		t.Errorf("Load = %v, %d, %v", c.AuditMaxAge, c.AuditMaxTotalBytes, err)
 	}
+	if d.AuditSync {
+		t.Error("Default() fsyncs every audit line")
+	}
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		yaml string
+	}{
+		{args: []string{"--audit-sync"}},
+		{env: map[string]string{"KEYFORT_AUDIT_SYNC": "true"}},
+		{yaml: "audit_sync: true\n"},
+	} {
+		var err error
+		var got Config
+		if c.yaml != "" {
+			got, err = Parse(strings.NewReader(c.yaml))
+		} else {
+			got, err = Load(flag.NewFlagSet("serve", flag.ContinueOnError), c.args, env(c.env))
+		}
+		if err != nil || !got.AuditSync {
+			t.Errorf("audit sync from %v %v %q = %v, %v; want on", c.args, c.env, c.yaml, got.AuditSync, err)
+		}
+	}
 }
 
 func TestLoadCommand(t *testing.T) {

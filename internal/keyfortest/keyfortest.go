@@ -130,7 +130,18 @@ func WithRootKey(key []byte) Option {
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithConfig lets f change the configuration before the server starts.
-func WithConfig(f func(*config.Config)) Option { return func(o *options) { o.configure = f } }
+// Several apply in the order given.
+func WithConfig(f func(*config.Config)) Option {
+	return func(o *options) {
+		prev := o.configure
+		o.configure = func(c *config.Config) {
+			if prev != nil {
+				prev(c)
+			}
+			f(c)
+		}
+	}
+}
 
 // WithCredentials starts the server in strict auth with a credentials file
 // holding yaml (see package credentials), written into the data directory
