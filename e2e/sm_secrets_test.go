@@ -278,6 +278,86 @@ func TestSMDisabledKMSKey(t *testing.T) {
 	}
 }
 
+// TestSMReadsAskKMSEachTime: once a value was read (its data key opened and
+// kept by the server), every later read still asks KMS, as on AWS: a
+// disabled key, a key pending deletion and a key policy that denies
+// Secrets Manager's Decrypt each fail the next read at once, each read is
+// a KMS Decrypt event, and the reads work again once the key does.
+func TestSMReadsAskKMSEachTime(t *testing.T) {
+	srv := startAudited(t)
+	c, k := srv.SecretsManager(), srv.KMS()
+	ctx := ctxT(t)
+	key, err := k.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "kms.CreateKey")
+	keyID, keyARN := key.KeyMetadata.KeyId, aws.ToString(key.KeyMetadata.Arn)
+	_, err = c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("asks"), KmsKeyId: key.KeyMetadata.Arn, SecretString: aws.String("kept-in-kms")})
+	mustNoErr(t, err, "CreateSecret")
+	reads := 0
+	read := func(step, wantCode, wantMsg string) {
+		t.Helper()
+		reads++
+		out, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("asks")})
+		if wantCode == "" {
+			mustNoErr(t, err, "GetSecretValue "+step)
+			if aws.ToString(out.SecretString) != "kept-in-kms" {
+				t.Fatalf("GetSecretValue %s = %q, want the value", step, aws.ToString(out.SecretString))
+			}
+			return
+		}
+		wantAPIError(t, err, wantCode, wantMsg)
+	}
+	read("first", "", "")
+	read("second", "", "")
+
+	_, err = k.DisableKey(ctx, &kms.DisableKeyInput{KeyId: keyID})
+	mustNoErr(t, err, "DisableKey")
+	read("with the key disabled", "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
+	_, err = k.EnableKey(ctx, &kms.EnableKeyInput{KeyId: keyID})
+	mustNoErr(t, err, "EnableKey")
+	read("with the key enabled again", "", "")
+
+	_, err = k.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: keyID, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	read("with the key pending deletion", "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
+	_, err = k.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: keyID})
+	mustNoErr(t, err, "CancelKeyDeletion")
+	_, err = k.EnableKey(ctx, &kms.EnableKeyInput{KeyId: keyID})
+	mustNoErr(t, err, "EnableKey after CancelKeyDeletion")
+	read("after the deletion was cancelled", "", "")
+
+	acct := strings.Split(keyARN, ":")[4]
+	region := strings.Split(keyARN, ":")[3]
+	deny := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"kms:*","Resource":"*"},` +
+		`{"Sid":"not-through-secrets-manager","Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*",` +
+		`"Condition":{"StringEquals":{"kms:ViaService":"secretsmanager.` + region + `.amazonaws.com"}}}]}`
+	_, err = k.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: keyID, Policy: aws.String(deny)})
+	mustNoErr(t, err, "PutKeyPolicy(deny Decrypt via Secrets Manager)")
+	read("with Decrypt through Secrets Manager denied", "AccessDeniedException", "Access to KMS is not allowed")
+	allow := `{"Version":"2012-10-17","Statement":[` +
+		`{"Sid":"root","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + acct + `:root"},"Action":"kms:*","Resource":"*"}]}`
+	_, err = k.PutKeyPolicy(ctx, &kms.PutKeyPolicyInput{KeyId: keyID, Policy: aws.String(allow)})
+	mustNoErr(t, err, "PutKeyPolicy(allow)")
+	read("with the policy allowing it again", "", "")
+
+	// Every read was a KMS Decrypt of the secret's data key, with KMS's
+	// answer: DisabledException, KMSInvalidStateException,
+	// AccessDeniedException.
+	var got []string
+	for _, e := range readAudit(t, srv) {
+		if e.EventSource == "kms.amazonaws.com" && e.EventName == "Decrypt" && e.UserIdentity.InvokedBy == "secretsmanager.amazonaws.com" {
+			if e.ErrorCode == "" && (len(e.Resources) != 1 || e.Resources[0].ARN != keyARN) {
+				t.Errorf("Decrypt event resources = %+v, want the key %s", e.Resources, keyARN)
+			}
+			got = append(got, e.ErrorCode)
+		}
+	}
+	want := []string{"", "", "DisabledException", "", "KMSInvalidStateException", "", "AccessDeniedException", ""}
+	if len(want) != reads || !slices.Equal(got, want) {
+		t.Errorf("Decrypt events of %d reads: error codes %q, want %q", reads, got, want)
+	}
+}
+
 func TestSMTagsListAndPassword(t *testing.T) {
 	_, c := startSM(t)
 	createSecret(t, c, "a/one", "v")

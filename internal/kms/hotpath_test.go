@@ -174,3 +174,96 @@ func TestCurrentHeaderMatchesHeader(t *testing.T) {
 		t.Errorf("currentHeader of the same material allocates %v times", n)
 	}
 }
+
+// TestDecryptKnownMatchesDecrypt checks DecryptKnown against Decrypt for
+// inputs Decrypt once answered with a plaintext, in every state of the key
+// that changes the answer: the same error (code and message) or the same
+// output without the plaintext.
+func TestDecryptKnownMatchesDecrypt(t *testing.T) {
+	s, ctx := newAuthzService(t)
+	k, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{})
+	mustOK(t, err, "CreateKey")
+	other, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{})
+	mustOK(t, err, "CreateKey other")
+	_, err = s.CreateAlias(ctx, &kmsapi.CreateAliasInput{AliasName: ptr("alias/known"), TargetKeyId: k.KeyMetadata.KeyId})
+	mustOK(t, err, "CreateAlias")
+	ec := map[string]string{"SecretARN": "arn", "SecretVersionId": "v1"}
+	dk, err := s.GenerateDataKey(ctx, &kmsapi.GenerateDataKeyInput{KeyId: k.KeyMetadata.KeyId, KeySpec: "AES_256", EncryptionContext: ec})
+	mustOK(t, err, "GenerateDataKey")
+	blob := dk.CiphertextBlob
+	inputs := map[string]*kmsapi.DecryptInput{
+		"no KeyId":        {CiphertextBlob: blob, EncryptionContext: ec},
+		"KeyId ARN":       {CiphertextBlob: blob, EncryptionContext: ec, KeyId: k.KeyMetadata.Arn},
+		"alias":           {CiphertextBlob: blob, EncryptionContext: ec, KeyId: ptr("alias/known")},
+		"another key":     {CiphertextBlob: blob, EncryptionContext: ec, KeyId: other.KeyMetadata.KeyId},
+		"RSA algorithm":   {CiphertextBlob: blob, EncryptionContext: ec, EncryptionAlgorithm: "RSAES_OAEP_SHA_256"},
+		"dry run":         {CiphertextBlob: blob, EncryptionContext: ec, DryRun: ptr(true)},
+		"unknown key id":  {CiphertextBlob: blob, EncryptionContext: ec, KeyId: ptr("11111111-2222-3333-4444-555555555555")},
+		"symmetric named": {CiphertextBlob: blob, EncryptionContext: ec, EncryptionAlgorithm: "SYMMETRIC_DEFAULT"},
+	}
+	// compare returns how many inputs Decrypt answered with a plaintext.
+	compare := func(state string) int {
+		t.Helper()
+		ok := 0
+		for name, in := range inputs {
+			want, wantErr := s.Decrypt(ctx, in)
+			got, gotErr := s.DecryptKnown(ctx, in)
+			if (wantErr == nil) != (gotErr == nil) || wantErr != nil && wantErr.Error() != gotErr.Error() {
+				t.Errorf("%s, %s: DecryptKnown error %v, Decrypt error %v", state, name, gotErr, wantErr)
+				continue
+			}
+			if wantErr != nil {
+				continue
+			}
+			ok++
+			if got.Plaintext != nil {
+				t.Errorf("%s, %s: DecryptKnown returned a plaintext", state, name)
+			}
+			if string(want.Plaintext.Reveal()) != string(dk.Plaintext.Reveal()) {
+				t.Errorf("%s, %s: Decrypt's plaintext is not the data key", state, name)
+			}
+			want.Plaintext = nil
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s, %s: DecryptKnown = %+v, Decrypt = %+v", state, name, got, want)
+			}
+		}
+		return ok
+	}
+	if n := compare("enabled"); n != 4 { // no KeyId, ARN, alias, SYMMETRIC_DEFAULT
+		t.Errorf("enabled: Decrypt answered %d inputs, want 4", n)
+	}
+	_, err = s.DisableKey(ctx, &kmsapi.DisableKeyInput{KeyId: k.KeyMetadata.KeyId})
+	mustOK(t, err, "DisableKey")
+	if n := compare("disabled"); n != 0 {
+		t.Errorf("disabled: Decrypt answered %d inputs, want none", n)
+	}
+	_, err = s.EnableKey(ctx, &kmsapi.EnableKeyInput{KeyId: k.KeyMetadata.KeyId})
+	mustOK(t, err, "EnableKey")
+	deny := `{"Version":"2012-10-17","Statement":[
+{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"},
+{"Effect":"Deny","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*"}]}`
+	_, err = s.PutKeyPolicy(ctx, &kmsapi.PutKeyPolicyInput{KeyId: k.KeyMetadata.KeyId, Policy: ptr(deny)})
+	mustOK(t, err, "PutKeyPolicy")
+	if n := compare("denied"); n != 0 {
+		t.Errorf("denied: Decrypt answered %d inputs, want none", n)
+	}
+	_, err = s.PutKeyPolicy(ctx, &kmsapi.PutKeyPolicyInput{KeyId: k.KeyMetadata.KeyId, Policy: ptr(`{"Version":"2012-10-17","Statement":[
+{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"kms:*","Resource":"*"}]}`)})
+	mustOK(t, err, "PutKeyPolicy allow")
+	_, err = s.ScheduleKeyDeletion(ctx, &kmsapi.ScheduleKeyDeletionInput{KeyId: k.KeyMetadata.KeyId, PendingWindowInDays: ptr(int32(7))})
+	mustOK(t, err, "ScheduleKeyDeletion")
+	if n := compare("pending deletion"); n != 0 {
+		t.Errorf("pending deletion: Decrypt answered %d inputs, want none", n)
+	}
+
+	// A key's first DecryptKnown (no Decrypt before it in this process).
+	k2, err := s.CreateKey(ctx, &kmsapi.CreateKeyInput{})
+	mustOK(t, err, "CreateKey k2")
+	dk2, err := s.GenerateDataKey(ctx, &kmsapi.GenerateDataKeyInput{KeyId: k2.KeyMetadata.KeyId, KeySpec: "AES_256"})
+	mustOK(t, err, "GenerateDataKey k2")
+	out, err := s.DecryptKnown(ctx, &kmsapi.DecryptInput{CiphertextBlob: dk2.CiphertextBlob})
+	mustOK(t, err, "DecryptKnown k2")
+	if out.Plaintext != nil || *out.KeyId != *k2.KeyMetadata.Arn || out.KeyMaterialId == nil {
+		t.Errorf("DecryptKnown k2 = %+v", out)
+	}
+}

@@ -64,6 +64,10 @@ type KMS interface {
 	GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error)
 	// Decrypt decrypts an encrypted data key.
 	Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error)
+	// DecryptKnown is Decrypt of an input decrypted before: every check,
+	// error, authorization and record of Decrypt, without the decryption
+	// (no Plaintext).
+	DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error)
 	// DescribeKey describes a key (by id, ARN, alias name or alias ARN).
 	DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error)
 	// ManagedKeyARN returns the ARN of the AWS managed key of service
@@ -189,8 +193,24 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 }
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return v.decrypt(ctx, in, false)
+}
+
+// DecryptKnown is recorded as Decrypt: on AWS, every read of a value is a
+// KMS Decrypt.
+func (v viaService) DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return v.decrypt(ctx, in, true)
+}
+
+func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bool) (*kmsapi.DecryptOutput, error) {
 	eventID := uuid.New()
-	out, err := v.KMS.Decrypt(v.throughWithEvent(ctx, eventID), in)
+	var out *kmsapi.DecryptOutput
+	var err error
+	if kctx := v.throughWithEvent(ctx, eventID); known {
+		out, err = v.KMS.DecryptKnown(kctx, in)
+	} else {
+		out, err = v.KMS.Decrypt(kctx, in)
+	}
 	var keyARN *string
 	if out != nil {
 		keyARN = out.KeyId
@@ -313,6 +333,8 @@ type Service struct {
 	// reads caches secret and version records for the read path (nil on
 	// a store without change notifications).
 	reads *recordcache.Cache
+	// dataKeys keeps the data keys KMS decrypted, opened (datakeys.go).
+	dataKeys *dataKeys
 	// repl is the queue of replica syncs (replication.go).
 	repl *replication.Queue
 }
@@ -332,6 +354,7 @@ func New(cfg Config) *Service {
 		rotator:       cfg.Rotation,
 		rotationLease: cfg.RotationLease,
 		reads:         newReadCache(cfg.Store, cfg.Metrics),
+		dataKeys:      newDataKeys(),
 	}
 	if s.now == nil {
 		s.now = time.Now
