@@ -3,11 +3,17 @@ package secretsmanager
 import (
 	"crypto/cipher"
 	"sync"
+	"time"
 )
 
 // maxDataKeys bounds the opened data keys kept (an AES-GCM key schedule
 // and its tables: about 1 KB each, about 1 MB in all).
 const maxDataKeys = 1024
+
+// dataKeyLife is how long an opened data key is kept after KMS decrypted
+// it: a key is not held in memory for long after its last decryption
+// (AWS's Secrets Manager removes a data key from memory once used).
+const dataKeyLife = 5 * time.Minute
 
 // dataKeys keeps the data keys of sealed values that KMS decrypted, opened
 // (an AES-GCM instance), so that reading a value again does not decrypt its
@@ -15,7 +21,8 @@ const maxDataKeys = 1024
 // KMS for every read (DecryptKnown), with the same checks, authorization,
 // errors and event as Decrypt, and uses the kept key only when KMS agrees;
 // a disabled, deleted or denied key takes effect at once, as before. Like
-// KMS's own cache of opened key material, it keeps keys in memory only.
+// KMS's own cache of opened key material (which opens every data key), it
+// keeps keys in memory only, and for at most dataKeyLife.
 //
 // An entry is found by the encrypted data key (a KMS ciphertext with a
 // random nonce: each GenerateDataKey's is unique) and is used only for the
@@ -25,36 +32,46 @@ type dataKeys struct {
 	m  map[string]*dataKey
 }
 
-// dataKey is one opened data key and the version it was decrypted for.
+// dataKey is one opened data key, the version it was decrypted for, and
+// when it stops being used.
 type dataKey struct {
 	arn, versionID string
 	aead           cipher.AEAD
+	until          time.Time
 }
 
 func newDataKeys() *dataKeys { return &dataKeys{m: make(map[string]*dataKey)} }
 
 // get returns the opened data key encrypted as edk for version versionID of
-// the secret arn, or nil.
-func (d *dataKeys) get(edk []byte, arn, versionID string) cipher.AEAD {
+// the secret arn, or nil (also once it expired at now).
+func (d *dataKeys) get(edk []byte, arn, versionID string, now time.Time) cipher.AEAD {
 	d.mu.RLock()
 	k := d.m[string(edk)]
 	d.mu.RUnlock()
-	if k == nil || k.arn != arn || k.versionID != versionID {
+	if k == nil || k.arn != arn || k.versionID != versionID || !now.Before(k.until) {
 		return nil
 	}
 	return k.aead
 }
 
-// put keeps aead, the data key encrypted as edk, opened for version
-// versionID of the secret arn. When full it drops an arbitrary entry.
-func (d *dataKeys) put(edk []byte, arn, versionID string, aead cipher.AEAD) {
-	k := &dataKey{arn: arn, versionID: versionID, aead: aead}
+// put keeps aead, the data key encrypted as edk, opened at now for version
+// versionID of the secret arn, for dataKeyLife. When full it drops the
+// expired entries, or else an arbitrary one.
+func (d *dataKeys) put(edk []byte, arn, versionID string, aead cipher.AEAD, now time.Time) {
+	k := &dataKey{arn: arn, versionID: versionID, aead: aead, until: now.Add(dataKeyLife)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.m[string(edk)]; !ok && len(d.m) >= maxDataKeys {
-		for old := range d.m {
-			delete(d.m, old)
-			break
+		for old, e := range d.m {
+			if !now.Before(e.until) {
+				delete(d.m, old)
+			}
+		}
+		if len(d.m) >= maxDataKeys {
+			for old := range d.m {
+				delete(d.m, old)
+				break
+			}
 		}
 	}
 	d.m[string(edk)] = k

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -272,7 +273,8 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 // kept key is used. A KMS client error (a disabled, deleted or denied key)
 // is returned as KMS answered it.
 func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput, arn, versionID string) (cipher.AEAD, error) {
-	if aead := s.dataKeys.get(in.CiphertextBlob, arn, versionID); aead != nil {
+	now := time.Now()
+	if aead := s.dataKeys.get(in.CiphertextBlob, arn, versionID, now); aead != nil {
 		out, err := s.kms.DecryptKnown(ctx, in)
 		if err != nil {
 			return nil, kmsCallError(err)
@@ -290,7 +292,7 @@ func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput, arn,
 	if err != nil {
 		return nil, err
 	}
-	s.dataKeys.put(in.CiphertextBlob, arn, versionID, aead)
+	s.dataKeys.put(in.CiphertextBlob, arn, versionID, aead, now)
 	return aead, nil
 }
 
