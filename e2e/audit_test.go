@@ -193,6 +193,13 @@ func TestAuditResources(t *testing.T) {
 		if e.EventName != w.name || e.ErrorCode != w.code || !slices.Equal(arns, wantARNs) {
 			t.Errorf("event %d = %s %q resources %v, want %s %q %v", i, e.EventName, e.ErrorCode, arns, w.name, w.code, wantARNs)
 		}
+		// AWS: "The CloudTrail log entry for a Decrypt operation always
+		// includes the encryptionAlgorithm in the requestParameters even if
+		// the encryption algorithm wasn't specified in the request." Neither
+		// Decrypt here names one (the SDK's, then Secrets Manager's).
+		if e.EventName == "Decrypt" && !strings.Contains(string(e.RequestParameters), `"encryptionAlgorithm":"SYMMETRIC_DEFAULT"`) {
+			t.Errorf("Decrypt event %d requestParameters = %s, want encryptionAlgorithm SYMMETRIC_DEFAULT", i, e.RequestParameters)
+		}
 		// CloudTrail records the affected key's ARN as responseElements.keyId
 		// for these four, though they return nothing.
 		switch e.EventName {
@@ -348,11 +355,17 @@ func TestAuditSecretsManagerKMSCalls(t *testing.T) {
 			t.Errorf("%s event userIdentity = %+v, want the caller (the account root)", e.EventName, e.UserIdentity)
 		}
 		var params struct {
-			KeyID             string            `json:"keyId"`
-			EncryptionContext map[string]string `json:"encryptionContext"`
+			KeyID               string            `json:"keyId"`
+			EncryptionContext   map[string]string `json:"encryptionContext"`
+			EncryptionAlgorithm *string           `json:"encryptionAlgorithm"`
 		}
 		if err := json.Unmarshal(e.RequestParameters, &params); err != nil || params.EncryptionContext["SecretARN"] != aws.ToString(sec.ARN) {
 			t.Errorf("%s event requestParameters = %s, want the secret's encryption context", e.EventName, e.RequestParameters)
+		}
+		// AWS: a Decrypt event always names the encryption algorithm,
+		// also when the request did not.
+		if wantAlg := e.EventName == "Decrypt"; wantAlg != (aws.ToString(params.EncryptionAlgorithm) == "SYMMETRIC_DEFAULT") {
+			t.Errorf("%s event requestParameters = %s: encryptionAlgorithm SYMMETRIC_DEFAULT %v, want %v", e.EventName, e.RequestParameters, !wantAlg, wantAlg)
 		}
 		if strings.Contains(string(e.RequestParameters), "s3cr3t") {
 			t.Errorf("%s event carries the secret value: %s", e.EventName, e.RequestParameters)

@@ -241,6 +241,8 @@ func decryptParamsSize(in *kmsapi.DecryptInput) int {
 	}
 	if in.EncryptionAlgorithm != "" {
 		n += algorithm + len(in.EncryptionAlgorithm)
+	} else {
+		n += algorithm + len(kmsapi.EncryptionAlgorithmSpecSymmetricDefault) // recorded when left out
 	}
 	return n
 }

@@ -406,3 +406,22 @@ func TestPinnedModels(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateAuditDefaults: a member named in AuditDefaults is recorded
+// with its default when the request leaves it out, and a default naming a
+// member the model does not have stops the generator.
+func TestGenerateAuditDefaults(t *testing.T) {
+	svc := testService
+	svc.AuditDefaults = map[string]map[string]string{"DoInput": {"Algo": "PLAIN"}}
+	files, err := generate(testModel([]member{{Name: "Algo", Shape: "Str"}}, nil), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src := string(files["audit_gen.go"]); !strings.Contains(src, "`\"algo\":\"PLAIN\"`") {
+		t.Errorf("audit_gen.go does not record the default:\n%s", src)
+	}
+	svc.AuditDefaults = map[string]map[string]string{"DoInput": {"Missing": "x"}}
+	if _, err := generate(testModel([]member{{Name: "Algo", Shape: "Str"}}, nil), svc); err == nil || !strings.Contains(err.Error(), "audit defaults name 1") {
+		t.Errorf("generate with a default for a missing member: error = %v", err)
+	}
+}

@@ -10,6 +10,10 @@ import (
 // sensitive members and blobs (plaintexts, ciphertexts, key material,
 // secret values) are left out entirely.
 func (g *gen) genAudit(w *writer) {
+	defaults := 0
+	for _, members := range g.svc.AuditDefaults {
+		defaults += len(members)
+	}
 	for _, st := range g.structs {
 		w.p("// AppendAuditJSON appends v as CloudTrail records it: lower-case member")
 		w.p("// names, sensitive members and blobs left out. A nil v encodes as {}.")
@@ -46,11 +50,25 @@ func (g *gen) genAudit(w *writer) {
 			w.p("}")
 			w.p("b = append(b, %s...)", goString(strconv.Quote(lowerFirst(mem.Name))+":"))
 			w.p("%s", g.auditValue(s, f, true, 0))
+			if def, ok := g.svc.AuditDefaults[st.Name][fieldName(mem.Name)]; ok {
+				if s.Type != "string" {
+					failf("audit default of %s.%s: not a string member", st.Name, fieldName(mem.Name))
+				}
+				defaults--
+				w.p("} else {")
+				w.p("if len(b) != start {")
+				w.p("b = append(b, ',')")
+				w.p("}")
+				w.p("b = append(b, %s...)", goString(strconv.Quote(lowerFirst(mem.Name))+":"+strconv.Quote(def)))
+			}
 			w.p("}")
 		}
 		w.p("return append(b, '}')")
 		w.p("}")
 		w.p("")
+	}
+	if defaults != 0 {
+		failf("audit defaults name %d structure members the model does not have (or that are left out of audit records): %v", defaults, g.svc.AuditDefaults)
 	}
 }
 

@@ -64,6 +64,12 @@ type service struct {
 	// responseElements null although they succeed and are not read-only
 	// (cryptographic operations, secret values).
 	NoResponseElements []string
+	// AuditDefaults are request members CloudTrail records with a value
+	// when the request leaves them out, by structure and member name, and
+	// that value (AWS: "The CloudTrail log entry for a Decrypt operation
+	// always includes the encryptionAlgorithm in the requestParameters
+	// even if the encryption algorithm wasn't specified in the request").
+	AuditDefaults map[string]map[string]string
 }
 
 // services lists the packages apigen writes.
@@ -78,6 +84,7 @@ var services = []service{
 			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 			"GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
 			"GetPublicKey", "GetParametersForImport", "ImportKeyMaterial"},
+		AuditDefaults: map[string]map[string]string{"DecryptInput": {"EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}},
 	},
 	{
 		Model: "secretsmanager", Version: "2017-10-17",

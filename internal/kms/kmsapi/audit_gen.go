@@ -593,6 +593,11 @@ func (v *DecryptInput) AppendAuditJSON(b []byte) []byte {
 		}
 		b = append(b, `"encryptionAlgorithm":`...)
 		b = appendAuditString(b, string(v.EncryptionAlgorithm))
+	} else {
+		if len(b) != start {
+			b = append(b, ',')
+		}
+		b = append(b, `"encryptionAlgorithm":"SYMMETRIC_DEFAULT"`...)
 	}
 	if v.Recipient != nil {
 		if len(b) != start {
