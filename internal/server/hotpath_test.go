@@ -83,7 +83,7 @@ func TestFillEventMatchesEvent(t *testing.T) {
 						}
 						if authed {
 							c.caller, c.notes, c.eventID = caller, &c.notesBuf, "eid"
-							ctx := operation.WithNotes(context.Background(), c.notes)
+							ctx := &callCtx{Context: context.Background(), c: c} // the request's own context
 							for _, r := range []operation.Resource{key, alias}[:nres] {
 								operation.AddResource(ctx, r)
 							}
@@ -206,7 +206,7 @@ func TestWriteAuditMatches(t *testing.T) {
 						t.Fatal("no route secretsmanager.DescribeKey")
 					}
 					c.notes = &c.notesBuf
-					nctx := operation.WithNotes(ctx, c.notes)
+					nctx := &callCtx{Context: ctx, c: c} // the request's own context
 					operation.AddResource(nctx, key)
 					for i := range count {
 						operation.AddEvent(nctx, kinds[(first+i)%len(kinds)])

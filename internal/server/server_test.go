@@ -727,10 +727,10 @@ func BenchmarkDispatchMetrics(b *testing.B) {
 type outerKey struct{}
 
 // TestRequestContext checks what an operation finds in its context, which
-// the server carries in one node of its own (callCtx) where it used
-// identity.With, operation.WithNotes and operation.WithEventID: the caller,
-// the notes and the event id of the request, the values and the
-// cancellation of the request's own context, through derived contexts too.
+// the server carries in one node of its own (callCtx) where it used a
+// context.WithValue for each value: the caller, the notes and the event id
+// of the request, the values and the cancellation of the request's own
+// context, through derived contexts too.
 func TestRequestContext(t *testing.T) {
 	type seen struct {
 		caller             *identity.Caller
