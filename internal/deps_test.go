@@ -96,6 +96,7 @@ func TestHarnessImporters(t *testing.T) {
 		module + "/keyforttest":                      "",
 		module + "/internal/storage/postgres/pgtest": module + "/internal/keyfortest",
 		module + "/internal/operation/operationtest": "",
+		module + "/internal/audit/audittest":         "",
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/audit/audittest"
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/operation"
@@ -178,7 +179,7 @@ func refWriteAudit(ctx context.Context, s *Server, c *call) error {
 // it) against the reference's, field for field and byte for byte, for
 // requests that succeed and fail with 0 to 3 noted events of every kind.
 func TestWriteAuditMatches(t *testing.T) {
-	var sink audit.MemorySink
+	var sink audittest.MemorySink
 	srv, err := New(Config{Services: []Service{smService(fakeOps("secretsmanager"), smErrors)}, Audit: &sink})
 	if err != nil {
 		t.Fatal(err)
