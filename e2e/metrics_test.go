@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,10 +79,13 @@ func TestMetricsAndReady(t *testing.T) {
 		}),
 		keyfortest.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))))
 	ctx := ctxT(t)
-	addr := srv.App.MetricsAddr()
-	if addr == "" {
-		t.Fatal("MetricsAddr is empty with --metrics-listen")
+	// Asked for port 0, the app logs where it listens: the one way an
+	// operator learns the address.
+	listening := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(logs.String())
+	if listening == nil || listening[1] == "127.0.0.1:0" {
+		t.Fatalf("no metrics listening line with the bound address in the log:\n%s", logs.String())
 	}
+	addr := listening[1]
 	metricsURL := "http://" + addr + "/metrics"
 
 	// GET /ready on the main port.

@@ -88,12 +88,15 @@ func TestImportArrows(t *testing.T) {
 
 // TestHarnessImporters checks that outside _test.go files only package
 // keyforttest (the public harness, built on the internal one) imports a
-// test harness, and only the internal harness imports pgtest.
+// test harness, only the internal harness imports pgtest, and nothing
+// imports the other test-support packages.
 func TestHarnessImporters(t *testing.T) {
 	harnesses := map[string]string{
 		module + "/internal/keyfortest":              module + "/keyforttest",
 		module + "/keyforttest":                      "",
 		module + "/internal/storage/postgres/pgtest": module + "/internal/keyfortest",
+		module + "/internal/operation/operationtest": "",
+		module + "/internal/audit/audittest":         "",
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
 	if err != nil {
@@ -103,7 +106,7 @@ func TestHarnessImporters(t *testing.T) {
 		f := strings.Fields(line)
 		for _, imp := range f[1:] {
 			if allowed, ok := harnesses[imp]; ok && f[0] != allowed {
-				t.Errorf("%s imports %s outside its tests: forbidden (only tests start servers through a harness)", f[0], imp)
+				t.Errorf("%s imports %s outside its tests: forbidden (test harnesses and test-support packages are for tests only)", f[0], imp)
 			}
 		}
 	}

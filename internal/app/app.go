@@ -97,8 +97,7 @@ type App struct {
 	serveErr chan error
 	stopJobs context.CancelFunc
 	jobsDone chan struct{}
-	// The metrics listener (--metrics-listen), after Start.
-	metricsL   net.Listener
+	// The metrics server (--metrics-listen), after Start.
 	metricsSrv *http.Server
 
 	closeOnce sync.Once

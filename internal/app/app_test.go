@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -202,16 +204,23 @@ func TestDataDirectoryIsLocked(t *testing.T) {
 	}
 }
 
+// metricsListening matches the line Start logs for --metrics-listen, with
+// the listener's bound address: how an operator who asked for port 0
+// learns where to scrape.
+var metricsListening = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+
 // TestReadyFollowsStartAndClose checks App.Ready (GET /ready): not ready
 // after New, ready once Start has started the jobs, not ready once Close
-// has begun; and that the metrics listener refuses the main listener's
-// port when Start finds it taken.
+// has begun; and that the metrics listener, asked for port 0, logs a bound
+// address of its own, not the main listener's.
 func TestReadyFollowsStartAndClose(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.MetricsListen = "127.0.0.1:0"
-	a, err := app.New(t.Context(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	var logs lockedBuffer
+	a, err := app.New(t.Context(), cfg, app.Options{LookupEnv: func(string) (string, bool) { return "", false },
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +234,8 @@ func TestReadyFollowsStartAndClose(t *testing.T) {
 	if err := a.Ready(t.Context()); err != nil {
 		t.Errorf("Ready after Start = %v", err)
 	}
-	if a.MetricsAddr() == "" || a.MetricsAddr() == a.Addr() {
-		t.Errorf("MetricsAddr = %q beside Addr %q", a.MetricsAddr(), a.Addr())
+	if m := metricsListening.FindStringSubmatch(logs.String()); m == nil || m[1] == "127.0.0.1:0" || m[1] == a.Addr() {
+		t.Errorf("metrics listening line %q beside Addr %q, want the metrics listener's own bound address", m, a.Addr())
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)

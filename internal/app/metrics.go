@@ -88,19 +88,9 @@ func (a *App) startMetrics() error {
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
-	a.metricsL = l
 	go func() { _ = a.metricsSrv.Serve(l) }()
+	// The bound address, not the setting: with port 0 this line is how an
+	// operator (and the tests) learn where to scrape.
 	a.log.Info("metrics listening", "addr", l.Addr().String(), "path", "/metrics")
 	return nil
-}
-
-// MetricsAddr returns the address of the metrics listener after Start,
-// or "" without --metrics-listen.
-func (a *App) MetricsAddr() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.metricsL == nil {
-		return ""
-	}
-	return a.metricsL.Addr().String()
 }

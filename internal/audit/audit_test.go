@@ -535,10 +535,10 @@ func TestFileSinkWriteError(t *testing.T) {
 	}
 }
 
-// Each sink obeys the Sink contract.
+// Each sink obeys the Sink contract (audittest's TestSinkContract checks
+// MemorySink's).
 func TestSinkContract(t *testing.T) {
 	sinks := map[string]func(t *testing.T) Sink{
-		"memory": func(t *testing.T) Sink { return &MemorySink{} },
 		"file": func(t *testing.T) Sink {
 			s, err := NewFileSink(t.TempDir(), FileOptions{})
 			if err != nil {
@@ -586,30 +586,6 @@ func TestSinkContract(t *testing.T) {
 				t.Errorf("Write after Close = %v, want ErrClosed", err)
 			}
 		})
-	}
-}
-
-func TestMemorySink(t *testing.T) {
-	var m MemorySink
-	e := testEvent("a")
-	if err := m.Write(t.Context(), e); err != nil {
-		t.Fatal(err)
-	}
-	e.RequestParameters[2] = 'X' // the sink kept a copy
-	e.RequestID = "changed"
-	got := m.Events()
-	if len(got) != 1 || got[0].RequestID != "a" || got[0].RequestParameters[2] != 'k' {
-		t.Errorf("Events() = %+v, want an unchanged copy", got)
-	}
-	boom := errors.New("disk full")
-	m.SetError(boom)
-	if err := m.Write(t.Context(), e); err != boom {
-		t.Errorf("Write after SetError = %v, want %v", err, boom)
-	}
-	m.SetError(nil)
-	m.Reset()
-	if err := m.Write(t.Context(), e); err != nil || len(m.Events()) != 1 {
-		t.Errorf("after Reset: Write = %v, %d events, want nil, 1", err, len(m.Events()))
 	}
 }
 
@@ -770,8 +746,8 @@ func TestEventBoundsWhatAClientControls(t *testing.T) {
 
 // TestWriteAll checks that WriteAll records every event in order, on a
 // FileSink as whole lines of one file (never split by rotation), and none
-// when one of them cannot be encoded; on other sinks one Write after
-// another.
+// when one of them cannot be encoded. audittest's TestWriteAll checks it on
+// other sinks: one Write after another.
 func TestWriteAll(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "audit")
 	one := len(testEvent("req-0").AppendJSON(nil)) + 1
@@ -806,13 +782,6 @@ func TestWriteAll(t *testing.T) {
 		t.Errorf("files = %v, want the pair alone in the current file (%d bytes)", files, 2*one)
 	}
 
-	var m MemorySink
-	if err := WriteAll(ctx, &m, []*Event{testEvent("a"), testEvent("b")}); err != nil {
-		t.Fatal(err)
-	}
-	if got := m.Events(); len(got) != 2 || got[0].RequestID != "a" || got[1].RequestID != "b" {
-		t.Errorf("MemorySink after WriteAll = %+v, want a then b", got)
-	}
 }
 
 // benchEvents returns events shaped like the server's: an Encrypt event, and

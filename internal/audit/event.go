@@ -1,6 +1,6 @@
 // Package audit records every request as a CloudTrail-format event and
-// writes events to a sink: a JSON-lines file rotated by size (FileSink), an
-// in-memory list for tests (MemorySink) or nowhere (Discard).
+// writes events to a sink: a JSON-lines file rotated by size (FileSink) or
+// nowhere (Discard); tests keep them in memory (audittest.MemorySink).
 //
 // Events must never carry a plaintext, a secret value, key material or a
 // password: leaving sensitive request and response members out of
@@ -326,23 +326,4 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		EventCategory:       j.EventCategory,
 	}
 	return nil
-}
-
-// clone returns a deep copy of e.
-func (e *Event) clone() Event {
-	c := *e
-	c.RequestParameters = cloneBytes(e.RequestParameters)
-	c.ResponseElements = cloneBytes(e.ResponseElements)
-	c.AdditionalEventData = cloneBytes(e.AdditionalEventData)
-	if e.Resources != nil {
-		c.Resources = append([]Resource(nil), e.Resources...)
-	}
-	return c
-}
-
-func cloneBytes(b json.RawMessage) json.RawMessage {
-	if b == nil {
-		return nil
-	}
-	return append(json.RawMessage{}, b...)
 }

@@ -5,10 +5,13 @@
 //
 //	version (1) | key id (16, the key's UUID) | material id (16) | nonce (12) | AES-256-GCM ciphertext+tag
 //
-// The AES-GCM additional data is AppendCanonicalContext(header, binding,
-// encryptionContext): the 45-byte header, a binding string and the context,
-// so a blob opens only under the same binding, the same encryption context
-// and the same header. Version 2, which Encrypt writes, binds the key id
+// The AES-GCM additional data is the 45-byte header followed by the
+// unambiguous encoding of a binding string and the encryption context (the
+// binding as a uint32 big-endian length and its bytes, the number of pairs
+// as uint32 big-endian, then each pair in bytewise order of its key, key and
+// value each length-prefixed the same way; a nil and an empty context encode
+// the same), so a blob opens only under the same binding, the same
+// encryption context and the same header. Version 2, which Encrypt writes, binds the key id
 // (its canonical text), so that the same key in another region (a
 // multi-Region replica) opens what its primary encrypted. Version 1, which
 // still opens, bound the regional key ARN. Every failure to parse or open a
@@ -88,14 +91,12 @@ func ParseBlob(blob []byte) (Header, error) {
 	}, nil
 }
 
-// KeyIDString returns id as canonical lower-case UUID text
-// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).
-func KeyIDString(id [16]byte) string { return uuid.Format(id) }
-
-// AppendKeyID appends KeyIDString(id) to dst without making a string.
+// AppendKeyID appends id to dst as canonical lower-case UUID text
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, what uuid.Format returns) without
+// making a string.
 func AppendKeyID(dst []byte, id [16]byte) []byte { return uuid.Append(dst, id) }
 
-// ParseKeyID parses canonical lower-case UUID text, the form KeyIDString
+// ParseKeyID parses canonical lower-case UUID text, the form AppendKeyID
 // writes and AWS uses for key ids. Anything else is ErrInvalidKeyID.
 func ParseKeyID(s string) ([16]byte, error) {
 	var id [16]byte
@@ -130,17 +131,9 @@ func fromHexLower(c byte) (byte, bool) {
 	return 0, false
 }
 
-// AppendCanonicalContext appends the unambiguous encoding of a key ARN and
-// an encryption context to dst: the ARN as a uint32 big-endian length and
-// its bytes, the number of pairs as uint32 big-endian, then each pair in
-// bytewise order of its key, key and value each length-prefixed the same
-// way. A nil and an empty context encode the same.
-func AppendCanonicalContext(dst []byte, keyARN string, ctx map[string]string) []byte {
-	return appendCanonicalPairs(appendString(dst, keyARN), ctx)
-}
-
-// appendCanonicalPairs appends the part of AppendCanonicalContext after the
-// key ARN.
+// appendCanonicalPairs appends the encoding of an encryption context that
+// follows the binding in the additional data (see the package comment): the
+// number of pairs, then each pair in bytewise order of its key.
 func appendCanonicalPairs(dst []byte, ctx map[string]string) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ctx)))
 	switch len(ctx) {
@@ -188,12 +181,10 @@ func NewAEAD(material []byte) (cipher.AEAD, error) {
 	return aead, nil
 }
 
-// NewMaterial returns 32 bytes of new key material read from r (nil means
-// crypto/rand.Reader). The caller owns the buffer and should zero it when done.
-func NewMaterial(r io.Reader) ([]byte, error) { return NewMaterialOfSize(r, MaterialSize) }
-
 // NewMaterialOfSize returns n random bytes of key material read from r (nil
-// means crypto/rand.Reader): an HMAC key's, whose length is its spec's.
+// means crypto/rand.Reader): MaterialSize for a symmetric key, its spec's
+// length for an HMAC key. The caller owns the buffer and should zero it
+// when done.
 func NewMaterialOfSize(r io.Reader, n int) ([]byte, error) {
 	if r == nil {
 		r = rand.Reader
@@ -276,8 +267,8 @@ func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blo
 }
 
 // appendAdditionalData appends the GCM additional data of blob (at least
-// its header): AppendCanonicalContext(header, binding, ctx), where binding
-// is the key id for version 2 and the key ARN for version 1.
+// its header): the header, the binding and ctx, where binding is the key
+// id for version 2 and the key ARN for version 1.
 func appendAdditionalData(dst, blob []byte, keyARN string, ctx map[string]string) []byte {
 	dst = append(dst, blob[:HeaderSize]...)
 	if blob[0] == BlobVersion1 {
@@ -305,5 +296,5 @@ func additionalDataSize(version byte, keyARN string, ctx map[string]string) int 
 // keyIDSize is the length of a key id's text.
 const keyIDSize = 36
 
-// appendKeyID appends KeyIDString(id) without making the string.
+// appendKeyID appends id as canonical UUID text without making a string.
 func appendKeyID(dst []byte, id [16]byte) []byte { return uuid.Append(dst, id) }

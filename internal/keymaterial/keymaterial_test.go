@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 var update = flag.Bool("update", false, "rewrite the frozen vectors in testdata/keymaterial (only for a deliberate format change)")
@@ -175,8 +177,14 @@ func TestCanonicalContext(t *testing.T) {
 	if got != want {
 		t.Errorf("CanonicalContext = %s, want %s", got, want)
 	}
-	if got := CanonicalContext("k", map[string]string{"x": "y"}); !bytes.Equal(AppendCanonicalContext([]byte("p"), "k", map[string]string{"x": "y"}), append([]byte("p"), got...)) {
-		t.Errorf("AppendCanonicalContext differs from CanonicalContext")
+	// A version 1 blob's additional data is its header and then the
+	// encoding of its key ARN and context, appended after what dst holds.
+	v1 := make([]byte, Overhead)
+	v1[0] = BlobVersion1
+	ec := map[string]string{"x": "y"}
+	want = "p" + string(v1[:HeaderSize]) + string(CanonicalContext("k", ec))
+	if got := string(appendAdditionalData([]byte("p"), v1, "k", ec)); got != want {
+		t.Errorf("appendAdditionalData(version 1) = %x, want %x", got, want)
 	}
 }
 
@@ -271,8 +279,8 @@ func TestKeyID(t *testing.T) {
 	if want := [16]byte{0x12, 0x34, 0xab, 0xcd, 0x12, 0xab, 0x34, 0xcd, 0x56, 0xef, 0x12, 0x34, 0x56, 0x78, 0x90, 0xab}; id != want {
 		t.Errorf("ParseKeyID(%q) = %x, want %x", s, id, want)
 	}
-	if got := KeyIDString(id); got != s {
-		t.Errorf("KeyIDString(ParseKeyID(%q)) = %q", s, got)
+	if got := uuid.Format(id); got != s {
+		t.Errorf("uuid.Format(ParseKeyID(%q)) = %q", s, got)
 	}
 	for _, bad := range []string{
 		"",
@@ -292,22 +300,22 @@ func TestKeyID(t *testing.T) {
 }
 
 func TestNewMaterial(t *testing.T) {
-	m, err := NewMaterial(nil)
+	m, err := NewMaterialOfSize(nil, MaterialSize)
 	if err != nil || len(m) != MaterialSize {
-		t.Fatalf("NewMaterial = %d bytes, %v, want 32 bytes", len(m), err)
+		t.Fatalf("NewMaterialOfSize(MaterialSize) = %d bytes, %v, want 32 bytes", len(m), err)
 	}
-	m2, _ := NewMaterial(nil)
+	m2, _ := NewMaterialOfSize(nil, MaterialSize)
 	if bytes.Equal(m, m2) {
-		t.Errorf("NewMaterial returned the same bytes twice")
+		t.Errorf("NewMaterialOfSize returned the same bytes twice")
 	}
-	if _, err := NewMaterial(failReader{}); err == nil {
-		t.Errorf("NewMaterial(failing rand) = nil error, want error")
+	if _, err := NewMaterialOfSize(failReader{}, MaterialSize); err == nil {
+		t.Errorf("NewMaterialOfSize(failing rand) = nil error, want error")
 	}
 	id, err := NewMaterialID(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := KeyIDString(id); s[14] != '4' || (s[19] != '8' && s[19] != '9' && s[19] != 'a' && s[19] != 'b') {
+	if s := uuid.Format(id); s[14] != '4' || (s[19] != '8' && s[19] != '9' && s[19] != 'a' && s[19] != 'b') {
 		t.Errorf("NewMaterialID = %s, want a version 4 UUID", s)
 	}
 	if _, err := NewMaterialID(failReader{}); err == nil {
@@ -457,7 +465,7 @@ func makeVectors(t *testing.T) vectors {
 	}
 	kid, _ := ParseKeyID("0f1e2d3c-4b5a-4697-8877-665544332211")
 	mid := [16]byte{0x8a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x40, 0x71, 0x82, 0x93, 0xa4, 0xb5, 0xc6, 0xd7, 0xe8, 0xf9}
-	arn := "arn:aws:kms:eu-west-2:444455556666:key/" + KeyIDString(kid)
+	arn := "arn:aws:kms:eu-west-2:444455556666:key/" + uuid.Format(kid)
 	ins := []struct {
 		name string
 		ctx  map[string]string
@@ -479,7 +487,7 @@ func makeVectors(t *testing.T) vectors {
 		vs.Vectors = append(vs.Vectors, vector{
 			Name:       in.name,
 			Material:   hex.EncodeToString(material),
-			KeyID:      KeyIDString(kid),
+			KeyID:      uuid.Format(kid),
 			MaterialID: hex.EncodeToString(mid[:]),
 			KeyARN:     arn,
 			Context:    in.ctx,
@@ -523,7 +531,7 @@ func TestFrozenVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseBlob = %v", err)
 				}
-				if got := KeyIDString(h.KeyID); got != v.KeyID {
+				if got := uuid.Format(h.KeyID); got != v.KeyID {
 					t.Errorf("KeyID = %s, want %s", got, v.KeyID)
 				}
 				if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
@@ -657,15 +665,15 @@ func BenchmarkDecrypt(b *testing.B) {
 	}
 }
 
-// TestAppendKeyIDMatchesKeyIDString checks AppendKeyID against KeyIDString,
+// TestAppendKeyIDMatchesFormat checks AppendKeyID against uuid.Format,
 // onto an empty and a non-empty buffer, without allocating into room.
-func TestAppendKeyIDMatchesKeyIDString(t *testing.T) {
+func TestAppendKeyIDMatchesFormat(t *testing.T) {
 	for _, id := range [][16]byte{{}, {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10},
 		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}} {
-		if got, want := string(AppendKeyID(nil, id)), KeyIDString(id); got != want {
+		if got, want := string(AppendKeyID(nil, id)), uuid.Format(id); got != want {
 			t.Errorf("AppendKeyID(%x) = %q, want %q", id, got, want)
 		}
-		if got, want := string(AppendKeyID([]byte("key/"), id)), "key/"+KeyIDString(id); got != want {
+		if got, want := string(AppendKeyID([]byte("key/"), id)), "key/"+uuid.Format(id); got != want {
 			t.Errorf("AppendKeyID(key/, %x) = %q, want %q", id, got, want)
 		}
 	}

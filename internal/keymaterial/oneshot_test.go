@@ -9,9 +9,10 @@ import "io"
 // encryption context: the ARN as a uint32 big-endian length and its bytes,
 // the number of pairs as uint32 big-endian, then each pair in bytewise order
 // of its key, key and value each length-prefixed the same way. A nil and an
-// empty context encode the same.
+// empty context encode the same. It is what a version 1 blob's additional
+// data holds after the header.
 func CanonicalContext(keyARN string, ctx map[string]string) []byte {
-	return AppendCanonicalContext(nil, keyARN, ctx)
+	return appendCanonicalPairs(appendString(nil, keyARN), ctx)
 }
 
 // Encrypt encrypts plaintext under material (32 bytes) into a blob for the

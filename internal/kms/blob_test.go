@@ -2,7 +2,10 @@ package kms
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
+	"maps"
+	"slices"
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/keymaterial"
@@ -31,7 +34,7 @@ func TestVersion1BlobsStillDecrypt(t *testing.T) {
 	if _, err := rand.Read(blob[33:keymaterial.HeaderSize]); err != nil {
 		t.Fatal(err)
 	}
-	ad := keymaterial.AppendCanonicalContext(append([]byte(nil), blob...), k.arn, ec)
+	ad := appendVersion1Context(append([]byte(nil), blob...), k.arn, ec)
 	blob = aead.Seal(blob, blob[33:keymaterial.HeaderSize], []byte("written by version 1"), ad)
 
 	dec, err := s.Decrypt(ctx, &kmsapi.DecryptInput{CiphertextBlob: blob, EncryptionContext: ec})
@@ -44,4 +47,24 @@ func TestVersion1BlobsStillDecrypt(t *testing.T) {
 	if enc.CiphertextBlob[0] != keymaterial.BlobVersion {
 		t.Fatalf("Encrypt wrote blob version %d (%s), want %d", enc.CiphertextBlob[0], hex.EncodeToString(enc.CiphertextBlob[:1]), keymaterial.BlobVersion)
 	}
+}
+
+// appendVersion1Context appends what a version 1 blob's additional data
+// holds after its header: the key ARN as a uint32 big-endian length and its
+// bytes, the number of context pairs as uint32 big-endian, then each pair in
+// bytewise order of its key, key and value each length-prefixed the same
+// way. It is written out here rather than taken from keymaterial so that the
+// test holds the format version 1 blobs were written in.
+func appendVersion1Context(dst []byte, keyARN string, ec map[string]string) []byte {
+	str := func(s string) {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+		dst = append(dst, s...)
+	}
+	str(keyARN)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ec)))
+	for _, k := range slices.Sorted(maps.Keys(ec)) {
+		str(k)
+		str(ec[k])
+	}
+	return dst
 }

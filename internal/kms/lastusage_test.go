@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/envelope"
-	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/operation/operationtest"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
@@ -59,8 +59,8 @@ func TestFlushKeyUsageAfterAnotherNodesFirstUse(t *testing.T) {
 	b := New(Config{Store: store, Sealer: envelope.NewSealer(nil, root), Now: func() time.Time { return t0 }})
 	a := New(Config{Store: &missOnce{Store: store, id: id}, Sealer: envelope.NewSealer(nil, root), Now: func() time.Time { return t0.Add(time.Second) }})
 
-	b.noteUse(operation.WithEventID(t.Context(), "event-b"), "Encrypt", &arn)
-	a.noteUse(operation.WithEventID(t.Context(), "event-a"), "Decrypt", &arn)
+	b.noteUse(operationtest.WithEventID(t.Context(), "event-b"), "Encrypt", &arn)
+	a.noteUse(operationtest.WithEventID(t.Context(), "event-a"), "Decrypt", &arn)
 	if err := b.FlushKeyUsage(t.Context()); err != nil {
 		t.Fatalf("b.FlushKeyUsage: %v", err)
 	}

@@ -395,16 +395,3 @@ func (l *list[E]) build(o *Order[E]) []Ranked[E] {
 	slices.SortFunc(order, func(a, b Ranked[E]) int { return strings.Compare(a.Key, b.Key) })
 	return order
 }
-
-// Reloading reports whether the next page of scope reads the whole list
-// again (a lost notification, or more changes than MaxDirty since the last
-// page).
-func (ix *Index[E]) Reloading(scope storage.Scope) bool {
-	if ix == nil {
-		return false
-	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	l := ix.lists[scope]
-	return l != nil && l.reload
-}

@@ -53,8 +53,9 @@ type Event struct {
 
 // Notes collects what services tell the audit trail about one request: the
 // resources it acted on and the further events it causes. The server puts
-// one in each request's context (WithNotes); services add to it from any
-// goroutine, including the store's writer running their transaction.
+// one in each request's context (through ContextValue); services add to it
+// from any goroutine, including the store's writer running their
+// transaction.
 type Notes struct {
 	mu               sync.Mutex
 	resources        []Resource
@@ -67,15 +68,10 @@ type notesKey struct{}
 
 type eventIDKey struct{}
 
-// WithEventID returns a copy of ctx carrying the id of the audit event that
-// will record the call: the server sets the request's, Secrets Manager the
-// one of each KMS call it makes for the caller.
-func WithEventID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, eventIDKey{}, &id)
-}
-
 // EventID returns the id of the audit event that will record the call of
-// ctx, or "" (a background job).
+// ctx, or "" (a background job). The server sets the request's, Secrets
+// Manager the one of each KMS call it makes for the caller, both through
+// ContextValue.
 func EventID(ctx context.Context) string {
 	if id, _ := ctx.Value(eventIDKey{}).(*string); id != nil {
 		return *id
@@ -83,11 +79,13 @@ func EventID(ctx context.Context) string {
 	return ""
 }
 
-// ContextValue answers ctx.Value(key) for a context that carries n and
-// *eventID as WithNotes and WithEventID would, without a context node for
-// each: ok is false for the other keys. It lets the server carry a
-// request's values in one context node of its own; n and eventID must not
-// change once the context is in use.
+// ContextValue answers ctx.Value(key) for a context that carries the notes
+// n (AddResource, AddEvent...; nil: none, as after WithoutNotes) and the
+// audit event id *eventID (EventID; nil: none); ok is false for the other
+// keys. It is the one way to put them in a context: the server carries a
+// request's caller, notes and event id in one context node of its own
+// rather than a node each. n and eventID must not change once the context
+// is in use.
 func ContextValue(key any, n *Notes, eventID *string) (v any, ok bool) {
 	switch key.(type) {
 	case notesKey:
@@ -96,11 +94,6 @@ func ContextValue(key any, n *Notes, eventID *string) (v any, ok bool) {
 		return eventID, true
 	}
 	return nil, false
-}
-
-// WithNotes returns a copy of ctx carrying n.
-func WithNotes(ctx context.Context, n *Notes) context.Context {
-	return context.WithValue(ctx, notesKey{}, n)
 }
 
 // WithoutNotes returns a copy of ctx in which AddResource and AddEvent do

@@ -7,6 +7,12 @@ import (
 	"testing"
 )
 
+// withNotes returns a copy of ctx carrying n, as the contexts the server
+// and Secrets Manager build with ContextValue carry theirs.
+func withNotes(ctx context.Context, n *Notes) context.Context {
+	return context.WithValue(ctx, notesKey{}, n)
+}
+
 func TestNotes(t *testing.T) {
 	key := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:key/k", Account: "111122223333"}
 	alias := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:alias/a", Account: "111122223333"}
@@ -14,7 +20,7 @@ func TestNotes(t *testing.T) {
 	AddResource(context.Background(), key) // no collector: nothing happens, no panic
 
 	rs := new(Notes)
-	ctx := WithNotes(context.Background(), rs)
+	ctx := withNotes(context.Background(), rs)
 	var wg sync.WaitGroup
 	for range 4 { // as a transaction run again, from another goroutine
 		wg.Go(func() { AddResource(ctx, alias) })
@@ -49,7 +55,7 @@ func TestNotesFirstResource(t *testing.T) {
 	var ctx context.Context
 	allocs := testing.AllocsPerRun(100, func() {
 		n = new(Notes)
-		ctx = WithNotes(context.Background(), n)
+		ctx = withNotes(context.Background(), n)
 		AddResource(ctx, a)
 	})
 	if allocs > 2 { // the Notes and the context node
@@ -71,7 +77,7 @@ func TestNotesAllResources(t *testing.T) {
 	b := Resource{Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-east-1:111122223333:alias/b", Account: "111122223333"}
 	for _, rs := range [][]Resource{nil, {a}, {a, b}, {b, a}} {
 		n := new(Notes)
-		ctx := WithNotes(context.Background(), n)
+		ctx := withNotes(context.Background(), n)
 		for _, r := range rs {
 			AddResource(ctx, r)
 			AddResource(ctx, r)
@@ -98,7 +104,7 @@ func TestNotesAllResources(t *testing.T) {
 // order, and nothing on nil Notes.
 func TestNotesAllEvents(t *testing.T) {
 	n := new(Notes)
-	ctx := WithNotes(context.Background(), n)
+	ctx := withNotes(context.Background(), n)
 	var want []Event
 	for _, name := range []string{"Decrypt", "GetSecretValue", "Decrypt"} {
 		e := Event{Name: name, Resources: []Resource{{ARN: name}}}

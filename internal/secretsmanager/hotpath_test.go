@@ -12,6 +12,7 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/operation/operationtest"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -169,9 +170,10 @@ func BenchmarkHolder(b *testing.B) {
 }
 
 // TestThroughWithEventMatches checks the one context node of
-// throughWithEvent against the operation.WithEventID(v.through(ctx), id) it
-// replaces: for parents with and without a caller, a service call, notes,
-// a pending event, an event id and a deadline, every value KMS reads
+// throughWithEvent against the event id's context
+// (operationtest.WithEventID) over v.through(ctx) it replaces: for parents
+// with and without a caller, a service call, notes, a pending event, an
+// event id and a deadline, every value KMS reads
 // (identity.From, identity.ViaFrom, operation.EventID, the notes AddResource
 // and AddEvent write to, storage.PendingEventOf, another key) and the
 // deadline and cancellation are the same.
@@ -190,19 +192,19 @@ func TestThroughWithEventMatches(t *testing.T) {
 			ctx = identity.WithVia(ctx, via)
 		}
 		if mask&4 != 0 {
-			ctx = operation.WithNotes(ctx, parentNotes)
+			ctx = operationtest.WithNotes(ctx, parentNotes)
 		}
 		if mask&8 != 0 {
 			ctx = storage.WithPendingEvent(ctx, &storage.PendingEvent{})
 		}
 		if mask&16 != 0 {
-			ctx = operation.WithEventID(ctx, "request-event")
+			ctx = operationtest.WithEventID(ctx, "request-event")
 		}
 		var cancel context.CancelFunc = func() {}
 		if mask&32 != 0 {
 			ctx, cancel = context.WithTimeout(ctx, time.Hour)
 		}
-		want := operation.WithEventID(v.through(ctx), "kms-event")
+		want := operationtest.WithEventID(v.through(ctx), "kms-event")
 		got := v.throughWithEvent(ctx, "kms-event")
 		for _, c := range []context.Context{want, got} {
 			operation.AddResource(c, operation.Resource{Type: "x", ARN: "not noted"})

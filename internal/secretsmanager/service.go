@@ -135,9 +135,9 @@ func (v viaService) newVia(ctx context.Context) *identity.Via {
 
 // kmsCallCtx is the context of a call to KMS that Secrets Manager records
 // as an event of its own (GenerateDataKey, Decrypt): through's context with
-// the event's id (operation.WithEventID), in one context node where
+// the event's id (operation.EventID), in one context node where
 // operation.WithoutNotes, storage.WithoutPendingEvent, identity.WithVia and
-// operation.WithEventID would make up to four (five allocations).
+// a node for the event id would make up to four (five allocations).
 type kmsCallCtx struct {
 	context.Context
 	via     *identity.Via // nil: the parent's (it has one)
@@ -159,8 +159,8 @@ func (x *kmsCallCtx) Value(key any) any {
 	return x.Context.Value(key)
 }
 
-// throughWithEvent is operation.WithEventID(v.through(ctx), eventID) in
-// one context node.
+// throughWithEvent is v.through(ctx) carrying the audit event id eventID
+// (operation.EventID), in one context node.
 func (v viaService) throughWithEvent(ctx context.Context, eventID string) context.Context {
 	return &kmsCallCtx{Context: ctx, via: v.newVia(ctx), eventID: eventID}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/audit/audittest"
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/operation"
@@ -83,7 +84,7 @@ func TestFillEventMatchesEvent(t *testing.T) {
 						}
 						if authed {
 							c.caller, c.notes, c.eventID = caller, &c.notesBuf, "eid"
-							ctx := operation.WithNotes(context.Background(), c.notes)
+							ctx := &callCtx{Context: context.Background(), c: c} // the request's own context
 							for _, r := range []operation.Resource{key, alias}[:nres] {
 								operation.AddResource(ctx, r)
 							}
@@ -178,7 +179,7 @@ func refWriteAudit(ctx context.Context, s *Server, c *call) error {
 // it) against the reference's, field for field and byte for byte, for
 // requests that succeed and fail with 0 to 3 noted events of every kind.
 func TestWriteAuditMatches(t *testing.T) {
-	var sink audit.MemorySink
+	var sink audittest.MemorySink
 	srv, err := New(Config{Services: []Service{smService(fakeOps("secretsmanager"), smErrors)}, Audit: &sink})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestWriteAuditMatches(t *testing.T) {
 						t.Fatal("no route secretsmanager.DescribeKey")
 					}
 					c.notes = &c.notesBuf
-					nctx := operation.WithNotes(ctx, c.notes)
+					nctx := &callCtx{Context: ctx, c: c} // the request's own context
 					operation.AddResource(nctx, key)
 					for i := range count {
 						operation.AddEvent(nctx, kinds[(first+i)%len(kinds)])

@@ -542,9 +542,8 @@ type call struct {
 
 // callCtx is the context of an authenticated request: it carries the
 // caller (identity.From), the notes (operation's AddResource, AddEvent...)
-// and the event id (operation.EventID) of its call in one node, where
-// identity.With, operation.WithNotes and operation.WithEventID would make
-// three. The call's caller, notes and eventID do not change once it is in
+// and the event id (operation.EventID) of its call in one node, where a
+// context.WithValue for each would make three. The call's caller, notes and eventID do not change once it is in
 // use.
 type callCtx struct {
 	context.Context

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/audit"
+	"github.com/keyfort/keyfort/internal/audit/audittest"
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/jsonread"
@@ -137,7 +138,7 @@ var smErrors = map[string]operation.ErrorShape{
 
 type testServer struct {
 	*Server
-	audit  *audit.MemorySink
+	audit  *audittest.MemorySink
 	logs   *syncBuffer
 	health error
 	mu     sync.Mutex
@@ -157,7 +158,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 func newTestServer(t *testing.T, opts ...func(*Config)) *testServer {
 	t.Helper()
-	ts := &testServer{audit: &audit.MemorySink{}, logs: &syncBuffer{}}
+	ts := &testServer{audit: &audittest.MemorySink{}, logs: &syncBuffer{}}
 	cfg := Config{
 		Services: []Service{
 			kmsService(fakeOps("TrentService"), kmsErrors),
@@ -561,7 +562,7 @@ func TestOnUndeclaredError(t *testing.T) {
 	ops[0].Errors = []string{"NotFoundException"} // CreateKey declares it; Encrypt does not
 	srv, err := New(Config{
 		Services:          []Service{kmsService(ops, kmsErrors)},
-		Audit:             &audit.MemorySink{},
+		Audit:             &audittest.MemorySink{},
 		OnUndeclaredError: func(target, code string) { got = append(got, target+" "+code) },
 	})
 	if err != nil {
@@ -591,7 +592,7 @@ func TestServiceErrorMapping(t *testing.T) {
 		}
 		return nil
 	}
-	srv, err := New(Config{Services: []Service{svc}, Audit: &audit.MemorySink{}})
+	srv, err := New(Config{Services: []Service{svc}, Audit: &audittest.MemorySink{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,10 +728,10 @@ func BenchmarkDispatchMetrics(b *testing.B) {
 type outerKey struct{}
 
 // TestRequestContext checks what an operation finds in its context, which
-// the server carries in one node of its own (callCtx) where it used
-// identity.With, operation.WithNotes and operation.WithEventID: the caller,
-// the notes and the event id of the request, the values and the
-// cancellation of the request's own context, through derived contexts too.
+// the server carries in one node of its own (callCtx) where it used a
+// context.WithValue for each value: the caller, the notes and the event id
+// of the request, the values and the cancellation of the request's own
+// context, through derived contexts too.
 func TestRequestContext(t *testing.T) {
 	type seen struct {
 		caller             *identity.Caller
