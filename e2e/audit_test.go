@@ -33,8 +33,10 @@ type auditEvent struct {
 	ReadOnly          bool            `json:"readOnly"`
 	RequestParameters json.RawMessage `json:"requestParameters"`
 	ResponseElements  json.RawMessage `json:"responseElements"`
-	ErrorCode         string          `json:"errorCode"`
-	UserIdentity      struct {
+	// AdditionalEventData is null when the event has none.
+	AdditionalEventData json.RawMessage `json:"additionalEventData"`
+	ErrorCode           string          `json:"errorCode"`
+	UserIdentity        struct {
 		Type        string `json:"type"`
 		ARN         string `json:"arn"`
 		AccountID   string `json:"accountId"`
@@ -446,5 +448,98 @@ func TestAuditKeyAgreementAndDataKeyPairs(t *testing.T) {
 		if strings.Contains(string(trail), s) {
 			t.Errorf("the audit trail holds a shared secret or private key")
 		}
+	}
+}
+
+// TestAuditKeyMaterialID checks the additionalEventData of KMS's
+// cryptographic events, as AWS's CloudTrail examples show it: the
+// keyMaterialId of the key material each used (Encrypt, Decrypt,
+// GenerateDataKey*, Secrets Manager's calls), ReEncrypt's
+// destinationKeyMaterialId then sourceKeyMaterialId, none when the call
+// failed or the key is asymmetric. Each id is the one the API answers
+// (DescribeKey's CurrentKeyMaterialId, Decrypt's KeyMaterialId).
+func TestAuditKeyMaterialID(t *testing.T) {
+	srv := startAudited(t)
+	c := srv.KMS()
+	ctx := ctxT(t)
+	current := func(keyID *string) string {
+		t.Helper()
+		d, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: keyID})
+		mustNoErr(t, err, "DescribeKey")
+		if aws.ToString(d.KeyMetadata.CurrentKeyMaterialId) == "" {
+			t.Fatalf("DescribeKey %s: no CurrentKeyMaterialId", aws.ToString(keyID))
+		}
+		return aws.ToString(d.KeyMetadata.CurrentKeyMaterialId)
+	}
+	k1, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey")
+	k2, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+	mustNoErr(t, err, "CreateKey")
+	rsa, err := c.CreateKey(ctx, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
+	mustNoErr(t, err, "CreateKey RSA_2048")
+	first := current(k1.KeyMetadata.KeyId)
+
+	var want []string // eventName and the additionalEventData wanted, in order
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: k1.KeyMetadata.KeyId, Plaintext: []byte("one")})
+	mustNoErr(t, err, "Encrypt")
+	want = append(want, `Encrypt {"keyMaterialId":"`+first+`"}`)
+	_, err = c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: k1.KeyMetadata.KeyId})
+	mustNoErr(t, err, "RotateKeyOnDemand")
+	second := current(k1.KeyMetadata.KeyId)
+	if second == first {
+		t.Fatal("RotateKeyOnDemand left the key's CurrentKeyMaterialId as it was")
+	}
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: k1.KeyMetadata.KeyId, Plaintext: []byte("two")})
+	mustNoErr(t, err, "Encrypt after the rotation")
+	want = append(want, `Encrypt {"keyMaterialId":"`+second+`"}`)
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	mustNoErr(t, err, "Decrypt")
+	if aws.ToString(dec.KeyMaterialId) != first {
+		t.Errorf("Decrypt's KeyMaterialId = %s, want the first material %s", aws.ToString(dec.KeyMaterialId), first)
+	}
+	want = append(want, `Decrypt {"keyMaterialId":"`+first+`"}`)
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"wrong": "context"}})
+	wantAPIError(t, err, "InvalidCiphertextException", "")
+	want = append(want, "Decrypt null")
+	gdk, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: k2.KeyMetadata.KeyId, KeySpec: types.DataKeySpecAes256})
+	mustNoErr(t, err, "GenerateDataKey")
+	k2mat := current(k2.KeyMetadata.KeyId)
+	if aws.ToString(gdk.KeyMaterialId) != k2mat {
+		t.Errorf("GenerateDataKey's KeyMaterialId = %s, want %s", aws.ToString(gdk.KeyMaterialId), k2mat)
+	}
+	want = append(want, `GenerateDataKey {"keyMaterialId":"`+k2mat+`"}`)
+	_, err = c.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: k2.KeyMetadata.KeyId, KeySpec: types.DataKeySpecAes128})
+	mustNoErr(t, err, "GenerateDataKeyWithoutPlaintext")
+	want = append(want, `GenerateDataKeyWithoutPlaintext {"keyMaterialId":"`+k2mat+`"}`)
+	_, err = c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, DestinationKeyId: k2.KeyMetadata.KeyId})
+	mustNoErr(t, err, "ReEncrypt")
+	want = append(want, `ReEncrypt {"destinationKeyMaterialId":"`+k2mat+`","sourceKeyMaterialId":"`+first+`"}`)
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: rsa.KeyMetadata.KeyId, Plaintext: []byte("rsa"), EncryptionAlgorithm: types.EncryptionAlgorithmSpecRsaesOaepSha256})
+	mustNoErr(t, err, "Encrypt RSA")
+	want = append(want, "Encrypt null")
+
+	sm := srv.SecretsManager()
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("material"), KmsKeyId: k2.KeyMetadata.Arn, SecretString: aws.String("v")})
+	mustNoErr(t, err, "CreateSecret")
+	want = append(want, `GenerateDataKey {"keyMaterialId":"`+k2mat+`"}`)
+	for range 2 { // the second read uses the data key the first opened
+		_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("material")})
+		mustNoErr(t, err, "GetSecretValue")
+		want = append(want, `Decrypt {"keyMaterialId":"`+k2mat+`"}`)
+	}
+
+	var got []string
+	for _, e := range readAudit(t, srv) {
+		switch e.EventName {
+		case "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt":
+			data := string(e.AdditionalEventData)
+			if data == "" {
+				data = "null"
+			}
+			got = append(got, e.EventName+" "+data)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events and their additionalEventData:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/sensitive"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -285,6 +286,9 @@ func (s *Service) encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 	if err != nil {
 		return nil, err
 	}
+	if !isAsymmetricEncryption(k) {
+		operation.SetAdditionalEventData(ctx, k.materialEvent(k.meta.Material))
+	}
 	// The output and the string it points at are one allocation.
 	o := &encryptOutput{keyID: k.arn}
 	o.out = kmsapi.EncryptOutput{CiphertextBlob: blob, KeyId: &o.keyID, EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm)}
@@ -328,8 +332,10 @@ func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bo
 		EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm),
 	}
 	if matID != "" { // none for RSA keys (materialIDOf)
-		o.materialID = k.displayMaterial(matID)
+		d := k.material(matID)
+		o.materialID = d.display
 		o.out.KeyMaterialId = &o.materialID
+		operation.SetAdditionalEventData(ctx, d.event)
 	}
 	return &o.out, nil
 }
@@ -374,6 +380,17 @@ func (s *Service) reEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 	blob, err := s.encryptFor(ctx, dst, in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext, pt)
 	if err != nil {
 		return nil, err
+	}
+	// CloudTrail names the materials used, the destination's first.
+	var used []string
+	if dstMat != "" {
+		used = append(used, "destinationKeyMaterialId", dst.displayMaterial(dstMat))
+	}
+	if srcMat != "" {
+		used = append(used, "sourceKeyMaterialId", src.displayMaterial(srcMat))
+	}
+	if used != nil {
+		operation.SetAdditionalEventData(ctx, materialEventData(used...))
 	}
 	return &kmsapi.ReEncryptOutput{
 		CiphertextBlob:                 blob,
@@ -440,11 +457,13 @@ func (s *Service) generateDataKeyOp(ctx context.Context, in *kmsapi.GenerateData
 	if err != nil {
 		return nil, err
 	}
+	d := k.material(k.meta.Material)
+	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyOutput{
 		CiphertextBlob: blob,
 		Plaintext:      sensitive.Bytes(dk),
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(k.displayMaterial(k.meta.Material)),
+		KeyMaterialId:  ptr(d.display),
 	}, nil
 }
 
@@ -455,10 +474,12 @@ func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *kmsap
 		return nil, err
 	}
 	clear(dk)
+	d := k.material(k.meta.Material)
+	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyWithoutPlaintextOutput{
 		CiphertextBlob: blob,
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(k.displayMaterial(k.meta.Material)),
+		KeyMaterialId:  ptr(d.display),
 	}, nil
 }
 

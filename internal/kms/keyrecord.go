@@ -89,18 +89,49 @@ type key struct {
 	header atomic.Pointer[keyHeader]
 }
 
-// materialDisplay is a material id and its KeyMaterialId.
-type materialDisplay struct{ id, display string }
+// materialDisplay is a material id, its KeyMaterialId, and the
+// additionalEventData of an event that used it ({"keyMaterialId": ...}).
+type materialDisplay struct {
+	id, display string
+	event       []byte
+}
 
 // displayMaterial is displayMaterialID(matID), remembered on k for the
 // last material asked for (a key's reads name its current material).
-func (k *key) displayMaterial(matID string) string {
+func (k *key) displayMaterial(matID string) string { return k.material(matID).display }
+
+// materialEvent is the additionalEventData CloudTrail gives an event that
+// used material matID of k: {"keyMaterialId": its KeyMaterialId}. Callers
+// must not modify it.
+func (k *key) materialEvent(matID string) []byte { return k.material(matID).event }
+
+// material returns the materialDisplay of matID, remembered on k.
+func (k *key) material(matID string) *materialDisplay {
 	if d := k.display.Load(); d != nil && d.id == matID {
-		return d.display
+		return d
 	}
-	d := &materialDisplay{id: matID, display: displayMaterialID(matID)}
+	display := displayMaterialID(matID)
+	d := &materialDisplay{id: matID, display: display, event: materialEventData("keyMaterialId", display)}
 	k.display.Store(d)
-	return d.display
+	return d
+}
+
+// materialEventData is the JSON object {name: id, ...} of the names and
+// KeyMaterialIds given in pairs, in that order. Both are letters and hex
+// digits (displayMaterialID): nothing to escape.
+func materialEventData(pairs ...string) []byte {
+	b := append(make([]byte, 0, 96*len(pairs)/2), '{')
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, pairs[i]...)
+		b = append(b, `":"`...)
+		b = append(b, pairs[i+1]...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
 // materialHex is the hex material id of a ciphertext's header: the string

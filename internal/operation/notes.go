@@ -49,6 +49,9 @@ type Event struct {
 	// ErrorCode and ErrorMessage are set when that part of the request
 	// failed.
 	ErrorCode, ErrorMessage string
+	// AdditionalEventData is the event's additionalEventData (a JSON
+	// object: the key material a KMS call used), or nil.
+	AdditionalEventData []byte
 }
 
 // Notes collects what services tell the audit trail about one request: the
@@ -61,6 +64,7 @@ type Notes struct {
 	resources        []Resource
 	events           []Event
 	responseElements []byte
+	additional       []byte
 	first            [1]Resource // resources' first backing array: most requests act on one resource
 }
 
@@ -153,6 +157,31 @@ func SetResponseElements(ctx context.Context, b []byte) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.responseElements = b
+}
+
+// SetAdditionalEventData sets the additionalEventData of the request's own
+// event when it succeeds (the key material a KMS cryptographic operation
+// used: {"keyMaterialId": ...}). b is a JSON object that nobody modifies
+// afterwards. Without notes in ctx it does nothing.
+func SetAdditionalEventData(ctx context.Context, b []byte) {
+	n := notesOf(ctx)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.additional = b
+}
+
+// AdditionalEventData returns what SetAdditionalEventData set, or nil (also
+// on nil Notes).
+func (n *Notes) AdditionalEventData() []byte {
+	if n == nil {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.additional
 }
 
 // ResponseElements returns what SetResponseElements set, or nil (also on

@@ -184,11 +184,12 @@ func inRegion(ctx context.Context, scope storage.Scope) context.Context {
 func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error) {
 	eventID := uuid.New()
 	out, err := v.KMS.GenerateDataKey(v.throughWithEvent(ctx, eventID), in)
-	var keyARN *string
+	var keyARN, material *string
 	if out != nil {
-		keyARN = out.KeyId
+		keyARN, material = out.KeyId, out.KeyMaterialId
 	}
-	noteKMSCall(ctx, eventID, "GenerateDataKey", in.AppendAuditJSON(nil), keyARN, err)
+	params := in.AppendAuditJSON(nil)
+	noteKMSCall(ctx, eventID, "GenerateDataKey", params, appendMaterialData(params[len(params):], material), keyARN, err)
 	return out, err
 }
 
@@ -211,12 +212,32 @@ func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known 
 	} else {
 		out, err = v.KMS.Decrypt(kctx, in)
 	}
-	var keyARN *string
+	var keyARN, material *string
 	if out != nil {
-		keyARN = out.KeyId
+		keyARN, material = out.KeyId, out.KeyMaterialId
 	}
-	noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in))), keyARN, err)
+	// The parameters and the additional data share one buffer.
+	params := in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in)+materialDataSize))
+	noteKMSCall(ctx, eventID, "Decrypt", params[:len(params):len(params)], appendMaterialData(params[len(params):], material), keyARN, err)
 	return out, err
+}
+
+// materialDataSize is the length of appendMaterialData's object for a
+// KeyMaterialId of 64 hex digits.
+const materialDataSize = len(`{"keyMaterialId":""}`) + 64
+
+// appendMaterialData appends CloudTrail's additionalEventData of a KMS call
+// that used the key material id (nil: none, and nothing is appended) to b
+// and returns what it appended. Ids are hex digits: nothing to escape.
+func appendMaterialData(b []byte, id *string) []byte {
+	if id == nil {
+		return nil
+	}
+	start := len(b)
+	b = append(b, `{"keyMaterialId":"`...)
+	b = append(b, *id...)
+	b = append(b, `"}`...)
+	return b[start:]
 }
 
 // decryptParamsSize is the length of in's audit requestParameters when no
@@ -252,11 +273,13 @@ func decryptParamsSize(in *kmsapi.DecryptInput) int {
 var kmsEventSource = kmsapi.Facts().EventSource
 
 // noteKMSCall adds the audit event eventID of a call to KMS operation name, made on
-// the behalf of the caller of ctx, to the request's events. keyARN is the key
+// the behalf of the caller of ctx, to the request's events. params are its
+// requestParameters; additional its additionalEventData when it succeeds
+// (the key material used). keyARN is the key
 // KMS answered with (nil when it refused); err its error. An error that is not
 // KMS's answer to the client (a failed store) is recorded as
 // KMSInternalException, the code KMS answers it with.
-func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyARN *string, err error) {
+func noteKMSCall(ctx context.Context, eventID, name string, params, additional []byte, keyARN *string, err error) {
 	e := operation.Event{
 		EventID:           eventID,
 		Source:            kmsEventSource,
@@ -272,8 +295,11 @@ func noteKMSCall(ctx context.Context, eventID, name string, params []byte, keyAR
 		} else {
 			e.ErrorCode = "KMSInternalException"
 		}
-	} else if a := deref(keyARN); a != "" {
-		e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: accountOf(a)}}
+	} else {
+		e.AdditionalEventData = additional
+		if a := deref(keyARN); a != "" {
+			e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: accountOf(a)}}
+		}
 	}
 	operation.AddEvent(ctx, e)
 }

@@ -903,6 +903,7 @@ func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []aud
 	e.RequestParameters = x.RequestParameters
 	e.ErrorCode = x.ErrorCode
 	e.ErrorMessage = x.ErrorMessage
+	e.AdditionalEventData = x.AdditionalEventData
 	for _, r := range x.Resources {
 		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
 	}
@@ -955,11 +956,14 @@ func (s *Server) fillEvent(c *call, e *audit.Event, res []audit.Resource) {
 	if c.err != nil {
 		e.ErrorCode = c.err.Code
 		e.ErrorMessage = c.err.Message
-	} else if b := c.notes.ResponseElements(); b != nil {
+		return
+	}
+	if b := c.notes.ResponseElements(); b != nil {
 		e.ResponseElements = b
 	} else if c.out != nil && !op.ReadOnly && !c.rt.svc.NoResponseElements[op.Name] {
 		e.ResponseElements = auditJSON(c.out)
 	}
+	e.AdditionalEventData = c.notes.AdditionalEventData()
 }
 
 // declares reports whether op may answer code: an exception its model
