@@ -32,33 +32,37 @@ type dataKeys struct {
 	m  map[string]*dataKey
 }
 
-// dataKey is one opened data key, the version it was decrypted for, and
-// when it stops being used.
+// dataKey is one opened data key, the version it was decrypted for, when
+// it stops being used, and the parts of the KMS event of its decryption
+// (requestParameters and additionalEventData, the same on every read).
 type dataKey struct {
 	arn, versionID string
 	aead           cipher.AEAD
+	event          *decryptEvent
 	until          time.Time
 }
 
 func newDataKeys() *dataKeys { return &dataKeys{m: make(map[string]*dataKey)} }
 
 // get returns the opened data key encrypted as edk for version versionID of
-// the secret arn, or nil (also once it expired at now).
-func (d *dataKeys) get(edk []byte, arn, versionID string, now time.Time) cipher.AEAD {
+// the secret arn, or nil (also once it expired at now). Callers must not
+// modify it.
+func (d *dataKeys) get(edk []byte, arn, versionID string, now time.Time) *dataKey {
 	d.mu.RLock()
 	k := d.m[string(edk)]
 	d.mu.RUnlock()
 	if k == nil || k.arn != arn || k.versionID != versionID || !now.Before(k.until) {
 		return nil
 	}
-	return k.aead
+	return k
 }
 
 // put keeps aead, the data key encrypted as edk, opened at now for version
-// versionID of the secret arn, for dataKeyLife. When full it drops the
-// expired entries, or else an arbitrary one.
-func (d *dataKeys) put(edk []byte, arn, versionID string, aead cipher.AEAD, now time.Time) {
-	k := &dataKey{arn: arn, versionID: versionID, aead: aead, until: now.Add(dataKeyLife)}
+// versionID of the secret arn, for dataKeyLife, with event, the parts of the
+// KMS event of its decryption. When full it drops the expired entries, or
+// else an arbitrary one.
+func (d *dataKeys) put(edk []byte, arn, versionID string, aead cipher.AEAD, event *decryptEvent, now time.Time) {
+	k := &dataKey{arn: arn, versionID: versionID, aead: aead, event: event, until: now.Add(dataKeyLife)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.m[string(edk)]; !ok && len(d.m) >= maxDataKeys {

@@ -16,8 +16,8 @@ func TestDataKeys(t *testing.T) {
 	}
 	now := time.Now()
 	edk := []byte("edk-1")
-	d.put(edk, "arn:a", "v1", aead, now)
-	if d.get(edk, "arn:a", "v1", now.Add(dataKeyLife-time.Second)) != aead {
+	d.put(edk, "arn:a", "v1", aead, nil, now)
+	if k := d.get(edk, "arn:a", "v1", now.Add(dataKeyLife-time.Second)); k == nil || k.aead != aead {
 		t.Fatal("the key is not found for its own version")
 	}
 	if d.get(edk, "arn:a", "v1", now.Add(dataKeyLife)) != nil {
@@ -29,7 +29,7 @@ func TestDataKeys(t *testing.T) {
 		}
 	}
 	for i := range 3 * maxDataKeys {
-		d.put(fmt.Appendf(nil, "edk-%d", i+2), "arn:a", "v1", aead, now)
+		d.put(fmt.Appendf(nil, "edk-%d", i+2), "arn:a", "v1", aead, nil, now)
 		if len(d.m) > maxDataKeys {
 			t.Fatalf("after %d puts the cache holds %d keys, more than %d", i+2, len(d.m), maxDataKeys)
 		}
@@ -38,8 +38,8 @@ func TestDataKeys(t *testing.T) {
 		t.Errorf("the full cache holds %d keys, want %d", len(d.m), maxDataKeys)
 	}
 	// Once they expired, a put drops them all.
-	d.put([]byte("late"), "arn:a", "v1", aead, now.Add(dataKeyLife))
-	if len(d.m) != 1 || d.get([]byte("late"), "arn:a", "v1", now.Add(dataKeyLife)) != aead {
+	d.put([]byte("late"), "arn:a", "v1", aead, nil, now.Add(dataKeyLife))
+	if k := d.get([]byte("late"), "arn:a", "v1", now.Add(dataKeyLife)); len(d.m) != 1 || k == nil || k.aead != aead {
 		t.Errorf("after a put past every key's life the cache holds %d keys, want only the new one", len(d.m))
 	}
 }

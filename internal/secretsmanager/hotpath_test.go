@@ -232,3 +232,73 @@ func TestThroughWithEventMatches(t *testing.T) {
 		}
 	}
 }
+
+// stubKMS answers Decrypt and DecryptKnown with out (or err).
+type stubKMS struct {
+	KMS
+	out *kmsapi.DecryptOutput
+	err error
+}
+
+func (k stubKMS) Decrypt(context.Context, *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return k.out, k.err
+}
+
+func (k stubKMS) DecryptKnown(context.Context, *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
+	return k.out, k.err
+}
+
+// TestDecryptEventReuse checks the KMS Decrypt events viaService.decrypt
+// records against the parts built from scratch: an earlier read's parts
+// are used only for the same KeyId and key material, and a refusal records
+// the parameters without additionalEventData.
+func TestDecryptEventReuse(t *testing.T) {
+	arn := "arn:aws:secretsmanager:us-east-1:111122223333:secret:app/db-AbCdEf"
+	keyA, keyB := "arn:aws:kms:us-east-1:111122223333:key/aaaa", "arn:aws:kms:us-east-1:111122223333:key/bbbb"
+	matA, matB := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	ec := encryptionContext(arn, "v1")
+	record := func(v viaService, in *kmsapi.DecryptInput, ev *decryptEvent) (operation.Event, *decryptEvent) {
+		t.Helper()
+		notes := new(operation.Notes)
+		_, used, _ := v.decrypt(operationtest.WithNotes(context.Background(), notes), in, true, ev)
+		events := slices.Collect(notes.AllEvents())
+		if len(events) != 1 {
+			t.Fatalf("%d events noted, want 1", len(events))
+		}
+		return events[0], used
+	}
+	want := func(in *kmsapi.DecryptInput, mat string) (params, additional string) {
+		return string(in.AppendAuditJSON(nil)), `{"keyMaterialId":"` + mat + `"}`
+	}
+	inA := &kmsapi.DecryptInput{EncryptionContext: ec, KeyId: &keyA}
+	inB := &kmsapi.DecryptInput{EncryptionContext: ec, KeyId: &keyB}
+	okA := viaService{KMS: stubKMS{out: &kmsapi.DecryptOutput{KeyId: &keyA, KeyMaterialId: &matA}}, vias: &viaCache{}}
+	okB := viaService{KMS: stubKMS{out: &kmsapi.DecryptOutput{KeyId: &keyA, KeyMaterialId: &matB}}, vias: &viaCache{}}
+
+	first, ev := record(okA, inA, nil)
+	second, again := record(okA, inA, ev)
+	if again != ev {
+		t.Error("the same KeyId and material did not reuse the earlier parts")
+	}
+	for _, c := range []struct {
+		name string
+		e    operation.Event
+		in   *kmsapi.DecryptInput
+		mat  string
+	}{
+		{"first", first, inA, matA},
+		{"reused", second, inA, matA},
+		{"another KeyId", func() operation.Event { e, _ := record(okA, inB, ev); return e }(), inB, matA},
+		{"another material", func() operation.Event { e, _ := record(okB, inA, ev); return e }(), inA, matB},
+	} {
+		p, a := want(c.in, c.mat)
+		if string(c.e.RequestParameters) != p || string(c.e.AdditionalEventData) != a || c.e.Name != "Decrypt" || c.e.ErrorCode != "" {
+			t.Errorf("%s: event %s %s %s %q, want Decrypt %s %s", c.name, c.e.Name, c.e.RequestParameters, c.e.AdditionalEventData, c.e.ErrorCode, p, a)
+		}
+	}
+	refused := viaService{KMS: stubKMS{err: errKMSDenied()}, vias: &viaCache{}}
+	e, used := record(refused, inA, ev)
+	if p, _ := want(inA, ""); string(e.RequestParameters) != p || e.AdditionalEventData != nil || e.ErrorCode == "" || used != nil {
+		t.Errorf("refused: event %s %s %q, parts %v; want %s, no additionalEventData, an error code, no parts", e.RequestParameters, e.AdditionalEventData, e.ErrorCode, used, p)
+	}
+}

@@ -274,15 +274,15 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 // is returned as KMS answered it.
 func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput, arn, versionID string) (cipher.AEAD, error) {
 	now := time.Now()
-	if aead := s.dataKeys.get(in.CiphertextBlob, arn, versionID, now); aead != nil {
-		out, err := s.kms.DecryptKnown(ctx, in)
+	if k := s.dataKeys.get(in.CiphertextBlob, arn, versionID, now); k != nil {
+		out, _, err := s.kms.decrypt(ctx, in, true, k.event)
 		if err != nil {
 			return nil, kmsCallError(err)
 		}
 		clear(out.Plaintext.Reveal()) // only for keys that decrypt another way
-		return aead, nil
+		return k.aead, nil
 	}
-	dk, err := s.kms.Decrypt(ctx, in)
+	dk, ev, err := s.kms.decrypt(ctx, in, false, nil)
 	if err != nil {
 		return nil, kmsCallError(err)
 	}
@@ -292,7 +292,7 @@ func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput, arn,
 	if err != nil {
 		return nil, err
 	}
-	s.dataKeys.put(in.CiphertextBlob, arn, versionID, aead, now)
+	s.dataKeys.put(in.CiphertextBlob, arn, versionID, aead, ev, now)
 	return aead, nil
 }
 

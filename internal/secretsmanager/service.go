@@ -194,16 +194,31 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 }
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	return v.decrypt(ctx, in, false)
+	out, _, err := v.decrypt(ctx, in, false, nil)
+	return out, err
 }
 
 // DecryptKnown is recorded as Decrypt: on AWS, every read of a value is a
 // KMS Decrypt.
 func (v viaService) DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	return v.decrypt(ctx, in, true)
+	out, _, err := v.decrypt(ctx, in, true, nil)
+	return out, err
 }
 
-func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bool) (*kmsapi.DecryptOutput, error) {
+// decryptEvent is what the KMS event of a Decrypt of one encrypted data key
+// records besides its id and outcome: the same on every read of the value
+// (open keeps it with the opened data key).
+type decryptEvent struct {
+	keyID, material    string // the input's KeyId and the KeyMaterialId KMS answered
+	params, additional []byte // requestParameters and additionalEventData
+}
+
+// decrypt calls KMS's Decrypt (DecryptKnown when known) and records its
+// event. ev, if not nil, is the event of an earlier Decrypt of the same
+// ciphertext under the same encryption context: its parts are used when
+// KeyId and the key material are the same. It returns the event parts used
+// (nil when KMS refused), for the caller to pass next time.
+func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bool, ev *decryptEvent) (*kmsapi.DecryptOutput, *decryptEvent, error) {
 	eventID := uuid.New()
 	var out *kmsapi.DecryptOutput
 	var err error
@@ -212,14 +227,25 @@ func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known 
 	} else {
 		out, err = v.KMS.Decrypt(kctx, in)
 	}
-	var keyARN, material *string
-	if out != nil {
-		keyARN, material = out.KeyId, out.KeyMaterialId
+	if err != nil {
+		noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in))), nil, nil, err)
+		return out, nil, err
 	}
-	// The parameters and the additional data share one buffer.
+	if ev == nil || ev.keyID != deref(in.KeyId) || ev.material != deref(out.KeyMaterialId) {
+		ev = newDecryptEvent(in, out.KeyMaterialId)
+	}
+	noteKMSCall(ctx, eventID, "Decrypt", ev.params, ev.additional, out.KeyId, nil)
+	return out, ev, nil
+}
+
+// newDecryptEvent makes the event parts of a Decrypt of in that used the
+// key material id (nil: none). The two share one buffer.
+func newDecryptEvent(in *kmsapi.DecryptInput, material *string) *decryptEvent {
 	params := in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in)+materialDataSize))
-	noteKMSCall(ctx, eventID, "Decrypt", params[:len(params):len(params)], appendMaterialData(params[len(params):], material), keyARN, err)
-	return out, err
+	return &decryptEvent{
+		keyID: deref(in.KeyId), material: deref(material),
+		params: params[:len(params):len(params)], additional: appendMaterialData(params[len(params):], material),
+	}
 }
 
 // materialDataSize is the length of appendMaterialData's object for a
@@ -346,7 +372,7 @@ type Service struct {
 	smapi.UnimplementedService
 
 	store storage.Store
-	kms   KMS
+	kms   viaService
 	now   func() time.Time
 	rand  io.Reader
 	log   *slog.Logger
