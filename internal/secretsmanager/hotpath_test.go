@@ -133,8 +133,9 @@ func TestSecretHolderMatchesScan(t *testing.T) {
 	check := func() {
 		t.Helper()
 		for _, label := range []string{stageCurrent, stagePrevious, "blue", stagePending, "none", stageCurrent} {
-			if got, want := sec.holder(label), holderScan(&sec.meta, label); got != want {
-				t.Errorf("holder(%q) = %q, want %q", label, got, want)
+			got, ver := sec.holder(label)
+			if want := holderScan(&sec.meta, label); got != want || ver != sec.meta.Versions[want] {
+				t.Errorf("holder(%q) = %q, %p; want %q, %p", label, got, ver, want, sec.meta.Versions[want])
 			}
 		}
 	}
@@ -144,6 +145,8 @@ func TestSecretHolderMatchesScan(t *testing.T) {
 	sec.meta.Versions["v3"].Stages = []string{stageCurrent}
 	check()
 	delete(sec.meta.Versions, "v3")
+	check()
+	sec.meta.Versions["v3"] = &versionMeta{Stages: []string{stageCurrent}} // another version, same id
 	check()
 }
 

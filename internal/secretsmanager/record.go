@@ -127,23 +127,31 @@ type secret struct {
 	held atomic.Pointer[labelHolder]
 }
 
-// labelHolder is a staging label and the version that carried it.
-type labelHolder struct{ label, vid string }
+// labelHolder is a staging label, the version that carried it and that
+// version's metadata.
+type labelHolder struct {
+	label, vid string
+	ver        *versionMeta
+}
 
-// holder is s.meta.holder(label) without walking the versions each time:
-// the version found last for label is checked to carry it still (a label
-// is on at most one version), and looked for again if it does not.
-func (s *secret) holder(label string) string {
+// holder is s.meta.holder(label) and that version's metadata (nil when no
+// version carries label), without walking the versions each time: the
+// version found last for label is checked to be the one s.meta.Versions
+// holds and to carry the label still (a label is on at most one version),
+// and looked for again if not.
+func (s *secret) holder(label string) (string, *versionMeta) {
 	if h := s.held.Load(); h != nil && h.label == label {
-		if v, ok := s.meta.Versions[h.vid]; ok && v.hasStage(label) {
-			return h.vid
+		if v := s.meta.Versions[h.vid]; v != nil && v == h.ver && v.hasStage(label) {
+			return h.vid, v
 		}
 	}
 	vid := s.meta.holder(label)
-	if vid != "" {
-		s.held.Store(&labelHolder{label: label, vid: vid})
+	if vid == "" {
+		return "", nil
 	}
-	return vid
+	ver := s.meta.Versions[vid]
+	s.held.Store(&labelHolder{label: label, vid: vid, ver: ver})
+	return vid, ver
 }
 
 // versionRead is what reading a version of a secret needs besides its

@@ -211,6 +211,11 @@ func errTooManyVersions() error {
 
 // readValue decrypts version vid of sec.
 func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secretValue, error) {
+	return s.readVersion(ctx, sec, vid, sec.meta.Versions[vid])
+}
+
+// readVersion is readValue of a version whose metadata the caller has.
+func (s *Service) readVersion(ctx context.Context, sec *secret, vid string, ver *versionMeta) (secretValue, error) {
 	r := sec.readOf(vid)
 	sealed, err := recordcache.Decode(ctx, s.reads, kindVersion, sec.rec.Scope, r.recID, sealedOf)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -219,7 +224,11 @@ func (s *Service) readValue(ctx context.Context, sec *secret, vid string) (secre
 	if err != nil {
 		return secretValue{}, wrap("get version", err)
 	}
-	return s.open(ctx, sec.meta.ARN, vid, r.ec, sec.meta.Versions[vid].KMSKeyARNs, sealed)
+	var keyARNs []string
+	if ver != nil {
+		keyARNs = ver.KMSKeyARNs
+	}
+	return s.open(ctx, sec.meta.ARN, vid, r.ec, keyARNs, sealed)
 }
 
 // sealedOf is the sealed value of a version record: through the read
@@ -310,15 +319,14 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 	if sec.deleted() {
 		return nil, errMarkedForDeletion()
 	}
-	vid, err := pickVersion(sec, in.VersionId, in.VersionStage)
+	vid, ver, err := pickVersion(sec, in.VersionId, in.VersionStage)
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.readValue(ctx, sec, vid)
+	v, err := s.readVersion(ctx, sec, vid, ver)
 	if err != nil {
 		return nil, err
 	}
-	ver := sec.meta.Versions[vid]
 	// The output and the values its pointers point at are one allocation.
 	g := &getValueOutput{arn: sec.meta.ARN, name: sec.meta.Name, vid: vid, created: ver.Created}
 	out := &g.out
@@ -331,7 +339,7 @@ func (s *Service) GetSecretValue(ctx context.Context, in *smapi.GetSecretValueIn
 	} else {
 		out.SecretBinary = sensitive.Bytes(v.data)
 	}
-	s.touch(ctx, sec, vid)
+	s.touch(ctx, sec, vid, ver)
 	return out, nil
 }
 
@@ -345,36 +353,36 @@ type getValueOutput struct {
 	stages         [2]string
 }
 
-// pickVersion chooses the version GetSecretValue reads.
-func pickVersion(sec *secret, versionID, stage *string) (string, error) {
+// pickVersion chooses the version GetSecretValue reads, and returns its
+// metadata.
+func pickVersion(sec *secret, versionID, stage *string) (string, *versionMeta, error) {
 	m := &sec.meta
 	if versionID != nil {
 		ver, ok := m.Versions[*versionID]
 		if !ok {
-			return "", errNoValueForVersion(*versionID)
+			return "", nil, errNoValueForVersion(*versionID)
 		}
 		if stage != nil && !ver.hasStage(*stage) {
-			return "", errStageMismatch()
+			return "", nil, errStageMismatch()
 		}
-		return *versionID, nil
+		return *versionID, ver, nil
 	}
 	label := stageCurrent
 	if stage != nil {
 		label = *stage
 	}
-	vid := sec.holder(label)
+	vid, ver := sec.holder(label)
 	if vid == "" {
-		return "", errNoValueForStage(label)
+		return "", nil, errNoValueForStage(label)
 	}
-	return vid, nil
+	return vid, ver, nil
 }
 
 // touch records the access date (a day, as AWS keeps it) of the secret and
-// the version. It writes at most once a day per version; a failure is logged
-// and does not fail the read.
-func (s *Service) touch(ctx context.Context, sec *secret, vid string) {
+// the version vid (whose metadata is ver). It writes at most once a day per
+// version; a failure is logged and does not fail the read.
+func (s *Service) touch(ctx context.Context, sec *secret, vid string, ver *versionMeta) {
 	day := s.now().UTC().Truncate(24 * time.Hour)
-	ver := sec.meta.Versions[vid]
 	if ver.LastAccessed != nil && ver.LastAccessed.Equal(day) && sec.meta.LastAccessed != nil && sec.meta.LastAccessed.Equal(day) {
 		return
 	}
