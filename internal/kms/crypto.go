@@ -182,9 +182,8 @@ func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string,
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if
 // given; want, wantAlias and wantErr are what lookupKeyAlias answered for
 // it, without access), authorizes a on it, checks the key state, and
-// decrypts; when known (DecryptKnown), it checks all of that and finds the
-// material, but does not decrypt: the plaintext is nil.
-func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, want *key, wantAlias string, wantErr error, alg kmsapi.EncryptionAlgorithmSpec, a *access, known bool) (*key, []byte, string, error) {
+// decrypts.
+func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, want *key, wantAlias string, wantErr error, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	h, err := keymaterial.ParseBlob(blob)
 	if err != nil {
 		return nil, nil, "", errInvalidCiphertext()
@@ -230,9 +229,6 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	ae, err := s.aead(ctx, k, matID)
 	if err != nil {
 		return nil, nil, "", err
-	}
-	if known {
-		return k, nil, matID, nil
 	}
 	pt, err := keymaterial.DecryptWithAEAD(ae, k.arn, ec, blob)
 	if err != nil {
@@ -301,10 +297,8 @@ type encryptOutput struct {
 	keyID string
 }
 
-// Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*; when
-// known (DecryptKnown) it may leave a Keyfort ciphertext undecrypted (the
-// output's Plaintext is then nil).
-func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bool) (*kmsapi.DecryptOutput, error) {
+// Decrypt decrypts a ciphertext made by Encrypt or GenerateDataKey*.
+func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
 	scope, _, err := scopeOf(ctx)
 	if err != nil {
 		return nil, err
@@ -316,7 +310,7 @@ func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bo
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	a := cryptoAccess(in.IAMAction(), in.EncryptionContext, in.EncryptionAlgorithm, in.GrantTokens)
-	k, pt, matID, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a, known)
+	k, pt, matID, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.EncryptionContext, in.KeyId, in.EncryptionAlgorithm, a)
 	if err != nil {
 		return nil, err
 	}
@@ -360,7 +354,7 @@ func (s *Service) reEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 		return nil, awserr.Validation("1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
 	from := cryptoAccess(actionReEncryptFrom, in.SourceEncryptionContext, in.SourceEncryptionAlgorithm, in.GrantTokens)
-	src, pt, srcMat, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from, false)
+	src, pt, srcMat, err := s.decryptAny(ctx, scope, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, in.SourceEncryptionAlgorithm, from)
 	if err != nil {
 		return nil, err
 	}

@@ -231,22 +231,7 @@ func (s *Service) Encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 }
 
 func (s *Service) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	out, err := s.decrypt(ctx, in, false)
-	if err == nil {
-		s.noteUse(ctx, "Decrypt", out.KeyId)
-	}
-	return out, err
-}
-
-// DecryptKnown is Decrypt for a caller that holds the plaintext of this
-// exact input from an earlier Decrypt (Secrets Manager's opened data keys):
-// the same checks (key, key state, KeyId, algorithm, the material the
-// ciphertext names), authorization, errors and use, without decrypting a
-// Keyfort ciphertext again. The material a ciphertext names never changes,
-// so that decryption would give the same answer. The output's Plaintext is
-// nil, unless the key decrypts another way (RSA, SM2).
-func (s *Service) DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	out, err := s.decrypt(ctx, in, true)
+	out, err := s.decrypt(ctx, in)
 	if err == nil {
 		s.noteUse(ctx, "Decrypt", out.KeyId)
 	}

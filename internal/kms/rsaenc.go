@@ -78,9 +78,8 @@ func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionA
 
 // decryptAny decrypts a ciphertext: raw RSAES-OAEP or SM2PKE when keyID
 // names an RSA or SM2 encryption key, else a Keyfort blob (decryptBlob).
-// The material id is empty for those keys. known is decryptBlob's (those
-// keys' ciphertexts are decrypted whatever it says).
-func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access, known bool) (*key, []byte, string, error) {
+// The material id is empty for those keys.
+func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []byte, ec map[string]string, keyID *string, alg kmsapi.EncryptionAlgorithmSpec, a *access) (*key, []byte, string, error) {
 	// The key keyID names is looked up once, for both kinds of ciphertext.
 	var want *key
 	var wantAlias string
@@ -112,7 +111,7 @@ func (s *Service) decryptAny(ctx context.Context, scope storage.Scope, blob []by
 			return k, pt, "", nil
 		}
 	}
-	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, want, wantAlias, wantErr, alg, a, known)
+	k, pt, matID, err := s.decryptBlob(ctx, scope, blob, ec, keyID, want, wantAlias, wantErr, alg, a)
 	return k, pt, matID, err
 }
 

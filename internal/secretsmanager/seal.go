@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"time"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
@@ -243,7 +242,7 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 			call.keyID = keyARNs[i]
 			in.KeyId = &call.keyID
 		}
-		aead, err := s.openDataKey(ctx, in, arn, versionID)
+		aead, err := s.openDataKey(ctx, in)
 		if err != nil {
 			if ae, ok := awserr.As(err); ok && ae.Status < 500 {
 				refused = err
@@ -268,32 +267,17 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 }
 
 // openDataKey returns the data key of one sealed entry of version versionID
-// of the secret arn, opened: KMS decrypts it (in), or, when it was opened
-// before (dataKeys), KMS makes every check of that decryption again and the
-// kept key is used. A KMS client error (a disabled, deleted or denied key)
-// is returned as KMS answered it.
-func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput, arn, versionID string) (cipher.AEAD, error) {
-	now := time.Now()
-	if k := s.dataKeys.get(in.CiphertextBlob, arn, versionID, now); k != nil {
-		out, _, err := s.kms.decrypt(ctx, in, true, k.event)
-		if err != nil {
-			return nil, kmsCallError(err)
-		}
-		clear(out.Plaintext.Reveal()) // only for keys that decrypt another way
-		return k.aead, nil
-	}
-	dk, ev, err := s.kms.decrypt(ctx, in, false, nil)
+// of the secret arn, opened: KMS decrypts it (in). A KMS client error (a
+// disabled, deleted or denied key) is returned as KMS answered it.
+func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput) (cipher.AEAD, error) {
+	dk, err := s.kms.Decrypt(ctx, in)
 	if err != nil {
 		return nil, kmsCallError(err)
 	}
 	key := dk.Plaintext.Reveal()
 	aead, err := newGCM(key)
 	clear(key)
-	if err != nil {
-		return nil, err
-	}
-	s.dataKeys.put(in.CiphertextBlob, arn, versionID, aead, ev, now)
-	return aead, nil
+	return aead, err
 }
 
 // kmsCallError is err from KMS's Decrypt: a client error as it is (open

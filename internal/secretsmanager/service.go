@@ -64,10 +64,6 @@ type KMS interface {
 	GenerateDataKey(ctx context.Context, in *kmsapi.GenerateDataKeyInput) (*kmsapi.GenerateDataKeyOutput, error)
 	// Decrypt decrypts an encrypted data key.
 	Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error)
-	// DecryptKnown is Decrypt of an input decrypted before: every check,
-	// error, authorization and record of Decrypt, without the decryption
-	// (no Plaintext).
-	DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error)
 	// DescribeKey describes a key (by id, ARN, alias name or alias ARN).
 	DescribeKey(ctx context.Context, in *kmsapi.DescribeKeyInput) (*kmsapi.DescribeKeyOutput, error)
 	// ManagedKeyARN returns the ARN of the AWS managed key of service
@@ -194,58 +190,16 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 }
 
 func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	out, _, err := v.decrypt(ctx, in, false, nil)
-	return out, err
-}
-
-// DecryptKnown is recorded as Decrypt: on AWS, every read of a value is a
-// KMS Decrypt.
-func (v viaService) DecryptKnown(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi.DecryptOutput, error) {
-	out, _, err := v.decrypt(ctx, in, true, nil)
-	return out, err
-}
-
-// decryptEvent is what the KMS event of a Decrypt of one encrypted data key
-// records besides its id and outcome: the same on every read of the value
-// (open keeps it with the opened data key).
-type decryptEvent struct {
-	keyID, material    string // the input's KeyId and the KeyMaterialId KMS answered
-	params, additional []byte // requestParameters and additionalEventData
-}
-
-// decrypt calls KMS's Decrypt (DecryptKnown when known) and records its
-// event. ev, if not nil, is the event of an earlier Decrypt of the same
-// ciphertext under the same encryption context: its parts are used when
-// KeyId and the key material are the same. It returns the event parts used
-// (nil when KMS refused), for the caller to pass next time.
-func (v viaService) decrypt(ctx context.Context, in *kmsapi.DecryptInput, known bool, ev *decryptEvent) (*kmsapi.DecryptOutput, *decryptEvent, error) {
 	eventID := uuid.New()
-	var out *kmsapi.DecryptOutput
-	var err error
-	if kctx := v.throughWithEvent(ctx, eventID); known {
-		out, err = v.KMS.DecryptKnown(kctx, in)
-	} else {
-		out, err = v.KMS.Decrypt(kctx, in)
+	out, err := v.KMS.Decrypt(v.throughWithEvent(ctx, eventID), in)
+	var keyARN, material *string
+	if out != nil {
+		keyARN, material = out.KeyId, out.KeyMaterialId
 	}
-	if err != nil {
-		noteKMSCall(ctx, eventID, "Decrypt", in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in))), nil, nil, err)
-		return out, nil, err
-	}
-	if ev == nil || ev.keyID != deref(in.KeyId) || ev.material != deref(out.KeyMaterialId) {
-		ev = newDecryptEvent(in, out.KeyMaterialId)
-	}
-	noteKMSCall(ctx, eventID, "Decrypt", ev.params, ev.additional, out.KeyId, nil)
-	return out, ev, nil
-}
-
-// newDecryptEvent makes the event parts of a Decrypt of in that used the
-// key material id (nil: none). The two share one buffer.
-func newDecryptEvent(in *kmsapi.DecryptInput, material *string) *decryptEvent {
+	// The parameters and the additional data share one buffer.
 	params := in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in)+materialDataSize))
-	return &decryptEvent{
-		keyID: deref(in.KeyId), material: deref(material),
-		params: params[:len(params):len(params)], additional: appendMaterialData(params[len(params):], material),
-	}
+	noteKMSCall(ctx, eventID, "Decrypt", params[:len(params):len(params)], appendMaterialData(params[len(params):], material), keyARN, err)
+	return out, err
 }
 
 // materialDataSize is the length of appendMaterialData's object for a
@@ -372,7 +326,7 @@ type Service struct {
 	smapi.UnimplementedService
 
 	store storage.Store
-	kms   viaService
+	kms   KMS
 	now   func() time.Time
 	rand  io.Reader
 	log   *slog.Logger
@@ -387,8 +341,6 @@ type Service struct {
 	// reads caches secret and version records for the read path (nil on
 	// a store without change notifications).
 	reads *recordcache.Cache
-	// dataKeys keeps the data keys KMS decrypted, opened (datakeys.go).
-	dataKeys *dataKeys
 	// repl is the queue of replica syncs (replication.go).
 	repl *replication.Queue
 }
@@ -408,7 +360,6 @@ func New(cfg Config) *Service {
 		rotator:       cfg.Rotation,
 		rotationLease: cfg.RotationLease,
 		reads:         newReadCache(cfg.Store, cfg.Metrics),
-		dataKeys:      newDataKeys(),
 	}
 	if s.now == nil {
 		s.now = time.Now
