@@ -283,7 +283,7 @@ func (s *Service) encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 		return nil, err
 	}
 	if !isAsymmetricEncryption(k) {
-		operation.SetAdditionalEventData(ctx, k.materialEvent(k.meta.Material))
+		k.useMaterial(ctx, k.meta.Material)
 	}
 	// The output and the string it points at are one allocation.
 	o := &encryptOutput{keyID: k.arn}
@@ -326,10 +326,8 @@ func (s *Service) decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsapi
 		EncryptionAlgorithm: usedAlgorithm(in.EncryptionAlgorithm),
 	}
 	if matID != "" { // none for RSA keys (materialIDOf)
-		d := k.material(matID)
-		o.materialID = d.display
+		o.materialID = k.useMaterial(ctx, matID)
 		o.out.KeyMaterialId = &o.materialID
-		operation.SetAdditionalEventData(ctx, d.event)
 	}
 	return &o.out, nil
 }
@@ -451,13 +449,11 @@ func (s *Service) generateDataKeyOp(ctx context.Context, in *kmsapi.GenerateData
 	if err != nil {
 		return nil, err
 	}
-	d := k.material(k.meta.Material)
-	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyOutput{
 		CiphertextBlob: blob,
 		Plaintext:      sensitive.Bytes(dk),
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(d.display),
+		KeyMaterialId:  ptr(k.useMaterial(ctx, k.meta.Material)),
 	}, nil
 }
 
@@ -468,12 +464,10 @@ func (s *Service) generateDataKeyWithoutPlaintext(ctx context.Context, in *kmsap
 		return nil, err
 	}
 	clear(dk)
-	d := k.material(k.meta.Material)
-	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyWithoutPlaintextOutput{
 		CiphertextBlob: blob,
 		KeyId:          ptr(k.arn),
-		KeyMaterialId:  ptr(d.display),
+		KeyMaterialId:  ptr(k.useMaterial(ctx, k.meta.Material)),
 	}, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
-	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/sensitive"
 )
 
@@ -86,15 +85,13 @@ func (s *Service) generateDataKeyPairOp(ctx context.Context, in *kmsapi.Generate
 	if err != nil {
 		return nil, err
 	}
-	d := p.k.material(p.k.meta.Material)
-	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyPairOutput{
 		PrivateKeyCiphertextBlob: p.blob,
 		PrivateKeyPlaintext:      sensitive.Bytes(p.private),
 		PublicKey:                p.public,
 		KeyId:                    ptr(p.k.arn),
 		KeyPairSpec:              in.KeyPairSpec,
-		KeyMaterialId:            ptr(d.display),
+		KeyMaterialId:            ptr(p.k.useMaterial(ctx, p.k.meta.Material)),
 	}, nil
 }
 
@@ -106,13 +103,11 @@ func (s *Service) generateDataKeyPairWithoutPlaintext(ctx context.Context, in *k
 		return nil, err
 	}
 	clear(p.private)
-	d := p.k.material(p.k.meta.Material)
-	operation.SetAdditionalEventData(ctx, d.event)
 	return &kmsapi.GenerateDataKeyPairWithoutPlaintextOutput{
 		PrivateKeyCiphertextBlob: p.blob,
 		PublicKey:                p.public,
 		KeyId:                    ptr(p.k.arn),
 		KeyPairSpec:              in.KeyPairSpec,
-		KeyMaterialId:            ptr(d.display),
+		KeyMaterialId:            ptr(p.k.useMaterial(ctx, p.k.meta.Material)),
 	}, nil
 }

@@ -100,10 +100,14 @@ type materialDisplay struct {
 // last material asked for (a key's reads name its current material).
 func (k *key) displayMaterial(matID string) string { return k.material(matID).display }
 
-// materialEvent is the additionalEventData CloudTrail gives an event that
-// used material matID of k: {"keyMaterialId": its KeyMaterialId}. Callers
-// must not modify it.
-func (k *key) materialEvent(matID string) []byte { return k.material(matID).event }
+// useMaterial records that ctx's request used material matID of k (its
+// event's additionalEventData, {"keyMaterialId": ...}, as CloudTrail gives
+// it) and returns the material's KeyMaterialId.
+func (k *key) useMaterial(ctx context.Context, matID string) string {
+	d := k.material(matID)
+	operation.SetAdditionalEventData(ctx, d.event)
+	return d.display
+}
 
 // material returns the materialDisplay of matID, remembered on k.
 func (k *key) material(matID string) *materialDisplay {

@@ -242,12 +242,18 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 			call.keyID = keyARNs[i]
 			in.KeyId = &call.keyID
 		}
-		aead, err := s.openDataKey(ctx, in)
+		dk, err := s.kms.Decrypt(ctx, in)
 		if err != nil {
 			if ae, ok := awserr.As(err); ok && ae.Status < 500 {
 				refused = err
 				continue
 			}
+			return secretValue{}, wrap("kms Decrypt", err)
+		}
+		key := dk.Plaintext.Reveal()
+		aead, err := newGCM(key)
+		clear(key)
+		if err != nil {
 			return secretValue{}, err
 		}
 		// The plaintext and the additional data share one allocation:
@@ -264,29 +270,6 @@ func (s *Service) open(ctx context.Context, arn, versionID string, ec map[string
 		return secretValue{kind: v.kind, data: pt}, nil
 	}
 	return secretValue{}, s.kmsError(ctx, "Decrypt", refused, errDecryption)
-}
-
-// openDataKey returns the data key of one sealed entry of version versionID
-// of the secret arn, opened: KMS decrypts it (in). A KMS client error (a
-// disabled, deleted or denied key) is returned as KMS answered it.
-func (s *Service) openDataKey(ctx context.Context, in *kmsapi.DecryptInput) (cipher.AEAD, error) {
-	dk, err := s.kms.Decrypt(ctx, in)
-	if err != nil {
-		return nil, kmsCallError(err)
-	}
-	key := dk.Plaintext.Reveal()
-	aead, err := newGCM(key)
-	clear(key)
-	return aead, err
-}
-
-// kmsCallError is err from KMS's Decrypt: a client error as it is (open
-// tries the next entry), anything else wrapped.
-func kmsCallError(err error) error {
-	if ae, ok := awserr.As(err); ok && ae.Status < 500 {
-		return err
-	}
-	return wrap("kms Decrypt", err)
 }
 
 // decryptCall is a DecryptInput with room for its KeyId.

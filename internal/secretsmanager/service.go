@@ -184,8 +184,7 @@ func (v viaService) GenerateDataKey(ctx context.Context, in *kmsapi.GenerateData
 	if out != nil {
 		keyARN, material = out.KeyId, out.KeyMaterialId
 	}
-	params := in.AppendAuditJSON(nil)
-	noteKMSCall(ctx, eventID, "GenerateDataKey", params, appendMaterialData(params[len(params):], material), keyARN, err)
+	noteKMSCall(ctx, eventID, "GenerateDataKey", in.AppendAuditJSON(nil), material, keyARN, err)
 	return out, err
 }
 
@@ -196,9 +195,9 @@ func (v viaService) Decrypt(ctx context.Context, in *kmsapi.DecryptInput) (*kmsa
 	if out != nil {
 		keyARN, material = out.KeyId, out.KeyMaterialId
 	}
-	// The parameters and the additional data share one buffer.
+	// Room after the parameters for the additional data (noteKMSCall).
 	params := in.AppendAuditJSON(make([]byte, 0, decryptParamsSize(in)+materialDataSize))
-	noteKMSCall(ctx, eventID, "Decrypt", params[:len(params):len(params)], appendMaterialData(params[len(params):], material), keyARN, err)
+	noteKMSCall(ctx, eventID, "Decrypt", params, material, keyARN, err)
 	return out, err
 }
 
@@ -254,12 +253,16 @@ var kmsEventSource = kmsapi.Facts().EventSource
 
 // noteKMSCall adds the audit event eventID of a call to KMS operation name, made on
 // the behalf of the caller of ctx, to the request's events. params are its
-// requestParameters; additional its additionalEventData when it succeeds
-// (the key material used). keyARN is the key
+// requestParameters; when the call succeeds, the KeyMaterialId material
+// (nil: none) is its additionalEventData, written into params' spare
+// capacity. keyARN is the key
 // KMS answered with (nil when it refused); err its error. An error that is not
 // KMS's answer to the client (a failed store) is recorded as
 // KMSInternalException, the code KMS answers it with.
-func noteKMSCall(ctx context.Context, eventID, name string, params, additional []byte, keyARN *string, err error) {
+func noteKMSCall(ctx context.Context, eventID, name string, params []byte, material, keyARN *string, err error) {
+	n := len(params)
+	rest := params[n:] // the spare capacity, for the additional data
+	params = params[:n:n]
 	e := operation.Event{
 		EventID:           eventID,
 		Source:            kmsEventSource,
@@ -276,7 +279,7 @@ func noteKMSCall(ctx context.Context, eventID, name string, params, additional [
 			e.ErrorCode = "KMSInternalException"
 		}
 	} else {
-		e.AdditionalEventData = additional
+		e.AdditionalEventData = appendMaterialData(rest, material)
 		if a := deref(keyARN); a != "" {
 			e.Resources = []operation.Resource{{Type: "AWS::KMS::Key", ARN: a, Account: accountOf(a)}}
 		}
