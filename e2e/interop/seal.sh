@@ -257,8 +257,12 @@ echo "== 5. Keyfort restart"
 for impl in "${IMPLS[@]}"; do
 	must_seal "$impl" alias/vault-unseal encrypt "$WORK/rootkey.bin" "$WORK/$impl-rootkey-3.blob"
 done
+ROOTKEY_SUM=$(cksum <"$DATA/root.key")
 stop_server
 start_server
+[ "$(cksum <"$DATA/root.key")" = "$ROOTKEY_SUM" ] || fail "the restart changed <data>/root.key"
+[ "$(grep -c 'generated a new root key' "$WORK/server.log")" = 1 ] || fail "the restart generated another root key"
+pass "keyfort restarted on the same data dir and root key (<data>/root.key)"
 for impl in "${IMPLS[@]}"; do
 	for b in rootkey-1 rootkey-2 rootkey-3; do
 		must_seal "$impl" alias/vault-unseal decrypt "$WORK/$impl-$b.blob" "$WORK/out.bin"
