@@ -136,7 +136,9 @@ function checkRaw (model, shapeName, v, path, out) {
 // status 200, the awsJson content type, a request id, every member's type
 // against the model, and the members listed in `present` (dotted paths; AWS's
 // documented response for this call) are there.
+let shapesChecked = 0
 function shape (model, op, label, present = []) {
+  shapesChecked++
   const w = lastWire(op)
   need(w.status === 200, `${label}: HTTP ${w.status}`)
   const problems = []
@@ -379,6 +381,13 @@ async function jsKms () {
   need(seen.has(md.KeyId) && seen.has(ec.KeyId), 'ListKeys: created keys missing')
   pass(`ListKeys Limit 3: ${seen.size} keys in ${pages} pages (Truncated/NextMarker), paginateListKeys agrees`)
 
+  // Plaintext bounds (model: PlaintextType max 4096).
+  const p4096 = randomBytes(4096)
+  const e4096 = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: p4096 }))
+  need(bytesEqual((await kms.send(new DecryptCommand({ CiphertextBlob: e4096.CiphertextBlob }))).Plaintext, p4096), 'Encrypt 4096: round trip differs')
+  const e4097 = await apiError(kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: randomBytes(4097) })), 'Encrypt 4097')
+  wantError(e4097, 'ValidationException', "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096", 400, 'Encrypt of 4097 bytes (4096 round-trips)', 'Encrypt')
+
   // Errors.
   const g = await apiError(kms.send(new DecryptCommand({ CiphertextBlob: new TextEncoder().encode('definitely not a ciphertext blob') })), 'Decrypt garbage')
   wantError(g, 'InvalidCiphertextException', '', 400, 'Decrypt of garbage', 'Decrypt')
@@ -433,6 +442,13 @@ async function jsSM () {
   for await (const p of paginateListSecrets({ client: sm, pageSize: 3 }, {})) viaPaginator += p.SecretList.length
   need(names.size === 7 && viaPaginator === 7, `ListSecrets: ${names.size} by hand, ${viaPaginator} by paginator, want 7`)
   pass(`ListSecrets MaxResults 2: 7 secrets in ${pages} pages (NextToken), paginateListSecrets agrees`)
+
+  // SecretBinary bounds (model: SecretBinaryType max 65536 bytes).
+  const big = randomBytes(65536)
+  await sm.send(new CreateSecretCommand({ Name: 'js/big', SecretBinary: big }))
+  need(bytesEqual((await sm.send(new GetSecretValueCommand({ SecretId: 'js/big' }))).SecretBinary, big), 'SecretBinary 65536: differs')
+  const tooBig = await apiError(sm.send(new CreateSecretCommand({ Name: 'js/too-big', SecretBinary: randomBytes(65537) })), 'CreateSecret 65537')
+  wantError(tooBig, 'ValidationException', undefined, 400, 'CreateSecret with a 65537-byte SecretBinary (65536 round-trips; message not asserted)', 'CreateSecret')
 
   const ds = await sm.send(new DescribeSecretCommand({ SecretId: 'js/string' }))
   shape(M, 'DescribeSecret', 'DescribeSecret', ['ARN', 'Name', 'Description', 'LastChangedDate', 'VersionIdsToStages', 'CreatedDate'])
@@ -494,6 +510,13 @@ try {
   }
 }
 if (failed) process.exit(1)
+const ops = new Set(wire.map((w) => w.target))
+for (const w of wire) {
+  if (w.headers['content-type'] !== 'application/x-amz-json-1.1' || !w.headers['x-amzn-requestid']) {
+    deviation(`${w.target} HTTP ${w.status}: Content-Type ${JSON.stringify(w.headers['content-type'])}, x-amzn-RequestId ${JSON.stringify(w.headers['x-amzn-requestid'])}`)
+  }
+}
+pass(`${wire.length} responses to ${ops.size} operations (Content-Type and x-amzn-RequestId checked on each); ${shapesChecked} successful responses checked member by member against the botocore models${deviations.length ? '' : ', no difference'}`)
 if (deviations.length) {
   console.log(`== ${deviations.length} deviation(s) from AWS (every other check passed)`)
   process.exit(3)
