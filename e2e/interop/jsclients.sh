@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Manual interop check: the AWS Encryption SDK for JavaScript (@aws-crypto/client-node)
+# and the AWS SDK for JavaScript v3 (@aws-sdk/client-kms, client-secrets-manager)
+# against Keyfort. NOT run by CI (CI has no Node.js and no npm registry).
+#
+#   e2e/interop/jsclients.sh        # KEEP=1 keeps the temp dir
+#
+# Needs: Go (builds keyfort from this repo), Node.js >= 20 and npm with the npm
+# registry reachable (npm ci of jsclients/package-lock.json into the temp dir),
+# python3 with botocore (the KMS and Secrets Manager models the responses are
+# checked against), curl. Everything happens in a fresh temp dir; the server is
+# stopped on exit. Every check prints a PASS line. Exit status: 0 all passed;
+# 1 a check failed (stops at once, prints the server log's tail); 3 every check
+# passed but Keyfort answered differently from AWS in a way these clients
+# expose (printed as DEVIATION lines). See e2e/interop/README.md.
+set -euo pipefail
+
+for tool in go node npm python3 curl; do
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
+done
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-jsclients.XXXXXX")
+SERVER_PID=""
+
+cleanup() {
+	local rc=$?
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+		echo "--- keyfort log (last 20 lines) ---" >&2
+		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+
+# ---- 1. the JS clients: npm ci of the pinned lock file into the temp dir -----
+echo "== npm ci (jsclients/package-lock.json) into $WORK/js"
+mkdir -p "$WORK/js"
+cp "$HERE/jsclients/package.json" "$HERE/jsclients/package-lock.json" "$HERE/jsclients/check.mjs" "$WORK/js/"
+(cd "$WORK/js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >"$WORK/npm.log" 2>&1) \
+	|| { cat "$WORK/npm.log" >&2; fail "npm ci"; }
+ver() { node -p "require('$WORK/js/node_modules/$1/package.json').version"; }
+pass "node $(node --version), @aws-crypto/client-node $(ver @aws-crypto/client-node), @aws-sdk/client-kms $(ver @aws-sdk/client-kms), @aws-sdk/client-secrets-manager $(ver @aws-sdk/client-secrets-manager)"
+
+# ---- 2. the botocore models the responses are checked against ---------------
+mkdir -p "$WORK/models"
+python3 - "$WORK/models" <<'PY'
+import botocore, gzip, os, sys
+base = os.path.join(os.path.dirname(botocore.__file__), "data")
+for name, path in (("kms", "kms/2014-11-01"), ("secretsmanager", "secretsmanager/2017-10-17")):
+    with gzip.open(os.path.join(base, path, "service-2.json.gz")) as f, open(os.path.join(sys.argv[1], name + ".json"), "wb") as out:
+        out.write(f.read())
+print("PASS: botocore %s models (kms 2014-11-01, secretsmanager 2017-10-17)" % botocore.__version__)
+PY
+
+# ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
+echo "== building keyfort from $REPO"
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+	kill -0 "$SERVER_PID" 2>/dev/null || fail "keyfort exited at start"
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on http://127.0.0.1:$PORT"
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT"
+
+# ---- 4. the checks (check.mjs prints PASS/DEVIATION/FAIL; exit 0, 1 or 3) ---
+# Every response it saw goes to $WORK/wire.jsonl (KEEP=1 keeps it).
+# No shared config, no instance metadata: the clients get endpoint, region and
+# static credentials in code; these only keep the environment from leaking in.
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER HTTP_PROXY HTTPS_PROXY http_proxy https_proxy
+rc=0
+KF_ENDPOINT="http://127.0.0.1:$PORT" KF_MODELS="$WORK/models" KF_DUMP="$WORK/wire.jsonl" \
+	timeout 300 node "$WORK/js/check.mjs" || rc=$?
+case $rc in
+0) ;;
+3) echo "FAIL: Keyfort differs from AWS (DEVIATION lines above; every other check passed)" >&2; exit 3 ;;
+*) fail "check.mjs exited $rc" ;;
+esac

@@ -1,0 +1,524 @@
+// Keyfort interop check: the AWS Encryption SDK for JavaScript
+// (@aws-crypto/client-node) and the AWS SDK for JavaScript v3 (client-kms,
+// client-secrets-manager) against a Keyfort server. Run by ../jsclients.sh,
+// which starts the server and sets:
+//
+//   KF_ENDPOINT  http://127.0.0.1:PORT
+//   KF_MODELS    directory holding kms.json and secretsmanager.json (the
+//                botocore service-2 models, decompressed)
+//
+// KF_STEPS (esdk,kms,sm by default) picks the parts to run; KF_DUMP=FILE
+// writes every response to FILE as JSON lines.
+//
+// Prints "PASS: ..." per check, "DEVIATION: ..." where Keyfort answers
+// differently from what AWS documents in a way these clients expose, and
+// "FAIL: ..." (then exits 1) when a check fails. Exit 0 all passed, 3 all
+// passed with deviations.
+import { readFileSync, writeFileSync } from 'node:fs'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { randomBytes } from 'node:crypto'
+import { buildClient, CommitmentPolicy, KmsKeyringNode, getClient } from '@aws-crypto/client-node'
+import {
+  KMS, KMSClient, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, DecryptCommand,
+  GenerateDataKeyCommand, ReEncryptCommand, SignCommand, VerifyCommand, GenerateMacCommand,
+  VerifyMacCommand, ListKeysCommand, CreateAliasCommand, DisableKeyCommand, paginateListKeys,
+} from '@aws-sdk/client-kms'
+import {
+  SecretsManagerClient, CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand,
+  ListSecretsCommand, DescribeSecretCommand, DeleteSecretCommand, BatchGetSecretValueCommand,
+  paginateListSecrets,
+} from '@aws-sdk/client-secrets-manager'
+import { NodeHttpHandler } from '@smithy/node-http-handler'
+
+const endpoint = process.env.KF_ENDPOINT
+const models = process.env.KF_MODELS
+if (!endpoint || !models) {
+  console.error('FAIL: KF_ENDPOINT and KF_MODELS must be set (run ../jsclients.sh)')
+  process.exit(1)
+}
+const region = 'us-east-1'
+const account = '123456789012'
+const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'anything' }
+const kmsModel = JSON.parse(readFileSync(`${models}/kms.json`, 'utf8'))
+const smModel = JSON.parse(readFileSync(`${models}/secretsmanager.json`, 'utf8'))
+
+const deviations = []
+const pass = (m) => console.log(`PASS: ${m}`)
+const deviation = (m) => { deviations.push(m); console.log(`DEVIATION: ${m}`) }
+class CheckFailed extends Error {}
+const fail = (m) => { throw new CheckFailed(m) }
+const need = (cond, m) => { if (!cond) fail(m) }
+
+// ---- the wire: every response's status, headers and raw body ----------------
+// A request handler that wraps the SDK's own NodeHttpHandler, keeps each raw
+// response (the SDK's deserializers drop members they do not know, so the
+// model check below reads the wire), and hands the SDK the same bytes.
+const wire = []
+class RecordingHandler {
+  constructor () { this.inner = new NodeHttpHandler({ connectionTimeout: 5000, requestTimeout: 60000 }) }
+  async handle (request, options) {
+    const out = await this.inner.handle(request, options)
+    const chunks = []
+    for await (const c of out.response.body) chunks.push(c)
+    const body = Buffer.concat(chunks)
+    wire.push({ target: request.headers['x-amz-target'], status: out.response.statusCode, headers: out.response.headers, body })
+    out.response.body = Readable.from([body])
+    return out
+  }
+  updateHttpClientConfig (k, v) { this.inner.updateHttpClientConfig(k, v) }
+  httpHandlerConfigs () { return this.inner.httpHandlerConfigs() }
+  destroy () { this.inner.destroy() }
+}
+const requestHandler = new RecordingHandler()
+const clientConfig = { region, endpoint, credentials, requestHandler, maxAttempts: 1 }
+const kms = new KMSClient(clientConfig)
+const sm = new SecretsManagerClient(clientConfig)
+
+// lastWire(op): the last recorded response of an operation (X-Amz-Target suffix).
+function lastWire (op) {
+  for (let i = wire.length - 1; i >= 0; i--) {
+    if (wire[i].target && wire[i].target.endsWith(`.${op}`)) return wire[i]
+  }
+  fail(`no response recorded for ${op}`)
+}
+
+// ---- the botocore model: types of what the wire carries ---------------------
+// checkRaw walks a raw JSON value against a model shape and returns problems:
+// members the model does not have, and values of the wrong JSON type
+// (awsJson1_1: timestamps are epoch seconds, blobs base64 strings).
+function checkRaw (model, shapeName, v, path, out) {
+  const s = model.shapes[shapeName]
+  const bad = (what) => out.push(`${path}: ${what} (${JSON.stringify(v)?.slice(0, 60)}), model shape ${shapeName} is ${s.type}`)
+  switch (s.type) {
+    case 'structure':
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('not an object')
+      for (const [k, x] of Object.entries(v)) {
+        const m = s.members[k]
+        if (!m) { out.push(`${path}.${k}: not a member of ${shapeName} in the model`); continue }
+        checkRaw(model, m.shape, x, `${path}.${k}`, out)
+      }
+      for (const r of s.required || []) if (!(r in v)) out.push(`${path}.${r}: required by the model, missing`)
+      return
+    case 'list':
+      if (!Array.isArray(v)) return bad('not an array')
+      v.forEach((x, i) => checkRaw(model, s.member.shape, x, `${path}[${i}]`, out))
+      return
+    case 'map':
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) return bad('not an object')
+      for (const [k, x] of Object.entries(v)) checkRaw(model, s.value.shape, x, `${path}[${k}]`, out)
+      return
+    case 'string':
+      if (typeof v !== 'string') return bad('not a string')
+      if (s.enum && !s.enum.includes(v)) return bad(`not one of the enum ${s.enum.join('|')}`)
+      return
+    case 'blob':
+      if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v)) return bad('not a base64 string')
+      return
+    case 'timestamp':
+      if (typeof v !== 'number') return bad('not epoch seconds (a JSON number)')
+      return
+    case 'integer': case 'long':
+      if (!Number.isInteger(v)) return bad('not an integer')
+      return
+    case 'boolean':
+      if (typeof v !== 'boolean') return bad('not a boolean')
+      return
+    case 'double': case 'float':
+      if (typeof v !== 'number') return bad('not a number')
+      return
+    default:
+      out.push(`${path}: model type ${s.type} not handled by this check`)
+  }
+}
+
+// shape(model, op, label, present) checks the last response of op on the wire:
+// status 200, the awsJson content type, a request id, every member's type
+// against the model, and the members listed in `present` (dotted paths; AWS's
+// documented response for this call) are there.
+let shapesChecked = 0
+function shape (model, op, label, present = []) {
+  shapesChecked++
+  const w = lastWire(op)
+  need(w.status === 200, `${label}: HTTP ${w.status}`)
+  const problems = []
+  const ct = w.headers['content-type']
+  if (ct !== 'application/x-amz-json-1.1') problems.push(`Content-Type ${JSON.stringify(ct)}, AWS sends application/x-amz-json-1.1`)
+  if (!w.headers['x-amzn-requestid']) problems.push('no x-amzn-RequestId header ($metadata.requestId is empty)')
+  const raw = JSON.parse(w.body.toString('utf8') || '{}')
+  checkRaw(model, model.operations[op].output.shape, raw, op, problems)
+  for (const p of present) {
+    let v = raw
+    for (const k of p.split('.')) v = v == null ? undefined : v[k]
+    if (v === undefined || v === null) problems.push(`${op}.${p}: missing; AWS returns it here`)
+  }
+  if (problems.length) for (const p of problems) deviation(`${label}: ${p}`)
+  return raw
+}
+
+// apiError(promise) awaits a call that must fail and returns the SDK's error.
+async function apiError (p, label) {
+  try { await p } catch (e) { return e }
+  fail(`${label}: succeeded, want an error`)
+}
+
+// wantError checks the JS SDK error's name, message and HTTP status, and the
+// raw error body against AWS's (__type and message only).
+function wantError (e, name, message, status, label, op) {
+  need(e.name === name, `${label}: error ${e.name}: ${e.message}, want ${name}`)
+  need(e.$metadata?.httpStatusCode === status, `${label}: $metadata.httpStatusCode ${e.$metadata?.httpStatusCode}, want ${status}`)
+  need(e.$fault === (status < 500 ? 'client' : 'server'), `${label}: $fault ${e.$fault}`)
+  const w = lastWire(op)
+  const body = JSON.parse(w.body.toString('utf8'))
+  // The models name the member "message" in KMS's exceptions and "Message"
+  // in Secrets Manager's. The JS SDK moves either into e.message and deletes
+  // e.Message (@smithy/core decorateServiceException): its own behaviour.
+  const member = w.target.startsWith('secretsmanager.') ? 'Message' : 'message'
+  if (message && body[member] !== message) deviation(`${label}: body member ${member} ${JSON.stringify(body[member])}, want ${JSON.stringify(message)}`)
+  need(e.Message === undefined, `${label}: e.Message is set; the JS SDK deletes it`)
+  let note = ''
+  if (message === '') {
+    // AWS answers this error with an empty message (botocore shows ''); the
+    // JS SDK then shows "UnknownError", its own fill-in, both for a missing
+    // and for an empty message (@aws-sdk/core protocols).
+    const wireMsg = body.message ?? body.Message ?? ''
+    if (wireMsg !== '') deviation(`${label}: ${name} carries the message ${JSON.stringify(wireMsg)}, AWS's is empty`)
+    else if (e.message !== 'UnknownError') fail(`${label}: message ${JSON.stringify(e.message)} for an error with an empty one, the JS SDK says "UnknownError"`)
+    note = ' (empty message on the wire; "UnknownError" is the JS SDK\'s own fill-in)'
+  } else if (message !== undefined && e.message !== message) {
+    deviation(`${label}: ${name} message ${JSON.stringify(e.message)}, AWS says ${JSON.stringify(message)}`)
+  }
+  const type = String(body.__type || '').split('#').pop()
+  if (type !== name) deviation(`${label}: __type ${JSON.stringify(body.__type)}, want ${name}`)
+  if (w.headers['content-type'] !== 'application/x-amz-json-1.1') deviation(`${label}: error Content-Type ${JSON.stringify(w.headers['content-type'])}`)
+  if (!e.$metadata?.requestId) deviation(`${label}: $metadata.requestId empty (no x-amzn-RequestId header)`)
+  pass(`${label}: ${name} (HTTP ${status}) ${JSON.stringify(e.message)}${note}, body ${w.body.toString('utf8')}`)
+}
+
+const bytesEqual = (a, b) => a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0
+const isBytes = (x) => x instanceof Uint8Array
+
+const symKeyMeta = ['AWSAccountId', 'KeyId', 'Arn', 'CreationDate', 'Enabled', 'Description', 'KeyUsage', 'KeyState',
+  'Origin', 'KeyManager', 'CustomerMasterKeySpec', 'KeySpec', 'EncryptionAlgorithms', 'MultiRegion'].map((k) => `KeyMetadata.${k}`)
+
+// ---- 1-2. Encryption SDK ----------------------------------------------------
+async function esdk () {
+  console.log('== Encryption SDK for JavaScript (@aws-crypto/client-node)')
+  const mk = async (desc, alias) => {
+    const { KeyMetadata: md } = await kms.send(new CreateKeyCommand({ Description: desc }))
+    if (alias) await kms.send(new CreateAliasCommand({ AliasName: `alias/${alias}`, TargetKeyId: md.KeyId }))
+    return md
+  }
+  const gen = await mk('esdk generator', 'esdk-gen')
+  const k2 = await mk('esdk second', null)
+  const k3 = await mk('esdk third', 'esdk-third')
+  const aliasArn = (a) => `arn:aws:kms:${region}:${account}:alias/${a}`
+
+  const { encrypt, decrypt, encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+  // The keyring's KMS clients: the region comes from each key ARN.
+  const clientProvider = getClient(KMS, { endpoint, credentials, requestHandler, maxAttempts: 1 })
+
+  // generator by alias ARN (the SDK accepts it: validAwsKmsIdentifier), the
+  // second key by key ARN, the third by alias ARN.
+  const encKeyring = new KmsKeyringNode({ clientProvider, generatorKeyId: aliasArn('esdk-gen'), keyIds: [k2.Arn, aliasArn('esdk-third')] })
+  const context = { purpose: 'keyfort interop', tenant: 'esdk' }
+  const plaintext = Buffer.from(`Keyfort ESDK interop ${new Date().toISOString()}`)
+  const { result, messageHeader } = await encrypt(encKeyring, plaintext, { encryptionContext: context })
+  const edks = messageHeader.encryptedDataKeys
+  need(edks.length === 3, `encrypt: ${edks.length} encrypted data keys, want 3`)
+  const infos = edks.map((e) => e.providerInfo)
+  need(infos[0] === gen.Arn && infos[1] === k2.Arn && infos[2] === k3.Arn,
+    `encrypt: EDK provider infos ${JSON.stringify(infos)}, want the key ARNs ${[gen.Arn, k2.Arn, k3.Arn]}`)
+  pass(`ESDK encrypt, KmsKeyringNode generator alias ARN + key ARN + alias ARN: ${result.length} byte message, 3 EDKs naming the key ARNs (GenerateDataKey, Encrypt x2)`)
+
+  const checkContext = (hdr, label) => {
+    for (const [k, v] of Object.entries(context)) need(hdr.encryptionContext[k] === v, `${label}: context ${k}=${hdr.encryptionContext[k]}, want ${v}`)
+  }
+  const onlySecond = new KmsKeyringNode({ clientProvider, keyIds: [k2.Arn] })
+  const d2 = await decrypt(onlySecond, result)
+  need(bytesEqual(d2.plaintext, plaintext), 'decrypt (second key only): plaintext differs')
+  checkContext(d2.messageHeader, 'decrypt (second key only)')
+  pass(`ESDK decrypt with a keyring holding only the second key (${k2.KeyId}): plaintext and encryption context back`)
+
+  const discovery = new KmsKeyringNode({ clientProvider, discovery: true, discoveryFilter: { accountIDs: [account], partition: 'aws' } })
+  const dd = await decrypt(discovery, result)
+  need(bytesEqual(dd.plaintext, plaintext), 'decrypt (discovery): plaintext differs')
+  checkContext(dd.messageHeader, 'decrypt (discovery)')
+  pass('ESDK decrypt with a discovery keyring (filter: account 123456789012, partition aws): plaintext and encryption context back')
+
+  // Tampered body: the SDK's own authentication refuses it (no KMS involved
+  // after the data key).
+  const t1 = Buffer.from(result)
+  t1[t1.length - 120] ^= 0x01
+  const e1 = await apiError(decrypt(onlySecond, t1), 'decrypt of a tampered body')
+  pass(`ESDK decrypt refuses a message with a flipped body byte: ${String(e1.message).split('\n')[0]}`)
+  // Tampered encrypted data key: KMS Decrypt refuses it (InvalidCiphertextException
+  // from Keyfort, wrapped by the keyring).
+  const edk2 = Buffer.from(edks[1].encryptedDataKey)
+  const at = Buffer.from(result).indexOf(edk2)
+  need(at > 0, 'could not find the second EDK in the message')
+  const t2 = Buffer.from(result)
+  t2[at + edk2.length - 5] ^= 0x01
+  const e2 = await apiError(decrypt(onlySecond, t2), 'decrypt of a tampered EDK')
+  need(/InvalidCiphertextException/.test(e2.message), `tampered EDK: ${e2.message}, want a wrapped InvalidCiphertextException`)
+  pass(`ESDK decrypt refuses a message whose EDK for the second key has a flipped byte: ${e2.message.split('\n').slice(0, 3).map((s) => s.trim()).filter(Boolean).join(' | ')}`)
+
+  // Streaming, several MB.
+  const big = randomBytes(6 * 1024 * 1024 + 12345)
+  const encChunks = []
+  await pipeline(Readable.from([big.subarray(0, 3e6), big.subarray(3e6)]),
+    encryptStream(encKeyring, { encryptionContext: context, frameLength: 64 * 1024 }),
+    async function * (src) { for await (const c of src) encChunks.push(c) })
+  const bigMsg = Buffer.concat(encChunks)
+  const decChunks = []
+  let hdr = null
+  const ds = decryptStream(onlySecond).once('MessageHeader', (h) => { hdr = h })
+  await pipeline(Readable.from([bigMsg]), ds, async function * (src) { for await (const c of src) decChunks.push(c) })
+  need(bytesEqual(Buffer.concat(decChunks), big), 'stream: decrypted bytes differ')
+  need(hdr, 'stream: no MessageHeader event')
+  checkContext(hdr, 'stream')
+  pass(`ESDK encryptStream/decryptStream of ${big.length} bytes (64 KiB frames, ${bigMsg.length} byte message) round trip, context back`)
+
+  // 2. A keyring whose only key is disabled.
+  const dis = await mk('esdk disabled', null)
+  const disRing = new KmsKeyringNode({ clientProvider, generatorKeyId: dis.Arn })
+  const { result: disMsg } = await encrypt(disRing, plaintext, { encryptionContext: context })
+  await kms.send(new DisableKeyCommand({ KeyId: dis.KeyId }))
+  const e3 = await apiError(decrypt(disRing, disMsg), 'decrypt with a disabled key')
+  need(/DisabledException/.test(e3.message), `disabled key: ${e3.message}, want a wrapped DisabledException`)
+  const m3 = /DisabledException: ([^\n]*)/.exec(e3.message)
+  const want3 = `${dis.Arn} is disabled.`
+  if (!m3 || m3[1] !== want3) deviation(`ESDK disabled key: DisabledException message ${JSON.stringify(m3?.[1])}, AWS says "${want3}"`)
+  pass(`ESDK decrypt with a keyring whose only key is disabled fails: ${e3.message.split('\n').slice(0, 3).map((s) => s.trim()).filter(Boolean).join(' | ')}`)
+  const e4 = await apiError(encrypt(disRing, plaintext, { encryptionContext: context }), 'encrypt with a disabled key')
+  pass(`ESDK encrypt with a disabled generator fails: ${e4.name}: ${e4.message}`)
+}
+
+// ---- 3. JS SDK v3 KMS -------------------------------------------------------
+async function jsKms () {
+  console.log('== AWS SDK for JavaScript v3: KMS')
+  const M = kmsModel
+  const ck = await kms.send(new CreateKeyCommand({ Description: 'js sdk symmetric', Tags: [{ TagKey: 'suite', TagValue: 'js' }] }))
+  shape(M, 'CreateKey', 'CreateKey SYMMETRIC_DEFAULT', symKeyMeta)
+  const md = ck.KeyMetadata
+  need(md.CreationDate instanceof Date && !isNaN(md.CreationDate), 'CreateKey: CreationDate is not a Date')
+  need(md.Arn === `arn:aws:kms:${region}:${account}:key/${md.KeyId}`, `CreateKey: Arn ${md.Arn}`)
+  need(md.KeySpec === 'SYMMETRIC_DEFAULT' && md.KeyUsage === 'ENCRYPT_DECRYPT' && md.KeyState === 'Enabled' && md.Enabled === true,
+    `CreateKey: ${JSON.stringify(md)}`)
+  pass(`CreateKey: ${md.KeyId} SYMMETRIC_DEFAULT ENCRYPT_DECRYPT Enabled, CreationDate a Date, $metadata.requestId ${ck.$metadata.requestId}`)
+
+  const dk = await kms.send(new DescribeKeyCommand({ KeyId: md.Arn }))
+  shape(M, 'DescribeKey', 'DescribeKey', symKeyMeta)
+  need(dk.KeyMetadata.KeyId === md.KeyId && dk.KeyMetadata.CreationDate.getTime() === md.CreationDate.getTime(), 'DescribeKey: differs from CreateKey')
+  need(JSON.stringify(dk.KeyMetadata.EncryptionAlgorithms) === '["SYMMETRIC_DEFAULT"]', `DescribeKey: EncryptionAlgorithms ${dk.KeyMetadata.EncryptionAlgorithms}`)
+  pass('DescribeKey by ARN: same key, EncryptionAlgorithms [SYMMETRIC_DEFAULT]')
+
+  const pt = new TextEncoder().encode('JS SDK v3 plaintext \u00e9\u00e8')
+  const ctx = { app: 'jsclients' }
+  const enc = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: pt, EncryptionContext: ctx }))
+  shape(M, 'Encrypt', 'Encrypt', ['CiphertextBlob', 'KeyId', 'EncryptionAlgorithm'])
+  need(isBytes(enc.CiphertextBlob) && enc.KeyId === md.Arn && enc.EncryptionAlgorithm === 'SYMMETRIC_DEFAULT', `Encrypt: ${JSON.stringify(enc)}`)
+  const dec = await kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx }))
+  shape(M, 'Decrypt', 'Decrypt', ['KeyId', 'Plaintext', 'EncryptionAlgorithm'])
+  need(isBytes(dec.Plaintext) && bytesEqual(dec.Plaintext, pt) && dec.KeyId === md.Arn, 'Decrypt: plaintext or KeyId differs')
+  pass(`Encrypt/Decrypt with Uint8Array blobs: ${enc.CiphertextBlob.length} byte CiphertextBlob, Plaintext back as a Uint8Array, KeyId the key ARN`)
+
+  const gdk = await kms.send(new GenerateDataKeyCommand({ KeyId: md.KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }))
+  shape(M, 'GenerateDataKey', 'GenerateDataKey', ['CiphertextBlob', 'Plaintext', 'KeyId'])
+  need(isBytes(gdk.Plaintext) && gdk.Plaintext.length === 32 && isBytes(gdk.CiphertextBlob), 'GenerateDataKey: Plaintext not 32 bytes')
+  const gdkBack = await kms.send(new DecryptCommand({ CiphertextBlob: gdk.CiphertextBlob, EncryptionContext: ctx }))
+  need(bytesEqual(gdkBack.Plaintext, gdk.Plaintext), 'GenerateDataKey: CiphertextBlob does not decrypt to Plaintext')
+  pass('GenerateDataKey AES_256: 32 byte Plaintext, its CiphertextBlob decrypts to it')
+
+  const md2 = (await kms.send(new CreateKeyCommand({ Description: 'js sdk reencrypt target' }))).KeyMetadata
+  const re = await kms.send(new ReEncryptCommand({ CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: ctx, DestinationKeyId: md2.KeyId, DestinationEncryptionContext: { app: 'other' } }))
+  shape(M, 'ReEncrypt', 'ReEncrypt', ['CiphertextBlob', 'SourceKeyId', 'KeyId', 'SourceEncryptionAlgorithm', 'DestinationEncryptionAlgorithm'])
+  need(re.SourceKeyId === md.Arn && re.KeyId === md2.Arn, `ReEncrypt: SourceKeyId ${re.SourceKeyId} KeyId ${re.KeyId}`)
+  const reBack = await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { app: 'other' } }))
+  need(bytesEqual(reBack.Plaintext, pt) && reBack.KeyId === md2.Arn, 'ReEncrypt: result does not decrypt under the new key')
+  pass('ReEncrypt to a second key with a new context: SourceKeyId/KeyId the ARNs, decrypts under the second key')
+
+  const ec = (await kms.send(new CreateKeyCommand({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata
+  shape(M, 'CreateKey', 'CreateKey ECC_NIST_P256', ['KeyMetadata.SigningAlgorithms', 'KeyMetadata.KeySpec'])
+  const msg = new TextEncoder().encode('sign me')
+  const sig = await kms.send(new SignCommand({ KeyId: ec.KeyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: 'ECDSA_SHA_256' }))
+  shape(M, 'Sign', 'Sign', ['KeyId', 'Signature', 'SigningAlgorithm'])
+  const ver = await kms.send(new VerifyCommand({ KeyId: ec.KeyId, Message: msg, MessageType: 'RAW', Signature: sig.Signature, SigningAlgorithm: 'ECDSA_SHA_256' }))
+  shape(M, 'Verify', 'Verify', ['KeyId', 'SignatureValid', 'SigningAlgorithm'])
+  need(ver.SignatureValid === true, 'Verify: SignatureValid not true')
+  const bad = Uint8Array.from(sig.Signature); bad[bad.length - 1] ^= 1
+  const ve = await apiError(kms.send(new VerifyCommand({ KeyId: ec.KeyId, Message: msg, Signature: bad, SigningAlgorithm: 'ECDSA_SHA_256' })), 'Verify bad signature')
+  wantError(ve, 'KMSInvalidSignatureException', '', 400, 'Verify of a tampered signature', 'Verify')
+  pass(`Sign/Verify ECC_NIST_P256 ECDSA_SHA_256: ${sig.Signature.length} byte DER signature, SignatureValid true`)
+
+  const hm = (await kms.send(new CreateKeyCommand({ KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }))).KeyMetadata
+  shape(M, 'CreateKey', 'CreateKey HMAC_256', ['KeyMetadata.MacAlgorithms'])
+  const mac = await kms.send(new GenerateMacCommand({ KeyId: hm.KeyId, Message: msg, MacAlgorithm: 'HMAC_SHA_256' }))
+  shape(M, 'GenerateMac', 'GenerateMac', ['Mac', 'MacAlgorithm', 'KeyId'])
+  need(isBytes(mac.Mac) && mac.Mac.length === 32, 'GenerateMac: Mac not 32 bytes')
+  const vm = await kms.send(new VerifyMacCommand({ KeyId: hm.KeyId, Message: msg, MacAlgorithm: 'HMAC_SHA_256', Mac: mac.Mac }))
+  shape(M, 'VerifyMac', 'VerifyMac', ['KeyId', 'MacValid', 'MacAlgorithm'])
+  need(vm.MacValid === true, 'VerifyMac: MacValid not true')
+  const badMac = Uint8Array.from(mac.Mac); badMac[0] ^= 1
+  const vme = await apiError(kms.send(new VerifyMacCommand({ KeyId: hm.KeyId, Message: msg, MacAlgorithm: 'HMAC_SHA_256', Mac: badMac })), 'VerifyMac bad')
+  wantError(vme, 'KMSInvalidMacException', '', 400, 'VerifyMac of a tampered MAC', 'VerifyMac')
+  pass('GenerateMac/VerifyMac HMAC_256 HMAC_SHA_256: 32 byte Mac, MacValid true')
+
+  // ListKeys paging: Limit 3 by hand, then the paginator.
+  const seen = new Set(); let marker; let pages = 0
+  do {
+    const page = await kms.send(new ListKeysCommand({ Limit: 3, Marker: marker }))
+    shape(M, 'ListKeys', `ListKeys page ${pages + 1}`, page.Truncated ? ['Keys', 'Truncated', 'NextMarker'] : ['Keys', 'Truncated'])
+    need(page.Keys.length <= 3, `ListKeys: ${page.Keys.length} keys with Limit 3`)
+    for (const k of page.Keys) { need(!seen.has(k.KeyId), `ListKeys: ${k.KeyId} twice`); seen.add(k.KeyId) }
+    marker = page.Truncated ? page.NextMarker : undefined
+    pages++
+    need(pages < 100, 'ListKeys: more than 100 pages')
+  } while (marker)
+  let viaPaginator = 0
+  for await (const p of paginateListKeys({ client: kms, pageSize: 4 }, {})) viaPaginator += p.Keys.length
+  need(seen.size >= 4 && pages >= 2 && viaPaginator === seen.size, `ListKeys: ${seen.size} by hand, ${viaPaginator} by paginateListKeys`)
+  need(seen.has(md.KeyId) && seen.has(ec.KeyId), 'ListKeys: created keys missing')
+  pass(`ListKeys Limit 3: ${seen.size} keys in ${pages} pages (Truncated/NextMarker), paginateListKeys agrees`)
+
+  // Plaintext bounds (model: PlaintextType max 4096).
+  const p4096 = randomBytes(4096)
+  const e4096 = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: p4096 }))
+  need(bytesEqual((await kms.send(new DecryptCommand({ CiphertextBlob: e4096.CiphertextBlob }))).Plaintext, p4096), 'Encrypt 4096: round trip differs')
+  const e4097 = await apiError(kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: randomBytes(4097) })), 'Encrypt 4097')
+  wantError(e4097, 'ValidationException', "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096", 400, 'Encrypt of 4097 bytes (4096 round-trips)', 'Encrypt')
+
+  // Errors.
+  const g = await apiError(kms.send(new DecryptCommand({ CiphertextBlob: new TextEncoder().encode('definitely not a ciphertext blob') })), 'Decrypt garbage')
+  wantError(g, 'InvalidCiphertextException', '', 400, 'Decrypt of garbage', 'Decrypt')
+  const missing = '11111111-2222-3333-4444-555555555555'
+  const nf = await apiError(kms.send(new DescribeKeyCommand({ KeyId: missing })), 'DescribeKey unknown')
+  wantError(nf, 'NotFoundException', `Key 'arn:aws:kms:${region}:${account}:key/${missing}' does not exist`, 400, 'DescribeKey of an unknown key', 'DescribeKey')
+  const na = await apiError(kms.send(new EncryptCommand({ KeyId: 'alias/no-such-alias', Plaintext: pt })), 'Encrypt unknown alias')
+  wantError(na, 'NotFoundException', `Alias arn:aws:kms:${region}:${account}:alias/no-such-alias is not found.`, 400, 'Encrypt with an unknown alias', 'Encrypt')
+  const ik = await apiError(kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx, KeyId: md2.KeyId })), 'Decrypt wrong key')
+  wantError(ik, 'IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.', 400, 'Decrypt naming another key', 'Decrypt')
+}
+
+// ---- 4. JS SDK v3 Secrets Manager -------------------------------------------
+async function jsSM () {
+  console.log('== AWS SDK for JavaScript v3: Secrets Manager')
+  const M = smModel
+  const str = await sm.send(new CreateSecretCommand({ Name: 'js/string', SecretString: '{"user":"app","pass":"s3cr\u00eat"}', Description: 'js string' }))
+  shape(M, 'CreateSecret', 'CreateSecret string', ['ARN', 'Name', 'VersionId'])
+  need(/^arn:aws:secretsmanager:us-east-1:123456789012:secret:js\/string-[A-Za-z0-9]{6}$/.test(str.ARN), `CreateSecret: ARN ${str.ARN}`)
+  const bin = Uint8Array.from([0, 1, 2, 0xfe, 0xff, 0x80, 0x7f, 10, 13, 0])
+  const b = await sm.send(new CreateSecretCommand({ Name: 'js/binary', SecretBinary: bin }))
+  shape(M, 'CreateSecret', 'CreateSecret binary', ['ARN', 'Name', 'VersionId'])
+  pass(`CreateSecret string and binary: ${str.ARN}, ${b.ARN}`)
+
+  const gs = await sm.send(new GetSecretValueCommand({ SecretId: 'js/string' }))
+  shape(M, 'GetSecretValue', 'GetSecretValue string', ['ARN', 'Name', 'VersionId', 'SecretString', 'VersionStages', 'CreatedDate'])
+  need(gs.SecretString === '{"user":"app","pass":"s3cr\u00eat"}' && gs.SecretBinary === undefined && gs.CreatedDate instanceof Date, 'GetSecretValue string: value or types differ')
+  need(JSON.stringify(gs.VersionStages) === '["AWSCURRENT"]' && gs.VersionId === str.VersionId, `GetSecretValue: stages ${gs.VersionStages}`)
+  const gb = await sm.send(new GetSecretValueCommand({ SecretId: b.ARN }))
+  shape(M, 'GetSecretValue', 'GetSecretValue binary', ['ARN', 'Name', 'VersionId', 'SecretBinary', 'VersionStages', 'CreatedDate'])
+  need(isBytes(gb.SecretBinary) && bytesEqual(gb.SecretBinary, bin) && gb.SecretString === undefined, `GetSecretValue binary: ${gb.SecretBinary}`)
+  pass('GetSecretValue: SecretString back; SecretBinary back as the same 10 bytes (Uint8Array); CreatedDate a Date; VersionStages [AWSCURRENT]')
+
+  const pv = await sm.send(new PutSecretValueCommand({ SecretId: 'js/string', SecretString: 'v2', ClientRequestToken: '00000000-0000-4000-8000-000000000002' }))
+  shape(M, 'PutSecretValue', 'PutSecretValue', ['ARN', 'Name', 'VersionId', 'VersionStages'])
+  need(pv.VersionId === '00000000-0000-4000-8000-000000000002' && JSON.stringify(pv.VersionStages) === '["AWSCURRENT"]', `PutSecretValue: ${JSON.stringify(pv)}`)
+  const prev = await sm.send(new GetSecretValueCommand({ SecretId: 'js/string', VersionStage: 'AWSPREVIOUS' }))
+  need(prev.VersionId === str.VersionId, 'PutSecretValue: AWSPREVIOUS is not the first version')
+  pass('PutSecretValue with ClientRequestToken: new AWSCURRENT, first version now AWSPREVIOUS')
+
+  for (let i = 0; i < 5; i++) await sm.send(new CreateSecretCommand({ Name: `js/page/${i}`, SecretString: `p${i}` }))
+  const names = new Set(); let token; let pages = 0
+  do {
+    const page = await sm.send(new ListSecretsCommand({ MaxResults: 2, NextToken: token }))
+    shape(M, 'ListSecrets', `ListSecrets page ${pages + 1}`, ['SecretList'])
+    need(page.SecretList.length <= 2, 'ListSecrets: more than MaxResults')
+    for (const s of page.SecretList) { need(!names.has(s.Name), `ListSecrets: ${s.Name} twice`); names.add(s.Name) }
+    token = page.NextToken; pages++
+    need(pages < 100, 'ListSecrets: more than 100 pages')
+  } while (token)
+  let viaPaginator = 0
+  for await (const p of paginateListSecrets({ client: sm, pageSize: 3 }, {})) viaPaginator += p.SecretList.length
+  need(names.size === 7 && viaPaginator === 7, `ListSecrets: ${names.size} by hand, ${viaPaginator} by paginator, want 7`)
+  pass(`ListSecrets MaxResults 2: 7 secrets in ${pages} pages (NextToken), paginateListSecrets agrees`)
+
+  // SecretBinary bounds (model: SecretBinaryType max 65536 bytes).
+  const big = randomBytes(65536)
+  await sm.send(new CreateSecretCommand({ Name: 'js/big', SecretBinary: big }))
+  need(bytesEqual((await sm.send(new GetSecretValueCommand({ SecretId: 'js/big' }))).SecretBinary, big), 'SecretBinary 65536: differs')
+  const tooBig = await apiError(sm.send(new CreateSecretCommand({ Name: 'js/too-big', SecretBinary: randomBytes(65537) })), 'CreateSecret 65537')
+  wantError(tooBig, 'ValidationException', undefined, 400, 'CreateSecret with a 65537-byte SecretBinary (65536 round-trips; message not asserted)', 'CreateSecret')
+
+  const ds = await sm.send(new DescribeSecretCommand({ SecretId: 'js/string' }))
+  shape(M, 'DescribeSecret', 'DescribeSecret', ['ARN', 'Name', 'Description', 'LastChangedDate', 'VersionIdsToStages', 'CreatedDate'])
+  need(ds.CreatedDate instanceof Date && ds.LastChangedDate instanceof Date, 'DescribeSecret: dates not Dates')
+  need(JSON.stringify(ds.VersionIdsToStages[str.VersionId]) === '["AWSPREVIOUS"]', `DescribeSecret: VersionIdsToStages ${JSON.stringify(ds.VersionIdsToStages)}`)
+  pass('DescribeSecret: Description, CreatedDate/LastChangedDate Dates, VersionIdsToStages with AWSCURRENT and AWSPREVIOUS')
+
+  const bg = await sm.send(new BatchGetSecretValueCommand({ SecretIdList: ['js/string', b.ARN, 'js/nope'] }))
+  shape(M, 'BatchGetSecretValue', 'BatchGetSecretValue', ['SecretValues', 'Errors'])
+  need(bg.SecretValues.length === 2, `BatchGetSecretValue: ${bg.SecretValues.length} values`)
+  const bgBin = bg.SecretValues.find((v) => v.ARN === b.ARN)
+  need(bgBin && isBytes(bgBin.SecretBinary) && bytesEqual(bgBin.SecretBinary, bin), 'BatchGetSecretValue: binary differs')
+  need(bg.Errors.length === 1 && bg.Errors[0].SecretId === 'js/nope' && bg.Errors[0].ErrorCode === 'ResourceNotFoundException', `BatchGetSecretValue Errors ${JSON.stringify(bg.Errors)}`)
+  if (bg.Errors[0].Message !== "Secrets Manager can't find the specified secret.") deviation(`BatchGetSecretValue: Errors[0].Message ${JSON.stringify(bg.Errors[0].Message)}`)
+  const bgf = await sm.send(new BatchGetSecretValueCommand({ Filters: [{ Key: 'name', Values: ['js/page/'] }], MaxResults: 2 }))
+  shape(M, 'BatchGetSecretValue', 'BatchGetSecretValue Filters', ['SecretValues', 'NextToken'])
+  pass(`BatchGetSecretValue by ids: 2 values (binary the same bytes), Errors [{SecretId js/nope, ResourceNotFoundException}]; by Filters MaxResults 2: ${bgf.SecretValues.length} values + NextToken`)
+
+  const del = await sm.send(new DeleteSecretCommand({ SecretId: 'js/page/0', RecoveryWindowInDays: 7 }))
+  shape(M, 'DeleteSecret', 'DeleteSecret window 7', ['ARN', 'Name', 'DeletionDate'])
+  const days = (del.DeletionDate - Date.now()) / 86400e3
+  need(del.DeletionDate instanceof Date && days > 6.9 && days < 7.1, `DeleteSecret: DeletionDate ${del.DeletionDate}`)
+  const gd = await apiError(sm.send(new GetSecretValueCommand({ SecretId: 'js/page/0' })), 'GetSecretValue deleted')
+  wantError(gd, 'InvalidRequestException', "You can't perform this operation on the secret because it was marked for deletion.", 400, 'GetSecretValue of a secret scheduled for deletion', 'GetSecretValue')
+  const dd = await sm.send(new DescribeSecretCommand({ SecretId: 'js/page/0' }))
+  shape(M, 'DescribeSecret', 'DescribeSecret scheduled', ['DeletedDate'])
+  const d30 = await sm.send(new DeleteSecretCommand({ SecretId: 'js/page/2' }))
+  shape(M, 'DeleteSecret', 'DeleteSecret default window', ['ARN', 'Name', 'DeletionDate'])
+  const days30 = (d30.DeletionDate - Date.now()) / 86400e3
+  need(days30 > 29.9 && days30 < 30.1, `DeleteSecret default: DeletionDate ${d30.DeletionDate}`)
+  const fd = await sm.send(new DeleteSecretCommand({ SecretId: 'js/page/1', ForceDeleteWithoutRecovery: true }))
+  shape(M, 'DeleteSecret', 'DeleteSecret force', ['ARN', 'Name', 'DeletionDate'])
+  need(fd.DeletionDate instanceof Date, 'DeleteSecret force: no DeletionDate')
+  pass(`DeleteSecret RecoveryWindowInDays 7: DeletionDate in ${days.toFixed(2)} days, DescribeSecret DeletedDate ${dd.DeletedDate?.toISOString()}; no window: ${days30.toFixed(2)} days (the default 30); ForceDeleteWithoutRecovery: DeletionDate ${fd.DeletionDate.toISOString()}`)
+
+  const nf = await apiError(sm.send(new GetSecretValueCommand({ SecretId: 'js/page/1' })), 'GetSecretValue of a force-deleted secret')
+  wantError(nf, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.", 400, 'GetSecretValue of a force-deleted secret', 'GetSecretValue')
+  const nf2 = await apiError(sm.send(new DescribeSecretCommand({ SecretId: 'js/never' })), 'DescribeSecret unknown')
+  wantError(nf2, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.", 400, 'DescribeSecret of an unknown secret', 'DescribeSecret')
+}
+
+const steps = { esdk, kms: jsKms, sm: jsSM }
+let failed = false
+try {
+  for (const name of (process.env.KF_STEPS || 'esdk,kms,sm').split(',')) await steps[name]()
+} catch (e) {
+  if (e instanceof CheckFailed) console.log(`FAIL: ${e.message}`)
+  else console.log(`FAIL: unexpected error: ${e.name}: ${e.message}\n${e.stack}`)
+  failed = true
+} finally {
+  requestHandler.destroy()
+  // KF_DUMP=FILE writes every response (operation, status, headers, body) as
+  // JSON lines, to read the wire by hand.
+  if (process.env.KF_DUMP) {
+    writeFileSync(process.env.KF_DUMP, wire.map((w) => JSON.stringify({
+      target: w.target, status: w.status, headers: w.headers,
+      body: w.body.length > 4096 ? `${w.body.length} bytes` : w.body.toString('utf8'),
+    })).join('\n') + '\n')
+  }
+}
+if (failed) process.exit(1)
+const ops = new Set(wire.map((w) => w.target))
+for (const w of wire) {
+  if (w.headers['content-type'] !== 'application/x-amz-json-1.1' || !w.headers['x-amzn-requestid']) {
+    deviation(`${w.target} HTTP ${w.status}: Content-Type ${JSON.stringify(w.headers['content-type'])}, x-amzn-RequestId ${JSON.stringify(w.headers['x-amzn-requestid'])}`)
+  }
+}
+pass(`${wire.length} responses to ${ops.size} operations (Content-Type and x-amzn-RequestId checked on each); ${shapesChecked} successful responses checked member by member against the botocore models${deviations.length ? '' : ', no difference'}`)
+if (deviations.length) {
+  console.log(`== ${deviations.length} deviation(s) from AWS (every other check passed)`)
+  process.exit(3)
+}
+console.log('== all checks passed')
