@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -159,6 +160,23 @@ func TestKMSErrorTextsMatchAWS(t *testing.T) {
 	wantExactAPIError(t, err, "InvalidCiphertextException", "")
 	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: []byte("not a ciphertext blob")})
 	wantExactAPIError(t, err, "InvalidCiphertextException", "")
+	// On the wire AWS sends no message member at all
+	// ({"__type":"InvalidCiphertextException"}, aws/aws-nitro-enclaves-sdk-c
+	// issue 68; a null message in the Java SDK, aws/aws-sdk-java issue 1323):
+	// the Go SDK's typed error then has a nil Message, not a pointer to "".
+	var ice *types.InvalidCiphertextException
+	if !errors.As(err, &ice) || ice.Message != nil {
+		t.Errorf("Decrypt of a bad blob: error %#v, want *types.InvalidCiphertextException with a nil Message", err)
+	}
+	status, raw := rawCall(t, srv, "kms", "Decrypt", `{"CiphertextBlob":"bm90IGEgY2lwaGVydGV4dCBibG9i"}`)
+	if status != http.StatusBadRequest || string(raw) != `{"__type":"InvalidCiphertextException"}` {
+		t.Errorf("raw Decrypt of a bad blob = HTTP %d %s, want 400 {\"__type\":\"InvalidCiphertextException\"}", status, raw)
+	}
+	// An error with a message keeps its member.
+	status, raw = rawCall(t, srv, "kms", "DescribeKey", `{"KeyId":"`+missing+`"}`)
+	if status != http.StatusBadRequest || string(raw) != `{"__type":"NotFoundException","message":"Key '`+missingARN+`' does not exist"}` {
+		t.Errorf("raw DescribeKey of a missing key = HTTP %d %s", status, raw)
+	}
 
 	// test_re_encrypt_incorrect_source_key / test_error_messaging_for_invalid_keys
 	other := createKey(t, c, nil)

@@ -170,13 +170,19 @@ func tableLengths() []string {
 // direct (allocation-free) header map writes.
 var canonicalErrorType = http.CanonicalHeaderKey(HeaderErrorType)
 
-// AppendError appends the AWS JSON 1.1 error body of e to b.
+// AppendError appends the AWS JSON 1.1 error body of e to b. An error
+// without a message has no message member, as AWS sends it: KMS answers an
+// InvalidCiphertextException with the body {"__type":"InvalidCiphertextException"}
+// only, which SDKs show as a nil or null message, not an empty one.
 func AppendError(b []byte, e *awserr.Error, messageField string) []byte {
 	if messageField == "" {
 		messageField = "message"
 	}
 	b = append(b, `{"__type":`...)
 	b = AppendString(b, e.Code)
+	if e.Message == "" {
+		return append(b, '}')
+	}
 	b = append(b, ',')
 	b = AppendString(b, messageField)
 	b = append(b, ':')

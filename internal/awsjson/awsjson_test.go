@@ -52,6 +52,22 @@ func TestWriteErrorGolden(t *testing.T) {
 			wantBody: `{"__type":"ValidationException","message":"a \"quoted\" \\ <tag> \n\u0001 \ufffd"}`,
 		},
 		{
+			// AWS sends no message member for an error without one
+			// (KMS's InvalidCiphertextException), whichever its name.
+			name:     "no message",
+			err:      awserr.New("InvalidCiphertextException", ""),
+			field:    "message",
+			status:   400,
+			wantBody: `{"__type":"InvalidCiphertextException"}`,
+		},
+		{
+			name:     "no Message",
+			err:      awserr.New("X", ""),
+			field:    "Message",
+			status:   400,
+			wantBody: `{"__type":"X"}`,
+		},
+		{
 			name:     "no status means 400",
 			err:      &awserr.Error{Code: "X", Message: "m"},
 			field:    "Message",
