@@ -185,6 +185,28 @@ func TestKMSErrorTextsMatchAWS(t *testing.T) {
 	_, err = c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: map[string]string{"a": "b"}, SourceKeyId: other.KeyId, DestinationKeyId: md.KeyId})
 	wantExactAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
 
+	// test_error_messaging_for_invalid_keys: a key of the wrong usage is
+	// InvalidKeyUsageException naming the key, its usage and the operation
+	// (sops shows the Encrypt text when pointed at a signing key).
+	hmacKey := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecHmac224, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
+	signKey := createKey(t, c, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeSignVerify})
+	_, err = c.GenerateMac(ctx, &kms.GenerateMacInput{KeyId: md.KeyId, Message: []byte("some important message"), MacAlgorithm: types.MacAlgorithmSpecHmacSha224})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", arn+" key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac.")
+	_, err = c.Sign(ctx, &kms.SignInput{KeyId: hmacKey.KeyId, Message: []byte("test message 123!@#"), MessageType: types.MessageTypeRaw, SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", aws.ToString(hmacKey.Arn)+" key usage is GENERATE_VERIFY_MAC which is not valid for Sign.")
+	_, err = c.Verify(ctx, &kms.VerifyInput{KeyId: md.KeyId, Message: []byte("test message"), MessageType: types.MessageTypeRaw, Signature: []byte("random text"), SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", arn+" key usage is ENCRYPT_DECRYPT which is not valid for Verify.")
+	_, err = c.Encrypt(ctx, &kms.EncryptInput{KeyId: signKey.KeyId, Plaintext: []byte("test message 123!@#")})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", aws.ToString(signKey.Arn)+" key usage is SIGN_VERIFY which is not valid for Encrypt.")
+	_, err = c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: map[string]string{"a": "b"}, KeyId: hmacKey.KeyId})
+	wantExactAPIError(t, err, "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation.")
+	// Not recorded: the other operations that take an encryption key name
+	// themselves the same way (ReEncrypt for its destination key).
+	_, err = c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: hmacKey.KeyId, KeySpec: types.DataKeySpecAes256})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", aws.ToString(hmacKey.Arn)+" key usage is GENERATE_VERIFY_MAC which is not valid for GenerateDataKey.")
+	_, err = c.ReEncrypt(ctx, &kms.ReEncryptInput{CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: map[string]string{"a": "b"}, DestinationKeyId: signKey.KeyId})
+	wantExactAPIError(t, err, "InvalidKeyUsageException", aws.ToString(signKey.Arn)+" key usage is SIGN_VERIFY which is not valid for ReEncrypt.")
+
 	// test_rotate_key_on_demand_raises_error_given_key_is_disabled
 	_, err = c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: other.KeyId})
 	mustNoErr(t, err, "DisableKey")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/keymaterial"
@@ -45,15 +46,29 @@ func checkEnabled(k *key) error {
 }
 
 // checkUsable applies the key-state and key-usage rules of cryptographic
-// operations.
-func checkUsable(k *key) error {
+// operations. A key of another usage is AWS's InvalidKeyUsageException
+// naming the operation ("<key ARN> key usage is SIGN_VERIFY which is not
+// valid for Encrypt.", LocalStack's AWS-validated snapshot
+// test_error_messaging_for_invalid_keys), as Sign, Verify and GenerateMac do.
+func checkUsable(k *key, a *access) error {
 	if err := checkEnabled(k); err != nil {
 		return err
 	}
 	if k.meta.Usage != usageEncrypt {
-		return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for this operation.", k.arn, k.meta.Usage)
+		return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.meta.Usage, operationOf(a))
 	}
 	return nil
+}
+
+// operationOf is the name of the operation a's action belongs to: the
+// action without "kms:", and ReEncrypt for kms:ReEncryptFrom and
+// kms:ReEncryptTo.
+func operationOf(a *access) string {
+	switch a.action {
+	case actionReEncryptFrom, actionReEncryptTo:
+		return "ReEncrypt"
+	}
+	return strings.TrimPrefix(a.action, "kms:")
 }
 
 func checkAlgorithm(alg kmsapi.EncryptionAlgorithmSpec, k *key) error {
@@ -219,7 +234,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	if err := s.authorize(ctx, nil, k, a); err != nil {
 		return nil, nil, "", err
 	}
-	if err := checkUsable(k); err != nil {
+	if err := checkUsable(k, a); err != nil {
 		return nil, nil, "", err
 	}
 	if err := checkAlgorithm(alg, k); err != nil {
@@ -244,7 +259,7 @@ func (s *Service) usableKey(ctx context.Context, scope storage.Scope, ref string
 	if err != nil {
 		return nil, err
 	}
-	if err := checkUsable(k); err != nil {
+	if err := checkUsable(k, a); err != nil {
 		return nil, err
 	}
 	if err := checkAlgorithm(alg, k); err != nil {
