@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Manual interop check: the AWS SDK for Go v1 (github.com/aws/aws-sdk-go,
+# its own JSON protocol code) over every KMS and Secrets Manager operation,
+# and AWS's Secrets Manager caching client (aws-secretsmanager-caching-go v1
+# and v2), against a Keyfort built from this tree. The client is
+# e2e/interop/gov1check, its own module. NOT run by CI.
+#
+#   e2e/interop/gov1.sh            # KEEP=1 keeps the temp dir (wire.jsonl: every response)
+#
+# Needs: Go (builds keyfort and gov1check; gov1check's dependencies come from
+# the Go module proxy), python3 with botocore (the models), curl.
+# Everything happens in a fresh temp dir; the server is stopped on exit. Every
+# check prints a PASS line. Exit status: 0 all passed; 1 a check failed (stops
+# at once, prints the server log's tail); 3 every check passed but Keyfort
+# answered differently from AWS in a way a client sees (DEVIATION lines).
+# See e2e/interop/README.md.
+set -euo pipefail
+
+for tool in go python3 curl timeout; do
+	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
+done
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-gov1.XXXXXX")
+SERVER_PID=""
+
+cleanup() {
+	local rc=$?
+	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+		echo "--- keyfort log (last 20 lines) ---" >&2
+		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "kept $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+
+export GOTOOLCHAIN=local
+echo "== building keyfort and gov1check from $REPO"
+(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
+(cd "$REPO/e2e/interop/gov1check" && CGO_ENABLED=0 go build -o "$WORK/gov1check" .)
+DEPS=$(cd "$REPO/e2e/interop/gov1check" && go list -m -f '{{.Path}} {{.Version}}' \
+	github.com/aws/aws-sdk-go github.com/aws/aws-secretsmanager-caching-go \
+	github.com/aws/aws-secretsmanager-caching-go/v2 github.com/aws/aws-sdk-go-v2/service/secretsmanager | paste -sd, -)
+pass "gov1check built with $(go env GOVERSION): $DEPS"
+MODELS=$(python3 -c 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))')
+pass "botocore $(python3 -c 'import botocore; print(botocore.__version__)') models in $MODELS"
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+HOOK_PORT=$(free_port)
+[ "$PORT" != "$HOOK_PORT" ] || HOOK_PORT=$(free_port)
+# The rotation webhook is served by gov1check itself (a rotation Lambda's
+# four steps, calling back with the v1 client).
+cat >"$WORK/keyfort.yaml" <<YAML
+rotation_webhooks:
+  arn:aws:lambda:us-east-1:123456789012:function:gov1-rotate: http://127.0.0.1:$HOOK_PORT/rotate
+YAML
+
+"$WORK/keyfort" serve --config "$WORK/keyfort.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+	kill -0 "$SERVER_PID" 2>/dev/null || fail "keyfort exited at start"
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on 127.0.0.1:$PORT"
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT (dev auth, data $WORK/data)"
+
+# No shared config, no instance metadata, no inherited endpoint: gov1check
+# sets region, endpoint and static credentials in code.
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_CA_BUNDLE
+
+rc=0
+timeout 300 "$WORK/gov1check" -endpoint "http://127.0.0.1:$PORT" -models "$MODELS" -webhook "127.0.0.1:$HOOK_PORT" -wire "$WORK/wire.jsonl" "$@" || rc=$?
+case "$rc" in
+0) echo "== all checks passed" ;;
+3)
+	echo "FAIL: deviation(s) from AWS (every other check passed); see the DEVIATION lines" >&2
+	exit 3
+	;;
+*) exit 1 ;;
+esac
