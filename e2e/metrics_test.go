@@ -139,6 +139,7 @@ func TestMetricsAndReady(t *testing.T) {
 		}
 	}
 	atLeast := map[string]float64{
+		`go_goroutines`: 1,
 		`keyfort_store_commit_duration_seconds_count{store="sqlite"}`:  3, // CreateKey, CreateAlias, CreateSecret
 		`keyfort_store_commit_batch_size_count{store="sqlite"}`:        3,
 		`keyfort_store_commit_batch_size_sum{store="sqlite"}`:          3,
@@ -236,6 +237,25 @@ func TestMetricsBinary(t *testing.T) {
 	m := scrape(t, "http://"+maddr+"/metrics")
 	if got := m[`keyfort_requests_total{service="kms",operation="ListKeys",code="OK"}`]; got != 1 {
 		t.Errorf("ListKeys OK = %v, want 1", got)
+	}
+	// The Go runtime's figures: the default memory limit (40 MiB), the
+	// live heap under it (0 until the first collection), collections,
+	// goroutines and resident memory.
+	if got := m["go_gc_gomemlimit_bytes"]; got != 40<<20 {
+		t.Errorf("go_gc_gomemlimit_bytes = %v, want %d (the default --memory-limit)", got, 40<<20)
+	}
+	for _, name := range []string{"go_gc_heap_live_bytes", "go_gc_cycles_total_gc_cycles_total"} {
+		if v, ok := m[name]; !ok || v < 0 || v >= 40<<20 {
+			t.Errorf("%s = %v (present %v), want 0 or more and under the limit", name, v, ok)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "go_gc_heap_goal_bytes", "go_gc_gogc_percent", "go_memory_classes_total_bytes"} {
+		if m[name] <= 0 {
+			t.Errorf("%s = %v, want above 0", name, m[name])
+		}
+	}
+	if rss := m["process_resident_memory_bytes"]; rss < 1<<20 {
+		t.Errorf("process_resident_memory_bytes = %v, want at least 1 MiB", rss)
 	}
 	p.stop(t)
 	if !strings.Contains(p.logs.String(), "metrics listening") {

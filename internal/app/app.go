@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	}
 	if cfg.MetricsListen != "" {
 		a.metrics = metrics.NewRegistry()
+		metrics.RegisterRuntime(a.metrics)
 	}
 	opened := a // the early returns below set a to nil
 	defer func() {

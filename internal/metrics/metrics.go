@@ -81,7 +81,7 @@ type family struct {
 	kind    kind
 	labels  []string
 	buckets []float64      // histograms
-	fn      func() float64 // GaugeFunc: the one value, read at scrape
+	fn      func() float64 // GaugeFunc, CounterFunc: the one value, read at scrape
 
 	mu     sync.Mutex
 	series map[string]*series // by joined label values
@@ -234,6 +234,19 @@ func (v *GaugeVec) With(values ...string) *Gauge {
 // each scrape. fn must be safe for concurrent use.
 func (r *Registry) GaugeFunc(name, help string, fn func() float64) {
 	f := r.register(name, help, kindGauge, nil, nil)
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	f.fn = fn
+	f.mu.Unlock()
+}
+
+// CounterFunc registers a counter without labels whose value fn returns at
+// each scrape (a count kept elsewhere, such as the runtime's). fn must be
+// safe for concurrent use and never decrease.
+func (r *Registry) CounterFunc(name, help string, fn func() float64) {
+	f := r.register(name, help, kindCounter, nil, nil)
 	if f == nil {
 		return
 	}
