@@ -14,37 +14,7 @@ set -euo pipefail
 
 : "${COSIGN:?set COSIGN to the path of a cosign v2 binary}"
 [ -x "$COSIGN" ] || { echo "FAIL: COSIGN=$COSIGN is not executable" >&2; exit 1; }
-for tool in go aws openssl curl python3 base64 cmp; do
-	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
-done
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-cosign.XXXXXX")
-SERVER_PID=""
-DEVIATIONS=()
-
-cleanup() {
-	local rc=$?
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-		echo "--- keyfort log (last 20 lines) ---" >&2
-		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "PASS: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" cosign go aws openssl curl python3 base64 cmp
 
 # must_fail CMD...: the command has to exit non-zero (its output goes to $WORK/last.err).
 must_fail() {
@@ -57,7 +27,7 @@ must_fail() {
 # ---- 1. build and start keyfort with a self-signed TLS certificate ----------
 echo "== building keyfort from $REPO"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 "$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" --tls-self-signed \
 	>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

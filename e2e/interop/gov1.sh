@@ -16,36 +16,7 @@
 # See e2e/interop/README.md.
 set -euo pipefail
 
-for tool in go python3 curl timeout; do
-	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
-done
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-gov1.XXXXXX")
-SERVER_PID=""
-
-cleanup() {
-	local rc=$?
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-		echo "--- keyfort log (last 20 lines) ---" >&2
-		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "PASS: $*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" gov1 go python3 curl timeout
 
 export GOTOOLCHAIN=local
 echo "== building keyfort and gov1check from $REPO"
@@ -58,7 +29,6 @@ pass "gov1check built with $(go env GOVERSION): $DEPS"
 MODELS=$(python3 -c 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))')
 pass "botocore $(python3 -c 'import botocore; print(botocore.__version__)') models in $MODELS"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 HOOK_PORT=$(free_port)
 [ "$PORT" != "$HOOK_PORT" ] || HOOK_PORT=$(free_port)

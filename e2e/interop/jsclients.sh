@@ -15,37 +15,9 @@
 # expose (printed as DEVIATION lines). See e2e/interop/README.md.
 set -euo pipefail
 
-for tool in go node npm python3 curl; do
-	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
-done
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" jsclients go node npm python3 curl
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(cd "$HERE/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-jsclients.XXXXXX")
-SERVER_PID=""
-
-cleanup() {
-	local rc=$?
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-		echo "--- keyfort log (last 20 lines) ---" >&2
-		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "PASS: $*"; }
 
 # ---- 1. the JS clients: npm ci of the pinned lock file into the temp dir -----
 echo "== npm ci (jsclients/package-lock.json) into $WORK/js"
@@ -70,7 +42,7 @@ PY
 # ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
 echo "== building keyfort from $REPO"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 "$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do

@@ -15,43 +15,10 @@
 # (printed as DEVIATION lines). See e2e/interop/README.md.
 set -euo pipefail
 
-for tool in go aws curl python3 cmp head; do
-	command -v "$tool" >/dev/null || { echo "FAIL: $tool not found" >&2; exit 1; }
-done
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" seal go aws curl python3 cmp head
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-seal.XXXXXX")
-SERVER_PID=""
-DEVIATIONS=()
 IMPLS=(vault openbao)
 
-stop_server() {
-	if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-		kill "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-	SERVER_PID=""
-}
-
-cleanup() {
-	local rc=$?
-	stop_server
-	if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
-		echo "--- keyfort log (last 20 lines) ---" >&2
-		tail -n 20 "$WORK/server.log" >&2 2>/dev/null || true
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-pass() { echo "PASS: $*"; }
 deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
 
 # ---- build -------------------------------------------------------------------
@@ -63,7 +30,7 @@ SEALCHECK_DEPS=$(cd "$REPO/e2e/interop/sealcheck" && GOTOOLCHAIN=local go list -
 	github.com/aws/aws-sdk-go github.com/hashicorp/go-secure-stdlib/awsutil | paste -sd, -)
 pass "sealcheck built with $(go env GOVERSION): $SEALCHECK_DEPS"
 
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 DATA="$WORK/data"
 CA="$DATA/tls/ca.pem"
 SCHEME=http
