@@ -90,9 +90,17 @@ func (c *checker) wantAuthErr(what string, err error, code, prefix string) {
 		c.deviation("%s: v1 sees Code() %q Message() %q, AWS answers %q %q...", what, rf.Code(), rf.Message(), code, prefix)
 		return
 	}
-	msg := rf.Message()
+	msg, signed := rf.Message(), ""
 	if i := strings.Index(msg, "\n"); i >= 0 {
+		// A mismatch quotes the canonical request: its second-to-last
+		// line is the headers the SDK signed.
+		if _, canon, ok := strings.Cut(msg, "should have been\n'"); ok {
+			canon, _, _ = strings.Cut(canon, "'")
+			if lines := strings.Split(canon, "\n"); len(lines) >= 2 {
+				signed = "; the SDK signed " + lines[len(lines)-2]
+			}
+		}
 		msg = msg[:i] + " [...the canonical request and string to sign]"
 	}
-	c.pass("%s: awserr Code() %s, Message() %q, StatusCode() 400, RequestID() %s", what, rf.Code(), msg, rf.RequestID())
+	c.pass("%s: awserr Code() %s, Message() %q, StatusCode() 400, RequestID() %s%s", what, rf.Code(), msg, rf.RequestID(), signed)
 }
