@@ -6,6 +6,7 @@
 # e2e/interop/gov1check, its own module. NOT run by CI.
 #
 #   e2e/interop/gov1.sh            # KEEP=1 keeps the temp dir (wire.jsonl: every response)
+#   STRICT=1 e2e/interop/gov1.sh   # keyfort in strict auth mode: every signature verified
 #
 # Needs: Go (builds keyfort and gov1check; gov1check's dependencies come from
 # the Go module proxy), python3 with botocore (the models), curl.
@@ -39,7 +40,18 @@ rotation_webhooks:
   arn:aws:lambda:us-east-1:123456789012:function:gov1-rotate: http://127.0.0.1:$HOOK_PORT/rotate
 YAML
 
-"$WORK/keyfort" serve --config "$WORK/keyfort.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
+# STRICT=1: strict auth, one principal allowed everything on both services
+# (lib.sh); gov1check signs with its key and adds the negative checks.
+AUTH=()
+AUTH_MODE="dev auth"
+CLIENT_AUTH=()
+if [ "${STRICT:-0}" = 1 ]; then
+	write_strict_credentials "$WORK/credentials.yaml"
+	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
+	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
+	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET")
+fi
+"$WORK/keyfort" serve --config "$WORK/keyfort.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" "${AUTH[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
 	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
@@ -47,7 +59,7 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on 127.0.0.1:$PORT"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT (dev auth, data $WORK/data)"
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"
 
 # No shared config, no instance metadata, no inherited endpoint: gov1check
 # sets region, endpoint and static credentials in code.
@@ -55,7 +67,7 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_M
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_CA_BUNDLE
 
 rc=0
-timeout 300 "$WORK/gov1check" -endpoint "http://127.0.0.1:$PORT" -models "$MODELS" -webhook "127.0.0.1:$HOOK_PORT" -wire "$WORK/wire.jsonl" "$@" || rc=$?
+timeout 300 "$WORK/gov1check" -endpoint "http://127.0.0.1:$PORT" -models "$MODELS" -webhook "127.0.0.1:$HOOK_PORT" -wire "$WORK/wire.jsonl" "${CLIENT_AUTH[@]}" "$@" || rc=$?
 case "$rc" in
 0) echo "== all checks passed" ;;
 3)

@@ -3,7 +3,8 @@
 # and the AWS SDK for JavaScript v3 (@aws-sdk/client-kms, client-secrets-manager)
 # against Keyfort. NOT run by CI (CI has no Node.js and no npm registry).
 #
-#   e2e/interop/jsclients.sh        # KEEP=1 keeps the temp dir
+#   e2e/interop/jsclients.sh            # KEEP=1 keeps the temp dir
+#   STRICT=1 e2e/interop/jsclients.sh   # keyfort in strict auth mode: every signature verified
 #
 # Needs: Go (builds keyfort from this repo), Node.js >= 20 and npm with the npm
 # registry reachable (npm ci of jsclients/package-lock.json into the temp dir),
@@ -40,10 +41,21 @@ print("PASS: botocore %s models (kms 2014-11-01, secretsmanager 2017-10-17)" % b
 PY
 
 # ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
+# STRICT=1: strict auth, one principal allowed everything on both services
+# (lib.sh); check.mjs signs with its key and adds the negative checks.
 echo "== building keyfort from $REPO"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
 PORT=$(free_port)
-"$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" >"$WORK/server.log" 2>&1 &
+unset KF_STRICT KF_ACCESS_KEY_ID KF_SECRET_ACCESS_KEY
+AUTH=()
+AUTH_MODE="dev auth"
+if [ "${STRICT:-0}" = 1 ]; then
+	write_strict_credentials "$WORK/credentials.yaml"
+	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
+	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
+	export KF_STRICT=1 KF_ACCESS_KEY_ID="$STRICT_KEY_ID" KF_SECRET_ACCESS_KEY="$STRICT_SECRET"
+fi
+"$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" "${AUTH[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
 	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
@@ -51,7 +63,7 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on http://127.0.0.1:$PORT"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT"
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE)"
 
 # ---- 4. the checks (check.mjs prints PASS/DEVIATION/FAIL; exit 0, 1 or 3) ---
 # Every response it saw goes to $WORK/wire.jsonl (KEEP=1 keeps it).

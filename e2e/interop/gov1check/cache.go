@@ -34,7 +34,7 @@ func runCache(c *checker, sm *secretsmanager.SecretsManager) {
 		return n
 	})
 	client := smv2.New(smv2.Options{Region: "us-east-1", BaseEndpoint: awsv2.String(c.endpoint), RetryMaxAttempts: 1,
-		Credentials: credsv2.NewStaticCredentialsProvider(accessKey, "anything", ""), HTTPClient: &http.Client{Transport: c.rec, Timeout: 60 * time.Second}})
+		Credentials: credsv2.NewStaticCredentialsProvider(c.accessKey, c.secretKey, ""), HTTPClient: &http.Client{Transport: c.rec, Timeout: 60 * time.Second}})
 	v2, err := cachev2.New(func(x *cachev2.Cache) { x.Client = client; x.CacheItemTTL = int64(cacheTTL) })
 	c.ok("secretcache v2 New", err)
 	cacheChecks(c, sm, "v2.0.2 (aws-sdk-go-v2)", "cache-v2", v2, func() secretCache {

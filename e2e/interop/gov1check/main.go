@@ -27,16 +27,15 @@ import (
 	"github.com/aws/aws-sdk-go/service/secretsmanager"
 )
 
-const (
-	accessKey = "AKIDEXAMPLE"
-	account   = "123456789012"
-)
+const account = "123456789012"
 
 type checker struct {
 	endpoint string
-	rec      *recorder
-	devs     []string
-	devSeen  map[string]bool
+	// accessKey and secretKey sign every request (-access-key, -secret-key).
+	accessKey, secretKey string
+	rec                  *recorder
+	devs                 []string
+	devSeen              map[string]bool
 }
 
 func (c *checker) pass(format string, a ...any) { fmt.Printf("PASS: "+format+"\n", a...) }
@@ -81,12 +80,17 @@ func (c *checker) want(cond bool, format string, a ...any) {
 // session builds a v1 session for region against the Keyfort endpoint: static
 // credentials, no retries, no shared config, every response recorded.
 func (c *checker) session(region string) *session.Session {
+	return c.sessionAs(region, c.accessKey, c.secretKey)
+}
+
+// sessionAs is session signing with the access key id and secret given.
+func (c *checker) sessionAs(region, id, secret string) *session.Session {
 	return session.Must(session.NewSessionWithOptions(session.Options{
 		SharedConfigState: session.SharedConfigDisable,
 		Config: aws.Config{
 			Region:      aws.String(region),
 			Endpoint:    aws.String(c.endpoint),
-			Credentials: credentials.NewStaticCredentials(accessKey, "anything", ""),
+			Credentials: credentials.NewStaticCredentials(id, secret, ""),
 			MaxRetries:  aws.Int(0),
 			HTTPClient:  &http.Client{Transport: c.rec, Timeout: 60 * time.Second},
 		},
@@ -125,8 +129,11 @@ func main() {
 	webhook := flag.String("webhook", "", "listen address of the rotation webhook (the server's config maps "+rotationLambda+" to http://ADDR/rotate)")
 	wire := flag.String("wire", "", "file to write every response to (JSON lines)")
 	only := flag.String("only", "kms,sm,cache", "parts to run")
+	accessKey := flag.String("access-key", "AKIDEXAMPLE", "access key id every request is signed with")
+	secretKey := flag.String("secret-key", "anything", "secret access key every request is signed with")
+	strict := flag.Bool("strict", false, "the server verifies signatures (--auth strict) and -access-key, -secret-key are in its credentials file: also check that a wrong secret, an unknown access key and a skewed clock are refused")
 	flag.Parse()
-	c := &checker{endpoint: *endpoint, devSeen: map[string]bool{}}
+	c := &checker{endpoint: *endpoint, accessKey: *accessKey, secretKey: *secretKey, devSeen: map[string]bool{}}
 	var err error
 	c.rec, err = newRecorder(c, *models)
 	if err != nil {
@@ -147,6 +154,9 @@ func main() {
 	sess := c.session("us-east-1")
 	k := kms.New(sess)
 	sm := secretsmanager.New(sess)
+	if *strict {
+		runStrict(c)
+	}
 	if strings.Contains(*only, "kms") {
 		runKMS(c, k)
 	}

@@ -8,7 +8,12 @@
 //                botocore service-2 models, decompressed)
 //
 // KF_STEPS (esdk,kms,sm by default) picks the parts to run; KF_DUMP=FILE
-// writes every response to FILE as JSON lines.
+// writes every response to FILE as JSON lines. KF_ACCESS_KEY_ID and
+// KF_SECRET_ACCESS_KEY are the key every request is signed with
+// (AKIDEXAMPLE/anything by default: dev auth checks no signature);
+// KF_STRICT=1 (the server verifies signatures and knows that key) first runs
+// the strict step: a wrong secret, an unknown access key and a skewed clock
+// are refused.
 //
 // Prints "PASS: ..." per check, "DEVIATION: ..." where Keyfort answers
 // differently from what AWS documents in a way these clients expose, and
@@ -39,7 +44,10 @@ if (!endpoint || !models) {
 }
 const region = 'us-east-1'
 const account = '123456789012'
-const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'anything' }
+const credentials = {
+  accessKeyId: process.env.KF_ACCESS_KEY_ID || 'AKIDEXAMPLE',
+  secretAccessKey: process.env.KF_SECRET_ACCESS_KEY || 'anything',
+}
 const kmsModel = JSON.parse(readFileSync(`${models}/kms.json`, 'utf8'))
 const smModel = JSON.parse(readFileSync(`${models}/secretsmanager.json`, 'utf8'))
 
@@ -491,10 +499,64 @@ async function jsSM () {
   wantError(nf2, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.", 400, 'DescribeSecret of an unknown secret', 'DescribeSecret')
 }
 
-const steps = { esdk, kms: jsKms, sm: jsSM }
+// ---- strict auth: requests the JS SDK signs wrongly -------------------------
+// AWS's texts (the same e2e/auth_strict_test.go and e2e/smoke/smoke.py assert).
+const signatureMismatch = 'The request signature we calculated does not match the signature you provided. ' +
+  'Check your AWS Secret Access Key and signing method. Consult the service documentation for details.'
+const invalidToken = 'The security token included in the request is invalid.'
+
+// wantAuthError checks an authentication error: the SDK's name, HTTP 400,
+// $fault client, a request id, and a message starting with prefix.
+function wantAuthError (e, name, prefix, label, op) {
+  need(e.name === name, `${label}: error ${e.name}: ${e.message}, want ${name}`)
+  need(e.$metadata?.httpStatusCode === 400 && e.$fault === 'client', `${label}: HTTP ${e.$metadata?.httpStatusCode}, $fault ${e.$fault}`)
+  const w = lastWire(op)
+  need(e.$metadata?.requestId && e.$metadata.requestId === w.headers['x-amzn-requestid'], `${label}: $metadata.requestId ${e.$metadata?.requestId}`)
+  if (!String(e.message).startsWith(prefix)) deviation(`${label}: ${name} message ${JSON.stringify(e.message)}, AWS's starts ${JSON.stringify(prefix)}`)
+  const type = String(JSON.parse(w.body.toString('utf8')).__type || '').split('#').pop()
+  if (type !== name) deviation(`${label}: __type ${JSON.stringify(type)}, want ${name}`)
+  // A mismatch quotes the canonical request: its second-to-last line is the
+  // headers the SDK signed.
+  const canon = /should have been\n'([^']*)'/.exec(String(e.message))
+  const signed = canon ? `; the SDK signed ${canon[1].split('\n').at(-2)}` : ''
+  const msg = String(e.message).split('\n')[0] + (String(e.message).includes('\n') ? ' [...the canonical request and string to sign]' : '')
+  pass(`${label}: ${name} (HTTP 400) ${JSON.stringify(msg)}, $metadata.requestId ${e.$metadata.requestId}${signed}`)
+}
+
+async function strict () {
+  console.log('== strict auth: requests the JS SDK v3 signs wrongly')
+  const as = (over) => ({ ...clientConfig, ...over })
+  const wrong = as({ credentials: { ...credentials, secretAccessKey: credentials.secretAccessKey + '-wrong' } })
+  const mismatch = `${signatureMismatch}\n\nThe Canonical String for this request should have been\n'POST\n/\n\n`
+  wantAuthError(await apiError(new KMSClient(wrong).send(new ListKeysCommand({})), 'wrong secret'),
+    'InvalidSignatureException', mismatch, 'KMS ListKeys with a wrong secret key', 'ListKeys')
+  wantAuthError(await apiError(new SecretsManagerClient(wrong).send(new ListSecretsCommand({})), 'wrong secret'),
+    'InvalidSignatureException', mismatch, 'Secrets Manager ListSecrets with a wrong secret key', 'ListSecrets')
+  const unknown = as({ credentials: { accessKeyId: 'AKIAUNKNOWN000000001', secretAccessKey: credentials.secretAccessKey } })
+  wantAuthError(await apiError(new KMSClient(unknown).send(new ListKeysCommand({})), 'unknown key'),
+    'UnrecognizedClientException', invalidToken, 'KMS ListKeys with an unknown access key', 'ListKeys')
+  wantAuthError(await apiError(new SecretsManagerClient(unknown).send(new ListSecretsCommand({})), 'unknown key'),
+    'UnrecognizedClientException', invalidToken, 'Secrets Manager ListSecrets with an unknown access key', 'ListSecrets')
+  // systemClockOffset: the SDK signs with its clock moved by that many ms
+  // (and, after a clock-skew error, corrects it from the response's Date
+  // header: a fresh client each time).
+  for (const min of [-20, 20]) {
+    const prefix = min < 0 ? 'Signature expired: ' : 'Signature not yet current: '
+    const skewed = as({ systemClockOffset: min * 60e3 })
+    wantAuthError(await apiError(new KMSClient(skewed).send(new ListKeysCommand({})), 'skewed clock'),
+      'InvalidSignatureException', prefix, `KMS ListKeys signed with systemClockOffset ${min} min`, 'ListKeys')
+    wantAuthError(await apiError(new SecretsManagerClient(skewed).send(new ListSecretsCommand({})), 'skewed clock'),
+      'InvalidSignatureException', prefix, `Secrets Manager ListSecrets signed with systemClockOffset ${min} min`, 'ListSecrets')
+  }
+  await kms.send(new ListKeysCommand({ Limit: 1 }))
+  pass('the same calls signed with the right key on the right clock are accepted (as is everything below)')
+}
+
+const steps = { strict, esdk, kms: jsKms, sm: jsSM }
 let failed = false
 try {
-  for (const name of (process.env.KF_STEPS || 'esdk,kms,sm').split(',')) await steps[name]()
+  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,sm' : 'esdk,kms,sm'
+  for (const name of (process.env.KF_STEPS || defaultSteps).split(',')) await steps[name]()
 } catch (e) {
   if (e instanceof CheckFailed) console.log(`FAIL: ${e.message}`)
   else console.log(`FAIL: unexpected error: ${e.name}: ${e.message}\n${e.stack}`)
