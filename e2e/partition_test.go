@@ -88,7 +88,8 @@ func TestChinaPartition(t *testing.T) {
 // partition are authorized in cn-north-1 through the default key policy
 // (root principal arn:aws-cn:iam::<account>:root): the root itself, and a
 // user whose identity policy allows; a user without one is denied with
-// its aws-cn ARN in the message.
+// its aws-cn ARN in the message. Keys work only in their principal's
+// partition: elsewhere UnrecognizedClientException.
 func TestChinaPartitionStrict(t *testing.T) {
 	srv := startStrict(t, `principals:
   - arn: arn:aws-cn:iam::111122223333:root
@@ -102,12 +103,33 @@ func TestChinaPartitionStrict(t *testing.T) {
   - arn: arn:aws-cn:iam::111122223333:user/nobody
     access_keys:
       - {id: AKIACNNOBODY000001, secret: nobody-secret}
+  - arn: arn:aws:iam::111122223333:user/global
+    access_keys:
+      - {id: AKIAGLOBAL00000001, secret: global-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'
 `)
-	cn := func(id, secret string) *kms.Client {
-		cfg := srv.AWSConfig(id, "cn-north-1")
+	client := func(id, secret, region string) *kms.Client {
+		cfg := srv.AWSConfig(id, region)
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 		return kms.NewFromConfig(cfg)
 	}
+	cn := func(id, secret string) *kms.Client { return client(id, secret, "cn-north-1") }
+
+	// A principal's access keys exist in its own partition only: an aws
+	// user's key signed for a China region, or an aws-cn key signed for
+	// us-east-1, is a key AWS does not know there.
+	_, err := client("AKIAGLOBAL00000001", "global-secret", "us-east-1").ListKeys(ctxT(t), &kms.ListKeysInput{})
+	mustNoErr(t, err, "aws user's ListKeys in us-east-1")
+	for _, tc := range []struct{ who, id, secret, region string }{
+		{"aws user in cn-north-1", "AKIAGLOBAL00000001", "global-secret", "cn-north-1"},
+		{"aws-cn root in us-east-1", "AKIACNROOT00000001", "root-secret", "us-east-1"},
+		{"aws-cn root in us-gov-west-1", "AKIACNROOT00000001", "root-secret", "us-gov-west-1"},
+	} {
+		_, err := client(tc.id, tc.secret, tc.region).ListKeys(ctxT(t), &kms.ListKeysInput{})
+		wantExactAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
+	}
+
 	root, alice, nobody := cn("AKIACNROOT00000001", "root-secret"), cn("AKIACNALICE0000001", "alice-secret"), cn("AKIACNNOBODY000001", "nobody-secret")
 	md := createKey(t, root, &kms.CreateKeyInput{})
 	if !strings.HasPrefix(aws.ToString(md.Arn), "arn:aws-cn:kms:cn-north-1:111122223333:key/") {
@@ -119,6 +141,6 @@ func TestChinaPartitionStrict(t *testing.T) {
 		_, err = c.Decrypt(ctxT(t), &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
 		mustNoErr(t, err, name+" Decrypt")
 	}
-	_, err := nobody.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	_, err = nobody.Encrypt(ctxT(t), &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
 	wantAPIError(t, err, "AccessDeniedException", "User: arn:aws-cn:iam::111122223333:user/nobody is not authorized to perform: kms:Encrypt on resource: "+aws.ToString(md.Arn))
 }

@@ -49,7 +49,7 @@ if [ "${STRICT:-0}" = 1 ]; then
 	write_strict_credentials "$WORK/credentials.yaml"
 	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
 	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
-	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET")
+	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET" -cn-access-key "$STRICT_CN_KEY_ID")
 fi
 "$WORK/keyfort" serve --config "$WORK/keyfort.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" "${AUTH[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

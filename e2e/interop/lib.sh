@@ -51,12 +51,15 @@ note() { echo "NOTE: $*"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # STRICT=1: write_strict_credentials FILE writes a strict-mode credentials
-# file (README "Strict mode") with one principal, a user of account
-# 123456789012 allowed every KMS and Secrets Manager action on every
-# resource, and sets STRICT_KEY_ID and STRICT_SECRET to its access key. The
-# script then starts keyfort with `--auth strict --credentials FILE` and
-# hands its clients that key.
+# file (README "Strict mode") with a user of account 123456789012 allowed
+# every KMS and Secrets Manager action on every resource, and sets
+# STRICT_KEY_ID and STRICT_SECRET to its access key. The script then starts
+# keyfort with `--auth strict --credentials FILE` and hands its clients that
+# key. Keys work in their principal's partition only, as on AWS: the same
+# user of the aws-cn partition, with STRICT_CN_KEY_ID (and the same secret),
+# signs for the China regions.
 STRICT_KEY_ID=AKIAINTEROP000000001
+STRICT_CN_KEY_ID=AKIAINTEROPCN0000001
 STRICT_SECRET=""
 write_strict_credentials() {
 	STRICT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')
@@ -65,6 +68,14 @@ principals:
   - arn: arn:aws:iam::123456789012:user/interop
     access_keys:
       - id: $STRICT_KEY_ID
+        secret: $STRICT_SECRET
+    policies:
+      - |
+        {"Version": "2012-10-17", "Statement": [
+          {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*"], "Resource": "*"}]}
+  - arn: arn:aws-cn:iam::123456789012:user/interop
+    access_keys:
+      - id: $STRICT_CN_KEY_ID
         secret: $STRICT_SECRET
     policies:
       - |

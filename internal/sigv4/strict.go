@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/identity"
+	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/sensitive"
 )
 
@@ -144,7 +145,10 @@ func (s *Strict) Authenticate(r *http.Request, body []byte, service string) (*id
 	}
 
 	secret, token, caller, ok := s.Credentials.Credential(a.Credential.AccessKeyID)
-	if !ok || caller == nil {
+	if !ok || caller == nil || !inPartition(caller.ARN, a.Credential.Region) {
+		// A principal's access keys exist in its own partition only
+		// (aws, aws-cn, aws-us-gov): signed for a region of another, the
+		// key is unknown there, as on AWS.
 		return nil, awserr.New(CodeUnrecognizedClient, InvalidTokenMessage)
 	}
 
@@ -185,6 +189,18 @@ func (s *Strict) Authenticate(r *http.Request, body []byte, service string) (*id
 	caller.AccessKeyID = a.Credential.AccessKeyID
 	caller.Region = a.Credential.Region
 	return caller, nil
+}
+
+// inPartition reports whether the principal arn belongs to the partition of
+// region (arn:<partition>:...). An ARN without a partition field is not
+// refused here.
+func inPartition(arn, region string) bool {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
+		return true
+	}
+	p, _, ok := strings.Cut(rest, ":")
+	return !ok || p == partition.For(region)
 }
 
 // checkSkew refuses a request dated more than MaxSkew from now.

@@ -42,10 +42,13 @@ const (
 	roleKey    = "ASIAROLE0000000001"
 	roleSecret = "role-secret-key"
 	roleToken  = "role-session-token"
+	cnKey      = "AKIACHINA000000001"
+	cnSecret   = "china-secret-key"
 )
 
 var testCreds = fakeCredentials{
 	rootKey: {secret: rootSecret, caller: *identity.Root("111122223333", "", rootKey)},
+	cnKey:   {secret: cnSecret, caller: *identity.Root("111122223333", "cn-north-1", cnKey)}, // arn:aws-cn:iam::...
 	roleKey: {secret: roleSecret, token: roleToken, caller: identity.Caller{
 		Account: "111122223333", AccessKeyID: roleKey, Type: identity.TypeAssumedRole,
 		ARN: "arn:aws:sts::111122223333:assumed-role/r/" + roleKey,
@@ -115,6 +118,8 @@ func TestStrictAcceptsSDKSignatures(t *testing.T) {
 		{name: "empty body", body: "", want: "arn:aws:iam::111122223333:root"},
 		{name: "session token", body: testBody, opts: signOpts{key: roleKey, secret: roleSecret, token: roleToken},
 			want: "arn:aws:sts::111122223333:assumed-role/r/" + roleKey},
+		{name: "aws-cn key in a China region", body: testBody, opts: signOpts{key: cnKey, secret: cnSecret, region: "cn-northwest-1"},
+			want: "arn:aws-cn:iam::111122223333:root"},
 		{name: "secrets manager in another region", body: `{}`, service: "secretsmanager",
 			opts: signOpts{service: "secretsmanager", region: "eu-central-2"}, want: "arn:aws:iam::111122223333:root"},
 		{name: "signed payload hash header", body: testBody, want: "arn:aws:iam::111122223333:root",
@@ -275,6 +280,16 @@ func TestStrictRefuses(t *testing.T) {
 			msg: "Credential should be scoped to correct service: 'kms'. ", exact: true},
 		{name: "unknown key", opts: signOpts{key: "AKIAUNKNOWN0000001", secret: "x"}, code: CodeUnrecognizedClient,
 			msg: InvalidTokenMessage, exact: true},
+		// A principal's keys exist in its partition only: signed for a
+		// region of another, the key is unknown there.
+		{name: "aws key signed for a China region", opts: signOpts{region: "cn-north-1"}, code: CodeUnrecognizedClient,
+			msg: InvalidTokenMessage, exact: true},
+		{name: "aws key signed for GovCloud", opts: signOpts{region: "us-gov-west-1"}, code: CodeUnrecognizedClient,
+			msg: InvalidTokenMessage, exact: true},
+		{name: "aws-cn key signed for us-east-1", opts: signOpts{key: cnKey, secret: cnSecret}, code: CodeUnrecognizedClient,
+			msg: InvalidTokenMessage, exact: true},
+		{name: "assumed role of aws signed for a China region", opts: signOpts{key: roleKey, secret: roleSecret, token: roleToken, region: "cn-north-1"},
+			code: CodeUnrecognizedClient, msg: InvalidTokenMessage, exact: true},
 		{name: "missing session token", opts: signOpts{key: roleKey, secret: roleSecret}, code: CodeUnrecognizedClient,
 			msg: InvalidTokenMessage, exact: true},
 		{name: "wrong session token", opts: signOpts{key: roleKey, secret: roleSecret, token: "other-token"},

@@ -31,11 +31,13 @@ const account = "123456789012"
 
 type checker struct {
 	endpoint string
-	// accessKey and secretKey sign every request (-access-key, -secret-key).
-	accessKey, secretKey string
-	rec                  *recorder
-	devs                 []string
-	devSeen              map[string]bool
+	// accessKey and secretKey sign every request (-access-key, -secret-key);
+	// cnAccessKey, with the same secret, those for the China regions
+	// (-cn-access-key; a key works in its principal's partition only).
+	accessKey, secretKey, cnAccessKey string
+	rec                               *recorder
+	devs                              []string
+	devSeen                           map[string]bool
 }
 
 func (c *checker) pass(format string, a ...any) { fmt.Printf("PASS: "+format+"\n", a...) }
@@ -80,6 +82,9 @@ func (c *checker) want(cond bool, format string, a ...any) {
 // session builds a v1 session for region against the Keyfort endpoint: static
 // credentials, no retries, no shared config, every response recorded.
 func (c *checker) session(region string) *session.Session {
+	if strings.HasPrefix(region, "cn-") {
+		return c.sessionAs(region, c.cnAccessKey, c.secretKey)
+	}
 	return c.sessionAs(region, c.accessKey, c.secretKey)
 }
 
@@ -131,9 +136,13 @@ func main() {
 	only := flag.String("only", "kms,sm,cache", "parts to run")
 	accessKey := flag.String("access-key", "AKIDEXAMPLE", "access key id every request is signed with")
 	secretKey := flag.String("secret-key", "anything", "secret access key every request is signed with")
+	cnAccessKey := flag.String("cn-access-key", "", "access key id of the China regions' requests, with -secret-key (default: -access-key)")
 	strict := flag.Bool("strict", false, "the server verifies signatures (--auth strict) and -access-key, -secret-key are in its credentials file: also check that a wrong secret, an unknown access key and a skewed clock are refused")
 	flag.Parse()
-	c := &checker{endpoint: *endpoint, accessKey: *accessKey, secretKey: *secretKey, devSeen: map[string]bool{}}
+	if *cnAccessKey == "" {
+		*cnAccessKey = *accessKey
+	}
+	c := &checker{endpoint: *endpoint, accessKey: *accessKey, secretKey: *secretKey, cnAccessKey: *cnAccessKey, devSeen: map[string]bool{}}
 	var err error
 	c.rec, err = newRecorder(c, *models)
 	if err != nil {

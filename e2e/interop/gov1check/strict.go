@@ -41,6 +41,14 @@ func runStrict(c *checker) {
 	_, err = secretsmanager.New(unknown).ListSecrets(&secretsmanager.ListSecretsInput{})
 	c.wantAuthErr("Secrets Manager ListSecrets with an unknown access key", err, "UnrecognizedClientException", invalidToken)
 
+	// A key works in its principal's partition only: the aws user's key
+	// signed for cn-north-1, and the aws-cn user's for us-east-1, are keys
+	// AWS does not know there.
+	_, err = kms.New(c.sessionAs("cn-north-1", c.accessKey, c.secretKey)).ListKeys(&kms.ListKeysInput{})
+	c.wantAuthErr("KMS ListKeys in cn-north-1 with the aws partition's key", err, "UnrecognizedClientException", invalidToken)
+	_, err = secretsmanager.New(c.sessionAs("us-east-1", c.cnAccessKey, c.secretKey)).ListSecrets(&secretsmanager.ListSecretsInput{})
+	c.wantAuthErr("Secrets Manager ListSecrets in us-east-1 with the aws-cn partition's key", err, "UnrecognizedClientException", invalidToken)
+
 	for _, skew := range []time.Duration{-20 * time.Minute, 20 * time.Minute} {
 		k := kms.New(c.session("us-east-1"))
 		skewSigner(&k.Handlers, skew)
