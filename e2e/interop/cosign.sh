@@ -181,10 +181,4 @@ check_spec() {
 check_spec ECC_NIST_P256 cosign
 check_spec RSA_2048 cosign-rsa
 
-if [ "${#DEVIATIONS[@]}" -gt 0 ]; then
-	echo "== Keyfort differs from AWS:" >&2
-	printf 'DEVIATION: %s\n' "${DEVIATIONS[@]}" >&2
-	echo "FAIL: ${#DEVIATIONS[@]} deviation(s) from AWS (every other check passed)" >&2
-	exit 3
-fi
-echo "== all checks passed"
+finish

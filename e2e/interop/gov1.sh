@@ -20,8 +20,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" gov1 go python3 curl timeout
 
 export GOTOOLCHAIN=local
-echo "== building keyfort and gov1check from $REPO"
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
+build_keyfort
+echo "== building gov1check"
 (cd "$REPO/e2e/interop/gov1check" && CGO_ENABLED=0 go build -o "$WORK/gov1check" .)
 DEPS=$(cd "$REPO/e2e/interop/gov1check" && go list -m -f '{{.Path}} {{.Version}}' \
 	github.com/aws/aws-sdk-go github.com/aws/aws-secretsmanager-caching-go \
@@ -51,14 +51,7 @@ if [ "${STRICT:-0}" = 1 ]; then
 	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
 	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET" -cn-access-key "$STRICT_CN_KEY_ID")
 fi
-"$WORK/keyfort" serve --config "$WORK/keyfort.yaml" --listen "127.0.0.1:$PORT" --data "$WORK/data" "${AUTH[@]}" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-	kill -0 "$SERVER_PID" 2>/dev/null || fail "keyfort exited at start"
-	sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on 127.0.0.1:$PORT"
+start_keyfort --config "$WORK/keyfort.yaml" "${AUTH[@]}"
 pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"
 
 # No shared config, no instance metadata, no inherited endpoint: gov1check

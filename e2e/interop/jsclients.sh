@@ -43,9 +43,7 @@ PY
 # ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
 # STRICT=1: strict auth, one principal allowed everything on both services
 # (lib.sh); check.mjs signs with its key and adds the negative checks.
-echo "== building keyfort from $REPO"
-(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
-PORT=$(free_port)
+build_keyfort
 unset KF_STRICT KF_ACCESS_KEY_ID KF_SECRET_ACCESS_KEY
 AUTH=()
 AUTH_MODE="dev auth"
@@ -55,14 +53,7 @@ if [ "${STRICT:-0}" = 1 ]; then
 	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
 	export KF_STRICT=1 KF_ACCESS_KEY_ID="$STRICT_KEY_ID" KF_SECRET_ACCESS_KEY="$STRICT_SECRET"
 fi
-"$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" "${AUTH[@]}" >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-	curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
-	kill -0 "$SERVER_PID" 2>/dev/null || fail "keyfort exited at start"
-	sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || fail "keyfort not healthy on http://127.0.0.1:$PORT"
+start_keyfort "${AUTH[@]}"
 pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE)"
 
 # ---- 4. the checks (check.mjs prints PASS/DEVIATION/FAIL; exit 0, 1 or 3) ---

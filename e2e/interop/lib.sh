@@ -16,6 +16,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kf-$1.XXXXXX")
 SERVER_PID=""
 DEVIATIONS=()
+PORT="" # start_keyfort's port: free unless the script sets it (not the environment's)
 
 # stop_server stops the keyfort of SERVER_PID, if it runs.
 stop_server() {
@@ -83,4 +84,39 @@ principals:
           {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*"], "Resource": "*"}]}
 YAML
 	chmod 600 "$1"
+}
+
+# build_keyfort builds this repository's keyfort into $WORK/keyfort.
+build_keyfort() {
+	echo "== building keyfort from $REPO"
+	(cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)
+}
+
+# start_keyfort ARG... starts $WORK/keyfort serve on 127.0.0.1:$PORT (a free
+# port unless PORT is set) over plain HTTP, with its data in $WORK/data, the
+# ARGs and its log in $WORK/server.log, sets SERVER_PID and ENDPOINT, and
+# waits up to 10 s for GET /health.
+start_keyfort() {
+	PORT=${PORT:-$(free_port)}
+	"$WORK/keyfort" serve --listen "127.0.0.1:$PORT" --data "$WORK/data" "$@" >"$WORK/server.log" 2>&1 &
+	SERVER_PID=$!
+	ENDPOINT="http://127.0.0.1:$PORT"
+	for _ in $(seq 1 100); do
+		curl -sf "$ENDPOINT/health" >/dev/null 2>&1 && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || fail "keyfort exited at start"
+		sleep 0.1
+	done
+	curl -sf "$ENDPOINT/health" >/dev/null || fail "keyfort not healthy on $ENDPOINT"
+}
+
+# finish ends a script whose checks all ran: exit 3 listing DEVIATIONS when
+# Keyfort answered differently from AWS, else "== all checks passed".
+finish() {
+	if [ "${#DEVIATIONS[@]}" -gt 0 ]; then
+		echo "== Keyfort differs from AWS:" >&2
+		printf 'DEVIATION: %s\n' "${DEVIATIONS[@]}" >&2
+		echo "FAIL: ${#DEVIATIONS[@]} deviation(s) from AWS (every other check passed)" >&2
+		exit 3
+	fi
+	echo "== all checks passed"
 }

@@ -269,10 +269,4 @@ for var in AWS_CA_BUNDLE SSL_CERT_FILE; do
 done
 stop_server
 
-if [ "${#DEVIATIONS[@]}" -gt 0 ]; then
-	echo "== Keyfort differs from AWS:" >&2
-	printf 'DEVIATION: %s\n' "${DEVIATIONS[@]}" >&2
-	echo "FAIL: ${#DEVIATIONS[@]} deviation(s) from AWS (every other check passed)" >&2
-	exit 3
-fi
-echo "== all checks passed"
+finish
