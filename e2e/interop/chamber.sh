@@ -47,14 +47,6 @@ chamber() { timeout 60 "$CHAMBER" "$@"; }
 CHAMBER_VERSION=$(go version -m "$CHAMBER" 2>/dev/null | awk '$1 == "mod" && $2 ~ /^github.com\/segmentio\/chamber/ {print $2 "@" $3}')
 pass "chamber ${CHAMBER_VERSION:-unknown} ($CHAMBER), CHAMBER_SECRET_BACKEND=secretsmanager, CHAMBER_AWS_SSM_ENDPOINT=$ENDPOINT"
 
-# must_fail CMD...: the command has to exit non-zero (stdout to $WORK/last.out,
-# stderr to $WORK/last.err); sets LAST_RC to its exit status.
-LAST_RC=0
-must_fail() {
-	LAST_RC=0
-	"$@" >"$WORK/last.out" 2>"$WORK/last.err" || LAST_RC=$?
-	[ "$LAST_RC" -ne 0 ]
-}
 last_err() { tail -n 1 "$WORK/last.err"; }
 # expect_err WHAT WANT CMD...: CMD fails and its last stderr line is WANT
 # (chamber prints "Error: <what failed>: <Code>: <Message>" for an AWS error).

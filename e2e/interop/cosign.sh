@@ -16,14 +16,6 @@ set -euo pipefail
 [ -x "$COSIGN" ] || { echo "FAIL: COSIGN=$COSIGN is not executable" >&2; exit 1; }
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" cosign go aws openssl curl python3 base64 cmp
 
-# must_fail CMD...: the command has to exit non-zero (its output goes to $WORK/last.err).
-must_fail() {
-	if "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
-		return 1
-	fi
-	return 0
-}
-
 # ---- 1. build and start keyfort with a self-signed TLS certificate ----------
 echo "== building keyfort from $REPO"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)

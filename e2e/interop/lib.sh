@@ -48,6 +48,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }
 note() { echo "NOTE: $*"; }
 
+# must_fail CMD...: the command has to exit non-zero (stdout to $WORK/last.out,
+# stderr to $WORK/last.err); sets LAST_RC to its exit status.
+LAST_RC=0
+must_fail() {
+	LAST_RC=0
+	"$@" >"$WORK/last.out" 2>"$WORK/last.err" || LAST_RC=$?
+	[ "$LAST_RC" -ne 0 ]
+}
+
 # free_port prints a TCP port free on 127.0.0.1.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -18,14 +18,6 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" sops go aws curl python3 base64 cmp diff od
 python3 -c 'import yaml' 2>/dev/null || { echo "FAIL: python3 has no yaml module (PyYAML)" >&2; exit 1; }
 
-# must_fail CMD...: the command has to exit non-zero (stdout to $WORK/last.out,
-# stderr to $WORK/last.err); sets LAST_RC to its exit status.
-LAST_RC=0
-must_fail() {
-	LAST_RC=0
-	"$@" >"$WORK/last.out" 2>"$WORK/last.err" || LAST_RC=$?
-	[ "$LAST_RC" -ne 0 ]
-}
 # last_err_has TEXT...: every TEXT occurs in $WORK/last.err once sops' line
 # wrapping ("| " prefixes, line breaks) is undone.
 last_err_has() {

@@ -48,14 +48,6 @@ vals() { timeout 60 "$VALS" "$@"; }
 VALS_VERSION=$(go version -m "$VALS" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/helmfile/vals" {print $3}')
 pass "vals ${VALS_VERSION:-unknown} ($VALS)"
 
-# must_fail CMD...: the command has to exit non-zero (stdout to $WORK/last.out,
-# stderr to $WORK/last.err); sets LAST_RC to its exit status.
-LAST_RC=0
-must_fail() {
-	LAST_RC=0
-	"$@" >"$WORK/last.out" 2>"$WORK/last.err" || LAST_RC=$?
-	[ "$LAST_RC" -ne 0 ]
-}
 # last_err: vals' error line (the last line of stderr).
 last_err() { tail -n 1 "$WORK/last.err"; }
 # expect_err WHAT WANT CMD...: CMD fails and its last stderr line ends with
