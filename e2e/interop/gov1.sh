@@ -41,7 +41,8 @@ rotation_webhooks:
 YAML
 
 # STRICT=1: strict auth, one principal allowed everything on both services
-# (lib.sh); gov1check signs with its key and adds the negative checks.
+# and a role session with a session token (lib.sh); gov1check signs with the
+# principal's key and adds the negative and session token checks.
 AUTH=()
 AUTH_MODE="dev auth"
 CLIENT_AUTH=()
@@ -49,7 +50,9 @@ if [ "${STRICT:-0}" = 1 ]; then
 	write_strict_credentials "$WORK/credentials.yaml"
 	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
 	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
-	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET" -cn-access-key "$STRICT_CN_KEY_ID")
+	CLIENT_AUTH=(-strict -access-key "$STRICT_KEY_ID" -secret-key "$STRICT_SECRET" -cn-access-key "$STRICT_CN_KEY_ID"
+		-role-access-key "$STRICT_ROLE_KEY_ID" -role-secret-key "$STRICT_ROLE_SECRET"
+		-role-session-token "$STRICT_ROLE_TOKEN" -role-session-arn "$STRICT_ROLE_SESSION_ARN")
 fi
 start_keyfort --config "$WORK/keyfort.yaml" "${AUTH[@]}"
 pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"

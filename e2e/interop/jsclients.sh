@@ -42,16 +42,20 @@ PY
 
 # ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
 # STRICT=1: strict auth, one principal allowed everything on both services
-# (lib.sh); check.mjs signs with its key and adds the negative checks.
+# and a role session with a session token (lib.sh); check.mjs signs with the
+# principal's key and adds the negative and session token checks.
 build_keyfort
-unset KF_STRICT KF_ACCESS_KEY_ID KF_SECRET_ACCESS_KEY
+unset KF_STRICT KF_ACCESS_KEY_ID KF_SECRET_ACCESS_KEY KF_ROLE_ACCESS_KEY_ID KF_ROLE_SECRET_ACCESS_KEY KF_ROLE_SESSION_TOKEN KF_ROLE_SESSION_ARN KF_CN_ACCESS_KEY_ID
 AUTH=()
 AUTH_MODE="dev auth"
 if [ "${STRICT:-0}" = 1 ]; then
 	write_strict_credentials "$WORK/credentials.yaml"
 	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
 	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
-	export KF_STRICT=1 KF_ACCESS_KEY_ID="$STRICT_KEY_ID" KF_SECRET_ACCESS_KEY="$STRICT_SECRET"
+	export KF_STRICT=1 KF_ACCESS_KEY_ID="$STRICT_KEY_ID" KF_SECRET_ACCESS_KEY="$STRICT_SECRET" KF_CN_ACCESS_KEY_ID="$STRICT_CN_KEY_ID"
+	# The role session's temporary credentials, for the session token checks.
+	export KF_ROLE_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" KF_ROLE_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" \
+		KF_ROLE_SESSION_TOKEN="$STRICT_ROLE_TOKEN" KF_ROLE_SESSION_ARN="$STRICT_ROLE_SESSION_ARN"
 fi
 start_keyfort "${AUTH[@]}"
 pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE)"
@@ -70,3 +74,43 @@ case $rc in
 3) echo "FAIL: Keyfort differs from AWS (DEVIATION lines above; every other check passed)" >&2; exit 3 ;;
 *) fail "check.mjs exited $rc" ;;
 esac
+
+# ---- 5. STRICT=1: the role session in the audit trail --------------------------
+# CloudTrail LookupEvents by the session's access key, signed by botocore with
+# the session token (the role may call cloudtrail:LookupEvents): the events of
+# check.mjs's calls with the token name the caller as AWS does for a role
+# session, userIdentity type AssumedRole with the session's ARN.
+if [ "${STRICT:-0}" = 1 ]; then
+	KF_ENDPOINT="http://127.0.0.1:$PORT" python3 - <<'PY' || fail "CloudTrail events of the role session"
+import collections, json, os, sys
+import botocore.session
+
+key, arn = os.environ["KF_ROLE_ACCESS_KEY_ID"], os.environ["KF_ROLE_SESSION_ARN"]
+ct = botocore.session.get_session().create_client(
+    "cloudtrail", region_name="us-east-1", endpoint_url=os.environ["KF_ENDPOINT"],
+    aws_access_key_id=key, aws_secret_access_key=os.environ["KF_ROLE_SECRET_ACCESS_KEY"],
+    aws_session_token=os.environ["KF_ROLE_SESSION_TOKEN"])
+events = []
+for page in ct.get_paginator("lookup_events").paginate(
+        LookupAttributes=[{"AttributeKey": "AccessKeyId", "AttributeValue": key}]):
+    events += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
+names = collections.Counter(e["eventName"] for e in events if "errorCode" not in e)
+bad = [e for e in events if e["userIdentity"].get("type") != "AssumedRole" or e["userIdentity"].get("arn") != arn
+       or e["userIdentity"].get("accessKeyId") != key]
+want = {"ListKeys", "ListSecrets", "CreateKey", "Encrypt", "Decrypt"}
+if bad or not want <= set(names):
+    print("FAIL: CloudTrail events of %s: %d with another userIdentity (first: %s); calls %s, want %s"
+          % (key, len(bad), bad[0]["userIdentity"] if bad else None, dict(names), sorted(want)))
+    sys.exit(1)
+if not any(e["userIdentity"].get("sessionContext") for e in events):
+    print("NOTE: Keyfort's AssumedRole userIdentity has no sessionContext (AWS's names the role in sessionContext.sessionIssuer)")
+js = [e for e in events if "errorCode" not in e and "aws-sdk-js" in e.get("userAgent", "")]
+u = next(e for e in events if e["eventName"] == "Encrypt")["userIdentity"]
+issuer = u.get("sessionContext", {}).get("sessionIssuer", {})
+print("PASS: CloudTrail LookupEvents (botocore, with the session token) by AccessKeyId %s: %d events (%s), %d of them by the JS SDK; "
+      "every userIdentity type AssumedRole, arn %s, principalId %s, sessionIssuer %s"
+      % (key, len(events), ", ".join("%s %d" % kv for kv in sorted(names.items())), len(js), arn,
+         u.get("principalId"), issuer.get("arn") or "(none)"))
+PY
+fi
+echo "== all checks passed"

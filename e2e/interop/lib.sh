@@ -67,12 +67,25 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # keyfort with `--auth strict --credentials FILE` and hands its clients that
 # key. Keys work in their principal's partition only, as on AWS: the same
 # user of the aws-cn partition, with STRICT_CN_KEY_ID (and the same secret),
-# signs for the China regions.
+# signs for the China regions. A role session's temporary credentials, as
+# apps on EC2, ECS or Lambda get them: STRICT_ROLE_KEY_ID (ASIA...),
+# STRICT_ROLE_SECRET and STRICT_ROLE_TOKEN, the session token requests must
+# carry in X-Amz-Security-Token, of the role STRICT_ROLE_ARN; the caller is
+# the session STRICT_ROLE_SESSION_ARN (Keyfort names a role's session after
+# its access key id), allowed the same and cloudtrail:LookupEvents.
 STRICT_KEY_ID=AKIAINTEROP000000001
 STRICT_CN_KEY_ID=AKIAINTEROPCN0000001
 STRICT_SECRET=""
+STRICT_ROLE_ARN=arn:aws:iam::123456789012:role/interop-role
+STRICT_ROLE_KEY_ID=ASIAINTEROP000000001
+STRICT_ROLE_SESSION_ARN=arn:aws:sts::123456789012:assumed-role/interop-role/$STRICT_ROLE_KEY_ID
+STRICT_ROLE_SECRET=""
+STRICT_ROLE_TOKEN=""
 write_strict_credentials() {
 	STRICT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')
+	STRICT_ROLE_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')
+	# Shaped like an STS token: base64 (with + / =), some 600 characters.
+	STRICT_ROLE_TOKEN=$(python3 -c 'import base64, secrets; print(base64.b64encode(b"IQoJb3JpZ2luX2VjE" + secrets.token_bytes(440)).decode())')
 	cat >"$1" <<YAML
 principals:
   - arn: arn:aws:iam::123456789012:user/interop
@@ -91,6 +104,15 @@ principals:
       - |
         {"Version": "2012-10-17", "Statement": [
           {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*"], "Resource": "*"}]}
+  - arn: $STRICT_ROLE_ARN
+    access_keys:
+      - id: $STRICT_ROLE_KEY_ID
+        secret: $STRICT_ROLE_SECRET
+        session_token: "$STRICT_ROLE_TOKEN"
+    policies:
+      - |
+        {"Version": "2012-10-17", "Statement": [
+          {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*", "cloudtrail:LookupEvents"], "Resource": "*"}]}
 YAML
 	chmod 600 "$1"
 }

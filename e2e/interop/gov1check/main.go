@@ -35,9 +35,12 @@ type checker struct {
 	// cnAccessKey, with the same secret, those for the China regions
 	// (-cn-access-key; a key works in its principal's partition only).
 	accessKey, secretKey, cnAccessKey string
-	rec                               *recorder
-	devs                              []string
-	devSeen                           map[string]bool
+	// role is a role session's temporary credentials (-role-*), checked
+	// by -strict when set.
+	role    roleSession
+	rec     *recorder
+	devs    []string
+	devSeen map[string]bool
 }
 
 func (c *checker) pass(format string, a ...any) { fmt.Printf("PASS: "+format+"\n", a...) }
@@ -90,12 +93,17 @@ func (c *checker) session(region string) *session.Session {
 
 // sessionAs is session signing with the access key id and secret given.
 func (c *checker) sessionAs(region, id, secret string) *session.Session {
+	return c.sessionWithToken(region, id, secret, "")
+}
+
+// sessionWithToken is sessionAs with a session token ("" for none).
+func (c *checker) sessionWithToken(region, id, secret, token string) *session.Session {
 	return session.Must(session.NewSessionWithOptions(session.Options{
 		SharedConfigState: session.SharedConfigDisable,
 		Config: aws.Config{
 			Region:      aws.String(region),
 			Endpoint:    aws.String(c.endpoint),
-			Credentials: credentials.NewStaticCredentials(id, secret, ""),
+			Credentials: credentials.NewStaticCredentials(id, secret, token),
 			MaxRetries:  aws.Int(0),
 			HTTPClient:  &http.Client{Transport: c.rec, Timeout: 60 * time.Second},
 		},
@@ -137,12 +145,17 @@ func main() {
 	accessKey := flag.String("access-key", "AKIDEXAMPLE", "access key id every request is signed with")
 	secretKey := flag.String("secret-key", "anything", "secret access key every request is signed with")
 	cnAccessKey := flag.String("cn-access-key", "", "access key id of the China regions' requests, with -secret-key (default: -access-key)")
+	var role roleSession
+	flag.StringVar(&role.accessKey, "role-access-key", "", "with -strict: a role session's access key id (ASIA...), also checked with its session token")
+	flag.StringVar(&role.secretKey, "role-secret-key", "", "the role session's secret access key")
+	flag.StringVar(&role.token, "role-session-token", "", "the role session's session token")
+	flag.StringVar(&role.arn, "role-session-arn", "", "the role session's ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)")
 	strict := flag.Bool("strict", false, "the server verifies signatures (--auth strict) and -access-key, -secret-key are in its credentials file: also check that a wrong secret, an unknown access key and a skewed clock are refused")
 	flag.Parse()
 	if *cnAccessKey == "" {
 		*cnAccessKey = *accessKey
 	}
-	c := &checker{endpoint: *endpoint, accessKey: *accessKey, secretKey: *secretKey, cnAccessKey: *cnAccessKey, devSeen: map[string]bool{}}
+	c := &checker{endpoint: *endpoint, accessKey: *accessKey, secretKey: *secretKey, cnAccessKey: *cnAccessKey, role: role, devSeen: map[string]bool{}}
 	var err error
 	c.rec, err = newRecorder(c, *models)
 	if err != nil {

@@ -198,6 +198,9 @@ type record struct {
 	status      int
 	requestID   string
 	body        []byte
+	// signed is the request's SignedHeaders (of its Authorization header),
+	// token its X-Amz-Security-Token.
+	signed, token string
 }
 
 // recorder is the clients' http.RoundTripper: it keeps every response body
@@ -265,7 +268,8 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	if prefix == "secretsmanager" {
 		svc = "secretsmanager"
 	}
-	rec := record{service: svc, op: op, status: resp.StatusCode, requestID: resp.Header.Get("X-Amzn-Requestid"), body: body}
+	rec := record{service: svc, op: op, status: resp.StatusCode, requestID: resp.Header.Get("X-Amzn-Requestid"), body: body,
+		signed: signedHeaders(req.Header.Get("Authorization")), token: req.Header.Get("X-Amz-Security-Token")}
 	r.mu.Lock()
 	r.recs = append(r.recs, rec)
 	r.n++
@@ -338,4 +342,14 @@ func (r *recorder) checkResponse(rec record, h http.Header) {
 	for _, p := range m.check(typ, o, typ) {
 		c.deviation("%s error body: %s", what, p)
 	}
+}
+
+// signedHeaders returns the SignedHeaders of a SigV4 Authorization header.
+func signedHeaders(auth string) string {
+	_, rest, ok := strings.Cut(auth, "SignedHeaders=")
+	if !ok {
+		return ""
+	}
+	signed, _, _ := strings.Cut(rest, ",")
+	return strings.TrimSpace(signed)
 }

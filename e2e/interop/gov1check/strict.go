@@ -1,14 +1,23 @@
 package main
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/aws/awserr"
+	"github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/aws/request"
+	"github.com/aws/aws-sdk-go/aws/session"
 	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
+	"github.com/aws/aws-sdk-go/service/cloudtrail"
 	"github.com/aws/aws-sdk-go/service/kms"
 	"github.com/aws/aws-sdk-go/service/secretsmanager"
 )
@@ -70,6 +79,169 @@ func runStrict(c *checker) {
 	_, err = kms.New(c.session("us-east-1")).ListKeys(&kms.ListKeysInput{Limit: aws.Int64(1)})
 	c.ok("KMS ListKeys signed right", err)
 	c.pass("the same calls signed with the right key on the right clock are accepted (as is everything below)")
+	if c.role.accessKey != "" {
+		runSessionToken(c)
+	}
+}
+
+// roleSession is a role session's temporary credentials, as apps on EC2,
+// ECS or Lambda get them.
+type roleSession struct {
+	accessKey, secretKey, token string
+	arn                         string // the session's ARN, the caller
+}
+
+// sent describes the last request: whether it carried X-Amz-Security-Token
+// (and that one) and the headers the SDK signed.
+func (c *checker) sent(token string) (tokenSigned bool, text string) {
+	last := c.rec.last()
+	tokenSigned = hasHeader(last.signed, "x-amz-security-token")
+	switch {
+	case last.token == "":
+		text = "X-Amz-Security-Token not sent"
+	case last.token == token:
+		text = fmt.Sprintf("X-Amz-Security-Token sent (%d chars)", len(last.token))
+	default:
+		text = fmt.Sprintf("X-Amz-Security-Token sent (%d chars, not the session's)", len(last.token))
+	}
+	return tokenSigned, text + ", the SDK signed " + last.signed
+}
+
+func hasHeader(signed, name string) bool {
+	for _, h := range strings.Split(signed, ";") {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
+// runSessionToken checks the role session's temporary credentials: with
+// its session token KMS and Secrets Manager calls pass as the session (and
+// CloudTrail names it so); without the token, with another token, and with
+// the token on the user's long-term key they are refused with AWS's
+// UnrecognizedClientException.
+func runSessionToken(c *checker) {
+	fmt.Println("== strict auth: a role session's temporary credentials (session token) as the SDK for Go v1 signs them")
+	r := c.role
+	sess := c.sessionWithToken("us-east-1", r.accessKey, r.secretKey, r.token)
+	k, sm := kms.New(sess), secretsmanager.New(sess)
+	lk := chk(k.ListKeys(&kms.ListKeysInput{}))(c, "KMS ListKeys with the session token")
+	signed, text := c.sent(r.token)
+	c.want(signed && c.rec.last().token == r.token, "KMS ListKeys with the session token: %s", text)
+	c.pass("KMS ListKeys with the session token: %d keys; %s", len(lk.Keys), text)
+	ls := chk(sm.ListSecrets(&secretsmanager.ListSecretsInput{}))(c, "Secrets Manager ListSecrets with the session token")
+	signed, text = c.sent(r.token)
+	c.want(signed && c.rec.last().token == r.token, "Secrets Manager ListSecrets with the session token: %s", text)
+	c.pass("Secrets Manager ListSecrets with the session token: %d secrets; %s", len(ls.SecretList), text)
+	key := chk(k.CreateKey(&kms.CreateKeyInput{Description: aws.String("gov1: created by a role session")}))(c, "CreateKey with the session token")
+	plain := make([]byte, 32)
+	rand.Read(plain)
+	ctx := map[string]*string{"via": aws.String("session-token")}
+	enc := chk(k.Encrypt(&kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: plain, EncryptionContext: ctx}))(c, "Encrypt with the session token")
+	dec := chk(k.Decrypt(&kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx}))(c, "Decrypt with the session token")
+	c.want(bytes.Equal(dec.Plaintext, plain) && aws.StringValue(dec.KeyId) == aws.StringValue(key.KeyMetadata.Arn),
+		"Decrypt with the session token: plaintext or KeyId %s wrong", aws.StringValue(dec.KeyId))
+	c.pass("CreateKey, Encrypt, Decrypt with the session token: %s, %d byte CiphertextBlob decrypts to the 32 bytes", aws.StringValue(key.KeyMetadata.KeyId), len(enc.CiphertextBlob))
+
+	other := make([]byte, 456)
+	rand.Read(other)
+	for _, tc := range []struct{ label, id, secret, token string }{
+		{"with the session's key and no session token", r.accessKey, r.secretKey, ""},
+		{"with the session's key and another session token", r.accessKey, r.secretKey, base64.StdEncoding.EncodeToString(other)},
+		{"with the user's long-term key and the session token", c.accessKey, c.secretKey, r.token},
+	} {
+		s := c.sessionWithToken("us-east-1", tc.id, tc.secret, tc.token)
+		_, err := kms.New(s).ListKeys(&kms.ListKeysInput{})
+		_, text := c.sent(r.token)
+		c.wantAuthErrNote("KMS ListKeys "+tc.label, err, "UnrecognizedClientException", invalidToken, "; "+text)
+		_, err = secretsmanager.New(s).ListSecrets(&secretsmanager.ListSecretsInput{})
+		_, text = c.sent(r.token)
+		c.wantAuthErrNote("Secrets Manager ListSecrets "+tc.label, err, "UnrecognizedClientException", invalidToken, "; "+text)
+	}
+	c.checkSessionEvents()
+}
+
+// checkSessionEvents reads the role session's events with CloudTrail's
+// LookupEvents (the v1 client, with the session token, not recorded: the
+// recorder checks KMS and Secrets Manager responses): every one names the
+// caller as AWS names a role session, userIdentity type AssumedRole with
+// the session's ARN.
+func (c *checker) checkSessionEvents() {
+	r := c.role
+	ct := cloudtrail.New(session.Must(session.NewSessionWithOptions(session.Options{
+		SharedConfigState: session.SharedConfigDisable,
+		Config: aws.Config{
+			Region:      aws.String("us-east-1"),
+			Endpoint:    aws.String(c.endpoint),
+			Credentials: credentials.NewStaticCredentials(r.accessKey, r.secretKey, r.token),
+			MaxRetries:  aws.Int(0),
+			HTTPClient:  &http.Client{Timeout: 60 * time.Second},
+		},
+	})))
+	type identity struct {
+		Type           string `json:"type"`
+		ARN            string `json:"arn"`
+		PrincipalID    string `json:"principalId"`
+		AccessKeyID    string `json:"accessKeyId"`
+		SessionContext struct {
+			SessionIssuer struct {
+				ARN string `json:"arn"`
+			} `json:"sessionIssuer"`
+		} `json:"sessionContext"`
+	}
+	type event struct {
+		EventName    string   `json:"eventName"`
+		ErrorCode    string   `json:"errorCode"`
+		UserAgent    string   `json:"userAgent"`
+		UserIdentity identity `json:"userIdentity"`
+	}
+	var events []event
+	err := ct.LookupEventsPages(&cloudtrail.LookupEventsInput{LookupAttributes: []*cloudtrail.LookupAttribute{
+		{AttributeKey: aws.String("AccessKeyId"), AttributeValue: aws.String(r.accessKey)},
+	}}, func(p *cloudtrail.LookupEventsOutput, last bool) bool {
+		for _, e := range p.Events {
+			var ev event
+			if err := json.Unmarshal([]byte(aws.StringValue(e.CloudTrailEvent)), &ev); err != nil {
+				c.failf("CloudTrail event %s: %v", aws.StringValue(e.EventId), err)
+			}
+			events = append(events, ev)
+		}
+		return true
+	})
+	c.ok("CloudTrail LookupEvents with the session token", err)
+	names := map[string]int{}
+	var enc *identity
+	v1 := 0
+	for i, e := range events {
+		u := e.UserIdentity
+		c.want(u.Type == "AssumedRole" && u.ARN == r.arn && u.AccessKeyID == r.accessKey,
+			"CloudTrail %s by %s: userIdentity type %q arn %q accessKeyId %q, want AssumedRole %s", e.EventName, r.accessKey, u.Type, u.ARN, u.AccessKeyID, r.arn)
+		if e.ErrorCode == "" {
+			names[e.EventName]++
+			if strings.HasPrefix(e.UserAgent, "aws-sdk-go/") {
+				v1++
+			}
+		}
+		if e.EventName == "Encrypt" {
+			enc = &events[i].UserIdentity
+		}
+	}
+	var list []string
+	for _, n := range []string{"ListKeys", "ListSecrets", "CreateKey", "Encrypt", "Decrypt"} {
+		c.want(names[n] > 0, "CloudTrail: no %s event of %s (%v)", n, r.accessKey, names)
+	}
+	for n, k := range names {
+		list = append(list, fmt.Sprintf("%s %d", n, k))
+	}
+	sort.Strings(list)
+	issuer := enc.SessionContext.SessionIssuer.ARN
+	if issuer == "" {
+		issuer = "(none)"
+		fmt.Println("NOTE: Keyfort's AssumedRole userIdentity has no sessionContext (AWS's names the role in sessionContext.sessionIssuer)")
+	}
+	c.pass("CloudTrail LookupEvents (the v1 client, with the session token) by AccessKeyId %s: %d events (%s), %d of them by aws-sdk-go; every userIdentity type AssumedRole, arn %s, principalId %s, sessionIssuer %s",
+		r.accessKey, len(events), strings.Join(list, ", "), v1, r.arn, enc.PrincipalID, issuer)
 }
 
 // skewSigner replaces the v4 signing handler of h by the same signer
@@ -83,6 +255,11 @@ func skewSigner(h *request.Handlers, skew time.Duration) {
 // wantAuthErr checks an authentication error: HTTP 400, Code() code and a
 // Message() starting with prefix, the RequestID() of the response.
 func (c *checker) wantAuthErr(what string, err error, code, prefix string) {
+	c.wantAuthErrNote(what, err, code, prefix, "")
+}
+
+// wantAuthErrNote is wantAuthErr with note appended to the PASS line.
+func (c *checker) wantAuthErrNote(what string, err error, code, prefix, note string) {
 	if err == nil {
 		c.failf("%s: no error, want %s", what, code)
 	}
@@ -110,5 +287,5 @@ func (c *checker) wantAuthErr(what string, err error, code, prefix string) {
 		}
 		msg = msg[:i] + " [...the canonical request and string to sign]"
 	}
-	c.pass("%s: awserr Code() %s, Message() %q, StatusCode() 400, RequestID() %s%s", what, rf.Code(), msg, rf.RequestID(), signed)
+	c.pass("%s: awserr Code() %s, Message() %q, StatusCode() 400, RequestID() %s%s%s", what, rf.Code(), msg, rf.RequestID(), signed, note)
 }

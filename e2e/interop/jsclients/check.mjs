@@ -13,7 +13,11 @@
 // (AKIDEXAMPLE/anything by default: dev auth checks no signature);
 // KF_STRICT=1 (the server verifies signatures and knows that key) first runs
 // the strict step: a wrong secret, an unknown access key and a skewed clock
-// are refused.
+// are refused, and with KF_CN_ACCESS_KEY_ID (the aws-cn user's key, the
+// same secret) a key outside its partition; with KF_ROLE_ACCESS_KEY_ID,
+// KF_ROLE_SECRET_ACCESS_KEY and KF_ROLE_SESSION_TOKEN (a role session's
+// temporary credentials, the caller KF_ROLE_SESSION_ARN) it also checks
+// requests with a session token.
 //
 // Prints "PASS: ..." per check, "DEVIATION: ..." where Keyfort answers
 // differently from what AWS documents in a way these clients expose, and
@@ -70,7 +74,10 @@ class RecordingHandler {
     const chunks = []
     for await (const c of out.response.body) chunks.push(c)
     const body = Buffer.concat(chunks)
-    wire.push({ target: request.headers['x-amz-target'], status: out.response.statusCode, headers: out.response.headers, body })
+    // What the SDK sent: the headers its signature covers, the session token.
+    const h = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k.toLowerCase(), v]))
+    const signed = /SignedHeaders=([^,\s]+)/.exec(h.authorization || '')?.[1]
+    wire.push({ target: request.headers['x-amz-target'], status: out.response.statusCode, headers: out.response.headers, body, signed, token: h['x-amz-security-token'] })
     out.response.body = Readable.from([body])
     return out
   }
@@ -507,7 +514,7 @@ const invalidToken = 'The security token included in the request is invalid.'
 
 // wantAuthError checks an authentication error: the SDK's name, HTTP 400,
 // $fault client, a request id, and a message starting with prefix.
-function wantAuthError (e, name, prefix, label, op) {
+function wantAuthError (e, name, prefix, label, op, extra = '') {
   need(e.name === name, `${label}: error ${e.name}: ${e.message}, want ${name}`)
   need(e.$metadata?.httpStatusCode === 400 && e.$fault === 'client', `${label}: HTTP ${e.$metadata?.httpStatusCode}, $fault ${e.$fault}`)
   const w = lastWire(op)
@@ -520,7 +527,7 @@ function wantAuthError (e, name, prefix, label, op) {
   const canon = /should have been\n'([^']*)'/.exec(String(e.message))
   const signed = canon ? `; the SDK signed ${canon[1].split('\n').at(-2)}` : ''
   const msg = String(e.message).split('\n')[0] + (String(e.message).includes('\n') ? ' [...the canonical request and string to sign]' : '')
-  pass(`${label}: ${name} (HTTP 400) ${JSON.stringify(msg)}, $metadata.requestId ${e.$metadata.requestId}${signed}`)
+  pass(`${label}: ${name} (HTTP 400) ${JSON.stringify(msg)}, $metadata.requestId ${e.$metadata.requestId}${signed}${extra}`)
 }
 
 async function strict () {
@@ -537,6 +544,16 @@ async function strict () {
     'UnrecognizedClientException', invalidToken, 'KMS ListKeys with an unknown access key', 'ListKeys')
   wantAuthError(await apiError(new SecretsManagerClient(unknown).send(new ListSecretsCommand({})), 'unknown key'),
     'UnrecognizedClientException', invalidToken, 'Secrets Manager ListSecrets with an unknown access key', 'ListSecrets')
+  // A key works in its principal's partition only: the aws user's key
+  // signed for cn-north-1, and the aws-cn user's (KF_CN_ACCESS_KEY_ID, the
+  // same secret) for us-east-1, are keys AWS does not know there.
+  if (process.env.KF_CN_ACCESS_KEY_ID) {
+    wantAuthError(await apiError(new KMSClient(as({ region: 'cn-north-1' })).send(new ListKeysCommand({})), 'aws key in cn-north-1'),
+      'UnrecognizedClientException', invalidToken, 'KMS ListKeys in cn-north-1 with the aws partition\'s key', 'ListKeys')
+    const cn = as({ credentials: { ...credentials, accessKeyId: process.env.KF_CN_ACCESS_KEY_ID } })
+    wantAuthError(await apiError(new SecretsManagerClient(cn).send(new ListSecretsCommand({})), 'aws-cn key in us-east-1'),
+      'UnrecognizedClientException', invalidToken, 'Secrets Manager ListSecrets in us-east-1 with the aws-cn partition\'s key', 'ListSecrets')
+  }
   // systemClockOffset: the SDK signs with its clock moved by that many ms
   // (and, after a clock-skew error, corrects it from the response's Date
   // header: a fresh client each time).
@@ -550,6 +567,58 @@ async function strict () {
   }
   await kms.send(new ListKeysCommand({ Limit: 1 }))
   pass('the same calls signed with the right key on the right clock are accepted (as is everything below)')
+  if (process.env.KF_ROLE_ACCESS_KEY_ID) await sessionToken()
+}
+
+// sent(op) describes the last request of op: whether it carried
+// X-Amz-Security-Token (the role session's, when KF_ROLE_SESSION_TOKEN) and
+// the headers the SDK signed.
+function sent (op) {
+  const w = lastWire(op)
+  const signed = (w.signed || '').split(';')
+  const other = w.token && w.token !== process.env.KF_ROLE_SESSION_TOKEN ? ', not the session\'s' : ''
+  return { w, signed, tokenSigned: signed.includes('x-amz-security-token'), text: `X-Amz-Security-Token ${w.token ? `sent (${w.token.length} chars${other})` : 'not sent'}, the SDK signed ${w.signed}` }
+}
+
+// sessionToken checks temporary credentials (a role session's access key,
+// secret and session token, as apps on EC2, ECS or Lambda get them): with
+// the token the calls pass as the session; without it, with another token,
+// and with the token on the user's long-term key they are refused with
+// AWS's UnrecognizedClientException.
+async function sessionToken () {
+  console.log('== strict auth: a role session\'s temporary credentials (session token) as the JS SDK v3 signs them')
+  const role = {
+    accessKeyId: process.env.KF_ROLE_ACCESS_KEY_ID,
+    secretAccessKey: process.env.KF_ROLE_SECRET_ACCESS_KEY,
+    sessionToken: process.env.KF_ROLE_SESSION_TOKEN,
+  }
+  const as = (creds) => ({ ...clientConfig, credentials: creds })
+  const rk = new KMSClient(as(role))
+  const rsm = new SecretsManagerClient(as(role))
+  const lk = await rk.send(new ListKeysCommand({}))
+  let s = sent('ListKeys')
+  need(s.w.token === role.sessionToken && s.tokenSigned, `KMS ListKeys with the session token: ${s.text}`)
+  pass(`KMS ListKeys with the session token: ${lk.Keys.length} keys; ${s.text}`)
+  const ls = await rsm.send(new ListSecretsCommand({}))
+  s = sent('ListSecrets')
+  need(s.w.token === role.sessionToken && s.tokenSigned, `Secrets Manager ListSecrets with the session token: ${s.text}`)
+  pass(`Secrets Manager ListSecrets with the session token: ${ls.SecretList.length} secrets; ${s.text}`)
+  const key = await rk.send(new CreateKeyCommand({ Description: 'interop: created by a role session' }))
+  const plain = randomBytes(32)
+  const enc = await rk.send(new EncryptCommand({ KeyId: key.KeyMetadata.KeyId, Plaintext: plain, EncryptionContext: { via: 'session-token' } }))
+  const dec = await rk.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { via: 'session-token' } }))
+  need(Buffer.from(dec.Plaintext).equals(plain) && dec.KeyId === key.KeyMetadata.Arn, `Decrypt with the session token: plaintext or KeyId ${dec.KeyId} wrong`)
+  pass(`CreateKey, Encrypt, Decrypt with the session token: ${key.KeyMetadata.KeyId}, ${enc.CiphertextBlob.length} byte CiphertextBlob decrypts to the 32 bytes`)
+
+  const refused = async (creds, label) => {
+    wantAuthError(await apiError(new KMSClient(as(creds)).send(new ListKeysCommand({})), label),
+      'UnrecognizedClientException', invalidToken, `KMS ListKeys ${label}`, 'ListKeys', `; ${sent('ListKeys').text}`)
+    wantAuthError(await apiError(new SecretsManagerClient(as(creds)).send(new ListSecretsCommand({})), label),
+      'UnrecognizedClientException', invalidToken, `Secrets Manager ListSecrets ${label}`, 'ListSecrets', `; ${sent('ListSecrets').text}`)
+  }
+  await refused({ accessKeyId: role.accessKeyId, secretAccessKey: role.secretAccessKey }, 'with the session\'s key and no session token')
+  await refused({ ...role, sessionToken: randomBytes(456).toString('base64') }, 'with the session\'s key and another session token')
+  await refused({ ...credentials, sessionToken: role.sessionToken }, 'with the user\'s long-term key and the session token')
 }
 
 const steps = { strict, esdk, kms: jsKms, sm: jsSM }
@@ -584,4 +653,4 @@ if (deviations.length) {
   console.log(`== ${deviations.length} deviation(s) from AWS (every other check passed)`)
   process.exit(3)
 }
-console.log('== all checks passed')
+// (jsclients.sh prints "== all checks passed" after its own last checks.)
