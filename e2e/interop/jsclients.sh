@@ -81,7 +81,7 @@ esac
 # check.mjs's calls with the token name the caller as AWS does for a role
 # session, userIdentity type AssumedRole with the session's ARN.
 if [ "${STRICT:-0}" = 1 ]; then
-	KF_ENDPOINT="http://127.0.0.1:$PORT" python3 - <<'PY' || fail "CloudTrail events of the role session"
+	KF_ENDPOINT="http://127.0.0.1:$PORT" STRICT_ROLE_ARN="$STRICT_ROLE_ARN" python3 - <<'PY' || fail "CloudTrail events of the role session"
 import collections, json, os, sys
 import botocore.session
 
@@ -102,8 +102,12 @@ if bad or not want <= set(names):
     print("FAIL: CloudTrail events of %s: %d with another userIdentity (first: %s); calls %s, want %s"
           % (key, len(bad), bad[0]["userIdentity"] if bad else None, dict(names), sorted(want)))
     sys.exit(1)
-if not any(e["userIdentity"].get("sessionContext") for e in events):
-    print("NOTE: Keyfort's AssumedRole userIdentity has no sessionContext (AWS's names the role in sessionContext.sessionIssuer)")
+role = os.environ["STRICT_ROLE_ARN"]
+no_issuer = [e for e in events if e["userIdentity"].get("sessionContext", {}).get("sessionIssuer", {}).get("arn") != role]
+if no_issuer:
+    print("FAIL: CloudTrail events of %s without sessionContext.sessionIssuer.arn %s: %d (first: %s)"
+          % (key, role, len(no_issuer), no_issuer[0]["userIdentity"]))
+    sys.exit(1)
 js = [e for e in events if "errorCode" not in e and "aws-sdk-js" in e.get("userAgent", "")]
 u = next(e for e in events if e["eventName"] == "Encrypt")["userIdentity"]
 issuer = u.get("sessionContext", {}).get("sessionIssuer", {})

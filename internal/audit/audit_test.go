@@ -659,7 +659,18 @@ func TestAppendJSONMatchesReflection(t *testing.T) {
 		EventType: EventTypeAPICall, ManagementEvent: true, RecipientAccountID: "123456789012", EventCategory: CategoryManagement,
 	}
 	minimal := New("secretsmanager.amazonaws.com", "GetSecretValue", time.Unix(0, 0))
-	for name, e := range map[string]*Event{"full": full, "minimal": minimal} {
+	role := New("kms.amazonaws.com", "Decrypt", time.Unix(0, 0))
+	role.UserIdentity = UserIdentity{Type: "AssumedRole", PrincipalID: "AROAX:ASIAX", ARN: "arn:aws:sts::123456789012:assumed-role/r/ASIAX",
+		AccountID: "123456789012", AccessKeyID: "ASIAX", InvokedBy: "secretsmanager.amazonaws.com",
+		SessionContext: &SessionContext{
+			SessionIssuer: SessionIssuer{Type: "Role", PrincipalID: "AROAX", ARN: "arn:aws:iam::123456789012:role/path/r", AccountID: "123456789012", UserName: "r"},
+			Attributes:    SessionAttributes{CreationDate: "2026-12-06T01:00:00Z", MFAAuthenticated: "false"},
+		}}
+	undated := New("kms.amazonaws.com", "Decrypt", time.Unix(0, 0))
+	undated.UserIdentity = role.UserIdentity
+	undated.UserIdentity.SessionContext = &SessionContext{SessionIssuer: role.UserIdentity.SessionContext.SessionIssuer,
+		Attributes: SessionAttributes{MFAAuthenticated: "false"}}
+	for name, e := range map[string]*Event{"full": full, "minimal": minimal, "role session": role, "role session without a date": undated} {
 		want, err := json.Marshal(&eventJSON{
 			EventVersion: e.EventVersion, UserIdentity: e.UserIdentity, EventTime: e.EventTime.UTC().Format(TimeFormat),
 			EventSource: e.EventSource, EventName: e.EventName, AWSRegion: e.AWSRegion, SourceIPAddress: e.SourceIPAddress,

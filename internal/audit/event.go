@@ -44,10 +44,36 @@ type UserIdentity struct {
 	AccessKeyID string `json:"accessKeyId,omitempty"`
 	// UserName is the IAM user's name (IAMUser only).
 	UserName string `json:"userName,omitempty"`
+	// SessionContext is an assumed-role session's (AssumedRole only).
+	SessionContext *SessionContext `json:"sessionContext,omitempty"`
 	// InvokedBy names the AWS service that made the call on the
 	// principal's behalf ("secretsmanager.amazonaws.com" for Secrets
 	// Manager's calls to KMS); empty for the principal's own calls.
 	InvokedBy string `json:"invokedBy,omitempty"`
+}
+
+// SessionContext is CloudTrail's userIdentity.sessionContext of a role
+// session: the role that issued it and when.
+type SessionContext struct {
+	SessionIssuer SessionIssuer     `json:"sessionIssuer"`
+	Attributes    SessionAttributes `json:"attributes"`
+}
+
+// SessionIssuer is the role of a session: type "Role", the role's unique
+// id, ARN, account and name.
+type SessionIssuer struct {
+	Type        string `json:"type"`
+	PrincipalID string `json:"principalId"`
+	ARN         string `json:"arn"`
+	AccountID   string `json:"accountId"`
+	UserName    string `json:"userName"`
+}
+
+// SessionAttributes are when the session's credentials were issued
+// (TimeFormat) and whether with MFA ("true" or "false").
+type SessionAttributes struct {
+	CreationDate     string `json:"creationDate,omitempty"`
+	MFAAuthenticated string `json:"mfaAuthenticated"`
 }
 
 // Resource is one element of CloudTrail's resources list.
@@ -203,11 +229,29 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = jsonstr.Append(b, u.Type)
 	for _, f := range [...]struct{ key, v string }{
 		{`,"principalId":`, u.PrincipalID}, {`,"arn":`, u.ARN}, {`,"accountId":`, u.AccountID}, {`,"accessKeyId":`, u.AccessKeyID},
-		{`,"userName":`, u.UserName}, {`,"invokedBy":`, u.InvokedBy},
+		{`,"userName":`, u.UserName},
 	} {
 		if f.v != "" {
 			str(f.key, f.v)
 		}
+	}
+	if sc := u.SessionContext; sc != nil {
+		si := sc.SessionIssuer
+		str(`,"sessionContext":{"sessionIssuer":{"type":`, si.Type)
+		str(`,"principalId":`, si.PrincipalID)
+		str(`,"arn":`, si.ARN)
+		str(`,"accountId":`, si.AccountID)
+		str(`,"userName":`, si.UserName)
+		b = append(b, `},"attributes":{`...)
+		if sc.Attributes.CreationDate != "" {
+			str(`"creationDate":`, sc.Attributes.CreationDate)
+			b = append(b, ',')
+		}
+		str(`"mfaAuthenticated":`, sc.Attributes.MFAAuthenticated)
+		b = append(b, `}}`...)
+	}
+	if u.InvokedBy != "" {
+		str(`,"invokedBy":`, u.InvokedBy)
 	}
 	b = append(b, `},"eventTime":"`...)
 	b = appendEventTime(b, e.EventTime)

@@ -32,6 +32,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -178,6 +179,9 @@ func Parse(r io.Reader) (*Store, error) {
 		return nil, errors.New("credentials: the file lists no principals")
 	}
 	s := &Store{keys: make(map[string]*Key), principals: len(f.Principals)}
+	// The role sessions' credentials are issued now, as the file is read
+	// (CloudTrail's sessionContext.attributes.creationDate).
+	issued := time.Now().UTC().Truncate(time.Second)
 	seen := make(map[string]int, len(f.Principals))
 	for i := range f.Principals {
 		p := &f.Principals[i]
@@ -207,6 +211,7 @@ func Parse(r io.Reader) (*Store, error) {
 				k.caller.ARN += fk.ID
 				k.caller.Principal.ARN = k.caller.ARN
 				k.caller.Principal.UserID += fk.ID
+				k.caller.SessionIssued = issued
 			}
 			s.keys[fk.ID] = k
 		}

@@ -41,6 +41,11 @@ type Caller struct {
 	// Type is the CloudTrail userIdentity type: "Root", "IAMUser",
 	// "AssumedRole".
 	Type string
+	// SessionIssued is when an assumed-role session's credentials were
+	// issued (CloudTrail's sessionContext.attributes.creationDate): for the
+	// credentials file's role keys, when the file was loaded. Zero for
+	// other principals.
+	SessionIssued time.Time
 	// Principal is the caller as policies see it; its ARN and Account are
 	// the Caller's.
 	Principal iam.Principal

@@ -227,14 +227,7 @@ func (s *Server) auditQuery(ctx context.Context, start time.Time, reqID string, 
 	e.RequestID = reqID
 	e.ReadOnly = true
 	if caller != nil {
-		e.UserIdentity = audit.UserIdentity{
-			Type:        caller.Type,
-			PrincipalID: caller.Principal.UserID,
-			ARN:         caller.ARN,
-			AccountID:   caller.Account,
-			AccessKeyID: caller.AccessKeyID,
-			UserName:    caller.UserName,
-		}
+		e.UserIdentity = userIdentityOf(caller)
 		e.AWSRegion = caller.Region
 		e.SourceIPAddress = caller.SourceIP
 		e.UserAgent = caller.UserAgent

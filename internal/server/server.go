@@ -931,14 +931,7 @@ func (s *Server) fillEvent(c *call, e *audit.Event, res []audit.Resource) {
 	e.RequestID = c.reqID
 	e.ReadOnly = op.ReadOnly
 	if c.caller != nil {
-		e.UserIdentity = audit.UserIdentity{
-			Type:        c.caller.Type,
-			PrincipalID: c.caller.Principal.UserID,
-			ARN:         c.caller.ARN,
-			AccountID:   c.caller.Account,
-			AccessKeyID: c.caller.AccessKeyID,
-			UserName:    c.caller.UserName,
-		}
+		e.UserIdentity = userIdentityOf(c.caller)
 		e.AWSRegion = c.caller.Region
 		e.SourceIPAddress = c.caller.SourceIP
 		e.UserAgent = c.caller.UserAgent
@@ -1062,3 +1055,31 @@ func sourceIP(remoteAddr string) string {
 
 // newRequestID returns a random version 4 UUID.
 func newRequestID() string { return uuid.New() }
+
+// userIdentityOf is CloudTrail's userIdentity of caller; an assumed-role
+// session's has the sessionContext: the role that issued it (type Role,
+// its unique id, ARN, account and name) and when its credentials were
+// issued, without MFA.
+func userIdentityOf(caller *identity.Caller) audit.UserIdentity {
+	u := audit.UserIdentity{
+		Type:        caller.Type,
+		PrincipalID: caller.Principal.UserID,
+		ARN:         caller.ARN,
+		AccountID:   caller.Account,
+		AccessKeyID: caller.AccessKeyID,
+		UserName:    caller.UserName,
+	}
+	if caller.Type == identity.TypeAssumedRole && strings.Contains(caller.Principal.PrincipalARN, ":role/") {
+		role := caller.Principal.PrincipalARN
+		roleID, _, _ := strings.Cut(caller.Principal.UserID, ":")
+		u.SessionContext = &audit.SessionContext{
+			SessionIssuer: audit.SessionIssuer{Type: "Role", PrincipalID: roleID, ARN: role, AccountID: caller.Account,
+				UserName: role[strings.LastIndexByte(role, '/')+1:]},
+			Attributes: audit.SessionAttributes{MFAAuthenticated: "false"},
+		}
+		if !caller.SessionIssued.IsZero() {
+			u.SessionContext.Attributes.CreationDate = caller.SessionIssued.UTC().Format(audit.TimeFormat)
+		}
+	}
+	return u
+}

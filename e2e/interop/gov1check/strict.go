@@ -235,11 +235,14 @@ func (c *checker) checkSessionEvents() {
 		list = append(list, fmt.Sprintf("%s %d", n, k))
 	}
 	sort.Strings(list)
+	// sessionContext.sessionIssuer names the role, as AWS records a role
+	// session: arn:aws:sts::<acct>:assumed-role/<name>/<session> was
+	// issued by arn:aws:iam::<acct>:role/<name> (the role has no path here).
 	issuer := enc.SessionContext.SessionIssuer.ARN
-	if issuer == "" {
-		issuer = "(none)"
-		fmt.Println("NOTE: Keyfort's AssumedRole userIdentity has no sessionContext (AWS's names the role in sessionContext.sessionIssuer)")
-	}
+	parts := strings.Split(r.arn, ":")
+	name := strings.Split(parts[len(parts)-1], "/")
+	wantIssuer := "arn:" + parts[1] + ":iam::" + parts[4] + ":role/" + name[1]
+	c.want(issuer == wantIssuer, "CloudTrail: sessionContext.sessionIssuer.arn %q, want %q", issuer, wantIssuer)
 	c.pass("CloudTrail LookupEvents (the v1 client, with the session token) by AccessKeyId %s: %d events (%s), %d of them by aws-sdk-go; every userIdentity type AssumedRole, arn %s, principalId %s, sessionIssuer %s",
 		r.accessKey, len(events), strings.Join(list, ", "), v1, r.arn, enc.PrincipalID, issuer)
 }
