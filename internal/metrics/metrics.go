@@ -233,7 +233,13 @@ func (v *GaugeVec) With(values ...string) *Gauge {
 // GaugeFunc registers a gauge without labels whose value fn returns at
 // each scrape. fn must be safe for concurrent use.
 func (r *Registry) GaugeFunc(name, help string, fn func() float64) {
-	f := r.register(name, help, kindGauge, nil, nil)
+	r.registerFunc(name, help, kindGauge, fn)
+}
+
+// registerFunc registers a family without labels of kind k whose one value
+// fn returns at each scrape.
+func (r *Registry) registerFunc(name, help string, k kind, fn func() float64) {
+	f := r.register(name, help, k, nil, nil)
 	if f == nil {
 		return
 	}
@@ -246,13 +252,7 @@ func (r *Registry) GaugeFunc(name, help string, fn func() float64) {
 // each scrape (a count kept elsewhere, such as the runtime's). fn must be
 // safe for concurrent use and never decrease.
 func (r *Registry) CounterFunc(name, help string, fn func() float64) {
-	f := r.register(name, help, kindCounter, nil, nil)
-	if f == nil {
-		return
-	}
-	f.mu.Lock()
-	f.fn = fn
-	f.mu.Unlock()
+	r.registerFunc(name, help, kindCounter, fn)
 }
 
 // Gauge is a value that goes up and down.
