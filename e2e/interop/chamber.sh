@@ -26,23 +26,13 @@ pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT"
 # builds an aws-sdk-go v1 session whose endpoint resolver sends every
 # service (Secrets Manager, and STS for the user name) to
 # CHAMBER_AWS_SSM_ENDPOINT when it is set; the SDK v1 reads no
-# AWS_ENDPOINT_URL*. Credentials and region come from the env; no shared
-# config, no instance metadata. Anything not meant for 127.0.0.1 would go to a
-# closed local port (the proxy variables), so nothing leaves the machine.
-export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=anything
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_SDK_LOAD_CONFIG AWS_ENDPOINT_URL \
-	AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_STS \
-	CHAMBER_AWS_REGION CHAMBER_KMS_KEY_ALIAS CHAMBER_S3_BUCKET CHAMBER_RETRIES
-export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
-export https_proxy=$HTTPS_PROXY http_proxy=$HTTP_PROXY no_proxy=$NO_PROXY
+# AWS_ENDPOINT_URL*. Credentials and region come from the env (isolate_env,
+# lib.sh, which also sends anything not meant for 127.0.0.1 to a closed
+# local port).
+isolate_env
+unset AWS_SDK_LOAD_CONFIG CHAMBER_AWS_REGION CHAMBER_KMS_KEY_ALIAS CHAMBER_S3_BUCKET CHAMBER_RETRIES
 export CHAMBER_SECRET_BACKEND=secretsmanager CHAMBER_AWS_SSM_ENDPOINT="$ENDPOINT"
-export HOME="$WORK/home"
-mkdir -p "$HOME"
-cd "$WORK"
 
-kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }
 chamber() { timeout 60 "$CHAMBER" "$@"; }
 CHAMBER_VERSION=$(go version -m "$CHAMBER" 2>/dev/null | awk '$1 == "mod" && $2 ~ /^github.com\/segmentio\/chamber/ {print $2 "@" $3}')
 pass "chamber ${CHAMBER_VERSION:-unknown} ($CHAMBER), CHAMBER_SECRET_BACKEND=secretsmanager, CHAMBER_AWS_SSM_ENDPOINT=$ENDPOINT"

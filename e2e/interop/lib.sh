@@ -151,3 +151,27 @@ finish() {
 	fi
 	echo "== all checks passed"
 }
+
+# isolate_env gives the AWS CLI and the tool under test one environment that
+# reaches nothing but Keyfort: dev credentials and us-east-1 from the
+# environment, no shared config or instance metadata, no inherited profile,
+# session token or endpoint variable (the script sets the one its tool
+# reads), every proxy variable at a closed loopback port with NO_PROXY for
+# loopback (a call the tool did not mean for Keyfort cannot leave the
+# machine), HOME in $WORK/home (no tool config of the user's), and $WORK as
+# the working directory. Call it after start_keyfort.
+isolate_env() {
+	export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=anything
+	export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+	export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+	unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS \
+		AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_STS AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+	export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
+	export https_proxy=$HTTPS_PROXY http_proxy=$HTTP_PROXY no_proxy=$NO_PROXY
+	export HOME="$WORK/home"
+	mkdir -p "$HOME"
+	cd "$WORK"
+}
+
+# kf runs the AWS CLI against the Keyfort of start_keyfort (plain HTTP).
+kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }

@@ -39,18 +39,11 @@ pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT"
 # client with config.LoadDefaultConfig + kms.NewFromConfig of the AWS SDK for
 # Go v2, region taken from the key ARN: AWS_ENDPOINT_URL (or
 # AWS_ENDPOINT_URL_KMS) points it at Keyfort, credentials come from the env.
-# No shared config, no instance metadata, no sops config from $HOME.
-export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=anything
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_STS AWS_IGNORE_CONFIGURED_ENDPOINT_URLS \
-	SOPS_KMS_ARN SOPS_CONFIG SOPS_DECRYPTION_ORDER SOPS_KEYSERVICE SOPS_AGE_RECIPIENTS SOPS_PGP_FP
-export AWS_ENDPOINT_URL="$ENDPOINT"
-export HOME="$WORK/home" SOPS_DISABLE_VERSION_CHECK=1
-mkdir -p "$HOME"
-cd "$WORK"
+# No sops config from the environment or $HOME (isolate_env, lib.sh).
+isolate_env
+unset SOPS_KMS_ARN SOPS_CONFIG SOPS_DECRYPTION_ORDER SOPS_KEYSERVICE SOPS_AGE_RECIPIENTS SOPS_PGP_FP
+export AWS_ENDPOINT_URL="$ENDPOINT" SOPS_DISABLE_VERSION_CHECK=1
 
-kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }
 sops() { "$SOPS" "$@"; }
 new_key() { kf kms create-key --description "sops interop $1" --query KeyMetadata.Arn --output text; }
 

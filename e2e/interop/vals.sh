@@ -27,23 +27,12 @@ pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT"
 # One environment for the AWS CLI and vals. vals (pkg/awsclicompat) builds
 # its clients with config.LoadDefaultConfig of the AWS SDK for Go v2 and, when
 # AWS_ENDPOINT_URL is set, its own endpoint resolver that sends every service
-# there. Credentials come from the env; no shared config, no instance
-# metadata. Anything not meant for 127.0.0.1 would go to a closed local port
-# (the proxy variables), so nothing leaves the machine even if a tool ignored
-# the endpoint.
-export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=anything
-export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
-unset AWS_PROFILE AWS_DEFAULT_PROFILE FORCE_AWS_PROFILE AWS_SESSION_TOKEN AWS_SDK_GO_LOG_LEVEL \
-	AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL_STS AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
-export HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 NO_PROXY=127.0.0.1,localhost
-export https_proxy=$HTTPS_PROXY http_proxy=$HTTP_PROXY no_proxy=$NO_PROXY
+# there. Credentials come from the env (isolate_env, lib.sh, which also
+# sends anything not meant for 127.0.0.1 to a closed local port).
+isolate_env
+unset FORCE_AWS_PROFILE AWS_SDK_GO_LOG_LEVEL
 export AWS_ENDPOINT_URL="$ENDPOINT"
-export HOME="$WORK/home"
-mkdir -p "$HOME"
-cd "$WORK"
 
-kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }
 vals() { timeout 60 "$VALS" "$@"; }
 VALS_VERSION=$(go version -m "$VALS" 2>/dev/null | awk '$1 == "mod" && $2 == "github.com/helmfile/vals" {print $3}')
 pass "vals ${VALS_VERSION:-unknown} ($VALS)"
