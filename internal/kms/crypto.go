@@ -55,9 +55,16 @@ func checkUsable(k *key, a *access) error {
 		return err
 	}
 	if k.meta.Usage != usageEncrypt {
-		return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.meta.Usage, operationOf(a))
+		return errKeyUsage(k, a)
 	}
 	return nil
+}
+
+// errKeyUsage is AWS's InvalidKeyUsageException for a key whose usage is not
+// that of a's operation: "<key ARN> key usage is SIGN_VERIFY which is not
+// valid for Encrypt."
+func errKeyUsage(k *key, a *access) error {
+	return awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.meta.Usage, operationOf(a))
 }
 
 // operationOf is the name of the operation a's action belongs to: the

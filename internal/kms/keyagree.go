@@ -124,7 +124,8 @@ func (s *Service) deriveSharedSecret(ctx context.Context, in *kmsapi.DeriveShare
 	if err := refuseRecipient(in.Recipient); err != nil {
 		return nil, err
 	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refAliasOK|refCrossAccount, agreementAccess(in.IAMAction(), in.KeyAgreementAlgorithm, in.GrantTokens))
+	acc := agreementAccess(in.IAMAction(), in.KeyAgreementAlgorithm, in.GrantTokens)
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refAliasOK|refCrossAccount, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +133,7 @@ func (s *Service) deriveSharedSecret(ctx context.Context, in *kmsapi.DeriveShare
 		return nil, err
 	}
 	if k.meta.Usage != usageKeyAgreement {
-		return nil, awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for DeriveSharedSecret.", k.arn, k.meta.Usage)
+		return nil, errKeyUsage(k, acc)
 	}
 	_, _, _, agree := specOf(k).algorithms(k.meta.Usage)
 	offered := false

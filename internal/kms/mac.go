@@ -38,9 +38,8 @@ func (s *Service) macKey(ctx context.Context, ref string, alg kmsapi.MacAlgorith
 	if err := checkEnabled(k); err != nil {
 		return nil, err
 	}
-	op := a.action[len("kms:"):]
 	if k.meta.Usage != usageMAC {
-		return nil, awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.meta.Usage, op)
+		return nil, errKeyUsage(k, a)
 	}
 	_, _, macs, _ := specOf(k).algorithms(k.meta.Usage)
 	for _, m := range macs {

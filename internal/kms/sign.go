@@ -75,9 +75,8 @@ func (s *Service) signingKey(ctx context.Context, ref string, alg kmsapi.Signing
 	if err := checkEnabled(k); err != nil {
 		return nil, nil, err
 	}
-	op := a.action[len("kms:"):]
 	if k.meta.Usage != usageSignVerify {
-		return nil, nil, awserr.Newf(codeInvalidKeyUsage, "%s key usage is %s which is not valid for %s.", k.arn, k.meta.Usage, op)
+		return nil, nil, errKeyUsage(k, a)
 	}
 	_, signing, _, _ := specOf(k).algorithms(k.meta.Usage)
 	offered := false
