@@ -26,15 +26,7 @@ DEPS=$(cd "$REPO/e2e/interop/esdkgocheck" && go list -m -f '{{.Path}} {{.Version
 	github.com/aws/aws-sdk-go-v2/service/kms | paste -sd, -)
 pass "esdkgocheck built with $(go env GOVERSION): $DEPS"
 
-AUTH=()
-AUTH_MODE="dev auth"
-if [ "${STRICT:-0}" = 1 ]; then
-	write_strict_credentials "$WORK/credentials.yaml"
-	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
-	AUTH_MODE="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
-fi
-start_keyfort "${AUTH[@]}"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"
+start_keyfort_mode
 isolate_env
 if [ "${STRICT:-0}" = 1 ]; then
 	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
@@ -47,11 +39,9 @@ echo "== the keyrings"
 "$WORK/esdkgocheck" -endpoint "$ENDPOINT" || fail "esdkgocheck"
 
 echo "== CloudTrail"
-TRAIL_ENV=()
-[ "${STRICT:-0}" = 1 ] && TRAIL_ENV=(AWS_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" AWS_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" AWS_SESSION_TOKEN="$STRICT_ROLE_TOKEN")
 : >"$WORK/trail.jsonl"
 for name in GenerateDataKey Encrypt Decrypt DeriveSharedSecret GetPublicKey; do
-	env "${TRAIL_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
+	env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
 		--lookup-attributes "AttributeKey=EventName,AttributeValue=$name" --max-results 50 --output json |
 		python3 -c 'import json, sys
 for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$WORK/trail.jsonl"

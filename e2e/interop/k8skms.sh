@@ -57,15 +57,7 @@ pass "k8skmscheck built ($(cd "$REPO/e2e/interop/k8skmscheck" && go list -m -f '
 # STRICT=1: strict auth with lib.sh's principals; the plugin signs with the
 # IAM user's key (or a role session's, with its token) from the environment,
 # as on a node whose credentials come from the environment.
-AUTH=()
-AUTH_MODE="dev auth"
-if [ "${STRICT:-0}" = 1 ]; then
-	write_strict_credentials "$WORK/credentials.yaml"
-	AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
-	AUTH_MODE="strict auth"
-fi
-start_keyfort "${AUTH[@]}"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"
+start_keyfort_mode
 isolate_env
 if [ "${STRICT:-0}" = 1 ]; then
 	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
@@ -252,9 +244,7 @@ must_call p2 v2 decrypt "$WORK/ct.alias" "$WORK/pt.restart2"
 pass "after a Keyfort restart the running plugins decrypt the DEKs encrypted before it"
 
 # In strict mode the role may look events up (the IAM user may not).
-TRAIL_ENV=()
-[ "${STRICT:-0}" = 1 ] && TRAIL_ENV=(AWS_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" AWS_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" AWS_SESSION_TOKEN="$STRICT_ROLE_TOKEN")
-env "${TRAIL_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events --lookup-attributes "AttributeKey=ResourceName,AttributeValue=$K1" \
+env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events --lookup-attributes "AttributeKey=ResourceName,AttributeValue=$K1" \
 	--max-results 50 --output json >"$WORK/trail.json"
 python3 - "$WORK/trail.json" "$K1" "${STRICT:-0}" <<'PY' || fail "CloudTrail events of the plugin's calls"
 import json, sys
@@ -284,7 +274,7 @@ PY
 # ---- 5. strict mode: signatures, sessions, refusals ------------------------
 if [ "${STRICT:-0}" = 1 ]; then
 	echo "== 5. strict: a role session, a wrong secret, an unknown key id"
-	PLUGIN_ENV=(AWS_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" AWS_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" AWS_SESSION_TOKEN="$STRICT_ROLE_TOKEN")
+	PLUGIN_ENV=("${STRICT_ROLE_ENV[@]}")
 	plugin prole "$K1"
 	must_call prole v2 encrypt "$WORK/dek" "$WORK/ct.role"
 	must_call p1 v2 decrypt "$WORK/ct.role" "$WORK/pt.role"

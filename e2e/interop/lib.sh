@@ -115,7 +115,10 @@ principals:
           {"Effect": "Allow", "Action": ["kms:*", "secretsmanager:*", "cloudtrail:LookupEvents"], "Resource": "*"}]}
 YAML
 	chmod 600 "$1"
+	STRICT_ROLE_ENV=(AWS_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" AWS_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" AWS_SESSION_TOKEN="$STRICT_ROLE_TOKEN")
 }
+# STRICT_ROLE_ENV: the role session's credentials as env(1) assignments.
+STRICT_ROLE_ENV=()
 
 # build_keyfort builds this repository's keyfort into $WORK/keyfort.
 build_keyfort() {
@@ -138,6 +141,23 @@ start_keyfort() {
 		sleep 0.1
 	done
 	curl -sf "$ENDPOINT/health" >/dev/null || fail "keyfort not healthy on $ENDPOINT"
+}
+
+# start_keyfort_mode ARG...: start_keyfort with the ARGs, in strict auth mode
+# with write_strict_credentials' file when STRICT=1 (else dev auth), and a
+# PASS line naming the mode. AUTH keeps the auth arguments, for a restart
+# with the same credentials (start_keyfort "${AUTH[@]}").
+AUTH=()
+start_keyfort_mode() {
+	AUTH=()
+	local mode="dev auth"
+	if [ "${STRICT:-0}" = 1 ]; then
+		write_strict_credentials "$WORK/credentials.yaml"
+		AUTH=(--auth strict --credentials "$WORK/credentials.yaml")
+		mode="strict auth, $STRICT_KEY_ID of arn:aws:iam::123456789012:user/interop"
+	fi
+	start_keyfort "$@" "${AUTH[@]}"
+	pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($mode, data $WORK/data)"
 }
 
 # finish ends a script whose checks all ran: exit 3 listing DEVIATIONS when
