@@ -119,6 +119,19 @@ expect_refusal() {
 	esac
 }
 
+# refused NAME KEY WHAT CODE TEXT LIVEZ: a plugin NAME on KEY is refused its
+# Encrypt with the KMS exception CODE (message containing TEXT), and its
+# /livez then answers LIVEZ (200: the plugin takes CODE as the user's doing).
+refused() {
+	plugin "$1" "$2"
+	call "$1" v2 encrypt "$WORK/dek" "$WORK/x" && fail "$3: encrypted"
+	expect_refusal "$1" "$3" "$4" "$5"
+	local code body
+	read -r code body < <(health "$1" /livez)
+	[ "$code" = "$6" ] || fail "$3: /livez $code $body, want $6"
+	pass "$1: /livez $6 after $4"
+}
+
 head -c 32 /dev/urandom >"$WORK/dek"
 head -c 4096 /dev/urandom >"$WORK/max"
 head -c 4097 /dev/urandom >"$WORK/over"
@@ -210,20 +223,10 @@ pass "disabled key: Status healthz err, /healthz 500 naming DisabledException, /
 
 K4=$(kf kms create-key --query KeyMetadata.Arn --output text)
 kf kms schedule-key-deletion --key-id "$K4" --pending-window-in-days 7 >/dev/null
-plugin pdel "$K4"
-call pdel v2 encrypt "$WORK/dek" "$WORK/x" && fail "encrypted with a key pending deletion"
-expect_refusal pdel "Encrypt with a key pending deletion" KMSInvalidStateException "$K4 is pending deletion."
-read -r code body < <(health pdel /livez)
-[ "$code" = 200 ] || fail "livez of a key pending deletion: $code $body"
-pass "key pending deletion: /livez 200 (KMSInvalidStateException is the user's doing)"
+refused pdel "$K4" "Encrypt with a key pending deletion" KMSInvalidStateException "$K4 is pending deletion." 200
 
 K5="arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-000000000000"
-plugin pnone "$K5"
-call pnone v2 encrypt "$WORK/dek" "$WORK/x" && fail "encrypted with an unknown key"
-expect_refusal pnone "Encrypt with an unknown key" NotFoundException "Key '$K5' does not exist"
-read -r code body < <(health pnone /livez)
-[ "$code" = 500 ] || fail "livez of an unknown key: $code $body"
-pass "unknown key: /livez 500 (NotFoundException is not one the plugin treats as the user's doing)"
+refused pnone "$K5" "Encrypt with an unknown key" NotFoundException "Key '$K5' does not exist" 500
 
 # ---- 4. confused-deputy headers, restart, CloudTrail -----------------------
 echo "== 4. --source-arn, a Keyfort restart, CloudTrail"
@@ -281,30 +284,18 @@ if [ "${STRICT:-0}" = 1 ]; then
 	cmp -s "$WORK/dek" "$WORK/pt.role" || fail "role session round trip"
 	pass "a role session's credentials with AWS_SESSION_TOKEN: the plugin signs x-amz-security-token; Keyfort accepts"
 	PLUGIN_ENV=(AWS_SECRET_ACCESS_KEY=wrong-secret)
-	plugin pbad "$K1"
-	call pbad v2 encrypt "$WORK/dek" "$WORK/x" && fail "a wrong secret was accepted"
-	expect_refusal pbad "a wrong secret key" InvalidSignatureException \
-		"The request signature we calculated does not match the signature you provided."
-	read -r code body < <(health pbad /livez)
-	[ "$code" = 500 ] || fail "livez with a wrong secret: $code $body"
-	pass "wrong secret: /livez 500"
+	refused pbad "$K1" "a wrong secret key" InvalidSignatureException \
+		"The request signature we calculated does not match the signature you provided." 500
 	PLUGIN_ENV=(AWS_ACCESS_KEY_ID=AKIAUNKNOWN000000000)
-	plugin punk "$K1"
-	call punk v2 encrypt "$WORK/dek" "$WORK/x" && fail "an unknown access key was accepted"
-	expect_refusal punk "an unknown access key id" UnrecognizedClientException \
-		"The security token included in the request is invalid."
+	refused punk "$K1" "an unknown access key id" UnrecognizedClientException \
+		"The security token included in the request is invalid." 500
 	PLUGIN_ENV=()
 	K6=$(kf kms create-key --query KeyMetadata.Arn --output text)
 	kf kms put-key-policy --key-id "$K6" --policy-name default --policy '{"Version": "2012-10-17", "Statement": [
 		{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
 		{"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::123456789012:user/interop"}, "Action": "kms:Encrypt", "Resource": "*"}]}'
-	plugin pdeny "$K6"
-	call pdeny v2 encrypt "$WORK/dek" "$WORK/x" && fail "encrypted although the key policy denies it"
-	expect_refusal pdeny "Encrypt denied by the key policy" AccessDeniedException \
-		"User: arn:aws:iam::123456789012:user/interop is not authorized to perform: kms:Encrypt on resource: $K6 with an explicit deny in a resource-based policy"
-	read -r code body < <(health pdeny /livez)
-	[ "$code" = 500 ] || fail "livez when the key policy denies: $code $body"
-	pass "key policy deny: /livez 500 (an AccessDeniedException that names no missing key is not the user's doing to the plugin)"
+	refused pdeny "$K6" "Encrypt denied by the key policy" AccessDeniedException \
+		"User: arn:aws:iam::123456789012:user/interop is not authorized to perform: kms:Encrypt on resource: $K6 with an explicit deny in a resource-based policy" 500
 fi
 
 stop_plugins
