@@ -27,10 +27,7 @@ DEPS=$(cd "$REPO/e2e/interop/esdkgocheck" && go list -m -f '{{.Path}} {{.Version
 pass "esdkgocheck built with $(go env GOVERSION): $DEPS"
 
 start_keyfort_mode
-isolate_env
-if [ "${STRICT:-0}" = 1 ]; then
-	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
-fi
+isolate_env_strict
 # The multi-keyring's default client supplier makes its own KMS clients:
 # AWS_ENDPOINT_URL_KMS takes them to Keyfort.
 export AWS_ENDPOINT_URL_KMS=$ENDPOINT
@@ -40,12 +37,7 @@ echo "== the keyrings"
 
 echo "== CloudTrail"
 : >"$WORK/trail.jsonl"
-for name in GenerateDataKey Encrypt Decrypt DeriveSharedSecret GetPublicKey; do
-	env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
-		--lookup-attributes "AttributeKey=EventName,AttributeValue=$name" --max-results 50 --output json |
-		python3 -c 'import json, sys
-for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$WORK/trail.jsonl"
-done
+trail_events "$WORK/trail.jsonl" GenerateDataKey Encrypt Decrypt DeriveSharedSecret GetPublicKey
 python3 - "$WORK/trail.jsonl" "${STRICT:-0}" <<'PY' || fail "CloudTrail events of the SDK's calls"
 import collections, json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]

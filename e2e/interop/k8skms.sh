@@ -25,7 +25,6 @@ AEP_SRC=$(cd "$AEP_SRC" && pwd)
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" k8skms go aws curl python3 git cmp head
 
-deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
 PLUGIN_PIDS=()
 stop_plugins() {
 	for p in "${PLUGIN_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -58,10 +57,7 @@ pass "k8skmscheck built ($(cd "$REPO/e2e/interop/k8skmscheck" && go list -m -f '
 # IAM user's key (or a role session's, with its token) from the environment,
 # as on a node whose credentials come from the environment.
 start_keyfort_mode
-isolate_env
-if [ "${STRICT:-0}" = 1 ]; then
-	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
-fi
+isolate_env_strict
 
 # plugin NAME KEY [FLAGS]: start the plugin for KEY on $WORK/NAME.sock with
 # its health and metrics server on a free port (HEALTH_NAME) and the

@@ -45,6 +45,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# deviation: Keyfort answered differently from AWS (finish then exits 3).
+deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
 pass() { echo "PASS: $*"; }
 note() { echo "NOTE: $*"; }
 
@@ -191,6 +193,30 @@ isolate_env() {
 	export HOME="$WORK/home"
 	mkdir -p "$HOME"
 	cd "$WORK"
+}
+
+# isolate_env_strict: isolate_env, then with STRICT=1 the IAM user's key of
+# write_strict_credentials in the environment (the tool under test and kf
+# sign with it).
+isolate_env_strict() {
+	isolate_env
+	if [ "${STRICT:-0}" = 1 ]; then
+		export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
+	fi
+}
+
+# trail_events FILE NAME...: append to FILE the CloudTrail events (one JSON
+# object a line) that lookup-events finds for each event NAME (at most 50
+# each), asked as the role session under STRICT=1 (the IAM user may not).
+trail_events() {
+	local file=$1 name
+	shift
+	for name in "$@"; do
+		env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
+			--lookup-attributes "AttributeKey=EventName,AttributeValue=$name" --max-results 50 --output json |
+			python3 -c 'import json, sys
+for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$file"
+	done
 }
 
 # kf runs the AWS CLI against the Keyfort of start_keyfort (plain HTTP).

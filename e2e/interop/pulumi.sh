@@ -23,15 +23,10 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" pulumi go aws curl python3
 
-deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
-
 export GOTOOLCHAIN=local
 build_keyfort
 start_keyfort_mode
-isolate_env
-if [ "${STRICT:-0}" = 1 ]; then
-	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
-fi
+isolate_env_strict
 # A local backend, no update checks, no plugin downloads, Pulumi's state and
 # home in the temp dir.
 export PULUMI_HOME="$WORK/pulumi-home" PULUMI_BACKEND_URL="file://$WORK/state"
@@ -128,12 +123,7 @@ fi
 # ---- CloudTrail ---------------------------------------------------------------
 echo "== CloudTrail"
 : >"$WORK/trail.jsonl"
-for name in Encrypt Decrypt; do
-	env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
-		--lookup-attributes "AttributeKey=EventName,AttributeValue=$name" --max-results 50 --output json |
-		python3 -c 'import json, sys
-for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$WORK/trail.jsonl"
-done
+trail_events "$WORK/trail.jsonl" Encrypt Decrypt
 python3 - "$WORK/trail.jsonl" "${STRICT:-0}" <<'PY' || fail "CloudTrail events of pulumi's calls"
 import collections, json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]

@@ -19,8 +19,6 @@ set -euo pipefail
 
 IMPLS=(vault openbao)
 
-deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
-
 # ---- build -------------------------------------------------------------------
 echo "== building keyfort and sealcheck from $REPO"
 (cd "$REPO" && CGO_ENABLED=0 go build -o "$WORK/keyfort" ./cmd/keyfort)

@@ -20,8 +20,6 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" tofu go aws curl python3
 
-deviation() { echo "DEVIATION: $*" >&2; DEVIATIONS+=("$*"); }
-
 export GOTOOLCHAIN=local
 build_keyfort
 # No CLI configuration of the user's (this machine may name one).
@@ -29,10 +27,7 @@ build_keyfort
 export TF_CLI_CONFIG_FILE="$WORK/tofurc"
 pass "$("$TOFU" version | head -n 1)"
 start_keyfort_mode
-isolate_env
-if [ "${STRICT:-0}" = 1 ]; then
-	export AWS_ACCESS_KEY_ID=$STRICT_KEY_ID AWS_SECRET_ACCESS_KEY=$STRICT_SECRET
-fi
+isolate_env_strict
 # The key provider's AWS configuration has no KMS endpoint setting: the SDK
 # takes it from AWS_ENDPOINT_URL_KMS. Its credentials check calls STS
 # GetCallerIdentity, which Keyfort serves (AWS_ENDPOINT_URL_STS).
@@ -202,12 +197,7 @@ fi
 # ---- CloudTrail ---------------------------------------------------------------
 echo "== CloudTrail"
 : >"$WORK/trail.jsonl"
-for name in GenerateDataKey Decrypt GetCallerIdentity; do
-	env "${STRICT_ROLE_ENV[@]}" aws --endpoint-url "$ENDPOINT" --region us-east-1 cloudtrail lookup-events \
-		--lookup-attributes "AttributeKey=EventName,AttributeValue=$name" --max-results 50 --output json |
-		python3 -c 'import json, sys
-for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$WORK/trail.jsonl"
-done
+trail_events "$WORK/trail.jsonl" GenerateDataKey Decrypt GetCallerIdentity
 python3 - "$WORK/trail.jsonl" "$K1" "${STRICT:-0}" <<'PY' || fail "CloudTrail events of tofu's calls"
 import collections, json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]
