@@ -336,6 +336,40 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			return err
 		},
 		"ListAliases": func() error { _, err := nobody.ListAliases(ctxT(t), &kms.ListAliasesInput{}); return err },
+		"GetParametersForImport": func() error {
+			_, err := nobody.GetParametersForImport(ctxT(t), &kms.GetParametersForImportInput{KeyId: k,
+				WrappingAlgorithm: kmstypes.AlgorithmSpecRsaesOaepSha256, WrappingKeySpec: kmstypes.WrappingKeySpecRsa2048})
+			return err
+		},
+		"ImportKeyMaterial": func() error {
+			_, err := nobody.ImportKeyMaterial(ctxT(t), &kms.ImportKeyMaterialInput{KeyId: k, ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m")})
+			return err
+		},
+		"DeleteImportedKeyMaterial": func() error {
+			_, err := nobody.DeleteImportedKeyMaterial(ctxT(t), &kms.DeleteImportedKeyMaterialInput{KeyId: k})
+			return err
+		},
+		"DescribeCustomKeyStores": func() error {
+			_, err := nobody.DescribeCustomKeyStores(ctxT(t), &kms.DescribeCustomKeyStoresInput{})
+			return err
+		},
+		"ConnectCustomKeyStore": func() error {
+			_, err := nobody.ConnectCustomKeyStore(ctxT(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
+			return err
+		},
+		"DisconnectCustomKeyStore": func() error {
+			_, err := nobody.DisconnectCustomKeyStore(ctxT(t), &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
+			return err
+		},
+		"UpdateCustomKeyStore": func() error {
+			_, err := nobody.UpdateCustomKeyStore(ctxT(t), &kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-1234567890abcdef0"),
+				NewCustomKeyStoreName: aws.String("renamed")})
+			return err
+		},
+		"DeleteCustomKeyStore": func() error {
+			_, err := nobody.DeleteCustomKeyStore(ctxT(t), &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
+			return err
+		},
 		"TagResource": func() error {
 			_, err := nobody.TagResource(ctxT(t), &kms.TagResourceInput{KeyId: k, Tags: teamTag("red")})
 			return err

@@ -499,7 +499,7 @@ func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomI
 		return nil, err
 	}
 	if in.CustomKeyStoreId != nil {
-		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
+		return nil, errNoKeyStore(*in.CustomKeyStoreId)
 	}
 	if in.NumberOfBytes == nil {
 		return nil, awserr.Validation("NumberOfBytes is required.") // snapshot test_generate_random_invalid_number_of_bytes[None]

@@ -193,7 +193,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	}
 	switch {
 	case in.CustomKeyStoreId != nil:
-		return nil, awserr.Newf(codeCustomKeyStoreNF, "Custom key store '%s' does not exist.", *in.CustomKeyStoreId)
+		return nil, errNoKeyStore(*in.CustomKeyStoreId)
 	case origin == "AWS_CLOUDHSM" || origin == "EXTERNAL_KEY_STORE":
 		return nil, errValidation("Origin %s requires a CustomKeyStoreId.", origin)
 	case in.XksKeyId != nil:

@@ -430,7 +430,7 @@ func runKMS(c *checker, k *kms.KMS) {
 	c.want(len(keys) == len(lk.Keys) && len(uniq) == len(keys) && len(keys) >= 20 && pages == (len(keys)+3)/4, "ListKeysPages: %d keys (%d distinct) in %d pages, ListKeys %d", len(keys), len(uniq), pages, len(lk.Keys))
 	c.pass("ListKeysPages Limit 4: %d keys in %d pages, none twice, = ListKeys", len(keys), pages)
 
-	// ---- operations Keyfort does not implement ---------------------------------
+	// ---- operations Keyfort does not implement, and those it answers for keys without imported material or custom key stores ----
 	cks := aws.String("cks-1234567890abcdef0")
 	notImpl := []struct {
 		op   string
@@ -439,35 +439,6 @@ func runKMS(c *checker, k *kms.KMS) {
 		{"CreateCustomKeyStore", func() error {
 			_, e := k.CreateCustomKeyStore(&kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("gov1"), CloudHsmClusterId: aws.String("cluster-234567abcdefg"),
 				TrustAnchorCertificate: aws.String("x"), KeyStorePassword: aws.String("12345678")})
-			return e
-		}},
-		{"ConnectCustomKeyStore", func() error {
-			_, e := k.ConnectCustomKeyStore(&kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"DisconnectCustomKeyStore", func() error {
-			_, e := k.DisconnectCustomKeyStore(&kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"DeleteCustomKeyStore", func() error {
-			_, e := k.DeleteCustomKeyStore(&kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"DescribeCustomKeyStores", func() error { _, e := k.DescribeCustomKeyStores(&kms.DescribeCustomKeyStoresInput{}); return e }},
-		{"UpdateCustomKeyStore", func() error {
-			_, e := k.UpdateCustomKeyStore(&kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: cks, NewCustomKeyStoreName: aws.String("x")})
-			return e
-		}},
-		{"GetParametersForImport", func() error {
-			_, e := k.GetParametersForImport(&kms.GetParametersForImportInput{KeyId: aws.String(id), WrappingAlgorithm: aws.String("RSAES_OAEP_SHA_256"), WrappingKeySpec: aws.String("RSA_2048")})
-			return e
-		}},
-		{"ImportKeyMaterial", func() error {
-			_, e := k.ImportKeyMaterial(&kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: []byte("x"), EncryptedKeyMaterial: []byte("x"), ExpirationModel: aws.String("KEY_MATERIAL_DOES_NOT_EXPIRE")})
-			return e
-		}},
-		{"DeleteImportedKeyMaterial", func() error {
-			_, e := k.DeleteImportedKeyMaterial(&kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id)})
 			return e
 		}},
 		{"ReplicateKey", func() error {
@@ -485,6 +456,51 @@ func runKMS(c *checker, k *kms.KMS) {
 		c.wantErr(x.op+" (not implemented by Keyfort)", err, "NotImplementedException", "Keyfort does not implement KMS."+x.op+" yet", 501)
 		ni = append(ni, x.op)
 	}
+	// Keyfort has no custom key store and makes only keys of origin
+	// AWS_KMS: these answer as AWS does for that account and that key.
+	noStore := [2]string{"CustomKeyStoreNotFoundException", "Custom key store 'cks-1234567890abcdef0' does not exist."}
+	origin := [2]string{"UnsupportedOperationException", arn + " origin is AWS_KMS which is not valid for this operation."}
+	answered := []struct {
+		op   string
+		want [2]string
+		call func() error
+	}{
+		{"ConnectCustomKeyStore", noStore, func() error {
+			_, e := k.ConnectCustomKeyStore(&kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks})
+			return e
+		}},
+		{"DisconnectCustomKeyStore", noStore, func() error {
+			_, e := k.DisconnectCustomKeyStore(&kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks})
+			return e
+		}},
+		{"DeleteCustomKeyStore", noStore, func() error {
+			_, e := k.DeleteCustomKeyStore(&kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: cks})
+			return e
+		}},
+		{"UpdateCustomKeyStore", noStore, func() error {
+			_, e := k.UpdateCustomKeyStore(&kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: cks, NewCustomKeyStoreName: aws.String("x")})
+			return e
+		}},
+		{"GetParametersForImport", origin, func() error {
+			_, e := k.GetParametersForImport(&kms.GetParametersForImportInput{KeyId: aws.String(id), WrappingAlgorithm: aws.String("RSAES_OAEP_SHA_256"), WrappingKeySpec: aws.String("RSA_2048")})
+			return e
+		}},
+		{"ImportKeyMaterial", origin, func() error {
+			_, e := k.ImportKeyMaterial(&kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: []byte("x"), EncryptedKeyMaterial: []byte("x"), ExpirationModel: aws.String("KEY_MATERIAL_DOES_NOT_EXPIRE")})
+			return e
+		}},
+		{"DeleteImportedKeyMaterial", origin, func() error {
+			_, e := k.DeleteImportedKeyMaterial(&kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id)})
+			return e
+		}},
+	}
+	for _, x := range answered {
+		c.wantErr(x.op, x.call(), x.want[0], x.want[1], 400)
+	}
+	stores := chk(k.DescribeCustomKeyStores(&kms.DescribeCustomKeyStoresInput{}))(c, "DescribeCustomKeyStores")
+	c.want(stores.CustomKeyStores != nil && len(stores.CustomKeyStores) == 0 && stores.Truncated != nil && !*stores.Truncated,
+		"DescribeCustomKeyStores: %v", stores)
+	c.pass("DescribeCustomKeyStores: an empty list, Truncated false")
 	_, err = k.CreateKey(&kms.CreateKeyInput{CustomKeyStoreId: cks})
 	c.wantErr("CreateKey in an unknown custom key store", err, "CustomKeyStoreNotFoundException", "-", 400)
 	_, err = k.GenerateRandom(&kms.GenerateRandomInput{NumberOfBytes: aws.Int64(8), CustomKeyStoreId: cks})
