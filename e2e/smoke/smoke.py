@@ -920,9 +920,19 @@ class Smoke:
         eq(targets, {"alias/aws/secretsmanager": md["KeyId"]}, "ListAliases(KeyId=<aws managed key>)")
 
     def check_unimplemented(self):
-        key_id, _ = self.new_key("smoke unimplemented")
-        expect_error(self.kms.get_parameters_for_import, "NotImplementedException", status=501, KeyId=key_id,
-                     WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+        key_id, arn = self.new_key("smoke unimplemented")
+        expect_error(self.kms.replicate_key, "NotImplementedException", status=501, KeyId=key_id,
+                     ReplicaRegion="eu-west-1")
+        # Import and custom key stores answer for what Keyfort has: keys of
+        # origin AWS_KMS, no custom key store.
+        expect_error(self.kms.get_parameters_for_import, "UnsupportedOperationException", status=400, KeyId=key_id,
+                     WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
+                     message=arn + " origin is AWS_KMS which is not valid for this operation.")
+        stores = self.kms.describe_custom_key_stores()
+        eq(stores.get("CustomKeyStores"), [], "DescribeCustomKeyStores CustomKeyStores")
+        eq(stores.get("Truncated"), False, "DescribeCustomKeyStores Truncated")
+        expect_error(self.kms.delete_custom_key_store, "CustomKeyStoreNotFoundException", status=400,
+                     CustomKeyStoreId="cks-1234567890abcdef0")
 
     def check_grants(self):
         key_id, arn = self.new_key("smoke grant")
@@ -1780,7 +1790,7 @@ CHECKS = [
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
     ("Get/Put/ListKeyPolicies", "check_key_policy"),
     ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
-    ("unimplemented operation (GetParametersForImport)", "check_unimplemented"),
+    ("unimplemented operation (ReplicateKey); import and custom key stores answered", "check_unimplemented"),
     ("CreateGrant / ListGrants / RevokeGrant across accounts", "check_grants"),
     ("region isolation (eu-west-1)", "check_region_isolation"),
     ("account isolation (access key 111122223333)", "check_account_isolation"),
