@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Manual interop check: the AWS Encryption SDK for JavaScript (@aws-crypto/client-node)
-# and the AWS SDK for JavaScript v3 (@aws-sdk/client-kms, client-secrets-manager)
-# against Keyfort. NOT run by CI (CI has no Node.js and no npm registry).
+# Manual interop check: the AWS Encryption SDK for JavaScript (@aws-crypto/client-node),
+# the AWS SDK for JavaScript v3 (@aws-sdk/client-kms, client-secrets-manager) and
+# v2 (aws-sdk) against Keyfort. NOT run by CI (CI has no Node.js and no npm registry).
 #
 #   e2e/interop/jsclients.sh            # KEEP=1 keeps the temp dir
 #   STRICT=1 e2e/interop/jsclients.sh   # keyfort in strict auth mode: every signature verified
@@ -23,11 +23,11 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # ---- 1. the JS clients: npm ci of the pinned lock file into the temp dir -----
 echo "== npm ci (jsclients/package-lock.json) into $WORK/js"
 mkdir -p "$WORK/js"
-cp "$HERE/jsclients/package.json" "$HERE/jsclients/package-lock.json" "$HERE/jsclients/check.mjs" "$WORK/js/"
+cp "$HERE/jsclients/package.json" "$HERE/jsclients/package-lock.json" "$HERE/jsclients/check.mjs" "$HERE/jsclients/v2.mjs" "$WORK/js/"
 (cd "$WORK/js" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >"$WORK/npm.log" 2>&1) \
 	|| { cat "$WORK/npm.log" >&2; fail "npm ci"; }
 ver() { node -p "require('$WORK/js/node_modules/$1/package.json').version"; }
-pass "node $(node --version), @aws-crypto/client-node $(ver @aws-crypto/client-node), @aws-sdk/client-kms $(ver @aws-sdk/client-kms), @aws-sdk/client-secrets-manager $(ver @aws-sdk/client-secrets-manager)"
+pass "node $(node --version), @aws-crypto/client-node $(ver @aws-crypto/client-node), @aws-sdk/client-kms $(ver @aws-sdk/client-kms), @aws-sdk/client-secrets-manager $(ver @aws-sdk/client-secrets-manager), aws-sdk (v2) $(ver aws-sdk)"
 
 # ---- 2. the botocore models the responses are checked against ---------------
 mkdir -p "$WORK/models"

@@ -1,13 +1,13 @@
 // Keyfort interop check: the AWS Encryption SDK for JavaScript
-// (@aws-crypto/client-node) and the AWS SDK for JavaScript v3 (client-kms,
-// client-secrets-manager) against a Keyfort server. Run by ../jsclients.sh,
+// (@aws-crypto/client-node), the AWS SDK for JavaScript v3 (client-kms,
+// client-secrets-manager) and v2 (aws-sdk, v2.mjs) against a Keyfort server. Run by ../jsclients.sh,
 // which starts the server and sets:
 //
 //   KF_ENDPOINT  http://127.0.0.1:PORT
 //   KF_MODELS    directory holding kms.json and secretsmanager.json (the
 //                botocore service-2 models, decompressed)
 //
-// KF_STEPS (esdk,kms,sm by default) picks the parts to run; KF_DUMP=FILE
+// KF_STEPS (esdk,kms,sm,v2 by default) picks the parts to run; KF_DUMP=FILE
 // writes every response to FILE as JSON lines. KF_ACCESS_KEY_ID and
 // KF_SECRET_ACCESS_KEY are the key every request is signed with
 // (AKIDEXAMPLE/anything by default: dev auth checks no signature);
@@ -39,6 +39,7 @@ import {
   paginateListSecrets,
 } from '@aws-sdk/client-secrets-manager'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
+import { v2Step } from './v2.mjs'
 
 const endpoint = process.env.KF_ENDPOINT
 const models = process.env.KF_MODELS
@@ -621,10 +622,11 @@ async function sessionToken () {
   await refused({ ...credentials, sessionToken: role.sessionToken }, 'with the user\'s long-term key and the session token')
 }
 
-const steps = { strict, esdk, kms: jsKms, sm: jsSM }
+const v2 = () => v2Step({ endpoint, region, account, credentials, wire, shape, pass, need, fail, deviation, kmsModel, smModel })
+const steps = { strict, esdk, kms: jsKms, sm: jsSM, v2 }
 let failed = false
 try {
-  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,sm' : 'esdk,kms,sm'
+  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,sm,v2' : 'esdk,kms,sm,v2'
   for (const name of (process.env.KF_STEPS || defaultSteps).split(',')) await steps[name]()
 } catch (e) {
   if (e instanceof CheckFailed) console.log(`FAIL: ${e.message}`)
