@@ -51,8 +51,7 @@ expect_err() {
 	if [ "$got" = "$want" ]; then
 		pass "$what: chamber exits $LAST_RC with '$want'"
 	elif [ -n "$code" ] && [[ "$got" == *"$code"* ]]; then
-		DEVIATIONS+=("$what: chamber shows '$got', AWS answers '$want'")
-		echo "DEVIATION: ${DEVIATIONS[-1]}" >&2
+		deviation "$what: chamber shows '$got', AWS answers '$want'"
 	else
 		cat "$WORK/last.err" >&2
 		fail "$what: want '$want'"
@@ -199,32 +198,25 @@ pass "CHAMBER_KMS_KEY_ALIAS=alias/kf-chamber-none: ignored by the secretsmanager
 
 # ---- CloudTrail: the calls chamber made ---------------------------------------------
 echo "== CloudTrail lookup-events"
-events() {
-	kf cloudtrail lookup-events --lookup-attributes "AttributeKey=$1,AttributeValue=$2" --output json |
-		python3 -c 'import json, sys
-for e in json.load(sys.stdin)["Events"]:
-    c = json.loads(e["CloudTrailEvent"])
-    print(e["EventName"], c.get("errorCode", "-"), json.dumps(c.get("requestParameters") or {}, sort_keys=True, separators=(",", ":")), c.get("userAgent", "").split(" ")[0])'
-}
-# count FILE NAME [ERROR]: events NAME (with ERROR, or -) by chamber's SDK
+# count FILE NAME [ERROR]: the trail_lines lines of NAME (with ERROR, or -) by chamber's SDK
 # (aws-sdk-go v1 user agent) in FILE.
 count() { awk -v n="$2" -v e="${3:--}" '$1 == n && $2 == e && $NF ~ /^aws-sdk-go\// {c++} END {print c + 0}' "$1"; }
-events ResourceName "$ARN" >svc.events
+trail_lines ResourceName "$ARN" >svc.events
 [ "$(count svc.events CreateSecret)" = 1 ] || { cat svc.events >&2; fail "CloudTrail: want 1 CreateSecret by chamber"; }
 [ "$(count svc.events PutSecretValue)" = 4 ] || { cat svc.events >&2; fail "CloudTrail: want 4 PutSecretValue by chamber"; }
 grep -q '^PutSecretValue - {.*"versionStages":\["AWSCURRENT","CHAMBER3"\].*} aws-sdk-go/' svc.events || { cat svc.events >&2; fail "CloudTrail: no PutSecretValue with versionStages [AWSCURRENT, CHAMBER3]"; }
 grep -q '^ListSecretVersionIds - {"includeDeprecated":false,"secretId":"kfsvc"} aws-sdk-go/' svc.events || { cat svc.events >&2; fail "CloudTrail: no ListSecretVersionIds by chamber"; }
 pass "CloudTrail kfsvc: 1 CreateSecret, 4 PutSecretValue (versionStages [AWSCURRENT, CHAMBER<n>]), $(count svc.events GetSecretValue) GetSecretValue, $(count svc.events ListSecretVersionIds) ListSecretVersionIds (includeDeprecated false), $(count svc.events DescribeSecret) DescribeSecret by chamber (user agent aws-sdk-go/...)"
-events EventName GetCallerIdentity >sts.events
+trail_lines EventName GetCallerIdentity >sts.events
 n=$(count sts.events GetCallerIdentity)
 [ "$n" = 6 ] || { cat sts.events >&2; fail "CloudTrail: $n GetCallerIdentity by chamber, want 6 (one per write of a value that got past its first read)"; }
 pass "CloudTrail: 6 STS GetCallerIdentity by chamber, one per write of a value (the created_by user; the write to the deleted secret stops at its GetSecretValue)"
-events ResourceName "$GONE_ARN" >gone.events
+trail_lines ResourceName "$GONE_ARN" >gone.events
 [ "$(count gone.events GetSecretValue InvalidRequestException)" = 4 ] || { cat gone.events >&2; fail "CloudTrail: want 4 refused GetSecretValue on the deleted secret"; }
 pass "CloudTrail kfgone: chamber's 4 GetSecretValue calls on the deleted secret with errorCode InvalidRequestException"
-events EventName GetSecretValue >gsv.events
+trail_lines EventName GetSecretValue >gsv.events
 [ "$(grep -c '^GetSecretValue ResourceNotFoundException {"secretId":"nosvc"} aws-sdk-go/' gsv.events)" = 2 ] || { cat gsv.events >&2; fail "CloudTrail: nosvc"; }
-events EventName ListSecretVersionIds >lsv.events
+trail_lines EventName ListSecretVersionIds >lsv.events
 grep -q '^ListSecretVersionIds ResourceNotFoundException {"includeDeprecated":false,"secretId":"nosvc"} aws-sdk-go/' lsv.events || { cat lsv.events >&2; fail "CloudTrail: nosvc history"; }
 pass "CloudTrail: chamber's read and list of nosvc as GetSecretValue, its history as ListSecretVersionIds, with errorCode ResourceNotFoundException"
 

@@ -219,5 +219,16 @@ for e in json.load(sys.stdin)["Events"]: print(e["CloudTrailEvent"])' >>"$file"
 	done
 }
 
+# trail_lines ATTR VALUE: the CloudTrail events lookup-events finds for one
+# lookup attribute, one line each: event name, error code or -, request
+# parameters (sorted, compact JSON), the user agent's first word.
+trail_lines() {
+	kf cloudtrail lookup-events --lookup-attributes "AttributeKey=$1,AttributeValue=$2" --output json |
+		python3 -c 'import json, sys
+for e in json.load(sys.stdin)["Events"]:
+    c = json.loads(e["CloudTrailEvent"])
+    print(e["EventName"], c.get("errorCode", "-"), json.dumps(c.get("requestParameters") or {}, sort_keys=True, separators=(",", ":")), c.get("userAgent", "").split(" ")[0])'
+}
+
 # kf runs the AWS CLI against the Keyfort of start_keyfort (plain HTTP).
 kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }

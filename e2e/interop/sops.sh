@@ -244,8 +244,7 @@ want_usage="InvalidKeyUsageException: $KS key usage is SIGN_VERIFY which is not 
 if last_err_has "$want_usage"; then
 	pass "SIGN_VERIFY key: sops --encrypt exits $LAST_RC with '$want_usage'"
 elif last_err_has "InvalidKeyUsageException"; then
-	DEVIATIONS+=("SIGN_VERIFY key: sops --encrypt shows '$(sed 's/.*\(InvalidKeyUsageException: [^]]*\).*/\1/' "$WORK/last.err" | tail -n 1)', AWS answers '$want_usage'")
-	echo "DEVIATION: ${DEVIATIONS[-1]}" >&2
+	deviation "SIGN_VERIFY key: sops --encrypt shows '$(sed 's/.*\(InvalidKeyUsageException: [^]]*\).*/\1/' "$WORK/last.err" | tail -n 1)', AWS answers '$want_usage'"
 else
 	cat "$WORK/last.err" >&2
 	fail "SIGN_VERIFY key: not InvalidKeyUsageException"

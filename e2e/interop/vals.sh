@@ -51,8 +51,7 @@ expect_err() {
 	case "$got" in
 	*" $want") pass "$what: vals exits $LAST_RC with '$want'" ;;
 	*" ${want%%:*}:"*)
-		DEVIATIONS+=("$what: vals shows '${got#*RequestID: *, }', AWS answers '$want'")
-		echo "DEVIATION: ${DEVIATIONS[-1]}" >&2
+		deviation "$what: vals shows '${got#*RequestID: *, }', AWS answers '$want'"
 		;;
 	*) cat "$WORK/last.err" >&2; fail "$what: want '$want'" ;;
 	esac
@@ -202,26 +201,17 @@ pass "without AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOIN
 
 # ---- CloudTrail: the calls vals made -------------------------------------------
 echo "== CloudTrail lookup-events"
-# events ATTR VALUE: one line per event: name, error code or -, request
-# parameters (sorted JSON), user agent's first word.
-events() {
-	kf cloudtrail lookup-events --lookup-attributes "AttributeKey=$1,AttributeValue=$2" --output json |
-		python3 -c 'import json, sys
-for e in json.load(sys.stdin)["Events"]:
-    c = json.loads(e["CloudTrailEvent"])
-    print(e["EventName"], c.get("errorCode", "-"), json.dumps(c.get("requestParameters") or {}, sort_keys=True, separators=(",", ":")), c.get("userAgent", "").split(" ")[0])'
-}
-# count ATTR VALUE NAME [ERROR]: events NAME (with ERROR, or - for none) made by
+# count ATTR VALUE NAME [ERROR]: the trail_lines lines of NAME (with ERROR, or - for none) made by
 # vals' SDK (aws-sdk-go-v2 user agent).
-count() { events "$1" "$2" | awk -v n="$3" -v e="${4:--}" '$1 == n && $2 == e && $NF ~ /^aws-sdk-go-v2\// {c++} END {print c + 0}'; }
+count() { trail_lines "$1" "$2" | awk -v n="$3" -v e="${4:--}" '$1 == n && $2 == e && $NF ~ /^aws-sdk-go-v2\// {c++} END {print c + 0}'; }
 DOC_ARN=$(secret_arn interop/doc)
 # interop/doc: 3 vals get (check 1), 1 for the vals eval of doc.yaml (its 3
 # refs to the secret are one call: vals caches a fetched secret within a
 # run), 1 with version_stage (check 2), 2 for the missing member (check 3),
 # 1 through AWS_ENDPOINT_URL_SECRETS_MANAGER (check 5).
 n=$(count ResourceName "$DOC_ARN" GetSecretValue)
-[ "$n" = 8 ] || { events ResourceName "$DOC_ARN" >&2; fail "CloudTrail: $n GetSecretValue events by vals on interop/doc, want 8"; }
-events ResourceName "$PLAIN_ARN" >plain.events
+[ "$n" = 8 ] || { trail_lines ResourceName "$DOC_ARN" >&2; fail "CloudTrail: $n GetSecretValue events by vals on interop/doc, want 8"; }
+trail_lines ResourceName "$PLAIN_ARN" >plain.events
 for p in '{"secretId":"interop/plain","versionStage":"AWSPREVIOUS"}' '{"secretId":"interop/plain","versionStage":"KFSTAGE"}' \
 	"{\"secretId\":\"interop/plain\",\"versionId\":\"$V1\"}"; do
 	grep -qF "GetSecretValue - $p aws-sdk-go-v2/" plain.events || { cat plain.events >&2; fail "CloudTrail: no GetSecretValue $p by vals"; }
@@ -230,8 +220,8 @@ grep -qF "GetSecretValue InvalidRequestException {\"secretId\":\"interop/plain\"
 	|| { cat plain.events >&2; fail "CloudTrail: no refused GetSecretValue (stage not on the version)"; }
 pass "CloudTrail: $n GetSecretValue events by vals (aws-sdk-go-v2/...) on interop/doc; interop/plain's carry versionStage AWSPREVIOUS, KFSTAGE and versionId, the refused one errorCode InvalidRequestException"
 [ "$(count ResourceName "$DELETED_ARN" GetSecretValue InvalidRequestException)" = 1 ] \
-	|| { events ResourceName "$DELETED_ARN" >&2; fail "CloudTrail: no refused GetSecretValue on the deleted secret"; }
-events EventName GetSecretValue >gsv.events
+	|| { trail_lines ResourceName "$DELETED_ARN" >&2; fail "CloudTrail: no refused GetSecretValue on the deleted secret"; }
+trail_lines EventName GetSecretValue >gsv.events
 grep -qF 'GetSecretValue ResourceNotFoundException {"secretId":"interop/missing"} aws-sdk-go-v2/' gsv.events \
 	|| fail "CloudTrail: no ResourceNotFoundException GetSecretValue for interop/missing"
 grep -qF 'GetSecretValue ResourceNotFoundException {"secretId":"interop/missing/meta"} aws-sdk-go-v2/' gsv.events \
@@ -240,14 +230,14 @@ pass "CloudTrail: the deleted secret's GetSecretValue with errorCode InvalidRequ
 # The key of check 4: 6 Decrypt calls that worked (no key, ?key=alias,
 # ?key=ARN, context, re-enabled, check 5), 1 refused as disabled, 1 without
 # the context.
-[ "$(count ResourceName "$K" Decrypt)" = 6 ] || { events ResourceName "$K" >&2; fail "CloudTrail: want 6 Decrypt events by vals on the key"; }
-[ "$(count ResourceName "$K" Decrypt InvalidCiphertextException)" = 1 ] || { events ResourceName "$K" >&2; fail "CloudTrail: no InvalidCiphertextException Decrypt"; }
-[ "$(count ResourceName "$K" Decrypt DisabledException)" = 1 ] || { events ResourceName "$K" >&2; fail "CloudTrail: no DisabledException Decrypt"; }
-events ResourceName "$K" >key.events
+[ "$(count ResourceName "$K" Decrypt)" = 6 ] || { trail_lines ResourceName "$K" >&2; fail "CloudTrail: want 6 Decrypt events by vals on the key"; }
+[ "$(count ResourceName "$K" Decrypt InvalidCiphertextException)" = 1 ] || { trail_lines ResourceName "$K" >&2; fail "CloudTrail: no InvalidCiphertextException Decrypt"; }
+[ "$(count ResourceName "$K" Decrypt DisabledException)" = 1 ] || { trail_lines ResourceName "$K" >&2; fail "CloudTrail: no DisabledException Decrypt"; }
+trail_lines ResourceName "$K" >key.events
 grep -q '^Decrypt - {.*"encryptionContext":{"app":"vals","env":"interop"}.*} aws-sdk-go-v2/' key.events ||
 	{ cat key.events >&2; fail "CloudTrail: no Decrypt with the context"; }
 pass "CloudTrail key: the 6 Decrypt calls vals made that worked, the refused ones with errorCode DisabledException and InvalidCiphertextException, the context one with requestParameters.encryptionContext {app: vals, env: interop}"
-[ "$(count ResourceName "$KD" Decrypt KMSInvalidStateException)" = 1 ] || { events ResourceName "$KD" >&2; fail "CloudTrail: no KMSInvalidStateException Decrypt"; }
+[ "$(count ResourceName "$KD" Decrypt KMSInvalidStateException)" = 1 ] || { trail_lines ResourceName "$KD" >&2; fail "CloudTrail: no KMSInvalidStateException Decrypt"; }
 pass "CloudTrail deleted key: the Decrypt refused with KMSInvalidStateException"
 
 finish
