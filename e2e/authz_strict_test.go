@@ -342,7 +342,8 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			return err
 		},
 		"ImportKeyMaterial": func() error {
-			_, err := nobody.ImportKeyMaterial(ctxT(t), &kms.ImportKeyMaterialInput{KeyId: k, ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m")})
+			_, err := nobody.ImportKeyMaterial(ctxT(t), &kms.ImportKeyMaterialInput{KeyId: k, ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m"),
+				ExpirationModel: kmstypes.ExpirationModelTypeKeyMaterialDoesNotExpire})
 			return err
 		},
 		"DeleteImportedKeyMaterial": func() error {

@@ -472,3 +472,42 @@ func TestSM2Authz(t *testing.T) {
 		t.Errorf("GetKeyLastUsage of the SM2 key = %+v, want the last Sign", last.KeyLastUsage)
 	}
 }
+
+// TestSM2ImportKeyMaterial: in the China Regions key material is imported
+// with the SM2PKE wrapping algorithm and an SM2 wrapping key (and not with
+// the RSA_AES_KEY_WRAP algorithms); an imported SM2 signing key signs as
+// the local key does.
+func TestSM2ImportKeyMaterial(t *testing.T) {
+	srv := keyfortest.Start(t)
+	c := srv.KMS(sm2Region)
+	ctx := ctxT(t)
+	md := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, KeySpec: types.KeySpecSm2, KeyUsage: types.KeyUsageTypeSignVerify})
+	_, err := c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: md.KeyId, WrappingAlgorithm: types.AlgorithmSpecRsaAesKeyWrapSha256, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	wantAPIError(t, err, "ValidationException", "China")
+	_, err = c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: md.KeyId, WrappingAlgorithm: types.AlgorithmSpecSm2pke, WrappingKeySpec: types.WrappingKeySpecRsa2048})
+	wantAPIError(t, err, "ValidationException", "SM2PKE")
+	params, err := c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: md.KeyId, WrappingAlgorithm: types.AlgorithmSpecSm2pke, WrappingKeySpec: types.WrappingKeySpecSm2})
+	mustNoErr(t, err, "GetParametersForImport SM2PKE")
+	wrapPub := parseSM2SPKI(t, params.PublicKey)
+
+	priv, err := sm2.GenerateKey(rand.Reader)
+	mustNoErr(t, err, "sm2.GenerateKey")
+	der, err := smx509.MarshalPKCS8PrivateKey(priv)
+	mustNoErr(t, err, "smx509.MarshalPKCS8PrivateKey")
+	wrapped, err := sm2.Encrypt(rand.Reader, wrapPub, der, sm2.ASN1EncrypterOpts)
+	mustNoErr(t, err, "sm2.Encrypt")
+	_, err = c.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: params.ImportToken, EncryptedKeyMaterial: wrapped,
+		ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire})
+	mustNoErr(t, err, "ImportKeyMaterial SM2")
+	gp, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "GetPublicKey")
+	if got := parseSM2SPKI(t, gp.PublicKey); !got.Equal(&priv.PublicKey) {
+		t.Fatal("GetPublicKey of the imported SM2 key is not the imported key's")
+	}
+	msg := []byte("imported")
+	sig, err := c.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: msg, MessageType: types.MessageTypeRaw, SigningAlgorithm: types.SigningAlgorithmSpecSm2dsa})
+	mustNoErr(t, err, "Sign")
+	if !sm2.VerifyASN1WithSM2(&priv.PublicKey, sm2DefaultID, msg, sig.Signature) {
+		t.Fatal("the signature does not verify with the imported SM2 key")
+	}
+}

@@ -12,9 +12,8 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// TestKMSImportedMaterialOperations: Keyfort makes only keys of origin
-// AWS_KMS (CreateKey refuses EXTERNAL), and the three operations of
-// imported key material answer for them as AWS does:
+// TestKMSImportedMaterialOperations: on a key of origin AWS_KMS the three
+// operations of imported key material answer as AWS does:
 // UnsupportedOperationException "<key ARN> origin is AWS_KMS which is not
 // valid for this operation." (GetParametersForImport's text is AWS's, from
 // LocalStack's AWS-validated snapshot test_get_parameters_for_import).
@@ -25,9 +24,7 @@ func TestKMSImportedMaterialOperations(t *testing.T) {
 	md := createKey(t, c, nil)
 	arn := aws.ToString(md.Arn)
 	want := arn + " origin is AWS_KMS which is not valid for this operation."
-
-	_, err := c.CreateKey(ctx, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
-	wantExactAPIError(t, err, "UnsupportedOperationException", "Keyfort does not support Origin EXTERNAL yet.")
+	var err error
 
 	for _, id := range []string{aws.ToString(md.KeyId), arn} {
 		_, err = c.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: aws.String(id),
@@ -54,7 +51,8 @@ func TestKMSImportedMaterialOperations(t *testing.T) {
 	// An unknown key, an alias (these operations take a key id or ARN:
 	// Keyfort's answer for every such operation).
 	unknown := "arn:aws:kms:us-east-1:" + aws.ToString(md.AWSAccountId) + ":key/00000000-0000-4000-8000-000000000000"
-	_, err = c.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(unknown), ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m")})
+	_, err = c.ImportKeyMaterial(ctx, &kms.ImportKeyMaterialInput{KeyId: aws.String(unknown), ImportToken: []byte("t"), EncryptedKeyMaterial: []byte("m"),
+		ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire})
 	wantExactAPIError(t, err, "NotFoundException", "Key '"+unknown+"' does not exist")
 	_, err = c.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/imported"), TargetKeyId: createKey(t, c, nil).KeyId})
 	mustNoErr(t, err, "CreateAlias")

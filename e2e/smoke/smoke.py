@@ -1039,6 +1039,110 @@ class Smoke:
         eq(self.sm.describe_secret(SecretId="smoke/persisted").get("Tags"), [{"Key": "persist", "Value": "yes"}],
            "secret tags after restart")
 
+    def check_cli_import_key_material(self):
+        # The developer guide's procedure for importing key material, with
+        # the AWS CLI and the openssl command: a symmetric key's 256 random
+        # bits wrapped with RSAES_OAEP_SHA_256, an EC P-256 private key
+        # (PKCS#8 DER) wrapped with RSA_AES_KEY_WRAP_SHA_256 (openssl's
+        # id-aes256-wrap-pad); what the imported EC key signs openssl
+        # verifies with the local public key.
+        tmp = tempfile.mkdtemp(prefix="smoke-import-")
+        try:
+            def path(name):
+                return os.path.join(tmp, name)
+
+            def openssl(args, what):
+                p = subprocess.run(["openssl"] + args, capture_output=True)
+                eq(p.returncode, 0, "openssl %s: %r" % (what, p.stderr))
+                return p.stdout
+
+            def cli_json(*args):
+                code, out, err = self.aws("kms", "--region", REGION, "--output", "json", *args)
+                eq(code, 0, "aws kms %s (stderr %r)" % (args[0], err.strip()))
+                return json.loads(out) if out.strip() else {}
+
+            def params(key_id, alg, spec, tag):
+                out = cli_json("get-parameters-for-import", "--key-id", key_id, "--wrapping-algorithm", alg,
+                               "--wrapping-key-spec", spec)
+                for field, name in (("PublicKey", "pub"), ("ImportToken", "token")):
+                    with open(path("%s-%s.bin" % (tag, name)), "wb") as f:
+                        f.write(base64.b64decode(out[field]))
+                return path(tag + "-pub.bin"), path(tag + "-token.bin")
+
+            oaep = ["-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"]
+
+            # Symmetric: create, wrap with openssl, import, use.
+            md = cli_json("create-key", "--origin", "EXTERNAL", "--description", "smoke import")["KeyMetadata"]
+            key_id = md["KeyId"]
+            eq((md["Origin"], md["KeyState"]), ("EXTERNAL", "PendingImport"), "create-key --origin EXTERNAL")
+            pub, token = params(key_id, "RSAES_OAEP_SHA_256", "RSA_2048", "sym")
+            openssl(["rand", "-out", path("material.bin"), "32"], "rand")
+            openssl(["pkeyutl", "-encrypt", "-in", path("material.bin"), "-out", path("wrapped.bin"), "-inkey", pub,
+                     "-keyform", "DER", "-pubin"] + oaep, "wraps the material (RSAES_OAEP_SHA_256)")
+            out = cli_json("import-key-material", "--key-id", key_id, "--encrypted-key-material", "fileb://" + path("wrapped.bin"),
+                           "--import-token", "fileb://" + token, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+            ensure(re.match(r"^[0-9a-f]{64}$", out.get("KeyMaterialId", "")), "import-key-material KeyMaterialId %r" % out)
+            eq(self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "Enabled", "state after import")
+            ct = self.kms.encrypt(KeyId=key_id, Plaintext=b"smoke-import-plaintext")["CiphertextBlob"]
+            # Deleted, the key is PendingImport; the same material imported
+            # again (a new token) brings the ciphertext back.
+            cli_json("delete-imported-key-material", "--key-id", key_id)
+            expect_error(self.kms.decrypt, "KMSInvalidStateException", CiphertextBlob=ct,
+                         message=md["Arn"] + " is pending import.")
+            pub, token = params(key_id, "RSAES_OAEP_SHA_256", "RSA_2048", "sym2")
+            openssl(["pkeyutl", "-encrypt", "-in", path("material.bin"), "-out", path("wrapped2.bin"), "-inkey", pub,
+                     "-keyform", "DER", "-pubin"] + oaep, "wraps the material again")
+            cli_json("import-key-material", "--key-id", key_id, "--encrypted-key-material", "fileb://" + path("wrapped2.bin"),
+                     "--import-token", "fileb://" + token, "--expiration-model", "KEY_MATERIAL_EXPIRES",
+                     "--valid-to", (utcnow() + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            eq(self.kms.decrypt(CiphertextBlob=ct)["Plaintext"], b"smoke-import-plaintext", "Decrypt after reimport")
+            eq(self.kms.describe_key(KeyId=key_id)["KeyMetadata"].get("ExpirationModel"), "KEY_MATERIAL_EXPIRES",
+               "ExpirationModel after reimport")
+
+            # EC P-256 signing key, RSA_AES_KEY_WRAP_SHA_256 as the guide
+            # spells it out with openssl.
+            md = cli_json("create-key", "--origin", "EXTERNAL", "--key-spec", "ECC_NIST_P256",
+                          "--key-usage", "SIGN_VERIFY")["KeyMetadata"]
+            ec_id = md["KeyId"]
+            pub, token = params(ec_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_3072", "ec")
+            openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path("ec.pem")], "genpkey")
+            openssl(["pkcs8", "-topk8", "-nocrypt", "-in", path("ec.pem"), "-outform", "DER", "-out", path("ec.der")], "pkcs8")
+            openssl(["pkey", "-in", path("ec.pem"), "-pubout", "-out", path("ec-pub.pem")], "public key")
+            openssl(["rand", "-out", path("aes.bin"), "32"], "rand")
+            aes_hex = open(path("aes.bin"), "rb").read().hex()
+            openssl(["enc", "-id-aes256-wrap-pad", "-K", aes_hex, "-iv", "A65959A6", "-in", path("ec.der"),
+                     "-out", path("ec-wrapped.bin")], "wraps the EC key (AES-KWP)")
+            openssl(["pkeyutl", "-encrypt", "-in", path("aes.bin"), "-out", path("aes-wrapped.bin"), "-inkey", pub,
+                     "-keyform", "DER", "-pubin"] + oaep, "wraps the AES key")
+            with open(path("ec-import.bin"), "wb") as f:
+                f.write(open(path("aes-wrapped.bin"), "rb").read() + open(path("ec-wrapped.bin"), "rb").read())
+            cli_json("import-key-material", "--key-id", ec_id, "--encrypted-key-material", "fileb://" + path("ec-import.bin"),
+                     "--import-token", "fileb://" + token, "--expiration-model", "KEY_MATERIAL_DOES_NOT_EXPIRE")
+            msg = b"signed by imported material"
+            with open(path("msg"), "wb") as f:
+                f.write(msg)
+            sig = self.kms.sign(KeyId=ec_id, Message=msg, MessageType="RAW", SigningAlgorithm="ECDSA_SHA_256")["Signature"]
+            with open(path("msg.sig"), "wb") as f:
+                f.write(sig)
+            openssl(["dgst", "-sha256", "-verify", path("ec-pub.pem"), "-signature", path("msg.sig"), path("msg")],
+                    "verifies the signature with the local key")
+            # Another key's material is refused.
+            pub, token = params(ec_id, "RSA_AES_KEY_WRAP_SHA_256", "RSA_2048", "ec2")
+            openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-outform", "DER",
+                     "-out", path("other.der")], "genpkey")
+            openssl(["pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-in", path("other.der"), "-outform", "DER",
+                     "-out", path("other8.der")], "pkcs8")
+            openssl(["enc", "-id-aes256-wrap-pad", "-K", aes_hex, "-iv", "A65959A6", "-in", path("other8.der"),
+                     "-out", path("other-wrapped.bin")], "wraps the other key")
+            openssl(["pkeyutl", "-encrypt", "-in", path("aes.bin"), "-out", path("aes-wrapped2.bin"), "-inkey", pub,
+                     "-keyform", "DER", "-pubin"] + oaep, "wraps the AES key")
+            expect_error(self.kms.import_key_material, "IncorrectKeyMaterialException", KeyId=ec_id,
+                         ImportToken=open(token, "rb").read(),
+                         EncryptedKeyMaterial=open(path("aes-wrapped2.bin"), "rb").read() + open(path("other-wrapped.bin"), "rb").read(),
+                         ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def check_cli_every_key_type(self):
         # A key of every type made with the AWS CLI, used through boto3, and
         # what it signs or encrypts checked by the openssl command (OpenSSL
@@ -1797,6 +1901,7 @@ CHECKS = [
     ("wire protocol errors (raw HTTP)", "check_wire_protocol"),
     ("aws kms create-key / list-keys (CLI)", "check_cli_create_key"),
     ("every key type from the CLI (SM2 in cn-north-1): Sign/Verify, RSA encryption, HMAC, checked by openssl", "check_cli_every_key_type"),
+    ("import key material with the CLI and openssl (RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_256)", "check_cli_import_key_material"),
     ("aws kms encrypt / decrypt (CLI)", "check_cli_encrypt_decrypt"),
     ("aws kms get-key-last-usage names the Encrypt's audit event (CLI)", "check_cli_key_last_usage"),
     ("aws kms describe-key alias/missing fails (CLI)", "check_cli_error"),

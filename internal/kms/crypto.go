@@ -121,8 +121,11 @@ func (s *Service) aead(ctx context.Context, k *key, matID string) (cipher.AEAD, 
 // not list is InvalidCiphertextException.
 func (s *Service) opened(ctx context.Context, k *key, matID string, build func(raw []byte) (any, error)) (any, error) {
 	known := false
-	for _, m := range k.meta.Materials {
-		if m.ID == matID {
+	for i := range k.meta.Materials {
+		if m := &k.meta.Materials[i]; m.ID == matID {
+			if m.Absent {
+				return nil, errMaterialAbsent(k)
+			}
 			known = true
 			break
 		}

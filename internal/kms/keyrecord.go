@@ -67,6 +67,25 @@ type materialRef struct {
 	Created time.Time `json:"created"`
 	// Rotation is "", AUTOMATIC or ON_DEMAND (how it became current).
 	Rotation string `json:"rotation,omitempty"`
+
+	// The rest is set for imported material only (keys of origin
+	// EXTERNAL; imported.go).
+
+	// Expiration is the ExpirationModel of the material's import
+	// (KEY_MATERIAL_EXPIRES or KEY_MATERIAL_DOES_NOT_EXPIRE).
+	Expiration string `json:"expiration,omitempty"`
+	// ValidTo is when the material expires (KEY_MATERIAL_EXPIRES).
+	ValidTo *time.Time `json:"validTo,omitempty"`
+	// Description is the KeyMaterialDescription of its last import.
+	Description string `json:"description,omitempty"`
+	// Absent: the material was deleted (DeleteImportedKeyMaterial) or
+	// expired and its record is gone (ImportState PENDING_IMPORT) until
+	// the same material is imported again.
+	Absent bool `json:"absent,omitempty"`
+	// Pending: imported with ImportType NEW_KEY_MATERIAL while the key
+	// had a current material, waiting for RotateKeyOnDemand to make it
+	// current (KeyMaterialState PENDING_ROTATION).
+	Pending bool `json:"pending,omitempty"`
 }
 
 type tag struct {
@@ -154,18 +173,49 @@ func (k *key) materialHex(id *[16]byte) string {
 
 func (k *key) scope() storage.Scope { return k.rec.Scope }
 
-// due returns the next time background work is due for the key.
+// due returns the next time background work is due for the key: the
+// earliest of its deletion, its next automatic rotation and the expiry of
+// an imported material it holds.
 func (m *keyMeta) due() int64 {
 	var t time.Time
-	if m.State == statePendingDeletion && m.Deletion != nil {
-		t = *m.Deletion
-	} else if m.RotationEnabled && m.NextRotation != nil {
-		t = *m.NextRotation
+	earliest := func(c *time.Time) {
+		if c != nil && (t.IsZero() || c.Before(t)) {
+			t = *c
+		}
 	}
+	if m.State == statePendingDeletion {
+		earliest(m.Deletion)
+	} else if m.RotationEnabled {
+		earliest(m.NextRotation)
+	}
+	earliest(m.nextExpiry())
 	if t.IsZero() {
 		return 0
 	}
 	return t.Unix()
+}
+
+// nextExpiry is the earliest ValidTo of the imported materials the key
+// holds, nil if none expires.
+func (m *keyMeta) nextExpiry() *time.Time {
+	var t *time.Time
+	for i := range m.Materials {
+		r := &m.Materials[i]
+		if r.ValidTo != nil && !r.Absent && (t == nil || r.ValidTo.Before(*t)) {
+			t = r.ValidTo
+		}
+	}
+	return t
+}
+
+// materialRef returns the entry of material id, nil if the key has none.
+func (m *keyMeta) materialRef(id string) *materialRef {
+	for i := range m.Materials {
+		if m.Materials[i].ID == id {
+			return &m.Materials[i]
+		}
+	}
+	return nil
 }
 
 func keyARN(scope storage.Scope, id string) string {

@@ -126,7 +126,8 @@ func displayMaterialID(matID string) string {
 	return string(out[:])
 }
 
-// createKey inserts a new symmetric key with its first material.
+// createKey inserts a new key with its first material (none for a key of
+// origin EXTERNAL, which waits for ImportKeyMaterial).
 func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Scope, meta keyMeta) (*key, error) {
 	now := meta.Created
 	id := meta.ID
@@ -136,12 +137,14 @@ func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 		}
 	}
 	meta.ID = id
-	matID, err := s.newMaterial(ctx, tx, scope, id, meta.Spec, now)
-	if err != nil {
-		return nil, err
+	if meta.Origin != originExternal {
+		matID, err := s.newMaterial(ctx, tx, scope, id, meta.Spec, now)
+		if err != nil {
+			return nil, err
+		}
+		meta.Material = matID
+		meta.Materials = []materialRef{{ID: matID, Created: now}}
 	}
-	meta.Material = matID
-	meta.Materials = []materialRef{{ID: matID, Created: now}}
 	k := &key{rec: &storage.Record{Kind: kindKey, Scope: scope, ID: id, Created: now.UnixNano()}, meta: meta, arn: keyARN(scope, id)}
 	if err := k.encode(); err != nil {
 		return nil, err
@@ -204,7 +207,10 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, errSM2Region()
 	case !keySpecs[spec].makes(usage):
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support KeySpec %s with KeyUsage %s yet.", spec, usage)
-	case origin != originAWSKMS:
+	case origin == originExternal && privateKeyKind(spec) == "mldsa":
+		// The developer guide: "Importing ML-DSA keys is not supported."
+		return nil, awserr.New(codeUnsupported, "Importing ML-DSA keys is not supported.")
+	case origin != originAWSKMS && origin != originExternal:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
 	case deref(in.MultiRegion):
 		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys yet.")
@@ -226,11 +232,15 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if id == "" {
 		return nil, errors.New("kms: cannot read randomness")
 	}
+	state := stateEnabled
+	if origin == originExternal {
+		state = statePendingImport
+	}
 	meta := keyMeta{
 		ID:          id,
 		Created:     now,
 		Description: deref(in.Description),
-		State:       stateEnabled,
+		State:       state,
 		Usage:       usage,
 		Spec:        spec,
 		Origin:      origin,
@@ -295,10 +305,13 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 	if m.State == statePendingDeletion && m.Deletion != nil {
 		md.DeletionDate = ptr(*m.Deletion)
 	}
-	// AWS shows CurrentKeyMaterialId for every symmetric AWS_KMS key,
-	// whatever its state.
+	// AWS shows CurrentKeyMaterialId for every symmetric key, whatever its
+	// state, once it has material.
 	if m.Material != "" && m.Spec == specSymmetric {
 		md.CurrentKeyMaterialId = ptr(displayMaterialID(m.Material))
+	}
+	if m.Origin == originExternal && m.imported() {
+		md.ExpirationModel, md.ValidTo = m.expiration()
 	}
 	return md
 }
@@ -493,6 +506,9 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDel
 		k.meta.State = stateDisabled
 		k.meta.Deletion = nil
 		k.meta.Window = 0
+		// A key of origin EXTERNAL without its material returns to
+		// PendingImport.
+		k.meta.refreshImportState()
 		return nil
 	})
 	if err != nil {

@@ -16,8 +16,15 @@ import (
 
 const day = 24 * time.Hour
 
-// checkRotatable applies the rules shared by the rotation operations.
-func checkRotatable(k *key) error {
+// checkRotatable applies the rules shared by the rotation operations:
+// automatic rotation (auto) is for symmetric keys of origin AWS_KMS only
+// (a key of origin EXTERNAL is refused for its origin whatever its state,
+// as AWS does for a key pending import); on-demand rotation also takes
+// symmetric keys of origin EXTERNAL (rotateImported).
+func checkRotatable(k *key, auto bool) error {
+	if auto && k.meta.Origin == originExternal {
+		return errOrigin(k.arn, k.meta.Origin)
+	}
 	if err := checkEnabled(k); err != nil {
 		return err
 	}
@@ -27,8 +34,8 @@ func checkRotatable(k *key) error {
 	if !specOf(k).rotatable {
 		return awserr.New(codeUnsupported, "")
 	}
-	if k.meta.Origin != originAWSKMS {
-		return awserr.Newf(codeUnsupported, "%s origin is %s which is not valid for this operation.", k.arn, k.meta.Origin)
+	if k.meta.Origin != originAWSKMS && k.meta.Origin != originExternal {
+		return errOrigin(k.arn, k.meta.Origin)
 	}
 	return nil
 }
@@ -44,7 +51,7 @@ func (s *Service) EnableKeyRotation(ctx context.Context, in *kmsapi.EnableKeyRot
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if err := checkRotatable(k); err != nil {
+		if err := checkRotatable(k, true); err != nil {
 			return err
 		}
 		period := int32(defaultRotation)
@@ -80,7 +87,7 @@ func (s *Service) DisableKeyRotation(ctx context.Context, in *kmsapi.DisableKeyR
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if err := checkRotatable(k); err != nil {
+		if err := checkRotatable(k, true); err != nil {
 			return err
 		}
 		if !k.meta.RotationEnabled {
@@ -108,7 +115,13 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if err != nil {
 		return nil, err
 	}
-	if !specOf(k).rotatable || k.meta.Origin != originAWSKMS {
+	switch {
+	case k.meta.Origin == originExternal && specOf(k).rotatable && k.meta.State == statePendingImport:
+		return nil, errOrigin(k.arn, k.meta.Origin)
+	case k.meta.Origin == originExternal && specOf(k).rotatable:
+		// Imported keys rotate on demand only.
+		return &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(false)}, nil
+	case !specOf(k).rotatable || k.meta.Origin != originAWSKMS:
 		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
 	}
 	// While a key is pending deletion AWS reports rotation as off; the
@@ -135,6 +148,25 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 	return nil
 }
 
+// rotateImported makes the material of k pending rotation current (the
+// on-demand rotation of a key of origin EXTERNAL: its new material was
+// imported with ImportType NEW_KEY_MATERIAL).
+func rotateImported(k *key, now time.Time) error {
+	for i := range k.meta.Materials {
+		if m := &k.meta.Materials[i]; m.Pending {
+			m.Pending = false
+			m.Created = now
+			m.Rotation = "ON_DEMAND"
+			k.meta.Material = m.ID
+			// The current material is listed last, as rotations are.
+			moved := *m
+			k.meta.Materials = append(append(k.meta.Materials[:i:i], k.meta.Materials[i+1:]...), moved)
+			return nil
+		}
+	}
+	return awserr.Newf(codeInvalidState, "No available key material pending rotation for the key: %s.", k.arn)
+}
+
 // RotateKeyOnDemand rotates a key's material now (at most 25 times per key)
 // and answers the key's ARN in KeyId.
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
@@ -143,13 +175,17 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if err := checkRotatable(k); err != nil {
+		if err := checkRotatable(k, false); err != nil {
 			return err
 		}
 		if k.meta.OnDemandCount >= maxOnDemandRotations {
 			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
 		}
-		if err := s.rotate(ctx, tx, k, now, "ON_DEMAND"); err != nil {
+		if k.meta.Origin == originExternal {
+			if err := rotateImported(k, now); err != nil {
+				return err
+			}
+		} else if err := s.rotate(ctx, tx, k, now, "ON_DEMAND"); err != nil {
 			return err
 		}
 		k.meta.OnDemandCount++
@@ -172,7 +208,7 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 	if err != nil {
 		return nil, err
 	}
-	if !specOf(k).rotatable || k.meta.Origin != originAWSKMS {
+	if !specOf(k).rotatable || (k.meta.Origin != originAWSKMS && k.meta.Origin != originExternal) {
 		return nil, awserr.Newf(codeUnsupported, "%s does not support key rotation.", k.arn)
 	}
 	all := in.IncludeKeyMaterial == "ALL_KEY_MATERIAL"
@@ -206,16 +242,41 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 			KeyMaterialId:    ptr(displayMaterialID(m.ID)),
 			KeyMaterialState: "NON_CURRENT",
 		}
-		if m.ID == k.meta.Material {
+		switch {
+		case m.Pending:
+			e.KeyMaterialState = "PENDING_ROTATION"
+		case m.ID == k.meta.Material:
 			e.KeyMaterialState = "CURRENT"
 		}
 		if m.Rotation != "" {
 			e.RotationDate = ptr(m.Created)
 			e.RotationType = kmsapi.RotationType(m.Rotation)
 		}
+		if k.meta.Origin == originExternal {
+			importedEntry(&e, &m)
+		}
 		out.Rotations = append(out.Rotations, e)
 	}
 	return out, nil
+}
+
+// importedEntry adds to a ListKeyRotations entry what AWS shows of an
+// imported material: ImportState, its description, and while it is
+// imported its ExpirationModel and ValidTo.
+func importedEntry(e *kmsapi.RotationsListEntry, m *materialRef) {
+	e.ImportState = "IMPORTED"
+	if m.Absent {
+		e.ImportState = "PENDING_IMPORT"
+	}
+	if m.Description != "" {
+		e.KeyMaterialDescription = ptr(m.Description)
+	}
+	if !m.Absent {
+		e.ExpirationModel = kmsapi.ExpirationModelType(m.Expiration)
+		if m.ValidTo != nil {
+			e.ValidTo = ptr(*m.ValidTo)
+		}
+	}
 }
 
 // RunJobs performs the background work that is due: writing the key uses
@@ -244,10 +305,15 @@ func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Rec
 	if err != nil {
 		return err
 	}
-	switch {
-	case k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now):
+	if k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now) {
 		return s.deleteKeyNow(ctx, tx, k)
-	case k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now):
+	}
+	if exp := k.meta.nextExpiry(); exp != nil && !exp.After(now) {
+		if err := s.expireMaterials(ctx, tx, k, now); err != nil {
+			return err
+		}
+	}
+	if k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now) {
 		if k.meta.State == stateEnabled {
 			if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
 				return err
@@ -258,11 +324,10 @@ func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Rec
 			next = next.Add(time.Duration(k.meta.RotationPeriod) * day)
 		}
 		k.meta.NextRotation = &next
-		return s.saveKey(ctx, tx, k)
-	default:
-		// Due is stale (e.g. written by an older version): refresh it.
-		return s.saveKey(ctx, tx, k)
 	}
+	// Due moves to the next work (or is cleared; a stale Due, e.g. one
+	// written by an older version, is refreshed).
+	return s.saveKey(ctx, tx, k)
 }
 
 // deleteKeyNow removes a key, its materials and the aliases pointing at it.

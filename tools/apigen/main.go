@@ -83,7 +83,7 @@ var services = []service{
 		NoResponseElements: []string{"Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
 			"GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
 			"GenerateRandom", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
-			"GetPublicKey", "GetParametersForImport", "ImportKeyMaterial"},
+			"GetPublicKey", "GetParametersForImport"},
 		AuditDefaults: map[string]map[string]string{"DecryptInput": {"EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}},
 	},
 	{

@@ -44,7 +44,6 @@ func Facts() operation.Facts {
 			"DeriveSharedSecret",
 			"GetPublicKey",
 			"GetParametersForImport",
-			"ImportKeyMaterial",
 		},
 	}
 }
