@@ -333,10 +333,12 @@ func TestKMSImportOtherKeySpecs(t *testing.T) {
 	ctx := ctxT(t)
 
 	// HMAC_256 with a 48-byte key (HMAC keys take their spec's length up
-	// to 1024 bits).
+	// to 1024 bits: 31 and 129 bytes are refused).
 	hk := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, KeySpec: types.KeySpecHmac256, KeyUsage: types.KeyUsageTypeGenerateVerifyMac})
 	hmacKey := randomBytes(t, 48)
-	_, err := importMaterial(t, c, aws.ToString(hk.KeyId), types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, randomBytes(t, 16), nil)
+	_, err := importMaterial(t, c, aws.ToString(hk.KeyId), types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, randomBytes(t, 31), nil)
+	wantAPIError(t, err, "IncorrectKeyMaterialException", "HMAC_256")
+	_, err = importMaterial(t, c, aws.ToString(hk.KeyId), types.AlgorithmSpecRsaAesKeyWrapSha256, types.WrappingKeySpecRsa2048, randomBytes(t, 129), nil)
 	wantAPIError(t, err, "IncorrectKeyMaterialException", "HMAC_256")
 	_, err = importMaterial(t, c, aws.ToString(hk.KeyId), types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, hmacKey,
 		&kms.ImportKeyMaterialInput{ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire, ImportType: types.ImportTypeNewKeyMaterial})

@@ -450,7 +450,7 @@ func TestSeedBinary(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("serve with a bad seed file: %v\n%s", err, out)
 	}
-	want := "keyfort: app: seed " + bad + ": keys[0] (key " + seedAES + "): material_base64 of an HMAC_256 key must be 32 to 64 bytes, not 5\n"
+	want := "keyfort: app: seed " + bad + ": keys[0] (key " + seedAES + "): material_base64 of an HMAC_256 key must be 32 to 128 bytes, not 5\n"
 	if string(out) != want {
 		t.Fatalf("serve with a bad seed file said\n%q, want\n%q", out, want)
 	}

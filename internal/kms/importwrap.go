@@ -29,6 +29,7 @@ import (
 	"github.com/emmansun/gmsm/sm2"
 
 	"github.com/keyfort/keyfort/internal/envelope"
+	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/keywrap"
 	"github.com/keyfort/keyfort/internal/storage"
 )
@@ -47,10 +48,6 @@ const (
 	// importTokenLifetime is how long a wrapping key and import token
 	// stay valid (ParametersValidTo).
 	importTokenLifetime = 24 * time.Hour
-
-	// maxHMACMaterial is the longest HMAC key material AWS imports (1024
-	// bits).
-	maxHMACMaterial = 128
 
 	kindImportToken = "kms.importtoken"
 	tokenVersion    = 1
@@ -212,18 +209,14 @@ func unwrapMaterial(t *importToken, wrapped []byte) ([]byte, error) {
 // material). ok is false for material that does not fit the spec.
 func importedMaterial(spec string, raw []byte) (material []byte, ok bool) {
 	if privateKeyKind(spec) == "" {
-		size := keySpecs[spec].materialSize
-		switch {
-		case size == 0:
-			return nil, false
-		case spec == specSymmetric && len(raw) != size:
-			// 256 bits (AWS takes 128-bit material only for SM4 keys in
-			// the China Regions, which Keyfort does not make).
-			return nil, false
-		case len(raw) < size || len(raw) > maxHMACMaterial:
-			// HMAC keys: from the spec's length to 1024 bits (the
-			// developer guide's "Requirements for imported key
-			// material").
+		// 256 bits for a symmetric key (AWS takes 128-bit material only
+		// for SM4 keys in the China Regions, which Keyfort does not make);
+		// an HMAC key's hmacSizes.
+		ok := spec == specSymmetric && len(raw) == keymaterial.MaterialSize
+		if r, hmac := hmacSizes[spec]; hmac {
+			ok = len(raw) >= r[0] && len(raw) <= r[1]
+		}
+		if !ok {
 			return nil, false
 		}
 		return append([]byte(nil), raw...), true

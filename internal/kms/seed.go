@@ -120,9 +120,12 @@ func seedMaterialID(keyID string, material []byte) string {
 }
 
 // hmacSizes are the lengths AWS accepts for imported HMAC key material, in
-// bytes (least, most).
+// bytes (least, most): the developer guide's "Requirements for imported
+// key material": "The key length must be at least the same length
+// specified by the key spec. The maximum key length is 1024-bits."
+// ImportKeyMaterial and seeded material both follow it.
 var hmacSizes = map[string][2]int{
-	"HMAC_224": {28, 64}, "HMAC_256": {32, 64}, "HMAC_384": {48, 128}, "HMAC_512": {64, 128},
+	"HMAC_224": {28, 128}, "HMAC_256": {32, 128}, "HMAC_384": {48, 128}, "HMAC_512": {64, 128},
 }
 
 // CheckSeedKey validates a seeded key as CreateKey and the other operations

@@ -119,7 +119,7 @@ func TestParseRefusals(t *testing.T) {
 		{"sm2 outside china", key("    key_spec: SM2\n"), "only in the China regions"},
 		{"aes too short", key("    material_base64: " + b64(16) + "\n"), "must be 32 bytes, not 16"},
 		{"hmac too short", key("    key_spec: HMAC_384\n    material_base64: " + b64(40) + "\n"), "HMAC_384 key must be 48 to 128 bytes, not 40"},
-		{"hmac too long", key("    key_spec: HMAC_256\n    material_base64: " + b64(65) + "\n"), "32 to 64 bytes, not 65"},
+		{"hmac too long", key("    key_spec: HMAC_256\n    material_base64: " + b64(129) + "\n"), "32 to 128 bytes, not 129"},
 		{"bad base64", key("    material_base64: '***'\n"), "material_base64 is not standard base64"},
 		{"material for rsa", key("    key_spec: RSA_2048\n    material_base64: " + b64(32) + "\n"), "a RSA_2048 key takes private_key_pem"},
 		{"pem for aes", key("    private_key_pem: |\n" + rsaPEM + "\n"), "private_key_pem is for asymmetric keys"},
