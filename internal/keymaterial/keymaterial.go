@@ -13,8 +13,10 @@
 // the same), so a blob opens only under the same binding, the same
 // encryption context and the same header. Version 2, which Encrypt writes, binds the key id
 // (its canonical text), so that the same key in another region (a
-// multi-Region replica) opens what its primary encrypted. Version 1, which
-// still opens, bound the regional key ARN. Every failure to parse or open a
+// multi-Region replica) opens what its primary encrypted. Version 3 is
+// version 2 for a multi-Region key: its 16 key id bytes are the 32 hex
+// digits of the key id "mrk-<hex>", which is the text bound (36 bytes, as a
+// UUID's text). Version 1, which still opens, bound the regional key ARN. Every failure to parse or open a
 // blob is the single opaque ErrInvalidCiphertext; parsers bound every length
 // and never panic.
 //
@@ -43,6 +45,13 @@ const BlobVersion = 2
 // BlobVersion1 is the first format, whose additional data bound the key
 // ARN; its blobs still open.
 const BlobVersion1 = 1
+
+// BlobVersion3 is the format Encrypt writes for a multi-Region key (a
+// Header with MultiRegion): version 2 with the key id "mrk-<32 hex>".
+const BlobVersion3 = 3
+
+// multiRegionPrefix starts the id of a multi-Region key.
+const multiRegionPrefix = "mrk-"
 
 const (
 	// MaterialSize is the length of symmetric key material in bytes.
@@ -77,17 +86,57 @@ type Header struct {
 	KeyID [16]byte
 	// MaterialID names the key-material version within the key.
 	MaterialID [16]byte
+	// MultiRegion: KeyID holds the 32 hex digits of a multi-Region key's
+	// id, mrk-<hex> (ParseMultiRegionKeyID), not a UUID.
+	MultiRegion bool
+}
+
+// AppendID appends the key id h names as text: canonical UUID text, or
+// mrk-<32 hex> for a multi-Region key.
+func (h *Header) AppendID(dst []byte) []byte {
+	if h.MultiRegion {
+		return appendMultiRegionID(dst, h.KeyID)
+	}
+	return uuid.Append(dst, h.KeyID)
+}
+
+func appendMultiRegionID(dst []byte, id [16]byte) []byte {
+	const digits = "0123456789abcdef"
+	dst = append(dst, multiRegionPrefix...)
+	for _, b := range id {
+		dst = append(dst, digits[b>>4], digits[b&0x0f])
+	}
+	return dst
+}
+
+// ParseMultiRegionKeyID parses a multi-Region key id, mrk- and 32 lower-case
+// hex digits. Anything else is ErrInvalidKeyID.
+func ParseMultiRegionKeyID(s string) ([16]byte, error) {
+	var id [16]byte
+	if len(s) != len(multiRegionPrefix)+32 || s[:len(multiRegionPrefix)] != multiRegionPrefix {
+		return id, ErrInvalidKeyID
+	}
+	for i := range id {
+		hi, ok1 := fromHexLower(s[4+2*i])
+		lo, ok2 := fromHexLower(s[5+2*i])
+		if !ok1 || !ok2 {
+			return [16]byte{}, ErrInvalidKeyID
+		}
+		id[i] = hi<<4 | lo
+	}
+	return id, nil
 }
 
 // ParseBlob checks the version and length of blob and returns its header.
 // It returns ErrInvalidCiphertext for anything malformed.
 func ParseBlob(blob []byte) (Header, error) {
-	if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1) {
+	if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1 && blob[0] != BlobVersion3) {
 		return Header{}, ErrInvalidCiphertext
 	}
 	return Header{
-		KeyID:      [16]byte(blob[1:17]),
-		MaterialID: [16]byte(blob[17:33]),
+		KeyID:       [16]byte(blob[1:17]),
+		MaterialID:  [16]byte(blob[17:33]),
+		MultiRegion: blob[0] == BlobVersion3,
 	}, nil
 }
 
@@ -231,6 +280,9 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 	buf := make([]byte, n, n+additionalDataSize(BlobVersion, keyARN, ctx))
 	out := buf[:HeaderSize:n]
 	out[0] = BlobVersion
+	if h.MultiRegion {
+		out[0] = BlobVersion3
+	}
 	copy(out[1:17], h.KeyID[:])
 	copy(out[17:33], h.MaterialID[:])
 	// The nonce is read into the header (an array would escape too); Seal
@@ -271,9 +323,13 @@ func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blo
 // id for version 2 and the key ARN for version 1.
 func appendAdditionalData(dst, blob []byte, keyARN string, ctx map[string]string) []byte {
 	dst = append(dst, blob[:HeaderSize]...)
-	if blob[0] == BlobVersion1 {
+	switch blob[0] {
+	case BlobVersion1:
 		dst = appendString(dst, keyARN)
-	} else {
+	case BlobVersion3:
+		dst = binary.BigEndian.AppendUint32(dst, keyIDSize)
+		dst = appendMultiRegionID(dst, [16]byte(blob[1:17]))
+	default:
 		dst = binary.BigEndian.AppendUint32(dst, keyIDSize)
 		dst = appendKeyID(dst, [16]byte(blob[1:17]))
 	}
@@ -293,7 +349,7 @@ func additionalDataSize(version byte, keyARN string, ctx map[string]string) int 
 	return n
 }
 
-// keyIDSize is the length of a key id's text.
+// keyIDSize is the length of a key id's text (a UUID's, and mrk-<32 hex>).
 const keyIDSize = 36
 
 // appendKeyID appends id as canonical UUID text without making a string.

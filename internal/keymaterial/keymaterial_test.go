@@ -239,7 +239,7 @@ func TestParseBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	badVersion := bytes.Clone(good)
-	badVersion[0] = 3
+	badVersion[0] = 4
 	tests := []struct {
 		name string
 		blob []byte
@@ -254,7 +254,8 @@ func TestParseBlob(t *testing.T) {
 		{"longest", append([]byte{BlobVersion}, make([]byte, MaxBlobSize-1)...), true},
 		{"too long", append([]byte{BlobVersion}, make([]byte, MaxBlobSize)...), false},
 		{"version 0", append([]byte{0}, good[1:]...), false},
-		{"version 3", badVersion, false},
+		{"version 4", badVersion, false},
+		{"version 3", append([]byte{BlobVersion3}, good[1:]...), true},
 		{"version 1", append([]byte{BlobVersion1}, good[1:]...), true},
 	}
 	for _, tc := range tests {
@@ -455,17 +456,25 @@ type vector struct {
 const (
 	vectorFileV1 = "../../testdata/keymaterial/v1.json"
 	vectorFile   = "../../testdata/keymaterial/v2.json"
+	// vectorFileV3 holds version 3 blobs (multi-Region keys); -update
+	// rewrites it with v2.json.
+	vectorFileV3 = "../../testdata/keymaterial/v3.json"
 )
 
-func makeVectors(t *testing.T) vectors {
+func makeVectors(t *testing.T, multiRegion bool) vectors {
 	t.Helper()
 	material := make([]byte, MaterialSize)
 	for i := range material {
 		material[i] = byte(0x10 + i)
 	}
 	kid, _ := ParseKeyID("0f1e2d3c-4b5a-4697-8877-665544332211")
+	keyID, version := uuid.Format(kid), 2
+	if multiRegion {
+		keyID, version = "mrk-0f1e2d3c4b5a46978877665544332211", 3
+		kid, _ = ParseMultiRegionKeyID(keyID)
+	}
 	mid := [16]byte{0x8a, 0x1b, 0x2c, 0x3d, 0x4e, 0x5f, 0x40, 0x71, 0x82, 0x93, 0xa4, 0xb5, 0xc6, 0xd7, 0xe8, 0xf9}
-	arn := "arn:aws:kms:eu-west-2:444455556666:key/" + uuid.Format(kid)
+	arn := "arn:aws:kms:eu-west-2:444455556666:key/" + keyID
 	ins := []struct {
 		name string
 		ctx  map[string]string
@@ -476,10 +485,10 @@ func makeVectors(t *testing.T) vectors {
 		{"tricky context", map[string]string{"a": "bc", "ab": "c", "": "", "ü": "\x00"}, []byte{0}},
 	}
 	var vs vectors
-	vs.Comment = "KMS CiphertextBlob format version 2. Written once by `go test ./internal/keymaterial -run TestFrozenVectors -update`; must decrypt after every change."
+	vs.Comment = fmt.Sprintf("KMS CiphertextBlob format version %d. Written once by `go test ./internal/keymaterial -run TestFrozenVectors -update`; must decrypt after every change.", version)
 	r := &counterReader{n: 0x60}
 	for _, in := range ins {
-		h := Header{KeyID: kid, MaterialID: mid}
+		h := Header{KeyID: kid, MaterialID: mid, MultiRegion: multiRegion}
 		blob, err := Encrypt(r, material, h, arn, in.ctx, in.pt)
 		if err != nil {
 			t.Fatal(err)
@@ -487,7 +496,7 @@ func makeVectors(t *testing.T) vectors {
 		vs.Vectors = append(vs.Vectors, vector{
 			Name:       in.name,
 			Material:   hex.EncodeToString(material),
-			KeyID:      uuid.Format(kid),
+			KeyID:      keyID,
 			MaterialID: hex.EncodeToString(mid[:]),
 			KeyARN:     arn,
 			Context:    in.ctx,
@@ -501,16 +510,18 @@ func makeVectors(t *testing.T) vectors {
 
 func TestFrozenVectors(t *testing.T) {
 	if *update {
-		b, _ := json.MarshalIndent(makeVectors(t), "", "  ")
-		if err := os.MkdirAll(filepath.Dir(vectorFile), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorFile, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
+		for file, mrk := range map[string]bool{vectorFile: false, vectorFileV3: true} {
+			b, _ := json.MarshalIndent(makeVectors(t, mrk), "", "  ")
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	var vs vectors
-	for _, file := range []string{vectorFileV1, vectorFile} {
+	for _, file := range []string{vectorFileV1, vectorFile, vectorFileV3} {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatalf("read frozen vectors: %v (create them once with -update)", err)
@@ -531,7 +542,7 @@ func TestFrozenVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseBlob = %v", err)
 				}
-				if got := uuid.Format(h.KeyID); got != v.KeyID {
+				if got := string(h.AppendID(nil)); got != v.KeyID {
 					t.Errorf("KeyID = %s, want %s", got, v.KeyID)
 				}
 				if got := hex.EncodeToString(h.MaterialID[:]); got != v.MaterialID {
@@ -555,10 +566,20 @@ func TestFrozenVectors(t *testing.T) {
 		}
 	}
 	// Today's code with the same nonces still writes the same bytes.
-	now := makeVectors(t)
-	for i := range min(len(now.Vectors), len(vs.Vectors)) {
-		if now.Vectors[i].Blob != vs.Vectors[i].Blob {
-			t.Errorf("vector %q: Encrypt now writes %s, frozen %s", vs.Vectors[i].Name, now.Vectors[i].Blob, vs.Vectors[i].Blob)
+	for file, mrk := range map[string]bool{vectorFile: false, vectorFileV3: true} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs = vectors{}
+		if err := json.Unmarshal(b, &vs); err != nil {
+			t.Fatal(err)
+		}
+		now := makeVectors(t, mrk)
+		for i := range min(len(now.Vectors), len(vs.Vectors)) {
+			if now.Vectors[i].Blob != vs.Vectors[i].Blob {
+				t.Errorf("%s vector %q: Encrypt now writes %s, frozen %s", file, vs.Vectors[i].Name, now.Vectors[i].Blob, vs.Vectors[i].Blob)
+			}
 		}
 	}
 }
@@ -577,7 +598,7 @@ func FuzzParseBlob(f *testing.F) {
 			}
 			return
 		}
-		if len(blob) < Overhead || len(blob) > MaxBlobSize || blob[0] != BlobVersion {
+		if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1 && blob[0] != BlobVersion3) {
 			t.Fatalf("ParseBlob accepted %d bytes starting %x", len(blob), blob[:min(len(blob), 1)])
 		}
 		if !bytes.Equal(h.KeyID[:], blob[1:17]) || !bytes.Equal(h.MaterialID[:], blob[17:33]) {
@@ -680,5 +701,43 @@ func TestAppendKeyIDMatchesFormat(t *testing.T) {
 	var buf [36]byte
 	if n := testing.AllocsPerRun(100, func() { AppendKeyID(buf[:0], [16]byte{1}) }); n != 0 {
 		t.Errorf("AppendKeyID into room allocates %v times", n)
+	}
+}
+
+// TestMultiRegionKeyID: mrk-<32 hex> parses to its 16 bytes and back; a
+// version 3 blob names it, and does not open as version 2 (nor a version 2
+// blob as version 3) although the 16 bytes are the same.
+func TestMultiRegionKeyID(t *testing.T) {
+	const s = "mrk-1234abcd12ab34cd56ef1234567890ab"
+	id, err := ParseMultiRegionKeyID(s)
+	if err != nil {
+		t.Fatalf("ParseMultiRegionKeyID(%q) = %v", s, err)
+	}
+	h := Header{KeyID: id, MultiRegion: true}
+	if got := string(h.AppendID(nil)); got != s {
+		t.Errorf("AppendID = %q, want %q", got, s)
+	}
+	for _, bad := range []string{"", "mrk-", "mrk-1234abcd12ab34cd56ef1234567890a", "mrk-1234abcd12ab34cd56ef1234567890abc",
+		"MRK-1234abcd12ab34cd56ef1234567890ab", "mrk-1234ABCD12ab34cd56ef1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ag",
+		"1234abcd-12ab-34cd-56ef-1234567890ab", "mrk_1234abcd12ab34cd56ef1234567890ab"} {
+		if id, err := ParseMultiRegionKeyID(bad); err != ErrInvalidKeyID || id != ([16]byte{}) {
+			t.Errorf("ParseMultiRegionKeyID(%q) = %x, %v, want zero, ErrInvalidKeyID", bad, id, err)
+		}
+	}
+	m := testMaterial(1)
+	v3, err := Encrypt(nil, m, h, testARN, nil, []byte("x"))
+	if err != nil || v3[0] != BlobVersion3 {
+		t.Fatalf("Encrypt with a multi-Region header = version %d, %v", v3[0], err)
+	}
+	if got, err := ParseBlob(v3); err != nil || got != h {
+		t.Fatalf("ParseBlob(v3) = %+v, %v", got, err)
+	}
+	asV2 := append([]byte{BlobVersion}, v3[1:]...)
+	if _, err := Decrypt(m, testARN, nil, asV2); err != ErrInvalidCiphertext {
+		t.Errorf("a version 3 blob relabelled version 2 opened: %v", err)
+	}
+	v2, _ := Encrypt(nil, m, Header{KeyID: id}, testARN, nil, []byte("x"))
+	if _, err := Decrypt(m, testARN, nil, append([]byte{BlobVersion3}, v2[1:]...)); err != ErrInvalidCiphertext {
+		t.Errorf("a version 2 blob relabelled version 3 opened: %v", err)
 	}
 }
