@@ -319,6 +319,14 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			_, err := nobody.CancelKeyDeletion(ctxT(t), &kms.CancelKeyDeletionInput{KeyId: k})
 			return err
 		},
+		"ReplicateKey": func() error {
+			_, err := nobody.ReplicateKey(ctxT(t), &kms.ReplicateKeyInput{KeyId: k, ReplicaRegion: aws.String("eu-west-1")})
+			return err
+		},
+		"UpdatePrimaryRegion": func() error {
+			_, err := nobody.UpdatePrimaryRegion(ctxT(t), &kms.UpdatePrimaryRegionInput{KeyId: k, PrimaryRegion: aws.String("eu-west-1")})
+			return err
+		},
 		"UpdateKeyDescription": func() error {
 			_, err := nobody.UpdateKeyDescription(ctxT(t), &kms.UpdateKeyDescriptionInput{KeyId: k, Description: aws.String("x")})
 			return err

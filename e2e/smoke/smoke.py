@@ -921,10 +921,11 @@ class Smoke:
 
     def check_unimplemented(self):
         key_id, arn = self.new_key("smoke unimplemented")
-        expect_error(self.kms.replicate_key, "NotImplementedException", status=501, KeyId=key_id,
-                     ReplicaRegion="eu-west-1")
-        # Import and custom key stores answer for what Keyfort has: keys of
-        # origin AWS_KMS, no custom key store.
+        expect_error(self.kms.create_custom_key_store, "NotImplementedException", status=501,
+                     CustomKeyStoreName="smoke", CloudHsmClusterId="cluster-234567abcdefg",
+                     TrustAnchorCertificate="x", KeyStorePassword="12345678")
+        # Import on a key of origin AWS_KMS, and custom key stores, answer as
+        # AWS does: Keyfort has no custom key store.
         expect_error(self.kms.get_parameters_for_import, "UnsupportedOperationException", status=400, KeyId=key_id,
                      WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
                      message=arn + " origin is AWS_KMS which is not valid for this operation.")
@@ -933,6 +934,26 @@ class Smoke:
         eq(stores.get("Truncated"), False, "DescribeCustomKeyStores Truncated")
         expect_error(self.kms.delete_custom_key_store, "CustomKeyStoreNotFoundException", status=400,
                      CustomKeyStoreId="cks-1234567890abcdef0")
+
+    def check_multi_region(self):
+        # A multi-Region key replicated to eu-west-1: a ciphertext of the
+        # primary decrypts there without KeyId; rotation is the primary's.
+        md = self.kms.create_key(MultiRegion=True, Description="smoke mrk")["KeyMetadata"]
+        key_id = md["KeyId"]
+        ensure(re.match(r"^mrk-[0-9a-f]{32}$", key_id), "multi-Region KeyId %r" % key_id)
+        eq(md["MultiRegionConfiguration"]["MultiRegionKeyType"], "PRIMARY", "MultiRegionKeyType")
+        eq(md["MultiRegionConfiguration"]["ReplicaKeys"], [], "ReplicaKeys of a new primary")
+        rep = self.kms.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1", Description="smoke replica")
+        eq(rep["ReplicaKeyMetadata"]["Arn"], "arn:aws:kms:eu-west-1:%s:key/%s" % (ACCOUNT, key_id), "replica ARN")
+        ct = self.kms.encrypt(KeyId=key_id, Plaintext=b"smoke-mrk", EncryptionContext={"k": "v"})["CiphertextBlob"]
+        out = self.kms_eu.decrypt(CiphertextBlob=ct, EncryptionContext={"k": "v"})
+        eq(out["Plaintext"], b"smoke-mrk", "Decrypt in the replica's region")
+        eq(out["KeyId"], rep["ReplicaKeyMetadata"]["Arn"], "Decrypt KeyId in the replica's region")
+        desc = self.kms_eu.describe_key(KeyId=key_id)["KeyMetadata"]
+        eq((desc["KeyState"], desc["MultiRegionConfiguration"]["MultiRegionKeyType"]), ("Enabled", "REPLICA"), "replica state and type")
+        expect_error(self.kms_eu.rotate_key_on_demand, "UnsupportedOperationException", KeyId=key_id,
+                     message=rep["ReplicaKeyMetadata"]["Arn"] + " is not a multi-region primary key.")
+        expect_error(self.kms.replicate_key, "AlreadyExistsException", KeyId=key_id, ReplicaRegion="eu-west-1")
 
     def check_grants(self):
         key_id, arn = self.new_key("smoke grant")
@@ -1894,7 +1915,8 @@ CHECKS = [
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
     ("Get/Put/ListKeyPolicies", "check_key_policy"),
     ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
-    ("unimplemented operation (ReplicateKey); import and custom key stores answered", "check_unimplemented"),
+    ("unimplemented operation (CreateCustomKeyStore); custom key stores answered", "check_unimplemented"),
+    ("multi-Region key: ReplicateKey to eu-west-1, Decrypt there", "check_multi_region"),
     ("CreateGrant / ListGrants / RevokeGrant across accounts", "check_grants"),
     ("region isolation (eu-west-1)", "check_region_isolation"),
     ("account isolation (access key 111122223333)", "check_account_isolation"),

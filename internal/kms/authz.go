@@ -307,7 +307,14 @@ func (c *kmsContext) Value(key string) ([]string, bool) {
 		}
 	case "kms:multiregion":
 		if c.k != nil {
-			return one("false")
+			return one(strconv.FormatBool(c.k.meta.MRK != nil))
+		}
+	case "kms:multiregionkeytype":
+		if c.k != nil && c.k.meta.MRK != nil {
+			if c.k.isPrimary() {
+				return one("PRIMARY")
+			}
+			return one("REPLICA")
 		}
 	case "kms:encryptioncontextkeys":
 		if a.hasEC {

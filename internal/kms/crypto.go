@@ -159,7 +159,13 @@ func (s *Service) opened(ctx context.Context, k *key, matID string, build func(r
 
 func header(k *key, matID string) (keymaterial.Header, error) {
 	var h keymaterial.Header
-	kid, err := keymaterial.ParseKeyID(k.rec.ID)
+	var kid [16]byte
+	var err error
+	if h.MultiRegion = strings.HasPrefix(k.rec.ID, multiRegionPrefix); h.MultiRegion {
+		kid, err = keymaterial.ParseMultiRegionKeyID(k.rec.ID)
+	} else {
+		kid, err = keymaterial.ParseKeyID(k.rec.ID)
+	}
 	if err != nil {
 		return h, wrap("key id", err)
 	}
@@ -214,7 +220,7 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 		return nil, nil, "", errInvalidCiphertext()
 	}
 	var idBuf [36]byte
-	blobKeyID := keymaterial.AppendKeyID(idBuf[:0], h.KeyID)
+	blobKeyID := h.AppendID(idBuf[:0])
 	var k *key
 	if keyID != nil {
 		if err := wantErr; err != nil {

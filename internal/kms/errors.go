@@ -94,6 +94,8 @@ func stateWords(state string) string {
 		return "pending deletion"
 	case statePendingImport:
 		return "pending import"
+	case statePendingReplicaDeletion:
+		return "pending replica deletion"
 	case stateEnabled:
 		return "enabled"
 	}

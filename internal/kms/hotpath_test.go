@@ -166,7 +166,7 @@ func TestCurrentHeaderMatchesHeader(t *testing.T) {
 		got, gotErr := k.currentHeader()
 		want, wantErr := header(k, mat)
 		if got != want || (gotErr == nil) != (wantErr == nil) {
-			t.Errorf("material %s: currentHeader = %x, %v; header = %x, %v", mat, got, gotErr, want, wantErr)
+			t.Errorf("material %s: currentHeader = %+v, %v; header = %+v, %v", mat, got, gotErr, want, wantErr)
 		}
 	}
 	k.meta.Material = "0123456789abcdef0123456789abcdef"

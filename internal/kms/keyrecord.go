@@ -14,7 +14,6 @@ import (
 	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
-	"github.com/keyfort/keyfort/internal/uuid"
 )
 
 // Key states (kmsapi.KeyState values) used by the service.
@@ -59,6 +58,10 @@ type keyMeta struct {
 	// Seed is the seed-file entry the key was made from (seed.go); nil for
 	// keys made through the API.
 	Seed *seedDef `json:"seed,omitempty"`
+
+	// MRK is the configuration of a multi-Region key (multiregion.go); nil
+	// for a single-Region key.
+	MRK *mrkConfig `json:"mrk,omitempty"`
 }
 
 // materialRef is one key material of a key.
@@ -316,7 +319,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 				}
 				r.scope.Account = parts[4]
 			}
-			if !uuid.Canonical(r.keyID) {
+			if !validKeyID(r.keyID) {
 				return r, errKeyNotFound(v)
 			}
 		case strings.HasPrefix(res, "alias/"):
@@ -342,7 +345,7 @@ func parseRef(scope storage.Scope, v string, kind keyRefKind) (parsedRef, error)
 		}
 		r.alias = v
 	default:
-		if !uuid.Canonical(v) {
+		if !validKeyID(v) {
 			return r, errInvalidKeyID(v)
 		}
 		r.keyID = v

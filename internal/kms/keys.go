@@ -186,6 +186,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		"kms:customermasterkeyusage":         {usage},
 		"kms:keyorigin":                      {origin},
 		"kms:multiregion":                    {strconv.FormatBool(deref(in.MultiRegion))},
+		"kms:multiregionkeytype":             multiRegionKeyType(deref(in.MultiRegion)),
 		"kms:bypasspolicylockoutsafetycheck": {strconv.FormatBool(deref(in.BypassPolicyLockoutSafetyCheck))},
 	}}
 	if in.Tags != nil {
@@ -212,8 +213,8 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, awserr.New(codeUnsupported, "Importing ML-DSA keys is not supported.")
 	case origin != originAWSKMS && origin != originExternal:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
-	case deref(in.MultiRegion):
-		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys yet.")
+	case deref(in.MultiRegion) && origin == originExternal:
+		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys with imported key material yet.")
 	}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err
@@ -229,6 +230,10 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	}
 	now := s.now().UTC()
 	id := newUUID(s.rand)
+	var mrk *mrkConfig
+	if deref(in.MultiRegion) {
+		id, mrk = newMultiRegionID(s.rand), &mrkConfig{Primary: scope.Region}
+	}
 	if id == "" {
 		return nil, errors.New("kms: cannot read randomness")
 	}
@@ -246,6 +251,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		Origin:      origin,
 		Manager:     managerCustomer,
 		Tags:        tags,
+		MRK:         mrk,
 	}
 	if in.Policy != nil {
 		p, err := parseKeyPolicy(*in.Policy)
@@ -277,6 +283,15 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
 }
 
+// multiRegionKeyType is CreateKey's kms:MultiRegionKeyType: PRIMARY for a
+// multi-Region key, absent otherwise.
+func multiRegionKeyType(multiRegion bool) []string {
+	if multiRegion {
+		return []string{"PRIMARY"}
+	}
+	return nil
+}
+
 // metadata renders the KeyMetadata AWS returns for a key.
 func (k *key) metadata() *kmsapi.KeyMetadata {
 	m := &k.meta
@@ -293,7 +308,10 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 		KeyManager:            kmsapi.KeyManagerType(m.Manager),
 		CustomerMasterKeySpec: kmsapi.CustomerMasterKeySpec(m.Spec),
 		KeySpec:               kmsapi.KeySpec(m.Spec),
-		MultiRegion:           ptr(false),
+		MultiRegion:           ptr(m.MRK != nil),
+	}
+	if m.MRK != nil {
+		md.MultiRegionConfiguration = k.multiRegionConfiguration()
 	}
 	enc, sign, mac, agree := specOf(k).algorithms(m.Usage)
 	md.EncryptionAlgorithms = enumList[kmsapi.EncryptionAlgorithmSpec](enc)
@@ -304,6 +322,9 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 	// key in PendingReplicaDeletion; a regular key shows only DeletionDate.
 	if m.State == statePendingDeletion && m.Deletion != nil {
 		md.DeletionDate = ptr(*m.Deletion)
+	}
+	if m.State == statePendingReplicaDeletion {
+		md.PendingDeletionWindowInDays = ptr(m.Window)
 	}
 	// AWS shows CurrentKeyMaterialId for every symmetric key, whatever its
 	// state, once it has material.
@@ -474,13 +495,19 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if k.meta.State == statePendingDeletion {
-			return errPendingDeletion(k.arn)
+		if k.meta.State == statePendingDeletion || k.meta.State == statePendingReplicaDeletion {
+			return errInvalidState(k.arn, k.meta.State)
+		}
+		k.meta.Window = window
+		if k.isPrimary() && len(k.meta.MRK.Replicas) > 0 {
+			// The waiting period starts when the last replica is
+			// deleted (replicaDeleted).
+			k.meta.State = statePendingReplicaDeletion
+			return nil
 		}
 		del := now.Add(time.Duration(window) * 24 * time.Hour)
 		k.meta.State = statePendingDeletion
 		k.meta.Deletion = &del
-		k.meta.Window = window
 		return nil
 	})
 	if err != nil {
@@ -489,7 +516,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 	return &kmsapi.ScheduleKeyDeletionOutput{
 		KeyId:               ptr(k.arn),
 		DeletionDate:        k.meta.Deletion,
-		KeyState:            kmsapi.KeyState(statePendingDeletion),
+		KeyState:            kmsapi.KeyState(k.meta.State),
 		PendingWindowInDays: ptr(window),
 	}, nil
 }
@@ -500,7 +527,7 @@ func (s *Service) CancelKeyDeletion(ctx context.Context, in *kmsapi.CancelKeyDel
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if k.meta.State != statePendingDeletion {
+		if k.meta.State != statePendingDeletion && k.meta.State != statePendingReplicaDeletion {
 			return awserr.Newf(codeInvalidState, "%s is not pending deletion.", k.arn)
 		}
 		k.meta.State = stateDisabled

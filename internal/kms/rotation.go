@@ -25,6 +25,10 @@ func checkRotatable(k *key, auto bool) error {
 	if auto && k.meta.Origin == originExternal {
 		return errOrigin(k.arn, k.meta.Origin)
 	}
+	if k.isReplica() {
+		// Rotation is the primary key's.
+		return errNotPrimary(k.arn)
+	}
 	if err := checkEnabled(k); err != nil {
 		return err
 	}
@@ -124,14 +128,19 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	case !specOf(k).rotatable || k.meta.Origin != originAWSKMS:
 		return nil, awserr.Newf(codeUnsupported, "%s does not support automatic rotation.", k.arn)
 	}
+	// A replica reports its primary's rotation.
+	p, err := s.rotationStatusOf(ctx, k)
+	if err != nil {
+		return nil, err
+	}
 	// While a key is pending deletion AWS reports rotation as off; the
 	// stored setting returns when the deletion is cancelled.
-	enabled := k.meta.RotationEnabled && k.meta.State != statePendingDeletion
+	enabled := p.meta.RotationEnabled && k.meta.State != statePendingDeletion
 	out := &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(enabled)}
 	if enabled {
-		out.RotationPeriodInDays = ptr(k.meta.RotationPeriod)
-		if k.meta.NextRotation != nil {
-			out.NextRotationDate = ptr(*k.meta.NextRotation)
+		out.RotationPeriodInDays = ptr(p.meta.RotationPeriod)
+		if p.meta.NextRotation != nil {
+			out.NextRotationDate = ptr(*p.meta.NextRotation)
 		}
 	}
 	return out, nil
@@ -145,6 +154,9 @@ func (s *Service) rotate(ctx context.Context, tx storage.Tx, k *key, now time.Ti
 	}
 	k.meta.Material = matID
 	k.meta.Materials = append(k.meta.Materials, materialRef{ID: matID, Created: now, Rotation: how})
+	if k.isPrimary() {
+		return s.syncReplicas(ctx, tx, k)
+	}
 	return nil
 }
 
@@ -301,11 +313,26 @@ func (s *Service) RunJobs(ctx context.Context) error {
 // runDueKey does the work due on one key, in the transaction that claimed
 // it, and moves or clears its Due.
 func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Record, now time.Time) error {
+	// The batch's records were read before its first key was handled,
+	// and handling a key may change or delete a related one (a
+	// multi-Region replica's deletion): read it again.
+	rec, err := tx.Get(ctx, kindKey, rec.Scope, rec.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return wrap("get due key", err)
+	}
 	k, err := decodeKey(rec)
 	if err != nil {
 		return err
 	}
 	if k.meta.State == statePendingDeletion && k.meta.Deletion != nil && !k.meta.Deletion.After(now) {
+		if k.isReplica() {
+			if err := s.replicaDeleted(ctx, tx, k, now); err != nil {
+				return err
+			}
+		}
 		return s.deleteKeyNow(ctx, tx, k)
 	}
 	if exp := k.meta.nextExpiry(); exp != nil && !exp.After(now) {

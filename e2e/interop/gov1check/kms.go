@@ -5,6 +5,7 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
@@ -430,7 +431,7 @@ func runKMS(c *checker, k *kms.KMS) {
 	c.want(len(keys) == len(lk.Keys) && len(uniq) == len(keys) && len(keys) >= 20 && pages == (len(keys)+3)/4, "ListKeysPages: %d keys (%d distinct) in %d pages, ListKeys %d", len(keys), len(uniq), pages, len(lk.Keys))
 	c.pass("ListKeysPages Limit 4: %d keys in %d pages, none twice, = ListKeys", len(keys), pages)
 
-	// ---- operations Keyfort does not implement, and those it answers for keys without imported material or custom key stores ----
+	// ---- the operation Keyfort does not implement, and those it answers for an account without custom key stores ----
 	cks := aws.String("cks-1234567890abcdef0")
 	notImpl := []struct {
 		op   string
@@ -441,14 +442,6 @@ func runKMS(c *checker, k *kms.KMS) {
 				TrustAnchorCertificate: aws.String("x"), KeyStorePassword: aws.String("12345678")})
 			return e
 		}},
-		{"ReplicateKey", func() error {
-			_, e := k.ReplicateKey(&kms.ReplicateKeyInput{KeyId: aws.String(id), ReplicaRegion: aws.String("eu-west-1")})
-			return e
-		}},
-		{"UpdatePrimaryRegion", func() error {
-			_, e := k.UpdatePrimaryRegion(&kms.UpdatePrimaryRegionInput{KeyId: aws.String(id), PrimaryRegion: aws.String("eu-west-1")})
-			return e
-		}},
 	}
 	var ni []string
 	for _, x := range notImpl {
@@ -456,47 +449,8 @@ func runKMS(c *checker, k *kms.KMS) {
 		c.wantErr(x.op+" (not implemented by Keyfort)", err, "NotImplementedException", "Keyfort does not implement KMS."+x.op+" yet", 501)
 		ni = append(ni, x.op)
 	}
-	// Keyfort has no custom key store and makes only keys of origin
-	// AWS_KMS: these answer as AWS does for that account and that key.
-	noStore := [2]string{"CustomKeyStoreNotFoundException", "Custom key store 'cks-1234567890abcdef0' does not exist."}
-	origin := [2]string{"UnsupportedOperationException", arn + " origin is AWS_KMS which is not valid for this operation."}
-	answered := []struct {
-		op   string
-		want [2]string
-		call func() error
-	}{
-		{"ConnectCustomKeyStore", noStore, func() error {
-			_, e := k.ConnectCustomKeyStore(&kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"DisconnectCustomKeyStore", noStore, func() error {
-			_, e := k.DisconnectCustomKeyStore(&kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"DeleteCustomKeyStore", noStore, func() error {
-			_, e := k.DeleteCustomKeyStore(&kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: cks})
-			return e
-		}},
-		{"UpdateCustomKeyStore", noStore, func() error {
-			_, e := k.UpdateCustomKeyStore(&kms.UpdateCustomKeyStoreInput{CustomKeyStoreId: cks, NewCustomKeyStoreName: aws.String("x")})
-			return e
-		}},
-		{"GetParametersForImport", origin, func() error {
-			_, e := k.GetParametersForImport(&kms.GetParametersForImportInput{KeyId: aws.String(id), WrappingAlgorithm: aws.String("RSAES_OAEP_SHA_256"), WrappingKeySpec: aws.String("RSA_2048")})
-			return e
-		}},
-		{"ImportKeyMaterial", origin, func() error {
-			_, e := k.ImportKeyMaterial(&kms.ImportKeyMaterialInput{KeyId: aws.String(id), ImportToken: []byte("x"), EncryptedKeyMaterial: []byte("x"), ExpirationModel: aws.String("KEY_MATERIAL_DOES_NOT_EXPIRE")})
-			return e
-		}},
-		{"DeleteImportedKeyMaterial", origin, func() error {
-			_, e := k.DeleteImportedKeyMaterial(&kms.DeleteImportedKeyMaterialInput{KeyId: aws.String(id)})
-			return e
-		}},
-	}
-	for _, x := range answered {
-		c.wantErr(x.op, x.call(), x.want[0], x.want[1], 400)
-	}
+	// Keyfort has no custom key store: these answer as AWS does for that
+	// account.
 	stores := chk(k.DescribeCustomKeyStores(&kms.DescribeCustomKeyStoresInput{}))(c, "DescribeCustomKeyStores")
 	c.want(stores.CustomKeyStores != nil && len(stores.CustomKeyStores) == 0 && stores.Truncated != nil && !*stores.Truncated,
 		"DescribeCustomKeyStores: %v", stores)
@@ -505,12 +459,72 @@ func runKMS(c *checker, k *kms.KMS) {
 	c.wantErr("CreateKey in an unknown custom key store", err, "CustomKeyStoreNotFoundException", "-", 400)
 	_, err = k.GenerateRandom(&kms.GenerateRandomInput{NumberOfBytes: aws.Int64(8), CustomKeyStoreId: cks})
 	c.wantErr("GenerateRandom in an unknown custom key store", err, "CustomKeyStoreNotFoundException", "-", 400)
-	_, err = k.CreateKey(&kms.CreateKeyInput{Origin: aws.String("EXTERNAL")})
-	c.wantErr("CreateKey Origin EXTERNAL (import not supported)", err, "UnsupportedOperationException", "-", 400)
-	_, err = k.CreateKey(&kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
-	if err != nil {
-		c.wantErr("CreateKey MultiRegion", err, "UnsupportedOperationException", "-", 400)
-	} else {
-		c.pass("CreateKey MultiRegion true accepted")
+	runImport(c, k)
+	runMultiRegion(c, k)
+}
+
+// runImport imports key material into a key of origin EXTERNAL as AWS's
+// developer guide does (RSAES_OAEP_SHA_256), uses it, deletes and reimports
+// it.
+func runImport(c *checker, k *kms.KMS) {
+	md := chk(k.CreateKey(&kms.CreateKeyInput{Origin: aws.String("EXTERNAL")}))(c, "CreateKey Origin EXTERNAL").KeyMetadata
+	c.want(aws.StringValue(md.KeyState) == "PendingImport" && aws.StringValue(md.Origin) == "EXTERNAL", "EXTERNAL key: %v", md)
+	material := make([]byte, 32)
+	if _, err := rand.Read(material); err != nil {
+		c.failf("rand: %v", err)
 	}
+	imp := func(what string, model string, validTo *time.Time) *kms.ImportKeyMaterialOutput {
+		p := chk(k.GetParametersForImport(&kms.GetParametersForImportInput{KeyId: md.KeyId, WrappingAlgorithm: aws.String("RSAES_OAEP_SHA_256"),
+			WrappingKeySpec: aws.String("RSA_2048")}))(c, "GetParametersForImport")
+		c.want(p.ParametersValidTo != nil && time.Until(*p.ParametersValidTo) > 23*time.Hour, "ParametersValidTo %v", p.ParametersValidTo)
+		pub, err := x509.ParsePKIXPublicKey(p.PublicKey)
+		if err != nil {
+			c.failf("GetParametersForImport PublicKey: %v", err)
+			return nil
+		}
+		wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+		if err != nil {
+			c.failf("wrap: %v", err)
+			return nil
+		}
+		return chk(k.ImportKeyMaterial(&kms.ImportKeyMaterialInput{KeyId: md.KeyId, ImportToken: p.ImportToken, EncryptedKeyMaterial: wrapped,
+			ExpirationModel: aws.String(model), ValidTo: validTo}))(c, what)
+	}
+	out := imp("ImportKeyMaterial", "KEY_MATERIAL_DOES_NOT_EXPIRE", nil)
+	// (v1.55.8, the last v1 release, predates ImportKeyMaterial's KeyId
+	// and KeyMaterialId: its output has no members.)
+	c.want(out != nil, "ImportKeyMaterial = %v", out)
+	ct := chk(k.Encrypt(&kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("imported")}))(c, "Encrypt under imported material")
+	chk(k.DeleteImportedKeyMaterial(&kms.DeleteImportedKeyMaterialInput{KeyId: md.KeyId}))(c, "DeleteImportedKeyMaterial")
+	_, err := k.Decrypt(&kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob})
+	c.wantErr("Decrypt while pending import", err, "KMSInvalidStateException", aws.StringValue(md.Arn)+" is pending import.", 400)
+	validTo := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	imp("ImportKeyMaterial again (KEY_MATERIAL_EXPIRES)", "KEY_MATERIAL_EXPIRES", &validTo)
+	d := chk(k.DescribeKey(&kms.DescribeKeyInput{KeyId: md.KeyId}))(c, "DescribeKey").KeyMetadata
+	c.want(aws.StringValue(d.KeyState) == "Enabled" && aws.StringValue(d.ExpirationModel) == "KEY_MATERIAL_EXPIRES" && d.ValidTo != nil && d.ValidTo.Equal(validTo),
+		"after reimport: %v", d)
+	pt := chk(k.Decrypt(&kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob}))(c, "Decrypt after reimport")
+	c.want(string(pt.Plaintext) == "imported", "Decrypt after reimport = %q", pt.Plaintext)
+	c.pass("imported key material: GetParametersForImport, ImportKeyMaterial, Encrypt, DeleteImportedKeyMaterial, reimport with ValidTo, Decrypt")
+}
+
+// runMultiRegion replicates a multi-Region key to eu-west-1, decrypts the
+// primary's ciphertext there and moves the primary Region.
+func runMultiRegion(c *checker, k *kms.KMS) {
+	eu := kms.New(c.session("eu-west-1"))
+	md := chk(k.CreateKey(&kms.CreateKeyInput{MultiRegion: aws.Bool(true)}))(c, "CreateKey MultiRegion").KeyMetadata
+	c.want(strings.HasPrefix(aws.StringValue(md.KeyId), "mrk-") && aws.BoolValue(md.MultiRegion) && md.MultiRegionConfiguration != nil &&
+		aws.StringValue(md.MultiRegionConfiguration.MultiRegionKeyType) == "PRIMARY", "multi-Region key: %v", md)
+	rep := chk(k.ReplicateKey(&kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")}))(c, "ReplicateKey")
+	c.want(rep.ReplicaKeyMetadata != nil && strings.Contains(aws.StringValue(rep.ReplicaKeyMetadata.Arn), ":eu-west-1:") && rep.ReplicaPolicy != nil,
+		"ReplicateKey = %v", rep)
+	ct := chk(k.Encrypt(&kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("mrk")}))(c, "Encrypt with the primary")
+	pt := chk(eu.Decrypt(&kms.DecryptInput{CiphertextBlob: ct.CiphertextBlob}))(c, "Decrypt in eu-west-1")
+	c.want(string(pt.Plaintext) == "mrk" && aws.StringValue(pt.KeyId) == aws.StringValue(rep.ReplicaKeyMetadata.Arn), "Decrypt in eu-west-1 = %q under %s", pt.Plaintext, aws.StringValue(pt.KeyId))
+	chk(k.UpdatePrimaryRegion(&kms.UpdatePrimaryRegionInput{KeyId: md.KeyId, PrimaryRegion: aws.String("eu-west-1")}))(c, "UpdatePrimaryRegion")
+	d := chk(eu.DescribeKey(&kms.DescribeKeyInput{KeyId: md.KeyId}))(c, "DescribeKey in eu-west-1").KeyMetadata
+	c.want(d.MultiRegionConfiguration != nil && aws.StringValue(d.MultiRegionConfiguration.MultiRegionKeyType) == "PRIMARY", "eu-west-1 after UpdatePrimaryRegion: %v", d)
+	_, err := k.ReplicateKey(&kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("ap-southeast-2")})
+	c.wantErr("ReplicateKey of a replica", err, "UnsupportedOperationException", aws.StringValue(md.Arn)+" is not a multi-region primary key.", 400)
+	c.pass("multi-Region key: ReplicateKey, Decrypt in the replica's region, UpdatePrimaryRegion")
 }
