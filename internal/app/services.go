@@ -80,9 +80,9 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
-//   - KMS: the real service (internal/kms); the operations it does not
-//     implement yet (CreateCustomKeyStore, ReplicateKey,
-//     UpdatePrimaryRegion) answer NotImplementedException (501).
+//   - KMS: the real service (internal/kms); the operation it does not
+//     implement (CreateCustomKeyStore) answers NotImplementedException
+//     (501).
 //   - Secrets Manager: the real service (internal/secretsmanager), every
 //     operation.
 //   - CloudTrail: internal/cloudtrail, LookupEvents only (every other
