@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/keyfort/keyfort/internal/keyfortest"
 )
@@ -322,4 +324,64 @@ func signedConfigIn(srv *keyfortest.Server, id, secret, region string) aws.Confi
 	cfg := srv.AWSConfig(id, region)
 	cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, "")
 	return cfg
+}
+
+// TestSMSecretUnderMultiRegionKey: a secret encrypted under a multi-Region
+// key, replicated with the key's replica as its KmsKeyId, reads in both
+// regions; disabling the replica key stops the replica's reads only.
+func TestSMSecretUnderMultiRegionKey(t *testing.T) {
+	srv := keyfortest.Start(t)
+	use1, euw1 := srv.KMS("us-east-1"), srv.KMS("eu-west-1")
+	smUS, smEU := srv.SecretsManager("us-east-1"), srv.SecretsManager("eu-west-1")
+	ctx := ctxT(t)
+	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	rep, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	mustNoErr(t, err, "ReplicateKey")
+	sec, err := smUS.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("mrk/db"), SecretString: aws.String("s3cr3t"),
+		KmsKeyId: md.Arn, AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String("eu-west-1"), KmsKeyId: rep.ReplicaKeyMetadata.Arn}}})
+	mustNoErr(t, err, "CreateSecret under the multi-Region key")
+	if len(sec.ReplicationStatus) != 1 || sec.ReplicationStatus[0].Status != smtypes.StatusTypeInSync {
+		t.Fatalf("replication status %+v", sec.ReplicationStatus)
+	}
+	for _, c := range []*secretsmanager.Client{smUS, smEU} {
+		if got := secretValue(t, c, "mrk/db"); got != "s3cr3t" {
+			t.Fatalf("secret value = %q", got)
+		}
+	}
+	_, err = euw1.DisableKey(ctx, &kms.DisableKeyInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "DisableKey of the replica key")
+	_, err = smEU.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("mrk/db")})
+	wantAPIError(t, err, "DecryptionFailure", "")
+	if got := secretValue(t, smUS, "mrk/db"); got != "s3cr3t" {
+		t.Fatalf("primary region value after the replica key was disabled = %q", got)
+	}
+}
+
+// TestKMSMultiRegionCancelDeletion: a primary waiting for its replicas'
+// deletion can be scheduled only once and cancelled (it is then Disabled,
+// as any key whose deletion is cancelled).
+func TestKMSMultiRegionCancelDeletion(t *testing.T) {
+	srv := keyfortest.Start(t)
+	use1 := srv.KMS("us-east-1")
+	ctx := ctxT(t)
+	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	_, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	mustNoErr(t, err, "ReplicateKey")
+	_, err = use1.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStatePendingReplicaDeletion || aws.ToInt32(d.PendingDeletionWindowInDays) != 30 {
+		t.Fatalf("after ScheduleKeyDeletion without a window: %s, %d", d.KeyState, aws.ToInt32(d.PendingDeletionWindowInDays))
+	}
+	_, err = use1.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId})
+	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(md.Arn)+" is pending replica deletion.")
+	_, err = use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("us-west-2")})
+	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(md.Arn)+" is pending replica deletion.")
+	c, err := use1.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "CancelKeyDeletion")
+	if aws.ToString(c.KeyId) != aws.ToString(md.Arn) {
+		t.Errorf("CancelKeyDeletion KeyId = %s", aws.ToString(c.KeyId))
+	}
+	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStateDisabled || d.PendingDeletionWindowInDays != nil {
+		t.Fatalf("after CancelKeyDeletion: %s, window %v", d.KeyState, d.PendingDeletionWindowInDays)
+	}
 }
