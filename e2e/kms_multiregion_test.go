@@ -72,9 +72,6 @@ func TestKMSMultiRegionKeys(t *testing.T) {
 		t.Fatalf("multi-Region key id %q, want mrk- and 32 hex digits", id)
 	}
 	wantRegions(t, use1, id, types.MultiRegionKeyTypePrimary, "us-east-1")
-	_, err := use1.CreateKey(ctx, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
-	wantAPIError(t, err, "UnsupportedOperationException", "imported key material")
-
 	ec := map[string]string{"app": "mrk"}
 	enc, err := use1.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(id), Plaintext: []byte("from us-east-1"), EncryptionContext: ec})
 	mustNoErr(t, err, "Encrypt with the primary")
@@ -383,5 +380,132 @@ func TestKMSMultiRegionCancelDeletion(t *testing.T) {
 	}
 	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStateDisabled || d.PendingDeletionWindowInDays != nil {
 		t.Fatalf("after CancelKeyDeletion: %s, window %v", d.KeyState, d.PendingDeletionWindowInDays)
+	}
+}
+
+// TestKMSMultiRegionImported: a multi-Region key with imported material.
+// Its replica has no material until the same material is imported into it;
+// new material imported into the primary waits for every replica before
+// RotateKeyOnDemand makes it current everywhere; each key's material comes
+// and goes on its own.
+func TestKMSMultiRegionImported(t *testing.T) {
+	srv := keyfortest.Start(t)
+	use1, euw1 := srv.KMS("us-east-1"), srv.KMS("eu-west-1")
+	ctx := ctxT(t)
+	oaep, w2048 := types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048
+	noExpiry := func() *kms.ImportKeyMaterialInput {
+		return &kms.ImportKeyMaterialInput{ExpirationModel: types.ExpirationModelTypeKeyMaterialDoesNotExpire}
+	}
+	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), Origin: types.OriginTypeExternal})
+	id, arn := aws.ToString(md.KeyId), aws.ToString(md.Arn)
+	euARN := "arn:aws:kms:eu-west-1:" + aws.ToString(md.AWSAccountId) + ":key/" + id
+	if md.KeyState != types.KeyStatePendingImport || !aws.ToBool(md.MultiRegion) {
+		t.Fatalf("new multi-Region EXTERNAL key: %s, MultiRegion %v", md.KeyState, aws.ToBool(md.MultiRegion))
+	}
+	_, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	wantExactAPIError(t, err, "KMSInvalidStateException", arn+" is pending import.")
+
+	matA, matB, matC := randomBytes(t, 32), randomBytes(t, 32), randomBytes(t, 32)
+	in := noExpiry()
+	in.KeyMaterialDescription = aws.String("A")
+	a, err := importMaterial(t, use1, id, oaep, w2048, matA, in)
+	mustNoErr(t, err, "import A into the primary")
+	enc, err := use1.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("under A")})
+	mustNoErr(t, err, "Encrypt under A")
+
+	_, err = use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	mustNoErr(t, err, "ReplicateKey")
+	if d := describe(t, euw1, id); d.KeyState != types.KeyStatePendingImport || d.Origin != types.OriginTypeExternal {
+		t.Fatalf("replica of an imported key: %s, %s; want PendingImport, EXTERNAL", d.KeyState, d.Origin)
+	}
+	rl, err := euw1.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
+	mustNoErr(t, err, "ListKeyRotations of the replica")
+	if len(rl.Rotations) != 1 || aws.ToString(rl.Rotations[0].KeyMaterialId) != aws.ToString(a.KeyMaterialId) || rl.Rotations[0].ImportState != types.ImportStatePendingImport ||
+		aws.ToString(rl.Rotations[0].KeyMaterialDescription) != "A" {
+		t.Fatalf("replica's materials before import = %+v", rl.Rotations)
+	}
+	_, err = euw1.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	wantExactAPIError(t, err, "KMSInvalidStateException", euARN+" is pending import.")
+	_, err = importMaterial(t, euw1, id, oaep, w2048, matB, nil)
+	wantAPIError(t, err, "IncorrectKeyMaterialException", euARN)
+	in = noExpiry()
+	in.ImportType = types.ImportTypeNewKeyMaterial
+	_, err = importMaterial(t, euw1, id, oaep, w2048, matB, in)
+	wantAPIError(t, err, "ValidationException", "replica")
+	ra, err := importMaterial(t, euw1, id, oaep, w2048, matA, nil)
+	mustNoErr(t, err, "import A into the replica")
+	if aws.ToString(ra.KeyMaterialId) != aws.ToString(a.KeyMaterialId) {
+		t.Errorf("A's KeyMaterialId in the replica %s, in the primary %s", aws.ToString(ra.KeyMaterialId), aws.ToString(a.KeyMaterialId))
+	}
+	dec, err := euw1.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	mustNoErr(t, err, "Decrypt in the replica after its import")
+	if string(dec.Plaintext) != "under A" {
+		t.Fatalf("Decrypt = %q", dec.Plaintext)
+	}
+
+	// New material B: imported into the primary, it waits for the
+	// replica before the rotation.
+	in = noExpiry()
+	in.ImportType, in.KeyMaterialDescription = types.ImportTypeNewKeyMaterial, aws.String("B")
+	b, err := importMaterial(t, use1, id, oaep, w2048, matB, in)
+	mustNoErr(t, err, "import B into the primary")
+	stateOf := func(c *kms.Client, mat string) types.KeyMaterialState {
+		out, err := c.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: md.KeyId, IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
+		mustNoErr(t, err, "ListKeyRotations")
+		for _, r := range out.Rotations {
+			if aws.ToString(r.KeyMaterialId) == mat {
+				return r.KeyMaterialState
+			}
+		}
+		return ""
+	}
+	if st := stateOf(use1, aws.ToString(b.KeyMaterialId)); st != types.KeyMaterialStatePendingMultiRegionImportAndRotation {
+		t.Fatalf("B before the replica has it: %s", st)
+	}
+	_, err = use1.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	wantExactAPIError(t, err, "KMSInvalidStateException", "No available key material pending rotation for the key: "+arn+".")
+	_, err = importMaterial(t, euw1, id, oaep, w2048, matB, nil)
+	mustNoErr(t, err, "import B into the replica")
+	if st := stateOf(use1, aws.ToString(b.KeyMaterialId)); st != types.KeyMaterialStatePendingRotation {
+		t.Fatalf("B once the replica has it: %s", st)
+	}
+	_, err = use1.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "RotateKeyOnDemand")
+	for _, c := range []*kms.Client{use1, euw1} {
+		if d := describe(t, c, id); aws.ToString(d.CurrentKeyMaterialId) != aws.ToString(b.KeyMaterialId) || d.KeyState != types.KeyStateEnabled {
+			t.Fatalf("%s after rotation: current %s, %s", aws.ToString(d.Arn), aws.ToString(d.CurrentKeyMaterialId), d.KeyState)
+		}
+	}
+	encB, err := euw1.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("under B")})
+	mustNoErr(t, err, "Encrypt in the replica after rotation")
+	_, err = use1.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: encB.CiphertextBlob})
+	mustNoErr(t, err, "Decrypt in the primary")
+
+	// Each key's material is its own: A deleted in the replica makes only
+	// the replica PendingImport.
+	_, err = euw1.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: a.KeyMaterialId})
+	mustNoErr(t, err, "DeleteImportedKeyMaterial A in the replica")
+	if d1, d2 := describe(t, use1, id), describe(t, euw1, id); d1.KeyState != types.KeyStateEnabled || d2.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("after deleting A in the replica: primary %s, replica %s", d1.KeyState, d2.KeyState)
+	}
+	_, err = importMaterial(t, euw1, id, oaep, w2048, matA, nil)
+	mustNoErr(t, err, "reimport A into the replica")
+
+	// Material pending rotation deleted on the primary is deleted in the
+	// replica too.
+	in = noExpiry()
+	in.ImportType = types.ImportTypeNewKeyMaterial
+	cImp, err := importMaterial(t, use1, id, oaep, w2048, matC, in)
+	mustNoErr(t, err, "import C into the primary")
+	if st := stateOf(euw1, aws.ToString(cImp.KeyMaterialId)); st != types.KeyMaterialStatePendingMultiRegionImportAndRotation {
+		t.Fatalf("C in the replica: %s", st)
+	}
+	_, err = use1.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: md.KeyId, KeyMaterialId: cImp.KeyMaterialId})
+	mustNoErr(t, err, "DeleteImportedKeyMaterial of pending C on the primary")
+	if st := stateOf(euw1, aws.ToString(cImp.KeyMaterialId)); st != "" {
+		t.Fatalf("C in the replica after the primary deleted it: %s", st)
+	}
+	if d := describe(t, euw1, id); d.KeyState != types.KeyStateEnabled {
+		t.Fatalf("replica after C was deleted: %s", d.KeyState)
 	}
 }

@@ -154,6 +154,12 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, in *kmsapi.ImportKeyMat
 		if !symmetric && (in.ImportType != "" || in.KeyMaterialId != nil || in.KeyMaterialDescription != nil) {
 			return errValidation("ImportType, KeyMaterialId and KeyMaterialDescription are valid only for symmetric encryption keys.")
 		}
+		if k.isReplica() && in.ImportType == importNew {
+			return errValidation("Import new key material into the primary key first; import it into %s, a multi-Region replica key, with ImportType EXISTING_KEY_MATERIAL.", k.arn)
+		}
+		if k.isReplica() && in.KeyMaterialDescription != nil {
+			return errValidation("A key material's description is set on the primary key; %s is a multi-Region replica key.", k.arn)
+		}
 		t, ok := s.openToken(scope, k.rec.ID, in.ImportToken)
 		if !ok {
 			return awserr.New(codeInvalidImportToken, "The import token is not valid for "+k.arn+".")
@@ -232,7 +238,54 @@ func (s *Service) importMaterial(ctx context.Context, tx storage.Tx, k *key, in 
 		ref.Description = *in.KeyMaterialDescription
 	}
 	m.refreshImportState()
+	if k.isPrimary() {
+		return s.importedOnPrimary(ctx, tx, k, ref)
+	}
 	return nil
+}
+
+// importedOnPrimary tells the replicas of the multi-Region primary k (read
+// in tx) of material ref imported into it: new material pending rotation
+// is associated with every replica, waiting to be imported there
+// (PENDING_MULTI_REGION_IMPORT_AND_ROTATION); a description reaches them
+// all.
+func (s *Service) importedOnPrimary(ctx context.Context, tx storage.Tx, k *key, ref *materialRef) error {
+	rel, err := related(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	for _, r := range rel {
+		if rr := r.meta.materialRef(ref.ID); rr != nil {
+			rr.Description = ref.Description
+		} else if ref.Pending {
+			r.meta.Materials = append(r.meta.Materials, materialRef{ID: ref.ID, Created: ref.Created, Pending: true, Absent: true, Description: ref.Description})
+		} else {
+			continue
+		}
+		if err := s.saveKey(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pendingEverywhere reports whether material id, pending rotation in the
+// multi-Region key k, is imported into every related key (then it is
+// PENDING_ROTATION, else PENDING_MULTI_REGION_IMPORT_AND_ROTATION).
+func (s *Service) pendingEverywhere(ctx context.Context, g getter, k *key, id string) (bool, error) {
+	for _, region := range k.meta.MRK.regions() {
+		r := k
+		if region != k.rec.Scope.Region {
+			var err error
+			if r, err = getKey(ctx, g, inRegion(k.rec.Scope, region), k.rec.ID); err != nil {
+				return false, err
+			}
+		}
+		if ref := r.meta.materialRef(id); ref == nil || ref.Absent {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func errDifferentMaterial(k *key) error {
@@ -338,15 +391,20 @@ func (s *Service) removeMaterial(ctx context.Context, tx storage.Tx, k *key, ref
 	if err := tx.Delete(ctx, kindMaterial, k.rec.Scope, materialRecordID(k.rec.ID, id)); err != nil {
 		return wrap("delete material", err)
 	}
-	if ref.Pending {
-		kept := k.meta.Materials[:0]
-		for _, m := range k.meta.Materials {
-			if m.ID != id {
-				kept = append(kept, m)
+	switch {
+	case ref.Pending && k.isReplica():
+		// Still associated through the primary: to be imported again.
+		ref.Absent = true
+		ref.ValidTo = nil
+		ref.Expiration = ""
+	case ref.Pending:
+		k.meta.dropMaterial(id)
+		if k.isPrimary() {
+			if err := s.dropFromReplicas(ctx, tx, k, id); err != nil {
+				return err
 			}
 		}
-		k.meta.Materials = kept
-	} else {
+	default:
 		ref.Absent = true
 		ref.ValidTo = nil
 		ref.Expiration = ""
@@ -354,6 +412,39 @@ func (s *Service) removeMaterial(ctx context.Context, tx storage.Tx, k *key, ref
 	k.meta.refreshImportState()
 	if raw, err := hexID(id); err == nil {
 		s.cache.Delete(raw)
+	}
+	return nil
+}
+
+// dropMaterial takes material id out of the key's list.
+func (m *keyMeta) dropMaterial(id string) {
+	kept := m.Materials[:0]
+	for _, r := range m.Materials {
+		if r.ID != id {
+			kept = append(kept, r)
+		}
+	}
+	m.Materials = kept
+}
+
+// dropFromReplicas deletes material id, pending rotation, from every
+// replica of the primary k: deleting it on the primary deletes it there.
+func (s *Service) dropFromReplicas(ctx context.Context, tx storage.Tx, k *key, id string) error {
+	rel, err := related(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	for _, r := range rel {
+		if r.meta.materialRef(id) == nil {
+			continue
+		}
+		if err := tx.Delete(ctx, kindMaterial, r.rec.Scope, materialRecordID(r.rec.ID, id)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return wrap("delete material", err)
+		}
+		r.meta.dropMaterial(id)
+		if err := s.saveKey(ctx, tx, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -213,8 +213,6 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, awserr.New(codeUnsupported, "Importing ML-DSA keys is not supported.")
 	case origin != originAWSKMS && origin != originExternal:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
-	case deref(in.MultiRegion) && origin == originExternal:
-		return nil, awserr.New(codeUnsupported, "Keyfort does not support multi-Region keys with imported key material yet.")
 	}
 	if err := checkNewTags(in.Tags); err != nil {
 		return nil, err

@@ -219,6 +219,15 @@ func (s *Service) ReplicateKey(ctx context.Context, in *kmsapi.ReplicateKeyInput
 		meta.RotationEnabled, meta.RotationPeriod, meta.NextRotation, meta.OnDemandCount = false, 0, nil, 0
 		meta.Seed = nil
 		meta.Materials = slices.Clone(k.meta.Materials)
+		if meta.Origin == originExternal {
+			// A replica of an imported key has no material until the
+			// same material is imported into it.
+			meta.State = statePendingImport
+			for i := range meta.Materials {
+				m := &meta.Materials[i]
+				m.Absent, m.ValidTo, m.Expiration = true, nil, ""
+			}
+		}
 		cfg := &mrkConfig{Primary: scope.Region, Replicas: append(slices.Clone(k.meta.MRK.Replicas), region)}
 		meta.MRK = cfg
 		replica = &key{rec: &storage.Record{Kind: kindKey, Scope: rscope, ID: k.rec.ID, Created: now.UnixNano()}, meta: meta, arn: keyARN(rscope, k.rec.ID)}
@@ -235,6 +244,9 @@ func (s *Service) ReplicateKey(ctx context.Context, in *kmsapi.ReplicateKeyInput
 			replica.meta.Policy = *in.Policy
 		}
 		for _, m := range k.meta.Materials {
+			if meta.Origin == originExternal {
+				break
+			}
 			if err := s.copyMaterial(ctx, tx, k, rscope, m.ID, m.Created); err != nil {
 				return err
 			}

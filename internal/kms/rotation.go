@@ -176,7 +176,47 @@ func rotateImported(k *key, now time.Time) error {
 			return nil
 		}
 	}
+	return errNoPendingMaterial(k)
+}
+
+func errNoPendingMaterial(k *key) error {
 	return awserr.Newf(codeInvalidState, "No available key material pending rotation for the key: %s.", k.arn)
+}
+
+// rotateImportedAll is rotateImported of k and, for a multi-Region primary,
+// of every replica, once each has the material pending rotation.
+func (s *Service) rotateImportedAll(ctx context.Context, tx storage.Tx, k *key, now time.Time) error {
+	if !k.isPrimary() {
+		return rotateImported(k, now)
+	}
+	rel, err := related(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	for _, m := range k.meta.Materials {
+		if !m.Pending {
+			continue
+		}
+		if ok, err := s.pendingEverywhere(ctx, tx, k, m.ID); err != nil {
+			return err
+		} else if !ok {
+			// Not yet imported into every replica
+			// (PENDING_MULTI_REGION_IMPORT_AND_ROTATION).
+			return errNoPendingMaterial(k)
+		}
+	}
+	if err := rotateImported(k, now); err != nil {
+		return err
+	}
+	for _, r := range rel {
+		if err := rotateImported(r, now); err != nil {
+			return err
+		}
+		if err := s.saveKey(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RotateKeyOnDemand rotates a key's material now (at most 25 times per key)
@@ -194,7 +234,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
 		}
 		if k.meta.Origin == originExternal {
-			if err := rotateImported(k, now); err != nil {
+			if err := s.rotateImportedAll(ctx, tx, k, now); err != nil {
 				return err
 			}
 		} else if err := s.rotate(ctx, tx, k, now, "ON_DEMAND"); err != nil {
@@ -255,6 +295,15 @@ func (s *Service) ListKeyRotations(ctx context.Context, in *kmsapi.ListKeyRotati
 			KeyMaterialState: "NON_CURRENT",
 		}
 		switch {
+		case m.Pending && k.meta.MRK != nil:
+			e.KeyMaterialState = "PENDING_ROTATION"
+			everywhere, err := s.pendingEverywhere(ctx, s.reads, k, m.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !everywhere {
+				e.KeyMaterialState = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+			}
 		case m.Pending:
 			e.KeyMaterialState = "PENDING_ROTATION"
 		case m.ID == k.meta.Material:
