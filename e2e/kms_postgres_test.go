@@ -89,3 +89,54 @@ func TestCacheSeesStateChanges(t *testing.T) {
 		mustNoErr(t, err, "EnableKey")
 	}
 }
+
+// TestKMSImportAndMultiRegionOnPostgres: imported material and a
+// multi-Region key's replicas on the PostgreSQL store (transactions that
+// write several regions; the job that deletes replicas one after another
+// in one batch and expires material).
+func TestKMSImportAndMultiRegionOnPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	clock := keyfortest.NewClock(time.Now())
+	srv := keyfortest.Start(t, keyfortest.WithStore(dsn), keyfortest.WithClock(clock))
+	use1, euw1, usw2 := srv.KMS("us-east-1"), srv.KMS("eu-west-1"), srv.KMS("us-west-2")
+	ctx := ctxT(t)
+
+	imp := createKey(t, use1, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	validTo := clock.Now().Add(48 * time.Hour)
+	_, err := importMaterial(t, use1, aws.ToString(imp.KeyId), types.AlgorithmSpecRsaAesKeyWrapSha256, types.WrappingKeySpecRsa2048, randomBytes(t, 32),
+		&kms.ImportKeyMaterialInput{ExpirationModel: types.ExpirationModelTypeKeyMaterialExpires, ValidTo: aws.Time(validTo)})
+	mustNoErr(t, err, "ImportKeyMaterial")
+
+	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	for _, r := range []string{"eu-west-1", "us-west-2"} {
+		_, err = use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String(r)})
+		mustNoErr(t, err, "ReplicateKey "+r)
+	}
+	_, err = use1.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "RotateKeyOnDemand")
+	enc, err := use1.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("pg mrk")})
+	mustNoErr(t, err, "Encrypt")
+	srv.Restart(t)
+	use1, euw1, usw2 = srv.KMS("us-east-1"), srv.KMS("eu-west-1"), srv.KMS("us-west-2")
+	for _, c := range []*kms.Client{euw1, usw2} {
+		dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+		mustNoErr(t, err, "Decrypt in a replica region")
+		if string(dec.Plaintext) != "pg mrk" {
+			t.Fatalf("Decrypt = %q", dec.Plaintext)
+		}
+	}
+	_, err = use1.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion of the primary")
+	for _, c := range []*kms.Client{euw1, usw2} {
+		_, err = c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId, PendingWindowInDays: aws.Int32(7)})
+		mustNoErr(t, err, "ScheduleKeyDeletion of a replica")
+	}
+	clock.Advance(8 * 24 * time.Hour)
+	srv.RunJobs(t)
+	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStatePendingDeletion || len(d.MultiRegionConfiguration.ReplicaKeys) != 0 {
+		t.Fatalf("primary after its replicas were deleted: %s, %d replicas", d.KeyState, len(d.MultiRegionConfiguration.ReplicaKeys))
+	}
+	if d := describe(t, use1, aws.ToString(imp.KeyId)); d.KeyState != types.KeyStatePendingImport {
+		t.Fatalf("imported key after its ValidTo: %s", d.KeyState)
+	}
+}
