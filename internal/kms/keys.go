@@ -214,15 +214,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	case origin != originAWSKMS && origin != originExternal:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
 	}
-	if err := checkNewTags(in.Tags); err != nil {
-		return nil, err
-	}
-	if len(in.Tags) > maxTagsPerKey {
-		// CreateKey answers TagException here, not LimitExceededException
-		// (snapshot test_create_key_with_too_many_tags_raises_error).
-		return nil, errTooManyTags()
-	}
-	tags, err := mergeTags(nil, in.Tags)
+	tags, err := newKeyTags(in.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +271,20 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		return nil, err
 	}
 	return &kmsapi.CreateKeyOutput{KeyMetadata: k.metadata()}, nil
+}
+
+// newKeyTags checks the Tags of a key being made (CreateKey, ReplicateKey)
+// and returns them as stored.
+func newKeyTags(in []kmsapi.Tag) ([]tag, error) {
+	if err := checkNewTags(in); err != nil {
+		return nil, err
+	}
+	if len(in) > maxTagsPerKey {
+		// CreateKey answers TagException here, not LimitExceededException
+		// (snapshot test_create_key_with_too_many_tags_raises_error).
+		return nil, errTooManyTags()
+	}
+	return mergeTags(nil, in)
 }
 
 // multiRegionKeyType is CreateKey's kms:MultiRegionKeyType: PRIMARY for a

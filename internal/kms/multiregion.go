@@ -149,6 +149,22 @@ func (s *Service) setConfig(ctx context.Context, tx storage.Tx, rel []*key, c *m
 	return nil
 }
 
+// primaryKey resolves keyID (a key id or ARN) in tx, authorizes a on it and
+// checks that it is a multi-Region primary key.
+func (s *Service) primaryKey(ctx context.Context, tx storage.Tx, scope storage.Scope, keyID string, a *access) (*key, error) {
+	k, err := resolveKey(ctx, tx, scope, keyID, refKeyOnly)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, tx, k, a); err != nil {
+		return nil, err
+	}
+	if !k.isPrimary() {
+		return nil, errNotPrimary(k.arn)
+	}
+	return k, nil
+}
+
 // ReplicateKey makes a replica of a multi-Region primary key in another
 // region of the same partition: the same key id and key material, its own
 // description, key policy (the default one unless given) and tags.
@@ -172,13 +188,7 @@ func (s *Service) ReplicateKey(ctx context.Context, in *kmsapi.ReplicateKeyInput
 			return nil, err
 		}
 	}
-	if err := checkNewTags(in.Tags); err != nil {
-		return nil, err
-	}
-	if len(in.Tags) > maxTagsPerKey {
-		return nil, errTooManyTags()
-	}
-	tags, err := mergeTags(nil, in.Tags)
+	tags, err := newKeyTags(in.Tags)
 	if err != nil {
 		return nil, err
 	}
@@ -187,15 +197,9 @@ func (s *Service) ReplicateKey(ctx context.Context, in *kmsapi.ReplicateKeyInput
 	now := s.now().UTC()
 	var replica *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
+		k, err := s.primaryKey(ctx, tx, scope, deref(in.KeyId), a)
 		if err != nil {
 			return err
-		}
-		if err := s.authorize(ctx, tx, k, a); err != nil {
-			return err
-		}
-		if !k.isPrimary() {
-			return errNotPrimary(k.arn)
 		}
 		if err := checkEnabled(k); err != nil {
 			return err
@@ -295,15 +299,9 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, in *kmsapi.UpdatePrim
 	a := act(in.IAMAction())
 	a.extra = iam.MapContext{"kms:primaryregion": {target}}
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
-		k, err := resolveKey(ctx, tx, scope, deref(in.KeyId), refKeyOnly)
+		k, err := s.primaryKey(ctx, tx, scope, deref(in.KeyId), a)
 		if err != nil {
 			return err
-		}
-		if err := s.authorize(ctx, tx, k, a); err != nil {
-			return err
-		}
-		if !k.isPrimary() {
-			return errNotPrimary(k.arn)
 		}
 		if target == scope.Region {
 			return errValidation("%s is already the primary key: its Region is %s.", k.arn, target)
