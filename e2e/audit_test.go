@@ -26,6 +26,7 @@ import (
 type auditEvent struct {
 	EventSource       string          `json:"eventSource"`
 	EventName         string          `json:"eventName"`
+	AWSRegion         string          `json:"awsRegion"`
 	SourceIPAddress   string          `json:"sourceIPAddress"`
 	UserAgent         string          `json:"userAgent"`
 	EventID           string          `json:"eventID"`

@@ -509,3 +509,45 @@ func TestKMSMultiRegionImported(t *testing.T) {
 		t.Fatalf("replica after C was deleted: %s", d.KeyState)
 	}
 }
+
+// TestKMSMultiRegionCloudTrail: ReplicateKey is recorded in the primary's
+// region and, as KMS's CreateKey on the caller's behalf, in the replica's;
+// UpdatePrimaryRegion in both regions, the new primary's invoked by KMS.
+func TestKMSMultiRegionCloudTrail(t *testing.T) {
+	srv := startAudited(t)
+	use1 := srv.KMS("us-east-1")
+	ctx := ctxT(t)
+	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
+	rep, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	mustNoErr(t, err, "ReplicateKey")
+	_, err = use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
+	wantAPIError(t, err, "AlreadyExistsException", "")
+	_, err = use1.UpdatePrimaryRegion(ctx, &kms.UpdatePrimaryRegionInput{KeyId: md.KeyId, PrimaryRegion: aws.String("eu-west-1")})
+	mustNoErr(t, err, "UpdatePrimaryRegion")
+	var got []string
+	for _, e := range readAudit(t, srv) {
+		switch e.EventName {
+		case "ReplicateKey", "UpdatePrimaryRegion":
+		case "CreateKey":
+			if e.AWSRegion != "eu-west-1" {
+				continue
+			}
+			if e.UserIdentity.InvokedBy != "kms.amazonaws.com" || len(e.Resources) != 1 || e.Resources[0].ARN != aws.ToString(rep.ReplicaKeyMetadata.Arn) {
+				t.Errorf("replica's CreateKey event: invokedBy %q, resources %+v", e.UserIdentity.InvokedBy, e.Resources)
+			}
+		default:
+			continue
+		}
+		got = append(got, e.EventName+" "+e.AWSRegion+" "+e.ErrorCode+" "+e.UserIdentity.InvokedBy)
+	}
+	want := []string{"ReplicateKey us-east-1  ", "CreateKey eu-west-1  kms.amazonaws.com", "ReplicateKey us-east-1 AlreadyExistsException ",
+		"UpdatePrimaryRegion us-east-1  ", "UpdatePrimaryRegion eu-west-1  kms.amazonaws.com"}
+	if len(got) != len(want) {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("events = %q, want %q", got, want)
+		}
+	}
+}

@@ -23,9 +23,14 @@ import (
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/operation"
 	"github.com/keyfort/keyfort/internal/partition"
 	"github.com/keyfort/keyfort/internal/storage"
 )
+
+// kmsService is KMS's service principal, the invokedBy of the events it
+// records in a related key's region.
+const kmsService = "kms.amazonaws.com"
 
 // statePendingReplicaDeletion is the state of a primary key scheduled for
 // deletion while it still has replicas: it waits for them to be deleted,
@@ -274,6 +279,11 @@ func (s *Service) ReplicateKey(ctx context.Context, in *kmsapi.ReplicateKeyInput
 	if err != nil {
 		return nil, err
 	}
+	// CloudTrail records the replica's creation in its own region too, as
+	// KMS's CreateKey on the caller's behalf (added once the transaction,
+	// which may run again, has committed).
+	operation.AddEvent(ctx, operation.Event{Name: "CreateKey", Region: region, InvokedBy: kmsService,
+		Resources: []operation.Resource{{Type: resourceKey, ARN: replica.arn, Account: scope.Account}}})
 	md := replica.metadata()
 	// AWS answers while the replica is being made (Keyfort has made it).
 	md.KeyState, md.Enabled, md.CurrentKeyMaterialId = "Creating", ptr(false), nil
@@ -345,6 +355,10 @@ func (s *Service) UpdatePrimaryRegion(ctx context.Context, in *kmsapi.UpdatePrim
 	if err != nil {
 		return nil, err
 	}
+	// CloudTrail records the change in the new primary's region too,
+	// invoked by KMS, without resources (the developer guide's example).
+	operation.AddEvent(ctx, operation.Event{Name: "UpdatePrimaryRegion", Region: target, InvokedBy: kmsService,
+		RequestParameters: in.AppendAuditJSON(nil)})
 	return &kmsapi.UpdatePrimaryRegionOutput{}, nil
 }
 

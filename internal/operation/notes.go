@@ -26,6 +26,10 @@ type Event struct {
 	// Source is the event source when it is not the request's own service
 	// ("kms.amazonaws.com"); empty for the request's service.
 	Source string
+	// Region is the event's awsRegion when it is not the request's (a
+	// multi-Region key's event in a related key's region); empty for the
+	// request's region.
+	Region string
 	// InvokedBy is the service that made the call on the caller's behalf
 	// ("secretsmanager.amazonaws.com"): the event's userIdentity.invokedBy,
 	// sourceIPAddress and userAgent, as CloudTrail records such calls.

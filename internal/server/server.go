@@ -891,6 +891,9 @@ func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []aud
 	e.RequestID = main.RequestID
 	e.UserIdentity = main.UserIdentity
 	e.AWSRegion = main.AWSRegion
+	if x.Region != "" {
+		e.AWSRegion = x.Region
+	}
 	e.SourceIPAddress = main.SourceIPAddress
 	e.UserAgent = main.UserAgent
 	if x.InvokedBy != "" {
