@@ -364,8 +364,18 @@ func TestKMSMultiRegionCancelDeletion(t *testing.T) {
 	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true)})
 	_, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
 	mustNoErr(t, err, "ReplicateKey")
+	_, err = use1.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: md.KeyId})
+	mustNoErr(t, err, "EnableKeyRotation")
+	rotation := func() bool {
+		st, err := use1.GetKeyRotationStatus(ctx, &kms.GetKeyRotationStatusInput{KeyId: md.KeyId})
+		mustNoErr(t, err, "GetKeyRotationStatus")
+		return st.KeyRotationEnabled
+	}
 	_, err = use1.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: md.KeyId})
 	mustNoErr(t, err, "ScheduleKeyDeletion")
+	if rotation() {
+		t.Error("rotation reported on while the key is pending replica deletion")
+	}
 	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStatePendingReplicaDeletion || aws.ToInt32(d.PendingDeletionWindowInDays) != 30 {
 		t.Fatalf("after ScheduleKeyDeletion without a window: %s, %d", d.KeyState, aws.ToInt32(d.PendingDeletionWindowInDays))
 	}
@@ -380,6 +390,9 @@ func TestKMSMultiRegionCancelDeletion(t *testing.T) {
 	}
 	if d := describe(t, use1, aws.ToString(md.KeyId)); d.KeyState != types.KeyStateDisabled || d.PendingDeletionWindowInDays != nil {
 		t.Fatalf("after CancelKeyDeletion: %s, window %v", d.KeyState, d.PendingDeletionWindowInDays)
+	}
+	if !rotation() {
+		t.Error("rotation reported off after the deletion was cancelled")
 	}
 }
 

@@ -133,9 +133,10 @@ func (s *Service) GetKeyRotationStatus(ctx context.Context, in *kmsapi.GetKeyRot
 	if err != nil {
 		return nil, err
 	}
-	// While a key is pending deletion AWS reports rotation as off; the
-	// stored setting returns when the deletion is cancelled.
-	enabled := p.meta.RotationEnabled && k.meta.State != statePendingDeletion
+	// While a key is pending deletion (or replica deletion) AWS reports
+	// rotation as off; the stored setting returns when the deletion is
+	// cancelled.
+	enabled := p.meta.RotationEnabled && k.meta.State != statePendingDeletion && k.meta.State != statePendingReplicaDeletion
 	out := &kmsapi.GetKeyRotationStatusOutput{KeyId: ptr(k.arn), KeyRotationEnabled: ptr(enabled)}
 	if enabled {
 		out.RotationPeriodInDays = ptr(p.meta.RotationPeriod)
