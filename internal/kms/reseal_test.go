@@ -84,7 +84,7 @@ func TestResealWhileServing(t *testing.T) {
 	}
 }
 
-func mustRootKey(t *testing.T) *envelope.RootKey {
+func mustRootKey(t testing.TB) *envelope.RootKey {
 	t.Helper()
 	k, err := envelope.GenerateRootKey(nil)
 	if err != nil {
