@@ -44,9 +44,15 @@ func TestImportToken(t *testing.T) {
 		t.Fatal("the token holds the private key in the clear")
 	}
 	for name, try := range map[string]func() bool{
-		"another key":     func() bool { _, ok := s.openToken(scope, "key-2", tok); return ok },
-		"another region":  func() bool { _, ok := s.openToken(storage.Scope{Account: scope.Account, Region: "eu-west-1"}, "key-1", tok); return ok },
-		"another account": func() bool { _, ok := s.openToken(storage.Scope{Account: "444455556666", Region: scope.Region}, "key-1", tok); return ok },
+		"another key": func() bool { _, ok := s.openToken(scope, "key-2", tok); return ok },
+		"another region": func() bool {
+			_, ok := s.openToken(storage.Scope{Account: scope.Account, Region: "eu-west-1"}, "key-1", tok)
+			return ok
+		},
+		"another account": func() bool {
+			_, ok := s.openToken(storage.Scope{Account: "444455556666", Region: scope.Region}, "key-1", tok)
+			return ok
+		},
 		"another root key": func() bool {
 			_, ok := testTokenService(t).openToken(scope, "key-1", tok)
 			return ok
