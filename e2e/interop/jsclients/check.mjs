@@ -26,12 +26,14 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, createCipheriv, publicEncrypt, createPublicKey, generateKeyPairSync, createVerify, constants as cryptoConstants } from 'node:crypto'
 import { buildClient, CommitmentPolicy, KmsKeyringNode, getClient } from '@aws-crypto/client-node'
 import {
   KMS, KMSClient, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, DecryptCommand,
   GenerateDataKeyCommand, ReEncryptCommand, SignCommand, VerifyCommand, GenerateMacCommand,
   VerifyMacCommand, ListKeysCommand, CreateAliasCommand, DisableKeyCommand, paginateListKeys,
+  GetParametersForImportCommand, ImportKeyMaterialCommand, DeleteImportedKeyMaterialCommand,
+  ListKeyRotationsCommand, ReplicateKeyCommand, UpdatePrimaryRegionCommand,
 } from '@aws-sdk/client-kms'
 import {
   SecretsManagerClient, CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand,
@@ -417,6 +419,79 @@ async function jsKms () {
   wantError(ik, 'IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.', 400, 'Decrypt naming another key', 'Decrypt')
 }
 
+// ---- 3b. JS SDK v3: imported key material and multi-Region keys --------------
+// The material is wrapped with node:crypto as AWS's developer guide does with
+// openssl: RSA-OAEP with SHA-256 (and MGF1 SHA-256), and for
+// RSA_AES_KEY_WRAP_SHA_256 an AES-256 key under RSA-OAEP followed by the
+// material under AES key wrap with padding (id-aes256-wrap-pad, RFC 5649).
+async function jsImport () {
+  console.log('== AWS SDK for JavaScript v3: imported key material, multi-Region keys')
+  const M = kmsModel
+  const params = async (keyId, alg, spec) => {
+    const p = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: alg, WrappingKeySpec: spec }))
+    shape(M, 'GetParametersForImport', `GetParametersForImport ${alg} ${spec}`, ['KeyId', 'ImportToken', 'PublicKey', 'ParametersValidTo'])
+    need(p.ParametersValidTo instanceof Date && p.ParametersValidTo - Date.now() > 23 * 3600e3, `ParametersValidTo ${p.ParametersValidTo}`)
+    return { token: p.ImportToken, pub: createPublicKey({ key: Buffer.from(p.PublicKey), format: 'der', type: 'spki' }) }
+  }
+  const oaep = (pub, data) => publicEncrypt({ key: pub, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, data)
+  const aesWrap = (pub, data) => {
+    const kek = randomBytes(32)
+    const c = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'))
+    return Buffer.concat([oaep(pub, kek), c.update(data), c.final()])
+  }
+
+  const md = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', MultiRegion: true, Description: 'js import' }))).KeyMetadata
+  shape(M, 'CreateKey', 'CreateKey EXTERNAL MultiRegion', ['KeyMetadata.MultiRegionConfiguration'])
+  need(md.KeyState === 'PendingImport' && md.Origin === 'EXTERNAL' && /^mrk-[0-9a-f]{32}$/.test(md.KeyId), `CreateKey: ${JSON.stringify(md)}`)
+  const material = randomBytes(32)
+  let p = await params(md.KeyId, 'RSAES_OAEP_SHA_256', 'RSA_2048')
+  const imp = await kms.send(new ImportKeyMaterialCommand({ KeyId: md.KeyId, ImportToken: p.token, EncryptedKeyMaterial: oaep(p.pub, material),
+    ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: new Date(Date.now() + 30 * 86400e3), KeyMaterialDescription: 'js' }))
+  shape(M, 'ImportKeyMaterial', 'ImportKeyMaterial', ['KeyId', 'KeyMaterialId'])
+  need(imp.KeyId === md.Arn && /^[0-9a-f]{64}$/.test(imp.KeyMaterialId), `ImportKeyMaterial: ${JSON.stringify(imp)}`)
+  const enc = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: new TextEncoder().encode('imported') }))
+  pass(`CreateKey EXTERNAL MultiRegion, GetParametersForImport, ImportKeyMaterial (node:crypto RSA-OAEP SHA-256): KeyMaterialId ${imp.KeyMaterialId.slice(0, 12)}..., Encrypt`)
+
+  const eu = new KMSClient({ ...clientConfig, region: 'eu-west-1' })
+  const rep = await kms.send(new ReplicateKeyCommand({ KeyId: md.KeyId, ReplicaRegion: 'eu-west-1' }))
+  shape(M, 'ReplicateKey', 'ReplicateKey', ['ReplicaKeyMetadata', 'ReplicaPolicy'])
+  const de = await apiError(eu.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob })), 'Decrypt in eu-west-1 before import')
+  wantError(de, 'KMSInvalidStateException', `${rep.ReplicaKeyMetadata.Arn} is pending import.`, 400, 'Decrypt by the replica before its import', 'Decrypt')
+  const ep = await eu.send(new GetParametersForImportCommand({ KeyId: md.KeyId, WrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', WrappingKeySpec: 'RSA_3072' }))
+  const epub = createPublicKey({ key: Buffer.from(ep.PublicKey), format: 'der', type: 'spki' })
+  await eu.send(new ImportKeyMaterialCommand({ KeyId: md.KeyId, ImportToken: ep.ImportToken, EncryptedKeyMaterial: aesWrap(epub, material), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }))
+  const dec = await eu.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob }))
+  need(new TextDecoder().decode(dec.Plaintext) === 'imported' && dec.KeyId === rep.ReplicaKeyMetadata.Arn, `Decrypt in eu-west-1: ${dec.KeyId}`)
+  const rl = await eu.send(new ListKeyRotationsCommand({ KeyId: md.KeyId, IncludeKeyMaterial: 'ALL_KEY_MATERIAL' }))
+  shape(M, 'ListKeyRotations', 'ListKeyRotations ALL_KEY_MATERIAL', ['Rotations', 'Truncated'])
+  need(rl.Rotations.length === 1 && rl.Rotations[0].ImportState === 'IMPORTED' && rl.Rotations[0].KeyMaterialDescription === 'js' &&
+    rl.Rotations[0].KeyMaterialState === 'CURRENT', `ListKeyRotations: ${JSON.stringify(rl.Rotations)}`)
+  pass('ReplicateKey to eu-west-1 (replica PendingImport), the same material imported there with RSA_AES_KEY_WRAP_SHA_256 (node:crypto id-aes256-wrap-pad), the primary\'s ciphertext decrypted there')
+
+  await kms.send(new UpdatePrimaryRegionCommand({ KeyId: md.KeyId, PrimaryRegion: 'eu-west-1' }))
+  const d = await eu.send(new DescribeKeyCommand({ KeyId: md.KeyId }))
+  need(d.KeyMetadata.MultiRegionConfiguration.MultiRegionKeyType === 'PRIMARY', `after UpdatePrimaryRegion: ${JSON.stringify(d.KeyMetadata.MultiRegionConfiguration)}`)
+  const del = await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: md.KeyId }))
+  shape(M, 'DeleteImportedKeyMaterial', 'DeleteImportedKeyMaterial', ['KeyId', 'KeyMaterialId'])
+  need(del.KeyMaterialId === imp.KeyMaterialId, `DeleteImportedKeyMaterial: ${JSON.stringify(del)}`)
+  const after = await kms.send(new DescribeKeyCommand({ KeyId: md.KeyId }))
+  need(after.KeyMetadata.KeyState === 'PendingImport', `us-east-1 after its material was deleted: ${after.KeyMetadata.KeyState}`)
+  eu.destroy()
+
+  // An RSA signing key: its PKCS#8 private key from node:crypto, wrapped
+  // with RSA_AES_KEY_WRAP_SHA_256; node verifies what KMS signs.
+  const rk = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }))).KeyMetadata
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  p = await params(rk.KeyId, 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096')
+  await kms.send(new ImportKeyMaterialCommand({ KeyId: rk.KeyId, ImportToken: p.token,
+    EncryptedKeyMaterial: aesWrap(p.pub, privateKey.export({ format: 'der', type: 'pkcs8' })), ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }))
+  const msg = new TextEncoder().encode('signed by an imported RSA key')
+  const sig = await kms.send(new SignCommand({ KeyId: rk.KeyId, Message: msg, MessageType: 'RAW', SigningAlgorithm: 'RSASSA_PKCS1_V1_5_SHA_256' }))
+  const v = createVerify('sha256'); v.update(msg)
+  need(v.verify(publicKey, Buffer.from(sig.Signature)), 'the signature does not verify with the node-made key')
+  pass('RSA_2048 signing key from node:crypto imported (RSA_AES_KEY_WRAP_SHA_256, RSA_4096 wrapping key); node:crypto verifies its RSASSA_PKCS1_V1_5_SHA_256 signature')
+}
+
 // ---- 4. JS SDK v3 Secrets Manager -------------------------------------------
 async function jsSM () {
   console.log('== AWS SDK for JavaScript v3: Secrets Manager')
@@ -623,10 +698,10 @@ async function sessionToken () {
 }
 
 const v2 = () => v2Step({ endpoint, region, account, credentials, wire, shape, pass, need, fail, deviation, kmsModel, smModel })
-const steps = { strict, esdk, kms: jsKms, sm: jsSM, v2 }
+const steps = { strict, esdk, kms: jsKms, import: jsImport, sm: jsSM, v2 }
 let failed = false
 try {
-  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,sm,v2' : 'esdk,kms,sm,v2'
+  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,import,sm,v2' : 'esdk,kms,import,sm,v2'
   for (const name of (process.env.KF_STEPS || defaultSteps).split(',')) await steps[name]()
 } catch (e) {
   if (e instanceof CheckFailed) console.log(`FAIL: ${e.message}`)
