@@ -258,6 +258,17 @@ func TestKMSMultiRegionAsymmetric(t *testing.T) {
 	md := createKey(t, use1, &kms.CreateKeyInput{MultiRegion: aws.Bool(true), KeySpec: types.KeySpecEccNistP256, KeyUsage: types.KeyUsageTypeSignVerify})
 	_, err := use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("eu-west-1")})
 	mustNoErr(t, err, "ReplicateKey")
+	// The replica is listed in its region (ListKeys, and ListAliases after
+	// an alias of its own).
+	keys, err := euw1.ListKeys(ctx, &kms.ListKeysInput{})
+	mustNoErr(t, err, "ListKeys in eu-west-1")
+	if len(keys.Keys) != 1 || aws.ToString(keys.Keys[0].KeyId) != aws.ToString(md.KeyId) {
+		t.Fatalf("ListKeys in eu-west-1 = %+v", keys.Keys)
+	}
+	_, err = euw1.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/signer"), TargetKeyId: md.KeyId})
+	mustNoErr(t, err, "CreateAlias of the replica")
+	_, err = use1.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/signer")})
+	wantAPIError(t, err, "NotFoundException", "alias/signer")
 	p1, err := use1.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
 	mustNoErr(t, err, "GetPublicKey primary")
 	p2, err := euw1.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: md.KeyId})
@@ -266,7 +277,7 @@ func TestKMSMultiRegionAsymmetric(t *testing.T) {
 		t.Fatal("the replica's public key is not the primary's")
 	}
 	digest := sha256.Sum256([]byte("multi-Region"))
-	sig, err := euw1.Sign(ctx, &kms.SignInput{KeyId: md.KeyId, Message: digest[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
+	sig, err := euw1.Sign(ctx, &kms.SignInput{KeyId: aws.String("alias/signer"), Message: digest[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecEcdsaSha256})
 	mustNoErr(t, err, "Sign with the replica")
 	pub, err := x509.ParsePKIXPublicKey(p1.PublicKey)
 	mustNoErr(t, err, "ParsePKIXPublicKey")
