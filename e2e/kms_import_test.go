@@ -387,6 +387,21 @@ func TestKMSImportOtherKeySpecs(t *testing.T) {
 	if err := rsa.VerifyPSS(&rsaKey.PublicKey, crypto.SHA256, digest[:], sig.Signature, nil); err != nil {
 		t.Fatalf("the signature does not verify with the imported key: %v", err)
 	}
+	// Without its material the key keeps its public key (AWS answers
+	// GetPublicKey for a key pending import) and signs nothing; a key
+	// never imported has none.
+	_, err = c.DeleteImportedKeyMaterial(ctx, &kms.DeleteImportedKeyMaterialInput{KeyId: rk.KeyId})
+	mustNoErr(t, err, "DeleteImportedKeyMaterial of the RSA key")
+	gp2, err := c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: rk.KeyId})
+	mustNoErr(t, err, "GetPublicKey of a key pending import")
+	if !bytes.Equal(gp2.PublicKey, wantPub) || gp2.KeyUsage != types.KeyUsageTypeSignVerify {
+		t.Fatal("GetPublicKey of the key pending import is not the imported key's")
+	}
+	_, err = c.Sign(ctx, &kms.SignInput{KeyId: rk.KeyId, Message: digest[:], MessageType: types.MessageTypeDigest, SigningAlgorithm: types.SigningAlgorithmSpecRsassaPssSha256})
+	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(rk.Arn)+" is pending import.")
+	fresh := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal, KeySpec: types.KeySpecEccNistP384, KeyUsage: types.KeyUsageTypeSignVerify})
+	_, err = c.GetPublicKey(ctx, &kms.GetPublicKeyInput{KeyId: fresh.KeyId})
+	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(fresh.Arn)+" is pending import.")
 
 	// ECC_NIST_P256 key agreement key through RSAES_OAEP_SHA_1 and a
 	// 3072-bit wrapping key; the shared secret is the local one.

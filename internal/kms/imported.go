@@ -172,13 +172,13 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, in *kmsapi.ImportKeyMat
 			return errInvalidCiphertext()
 		}
 		defer clear(raw)
-		material, ok := importedMaterial(k.meta.Spec, raw)
+		material, public, ok := importedMaterial(k.meta.Spec, raw)
 		if !ok {
 			return awserr.Newf(codeIncorrectKeyMaterial, "The key material is not valid key material for %s, whose key spec is %s.", k.arn, k.meta.Spec)
 		}
 		defer clear(material)
 		matID = importedMaterialID(k.rec.ID, material)
-		return s.importMaterial(ctx, tx, k, in, model, matID, material, now)
+		return s.importMaterial(ctx, tx, k, in, model, matID, material, public, now)
 	})
 	if err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, in *kmsapi.ImportKeyMat
 }
 
 // importMaterial records material matID in k (read in tx) as in asks.
-func (s *Service) importMaterial(ctx context.Context, tx storage.Tx, k *key, in *kmsapi.ImportKeyMaterialInput, model, matID string, material []byte, now time.Time) error {
+func (s *Service) importMaterial(ctx context.Context, tx storage.Tx, k *key, in *kmsapi.ImportKeyMaterialInput, model, matID string, material, public []byte, now time.Time) error {
 	m := &k.meta
 	importType := string(in.ImportType)
 	if importType == "" {
@@ -228,6 +228,7 @@ func (s *Service) importMaterial(ctx context.Context, tx storage.Tx, k *key, in 
 		}
 	}
 	ref.Absent = false
+	ref.PublicKey = public
 	ref.Expiration = model
 	ref.ValidTo = nil
 	if in.ValidTo != nil {

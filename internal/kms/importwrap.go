@@ -206,8 +206,9 @@ func unwrapMaterial(t *importToken, wrapped []byte) ([]byte, error) {
 // in the form Keyfort stores: the bytes themselves for symmetric and HMAC
 // keys, the private key re-encoded as Keyfort's PKCS#8 DER for asymmetric
 // keys (so that the same key imported in another DER form is the same
-// material). ok is false for material that does not fit the spec.
-func importedMaterial(spec string, raw []byte) (material []byte, ok bool) {
+// material), with its public key as DER SubjectPublicKeyInfo. ok is false
+// for material that does not fit the spec.
+func importedMaterial(spec string, raw []byte) (material, public []byte, ok bool) {
 	if privateKeyKind(spec) == "" {
 		// 256 bits for a symmetric key (AWS takes 128-bit material only
 		// for SM4 keys in the China Regions, which Keyfort does not make);
@@ -217,23 +218,27 @@ func importedMaterial(spec string, raw []byte) (material []byte, ok bool) {
 			ok = len(raw) >= r[0] && len(raw) <= r[1]
 		}
 		if !ok {
-			return nil, false
+			return nil, nil, false
 		}
-		return append([]byte(nil), raw...), true
+		return append([]byte(nil), raw...), nil, true
 	}
 	v, err := parseSigner(raw)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	priv := v.(crypto.Signer)
 	if !privateKeyFits(spec, priv) {
-		return nil, false
+		return nil, nil, false
 	}
 	der, err := marshalPKCS8(priv)
 	if err != nil {
-		return nil, false
+		return nil, nil, false
 	}
-	return der, true
+	pub, err := marshalPKIX(priv.Public())
+	if err != nil {
+		return nil, nil, false
+	}
+	return der, pub, true
 }
 
 // privateKeyFits reports whether priv is a valid private key of spec.

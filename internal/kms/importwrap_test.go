@@ -135,23 +135,26 @@ func TestImportedMaterial(t *testing.T) {
 		{"HMAC_512", 63, false}, {"HMAC_512", 64, true},
 		{"RSA_2048", 32, false}, {"ECC_NIST_P256", 32, false},
 	} {
-		if _, ok := importedMaterial(tc.spec, make([]byte, tc.n)); ok != tc.ok {
+		if _, _, ok := importedMaterial(tc.spec, make([]byte, tc.n)); ok != tc.ok {
 			t.Errorf("%s with %d bytes: ok %v, want %v", tc.spec, tc.n, ok, tc.ok)
 		}
 	}
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pkcs8, _ := x509.MarshalPKCS8PrivateKey(ec)
-	stored, ok := importedMaterial("ECC_NIST_P256", pkcs8)
+	stored, pub, ok := importedMaterial("ECC_NIST_P256", pkcs8)
 	if !ok {
 		t.Fatal("a P-256 PKCS#8 key was refused")
 	}
-	if _, ok := importedMaterial("ECC_NIST_P384", pkcs8); ok {
+	if want, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey); !bytes.Equal(pub, want) {
+		t.Error("the public key of imported material is not the key's")
+	}
+	if _, _, ok := importedMaterial("ECC_NIST_P384", pkcs8); ok {
 		t.Error("a P-256 key was taken for ECC_NIST_P384")
 	}
-	if _, ok := importedMaterial("ECC_SECG_P256K1", pkcs8); ok {
+	if _, _, ok := importedMaterial("ECC_SECG_P256K1", pkcs8); ok {
 		t.Error("a P-256 key was taken for ECC_SECG_P256K1")
 	}
-	again, _ := importedMaterial("ECC_NIST_P256", stored)
+	again, _, _ := importedMaterial("ECC_NIST_P256", stored)
 	if !bytes.Equal(stored, again) || importedMaterialID("k", stored) != importedMaterialID("k", again) {
 		t.Error("the stored form of a key is not stable")
 	}

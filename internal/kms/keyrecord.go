@@ -85,6 +85,10 @@ type materialRef struct {
 	// expired and its record is gone (ImportState PENDING_IMPORT) until
 	// the same material is imported again.
 	Absent bool `json:"absent,omitempty"`
+	// PublicKey is the DER SubjectPublicKeyInfo of imported asymmetric
+	// material, kept while the material is absent (GetPublicKey answers
+	// for a key pending import).
+	PublicKey []byte `json:"publicKey,omitempty"`
 	// Pending: imported with ImportType NEW_KEY_MATERIAL while the key
 	// had a current material, waiting for RotateKeyOnDemand to make it
 	// current (KeyMaterialState PENDING_ROTATION).

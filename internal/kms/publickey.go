@@ -30,16 +30,15 @@ func (s *Service) signer(ctx context.Context, k *key) (crypto.Signer, error) {
 	return signer, nil
 }
 
-// GetPublicKey returns the public key of an asymmetric key. Symmetric and
-// HMAC keys have none (UnsupportedOperationException).
-func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput) (*kmsapi.GetPublicKeyOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refAliasOK|refCrossAccount, &access{action: in.IAMAction(), tokens: in.GrantTokens})
-	if err != nil {
-		return nil, err
+// publicKeyOf is the DER SubjectPublicKeyInfo of k's current material. A
+// key of origin EXTERNAL whose material was deleted or expired
+// (PendingImport) still has the public key it recorded at the import: AWS
+// answers GetPublicKey in that state.
+func (s *Service) publicKeyOf(ctx context.Context, k *key) ([]byte, error) {
+	if k.meta.State == statePendingImport && privateKeyKind(k.meta.Spec) != "" {
+		if ref := k.meta.materialRef(k.meta.Material); ref != nil && len(ref.PublicKey) > 0 {
+			return ref.PublicKey, nil
+		}
 	}
 	if err := checkEnabled(k); err != nil {
 		return nil, err
@@ -54,6 +53,24 @@ func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput
 	der, err := marshalPKIX(signer.Public())
 	if err != nil {
 		return nil, wrap("public key of "+k.rec.ID, err)
+	}
+	return der, nil
+}
+
+// GetPublicKey returns the public key of an asymmetric key. Symmetric and
+// HMAC keys have none (UnsupportedOperationException).
+func (s *Service) GetPublicKey(ctx context.Context, in *kmsapi.GetPublicKeyInput) (*kmsapi.GetPublicKeyOutput, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.lookupKey(ctx, scope, deref(in.KeyId), refAliasOK|refCrossAccount, &access{action: in.IAMAction(), tokens: in.GrantTokens})
+	if err != nil {
+		return nil, err
+	}
+	der, err := s.publicKeyOf(ctx, k)
+	if err != nil {
+		return nil, err
 	}
 	enc, sign, _, agree := specOf(k).algorithms(k.meta.Usage)
 	return &kmsapi.GetPublicKeyOutput{
