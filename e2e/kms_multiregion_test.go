@@ -394,6 +394,16 @@ func TestKMSMultiRegionCancelDeletion(t *testing.T) {
 	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(md.Arn)+" is pending replica deletion.")
 	_, err = use1.ReplicateKey(ctx, &kms.ReplicateKeyInput{KeyId: md.KeyId, ReplicaRegion: aws.String("us-west-2")})
 	wantExactAPIError(t, err, "KMSInvalidStateException", aws.ToString(md.Arn)+" is pending replica deletion.")
+	// As a key pending deletion, it cannot be changed.
+	pending := aws.ToString(md.Arn) + " is pending replica deletion."
+	_, err = use1.TagResource(ctx, &kms.TagResourceInput{KeyId: md.KeyId, Tags: []types.Tag{{TagKey: aws.String("k"), TagValue: aws.String("v")}}})
+	wantExactAPIError(t, err, "KMSInvalidStateException", pending)
+	_, err = use1.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String("alias/leaving"), TargetKeyId: md.KeyId})
+	wantExactAPIError(t, err, "KMSInvalidStateException", pending)
+	_, err = use1.UpdateKeyDescription(ctx, &kms.UpdateKeyDescriptionInput{KeyId: md.KeyId, Description: aws.String("x")})
+	wantExactAPIError(t, err, "KMSInvalidStateException", pending)
+	_, err = use1.EnableKey(ctx, &kms.EnableKeyInput{KeyId: md.KeyId})
+	wantExactAPIError(t, err, "KMSInvalidStateException", pending)
 	c, err := use1.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: md.KeyId})
 	mustNoErr(t, err, "CancelKeyDeletion")
 	if aws.ToString(c.KeyId) != aws.ToString(md.Arn) {

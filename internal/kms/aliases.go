@@ -62,8 +62,8 @@ func (s *Service) targetKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 	if k.meta.Manager == managerAWS {
 		return nil, awserr.Newf(awserr.CodeAccessDenied, "You cannot point an alias at an AWS managed key: %s", k.arn)
 	}
-	if k.meta.State == statePendingDeletion {
-		return nil, errPendingDeletion(k.arn)
+	if pendingDeletion(k) {
+		return nil, errInvalidState(k.arn, k.meta.State)
 	}
 	return k, nil
 }

@@ -70,6 +70,13 @@ func errInvalidArn(v string) error {
 	return awserr.Newf(codeInvalidArn, "Invalid arn %s", v)
 }
 
+// pendingDeletion reports whether k is pending deletion, or (a
+// multi-Region primary key) pending replica deletion: the states in which
+// AWS refuses to change a key.
+func pendingDeletion(k *key) bool {
+	return k.meta.State == statePendingDeletion || k.meta.State == statePendingReplicaDeletion
+}
+
 func errPendingDeletion(arn string) error {
 	return awserr.Newf(codeInvalidState, "%s is pending deletion.", arn)
 }

@@ -70,8 +70,8 @@ func (s *Service) GetParametersForImport(ctx context.Context, in *kmsapi.GetPara
 	if k.meta.Origin != originExternal {
 		return nil, errOrigin(k.arn, k.meta.Origin)
 	}
-	if k.meta.State == statePendingDeletion {
-		return nil, errPendingDeletion(k.arn)
+	if pendingDeletion(k) {
+		return nil, errInvalidState(k.arn, k.meta.State)
 	}
 	if err := checkWrapping(scope, alg, spec); err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func (s *Service) ImportKeyMaterial(ctx context.Context, in *kmsapi.ImportKeyMat
 		if k.meta.Origin != originExternal {
 			return errOrigin(k.arn, k.meta.Origin)
 		}
-		if k.meta.State == statePendingDeletion {
-			return errPendingDeletion(k.arn)
+		if pendingDeletion(k) {
+			return errInvalidState(k.arn, k.meta.State)
 		}
 		symmetric := k.meta.Spec == specSymmetric
 		if !symmetric && (in.ImportType != "" || in.KeyMaterialId != nil || in.KeyMaterialDescription != nil) {
@@ -333,7 +333,7 @@ func (m *keyMeta) expiration() (kmsapi.ExpirationModelType, *time.Time) {
 // again. A key pending deletion keeps its state.
 func (m *keyMeta) refreshImportState() {
 	switch {
-	case m.Origin != originExternal || m.State == statePendingDeletion:
+	case m.Origin != originExternal || m.State == statePendingDeletion || m.State == statePendingReplicaDeletion:
 	case m.State == statePendingImport && m.imported():
 		m.State = stateEnabled
 	case m.State != statePendingImport && !m.imported():

@@ -499,7 +499,7 @@ func (s *Service) ScheduleKeyDeletion(ctx context.Context, in *kmsapi.ScheduleKe
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if k.meta.State == statePendingDeletion || k.meta.State == statePendingReplicaDeletion {
+		if pendingDeletion(k) {
 			return errInvalidState(k.arn, k.meta.State)
 		}
 		k.meta.Window = window
@@ -554,8 +554,8 @@ func (s *Service) UpdateKeyDescription(ctx context.Context, in *kmsapi.UpdateKey
 		if err := refuseManaged(k); err != nil {
 			return err
 		}
-		if k.meta.State == statePendingDeletion {
-			return errPendingDeletion(k.arn)
+		if pendingDeletion(k) {
+			return errInvalidState(k.arn, k.meta.State)
 		}
 		k.meta.Description = deref(in.Description)
 		return nil

@@ -61,8 +61,8 @@ func checkTaggable(k *key) error {
 	if k.meta.Manager == managerAWS {
 		return awserr.Newf(awserr.CodeAccessDenied, "You cannot tag or untag an AWS managed key: %s", k.arn)
 	}
-	if k.meta.State == statePendingDeletion {
-		return errPendingDeletion(k.arn)
+	if pendingDeletion(k) {
+		return errInvalidState(k.arn, k.meta.State)
 	}
 	return nil
 }
