@@ -47,7 +47,10 @@ type auditEvent struct {
 		InvokedBy   string `json:"invokedBy"`
 	} `json:"userIdentity"`
 	ErrorMessage string `json:"errorMessage"`
-	Resources    []struct {
+	EventType    string `json:"eventType"`
+	// ServiceEventDetails is a service event's, null otherwise.
+	ServiceEventDetails json.RawMessage `json:"serviceEventDetails"`
+	Resources           []struct {
 		AccountID string `json:"accountId"`
 		Type      string `json:"type"`
 		ARN       string `json:"ARN"`

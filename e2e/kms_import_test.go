@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
+	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -634,5 +636,93 @@ func TestStrictImportConditions(t *testing.T) {
 	wantAPIError(t, err, "AccessDeniedException", "kms:DeleteImportedKeyMaterial")
 	if d := describe(t, root, id); d.KeyState != types.KeyStateEnabled {
 		t.Fatalf("after alice's import the key is %s, want Enabled", d.KeyState)
+	}
+}
+
+// TestKMSServiceEvents: what KMS does on its own is in CloudTrail as AWS
+// records it, eventType AwsServiceEvent invoked by "AWS Internal":
+// DeleteKey at the end of a waiting period, RotateKey for an automatic
+// rotation and for an on-demand one (besides the caller's
+// RotateKeyOnDemand), DeleteExpiredKeyMaterial when imported material
+// expires.
+func TestKMSServiceEvents(t *testing.T) {
+	srv := startAudited(t)
+	c := srv.KMS()
+	ctx := ctxT(t)
+	doomed := createKey(t, c, nil)
+	_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: doomed.KeyId, PendingWindowInDays: aws.Int32(7)})
+	mustNoErr(t, err, "ScheduleKeyDeletion")
+	auto := createKey(t, c, nil)
+	_, err = c.EnableKeyRotation(ctx, &kms.EnableKeyRotationInput{KeyId: auto.KeyId, RotationPeriodInDays: aws.Int32(90)})
+	mustNoErr(t, err, "EnableKeyRotation")
+	onDemand := createKey(t, c, nil)
+	_, err = c.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: onDemand.KeyId})
+	mustNoErr(t, err, "RotateKeyOnDemand")
+	imported := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	imp, err := importMaterial(t, c, aws.ToString(imported.KeyId), types.AlgorithmSpecRsaesOaepSha256, types.WrappingKeySpecRsa2048, randomBytes(t, 32),
+		&kms.ImportKeyMaterialInput{ExpirationModel: types.ExpirationModelTypeKeyMaterialExpires, ValidTo: aws.Time(time.Now().Add(36 * time.Hour))})
+	mustNoErr(t, err, "ImportKeyMaterial")
+
+	srv.AdvanceClock(t, "2d")
+	srv.AdvanceClock(t, "6d")
+	srv.AdvanceClock(t, "83d")
+	rots, err := c.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: auto.KeyId, IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
+	mustNoErr(t, err, "ListKeyRotations")
+	if len(rots.Rotations) != 2 || rots.Rotations[1].RotationType != types.RotationTypeAutomatic {
+		t.Fatalf("rotations after 91 days: %+v", rots.Rotations)
+	}
+	odRots, err := c.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: onDemand.KeyId, IncludeKeyMaterial: types.IncludeKeyMaterialAllKeyMaterial})
+	mustNoErr(t, err, "ListKeyRotations")
+
+	want := map[string]string{ // key ARN -> the service event it must have, with its details
+		aws.ToString(doomed.Arn): "DeleteKey null",
+		aws.ToString(auto.Arn): `RotateKey {"rotationType":"AUTOMATIC","keyOrigin":"AWS_KMS","previousKeyMaterialId":"` + aws.ToString(rots.Rotations[0].KeyMaterialId) +
+			`","currentKeyMaterialId":"` + aws.ToString(rots.Rotations[1].KeyMaterialId) + `","keyId":"` + aws.ToString(auto.KeyId) + `"}`,
+		aws.ToString(onDemand.Arn): `RotateKey {"rotationType":"ON_DEMAND","keyOrigin":"AWS_KMS","previousKeyMaterialId":"` + aws.ToString(odRots.Rotations[0].KeyMaterialId) +
+			`","currentKeyMaterialId":"` + aws.ToString(odRots.Rotations[1].KeyMaterialId) + `","keyId":"` + aws.ToString(onDemand.KeyId) + `"}`,
+		aws.ToString(imported.Arn): `DeleteExpiredKeyMaterial {"keyId":"` + aws.ToString(imported.KeyId) + `","keyMaterialId":"` + aws.ToString(imp.KeyMaterialId) + `"}`,
+	}
+	got := map[string]string{}
+	onDemandCall := false
+	for _, e := range readAudit(t, srv) {
+		if e.EventName == "RotateKeyOnDemand" && e.EventType == "AwsApiCall" && e.ErrorCode == "" {
+			onDemandCall = true
+		}
+		if e.EventType != "AwsServiceEvent" {
+			continue
+		}
+		if e.UserIdentity.InvokedBy != "AWS Internal" || e.UserIdentity.Type != "" || e.UserIdentity.AccountID != aws.ToString(doomed.AWSAccountId) ||
+			e.SourceIPAddress != "AWS Internal" || e.UserAgent != "AWS Internal" || e.RequestID != "" || e.EventSource != "kms.amazonaws.com" ||
+			string(e.RequestParameters) != "null" || len(e.Resources) != 1 || e.Resources[0].Type != "AWS::KMS::Key" {
+			t.Errorf("%s service event: %+v", e.EventName, e)
+			continue
+		}
+		details := string(e.ServiceEventDetails)
+		if details == "" {
+			details = "null"
+		}
+		if _, dup := got[e.Resources[0].ARN]; dup {
+			t.Errorf("two service events for %s", e.Resources[0].ARN)
+		}
+		got[e.Resources[0].ARN] = e.EventName + " " + details
+	}
+	if !onDemandCall {
+		t.Error("no RotateKeyOnDemand API call event beside the service event")
+	}
+	for arn, w := range want {
+		if got[arn] != w {
+			t.Errorf("service event of %s =\n%s\nwant\n%s", arn, got[arn], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("service events for %d keys, want %d: %v", len(got), len(want), got)
+	}
+	// CloudTrail's LookupEvents finds them.
+	out, err := srv.CloudTrail().LookupEvents(ctx, &cloudtrail.LookupEventsInput{
+		LookupAttributes: []cttypes.LookupAttribute{{AttributeKey: cttypes.LookupAttributeKeyEventName, AttributeValue: aws.String("DeleteExpiredKeyMaterial")}}})
+	mustNoErr(t, err, "LookupEvents")
+	if len(out.Events) != 1 || !strings.Contains(aws.ToString(out.Events[0].CloudTrailEvent), `"eventType":"AwsServiceEvent"`) ||
+		len(out.Events[0].Resources) != 1 || aws.ToString(out.Events[0].Resources[0].ResourceName) != aws.ToString(imported.Arn) {
+		t.Fatalf("LookupEvents DeleteExpiredKeyMaterial = %+v", out.Events)
 	}
 }

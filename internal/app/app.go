@@ -320,6 +320,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		rotationWebhooks: cfg.RotationWebhooks,
 		events:           events,
 		metrics:          a.metrics,
+		audit:            trail,
 	})
 	a.flushUsage = svcs.flushUsage
 	if seedFile != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keyfort/keyfort/internal/audit"
 	"github.com/keyfort/keyfort/internal/cloudtrail"
 	"github.com/keyfort/keyfort/internal/cloudtrail/ctapi"
 	"github.com/keyfort/keyfort/internal/envelope"
@@ -38,6 +39,9 @@ type serviceDeps struct {
 	events cloudtrail.Finder
 	// metrics receives the services' cache metrics; nil records nothing.
 	metrics *metrics.Registry
+	// audit receives the service events of the background work (KMS's
+	// DeleteKey, RotateKey, DeleteExpiredKeyMaterial); nil records none.
+	audit audit.Sink
 }
 
 // services are the service implementations the server dispatches to, and
@@ -78,6 +82,22 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 	return inv
 }
 
+// kmsServiceEvents writes KMS's service events to the audit trail, as
+// CloudTrail records them (audit.NewServiceEvent); nil for no sink.
+func kmsServiceEvents(sink audit.Sink) func(context.Context, []kms.ServiceEvent) error {
+	if sink == nil {
+		return nil
+	}
+	return func(ctx context.Context, events []kms.ServiceEvent) error {
+		out := make([]*audit.Event, len(events))
+		for i, e := range events {
+			res := []audit.Resource{{AccountID: e.Account, Type: "AWS::KMS::Key", ARN: e.KeyARN}}
+			out[i] = audit.NewServiceEvent("kms.amazonaws.com", e.Name, e.Time, e.Account, e.Region, res, e.Details)
+		}
+		return audit.WriteAll(ctx, sink, out)
+	}
+}
+
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
 //   - KMS: the real service (internal/kms); the operation it does not
@@ -97,6 +117,8 @@ func newServices(d serviceDeps) services {
 		Rand:    d.rand,
 		Logger:  d.logger.With("service", "kms"),
 		Metrics: d.metrics,
+
+		ServiceEvents: kmsServiceEvents(d.audit),
 	})
 	smLog := d.logger.With("service", "secretsmanager")
 	smImpl := secretsmanager.New(secretsmanager.Config{

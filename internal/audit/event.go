@@ -28,6 +28,12 @@ const (
 	EventVersion = "1.08"
 	// EventTypeAPICall is the eventType of an API call.
 	EventTypeAPICall = "AwsApiCall"
+	// EventTypeServiceEvent is the eventType of what a service records of
+	// its own work (KMS's DeleteKey at the end of a waiting period).
+	EventTypeServiceEvent = "AwsServiceEvent"
+	// AWSInternal is the invokedBy, sourceIPAddress and userAgent of a
+	// service event.
+	AWSInternal = "AWS Internal"
 	// CategoryManagement is the eventCategory of a management event.
 	CategoryManagement = "Management"
 	// TimeFormat is how eventTime is written (always UTC, whole seconds).
@@ -37,7 +43,7 @@ const (
 // UserIdentity is CloudTrail's userIdentity element.
 type UserIdentity struct {
 	// Type is "Root", "IAMUser", "AssumedRole", ...
-	Type        string `json:"type"`
+	Type        string `json:"type,omitempty"`
 	PrincipalID string `json:"principalId,omitempty"`
 	ARN         string `json:"arn,omitempty"`
 	AccountID   string `json:"accountId,omitempty"`
@@ -103,14 +109,33 @@ type Event struct {
 	RequestParameters   json.RawMessage `json:"requestParameters"`
 	ResponseElements    json.RawMessage `json:"responseElements"`
 	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
-	RequestID           string          `json:"requestID"`
+	RequestID           string          `json:"requestID,omitempty"`
 	EventID             string          `json:"eventID"`
 	ReadOnly            bool            `json:"readOnly"`
 	Resources           []Resource      `json:"resources,omitempty"`
 	EventType           string          `json:"eventType"`
 	ManagementEvent     bool            `json:"managementEvent"`
 	RecipientAccountID  string          `json:"recipientAccountId"`
+	// ServiceEventDetails is a service event's serviceEventDetails (a
+	// JSON object), or nil.
+	ServiceEventDetails json.RawMessage `json:"serviceEventDetails,omitempty"`
 	EventCategory       string          `json:"eventCategory"`
+}
+
+// NewServiceEvent returns a service event (eventType AwsServiceEvent) of
+// source in account and region at t, about resources, with details as its
+// serviceEventDetails (nil for none), as CloudTrail records them: a
+// userIdentity of the account invoked by "AWS Internal", no request.
+func NewServiceEvent(source, name string, t time.Time, account, region string, resources []Resource, details json.RawMessage) *Event {
+	e := New(source, name, t)
+	e.EventType = EventTypeServiceEvent
+	e.UserIdentity = UserIdentity{AccountID: account, InvokedBy: AWSInternal}
+	e.AWSRegion = region
+	e.SourceIPAddress, e.UserAgent = AWSInternal, AWSInternal
+	e.Resources = resources
+	e.RecipientAccountID = account
+	e.ServiceEventDetails = details
+	return e
 }
 
 // New returns an event with the constant members set (eventVersion,
@@ -154,13 +179,14 @@ type eventJSON struct {
 	RequestParameters   json.RawMessage `json:"requestParameters"`
 	ResponseElements    json.RawMessage `json:"responseElements"`
 	AdditionalEventData json.RawMessage `json:"additionalEventData,omitempty"`
-	RequestID           string          `json:"requestID"`
+	RequestID           string          `json:"requestID,omitempty"`
 	EventID             string          `json:"eventID"`
 	ReadOnly            bool            `json:"readOnly"`
 	Resources           []Resource      `json:"resources,omitempty"`
 	EventType           string          `json:"eventType"`
 	ManagementEvent     bool            `json:"managementEvent"`
 	RecipientAccountID  string          `json:"recipientAccountId"`
+	ServiceEventDetails json.RawMessage `json:"serviceEventDetails,omitempty"`
 	EventCategory       string          `json:"eventCategory"`
 }
 
@@ -225,19 +251,26 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"eventVersion":`...)
 	b = jsonstr.Append(b, e.EventVersion)
 	u := e.UserIdentity
-	b = append(b, `,"userIdentity":{"type":`...)
-	b = jsonstr.Append(b, u.Type)
+	// Members in encoding/json's order, each only when set (a service
+	// event's userIdentity has neither type nor principal: its first
+	// member is accountId).
+	b = append(b, `,"userIdentity":{`...)
+	sep := ""
 	for _, f := range [...]struct{ key, v string }{
-		{`,"principalId":`, u.PrincipalID}, {`,"arn":`, u.ARN}, {`,"accountId":`, u.AccountID}, {`,"accessKeyId":`, u.AccessKeyID},
-		{`,"userName":`, u.UserName},
+		{`"type":`, u.Type}, {`"principalId":`, u.PrincipalID}, {`"arn":`, u.ARN}, {`"accountId":`, u.AccountID},
+		{`"accessKeyId":`, u.AccessKeyID}, {`"userName":`, u.UserName},
 	} {
 		if f.v != "" {
+			b = append(b, sep...)
 			str(f.key, f.v)
+			sep = ","
 		}
 	}
 	if sc := u.SessionContext; sc != nil {
 		si := sc.SessionIssuer
-		str(`,"sessionContext":{"sessionIssuer":{"type":`, si.Type)
+		b = append(b, sep...)
+		sep = ","
+		str(`"sessionContext":{"sessionIssuer":{"type":`, si.Type)
 		str(`,"principalId":`, si.PrincipalID)
 		str(`,"arn":`, si.ARN)
 		str(`,"accountId":`, si.AccountID)
@@ -251,7 +284,8 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		b = append(b, `}}`...)
 	}
 	if u.InvokedBy != "" {
-		str(`,"invokedBy":`, u.InvokedBy)
+		b = append(b, sep...)
+		str(`"invokedBy":`, u.InvokedBy)
 	}
 	b = append(b, `},"eventTime":"`...)
 	b = appendEventTime(b, e.EventTime)
@@ -272,7 +306,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	if len(e.AdditionalEventData) > 0 {
 		raw(`,"additionalEventData":`, "additionalEventData", e.AdditionalEventData)
 	}
-	str(`,"requestID":`, e.RequestID)
+	if e.RequestID != "" { // a service event has none
+		str(`,"requestID":`, e.RequestID)
+	}
 	str(`,"eventID":`, e.EventID)
 	b = append(b, `,"readOnly":`...)
 	b = strconv.AppendBool(b, e.ReadOnly)
@@ -296,6 +332,9 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `,"managementEvent":`...)
 	b = strconv.AppendBool(b, e.ManagementEvent)
 	str(`,"recipientAccountId":`, e.RecipientAccountID)
+	if len(e.ServiceEventDetails) > 0 {
+		raw(`,"serviceEventDetails":`, "serviceEventDetails", e.ServiceEventDetails)
+	}
 	str(`,"eventCategory":`, e.EventCategory)
 	return append(b, '}')
 }
@@ -325,7 +364,8 @@ func (e *Event) checkRaw() error {
 	for _, f := range [...]struct {
 		name string
 		v    json.RawMessage
-	}{{"requestParameters", e.RequestParameters}, {"responseElements", e.ResponseElements}, {"additionalEventData", e.AdditionalEventData}} {
+	}{{"requestParameters", e.RequestParameters}, {"responseElements", e.ResponseElements}, {"additionalEventData", e.AdditionalEventData},
+		{"serviceEventDetails", e.ServiceEventDetails}} {
 		if len(f.v) > 0 && !validJSON(f.v) {
 			return fmt.Errorf("audit: encode event: %s is not valid JSON", f.name)
 		}
@@ -367,6 +407,7 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 		EventType:           j.EventType,
 		ManagementEvent:     j.ManagementEvent,
 		RecipientAccountID:  j.RecipientAccountID,
+		ServiceEventDetails: j.ServiceEventDetails,
 		EventCategory:       j.EventCategory,
 	}
 	return nil

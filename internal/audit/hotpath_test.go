@@ -163,15 +163,20 @@ func oldAppendJSON(e *Event, b []byte) []byte {
 	b = append(b, `{"eventVersion":`...)
 	b = jsonstr.Append(b, e.EventVersion)
 	u := e.UserIdentity
-	b = append(b, `,"userIdentity":{"type":`...)
-	b = jsonstr.Append(b, u.Type)
+	// Since service events (no type, no requestID, serviceEventDetails):
+	// each userIdentity member only when set.
+	b = append(b, `,"userIdentity":{`...)
+	start := len(b)
 	for _, f := range [...]struct{ name, v string }{
-		{"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
+		{"type", u.Type}, {"principalId", u.PrincipalID}, {"arn", u.ARN}, {"accountId", u.AccountID}, {"accessKeyId", u.AccessKeyID},
 		{"userName", u.UserName}, {"invokedBy", u.InvokedBy},
 	} {
 		if f.v != "" {
 			str(f.name, f.v)
 		}
+	}
+	if len(b) > start {
+		b = append(b[:start], b[start+1:]...) // the first member's comma
 	}
 	b = append(b, '}')
 	b = append(b, `,"eventTime":"`...)
@@ -193,7 +198,9 @@ func oldAppendJSON(e *Event, b []byte) []byte {
 	if len(e.AdditionalEventData) > 0 {
 		raw("additionalEventData", e.AdditionalEventData)
 	}
-	str("requestID", e.RequestID)
+	if e.RequestID != "" {
+		str("requestID", e.RequestID)
+	}
 	str("eventID", e.EventID)
 	boolean("readOnly", e.ReadOnly)
 	if len(e.Resources) > 0 {
@@ -215,6 +222,9 @@ func oldAppendJSON(e *Event, b []byte) []byte {
 	str("eventType", e.EventType)
 	boolean("managementEvent", e.ManagementEvent)
 	str("recipientAccountId", e.RecipientAccountID)
+	if len(e.ServiceEventDetails) > 0 {
+		raw("serviceEventDetails", e.ServiceEventDetails)
+	}
 	str("eventCategory", e.EventCategory)
 	return append(b, '}')
 }
@@ -250,10 +260,45 @@ func TestAppendJSONMatchesOld(t *testing.T) {
 			RequestParameters: raws[r.IntN(len(raws))], ResponseElements: raws[r.IntN(len(raws))], AdditionalEventData: raws[r.IntN(len(raws))],
 			RequestID: txt(), EventID: txt(), ReadOnly: r.IntN(2) == 0,
 			EventType: txt(), ManagementEvent: r.IntN(2) == 0, RecipientAccountID: txt(), EventCategory: txt(),
+			ServiceEventDetails: raws[r.IntN(len(raws))],
 		}
 		for range r.IntN(3) {
 			e.Resources = append(e.Resources, Resource{AccountID: txt(), Type: txt(), ARN: txt()})
 		}
 		check(e)
+	}
+}
+
+// TestServiceEvent: a service event is written as CloudTrail's examples of
+// KMS's (DeleteExpiredKeyMaterial): a userIdentity of the account invoked
+// by "AWS Internal", no requestID, serviceEventDetails before
+// eventCategory; it reads back the same.
+func TestServiceEvent(t *testing.T) {
+	at := time.Date(2025, 5, 22, 19, 55, 11, 0, time.UTC)
+	e := NewServiceEvent("kms.amazonaws.com", "DeleteExpiredKeyMaterial", at, "111122223333", "us-west-2",
+		[]Resource{{AccountID: "111122223333", Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
+		json.RawMessage(`{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab","keyMaterialId":"ab"}`))
+	e.EventID = "cfa932fd-0d3a-4a76-a8b8-616863a2b547"
+	want := `{"eventVersion":"1.08","userIdentity":{"accountId":"111122223333","invokedBy":"AWS Internal"},"eventTime":"2025-05-22T19:55:11Z",` +
+		`"eventSource":"kms.amazonaws.com","eventName":"DeleteExpiredKeyMaterial","awsRegion":"us-west-2","sourceIPAddress":"AWS Internal",` +
+		`"userAgent":"AWS Internal","requestParameters":null,"responseElements":null,"eventID":"cfa932fd-0d3a-4a76-a8b8-616863a2b547",` +
+		`"readOnly":false,"resources":[{"accountId":"111122223333","type":"AWS::KMS::Key","ARN":"arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}],` +
+		`"eventType":"AwsServiceEvent","managementEvent":true,"recipientAccountId":"111122223333",` +
+		`"serviceEventDetails":{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab","keyMaterialId":"ab"},"eventCategory":"Management"}`
+	got, err := e.MarshalJSON()
+	if err != nil || string(got) != want {
+		t.Fatalf("service event =\n%s, %v\nwant\n%s", got, err, want)
+	}
+	var back Event
+	if err := back.UnmarshalJSON(got); err != nil {
+		t.Fatal(err)
+	}
+	if again := back.AppendJSON(nil); string(again) != want {
+		t.Fatalf("read back and written again =\n%s", again)
+	}
+	bad := *e
+	bad.ServiceEventDetails = json.RawMessage(`{"open":`)
+	if _, err := bad.MarshalJSON(); err == nil {
+		t.Error("a service event with invalid serviceEventDetails was written")
 	}
 }

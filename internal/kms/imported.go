@@ -452,17 +452,18 @@ func (s *Service) dropFromReplicas(ctx context.Context, tx storage.Tx, k *key, i
 
 // expireMaterials removes the imported materials of k whose ValidTo is not
 // after now (the background job; AWS deletes expired material).
-func (s *Service) expireMaterials(ctx context.Context, tx storage.Tx, k *key, now time.Time) error {
-	var due []string
+func (s *Service) expireMaterials(ctx context.Context, tx storage.Tx, k *key, now time.Time, log *eventLog) error {
+	var due []materialRef
 	for _, r := range k.meta.Materials {
 		if r.ValidTo != nil && !r.Absent && !r.ValidTo.After(now) {
-			due = append(due, r.ID)
+			due = append(due, r)
 		}
 	}
-	for _, id := range due {
-		if err := s.removeMaterial(ctx, tx, k, k.meta.materialRef(id)); err != nil {
+	for _, r := range due {
+		if err := s.removeMaterial(ctx, tx, k, k.meta.materialRef(r.ID)); err != nil {
 			return err
 		}
+		log.add(k, "DeleteExpiredKeyMaterial", *r.ValidTo, expiredDetails(k, r.ID))
 	}
 	return nil
 }

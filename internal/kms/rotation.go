@@ -224,6 +224,7 @@ func (s *Service) rotateImportedAll(ctx context.Context, tx storage.Tx, k *key, 
 // and answers the key's ARN in KeyId.
 func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnDemandInput) (*kmsapi.RotateKeyOnDemandOutput, error) {
 	now := s.now().UTC()
+	var previous string
 	k, err := s.updateKey(ctx, act(in.IAMAction()), in.KeyId, func(tx storage.Tx, k *key) error {
 		if err := refuseManaged(k); err != nil {
 			return err
@@ -231,6 +232,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 		if err := checkRotatable(k, false); err != nil {
 			return err
 		}
+		previous = k.meta.Material
 		if k.meta.OnDemandCount >= maxOnDemandRotations {
 			return awserr.Newf(codeLimitExceeded, "The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: %s", k.arn)
 		}
@@ -247,6 +249,7 @@ func (s *Service) RotateKeyOnDemand(ctx context.Context, in *kmsapi.RotateKeyOnD
 	if err != nil {
 		return nil, err
 	}
+	auditRotation(ctx, k, previous)
 	return &kmsapi.RotateKeyOnDemandOutput{KeyId: ptr(k.arn)}, nil // the ARN, as AWS answers
 }
 
@@ -352,17 +355,20 @@ func (s *Service) RunJobs(ctx context.Context) error {
 		return err
 	}
 	now := s.now().UTC()
+	var log eventLog
 	if _, err := job.RunDue(ctx, s.store, kindKey, now.Unix(), func(ctx context.Context, tx storage.Tx, rec *storage.Record) error {
-		return s.runDueKey(ctx, tx, rec, now)
+		return s.runDueKey(ctx, tx, rec, now, &log)
 	}); err != nil {
+		// The events of a batch that did not commit are not true; those
+		// of earlier batches are lost with them (a storage failure).
 		return wrap("run jobs", err)
 	}
-	return nil
+	return s.recordServiceEvents(ctx, &log)
 }
 
 // runDueKey does the work due on one key, in the transaction that claimed
 // it, and moves or clears its Due.
-func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Record, now time.Time) error {
+func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Record, now time.Time, log *eventLog) error {
 	// The batch's records were read before its first key was handled,
 	// and handling a key may change or delete a related one (a
 	// multi-Region replica's deletion): read it again.
@@ -383,18 +389,21 @@ func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Rec
 				return err
 			}
 		}
+		log.add(k, "DeleteKey", *k.meta.Deletion, nil)
 		return s.deleteKeyNow(ctx, tx, k)
 	}
 	if exp := k.meta.nextExpiry(); exp != nil && !exp.After(now) {
-		if err := s.expireMaterials(ctx, tx, k, now); err != nil {
+		if err := s.expireMaterials(ctx, tx, k, now, log); err != nil {
 			return err
 		}
 	}
 	if k.meta.RotationEnabled && k.meta.NextRotation != nil && !k.meta.NextRotation.After(now) {
 		if k.meta.State == stateEnabled {
+			previous := k.meta.Material
 			if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
 				return err
 			}
+			log.add(k, "RotateKey", *k.meta.NextRotation, rotationDetails(k, "AUTOMATIC", previous))
 		}
 		next := *k.meta.NextRotation
 		for !next.After(now) {

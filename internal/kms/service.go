@@ -64,6 +64,22 @@ type Config struct {
 	// marker names, read there under a shared lock (internal/app), so that
 	// a root key rotation moving the marker waits for them.
 	SealKey func(ctx context.Context, tx storage.Tx) ([8]byte, error)
+	// ServiceEvents, if set, records the service events of the background
+	// work RunJobs did (DeleteKey, RotateKey, DeleteExpiredKeyMaterial),
+	// once it committed, in the audit trail. Nil records none.
+	ServiceEvents func(ctx context.Context, events []ServiceEvent) error
+}
+
+// ServiceEvent is what KMS records in CloudTrail of work it did on its
+// own (eventType AwsServiceEvent): its name, when, the key it acted on,
+// and the serviceEventDetails (a JSON object, or nil).
+type ServiceEvent struct {
+	Name    string
+	Time    time.Time
+	Account string
+	Region  string
+	KeyARN  string
+	Details []byte
 }
 
 // Service implements kmsapi.Service.
@@ -93,6 +109,8 @@ type Service struct {
 	// usage holds the key uses GetKeyLastUsage reports that are not in the
 	// store yet (lastusage.go).
 	usage *usageTracker
+	// serviceEvents is Config.ServiceEvents.
+	serviceEvents func(ctx context.Context, events []ServiceEvent) error
 }
 
 var _ kmsapi.Service = (*Service)(nil)
@@ -106,6 +124,8 @@ func New(cfg Config) *Service {
 		now:     cfg.Now,
 		rand:    cfg.Rand,
 		log:     cfg.Logger,
+
+		serviceEvents: cfg.ServiceEvents,
 	}
 	if s.now == nil {
 		s.now = time.Now

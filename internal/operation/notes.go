@@ -26,6 +26,15 @@ type Event struct {
 	// Source is the event source when it is not the request's own service
 	// ("kms.amazonaws.com"); empty for the request's service.
 	Source string
+	// Service makes the event a service event (eventType
+	// AwsServiceEvent): what the service records of its own work that the
+	// request caused, as KMS's RotateKey for an on-demand rotation. Its
+	// userIdentity is the Resources' account invoked by "AWS Internal";
+	// the request's identity is not in it.
+	Service bool
+	// ServiceEventDetails is a service event's serviceEventDetails (a JSON
+	// object), or nil.
+	ServiceEventDetails []byte
 	// Region is the event's awsRegion when it is not the request's (a
 	// multi-Region key's event in a related key's region); empty for the
 	// request's region.

@@ -887,6 +887,18 @@ func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []aud
 	if id == "" {
 		id = audit.NewEventID()
 	}
+	if x.Service {
+		region := main.AWSRegion
+		if x.Region != "" {
+			region = x.Region
+		}
+		for _, r := range x.Resources {
+			res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+		}
+		*e = *audit.NewServiceEvent(source, x.Name, main.EventTime, main.RecipientAccountID, region, res, x.ServiceEventDetails)
+		e.EventID = id
+		return
+	}
 	*e = *audit.NewWithEventID(source, x.Name, main.EventTime, id)
 	e.RequestID = main.RequestID
 	e.UserIdentity = main.UserIdentity
