@@ -92,7 +92,7 @@ func kmsServiceEvents(sink audit.Sink) func(context.Context, []kms.ServiceEvent)
 		out := make([]*audit.Event, len(events))
 		for i, e := range events {
 			res := []audit.Resource{{AccountID: e.Account, Type: "AWS::KMS::Key", ARN: e.KeyARN}}
-			out[i] = audit.NewServiceEvent("kms.amazonaws.com", e.Name, e.Time, e.Account, e.Region, res, e.Details)
+			out[i] = audit.NewServiceEvent("kms.amazonaws.com", e.Name, e.Time, audit.NewEventID(), e.Account, e.Region, res, e.Details)
 		}
 		return audit.WriteAll(ctx, sink, out)
 	}

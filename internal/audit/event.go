@@ -123,11 +123,12 @@ type Event struct {
 }
 
 // NewServiceEvent returns a service event (eventType AwsServiceEvent) of
-// source in account and region at t, about resources, with details as its
-// serviceEventDetails (nil for none), as CloudTrail records them: a
-// userIdentity of the account invoked by "AWS Internal", no request.
-func NewServiceEvent(source, name string, t time.Time, account, region string, resources []Resource, details json.RawMessage) *Event {
-	e := New(source, name, t)
+// source in account and region at t, with eventID id, about resources,
+// with details as its serviceEventDetails (nil for none), as CloudTrail
+// records them: a userIdentity of the account invoked by "AWS Internal",
+// no request.
+func NewServiceEvent(source, name string, t time.Time, id, account, region string, resources []Resource, details json.RawMessage) *Event {
+	e := NewWithEventID(source, name, t, id)
 	e.EventType = EventTypeServiceEvent
 	e.UserIdentity = UserIdentity{AccountID: account, InvokedBy: AWSInternal}
 	e.AWSRegion = region

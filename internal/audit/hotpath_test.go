@@ -275,10 +275,9 @@ func TestAppendJSONMatchesOld(t *testing.T) {
 // eventCategory; it reads back the same.
 func TestServiceEvent(t *testing.T) {
 	at := time.Date(2025, 5, 22, 19, 55, 11, 0, time.UTC)
-	e := NewServiceEvent("kms.amazonaws.com", "DeleteExpiredKeyMaterial", at, "111122223333", "us-west-2",
+	e := NewServiceEvent("kms.amazonaws.com", "DeleteExpiredKeyMaterial", at, "cfa932fd-0d3a-4a76-a8b8-616863a2b547", "111122223333", "us-west-2",
 		[]Resource{{AccountID: "111122223333", Type: "AWS::KMS::Key", ARN: "arn:aws:kms:us-west-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}},
 		json.RawMessage(`{"keyId":"1234abcd-12ab-34cd-56ef-1234567890ab","keyMaterialId":"ab"}`))
-	e.EventID = "cfa932fd-0d3a-4a76-a8b8-616863a2b547"
 	want := `{"eventVersion":"1.08","userIdentity":{"accountId":"111122223333","invokedBy":"AWS Internal"},"eventTime":"2025-05-22T19:55:11Z",` +
 		`"eventSource":"kms.amazonaws.com","eventName":"DeleteExpiredKeyMaterial","awsRegion":"us-west-2","sourceIPAddress":"AWS Internal",` +
 		`"userAgent":"AWS Internal","requestParameters":null,"responseElements":null,"eventID":"cfa932fd-0d3a-4a76-a8b8-616863a2b547",` +

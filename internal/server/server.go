@@ -887,25 +887,21 @@ func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []aud
 	if id == "" {
 		id = audit.NewEventID()
 	}
+	region := main.AWSRegion
+	if x.Region != "" {
+		region = x.Region
+	}
+	for _, r := range x.Resources {
+		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
+	}
 	if x.Service {
-		region := main.AWSRegion
-		if x.Region != "" {
-			region = x.Region
-		}
-		for _, r := range x.Resources {
-			res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
-		}
-		*e = *audit.NewServiceEvent(source, x.Name, main.EventTime, main.RecipientAccountID, region, res, x.ServiceEventDetails)
-		e.EventID = id
+		*e = *audit.NewServiceEvent(source, x.Name, main.EventTime, id, main.RecipientAccountID, region, res, x.ServiceEventDetails)
 		return
 	}
 	*e = *audit.NewWithEventID(source, x.Name, main.EventTime, id)
 	e.RequestID = main.RequestID
 	e.UserIdentity = main.UserIdentity
-	e.AWSRegion = main.AWSRegion
-	if x.Region != "" {
-		e.AWSRegion = x.Region
-	}
+	e.AWSRegion = region
 	e.SourceIPAddress = main.SourceIPAddress
 	e.UserAgent = main.UserAgent
 	if x.InvokedBy != "" {
@@ -919,9 +915,6 @@ func notedEvent(main *audit.Event, x *operation.Event, e *audit.Event, res []aud
 	e.ErrorCode = x.ErrorCode
 	e.ErrorMessage = x.ErrorMessage
 	e.AdditionalEventData = x.AdditionalEventData
-	for _, r := range x.Resources {
-		res = append(res, audit.Resource{AccountID: r.Account, Type: r.Type, ARN: r.ARN})
-	}
 	if len(res) > 0 {
 		e.Resources = res
 	}
