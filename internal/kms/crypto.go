@@ -133,9 +133,9 @@ func (s *Service) opened(ctx context.Context, k *key, matID string, build func(r
 	if !known {
 		return nil, errInvalidCiphertext()
 	}
-	var id [16]byte
-	if n, err := hex.Decode(id[:], []byte(matID)); err != nil || n != 16 {
-		return nil, wrap("material id", errors.New("malformed stored material id"))
+	id, err := hexID(matID)
+	if err != nil {
+		return nil, err
 	}
 	if v, ok := s.cache.Get(id); ok {
 		return v, nil
@@ -170,10 +170,19 @@ func header(k *key, matID string) (keymaterial.Header, error) {
 		return h, wrap("key id", err)
 	}
 	h.KeyID = kid
-	if n, err := hex.Decode(h.MaterialID[:], []byte(matID)); err != nil || n != 16 {
-		return h, wrap("material id", errors.New("malformed stored material id"))
+	h.MaterialID, err = hexID(matID)
+	return h, err
+}
+
+var errMaterialID = errors.New("malformed stored material id")
+
+// hexID decodes a stored material id (32 hex characters).
+func hexID(id string) ([16]byte, error) {
+	var b [16]byte
+	if n, err := hex.Decode(b[:], []byte(id)); err != nil || n != 16 {
+		return b, wrap("material id", errMaterialID)
 	}
-	return h, nil
+	return b, nil
 }
 
 // currentHeader is header(k, k.meta.Material), remembered on k for its

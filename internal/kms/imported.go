@@ -14,7 +14,6 @@ package kms
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"time"
@@ -466,13 +465,4 @@ func (s *Service) expireMaterials(ctx context.Context, tx storage.Tx, k *key, no
 		log.add(k, "DeleteExpiredKeyMaterial", *r.ValidTo, expiredDetails(k, r.ID))
 	}
 	return nil
-}
-
-// hexID decodes a material id (32 hex characters).
-func hexID(id string) ([16]byte, error) {
-	var b [16]byte
-	if n, err := hex.Decode(b[:], []byte(id)); err != nil || n != 16 {
-		return b, errors.New("kms: malformed material id")
-	}
-	return b, nil
 }
