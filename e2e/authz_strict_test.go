@@ -379,6 +379,13 @@ func TestStrictEveryOperationDenies(t *testing.T) {
 			_, err := nobody.DeleteCustomKeyStore(ctxT(t), &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String("cks-1234567890abcdef0")})
 			return err
 		},
+		"CreateCustomKeyStore": func() error {
+			_, err := nobody.CreateCustomKeyStore(ctxT(t), &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("xks"),
+				CustomKeyStoreType: kmstypes.CustomKeyStoreTypeExternalKeyStore, XksProxyConnectivity: kmstypes.XksProxyConnectivityTypePublicEndpoint,
+				XksProxyUriEndpoint: aws.String("https://xks.example.com"), XksProxyUriPath: aws.String("/kms/xks/v1"),
+				XksProxyAuthenticationCredential: &kmstypes.XksProxyAuthenticationCredentialType{AccessKeyId: aws.String("ABCDEFGHIJKLMNOPQRST"), RawSecretAccessKey: aws.String("sssssssssssssssssssssssssssssssssssssssssss")}})
+			return err
+		},
 		"TagResource": func() error {
 			_, err := nobody.TagResource(ctxT(t), &kms.TagResourceInput{KeyId: k, Tags: teamTag("red")})
 			return err

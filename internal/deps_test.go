@@ -37,6 +37,7 @@ func TestImportArrows(t *testing.T) {
 			"the webhook invoker is a leaf the app wires in"},
 		{module + "/internal/envelope", []string{"net/http", "database/sql"}, "crypto packages do no I/O beyond files"},
 		{module + "/internal/keymaterial", []string{"net/http", "database/sql", module + "/internal/storage"}, "crypto packages do no I/O"},
+		{module + "/internal/xks", []string{"net/http", "database/sql", module + "/internal/kms"}, "the XKS Proxy API's types, shared by KMS and xksclient: no HTTP (xksclient calls the proxies)"},
 		{module + "/internal/storage/sqlite", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/awsjson", module + "/internal/server"},
 			"storage knows no service or codec"},
 		{module + "/internal/storage/postgres", []string{module + "/internal/kms", module + "/internal/secretsmanager", module + "/internal/awsjson", module + "/internal/server"},
@@ -97,6 +98,7 @@ func TestHarnessImporters(t *testing.T) {
 		module + "/internal/storage/postgres/pgtest": module + "/internal/keyfortest",
 		module + "/internal/operation/operationtest": "",
 		module + "/internal/audit/audittest":         "",
+		module + "/internal/xks/xkstest":             "",
 	}
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}}{{range .Imports}} {{.}}{{end}}", module+"/...").Output()
 	if err != nil {

@@ -309,6 +309,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 	if events == nil {
 		events = trailFinder{trail: trail, store: trailStore}
 	}
+	xksClient, err := newXKSClient(cfg)
+	if err != nil {
+		return nil, err
+	}
 	svcs := newServices(serviceDeps{
 		store:   a.store,
 		sealer:  sealer,
@@ -321,6 +325,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		events:           events,
 		metrics:          a.metrics,
 		audit:            trail,
+		xks:              xksClient,
 	})
 	a.flushUsage = svcs.flushUsage
 	if seedFile != nil {

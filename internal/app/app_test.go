@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/keyfort/keyfort/internal/app"
 	"github.com/keyfort/keyfort/internal/config"
@@ -40,22 +39,6 @@ func TestHealth(t *testing.T) {
 	}
 	if resp.Header.Get("X-Amzn-RequestId") == "" {
 		t.Errorf("GET /health has no x-amzn-RequestId")
-	}
-}
-
-func TestSDKNotImplemented(t *testing.T) {
-	s := keyfortest.Start(t)
-	_, err := s.KMS().CreateCustomKeyStore(t.Context(), &kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("any")})
-	var apiErr smithy.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "NotImplementedException" {
-		t.Fatalf("CreateCustomKeyStore = %v, want NotImplementedException", err)
-	}
-	if got, want := apiErr.ErrorMessage(), "Keyfort does not implement KMS.CreateCustomKeyStore yet"; got != want {
-		t.Errorf("CreateCustomKeyStore message = %q, want %q", got, want)
-	}
-	var re *smithyhttp.ResponseError
-	if !errors.As(err, &re) || re.HTTPStatusCode() != 501 {
-		t.Errorf("CreateCustomKeyStore = %v, want HTTP 501", err)
 	}
 }
 

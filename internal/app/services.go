@@ -42,6 +42,8 @@ type serviceDeps struct {
 	// audit receives the service events of the background work (KMS's
 	// DeleteKey, RotateKey, DeleteExpiredKeyMaterial); nil records none.
 	audit audit.Sink
+	// xks calls external key store proxies (kms.Config.XKS).
+	xks kms.XKSClient
 }
 
 // services are the service implementations the server dispatches to, and
@@ -100,9 +102,8 @@ func kmsServiceEvents(sink audit.Sink) func(context.Context, []kms.ServiceEvent)
 
 // newServices builds the services. THIS IS THE ONE PLACE where service
 // implementations are chosen:
-//   - KMS: the real service (internal/kms); the operation it does not
-//     implement (CreateCustomKeyStore) answers NotImplementedException
-//     (501).
+//   - KMS: the real service (internal/kms), every operation; external
+//     key store proxies are called through internal/xks/xksclient.
 //   - Secrets Manager: the real service (internal/secretsmanager), every
 //     operation.
 //   - CloudTrail: internal/cloudtrail, LookupEvents only (every other
@@ -119,6 +120,7 @@ func newServices(d serviceDeps) services {
 		Metrics: d.metrics,
 
 		ServiceEvents: kmsServiceEvents(d.audit),
+		XKS:           d.xks,
 	})
 	smLog := d.logger.With("service", "secretsmanager")
 	smImpl := secretsmanager.New(secretsmanager.Config{

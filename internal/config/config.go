@@ -156,6 +156,18 @@ type Config struct {
 	// LogRequests logs one line per AWS request at info level (operation,
 	// status, duration, request id; never a value).
 	LogRequests bool
+	// XKSProxyCA is a PEM file of CA certificates trusted, besides the
+	// system's, for the TLS certificates of external key store proxies.
+	XKSProxyCA string
+	// XKSProxyAddresses maps external key store proxy host names to the
+	// host:port Keyfort connects to instead of <host>:443 (as curl's
+	// --resolve does), for a proxy on another port or not in DNS: AWS's
+	// XksProxyUriEndpoint cannot hold a port. The TLS certificate is still
+	// checked against the host name.
+	XKSProxyAddresses map[string]string
+	// XKSProxyTimeout bounds each call to an external key store proxy
+	// (0: AWS's 250ms).
+	XKSProxyTimeout time.Duration
 }
 
 // Default returns the default configuration.
@@ -306,6 +318,15 @@ func (c Config) Validate() error {
 	}
 	if c.AuditMaxTotalBytes > 0 && c.AuditMaxTotalBytes < c.AuditMaxFileBytes {
 		return errorf("audit-max-total-size", "is smaller than --audit-max-file-size: the trail would keep only its current file")
+	}
+	if c.XKSProxyTimeout < 0 {
+		return errorf("xks-proxy-timeout", "must not be negative")
+	}
+	for host, addr := range c.XKSProxyAddresses {
+		h, port, err := net.SplitHostPort(addr)
+		if host == "" || strings.ContainsAny(host, ":/ ") || err != nil || h == "" || port == "" {
+			return errorf("xks-proxy-address", "%q=%q is not HOST=HOST:PORT", host, addr)
+		}
 	}
 	for arn, u := range c.RotationWebhooks {
 		if !lambdaARNRE.MatchString(arn) {
@@ -465,6 +486,23 @@ func settings() []setting {
 		{"tls-self-signed", "KEYFORT_TLS_SELF_SIGNED", "serve HTTPS with a CA and certificate for localhost created in <data>/tls", boolean(func(c *Config) *bool { return &c.TLSSelfSigned })},
 		{"metrics-listen", "KEYFORT_METRICS_LISTEN", "address (host:port) of a second listener serving Prometheus metrics on GET /metrics (default off)", str(func(c *Config) *string { return &c.MetricsListen })},
 		{"log-requests", "KEYFORT_LOG_REQUESTS", "log one line per request at info level (operation, status, duration, request id)", boolean(func(c *Config) *bool { return &c.LogRequests })},
+		{"xks-proxy-ca", "KEYFORT_XKS_PROXY_CA", "PEM CA certificates trusted, besides the system's, for external key store proxies' TLS certificates", str(func(c *Config) *string { return &c.XKSProxyCA })},
+		{"xks-proxy-address", "KEYFORT_XKS_PROXY_ADDRESS", "HOST=HOST:PORT[,...]: connect to this address for an external key store proxy's host instead of HOST:443", func(c *Config, v string) error {
+			m := map[string]string{}
+			for _, pair := range strings.Split(v, ",") {
+				if pair = strings.TrimSpace(pair); pair == "" {
+					continue
+				}
+				host, addr, ok := strings.Cut(pair, "=")
+				if !ok {
+					return fmt.Errorf("%q is not HOST=HOST:PORT", pair)
+				}
+				m[strings.TrimSpace(host)] = strings.TrimSpace(addr)
+			}
+			c.XKSProxyAddresses = m
+			return nil
+		}},
+		{"xks-proxy-timeout", "KEYFORT_XKS_PROXY_TIMEOUT", "bound on each call to an external key store proxy (default 250ms, AWS's)", duration(func(c *Config) *time.Duration { return &c.XKSProxyTimeout })},
 	}
 }
 
@@ -493,7 +531,8 @@ func parseSize(v string) (int64, error) {
 // flag names (listen, data, store, auth, credentials, seed, insecure-dev-auth, root-key-file,
 // log-level, log-format, audit-dir, shutdown-timeout, memory-limit, tls-cert, tls-key,
 // tls-client-ca, tls-self-signed, max-connections, read-header-timeout, idle-timeout,
-// metrics-listen, log-requests; '_' may be written for '-'), plus rotation-webhooks,
+// metrics-listen, log-requests, xks-proxy-ca, xks-proxy-address, xks-proxy-timeout;
+// '_' may be written for '-'), plus rotation-webhooks,
 // a mapping of Lambda function ARN to webhook URL that only the file can set (see [Config.RotationWebhooks]). A value
 // may contain ${VAR}, replaced by the environment variable VAR (an unset
 // variable is an error). Errors name the line.

@@ -18,7 +18,9 @@
 // digits of the key id "mrk-<hex>", which is the text bound (36 bytes, as a
 // UUID's text). Version 1, which still opens, bound the regional key ARN. Every failure to parse or open a
 // blob is the single opaque ErrInvalidCiphertext; parsers bound every length
-// and never panic.
+// and never panic. Version 4 (external.go) is the double encryption of a
+// key in an external key store: a version 2 blob encrypted again by the
+// key store's proxy.
 //
 // This package imports only the standard library. It does not store or look
 // up material; the kms service does, and may cache the AEADs built from it in
@@ -89,6 +91,9 @@ type Header struct {
 	// MultiRegion: KeyID holds the 32 hex digits of a multi-Region key's
 	// id, mrk-<hex> (ParseMultiRegionKeyID), not a UUID.
 	MultiRegion bool
+	// External: a version 4 blob of a key in an external key store
+	// (ParseExternalBlob).
+	External bool
 }
 
 // AppendID appends the key id h names as text: canonical UUID text, or
@@ -130,6 +135,10 @@ func ParseMultiRegionKeyID(s string) ([16]byte, error) {
 // ParseBlob checks the version and length of blob and returns its header.
 // It returns ErrInvalidCiphertext for anything malformed.
 func ParseBlob(blob []byte) (Header, error) {
+	if len(blob) > 0 && blob[0] == BlobVersionExternal {
+		h, _, err := ParseExternalBlob(blob)
+		return h, err
+	}
 	if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1 && blob[0] != BlobVersion3) {
 		return Header{}, ErrInvalidCiphertext
 	}
@@ -300,8 +309,8 @@ func EncryptWithAEAD(r io.Reader, aead cipher.AEAD, h Header, keyARN string, ctx
 // before or after, that the blob's header (ParseBlob) names the key and
 // material it expects.
 func DecryptWithAEAD(aead cipher.AEAD, keyARN string, ctx map[string]string, blob []byte) ([]byte, error) {
-	if _, err := ParseBlob(blob); err != nil {
-		return nil, err
+	if h, err := ParseBlob(blob); err != nil || h.External {
+		return nil, ErrInvalidCiphertext
 	}
 	n := len(blob) - HeaderSize - aead.Overhead()
 	if n < 0 {

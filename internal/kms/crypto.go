@@ -33,6 +33,9 @@ func errDryRun() error {
 // key: DisabledException for a disabled key, KMSInvalidStateException for
 // any other state.
 func checkEnabled(k *key) error {
+	if k.meta.shownState() == stateUnavailable {
+		return errUnavailable(k.arn)
+	}
 	switch k.meta.State {
 	case stateEnabled:
 		return nil
@@ -206,8 +209,10 @@ type keyHeader struct {
 	h     keymaterial.Header
 }
 
-// encryptWith encrypts plaintext under k's current material.
-func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string, plaintext []byte) ([]byte, error) {
+// encryptWith encrypts plaintext under k's current material, for the KMS
+// operation op; a key in an external key store has its proxy encrypt that
+// blob again (encryptExternal).
+func (s *Service) encryptWith(ctx context.Context, k *key, op string, ec map[string]string, plaintext []byte) ([]byte, error) {
 	a, err := s.aead(ctx, k, k.meta.Material)
 	if err != nil {
 		return nil, err
@@ -216,7 +221,11 @@ func (s *Service) encryptWith(ctx context.Context, k *key, ec map[string]string,
 	if err != nil {
 		return nil, err
 	}
-	return keymaterial.EncryptWithAEAD(s.rand, a, h, k.arn, ec, plaintext)
+	blob, err := keymaterial.EncryptWithAEAD(s.rand, a, h, k.arn, ec, plaintext)
+	if err != nil || k.meta.XKS == nil {
+		return blob, err
+	}
+	return s.encryptExternal(ctx, k, op, ec, blob)
 }
 
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if
@@ -265,10 +274,19 @@ func (s *Service) decryptBlob(ctx context.Context, scope storage.Scope, blob []b
 	if err := checkAlgorithm(alg, k); err != nil {
 		return nil, nil, "", err
 	}
+	if h.External != (k.meta.XKS != nil) {
+		// A blob of the other form than the key's cannot be the key's.
+		return nil, nil, "", errInvalidCiphertext()
+	}
 	matID := k.materialHex(&h.MaterialID)
 	ae, err := s.aead(ctx, k, matID)
 	if err != nil {
 		return nil, nil, "", err
+	}
+	if h.External {
+		if blob, err = s.decryptExternal(ctx, k, operationOf(a), ec, blob); err != nil {
+			return nil, nil, "", err
+		}
 	}
 	pt, err := keymaterial.DecryptWithAEAD(ae, k.arn, ec, blob)
 	if err != nil {
@@ -318,7 +336,7 @@ func (s *Service) encrypt(ctx context.Context, in *kmsapi.EncryptInput) (*kmsapi
 	if deref(in.DryRun) {
 		return nil, errDryRun()
 	}
-	blob, err := s.encryptFor(ctx, k, in.EncryptionAlgorithm, in.EncryptionContext, in.Plaintext.Reveal())
+	blob, err := s.encryptFor(ctx, k, "Encrypt", in.EncryptionAlgorithm, in.EncryptionContext, in.Plaintext.Reveal())
 	if err != nil {
 		return nil, err
 	}
@@ -409,7 +427,7 @@ func (s *Service) reEncrypt(ctx context.Context, in *kmsapi.ReEncryptInput) (*km
 	if isAsymmetricEncryption(dst) {
 		dstMat = ""
 	}
-	blob, err := s.encryptFor(ctx, dst, in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext, pt)
+	blob, err := s.encryptFor(ctx, dst, "ReEncrypt", in.DestinationEncryptionAlgorithm, in.DestinationEncryptionContext, pt)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +490,7 @@ func (s *Service) generateDataKey(ctx context.Context, op string, keyID *string,
 	if _, err := io.ReadFull(s.rand, dk); err != nil {
 		return nil, nil, nil, wrap("data key", err)
 	}
-	blob, err := s.encryptWith(ctx, k, ec, dk)
+	blob, err := s.encryptWith(ctx, k, strings.TrimPrefix(op, "kms:"), ec, dk)
 	if err != nil {
 		clear(dk)
 		return nil, nil, nil, err
@@ -517,7 +535,16 @@ func (s *Service) GenerateRandom(ctx context.Context, in *kmsapi.GenerateRandomI
 		return nil, err
 	}
 	if in.CustomKeyStoreId != nil {
-		return nil, errNoKeyStore(*in.CustomKeyStoreId)
+		scope, _, err := scopeOf(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.getKeyStore(ctx, nil, scope, *in.CustomKeyStoreId); err != nil {
+			return nil, err
+		}
+		// AWS: "If you specify the ID of an external key store,
+		// GenerateRandom throws an UnsupportedOperationException."
+		return nil, awserr.Newf(codeUnsupported, "GenerateRandom is not supported for custom key store %s: it is an external key store.", *in.CustomKeyStoreId)
 	}
 	if in.NumberOfBytes == nil {
 		return nil, awserr.Validation("NumberOfBytes is required.") // snapshot test_generate_random_invalid_number_of_bytes[None]

@@ -9,6 +9,7 @@ package kms
 
 import (
 	"context"
+	"strings"
 
 	"github.com/keyfort/keyfort/internal/awserr"
 	"github.com/keyfort/keyfort/internal/iam"
@@ -45,6 +46,9 @@ func (s *Service) generateDataKeyPair(ctx context.Context, op string, keyID *str
 	if err != nil {
 		return nil, err
 	}
+	if k.meta.XKS != nil {
+		return nil, awserr.Newf(codeUnsupported, "%s origin is %s which is not valid for this operation.", k.arn, k.meta.Origin)
+	}
 	if spec == specSM2 && !sm2Allowed(scope.Region) {
 		return nil, errSM2KeyPairRegion()
 	}
@@ -67,7 +71,7 @@ func (s *Service) generateDataKeyPair(ctx context.Context, op string, keyID *str
 		clear(priv)
 		return nil, wrap("data key pair", err)
 	}
-	blob, err := s.encryptWith(ctx, k, ec, priv)
+	blob, err := s.encryptWith(ctx, k, strings.TrimPrefix(op, "kms:"), ec, priv)
 	if err != nil {
 		clear(priv)
 		return nil, err

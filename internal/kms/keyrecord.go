@@ -62,6 +62,10 @@ type keyMeta struct {
 	// MRK is the configuration of a multi-Region key (multiregion.go); nil
 	// for a single-Region key.
 	MRK *mrkConfig `json:"mrk,omitempty"`
+
+	// XKS is the external key of a key in an external key store
+	// (xkskeys.go); nil for other keys.
+	XKS *xksRef `json:"xks,omitempty"`
 }
 
 // materialRef is one key material of a key.
@@ -141,7 +145,15 @@ func (k *key) material(matID string) *materialDisplay {
 		return d
 	}
 	display := displayMaterialID(matID)
-	d := &materialDisplay{id: matID, display: display, event: materialEventData("keyMaterialId", display)}
+	d := &materialDisplay{id: matID, display: display}
+	if x := k.meta.XKS; x != nil {
+		// CloudTrail names the custom key store and the external key of
+		// a key in an external key store. Both are letters, digits and
+		// "-_.": nothing to escape.
+		d.event = materialEventData("keyMaterialId", display, "customKeyStoreId", x.Store, "xksKeyId", x.KeyID)
+	} else {
+		d.event = materialEventData("keyMaterialId", display)
+	}
 	k.display.Store(d)
 	return d
 }

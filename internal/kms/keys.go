@@ -146,6 +146,11 @@ func (s *Service) createKey(ctx context.Context, tx storage.Tx, scope storage.Sc
 		meta.Materials = []materialRef{{ID: matID, Created: now}}
 	}
 	k := &key{rec: &storage.Record{Kind: kindKey, Scope: scope, ID: id, Created: now.UnixNano()}, meta: meta, arn: keyARN(scope, id)}
+	if meta.XKS != nil {
+		// A key store's keys are one indexed query (markStoreKeys,
+		// DeleteCustomKeyStore).
+		k.rec.Parent = meta.XKS.Store
+	}
 	if err := k.encode(); err != nil {
 		return nil, err
 	}
@@ -195,10 +200,19 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	if err := s.authorizeAccount(ctx, a); err != nil {
 		return nil, err
 	}
+	var xksKey *xksRef
 	switch {
+	case origin == originExternalKeyStore:
+		if xksKey, err = s.checkExternalKey(ctx, scope, in, spec, usage); err != nil {
+			return nil, err
+		}
 	case in.CustomKeyStoreId != nil:
-		return nil, errNoKeyStore(*in.CustomKeyStoreId)
-	case origin == "AWS_CLOUDHSM" || origin == "EXTERNAL_KEY_STORE":
+		// Every custom key store Keyfort has is an external key store.
+		if _, err := s.getKeyStore(ctx, nil, scope, *in.CustomKeyStoreId); err != nil {
+			return nil, err
+		}
+		return nil, errValidation("Origin %s is not valid for custom key store %s, an external key store: use Origin EXTERNAL_KEY_STORE.", origin, *in.CustomKeyStoreId)
+	case origin == "AWS_CLOUDHSM":
 		return nil, errValidation("Origin %s requires a CustomKeyStoreId.", origin)
 	case in.XksKeyId != nil:
 		return nil, errValidation("XksKeyId is only valid with Origin EXTERNAL_KEY_STORE.")
@@ -211,7 +225,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	case origin == originExternal && privateKeyKind(spec) == "mldsa":
 		// The developer guide: "Importing ML-DSA keys is not supported."
 		return nil, awserr.New(codeUnsupported, "Importing ML-DSA keys is not supported.")
-	case origin != originAWSKMS && origin != originExternal:
+	case origin != originAWSKMS && origin != originExternal && origin != originExternalKeyStore:
 		return nil, awserr.Newf(codeUnsupported, "Keyfort does not support Origin %s yet.", origin)
 	}
 	tags, err := newKeyTags(in.Tags)
@@ -242,6 +256,7 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 		Manager:     managerCustomer,
 		Tags:        tags,
 		MRK:         mrk,
+		XKS:         xksKey,
 	}
 	if in.Policy != nil {
 		p, err := parseKeyPolicy(*in.Policy)
@@ -259,6 +274,11 @@ func (s *Service) CreateKey(ctx context.Context, in *kmsapi.CreateKeyInput) (*km
 	var k *key
 	err = s.store.Update(ctx, func(tx storage.Tx) error {
 		var err error
+		if xksKey != nil {
+			if err := s.recheckExternalKey(ctx, tx, scope, xksKey); err != nil {
+				return err
+			}
+		}
 		if k, err = s.createKey(ctx, tx, scope, meta); err != nil {
 			return err
 		}
@@ -304,10 +324,10 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 		KeyId:                 ptr(k.rec.ID),
 		Arn:                   ptr(k.arn),
 		CreationDate:          ptr(m.Created),
-		Enabled:               ptr(m.State == stateEnabled),
+		Enabled:               ptr(m.shownState() == stateEnabled),
 		Description:           ptr(m.Description),
 		KeyUsage:              kmsapi.KeyUsageType(m.Usage),
-		KeyState:              kmsapi.KeyState(m.State),
+		KeyState:              kmsapi.KeyState(m.shownState()),
 		Origin:                kmsapi.OriginType(m.Origin),
 		KeyManager:            kmsapi.KeyManagerType(m.Manager),
 		CustomerMasterKeySpec: kmsapi.CustomerMasterKeySpec(m.Spec),
@@ -316,6 +336,10 @@ func (k *key) metadata() *kmsapi.KeyMetadata {
 	}
 	if m.MRK != nil {
 		md.MultiRegionConfiguration = k.multiRegionConfiguration()
+	}
+	if m.XKS != nil {
+		md.CustomKeyStoreId = ptr(m.XKS.Store)
+		md.XksKeyConfiguration = &kmsapi.XksKeyConfigurationType{Id: ptr(m.XKS.KeyID)}
 	}
 	enc, sign, mac, agree := specOf(k).algorithms(m.Usage)
 	md.EncryptionAlgorithms = enumList[kmsapi.EncryptionAlgorithmSpec](enc)

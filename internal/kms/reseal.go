@@ -23,6 +23,7 @@ type sealedKind struct {
 // material) is added here and nowhere else.
 var sealedKinds = []sealedKind{
 	{kind: kindMaterial, aad: materialAAD},
+	{kind: kindKeyStore, aad: keyStoreAAD},
 }
 
 // ResealOptions configures Reseal.

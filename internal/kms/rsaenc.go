@@ -51,9 +51,9 @@ func (s *Service) rsaKey(ctx context.Context, k *key) (*rsa.PrivateKey, error) {
 
 // encryptFor encrypts under k with alg: AES-GCM in a Keyfort blob for
 // symmetric keys, raw RSAES-OAEP for RSA keys, SM2PKE for SM2 keys.
-func (s *Service) encryptFor(ctx context.Context, k *key, alg kmsapi.EncryptionAlgorithmSpec, ec map[string]string, plaintext []byte) ([]byte, error) {
+func (s *Service) encryptFor(ctx context.Context, k *key, op string, alg kmsapi.EncryptionAlgorithmSpec, ec map[string]string, plaintext []byte) ([]byte, error) {
 	if !isAsymmetricEncryption(k) {
-		return s.encryptWith(ctx, k, ec, plaintext)
+		return s.encryptWith(ctx, k, op, ec, plaintext)
 	}
 	if err := refuseContext(ec); err != nil {
 		return nil, err

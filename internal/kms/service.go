@@ -25,6 +25,7 @@ import (
 	"github.com/keyfort/keyfort/internal/keymaterial"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
+	"github.com/keyfort/keyfort/internal/xks"
 
 	"github.com/keyfort/keyfort/internal/listindex"
 	"github.com/keyfort/keyfort/internal/metrics"
@@ -68,6 +69,42 @@ type Config struct {
 	// work RunJobs did (DeleteKey, RotateKey, DeleteExpiredKeyMaterial),
 	// once it committed, in the audit trail. Nil records none.
 	ServiceEvents func(ctx context.Context, events []ServiceEvent) error
+	// XKS calls the proxies of external key stores (the app gives an
+	// xksclient.Client); nil reaches none: every call fails as a proxy
+	// that cannot be reached.
+	XKS XKSClient
+}
+
+// XKSClient calls external key store proxies (the XKS Proxy API); package
+// xksclient implements it over HTTPS. KMS knows nothing of HTTP.
+type XKSClient interface {
+	Health(ctx context.Context, p xks.Proxy, md xks.RequestMetadata) (*xks.Health, error)
+	KeyMetadata(ctx context.Context, p xks.Proxy, keyID string, md xks.RequestMetadata) (*xks.KeyMetadata, error)
+	Encrypt(ctx context.Context, p xks.Proxy, keyID string, md xks.RequestMetadata, plaintext, aad []byte) (*xks.Ciphertext, error)
+	Decrypt(ctx context.Context, p xks.Proxy, keyID string, md xks.RequestMetadata, ct *xks.Ciphertext, aad []byte) ([]byte, error)
+}
+
+// noProxies is the XKSClient of a service given none.
+type noProxies struct{}
+
+func unreachable(op string) error {
+	return &xks.Error{Kind: xks.KindUnreachable, Op: op, Message: "no client of external key store proxies"}
+}
+
+func (noProxies) Health(context.Context, xks.Proxy, xks.RequestMetadata) (*xks.Health, error) {
+	return nil, unreachable(xks.OpGetHealthStatus)
+}
+
+func (noProxies) KeyMetadata(context.Context, xks.Proxy, string, xks.RequestMetadata) (*xks.KeyMetadata, error) {
+	return nil, unreachable(xks.OpGetKeyMetadata)
+}
+
+func (noProxies) Encrypt(context.Context, xks.Proxy, string, xks.RequestMetadata, []byte, []byte) (*xks.Ciphertext, error) {
+	return nil, unreachable(xks.OpEncrypt)
+}
+
+func (noProxies) Decrypt(context.Context, xks.Proxy, string, xks.RequestMetadata, *xks.Ciphertext, []byte) ([]byte, error) {
+	return nil, unreachable(xks.OpDecrypt)
 }
 
 // ServiceEvent is what KMS records in CloudTrail of work it did on its
@@ -111,6 +148,8 @@ type Service struct {
 	usage *usageTracker
 	// serviceEvents is Config.ServiceEvents.
 	serviceEvents func(ctx context.Context, events []ServiceEvent) error
+	// xks is Config.XKS.
+	xks XKSClient
 }
 
 var _ kmsapi.Service = (*Service)(nil)
@@ -126,6 +165,7 @@ func New(cfg Config) *Service {
 		log:     cfg.Logger,
 
 		serviceEvents: cfg.ServiceEvents,
+		xks:           cfg.XKS,
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -135,6 +175,9 @@ func New(cfg Config) *Service {
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.xks == nil {
+		s.xks = noProxies{}
 	}
 	n := cfg.MaterialCacheSize
 	if n <= 0 {

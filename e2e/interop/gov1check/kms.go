@@ -431,24 +431,12 @@ func runKMS(c *checker, k *kms.KMS) {
 	c.want(len(keys) == len(lk.Keys) && len(uniq) == len(keys) && len(keys) >= 20 && pages == (len(keys)+3)/4, "ListKeysPages: %d keys (%d distinct) in %d pages, ListKeys %d", len(keys), len(uniq), pages, len(lk.Keys))
 	c.pass("ListKeysPages Limit 4: %d keys in %d pages, none twice, = ListKeys", len(keys), pages)
 
-	// ---- the operation Keyfort does not implement, and those it answers for an account without custom key stores ----
+	// ---- custom key stores, in an account without any ----
 	cks := aws.String("cks-1234567890abcdef0")
-	notImpl := []struct {
-		op   string
-		call func() error
-	}{
-		{"CreateCustomKeyStore", func() error {
-			_, e := k.CreateCustomKeyStore(&kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("gov1"), CloudHsmClusterId: aws.String("cluster-234567abcdefg"),
-				TrustAnchorCertificate: aws.String("x"), KeyStorePassword: aws.String("12345678")})
-			return e
-		}},
-	}
-	var ni []string
-	for _, x := range notImpl {
-		err := x.call()
-		c.wantErr(x.op+" (not implemented by Keyfort)", err, "NotImplementedException", "Keyfort does not implement KMS."+x.op+" yet", 501)
-		ni = append(ni, x.op)
-	}
+	// No CloudHSM cluster is ever reachable from Keyfort.
+	_, err = k.CreateCustomKeyStore(&kms.CreateCustomKeyStoreInput{CustomKeyStoreName: aws.String("gov1"), CloudHsmClusterId: aws.String("cluster-234567abcdefg"),
+		TrustAnchorCertificate: aws.String("x"), KeyStorePassword: aws.String("12345678")})
+	c.wantErr("CreateCustomKeyStore of an AWS CloudHSM key store", err, "CloudHsmClusterNotFoundException", "-", 400)
 	// Keyfort has no custom key store: these answer as AWS does for that
 	// account.
 	stores := chk(k.DescribeCustomKeyStores(&kms.DescribeCustomKeyStoresInput{}))(c, "DescribeCustomKeyStores")
