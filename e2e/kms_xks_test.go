@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/keyfort/keyfort/internal/config"
 	"github.com/keyfort/keyfort/internal/keyfortest"
@@ -464,4 +465,38 @@ func TestKMSExternalKeyStoreOnPostgres(t *testing.T) {
 	}
 	_, err = c.DeleteCustomKeyStore(ctx, &kms.DeleteCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
 	wantAPIError(t, err, "CustomKeyStoreHasCMKsException", id)
+}
+
+// TestSMSecretUnderExternalKey: a secret encrypted under a key in an
+// external key store; every read asks the proxy, which is told the call
+// came through Secrets Manager; with the store disconnected the read
+// fails as AWS's does.
+func TestSMSecretUnderExternalKey(t *testing.T) {
+	srv, p := startXKS(t, 5*time.Second)
+	c, sm := srv.KMS(), srv.SecretsManager()
+	ctx := ctxT(t)
+	p.AddKey("sm-ext")
+	id := createXKSStore(t, c, p, "sm-xks")
+	_, err := c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
+	mustNoErr(t, err, "ConnectCustomKeyStore")
+	md := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: aws.String(id), XksKeyId: aws.String("sm-ext")})
+
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("xks-secret"), KmsKeyId: md.Arn, SecretString: aws.String("held twice")})
+	mustNoErr(t, err, "CreateSecret")
+	if r := lastRequest(t, p, xks.OpEncrypt); r.Metadata["kmsOperation"] != "GenerateDataKey" || r.Metadata["kmsViaService"] != "secretsmanager" {
+		t.Errorf("the proxy's Encrypt for CreateSecret = %+v, want GenerateDataKey via secretsmanager", r)
+	}
+	p.ResetRequests()
+	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("xks-secret")})
+	mustNoErr(t, err, "GetSecretValue")
+	if aws.ToString(v.SecretString) != "held twice" {
+		t.Fatalf("GetSecretValue = %q", aws.ToString(v.SecretString))
+	}
+	if r := lastRequest(t, p, xks.OpDecrypt); r.Metadata["kmsOperation"] != "Decrypt" || r.Metadata["kmsViaService"] != "secretsmanager" {
+		t.Errorf("the proxy's Decrypt for GetSecretValue = %+v", r)
+	}
+	_, err = c.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
+	mustNoErr(t, err, "DisconnectCustomKeyStore")
+	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("xks-secret")})
+	wantExactAPIError(t, err, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
 }
