@@ -405,10 +405,17 @@ func TestKMSExternalKeyStoreOthers(t *testing.T) {
 	_, err = c.CreateCustomKeyStore(ctx, unknownHost)
 	wantAPIError(t, err, "XksProxyUriUnreachableException", "AWS KMS cannot communicate with the external key store proxy.")
 
+	// A proxy that does not answer in time is asked twice (AWS retries
+	// once after a network timeout), then the timeout is the answer.
 	p.SetDelay(2 * time.Second)
+	p.ResetRequests()
+	start := time.Now()
 	_, err = c.CreateCustomKeyStore(ctx, xksStoreInput(p, "slow"))
 	wantExactAPIError(t, err, "XksProxyUriUnreachableException",
 		"AWS KMS rejected the request because the external key store proxy did not respond in time. Retry the request. If you see this error repeatedly, report it to your external key store proxy administrator.")
+	if n, d := len(p.Requests()), time.Since(start); n != 2 || d > 1900*time.Millisecond {
+		t.Errorf("a proxy slower than the 300ms timeout was asked %d times in %v, want 2 times, well before its 2s answer", n, d)
+	}
 	p.SetDelay(0)
 	p.SetHealthStatus(xks.HealthUnavailable)
 	_, err = c.CreateCustomKeyStore(ctx, xksStoreInput(p, "unhealthy"))

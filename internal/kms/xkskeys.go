@@ -131,7 +131,9 @@ func asProxyFailure(err error) *proxyFailure {
 // of KMS operation op). A failed call, or a proxy whose every external key
 // manager is UNAVAILABLE, is a *proxyFailure.
 func (s *Service) proxyHealth(ctx context.Context, p xks.Proxy, op string) error {
-	h, err := s.xks.Health(ctx, p, xks.RequestMetadata{KMSOperation: op, KMSRequestID: requestID(ctx)})
+	h, err := retried(ctx, func() (*xks.Health, error) {
+		return s.xks.Health(ctx, p, xks.RequestMetadata{KMSOperation: op, KMSRequestID: requestID(ctx)})
+	})
 	if err != nil {
 		if f := asProxyFailure(err); f != nil {
 			s.log.InfoContext(ctx, "external key store proxy call failed", "operation", op, "error", err.Error())
@@ -215,7 +217,7 @@ func (s *Service) checkExternalKey(ctx context.Context, scope storage.Scope, in 
 	if c := identity.From(ctx); c != nil && c.ARN != "" {
 		md.AWSPrincipalARN = c.ARN
 	}
-	m, err := s.xks.KeyMetadata(ctx, proxyOf(ks, c), ref.KeyID, md)
+	m, err := retried(ctx, func() (*xks.KeyMetadata, error) { return s.xks.KeyMetadata(ctx, proxyOf(ks, c), ref.KeyID, md) })
 	if err != nil {
 		if f := asProxyFailure(err); f != nil {
 			s.log.InfoContext(ctx, "external key store proxy call failed", "operation", "CreateKey", "error", err.Error())
@@ -310,7 +312,8 @@ func (s *Service) encryptExternal(ctx context.Context, k *key, op string, ec map
 	}
 	h.External = true
 	aad := keymaterial.ExternalAAD(h, ec)
-	ct, err := s.xks.Encrypt(ctx, p, k.meta.XKS.KeyID, cryptoMetadata(ctx, k, op), inner, aad)
+	md := cryptoMetadata(ctx, k, op)
+	ct, err := retried(ctx, func() (*xks.Ciphertext, error) { return s.xks.Encrypt(ctx, p, k.meta.XKS.KeyID, md, inner, aad) })
 	if err != nil {
 		return nil, s.cryptoFailure(ctx, op, err)
 	}
@@ -333,7 +336,8 @@ func (s *Service) decryptExternal(ctx context.Context, k *key, op string, ec map
 		return nil, err
 	}
 	ct := &xks.Ciphertext{Ciphertext: x.Ciphertext, IV: x.IV, Tag: x.Tag, Metadata: x.Metadata}
-	inner, err := s.xks.Decrypt(ctx, p, k.meta.XKS.KeyID, cryptoMetadata(ctx, k, op), ct, keymaterial.ExternalAAD(h, ec))
+	md, aad := cryptoMetadata(ctx, k, op), keymaterial.ExternalAAD(h, ec)
+	inner, err := retried(ctx, func() ([]byte, error) { return s.xks.Decrypt(ctx, p, k.meta.XKS.KeyID, md, ct, aad) })
 	if err != nil {
 		return nil, s.cryptoFailure(ctx, op, err)
 	}
@@ -341,6 +345,16 @@ func (s *Service) decryptExternal(ctx context.Context, k *key, op string, ec map
 		return nil, awserr.New(codeInvalidState, msgProxyReturnedCorruption)
 	}
 	return inner, nil
+}
+
+// retried runs call, and once more when it timed out while ctx had time
+// left: AWS KMS retries a proxy call once after a network timeout.
+func retried[T any](ctx context.Context, call func() (T, error)) (T, error) {
+	v, err := call()
+	if err != nil && xks.KindOf(err) == xks.KindTimeout && ctx.Err() == nil {
+		return call()
+	}
+	return v, err
 }
 
 // errUnavailable is the answer of an operation that needs the key's store
