@@ -188,6 +188,12 @@ func TestValidate(t *testing.T) {
 			"config: metrics-listen: :4599 is the address of --listen"},
 		{"metrics not host:port", func(c *Config) { c.MetricsListen = "9599" },
 			`config: metrics-listen: "9599" is not a host:port address`},
+		{"xks proxy address", func(c *Config) { c.XKSProxyAddresses = map[string]string{"xks.example.com": "10.0.0.5:8443"} }, ""},
+		{"xks proxy address without a port", func(c *Config) { c.XKSProxyAddresses = map[string]string{"xks.example.com": "10.0.0.5"} },
+			`config: xks-proxy-address: "xks.example.com"="10.0.0.5" is not HOST=HOST:PORT`},
+		{"xks proxy address without a host", func(c *Config) { c.XKSProxyAddresses = map[string]string{"": "10.0.0.5:443"} },
+			`config: xks-proxy-address: ""="10.0.0.5:443" is not HOST=HOST:PORT`},
+		{"negative xks proxy timeout", func(c *Config) { c.XKSProxyTimeout = -time.Second }, "config: xks-proxy-timeout: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,6 +264,13 @@ func TestLoadPrecedence(t *testing.T) {
 		{"metrics env", nil, map[string]string{"KEYFORT_METRICS_LISTEN": "127.0.0.1:9600", "KEYFORT_LOG_REQUESTS": "true"},
 			func(c Config) bool { return c.MetricsListen == "127.0.0.1:9600" && c.LogRequests }},
 		{"tls self-signed flag", []string{"--tls-self-signed"}, nil, func(c Config) bool { return c.TLSSelfSigned && c.TLS() }},
+		{"xks flags", []string{"--xks-proxy-ca", "xks.pem", "--xks-proxy-address", "a.example=127.0.0.1:8443, b.example=[::1]:9443", "--xks-proxy-timeout", "1s"}, nil,
+			func(c Config) bool {
+				return c.XKSProxyCA == "xks.pem" && len(c.XKSProxyAddresses) == 2 && c.XKSProxyAddresses["a.example"] == "127.0.0.1:8443" &&
+					c.XKSProxyAddresses["b.example"] == "[::1]:9443" && c.XKSProxyTimeout == time.Second
+			}},
+		{"xks env", nil, map[string]string{"KEYFORT_XKS_PROXY_ADDRESS": "c.example=10.1.1.1:443", "KEYFORT_XKS_PROXY_TIMEOUT": "500ms"},
+			func(c Config) bool { return c.XKSProxyAddresses["c.example"] == "10.1.1.1:443" && c.XKSProxyTimeout == 500*time.Millisecond }},
 		{"tls self-signed env", nil, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "true"}, func(c Config) bool { return c.TLSSelfSigned }},
 		{"tls self-signed flag false over env", []string{"--tls-self-signed=false"}, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "1"},
 			func(c Config) bool { return !c.TLSSelfSigned && !c.TLS() }},
