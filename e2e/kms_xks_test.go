@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -210,6 +211,8 @@ func TestKMSExternalKeyStore(t *testing.T) {
 	mustNoErr(t, err, "Encrypt")
 	if r := lastRequest(t, p, xks.OpEncrypt); r.KeyID != "ext-key-1" || r.Metadata["kmsKeyArn"] != arn || r.Metadata["kmsOperation"] != "Encrypt" || !r.AAD || !r.Integrity {
 		t.Errorf("proxy Encrypt request = %+v", r)
+	} else if rid, ok := awsmiddleware.GetRequestIDMetadata(enc.ResultMetadata); !ok || r.Metadata["kmsRequestId"] != rid {
+		t.Errorf("proxy Encrypt kmsRequestId %q, want the request's id %q", r.Metadata["kmsRequestId"], rid)
 	}
 	if enc.CiphertextBlob[0] != 4 || bytes.Contains(enc.CiphertextBlob, []byte("external secret")) {
 		t.Errorf("ciphertext version %d, want 4 (double encryption)", enc.CiphertextBlob[0])

@@ -8,9 +8,11 @@ Exits 1 if any check failed.
 
     python3 e2e/smoke/smoke.py --binary "$PWD/bin/keyfort"
 
-Standard library and boto3 only. Every check asserts what a user of the AWS
-SDK sees (fields, error codes, messages where AWS's wording is stable); a
-check that fails because the server is wrong stays failing.
+Standard library and boto3, plus the cryptography package for the XKS
+proxy of the external key store check (e2e/smoke/xksproxy.py). Every check
+asserts what a user of the AWS SDK sees (fields, error codes, messages where
+AWS's wording is stable); a check that fails because the server is wrong
+stays failing.
 """
 
 import argparse
@@ -71,14 +73,33 @@ SECRET_MARKERS = [
     b"smoke-sm-promoted-e2d5a6",
     b"smoke-sm-rotate-initial-93fb47",
     b"smoke-sm-rotated-6ad2f1",  # prefix of every value the rotation webhook makes
+    b"smoke-xks-plaintext-3c9e51",
 ]
 ROTATED_PREFIX = SECRET_MARKERS[15].decode() + "-"
+XKS_PLAINTEXT = SECRET_MARKERS[16]
 
 # The rotation function the config file maps to the smoke's webhook, and one
 # it does not map.
 ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:smoke-rotate"
 UNMAPPED_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:smoke-unmapped"
 ROTATION_STEPS = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+
+# The external key store check: the host name of its XKS proxy (Keyfort is
+# told where it is with --xks-proxy-address: XksProxyUriEndpoint holds no
+# port), its URI path, the external key the proxy holds, and AWS's messages.
+XKS_HOST = "xks.smoke.test"
+XKS_PATH = "/smoke/kms/xks/v1"
+XKS_KEY = "smoke-ext-key-1"
+XKS_MSG_NOT_CONNECTED = ("This KMS key is in a custom key store that is not connected to its external key store "
+                         "proxy. Connect the external key store and try the request again.")
+XKS_MSG_KEY_NOT_FOUND = ("The external key associated with this KMS key in an external key store was not found in "
+                         "its external key manager. If the external key ID associated with this KMS key is incorrect, "
+                         "create a new KMS key with the correct external key ID.")
+XKS_MSG_KEY_DISABLED = ("The external key associated with this KMS key in an external key store is not enabled in "
+                        "the external key manager. Enable the external key in the external key manager and retry "
+                        "the request.")
+XKS_MSG_BAD_CIPHERTEXT = ("The external key store proxy rejected the request because the specified ciphertext or "
+                          "encryption context is corrupted, missing, or otherwise invalid.")
 
 HEALTH_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -919,21 +940,228 @@ class Smoke:
         targets = {a["AliasName"]: a.get("TargetKeyId") for a in self.kms.list_aliases(KeyId=md["KeyId"])["Aliases"]}
         eq(targets, {"alias/aws/secretsmanager": md["KeyId"]}, "ListAliases(KeyId=<aws managed key>)")
 
-    def check_unimplemented(self):
-        key_id, arn = self.new_key("smoke unimplemented")
-        expect_error(self.kms.create_custom_key_store, "NotImplementedException", status=501,
-                     CustomKeyStoreName="smoke", CloudHsmClusterId="cluster-234567abcdefg",
+    def check_refused_custom_key_store(self):
+        key_id, arn = self.new_key("smoke refused")
+        # Keyfort reaches no CloudHSM cluster: every cluster id is one AWS
+        # cannot find.
+        expect_error(self.kms.create_custom_key_store, "CloudHsmClusterNotFoundException", status=400,
+                     CustomKeyStoreName="smoke-hsm", CloudHsmClusterId="cluster-234567abcdefg",
                      TrustAnchorCertificate="x", KeyStorePassword="12345678")
-        # Import on a key of origin AWS_KMS, and custom key stores, answer as
-        # AWS does: Keyfort has no custom key store.
+        # Import on a key of origin AWS_KMS is refused as AWS refuses it.
         expect_error(self.kms.get_parameters_for_import, "UnsupportedOperationException", status=400, KeyId=key_id,
                      WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048",
                      message=arn + " origin is AWS_KMS which is not valid for this operation.")
+        # No store was made on this server (the external key store check
+        # runs a server of its own).
         stores = self.kms.describe_custom_key_stores()
         eq(stores.get("CustomKeyStores"), [], "DescribeCustomKeyStores CustomKeyStores")
         eq(stores.get("Truncated"), False, "DescribeCustomKeyStores Truncated")
         expect_error(self.kms.delete_custom_key_store, "CustomKeyStoreNotFoundException", status=400,
                      CustomKeyStoreId="cks-1234567890abcdef0")
+
+    # ---- external key store: a second server and a Python XKS proxy ----
+
+    def check_external_key_store(self):
+        try:
+            import xksproxy  # e2e/smoke/xksproxy.py; needs the cryptography package
+        except ImportError as e:
+            raise CheckFailed("cannot import e2e/smoke/xksproxy.py (python3 -m pip install cryptography): %s" % e)
+        # ciphertextMetadata makes Keyfort carry the proxy's metadata in its
+        # ciphertext and give it back on Decrypt.
+        proxy = xksproxy.XksProxy(XKS_HOST, XKS_PATH, REGION, ciphertext_metadata=b"smoke-v1")
+        proxy.add_key(XKS_KEY)
+        server = None
+        try:
+            proxy.start()
+            ca = os.path.join(self.workdir, "xks-proxy-ca.pem")
+            with open(ca, "wb") as f:
+                f.write(proxy.cert_pem)
+            server = Server(self.server.binary, os.path.join(self.workdir, "data-xks"),
+                            os.path.join(self.workdir, "server-xks.log"),
+                            ["--xks-proxy-ca", ca,
+                             "--xks-proxy-address", "%s=127.0.0.1:%d" % (XKS_HOST, proxy.port),
+                             "--xks-proxy-timeout", "2s"])
+            server.start()
+            server.wait_healthy()
+            try:
+                self._external_key_store(server, proxy)
+            except CheckFailed as e:
+                raise CheckFailed("%s (proxy refused: %s; server log tail: %s)"
+                                  % (e, proxy.rejected() or "nothing", server.log_tail(3)))
+        finally:
+            stopped = server.stop() if server is not None else None
+            proxy.close()
+        code, killed = stopped
+        ensure(not killed and code == 0, "the external key store server: exit code %s after SIGTERM%s (log tail: %s)"
+               % (code, ", killed" if killed else "", server.log_tail()))
+        # Neither the proxy's secret nor the plaintext reach the disk or the log.
+        paths = [server.log_path]
+        for root, _, files in os.walk(server.data):
+            paths += [os.path.join(root, f) for f in files]
+        found = []
+        for p in paths:
+            with open(p, "rb") as f:
+                content = f.read()
+            for what, needle in (("the proxy's secret", proxy.secret.encode()), ("the plaintext", XKS_PLAINTEXT),
+                                 ("the plaintext (base64)", base64.b64encode(XKS_PLAINTEXT))):
+                if needle in content:
+                    found.append("%s in %s" % (what, os.path.relpath(p, self.workdir)))
+        ensure(not found, "found %s" % ", ".join(found))
+
+    def _external_key_store(self, server, proxy):
+        kms = boto3.client(
+            "kms", endpoint_url=server.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=20),
+        )
+
+        def last(op, what):
+            reqs = proxy.requests(op)
+            ensure(reqs, "the proxy received no %s request (%s)" % (op, what))
+            r = reqs[-1]
+            eq((r["access_key_id"], r["signed_headers"]), (proxy.access_key_id, "host;x-amz-date"),
+               "%s (%s): access key id and SignedHeaders" % (op, what))
+            ensure(r["metadata"].get("kmsRequestId"), "%s (%s): no kmsRequestId: %s" % (op, what, r["metadata"]))
+            return r
+
+        def store():
+            got = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"]
+            eq(len(got), 1, "DescribeCustomKeyStores(%s) entries" % store_id)
+            return got[0]
+
+        # CreateCustomKeyStore asks the proxy for its health, signed with
+        # the store's credential; the store starts DISCONNECTED.
+        created = kms.create_custom_key_store(
+            CustomKeyStoreName="smoke-xks", CustomKeyStoreType="EXTERNAL_KEY_STORE",
+            XksProxyConnectivity="PUBLIC_ENDPOINT", XksProxyUriEndpoint="https://" + XKS_HOST,
+            XksProxyUriPath=XKS_PATH,
+            XksProxyAuthenticationCredential={"AccessKeyId": proxy.access_key_id, "RawSecretAccessKey": proxy.secret},
+        )
+        store_id = created.get("CustomKeyStoreId", "")
+        ensure(re.match(r"^cks-[0-9a-f]{17}$", store_id), "CreateCustomKeyStore CustomKeyStoreId = %r" % store_id)
+        eq(last("GetHealthStatus", "CreateCustomKeyStore")["metadata"].get("kmsOperation"), "CreateCustomKeyStore",
+           "GetHealthStatus kmsOperation at CreateCustomKeyStore")
+        e = store()
+        ensure(proxy.secret not in repr(e), "DescribeCustomKeyStores shows the proxy's secret")
+        for field, want in [
+            ("CustomKeyStoreId", store_id), ("CustomKeyStoreName", "smoke-xks"),
+            ("CustomKeyStoreType", "EXTERNAL_KEY_STORE"), ("ConnectionState", "DISCONNECTED"),
+            ("XksProxyConfiguration", {"Connectivity": "PUBLIC_ENDPOINT", "AccessKeyId": proxy.access_key_id,
+                                       "UriEndpoint": "https://" + XKS_HOST, "UriPath": XKS_PATH}),
+        ]:
+            eq(e.get(field), want, "DescribeCustomKeyStores %s" % field)
+        for absent in ("ConnectionErrorCode", "CloudHsmClusterId", "TrustAnchorCertificate"):
+            ensure(absent not in e, "DescribeCustomKeyStores has %s %r" % (absent, e.get(absent)))
+        ensure(isinstance(e.get("CreationDate"), datetime.datetime)
+               and abs((e["CreationDate"] - utcnow()).total_seconds()) < 300,
+               "DescribeCustomKeyStores CreationDate = %r, want about now" % e.get("CreationDate"))
+        xks_key = {"Origin": "EXTERNAL_KEY_STORE", "CustomKeyStoreId": store_id}
+        expect_error(kms.create_key, "CustomKeyStoreInvalidStateException", status=400,
+                     message=XKS_MSG_NOT_CONNECTED, XksKeyId=XKS_KEY, **xks_key)
+
+        eq({k: v for k, v in kms.connect_custom_key_store(CustomKeyStoreId=store_id).items()
+            if k != "ResponseMetadata"}, {}, "ConnectCustomKeyStore answer")
+        eq(store().get("ConnectionState"), "CONNECTED", "ConnectionState after ConnectCustomKeyStore")
+        eq(last("GetHealthStatus", "ConnectCustomKeyStore")["metadata"].get("kmsOperation"), "ConnectCustomKeyStore",
+           "GetHealthStatus kmsOperation at ConnectCustomKeyStore")
+
+        # A KMS key backed by the proxy's external key.
+        md = kms.create_key(XksKeyId=XKS_KEY, Description="smoke xks", **xks_key)["KeyMetadata"]
+        key_id, arn = md.get("KeyId"), md.get("Arn", "")
+        ensure(KEY_ARN_RE.match(arn), "CreateKey Arn = %r" % arn)
+        for field, want in [
+            ("KeyState", "Enabled"), ("Enabled", True), ("Origin", "EXTERNAL_KEY_STORE"),
+            ("CustomKeyStoreId", store_id), ("XksKeyConfiguration", {"Id": XKS_KEY}),
+            ("KeySpec", "SYMMETRIC_DEFAULT"), ("KeyUsage", "ENCRYPT_DECRYPT"), ("KeyManager", "CUSTOMER"),
+            ("EncryptionAlgorithms", ["SYMMETRIC_DEFAULT"]), ("MultiRegion", False),
+        ]:
+            eq(md.get(field), want, "CreateKey KeyMetadata.%s" % field)
+        ensure("CloudHsmClusterId" not in md, "CreateKey KeyMetadata has CloudHsmClusterId")
+        r = last("GetKeyMetadata", "CreateKey")
+        eq((r["key_id"], r["metadata"].get("kmsOperation")), (XKS_KEY, "CreateKey"),
+           "GetKeyMetadata at CreateKey: external key id, kmsOperation")
+        ensure(r["metadata"].get("awsPrincipalArn", "").startswith("arn:aws:iam::%s:" % ACCOUNT),
+               "GetKeyMetadata awsPrincipalArn = %r" % r["metadata"].get("awsPrincipalArn"))
+        d = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        eq((d.get("KeyState"), d.get("CustomKeyStoreId"), d.get("XksKeyConfiguration")),
+           ("Enabled", store_id, {"Id": XKS_KEY}), "DescribeKey KeyState, CustomKeyStoreId, XksKeyConfiguration")
+        expect_error(kms.create_key, "XksKeyNotFoundException", status=400, message=XKS_MSG_KEY_NOT_FOUND,
+                     XksKeyId="smoke-no-such-key", **xks_key)
+        expect_error(kms.create_key, "XksKeyAlreadyInUseException", status=400, contains=[arn],
+                     XksKeyId=XKS_KEY, **xks_key)
+
+        # Double encryption: the proxy sees each Encrypt and Decrypt with
+        # the key's ARN, the KMS operation and the encryption context as
+        # additional data.
+        ctx = {"purpose": "smoke-xks"}
+        enc = kms.encrypt(KeyId=key_id, Plaintext=XKS_PLAINTEXT, EncryptionContext=ctx)
+        eq(enc.get("KeyId"), arn, "Encrypt KeyId")
+        blob = enc["CiphertextBlob"]
+        ensure(XKS_PLAINTEXT not in blob, "Encrypt CiphertextBlob contains the plaintext")
+        r = last("Encrypt", "Encrypt")
+        eq((r["key_id"], r["metadata"].get("kmsKeyArn"), r["metadata"].get("kmsOperation"), r["aad"], r["integrity"]),
+           (XKS_KEY, arn, "Encrypt", True, True),
+           "proxy Encrypt: external key id, kmsKeyArn, kmsOperation, AAD sent, integrity value asked")
+        eq(r["metadata"].get("kmsRequestId"), enc["ResponseMetadata"].get("RequestId"),
+           "proxy Encrypt kmsRequestId (the request's x-amzn-RequestId, its CloudTrail requestID)")
+        dec = kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)
+        eq((dec.get("Plaintext"), dec.get("KeyId")), (XKS_PLAINTEXT, arn), "Decrypt Plaintext, KeyId")
+        r = last("Decrypt", "Decrypt")
+        eq((r["key_id"], r["metadata"].get("kmsKeyArn"), r["metadata"].get("kmsOperation"), r["aad"]),
+           (XKS_KEY, arn, "Decrypt", True), "proxy Decrypt: external key id, kmsKeyArn, kmsOperation, AAD sent")
+
+        gdk = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+        eq(len(gdk.get("Plaintext", b"")), 32, "GenerateDataKey Plaintext length")
+        eq(last("Encrypt", "GenerateDataKey")["metadata"].get("kmsOperation"), "GenerateDataKey",
+           "proxy Encrypt kmsOperation for GenerateDataKey")
+        eq(kms.decrypt(CiphertextBlob=gdk["CiphertextBlob"], KeyId=key_id)["Plaintext"], gdk["Plaintext"],
+           "Decrypt of the data key")
+
+        # ReEncrypt within the store: the proxy decrypts and encrypts.
+        proxy.reset()
+        ctx2 = {"purpose": "smoke-xks-2"}
+        re_enc = kms.re_encrypt(CiphertextBlob=blob, SourceEncryptionContext=ctx, DestinationKeyId=key_id,
+                                DestinationEncryptionContext=ctx2)
+        eq((re_enc.get("SourceKeyId"), re_enc.get("KeyId")), (arn, arn), "ReEncrypt SourceKeyId, KeyId")
+        eq([(r["operation"], r["metadata"].get("kmsOperation")) for r in proxy.requests()],
+           [("Decrypt", "ReEncrypt"), ("Encrypt", "ReEncrypt")], "proxy requests of ReEncrypt")
+        eq(kms.decrypt(CiphertextBlob=re_enc["CiphertextBlob"], EncryptionContext=ctx2)["Plaintext"], XKS_PLAINTEXT,
+           "Decrypt after ReEncrypt")
+
+        # Another encryption context: the proxy refuses the additional data.
+        expect_error(kms.decrypt, "KMSInvalidStateException", status=400, message=XKS_MSG_BAD_CIPHERTEXT,
+                     CiphertextBlob=blob, EncryptionContext={"purpose": "other"})
+
+        # The external key disabled in the external key manager.
+        proxy.set_key_status(XKS_KEY, "DISABLED")
+        expect_error(kms.encrypt, "KMSInvalidStateException", status=400, message=XKS_MSG_KEY_DISABLED,
+                     KeyId=key_id, Plaintext=b"x")
+        expect_error(kms.decrypt, "KMSInvalidStateException", status=400, message=XKS_MSG_KEY_DISABLED,
+                     CiphertextBlob=blob, EncryptionContext=ctx)
+        eq(kms.describe_key(KeyId=key_id)["KeyMetadata"].get("KeyState"), "Enabled",
+           "KeyState while the external key is disabled")
+        proxy.set_key_status(XKS_KEY, "ENABLED")
+        eq(kms.decrypt(CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"], XKS_PLAINTEXT,
+           "Decrypt once the external key is enabled again")
+
+        # Disconnected: the key is Unavailable.
+        kms.disconnect_custom_key_store(CustomKeyStoreId=store_id)
+        eq(store().get("ConnectionState"), "DISCONNECTED", "ConnectionState after DisconnectCustomKeyStore")
+        d = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        eq((d.get("KeyState"), d.get("Enabled")), ("Unavailable", False),
+           "DescribeKey KeyState, Enabled of a key in a disconnected store")
+        expect_error(kms.encrypt, "KMSInvalidStateException", status=400, message="%s is unavailable." % arn,
+                     KeyId=key_id, Plaintext=b"x")
+        expect_error(kms.decrypt, "KMSInvalidStateException", status=400, message="%s is unavailable." % arn,
+                     CiphertextBlob=blob, EncryptionContext=ctx)
+
+        resp = kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        eq((resp.get("KeyId"), resp.get("KeyState")), (arn, "PendingDeletion"), "ScheduleKeyDeletion KeyId, KeyState")
+        eq(kms.describe_key(KeyId=key_id)["KeyMetadata"].get("KeyState"), "PendingDeletion",
+           "DescribeKey KeyState after ScheduleKeyDeletion")
+        expect_error(kms.delete_custom_key_store, "CustomKeyStoreHasCMKsException", status=400,
+                     CustomKeyStoreId=store_id)
+        ensure(not proxy.rejected(), "the proxy refused requests: %s" % proxy.rejected())
 
     def check_multi_region(self):
         # A multi-Region key replicated to eu-west-1: a ciphertext of the
@@ -1915,7 +2143,9 @@ CHECKS = [
     ("RotateKeyOnDemand + ListKeyRotations", "check_rotate_on_demand"),
     ("Get/Put/ListKeyPolicies", "check_key_policy"),
     ("AWS managed key alias/aws/secretsmanager", "check_aws_managed_key"),
-    ("unimplemented operation (CreateCustomKeyStore); custom key stores answered", "check_unimplemented"),
+    ("CreateCustomKeyStore AWS_CLOUDHSM: CloudHsmClusterNotFoundException; import refused on an AWS_KMS key; no stores listed", "check_refused_custom_key_store"),
+    ("external key store: a second server and a Python XKS proxy (e2e/smoke/xksproxy.py): create/connect/disconnect, "
+     "keys, Encrypt/Decrypt/GenerateDataKey/ReEncrypt through the proxy, its errors", "check_external_key_store"),
     ("multi-Region key: ReplicateKey to eu-west-1, Decrypt there", "check_multi_region"),
     ("CreateGrant / ListGrants / RevokeGrant across accounts", "check_grants"),
     ("region isolation (eu-west-1)", "check_region_isolation"),

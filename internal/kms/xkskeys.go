@@ -160,9 +160,12 @@ func (s *Service) checkProxyHealth(ctx context.Context, p xks.Proxy, op string) 
 	return err
 }
 
-// requestID is what the proxy is given as kmsRequestId: the request's
-// audit event id.
+// requestID is what the proxy is given as kmsRequestId: the request's id,
+// the requestID of its CloudTrail event (its event id without a caller).
 func requestID(ctx context.Context) string {
+	if c := identity.From(ctx); c != nil && c.RequestID != "" {
+		return c.RequestID
+	}
 	if id := operation.EventID(ctx); id != "" {
 		return id
 	}
