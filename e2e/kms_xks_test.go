@@ -73,6 +73,18 @@ func xksStoreInput(p *xkstest.Proxy, name string) *kms.CreateCustomKeyStoreInput
 	}
 }
 
+// connectedXKSKey makes a connected external key store on p named name
+// and a key in it on p's external key xksKeyID (added to p).
+func connectedXKSKey(t *testing.T, c *kms.Client, p *xkstest.Proxy, name, xksKeyID string) (string, *types.KeyMetadata) {
+	t.Helper()
+	p.AddKey(xksKeyID)
+	id := createXKSStore(t, c, p, name)
+	_, err := c.ConnectCustomKeyStore(ctxT(t), &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
+	mustNoErr(t, err, "ConnectCustomKeyStore")
+	md := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: aws.String(id), XksKeyId: aws.String(xksKeyID)})
+	return id, md
+}
+
 func describeStore(t *testing.T, c *kms.Client, id string) types.CustomKeyStoresListEntry {
 	t.Helper()
 	out, err := c.DescribeCustomKeyStores(ctxT(t), &kms.DescribeCustomKeyStoresInput{CustomKeyStoreId: aws.String(id)})
@@ -456,11 +468,7 @@ func TestKMSExternalKeyStoreOnPostgres(t *testing.T) {
 	srv, p := startXKS(t, 5*time.Second, keyfortest.WithStore(pgtest.DSN(t)))
 	c := srv.KMS()
 	ctx := ctxT(t)
-	p.AddKey("pg-ext")
-	id := createXKSStore(t, c, p, "pg-xks")
-	_, err := c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
-	mustNoErr(t, err, "ConnectCustomKeyStore")
-	md := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: aws.String(id), XksKeyId: aws.String("pg-ext")})
+	id, md := connectedXKSKey(t, c, p, "pg-xks", "pg-ext")
 	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("pg xks")})
 	mustNoErr(t, err, "Encrypt")
 	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
@@ -485,13 +493,9 @@ func TestSMSecretUnderExternalKey(t *testing.T) {
 	srv, p := startXKS(t, 5*time.Second)
 	c, sm := srv.KMS(), srv.SecretsManager()
 	ctx := ctxT(t)
-	p.AddKey("sm-ext")
-	id := createXKSStore(t, c, p, "sm-xks")
-	_, err := c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
-	mustNoErr(t, err, "ConnectCustomKeyStore")
-	md := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: aws.String(id), XksKeyId: aws.String("sm-ext")})
+	id, md := connectedXKSKey(t, c, p, "sm-xks", "sm-ext")
 
-	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("xks-secret"), KmsKeyId: md.Arn, SecretString: aws.String("held twice")})
+	_, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("xks-secret"), KmsKeyId: md.Arn, SecretString: aws.String("held twice")})
 	mustNoErr(t, err, "CreateSecret")
 	if r := lastRequest(t, p, xks.OpEncrypt); r.Metadata["kmsOperation"] != "GenerateDataKey" || r.Metadata["kmsViaService"] != "secretsmanager" {
 		t.Errorf("the proxy's Encrypt for CreateSecret = %+v, want GenerateDataKey via secretsmanager", r)

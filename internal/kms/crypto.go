@@ -31,7 +31,8 @@ func errDryRun() error {
 
 // checkEnabled is the key-state rule of operations that need an enabled
 // key: DisabledException for a disabled key, KMSInvalidStateException for
-// any other state.
+// any other state ("<arn> is unavailable." for a key whose external key
+// store is not connected).
 func checkEnabled(k *key) error {
 	if k.meta.shownState() == stateUnavailable {
 		return errUnavailable(k.arn)

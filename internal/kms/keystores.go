@@ -426,6 +426,20 @@ func (s *Service) DescribeCustomKeyStores(ctx context.Context, in *kmsapi.Descri
 	return out, nil
 }
 
+// authorizedKeyStore checks that the caller may call action and reads the
+// store id of the caller's scope.
+func (s *Service) authorizedKeyStore(ctx context.Context, action, id string) (storage.Scope, *keyStore, error) {
+	scope, _, err := scopeOf(ctx)
+	if err != nil {
+		return scope, nil, err
+	}
+	if err := s.authorizeAccount(ctx, act(action)); err != nil {
+		return scope, nil, err
+	}
+	ks, err := s.getKeyStore(ctx, nil, scope, id)
+	return scope, ks, err
+}
+
 // updateKeyStore runs fn on the store id of the caller's scope in a
 // read-write transaction, once the caller may call action.
 func (s *Service) updateKeyStore(ctx context.Context, action, id string, fn func(tx storage.Tx, ks *keyStore) error) error {
@@ -436,6 +450,12 @@ func (s *Service) updateKeyStore(ctx context.Context, action, id string, fn func
 	if err := s.authorizeAccount(ctx, act(action)); err != nil {
 		return err
 	}
+	return s.writeKeyStore(ctx, scope, id, fn)
+}
+
+// writeKeyStore runs fn on the store id of scope in a read-write
+// transaction and writes the store back.
+func (s *Service) writeKeyStore(ctx context.Context, scope storage.Scope, id string, fn func(tx storage.Tx, ks *keyStore) error) error {
 	return s.store.Update(ctx, func(tx storage.Tx) error {
 		ks, err := s.getKeyStore(ctx, tx, scope, id)
 		if err != nil {
@@ -458,15 +478,8 @@ func (s *Service) updateKeyStore(ctx context.Context, action, id string, fn func
 // its health before the operation answers: the store is then CONNECTED,
 // or FAILED with the ConnectionErrorCode of what went wrong.
 func (s *Service) ConnectCustomKeyStore(ctx context.Context, in *kmsapi.ConnectCustomKeyStoreInput) (*kmsapi.ConnectCustomKeyStoreOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
-		return nil, err
-	}
 	id := deref(in.CustomKeyStoreId)
-	ks, err := s.getKeyStore(ctx, nil, scope, id)
+	scope, ks, err := s.authorizedKeyStore(ctx, in.IAMAction(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +501,7 @@ func (s *Service) ConnectCustomKeyStore(ctx context.Context, in *kmsapi.ConnectC
 		}
 		code = f.connErr
 	}
-	err = s.updateKeyStore(ctx, in.IAMAction(), id, func(tx storage.Tx, cur *keyStore) error {
+	err = s.writeKeyStore(ctx, scope, id, func(tx storage.Tx, cur *keyStore) error {
 		if cur.rec.Rev != ks.rec.Rev {
 			// Changed while the proxy was asked (disconnected, updated):
 			// the answer was for another configuration.
@@ -527,15 +540,11 @@ func (s *Service) DisconnectCustomKeyStore(ctx context.Context, in *kmsapi.Disco
 // markStoreKeys sets (Disconnect) or clears (Connect) the Unavailable mark
 // of every key in ks.
 func (s *Service) markStoreKeys(ctx context.Context, tx storage.Tx, ks *keyStore, unavailable bool) error {
-	recs, err := tx.List(ctx, kindKey, ks.rec.Scope, storage.ListOptions{Parent: ks.rec.ID})
+	keys, err := s.storeKeys(ctx, tx, ks.rec.Scope, ks.rec.ID)
 	if err != nil {
-		return wrap("list keys of key store", err)
+		return err
 	}
-	for _, rec := range recs {
-		k, err := decodeKey(rec)
-		if err != nil {
-			return err
-		}
+	for _, k := range keys {
 		if k.meta.XKS == nil || k.meta.XKS.Unavailable == unavailable {
 			continue
 		}
@@ -550,20 +559,31 @@ func (s *Service) markStoreKeys(ctx context.Context, tx storage.Tx, ks *keyStore
 	return nil
 }
 
+// storeKeys returns the KMS keys of custom key store id (their records'
+// Parent), read through r, or the store when r is nil.
+func (s *Service) storeKeys(ctx context.Context, r storage.Reader, scope storage.Scope, id string) ([]*key, error) {
+	recs, err := s.list(ctx, r, kindKey, scope, storage.ListOptions{Parent: id})
+	if err != nil {
+		return nil, wrap("list keys of key store", err)
+	}
+	keys := make([]*key, 0, len(recs))
+	for _, rec := range recs {
+		k, err := decodeKey(rec)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 // UpdateCustomKeyStore implements kmsapi.Service. The name, the credential
 // and the URI path change in any connection state; the endpoint and the
 // connectivity only while the store is disconnected. A new proxy
 // configuration is checked with the proxy first, as AWS does.
 func (s *Service) UpdateCustomKeyStore(ctx context.Context, in *kmsapi.UpdateCustomKeyStoreInput) (*kmsapi.UpdateCustomKeyStoreOutput, error) {
-	scope, _, err := scopeOf(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.authorizeAccount(ctx, act(in.IAMAction())); err != nil {
-		return nil, err
-	}
 	id := deref(in.CustomKeyStoreId)
-	ks, err := s.getKeyStore(ctx, nil, scope, id)
+	scope, ks, err := s.authorizedKeyStore(ctx, in.IAMAction(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -599,7 +619,7 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, in *kmsapi.UpdateCus
 			return nil, err
 		}
 	}
-	err = s.updateKeyStore(ctx, in.IAMAction(), id, func(tx storage.Tx, cur *keyStore) error {
+	err = s.writeKeyStore(ctx, scope, id, func(tx storage.Tx, cur *keyStore) error {
 		if cur.rec.Rev != ks.rec.Rev {
 			return awserr.Newf(codeKeyStoreInvalidState, "Custom key store %s changed while it was being updated. Retry the request.", id)
 		}

@@ -187,7 +187,7 @@ func cryptoMetadata(ctx context.Context, k *key, op string) xks.RequestMetadata 
 	return md
 }
 
-// createExternalKey checks CreateKey's parameters for a key in an
+// checkExternalKey checks CreateKey's parameters for a key in an
 // external key store and asks the proxy for the external key's metadata.
 // It returns the store's reference for the new key.
 func (s *Service) checkExternalKey(ctx context.Context, scope storage.Scope, in *kmsapi.CreateKeyInput, spec, usage string) (*xksRef, error) {
@@ -242,15 +242,11 @@ func (s *Service) checkExternalKey(ctx context.Context, scope storage.Scope, in 
 // checkXksKeyFree refuses an external key that another KMS key of the
 // store uses (read through r, or the store when r is nil).
 func (s *Service) checkXksKeyFree(ctx context.Context, r storage.Reader, scope storage.Scope, ref *xksRef) error {
-	recs, err := s.list(ctx, r, kindKey, scope, storage.ListOptions{Parent: ref.Store})
+	keys, err := s.storeKeys(ctx, r, scope, ref.Store)
 	if err != nil {
-		return wrap("list keys of key store", err)
+		return err
 	}
-	for _, rec := range recs {
-		k, err := decodeKey(rec)
-		if err != nil {
-			return err
-		}
+	for _, k := range keys {
 		if k.meta.XKS != nil && k.meta.XKS.KeyID == ref.KeyID {
 			return awserr.Newf(codeXksKeyInUse, "The external key %s is already associated with KMS key %s in custom key store %s. Each KMS key in an external key store must be associated with a different external key.", ref.KeyID, k.arn, ref.Store)
 		}
