@@ -270,7 +270,9 @@ func TestLoadPrecedence(t *testing.T) {
 					c.XKSProxyAddresses["b.example"] == "[::1]:9443" && c.XKSProxyTimeout == time.Second
 			}},
 		{"xks env", nil, map[string]string{"KEYFORT_XKS_PROXY_ADDRESS": "c.example=10.1.1.1:443", "KEYFORT_XKS_PROXY_TIMEOUT": "500ms"},
-			func(c Config) bool { return c.XKSProxyAddresses["c.example"] == "10.1.1.1:443" && c.XKSProxyTimeout == 500*time.Millisecond }},
+			func(c Config) bool {
+				return c.XKSProxyAddresses["c.example"] == "10.1.1.1:443" && c.XKSProxyTimeout == 500*time.Millisecond
+			}},
 		{"tls self-signed env", nil, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "true"}, func(c Config) bool { return c.TLSSelfSigned }},
 		{"tls self-signed flag false over env", []string{"--tls-self-signed=false"}, map[string]string{"KEYFORT_TLS_SELF_SIGNED": "1"},
 			func(c Config) bool { return !c.TLSSelfSigned && !c.TLS() }},
