@@ -590,6 +590,8 @@ func FuzzParseBlob(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{BlobVersion})
 	f.Add(make([]byte, MaxBlobSize+1))
+	external, _ := AppendExternalBlob(Header{}, External{IV: make([]byte, 12), Tag: make([]byte, 16), Metadata: []byte("m"), Ciphertext: good})
+	f.Add(external)
 	f.Fuzz(func(t *testing.T, blob []byte) {
 		h, err := ParseBlob(blob)
 		if err != nil {
@@ -598,7 +600,12 @@ func FuzzParseBlob(f *testing.F) {
 			}
 			return
 		}
-		if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1 && blob[0] != BlobVersion3) {
+		if blob[0] == BlobVersionExternal {
+			// Version 4: its own layout, checked whole by ParseExternalBlob.
+			if xh, _, xerr := ParseExternalBlob(blob); xerr != nil || xh != h || !h.External {
+				t.Fatalf("ParseBlob accepted a version 4 blob ParseExternalBlob gives as %+v, %v", xh, xerr)
+			}
+		} else if len(blob) < Overhead || len(blob) > MaxBlobSize || (blob[0] != BlobVersion && blob[0] != BlobVersion1 && blob[0] != BlobVersion3) {
 			t.Fatalf("ParseBlob accepted %d bytes starting %x", len(blob), blob[:min(len(blob), 1)])
 		}
 		if !bytes.Equal(h.KeyID[:], blob[1:17]) || !bytes.Equal(h.MaterialID[:], blob[17:33]) {
