@@ -9,8 +9,10 @@ import (
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
+	"github.com/keyfort/keyfort/internal/sensitive"
 	"github.com/keyfort/keyfort/internal/storage"
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
+	"github.com/keyfort/keyfort/internal/xks"
 )
 
 // deletingStore deletes the second record of the first Scan inside the
@@ -110,4 +112,43 @@ func countUnder(t *testing.T, store storage.Store, id [8]byte) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// healthyProxies is an XKSClient whose every proxy is healthy.
+type healthyProxies struct{ noProxies }
+
+func (healthyProxies) Health(context.Context, xks.Proxy, xks.RequestMetadata) (*xks.Health, error) {
+	return &xks.Health{ProxyFleetSize: 1, EKMFleet: []xks.EKM{{HealthStatus: xks.HealthActive}}}, nil
+}
+
+// TestResealKeyStoreCredential: Reseal re-seals an external key store's
+// proxy credential, which then opens under the new root key alone.
+func TestResealKeyStoreCredential(t *testing.T) {
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	oldKey, newKey := mustRootKey(t), mustRootKey(t)
+	ctx := identity.With(t.Context(), withReq(identity.Root("111122223333", "us-east-1", "")))
+	serving := New(Config{Store: store, Sealer: envelope.NewSealer(nil, oldKey), XKS: healthyProxies{}})
+	out, err := serving.CreateCustomKeyStore(ctx, &kmsapi.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: ptr("xks"), CustomKeyStoreType: kmsapi.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: kmsapi.XksProxyConnectivityTypePublicEndpoint,
+		XksProxyUriEndpoint:  ptr("https://xks.example.com"), XksProxyUriPath: ptr("/kms/xks/v1"),
+		XksProxyAuthenticationCredential: &kmsapi.XksProxyAuthenticationCredentialType{
+			AccessKeyId: ptr(sensitive.String("ABCDEFGHIJKLMNOPQRST")), RawSecretAccessKey: ptr(sensitive.String("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="))},
+	})
+	mustOK(t, err, "CreateCustomKeyStore")
+
+	rotating := New(Config{Store: store, Sealer: envelope.NewSealer(nil, newKey, oldKey)})
+	if _, err := rotating.Reseal(t.Context(), ResealOptions{}); err != nil {
+		t.Fatalf("Reseal = %v", err)
+	}
+	after := New(Config{Store: store, Sealer: envelope.NewSealer(nil, newKey)})
+	d, err := after.DescribeCustomKeyStores(ctx, &kmsapi.DescribeCustomKeyStoresInput{CustomKeyStoreId: out.CustomKeyStoreId})
+	mustOK(t, err, "DescribeCustomKeyStores under the new root key alone")
+	if got := d.CustomKeyStores[0].XksProxyConfiguration.AccessKeyId.Reveal(); got != "ABCDEFGHIJKLMNOPQRST" {
+		t.Errorf("AccessKeyId after Reseal = %q", got)
+	}
 }
