@@ -3,17 +3,21 @@
 # its own JSON protocol code) over every KMS and Secrets Manager operation,
 # and AWS's Secrets Manager caching client (aws-secretsmanager-caching-go v1
 # and v2), against a Keyfort built from this tree. The client is
-# e2e/interop/gov1check, its own module. NOT run by CI.
+# e2e/interop/gov1check, its own module. The external key store operations
+# go to real XKS proxies: e2e/smoke/xksproxy.py, started by gov1xks.py.
+# NOT run by CI.
 #
 #   e2e/interop/gov1.sh            # KEEP=1 keeps the temp dir (wire.jsonl: every response)
 #   STRICT=1 e2e/interop/gov1.sh   # keyfort in strict auth mode: every signature verified
 #
 # Needs: Go (builds keyfort and gov1check; gov1check's dependencies come from
-# the Go module proxy), python3 with botocore (the models), curl.
-# Everything happens in a fresh temp dir; the server is stopped on exit. Every
-# check prints a PASS line. Exit status: 0 all passed; 1 a check failed (stops
-# at once, prints the server log's tail); 3 every check passed but Keyfort
-# answered differently from AWS in a way a client sees (DEVIATION lines).
+# the Go module proxy), python3 with botocore (the models) and cryptography
+# (the XKS proxies), curl.
+# Everything happens in a fresh temp dir; the server and the XKS proxies are
+# stopped on exit. Every check prints a PASS line. Exit status: 0 all passed;
+# 1 a check failed (stops at once, prints the server log's tail); 3 every
+# check passed but Keyfort answered differently from AWS in a way a client
+# sees (DEVIATION lines).
 # See e2e/interop/README.md.
 set -euo pipefail
 
@@ -29,6 +33,41 @@ DEPS=$(cd "$REPO/e2e/interop/gov1check" && go list -m -f '{{.Path}} {{.Version}}
 pass "gov1check built with $(go env GOVERSION): $DEPS"
 MODELS=$(python3 -c 'import botocore, os; print(os.path.join(os.path.dirname(botocore.__file__), "data"))')
 pass "botocore $(python3 -c 'import botocore; print(botocore.__version__)') models in $MODELS"
+
+# The external key store proxies (gov1xks.py: e2e/smoke/xksproxy.py's
+# XksProxy over TLS on loopback, one credential, the external key XKS_KEY):
+# the store gov1check connects, at https://XKS_HOST + XKS_PATH, and a second
+# store's (the proxy serves one URI path), which gov1check creates and
+# deletes. Keyfort trusts their self-signed certificates and reaches their
+# host names on their loopback ports. Stopped on exit, before the server.
+python3 -c 'import cryptography' 2>/dev/null || fail "python3 lacks the cryptography package (the XKS proxies)"
+XKS_HOST=xks.gov1.test XKS_PATH=/gov1/kms/xks/v1
+XKS_HOST2=xks2.gov1.test XKS_PATH2=/gov1/second/kms/xks/v1
+XKS_KEY=gov1-ext-key-1
+XKS_PID=""
+stop_xks() {
+	if [ -n "$XKS_PID" ] && kill -0 "$XKS_PID" 2>/dev/null; then
+		kill "$XKS_PID" 2>/dev/null || true
+		wait "$XKS_PID" 2>/dev/null || true
+	fi
+	XKS_PID=""
+}
+# lib.sh's cleanup, with the proxies stopped first (and their log's tail on
+# a failure); set +e, so that (exit "$rc") hands cleanup the exit status.
+trap 'rc=$?; set +e; stop_xks; if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+	echo "--- xks proxy log and requests (last 20 lines) ---" >&2
+	cat "$WORK/xks.log" "$WORK/xks/requests" 2>/dev/null | tail -n 20 >&2 || true
+fi; (exit "$rc"); cleanup' EXIT
+python3 "$REPO/e2e/interop/gov1xks.py" "$WORK/xks" us-east-1 "$XKS_KEY" "$XKS_HOST=$XKS_PATH" "$XKS_HOST2=$XKS_PATH2" >"$WORK/xks.log" 2>&1 &
+XKS_PID=$!
+for _ in $(seq 1 100); do
+	[ -e "$WORK/xks/ready" ] && break
+	kill -0 "$XKS_PID" 2>/dev/null || fail "the XKS proxies exited at start: $(cat "$WORK/xks.log")"
+	sleep 0.1
+done
+[ -e "$WORK/xks/ready" ] || fail "the XKS proxies did not start in 10 s"
+XKS_ADDRESSES=$(cat "$WORK/xks/addresses")
+pass "$(head -n 1 "$WORK/xks.log") (e2e/smoke/xksproxy.py), external key $XKS_KEY"
 
 PORT=$(free_port)
 HOOK_PORT=$(free_port)
@@ -54,8 +93,9 @@ if [ "${STRICT:-0}" = 1 ]; then
 		-role-access-key "$STRICT_ROLE_KEY_ID" -role-secret-key "$STRICT_ROLE_SECRET"
 		-role-session-token "$STRICT_ROLE_TOKEN" -role-session-arn "$STRICT_ROLE_SESSION_ARN")
 fi
-start_keyfort --config "$WORK/keyfort.yaml" "${AUTH[@]}"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data)"
+start_keyfort --config "$WORK/keyfort.yaml" "${AUTH[@]}" \
+	--xks-proxy-ca "$WORK/xks/ca.pem" --xks-proxy-address "$XKS_ADDRESSES" --xks-proxy-timeout 2s
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE, data $WORK/data; --xks-proxy-address $XKS_ADDRESSES)"
 
 # No shared config, no instance metadata, no inherited endpoint: gov1check
 # sets region, endpoint and static credentials in code.
@@ -63,9 +103,33 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_M
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_CA_BUNDLE
 
 rc=0
-timeout 300 "$WORK/gov1check" -endpoint "http://127.0.0.1:$PORT" -models "$MODELS" -webhook "127.0.0.1:$HOOK_PORT" -wire "$WORK/wire.jsonl" "${CLIENT_AUTH[@]}" "$@" || rc=$?
+# The proxies' secret goes in the environment, not on a command line.
+GOV1CHECK_XKS_SECRET=$(cat "$WORK/xks/secret") timeout 300 "$WORK/gov1check" -endpoint "http://127.0.0.1:$PORT" -models "$MODELS" \
+	-webhook "127.0.0.1:$HOOK_PORT" -wire "$WORK/wire.jsonl" \
+	-xks-endpoint "https://$XKS_HOST" -xks-path "$XKS_PATH" -xks-endpoint2 "https://$XKS_HOST2" -xks-path2 "$XKS_PATH2" \
+	-xks-key "$XKS_KEY" -xks-access-key "$(cat "$WORK/xks/access-key-id")" "${CLIENT_AUTH[@]}" "$@" || rc=$?
 case "$rc" in
-0) echo "== all checks passed" ;;
+0)
+	# What the proxies saw: Keyfort's calls for the KMS operations, nothing
+	# refused (only when gov1check ran its KMS part).
+	stop_xks
+	[ -e "$WORK/xks/requests" ] || fail "the XKS proxies wrote no requests file: $(cat "$WORK/xks.log")"
+	if [ -s "$WORK/xks/requests" ]; then
+		grep -q " REFUSED " "$WORK/xks/requests" && fail "an XKS proxy refused requests: $(grep " REFUSED " "$WORK/xks/requests")"
+		for want in "$XKS_HOST GetHealthStatus CreateCustomKeyStore" "$XKS_HOST GetHealthStatus ConnectCustomKeyStore" \
+			"$XKS_HOST GetKeyMetadata CreateKey $XKS_KEY" "$XKS_HOST Encrypt Encrypt $XKS_KEY" "$XKS_HOST Decrypt Decrypt $XKS_KEY" \
+			"$XKS_HOST2 GetHealthStatus CreateCustomKeyStore"; do
+			grep -q "^$want " "$WORK/xks/requests" || fail "the XKS proxies got no \"$want\" request: $(cat "$WORK/xks/requests")"
+		done
+		# The caller Keyfort names to the proxy (awsPrincipalArn).
+		principals=$(awk '$5 != "-" { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' "$WORK/xks/requests" | sort -u | paste -sd, -)
+		if [ "${STRICT:-0}" = 1 ] && [ "$principals" != "arn:aws:iam::123456789012:user/interop" ]; then
+			fail "the XKS proxies were told the caller $principals, want arn:aws:iam::123456789012:user/interop"
+		fi
+		pass "the XKS proxies took $(wc -l <"$WORK/xks/requests") requests, none refused: $(cut -d' ' -f1-3 "$WORK/xks/requests" | sort | uniq -c | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g'); awsPrincipalArn $principals"
+	fi
+	echo "== all checks passed"
+	;;
 3)
 	echo "FAIL: deviation(s) from AWS (every other check passed); see the DEVIATION lines" >&2
 	exit 3

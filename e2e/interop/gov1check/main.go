@@ -1,8 +1,10 @@
 // Command gov1check drives a running Keyfort with the AWS SDK for Go v1
 // (github.com/aws/aws-sdk-go) over every KMS and Secrets Manager operation,
 // and with AWS's Secrets Manager caching client (v1 and v2). It records every
-// HTTP response and checks each against the botocore models. Run it through
-// e2e/interop/gov1.sh, which starts the server.
+// HTTP response and checks each against the botocore models. The custom key
+// store operations (-xks-*) go to the external key store proxies the server
+// reaches (xks.go). Run it through e2e/interop/gov1.sh, which starts the
+// server and the proxies.
 //
 // Output: one "PASS: " line per check, "DEVIATION: " lines where Keyfort
 // answers differently from AWS in a way a client sees, "FAIL: " and exit 1 at
@@ -150,8 +152,16 @@ func main() {
 	flag.StringVar(&role.secretKey, "role-secret-key", "", "the role session's secret access key")
 	flag.StringVar(&role.token, "role-session-token", "", "the role session's session token")
 	flag.StringVar(&role.arn, "role-session-arn", "", "the role session's ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)")
+	var x xksConfig
+	flag.StringVar(&x.endpoint, "xks-endpoint", "", "XksProxyUriEndpoint of an external key store proxy the server reaches (https://HOST): the custom key store operations are checked with it ($GOV1CHECK_XKS_SECRET holds its credential's secret)")
+	flag.StringVar(&x.path, "xks-path", "", "the proxy's XksProxyUriPath ([/prefix]/kms/xks/v1)")
+	flag.StringVar(&x.endpoint2, "xks-endpoint2", "", "XksProxyUriEndpoint of a second proxy, with the same credential (a second store, created and deleted)")
+	flag.StringVar(&x.path2, "xks-path2", "", "the second proxy's XksProxyUriPath")
+	flag.StringVar(&x.keyID, "xks-key", "", "an external key of the first proxy (AES_256, ENABLED, ENCRYPT and DECRYPT)")
+	flag.StringVar(&x.accessKey, "xks-access-key", "", "the proxies' credential's access key id")
 	strict := flag.Bool("strict", false, "the server verifies signatures (--auth strict) and -access-key, -secret-key are in its credentials file: also check that a wrong secret, an unknown access key and a skewed clock are refused")
 	flag.Parse()
+	x.secret = os.Getenv("GOV1CHECK_XKS_SECRET")
 	if *cnAccessKey == "" {
 		*cnAccessKey = *accessKey
 	}
@@ -181,6 +191,7 @@ func main() {
 	}
 	if strings.Contains(*only, "kms") {
 		runKMS(c, k)
+		runXKS(c, k, x)
 	}
 	if strings.Contains(*only, "sm") {
 		runSM(c, sm, *webhook)
