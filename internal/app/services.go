@@ -85,7 +85,9 @@ func rotationInvoker(targets map[string]string, log *slog.Logger) secretsmanager
 }
 
 // kmsServiceEvents writes KMS's service events to the audit trail, as
-// CloudTrail records them (audit.NewServiceEvent); nil for no sink.
+// CloudTrail records them (kmsServiceEvent); nil for no sink. On the
+// trail, their records committed with the jobs' changes
+// (kmsServiceEventRecord), so WriteCommitted writes them.
 func kmsServiceEvents(sink audit.Sink) func(context.Context, []kms.ServiceEvent) error {
 	if sink == nil {
 		return nil
@@ -93,11 +95,30 @@ func kmsServiceEvents(sink audit.Sink) func(context.Context, []kms.ServiceEvent)
 	return func(ctx context.Context, events []kms.ServiceEvent) error {
 		out := make([]*audit.Event, len(events))
 		for i, e := range events {
-			res := []audit.Resource{{AccountID: e.Account, Type: "AWS::KMS::Key", ARN: e.KeyARN}}
-			out[i] = audit.NewServiceEvent("kms.amazonaws.com", e.Name, e.Time, audit.NewEventID(), e.Account, e.Region, res, e.Details)
+			out[i] = kmsServiceEvent(e)
+		}
+		if t, ok := sink.(*audit.Trail); ok {
+			return t.WriteCommitted(ctx, out)
 		}
 		return audit.WriteAll(ctx, sink, out)
 	}
+}
+
+// kmsServiceEventRecord is the store's record of a KMS service event,
+// appended with the job's change (kms.Config.ServiceEventRecord); nil
+// when the sink is not a trail kept in the store.
+func kmsServiceEventRecord(sink audit.Sink) func(kms.ServiceEvent) *storage.EventRecord {
+	t, ok := sink.(*audit.Trail)
+	if !ok {
+		return nil
+	}
+	return func(e kms.ServiceEvent) *storage.EventRecord { return t.Record(kmsServiceEvent(e)) }
+}
+
+// kmsServiceEvent is the CloudTrail event of a KMS service event.
+func kmsServiceEvent(e kms.ServiceEvent) *audit.Event {
+	res := []audit.Resource{{AccountID: e.Account, Type: "AWS::KMS::Key", ARN: e.KeyARN}}
+	return audit.NewServiceEvent("kms.amazonaws.com", e.Name, e.Time, e.ID, e.Account, e.Region, res, e.Details)
 }
 
 // newServices builds the services. THIS IS THE ONE PLACE where service
@@ -119,8 +140,9 @@ func newServices(d serviceDeps) services {
 		Logger:  d.logger.With("service", "kms"),
 		Metrics: d.metrics,
 
-		ServiceEvents: kmsServiceEvents(d.audit),
-		XKS:           d.xks,
+		ServiceEvents:      kmsServiceEvents(d.audit),
+		ServiceEventRecord: kmsServiceEventRecord(d.audit),
+		XKS:                d.xks,
 	})
 	smLog := d.logger.With("service", "secretsmanager")
 	smImpl := secretsmanager.New(secretsmanager.Config{

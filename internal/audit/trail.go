@@ -202,6 +202,39 @@ func (t *Trail) Pending(ctx context.Context, event func() *Event) context.Contex
 	}})
 }
 
+// Record returns the store's record of e as a transaction appends it with
+// its change (storage.Tx.AppendEvent), incomplete until its line is in the
+// file: what a background job's change (a KMS service event) commits with,
+// to be written to the file by WriteCommitted once the transaction
+// commits, or by Finish if the process dies before that.
+func (t *Trail) Record(e *Event) *storage.EventRecord {
+	return t.record(e, e.AppendJSON(make([]byte, 0, 1024)), false)
+}
+
+// WriteCommitted writes events whose records (Record) committed with their
+// change. A file that cannot take them leaves them to Finish, as a
+// request's committed event: the error is logged, not returned, for the
+// change is done.
+func (t *Trail) WriteCommitted(ctx context.Context, events []*Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	lines, err := encodeLines(make([]byte, 0, 1024*len(events)), events)
+	if err != nil {
+		return err
+	}
+	var recs []*storage.EventRecord
+	if !t.lazy {
+		recs = t.records(events, lines)
+	}
+	if err := t.file.writeLines(lines, recs); err != nil {
+		t.failed.Store(true)
+		t.log.ErrorContext(ctx, "audit file write failed after the change committed; its events are in the store and are written to the file later",
+			"event_id", events[0].EventID, "events", len(events), "err", err)
+	}
+	return nil
+}
+
 // record returns the store's form of e, whose JSON is b. Its Time is the
 // eventTime as the JSON holds it, in whole seconds, so that an event read
 // back from a file sorts where it did when it was written.

@@ -288,3 +288,75 @@ func testTrailPendingEvent(t *testing.T, lazy bool) {
 		t.Fatal("Finish left the event incomplete")
 	}
 }
+
+func TestTrailCommittedServiceEvents(t *testing.T) { bothModes(t, testTrailCommittedServiceEvents) }
+
+// testTrailCommittedServiceEvents: a background job's events, whose
+// records (Record) committed with its change, reach the file through
+// WriteCommitted; a process that dies before that, or a file that fails,
+// leaves them to Finish, which writes each once.
+func testTrailCommittedServiceEvents(t *testing.T, lazy bool) {
+	dir := t.TempDir()
+	store := openTestStore(t)
+	tr := openTestTrail(t, dir, store, 0, lazy)
+	commit := func(events ...*Event) {
+		t.Helper()
+		err := store.Update(context.Background(), func(tx storage.Tx) error {
+			for _, e := range events {
+				if err := tx.AppendEvent(context.Background(), tr.Record(e)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	service := func(id string) *Event {
+		return NewServiceEvent("kms.amazonaws.com", "DeleteKey", time.Now().UTC().Truncate(time.Second), id, "111111111111", "us-east-1", nil, nil)
+	}
+	// Written after the commit.
+	written := service("written")
+	commit(written)
+	if r := stored(t, store)["written"]; r == nil || r.Complete {
+		t.Fatalf("after the commit: %+v, want an incomplete event", r)
+	}
+	if err := tr.WriteCommitted(context.Background(), []*Event{written}); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies after the commit, before the write.
+	commit(service("crashed"))
+	tr.Close()
+	tr = openTestTrail(t, dir, store, 0, lazy)
+	// The file fails after the commit: no error (the change is done),
+	// Failed, and Finish writes it once the file can take it.
+	failing := service("nofile")
+	commit(failing)
+	tr.file.mu.Lock()
+	tr.file.err = errors.New("no space left on device")
+	tr.file.mu.Unlock()
+	if err := tr.WriteCommitted(context.Background(), []*Event{failing}); err != nil {
+		t.Fatalf("WriteCommitted with a failing file = %v, want nil", err)
+	}
+	if !tr.Failed() {
+		t.Fatal("a failed write of committed events did not mark the trail Failed")
+	}
+	tr.file.mu.Lock()
+	tr.file.err = nil
+	tr.file.mu.Unlock()
+	if _, err := tr.Finish(context.Background(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := fileEvents(t, dir); n["written"] != 1 || n["crashed"] != 1 || n["nofile"] != 1 {
+		t.Fatalf("file lines per event = %v, want each once", n)
+	}
+	for _, id := range []string{"written", "crashed", "nofile"} {
+		if r := stored(t, store)[id]; r == nil || !r.Complete {
+			t.Errorf("%s stored as %+v, want complete", id, r)
+		}
+	}
+}

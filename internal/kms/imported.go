@@ -462,7 +462,9 @@ func (s *Service) expireMaterials(ctx context.Context, tx storage.Tx, k *key, no
 		if err := s.removeMaterial(ctx, tx, k, k.meta.materialRef(r.ID)); err != nil {
 			return err
 		}
-		log.add(k, "DeleteExpiredKeyMaterial", *r.ValidTo, expiredDetails(k, r.ID))
+		if err := log.add(ctx, tx, k, "DeleteExpiredKeyMaterial", *r.ValidTo, expiredDetails(k, r.ID)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

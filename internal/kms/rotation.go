@@ -355,7 +355,7 @@ func (s *Service) RunJobs(ctx context.Context) error {
 		return err
 	}
 	now := s.now().UTC()
-	var log eventLog
+	log := eventLog{newID: func() string { return newUUID(s.rand) }, record: s.serviceEventRecord}
 	if _, err := job.RunDue(ctx, s.store, kindKey, now.Unix(), func(ctx context.Context, tx storage.Tx, rec *storage.Record) error {
 		return s.runDueKey(ctx, tx, rec, now, &log)
 	}); err != nil {
@@ -389,7 +389,9 @@ func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Rec
 				return err
 			}
 		}
-		log.add(k, "DeleteKey", *k.meta.Deletion, nil)
+		if err := log.add(ctx, tx, k, "DeleteKey", *k.meta.Deletion, nil); err != nil {
+			return err
+		}
 		return s.deleteKeyNow(ctx, tx, k)
 	}
 	if exp := k.meta.nextExpiry(); exp != nil && !exp.After(now) {
@@ -403,7 +405,9 @@ func (s *Service) runDueKey(ctx context.Context, tx storage.Tx, rec *storage.Rec
 			if err := s.rotate(ctx, tx, k, *k.meta.NextRotation, "AUTOMATIC"); err != nil {
 				return err
 			}
-			log.add(k, "RotateKey", *k.meta.NextRotation, rotationDetails(k, "AUTOMATIC", previous))
+			if err := log.add(ctx, tx, k, "RotateKey", *k.meta.NextRotation, rotationDetails(k, "AUTOMATIC", previous)); err != nil {
+				return err
+			}
 		}
 		next := *k.meta.NextRotation
 		for !next.After(now) {

@@ -69,6 +69,12 @@ type Config struct {
 	// work RunJobs did (DeleteKey, RotateKey, DeleteExpiredKeyMaterial),
 	// once it committed, in the audit trail. Nil records none.
 	ServiceEvents func(ctx context.Context, events []ServiceEvent) error
+	// ServiceEventRecord, if set, returns the store's record of a service
+	// event (incomplete until its line is in the audit file), which the
+	// job's transaction appends with the change it records, so that a
+	// process that dies before ServiceEvents wrote it loses nothing: the
+	// trail finishes it at the next start (audit.Trail.Record, Finish).
+	ServiceEventRecord func(ServiceEvent) *storage.EventRecord
 	// XKS calls the proxies of external key stores (the app gives an
 	// xksclient.Client); nil reaches none: every call fails as a proxy
 	// that cannot be reached.
@@ -111,6 +117,9 @@ func (noProxies) Decrypt(context.Context, xks.Proxy, string, xks.RequestMetadata
 // own (eventType AwsServiceEvent): its name, when, the key it acted on,
 // and the serviceEventDetails (a JSON object, or nil).
 type ServiceEvent struct {
+	// ID is the event's eventID, chosen when the job logged it: the id
+	// of its record in the store (Config.ServiceEventRecord).
+	ID      string
 	Name    string
 	Time    time.Time
 	Account string
@@ -146,8 +155,10 @@ type Service struct {
 	// usage holds the key uses GetKeyLastUsage reports that are not in the
 	// store yet (lastusage.go).
 	usage *usageTracker
-	// serviceEvents is Config.ServiceEvents.
-	serviceEvents func(ctx context.Context, events []ServiceEvent) error
+	// serviceEvents is Config.ServiceEvents; serviceEventRecord is
+	// Config.ServiceEventRecord.
+	serviceEvents      func(ctx context.Context, events []ServiceEvent) error
+	serviceEventRecord func(ServiceEvent) *storage.EventRecord
 	// xks is Config.XKS.
 	xks XKSClient
 }
@@ -164,8 +175,9 @@ func New(cfg Config) *Service {
 		rand:    cfg.Rand,
 		log:     cfg.Logger,
 
-		serviceEvents: cfg.ServiceEvents,
-		xks:           cfg.XKS,
+		serviceEvents:      cfg.ServiceEvents,
+		serviceEventRecord: cfg.ServiceEventRecord,
+		xks:                cfg.XKS,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -13,25 +13,40 @@ import (
 	"time"
 
 	"github.com/keyfort/keyfort/internal/operation"
+	"github.com/keyfort/keyfort/internal/storage"
 )
 
 // eventLog collects the service events of one RunJobs. A transaction may
-// run again, so an event already logged is not logged twice.
+// run again, so an event already logged is not logged twice: it keeps its
+// id, and its record is appended again to the transaction that runs again.
 type eventLog struct {
-	seen   map[string]bool
+	seen   map[string]int // index in events
 	events []ServiceEvent
+	// newID makes an event id; record is Config.ServiceEventRecord.
+	newID  func() string
+	record func(ServiceEvent) *storage.EventRecord
 }
 
-func (l *eventLog) add(k *key, name string, at time.Time, details []byte) {
-	id := name + "\x00" + k.arn + "\x00" + string(details)
+// add logs a service event of k and appends its record to tx, the
+// transaction of the change it records.
+func (l *eventLog) add(ctx context.Context, tx storage.Tx, k *key, name string, at time.Time, details []byte) error {
+	seen := name + "\x00" + k.arn + "\x00" + string(details)
 	if l.seen == nil {
-		l.seen = map[string]bool{}
+		l.seen = map[string]int{}
 	}
-	if l.seen[id] {
-		return
+	i, ok := l.seen[seen]
+	if !ok {
+		i = len(l.events)
+		l.seen[seen] = i
+		l.events = append(l.events, ServiceEvent{ID: l.newID(), Name: name, Time: at, Account: k.rec.Scope.Account, Region: k.rec.Scope.Region, KeyARN: k.arn, Details: details})
 	}
-	l.seen[id] = true
-	l.events = append(l.events, ServiceEvent{Name: name, Time: at, Account: k.rec.Scope.Account, Region: k.rec.Scope.Region, KeyARN: k.arn, Details: details})
+	if l.record == nil {
+		return nil
+	}
+	if err := tx.AppendEvent(ctx, l.record(l.events[i])); err != nil {
+		return wrap("append service event", err)
+	}
+	return nil
 }
 
 // rotationDetails is RotateKey's serviceEventDetails.
