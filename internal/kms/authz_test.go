@@ -18,13 +18,21 @@ import (
 	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
+// openTestStore opens a SQLite store in a temporary directory, closed
+// when the test ends.
+func openTestStore(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	store, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		tb.Fatalf("sqlite.Open: %v", err)
+	}
+	tb.Cleanup(func() { _ = store.Close() })
+	return store
+}
+
 func newAuthzService(t *testing.T) (*Service, context.Context) {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openTestStore(t)
 	root, err := envelope.GenerateRootKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

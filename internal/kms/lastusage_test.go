@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keyfort/keyfort/internal/envelope"
 	"github.com/keyfort/keyfort/internal/operation/operationtest"
 	"github.com/keyfort/keyfort/internal/storage"
-	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
 // missOnce is a store whose first read of one key's usage record inside an
@@ -44,11 +42,7 @@ func (tx *missOnceTx) Get(ctx context.Context, kind storage.Kind, scope storage.
 // use; node a, which read no record for the key, must then update it with
 // its later use, not fail the job run on the insert that finds it there.
 func TestFlushKeyUsageAfterAnotherNodesFirstUse(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openTestStore(t)
 	root, err := envelope.GenerateRootKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)

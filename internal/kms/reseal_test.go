@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/keyfort/keyfort/internal/envelope"
@@ -11,7 +10,6 @@ import (
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/sensitive"
 	"github.com/keyfort/keyfort/internal/storage"
-	"github.com/keyfort/keyfort/internal/storage/sqlite"
 	"github.com/keyfort/keyfort/internal/xks"
 )
 
@@ -48,11 +46,7 @@ func (t *deletingTx) Scan(ctx context.Context, kind storage.Kind, after storage.
 // Batch hook runs in each batch, and its error stops the run with that
 // batch unwritten.
 func TestResealWhileServing(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openTestStore(t)
 	oldKey, newKey := mustRootKey(t), mustRootKey(t)
 	ctx := identity.With(t.Context(), withReq(identity.Root("111122223333", "us-east-1", "")))
 	serving := New(Config{Store: store, Sealer: envelope.NewSealer(nil, oldKey)})
@@ -63,7 +57,7 @@ func TestResealWhileServing(t *testing.T) {
 
 	stop := errors.New("claim lost")
 	rotating := New(Config{Store: store, Sealer: envelope.NewSealer(nil, newKey, oldKey)})
-	_, err = rotating.Reseal(t.Context(), ResealOptions{Batch: func(context.Context, storage.Tx) error { return stop }})
+	_, err := rotating.Reseal(t.Context(), ResealOptions{Batch: func(context.Context, storage.Tx) error { return stop }})
 	if !errors.Is(err, stop) {
 		t.Fatalf("Reseal with a failing Batch = %v, want its error", err)
 	}
@@ -124,11 +118,7 @@ func (healthyProxies) Health(context.Context, xks.Proxy, xks.RequestMetadata) (*
 // TestResealKeyStoreCredential: Reseal re-seals an external key store's
 // proxy credential, which then opens under the new root key alone.
 func TestResealKeyStoreCredential(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openTestStore(t)
 	oldKey, newKey := mustRootKey(t), mustRootKey(t)
 	ctx := identity.With(t.Context(), withReq(identity.Root("111122223333", "us-east-1", "")))
 	serving := New(Config{Store: store, Sealer: envelope.NewSealer(nil, oldKey), XKS: healthyProxies{}})

@@ -3,7 +3,6 @@ package kms
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/keyfort/keyfort/internal/identity"
 	"github.com/keyfort/keyfort/internal/kms/kmsapi"
 	"github.com/keyfort/keyfort/internal/storage"
-	"github.com/keyfort/keyfort/internal/storage/sqlite"
 )
 
 // TestServiceEventRecordCommitsWithTheJob: the record of a job's service
@@ -21,11 +19,7 @@ import (
 // trail to finish; and the event is logged once however often its
 // transaction runs.
 func TestServiceEventRecordCommitsWithTheJob(t *testing.T) {
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := openTestStore(t)
 	now := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
 	var written []ServiceEvent
 	fail := errors.New("the process died before writing")
