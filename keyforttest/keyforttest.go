@@ -71,6 +71,14 @@ type options struct {
 	logger  *slog.Logger
 	seed    *string
 	setup   []func(context.Context, *Server) error
+	// xks are the external key store proxies of WithXKSProxy.
+	xks []xksProxy
+}
+
+// xksProxy is one WithXKSProxy.
+type xksProxy struct {
+	host, address string
+	caPEM         []byte
 }
 
 // Option changes how [Start] starts the server.
@@ -130,6 +138,17 @@ func WithSeed(seedYAML string) Option {
 	return Option{func(o *options) { o.seed = &seedYAML }}
 }
 
+// WithXKSProxy lets the server reach an external key store proxy (the XKS
+// Proxy API) that a test runs: a custom key store whose
+// XksProxyUriEndpoint is https://host is reached at address (host:port,
+// typically 127.0.0.1 and the proxy's port, since AWS's endpoint holds no
+// port), and the certificates of caPEM (PEM) are trusted for the proxy's
+// TLS certificate, which must be for host. Give it once per proxy. The
+// server gives each proxy call 250 ms, as AWS KMS does.
+func WithXKSProxy(host, address string, caPEM []byte) Option {
+	return Option{func(o *options) { o.xks = append(o.xks, xksProxy{host, address, caPEM}) }}
+}
+
 // WithSetup runs f once the server is up, before Start returns, with a
 // context that ends with the test. f makes what the test needs through the
 // server's clients (keys, aliases, secrets); Start fails the test with f's
@@ -177,6 +196,19 @@ func Start(t testing.TB, opts ...Option) *Server {
 			t.Fatalf("keyforttest: WithSeed: %v", err)
 		}
 		hopts = append(hopts, keyfortest.WithConfig(func(c *config.Config) { c.Seed = file }))
+	}
+	if len(o.xks) > 0 {
+		file := filepath.Join(t.TempDir(), "xks-ca.pem")
+		var pem []byte
+		addrs := map[string]string{}
+		for _, x := range o.xks {
+			pem = append(append(pem, x.caPEM...), '\n')
+			addrs[x.host] = x.address
+		}
+		if err := os.WriteFile(file, pem, 0o600); err != nil {
+			t.Fatalf("keyforttest: WithXKSProxy: %v", err)
+		}
+		hopts = append(hopts, keyfortest.WithConfig(func(c *config.Config) { c.XKSProxyCA, c.XKSProxyAddresses = file, addrs }))
 	}
 	s := &Server{h: keyfortest.Start(t, hopts...), region: o.region, account: o.account}
 	for i, f := range o.setup {

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/keyfort/keyfort/internal/storage/postgres/pgtest"
+	"github.com/keyfort/keyfort/internal/xks/xkstest"
 	"github.com/keyfort/keyfort/keyforttest"
 )
 
@@ -526,5 +527,44 @@ secrets:
 	got := startFailure(t, keyforttest.WithSeed("keys:\n  - key_id: not-a-uuid\n"))
 	if !strings.Contains(got, "keys[0] (key not-a-uuid): key_id must be a lower-case UUID") || strings.Count(got, "\n") > 0 {
 		t.Fatalf("a bad seed failed the test with %q", got)
+	}
+}
+
+// TestWithXKSProxy: a test's own XKS proxy, reached by its host name, backs
+// a KMS key in an external key store.
+func TestWithXKSProxy(t *testing.T) {
+	p, err := xkstest.Start(xkstest.Options{Hosts: []string{"xks.test.internal"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	p.AddKey("external-1")
+	srv := keyforttest.Start(t, keyforttest.WithXKSProxy("xks.test.internal", strings.TrimPrefix(p.URL(), "https://"), p.CertPEM()))
+	c := srv.KMS()
+	ctx := t.Context()
+	out, err := c.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{
+		CustomKeyStoreName: aws.String("test"), CustomKeyStoreType: kmstypes.CustomKeyStoreTypeExternalKeyStore,
+		XksProxyConnectivity: kmstypes.XksProxyConnectivityTypePublicEndpoint,
+		XksProxyUriEndpoint:  aws.String("https://xks.test.internal"), XksProxyUriPath: aws.String(p.Path()),
+		XksProxyAuthenticationCredential: &kmstypes.XksProxyAuthenticationCredentialType{
+			AccessKeyId: aws.String(p.AccessKeyID()), RawSecretAccessKey: aws.String(p.Secret().Reveal())},
+	})
+	if err != nil {
+		t.Fatalf("CreateCustomKeyStore: %v", err)
+	}
+	if _, err := c.ConnectCustomKeyStore(ctx, &kms.ConnectCustomKeyStoreInput{CustomKeyStoreId: out.CustomKeyStoreId}); err != nil {
+		t.Fatalf("ConnectCustomKeyStore: %v", err)
+	}
+	key, err := c.CreateKey(ctx, &kms.CreateKeyInput{Origin: kmstypes.OriginTypeExternalKeyStore, CustomKeyStoreId: out.CustomKeyStoreId, XksKeyId: aws.String("external-1")})
+	if err != nil {
+		t.Fatalf("CreateKey in the external key store: %v", err)
+	}
+	enc, err := c.Encrypt(ctx, &kms.EncryptInput{KeyId: key.KeyMetadata.KeyId, Plaintext: []byte("through the proxy")})
+	if err != nil {
+		t.Fatalf("Encrypt: %v", err)
+	}
+	dec, err := c.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	if err != nil || string(dec.Plaintext) != "through the proxy" {
+		t.Fatalf("Decrypt = %q, %v", dec.Plaintext, err)
 	}
 }
