@@ -31,6 +31,12 @@ const xksHost = "xks.keyfort.test"
 // audit trail) that trusts its certificate and reaches it; timeout is the
 // server's --xks-proxy-timeout (0: AWS's 250ms).
 func startXKS(t *testing.T, timeout time.Duration, opts ...keyfortest.Option) (*keyfortest.Server, *xkstest.Proxy) {
+	return startXKSWith(t, nil, timeout, opts...)
+}
+
+// startXKSWith is startXKS with the server started by start (nil:
+// startAudited).
+func startXKSWith(t *testing.T, start func(*testing.T, ...keyfortest.Option) *keyfortest.Server, timeout time.Duration, opts ...keyfortest.Option) (*keyfortest.Server, *xkstest.Proxy) {
 	t.Helper()
 	p, err := xkstest.Start(xkstest.Options{Hosts: []string{xksHost}, Path: "/keyfort/kms/xks/v1"})
 	if err != nil {
@@ -50,7 +56,10 @@ func startXKS(t *testing.T, timeout time.Duration, opts ...keyfortest.Option) (*
 		c.XKSProxyAddresses = map[string]string{xksHost: u.Host}
 		c.XKSProxyTimeout = timeout
 	}))
-	return startAudited(t, opts...), p
+	if start == nil {
+		start = startAudited
+	}
+	return start(t, opts...), p
 }
 
 // createXKSStore creates an external key store on p named name.
@@ -513,4 +522,69 @@ func TestSMSecretUnderExternalKey(t *testing.T) {
 	mustNoErr(t, err, "DisconnectCustomKeyStore")
 	_, err = sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("xks-secret")})
 	wantExactAPIError(t, err, "DecryptionFailure", "Secrets Manager can't decrypt the protected secret text using the provided KMS key.")
+}
+
+// TestStrictExternalKeyStore: in strict mode the custom key store
+// operations and the keys in a store are authorized as any other:
+// kms:KeyOrigin EXTERNAL_KEY_STORE decides CreateKey, and a caller the key
+// policy and its identity policies do not allow is refused before the
+// proxy is asked anything.
+func TestStrictExternalKeyStore(t *testing.T) {
+	creds := `principals:
+  - arn: arn:aws:iam::111122223333:root
+    access_keys:
+      - {id: AKIAROOT000000000001, secret: root-secret}
+  - arn: arn:aws:iam::111122223333:user/keyadmin
+    access_keys:
+      - {id: AKIAKEYADMIN0000001, secret: keyadmin-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*","Condition":{"StringEquals":{"kms:KeyOrigin":"AWS_KMS"}}}]}'
+  - arn: arn:aws:iam::111122223333:user/xksuser
+    access_keys:
+      - {id: AKIAXKSUSER00000001, secret: xksuser-secret}
+    policies:
+      - '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:CreateKey","Resource":"*","Condition":{"StringEquals":{"kms:KeyOrigin":"EXTERNAL_KEY_STORE"}}},{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}]}'
+  - arn: arn:aws:iam::111122223333:user/nobody
+    access_keys:
+      - {id: AKIANOBODY000000001, secret: nobody-secret}
+`
+	srv, p := startXKSWith(t, func(t *testing.T, opts ...keyfortest.Option) *keyfortest.Server {
+		return startStrict(t, creds, opts...)
+	}, 5*time.Second)
+	root := kmsFor(srv, "AKIAROOT000000000001", "root-secret")
+	keyadmin := kmsFor(srv, "AKIAKEYADMIN0000001", "keyadmin-secret")
+	xksuser := kmsFor(srv, "AKIAXKSUSER00000001", "xksuser-secret")
+	nobody := kmsFor(srv, "AKIANOBODY000000001", "nobody-secret")
+	ctx := ctxT(t)
+
+	_, err := nobody.CreateCustomKeyStore(ctx, xksStoreInput(p, "denied"))
+	wantAPIError(t, err, "AccessDeniedException", "kms:CreateCustomKeyStore")
+	if n := len(p.Requests()); n != 0 {
+		t.Fatalf("a refused CreateCustomKeyStore asked the proxy %d times", n)
+	}
+	id, _ := connectedXKSKey(t, root, p, "strict-xks", "strict-ext")
+	p.AddKey("strict-ext-2")
+	inStore := &kms.CreateKeyInput{Origin: types.OriginTypeExternalKeyStore, CustomKeyStoreId: aws.String(id), XksKeyId: aws.String("strict-ext-2")}
+	_, err = keyadmin.CreateKey(ctx, inStore)
+	wantAPIError(t, err, "AccessDeniedException", "kms:CreateKey")
+	createKey(t, keyadmin, &kms.CreateKeyInput{})
+	md := createKey(t, xksuser, inStore)
+	_, err = xksuser.CreateKey(ctx, &kms.CreateKeyInput{})
+	wantAPIError(t, err, "AccessDeniedException", "kms:CreateKey")
+
+	enc, err := xksuser.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("strict")})
+	mustNoErr(t, err, "Encrypt by a caller its policy allows")
+	p.ResetRequests()
+	_, err = nobody.Encrypt(ctx, &kms.EncryptInput{KeyId: md.KeyId, Plaintext: []byte("x")})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Encrypt")
+	_, err = nobody.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: enc.CiphertextBlob})
+	wantAPIError(t, err, "AccessDeniedException", "kms:Decrypt")
+	_, err = nobody.DisconnectCustomKeyStore(ctx, &kms.DisconnectCustomKeyStoreInput{CustomKeyStoreId: aws.String(id)})
+	wantAPIError(t, err, "AccessDeniedException", "kms:DisconnectCustomKeyStore")
+	if n := len(p.Requests()); n != 0 {
+		t.Errorf("refused calls asked the proxy %d times", n)
+	}
+	if e := describeStore(t, root, id); e.ConnectionState != types.ConnectionStateTypeConnected {
+		t.Errorf("after a refused DisconnectCustomKeyStore the store is %s", e.ConnectionState)
+	}
 }
