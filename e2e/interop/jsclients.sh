@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Manual interop check: the AWS Encryption SDK for JavaScript (@aws-crypto/client-node),
 # the AWS SDK for JavaScript v3 (@aws-sdk/client-kms, client-secrets-manager) and
-# v2 (aws-sdk) against Keyfort. NOT run by CI (CI has no Node.js and no npm registry).
+# v2 (aws-sdk) against Keyfort. The v3 KMS client also drives an external key
+# store against real XKS proxies: e2e/smoke/xksproxy.py, started by gov1xks.py.
+# NOT run by CI (CI has no Node.js and no npm registry).
 #
 #   e2e/interop/jsclients.sh            # KEEP=1 keeps the temp dir
 #   STRICT=1 e2e/interop/jsclients.sh   # keyfort in strict auth mode: every signature verified
@@ -9,8 +11,8 @@
 # Needs: Go (builds keyfort from this repo), Node.js >= 20 and npm with the npm
 # registry reachable (npm ci of jsclients/package-lock.json into the temp dir),
 # python3 with botocore (the KMS and Secrets Manager models the responses are
-# checked against), curl. Everything happens in a fresh temp dir; the server is
-# stopped on exit. Every check prints a PASS line. Exit status: 0 all passed;
+# checked against) and cryptography (the XKS proxies), curl. Everything happens
+# in a fresh temp dir; the server and the XKS proxies are stopped on exit. Every check prints a PASS line. Exit status: 0 all passed;
 # 1 a check failed (stops at once, prints the server log's tail); 3 every check
 # passed but Keyfort answered differently from AWS in a way these clients
 # expose (printed as DEVIATION lines). See e2e/interop/README.md.
@@ -40,7 +42,43 @@ for name, path in (("kms", "kms/2014-11-01"), ("secretsmanager", "secretsmanager
 print("PASS: botocore %s models (kms 2014-11-01, secretsmanager 2017-10-17)" % botocore.__version__)
 PY
 
-# ---- 3. build and start keyfort (plain HTTP on loopback, dev auth) ----------
+# ---- 3. the external key store proxies ----------------------------------------
+# gov1xks.py (as gov1.sh uses it): e2e/smoke/xksproxy.py's XksProxy over TLS
+# on loopback, one credential, the external key XKS_KEY: the store check.mjs
+# connects, at https://XKS_HOST + XKS_PATH, and a second store's (a proxy
+# serves one URI path), which check.mjs creates and deletes. Keyfort trusts
+# their self-signed certificates and reaches their host names on their
+# loopback ports. Stopped on exit, before the server.
+python3 -c 'import cryptography' 2>/dev/null || fail "python3 lacks the cryptography package (the XKS proxies)"
+XKS_HOST=xks.jsclients.test XKS_PATH=/js/kms/xks/v1
+XKS_HOST2=xks2.jsclients.test XKS_PATH2=/js/second/kms/xks/v1
+XKS_KEY=js-ext-key-1
+XKS_PID=""
+stop_xks() {
+	if [ -n "$XKS_PID" ] && kill -0 "$XKS_PID" 2>/dev/null; then
+		kill "$XKS_PID" 2>/dev/null || true
+		wait "$XKS_PID" 2>/dev/null || true
+	fi
+	XKS_PID=""
+}
+# lib.sh's cleanup, with the proxies stopped first (and their log's tail on
+# a failure); set +e, so that (exit "$rc") hands cleanup the exit status.
+trap 'rc=$?; set +e; stop_xks; if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+	echo "--- xks proxy log and requests (last 20 lines) ---" >&2
+	cat "$WORK/xks.log" "$WORK/xks/requests" 2>/dev/null | tail -n 20 >&2 || true
+fi; (exit "$rc"); cleanup' EXIT
+python3 "$HERE/gov1xks.py" "$WORK/xks" us-east-1 "$XKS_KEY" "$XKS_HOST=$XKS_PATH" "$XKS_HOST2=$XKS_PATH2" >"$WORK/xks.log" 2>&1 &
+XKS_PID=$!
+for _ in $(seq 1 100); do
+	[ -e "$WORK/xks/ready" ] && break
+	kill -0 "$XKS_PID" 2>/dev/null || fail "the XKS proxies exited at start: $(cat "$WORK/xks.log")"
+	sleep 0.1
+done
+[ -e "$WORK/xks/ready" ] || fail "the XKS proxies did not start in 10 s"
+XKS_ADDRESSES=$(cat "$WORK/xks/addresses")
+pass "$(head -n 1 "$WORK/xks.log") (e2e/smoke/xksproxy.py via gov1xks.py), external key $XKS_KEY"
+
+# ---- 4. build and start keyfort (plain HTTP on loopback, dev auth) ----------
 # STRICT=1: strict auth, one principal allowed everything on both services
 # and a role session with a session token (lib.sh); check.mjs signs with the
 # principal's key and adds the negative and session token checks.
@@ -57,17 +95,22 @@ if [ "${STRICT:-0}" = 1 ]; then
 	export KF_ROLE_ACCESS_KEY_ID="$STRICT_ROLE_KEY_ID" KF_ROLE_SECRET_ACCESS_KEY="$STRICT_ROLE_SECRET" \
 		KF_ROLE_SESSION_TOKEN="$STRICT_ROLE_TOKEN" KF_ROLE_SESSION_ARN="$STRICT_ROLE_SESSION_ARN"
 fi
-start_keyfort "${AUTH[@]}"
-pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE)"
+start_keyfort "${AUTH[@]}" \
+	--xks-proxy-ca "$WORK/xks/ca.pem" --xks-proxy-address "$XKS_ADDRESSES" --xks-proxy-timeout 2s
+pass "$("$WORK/keyfort" version) serving HTTP on 127.0.0.1:$PORT ($AUTH_MODE; --xks-proxy-address $XKS_ADDRESSES)"
 
-# ---- 4. the checks (check.mjs prints PASS/DEVIATION/FAIL; exit 0, 1 or 3) ---
+# ---- 5. the checks (check.mjs prints PASS/DEVIATION/FAIL; exit 0, 1 or 3) ---
 # Every response it saw goes to $WORK/wire.jsonl (KEEP=1 keeps it).
 # No shared config, no instance metadata: the clients get endpoint, region and
 # static credentials in code; these only keep the environment from leaking in.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
 unset AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS AWS_ENDPOINT_URL_SECRETS_MANAGER HTTP_PROXY HTTPS_PROXY http_proxy https_proxy
 rc=0
+# The XKS proxies' URIs, key and credential for the xks step (the secret in
+# the environment, not on a command line).
 KF_ENDPOINT="http://127.0.0.1:$PORT" KF_MODELS="$WORK/models" KF_DUMP="$WORK/wire.jsonl" \
+	KF_XKS_ENDPOINT="https://$XKS_HOST" KF_XKS_PATH="$XKS_PATH" KF_XKS_ENDPOINT2="https://$XKS_HOST2" KF_XKS_PATH2="$XKS_PATH2" \
+	KF_XKS_KEY="$XKS_KEY" KF_XKS_ACCESS_KEY_ID="$(cat "$WORK/xks/access-key-id")" KF_XKS_SECRET="$(cat "$WORK/xks/secret")" \
 	timeout 300 node "$WORK/js/check.mjs" || rc=$?
 case $rc in
 0) ;;
@@ -75,7 +118,23 @@ case $rc in
 *) fail "check.mjs exited $rc" ;;
 esac
 
-# ---- 5. STRICT=1: the role session in the audit trail --------------------------
+# ---- 6. what the XKS proxies saw: Keyfort's calls for the v3 client's KMS
+# operations, nothing refused (and, STRICT=1, the caller named to them).
+stop_xks
+[ -e "$WORK/xks/requests" ] || fail "the XKS proxies wrote no requests file: $(cat "$WORK/xks.log")"
+grep -q " REFUSED " "$WORK/xks/requests" && fail "an XKS proxy refused requests: $(grep " REFUSED " "$WORK/xks/requests")"
+for want in "$XKS_HOST GetHealthStatus CreateCustomKeyStore" "$XKS_HOST GetHealthStatus ConnectCustomKeyStore" \
+	"$XKS_HOST GetKeyMetadata CreateKey $XKS_KEY" "$XKS_HOST Encrypt Encrypt $XKS_KEY" "$XKS_HOST Decrypt Decrypt $XKS_KEY" \
+	"$XKS_HOST2 GetHealthStatus CreateCustomKeyStore"; do
+	grep -q "^$want " "$WORK/xks/requests" || fail "the XKS proxies got no \"$want\" request: $(cat "$WORK/xks/requests")"
+done
+principals=$(awk '$5 != "-" { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' "$WORK/xks/requests" | sort -u | paste -sd, -)
+if [ "${STRICT:-0}" = 1 ] && [ "$principals" != "arn:aws:iam::123456789012:user/interop" ]; then
+	fail "the XKS proxies were told the caller $principals, want arn:aws:iam::123456789012:user/interop"
+fi
+pass "the XKS proxies took $(wc -l <"$WORK/xks/requests") requests, none refused: $(cut -d' ' -f1-3 "$WORK/xks/requests" | sort | uniq -c | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g'); awsPrincipalArn $principals"
+
+# ---- 7. STRICT=1: the role session in the audit trail --------------------------
 # CloudTrail LookupEvents by the session's access key, signed by botocore with
 # the session token (the role may call cloudtrail:LookupEvents): the events of
 # check.mjs's calls with the token name the caller as AWS does for a role

@@ -7,8 +7,13 @@
 //   KF_MODELS    directory holding kms.json and secretsmanager.json (the
 //                botocore service-2 models, decompressed)
 //
-// KF_STEPS (esdk,kms,sm,v2 by default) picks the parts to run; KF_DUMP=FILE
-// writes every response to FILE as JSON lines. KF_ACCESS_KEY_ID and
+// KF_STEPS (esdk,kms,import,sm,v2, then xks when KF_XKS_ENDPOINT is set, by
+// default) picks the parts to run; KF_DUMP=FILE writes every response to FILE
+// as JSON lines. The xks step (an external key store) needs the XKS proxies
+// jsclients.sh starts (gov1xks.py): KF_XKS_ENDPOINT and KF_XKS_PATH (the
+// first proxy's URI endpoint and path), KF_XKS_ENDPOINT2 and KF_XKS_PATH2
+// (the second's), KF_XKS_KEY (the first proxy's external key),
+// KF_XKS_ACCESS_KEY_ID and KF_XKS_SECRET (the proxies' credential). KF_ACCESS_KEY_ID and
 // KF_SECRET_ACCESS_KEY are the key every request is signed with
 // (AKIDEXAMPLE/anything by default: dev auth checks no signature);
 // KF_STRICT=1 (the server verifies signatures and knows that key) first runs
@@ -34,6 +39,9 @@ import {
   VerifyMacCommand, ListKeysCommand, CreateAliasCommand, DisableKeyCommand, paginateListKeys,
   GetParametersForImportCommand, ImportKeyMaterialCommand, DeleteImportedKeyMaterialCommand,
   ListKeyRotationsCommand, ReplicateKeyCommand, UpdatePrimaryRegionCommand,
+  CreateCustomKeyStoreCommand, DescribeCustomKeyStoresCommand, ConnectCustomKeyStoreCommand,
+  DisconnectCustomKeyStoreCommand, UpdateCustomKeyStoreCommand, DeleteCustomKeyStoreCommand,
+  ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms'
 import {
   SecretsManagerClient, CreateSecretCommand, GetSecretValueCommand, PutSecretValueCommand,
@@ -492,6 +500,145 @@ async function jsImport () {
   pass('RSA_2048 signing key from node:crypto imported (RSA_AES_KEY_WRAP_SHA_256, RSA_4096 wrapping key); node:crypto verifies its RSASSA_PKCS1_V1_5_SHA_256 signature')
 }
 
+// ---- 3c. JS SDK v3: an external key store (XKS) ------------------------------
+// The custom key store operations against real XKS proxies (gov1xks.py's,
+// e2e/smoke/xksproxy.py): a store created, described, connected, a KMS key
+// in it whose Encrypt/Decrypt the proxy takes part in, a rename, the key
+// scheduled for deletion, the store disconnected and its deletion refused;
+// a second store on the second proxy created and deleted. As
+// gov1check/xks.go does with the Go SDK v1. Runs after v2 (whose
+// DescribeCustomKeyStores wants an account without stores): the first store
+// stays, its key pending deletion.
+async function jsXks () {
+  const x = {
+    endpoint: process.env.KF_XKS_ENDPOINT, path: process.env.KF_XKS_PATH,
+    endpoint2: process.env.KF_XKS_ENDPOINT2, path2: process.env.KF_XKS_PATH2,
+    keyID: process.env.KF_XKS_KEY, accessKey: process.env.KF_XKS_ACCESS_KEY_ID, secret: process.env.KF_XKS_SECRET,
+  }
+  for (const [k, v] of Object.entries(x)) need(v, `xks step: ${k} not set (KF_XKS_*: run ../jsclients.sh)`)
+  console.log(`== AWS SDK for JavaScript v3: KMS external key store (XKS proxy ${x.endpoint}${x.path})`)
+  const M = kmsModel
+  const storeIdRE = /^cks-[0-9a-f]{17}$/
+  const storeInput = (name, ep, path) => ({
+    CustomKeyStoreName: name, CustomKeyStoreType: 'EXTERNAL_KEY_STORE', XksProxyConnectivity: 'PUBLIC_ENDPOINT',
+    XksProxyUriEndpoint: ep, XksProxyUriPath: path,
+    XksProxyAuthenticationCredential: { AccessKeyId: x.accessKey, RawSecretAccessKey: x.secret },
+  })
+  const entryMembers = ['CustomKeyStoreId', 'CustomKeyStoreName', 'CustomKeyStoreType', 'ConnectionState', 'CreationDate',
+    'XksProxyConfiguration.Connectivity', 'XksProxyConfiguration.AccessKeyId', 'XksProxyConfiguration.UriEndpoint', 'XksProxyConfiguration.UriPath']
+  // describe(label, input, n): DescribeCustomKeyStores, its wire checked
+  // against the model; n entries, not truncated.
+  const describe = async (label, input, n) => {
+    const out = await kms.send(new DescribeCustomKeyStoresCommand(input))
+    shape(M, 'DescribeCustomKeyStores', `DescribeCustomKeyStores ${label}`,
+      ['CustomKeyStores', 'Truncated', ...Array.from({ length: n }, (_, i) => entryMembers.map((m) => `CustomKeyStores.${i}.${m}`)).flat()])
+    need(out.CustomKeyStores.length === n && out.Truncated === false, `DescribeCustomKeyStores ${label}: ${JSON.stringify(out.CustomKeyStores)}, Truncated ${out.Truncated}; want ${n}`)
+    return out.CustomKeyStores
+  }
+  // wantStore checks an entry as the SDK gives it: an external key store,
+  // CreationDate a Date of now, no secret anywhere on the wire.
+  const wantStore = (label, e, id, name, state, ep, path) => {
+    const p = e.XksProxyConfiguration
+    need(e.CustomKeyStoreId === id && e.CustomKeyStoreName === name && e.CustomKeyStoreType === 'EXTERNAL_KEY_STORE' &&
+      e.ConnectionState === state && e.ConnectionErrorCode === undefined && e.CreationDate instanceof Date &&
+      Math.abs(Date.now() - e.CreationDate) < 3600e3 && e.CloudHsmClusterId === undefined && e.TrustAnchorCertificate === undefined &&
+      p && p.Connectivity === 'PUBLIC_ENDPOINT' && p.AccessKeyId === x.accessKey && p.UriEndpoint === ep && p.UriPath === path &&
+      p.VpcEndpointServiceName === undefined,
+    `${label}: ${JSON.stringify(e)}, want ${id} ${name} ${state} ${ep}${path}`)
+    need(!lastWire('DescribeCustomKeyStores').body.toString('utf8').includes(x.secret), `${label}: the proxy secret is on the wire`)
+  }
+
+  // ---- create: DISCONNECTED ---------------------------------------------------
+  const cs = await kms.send(new CreateCustomKeyStoreCommand(storeInput('js-xks', x.endpoint, x.path)))
+  shape(M, 'CreateCustomKeyStore', 'CreateCustomKeyStore EXTERNAL_KEY_STORE', ['CustomKeyStoreId'])
+  const id = cs.CustomKeyStoreId
+  need(storeIdRE.test(id), `CreateCustomKeyStore: CustomKeyStoreId ${id}, want cks- and 17 hex digits`)
+  let [e] = await describe('by id', { CustomKeyStoreId: id }, 1)
+  wantStore('new store', e, id, 'js-xks', 'DISCONNECTED', x.endpoint, x.path)
+  const [byName] = await describe('by name', { CustomKeyStoreName: 'js-xks' }, 1)
+  need(byName.CustomKeyStoreId === id, `DescribeCustomKeyStores by name: ${byName.CustomKeyStoreId}`)
+  pass(`CreateCustomKeyStore EXTERNAL_KEY_STORE PUBLIC_ENDPOINT ${x.endpoint}${x.path}: ${id}; DescribeCustomKeyStores by id and by name: DISCONNECTED, CreationDate a Date (${e.CreationDate.toISOString()}), XksProxyConfiguration {Connectivity PUBLIC_ENDPOINT, AccessKeyId the credential's, UriEndpoint, UriPath}, no secret`)
+  const inUse = await apiError(kms.send(new CreateCustomKeyStoreCommand(storeInput('js-xks', x.endpoint2, x.path2))), 'CreateCustomKeyStore name in use')
+  wantError(inUse, 'CustomKeyStoreNameInUseException', undefined, 400, 'CreateCustomKeyStore of a name in use (message not asserted)', 'CreateCustomKeyStore')
+  const uriInUse = await apiError(kms.send(new CreateCustomKeyStoreCommand(storeInput('js-xks-other', x.endpoint, x.path))), 'CreateCustomKeyStore URI in use')
+  wantError(uriInUse, 'XksProxyUriInUseException', undefined, 400, 'CreateCustomKeyStore of a proxy URI in use (message not asserted)', 'CreateCustomKeyStore')
+  const keyInput = { Origin: 'EXTERNAL_KEY_STORE', CustomKeyStoreId: id, XksKeyId: x.keyID, Description: 'js sdk external key store' }
+  const disc = await apiError(kms.send(new CreateKeyCommand(keyInput)), 'CreateKey in a disconnected store')
+  wantError(disc, 'CustomKeyStoreInvalidStateException',
+    'This KMS key is in a custom key store that is not connected to its external key store proxy. Connect the external key store and try the request again.',
+    400, 'CreateKey in a disconnected external key store', 'CreateKey')
+
+  // ---- connect; a key; the proxy encrypts ------------------------------------
+  await kms.send(new ConnectCustomKeyStoreCommand({ CustomKeyStoreId: id }))
+  shape(M, 'ConnectCustomKeyStore', 'ConnectCustomKeyStore')
+  ;[e] = await describe('after ConnectCustomKeyStore', { CustomKeyStoreId: id }, 1)
+  wantStore('after ConnectCustomKeyStore', e, id, 'js-xks', 'CONNECTED', x.endpoint, x.path)
+  pass('ConnectCustomKeyStore: the store is CONNECTED')
+  const ck = await kms.send(new CreateKeyCommand(keyInput))
+  shape(M, 'CreateKey', 'CreateKey Origin EXTERNAL_KEY_STORE', [...symKeyMeta, 'KeyMetadata.CustomKeyStoreId', 'KeyMetadata.XksKeyConfiguration.Id'])
+  const md = ck.KeyMetadata
+  need(md.Origin === 'EXTERNAL_KEY_STORE' && md.CustomKeyStoreId === id && md.XksKeyConfiguration?.Id === x.keyID &&
+    md.KeySpec === 'SYMMETRIC_DEFAULT' && md.KeyUsage === 'ENCRYPT_DECRYPT' && md.KeyState === 'Enabled' && md.Enabled === true &&
+    md.KeyManager === 'CUSTOMER' && md.MultiRegion === false && md.CreationDate instanceof Date &&
+    md.Arn === `arn:aws:kms:${region}:${account}:key/${md.KeyId}`, `CreateKey in the external key store: ${JSON.stringify(md)}`)
+  const dk = await kms.send(new DescribeKeyCommand({ KeyId: md.KeyId }))
+  shape(M, 'DescribeKey', 'DescribeKey of the external key store\'s key', [...symKeyMeta, 'KeyMetadata.CustomKeyStoreId', 'KeyMetadata.XksKeyConfiguration.Id'])
+  need(dk.KeyMetadata.CustomKeyStoreId === id && dk.KeyMetadata.XksKeyConfiguration?.Id === x.keyID, `DescribeKey: ${JSON.stringify(dk.KeyMetadata)}`)
+  pass(`CreateKey Origin EXTERNAL_KEY_STORE, CustomKeyStoreId, XksKeyId ${x.keyID}: ${md.Arn}, Enabled, XksKeyConfiguration.Id ${x.keyID} (DescribeKey too)`)
+  const ctx = { app: 'jsclients', store: 'xks' }
+  const pt = new TextEncoder().encode('held by the xks proxy')
+  const enc = await kms.send(new EncryptCommand({ KeyId: md.KeyId, Plaintext: pt, EncryptionContext: ctx }))
+  shape(M, 'Encrypt', 'Encrypt under the external key store\'s key', ['CiphertextBlob', 'KeyId', 'EncryptionAlgorithm'])
+  need(isBytes(enc.CiphertextBlob) && enc.KeyId === md.Arn && enc.EncryptionAlgorithm === 'SYMMETRIC_DEFAULT', `Encrypt: ${JSON.stringify(enc)}`)
+  const dec = await kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx }))
+  shape(M, 'Decrypt', 'Decrypt under the external key store\'s key', ['KeyId', 'Plaintext', 'EncryptionAlgorithm'])
+  need(isBytes(dec.Plaintext) && bytesEqual(dec.Plaintext, pt) && dec.KeyId === md.Arn && dec.EncryptionAlgorithm === 'SYMMETRIC_DEFAULT', `Decrypt: ${dec.KeyId}`)
+  pass(`Encrypt/Decrypt under the key, with an encryption context: ${enc.CiphertextBlob.length} byte CiphertextBlob (the proxy's AES-GCM inside), Plaintext back as a Uint8Array, KeyId the key ARN`)
+  const bad = await apiError(kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { app: 'jsclients', store: 'other' } })), 'Decrypt another context')
+  wantError(bad, 'KMSInvalidStateException',
+    'The external key store proxy rejected the request because the specified ciphertext or encryption context is corrupted, missing, or otherwise invalid.',
+    400, 'Decrypt under the external key store\'s key with another encryption context (the proxy refuses its additional data)', 'Decrypt')
+
+  // ---- rename, delete the key, disconnect --------------------------------------
+  await kms.send(new UpdateCustomKeyStoreCommand({ CustomKeyStoreId: id, NewCustomKeyStoreName: 'js-xks-renamed' }))
+  shape(M, 'UpdateCustomKeyStore', 'UpdateCustomKeyStore')
+  ;[e] = await describe('by the new name', { CustomKeyStoreName: 'js-xks-renamed' }, 1)
+  wantStore('after UpdateCustomKeyStore', e, id, 'js-xks-renamed', 'CONNECTED', x.endpoint, x.path)
+  pass('UpdateCustomKeyStore NewCustomKeyStoreName js-xks-renamed (connected): DescribeCustomKeyStores by the new name lists the store, CONNECTED')
+  const sd = await kms.send(new ScheduleKeyDeletionCommand({ KeyId: md.KeyId, PendingWindowInDays: 7 }))
+  shape(M, 'ScheduleKeyDeletion', 'ScheduleKeyDeletion of the external key store\'s key', ['KeyId', 'DeletionDate', 'KeyState', 'PendingWindowInDays'])
+  need(sd.KeyId === md.Arn && sd.KeyState === 'PendingDeletion' && sd.PendingWindowInDays === 7 && sd.DeletionDate instanceof Date, `ScheduleKeyDeletion: ${JSON.stringify(sd)}`)
+  const delConn = await apiError(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id })), 'DeleteCustomKeyStore connected')
+  wantError(delConn, 'CustomKeyStoreInvalidStateException', undefined, 400, 'DeleteCustomKeyStore of a connected store (message not asserted)', 'DeleteCustomKeyStore')
+  await kms.send(new DisconnectCustomKeyStoreCommand({ CustomKeyStoreId: id }))
+  shape(M, 'DisconnectCustomKeyStore', 'DisconnectCustomKeyStore')
+  ;[e] = await describe('after DisconnectCustomKeyStore', { CustomKeyStoreId: id }, 1)
+  wantStore('after DisconnectCustomKeyStore', e, id, 'js-xks-renamed', 'DISCONNECTED', x.endpoint, x.path)
+  const pd = await kms.send(new DescribeKeyCommand({ KeyId: md.KeyId }))
+  shape(M, 'DescribeKey', 'DescribeKey after DisconnectCustomKeyStore', [...symKeyMeta, 'KeyMetadata.DeletionDate'])
+  need(pd.KeyMetadata.KeyState === 'PendingDeletion' && pd.KeyMetadata.DeletionDate instanceof Date && pd.KeyMetadata.Enabled === false,
+    `key pending deletion in a disconnected store: ${JSON.stringify(pd.KeyMetadata)}`)
+  pass(`ScheduleKeyDeletion (7 days), DisconnectCustomKeyStore: the store DISCONNECTED, DescribeKey: the key still PendingDeletion (DeletionDate ${pd.KeyMetadata.DeletionDate.toISOString()})`)
+  const hasKeys = await apiError(kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id })), 'DeleteCustomKeyStore with a key')
+  wantError(hasKeys, 'CustomKeyStoreHasCMKsException', undefined, 400, 'DeleteCustomKeyStore of a store with a key pending deletion (message not asserted)', 'DeleteCustomKeyStore')
+
+  // ---- a second store, never connected: deleted ---------------------------------
+  const cs2 = await kms.send(new CreateCustomKeyStoreCommand(storeInput('js-xks-2', x.endpoint2, x.path2)))
+  shape(M, 'CreateCustomKeyStore', 'CreateCustomKeyStore (second)', ['CustomKeyStoreId'])
+  const id2 = cs2.CustomKeyStoreId
+  need(storeIdRE.test(id2) && id2 !== id, `second CustomKeyStoreId ${id2}`)
+  const [e2] = await describe('second store', { CustomKeyStoreId: id2 }, 1)
+  wantStore('second store', e2, id2, 'js-xks-2', 'DISCONNECTED', x.endpoint2, x.path2)
+  await describe('(all, 2 stores)', {}, 2)
+  await kms.send(new DeleteCustomKeyStoreCommand({ CustomKeyStoreId: id2 }))
+  shape(M, 'DeleteCustomKeyStore', 'DeleteCustomKeyStore')
+  const gone = await apiError(kms.send(new DescribeCustomKeyStoresCommand({ CustomKeyStoreId: id2 })), 'DescribeCustomKeyStores of the deleted store')
+  wantError(gone, 'CustomKeyStoreNotFoundException', `Custom key store '${id2}' does not exist.`, 400, 'DescribeCustomKeyStores of the deleted store', 'DescribeCustomKeyStores')
+  const [left] = await describe('after the deletion', {}, 1)
+  need(left.CustomKeyStoreId === id, `DescribeCustomKeyStores after the deletion: ${left.CustomKeyStoreId}, want ${id}`)
+  pass(`a second store (${x.endpoint2}${x.path2}, never connected): CreateCustomKeyStore ${id2}, DescribeCustomKeyStores lists 2, DeleteCustomKeyStore, then it is not found and 1 store is left (${id}, its key pending deletion)`)
+}
+
 // ---- 4. JS SDK v3 Secrets Manager -------------------------------------------
 async function jsSM () {
   console.log('== AWS SDK for JavaScript v3: Secrets Manager')
@@ -698,10 +845,11 @@ async function sessionToken () {
 }
 
 const v2 = () => v2Step({ endpoint, region, account, credentials, wire, shape, pass, need, fail, deviation, kmsModel, smModel })
-const steps = { strict, esdk, kms: jsKms, import: jsImport, sm: jsSM, v2 }
+const steps = { strict, esdk, kms: jsKms, import: jsImport, sm: jsSM, v2, xks: jsXks }
 let failed = false
 try {
-  const defaultSteps = process.env.KF_STRICT === '1' ? 'strict,esdk,kms,import,sm,v2' : 'esdk,kms,import,sm,v2'
+  const defaultSteps = (process.env.KF_STRICT === '1' ? 'strict,esdk,kms,import,sm,v2' : 'esdk,kms,import,sm,v2') +
+    (process.env.KF_XKS_ENDPOINT ? ',xks' : '')
   for (const name of (process.env.KF_STEPS || defaultSteps).split(',')) await steps[name]()
 } catch (e) {
   if (e instanceof CheckFailed) console.log(`FAIL: ${e.message}`)
