@@ -232,3 +232,62 @@ for e in json.load(sys.stdin)["Events"]:
 
 # kf runs the AWS CLI against the Keyfort of start_keyfort (plain HTTP).
 kf() { aws --endpoint-url "$ENDPOINT" --region us-east-1 "$@"; }
+
+# start_xks_proxies starts gov1xks.py (e2e/smoke/xksproxy.py's XksProxy over
+# TLS on loopback, one credential, the external key XKS_KEY) for the two
+# stores XKS_HOST + XKS_PATH and XKS_HOST2 + XKS_PATH2, which the caller
+# sets, and waits until they listen: their files are then in $WORK/xks and
+# XKS_ADDRESSES is keyfort's --xks-proxy-address. They are stopped on exit
+# (stop_xks), before lib.sh's cleanup, with their log's tail on a failure.
+XKS_PID=""
+stop_xks() {
+	if [ -n "$XKS_PID" ] && kill -0 "$XKS_PID" 2>/dev/null; then
+		kill "$XKS_PID" 2>/dev/null || true
+		wait "$XKS_PID" 2>/dev/null || true
+	fi
+	XKS_PID=""
+}
+start_xks_proxies() {
+	python3 -c 'import cryptography' 2>/dev/null || fail "python3 lacks the cryptography package (the XKS proxies)"
+	# set +e, so that (exit "$rc") hands cleanup the exit status.
+	trap 'rc=$?; set +e; stop_xks; if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then
+	echo "--- xks proxy log and requests (last 20 lines) ---" >&2
+	cat "$WORK/xks.log" "$WORK/xks/requests" 2>/dev/null | tail -n 20 >&2 || true
+fi; (exit "$rc"); cleanup' EXIT
+	python3 "$REPO/e2e/interop/gov1xks.py" "$WORK/xks" us-east-1 "$XKS_KEY" "$XKS_HOST=$XKS_PATH" "$XKS_HOST2=$XKS_PATH2" >"$WORK/xks.log" 2>&1 &
+	XKS_PID=$!
+	for _ in $(seq 1 100); do
+		[ -e "$WORK/xks/ready" ] && break
+		kill -0 "$XKS_PID" 2>/dev/null || fail "the XKS proxies exited at start: $(cat "$WORK/xks.log")"
+		sleep 0.1
+	done
+	[ -e "$WORK/xks/ready" ] || fail "the XKS proxies did not start in 10 s"
+	XKS_ADDRESSES=$(cat "$WORK/xks/addresses")
+}
+
+# check_xks_requests stops the proxies and checks what they saw: Keyfort's
+# calls for the KMS operations the client made (the two stores' health
+# checks, the key's metadata, an Encrypt and a Decrypt), nothing refused,
+# and with STRICT=1 the caller named to them (awsPrincipalArn). With
+# --allow-none, a proxy that saw nothing passes (the client skipped KMS).
+check_xks_requests() {
+	stop_xks
+	[ -e "$WORK/xks/requests" ] || fail "the XKS proxies wrote no requests file: $(cat "$WORK/xks.log")"
+	if [ "${1:-}" = --allow-none ] && [ ! -s "$WORK/xks/requests" ]; then
+		return 0
+	fi
+	if grep -q " REFUSED " "$WORK/xks/requests"; then
+		fail "an XKS proxy refused requests: $(grep " REFUSED " "$WORK/xks/requests")"
+	fi
+	local want principals
+	for want in "$XKS_HOST GetHealthStatus CreateCustomKeyStore" "$XKS_HOST GetHealthStatus ConnectCustomKeyStore" \
+		"$XKS_HOST GetKeyMetadata CreateKey $XKS_KEY" "$XKS_HOST Encrypt Encrypt $XKS_KEY" "$XKS_HOST Decrypt Decrypt $XKS_KEY" \
+		"$XKS_HOST2 GetHealthStatus CreateCustomKeyStore"; do
+		grep -q "^$want " "$WORK/xks/requests" || fail "the XKS proxies got no \"$want\" request: $(cat "$WORK/xks/requests")"
+	done
+	principals=$(awk '$5 != "-" { $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); print }' "$WORK/xks/requests" | sort -u | paste -sd, -)
+	if [ "${STRICT:-0}" = 1 ] && [ "$principals" != "arn:aws:iam::123456789012:user/interop" ]; then
+		fail "the XKS proxies were told the caller $principals, want arn:aws:iam::123456789012:user/interop"
+	fi
+	pass "the XKS proxies took $(wc -l <"$WORK/xks/requests") requests, none refused: $(cut -d' ' -f1-3 "$WORK/xks/requests" | sort | uniq -c | sed 's/^ *//' | paste -sd, - | sed 's/,/, /g'); awsPrincipalArn $principals"
+}
