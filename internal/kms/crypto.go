@@ -226,7 +226,7 @@ func (s *Service) encryptWith(ctx context.Context, k *key, op string, ec map[str
 	if err != nil || k.meta.XKS == nil {
 		return blob, err
 	}
-	return s.encryptExternal(ctx, k, op, ec, blob)
+	return s.encryptExternal(ctx, k, h, op, ec, blob)
 }
 
 // decryptBlob finds the key a ciphertext names, checks it against keyID (if

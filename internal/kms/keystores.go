@@ -601,9 +601,9 @@ func (s *Service) UpdateCustomKeyStore(ctx context.Context, in *kmsapi.UpdateCus
 		return nil, errNotDisconnected(id, "XksProxyConnectivity")
 	}
 	next := *ks
-	next.meta.Endpoint = deref2(in.XksProxyUriEndpoint, ks.meta.Endpoint)
-	next.meta.Path = deref2(in.XksProxyUriPath, ks.meta.Path)
-	name := deref2(in.NewCustomKeyStoreName, ks.meta.Name)
+	next.meta.Endpoint = derefOr(in.XksProxyUriEndpoint, ks.meta.Endpoint)
+	next.meta.Path = derefOr(in.XksProxyUriPath, ks.meta.Path)
+	name := derefOr(in.NewCustomKeyStoreName, ks.meta.Name)
 	c, err := s.credential(ks)
 	if err != nil {
 		return nil, err
@@ -648,8 +648,8 @@ func errNotDisconnected(id, what string) error {
 	return awserr.Newf(codeKeyStoreInvalidState, "Custom key store %s must be disconnected to change %s.", id, what)
 }
 
-// deref2 is *p, or def when p is nil.
-func deref2(p *string, def string) string {
+// derefOr is *p, or def when p is nil.
+func derefOr(p *string, def string) string {
 	if p == nil {
 		return def
 	}

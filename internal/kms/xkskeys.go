@@ -127,6 +127,19 @@ func asProxyFailure(err error) *proxyFailure {
 	return nil
 }
 
+// failedCall is err, a failed call to a proxy for KMS operation op: its
+// proxyFailure, logged (the proxy's own text goes to the log only, as AWS
+// sends it to CloudWatch, never to the caller), or, when err is not a
+// failed call, the internal error it is.
+func (s *Service) failedCall(ctx context.Context, op string, err error) (*proxyFailure, error) {
+	f := asProxyFailure(err)
+	if f == nil {
+		return nil, wrap("xks call for "+op, err)
+	}
+	s.log.InfoContext(ctx, "external key store proxy call failed", "operation", op, "error", err.Error())
+	return f, nil
+}
+
 // proxyHealth asks the proxy p for its health (GetHealthStatus, on behalf
 // of KMS operation op). A failed call, or a proxy whose every external key
 // manager is UNAVAILABLE, is a *proxyFailure.
@@ -135,11 +148,11 @@ func (s *Service) proxyHealth(ctx context.Context, p xks.Proxy, op string) error
 		return s.xks.Health(ctx, p, xks.RequestMetadata{KMSOperation: op, KMSRequestID: requestID(ctx)})
 	})
 	if err != nil {
-		if f := asProxyFailure(err); f != nil {
-			s.log.InfoContext(ctx, "external key store proxy call failed", "operation", op, "error", err.Error())
-			return f
+		f, ierr := s.failedCall(ctx, op, err)
+		if f == nil {
+			return ierr
 		}
-		return wrap("xks health", err)
+		return f
 	}
 	for _, e := range h.EKMFleet {
 		if e.HealthStatus != xks.HealthUnavailable {
@@ -172,13 +185,21 @@ func requestID(ctx context.Context) string {
 	return "keyfort-internal"
 }
 
-// cryptoMetadata is the requestMetadata of a cryptographic call to the
-// proxy for key k in KMS operation op.
-func cryptoMetadata(ctx context.Context, k *key, op string) xks.RequestMetadata {
-	md := xks.RequestMetadata{KMSKeyARN: k.arn, KMSOperation: op, KMSRequestID: requestID(ctx), AWSPrincipalARN: "AWS Internal"}
+// callerMetadata is the requestMetadata of a call to the proxy for KMS
+// operation op made for the request's caller.
+func callerMetadata(ctx context.Context, op string) xks.RequestMetadata {
+	md := xks.RequestMetadata{KMSOperation: op, KMSRequestID: requestID(ctx), AWSPrincipalARN: "AWS Internal"}
 	if c := identity.From(ctx); c != nil && c.ARN != "" {
 		md.AWSPrincipalARN = c.ARN
 	}
+	return md
+}
+
+// cryptoMetadata is the requestMetadata of a cryptographic call to the
+// proxy for key k in KMS operation op.
+func cryptoMetadata(ctx context.Context, k *key, op string) xks.RequestMetadata {
+	md := callerMetadata(ctx, op)
+	md.KMSKeyARN = k.arn
 	if v := identity.ViaFrom(ctx); v != nil && v.Service != "" {
 		// kms:ViaService's secretsmanager.<region>.amazonaws.com: the
 		// proxy is given the service's short name.
@@ -216,17 +237,14 @@ func (s *Service) checkExternalKey(ctx context.Context, scope storage.Scope, in 
 	if err != nil {
 		return nil, err
 	}
-	md := xks.RequestMetadata{KMSOperation: "CreateKey", KMSRequestID: requestID(ctx), AWSPrincipalARN: "AWS Internal"}
-	if c := identity.From(ctx); c != nil && c.ARN != "" {
-		md.AWSPrincipalARN = c.ARN
-	}
+	md := callerMetadata(ctx, "CreateKey")
 	m, err := retried(ctx, func() (*xks.KeyMetadata, error) { return s.xks.KeyMetadata(ctx, proxyOf(ks, c), ref.KeyID, md) })
 	if err != nil {
-		if f := asProxyFailure(err); f != nil {
-			s.log.InfoContext(ctx, "external key store proxy call failed", "operation", "CreateKey", "error", err.Error())
-			return nil, awserr.New(f.key, f.msg)
+		f, ierr := s.failedCall(ctx, "CreateKey", err)
+		if f == nil {
+			return nil, ierr
 		}
-		return nil, wrap("xks key metadata", err)
+		return nil, awserr.New(f.key, f.msg)
 	}
 	switch {
 	case m.KeySpec != xks.KeySpecAES256:
@@ -290,22 +308,18 @@ func (s *Service) connectedStore(ctx context.Context, k *key) (xks.Proxy, error)
 // cryptoFailure is a failed cryptographic call to the proxy as the caller
 // sees it: KMSInvalidStateException with AWS's text for the failure.
 func (s *Service) cryptoFailure(ctx context.Context, op string, err error) error {
-	f := asProxyFailure(err)
+	f, ierr := s.failedCall(ctx, op, err)
 	if f == nil {
-		return wrap("xks "+op, err)
+		return ierr
 	}
-	s.log.InfoContext(ctx, "external key store proxy call failed", "operation", op, "error", err.Error())
 	return awserr.New(codeInvalidState, f.msg)
 }
 
 // encryptExternal is encryptWith for a key in an external key store: the
-// inner blob under k's material, encrypted by the proxy.
-func (s *Service) encryptExternal(ctx context.Context, k *key, op string, ec map[string]string, inner []byte) ([]byte, error) {
+// inner blob under k's material (whose header is h), encrypted by the
+// proxy.
+func (s *Service) encryptExternal(ctx context.Context, k *key, h keymaterial.Header, op string, ec map[string]string, inner []byte) ([]byte, error) {
 	p, err := s.connectedStore(ctx, k)
-	if err != nil {
-		return nil, err
-	}
-	h, err := k.currentHeader()
 	if err != nil {
 		return nil, err
 	}
