@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -29,17 +26,8 @@ func setupXKS(b *testing.B) (*keyfortest.Server, string, []byte) {
 	}
 	b.Cleanup(p.Close)
 	p.AddKey("bench")
-	ca := filepath.Join(b.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, p.CertPEM(), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	u, err := url.Parse(p.URL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := keyfortest.Start(b, keyfortest.WithConfig(func(c *config.Config) {
-		c.XKSProxyCA, c.XKSProxyAddresses, c.XKSProxyTimeout = ca, map[string]string{"xks.bench.test": u.Host}, 5*time.Second
-	}))
+	srv := keyfortest.Start(b, keyfortest.WithXKSProxy("xks.bench.test", p.Address(), p.CertPEM()),
+		keyfortest.WithConfig(func(c *config.Config) { c.XKSProxyTimeout = 5 * time.Second }))
 	c := srv.KMS()
 	ctx := context.Background()
 	store, err := c.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,19 +40,8 @@ func startXKSWith(t *testing.T, start func(*testing.T, ...keyfortest.Option) *ke
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	ca := filepath.Join(t.TempDir(), "xks-ca.pem")
-	if err := os.WriteFile(ca, p.CertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(p.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, keyfortest.WithConfig(func(c *config.Config) {
-		c.XKSProxyCA = ca
-		c.XKSProxyAddresses = map[string]string{xksHost: u.Host}
-		c.XKSProxyTimeout = timeout
-	}))
+	opts = append(opts, keyfortest.WithXKSProxy(xksHost, p.Address(), p.CertPEM()),
+		keyfortest.WithConfig(func(c *config.Config) { c.XKSProxyTimeout = timeout }))
 	if start == nil {
 		start = startAudited
 	}

@@ -197,18 +197,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 		}
 		hopts = append(hopts, keyfortest.WithConfig(func(c *config.Config) { c.Seed = file }))
 	}
-	if len(o.xks) > 0 {
-		file := filepath.Join(t.TempDir(), "xks-ca.pem")
-		var pem []byte
-		addrs := map[string]string{}
-		for _, x := range o.xks {
-			pem = append(append(pem, x.caPEM...), '\n')
-			addrs[x.host] = x.address
-		}
-		if err := os.WriteFile(file, pem, 0o600); err != nil {
-			t.Fatalf("keyforttest: WithXKSProxy: %v", err)
-		}
-		hopts = append(hopts, keyfortest.WithConfig(func(c *config.Config) { c.XKSProxyCA, c.XKSProxyAddresses = file, addrs }))
+	for _, x := range o.xks {
+		hopts = append(hopts, keyfortest.WithXKSProxy(x.host, x.address, x.caPEM))
 	}
 	s := &Server{h: keyfortest.Start(t, hopts...), region: o.region, account: o.account}
 	for i, f := range o.setup {

@@ -539,7 +539,7 @@ func TestWithXKSProxy(t *testing.T) {
 	}
 	t.Cleanup(p.Close)
 	p.AddKey("external-1")
-	srv := keyforttest.Start(t, keyforttest.WithXKSProxy("xks.test.internal", strings.TrimPrefix(p.URL(), "https://"), p.CertPEM()))
+	srv := keyforttest.Start(t, keyforttest.WithXKSProxy("xks.test.internal", p.Address(), p.CertPEM()))
 	c := srv.KMS()
 	ctx := t.Context()
 	out, err := c.CreateCustomKeyStore(ctx, &kms.CreateCustomKeyStoreInput{

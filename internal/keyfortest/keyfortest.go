@@ -87,6 +87,13 @@ type options struct {
 	tls       bool    // WithTLS
 	clientTLS func(*tls.Config)
 	events    ctsvc.Finder // WithEventFinder
+	xks       []xksProxy   // WithXKSProxy
+}
+
+// xksProxy is one WithXKSProxy.
+type xksProxy struct {
+	host, address string
+	caPEM         []byte
 }
 
 // Option configures Start.
@@ -128,6 +135,16 @@ func WithRootKey(key []byte) Option {
 
 // WithLogger sends the server's logs to l (by default they are discarded).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithXKSProxy lets the server reach an external key store proxy a test
+// runs: a custom key store whose XksProxyUriEndpoint is https://host is
+// reached at address (host:port; AWS's endpoint holds no port), and the
+// certificates of caPEM are trusted for the proxy's TLS certificate
+// (--xks-proxy-address and --xks-proxy-ca; the file is written into the
+// data directory). Give it once per proxy.
+func WithXKSProxy(host, address string, caPEM []byte) Option {
+	return func(o *options) { o.xks = append(o.xks, xksProxy{host, address, caPEM}) }
+}
 
 // WithConfig lets f change the configuration before the server starts.
 // Several apply in the order given.
@@ -199,6 +216,19 @@ func (s *Server) start(t testing.TB) {
 		cfg.Credentials = s.CredentialsFile()
 	}
 	cfg.TLSSelfSigned = s.o.tls
+	if len(s.o.xks) > 0 {
+		file := filepath.Join(s.DataDir, "xks-ca.pem")
+		var pem []byte
+		cfg.XKSProxyAddresses = map[string]string{}
+		for _, x := range s.o.xks {
+			pem = append(append(pem, x.caPEM...), '\n')
+			cfg.XKSProxyAddresses[x.host] = x.address
+		}
+		if err := os.WriteFile(file, pem, 0o600); err != nil {
+			t.Fatalf("%s: WithXKSProxy: %v", s.o.name, err)
+		}
+		cfg.XKSProxyCA = file
+	}
 	if s.o.configure != nil {
 		s.o.configure(&cfg)
 	}

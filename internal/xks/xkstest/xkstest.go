@@ -247,6 +247,10 @@ func (p *Proxy) Close() {
 // URL returns the endpoint: https://127.0.0.1:port.
 func (p *Proxy) URL() string { return p.srv.URL }
 
+// Address returns the host:port the proxy listens on (127.0.0.1 and its
+// port): where a client reaches the host names of Options.Hosts.
+func (p *Proxy) Address() string { return p.srv.Listener.Addr().String() }
+
 // Path returns the URI path, e.g. DefaultPath.
 func (p *Proxy) Path() string { return p.path }
 
