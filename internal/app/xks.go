@@ -16,11 +16,12 @@ import (
 // the server's (a dev clock moves; the proxy checks dates against its
 // own).
 func newXKSClient(cfg config.Config) (*xksclient.Client, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
+	var roots *x509.CertPool // nil: the system's, read at the first handshake
 	if cfg.XKSProxyCA != "" {
+		var err error
+		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
 		b, err := os.ReadFile(cfg.XKSProxyCA)
 		if err != nil {
 			return nil, fmt.Errorf("app: xks-proxy-ca: %w", err)
